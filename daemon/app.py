@@ -1,0 +1,96 @@
+"""The aiohttp application: routes, middleware, and the background workers' lifetime.
+
+Workers live in `cleanup_ctx`, so they start after the store is open and stop (draining their
+jobs) before it closes; aiohttp stops accepting connections first on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+
+from aiohttp import web
+
+from daemon.appkeys import CONFIG_PROBLEMS, METRICS, SETTINGS, STORE
+from daemon.ingress import health
+from daemon.logging import SecretScrubber, get_logger
+from daemon.metrics import Metrics
+from daemon.settings import Settings
+from daemon.store import Store
+from daemon.workers.runner import Handler, JobRunner
+
+log = get_logger("tier2gate.app")
+
+RUNNER = web.AppKey("runner", JobRunner)
+
+
+@web.middleware
+async def count_requests(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Count every answer by route and status, including the errors aiohttp raises for us."""
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as exc:
+        status = exc.status
+        raise
+    finally:
+        request.app[METRICS].http_requests.labels(route, str(status)).inc()
+
+
+def build_app(
+    settings: Settings,
+    store: Store,
+    *,
+    handlers: Mapping[str, Handler] | None = None,
+    metrics: Metrics | None = None,
+    owner: str | None = None,
+) -> web.Application:
+    app = web.Application(
+        client_max_size=settings.http.max_body_bytes, middlewares=[count_requests]
+    )
+    app[SETTINGS] = settings
+    app[STORE] = store
+    app[METRICS] = metrics or Metrics()
+    app[CONFIG_PROBLEMS] = []
+    scrubber = SecretScrubber(settings.secrets())
+    app[RUNNER] = JobRunner(
+        store, handlers or {}, settings.jobs, app[METRICS], scrub=scrubber.scrub, owner=owner
+    )
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz)
+    app.router.add_get("/metrics", health.metrics)
+    app.cleanup_ctx.append(_store_lifetime)
+    app.cleanup_ctx.append(_runner_lifetime)
+    return app
+
+
+async def _store_lifetime(app: web.Application) -> AsyncIterator[None]:
+    store = app[STORE]
+    started = time.monotonic()
+    await store.open()
+    if store.single_node:
+        # Nobody else may use this database (the backend holds an exclusive lock), so any job
+        # still marked running was interrupted by our own crash: run it again now.
+        orphans = await store.release_orphans()
+        if orphans:
+            log.warning("jobs.recovered_after_crash", count=orphans)
+    log.info("store.opened", dialect=store.backend.dialect,
+             elapsed_ms=round((time.monotonic() - started) * 1000, 1))
+    yield
+    await store.close()
+    log.info("store.closed")
+
+
+async def _runner_lifetime(app: web.Application) -> AsyncIterator[None]:
+    runner = app[RUNNER]
+    task = asyncio.create_task(runner.run(), name="job-runner")
+    yield
+    runner.stop()
+    await task

@@ -1,0 +1,37 @@
+"""Liveness, readiness and metrics: what load balancers, Kubernetes and Prometheus ask."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from daemon.appkeys import CONFIG_PROBLEMS, METRICS, STORE
+from daemon.store import StoreUnavailable
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """200 only when the store answers and the configuration is usable, else 503 and why."""
+    problems = list(request.app[CONFIG_PROBLEMS])
+    try:
+        await request.app[STORE].ping()
+    except StoreUnavailable as exc:
+        problems.append(f"store: {exc}")
+    if problems:
+        return web.json_response({"status": "unavailable", "problems": problems}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    registry = request.app[METRICS]
+    try:
+        counts = await request.app[STORE].job_counts()
+    except StoreUnavailable:
+        counts = None
+    if counts is not None:
+        for state in ("queued", "running", "done", "dead"):
+            registry.jobs.labels(state).set(counts.get(state, 0))
+    return web.Response(body=registry.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})

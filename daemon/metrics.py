@@ -1,0 +1,34 @@
+"""Prometheus metrics, one registry per app so tests and the demo never collide."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+_LATENCY_BUCKETS_S = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.http_requests = Counter(
+            "tier2gate_http_requests", "HTTP requests answered, by route and status",
+            ["route", "status"], registry=self.registry,
+        )
+        self.jobs = Gauge(
+            "tier2gate_jobs", "Jobs in the store by state", ["state"], registry=self.registry
+        )
+        self.job_runs = Counter(
+            "tier2gate_job_runs", "Job attempts by kind and result (done, retry, dead, lost)",
+            ["kind", "result"], registry=self.registry,
+        )
+        self.job_latency = Histogram(
+            "tier2gate_job_latency_seconds", "From when a job was due to when it finished",
+            ["kind"], buckets=_LATENCY_BUCKETS_S, registry=self.registry,
+        )
+        self.dead_letters = Counter(
+            "tier2gate_dead_letters", "Jobs that exhausted their attempts", ["kind"],
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,227 @@
+"""Settings: YAML file + `TIER2GATE_<SECTION>__<KEY>` environment overrides, as the contract says.
+
+Built once in `main()` and passed down; nothing reads the environment after that. Every secret
+is a `SecretStr` so that printing or logging a settings object can never leak it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from daemon.yamlfile import YamlDoc, YamlError, dotted
+
+ENV_PREFIX = "TIER2GATE_"
+CONFIG_ENV = "TIER2GATE_CONFIG"
+DEFAULT_CONFIG_FILE = Path("config/tier2gate.yaml")
+MASK = "**********"
+
+
+class ConfigError(Exception):
+    """Settings that cannot be used; the message is meant for the operator, secret-free."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class HttpSettings(Section):
+    host: str = "0.0.0.0"  # noqa: S104 - a daemon behind a load balancer listens on all interfaces
+    port: int = Field(default=8080, ge=0, le=65535)
+    max_body_bytes: int = Field(default=1024 * 1024, gt=0)
+    shutdown_timeout_s: float = Field(default=10.0, ge=0)
+
+
+class SlackSettings(Section):
+    bot_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    api_url: str = "https://slack.com/api/"
+    approval_channel: str | None = None
+    rfh_channel: str | None = None
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class PagerDutySettings(Section):
+    api_token: SecretStr | None = None
+    from_email: str | None = None
+    api_url: str = "https://api.pagerduty.com"
+    events_url: str = "https://events.pagerduty.com"
+    webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    smoc_schedule_id: str | None = None
+    tier2_service_id: str | None = None
+    tier2_routing_key: SecretStr | None = None
+    source_service_ids: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="services whose incidents are escalations; empty = all but the Tier 2 service",
+    )
+
+    _split = field_validator("webhook_secrets", "source_service_ids", mode="before")(
+        _split_commas
+    )
+
+
+class IncidentIoSettings(Section):
+    webhook_secret: SecretStr | None = None
+    api_token: SecretStr | None = None
+    api_url: str = "https://api.incident.io"
+
+
+class TlsSettings(Section):
+    ca_file: Path | None = None
+
+
+class TrackerSettings(Section):
+    kind: Literal["gitlab", "github", "jira"] = "gitlab"
+    url: str = "https://gitlab.com"
+    token: SecretStr | None = None
+    project: str | None = None
+
+
+class JobSettings(Section):
+    """How side effects are retried. Defaults suit vendor outages of minutes, not seconds."""
+
+    workers: int = Field(default=4, ge=1, le=64)
+    max_attempts: int = Field(default=10, ge=1)
+    backoff_base_s: float = Field(default=2.0, gt=0)
+    backoff_max_s: float = Field(default=600.0, gt=0)
+    lease_s: float = Field(default=30.0, gt=0)
+    poll_interval_s: float = Field(default=1.0, gt=0)
+    drain_timeout_s: float = Field(default=8.0, ge=0)
+
+
+class LogSettings(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["json", "console"] = "json"
+
+
+class Settings(BaseSettings):
+    """Everything tier2gate can be told. Unknown keys are errors, never silently ignored."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+        case_sensitive=False,
+    )
+
+    mode: Literal["live", "shadow"] = "live"
+    database_url: str = "sqlite:///./var/tier2gate.db"
+    policy_file: Path = Path("config/policy.yaml")
+    http: HttpSettings = HttpSettings()
+    slack: SlackSettings = SlackSettings()
+    pagerduty: PagerDutySettings = PagerDutySettings()
+    incident_io: IncidentIoSettings = IncidentIoSettings()
+    tls: TlsSettings = TlsSettings()
+    tracker: TrackerSettings = TrackerSettings()
+    jobs: JobSettings = JobSettings()
+    log: LogSettings = LogSettings()
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # init carries the YAML file (see load_settings); the environment overrides it.
+        return (env_settings, init_settings)
+
+    def secrets(self) -> list[str]:
+        """Every configured secret value, for the log scrubber's last line of defence."""
+        found: list[str] = []
+
+        def collect(value: Any) -> None:
+            if isinstance(value, SecretStr):
+                if value.get_secret_value():
+                    found.append(value.get_secret_value())
+            elif isinstance(value, BaseModel):
+                for name in type(value).model_fields:
+                    collect(getattr(value, name))
+            elif isinstance(value, list):
+                for item in value:
+                    collect(item)
+
+        collect(self)
+        return found
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings with every secret replaced by a mask (unset stays null)."""
+
+        def mask(value: Any) -> Any:
+            if isinstance(value, SecretStr):
+                return MASK if value.get_secret_value() else ""
+            if isinstance(value, BaseModel):
+                return {name: mask(getattr(value, name)) for name in type(value).model_fields}
+            if isinstance(value, list):
+                return [mask(item) for item in value]
+            if isinstance(value, Path):
+                return str(value)
+            return value
+
+        return mask(self)
+
+
+def config_path(environ: dict[str, str] | None = None) -> tuple[Path, bool]:
+    """The settings file and whether it was named explicitly (then it must exist)."""
+    env = os.environ if environ is None else environ
+    named = env.get(CONFIG_ENV)
+    return (Path(named), True) if named else (DEFAULT_CONFIG_FILE, False)
+
+
+def load_settings(path: Path | None = None) -> Settings:
+    """Read the YAML file (if any) and the environment; raise ConfigError naming key and line."""
+    explicit = path is not None
+    if path is None:
+        path, explicit = config_path()
+    doc: YamlDoc | None = None
+    data: dict[str, Any] = {}
+    if path.exists() or explicit:
+        try:
+            doc = YamlDoc.from_path(path)
+        except YamlError as exc:
+            raise ConfigError(str(exc)) from None
+        if doc.data is None:
+            data = {}
+        elif isinstance(doc.data, dict):
+            data = doc.data
+        else:
+            raise ConfigError(f"{path}: the top level must be a mapping of settings")
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, doc)) from None
+
+
+def _describe(exc: ValidationError, doc: YamlDoc | None) -> str:
+    lines = []
+    for error in exc.errors(include_input=False, include_url=False):
+        loc = [part for part in error["loc"] if isinstance(part, str | int)]
+        what = "unknown setting" if error["type"] == "extra_forbidden" else error["msg"]
+        env_name = ENV_PREFIX + "__".join(str(p) for p in loc).upper()
+        if doc is not None and doc.has(loc[:1]) and env_name not in os.environ:
+            line = doc.line_of(loc)
+            lines.append(f"{doc.name} line {line}: {dotted(loc)}: {what}")
+        elif env_name in os.environ:
+            lines.append(f"environment variable {env_name}: {what}")
+        else:
+            lines.append(f"{dotted(loc)}: {what}")
+    return "invalid settings:\n  " + "\n  ".join(lines)

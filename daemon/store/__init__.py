@@ -1,0 +1,199 @@
+"""The durable store: escalations, their timeline, webhook deliveries and jobs.
+
+`Store` is the one backend-neutral interface; `SqliteBackend` (default, one node) and
+`PostgresBackend` (several replicas) only know how to run a unit of SQL in a transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from daemon.clock import Clock, SystemClock
+from daemon.store import units
+from daemon.store.records import (
+    Changes,
+    Conflict,
+    Delivery,
+    DeliveryState,
+    Duplicate,
+    EscalationRow,
+    Job,
+    JobState,
+    NewEvent,
+    NewJob,
+    StoreError,
+    StoreUnavailable,
+    TimelineEntry,
+)
+
+__all__ = [
+    "Changes", "Conflict", "Delivery", "DeliveryState", "Duplicate", "EscalationRow", "Job",
+    "JobState", "NewEvent", "NewJob", "Store", "StoreError", "StoreUnavailable",
+    "TimelineEntry", "open_store",
+]
+
+T = TypeVar("T")
+
+
+class Backend(Protocol):
+    dialect: str
+    single_node: bool
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def run(self, factory: units.UnitFactory[Any]) -> Any: ...
+    def check(self) -> None: ...
+
+
+class Store:
+    """What the daemon may ask of its database. Every method is one transaction."""
+
+    def __init__(self, backend: Backend, clock: Clock | None = None) -> None:
+        self.backend = backend
+        self.clock = clock or SystemClock()
+        self._listeners: list[Callable[[], None]] = []
+
+    @property
+    def single_node(self) -> bool:
+        return self.backend.single_node
+
+    async def open(self) -> None:
+        await self.backend.open()
+
+    async def close(self) -> None:
+        await self.backend.close()
+
+    def on_enqueue(self, listener: Callable[[], None]) -> None:
+        """Wake in-process workers when this process adds jobs (others find them by polling)."""
+        self._listeners.append(listener)
+
+    def _notify(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    async def _run(self, factory: units.UnitFactory[T]) -> T:
+        result: T = await self.backend.run(factory)
+        return result
+
+    async def ping(self, timeout_s: float = 2.0) -> None:
+        """Raise StoreUnavailable unless the database answers a query within the timeout."""
+        self.backend.check()
+        try:
+            await asyncio.wait_for(self._run(units.ping), timeout_s)
+        except TimeoutError:
+            raise StoreUnavailable(f"the database did not answer within {timeout_s:g} s") from None
+
+    async def record_delivery(
+        self, source: str, delivery_id: str, event_type: str, body: bytes,
+        job: Callable[[int], NewJob] | None = None,
+    ) -> int | None:
+        """Durably store a webhook delivery (and its processing job). None = seen before."""
+        now = self.clock.now()
+        row_id = await self._run(
+            lambda: units.record_delivery(source, delivery_id, event_type, body, now, job)
+        )
+        if row_id is not None and job is not None:
+            self._notify()
+        return row_id
+
+    async def enqueue(self, *jobs: NewJob) -> int:
+        """Add jobs; a job whose key exists already is skipped. Returns how many were new."""
+        now = self.clock.now()
+        added = await self._run(lambda: units.enqueue(jobs, now))
+        if added:
+            self._notify()
+        return added
+
+    async def apply(self, changes: Changes) -> None:
+        """Write an escalation decision atomically; raises Conflict or Duplicate and writes
+        nothing if someone else got there first."""
+        now = self.clock.now()
+        await self._run(lambda: units.apply_changes(changes, now))
+        if changes.jobs:
+            self._notify()
+
+    async def claim_jobs(self, owner: str, lease_s: float, limit: int) -> list[Job]:
+        now = self.clock.now()
+        return await self._run(lambda: units.claim_jobs(owner, now, lease_s, limit))
+
+    async def extend_lease(self, job_id: int, owner: str, lease_s: float) -> bool:
+        until = self.clock.now() + lease_s
+        return await self._run(lambda: units.extend_lease(job_id, owner, until))
+
+    async def complete_job(self, job_id: int, owner: str, changes: Changes | None = None
+                           ) -> bool:
+        now = self.clock.now()
+        done = await self._run(lambda: units.complete_job(job_id, owner, now, changes))
+        if done and changes is not None and changes.jobs:
+            self._notify()
+        return done
+
+    async def retry_job(self, job_id: int, owner: str, run_at: float, error: str) -> bool:
+        now = self.clock.now()
+        return await self._run(lambda: units.retry_job(job_id, owner, run_at, error, now))
+
+    async def dead_letter_job(self, job_id: int, owner: str, error: str,
+                              event: NewEvent | None) -> bool:
+        now = self.clock.now()
+        return await self._run(lambda: units.dead_letter_job(job_id, owner, error, now, event))
+
+    async def release_jobs(self, owner: str) -> int:
+        """Give back this worker's leased jobs (graceful shutdown) without counting an attempt."""
+        now = self.clock.now()
+        return await self._run(lambda: units.release_jobs(owner, now))
+
+    async def release_orphans(self) -> int:
+        """Requeue every running job: only safe when this is the one process on the database."""
+        now = self.clock.now()
+        return await self._run(lambda: units.release_orphans(now))
+
+    async def next_due(self) -> float | None:
+        return await self._run(units.next_due)
+
+    async def job_counts(self) -> dict[str, int]:
+        return await self._run(units.job_counts)
+
+    async def get_job(self, job_id: int) -> Job | None:
+        return await self._run(lambda: units.get_job(job_id))
+
+    async def list_jobs(self, state: JobState, limit: int = 100) -> list[Job]:
+        return await self._run(lambda: units.list_jobs(state, limit))
+
+    async def get_escalation(self, escalation_id: str) -> EscalationRow | None:
+        return await self._run(lambda: units.get_escalation(escalation_id))
+
+    async def find_escalation(self, source: str, external_id: str) -> EscalationRow | None:
+        return await self._run(lambda: units.find_escalation(source, external_id))
+
+    async def list_escalations(self, since: float = 0.0, limit: int = 500
+                               ) -> list[EscalationRow]:
+        return await self._run(lambda: units.list_escalations(since, limit))
+
+    async def timeline(self, escalation_id: str) -> list[TimelineEntry]:
+        return await self._run(lambda: units.timeline(escalation_id))
+
+    async def get_delivery(self, row_id: int) -> Delivery | None:
+        return await self._run(lambda: units.get_delivery(row_id))
+
+    async def count_deliveries(self) -> int:
+        return await self._run(units.count_deliveries)
+
+
+def open_store(database_url: str, clock: Clock | None = None, *, daemon: bool = False) -> Store:
+    """A Store for the URL (not yet opened). SQLite paths are relative to the working dir.
+
+    `daemon`: this process runs the workers (on SQLite it then takes the file exclusively)."""
+    if database_url.startswith("sqlite:///"):
+        from daemon.store.sqlite import SqliteBackend
+
+        path = Path(database_url.removeprefix("sqlite:///"))
+        return Store(SqliteBackend(path, exclusive=daemon), clock)
+    if database_url.startswith(("postgresql://", "postgres://")):
+        from daemon.store.postgres import PostgresBackend
+
+        return Store(PostgresBackend(database_url), clock)
+    raise ValueError("database_url must start with sqlite:/// or postgresql://")
+

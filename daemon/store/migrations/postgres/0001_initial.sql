@@ -1,0 +1,60 @@
+-- All *_at columns are UNIX epoch seconds (UTC) as DOUBLE PRECISION: portable between SQLite and PostgreSQL
+-- and cheap to compare in the job claim query.
+CREATE TABLE escalations (
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    external_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    outcome TEXT,
+    data TEXT NOT NULL,
+    version BIGINT NOT NULL,
+    opened_at DOUBLE PRECISION NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL,
+    UNIQUE (source, external_id)
+);
+CREATE INDEX escalations_opened ON escalations (opened_at);
+
+CREATE TABLE timeline (
+    id BIGSERIAL PRIMARY KEY,
+    escalation_id TEXT NOT NULL REFERENCES escalations (id),
+    at DOUBLE PRECISION NOT NULL,
+    event TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    details TEXT NOT NULL,
+    once_key TEXT,
+    UNIQUE (escalation_id, once_key)
+);
+CREATE INDEX timeline_escalation ON timeline (escalation_id, id);
+
+CREATE TABLE deliveries (
+    id BIGSERIAL PRIMARY KEY,
+    source TEXT NOT NULL,
+    delivery_id TEXT NOT NULL,
+    event_type TEXT NOT NULL,
+    received_at DOUBLE PRECISION NOT NULL,
+    body BYTEA NOT NULL,
+    state TEXT NOT NULL,
+    escalation_id TEXT,
+    note TEXT NOT NULL DEFAULT '',
+    UNIQUE (source, delivery_id)
+);
+
+CREATE TABLE jobs (
+    id BIGSERIAL PRIMARY KEY,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL UNIQUE,
+    payload TEXT NOT NULL,
+    escalation_id TEXT,
+    state TEXT NOT NULL,
+    run_at DOUBLE PRECISION NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT '',
+    lease_owner TEXT,
+    lease_until DOUBLE PRECISION,
+    created_at DOUBLE PRECISION NOT NULL,
+    updated_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX jobs_due ON jobs (run_at) WHERE state = 'queued';
+CREATE INDEX jobs_leased ON jobs (lease_until) WHERE state = 'running';
+CREATE INDEX jobs_state ON jobs (state);

@@ -1,0 +1,95 @@
+"""PostgreSQL backend (asyncpg): several replicas share one database.
+
+Each unit runs in its own transaction on a pooled connection. Jobs are claimed with
+`FOR UPDATE SKIP LOCKED` (see units.CLAIM_JOBS), so replicas never run the same job at once, and
+migrations are serialised by an advisory lock so replicas starting together do not race.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from daemon.store.migrations import migration_files
+from daemon.store.records import StoreUnavailable
+from daemon.store.units import UnitFactory
+
+_MIGRATION_LOCK = 0x7432_6761_7465  # "t2gate": one advisory lock id for schema changes
+
+_UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+                asyncpg.CannotConnectNowError, TimeoutError)
+
+
+class PostgresBackend:
+    dialect = "postgres"
+    single_node = False
+
+    def __init__(self, dsn: str, *, pool_size: int = 10, connect_timeout_s: float = 5.0,
+                 schema: str | None = None) -> None:
+        """`schema`: keep tier2gate's tables in their own schema (it must exist)."""
+        self._dsn = dsn
+        self._server_settings = {"search_path": schema} if schema else None
+        self._pool_size = pool_size
+        self._timeout_s = connect_timeout_s
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        try:
+            self._pool = await asyncpg.create_pool(
+                self._dsn, min_size=1, max_size=self._pool_size, timeout=self._timeout_s,
+                command_timeout=30, server_settings=self._server_settings,
+            )
+            await self.migrate()
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(f"cannot reach PostgreSQL: {type(exc).__name__}") from None
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    def check(self) -> None:
+        if self._pool is None:
+            raise StoreUnavailable("PostgreSQL pool is closed")
+
+    async def migrate(self) -> None:
+        assert self._pool is not None
+        async with self._pool.acquire() as conn:
+            await conn.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+            try:
+                await conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+                    " name TEXT NOT NULL, applied_at DOUBLE PRECISION NOT NULL)"
+                )
+                applied = {r["version"] for r in await conn.fetch(
+                    "SELECT version FROM schema_migrations")}
+                for version, name, statements in migration_files(self.dialect):
+                    if version in applied:
+                        continue
+                    async with conn.transaction():
+                        for statement in statements:
+                            await conn.execute(statement)
+                        await conn.execute(
+                            "INSERT INTO schema_migrations VALUES"
+                            " ($1, $2, extract(epoch from now()))",
+                            version, name,
+                        )
+            finally:
+                await conn.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+
+    async def run(self, factory: UnitFactory[Any]) -> Any:
+        if self._pool is None:
+            raise StoreUnavailable("PostgreSQL pool is closed")
+        try:
+            async with self._pool.acquire(timeout=self._timeout_s) as conn, conn.transaction():
+                unit = factory()
+                try:
+                    stmt = next(unit)
+                    while True:
+                        rows = await conn.fetch(stmt.sql.postgres, *stmt.args)
+                        stmt = unit.send(rows)
+                except StopIteration as stop:
+                    return stop.value
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(f"PostgreSQL unavailable: {type(exc).__name__}") from None

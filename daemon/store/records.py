@@ -1,0 +1,139 @@
+"""What the store holds, as plain frozen records. No SQL here, no vendor shapes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    DEAD = "dead"
+
+
+class DeliveryState(StrEnum):
+    STORED = "stored"
+    PROCESSED = "processed"
+    IGNORED = "ignored"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """A side effect to perform. `key` makes enqueueing idempotent: a second enqueue is a no-op."""
+
+    kind: str
+    key: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    run_at: float = 0.0
+    escalation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    kind: str
+    key: str
+    payload: dict[str, Any]
+    escalation_id: str | None
+    state: JobState
+    run_at: float
+    attempts: int
+    last_error: str
+    lease_owner: str | None
+    lease_until: float | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """A timeline entry to append. `once_key` makes it happen at most once per escalation
+    (a decision, a page, a retro): a second append with the same key aborts the whole change."""
+
+    escalation_id: str
+    event: str
+    actor: str
+    at: float
+    details: dict[str, Any] = field(default_factory=dict)
+    once_key: str | None = None
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    id: int
+    escalation_id: str
+    at: float
+    event: str
+    actor: str
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class EscalationRow:
+    """An escalation as stored: key columns for queries, the rest in `data`.
+
+    `version` is the optimistic-concurrency counter: writes name the version they read.
+    """
+
+    id: str
+    source: str
+    external_id: str
+    state: str
+    outcome: str | None
+    data: dict[str, Any]
+    version: int
+    opened_at: float
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class Delivery:
+    id: int
+    source: str
+    delivery_id: str
+    event_type: str
+    received_at: float
+    body: bytes
+    state: DeliveryState
+    escalation_id: str | None
+    note: str
+
+
+@dataclass(frozen=True)
+class Changes:
+    """Everything one decision writes, applied atomically (or not at all).
+
+    `escalation` is written only if the stored version still equals `expected_version`
+    (0 = must not exist yet); otherwise the whole change fails with `Conflict`.
+    """
+
+    escalation: EscalationRow | None = None
+    expected_version: int = 0
+    events: tuple[NewEvent, ...] = ()
+    jobs: tuple[NewJob, ...] = ()
+    delivery_done: tuple[int, DeliveryState, str] | None = None
+
+
+class StoreError(Exception):
+    """Base of the store's own errors."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached or did not answer in time."""
+
+
+class Conflict(StoreError):
+    """Someone else changed the escalation first; re-read and decide again."""
+
+
+class Duplicate(StoreError):
+    """A once-only timeline event already exists: the thing it records has already happened."""
+
+    def __init__(self, once_key: str) -> None:
+        super().__init__(f"already recorded: {once_key}")
+        self.once_key = once_key

@@ -1,0 +1,197 @@
+"""SQLite backend: one writer thread that group-commits whatever is queued.
+
+Every webhook must be fsync'd before we answer 2xx. One fsync per request caps intake at the
+disk's sync rate; instead the writer takes *everything* waiting in its queue, runs each unit in
+its own SAVEPOINT (one failing unit does not sink its neighbours), and commits once. There is no
+waiting window: a lone request commits immediately, a burst shares one fsync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import queue
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from daemon.store.migrations import migration_files
+from daemon.store.records import StoreUnavailable
+from daemon.store.units import Unit, UnitFactory
+
+
+@dataclass
+class _Work:
+    factory: UnitFactory[Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+_STOP = object()
+
+
+def _drive(conn: sqlite3.Connection, unit: Unit[Any]) -> Any:
+    try:
+        stmt = next(unit)
+        while True:
+            rows = conn.execute(stmt.sql.sqlite, stmt.args).fetchall()
+            stmt = unit.send(rows)
+    except StopIteration as stop:
+        return stop.value
+
+
+def _deliver(work: _Work, result: Any, error: BaseException | None) -> None:
+    def settle() -> None:
+        if work.future.done():
+            return
+        if error is not None:
+            work.future.set_exception(error)
+        else:
+            work.future.set_result(result)
+
+    work.loop.call_soon_threadsafe(settle)
+
+
+class SqliteBackend:
+    dialect = "sqlite"
+
+    def __init__(self, path: Path, *, exclusive: bool = False) -> None:
+        """`exclusive`: this process is *the* daemon on this file (`serve`, `demo`); a second
+        one is refused, which makes it safe to requeue interrupted jobs at start."""
+        self.path = path
+        self.single_node = exclusive
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock_file: IO[bytes] | None = None
+
+    async def open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.single_node:
+            self._lock()
+        loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = loop.create_future()
+        self._thread = threading.Thread(
+            target=self._main, args=(loop, ready), name="tier2gate-sqlite", daemon=True
+        )
+        self._thread.start()
+        await ready
+
+    async def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+
+    def _lock(self) -> None:
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        lock_file = lock_path.open("ab")
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock_file.close()
+            raise StoreUnavailable(
+                f"another tier2gate process is serving {self.path}; SQLite supports one "
+                "process — use PostgreSQL (database_url: postgresql://...) for several replicas"
+            ) from None
+        self._lock_file = lock_file
+
+    async def run(self, factory: UnitFactory[Any]) -> Any:
+        if self._thread is None or not self._thread.is_alive():
+            raise StoreUnavailable("the SQLite writer is not running")
+        loop = asyncio.get_running_loop()
+        work = _Work(factory, loop.create_future(), loop)
+        self._queue.put(work)
+        return await work.future
+
+    def check(self) -> None:
+        """A deleted database file would swallow every write without error: refuse readiness."""
+        if not self.path.exists():
+            raise StoreUnavailable(f"database file {self.path} is missing")
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=10000")
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations"
+            " (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at REAL NOT NULL)"
+        )
+        applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+        for version, name, statements in migration_files(self.dialect):
+            if version in applied:
+                continue
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in statements:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, strftime('%s','now'))",
+                    (version, name),
+                )
+                conn.execute("COMMIT")
+            except sqlite3.Error:
+                conn.execute("ROLLBACK")
+                raise
+
+    def _main(self, loop: asyncio.AbstractEventLoop, ready: asyncio.Future[None]) -> None:
+        try:
+            conn = self._connect()
+            self._migrate(conn)
+        except sqlite3.Error as exc:
+            error = StoreUnavailable(f"cannot open SQLite database {self.path}: {exc}")
+            loop.call_soon_threadsafe(ready.set_exception, error)
+            return
+        loop.call_soon_threadsafe(ready.set_result, None)
+        try:
+            stopping = False
+            while not stopping:
+                batch = [self._queue.get()]
+                while True:
+                    try:
+                        batch.append(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                if any(item is _STOP for item in batch):
+                    stopping = True
+                    batch = [item for item in batch if item is not _STOP]
+                if batch:
+                    self._commit_batch(conn, batch)
+        finally:
+            conn.close()
+
+    def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Work]) -> None:
+        outcomes: list[tuple[_Work, Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for work in batch:
+                conn.execute("SAVEPOINT unit")
+                try:
+                    result = _drive(conn, work.factory())
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO unit")
+                    conn.execute("RELEASE unit")
+                    if isinstance(exc, sqlite3.OperationalError):
+                        exc = StoreUnavailable(f"SQLite error: {exc}")
+                    outcomes.append((work, None, exc))
+                else:
+                    conn.execute("RELEASE unit")
+                    outcomes.append((work, result, None))
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            failure = StoreUnavailable(f"SQLite commit failed: {exc}")
+            outcomes = [(work, None, failure) for work in batch]
+        for work, result, error in outcomes:
+            _deliver(work, result, error)

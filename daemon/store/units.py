@@ -1,0 +1,361 @@
+"""Store operations written once for both databases, as generators of SQL statements.
+
+Each unit yields `Stmt`s and receives the rows each returned; a backend drives it inside one
+transaction (SQLite: synchronously in its writer thread; PostgreSQL: with asyncpg). This keeps a
+single copy of every query and every rule about what is written together, so the store contract
+is the same on both backends by construction.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from daemon.store.records import (
+    Changes,
+    Conflict,
+    Delivery,
+    DeliveryState,
+    Duplicate,
+    EscalationRow,
+    Job,
+    JobState,
+    NewEvent,
+    NewJob,
+    TimelineEntry,
+)
+
+T = TypeVar("T")
+Row = Any  # sqlite3.Row or asyncpg.Record: both index by column name
+Unit = Generator["Stmt", list[Row], T]
+UnitFactory = Callable[[], Unit[T]]
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+@dataclass(frozen=True)
+class Sql:
+    """One statement in both dialects; PostgreSQL gets `$n` placeholders unless given its own."""
+
+    sqlite: str
+    postgres: str
+
+    @classmethod
+    def of(cls, text: str, postgres: str | None = None) -> Sql:
+        counter = iter(range(1, 1000))
+        dollar = _PLACEHOLDER.sub(lambda _: f"${next(counter)}", postgres or text)
+        return cls(text, dollar)
+
+
+@dataclass(frozen=True)
+class Stmt:
+    sql: Sql
+    args: tuple[Any, ...] = ()
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+
+
+_JOB_COLUMNS = (
+    "id, kind, key, payload, escalation_id, state, run_at, attempts, last_error,"
+    " lease_owner, lease_until, created_at, updated_at"
+)
+_ESC_COLUMNS = (
+    "id, source, external_id, state, outcome, data, version, opened_at, created_at, updated_at"
+)
+
+PING = Sql.of("SELECT count(*) AS n FROM schema_migrations")
+INSERT_DELIVERY = Sql.of(
+    "INSERT INTO deliveries (source, delivery_id, event_type, received_at, body, state)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id"
+)
+INSERT_JOB = Sql.of(
+    "INSERT INTO jobs (kind, key, payload, escalation_id, state, run_at, attempts, last_error,"
+    " created_at, updated_at) VALUES (?, ?, ?, ?, 'queued', ?, 0, '', ?, ?)"
+    " ON CONFLICT (key) DO NOTHING RETURNING id"
+)
+_CLAIM = (
+    f"UPDATE jobs SET state = 'running', lease_owner = ?, lease_until = ?,"
+    f" attempts = attempts + 1, updated_at = ?"
+    f" WHERE id IN (SELECT id FROM jobs WHERE (state = 'queued' AND run_at <= ?)"
+    f" OR (state = 'running' AND lease_until < ?) ORDER BY run_at LIMIT ?{{lock}})"
+    f" RETURNING {_JOB_COLUMNS}"
+)
+CLAIM_JOBS = Sql.of(_CLAIM.format(lock=""), _CLAIM.format(lock=" FOR UPDATE SKIP LOCKED"))
+EXTEND_LEASE = Sql.of(
+    "UPDATE jobs SET lease_until = ? WHERE id = ? AND lease_owner = ? AND state = 'running'"
+    " RETURNING id"
+)
+FINISH_JOB = Sql.of(
+    "UPDATE jobs SET state = ?, run_at = ?, last_error = ?, lease_owner = NULL,"
+    " lease_until = NULL, updated_at = ? WHERE id = ? AND lease_owner = ? AND state = 'running'"
+    " RETURNING id"
+)
+RELEASE_JOBS = Sql.of(
+    "UPDATE jobs SET state = 'queued', attempts = attempts - 1, lease_owner = NULL,"
+    " lease_until = NULL, updated_at = ? WHERE lease_owner = ? AND state = 'running'"
+    " RETURNING id"
+)
+RELEASE_ORPHANS = Sql.of(
+    "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL, updated_at = ?"
+    " WHERE state = 'running' RETURNING id"
+)
+NEXT_DUE = Sql.of("SELECT min(run_at) AS at FROM jobs WHERE state = 'queued'")
+JOB_COUNTS = Sql.of("SELECT state, count(*) AS n FROM jobs GROUP BY state")
+GET_JOB = Sql.of(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?")
+LIST_JOBS = Sql.of(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE state = ? ORDER BY id LIMIT ?")
+INSERT_EVENT = Sql.of(
+    "INSERT INTO timeline (escalation_id, at, event, actor, details, once_key)"
+    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (escalation_id, once_key) DO NOTHING RETURNING id"
+)
+TIMELINE = Sql.of(
+    "SELECT id, escalation_id, at, event, actor, details FROM timeline"
+    " WHERE escalation_id = ? ORDER BY id"
+)
+INSERT_ESCALATION = Sql.of(
+    f"INSERT INTO escalations ({_ESC_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)"
+    " ON CONFLICT DO NOTHING RETURNING id"
+)
+UPDATE_ESCALATION = Sql.of(
+    "UPDATE escalations SET state = ?, outcome = ?, data = ?, version = version + 1,"
+    " opened_at = ?, updated_at = ? WHERE id = ? AND version = ? RETURNING id"
+)
+GET_ESCALATION = Sql.of(f"SELECT {_ESC_COLUMNS} FROM escalations WHERE id = ?")
+FIND_ESCALATION = Sql.of(
+    f"SELECT {_ESC_COLUMNS} FROM escalations WHERE source = ? AND external_id = ?"
+)
+LIST_ESCALATIONS = Sql.of(
+    f"SELECT {_ESC_COLUMNS} FROM escalations WHERE opened_at >= ?"
+    " ORDER BY opened_at DESC LIMIT ?"
+)
+GET_DELIVERY = Sql.of(
+    "SELECT id, source, delivery_id, event_type, received_at, body, state, escalation_id, note"
+    " FROM deliveries WHERE id = ?"
+)
+COUNT_DELIVERIES = Sql.of("SELECT count(*) AS n FROM deliveries")
+FINISH_DELIVERY = Sql.of(
+    "UPDATE deliveries SET state = ?, note = ?, escalation_id = ? WHERE id = ?"
+)
+
+
+def job_from(row: Row) -> Job:
+    return Job(
+        id=row["id"],
+        kind=row["kind"],
+        key=row["key"],
+        payload=json.loads(row["payload"]),
+        escalation_id=row["escalation_id"],
+        state=JobState(row["state"]),
+        run_at=row["run_at"],
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        lease_owner=row["lease_owner"],
+        lease_until=row["lease_until"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def escalation_from(row: Row) -> EscalationRow:
+    return EscalationRow(
+        id=row["id"],
+        source=row["source"],
+        external_id=row["external_id"],
+        state=row["state"],
+        outcome=row["outcome"],
+        data=json.loads(row["data"]),
+        version=row["version"],
+        opened_at=row["opened_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def ping() -> Unit[int]:
+    rows = yield Stmt(PING)
+    return int(rows[0]["n"])
+
+
+def _insert_jobs(jobs: Sequence[NewJob], now: float) -> Unit[int]:
+    inserted = 0
+    for job in jobs:
+        rows = yield Stmt(
+            INSERT_JOB,
+            (job.kind, job.key, dumps(job.payload), job.escalation_id, job.run_at or now, now, now),
+        )
+        inserted += len(rows)
+    return inserted
+
+
+def record_delivery(
+    source: str,
+    delivery_id: str,
+    event_type: str,
+    body: bytes,
+    now: float,
+    job: Callable[[int], NewJob] | None,
+) -> Unit[int | None]:
+    """Store a webhook delivery and the job that will process it; None if seen before."""
+    rows = yield Stmt(
+        INSERT_DELIVERY,
+        (source, delivery_id, event_type, now, body, DeliveryState.STORED.value),
+    )
+    if not rows:
+        return None
+    row_id = int(rows[0]["id"])
+    if job is not None:
+        yield from _insert_jobs([job(row_id)], now)
+    return row_id
+
+
+def enqueue(jobs: Sequence[NewJob], now: float) -> Unit[int]:
+    return (yield from _insert_jobs(jobs, now))
+
+
+def claim_jobs(owner: str, now: float, lease_s: float, limit: int) -> Unit[list[Job]]:
+    rows = yield Stmt(CLAIM_JOBS, (owner, now + lease_s, now, now, now, limit))
+    return sorted((job_from(row) for row in rows), key=lambda job: (job.run_at, job.id))
+
+
+def extend_lease(job_id: int, owner: str, until: float) -> Unit[bool]:
+    rows = yield Stmt(EXTEND_LEASE, (until, job_id, owner))
+    return bool(rows)
+
+
+def _finish(job_id: int, owner: str, state: JobState, run_at: float, error: str, now: float
+            ) -> Unit[bool]:
+    rows = yield Stmt(FINISH_JOB, (state.value, run_at, error[:2000], now, job_id, owner))
+    return bool(rows)
+
+
+def apply_changes(changes: Changes, now: float) -> Unit[None]:
+    esc = changes.escalation
+    if esc is not None:
+        if changes.expected_version == 0:
+            rows = yield Stmt(
+                INSERT_ESCALATION,
+                (esc.id, esc.source, esc.external_id, esc.state, esc.outcome, dumps(esc.data),
+                 esc.opened_at, now, now),
+            )
+        else:
+            rows = yield Stmt(
+                UPDATE_ESCALATION,
+                (esc.state, esc.outcome, dumps(esc.data), esc.opened_at, now, esc.id,
+                 changes.expected_version),
+            )
+        if not rows:
+            raise Conflict(f"escalation {esc.id} changed concurrently")
+    for event in changes.events:
+        yield from _append(event)
+    yield from _insert_jobs(changes.jobs, now)
+    if changes.delivery_done is not None:
+        delivery_id, state, note = changes.delivery_done
+        escalation_id = esc.id if esc is not None else None
+        yield Stmt(FINISH_DELIVERY, (state.value, note, escalation_id, delivery_id))
+
+
+def _append(event: NewEvent) -> Unit[None]:
+    rows = yield Stmt(
+        INSERT_EVENT,
+        (event.escalation_id, event.at, event.event, event.actor, dumps(event.details),
+         event.once_key),
+    )
+    if not rows and event.once_key is not None:
+        raise Duplicate(event.once_key)
+
+
+def complete_job(job_id: int, owner: str, now: float, changes: Changes | None) -> Unit[bool]:
+    """Mark the job done together with what it decided; nothing is written if the lease is lost."""
+    done = yield from _finish(job_id, owner, JobState.DONE, now, "", now)
+    if done and changes is not None:
+        yield from apply_changes(changes, now)
+    return done
+
+
+def retry_job(job_id: int, owner: str, run_at: float, error: str, now: float) -> Unit[bool]:
+    return (yield from _finish(job_id, owner, JobState.QUEUED, run_at, error, now))
+
+
+def dead_letter_job(job_id: int, owner: str, error: str, now: float,
+                    event: NewEvent | None) -> Unit[bool]:
+    dead = yield from _finish(job_id, owner, JobState.DEAD, now, error, now)
+    if dead and event is not None:
+        yield from _append(event)
+    return dead
+
+
+def release_jobs(owner: str, now: float) -> Unit[int]:
+    rows = yield Stmt(RELEASE_JOBS, (now, owner))
+    return len(rows)
+
+
+def release_orphans(now: float) -> Unit[int]:
+    rows = yield Stmt(RELEASE_ORPHANS, (now,))
+    return len(rows)
+
+
+def next_due() -> Unit[float | None]:
+    rows = yield Stmt(NEXT_DUE)
+    return rows[0]["at"] if rows else None
+
+
+def job_counts() -> Unit[dict[str, int]]:
+    rows = yield Stmt(JOB_COUNTS)
+    return {row["state"]: int(row["n"]) for row in rows}
+
+
+def get_job(job_id: int) -> Unit[Job | None]:
+    rows = yield Stmt(GET_JOB, (job_id,))
+    return job_from(rows[0]) if rows else None
+
+
+def list_jobs(state: JobState, limit: int) -> Unit[list[Job]]:
+    rows = yield Stmt(LIST_JOBS, (state.value, limit))
+    return [job_from(row) for row in rows]
+
+
+def get_escalation(escalation_id: str) -> Unit[EscalationRow | None]:
+    rows = yield Stmt(GET_ESCALATION, (escalation_id,))
+    return escalation_from(rows[0]) if rows else None
+
+
+def find_escalation(source: str, external_id: str) -> Unit[EscalationRow | None]:
+    rows = yield Stmt(FIND_ESCALATION, (source, external_id))
+    return escalation_from(rows[0]) if rows else None
+
+
+def list_escalations(since: float, limit: int) -> Unit[list[EscalationRow]]:
+    rows = yield Stmt(LIST_ESCALATIONS, (since, limit))
+    return [escalation_from(row) for row in rows]
+
+
+def timeline(escalation_id: str) -> Unit[list[TimelineEntry]]:
+    rows = yield Stmt(TIMELINE, (escalation_id,))
+    return [
+        TimelineEntry(
+            id=row["id"], escalation_id=row["escalation_id"], at=row["at"], event=row["event"],
+            actor=row["actor"], details=json.loads(row["details"]),
+        )
+        for row in rows
+    ]
+
+
+def get_delivery(row_id: int) -> Unit[Delivery | None]:
+    rows = yield Stmt(GET_DELIVERY, (row_id,))
+    if not rows:
+        return None
+    row = rows[0]
+    return Delivery(
+        id=row["id"], source=row["source"], delivery_id=row["delivery_id"],
+        event_type=row["event_type"], received_at=row["received_at"], body=bytes(row["body"]),
+        state=DeliveryState(row["state"]), escalation_id=row["escalation_id"], note=row["note"],
+    )
+
+
+def count_deliveries() -> Unit[int]:
+    rows = yield Stmt(COUNT_DELIVERIES)
+    return int(rows[0]["n"])

@@ -1,0 +1,1 @@
+"""Background work: the durable job runner and the retry policy it applies."""

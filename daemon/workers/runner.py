@@ -1,0 +1,193 @@
+"""The durable job runner: every side effect is a job row, run at least once, recorded once.
+
+Workers claim due jobs with an expiring lease (a crashed process's jobs are taken over when the
+lease runs out; on SQLite, at the next start), run the handler, and then either complete the job
+together with what the handler decided, or reschedule it with backoff, or dead-letter it.
+Effects must be idempotent on the job's key, because "at least once" includes "twice after a
+crash between the vendor's 201 and our commit".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+
+import structlog
+
+from daemon.logging import get_logger
+from daemon.metrics import Metrics
+from daemon.settings import JobSettings
+from daemon.store import (
+    Changes,
+    Conflict,
+    Duplicate,
+    Job,
+    NewEvent,
+    Store,
+    StoreUnavailable,
+)
+from daemon.workers.retry import Backoff, Permanent, Retry
+
+Handler = Callable[[Job], Awaitable[Changes | None]]
+
+log = get_logger("tier2gate.jobs")
+
+
+class JobRunner:
+    def __init__(
+        self,
+        store: Store,
+        handlers: Mapping[str, Handler],
+        settings: JobSettings,
+        metrics: Metrics,
+        *,
+        scrub: Callable[[str], str] = str,
+        owner: str | None = None,
+    ) -> None:
+        self.store = store
+        self.handlers = dict(handlers)
+        self.settings = settings
+        self.metrics = metrics
+        self.owner = owner or f"worker-{uuid.uuid4().hex[:12]}"
+        self._scrub = scrub
+        self._backoff = Backoff(settings.backoff_base_s, settings.backoff_max_s)
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._inflight: dict[int, asyncio.Task[None]] = {}
+        store.on_enqueue(self._wake.set)
+
+    async def run(self) -> None:
+        """Claim and run jobs until `stop()`; then drain, cancel stragglers, release leases."""
+        heartbeat = asyncio.create_task(self._heartbeat(), name="job-lease-heartbeat")
+        try:
+            while not self._stopping.is_set():
+                await self._claim_some()
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval_s)
+        finally:
+            heartbeat.cancel()
+            await self._drain()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+
+    async def _claim_some(self) -> None:
+        free = self.settings.workers - len(self._inflight)
+        if free <= 0:
+            return
+        try:
+            jobs = await self.store.claim_jobs(self.owner, self.settings.lease_s, free)
+        except StoreUnavailable as exc:
+            log.warning("jobs.claim_failed", error=str(exc))
+            return
+        for job in jobs:
+            task = asyncio.create_task(self._execute(job), name=f"job-{job.id}")
+            self._inflight[job.id] = task
+            task.add_done_callback(lambda _t, job_id=job.id: self._finished(job_id))
+
+    def _finished(self, job_id: int) -> None:
+        self._inflight.pop(job_id, None)
+        self._wake.set()
+
+    async def _heartbeat(self) -> None:
+        """Keep leases of long-running jobs alive so no other worker takes them over."""
+        while True:
+            await asyncio.sleep(self.settings.lease_s / 3)
+            for job_id in list(self._inflight):
+                with contextlib.suppress(StoreUnavailable):
+                    await self.store.extend_lease(job_id, self.owner, self.settings.lease_s)
+
+    async def _drain(self) -> None:
+        if self._inflight:
+            log.info("jobs.draining", in_flight=len(self._inflight))
+            _done, pending = await asyncio.wait(
+                list(self._inflight.values()), timeout=self.settings.drain_timeout_s
+            )
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        try:
+            released = await self.store.release_jobs(self.owner)
+        except StoreUnavailable as exc:
+            log.warning("jobs.release_failed", error=str(exc))
+            return
+        if released:
+            log.info("jobs.released", count=released)
+
+    async def _execute(self, job: Job) -> None:
+        with structlog.contextvars.bound_contextvars(
+            job_id=job.id, job_kind=job.kind, escalation_id=job.escalation_id
+        ):
+            try:
+                await self._attempt(job)
+            except StoreUnavailable as exc:
+                # The outcome could not be recorded; the lease expires and the job runs again.
+                log.warning("job.unrecorded", error=str(exc), attempt=job.attempts)
+                self.metrics.job_runs.labels(job.kind, "lost").inc()
+
+    async def _attempt(self, job: Job) -> None:
+        handler = self.handlers.get(job.kind)
+        if handler is None:
+            await self._dead(job, f"no handler for job kind {job.kind!r}")
+            return
+        try:
+            changes = await handler(job)
+        except Retry as retry:
+            await self._retry(job, retry.reason, retry.after_s)
+            return
+        except Permanent as exc:
+            await self._dead(job, f"permanent failure: {exc}")
+            return
+        except Exception as exc:
+            await self._retry(job, f"{type(exc).__name__}: {exc}", None)
+            return
+        await self._complete(job, changes)
+
+    async def _complete(self, job: Job, changes: Changes | None) -> None:
+        try:
+            done = await self.store.complete_job(job.id, self.owner, changes)
+        except Duplicate as dup:
+            # What this job decided was already recorded (another attempt or replica won).
+            log.info("job.already_recorded", once_key=dup.once_key)
+            done = await self.store.complete_job(job.id, self.owner, None)
+        except Conflict as exc:
+            await self._retry(job, str(exc), 0.0)
+            return
+        if not done:
+            log.warning("job.lease_lost", attempt=job.attempts)
+            self.metrics.job_runs.labels(job.kind, "lost").inc()
+            return
+        self.metrics.job_runs.labels(job.kind, "done").inc()
+        self.metrics.job_latency.labels(job.kind).observe(
+            max(0.0, self.store.clock.now() - job.run_at)
+        )
+        log.info("job.done", attempt=job.attempts)
+
+    async def _retry(self, job: Job, reason: str, after_s: float | None) -> None:
+        reason = self._scrub(reason)
+        if job.attempts >= self.settings.max_attempts:
+            await self._dead(job, f"gave up after {job.attempts} attempts: {reason}")
+            return
+        delay_s = self._backoff.delay_s(job.attempts, after_s)
+        await self.store.retry_job(job.id, self.owner, self.store.clock.now() + delay_s, reason)
+        self.metrics.job_runs.labels(job.kind, "retry").inc()
+        log.warning("job.retry_scheduled", attempt=job.attempts, delay_s=round(delay_s, 3),
+                    error=reason)
+
+    async def _dead(self, job: Job, reason: str) -> None:
+        reason = self._scrub(reason)
+        event = None
+        if job.escalation_id:
+            event = NewEvent(
+                job.escalation_id, "job.dead_lettered", "tier2gate", self.store.clock.now(),
+                {"job_id": job.id, "kind": job.kind, "attempts": job.attempts, "error": reason},
+            )
+        await self.store.dead_letter_job(job.id, self.owner, reason, event)
+        self.metrics.job_runs.labels(job.kind, "dead").inc()
+        self.metrics.dead_letters.labels(job.kind).inc()
+        log.error("job.dead_lettered", attempt=job.attempts, error=reason)

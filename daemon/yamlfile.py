@@ -1,0 +1,74 @@
+"""YAML loading that remembers where every key was, so errors can name the line.
+
+An operator who typo'd a key at 3 a.m. needs "line 12: http.prot", not a pydantic dump.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+Loc = tuple[str | int, ...]
+
+
+class YamlError(ValueError):
+    """The file is not YAML we can read; the message names the file and line."""
+
+
+class YamlDoc:
+    """Parsed YAML plus the line (1-based) of each key or list item."""
+
+    def __init__(self, text: str, name: str) -> None:
+        self.name = name
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+            self.data: Any = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f" line {mark.line + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or "not valid YAML"
+            raise YamlError(f"{name}{where}: {problem}") from None
+        self._lines: dict[Loc, int] = {}
+        if node is not None:
+            self._walk(node, ())
+
+    @classmethod
+    def from_path(cls, path: Path) -> YamlDoc:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise YamlError(f"{path}: cannot read ({exc.strerror or exc})") from None
+        return cls(text, str(path))
+
+    def _walk(self, node: yaml.Node, path: Loc) -> None:
+        self._lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = key_node.value
+                self._lines.setdefault((*path, key), key_node.start_mark.line + 1)
+                self._walk(value_node, (*path, key))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self._walk(item, (*path, index))
+
+    def line_of(self, loc: Sequence[str | int]) -> int | None:
+        """Line of the deepest known prefix of `loc` (pydantic locations can go below YAML)."""
+        for end in range(len(loc), -1, -1):
+            line = self._lines.get(tuple(loc[:end]))
+            if line is not None and (end > 0 or not loc):
+                return line
+        return None
+
+    def has(self, loc: Sequence[str | int]) -> bool:
+        return tuple(loc) in self._lines
+
+
+def dotted(loc: Sequence[str | int]) -> str:
+    """`('rules', 2, 'when')` -> `rules[2].when`: how people write paths into YAML."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out

@@ -1,0 +1,51 @@
+"""Constants and helpers shared by tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import asyncpg
+import pytest
+
+from daemon.store import Store
+
+POSTGRES_URL = os.environ.get("TIER2GATE_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
+IN_CI = os.environ.get("CI", "") not in ("", "0", "false")
+START = 1_795_000_000.0  # 2026-11-18T08:26:40Z, a Wednesday
+
+
+def _postgres_reachable() -> str | None:
+    async def probe() -> None:
+        conn = await asyncpg.connect(POSTGRES_URL, timeout=3)
+        await conn.close()
+
+    try:
+        # Its own thread and loop: callers may already be inside a running event loop.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, probe()).result()
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+_PG_PROBLEM: str | bool | None = False  # False = not probed yet
+
+
+def postgres_or_skip() -> str:
+    """The test PostgreSQL URL; skip with the reason when absent, but fail in CI."""
+    global _PG_PROBLEM
+    if _PG_PROBLEM is False:
+        _PG_PROBLEM = _postgres_reachable()
+    if _PG_PROBLEM:
+        message = f"PostgreSQL at {POSTGRES_URL} is not reachable ({_PG_PROBLEM})"
+        if IN_CI:
+            pytest.fail(message + "; CI must run the PostgreSQL tests")
+        pytest.skip(message + "; set TIER2GATE_TEST_POSTGRES_URL or start the server")
+    return POSTGRES_URL
+
+
+
+StoreFactory = Callable[[], Awaitable[Store]]
