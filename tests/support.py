@@ -49,3 +49,13 @@ def postgres_or_skip() -> str:
 
 
 StoreFactory = Callable[[], Awaitable[Store]]
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 10.0) -> None:
+    """Wait until `check()` is true; fail the test with a clear message if it never is."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not await check():
+        if loop.time() > deadline:
+            pytest.fail(f"condition not met within {timeout_s} s")
+        await asyncio.sleep(0.01)
