@@ -1,0 +1,424 @@
+"""The emergency-criteria policy: which escalations may page Tier 2, which become RFHs.
+
+The policy is data (config/policy.yaml) so that the program's criteria change by review of a
+file, not by a deploy. Evaluation is a pure function of (policy, escalation, now): the caller
+owns the clock, and gets back `recheck_at` when only time stands between an escalation and a
+different outcome, so that it can set a durable timer instead of polling.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import PurePosixPath
+from typing import Annotated, Any, Self
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from daemon.domain.calendar import BusinessHours, require_aware
+from daemon.domain.models import Criterion, Escalation, Source, Status
+
+Loc = tuple[int | str, ...]
+Matched = dict[str, str | bool | float | list[str]]
+
+
+class Misplaced(ValueError):
+    """A cross-field check that knows which item it is about.
+
+    Pydantic reports errors raised in a model validator at the model itself; carrying the
+    location lets the policy loader point at the rule's line instead of the top of the file.
+    """
+
+    def __init__(self, problems: Iterable[tuple[Loc, str]]) -> None:
+        self.problems = tuple(problems)
+        text = "; ".join(f"{'.'.join(map(str, loc))}: {msg}" for loc, msg in self.problems)
+        super().__init__(text)
+
+
+class Outcome(StrEnum):
+    """What the daemon does with an escalation."""
+
+    EMERGENCY = "emergency"  # ask the SMOC, page Tier 2 once approved
+    RFH = "rfh"  # request for help: an issue due next business hours, no page
+    IGNORE = "ignore"  # nothing, e.g. test incidents
+
+
+class OnTimeout(StrEnum):
+    """What an unanswered approval request turns into: the program pages rather than waits."""
+
+    PAGE = "page"
+    HOLD = "hold"
+
+
+def _text(value: object) -> object:
+    """YAML reads unquoted yes/no/on/off and numbers as non-strings; say so instead of coercing."""
+    if not isinstance(value, str):
+        raise ValueError(
+            f"{value!r} is not text: YAML reads unquoted yes/no/on/off and numbers "
+            "as other types, so quote it"
+        )
+    return value
+
+
+def _listed(value: object) -> object:
+    """Let `source: pagerduty` mean `source: [pagerduty]`: a one-item list is the common case."""
+    return [value] if isinstance(value, str) else value
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+Texts = Annotated[tuple[Text, ...], BeforeValidator(_listed), Field(min_length=1)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Approval(_Frozen):
+    """How long the SMOC has to answer; the defaults are the program's (10 and 20 minutes)."""
+
+    remind_after_minutes: float = Field(default=10, gt=0)
+    timeout_minutes: float = Field(default=20, gt=0)
+    on_timeout: OnTimeout = OnTimeout.PAGE
+
+    @model_validator(mode="after")
+    def _remind_first(self) -> Self:
+        if self.remind_after_minutes >= self.timeout_minutes:
+            raise ValueError("remind_after_minutes must be less than timeout_minutes")
+        return self
+
+
+class Conditions(_Frozen):
+    """Facts a rule requires; all given ones must hold, an omitted one does not matter."""
+
+    source: Annotated[tuple[Source, ...], BeforeValidator(_listed), Field(min_length=1)] | None = (
+        None
+    )
+    severity: Texts | None = Field(default=None, description="canonical severities")
+    status: Status | None = None
+    any_criteria: Annotated[tuple[Criterion, ...], Field(min_length=1)] | None = None
+    all_criteria: Annotated[tuple[Criterion, ...], Field(min_length=1)] | None = None
+    customer: Texts | None = Field(default=None, description="case-insensitive")
+    labels_any: Texts | None = Field(default=None, description="case-insensitive")
+    min_age_minutes: float | None = Field(
+        default=None, ge=0, description="the escalation has been open at least this long"
+    )
+    weekend: bool | None = None
+    off_hours: bool | None = None
+    test_mode: bool | None = None
+
+
+class Rule(_Frozen):
+    """One line of the program; the first rule whose conditions all hold decides."""
+
+    name: Annotated[Text, Field(min_length=1)]
+    when: Conditions = Conditions()
+    outcome: Outcome
+    reason: str = ""
+    runbook: str | None = Field(default=None, description="e.g. runbooks/emergency-page.md")
+    approval: Approval | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_approval(cls, data: Any) -> Any:
+        """Every emergency gets approval timings, so check-config shows the effective ones."""
+        if isinstance(data, dict) and data.get("outcome") == Outcome.EMERGENCY:
+            return {"approval": {}, **data}
+        return data
+
+    @model_validator(mode="after")
+    def _approval_only_for_emergencies(self) -> Self:
+        if self.approval is not None and self.outcome is not Outcome.EMERGENCY:
+            raise Misplaced([(("approval",), "only emergency rules ask for approval")])
+        return self
+
+    @field_validator("runbook")
+    @classmethod
+    def _inside_runbooks(cls, runbook: str | None) -> str | None:
+        """Runbook links are rendered into Slack and issues; a path must not leave runbooks/."""
+        if runbook is None:
+            return None
+        path = PurePosixPath(runbook)
+        if (
+            "\\" in runbook
+            or path.is_absolute()
+            or ".." in path.parts
+            or len(path.parts) < 2
+            or path.parts[0] != "runbooks"
+        ):
+            raise ValueError(f"{runbook!r} must be a relative path under runbooks/")
+        return str(path)
+
+
+_IGNORED_IN_SEVERITY = re.compile(r"[\s_-]+")
+
+
+def _severity_key(name: str) -> str:
+    """Make "SEV-1", "sev 1" and "Sev_1" equal: they are the same severity to a human."""
+    return _IGNORED_IN_SEVERITY.sub("", name).casefold()
+
+
+class Policy(_Frozen):
+    """The whole emergency-criteria policy, as validated from config/policy.yaml."""
+
+    severity_aliases: dict[Text, Annotated[tuple[Text, ...], BeforeValidator(_listed)]] = Field(
+        description="canonical severity -> vendor names; the canonical name always matches"
+    )
+    criteria_fields: dict[Criterion, Texts] = Field(
+        description="criterion -> custom-field display names (case-insensitive)"
+    )
+    truthy_values: Texts = ("yes", "true", "y", "1", "checked")
+    business_hours: BusinessHours = BusinessHours()
+    default_outcome: Outcome
+    rules: tuple[Rule, ...] = ()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        problems: list[tuple[Loc, str]] = []
+        owner: dict[str, str] = {}
+        for canonical, aliases in self.severity_aliases.items():
+            for index, alias in enumerate((canonical, *aliases)):
+                other = owner.setdefault(_severity_key(alias), canonical)
+                if other != canonical:
+                    where = ("severity_aliases", canonical, index - 1 if index else "[key]")
+                    problems.append((where, f"severity {alias!r} is already an alias of {other}"))
+        names: set[str] = set()
+        for index, rule in enumerate(self.rules):
+            if rule.name in names:
+                problems.append((("rules", index, "name"), f"rule name {rule.name!r} is taken"))
+            names.add(rule.name)
+            problems.extend(self._unknown_references(index, rule.when))
+        if problems:
+            raise Misplaced(problems)
+        return self
+
+    def _unknown_references(self, index: int, when: Conditions) -> list[tuple[Loc, str]]:
+        """Names a rule uses that the policy never defines: such a rule could never match."""
+        where: Loc = ("rules", index, "when")
+        problems = [
+            ((*where, "severity", pos), f"unknown severity {name!r}; known: {self._severities}")
+            for pos, name in enumerate(when.severity or ())
+            if name not in self.severity_aliases
+        ]
+        for key, criteria in (
+            ("any_criteria", when.any_criteria),
+            ("all_criteria", when.all_criteria),
+        ):
+            problems.extend(
+                ((*where, key, pos), f"criteria_fields maps no field to {criterion.value!r}")
+                for pos, criterion in enumerate(criteria or ())
+                if criterion not in self.criteria_fields
+            )
+        return problems
+
+    @property
+    def _severities(self) -> str:
+        return ", ".join(self.severity_aliases)
+
+    def canonical_severity(self, reported: str) -> str | None:
+        """The canonical severity for a vendor's severity name, or None when unknown."""
+        key = _severity_key(reported)
+        for canonical, aliases in self.severity_aliases.items():
+            if key in {_severity_key(name) for name in (canonical, *aliases)}:
+                return canonical
+        return None
+
+    def criteria(self, fields: dict[str, str]) -> dict[Criterion, bool]:
+        """Which criteria the escalation's custom fields assert; field names ignore case."""
+        values = {
+            name.strip().casefold(): value.strip().casefold() for name, value in fields.items()
+        }
+        truthy = {value.casefold() for value in self.truthy_values}
+        return {
+            criterion: any(
+                values.get(name.strip().casefold()) in truthy
+                for name in self.criteria_fields.get(criterion, ())
+            )
+            for criterion in Criterion
+        }
+
+
+class Facts(_Frozen):
+    """Everything the policy derived from an escalation at one instant: the audit trail."""
+
+    source: Source
+    status: Status
+    severity: str | None = Field(description="canonical, None when the policy does not know it")
+    reported_severity: str
+    criteria: dict[Criterion, bool]
+    customer: str
+    labels: tuple[str, ...]
+    age_minutes: float
+    weekend: bool
+    off_hours: bool
+    test_mode: bool
+
+
+class Decision(_Frozen):
+    """What to do with an escalation and why, as recorded on its timeline."""
+
+    outcome: Outcome
+    rule: str | None = Field(description="the rule that decided; None for the default outcome")
+    reason: str
+    matched: Matched = Field(description="condition -> the fact value that satisfied it")
+    facts: Facts
+    runbook: str | None = None
+    approval: Approval | None = None
+    recheck_at: AwareDatetime | None = Field(
+        default=None, description="when a time-based rule that decides first could start to match"
+    )
+
+
+def evaluate(policy: Policy, escalation: Escalation, now: datetime) -> Decision:
+    """Classify `escalation` at `now`: the first matching rule wins, else the default outcome."""
+    require_aware(now, "now")
+    elapsed = max(timedelta(0), now - escalation.created_at)
+    hours = policy.business_hours
+    facts = Facts(
+        source=escalation.source,
+        status=escalation.status,
+        severity=policy.canonical_severity(escalation.severity),
+        reported_severity=escalation.severity,
+        criteria=policy.criteria(escalation.fields),
+        customer=escalation.customer,
+        labels=escalation.labels,
+        age_minutes=escalation.age_minutes(now),
+        weekend=hours.is_weekend(now),
+        off_hours=hours.is_off_hours(now),
+        test_mode=escalation.test_mode,
+    )
+    recheck: list[datetime] = []
+    for rule in policy.rules:
+        matched, failed = _check(rule.when, facts, elapsed)
+        if not failed:
+            decision = Decision(
+                outcome=rule.outcome,
+                rule=rule.name,
+                reason=_explain(rule.reason or f"rule {rule.name!r} matched", matched),
+                matched=matched,
+                facts=facts,
+                runbook=rule.runbook,
+                approval=rule.approval,
+                recheck_at=min(recheck, default=None),
+            )
+            return _never_page_tests(decision)
+        if failed == ["min_age_minutes"] and rule.when.min_age_minutes is not None:
+            due = escalation.created_at + timedelta(minutes=rule.when.min_age_minutes)
+            recheck.append(due.astimezone(UTC))
+    decision = Decision(
+        outcome=policy.default_outcome,
+        rule=None,
+        reason=f"no rule matched: default outcome {policy.default_outcome.value}",
+        matched={},
+        facts=facts,
+        approval=Approval() if policy.default_outcome is Outcome.EMERGENCY else None,
+        recheck_at=min(recheck, default=None),
+    )
+    return _never_page_tests(decision)
+
+
+def _check(when: Conditions, facts: Facts, elapsed: timedelta) -> tuple[Matched, list[str]]:
+    """The conditions that hold (with the fact that satisfied each) and those that fail."""
+    matched: Matched = {}
+    failed: list[str] = []
+
+    def judge(name: str, holds: bool, value: str | bool | float | list[str]) -> None:
+        if holds:
+            matched[name] = value
+        else:
+            failed.append(name)
+
+    if when.source is not None:
+        judge("source", facts.source in when.source, facts.source.value)
+    if when.severity is not None:
+        judge("severity", facts.severity in when.severity, facts.severity or "")
+    if when.status is not None:
+        judge("status", facts.status is when.status, facts.status.value)
+    if when.any_criteria is not None:
+        hits = [c.value for c in when.any_criteria if facts.criteria[c]]
+        judge("any_criteria", bool(hits), hits)
+    if when.all_criteria is not None:
+        hits = [c.value for c in when.all_criteria if facts.criteria[c]]
+        judge("all_criteria", len(hits) == len(when.all_criteria), hits)
+    if when.customer is not None:
+        wanted = {name.casefold() for name in when.customer}
+        judge("customer", facts.customer.casefold() in wanted, facts.customer)
+    if when.labels_any is not None:
+        wanted = {label.casefold() for label in when.labels_any}
+        hits = [label for label in facts.labels if label.casefold() in wanted]
+        judge("labels_any", bool(hits), hits)
+    if when.min_age_minutes is not None:
+        holds = elapsed >= timedelta(minutes=when.min_age_minutes)
+        judge("min_age_minutes", holds, round(facts.age_minutes, 1))
+    for flag in ("weekend", "off_hours", "test_mode"):
+        expected: bool | None = getattr(when, flag)
+        if expected is not None:
+            judge(flag, getattr(facts, flag) is expected, expected)
+    return matched, failed
+
+
+def _explain(reason: str, matched: Matched) -> str:
+    if not matched:
+        return reason
+    shown = ", ".join(
+        f"{name}={','.join(value) if isinstance(value, list) else value}"
+        for name, value in matched.items()
+    )
+    return f"{reason} ({shown})"
+
+
+def _never_page_tests(decision: Decision) -> Decision:
+    """A test, tutorial or retro incident must never wake Tier 2, whatever the rules say."""
+    if not decision.facts.test_mode or decision.outcome is not Outcome.EMERGENCY:
+        return decision
+    by = f"rule {decision.rule!r}" if decision.rule else "the default outcome"
+    return decision.model_copy(
+        update={
+            "outcome": Outcome.IGNORE,
+            "reason": f"test-mode escalation never pages ({by} would have made it an emergency)",
+            "runbook": None,
+            "approval": None,
+        }
+    )
+
+
+def reevaluate(
+    previous_outcome: Outcome, approval_requested: bool, new_decision: Decision
+) -> Decision:
+    """Apply the program's one-way door to a fresh decision for an escalation already decided.
+
+    An RFH (or ignored escalation) may become an emergency. An emergency may be downgraded only
+    until the SMOC has been asked: after that, facts changing under the SMOC's feet must not
+    silently cancel a request a human is looking at. A test-mode decision still wins, because
+    a test incident must never page.
+    """
+    if (
+        previous_outcome is not Outcome.EMERGENCY
+        or new_decision.outcome is Outcome.EMERGENCY
+        or not approval_requested
+        or new_decision.facts.test_mode
+    ):
+        return new_decision
+    return new_decision.model_copy(
+        update={
+            "outcome": Outcome.EMERGENCY,
+            "rule": None,
+            "reason": (
+                f"downgrade to {new_decision.outcome.value} refused: approval was already "
+                f"requested (new evaluation: {new_decision.reason})"
+            ),
+            "matched": {},
+            "runbook": None,
+            "approval": None,
+            "recheck_at": None,
+        }
+    )

@@ -1,0 +1,178 @@
+"""Reading the policy file and explaining its mistakes by line.
+
+The policy is edited by support managers, not developers, so a bad file must fail at start-up
+(and in `tier2gate check-config`) with the file, the rule's name and the YAML line, never with a
+pydantic dump. The model knows *what* is wrong (an error location like
+`rules.2.when.sevrity`); the YAML node tree knows *where* that is in the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from daemon.domain.policy import Conditions, Loc, Misplaced, Policy
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One mistake in a policy file, located as precisely as the file allows."""
+
+    path: str
+    message: str
+    line: int | None = None
+    rule: str | None = None
+
+    def render(self, source: str) -> str:
+        where = f"{source}:{self.line}" if self.line is not None else source
+        rule = f" rule {self.rule!r}:" if self.rule else ""
+        return f"{where}:{rule} {self.path}: {self.message}"
+
+
+class PolicyError(Exception):
+    """The policy file cannot be used; the message lists every problem, one per line."""
+
+    def __init__(self, source: str, problems: Sequence[Problem]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        super().__init__("\n".join(problem.render(source) for problem in self.problems))
+
+
+def _dotted(loc: Loc) -> str:
+    """`rules.2.when.severity` style path, the way people read it in the file."""
+    return ".".join(str(part) for part in loc) or "(document)"
+
+
+def _read_document(text: str, source: str) -> tuple[Any, yaml.Node | None]:
+    """Parse YAML once into plain data and the node tree that remembers line numbers."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = Problem("(document)", f"not valid YAML: {exc.problem}", line)
+        raise PolicyError(source, [problem]) from exc
+    finally:
+        loader.dispose()
+    duplicates = [
+        Problem(_dotted(loc), f"key {loc[-1]!r} appears twice", line, _rule_name(data, loc))
+        for loc, line in _duplicate_keys(node, ())
+    ]
+    if duplicates:
+        raise PolicyError(source, duplicates)
+    if not isinstance(data, dict):
+        raise PolicyError(source, [Problem("(document)", "expected a mapping of sections", 1)])
+    return data, node
+
+
+def parse_policy(text: str, source_name: str = "<policy>") -> Policy:
+    """Validate policy YAML; a `PolicyError` names `source_name`, the rule and the line."""
+    data, node = _read_document(text, source_name)
+    try:
+        return Policy.model_validate(data)
+    except ValidationError as exc:
+        raise PolicyError(source_name, _problems_from(exc, data, node)) from None
+
+
+def load_policy(path: str | PathLike[str]) -> Policy:
+    """Read and validate a policy file; every failure, unreadable included, is a `PolicyError`."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PolicyError(str(path), [Problem("(document)", f"cannot read: {exc}")]) from exc
+    return parse_policy(text, str(path))
+
+
+def dump_policy(policy: Policy) -> dict[str, Any]:
+    """The effective policy as plain data (defaults filled in) for `tier2gate check-config`."""
+    return policy.model_dump(mode="json", exclude_none=True)
+
+
+def _problems_from(exc: ValidationError, data: Any, node: yaml.Node | None) -> list[Problem]:
+    """Translate pydantic errors into problems with a line and, inside a rule, its name."""
+    problems: list[Problem] = []
+    for error in exc.errors():
+        loc: Loc = tuple(error["loc"])
+        cause = error.get("ctx", {}).get("error")
+        if isinstance(cause, Misplaced):
+            problems.extend(_problem(loc + inner, msg, data, node) for inner, msg in cause.problems)
+        elif error["type"] == "extra_forbidden":
+            parent, key = loc[:-1], loc[-1]
+            if parent[-1:] == ("when",):
+                known = ", ".join(Conditions.model_fields)
+                message = f"unknown condition {key!r}; known: {known}"
+            else:
+                message = f"unknown key {key!r}"
+            problems.append(_problem(loc, message, data, node))
+        else:
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] in {"enum", "literal_error"}:
+                message = f"{error['input']!r} is not allowed: {message}"
+            problems.append(_problem(loc, message, data, node))
+    return problems
+
+
+def _problem(loc: Loc, message: str, data: Any, node: yaml.Node | None) -> Problem:
+    shown = loc[:-1] if loc[-1:] == ("[key]",) else loc
+    return Problem(_dotted(shown), message, _line(node, loc), _rule_name(data, loc))
+
+
+def _rule_name(data: Any, loc: Loc) -> str | None:
+    """The rule a location belongs to, by name when it has one, so people can find it."""
+    if len(loc) < 2 or loc[0] != "rules" or not isinstance(loc[1], int):
+        return None
+    rules = data.get("rules") if isinstance(data, dict) else None
+    if not isinstance(rules, list) or not 0 <= loc[1] < len(rules):
+        return None
+    rule = rules[loc[1]]
+    name = rule.get("name") if isinstance(rule, dict) else None
+    return name if isinstance(name, str) and name else f"#{loc[1] + 1}"
+
+
+def _line(node: yaml.Node | None, loc: Loc) -> int | None:
+    """1-based line of the deepest node on `loc`; a key's own line when the key is the culprit."""
+    if node is None:
+        return None
+    current, key_node = node, None
+    for part in loc:
+        if part == "[key]" and key_node is not None:
+            return key_node.start_mark.line + 1
+        child = _child(current, part)
+        if child is None:
+            break
+        key_node, current = child
+    target = key_node if key_node is not None and not isinstance(current, yaml.ScalarNode) else None
+    return (target or current).start_mark.line + 1
+
+
+def _child(node: yaml.Node, part: int | str) -> tuple[yaml.Node | None, yaml.Node] | None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                return key, value
+    elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        return None, node.value[part]
+    return None
+
+
+def _duplicate_keys(node: yaml.Node | None, loc: Loc) -> Iterable[tuple[Loc, int]]:
+    """PyYAML keeps the last of two equal keys silently; in a policy that hides an edit."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                if key.value in seen:
+                    yield (*loc, key.value), key.start_mark.line + 1
+                seen.add(key.value)
+                yield from _duplicate_keys(value, (*loc, key.value))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _duplicate_keys(item, (*loc, index))

@@ -1,0 +1,1 @@
+"""Inbound webhooks: verify signatures on raw bytes, normalise vendor payloads to `Escalation`."""

@@ -1,0 +1,267 @@
+"""PagerDuty V3 webhook bodies -> `Escalation`.
+
+A V3 delivery is `{"event": {id, event_type, resource_type, occurred_at, agent, client, data}}`.
+Three kinds matter:
+
+- `incident.*` events whose `data.type` is `incident` carry the whole incident (but never its
+  custom fields or description) and become an `Escalation`;
+- `incident.custom_field_values.updated` carries the custom fields, which PagerDuty sends nowhere
+  else; the caller merges them into the escalation it already has;
+- everything else (`pagey.ping`, `service.*`, notes, responders, status updates, unknown types)
+  is acknowledged and ignored. PagerDuty disables a subscription after three 4xx answers, so
+  only an envelope we cannot even identify raises `PayloadError` (400); for the two useful kinds
+  also an incident without an id or any timestamp.
+
+Parsing is defensive because payloads vary by age: 2021 captures lack `incident_key` and
+`created_at`, `assignees` is empty on resolve, `agent` and `priority` may be null, and
+`conference_number` may be a number.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from daemon.domain.models import Escalation, Source, Status
+
+CUSTOM_FIELDS_EVENT = "incident.custom_field_values.updated"
+PING_EVENT = "pagey.ping"
+
+
+class PayloadError(ValueError):
+    """The body is not a PagerDuty V3 webhook we can read: answer 400 and store nothing."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PagerDutyKind(StrEnum):
+    """What the caller should do with a delivery."""
+
+    INCIDENT = "incident"
+    CUSTOM_FIELDS = "custom_fields"
+    IGNORED = "ignored"
+
+
+class PagerDutyIncident(BaseModel):
+    """The incident as this event describes it, with references reduced to ids and summaries."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    service_id: str = ""
+    status: str = ""
+    incident_key: str = ""
+    html_url: str = ""
+    title: str = ""
+    number: int | None = None
+    urgency: str = ""
+    priority: str = ""
+    assignees: tuple[str, ...] = ()
+
+
+class PagerDutyEvent(BaseModel):
+    """One normalised delivery.
+
+    `event_id` is unique per event (PagerDuty repeats it, and `X-Webhook-Id`, on redelivery).
+    `incident_id` is also set for ignored `incident.*` events that reference an incident, so the
+    timeline can note them. `fields` and `changed_fields` are only set for `CUSTOM_FIELDS`.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    event_id: str
+    event_type: str
+    resource_type: str = ""
+    occurred_at: AwareDatetime | None = None
+    agent: str = ""
+    kind: PagerDutyKind
+    reason: str = ""
+    incident_id: str = ""
+    incident: PagerDutyIncident | None = None
+    escalation: Escalation | None = None
+    fields: dict[str, str] = Field(default_factory=dict)
+    changed_fields: tuple[str, ...] = ()
+
+
+def parse_pagerduty(payload: object) -> PagerDutyEvent:
+    """Normalise a decoded PagerDuty V3 webhook body."""
+    if not isinstance(payload, dict):
+        raise PayloadError("body is not a JSON object")
+    event = payload.get("event")
+    if not isinstance(event, dict):
+        raise PayloadError("missing event object")
+    event_id = _text(event.get("id"))
+    if not event_id:
+        raise PayloadError("missing event.id")
+    event_type = _text(event.get("event_type"))
+    if not event_type:
+        raise PayloadError("missing event.event_type")
+    data = event.get("data")
+    wants_incident = event_type.startswith("incident.") and _obj(data).get("type") == "incident"
+    wants_fields = event_type == CUSTOM_FIELDS_EVENT
+    try:
+        occurred_at = _timestamp(event.get("occurred_at"), "event.occurred_at")
+    except PayloadError:
+        if wants_incident or wants_fields:
+            raise
+        occurred_at = None  # an ignored event needs no time; answering 400 would cost more
+    base: dict[str, Any] = {
+        "event_id": event_id,
+        "event_type": event_type,
+        "resource_type": _text(event.get("resource_type")) or event_type.partition(".")[0],
+        "occurred_at": occurred_at,
+        "agent": _text(_obj(event.get("agent")).get("summary")),
+    }
+    if wants_incident:
+        incident = _incident(_obj(data))
+        return PagerDutyEvent(
+            **base,
+            kind=PagerDutyKind.INCIDENT,
+            incident_id=incident.id,
+            incident=incident,
+            escalation=_escalation(incident, _obj(data), occurred_at),
+        )
+    if wants_fields:
+        incident_id = _text(_obj(_obj(data).get("incident")).get("id"))
+        if not incident_id:
+            raise PayloadError("custom field event without data.incident.id")
+        return PagerDutyEvent(
+            **base,
+            kind=PagerDutyKind.CUSTOM_FIELDS,
+            incident_id=incident_id,
+            fields=_custom_fields(_obj(data).get("custom_fields")),
+            changed_fields=tuple(_custom_fields(_obj(data).get("changed_custom_fields"))),
+        )
+    return PagerDutyEvent(
+        **base,
+        kind=PagerDutyKind.IGNORED,
+        reason=_ignore_reason(event_type),
+        incident_id=_text(_obj(_obj(data).get("incident")).get("id"))
+        if event_type.startswith("incident.")
+        else "",
+    )
+
+
+def _ignore_reason(event_type: str) -> str:
+    if event_type == PING_EVENT:
+        return "test ping from PagerDuty"
+    if event_type.startswith("service."):
+        return "service changes are not escalations"
+    if event_type.startswith("incident."):
+        return "event carries no incident state"
+    return "unsupported event type"
+
+
+def _incident(data: dict[str, Any]) -> PagerDutyIncident:
+    incident_id = _text(data.get("id"))
+    if not incident_id:
+        raise PayloadError("incident event without data.id")
+    number = data.get("number")
+    assignees = data.get("assignees")
+    return PagerDutyIncident(
+        id=incident_id,
+        service_id=_text(_obj(data.get("service")).get("id")),
+        status=_text(data.get("status")),
+        incident_key=_text(data.get("incident_key")),
+        html_url=_text(data.get("html_url")),
+        title=_text(data.get("title")),
+        number=number if isinstance(number, int) and not isinstance(number, bool) else None,
+        urgency=_text(data.get("urgency")),
+        priority=_text(_obj(data.get("priority")).get("summary")),
+        assignees=tuple(
+            summary
+            for summary in (_text(_obj(a).get("summary")) for a in _list(assignees))
+            if summary
+        ),
+    )
+
+
+def _escalation(
+    incident: PagerDutyIncident, data: dict[str, Any], occurred_at: datetime | None
+) -> Escalation:
+    """Severity is the priority name ("P1") or empty: urgency is about noise, not impact.
+
+    Custom fields stay empty here; they arrive only in `incident.custom_field_values.updated`.
+    """
+    created_at = _timestamp(data.get("created_at"), "data.created_at") or occurred_at
+    updated_at = occurred_at or created_at
+    if created_at is None or updated_at is None:
+        raise PayloadError("incident event without any timestamp")
+    links = {"incident": incident.html_url} if incident.html_url else {}
+    conference_url = _text(_obj(data.get("conference_bridge")).get("conference_url"))
+    if conference_url:
+        links["call"] = conference_url
+    try:
+        return Escalation(
+            source=Source.PAGERDUTY,
+            external_id=incident.id,
+            reference=f"#{incident.number}" if incident.number is not None else "",
+            title=incident.title,
+            severity=incident.priority,
+            status=Status.RESOLVED if incident.status == "resolved" else Status.OPEN,
+            links=links,
+            created_at=created_at,
+            updated_at=updated_at,
+        )
+    except ValidationError as exc:
+        raise PayloadError(
+            f"incident does not fit an escalation: {exc.error_count()} errors"
+        ) from None
+
+
+def _custom_fields(entries: object) -> dict[str, str]:
+    """Field name -> value as text, in the spelling the policy file uses."""
+    fields: dict[str, str] = {}
+    for entry in _list(entries):
+        name = _text(_obj(entry).get("name"))
+        if name:
+            fields[name] = _value_text(_obj(entry).get("value"))
+    return fields
+
+
+def _value_text(value: object) -> str:
+    """Booleans as "true"/"false" (what a policy file would write), null as "", multi-value
+    fields joined with ", "."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list):
+        return ", ".join(text for text in (_value_text(item) for item in value) if text)
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
+def _timestamp(value: object, name: str) -> datetime | None:
+    """ISO 8601 -> aware datetime; None when absent. PagerDuty sends UTC, so a zone-less value
+    is read as UTC rather than rejected."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise PayloadError(f"{name} is not a string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise PayloadError(f"{name} is not an ISO 8601 timestamp") from None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _obj(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""

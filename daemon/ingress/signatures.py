@@ -1,0 +1,224 @@
+"""Webhook signature checks for PagerDuty, incident.io (Standard Webhooks / Svix) and Slack.
+
+Everything here works on the raw request bytes: re-serialising a parsed body changes the bytes
+and breaks every vendor's HMAC. Functions are pure (the clock is a parameter) so tests can use
+the vendors' published vectors. A failed check raises `SignatureError` whose reason is short and
+never contains a secret or a computed signature, so it is safe to log and to return as a 401 body.
+
+The `sign_*` helpers produce correctly signed headers for tests and for the local demo.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+
+from slack_sdk.signature import Clock, SignatureVerifier
+
+TOLERANCE_S = 300
+"""Standard Webhooks libraries and Slack accept a timestamp at most 5 minutes off, inclusive."""
+
+_MAX_TIMESTAMP_DIGITS = 15
+"""Unix seconds have 10 digits until the year 2286; longer values are garbage, not clock skew."""
+
+PAGERDUTY_SIGNATURE_HEADER = "X-PagerDuty-Signature"
+SLACK_SIGNATURE_HEADER = "X-Slack-Signature"
+SLACK_TIMESTAMP_HEADER = "X-Slack-Request-Timestamp"
+_STANDARD_PREFIXES = ("webhook-", "svix-")
+
+
+class SignatureError(Exception):
+    """The request is not provably from the vendor: answer 401 and store nothing."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+# --- PagerDuty ---------------------------------------------------------------------------------
+
+
+def _pagerduty_digest(body: bytes, secret: str) -> str:
+    return hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+
+
+def verify_pagerduty(body: bytes, header: str | None, secrets: Sequence[str]) -> None:
+    """Accept the delivery if any `v1=` entry matches any configured secret.
+
+    Several secrets and several entries exist so that a secret can be rotated without downtime;
+    entries of other versions are skipped so that PagerDuty can introduce `v2` without breaking
+    us. Blank secrets are ignored: an HMAC keyed with "" proves nothing.
+    """
+    if isinstance(secrets, str):
+        raise TypeError("secrets must be a sequence of secrets, not one string")
+    keys = [secret for secret in secrets if secret]
+    if not keys:
+        raise SignatureError("no PagerDuty webhook secret configured")
+    if header is None or not header.strip():
+        raise SignatureError(f"missing {PAGERDUTY_SIGNATURE_HEADER}")
+    candidates = [
+        _ascii_bytes(entry[3:].lower())
+        for entry in (part.strip() for part in header.split(","))
+        if entry.startswith("v1=")
+    ]
+    if not candidates:
+        raise SignatureError(f"no v1 signature in {PAGERDUTY_SIGNATURE_HEADER}")
+    expected = [_pagerduty_digest(body, key).encode("ascii") for key in keys]
+    if not any(hmac.compare_digest(want, got) for want in expected for got in candidates):
+        raise SignatureError("no matching v1 signature")
+
+
+def sign_pagerduty(body: bytes, secret: str) -> str:
+    """The `X-PagerDuty-Signature` value PagerDuty would send for `body`."""
+    return f"v1={_pagerduty_digest(body, secret)}"
+
+
+# --- Standard Webhooks / Svix (incident.io) ----------------------------------------------------
+
+
+def decode_standard_webhook_secret(secret: str) -> bytes:
+    """The HMAC key behind a `whsec_<base64>` secret (the prefix is optional).
+
+    Raises ValueError for a secret that is not base64: that is a configuration mistake, not a
+    bad request, so settings validation should call this at startup.
+    """
+    encoded = secret.strip().removeprefix("whsec_")
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("the Standard Webhooks secret is not valid base64") from None
+    if not key:
+        raise ValueError("the Standard Webhooks secret is empty")
+    return key
+
+
+def _standard_digest(key: bytes, msg_id: str, timestamp: str, body: bytes) -> bytes:
+    signed = f"{msg_id}.{timestamp}.".encode() + body
+    return hmac.new(key, signed, hashlib.sha256).digest()
+
+
+def _standard_headers(headers: Mapping[str, str]) -> tuple[str, str, str]:
+    """(id, timestamp, signature), preferring the unbranded `webhook-*` set over `svix-*`."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    for prefix in _STANDARD_PREFIXES:
+        values = [lowered.get(prefix + part, "") for part in ("id", "timestamp", "signature")]
+        if all(values):
+            return values[0], values[1], values[2]
+    for part in ("id", "timestamp", "signature"):
+        if not any(lowered.get(prefix + part) for prefix in _STANDARD_PREFIXES):
+            raise SignatureError(f"missing webhook-{part}")
+    raise SignatureError("incomplete webhook-* and svix-* header sets")
+
+
+def verify_standard_webhook(
+    body: bytes, headers: Mapping[str, str], secret: str, now: float
+) -> str:
+    """Check a Standard Webhooks (Svix) signature and return the `webhook-id`.
+
+    The id is the idempotency key: incident.io redelivers with the same id. The timestamp window
+    (±`TOLERANCE_S`) stops replays of captured deliveries. Asymmetric `v1a,` and unknown
+    entries are skipped, as the spec asks.
+    """
+    key = decode_standard_webhook_secret(secret)
+    msg_id, timestamp, signature_header = _standard_headers(headers)
+    sent_at = _parse_timestamp(timestamp, "webhook-timestamp")
+    if now - sent_at > TOLERANCE_S:
+        raise SignatureError("webhook-timestamp is too old")
+    if sent_at - now > TOLERANCE_S:
+        raise SignatureError("webhook-timestamp is in the future")
+    try:
+        expected = _standard_digest(key, msg_id, timestamp, body)
+    except UnicodeEncodeError:
+        raise SignatureError("webhook-id is not valid text") from None
+    seen_v1 = False
+    for entry in signature_header.split(" "):
+        version, _, encoded = entry.partition(",")
+        if version != "v1":
+            continue
+        seen_v1 = True
+        try:
+            candidate = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            continue
+        if hmac.compare_digest(expected, candidate):
+            return msg_id
+    if not seen_v1:
+        raise SignatureError("no v1 signature in webhook-signature")
+    raise SignatureError("no matching v1 signature")
+
+
+def sign_standard_webhook(body: bytes, msg_id: str, timestamp: int, secret: str) -> dict[str, str]:
+    """Headers incident.io (via Svix) would send for `body`."""
+    digest = _standard_digest(decode_standard_webhook_secret(secret), msg_id, str(timestamp), body)
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": "v1," + base64.b64encode(digest).decode("ascii"),
+    }
+
+
+# --- Slack -------------------------------------------------------------------------------------
+
+
+class _FixedClock(Clock):
+    """slack_sdk reads time through a clock object; ours is the caller's `now`."""
+
+    def __init__(self, now: float) -> None:
+        self._now = now
+
+    def now(self) -> float:
+        return self._now
+
+
+def verify_slack(body: bytes, headers: Mapping[str, str], signing_secret: str, now: float) -> None:
+    """Check Slack's v0 signature with slack_sdk's verifier.
+
+    The SDK answers only yes/no and raises on some malformed input (a non-numeric timestamp,
+    a body that is not UTF-8, non-ASCII in the signature), so those cases are rejected here
+    first, each with its own reason. An empty signing secret raises ValueError (configuration).
+    """
+    verifier = SignatureVerifier(signing_secret, clock=_FixedClock(now))
+    lowered = {name.lower(): value for name, value in headers.items()}
+    timestamp = lowered.get(SLACK_TIMESTAMP_HEADER.lower())
+    signature = lowered.get(SLACK_SIGNATURE_HEADER.lower())
+    if not timestamp:
+        raise SignatureError(f"missing {SLACK_TIMESTAMP_HEADER}")
+    if not signature:
+        raise SignatureError(f"missing {SLACK_SIGNATURE_HEADER}")
+    sent_at = _parse_timestamp(timestamp, SLACK_TIMESTAMP_HEADER)
+    if abs(now - sent_at) > TOLERANCE_S:
+        raise SignatureError(f"{SLACK_TIMESTAMP_HEADER} is outside the 5-minute window")
+    if not signature.isascii():
+        raise SignatureError(f"{SLACK_SIGNATURE_HEADER} is not ASCII")
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SignatureError("body is not UTF-8") from None
+    if not verifier.is_valid(body=body, timestamp=timestamp, signature=signature):
+        raise SignatureError(f"{SLACK_SIGNATURE_HEADER} does not match")
+
+
+def sign_slack(body: bytes, secret: str, timestamp: int) -> dict[str, str]:
+    """Headers Slack would send for `body`."""
+    signature = SignatureVerifier(secret).generate_signature(timestamp=str(timestamp), body=body)
+    if signature is None:  # only when timestamp is None, which the type excludes
+        raise ValueError("slack_sdk produced no signature")
+    return {SLACK_TIMESTAMP_HEADER: str(timestamp), SLACK_SIGNATURE_HEADER: signature}
+
+
+# --- shared ------------------------------------------------------------------------------------
+
+
+def _parse_timestamp(value: str, header: str) -> int:
+    """Unix seconds as plain ASCII digits; `int()` alone would also take " 12", "1_2" and "٣"."""
+    if not (value.isascii() and value.isdigit() and len(value) <= _MAX_TIMESTAMP_DIGITS):
+        raise SignatureError(f"invalid {header}")
+    return int(value)
+
+
+def _ascii_bytes(value: str) -> bytes:
+    """Header text as bytes for `compare_digest`, which refuses non-ASCII str."""
+    return value.encode("ascii", errors="replace")

@@ -1,0 +1,142 @@
+"""Business hours in a non-UTC timezone: weekend and holiday edges, and both 2026 DST switches."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from pydantic import ValidationError
+
+from daemon.domain.calendar import BusinessHours, NaiveDatetimeError
+
+BERLIN = ZoneInfo("Europe/Berlin")
+HOURS = BusinessHours(timezone="Europe/Berlin", holidays_country="DE")
+
+
+def berlin(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=BERLIN)
+
+
+def utc(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("at", "off_hours"),
+    [
+        pytest.param(berlin(2026, 3, 27, 16, 59), False, id="fri-16:59-open"),
+        pytest.param(berlin(2026, 3, 27, 17, 0), True, id="fri-17:00-closed"),
+        pytest.param(utc(2026, 3, 27, 15, 59), False, id="fri-15:59Z-is-16:59-CET"),
+        pytest.param(utc(2026, 3, 27, 16, 0), True, id="fri-16:00Z-is-17:00-CET"),
+        pytest.param(berlin(2026, 3, 30, 8, 59), True, id="mon-08:59-closed"),
+        pytest.param(berlin(2026, 3, 30, 9, 0), False, id="mon-09:00-open"),
+        pytest.param(utc(2026, 3, 30, 7, 0), False, id="mon-07:00Z-is-09:00-CEST"),
+        pytest.param(utc(2026, 3, 30, 6, 59), True, id="mon-06:59Z-is-08:59-CEST"),
+        pytest.param(berlin(2026, 3, 28, 12, 0), True, id="saturday"),
+        pytest.param(berlin(2026, 12, 24, 12, 0), False, id="christmas-eve-is-a-workday"),
+        pytest.param(berlin(2026, 12, 25, 12, 0), True, id="christmas-day"),
+        pytest.param(berlin(2026, 12, 28, 12, 0), False, id="monday-after-christmas"),
+        pytest.param(berlin(2027, 1, 1, 12, 0), True, id="new-year-2027"),
+        pytest.param(utc(2026, 12, 31, 23, 0), True, id="new-year-starts-at-local-midnight"),
+    ],
+)
+def test_off_hours_at_edges(at: datetime, off_hours: bool) -> None:
+    assert HOURS.is_off_hours(at) is off_hours
+
+
+@pytest.mark.parametrize(
+    ("at", "weekend"),
+    [
+        pytest.param(utc(2026, 3, 27, 22, 59), False, id="winter-fri-23:59-CET"),
+        pytest.param(utc(2026, 3, 27, 23, 0), True, id="winter-sat-00:00-CET"),
+        pytest.param(utc(2026, 6, 5, 21, 59), False, id="summer-fri-23:59-CEST"),
+        pytest.param(utc(2026, 6, 5, 22, 0), True, id="summer-sat-00:00-CEST"),
+        pytest.param(berlin(2026, 3, 29, 23, 59), True, id="sunday-23:59"),
+        pytest.param(berlin(2026, 3, 30, 0, 0), False, id="monday-00:00"),
+        pytest.param(berlin(2026, 12, 25, 12, 0), False, id="a-holiday-is-not-a-weekend"),
+    ],
+)
+def test_weekend_is_judged_on_the_local_calendar(at: datetime, weekend: bool) -> None:
+    assert HOURS.is_weekend(at) is weekend
+
+
+@pytest.mark.parametrize(
+    ("at", "expected_utc"),
+    [
+        pytest.param(berlin(2026, 3, 27, 17, 0), utc(2026, 3, 30, 7, 0), id="over-spring-dst"),
+        pytest.param(berlin(2026, 10, 23, 17, 0), utc(2026, 10, 26, 8, 0), id="over-autumn-dst"),
+        pytest.param(utc(2026, 3, 29, 1, 30), utc(2026, 3, 30, 7, 0), id="inside-spring-switch"),
+        pytest.param(utc(2026, 10, 25, 0, 30), utc(2026, 10, 26, 8, 0), id="1st-02:30-of-oct-25"),
+        pytest.param(utc(2026, 10, 25, 1, 30), utc(2026, 10, 26, 8, 0), id="2nd-02:30-of-oct-25"),
+        pytest.param(berlin(2026, 3, 30, 9, 0), utc(2026, 3, 30, 7, 0), id="exactly-at-start"),
+        pytest.param(berlin(2026, 3, 30, 9, 1), utc(2026, 3, 31, 7, 0), id="window-under-way"),
+        pytest.param(berlin(2026, 3, 30, 6, 0), utc(2026, 3, 30, 7, 0), id="early-same-morning"),
+        pytest.param(berlin(2026, 12, 24, 17, 0), utc(2026, 12, 28, 8, 0), id="over-christmas"),
+        pytest.param(berlin(2026, 12, 31, 17, 0), utc(2027, 1, 4, 8, 0), id="over-new-year"),
+    ],
+)
+def test_next_business_start_is_nine_local(at: datetime, expected_utc: datetime) -> None:
+    start = HOURS.next_business_start(at)
+    assert start == expected_utc
+    assert (start.tzinfo, start.hour, start.minute) == (BERLIN, 9, 0)
+
+
+def test_a_window_starting_in_the_dst_gap_starts_at_the_first_real_instant() -> None:
+    # 02:30 does not exist in Berlin on 2026-03-29: clocks jump from 02:00 to 03:00.
+    hours = BusinessHours(
+        timezone="Europe/Berlin", weekly={"sun": ["02:30-04:00"]}, weekend_days=["sat"]
+    )
+    start = hours.next_business_start(berlin(2026, 3, 29, 0, 0))
+    assert start == utc(2026, 3, 29, 1, 30)
+    assert (start.hour, start.minute) == (3, 30)
+
+
+def test_several_windows_a_day_and_extra_closing_days() -> None:
+    hours = BusinessHours.model_validate(
+        {
+            "timezone": "Europe/Berlin",
+            "weekly": {"mon": ["13:00-17:00", "09:00-12:00"], "tue": ["22:00-24:00"]},
+            "extra_holidays": ["2026-04-07"],
+        }
+    )
+    assert [str(w) for w in hours.weekly.mon] == ["09:00-12:00", "13:00-17:00"]
+    assert hours.is_off_hours(berlin(2026, 3, 30, 12, 30)) is True
+    assert hours.next_business_start(berlin(2026, 3, 30, 12, 30)) == berlin(2026, 3, 30, 13, 0)
+    assert hours.is_off_hours(berlin(2026, 3, 31, 23, 59)) is False
+    assert hours.is_off_hours(berlin(2026, 4, 7, 23, 0)) is True  # company closing day
+    assert hours.next_business_start(berlin(2026, 3, 31, 23, 0)) == berlin(2026, 4, 6, 9, 0)
+
+
+def test_default_hours_are_office_hours_in_utc_without_holidays() -> None:
+    hours = BusinessHours()
+    assert hours.is_off_hours(utc(2026, 12, 25, 10, 0)) is False
+    assert hours.is_off_hours(utc(2026, 12, 25, 17, 0)) is True
+    assert hours.next_business_start(utc(2026, 12, 25, 17, 0)) == utc(2026, 12, 28, 9, 0)
+
+
+@pytest.mark.parametrize("call", ["is_weekend", "is_off_hours", "next_business_start"])
+def test_naive_datetimes_are_refused(call: str) -> None:
+    with pytest.raises(NaiveDatetimeError, match="has no timezone"):
+        getattr(HOURS, call)(datetime(2026, 3, 30, 9, 0))
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"timezone": "Europe/Berlinn"}, "unknown timezone 'Europe/Berlinn'"),
+        ({"holidays_country": "XX"}, "Country XX not available"),
+        ({"holidays_country": "DE", "holidays_subdivision": "ZZ"}, "does not have subdivision"),
+        ({"holidays_subdivision": "BY"}, "needs holidays_country"),
+        ({"weekly": {"sat": ["09:00-12:00"]}}, "sat is a weekend day but has business hours"),
+        ({"weekly": {"mon": ["09:00-12:00", "11:00-13:00"]}}, "overlap"),
+        ({"weekly": {"mon": ["9-17"]}}, "is not a HH:MM time"),
+        ({"weekly": {"mon": ["17:00-09:00"]}}, "ends before it starts"),
+        ({"weekly": {"mon": ["09:00-25:00"]}}, "between 00:00 and 24:00"),
+        ({"weekly": {}}, "no business window on any day"),
+        ({"weekly": {"monday": ["09:00-17:00"]}}, "Extra inputs are not permitted"),
+    ],
+)
+def test_invalid_business_hours_are_rejected(settings: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        BusinessHours.model_validate(settings)
