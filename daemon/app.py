@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 from aiohttp import web
 
-from daemon.appkeys import CONFIG_PROBLEMS, METRICS, SETTINGS, STORE
-from daemon.ingress import health
+from daemon.appkeys import CONFIG_CHECKS, METRICS, SETTINGS, STORE
+from daemon.ingress import health, slack, webhooks
 from daemon.logging import SecretScrubber, get_logger
 from daemon.metrics import Metrics
 from daemon.settings import Settings
@@ -51,14 +51,18 @@ def build_app(
     handlers: Mapping[str, Handler] | None = None,
     metrics: Metrics | None = None,
     owner: str | None = None,
+    checks: Sequence[Callable[[], str]] = (),
+    on_close: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> web.Application:
+    """The daemon's HTTP app. `checks` return a problem ("" when fine) for `/readyz`;
+    `on_close` release vendor clients after the workers stopped."""
     app = web.Application(
         client_max_size=settings.http.max_body_bytes, middlewares=[count_requests]
     )
     app[SETTINGS] = settings
     app[STORE] = store
     app[METRICS] = metrics or Metrics()
-    app[CONFIG_PROBLEMS] = []
+    app[CONFIG_CHECKS] = list(checks)
     scrubber = SecretScrubber(settings.secrets())
     app[RUNNER] = JobRunner(
         store, handlers or {}, settings.jobs, app[METRICS], scrub=scrubber.scrub, owner=owner
@@ -66,8 +70,18 @@ def build_app(
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
     app.router.add_get("/metrics", health.metrics)
+    app.router.add_post("/webhooks/pagerduty", webhooks.pagerduty_webhook)
+    app.router.add_post("/webhooks/incident-io", webhooks.incident_io_webhook)
+    app.router.add_post("/slack/interactions", slack.interactions)
+    app.router.add_post("/slack/commands", slack.commands)
     app.cleanup_ctx.append(_store_lifetime)
     app.cleanup_ctx.append(_runner_lifetime)
+
+    async def close_clients(_app: web.Application) -> None:
+        for close in on_close:
+            await close()
+
+    app.on_cleanup.append(close_clients)
     return app
 
 

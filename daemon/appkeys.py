@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 
 from daemon.metrics import Metrics
@@ -11,4 +13,4 @@ from daemon.store import Store
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 METRICS = web.AppKey("metrics", Metrics)
-CONFIG_PROBLEMS = web.AppKey("config_problems", list[str])
+CONFIG_CHECKS = web.AppKey("config_checks", list[Callable[[], str]])

@@ -11,9 +11,14 @@ from aiohttp import web
 
 from daemon import __version__
 from daemon.app import build_app
+from daemon.clock import SystemClock
+from daemon.domain.policy_file import PolicyError, dump_policy, load_policy
+from daemon.jobs.registry import handlers
 from daemon.logging import configure, get_logger
+from daemon.metrics import Metrics
 from daemon.settings import ConfigError, Settings, load_settings
 from daemon.store import StoreUnavailable, open_store
+from daemon.wiring import build_parts
 
 
 def _settings_or_exit() -> Settings | None:
@@ -31,7 +36,14 @@ def cmd_serve(_args: argparse.Namespace) -> int:
     configure(settings.log.level, settings.log.format, settings.secrets())
     log = get_logger("tier2gate.serve")
     store = open_store(settings.database_url, daemon=True)
-    app = build_app(settings, store)
+    metrics = Metrics()
+    try:
+        parts = build_parts(settings, store, SystemClock(), metrics)
+    except PolicyError as exc:
+        print(f"tier2gate: invalid policy:\n{exc}", file=sys.stderr)
+        return 1
+    app = build_app(settings, store, handlers=handlers(parts.deps), metrics=metrics,
+                    checks=[lambda: parts.deps.policy.problem], on_close=parts.closers)
     log.info("serve.starting", version=__version__, host=settings.http.host,
              port=settings.http.port, mode=settings.mode, store=store.backend.dialect)
     try:
@@ -53,8 +65,15 @@ def cmd_check_config(_args: argparse.Namespace) -> int:
     settings = _settings_or_exit()
     if settings is None:
         return 1
+    try:
+        policy = load_policy(settings.resolved_policy_file())
+    except PolicyError as exc:
+        print(f"tier2gate: invalid policy:\n{exc}", file=sys.stderr)
+        return 1
     print("# effective settings (secrets masked)")
     print(yaml.safe_dump(settings.masked(), sort_keys=False).rstrip())
+    print(f"\n# effective policy ({settings.resolved_policy_file()})")
+    print(yaml.safe_dump(dump_policy(policy), sort_keys=False).rstrip())
     return 0
 
 

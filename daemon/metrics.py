@@ -30,5 +30,19 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.webhook_rejections = Counter(
+            "tier2gate_webhook_rejections", "Inbound requests refused, by source and reason",
+            ["source", "reason"], registry=self.registry,
+        )
+
+        self.page_latency = Histogram(
+            "tier2gate_page_latency_seconds", "From the approval to PagerDuty accepting the page",
+            buckets=_LATENCY_BUCKETS_S, registry=self.registry,
+        )
+        self.approval_latency = Histogram(
+            "tier2gate_approval_latency_seconds", "From the approval request to the decision",
+            buckets=_LATENCY_BUCKETS_S, registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

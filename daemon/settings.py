@@ -19,6 +19,8 @@ ENV_PREFIX = "TIER2GATE_"
 CONFIG_ENV = "TIER2GATE_CONFIG"
 DEFAULT_CONFIG_FILE = Path("config/tier2gate.yaml")
 MASK = "**********"
+DEFAULT_POLICY_FILE = Path("config/policy.yaml")
+BUILTIN_POLICY_FILE = Path(__file__).resolve().parent / "defaults" / "policy.yaml"
 
 
 class ConfigError(Exception):
@@ -98,6 +100,38 @@ class JobSettings(Section):
     drain_timeout_s: float = Field(default=8.0, ge=0)
 
 
+class ApprovalSettings(Section):
+    """Who may approve besides the SMOC resolved from PagerDuty, and how to reach them."""
+
+    backup_user_ids: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    backup_group_id: str | None = None  # a Slack user group (S...) of backup approvers
+    smoc_user_id: str | None = None  # static SMOC for installations without a schedule
+    smoc_cache_s: float = Field(default=60.0, ge=0)
+
+    _split = field_validator("backup_user_ids", mode="before")(_split_commas)
+
+
+class IssueSettings(Section):
+    """The tracker issue tier2gate opens: retro for paged emergencies, RFH for the rest."""
+
+    title: str = "Retro: {title} ({reference})"
+    labels: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["tier2gate", "retro"])
+    assignee: str | None = None
+    template_file: Path | None = None  # a Jinja2 Markdown template; default: the built-in one
+
+    _split = field_validator("labels", mode="before")(_split_commas)
+
+
+class RetroSettings(IssueSettings):
+    open_on: Literal["resolve", "page"] = "resolve"
+
+
+class RfhSettings(IssueSettings):
+    title: str = "Request for help: {title} ({reference})"
+    labels: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["tier2gate", "request-for-help"])
+
+
 class LogSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["json", "console"] = "json"
@@ -116,13 +150,19 @@ class Settings(BaseSettings):
 
     mode: Literal["live", "shadow"] = "live"
     database_url: str = "sqlite:///./var/tier2gate.db"
-    policy_file: Path = Path("config/policy.yaml")
+    policy_file: Path = DEFAULT_POLICY_FILE
+    public_url: str = Field(default="", description="where people reach this daemon's dashboard")
+    runbook_base_url: str = Field(
+        default="", description="prefix that turns a policy runbook path into a link")
     http: HttpSettings = HttpSettings()
     slack: SlackSettings = SlackSettings()
     pagerduty: PagerDutySettings = PagerDutySettings()
     incident_io: IncidentIoSettings = IncidentIoSettings()
     tls: TlsSettings = TlsSettings()
     tracker: TrackerSettings = TrackerSettings()
+    approval: ApprovalSettings = ApprovalSettings()
+    retro: RetroSettings = RetroSettings()
+    rfh: RfhSettings = RfhSettings()
     jobs: JobSettings = JobSettings()
     log: LogSettings = LogSettings()
 
@@ -144,6 +184,13 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # init carries the YAML file (see load_settings); the environment overrides it.
         return (env_settings, init_settings)
+
+    def resolved_policy_file(self) -> Path:
+        """The policy in force: `policy_file`, or the built-in default when the default path
+        does not exist (so `tier2gate serve` works from any directory)."""
+        if self.policy_file == DEFAULT_POLICY_FILE and not self.policy_file.exists():
+            return BUILTIN_POLICY_FILE
+        return self.policy_file
 
     def secrets(self) -> list[str]:
         """Every configured secret value, for the log scrubber's last line of defence."""

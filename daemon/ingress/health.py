@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from daemon.appkeys import CONFIG_PROBLEMS, METRICS, STORE
+from daemon.appkeys import CONFIG_CHECKS, METRICS, STORE
 from daemon.store import StoreUnavailable
 
 
@@ -15,7 +15,7 @@ async def healthz(_request: web.Request) -> web.Response:
 
 async def readyz(request: web.Request) -> web.Response:
     """200 only when the store answers and the configuration is usable, else 503 and why."""
-    problems = list(request.app[CONFIG_PROBLEMS])
+    problems = [problem for check in request.app[CONFIG_CHECKS] if (problem := check())]
     try:
         await request.app[STORE].ping()
     except StoreUnavailable as exc:

@@ -143,3 +143,15 @@ def test_the_shipped_example_is_valid_and_names_every_setting(monkeypatch: pytes
         return found
 
     assert keys(example) == keys(settings.masked())
+
+
+def test_the_built_in_policy_is_the_shipped_example() -> None:
+    from daemon.settings import BUILTIN_POLICY_FILE
+
+    assert BUILTIN_POLICY_FILE.read_text() == (EXAMPLE.parent / "policy.yaml").read_text()
+
+
+def test_without_config_dir_the_built_in_policy_is_in_force() -> None:
+    from daemon.settings import BUILTIN_POLICY_FILE
+
+    assert load_settings().resolved_policy_file() == BUILTIN_POLICY_FILE

@@ -1,0 +1,77 @@
+"""The escalation gate's state: where an escalation stands on its way to (maybe) a page.
+
+Kept separate from `Escalation` (what the vendor says) so vendor updates never overwrite a
+decision a human made. Stored as JSON beside the escalation; `Phase` is also a column for queries.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from daemon.domain.policy import Decision
+
+
+class Phase(StrEnum):
+    RECEIVED = "received"  # stored, not yet classified
+    IGNORED = "ignored"
+    RFH = "rfh"  # request for help: queued for business hours, never paged
+    AWAITING_APPROVAL = "awaiting_approval"
+    DECLINED = "declined"
+    PAGING = "paging"  # approved (or approval timed out with the `page` fallback)
+    PAGED = "paged"
+    ACKNOWLEDGED = "acknowledged"
+    CLOSED = "closed"  # resolved; nothing more will happen but the retro
+
+
+class Verdict(StrEnum):
+    APPROVED = "approved"
+    DECLINED = "declined"
+    TIMED_OUT = "timed_out"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ApprovalState(_Model):
+    requested_at: AwareDatetime
+    channel: str
+    ts: str
+    approvers: tuple[str, ...]  # chat user ids allowed to decide, SMOC first
+    smoc_note: str = ""
+    reminders: int = 0
+    holding: bool = False  # timed out under the `hold` fallback: keep reminding, never page
+
+
+class DecisionState(_Model):
+    verdict: Verdict
+    by: str  # chat user id; "" for a timeout
+    at: AwareDatetime
+    reason: str = ""
+    pages: bool = True
+
+
+class PageState(_Model):
+    incident_id: str
+    url: str = ""
+    at: AwareDatetime
+    shadow: bool = False
+
+
+class Gate(_Model):
+    phase: Phase = Phase.RECEIVED
+    decision: Decision | None = None  # the policy's latest classification
+    approval: ApprovalState | None = None
+    decided: DecisionState | None = None
+    page: PageState | None = None
+    acknowledged_at: AwareDatetime | None = None
+    acknowledged_by: str = ""
+    resolved_at: AwareDatetime | None = None
+    rfh_due_at: AwareDatetime | None = None
+    retro_url: str = ""
+
+    @property
+    def emergency(self) -> bool:
+        return self.phase not in (Phase.RECEIVED, Phase.IGNORED, Phase.RFH)

@@ -1,0 +1,66 @@
+"""Slack interactivity and the `/tier2` command: verify, store, answer within Slack's 3 s.
+
+Clicks are stored as deliveries and decided by a job, so the answer to Slack never waits for
+PagerDuty or the database of another replica. A click replayed byte for byte (the same body)
+is a duplicate; a second, distinct click is a real event that the state machine turns away.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from aiohttp import web
+
+from daemon.appkeys import SETTINGS, STORE
+from daemon.ingress.signatures import SignatureError, verify_slack
+from daemon.ingress.webhooks import read_body, reject, store_delivery, unauthorized
+from daemon.integrations.slack_payloads import (
+    ButtonClick,
+    PayloadError,
+    parse_interaction,
+    parse_slash_command,
+)
+from daemon.jobs.approval import INTERACTION
+
+FORM_TYPES = ("application/x-www-form-urlencoded",)
+
+
+async def _verified_body(request: web.Request) -> bytes:
+    body = await read_body(request, "slack", FORM_TYPES)
+    secret = request.app[SETTINGS].slack.signing_secret
+    if secret is None or not secret.get_secret_value():
+        raise unauthorized(request, "slack", "no Slack signing secret is configured")
+    try:
+        verify_slack(body, request.headers, secret.get_secret_value(),
+                     request.app[STORE].clock.now())
+    except SignatureError as exc:
+        raise unauthorized(request, "slack", exc.reason) from None
+    return body
+
+
+async def interactions(request: web.Request) -> web.Response:
+    body = await _verified_body(request)
+    try:
+        action = parse_interaction(body)
+    except PayloadError as exc:
+        raise reject(400, exc.reason) from None
+    if action is None:
+        return web.Response(status=200)  # another app's button or a form we do not own
+    kind = "block_actions" if isinstance(action, ButtonClick) else "view_submission"
+    delivery_id = hashlib.sha256(body).hexdigest()[:40]
+    await store_delivery(request, "slack", delivery_id, kind, body, INTERACTION)
+    return web.Response(status=200)
+
+
+async def commands(request: web.Request) -> web.Response:
+    body = await _verified_body(request)
+    try:
+        command = parse_slash_command(body)
+    except PayloadError as exc:
+        raise reject(400, exc.reason) from None
+    text = (
+        f"Hi <@{command.user_id}>: declare the escalation in incident.io or PagerDuty and set its "
+        "emergency criteria fields; tier2gate asks the Support Manager on Call to approve when "
+        "they are met."
+    )
+    return web.json_response({"response_type": "ephemeral", "text": text})

@@ -1,0 +1,142 @@
+"""Inbound vendor webhooks: verify the raw body, parse, store durably, answer. Nothing else.
+
+Status codes are the contract's: 2xx only once the delivery is committed (fsync'd on SQLite);
+a repeated delivery id answers 200 and does nothing; 401 for a missing, bad or stale
+signature, 400 for a malformed body, 413 over the size limit, 415 for another content type;
+nothing is stored for any of those. A store outage answers 503 so the vendor retries later.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import structlog
+from aiohttp import web
+
+from daemon.appkeys import METRICS, SETTINGS, STORE
+from daemon.ingress import incident_io, pagerduty
+from daemon.ingress.signatures import SignatureError, verify_pagerduty, verify_standard_webhook
+from daemon.jobs.intake import INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY
+from daemon.logging import get_logger
+from daemon.store import NewJob, StoreUnavailable
+
+log = get_logger("tier2gate.ingress")
+
+JSON_TYPES = ("application/json",)
+_T = TypeVar("_T")
+
+
+def reject(status: int, error: str) -> web.HTTPException:
+    """An HTTP error with a JSON body: vendors' delivery logs show it to the operator."""
+    cls: type[web.HTTPException] = {
+        400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 415: web.HTTPUnsupportedMediaType,
+        503: web.HTTPServiceUnavailable,
+    }[status]
+    return cls(text=json.dumps({"error": error}), content_type="application/json")
+
+
+def too_large(limit: int, actual: int) -> web.HTTPException:
+    return web.HTTPRequestEntityTooLarge(
+        max_size=limit, actual_size=actual, content_type="application/json",
+        text=json.dumps({"error": f"body over the {limit}-byte limit"}))
+
+
+async def read_body(request: web.Request, source: str, content_types: tuple[str, ...]) -> bytes:
+    """The raw body, read once and capped, after the content type was checked."""
+    metrics = request.app[METRICS]
+    if request.content_type not in content_types:
+        metrics.webhook_rejections.labels(source, "content_type").inc()
+        raise reject(415, f"expected Content-Type {' or '.join(content_types)}")
+    limit = request.app[SETTINGS].http.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        metrics.webhook_rejections.labels(source, "too_large").inc()
+        raise too_large(limit, request.content_length)
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        metrics.webhook_rejections.labels(source, "too_large").inc()
+        raise too_large(limit, limit + 1) from None
+
+
+def unauthorized(request: web.Request, source: str, reason: str) -> web.HTTPException:
+    request.app[METRICS].webhook_rejections.labels(source, "signature").inc()
+    log.warning("webhook.rejected", source=source, reason=reason)
+    return reject(401, reason)
+
+
+def parse_json(request: web.Request, source: str, body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        request.app[METRICS].webhook_rejections.labels(source, "malformed").inc()
+        raise reject(400, "body is not valid JSON") from None
+
+
+async def store_delivery(request: web.Request, source: str, delivery_id: str, event_type: str,
+                         body: bytes, job_kind: str) -> bool:
+    """Commit the delivery and its processing job; False if this delivery id was seen."""
+
+    def job(row_id: int) -> NewJob:
+        return NewJob(job_kind, f"delivery:{row_id}", {"delivery": row_id})
+
+    with structlog.contextvars.bound_contextvars(delivery_id=delivery_id, source=source):
+        try:
+            row_id = await request.app[STORE].record_delivery(
+                source, delivery_id, event_type, body, job)
+        except StoreUnavailable as exc:
+            log.error("webhook.store_unavailable", error=str(exc))
+            raise reject(503, "store unavailable, retry later") from None
+        log.info("webhook.duplicate" if row_id is None else "webhook.stored",
+                 event_type=event_type)
+        return row_id is not None
+
+
+def accepted(new: bool) -> web.Response:
+    if new:
+        return web.json_response({"status": "accepted"}, status=202)
+    return web.json_response({"status": "duplicate"}, status=200)
+
+
+async def pagerduty_webhook(request: web.Request) -> web.Response:
+    body = await read_body(request, "pagerduty", JSON_TYPES)
+    secrets = [s.get_secret_value() for s in request.app[SETTINGS].pagerduty.webhook_secrets]
+    if not secrets:
+        raise unauthorized(request, "pagerduty", "no PagerDuty webhook secret is configured")
+    try:
+        verify_pagerduty(body, request.headers.get("X-PagerDuty-Signature"), secrets)
+    except SignatureError as exc:
+        raise unauthorized(request, "pagerduty", exc.reason) from None
+    payload = parse_json(request, "pagerduty", body)
+    event = _parsed(request, "pagerduty", lambda: pagerduty.parse_pagerduty(payload))
+    delivery_id = request.headers.get("X-Webhook-Id") or event.event_id
+    return accepted(await store_delivery(request, "pagerduty", delivery_id, event.event_type,
+                                         body, INTAKE_PAGERDUTY))
+
+
+async def incident_io_webhook(request: web.Request) -> web.Response:
+    body = await read_body(request, "incident_io", JSON_TYPES)
+    secret = request.app[SETTINGS].incident_io.webhook_secret
+    if secret is None or not secret.get_secret_value():
+        raise unauthorized(request, "incident_io", "no incident.io webhook secret is configured")
+    try:
+        delivery_id = verify_standard_webhook(body, request.headers, secret.get_secret_value(),
+                                              request.app[STORE].clock.now())
+    except SignatureError as exc:
+        raise unauthorized(request, "incident_io", exc.reason) from None
+    except ValueError:
+        log.error("webhook.secret_misconfigured", source="incident_io")
+        raise reject(503, "the incident.io webhook secret is misconfigured") from None
+    payload = parse_json(request, "incident_io", body)
+    event = _parsed(request, "incident_io", lambda: incident_io.parse_incident_io(payload))
+    return accepted(await store_delivery(request, "incident_io", delivery_id, event.event_type,
+                                         body, INTAKE_INCIDENT_IO))
+
+
+def _parsed(request: web.Request, source: str, parse: Callable[[], _T]) -> _T:
+    try:
+        return parse()
+    except (incident_io.PayloadError, pagerduty.PayloadError) as exc:
+        request.app[METRICS].webhook_rejections.labels(source, "malformed").inc()
+        raise reject(400, exc.reason) from None

@@ -1,0 +1,157 @@
+"""The small interfaces the core talks through; vendor modules implement them.
+
+Nothing here names a vendor SDK, a Block Kit element or an HTTP status. Adapters *classify* a
+failed call by raising `workers.retry.Retry` (temporary: 5xx, 429 with its Retry-After, timeouts,
+connection resets) or `workers.retry.Permanent` (retrying cannot help: 4xx, bad configuration);
+the job runner owns the timing. Error messages must never contain a token or secret.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Protocol
+
+
+class DecisionKind(StrEnum):
+    APPROVED = "approved"
+    DECLINED = "declined"
+    TIMED_OUT = "timed_out"
+
+
+@dataclass(frozen=True)
+class MessageRef:
+    """Where a chat message lives, to update it or reply in its thread."""
+
+    channel: str
+    ts: str
+
+
+@dataclass(frozen=True)
+class Decided:
+    kind: DecisionKind
+    by: str = ""  # chat user id of the approver; "" for a timeout
+    at: str = ""  # UTC time as people read it: "2026-11-21 03:12 UTC"
+    reason: str = ""
+    paging: bool = True  # whether the decision leads to a page (approved; timeout with `page`)
+
+
+@dataclass(frozen=True)
+class ApprovalView:
+    """Everything the SMOC needs to decide from a phone at 2 a.m., in domain terms."""
+
+    escalation_id: str
+    title: str
+    reference: str
+    customer: str
+    severity: str
+    reason: str  # why the policy says emergency, in words
+    criteria: tuple[str, ...]  # criteria names that matched
+    age_minutes: int
+    weekend: bool
+    off_hours: bool
+    approver_ids: tuple[str, ...]  # chat user ids allowed to decide (SMOC first)
+    smoc_note: str = ""  # e.g. "SMOC could not be resolved from PagerDuty: ..."
+    links: dict[str, str] = field(default_factory=dict)  # name -> URL (incident, runbook, ...)
+    shadow: bool = False  # SHADOW mode: nobody will be paged whatever is clicked
+    decided: Decided | None = None
+
+
+class Chat(Protocol):
+    """The chat tool where approvals happen (Slack)."""
+
+    async def post_approval(self, channel: str, view: ApprovalView) -> MessageRef:
+        """Post the approval request with Approve / Decline buttons."""
+        ...
+
+    async def update_approval(self, ref: MessageRef, view: ApprovalView) -> None:
+        """Replace the message in place, e.g. buttons -> "Approved by @x at 03:12 UTC"."""
+        ...
+
+    async def post_in_thread(self, ref: MessageRef, text: str) -> MessageRef:
+        """A follow-up under the approval message (reminders, page status, retro link)."""
+        ...
+
+    async def post_notice(self, channel: str, text: str) -> MessageRef:
+        """A standalone message, e.g. the request-for-help notice."""
+        ...
+
+    async def tell_user(self, channel: str, user_id: str, text: str) -> None:
+        """A message only that user sees (refused or late clicks)."""
+        ...
+
+    async def ask_decline_reason(self, trigger_id: str, escalation_id: str, message: MessageRef
+                                 ) -> None:
+        """Open a form asking why the escalation is declined."""
+        ...
+
+    async def user_id_for_email(self, email: str) -> str | None:
+        """The chat user with this email, or None if there is none."""
+        ...
+
+    async def group_members(self, group_id: str) -> tuple[str, ...]:
+        """User ids in a user group (backup approvers given as a group)."""
+        ...
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    escalation_id: str
+    key: str  # derived from the escalation id: a retry can never create a second page
+    title: str
+    details: str  # criteria, who approved, links: what the paged engineer reads first
+    links: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PageResult:
+    incident_id: str  # the Tier 2 incident (REST) or dedup key (Events API)
+    url: str = ""
+    already_open: bool = False  # the vendor said a page with this key exists already
+
+
+class Pager(Protocol):
+    """Where Tier 2 gets paged and who the SMOC is (PagerDuty)."""
+
+    async def smoc_email(self) -> str | None:
+        """Email of whoever is on call now on the SMOC schedule, None if nobody is."""
+        ...
+
+    async def page(self, request: PageRequest) -> PageResult:
+        """Page Tier 2, idempotently on `request.key`."""
+        ...
+
+
+@dataclass(frozen=True)
+class IssueDraft:
+    title: str
+    body: str  # Markdown
+    marker: str  # deterministic, e.g. "tier2gate-retro-esc-7f3k": found again after a crash
+    labels: tuple[str, ...] = ()
+    assignee: str | None = None
+
+
+@dataclass(frozen=True)
+class IssueRef:
+    id: str
+    url: str
+
+
+class IssueTracker(Protocol):
+    """Where retro and request-for-help issues go (GitLab, GitHub, Jira)."""
+
+    async def find_by_marker(self, marker: str) -> IssueRef | None:
+        """An issue created earlier for this marker, if any (the exactly-once guard)."""
+        ...
+
+    async def create(self, draft: IssueDraft) -> IssueRef:
+        """Create the issue, carrying the marker so `find_by_marker` finds it."""
+        ...
+
+
+class IncidentSource(Protocol):
+    """Where the latest state of a source incident can be fetched (incident.io API)."""
+
+    async def fetch_incident(self, incident_id: str) -> dict[str, Any]:
+        """The incident object as the vendor's API returns it now."""
+        ...

@@ -1,0 +1,302 @@
+"""PagerDuty as the `Pager`: the SMOC from `GET /oncalls`, Tier 2 paged idempotently.
+
+Built on `pagerduty` (python-pagerduty), the maintained successor of the deprecated pdpyras.
+That client is synchronous and, left alone, retries a 429 forever with blocking `time.sleep`s
+and network errors three times with sleeps. Here every call runs in a thread
+(`asyncio.to_thread`) and the package is told to give up at once, so a failure comes back to us
+and is *classified* (`Retry` with the vendor's Retry-After, or `Permanent`); the job runner owns
+the timing, as for every other integration.
+
+Paging prefers the REST API (`POST /incidents` on the Tier 2 service): it returns the incident
+and its URL, and PagerDuty refuses a second open incident with the same `incident_key`, which is
+how a retried page stays one page. Without a service id the Events API v2 is used, deduplicated
+on `dedup_key` instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import ssl
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import pagerduty
+from httpx2 import Response
+
+from daemon.integrations.base import PageRequest, PageResult
+from daemon.settings import ConfigError, PagerDutySettings, TlsSettings
+from daemon.workers.retry import Permanent, Retry
+
+API_URL = "https://api.pagerduty.com"
+EVENTS_URL = "https://events.pagerduty.com"
+EVENT_SOURCE = "tier2gate"
+SUMMARY_MAX_CHARS = 1024  # Events API limit: a longer summary is a 400, i.e. no page at all
+_OPEN_STATUSES = ["triggered", "acknowledged"]
+T = TypeVar("T")
+C = TypeVar("C", bound=pagerduty.ApiClient)
+
+
+class Client:
+    """One PagerDuty account: REST (SMOC, incidents) and optionally an Events API routing key."""
+
+    def __init__(
+        self,
+        *,
+        api_token: str | None,
+        from_email: str | None,
+        api_url: str = API_URL,
+        events_url: str = EVENTS_URL,
+        smoc_schedule_id: str | None = None,
+        tier2_service_id: str | None = None,
+        tier2_routing_key: str | None = None,
+        ca_file: Path | None = None,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self._from_email = from_email
+        self._smoc_schedule_id = smoc_schedule_id
+        self._tier2_service_id = tier2_service_id
+        self._secrets = [s for s in (api_token, tier2_routing_key) if s]
+        # PagerDuty asks for requests to be serialised per key; the package's call
+        # bookkeeping is not thread-safe either.
+        self._lock = asyncio.Lock()
+        verify = trusted_context(ca_file)
+        self._rest: pagerduty.RestApiV2Client | None = None
+        self._events: pagerduty.EventsApiV2Client | None = None
+        try:
+            if api_token:
+                self._rest = _bounded(pagerduty.RestApiV2Client(
+                    api_token, default_from=from_email, base_url=api_url, verify=verify
+                ), timeout_s)
+            if tier2_routing_key:
+                self._events = _bounded(pagerduty.EventsApiV2Client(
+                    tier2_routing_key, base_url=events_url, verify=verify
+                ), timeout_s)
+        except pagerduty.UrlError:
+            raise ConfigError(
+                "pagerduty.api_url and pagerduty.events_url must start with https:// "
+                "(the PagerDuty client refuses anything else)"
+            ) from None
+
+    @classmethod
+    def from_settings(cls, pagerduty: PagerDutySettings, tls: TlsSettings) -> Client:
+        return cls(
+            api_token=pagerduty.api_token.get_secret_value() if pagerduty.api_token else None,
+            from_email=pagerduty.from_email,
+            api_url=pagerduty.api_url,
+            events_url=pagerduty.events_url,
+            smoc_schedule_id=pagerduty.smoc_schedule_id,
+            tier2_service_id=pagerduty.tier2_service_id,
+            tier2_routing_key=(pagerduty.tier2_routing_key.get_secret_value()
+                               if pagerduty.tier2_routing_key else None),
+            ca_file=tls.ca_file,
+        )
+
+    async def close(self) -> None:
+        """Release the connection pools."""
+        for client in (self._rest, self._events):
+            if client is not None:
+                client.close()
+
+    async def smoc_email(self) -> str | None:
+        """The SMOC on call now; the earliest entry at the lowest level if PagerDuty lists several.
+
+        `include[]=users` usually saves the second call; the user is looked up only when the
+        answer carries a bare reference.
+        """
+        schedule_id = self._smoc_schedule_id
+        if not schedule_id:
+            return None
+        rest = self._rest_for("resolve the SMOC")
+        oncalls = await self._run("list SMOC on-calls", rest.rget, "/oncalls", params={
+            "schedule_ids[]": [schedule_id], "earliest": "true", "include[]": ["users"],
+        })
+        entries = [e for e in _dicts(oncalls) if _dict(e.get("schedule")).get("id") == schedule_id]
+        if not entries:
+            return None
+        entry = min(entries, key=_escalation_level)
+        user = _dict(entry.get("user"))
+        if isinstance(user.get("email"), str) and user["email"]:
+            return str(user["email"])
+        user_id = user.get("id")
+        if not isinstance(user_id, str) or not user_id:
+            raise Retry("list SMOC on-calls: PagerDuty listed an on-call entry without a user id")
+        found = _dict(await self._run(
+            "look up the SMOC user", rest.rget, f"/users/{quote(user_id, safe='')}"
+        ))
+        email = found.get("email")
+        if not isinstance(email, str) or not email:
+            raise Retry(f"look up the SMOC user: PagerDuty user {user_id} has no email")
+        return email
+
+    async def page(self, request: PageRequest) -> PageResult:
+        """Create the Tier 2 incident (REST) or trigger the alert (Events API), once per key."""
+        if self._tier2_service_id:
+            return await self._create_incident(self._tier2_service_id, request)
+        if self._events is not None:
+            return await self._trigger(self._events, request)
+        raise Permanent("no Tier 2 service or routing key configured")
+
+    async def _create_incident(self, service_id: str, request: PageRequest) -> PageResult:
+        rest = self._rest_for("page Tier 2")
+        if not self._from_email:
+            raise Permanent("pagerduty.from_email is not configured; PagerDuty requires it to "
+                            "create incidents")
+        incident = {
+            "type": "incident",
+            "title": request.title,
+            "service": {"id": service_id, "type": "service_reference"},
+            "urgency": "high",
+            "incident_key": request.key,
+            "body": {"type": "incident_body", "details": request.details},
+        }
+        try:
+            created = _dict(await self._thread(rest.rpost, "/incidents", json=incident))
+        except pagerduty.Error as exc:
+            # The text of PagerDuty's duplicate-key 400 is not a documented contract, so any
+            # 400 is checked against the open incidents; a 400 for anything else finds none.
+            if exc.response is None or exc.response.status_code != 400:
+                raise self._classify("create Tier 2 incident", exc) from exc
+            existing = await self._open_incident(rest, service_id, request.key)
+            if existing is None:
+                raise self._classify("create Tier 2 incident", exc) from exc
+            return PageResult(str(existing["id"]), str(existing.get("html_url") or ""),
+                              already_open=True)
+        if not created.get("id"):
+            raise Retry("create Tier 2 incident: PagerDuty answered without an incident id")
+        return PageResult(str(created["id"]), str(created.get("html_url") or ""))
+
+    async def _open_incident(self, rest: pagerduty.RestApiV2Client, service_id: str,
+                             key: str) -> dict[str, Any] | None:
+        incidents = await self._run("find the open Tier 2 incident", rest.rget, "/incidents",
+                                    params={"incident_key": key, "service_ids[]": [service_id],
+                                            "statuses[]": _OPEN_STATUSES, "date_range": "all"})
+        # Matched again here: a filter the server ignored must not make us claim a stranger.
+        for incident in _dicts(incidents):
+            if (incident.get("incident_key") == key and incident.get("id")
+                    and incident.get("status") in _OPEN_STATUSES):
+                return incident
+        return None
+
+    async def _trigger(self, events: pagerduty.EventsApiV2Client,
+                       request: PageRequest) -> PageResult:
+        dedup_key = await self._run(
+            "trigger Tier 2 alert", events.trigger,
+            summary=request.title[:SUMMARY_MAX_CHARS],
+            source=EVENT_SOURCE,
+            dedup_key=request.key,
+            severity="critical",
+            custom_details={"details": request.details, "escalation_id": request.escalation_id},
+            links=[{"href": href, "text": text} for text, href in request.links.items()],
+        )
+        return PageResult(incident_id=str(dedup_key))
+
+    def _rest_for(self, what: str) -> pagerduty.RestApiV2Client:
+        if self._rest is None:
+            raise Permanent(f"cannot {what}: pagerduty.api_token is not configured")
+        return self._rest
+
+    async def _thread(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        async with self._lock:
+            return await asyncio.to_thread(call, *args, **kwargs)
+
+    async def _run(self, what: str, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        try:
+            return await self._thread(call, *args, **kwargs)
+        except pagerduty.Error as exc:
+            raise self._classify(what, exc) from exc
+
+    def _classify(self, what: str, exc: pagerduty.Error) -> Retry | Permanent:
+        """Our own words, never the package's: its 401 message quotes part of the token."""
+        response = exc.response
+        if response is None:
+            cause = exc.__cause__
+            reason = f"{type(cause).__name__}: {cause}" if cause else "no answer"
+            return Retry(scrub(f"{what}: PagerDuty did not answer ({reason})", self._secrets))
+        status = response.status_code
+        if response.is_success:
+            return Retry(f"{what}: PagerDuty answered {status} with a body we cannot read")
+        if status == 429:
+            return Retry(f"{what}: PagerDuty rate limit (429)",
+                         after_s=retry_after_s(response.headers))
+        if status == 408 or status >= 500:
+            return Retry(f"{what}: PagerDuty answered {status}")
+        detail = scrub(_error_detail(response), self._secrets)
+        return Permanent(f"{what}: PagerDuty answered {status}{detail}")
+
+
+def trusted_context(ca_file: Path | None) -> ssl.SSLContext:
+    """The system CAs plus our own (`tls.ca_file`): a private CA or a TLS-inspecting proxy."""
+    context = ssl.create_default_context()
+    if ca_file is not None:
+        try:
+            context.load_verify_locations(cafile=str(ca_file))
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"tls.ca_file {ca_file}: cannot load CA certificates ({exc})"
+            ) from None
+    return context
+
+
+def retry_after_s(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from Retry-After, else PagerDuty's `ratelimit-reset`; None if neither."""
+    for name in ("retry-after", "ratelimit-reset"):
+        try:
+            seconds = float(headers.get(name, ""))
+        except ValueError:
+            continue
+        if math.isfinite(seconds) and seconds >= 0:
+            return seconds
+    return None
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """Belt and braces: whatever a server echoes back, an error text never carries a secret."""
+    for secret in secrets:
+        text = text.replace(secret, "**********")
+    return text
+
+
+def _bounded(client: C, timeout_s: float) -> C:
+    # `retry[429] = 1` takes 429 out of the package's endless loop; `max_http_attempts = -1`
+    # then makes its attempt check (`sum(attempts) > max_http_attempts`) true before the first
+    # sleep, so the first 429 comes straight back. 0 would still allow one blocking retry.
+    # It also replaces the Events client's preset 5xx retries. Network errors and timeouts
+    # raise at once with `max_network_attempts = 0`.
+    client.retry = {429: 1}
+    client.max_http_attempts = -1
+    client.max_network_attempts = 0
+    client.timeout = timeout_s  # the package passes this on every request, over httpx2's own
+    return client
+
+
+def _error_detail(response: Response) -> str:
+    """PagerDuty's own explanation (`error.message`, `errors`), short, for the operator."""
+    try:
+        body = response.json()
+    except ValueError:
+        return ""
+    error = body.get("error", body) if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return ""
+    parts = [str(error.get("message") or "")]
+    errors = error.get("errors")
+    if isinstance(errors, list):
+        parts += [str(item) for item in errors]
+    text = "; ".join(part for part in parts if part)
+    return f": {text[:300]}" if text else ""
+
+
+def _dict(value: object) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _dicts(value: object) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _escalation_level(entry: dict[str, Any]) -> float:
+    level = entry.get("escalation_level")
+    return float(level) if isinstance(level, int | float) else math.inf

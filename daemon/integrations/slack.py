@@ -1,0 +1,304 @@
+"""Slack as the `Chat` where the SMOC approves or declines a Tier 2 page.
+
+Block Kit, action ids and Slack error codes stay in this module (and `slack_payloads`, which
+reads the clicks back); the core only sees `ApprovalView` and `MessageRef`.
+
+Failures are classified, never retried here: slack_sdk's own retry handlers are switched off
+(`retry_handlers=[]`) so a 429 surfaces at once with its Retry-After and the durable job runner
+decides when to try again, the same way for every vendor.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import ssl
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    HeaderBlock,
+    InputBlock,
+    MarkdownTextObject,
+    PlainTextInputElement,
+    SectionBlock,
+)
+from slack_sdk.models.views import View
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
+
+from daemon.integrations.base import ApprovalView, Decided, DecisionKind, MessageRef
+from daemon.settings import ConfigError, SlackSettings, TlsSettings
+from daemon.workers.retry import Permanent, Retry
+
+APPROVE_ACTION = "tier2gate_approve"
+DECLINE_ACTION = "tier2gate_decline"
+ACTIONS_BLOCK = "tier2gate_decision"
+DECLINE_CALLBACK = "tier2gate_decline_reason"
+REASON_BLOCK = "tier2gate_reason"
+REASON_ACTION = "tier2gate_reason_input"
+REASON_MAX_CHARS = 1000
+
+RETRYABLE_ERRORS = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+"""`ok:false` codes that mean "Slack had a bad moment", not "your request is wrong"."""
+
+_SAFE_CODE = re.compile(r"[a-z0-9_.]{1,64}")
+_HEADER_MAX_CHARS = 150  # Block Kit refuses longer header blocks
+_SECTION_MAX_CHARS = 3000
+
+
+class Client:
+    """The `Chat` protocol over Slack's Web API.
+
+    No session is held: slack_sdk opens one per call, which is plenty for a handful of messages
+    per escalation and leaves nothing to close on shutdown.
+    """
+
+    def __init__(self, token: str, api_url: str, ca_file: Path | None = None,
+                 timeout_s: float = 10) -> None:
+        context = ssl.create_default_context()
+        if ca_file is not None:
+            # Added to the system CAs: a TLS-inspecting proxy's CA, not a replacement trust store.
+            try:
+                context.load_verify_locations(cafile=ca_file)
+            except OSError as exc:  # ssl.SSLError is an OSError too
+                why = exc.strerror or type(exc).__name__
+                raise ConfigError(f"tls.ca_file {ca_file}: cannot be loaded ({why})") from None
+        self._web = AsyncWebClient(
+            token=token,
+            base_url=api_url,
+            ssl=context,
+            timeout=timeout_s,  # type: ignore[arg-type]  # annotated int; aiohttp takes float
+            retry_handlers=[],
+        )
+
+    @classmethod
+    def from_settings(cls, slack: SlackSettings, tls: TlsSettings) -> Client:
+        if slack.bot_token is None or not slack.bot_token.get_secret_value():
+            raise ConfigError("slack.bot_token is required to post approvals")
+        return cls(slack.bot_token.get_secret_value(), slack.api_url, tls.ca_file)
+
+    async def post_approval(self, channel: str, view: ApprovalView) -> MessageRef:
+        with _classified("chat.postMessage"):
+            answer = await self._web.chat_postMessage(
+                channel=channel, text=fallback_text(view), blocks=approval_blocks(view)
+            )
+        return MessageRef(channel=answer["channel"], ts=answer["ts"])
+
+    async def update_approval(self, ref: MessageRef, view: ApprovalView) -> None:
+        with _classified("chat.update"):
+            await self._web.chat_update(
+                channel=ref.channel, ts=ref.ts, text=fallback_text(view),
+                blocks=approval_blocks(view),
+            )
+
+    async def post_in_thread(self, ref: MessageRef, text: str) -> MessageRef:
+        with _classified("chat.postMessage"):
+            answer = await self._web.chat_postMessage(
+                channel=ref.channel, thread_ts=ref.ts, text=text
+            )
+        return MessageRef(channel=answer["channel"], ts=answer["ts"])
+
+    async def post_notice(self, channel: str, text: str) -> MessageRef:
+        with _classified("chat.postMessage"):
+            answer = await self._web.chat_postMessage(channel=channel, text=text)
+        return MessageRef(channel=answer["channel"], ts=answer["ts"])
+
+    async def tell_user(self, channel: str, user_id: str, text: str) -> None:
+        with _classified("chat.postEphemeral"):
+            await self._web.chat_postEphemeral(channel=channel, user=user_id, text=text)
+
+    async def ask_decline_reason(self, trigger_id: str, escalation_id: str, message: MessageRef
+                                 ) -> None:
+        with _classified("views.open"):
+            await self._web.views_open(
+                trigger_id=trigger_id, view=decline_modal(escalation_id, message)
+            )
+
+    async def user_id_for_email(self, email: str) -> str | None:
+        with _classified("users.lookupByEmail"):
+            try:
+                answer = await self._web.users_lookupByEmail(email=email)
+            except SlackApiError as exc:
+                if _answer(exc.response)[1] != "users_not_found":
+                    raise
+                return None
+        return str(answer["user"]["id"])
+
+    async def group_members(self, group_id: str) -> tuple[str, ...]:
+        with _classified("usergroups.users.list"):
+            answer = await self._web.usergroups_users_list(usergroup=group_id)
+        return tuple(answer["users"])
+
+
+@contextmanager
+def _classified(method: str) -> Iterator[None]:
+    """Turn whatever a Slack call raised into `Retry` or `Permanent`, with a token-free text."""
+    try:
+        yield
+    except SlackApiError as exc:
+        # Not chained: the SDK's text quotes the answer body, which a proxy may fill with the
+        # request it got, token included. Status and error code say all the runner needs.
+        raise _failure(method, exc.response) from None
+    except aiohttp.InvalidURL as exc:
+        raise Permanent(f"slack {method}: slack.api_url is not a usable URL") from exc
+    except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+        raise Retry(f"slack {method}: {type(exc).__name__}") from exc
+
+
+def _failure(method: str, response: object) -> Retry | Permanent:
+    status, code, headers = _answer(response)
+    said = code if _SAFE_CODE.fullmatch(code) else "unrecognised error" if code else ""
+    what = f"slack {method}: HTTP {status}" + (f" {said}" if said else "")
+    if status == 429:
+        return Retry(what, after_s=_retry_after_s(headers.get("Retry-After")))
+    if status >= 500 or code in RETRYABLE_ERRORS:
+        return Retry(what)
+    if status == 200 and not code:
+        # A 200 without Slack's JSON is a proxy or load balancer in the way, not a refusal.
+        return Retry(f"{what} without a readable answer")
+    return Permanent(what)
+
+
+def _answer(response: object) -> tuple[int, str, Mapping[str, str]]:
+    """Status, Slack error code and headers of the answer a `SlackApiError` carries."""
+    if isinstance(response, AsyncSlackResponse):
+        data = response.data if isinstance(response.data, dict) else {}
+        code = data.get("error")
+        return response.status_code, code if isinstance(code, str) else "", response.headers
+    # slack_sdk attaches the raw aiohttp response when the body was not JSON.
+    return getattr(response, "status", 0), "", getattr(response, "headers", {})
+
+
+def _retry_after_s(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:  # an HTTP date: Slack sends seconds, so treat it as absent
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def approval_blocks(view: ApprovalView) -> list[Block]:
+    """The message the SMOC decides from: all facts up front, buttons until someone decides."""
+    blocks: list[Block] = []
+    if view.shadow:
+        blocks.append(SectionBlock(text=MarkdownTextObject(
+            text=":warning: *SHADOW — nobody will be paged*, whatever is clicked")))
+    blocks.append(HeaderBlock(text=_clip(f"Page Tier 2? {view.title}", _HEADER_MAX_CHARS)))
+    blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip(_summary(view),
+                                                                  _SECTION_MAX_CHARS))))
+    if view.smoc_note:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(
+            text=_clip(f":information_source: {_esc(view.smoc_note)}", _SECTION_MAX_CHARS))]))
+    if view.decided is not None:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(
+            text=_clip(decision_line(view.decided, view.shadow), _SECTION_MAX_CHARS))]))
+    else:
+        blocks.append(ActionsBlock(block_id=ACTIONS_BLOCK, elements=[
+            ButtonElement(text="Approve", action_id=APPROVE_ACTION, value=view.escalation_id,
+                          style="primary"),
+            ButtonElement(text="Decline", action_id=DECLINE_ACTION, value=view.escalation_id,
+                          style="danger"),
+        ]))
+    return blocks
+
+
+def _summary(view: ApprovalView) -> str:
+    lines = [
+        f"*{_esc(view.reference)}* · {_esc(view.customer)} · severity *{_esc(view.severity)}*"
+        f" · open {_duration(view.age_minutes)}",
+        _deciders(view.approver_ids),
+        f"*Why:* {_esc(view.reason)}",
+    ]
+    if view.criteria:
+        lines.append("*Criteria:* " + ", ".join(criterion_words(c) for c in view.criteria))
+    flags = [name for name, on in (("Weekend", view.weekend), ("Off hours", view.off_hours)) if on]
+    if flags:
+        lines.append(":crescent_moon: " + " · ".join(flags))
+    if view.links:
+        lines.append(" · ".join(f"<{_esc(url)}|{_esc(name)}>" for name, url in view.links.items()))
+    return "\n".join(lines)
+
+
+def _deciders(approver_ids: tuple[str, ...]) -> str:
+    if not approver_ids:
+        return "*Decides:* nobody could be resolved"
+    smoc, *backups = approver_ids
+    line = f"*Decides:* <@{smoc}> (SMOC)"
+    return line + (" · backups " + ", ".join(f"<@{u}>" for u in backups) if backups else "")
+
+
+def decision_line(decided: Decided, shadow: bool) -> str:
+    """What replaces the buttons, so nobody clicks on a decided escalation."""
+    if decided.kind is DecisionKind.DECLINED:
+        why = f": {_esc(decided.reason)}" if decided.reason else ""
+        return f":no_entry: Declined by <@{decided.by}> at {decided.at}{why}"
+    if decided.kind is DecisionKind.APPROVED:
+        head = f":white_check_mark: Approved by <@{decided.by}> at {decided.at}"
+        go, stay = "paging Tier 2", "not paging"
+    else:
+        head = f":hourglass: Approval timed out at {decided.at}"
+        go, stay = "paging Tier 2 (policy fallback)", "holding"
+    if not decided.paging:
+        return f"{head} — {stay}"
+    return f"{head} — {'SHADOW: not paging' if shadow else go}"
+
+
+def fallback_text(view: ApprovalView) -> str:
+    """The notification and screen-reader text: Slack shows it where blocks cannot go."""
+    shadow = "[SHADOW] " if view.shadow else ""
+    facts = f"{view.title} ({view.reference}, {view.customer}, {view.severity})"
+    if view.decided is not None:
+        return f"{shadow}{facts}: {view.decided.kind.value.replace('_', ' ')}"
+    smoc = f" <@{view.approver_ids[0]}>" if view.approver_ids else ""
+    return f"{shadow}Tier 2 page needs approval:{smoc} {facts}"
+
+
+def decline_modal(escalation_id: str, message: MessageRef) -> View:
+    """The form behind Decline; the metadata brings the escalation back with the submission."""
+    metadata = {"escalation_id": escalation_id, "channel": message.channel, "ts": message.ts}
+    return View(
+        type="modal",
+        callback_id=DECLINE_CALLBACK,
+        private_metadata=json.dumps(metadata),
+        title="Decline escalation",
+        submit="Submit",
+        close="Cancel",
+        blocks=[InputBlock(
+            block_id=REASON_BLOCK,
+            label="Why does this not need Tier 2?",
+            element=PlainTextInputElement(action_id=REASON_ACTION, multiline=True,
+                                          max_length=REASON_MAX_CHARS),
+        )],
+    )
+
+
+def criterion_words(name: str) -> str:
+    """`support_exhausted_knowledge` -> "Support exhausted knowledge"."""
+    return name.replace("_", " ").strip().capitalize()
+
+
+def _duration(minutes: int) -> str:
+    hours, rest = divmod(max(0, minutes), 60)
+    return f"{hours} h {rest} min" if hours else f"{rest} min"
+
+
+def _esc(text: str) -> str:
+    """Slack mrkdwn treats &, < and > as markup; customer text must not make links or mentions."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

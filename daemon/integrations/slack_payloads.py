@@ -1,0 +1,181 @@
+"""Slack interactivity and slash-command bodies -> small domain facts.
+
+The ingress handler verifies the signature on the raw bytes and hands them here. Only clicks on
+our own buttons and submissions of our own decline form become values; everything else Slack
+sends to the app (other buttons, menus, modal closes) is None, so the caller just acks it.
+`PayloadError` is the only exception: the caller answers 400 whatever the bytes were.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import parse_qs
+
+from daemon.integrations.slack import (
+    APPROVE_ACTION,
+    DECLINE_ACTION,
+    DECLINE_CALLBACK,
+    REASON_ACTION,
+    REASON_BLOCK,
+)
+
+_DECISIONS: dict[str, Literal["approve", "decline"]] = {
+    APPROVE_ACTION: "approve",
+    DECLINE_ACTION: "decline",
+}
+_MAX_FORM_FIELDS = 100
+
+
+class PayloadError(ValueError):
+    """The body is not a Slack request we can read."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ButtonClick:
+    escalation_id: str
+    decision: Literal["approve", "decline"]
+    user_id: str
+    user_name: str
+    trigger_id: str  # valid ~3 s: the decline form must be opened from it right away
+    channel: str
+    message_ts: str
+    action_ts: str
+
+
+@dataclass(frozen=True)
+class DeclineReason:
+    escalation_id: str
+    user_id: str
+    user_name: str
+    reason: str
+    channel: str
+    message_ts: str
+
+
+@dataclass(frozen=True)
+class SlashCommand:
+    user_id: str
+    user_name: str
+    channel_id: str
+    text: str
+    trigger_id: str
+    response_url: str
+
+
+Interaction = ButtonClick | DeclineReason
+
+
+def parse_interaction(body: bytes) -> Interaction | None:
+    """Our button click or decline submission in `payload=<json>`; None for anything else."""
+    payload = _json_object(_one(_form(body), "payload"), "payload")
+    kind = payload.get("type")
+    if kind == "block_actions":
+        return _button_click(payload)
+    if kind == "view_submission":
+        return _decline_reason(payload)
+    return None
+
+
+def parse_slash_command(body: bytes) -> SlashCommand:
+    form = _form(body)
+    return SlashCommand(
+        user_id=_one(form, "user_id"),
+        user_name=_one(form, "user_name", required=False),
+        channel_id=_one(form, "channel_id"),
+        text=_one(form, "text", required=False),
+        trigger_id=_one(form, "trigger_id"),
+        response_url=_one(form, "response_url"),
+    )
+
+
+def _button_click(payload: dict[str, Any]) -> ButtonClick | None:
+    actions = payload.get("actions")
+    if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
+        raise PayloadError("block_actions without actions")
+    action = actions[0]
+    decision = _DECISIONS.get(_text(action, "action_id"))
+    if decision is None:
+        return None
+    user = _obj(payload, "user")
+    container = _obj(payload, "container")
+    return ButtonClick(
+        escalation_id=_required(_text(action, "value"), "actions[0].value"),
+        decision=decision,
+        user_id=_required(_text(user, "id"), "user.id"),
+        user_name=_user_name(user),
+        trigger_id=_required(_text(payload, "trigger_id"), "trigger_id"),
+        channel=_required(_text(container, "channel_id"), "container.channel_id"),
+        message_ts=_required(_text(container, "message_ts"), "container.message_ts"),
+        action_ts=_required(_text(action, "action_ts"), "actions[0].action_ts"),
+    )
+
+
+def _decline_reason(payload: dict[str, Any]) -> DeclineReason | None:
+    view = _obj(payload, "view")
+    if _text(view, "callback_id") != DECLINE_CALLBACK:
+        return None
+    metadata = _json_object(_text(view, "private_metadata"), "view.private_metadata")
+    field = _obj(_obj(_obj(_obj(view, "state"), "values"), REASON_BLOCK), REASON_ACTION)
+    user = _obj(payload, "user")
+    return DeclineReason(
+        escalation_id=_required(_text(metadata, "escalation_id"), "metadata escalation_id"),
+        user_id=_required(_text(user, "id"), "user.id"),
+        user_name=_user_name(user),
+        reason=_required(_text(field, "value").strip(), "the decline reason"),
+        channel=_required(_text(metadata, "channel"), "metadata channel"),
+        message_ts=_required(_text(metadata, "ts"), "metadata ts"),
+    )
+
+
+def _form(body: bytes) -> dict[str, list[str]]:
+    try:
+        return parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=True,
+                        max_num_fields=_MAX_FORM_FIELDS)
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError
+        raise PayloadError(f"body is not form-encoded UTF-8: {type(exc).__name__}") from None
+
+
+def _json_object(text: str, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
+        raise PayloadError(f"{what} is not JSON: {type(exc).__name__}") from None
+    if not isinstance(value, dict):
+        raise PayloadError(f"{what} is not a JSON object")
+    return value
+
+
+def _one(form: dict[str, list[str]], name: str, *, required: bool = True) -> str:
+    values = form.get(name, [])
+    if len(values) > 1:
+        raise PayloadError(f"form field {name} is given {len(values)} times")
+    if not values and required:
+        raise PayloadError(f"form field {name} is missing")
+    return values[0] if values else ""
+
+
+def _obj(data: dict[str, Any], key: str) -> dict[str, Any]:
+    """A nested object, or {} when absent or of another type (Slack omits what does not apply)."""
+    value = data.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def _text(data: dict[str, Any], key: str) -> str:
+    value = data.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _required(value: str, what: str) -> str:
+    if not value:
+        raise PayloadError(f"{what} is missing")
+    return value
+
+
+def _user_name(user: dict[str, Any]) -> str:
+    return _text(user, "username") or _text(user, "name")

@@ -1,0 +1,66 @@
+"""Retro and request-for-help issues in GitLab, GitHub or Jira, chosen by `tracker.kind`.
+
+Each vendor module holds one `Client` implementing `integrations.base.IssueTracker` on top of the
+vendor's maintained (synchronous) library, run through `asyncio.to_thread`. The libraries' own
+retry and sleep loops are switched off: a sleeping library would hold a worker thread and hide
+the failure from the durable job runner, which owns retries and honours Retry-After.
+
+Exactly-once rests on the draft's marker, which every client puts on the issue as a label (all
+three trackers can list issues by label, consistently for GitLab and GitHub) and, where the body
+is Markdown, as a hidden HTML comment a human can still find when someone strips the label.
+"""
+
+from __future__ import annotations
+
+from daemon.integrations.base import IssueDraft, IssueTracker
+from daemon.settings import ConfigError, TlsSettings, TrackerSettings
+
+# No vendor answers an issue create in anywhere near this time when it is healthy; beyond it the
+# job is better retried (find_by_marker first) than left holding a worker thread.
+TIMEOUT_S = 10.0
+
+
+def marker_comment(marker: str) -> str:
+    return f"<!-- tier2gate:marker={marker} -->"
+
+
+def body_with_marker(draft: IssueDraft) -> str:
+    """The Markdown body ending in the hidden marker comment (not rendered by GitLab/GitHub)."""
+    return f"{draft.body.rstrip()}\n\n{marker_comment(draft.marker)}\n"
+
+
+def labels_with_marker(draft: IssueDraft) -> list[str]:
+    """The draft's labels plus the marker label, in order and without duplicates."""
+    return list(dict.fromkeys((*draft.labels, draft.marker)))
+
+
+def verify_for(tls: TlsSettings) -> str | bool:
+    """What `requests` calls `verify`: the private CA bundle if one is configured."""
+    return str(tls.ca_file) if tls.ca_file else True
+
+
+def tracker_from_settings(tracker: TrackerSettings, tls: TlsSettings) -> IssueTracker:
+    """The configured tracker's client. No network call happens here.
+
+    The vendor module is imported only for the configured kind: the three SDKs are heavy to
+    import and a deployment uses one.
+    """
+    token = tracker.token.get_secret_value() if tracker.token else ""
+    if not token:
+        raise ConfigError(f"tracker.token is required for tracker.kind={tracker.kind}")
+    if not tracker.project:
+        raise ConfigError(f"tracker.project is required for tracker.kind={tracker.kind}")
+    verify = verify_for(tls)
+    if tracker.kind == "gitlab":
+        from daemon.integrations.tracker import gitlab
+
+        return gitlab.Client(tracker.url, token, tracker.project, verify=verify,
+                             timeout_s=TIMEOUT_S)
+    if tracker.kind == "github":
+        from daemon.integrations.tracker import github
+
+        return github.Client(tracker.url, token, tracker.project, verify=verify,
+                             timeout_s=TIMEOUT_S)
+    from daemon.integrations.tracker import jira
+
+    return jira.Client(tracker.url, token, tracker.project, verify=verify, timeout_s=TIMEOUT_S)

@@ -1,0 +1,93 @@
+"""GitHub issues through PyGithub (`POST /repos/{owner}/{repo}/issues`).
+
+`tracker.url` is `https://github.com` (or the API URL) for github.com, or the GitHub Enterprise
+Server address, whose REST API lives under `/api/v3`. `tracker.project` is `owner/repo`; an
+assignee is a login. Labels and assignees are silently dropped by GitHub when the token lacks
+push access, so such a token makes every issue unfindable by marker: give it push access.
+
+Retries are the job runner's: `retry=None` leaves urllib3 with no retries (and without
+PyGithub's GithubRetry, which sleeps through rate limits), and `seconds_between_requests=None`,
+`seconds_between_writes=None` turn off PyGithub's client-side throttle, which also sleeps.
+PyGithub only takes a whole number of seconds as timeout, so `timeout_s` is rounded up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Callable
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import requests
+from github import Auth, Github, GithubException, RateLimitExceededException
+from github.Issue import Issue
+
+from daemon.integrations.base import IssueDraft, IssueRef
+from daemon.integrations.tracker import body_with_marker, labels_with_marker
+from daemon.integrations.tracker.errors import http_failure, transport_failure
+
+T = TypeVar("T")
+PUBLIC_API = "https://api.github.com"
+# Pinned rather than left to the library's default: 2026-03-10 brought breaking changes.
+API_VERSION = "2022-11-28"
+
+
+def api_url(url: str) -> str:
+    """The REST base URL for a github.com or GitHub Enterprise Server address."""
+    url = url.rstrip("/")
+    if urlsplit(url).hostname in ("github.com", "api.github.com"):
+        return PUBLIC_API
+    return url if url.endswith("/api/v3") else f"{url}/api/v3"
+
+
+class Client:
+    def __init__(self, url: str, token: str, project: str, *, verify: str | bool = True,
+                 timeout_s: float = 10.0) -> None:
+        self._token = token
+        self._github = Github(auth=Auth.Token(token), base_url=api_url(url), verify=verify,
+                              timeout=max(1, math.ceil(timeout_s)), retry=None,
+                              seconds_between_requests=None, seconds_between_writes=None,
+                              lazy=True, api_version=API_VERSION)
+        # lazy: no GET /repos/{o}/{r} now; a missing repo shows up as the first call's 404.
+        self._repo = self._github.get_repo(project)
+
+    def close(self) -> None:
+        """Release the pooled connections (the daemon's shutdown, and tests)."""
+        self._github.close()
+
+    async def find_by_marker(self, marker: str) -> IssueRef | None:
+        def find() -> IssueRef | None:
+            # The list endpoint, not search: search is indexed and lags behind a fresh create.
+            issues = self._repo.get_issues(labels=[marker], state="all")
+            first = next(iter(issues), None)
+            return _ref(first) if first is not None else None
+
+        return await self._call("find issue by marker", find)
+
+    async def create(self, draft: IssueDraft) -> IssueRef:
+        def create() -> IssueRef:
+            assignees = [draft.assignee] if draft.assignee else []
+            return _ref(self._repo.create_issue(title=draft.title, body=body_with_marker(draft),
+                                                labels=labels_with_marker(draft),
+                                                assignees=assignees))
+
+        return await self._call("create issue", create)
+
+    async def _call(self, what: str, call: Callable[[], T]) -> T:
+        what = f"GitHub {what}"
+        try:
+            return await asyncio.to_thread(call)
+        except GithubException as exc:
+            data = exc.data if isinstance(exc.data, dict) else {}
+            detail = exc.message or str(data.get("message") or "")
+            raise http_failure(what, exc.status, exc.headers or {}, detail, [self._token],
+                               rate_limited=isinstance(exc, RateLimitExceededException)
+                               ) from None
+        except requests.RequestException as exc:
+            raise transport_failure(what, exc, [self._token]) from None
+
+
+def _ref(issue: Issue) -> IssueRef:
+    """The issue number (#12) is what people and the repo-scoped API use, not the global id."""
+    return IssueRef(id=str(issue.number), url=issue.html_url)

@@ -1,0 +1,107 @@
+"""GitLab issues through python-gitlab (`POST /api/v4/projects/:id/issues`).
+
+`tracker.project` is the numeric project id or its path (`group/project`); an assignee is a
+username (looked up once per issue) or a numeric user id.
+
+Retries are the job runner's: `retry_transient_errors=False` stops python-gitlab retrying 5xx and
+dropped connections, and a `requests` response hook raises `requests.HTTPError` on every 4xx/5xx
+before python-gitlab's own 429 loop (`obey_rate_limit`, which sleeps) can look at the answer.
+The hook also keeps the response headers, which `GitlabHttpError` drops: without them a 429's
+Retry-After would be lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import gitlab
+import requests
+from gitlab.v4.objects import ProjectIssue
+
+from daemon.integrations.base import IssueDraft, IssueRef
+from daemon.integrations.tracker import body_with_marker, labels_with_marker
+from daemon.integrations.tracker.errors import http_failure, transport_failure
+from daemon.workers.retry import Permanent
+
+T = TypeVar("T")
+
+
+def _raise_for_status(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+    response.raise_for_status()
+
+
+class Client:
+    def __init__(self, url: str, token: str, project: str, *, verify: str | bool = True,
+                 timeout_s: float = 10.0) -> None:
+        self._token = token
+        self._gl = gitlab.Gitlab(url, private_token=token, ssl_verify=verify, timeout=timeout_s,
+                                 retry_transient_errors=False)
+        self._gl.session.hooks["response"].append(_raise_for_status)
+        # lazy: no request until the first list/create, which then names a missing project.
+        self._project = self._gl.projects.get(project, lazy=True)
+
+    def close(self) -> None:
+        """Release the pooled connections (the daemon's shutdown, and tests)."""
+        self._gl.session.close()
+
+    async def find_by_marker(self, marker: str) -> IssueRef | None:
+        def find() -> IssueRef | None:
+            found = self._project.issues.list(labels=[marker], state="all", per_page=1,
+                                              get_all=False)
+            return _ref(found[0]) if found else None
+
+        return await self._call("find issue by marker", find)
+
+    async def create(self, draft: IssueDraft) -> IssueRef:
+        def create() -> IssueRef:
+            data: dict[str, Any] = {
+                "title": draft.title,
+                "description": body_with_marker(draft),
+                "labels": ",".join(labels_with_marker(draft)),
+            }
+            if draft.assignee:
+                data["assignee_ids"] = [self._user_id(draft.assignee)]
+            return _ref(self._project.issues.create(data))
+
+        return await self._call("create issue", create)
+
+    def _user_id(self, assignee: str) -> int:
+        if assignee.isdigit():
+            return int(assignee)
+        users = self._gl.users.list(username=assignee, get_all=False)
+        if not users:
+            raise Permanent(f"GitLab: no user named {assignee!r} to assign the issue to")
+        return int(users[0].id)
+
+    async def _call(self, what: str, call: Callable[[], T]) -> T:
+        what = f"GitLab {what}"
+        try:
+            return await asyncio.to_thread(call)
+        except requests.HTTPError as exc:
+            response = exc.response
+            status = response.status_code if response is not None else None
+            headers = response.headers if response is not None else {}
+            detail = _detail(response)
+            raise http_failure(what, status, headers, detail, [self._token]) from None
+        except requests.RequestException as exc:
+            raise transport_failure(what, exc, [self._token]) from None
+
+
+def _detail(response: requests.Response | None) -> str:
+    """GitLab's own words: `message` (may be a dict of field errors) or `error`."""
+    if response is None:
+        return ""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text
+    if isinstance(body, dict):
+        return str(body.get("message") or body.get("error") or "")
+    return ""
+
+
+def _ref(issue: ProjectIssue) -> IssueRef:
+    """`iid` is the number people and the project-scoped API use (#12), not the global `id`."""
+    return IssueRef(id=str(issue.iid), url=str(issue.web_url))

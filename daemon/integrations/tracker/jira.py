@@ -1,0 +1,204 @@
+"""Jira Cloud issues through the `jira` library (REST v3: `POST /rest/api/3/issue`).
+
+Configuration, since `TrackerSettings` has only url/token/project:
+- `tracker.url`: the site, e.g. `https://acme.atlassian.net`.
+- `tracker.token`: `email:api_token` for an Atlassian API token (HTTP Basic, the usual case);
+  a token without a colon is sent as a Bearer token (an OAuth 2.0 access token, with
+  `tracker.url` = `https://api.atlassian.com/ex/jira/<cloudId>`).
+- `tracker.project`: the project key (`OPS`) or numeric id. Issues are of type "Task".
+- an assignee is an Atlassian accountId.
+
+Only Jira Cloud is supported: v3 descriptions are ADF (the Markdown body is converted to
+paragraphs, headings and code blocks, with links kept) and the marker is a label only, found
+with JQL on `/rest/api/3/search/jql` (the old `/search` is gone). That search is eventually
+consistent, so a just-created issue may be missed: the caller's write-ahead record stays the
+primary guard, as in the exactly-once pattern.
+
+The library asks `/rest/api/3/serverInfo` on construction (it decides Cloud vs Data Center from
+it), so the JIRA object is built lazily inside the first call's worker thread, never on the event
+loop. Retries are the job runner's: `max_retries=0` stops its ResilientSession from retrying
+429/503 and connection errors, which it does with sleeps of up to a minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import requests
+from jira import JIRA, JIRAError
+
+from daemon.integrations.base import IssueDraft, IssueRef
+from daemon.integrations.tracker import labels_with_marker
+from daemon.integrations.tracker.errors import http_failure, transport_failure
+from daemon.workers.retry import Permanent
+
+T = TypeVar("T")
+ISSUE_TYPE = "Task"
+REST_API_VERSION = "3"
+FENCE = re.compile(r"^\s*(```|~~~)\s*([\w+-]*)\s*$")
+HEADING = re.compile(r"^(#{1,6})\s+(.*\S)\s*$")
+LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)|(https?://[^\s<>()\[\]]+)")
+
+
+def _inline(text: str) -> list[dict[str, Any]]:
+    """Text nodes; Markdown links and bare URLs become link marks so they stay clickable."""
+    nodes: list[dict[str, Any]] = []
+    at = 0
+    for match in LINK.finditer(text):
+        if match.start() > at:
+            nodes.append({"type": "text", "text": text[at:match.start()]})
+        label, href = (match[1], match[2]) if match[1] else (match[3], match[3])
+        nodes.append({"type": "text", "text": label,
+                      "marks": [{"type": "link", "attrs": {"href": href}}]})
+        at = match.end()
+    if at < len(text):
+        nodes.append({"type": "text", "text": text[at:]})
+    return nodes
+
+
+def _paragraph(lines: list[str]) -> dict[str, Any]:
+    content: list[dict[str, Any]] = []
+    for index, line in enumerate(lines):
+        if index:
+            content.append({"type": "hardBreak"})
+        content.extend(_inline(line))
+    return {"type": "paragraph", "content": content}
+
+
+def _code(lines: list[str], language: str) -> dict[str, Any]:
+    text = "\n".join(lines)
+    node: dict[str, Any] = {"type": "codeBlock",
+                            "content": [{"type": "text", "text": text}] if text else []}
+    if language:
+        node["attrs"] = {"language": language}
+    return node
+
+
+def adf(markdown: str) -> dict[str, Any]:
+    """A simple Atlassian Document Format doc: what a person needs to read a retro, no more.
+
+    Blank lines separate paragraphs (their lines joined by hard breaks), `#` lines are headings,
+    fenced blocks are code blocks; other Markdown (lists, emphasis) stays as readable text.
+    """
+    blocks: list[dict[str, Any]] = []
+    paragraph: list[str] = []
+    code: list[str] | None = None
+    language = ""
+
+    def flush() -> None:
+        if paragraph:
+            blocks.append(_paragraph(paragraph))
+            paragraph.clear()
+
+    for line in markdown.splitlines():
+        fence = FENCE.match(line)
+        if code is not None:
+            if fence and not fence[2]:
+                blocks.append(_code(code, language))
+                code = None
+            else:
+                code.append(line)
+        elif fence:
+            flush()
+            code, language = [], fence[2]
+        elif heading := HEADING.match(line):
+            flush()
+            blocks.append({"type": "heading", "attrs": {"level": len(heading[1])},
+                           "content": _inline(heading[2])})
+        elif line.strip():
+            paragraph.append(line.rstrip())
+        else:
+            flush()
+    flush()
+    if code is not None:
+        blocks.append(_code(code, language))
+    return {"type": "doc", "version": 1, "content": blocks}
+
+
+def _jql_string(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+class Client:
+    def __init__(self, url: str, token: str, project: str, *, verify: str | bool = True,
+                 timeout_s: float = 10.0) -> None:
+        self._url = url.rstrip("/")
+        self._token = token
+        email, colon, api_token = token.partition(":")
+        self._basic = (email, api_token) if colon else None
+        self._secrets = [token, api_token]
+        self._project = {"id": project} if project.isdigit() else {"key": project}
+        self._verify = verify
+        self._timeout_s = timeout_s
+        self._jira: JIRA | None = None
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Release the pooled connections (the daemon's shutdown, and tests)."""
+        with self._lock:
+            if self._jira is not None:
+                self._jira.close()
+                self._jira = None
+
+    def _connected(self) -> JIRA:
+        """The library client, built on first use (it fetches serverInfo); worker thread only."""
+        with self._lock:
+            if self._jira is None:
+                options = {"verify": self._verify, "rest_api_version": REST_API_VERSION}
+                if self._basic:
+                    client = JIRA(server=self._url, options=options, basic_auth=self._basic,
+                                   timeout=self._timeout_s)
+                else:
+                    client = JIRA(server=self._url, options=options, token_auth=self._token,
+                                  max_retries=0, timeout=self._timeout_s)
+                if client.deploymentType != "Cloud":
+                    client.close()
+                    raise Permanent(f"Jira at {self._url} is not Jira Cloud "
+                                    f"(deploymentType={client.deploymentType!r})")
+                self._jira = client
+            return self._jira
+
+    async def find_by_marker(self, marker: str) -> IssueRef | None:
+        def find() -> IssueRef | None:
+            # Asking for a field makes /search/jql return keys, not only ids.
+            found = self._connected().enhanced_search_issues(
+                f"labels = {_jql_string(marker)}", maxResults=1, fields=["summary"],
+                json_result=True)
+            issues = found.get("issues", []) if isinstance(found, dict) else []
+            return self._ref(issues[0]["key"]) if issues else None
+
+        return await self._call("find issue by marker", find)
+
+    async def create(self, draft: IssueDraft) -> IssueRef:
+        def create() -> IssueRef:
+            fields: dict[str, Any] = {
+                "project": self._project,
+                "issuetype": {"name": ISSUE_TYPE},
+                "summary": draft.title,
+                "description": adf(draft.body),
+                "labels": labels_with_marker(draft),
+            }
+            if draft.assignee:
+                fields["assignee"] = {"accountId": draft.assignee}
+            issue = self._connected().create_issue(fields=fields, prefetch=False)
+            return self._ref(issue.key)
+
+        return await self._call("create issue", create)
+
+    def _ref(self, key: str) -> IssueRef:
+        return IssueRef(id=key, url=f"{self._url}/browse/{key}")
+
+    async def _call(self, what: str, call: Callable[[], T]) -> T:
+        what = f"Jira {what}"
+        try:
+            return await asyncio.to_thread(call)
+        except JIRAError as exc:
+            headers = exc.response.headers if exc.response is not None else {}
+            raise http_failure(what, exc.status_code, headers, exc.text or "", self._secrets
+                               ) from None
+        except requests.RequestException as exc:
+            raise transport_failure(what, exc, self._secrets) from None

@@ -1,0 +1,187 @@
+"""Asking the Support Manager on Call, and acting on the answer (or on the silence).
+
+Who may decide: the SMOC resolved from the PagerDuty schedule (email -> Slack user), the
+configured backups (user ids, a user group) and a static override. A failed lookup never blocks
+the request: the message says so and the backups decide.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+from daemon.clock import to_datetime
+from daemon.domain.gate import Phase, Verdict
+from daemon.domain.transitions import on_approval_posted, on_click, on_remind, on_timeout
+from daemon.integrations.base import MessageRef
+from daemon.integrations.slack_payloads import ButtonClick, DeclineReason, parse_interaction
+from daemon.jobs.deps import Deps
+from daemon.jobs.escalations import Loaded, changes_for, loaded
+from daemon.jobs.views import approval_view
+from daemon.logging import get_logger
+from daemon.store import Changes, DeliveryState, Job
+from daemon.workers.retry import Permanent, Retry
+
+INTERACTION = "slack_interaction"
+
+log = get_logger("tier2gate.approval")
+
+
+class Approvals:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self._smoc_cache: tuple[float, str | None, str] | None = None
+
+    async def _load(self, job: Job) -> Loaded | None:
+        row = await self.deps.store.get_escalation(str(job.escalation_id))
+        return loaded(row) if row else None
+
+    def _now(self) -> datetime:
+        return to_datetime(self.deps.clock.now())
+
+    async def smoc(self) -> tuple[str | None, str]:
+        """(Slack user id of the SMOC or None, a note for the message when it is None)."""
+        settings = self.deps.settings.approval
+        if settings.smoc_user_id:
+            return settings.smoc_user_id, ""
+        cached = self._smoc_cache
+        if cached is not None and time.monotonic() - cached[0] < settings.smoc_cache_s:
+            return cached[1], cached[2]
+        user_id, note = await self._resolve_smoc()
+        self._smoc_cache = (time.monotonic(), user_id, note)
+        return user_id, note
+
+    async def _resolve_smoc(self) -> tuple[str | None, str]:
+        if self.deps.pager is None or not self.deps.settings.pagerduty.smoc_schedule_id:
+            return None, "No SMOC schedule is configured: backup approvers decide."
+        try:
+            email = await self.deps.pager.smoc_email()
+            if email is None:
+                return None, "Nobody is on call on the SMOC schedule: backup approvers decide."
+            user_id = await self.deps.need_chat().user_id_for_email(email)
+        except (Retry, Permanent) as exc:
+            log.warning("approval.smoc_unresolved", error=str(exc))
+            return None, f"The SMOC could not be resolved ({exc}): backup approvers decide."
+        if user_id is None:
+            return None, "The SMOC's email has no Slack account: backup approvers decide."
+        return user_id, ""
+
+    async def approvers(self) -> tuple[tuple[str, ...], str]:
+        smoc, note = await self.smoc()
+        settings = self.deps.settings.approval
+        found = [smoc] if smoc else []
+        found += settings.backup_user_ids
+        if settings.backup_group_id:
+            try:
+                found += await self.deps.need_chat().group_members(settings.backup_group_id)
+            except (Retry, Permanent) as exc:
+                log.warning("approval.backup_group_unresolved", error=str(exc))
+        return tuple(dict.fromkeys(found)), note
+
+    async def request(self, job: Job) -> Changes | None:
+        current = await self._load(job)
+        if current is None or current.gate.phase is not Phase.AWAITING_APPROVAL:
+            return None
+        if current.gate.approval is not None:
+            return None
+        channel = self.deps.settings.slack.approval_channel
+        if not channel:
+            raise Permanent("slack.approval_channel is not set")
+        chat = self.deps.need_chat()
+        approvers, note = await self.approvers()
+        now = self._now()
+        view = approval_view(current, self.deps.settings, now, approvers, note)
+        ref = await chat.post_approval(channel, view)
+        step = on_approval_posted(current.gate, ref.channel, ref.ts, approvers, note, now)
+        return changes_for(current.row.id, current.escalation, step, now, previous=current.row)
+
+    async def update(self, job: Job) -> None:
+        current = await self._load(job)
+        if current is None or current.gate.approval is None:
+            return
+        approval = current.gate.approval
+        view = approval_view(current, self.deps.settings, self._now())
+        await self.deps.need_chat().update_approval(MessageRef(approval.channel, approval.ts),
+                                                    view)
+
+    async def remind(self, job: Job) -> Changes | None:
+        current = await self._load(job)
+        if current is None:
+            return None
+        now = self._now()
+        step = on_remind(current.gate, int(job.payload.get("n", 1)), now)
+        if not step.records:
+            return None
+        return changes_for(current.row.id, current.escalation, step, now, previous=current.row)
+
+    async def timeout(self, job: Job) -> Changes | None:
+        current = await self._load(job)
+        if current is None:
+            return None
+        now = self._now()
+        step = on_timeout(current.gate, now)
+        if not step.records:
+            return None
+        return changes_for(current.row.id, current.escalation, step, now, previous=current.row)
+
+    async def thread_note(self, job: Job) -> None:
+        current = await self._load(job)
+        if current is None or current.gate.approval is None:
+            return  # no approval message (an RFH): nothing to reply under
+        approval = current.gate.approval
+        await self.deps.need_chat().post_in_thread(MessageRef(approval.channel, approval.ts),
+                                                   str(job.payload["text"]))
+
+    async def tell_user(self, job: Job) -> None:
+        current = await self._load(job)
+        channel = (current.gate.approval.channel if current and current.gate.approval
+                   else self.deps.settings.slack.approval_channel)
+        if channel:
+            await self.deps.need_chat().tell_user(channel, str(job.payload["user"]),
+                                                  str(job.payload["text"]))
+
+    async def interaction(self, job: Job) -> Changes | None:
+        """A verified Slack click or form submission, stored by the ingress."""
+        delivery = await self.deps.store.get_delivery(int(job.payload["delivery"]))
+        if delivery is None:
+            raise Permanent("interaction delivery is not in the store")
+        action = parse_interaction(delivery.body)
+        if action is None:
+            return Changes(delivery_done=(delivery.id, DeliveryState.IGNORED, "not ours"))
+        row = await self.deps.store.get_escalation(action.escalation_id)
+        if row is None:
+            return Changes(delivery_done=(delivery.id, DeliveryState.IGNORED,
+                                          f"unknown escalation {action.escalation_id}"))
+        current = loaded(row)
+        allowed = await self._allowed(current, action.user_id)
+        now = self._now()
+        done = (delivery.id, DeliveryState.PROCESSED, "")
+        if isinstance(action, ButtonClick) and action.decision == "decline":
+            pending = current.gate.phase is Phase.AWAITING_APPROVAL and not current.gate.decided
+            if allowed and pending:
+                await self.deps.need_chat().ask_decline_reason(
+                    action.trigger_id, current.row.id,
+                    MessageRef(action.channel, action.message_ts))
+                return Changes(delivery_done=done)
+        verdict = Verdict.APPROVED if isinstance(action, ButtonClick) and \
+            action.decision == "approve" else Verdict.DECLINED
+        reason = action.reason if isinstance(action, DeclineReason) else ""
+        policy = self.deps.policy.current()
+        step = on_click(current.gate, action.user_id, verdict, now, allowed=allowed,
+                        click_id=_click_id(action), reason=reason,
+                        rfh_due=policy.business_hours.next_business_start(now))
+        return changes_for(current.row.id, current.escalation, step, now, previous=current.row,
+                           delivery=done)
+
+    async def _allowed(self, current: Loaded, user_id: str) -> bool:
+        listed = current.gate.approval.approvers if current.gate.approval else ()
+        if user_id in listed:
+            return True
+        approvers, _note = await self.approvers()  # the on-call may have changed since
+        return user_id in approvers
+
+
+def _click_id(action: ButtonClick | DeclineReason) -> str:
+    if isinstance(action, ButtonClick):
+        return f"{action.user_id}-{action.action_ts}"
+    return f"{action.user_id}-form-{action.message_ts}"

@@ -1,0 +1,45 @@
+"""What job handlers need, built once at start-up and passed down (no globals)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from daemon.clock import Clock
+from daemon.integrations.base import Chat, IncidentSource, IssueTracker, Pager
+from daemon.metrics import Metrics
+from daemon.policy_source import PolicySource
+from daemon.settings import Settings
+from daemon.store import Store
+from daemon.workers.retry import Permanent
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    store: Store
+    policy: PolicySource
+    clock: Clock
+    metrics: Metrics
+    chat: Chat | None = None
+    pager: Pager | None = None
+    tracker: IssueTracker | None = None
+    incidents: IncidentSource | None = None  # set when incident_io.api_token is
+
+    @property
+    def shadow(self) -> bool:
+        return self.settings.mode == "shadow"
+
+    def need_chat(self) -> Chat:
+        if self.chat is None:
+            raise Permanent("Slack is not configured (slack.bot_token)")
+        return self.chat
+
+    def need_pager(self) -> Pager:
+        if self.pager is None:
+            raise Permanent("PagerDuty is not configured (pagerduty.api_token)")
+        return self.pager
+
+    def need_tracker(self) -> IssueTracker:
+        if self.tracker is None:
+            raise Permanent("the tracker is not configured (tracker.token, tracker.project)")
+        return self.tracker

@@ -1,0 +1,157 @@
+"""Stored webhook deliveries become escalations: normalise, merge, classify, decide.
+
+The HTTP handler has already verified and stored the delivery; this job may run twice (after a
+crash) and must decide the same way, which it does because it only writes through `Changes`
+guarded by the escalation's version.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from daemon.clock import to_datetime
+from daemon.domain.gate import Gate
+from daemon.domain.models import Escalation, Source
+from daemon.domain.policy import evaluate
+from daemon.domain.transitions import on_facts, on_page_event
+from daemon.ingress.incident_io import IncidentIoKind, escalation_from_incident, parse_incident_io
+from daemon.ingress.pagerduty import PagerDutyKind, parse_pagerduty
+from daemon.jobs.deps import Deps
+from daemon.jobs.escalations import Loaded, changes_for, loaded, new_escalation_id
+from daemon.logging import get_logger
+from daemon.store import Changes, Delivery, DeliveryState, Job
+from daemon.workers.retry import Permanent
+
+INTAKE_INCIDENT_IO = "intake_incident_io"
+INTAKE_PAGERDUTY = "intake_pagerduty"
+PAGE_KEY_PREFIX = "tier2gate-"
+
+log = get_logger("tier2gate.intake")
+
+# PagerDuty events about the Tier 2 page that the escalation's thread should hear about.
+_PAGE_EVENTS = {
+    "incident.acknowledged": "acknowledged",
+    "incident.escalated": "escalated",
+    "incident.reassigned": "reassigned",
+    "incident.delegated": "reassigned",
+    "incident.resolved": "resolved",
+    "incident.unacknowledged": "unacknowledged",
+    "incident.reopened": "reopened",
+}
+
+
+def page_key(escalation_id: str) -> str:
+    """The PagerDuty incident_key / dedup_key of an escalation's page: one page, ever."""
+    return PAGE_KEY_PREFIX + escalation_id
+
+
+def _done(delivery: Delivery, state: DeliveryState, note: str) -> Changes:
+    return Changes(delivery_done=(delivery.id, state, note))
+
+
+class Intake:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    async def _delivery(self, job: Job) -> tuple[Delivery, object]:
+        delivery = await self.deps.store.get_delivery(int(job.payload["delivery"]))
+        if delivery is None:
+            raise Permanent(f"delivery {job.payload['delivery']} is not in the store")
+        return delivery, json.loads(delivery.body)
+
+    async def incident_io(self, job: Job) -> Changes:
+        delivery, payload = await self._delivery(job)
+        event = parse_incident_io(payload)
+        if event.kind is IncidentIoKind.IGNORED:
+            return _done(delivery, DeliveryState.IGNORED, event.reason)
+        escalation = event.escalation
+        if self.deps.incidents is not None:
+            # Deliveries may arrive out of order: the API has the truth.
+            latest = await self.deps.incidents.fetch_incident(event.incident_id)
+            escalation = escalation_from_incident(latest)
+        if escalation is None:
+            return _done(delivery, DeliveryState.IGNORED,
+                         "private incident: set incident_io.api_token to fetch its details")
+        return await self._apply(escalation, delivery)
+
+    async def pagerduty(self, job: Job) -> Changes:
+        delivery, payload = await self._delivery(job)
+        event = parse_pagerduty(payload)
+        settings = self.deps.settings.pagerduty
+        incident = event.incident
+        if event.kind is PagerDutyKind.IGNORED:
+            return _done(delivery, DeliveryState.IGNORED, event.reason)
+        if incident is not None and (
+            incident.incident_key.startswith(PAGE_KEY_PREFIX)
+            or (settings.tier2_service_id and incident.service_id == settings.tier2_service_id)
+        ):
+            return await self._page_event(delivery, event.event_type, incident.incident_key,
+                                          event.agent, event.event_id)
+        if event.kind is PagerDutyKind.CUSTOM_FIELDS:
+            row = await self.deps.store.find_escalation(Source.PAGERDUTY, event.incident_id)
+            if row is None:
+                return _done(delivery, DeliveryState.IGNORED,
+                             "custom fields for an incident that is not an escalation")
+            current = loaded(row).escalation
+            updated_at = event.occurred_at or current.updated_at
+            merged = current.model_copy(update={"fields": event.fields,
+                                                "updated_at": max(updated_at, current.updated_at)})
+            return await self._apply(merged, delivery)
+        assert event.escalation is not None and incident is not None
+        if settings.source_service_ids and incident.service_id not in settings.source_service_ids:
+            return _done(delivery, DeliveryState.IGNORED,
+                         f"service {incident.service_id} is not an escalation source")
+        return await self._apply(event.escalation, delivery, keep_fields=True)
+
+    async def _apply(self, escalation: Escalation, delivery: Delivery | None, *,
+                     keep_fields: bool = False) -> Changes:
+        store = self.deps.store
+        row = await store.find_escalation(escalation.source, escalation.external_id)
+        now = to_datetime(self.deps.clock.now())
+        previous = loaded(row) if row else None
+        if previous is not None:
+            if escalation.updated_at < previous.escalation.updated_at and delivery is not None:
+                return _done(delivery, DeliveryState.IGNORED,
+                             "older than the state already applied (delivered out of order)")
+            if keep_fields:
+                escalation = escalation.model_copy(
+                    update={"fields": previous.escalation.fields})
+        return self._decide(escalation, previous, now, delivery)
+
+    def _decide(self, escalation: Escalation, previous: Loaded | None, now: datetime,
+                delivery: Delivery | None) -> Changes:
+        policy = self.deps.policy.current()
+        step = on_facts(
+            previous.gate if previous else Gate(), escalation, evaluate(policy, escalation, now),
+            now, previous=previous.escalation if previous else None,
+            rfh_due=policy.business_hours.next_business_start(now),
+        )
+        escalation_id = previous.row.id if previous else new_escalation_id()
+        done = (delivery.id, DeliveryState.PROCESSED, "") if delivery else None
+        return changes_for(escalation_id, escalation, step, now,
+                           previous=previous.row if previous else None, delivery=done)
+
+    async def recheck(self, job: Job) -> Changes | None:
+        """A time-based criterion may hold now ("S1 unresolved for 30 minutes")."""
+        row = await self.deps.store.get_escalation(str(job.escalation_id))
+        if row is None:
+            return None
+        current = loaded(row)
+        now = to_datetime(self.deps.clock.now())
+        return self._decide(current.escalation, current, now, None)
+
+    async def _page_event(self, delivery: Delivery, event_type: str, incident_key: str,
+                          agent: str, event_id: str) -> Changes:
+        kind = _PAGE_EVENTS.get(event_type)
+        escalation_id = incident_key.removeprefix(PAGE_KEY_PREFIX)
+        row = await self.deps.store.get_escalation(escalation_id) if kind else None
+        if row is None:
+            return _done(delivery, DeliveryState.IGNORED,
+                         f"Tier 2 incident event {event_type} not tied to an escalation")
+        current = loaded(row)
+        now = to_datetime(self.deps.clock.now())
+        step = on_page_event(current.gate, str(kind), agent, now, event_id,
+                             source=current.escalation.source)
+        return changes_for(row.id, current.escalation, step, now, previous=row,
+                           delivery=(delivery.id, DeliveryState.PROCESSED, ""))

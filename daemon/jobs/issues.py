@@ -1,0 +1,152 @@
+"""Tracker issues and notices: the retro for every paged emergency, the RFH for the rest.
+
+Exactly once: each issue carries a deterministic marker; before creating we look for it, so a
+crash between the tracker's 201 and our commit finds the issue instead of opening a second one.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from daemon.clock import iso, to_datetime
+from daemon.domain.transitions import on_noted, on_retro_opened
+from daemon.integrations.base import IssueDraft, IssueRef
+from daemon.jobs.deps import Deps
+from daemon.jobs.escalations import Loaded, changes_for, loaded
+from daemon.jobs.views import links, rfh_notice
+from daemon.settings import IssueSettings
+from daemon.store import Changes, Job, TimelineEntry
+
+_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+def _duration(start: datetime | None, end: datetime | None) -> str:
+    if start is None or end is None:
+        return "—"
+    minutes = max(0, round((end - start).total_seconds() / 60))
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{minutes} min"
+
+
+def _timeline_rows(entries: list[TimelineEntry]) -> list[dict[str, str]]:
+    return [
+        {"at": iso(e.at).replace("T", " ").removesuffix("Z"), "event": e.event,
+         "actor": e.actor,
+         "details": json.dumps(e.details, sort_keys=True).replace("|", "\\|")
+         if e.details else ""}
+        for e in entries
+    ]
+
+
+def retro_context(current: Loaded, entries: list[TimelineEntry], deps: Deps) -> dict[str, Any]:
+    gate, escalation = current.gate, current.escalation
+    facts = gate.decision.facts if gate.decision else None
+    opened = escalation.created_at
+    approved = gate.decided.at if gate.decided else None
+    decision = "—"
+    if gate.decided is not None:
+        by = f"@{gate.decided.by}" if gate.decided.by else "timeout (policy fallback)"
+        decision = f"{gate.decided.verdict.value} by {by} at {iso(gate.decided.at.timestamp())}"
+    return {
+        "escalation_id": current.row.id,
+        "title": escalation.title, "reference": escalation.reference,
+        "source": escalation.source.value, "customer": escalation.customer,
+        "severity": facts.severity if facts and facts.severity else escalation.severity,
+        "reason": gate.decision.reason if gate.decision else "",
+        "criteria": [c.value.replace("_", " ") for c, held in facts.criteria.items() if held]
+        if facts else [],
+        "weekend": bool(facts and facts.weekend), "off_hours": bool(facts and facts.off_hours),
+        "decision": decision,
+        "durations": {
+            "to_approval": _duration(opened, approved),
+            "to_page": _duration(opened, gate.page.at if gate.page else None),
+            "to_acknowledgement": _duration(gate.page.at if gate.page else None,
+                                            gate.acknowledged_at),
+            "to_resolution": _duration(opened, gate.resolved_at),
+        },
+        "links": links(current, deps.settings),
+        "timeline": _timeline_rows(entries),
+        "rfh_due": iso(gate.rfh_due_at.timestamp()) if gate.rfh_due_at else "next business day",
+    }
+
+
+def render(settings: IssueSettings, default_template: str, context: dict[str, Any]) -> str:
+    path = settings.template_file or _TEMPLATES / default_template
+    env = jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined,  # noqa: S701 - Markdown, not HTML
+                             keep_trailing_newline=True)
+    return env.from_string(path.read_text(encoding="utf-8")).render(**context)
+
+
+class Issues:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    async def _load(self, job: Job) -> Loaded | None:
+        row = await self.deps.store.get_escalation(str(job.escalation_id))
+        return loaded(row) if row else None
+
+    async def _open(self, marker: str, settings: IssueSettings, template: str,
+                    current: Loaded) -> IssueRef:
+        tracker = self.deps.need_tracker()
+        existing = await tracker.find_by_marker(marker)
+        if existing is not None:
+            return existing
+        entries = await self.deps.store.timeline(current.row.id)
+        escalation = current.escalation
+        draft = IssueDraft(
+            title=settings.title.format(title=escalation.title,
+                                        reference=escalation.reference or current.row.id),
+            body=render(settings, template, retro_context(current, entries, self.deps)),
+            marker=marker, labels=tuple(settings.labels), assignee=settings.assignee)
+        return await tracker.create(draft)
+
+    async def retro(self, job: Job) -> Changes | None:
+        current = await self._load(job)
+        if current is None or current.gate.retro_url or current.gate.page is None:
+            return None
+        now = to_datetime(self.deps.clock.now())
+        if self.deps.shadow:
+            step = on_retro_opened(current.gate, "", shadow=True)
+        else:
+            issue = await self._open(f"tier2gate-retro-{current.row.id}", self.deps.settings.retro,
+                                     "retro.md.j2", current)
+            step = on_retro_opened(current.gate, issue.url, shadow=False)
+        return changes_for(current.row.id, current.escalation, step, now, previous=current.row)
+
+    async def rfh_issue(self, job: Job) -> Changes | None:
+        current = await self._load(job)
+        if current is None:
+            return None
+        now = to_datetime(self.deps.clock.now())
+        if self.deps.shadow:
+            step = on_noted(current.gate, "would_have_opened_rfh_issue", {}, "rfh_issue")
+        elif self.deps.tracker is None:
+            step = on_noted(current.gate, "rfh_recorded",
+                            {"note": "no tracker configured: the RFH lives on this timeline"},
+                            "rfh_issue")
+        else:
+            issue = await self._open(f"tier2gate-rfh-{current.row.id}", self.deps.settings.rfh,
+                                     "rfh.md.j2", current)
+            step = on_noted(current.gate, "rfh_issue_opened", {"url": issue.url}, "rfh_issue")
+        return changes_for(current.row.id, current.escalation, step, now, previous=current.row)
+
+    async def rfh_notice(self, job: Job) -> Changes | None:
+        current = await self._load(job)
+        if current is None:
+            return None
+        settings = self.deps.settings.slack
+        channel = settings.rfh_channel or settings.approval_channel
+        now = to_datetime(self.deps.clock.now())
+        if self.deps.chat is None or not channel:
+            step = on_noted(current.gate, "rfh_notice_skipped",
+                            {"note": "Slack or its channel is not configured"}, "rfh_notice")
+        else:
+            ref = await self.deps.chat.post_notice(channel, rfh_notice(current,
+                                                                       self.deps.settings))
+            step = on_noted(current.gate, "rfh_notice_posted",
+                            {"channel": ref.channel, "ts": ref.ts}, "rfh_notice")
+        return changes_for(current.row.id, current.escalation, step, now, previous=current.row)

@@ -1,0 +1,31 @@
+"""Job kind -> handler: the one place that says which code runs each side effect."""
+
+from __future__ import annotations
+
+from daemon.domain import transitions as t
+from daemon.jobs.approval import INTERACTION, Approvals
+from daemon.jobs.deps import Deps
+from daemon.jobs.intake import INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY, Intake
+from daemon.jobs.issues import Issues
+from daemon.jobs.paging import Paging
+from daemon.workers.runner import Handler
+
+
+def handlers(deps: Deps) -> dict[str, Handler]:
+    intake, approvals, paging, issues = Intake(deps), Approvals(deps), Paging(deps), Issues(deps)
+    return {
+        INTAKE_INCIDENT_IO: intake.incident_io,
+        INTAKE_PAGERDUTY: intake.pagerduty,
+        t.RECHECK: intake.recheck,
+        t.REQUEST_APPROVAL: approvals.request,
+        t.UPDATE_APPROVAL: approvals.update,
+        t.REMIND: approvals.remind,
+        t.TIMEOUT: approvals.timeout,
+        t.THREAD_NOTE: approvals.thread_note,
+        t.TELL_USER: approvals.tell_user,
+        INTERACTION: approvals.interaction,
+        t.PAGE: paging.page,
+        t.RETRO: issues.retro,
+        t.RFH_ISSUE: issues.rfh_issue,
+        t.RFH_NOTICE: issues.rfh_notice,
+    }
