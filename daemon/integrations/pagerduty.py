@@ -118,8 +118,9 @@ class Client:
             return None
         entry = min(entries, key=_escalation_level)
         user = _dict(entry.get("user"))
-        if isinstance(user.get("email"), str) and user["email"]:
-            return str(user["email"])
+        included = user.get("email")
+        if isinstance(included, str) and included:
+            return included
         user_id = user.get("id")
         if not isinstance(user_id, str) or not user_id:
             raise Retry("list SMOC on-calls: PagerDuty listed an on-call entry without a user id")

@@ -305,13 +305,13 @@ async def test_tls_is_refused_without_the_ca_file(fake: FakePagerDuty, make: Mak
 
 # --- configuration ---------------------------------------------------------------------------
 
-def test_a_plain_http_url_is_a_config_error(tmp_path: Path) -> None:
+def test_a_plain_http_url_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="https://"):
         Client(api_token=TOKEN, from_email=FROM, api_url="http://127.0.0.1:9")
 
 
 def test_an_unreadable_ca_file_is_a_config_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="tls.ca_file"):
+    with pytest.raises(ConfigError, match=r"tls\.ca_file"):
         Client(api_token=TOKEN, from_email=FROM, ca_file=tmp_path / "missing.pem")
 
 

@@ -151,7 +151,7 @@ class Client:
                 options = {"verify": self._verify, "rest_api_version": REST_API_VERSION}
                 if self._basic:
                     client = JIRA(server=self._url, options=options, basic_auth=self._basic,
-                                   timeout=self._timeout_s)
+                                  max_retries=0, timeout=self._timeout_s)
                 else:
                     client = JIRA(server=self._url, options=options, token_auth=self._token,
                                   max_retries=0, timeout=self._timeout_s)

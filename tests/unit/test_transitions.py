@@ -1,0 +1,253 @@
+"""The escalation state machine, by tables: (gate, event) -> phase, timeline events, effects."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from daemon.domain import transitions as t
+from daemon.domain.gate import ApprovalState, Gate, Phase, Verdict
+from daemon.domain.models import Escalation, Source, Status
+from daemon.domain.policy import Decision, OnTimeout, evaluate
+from daemon.domain.policy_file import load_policy
+
+POLICY = load_policy(Path(__file__).resolve().parents[2] / "config" / "policy.yaml")
+OPENED = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)  # a Saturday, 2 a.m.
+NOW = OPENED + timedelta(minutes=5)
+DUE = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+EXHAUSTED = {"Support exhausted knowledge": "Yes"}
+
+
+def esc(severity: str = "SEV1", fields: dict[str, str] | None = None,
+        status: Status = Status.OPEN, source: Source = Source.INCIDENT_IO) -> Escalation:
+    return Escalation(source=source, external_id="01ABC", reference="INC-7", title="DB down",
+                      severity=severity, status=status, fields=fields or {},
+                      created_at=OPENED, updated_at=NOW)
+
+
+def decide(escalation: Escalation, at: datetime = NOW) -> Decision:
+    return evaluate(POLICY, escalation, at)
+
+
+def facts(gate: Gate, escalation: Escalation, previous: Escalation | None = None,
+          at: datetime = NOW) -> t.Step:
+    return t.on_facts(gate, escalation, decide(escalation, at), at, previous=previous,
+                      rfh_due=DUE)
+
+
+def kinds(step: t.Step) -> list[str]:
+    return [f"{e.kind}:{e.name}" for e in step.effects]
+
+
+def events(step: t.Step) -> list[str]:
+    return [r.event for r in step.records]
+
+
+def awaiting(requested: bool = True) -> Gate:
+    gate = facts(Gate(), esc(fields=EXHAUSTED)).gate
+    if requested:
+        gate = t.on_approval_posted(gate, "C1", "1.1", ("USMOC", "UBACKUP"), "", NOW).gate
+    return gate
+
+
+@pytest.mark.parametrize(("escalation", "phase", "recorded", "effects"), [
+    (esc(fields=EXHAUSTED), Phase.AWAITING_APPROVAL, ["received", "classified"],
+     ["request_approval:request"]),
+    (esc("SEV3"), Phase.RFH, ["received", "classified"], ["rfh_notice:notice", "rfh_issue:issue"]),
+    (esc("SEV1"), Phase.RFH, ["received", "classified"],
+     ["rfh_notice:notice", "rfh_issue:issue", f"recheck:at-{int(OPENED.timestamp()) + 1800}"]),
+    (esc(fields=EXHAUSTED, status=Status.RESOLVED), Phase.RFH,
+     ["received", "classified", "resolved"], ["rfh_notice:notice", "rfh_issue:issue"]),
+])
+def test_first_facts_classify(escalation: Escalation, phase: Phase, recorded: list[str],
+                              effects: list[str]) -> None:
+    step = facts(Gate(), escalation)
+    assert step.gate.phase is phase
+    assert events(step) == recorded
+    assert kinds(step) == effects
+
+
+def test_an_rfh_becomes_an_emergency_when_support_asserts_a_criterion() -> None:
+    first = facts(Gate(), esc("SEV2"))
+    step = facts(first.gate, esc("SEV2", EXHAUSTED), previous=esc("SEV2"))
+    assert step.gate.phase is Phase.AWAITING_APPROVAL
+    assert events(step) == ["updated", "classified"]
+    assert step.records[0].details == {"fields": EXHAUSTED}
+    assert kinds(step) == ["request_approval:request"]
+
+
+def test_an_s1_timer_turns_it_into_an_emergency_at_30_minutes_if_still_open() -> None:
+    gate = facts(Gate(), esc("SEV1")).gate
+    later = OPENED + timedelta(minutes=30)
+    step = facts(gate, esc("SEV1"), previous=esc("SEV1"), at=later)
+    assert step.gate.phase is Phase.AWAITING_APPROVAL
+    assert events(step) == ["classified"]
+    resolved = esc("SEV1", status=Status.RESOLVED)
+    step = facts(gate, resolved, previous=esc("SEV1"), at=later)
+    assert step.gate.phase is Phase.RFH
+    assert "request_approval:request" not in kinds(step)
+
+
+def test_no_downgrade_once_the_smoc_was_asked() -> None:
+    step = facts(awaiting(requested=True), esc("SEV3"), previous=esc(fields=EXHAUSTED))
+    assert step.gate.phase is Phase.AWAITING_APPROVAL
+    assert "downgrade to rfh refused" in step.gate.decision.reason  # type: ignore[union-attr]
+    assert "classified" not in events(step)
+
+
+def test_a_downgrade_before_the_request_went_out_is_allowed() -> None:
+    step = facts(awaiting(requested=False), esc("SEV3"), previous=esc(fields=EXHAUSTED))
+    assert step.gate.phase is Phase.RFH
+
+
+def test_approval_posted_starts_the_reminder_and_timeout_clocks() -> None:
+    gate = facts(Gate(), esc(fields=EXHAUSTED)).gate
+    step = t.on_approval_posted(gate, "C1", "1.1", ("USMOC",), "", NOW)
+    assert events(step) == ["approval_requested"]
+    assert step.records[0].once_key == "approval_requested"
+    assert [(e.kind, e.run_at) for e in step.effects] == [
+        ("approval_remind", NOW + timedelta(minutes=10)),
+        ("approval_timeout", NOW + timedelta(minutes=20))]
+    assert t.on_approval_posted(step.gate, "C1", "2.2", ("USMOC",), "", NOW).records == ()
+
+
+@pytest.mark.parametrize(("user", "verdict", "allowed", "phase", "recorded", "effects"), [
+    ("USMOC", Verdict.APPROVED, True, Phase.PAGING, ["approved"],
+     ["update_approval:decided", "page:page"]),
+    ("USMOC", Verdict.DECLINED, True, Phase.DECLINED, ["declined"],
+     ["update_approval:decided", "rfh_notice:notice", "rfh_issue:issue"]),
+    ("UOTHER", Verdict.APPROVED, False, Phase.AWAITING_APPROVAL, ["approval_refused"],
+     ["tell_user:refused-c1"]),
+])
+def test_clicks(user: str, verdict: Verdict, allowed: bool, phase: Phase, recorded: list[str],
+                effects: list[str]) -> None:
+    step = t.on_click(awaiting(), user, verdict, NOW, allowed=allowed, click_id="c1",
+                      reason="customer agreed to wait", rfh_due=DUE)
+    assert step.gate.phase is phase
+    assert events(step) == recorded
+    assert kinds(step) == effects
+    if recorded[0] in ("approved", "declined"):
+        assert step.records[0].once_key == "decision"
+    if verdict is Verdict.DECLINED and allowed:
+        assert step.records[0].details == {"reason": "customer agreed to wait"}
+
+
+def test_a_refused_click_names_who_may_decide() -> None:
+    step = t.on_click(awaiting(), "UOTHER", Verdict.APPROVED, NOW, allowed=False, click_id="x")
+    assert "<@USMOC>" in step.effects[0].payload["text"]
+    assert step.effects[0].payload["user"] == "UOTHER"
+
+
+def test_a_second_click_changes_nothing_and_tells_the_clicker() -> None:
+    approved = t.on_click(awaiting(), "USMOC", Verdict.APPROVED, NOW, allowed=True,
+                          click_id="c1").gate
+    step = t.on_click(approved, "UBACKUP", Verdict.DECLINED, NOW, allowed=True, click_id="c2")
+    assert step.gate == approved
+    assert events(step) == ["decision_ignored"]
+    assert kinds(step) == ["tell_user:late-c2"]
+    assert "Already approved by <@USMOC>" in step.effects[0].payload["text"]
+
+
+def test_timeout_with_the_page_fallback_pages() -> None:
+    step = t.on_timeout(awaiting(), NOW + timedelta(minutes=20))
+    assert step.gate.phase is Phase.PAGING
+    assert events(step) == ["approval_timed_out"]
+    assert step.records[0].details == {"after_minutes": 20.0, "fallback": "page"}
+    assert kinds(step) == ["update_approval:decided", "page:page"]
+
+
+def test_timeout_with_the_hold_fallback_keeps_reminding() -> None:
+    gate = awaiting()
+    decision = gate.decision
+    assert decision is not None and decision.approval is not None
+    held = decision.model_copy(update={"approval": decision.approval.model_copy(
+        update={"on_timeout": OnTimeout.HOLD})})
+    gate = gate.model_copy(update={"decision": held})
+    at = NOW + timedelta(minutes=20)
+    step = t.on_timeout(gate, at)
+    assert step.gate.phase is Phase.AWAITING_APPROVAL
+    assert kinds(step) == ["thread_note:holding", "approval_remind:1"]
+    again = t.on_remind(step.gate, 1, at)
+    assert kinds(again) == ["thread_note:remind-1", "approval_remind:2"]
+    assert again.effects[1].run_at == at + timedelta(minutes=10)
+
+
+def test_a_reminder_after_the_decision_does_nothing() -> None:
+    approved = t.on_click(awaiting(), "USMOC", Verdict.APPROVED, NOW, allowed=True,
+                          click_id="c").gate
+    assert t.on_remind(approved, 1, NOW).records == ()
+    assert t.on_timeout(approved, NOW).records == ()
+
+
+def paged(source: Source = Source.INCIDENT_IO) -> Gate:
+    gate = t.on_click(awaiting(), "USMOC", Verdict.APPROVED, NOW, allowed=True,
+                      click_id="c").gate
+    return t.on_paged(gate, "PT2", "https://pd/PT2", NOW, shadow=False).gate
+
+
+@pytest.mark.parametrize(("shadow", "retro_on_page", "event", "effects", "phase"), [
+    (False, False, "paged", ["thread_note:paged"], Phase.PAGED),
+    (True, False, "would_have_paged", ["thread_note:paged"], Phase.PAGED),
+    (False, True, "paged", ["thread_note:paged", "retro:retro"], Phase.CLOSED),
+])
+def test_paging(shadow: bool, retro_on_page: bool, event: str, effects: list[str],
+                phase: Phase) -> None:
+    gate = t.on_click(awaiting(), "USMOC", Verdict.APPROVED, NOW, allowed=True,
+                      click_id="c").gate
+    step = t.on_paged(gate, "PT2", "https://pd/PT2", NOW, shadow=shadow,
+                      retro_on_page=retro_on_page)
+    assert (events(step), kinds(step), step.gate.phase) == ([event], effects, phase)
+    assert step.records[0].once_key == "paged"
+    assert t.on_paged(step.gate, "PT3", "", NOW, shadow=shadow).records == ()
+
+
+def test_resolution_after_the_page_opens_the_retro() -> None:
+    step = facts(paged(), esc(fields=EXHAUSTED, status=Status.RESOLVED),
+                 previous=esc(fields=EXHAUSTED))
+    assert step.gate.phase is Phase.CLOSED
+    assert events(step) == ["updated", "resolved"]
+    assert kinds(step) == ["retro:retro"]
+
+
+def test_resolution_before_the_decision_closes_without_a_page() -> None:
+    step = facts(awaiting(), esc(fields=EXHAUSTED, status=Status.RESOLVED),
+                 previous=esc(fields=EXHAUSTED))
+    assert step.gate.phase is Phase.CLOSED
+    assert kinds(step) == ["update_approval:resolved", "thread_note:resolved-before-page"]
+    late = t.on_click(step.gate, "USMOC", Verdict.APPROVED, NOW, allowed=True, click_id="z")
+    assert events(late) == ["decision_ignored"]
+
+
+def test_declined_escalations_never_get_a_retro() -> None:
+    declined = t.on_click(awaiting(), "USMOC", Verdict.DECLINED, NOW, allowed=True,
+                          click_id="c", reason="wait").gate
+    step = facts(declined, esc(fields=EXHAUSTED, status=Status.RESOLVED),
+                 previous=esc(fields=EXHAUSTED))
+    assert "retro:retro" not in kinds(step)
+    assert step.gate.phase is Phase.DECLINED
+
+
+@pytest.mark.parametrize(("source", "closes"), [(Source.SLACK, True),
+                                                (Source.INCIDENT_IO, False)])
+def test_page_events_follow_the_page(source: Source, closes: bool) -> None:
+    ack = t.on_page_event(paged(), "acknowledged", "Tier 2 Tina", NOW, "ev1", source=source)
+    assert ack.gate.phase is Phase.ACKNOWLEDGED
+    assert (ack.gate.acknowledged_by, events(ack)) == ("Tier 2 Tina", ["acknowledged"])
+    done = t.on_page_event(ack.gate, "resolved", "Tina", NOW, "ev2", source=source)
+    assert ("retro:retro" in kinds(done)) is closes
+    assert (done.gate.phase is Phase.CLOSED) is closes
+
+
+def test_the_retro_is_recorded_once() -> None:
+    step = t.on_retro_opened(paged(), "https://gitlab/issues/1", shadow=False)
+    assert (events(step), step.records[0].once_key) == (["retro_opened"], "retro")
+    assert t.on_retro_opened(paged(), "", shadow=True).records[0].event == (
+        "would_have_opened_retro")
+
+
+def test_approval_state_is_only_for_approvers() -> None:
+    gate = awaiting()
+    assert isinstance(gate.approval, ApprovalState)
+    assert gate.approval.approvers == ("USMOC", "UBACKUP")
