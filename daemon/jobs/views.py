@@ -18,9 +18,8 @@ def links(current: Loaded, settings: Settings) -> dict[str, str]:
     """Source links plus the runbook and the dashboard, when they can be made into URLs."""
     found = dict(current.escalation.links)
     decision = current.gate.decision
-    if decision is not None and decision.runbook:
-        base = settings.runbook_base_url
-        found["runbook"] = (base.rstrip("/") + "/" + decision.runbook) if base else decision.runbook
+    if decision is not None and decision.runbook and settings.runbook_base_url:
+        found["runbook"] = settings.runbook_base_url.rstrip("/") + "/" + decision.runbook
     if settings.public_url:
         found["tier2gate"] = f"{settings.public_url.rstrip('/')}/#{current.row.id}"
     if current.gate.page is not None and current.gate.page.url:

@@ -1,0 +1,148 @@
+"""The outside world for end-to-end tests: fake Slack, PagerDuty (TLS) and trackers, started
+together and wired into settings the way an operator would configure the real vendors."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from daemon.settings import Settings
+from tests.fakes.pagerduty import FakePagerDuty
+from tests.fakes.slack import FakeSlack
+from tests.fakes.trackers import FakeGitHub, FakeGitLab, FakeJira, FakeTracker
+from tests.harness import Harness, base_settings, payload, running
+
+SLACK_TOKEN = "xoxb-RECOGNISABLE-bot-token"
+PD_TOKEN = "pd-RECOGNISABLE-api-token"
+TRACKER_TOKEN = "glpat-RECOGNISABLE-tracker-token"
+CHANNEL = "C0APPROVALS"
+SMOC, BACKUP, STRANGER = "USMOC", "UBACKUP", "USTRANGER"
+SMOC_EMAIL = "smoc@example.com"
+SMOC_SCHEDULE, TIER2_SERVICE = "PSMOC01", "PT2SVC1"
+INC_CREATED = "incident_io/openapi_example_public_incident_created_v2.json"
+
+
+@dataclass
+class World:
+    daemon: Harness
+    slack: FakeSlack
+    pagerduty: FakePagerDuty
+    tracker: FakeTracker
+
+    def approval_posts(self) -> list[Any]:
+        return [c for c in self.slack.calls_to("chat.postMessage")
+                if c.args.get("channel") == CHANNEL and "tier2gate_approve" in str(c.args)]
+
+
+def tracker_for(kind: str) -> FakeTracker:
+    if kind == "github":
+        return FakeGitHub(TRACKER_TOKEN, "acme/retros")
+    if kind == "jira":
+        return FakeJira(TRACKER_TOKEN.split(":")[-1], "bot@example.com", "OPS")
+    return FakeGitLab(TRACKER_TOKEN, "ops/retros")
+
+
+def settings_for(slack: FakeSlack, pagerduty: FakePagerDuty, tracker: FakeTracker, kind: str,
+                 **overrides: Any) -> Settings:
+    project = {"github": "acme/retros", "jira": "OPS"}.get(kind, "ops/retros")
+    token = f"bot@example.com:{TRACKER_TOKEN}" if kind == "jira" else TRACKER_TOKEN
+    return base_settings(
+        slack={"bot_token": SLACK_TOKEN, "api_url": slack.api_url, "approval_channel": CHANNEL},
+        pagerduty={"api_token": PD_TOKEN, "from_email": "tier2gate@example.com",
+                   "api_url": pagerduty.api_url, "events_url": pagerduty.events_url,
+                   "smoc_schedule_id": SMOC_SCHEDULE, "tier2_service_id": TIER2_SERVICE},
+        tls={"ca_file": str(pagerduty.ca_file)},
+        tracker={"kind": kind, "url": tracker.url, "token": token, "project": project},
+        approval={"backup_user_ids": [BACKUP]},
+        **overrides,
+    )
+
+
+@asynccontextmanager
+async def world(tmp_path: Path, kind: str = "gitlab", **overrides: Any) -> AsyncIterator[World]:
+    async with AsyncExitStack() as stack:
+        slack = await stack.enter_async_context(
+            FakeSlack(token=SLACK_TOKEN, users_by_email={SMOC_EMAIL: SMOC}))
+        pagerduty = await stack.enter_async_context(
+            FakePagerDuty(token=PD_TOKEN, ca_file=tmp_path / "pd-ca.pem"))
+        pagerduty.set_oncall(SMOC_SCHEDULE, "PSMOCUSER", SMOC_EMAIL)
+        tracker = tracker_for(kind)
+        await tracker.start()
+        stack.push_async_callback(tracker.close)
+        settings = settings_for(slack, pagerduty, tracker, kind, **overrides)
+        daemon = await stack.enter_async_context(running(tmp_path, settings))
+        yield World(daemon, slack, pagerduty, tracker)
+
+
+def incident(*, severity: str = "SEV1", exhausted: bool = True, category: str = "live",
+             updated_at: str = "2026-11-21T02:00:00Z", incident_id: str = "01SATNIGHT",
+             event: str = "public_incident.incident_created_v2") -> dict[str, Any]:
+    """An incident.io webhook built from the published sample, with the fields that matter."""
+    sample = json.loads(payload(INC_CREATED))
+    inner = copy.deepcopy(sample["public_incident.incident_created_v2"])
+    field = copy.deepcopy(inner["custom_field_entries"][0])
+    field["custom_field"].update(name="Support exhausted knowledge", field_type="single_select")
+    field["values"] = [{"value_option": {"id": "01OPT", "value": "Yes" if exhausted else "No",
+                                         "custom_field_id": "01CF", "sort_key": 1}}]
+    customer = copy.deepcopy(field)
+    customer["custom_field"].update(name="Customer", field_type="text")
+    customer["values"] = [{"value_text": "Acme Corp"}]
+    inner.update(
+        id=incident_id, name="Checkout is down for Acme", reference="INC-4242",
+        severity={**inner["severity"], "name": severity},
+        incident_status={**inner["incident_status"], "category": category},
+        custom_field_entries=[field, customer], created_at="2026-11-21T02:00:00Z",
+        updated_at=updated_at, mode="standard",
+    )
+    if event.endswith("status_updated_v2"):
+        return {"event_type": event, event: {"incident": inner, "new_status": inner[
+            "incident_status"], "previous_status": inner["incident_status"]}}
+    return {"event_type": event, event: inner}
+
+
+def button(escalation_id: str, user: str, action: str, ts: str, action_ts: str
+           ) -> dict[str, Any]:
+    """A block_actions payload as Slack sends it for our buttons."""
+    return {
+        "type": "block_actions", "user": {"id": user, "username": user.lower(), "name": user},
+        "api_app_id": "A1", "token": "legacy", "trigger_id": f"trig-{action_ts}",
+        "team": {"id": "T1", "domain": "acme"},
+        "container": {"type": "message", "message_ts": ts, "channel_id": CHANNEL,
+                      "is_ephemeral": False},
+        "channel": {"id": CHANNEL, "name": "approvals"},
+        "actions": [{"action_id": action, "block_id": "tier2gate_actions", "value": escalation_id,
+                     "type": "button", "action_ts": action_ts,
+                     "text": {"type": "plain_text", "text": "Approve"}}],
+    }
+
+
+def decline_form(escalation_id: str, user: str, ts: str, reason: str) -> dict[str, Any]:
+    from daemon.integrations.slack import DECLINE_CALLBACK, REASON_ACTION, REASON_BLOCK
+
+    return {
+        "type": "view_submission", "user": {"id": user, "username": user.lower()},
+        "api_app_id": "A1", "trigger_id": "trig-form", "team": {"id": "T1"},
+        "view": {"id": "V1", "callback_id": DECLINE_CALLBACK, "hash": "h",
+                 "private_metadata": json.dumps({"escalation_id": escalation_id,
+                                                 "channel": CHANNEL, "ts": ts}),
+                 "state": {"values": {REASON_BLOCK: {REASON_ACTION: {
+                     "type": "plain_text_input", "value": reason}}}}},
+    }
+
+
+def page_event(event_type: str, incident_key: str, incident_id: str, *, event_id: str,
+               agent: str = "Tina Tier2") -> dict[str, Any]:
+    """A PagerDuty V3 webhook about the Tier 2 incident, from the published sample's shape."""
+    sample = json.loads(payload("pagerduty/zulip_triggered_v3.json"))
+    event = sample["event"]
+    event.update(id=event_id, event_type=event_type, occurred_at="2026-11-21T02:20:00Z")
+    event["agent"] = {"id": "PTINA", "type": "user_reference", "summary": agent}
+    event["data"].update(id=incident_id, incident_key=incident_key,
+                         status="resolved" if event_type.endswith("resolved") else "triggered")
+    event["data"]["service"]["id"] = TIER2_SERVICE
+    return sample
