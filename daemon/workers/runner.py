@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -50,7 +52,8 @@ class JobRunner:
         self.handlers = dict(handlers)
         self.settings = settings
         self.metrics = metrics
-        self.owner = owner or f"worker-{uuid.uuid4().hex[:12]}"
+        # host and pid first: an operator reading `lease_owner` knows which process holds a job
+        self.owner = owner or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._scrub = scrub
         self._backoff = Backoff(settings.backoff_base_s, settings.backoff_max_s)
         self._wake = asyncio.Event()
