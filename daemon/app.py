@@ -16,6 +16,7 @@ from daemon.appkeys import CONFIG_CHECKS, METRICS, SETTINGS, STORE
 from daemon.ingress import health, slack, webhooks
 from daemon.logging import SecretScrubber, get_logger
 from daemon.metrics import Metrics
+from daemon.reporting import dashboard
 from daemon.settings import Settings
 from daemon.store import Store
 from daemon.workers.runner import Handler, JobRunner
@@ -74,6 +75,7 @@ def build_app(
     app.router.add_post("/webhooks/incident-io", webhooks.incident_io_webhook)
     app.router.add_post("/slack/interactions", slack.interactions)
     app.router.add_post("/slack/commands", slack.commands)
+    dashboard.add_routes(app)
     app.cleanup_ctx.append(_store_lifetime)
     app.cleanup_ctx.append(_runner_lifetime)
 

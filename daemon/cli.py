@@ -1,10 +1,14 @@
-"""The `tier2gate` command line: serve, check-config (and more as the product grows)."""
+"""The `tier2gate` command line: serve, demo, check-config, report and operator commands."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import json
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 
 import yaml
 from aiohttp import web
@@ -16,6 +20,7 @@ from daemon.domain.policy_file import PolicyError, dump_policy, load_policy
 from daemon.jobs.registry import handlers
 from daemon.logging import configure, get_logger
 from daemon.metrics import Metrics
+from daemon.reporting import Report, TooManyEscalations, load_report, parse_since, render_text
 from daemon.settings import ConfigError, Settings, load_settings
 from daemon.store import StoreUnavailable, open_store
 from daemon.wiring import build_parts
@@ -77,6 +82,78 @@ def cmd_check_config(_args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Escalation analytics from the store. Safe beside a running daemon: it only reads and
+    does not take the daemon's lock."""
+
+    try:
+        period = parse_since(args.since)
+    except ValueError as exc:
+        print(f"tier2gate: --since: {exc}", file=sys.stderr)
+        return 1
+    settings = _settings_or_exit()
+    if settings is None:
+        return 1
+    until = datetime.now(UTC)
+
+    async def load() -> Report:
+        store = open_store(settings.database_url)
+        if store.backend.dialect == "sqlite":
+            store.backend.check()  # a report must not create an empty database by accident
+        await store.open()
+        try:
+            return await load_report(store, until - period, until)
+        finally:
+            await store.close()
+
+    try:
+        report = asyncio.run(load())
+    except (StoreUnavailable, TooManyEscalations) as exc:
+        print(f"tier2gate: {exc}", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        print(json.dumps(report.model_dump(mode="json"), indent=2))
+    else:
+        print(render_text(report), end="")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from daemon.demo.run import fresh_folder, run_demo
+
+    folder = fresh_folder(Path(args.folder))
+    print(f"tier2gate demo: a Saturday night on this machine (store: {folder})", flush=True)
+    try:
+        return asyncio.run(run_demo(folder, args.port, args.auto_approve))
+    except KeyboardInterrupt:
+        print("\ntier2gate demo: stopped.")
+        return 0
+    except OSError as exc:
+        print(f"tier2gate demo: cannot listen on port {args.port}: {exc.strerror or exc}; "
+              "try --port", file=sys.stderr)
+        return 1
+    except TimeoutError as exc:
+        print(f"tier2gate demo: the story got stuck: {exc}", file=sys.stderr)
+        return 1
+
+
+def _admin(args: argparse.Namespace) -> int:
+    from daemon import admin
+
+    settings = _settings_or_exit()
+    if settings is None:
+        return 1
+    if args.command == "migrate":
+        return admin.migrate(settings)
+    if args.command == "export":
+        return admin.export(settings, Path(args.file))
+    if args.command == "import":
+        return admin.import_(settings, Path(args.file))
+    if args.retry is not None:
+        return admin.retry_job(settings, args.retry)
+    return admin.jobs(settings, args.state, args.limit)
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(
         prog="tier2gate",
@@ -90,6 +167,32 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "check-config", help="validate settings and policy, print them with secrets masked"
     ).set_defaults(func=cmd_check_config)
+    report = commands.add_parser("report", help="escalation analytics for a recent period")
+    report.add_argument("--since", default="30d",
+                        help="period ending now: 90m, 12h, 30d, 2w (default: %(default)s)")
+    report.add_argument("--format", choices=("text", "json"), default="text")
+    report.set_defaults(func=cmd_report)
+    demo = commands.add_parser(
+        "demo", help="the whole flow on this machine with local stand-ins; no accounts needed")
+    demo.add_argument("--auto-approve", action="store_true",
+                      help="press Approve automatically and exit 0 once the retro issue exists")
+    demo.add_argument("--port", type=int, default=8080, help="dashboard port (default 8080)")
+    demo.add_argument("--folder", default="var/demo", help="fresh store folder (emptied first)")
+    demo.set_defaults(func=cmd_demo)
+    commands.add_parser("migrate", help="apply schema migrations and exit").set_defaults(
+        func=_admin)
+    export = commands.add_parser("export", help="copy the whole store to a JSON-lines file")
+    export.add_argument("file")
+    export.set_defaults(func=_admin)
+    load = commands.add_parser("import", help="load an export into an empty store")
+    load.add_argument("file")
+    load.set_defaults(func=_admin)
+    jobs = commands.add_parser("jobs", help="list jobs, or requeue a dead-lettered one")
+    jobs.add_argument("--state", choices=("queued", "running", "done", "dead"), default="dead")
+    jobs.add_argument("--limit", type=int, default=50)
+    jobs.add_argument("--retry", type=int, metavar="JOB_ID",
+                      help="requeue this dead-lettered job now")
+    jobs.set_defaults(func=_admin)
     return root
 
 

@@ -1,0 +1,55 @@
+"""The dashboard's Approve / Decline in demo mode: a correctly signed Slack interaction, sent
+as the SMOC to the daemon's own `/slack/interactions`, so the demo exercises the real path."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from aiohttp import web
+
+from daemon.appkeys import SETTINGS, STORE
+from daemon.demo.payloads import button_press, decline_submission
+from daemon.ingress.signatures import sign_slack
+from daemon.jobs.escalations import loaded
+
+SMOC_USER = web.AppKey("demo_smoc_user", str)
+
+
+async def send_interaction(base_url: str, signing_secret: str, now: float,
+                           interaction: dict[str, Any]) -> int:
+    body = ("payload=" + quote(json.dumps(interaction))).encode()
+    headers = {**sign_slack(body, signing_secret, int(now)),
+               "Content-Type": "application/x-www-form-urlencoded"}
+    async with aiohttp.ClientSession() as session, session.post(
+            base_url + "/slack/interactions", data=body, headers=headers) as response:
+        return response.status
+
+
+async def click(request: web.Request) -> web.Response:
+    form = await request.post()
+    escalation_id = str(form.get("escalation_id", ""))
+    decision = str(form.get("decision", ""))
+    reason = str(form.get("reason", "")).strip() or "Declined from the demo dashboard"
+    if decision not in ("approve", "decline"):
+        raise web.HTTPBadRequest(text="decision must be approve or decline")
+    row = await request.app[STORE].get_escalation(escalation_id)
+    if row is None or loaded(row).gate.approval is None:
+        raise web.HTTPNotFound(text="no approval request for that escalation")
+    approval = loaded(row).gate.approval
+    assert approval is not None
+    settings = request.app[SETTINGS]
+    assert settings.slack.signing_secret is not None
+    secret = settings.slack.signing_secret.get_secret_value()
+    base = f"http://127.0.0.1:{settings.http.port}"
+    now = request.app[STORE].clock.now()
+    user = request.app[SMOC_USER]
+    await send_interaction(base, secret, now, button_press(
+        escalation_id, user, decision, approval.channel, approval.ts, f"{time.time():.6f}"))
+    if decision == "decline":
+        await send_interaction(base, secret, now, decline_submission(
+            escalation_id, user, approval.channel, approval.ts, reason))
+    raise web.HTTPSeeOther(f"/#{escalation_id}")

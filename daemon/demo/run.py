@@ -1,0 +1,199 @@
+"""The scripted Saturday night, narrated as it happens.
+
+An incident.io S1 whose support engineer marked "Support exhausted knowledge" asks the SMOC for
+approval; an S3 becomes a request for help due on Monday; a forged webhook is refused. The
+approval comes from the dashboard (or `--auto-approve`), then Tier 2 acknowledges the page, the
+customer recovers, and the retro issue appears in the local GitLab.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import secrets
+import shutil
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from daemon.app import build_app
+from daemon.clock import iso
+from daemon.demo.clicks import SMOC_USER, click, send_interaction
+from daemon.demo.narration import Narrator
+from daemon.demo.payloads import button_press, incident_io_event, pagerduty_event
+from daemon.ingress.signatures import sign_pagerduty, sign_standard_webhook
+from daemon.jobs.intake import page_key
+from daemon.jobs.registry import handlers
+from daemon.logging import configure
+from daemon.metrics import Metrics
+from daemon.reporting.dashboard import DEMO_ACTIONS_KEY
+from daemon.settings import Settings
+from daemon.standins.pagerduty import FakePagerDuty
+from daemon.standins.slack import FakeSlack
+from daemon.standins.trackers import FakeGitLab
+from daemon.store import Store
+from daemon.store.sqlite import SqliteBackend
+from daemon.wiring import build_parts
+
+SMOC_USER_ID, SMOC_EMAIL = "U0SMOC", "smoc@demo.example"
+SCHEDULE, TIER2_SERVICE, CHANNEL = "PSMOC1", "PTIER2", "C0APPROVALS"
+
+
+class ShiftedClock:
+    """Real time moved to last Saturday 02:00 UTC, so the story happens on a weekend night."""
+
+    def __init__(self) -> None:
+        today = datetime.now(UTC).replace(hour=2, minute=0, second=0, microsecond=0)
+        saturday = today - timedelta(days=(today.weekday() - 5) % 7)
+        self.offset_s = saturday.timestamp() - time.time()
+
+    def now(self) -> float:
+        return time.time() + self.offset_s
+
+
+def _secret() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class Demo:
+    def __init__(self, folder: Path, port: int) -> None:
+        self.folder = folder
+        self.port = port
+        self.base = f"http://127.0.0.1:{port}"
+        self.clock = ShiftedClock()
+        self.pd_secret, self.slack_secret = _secret(), _secret()
+        self.inc_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+        self.slack = FakeSlack(token="xoxb-" + _secret(), users_by_email={
+            SMOC_EMAIL: SMOC_USER_ID})
+        self.pagerduty = FakePagerDuty(token=_secret(), ca_file=folder / "standin-ca.pem")
+        self.gitlab = FakeGitLab(_secret(), "support/retros")
+
+    def settings(self) -> Settings:
+        return Settings(
+            database_url=f"sqlite:///{self.folder / 'tier2gate.db'}",
+            public_url=self.base,
+            http={"host": "127.0.0.1", "port": self.port},
+            slack={"bot_token": self.slack.token, "signing_secret": self.slack_secret,
+                   "api_url": self.slack.api_url, "approval_channel": CHANNEL},
+            pagerduty={"api_token": self.pagerduty.token, "from_email": "tier2gate@demo.example",
+                       "api_url": self.pagerduty.api_url,
+                       "events_url": self.pagerduty.events_url,
+                       "webhook_secrets": [self.pd_secret], "smoc_schedule_id": SCHEDULE,
+                       "tier2_service_id": TIER2_SERVICE},
+            incident_io={"webhook_secret": self.inc_secret},
+            tls={"ca_file": self.pagerduty.ca_file},
+            tracker={"kind": "gitlab", "url": self.gitlab.url, "token": self.gitlab.token,
+                     "project": "support/retros"},
+            jobs={"poll_interval_s": 0.1, "backoff_base_s": 0.5, "backoff_max_s": 5},
+            log={"level": "ERROR", "format": "console"},
+        )
+
+    async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
+        async with aiohttp.ClientSession() as session, session.post(
+                self.base + path, data=body, headers=headers) as response:
+            return response.status, await response.json(content_type=None)
+
+    async def incident_io(self, event: dict[str, Any], *, secret: str | None = None
+                          ) -> tuple[int, Any]:
+        body = json.dumps(event).encode()
+        headers = sign_standard_webhook(body, f"msg_{secrets.token_hex(8)}",
+                                        int(self.clock.now()), secret or self.inc_secret)
+        return await self.post("/webhooks/incident-io", body,
+                               {**headers, "Content-Type": "application/json"})
+
+    async def pagerduty_webhook(self, event: dict[str, Any]) -> tuple[int, Any]:
+        body = json.dumps(event).encode()
+        return await self.post("/webhooks/pagerduty", body, {
+            "X-PagerDuty-Signature": sign_pagerduty(body, self.pd_secret),
+            "X-Webhook-Id": secrets.token_hex(8), "Content-Type": "application/json"})
+
+
+def fresh_folder(folder: Path) -> Path:
+    """Every demo starts from an empty database: the story's numbers are the story's own."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+async def run_demo(folder: Path, port: int, auto_approve: bool) -> int:
+    demo = Demo(folder, port)
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(demo.slack)
+        await stack.enter_async_context(demo.pagerduty)
+        await demo.gitlab.start()
+        stack.push_async_callback(demo.gitlab.close)
+        demo.pagerduty.set_oncall(SCHEDULE, "PSMOCUSER", SMOC_EMAIL)
+        settings = demo.settings()
+        configure(settings.log.level, settings.log.format, settings.secrets())
+        store = Store(SqliteBackend(folder / "tier2gate.db", exclusive=True), demo.clock)
+        metrics = Metrics()
+        parts = build_parts(settings, store, demo.clock, metrics)
+        app = build_app(settings, store, handlers=handlers(parts.deps), metrics=metrics,
+                        checks=[lambda: parts.deps.policy.problem], on_close=parts.closers)
+        app[DEMO_ACTIONS_KEY] = True
+        app[SMOC_USER] = SMOC_USER_ID
+        app.router.add_post("/demo/click", click)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        narrator = Narrator(store, demo)
+        stack.push_async_callback(narrator.stop)
+        narrator.start()
+        return await story(demo, store, narrator, auto_approve)
+    return 1
+
+
+async def story(demo: Demo, store: Store, narrator: Narrator, auto_approve: bool) -> int:
+    opened = iso(demo.clock.now())
+    narrator.say(f"Saturday {opened[11:16]} UTC. tier2gate is up at {demo.base}/ "
+                 f"(stand-ins: Slack, PagerDuty over TLS, GitLab).")
+    s1 = incident_io_event(
+        incident_id="01DEMOS1", reference="INC-5001", name="Checkout is down for Acme Corp",
+        severity="SEV1", customer="Acme Corp", exhausted=True, category="triage",
+        created_at=opened, updated_at=opened)
+    await demo.incident_io(s1)
+    s3 = incident_io_event(
+        incident_id="01DEMOS3", reference="INC-5002", name="Export to CSV is slow",
+        severity="SEV3", customer="Globex", exhausted=False, category="triage",
+        created_at=opened, updated_at=opened)
+    await demo.incident_io(s3)
+    status, body = await demo.incident_io(s1, secret="whsec_" + base64.b64encode(
+        b"an attacker's guess at it").decode())
+    narrator.say(f"A forged incident.io webhook was refused: HTTP {status} ({body['error']}).")
+
+    escalation_id, channel, ts = await narrator.approval_request("01DEMOS1")
+    if auto_approve:
+        narrator.say("--auto-approve: pressing Approve as the SMOC.")
+        await send_interaction(demo.base, demo.slack_secret, demo.clock.now(), button_press(
+            escalation_id, SMOC_USER_ID, "approve", channel, ts, f"{time.time():.6f}"))
+    else:
+        narrator.say(f"Open {demo.base}/#{escalation_id} and press Approve or Decline "
+                     "(as the SMOC). Ctrl-C stops the demo.")
+    verdict = await narrator.decision(escalation_id)
+    if verdict == "approved":
+        incident = await narrator.page(escalation_id)
+        later = iso(demo.clock.now())
+        await demo.pagerduty_webhook(pagerduty_event(
+            "incident.acknowledged", event_id="ack-1", incident_id=incident,
+            incident_key=page_key(escalation_id), service_id=TIER2_SERVICE,
+            agent="Tina (Tier 2)", occurred_at=later))
+        closed = incident_io_event(
+            incident_id="01DEMOS1", reference="INC-5001", name="Checkout is down for Acme Corp",
+            severity="SEV1", customer="Acme Corp", exhausted=True, category="closed",
+            created_at=opened, updated_at=later)
+        await demo.incident_io(closed)
+        await narrator.retro(escalation_id)
+    narrator.summary()
+    if auto_approve:
+        return 0 if verdict == "approved" and demo.gitlab.issues else 1
+    narrator.say(f"The story is over; the dashboard stays up at {demo.base}/ until Ctrl-C.")
+    await asyncio.Event().wait()
+    return 0
+

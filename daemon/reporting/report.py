@@ -1,0 +1,310 @@
+"""Escalation analytics for a period: the numbers behind `tier2gate report` and the dashboard.
+
+`build_report` is pure (rows + timelines + window -> Report) so that the CLI and the dashboard
+cannot disagree and every figure can be checked by hand in a test. The timeline is the source:
+the contract makes it the audit log. The stored gate is read only for what the timeline may not
+carry (the weekend flag, the criteria of an escalation classified before they were recorded).
+
+Percentiles use the nearest-rank method: p50/p90 is always a duration that actually happened,
+which is what people expect when they read "90% were approved within N minutes".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from daemon.clock import to_datetime
+from daemon.domain.gate import Phase
+from daemon.domain.policy import Outcome
+from daemon.jobs.escalations import Loaded, loaded
+from daemon.store import EscalationRow, Store, TimelineEntry
+
+PAGE_GOAL_PERCENT = 10  # the program's goal: at most 10% of escalations reach engineering
+FETCH_LIMIT = 100_000
+_TIMELINE_BATCH = 64  # timelines fetched concurrently: enough to fill a connection pool
+_MAX_SINCE_MINUTES = 3660 * 24 * 60  # ten years: longer is a typo, and would overflow datetimes
+_UNIT_MINUTES = {"m": 1, "h": 60, "d": 24 * 60, "w": 7 * 24 * 60}
+_SINCE = re.compile(r"([0-9]+)([mhdw])")
+_OUTCOME_KEYS = {Outcome.EMERGENCY.value: "emergency", Outcome.RFH.value: "rfh",
+                 Outcome.IGNORE.value: "ignored"}
+_EVENT_STEPS = (
+    ("approval_requested", "approval_requested"),
+    ("approved", "approved"),
+    ("declined", "declined"),
+    ("timed_out", "approval_timed_out"),
+    ("paged", "paged"),
+    ("acknowledged", "acknowledged"),
+    ("retro_opened", "retro_opened"),
+)  # funnel steps after received -> emergency, each with the event that marks it
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FunnelStep(_Model):
+    step: str
+    count: int
+
+
+class DaySplit(_Model):
+    weekend: int
+    weekday: int
+    ratio: float | None  # weekend per weekday; None when there was no weekday one
+
+
+class EngineeringShare(_Model):
+    """How many escalations reached Tier 2, against the goal. Shadow pages are counted apart:
+    in shadow mode nobody is paged, but the share tells whether live mode would meet the goal."""
+
+    escalations: int
+    paged: int
+    shadow_paged: int
+    share: float | None  # None when there were no escalations
+    shadow_share: float | None
+    goal: float = PAGE_GOAL_PERCENT / 100
+    goal_met: bool
+    shadow_goal_met: bool
+
+
+class Durations(_Model):
+    samples: int
+    p50_minutes: float | None
+    p90_minutes: float | None
+
+
+class Decline(_Model):
+    escalation_id: str
+    reference: str
+    title: str
+    by: str
+    at: AwareDatetime
+    reason: str
+
+
+class Timeout(_Model):
+    escalation_id: str
+    reference: str
+    title: str
+    at: AwareDatetime
+    after_minutes: float | None
+    fallback: str
+
+
+class CriterionCount(_Model):
+    criterion: str
+    count: int
+
+
+class Report(_Model):
+    """Escalations opened in [since, until). Durations are of emergencies only: how fast an
+    RFH or a test incident closes says nothing about the emergency path."""
+
+    since: AwareDatetime
+    until: AwareDatetime
+    escalations: int
+    by_outcome: dict[str, int]  # the current outcome: emergency, rfh, ignored, none
+    by_phase: dict[str, int]
+    funnel: tuple[FunnelStep, ...]  # "emergency" counts escalations ever classified one
+    emergencies_by_day: DaySplit
+    escalations_by_day: DaySplit
+    engineering: EngineeringShare
+    time_to_approve: Durations  # approval requested -> approved
+    time_to_acknowledge: Durations  # paged -> acknowledged
+    time_to_resolve: Durations  # received -> resolved
+    declines: tuple[Decline, ...]
+    timeouts: tuple[Timeout, ...]
+    top_criteria: tuple[CriterionCount, ...]
+    dead_lettered_jobs: int  # of jobs that belong to these escalations
+
+
+class TooManyEscalations(Exception):
+    """The period holds more escalations than one report reads; a shorter one will do."""
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """One escalation as the report sees it: its first entry of each event, in time order."""
+
+    current: Loaded
+    first: dict[str, TimelineEntry]
+    entries: tuple[TimelineEntry, ...]
+    emergency: bool
+    weekend: bool
+    criteria: frozenset[str]
+
+    def minutes(self, start: str, end: str) -> float | None:
+        began, ended = self.first.get(start), self.first.get(end)
+        if began is None or ended is None or ended.at < began.at:
+            return None
+        return (ended.at - began.at) / 60.0
+
+
+def _seen(row: EscalationRow, timeline: Sequence[TimelineEntry]) -> _Seen:
+    current = loaded(row)
+    entries = tuple(sorted(timeline, key=lambda entry: (entry.at, entry.id)))
+    first: dict[str, TimelineEntry] = {}
+    for entry in entries:
+        first.setdefault(entry.event, entry)
+    classified = [entry.details for entry in entries if entry.event == "classified"]
+    decision = current.gate.decision
+    emergency = row.outcome == Outcome.EMERGENCY.value or any(
+        details.get("outcome") == Outcome.EMERGENCY.value for details in classified)
+    weekend = (decision.facts.weekend if decision is not None
+               else to_datetime(row.opened_at).weekday() >= 5)
+    recorded = [details["criteria"] for details in classified if "criteria" in details]
+    criteria = {str(name) for names in recorded for name in names}
+    if not recorded and decision is not None:
+        criteria = {c.value for c, held in decision.facts.criteria.items() if held}
+    return _Seen(current, first, entries, emergency, weekend, frozenset(criteria))
+
+
+def percentile(samples: Sequence[float], p: int) -> float | None:
+    """Nearest rank: the smallest sample that at least p% of the samples do not exceed."""
+    if not 0 < p <= 100:
+        raise ValueError(f"percentile must be in 1..100, not {p}")
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    rank = -(-p * len(ordered) // 100)  # ceil in integers: 0.9 * 10 must not become 9.000001
+    return ordered[rank - 1]
+
+
+def _durations(samples: Sequence[float]) -> Durations:
+    def rounded(value: float | None) -> float | None:
+        return None if value is None else round(value, 2)
+
+    return Durations(samples=len(samples), p50_minutes=rounded(percentile(samples, 50)),
+                     p90_minutes=rounded(percentile(samples, 90)))
+
+
+def _split(weekend_flags: Sequence[bool]) -> DaySplit:
+    weekend = sum(weekend_flags)
+    weekday = len(weekend_flags) - weekend
+    return DaySplit(weekend=weekend, weekday=weekday,
+                    ratio=round(weekend / weekday, 3) if weekday else None)
+
+
+def _share(count: int, total: int) -> float | None:
+    return round(count / total, 4) if total else None
+
+
+def _engineering(seen: Sequence[_Seen]) -> EngineeringShare:
+    total = len(seen)
+    paged = sum("paged" in s.first for s in seen)
+    shadow = sum("would_have_paged" in s.first for s in seen)
+    return EngineeringShare(
+        escalations=total, paged=paged, shadow_paged=shadow,
+        share=_share(paged, total), shadow_share=_share(shadow, total),
+        goal_met=paged * 100 <= PAGE_GOAL_PERCENT * total,
+        shadow_goal_met=shadow * 100 <= PAGE_GOAL_PERCENT * total)
+
+
+def _declines(seen: Sequence[_Seen]) -> tuple[Decline, ...]:
+    found = [
+        Decline(escalation_id=s.current.row.id, reference=s.current.escalation.reference,
+                title=s.current.escalation.title, by=entry.actor, at=to_datetime(entry.at),
+                reason=str(entry.details.get("reason", "")))
+        for s in seen for entry in s.entries if entry.event == "declined"
+    ]
+    return tuple(sorted(found, key=lambda decline: decline.at))
+
+
+def _timeouts(seen: Sequence[_Seen]) -> tuple[Timeout, ...]:
+    found = [
+        Timeout(escalation_id=s.current.row.id, reference=s.current.escalation.reference,
+                title=s.current.escalation.title, at=to_datetime(entry.at),
+                after_minutes=entry.details.get("after_minutes"),
+                fallback=str(entry.details.get("fallback", "")))
+        for s in seen for entry in s.entries if entry.event == "approval_timed_out"
+    ]
+    return tuple(sorted(found, key=lambda timeout: timeout.at))
+
+
+def _require_aware(**moments: datetime) -> None:
+    for name, moment in moments.items():
+        if moment.tzinfo is None:
+            raise ValueError(f"{name} must be timezone-aware")
+
+
+def build_report(rows: Sequence[EscalationRow], timelines: Mapping[str, Sequence[TimelineEntry]],
+                 *, since: datetime, until: datetime) -> Report:
+    """The report for escalations opened in [since, until); rows outside are left out."""
+    _require_aware(since=since, until=until)
+    low, high = since.timestamp(), until.timestamp()
+    seen = [_seen(row, timelines.get(row.id, ())) for row in rows if low <= row.opened_at < high]
+    emergencies = [s for s in seen if s.emergency]
+    by_outcome = dict.fromkeys(("emergency", "rfh", "ignored", "none"), 0)
+    by_phase = dict.fromkeys((phase.value for phase in Phase), 0)
+    for s in seen:
+        outcome = s.current.row.outcome
+        key = _OUTCOME_KEYS.get(outcome, outcome) if outcome else "none"
+        by_outcome[key] = by_outcome.get(key, 0) + 1
+        by_phase[s.current.row.state] = by_phase.get(s.current.row.state, 0) + 1
+    funnel = [FunnelStep(step="received", count=len(seen)),
+              FunnelStep(step="emergency", count=len(emergencies))]
+    funnel += [FunnelStep(step=step, count=sum(event in s.first for s in seen))
+               for step, event in _EVENT_STEPS]
+    criteria = Counter(name for s in seen for name in s.criteria)
+
+    def timings(start: str, end: str) -> Durations:
+        samples = [s.minutes(start, end) for s in emergencies]
+        return _durations([sample for sample in samples if sample is not None])
+
+    return Report(
+        since=since.astimezone(UTC), until=until.astimezone(UTC), escalations=len(seen),
+        by_outcome=by_outcome, by_phase=by_phase, funnel=tuple(funnel),
+        emergencies_by_day=_split([s.weekend for s in emergencies]),
+        escalations_by_day=_split([s.weekend for s in seen]),
+        engineering=_engineering(seen),
+        time_to_approve=timings("approval_requested", "approved"),
+        time_to_acknowledge=timings("paged", "acknowledged"),
+        time_to_resolve=timings("received", "resolved"),
+        declines=_declines(seen), timeouts=_timeouts(seen),
+        top_criteria=tuple(CriterionCount(criterion=name, count=count) for name, count
+                           in sorted(criteria.items(), key=lambda item: (-item[1], item[0]))),
+        dead_lettered_jobs=sum(entry.event == "job.dead_lettered"
+                               for s in seen for entry in s.entries),
+    )
+
+
+def parse_since(text: str) -> timedelta:
+    """"30d", "12h", "90m", "2w" -> a period ending now. Refuses anything else by name."""
+    match = _SINCE.fullmatch(text.strip().lower())
+    minutes = int(match[1]) * _UNIT_MINUTES[match[2]] if match else 0
+    if not 0 < minutes <= _MAX_SINCE_MINUTES:
+        raise ValueError(
+            f"since must be a positive whole number followed by m, h, d or w "
+            f"(minutes, hours, days, weeks), at most 10 years, e.g. 90m, 12h, 30d or 2w; "
+            f"got {text!r}")
+    return timedelta(minutes=minutes)
+
+
+async def fetch(store: Store, since: datetime, until: datetime
+                ) -> tuple[list[EscalationRow], dict[str, list[TimelineEntry]]]:
+    """Escalations opened in [since, until) (newest first) with their timelines."""
+    _require_aware(since=since, until=until)
+    found = await store.list_escalations(since.timestamp(), FETCH_LIMIT)
+    if len(found) >= FETCH_LIMIT:
+        raise TooManyEscalations(
+            f"more than {FETCH_LIMIT - 1} escalations were opened since {since:%Y-%m-%d %H:%M}"
+            " UTC; ask for a shorter period")
+    rows = [row for row in found if row.opened_at < until.timestamp()]
+    timelines: dict[str, list[TimelineEntry]] = {}
+    for start in range(0, len(rows), _TIMELINE_BATCH):
+        batch = rows[start:start + _TIMELINE_BATCH]
+        entries = await asyncio.gather(*(store.timeline(row.id) for row in batch))
+        timelines.update(zip((row.id for row in batch), entries, strict=True))
+    return rows, timelines
+
+
+async def load_report(store: Store, since: datetime, until: datetime) -> Report:
+    rows, timelines = await fetch(store, since, until)
+    return build_report(rows, timelines, since=since, until=until)

@@ -1,0 +1,167 @@
+"""A Slack Web API that runs on localhost: the real slack_sdk client talks to it over HTTP.
+
+It answers the methods tier2gate uses the way Slack does (HTTP 200 with `ok`/`error`), records
+every call it answered so a test can say "exactly one approval message", and keeps the current
+state of each message after `chat.update`. HTTP-level outages come from the `FaultPlan`
+middleware; Slack-level refusals (`channel_not_found`, `ratelimited`) from `fail()`.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from daemon.standins.faults import FaultPlan
+
+Answer = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    args: dict[str, Any]  # JSON values as sent; `blocks`/`view` decoded when form-encoded
+
+
+@dataclass
+class Message:
+    channel: str
+    ts: str
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    thread_ts: str | None = None
+    updates: int = 0
+
+
+class FakeSlack:
+    def __init__(self, token: str = "xoxb-fake-token",  # noqa: S107 - a stand-in's own token
+                 faults: FaultPlan | None = None,
+                 users_by_email: dict[str, str] | None = None,
+                 groups: dict[str, tuple[str, ...]] | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        self.token = token
+        self.faults = faults or FaultPlan()
+        self.users_by_email = dict(users_by_email or {})
+        self.groups = dict(groups or {})
+        self.calls: list[Call] = []
+        self.messages: dict[tuple[str, str], Message] = {}
+        self.ephemerals: list[Call] = []
+        self.views: list[dict[str, Any]] = []
+        self._ssl = ssl_context
+        self._errors: dict[str, deque[str]] = defaultdict(deque)
+        self._next_ts = 100
+        self._server: TestServer | None = None
+        self._methods: dict[str, Callable[[dict[str, Any]], Answer]] = {
+            "auth.test": lambda _: {"user_id": "UBOT", "team_id": "T0001", "bot_id": "B0001"},
+            "chat.postMessage": self._post_message,
+            "chat.update": self._update,
+            "chat.postEphemeral": self._post_ephemeral,
+            "views.open": self._open_view,
+            "users.lookupByEmail": self._lookup_by_email,
+            "usergroups.users.list": self._group_users,
+        }
+        self.app = web.Application(middlewares=[self.faults.middleware])
+        self.app.router.add_route("*", "/api/{method}", self._handle)
+
+    async def start(self) -> None:
+        self._server = TestServer(self.app, host="127.0.0.1")
+        await self._server.start_server(ssl=self._ssl)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            await self._server.close()
+
+    async def __aenter__(self) -> FakeSlack:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    @property
+    def api_url(self) -> str:
+        assert self._server is not None, "start() the fake first"
+        return str(self._server.make_url("/api/"))
+
+    def fail(self, method: str, error: str, times: int = 1) -> None:
+        """The next `times` calls of `method` answer `{"ok": false, "error": error}`."""
+        self._errors[method].extend([error] * times)
+
+    def calls_to(self, method: str) -> list[Call]:
+        return [call for call in self.calls if call.method == method]
+
+    def thread(self, channel: str, ts: str) -> list[Message]:
+        return [m for m in self.messages.values() if m.channel == channel and m.thread_ts == ts]
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        args: dict[str, Any] = dict(request.query)
+        if request.content_type == "application/json":
+            args.update(await request.json())
+        elif request.can_read_body:
+            args.update(await request.post())
+        for name in ("blocks", "view"):
+            if isinstance(args.get(name), str):
+                args[name] = json.loads(args[name])
+        self.calls.append(Call(method, args))
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return _reply({"ok": False, "error": "invalid_auth"})
+        if self._errors[method]:
+            return _reply({"ok": False, "error": self._errors[method].popleft()})
+        handler = self._methods.get(method)
+        if handler is None:
+            return _reply({"ok": False, "error": "unknown_method"})
+        return _reply(handler(args))
+
+    def _post_message(self, args: dict[str, Any]) -> Answer:
+        channel = args.get("channel")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        ts = f"1700000000.{self._next_ts:06d}"
+        self._next_ts += 100
+        self.messages[(channel, ts)] = Message(channel, ts, args.get("text", ""),
+                                               args.get("blocks", []), args.get("thread_ts"))
+        return {"channel": channel, "ts": ts, "message": {"text": args.get("text", "")}}
+
+    def _update(self, args: dict[str, Any]) -> Answer:
+        message = self.messages.get((args.get("channel", ""), args.get("ts", "")))
+        if message is None:
+            return {"ok": False, "error": "message_not_found"}
+        message.text = args.get("text", message.text)
+        message.blocks = args.get("blocks", message.blocks)
+        message.updates += 1
+        return {"channel": message.channel, "ts": message.ts, "text": message.text}
+
+    def _post_ephemeral(self, args: dict[str, Any]) -> Answer:
+        if not args.get("channel") or not args.get("user"):
+            return {"ok": False, "error": "channel_not_found"}
+        self.ephemerals.append(Call("chat.postEphemeral", args))
+        return {"message_ts": f"1700000001.{len(self.ephemerals):06d}"}
+
+    def _open_view(self, args: dict[str, Any]) -> Answer:
+        if not args.get("trigger_id"):
+            return {"ok": False, "error": "invalid_trigger_id"}
+        self.views.append(args["view"])
+        return {"view": {"id": f"V{len(self.views):04d}", **args["view"]}}
+
+    def _lookup_by_email(self, args: dict[str, Any]) -> Answer:
+        user_id = self.users_by_email.get(args.get("email", ""))
+        if user_id is None:
+            return {"ok": False, "error": "users_not_found"}
+        return {"user": {"id": user_id, "profile": {"email": args["email"]}}}
+
+    def _group_users(self, args: dict[str, Any]) -> Answer:
+        members = self.groups.get(args.get("usergroup", ""))
+        if members is None:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"users": list(members)}
+
+
+def _reply(answer: Answer) -> web.Response:
+    return web.json_response({"ok": True, **answer})

@@ -1,0 +1,321 @@
+"""GitLab, GitHub and Jira Cloud issue APIs as local aiohttp servers, for the real client libraries.
+
+Each fake serves just the endpoints tier2gate's tracker clients reach, with the vendor's auth
+scheme, status codes and (the parts the libraries read of) response shapes. It records every
+request (`requests`, faulted ones included), keeps what was created (`issues`) so a test can say
+"exactly one issue", and runs a `FaultPlan` middleware for outages. `answer_delay_s` makes a
+create succeed but answer late: the "did it happen?" case the marker lookup exists for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import ssl
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from daemon.standins.faults import FaultPlan
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class StoredIssue:
+    number: str  # GitLab iid, GitHub number, Jira key
+    title: str
+    body: str  # Markdown (GitLab, GitHub); Jira: the ADF doc's text, blocks split by blank lines
+    labels: tuple[str, ...]
+    assignee: str | None  # GitLab username, GitHub login, Jira accountId
+    url: str
+    state: str = "open"
+    payload: dict[str, Any] = field(default_factory=dict)  # as the client sent it
+
+
+@dataclass(frozen=True)
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, str]
+    credentials: str  # Authorization, or GitLab's PRIVATE-TOKEN as "Bearer <token>"
+
+
+class FakeTracker:
+    """What the three fakes share: server lifecycle, recording, faults, auth, stored issues."""
+
+    unauthorized_body: ClassVar[dict[str, Any]] = {"message": "401 Unauthorized"}
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+        self.plan = FaultPlan()
+        self.requests: list[Recorded] = []
+        self.issues: list[StoredIssue] = []
+        self.answer_delay_s = 0.0
+        self._server: TestServer | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL a client is configured with (what `tracker.url` would say)."""
+        assert self._server is not None, "start() the fake first"
+        return str(self._server.make_url("")).rstrip("/")
+
+    async def start(self, ssl_context: ssl.SSLContext | None = None) -> None:
+        app = web.Application(middlewares=[self._record, self.plan.middleware, self._auth])
+        self.routes(app)
+        self._server = TestServer(app, host="127.0.0.1")
+        await self._server.start_server(ssl=ssl_context)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            await self._server.close()
+
+    def routes(self, app: web.Application) -> None:
+        raise NotImplementedError
+
+    def authorized(self, credentials: str) -> bool:
+        return credentials in (f"Bearer {self.token}", f"token {self.token}")
+
+    def calls(self, method: str, path: str) -> list[Recorded]:
+        return [r for r in self.requests if r.method == method and r.path.endswith(path)]
+
+    @web.middleware
+    async def _record(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        self.requests.append(Recorded(request.method, request.raw_path.split("?")[0],
+                                      dict(request.query), self._credentials(request)))
+        return await handler(request)
+
+    @web.middleware
+    async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not self.authorized(self._credentials(request)):
+            return web.json_response(self.unauthorized_body, status=401)
+        return await handler(request)
+
+    def _credentials(self, request: web.Request) -> str:
+        return request.headers.get("Authorization", "")
+
+    async def _created(self, issue: StoredIssue) -> None:
+        self.issues.append(issue)
+        if self.answer_delay_s:
+            await asyncio.sleep(self.answer_delay_s)
+
+    def _matching(self, labels: str, state: str) -> list[StoredIssue]:
+        wanted = {label for label in labels.split(",") if label}
+        return [issue for issue in self.issues
+                if wanted <= set(issue.labels) and state in ("all", issue.state)]
+
+
+class FakeGitLab(FakeTracker):
+    """`/api/v4/projects/:id/issues` (GET, POST) and `/api/v4/users`; PRIVATE-TOKEN auth."""
+
+    def __init__(self, token: str, project: str = "ops/retros",
+                 users: dict[str, int] | None = None) -> None:
+        super().__init__(token)
+        self.project = project
+        self.users = users if users is not None else {"sam": 42}
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get("/api/v4/projects/{project:.+}/issues", self._list)
+        app.router.add_post("/api/v4/projects/{project:.+}/issues", self._create)
+        app.router.add_get("/api/v4/users", self._users)
+
+    def _credentials(self, request: web.Request) -> str:
+        private = request.headers.get("PRIVATE-TOKEN")
+        return f"Bearer {private}" if private else request.headers.get("Authorization", "")
+
+    def _check_project(self, request: web.Request) -> None:
+        if request.match_info["project"] not in (self.project, self.project.replace("/", "%2F")):
+            raise web.HTTPNotFound(text='{"message": "404 Project Not Found"}',
+                                   content_type="application/json")
+
+    def _json(self, issue: StoredIssue) -> dict[str, Any]:
+        assignees = ([{"id": self.users[issue.assignee], "username": issue.assignee}]
+                     if issue.assignee in self.users else [])
+        return {"id": 1000 + int(issue.number), "iid": int(issue.number), "project_id": 7,
+                "title": issue.title, "description": issue.body, "labels": list(issue.labels),
+                "state": "opened" if issue.state == "open" else "closed",
+                "assignees": assignees, "web_url": issue.url}
+
+    async def _list(self, request: web.Request) -> web.Response:
+        self._check_project(request)
+        state = request.query.get("state", "all").replace("opened", "open")
+        found = self._matching(request.query.get("labels", ""), state)
+        per_page = int(request.query.get("per_page", "20"))
+        return web.json_response([self._json(issue) for issue in found[:per_page]],
+                                 headers={"X-Per-Page": str(per_page), "X-Page": "1",
+                                          "X-Total": str(len(found))})
+
+    async def _create(self, request: web.Request) -> web.Response:
+        self._check_project(request)
+        payload = await request.json()
+        if not payload.get("title"):
+            return web.json_response({"error": "title is missing"}, status=400)
+        labels = payload.get("labels", "")
+        labels = labels.split(",") if isinstance(labels, str) else labels
+        by_id = {v: k for k, v in self.users.items()}
+        ids = payload.get("assignee_ids") or []
+        if any(i not in by_id for i in ids):
+            return web.json_response({"message": "404 User Not Found"}, status=404)
+        number = str(len(self.issues) + 1)
+        issue = StoredIssue(number, payload["title"], payload.get("description", ""),
+                            tuple(label for label in labels if label),
+                            by_id[ids[0]] if ids else None,
+                            f"{self.url}/{self.project}/-/issues/{number}", payload=payload)
+        await self._created(issue)
+        return web.json_response(self._json(issue), status=201)
+
+    async def _users(self, request: web.Request) -> web.Response:
+        name = request.query.get("username", "")
+        found = [{"id": self.users[name], "username": name}] if name in self.users else []
+        return web.json_response(found)
+
+
+class FakeGitHub(FakeTracker):
+    """`/repos/{o}/{r}/issues` (GET, POST) under a GHE-style `/api/v3`; token/Bearer auth."""
+
+    unauthorized_body: ClassVar[dict[str, Any]] = {"message": "Bad credentials",
+                                                   "documentation_url": "https://docs.github.com/rest"}
+
+    def __init__(self, token: str, repo: str = "acme/ops", logins: tuple[str, ...] = ("sam",)
+                 ) -> None:
+        super().__init__(token)
+        self.repo = repo
+        self.logins = logins
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get("/api/v3/repos/{owner}/{repo}/issues", self._list)
+        app.router.add_post("/api/v3/repos/{owner}/{repo}/issues", self._create)
+
+    def _check_repo(self, request: web.Request) -> None:
+        if f"{request.match_info['owner']}/{request.match_info['repo']}" != self.repo:
+            raise web.HTTPNotFound(text='{"message": "Not Found"}',
+                                   content_type="application/json")
+
+    def _json(self, issue: StoredIssue) -> dict[str, Any]:
+        api = f"{self.url}/api/v3/repos/{self.repo}/issues/{issue.number}"
+        return {"id": 5000 + int(issue.number), "number": int(issue.number), "url": api,
+                "html_url": issue.url, "title": issue.title, "body": issue.body,
+                "state": issue.state, "labels": [{"name": name} for name in issue.labels],
+                "assignees": [{"login": issue.assignee}] if issue.assignee else []}
+
+    async def _list(self, request: web.Request) -> web.Response:
+        self._check_repo(request)
+        found = self._matching(request.query.get("labels", ""), request.query.get("state", "open"))
+        return web.json_response([self._json(issue) for issue in found])
+
+    async def _create(self, request: web.Request) -> web.Response:
+        self._check_repo(request)
+        payload = await request.json()
+        assignees = payload.get("assignees") or []
+        if not payload.get("title") or any(a not in self.logins for a in assignees):
+            return web.json_response({"message": "Validation Failed"}, status=422)
+        number = str(len(self.issues) + 1)
+        issue = StoredIssue(number, payload["title"], payload.get("body") or "",
+                            tuple(payload.get("labels") or ()),
+                            assignees[0] if assignees else None,
+                            f"{self.url}/{self.repo}/issues/{number}", payload=payload)
+        await self._created(issue)
+        return web.json_response(self._json(issue), status=201)
+
+
+def adf_text(doc: dict[str, Any]) -> str:
+    """The readable text of an ADF doc: blocks split by blank lines, hard breaks as newlines."""
+
+    def inline(nodes: list[dict[str, Any]]) -> str:
+        return "".join("\n" if n["type"] == "hardBreak" else n.get("text", "") for n in nodes)
+
+    return "\n\n".join(inline(block.get("content", [])) for block in doc["content"])
+
+
+class FakeJira(FakeTracker):
+    """Jira Cloud REST v3: serverInfo, field, search/jql (GET) and issue (POST); Basic auth.
+
+    Only `/rest/api/3` is served (v2 would take plain-text descriptions), and the retired
+    `/rest/api/3/search` answers 410 as Cloud does. Like Cloud's /search/jql, issues come back as
+    bare ids unless fields are asked for.
+    """
+
+    unauthorized_body: ClassVar[dict[str, Any]] = {
+        "errorMessages": ["Client must be authenticated to access this resource."]}
+
+    def __init__(self, token: str, email: str = "bot@acme.example", project: str = "OPS",
+                 account_ids: tuple[str, ...] = ("5b10ac8d82e05b22cc7d4ef5",)) -> None:
+        super().__init__(token)
+        self.email = email
+        self.project = project
+        self.account_ids = account_ids
+        self.deployment_type = "Cloud"
+
+    def authorized(self, credentials: str) -> bool:
+        basic = base64.b64encode(f"{self.email}:{self.token}".encode()).decode()
+        return credentials in (f"Basic {basic}", f"Bearer {self.token}")
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_get("/rest/api/3/serverInfo", self._server_info)
+        app.router.add_get("/rest/api/3/field", self._fields)
+        app.router.add_get("/rest/api/3/search/jql", self._search)
+        app.router.add_route("*", "/rest/api/3/search", self._search_removed)
+        app.router.add_post("/rest/api/3/issue", self._create)
+
+    async def _server_info(self, request: web.Request) -> web.Response:
+        return web.json_response({"baseUrl": self.url, "version": "1001.0.0-SNAPSHOT",
+                                  "versionNumbers": [1001, 0, 0],
+                                  "deploymentType": self.deployment_type,
+                                  "buildNumber": 100000, "serverTitle": "Jira"})
+
+    async def _fields(self, request: web.Request) -> web.Response:
+        return web.json_response([
+            {"id": "summary", "name": "Summary", "custom": False, "clauseNames": ["summary"]},
+            {"id": "labels", "name": "Labels", "custom": False, "clauseNames": ["labels"]},
+        ])
+
+    async def _search_removed(self, request: web.Request) -> web.Response:
+        return web.json_response({"errorMessages": ["The requested API has been removed."]},
+                                 status=410)
+
+    async def _search(self, request: web.Request) -> web.Response:
+        match = re.fullmatch(r'labels\s*=\s*"([^"\\]+)"', request.query.get("jql", "").strip())
+        if match is None:
+            return web.json_response({"errorMessages": ["unsupported JQL in the fake"]},
+                                     status=400)
+        found = self._matching(match[1], "all")[: int(request.query.get("maxResults", "50"))]
+        fields = [f for f in request.query.getall("fields", []) if f]
+        issues: list[dict[str, Any]] = [
+            {"id": str(10000 + int(issue.number.split("-")[1])), "key": issue.number,
+             "self": f"{self.url}/rest/api/3/issue/{issue.number}",
+             "fields": {"summary": issue.title}} if fields
+            else {"id": str(10000 + int(issue.number.split("-")[1]))}
+            for issue in found
+        ]
+        return web.json_response({"issues": issues, "isLast": True})
+
+    async def _create(self, request: web.Request) -> web.Response:
+        payload = await request.json()
+        fields = payload.get("fields", {})
+        errors: dict[str, str] = {}
+        if fields.get("project") not in ({"key": self.project}, {"id": "10000"}):
+            errors["project"] = "valid project is required"
+        if not fields.get("summary"):
+            errors["summary"] = "You must specify a summary of the issue."
+        description = fields.get("description", {"type": "doc", "version": 1, "content": []})
+        if not isinstance(description, dict) or description.get("type") != "doc":
+            errors["description"] = "Operation value must be an Atlassian Document."
+        labels = fields.get("labels") or []
+        if any(" " in label for label in labels):
+            errors["labels"] = "The label must not contain spaces."
+        assignee = (fields.get("assignee") or {}).get("accountId")
+        if assignee is not None and assignee not in self.account_ids:
+            errors["assignee"] = f"User '{assignee}' cannot be assigned issues."
+        if errors:
+            return web.json_response({"errorMessages": [], "errors": errors}, status=400)
+        key = f"{self.project}-{len(self.issues) + 1}"
+        issue = StoredIssue(key, fields["summary"], adf_text(description), tuple(labels),
+                            assignee, f"{self.url}/browse/{key}", payload=payload)
+        await self._created(issue)
+        number = 10000 + len(self.issues)
+        return web.json_response({"id": str(number), "key": key,
+                                  "self": f"{self.url}/rest/api/3/issue/{number}"}, status=201)

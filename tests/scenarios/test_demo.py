@@ -1,0 +1,41 @@
+"""`tier2gate demo --auto-approve` as a newcomer runs it, and the report over its database."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.support_process import clean_env, free_port, tier2gate
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_demo_story_runs_unattended_and_the_report_counts_it(tmp_path: Path) -> None:
+    demo = subprocess.run(
+        tier2gate("demo", "--auto-approve", "--port", str(free_port())), cwd=tmp_path,
+        env=clean_env(), capture_output=True, text=True, timeout=90, check=False)
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    narration = demo.stdout
+    for line in ("A forged incident.io webhook was refused: HTTP 401",
+                 "EMERGENCY per rule", "support_exhausted_knowledge",
+                 "approval requested from the SMOC", "RFH", "Tier 2 paged",
+                 "retro issue opened",
+                 "Summary: 1 approval request(s) in Slack, 1 page(s) in PagerDuty, "
+                 "2 issue(s) in GitLab."):
+        assert line in narration
+    report = subprocess.run(
+        tier2gate("report", "--format", "json"), cwd=tmp_path, capture_output=True, text=True,
+        env=clean_env(TIER2GATE_DATABASE_URL="sqlite:///var/demo/tier2gate.db"), timeout=30,
+        check=True)
+    figures = json.loads(report.stdout)
+    assert figures["escalations"] == 2
+    assert figures["by_outcome"] == {"emergency": 1, "rfh": 1, "ignored": 0, "none": 0}
+    funnel = {step["step"]: step["count"] for step in figures["funnel"]}
+    assert funnel == {"received": 2, "emergency": 1, "approval_requested": 1, "approved": 1,
+                      "declined": 0, "timed_out": 0, "paged": 1, "acknowledged": 1,
+                      "retro_opened": 1}
+    assert figures["emergencies_by_day"]["weekend"] == 1
+    assert figures["engineering"]["paged"] == 1
