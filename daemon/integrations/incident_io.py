@@ -9,7 +9,6 @@ runner owns the timing.
 from __future__ import annotations
 
 import math
-import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from urllib.parse import quote
 
 import aiohttp
 
+from daemon.integrations.tls import trusted_context
 from daemon.settings import ConfigError, IncidentIoSettings, TlsSettings
 from daemon.workers.retry import Permanent, Retry
 
@@ -31,7 +31,7 @@ class Client:
         self._api_url = api_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {api_token}", "Accept": "application/json"}
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
-        self._ssl = _trusted_context(ca_file)
+        self._ssl = trusted_context(ca_file)
         # Opened on first use: aiohttp wants its session created inside the running loop.
         self._session: aiohttp.ClientSession | None = None
 
@@ -85,16 +85,3 @@ def _retry_after_s(headers: Mapping[str, str]) -> float | None:
     except ValueError:
         return None
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
-def _trusted_context(ca_file: Path | None) -> ssl.SSLContext:
-    """The system CAs plus our own (`tls.ca_file`): a private CA or a TLS-inspecting proxy."""
-    context = ssl.create_default_context()
-    if ca_file is not None:
-        try:
-            context.load_verify_locations(cafile=str(ca_file))
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(
-                f"tls.ca_file {ca_file}: cannot load CA certificates ({exc})"
-            ) from None
-    return context

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import ssl
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +26,7 @@ import pagerduty
 from httpx2 import Response
 
 from daemon.integrations.base import PageRequest, PageResult
+from daemon.integrations.tls import trusted_context
 from daemon.settings import ConfigError, PagerDutySettings, TlsSettings
 from daemon.workers.retry import Permanent, Retry
 
@@ -226,19 +226,6 @@ class Client:
             return Retry(f"{what}: PagerDuty answered {status}")
         detail = scrub(_error_detail(response), self._secrets)
         return Permanent(f"{what}: PagerDuty answered {status}{detail}")
-
-
-def trusted_context(ca_file: Path | None) -> ssl.SSLContext:
-    """The system CAs plus our own (`tls.ca_file`): a private CA or a TLS-inspecting proxy."""
-    context = ssl.create_default_context()
-    if ca_file is not None:
-        try:
-            context.load_verify_locations(cafile=str(ca_file))
-        except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(
-                f"tls.ca_file {ca_file}: cannot load CA certificates ({exc})"
-            ) from None
-    return context
 
 
 def retry_after_s(headers: Mapping[str, str]) -> float | None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import ssl
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,6 +35,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from daemon.integrations.base import ApprovalView, Decided, DecisionKind, MessageRef
+from daemon.integrations.tls import trusted_context
 from daemon.settings import ConfigError, SlackSettings, TlsSettings
 from daemon.workers.retry import Permanent, Retry
 
@@ -66,14 +66,7 @@ class Client:
 
     def __init__(self, token: str, api_url: str, ca_file: Path | None = None,
                  timeout_s: float = 10) -> None:
-        context = ssl.create_default_context()
-        if ca_file is not None:
-            # Added to the system CAs: a TLS-inspecting proxy's CA, not a replacement trust store.
-            try:
-                context.load_verify_locations(cafile=ca_file)
-            except OSError as exc:  # ssl.SSLError is an OSError too
-                why = exc.strerror or type(exc).__name__
-                raise ConfigError(f"tls.ca_file {ca_file}: cannot be loaded ({why})") from None
+        context = trusted_context(ca_file)
         self._web = AsyncWebClient(
             token=token,
             base_url=api_url,
