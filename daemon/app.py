@@ -107,6 +107,7 @@ async def _store_lifetime(app: web.Application) -> AsyncIterator[None]:
 async def _runner_lifetime(app: web.Application) -> AsyncIterator[None]:
     runner = app[RUNNER]
     task = asyncio.create_task(runner.run(), name="job-runner")
+    app[CONFIG_CHECKS].append(lambda: "the job runner stopped" if task.done() else "")
     yield
     runner.stop()
     await task

@@ -149,8 +149,11 @@ def _admin(args: argparse.Namespace) -> int:
         return admin.export(settings, Path(args.file))
     if args.command == "import":
         return admin.import_(settings, Path(args.file))
-    if args.retry is not None:
-        return admin.retry_job(settings, args.retry)
+    if args.action == "retry":
+        if args.job_id is None:
+            print("tier2gate: jobs retry needs a JOB_ID (see `tier2gate jobs`)", file=sys.stderr)
+            return 1
+        return admin.retry_job(settings, args.job_id)
     return admin.jobs(settings, args.state, args.limit)
 
 
@@ -187,11 +190,12 @@ def parser() -> argparse.ArgumentParser:
     load = commands.add_parser("import", help="load an export into an empty store")
     load.add_argument("file")
     load.set_defaults(func=_admin)
-    jobs = commands.add_parser("jobs", help="list jobs, or requeue a dead-lettered one")
+    jobs = commands.add_parser(
+        "jobs", help="list jobs (`jobs --state dead`), or requeue one (`jobs retry JOB_ID`)")
+    jobs.add_argument("action", nargs="?", choices=("list", "retry"), default="list")
+    jobs.add_argument("job_id", nargs="?", type=int, metavar="JOB_ID")
     jobs.add_argument("--state", choices=("queued", "running", "done", "dead"), default="dead")
     jobs.add_argument("--limit", type=int, default=50)
-    jobs.add_argument("--retry", type=int, metavar="JOB_ID",
-                      help="requeue this dead-lettered job now")
     jobs.set_defaults(func=_admin)
     return root
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 _LATENCY_BUCKETS_S = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
@@ -43,6 +46,33 @@ class Metrics:
             "tier2gate_approval_latency_seconds", "From the approval request to the decision",
             buckets=_LATENCY_BUCKETS_S, registry=self.registry,
         )
+
+        self.escalations = Counter(
+            "tier2gate_escalations", "Escalations classified, by outcome (re-classifications too)",
+            ["outcome"], registry=self.registry,
+        )
+        self.approval_timeouts = Counter(
+            "tier2gate_approval_timeouts", "Approval requests nobody decided in time, by fallback",
+            ["fallback"], registry=self.registry,
+        )
+        self.declines = Counter(
+            "tier2gate_declines", "Emergencies the SMOC declined, by reason (first 40 characters)",
+            ["reason"], registry=self.registry,
+        )
+
+    def record(self, events: Iterable[Any]) -> None:
+        """Count the funnel from timeline entries as they are committed (`NewEvent`s)."""
+        for entry in events:
+            details = entry.details
+            if entry.event == "classified":
+                self.escalations.labels(str(details.get("outcome", ""))).inc()
+            elif entry.event == "approval_timed_out":
+                self.approval_timeouts.labels(str(details.get("fallback", ""))).inc()
+            elif entry.event == "declined":
+                reason = " ".join(str(details.get("reason", "")).lower().split())[:40]
+                self.declines.labels(reason).inc()
+            if entry.event in ("approved", "declined") and "waited_s" in details:
+                self.approval_latency.observe(float(details["waited_s"]))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -143,6 +143,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
         env_nested_delimiter="__",
+        env_ignore_empty=True,  # `KEY=` in an env file means "not set", not an empty secret
         extra="forbid",
         frozen=True,
         case_sensitive=False,

@@ -174,13 +174,15 @@ def on_click(gate: Gate, user_id: str, verdict: Verdict, now: datetime, *, allow
                     (Effect(TELL_USER, f"refused-{click_id}", {"user": user_id, "text": text}),))
     decided = DecisionState(verdict=verdict, by=user_id, at=now, reason=reason,
                             pages=verdict is Verdict.APPROVED)
+    waited = {"waited_s": round((now - gate.approval.requested_at).total_seconds(), 3)} \
+        if gate.approval else {}
     if verdict is Verdict.APPROVED:
         return Step(gate.model_copy(update={"phase": Phase.PAGING, "decided": decided}),
-                    (Record("approved", user_id, {}, once_key="decision"),),
+                    (Record("approved", user_id, waited, once_key="decision"),),
                     (Effect(UPDATE_APPROVAL, "decided"), Effect(PAGE, "page")))
     updates = {"phase": Phase.DECLINED, "decided": decided, "rfh_due_at": rfh_due}
     return Step(gate.model_copy(update=updates),
-                (Record("declined", user_id, {"reason": reason}, once_key="decision"),),
+                (Record("declined", user_id, {"reason": reason, **waited}, once_key="decision"),),
                 (Effect(UPDATE_APPROVAL, "decided"), Effect(RFH_NOTICE, "notice"),
                  Effect(RFH_ISSUE, "issue")))
 

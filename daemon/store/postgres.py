@@ -19,6 +19,17 @@ _MIGRATION_LOCK = 0x7432_6761_7465  # "t2gate": one advisory lock id for schema 
 
 _UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
                 asyncpg.CannotConnectNowError, TimeoutError)
+# SQLSTATE classes that mean "the server cannot serve us right now", not "this query is wrong":
+# connection exception, insufficient resources, object not in prerequisite state (e.g. the
+# database does not allow connections), operator intervention (shutdown), system error.
+_UNAVAILABLE_CLASSES = ("08", "53", "55", "57", "58")
+
+
+def _is_unavailable(exc: Exception) -> bool:
+    if isinstance(exc, _UNAVAILABLE):
+        return True
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    return isinstance(exc, asyncpg.PostgresError) and sqlstate[:2] in _UNAVAILABLE_CLASSES
 
 
 class PostgresBackend:
@@ -41,7 +52,9 @@ class PostgresBackend:
                 command_timeout=30, server_settings=self._server_settings,
             )
             await self.migrate()
-        except _UNAVAILABLE as exc:
+        except (*_UNAVAILABLE, asyncpg.PostgresError) as exc:
+            if not _is_unavailable(exc):
+                raise
             raise StoreUnavailable(f"cannot reach PostgreSQL: {type(exc).__name__}") from None
 
     async def close(self) -> None:
@@ -91,5 +104,7 @@ class PostgresBackend:
                         stmt = unit.send(rows)
                 except StopIteration as stop:
                     return stop.value
-        except _UNAVAILABLE as exc:
+        except (*_UNAVAILABLE, asyncpg.PostgresError) as exc:
+            if not _is_unavailable(exc):
+                raise
             raise StoreUnavailable(f"PostgreSQL unavailable: {type(exc).__name__}") from None

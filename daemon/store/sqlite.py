@@ -178,7 +178,7 @@ class SqliteBackend:
                 conn.execute("SAVEPOINT unit")
                 try:
                     result = _drive(conn, work.factory())
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - handed to the awaiting caller as-is
                     conn.execute("ROLLBACK TO unit")
                     conn.execute("RELEASE unit")
                     if isinstance(exc, sqlite3.OperationalError):

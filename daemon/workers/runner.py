@@ -87,6 +87,9 @@ class JobRunner:
         except StoreUnavailable as exc:
             log.warning("jobs.claim_failed", error=str(exc))
             return
+        except Exception as exc:  # noqa: BLE001 - the claim loop must outlive any store surprise
+            log.error("jobs.claim_failed", error=f"{type(exc).__name__}: {exc}")
+            return
         for job in jobs:
             task = asyncio.create_task(self._execute(job), name=f"job-{job.id}")
             self._inflight[job.id] = task
@@ -132,6 +135,10 @@ class JobRunner:
                 # The outcome could not be recorded; the lease expires and the job runs again.
                 log.warning("job.unrecorded", error=str(exc), attempt=job.attempts)
                 self.metrics.job_runs.labels(job.kind, "lost").inc()
+            except Exception as exc:  # noqa: BLE001 - same: never lose the worker slot silently
+                log.error("job.unrecorded", error=f"{type(exc).__name__}: {exc}",
+                          attempt=job.attempts)
+                self.metrics.job_runs.labels(job.kind, "lost").inc()
 
     async def _attempt(self, job: Job) -> None:
         handler = self.handlers.get(job.kind)
@@ -146,7 +153,7 @@ class JobRunner:
         except Permanent as exc:
             await self._dead(job, f"permanent failure: {exc}")
             return
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any handler bug is retried, then dead-lettered
             await self._retry(job, f"{type(exc).__name__}: {exc}", None)
             return
         await self._complete(job, changes)
@@ -166,6 +173,8 @@ class JobRunner:
             self.metrics.job_runs.labels(job.kind, "lost").inc()
             return
         self.metrics.job_runs.labels(job.kind, "done").inc()
+        if changes is not None:
+            self.metrics.record(changes.events)
         self.metrics.job_latency.labels(job.kind).observe(
             max(0.0, self.store.clock.now() - job.run_at)
         )

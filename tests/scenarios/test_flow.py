@@ -95,6 +95,11 @@ async def test_saturday_night_emergency_pages_once_and_opens_one_retro(tmp_path:
         assert len(w.pagerduty.pages) == 1
         assert len(w.approval_posts()) == 1
         assert await w.daemon.dead_jobs() == []
+        metrics = w.daemon.metrics
+        assert metrics.escalations.labels("emergency")._value.get() == 1
+        sample = metrics.registry.get_sample_value
+        assert sample("tier2gate_approval_latency_seconds_count") == 1
+        assert sample("tier2gate_page_latency_seconds_count") == 1
 
 
 async def test_decline_asks_for_a_reason_and_never_pages(tmp_path: Path) -> None:
@@ -109,9 +114,11 @@ async def test_decline_asks_for_a_reason_and_never_pages(tmp_path: Path) -> None
         await w.daemon.settle()
         timeline = await w.daemon.store.timeline(esc_id)
         [declined] = [e for e in timeline if e.event == "declined"]
-        assert (declined.actor, declined.details) == (
-            BACKUP, {"reason": "Customer agreed to wait for Monday"})
+        assert (declined.actor, declined.details["reason"]) == (
+            BACKUP, "Customer agreed to wait for Monday")
         assert "Declined by" in str(w.slack.messages[(CHANNEL, ts)].blocks)
+        declines = w.daemon.metrics.declines.labels("customer agreed to wait for monday")
+        assert declines._value.get() == 1
         assert w.pagerduty.pages == []
         # It becomes a request for help, and resolving it opens no retro.
         [rfh] = w.tracker.issues
@@ -161,6 +168,7 @@ async def test_approval_timeout_pages_with_the_policy_fallback(tmp_path: Path) -
         events = await w.daemon.events(esc_id)
         assert events[-3:] == ["approval_reminded", "approval_timed_out", "paged"]
         assert len(w.pagerduty.pages) == 1
+        assert w.daemon.metrics.approval_timeouts.labels("page")._value.get() == 1
 
 
 async def test_shadow_mode_decides_everything_and_pages_nobody(tmp_path: Path) -> None:

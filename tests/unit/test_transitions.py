@@ -131,7 +131,13 @@ def test_clicks(user: str, verdict: Verdict, allowed: bool, phase: Phase, record
     if recorded[0] in ("approved", "declined"):
         assert step.records[0].once_key == "decision"
     if verdict is Verdict.DECLINED and allowed:
-        assert step.records[0].details == {"reason": "customer agreed to wait"}
+        assert step.records[0].details == {"reason": "customer agreed to wait", "waited_s": 0.0}
+
+
+def test_a_decision_records_how_long_the_smoc_took() -> None:
+    later = NOW + timedelta(minutes=3, seconds=12)
+    step = t.on_click(awaiting(), "USMOC", Verdict.APPROVED, later, allowed=True, click_id="c")
+    assert step.records[0].details == {"waited_s": 192.0}
 
 
 def test_a_refused_click_names_who_may_decide() -> None:

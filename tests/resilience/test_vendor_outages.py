@@ -1,0 +1,208 @@
+"""Each vendor fails every way it can (500, reset, a hang past our timeout, a late answer to a
+create that did happen, 429 with Retry-After) on the effect that matters most to it; the flow
+still ends with exactly one approval message, one page and one retro, and every retry waited as
+long as the vendor asked. In-process (tests/harness.py): the ManualClock lets backoff elapse.
+
+The clients' 10 s timeouts are shortened to HANG_TIMEOUT_S so that a hang costs a second, not
+ten; if that patch stopped applying, the hang would end as the fault's 500 and the "timeout"
+expectation below would fail rather than pass quietly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+import daemon.integrations.pagerduty as pagerduty_client
+import daemon.integrations.slack as slack_client
+import daemon.integrations.tracker as tracker_clients
+from daemon.integrations.slack import APPROVE_ACTION
+from daemon.settings import ApprovalSettings
+from daemon.store import Job, JobState
+from tests.fakes.faults import Fault, FaultPlan
+from tests.fakes.pagerduty import FakePagerDuty
+from tests.fakes.slack import FakeSlack
+from tests.fakes.trackers import FakeGitLab
+from tests.harness import FAST_JOBS, running
+from tests.world import (
+    BACKUP,
+    CHANNEL,
+    PD_TOKEN,
+    SLACK_TOKEN,
+    SMOC,
+    SMOC_EMAIL,
+    SMOC_SCHEDULE,
+    TRACKER_TOKEN,
+    World,
+    button,
+    incident,
+    settings_for,
+)
+
+HANG_TIMEOUT_S = 0.5
+HANG_S = 1.5  # the fake answers after this: well past our timeout
+
+
+@pytest.fixture
+def short_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(slack_client.Client.__init__, "__defaults__", (None, HANG_TIMEOUT_S))
+    monkeypatch.setitem(pagerduty_client.Client.__init__.__kwdefaults__, "timeout_s",
+                        HANG_TIMEOUT_S)
+    monkeypatch.setattr(tracker_clients, "TIMEOUT_S", HANG_TIMEOUT_S)
+
+
+@asynccontextmanager
+async def outage_world(tmp_path: Path, *, slack_middleware: object = None
+                       ) -> AsyncIterator[World]:
+    """tests/world.py's world with a static SMOC, so that approval requests make no lookups:
+    the faults queued for Slack and PagerDuty hit the posts and the page, nothing else."""
+    async with AsyncExitStack() as stack:
+        slack = FakeSlack(token=SLACK_TOKEN, users_by_email={SMOC_EMAIL: SMOC})
+        if slack_middleware is not None:
+            slack.app.middlewares.append(slack_middleware)  # type: ignore[arg-type]
+        await stack.enter_async_context(slack)
+        pagerduty = await stack.enter_async_context(
+            FakePagerDuty(token=PD_TOKEN, ca_file=tmp_path / "pd-ca.pem"))
+        pagerduty.set_oncall(SMOC_SCHEDULE, "PSMOCUSER", SMOC_EMAIL)
+        tracker = FakeGitLab(TRACKER_TOKEN, "ops/retros")
+        await tracker.start()
+        stack.push_async_callback(tracker.close)
+        settings = settings_for(slack, pagerduty, tracker, "gitlab").model_copy(update={
+            "approval": ApprovalSettings(backup_user_ids=[BACKUP], smoc_user_id=SMOC)})
+        daemon = await stack.enter_async_context(running(tmp_path, settings))
+        yield World(daemon, slack, pagerduty, tracker)
+
+
+async def queued(w: World, kind: str) -> Job:
+    [job] = [j for j in await w.daemon.store.list_jobs(JobState.QUEUED) if j.kind == kind]
+    return job
+
+
+async def failed_attempt(w: World, kind: str, expect: str, attempts: int) -> Job:
+    """Run what is due; the `kind` job must have failed once more, with `expect` in its error,
+    and be rescheduled by the ordinary backoff (FAST_JOBS: at most backoff_max_s away)."""
+    await w.daemon.settle()
+    job = await queued(w, kind)
+    assert job.attempts == attempts, (job.attempts, job.last_error)
+    assert expect.lower() in job.last_error.lower(), job.last_error
+    return job
+
+
+async def honours_retry_after(w: World, kind: str, retry_after_s: float, attempts: int,
+                              vendor_requests: Callable[[], int],
+                              done: Callable[[], Awaitable[bool]]) -> None:
+    """A 429 with Retry-After: the job waits exactly that long (it is a floor over the jitter),
+    the vendor hears nothing before, and the effect happens right after."""
+    w.daemon.clock.advance(1.0)
+    job = await failed_attempt(w, kind, "429", attempts)
+    assert job.run_at == pytest.approx(w.daemon.clock.now() + retry_after_s, abs=1e-3)
+    heard = vendor_requests()
+    w.daemon.clock.advance(retry_after_s - 1.0)
+    await w.daemon.settle()
+    assert vendor_requests() == heard, "retried before Retry-After elapsed"
+    assert not await done()
+    w.daemon.clock.advance(1.0)
+    await w.daemon.settle()
+    assert await done()
+
+
+async def ride_out(w: World, kind: str, first_attempt: int) -> int:
+    """The three plain faults (`plain_faults`) one after the other; the next attempt number."""
+    attempt = first_attempt
+    for expect in ("500", "", "timeout"):  # a reset's wording differs per client library
+        job = await failed_attempt(w, kind, expect, attempt)
+        assert 0 < job.run_at - w.daemon.clock.now() <= FAST_JOBS.backoff_max_s
+        attempt += 1
+        w.daemon.clock.advance(1.0)
+    return attempt
+
+
+def plain_faults(plan: FaultPlan) -> None:
+    plan.add(Fault(status=500))
+    plan.add(Fault(reset=True))
+    plan.add(Fault(delay_s=HANG_S))
+
+
+@pytest.mark.usefixtures("short_timeouts")
+@pytest.mark.timeout(60)
+async def test_every_vendor_failing_every_way_still_gets_each_effect_exactly_once(
+    tmp_path: Path,
+) -> None:
+    async with outage_world(tmp_path) as w:
+        slack, pd, gitlab = w.slack, w.pagerduty, w.tracker
+        assert isinstance(gitlab, FakeGitLab)
+
+        # Slack: the approval request.
+        plain_faults(slack.faults)
+        slack.faults.add(Fault(status=429, retry_after_s=30))
+        assert (await w.daemon.incident_io(incident())).status == 202
+        attempt = await ride_out(w, "request_approval", 1)
+
+        async def approval_posted() -> bool:
+            return len(w.approval_posts()) == 1
+
+        await honours_retry_after(w, "request_approval", 30, attempt,
+                                  lambda: slack.faults.injected + len(slack.calls),
+                                  approval_posted)
+        [row] = await w.daemon.escalations()
+        [(_channel, ts)] = [k for k, m in slack.messages.items()
+                            if k[0] == CHANNEL and not m.thread_ts]
+
+        # PagerDuty: the page. After the plain faults, one create happens but answers too late;
+        # then a 429; the next attempt gets the duplicate-key 400 and adopts the open incident.
+        plain_faults(pd.faults)
+        assert (await w.daemon.slack_interaction(
+            button(row.id, SMOC, APPROVE_ACTION, ts, "1.0001"))).status == 200
+        attempt = await ride_out(w, "page", 1)
+        pd.answer_delay_s = HANG_S
+        await failed_attempt(w, "page", "timeout", attempt)
+        assert len(pd.pages) == 1  # it did happen: PagerDuty has it, we do not know yet
+        pd.answer_delay_s = 0.0
+        pd.faults.add(Fault(status=429, retry_after_s=45))
+
+        async def paged() -> bool:
+            return "paged" in await w.daemon.events(row.id)
+
+        await honours_retry_after(w, "page", 45, attempt + 1, lambda: len(pd.requests), paged)
+        [page] = pd.pages
+        posts = [r for r in pd.requests if r.method == "POST" and r.path == "/incidents"]
+        assert len(posts) == 6  # 500, reset, hang, late answer, 429, duplicate-key 400
+        assert any(r.method == "GET" and ("incident_key", page["incident_key"]) in r.query
+                   for r in pd.requests)
+        paged_event = [e for e in await w.daemon.store.timeline(row.id) if e.event == "paged"]
+        assert paged_event[0].details["incident_id"] == page["id"]
+
+        # GitLab: the retro. A create that happened but answered late is found by its marker.
+        plain_faults(gitlab.plan)
+        closed = incident(category="closed", updated_at="2026-11-21T03:30:00Z",
+                          event="public_incident.incident_status_updated_v2")
+        assert (await w.daemon.incident_io(closed)).status == 202
+        attempt = await ride_out(w, "retro", 1)
+        gitlab.answer_delay_s = HANG_S
+        await failed_attempt(w, "retro", "timeout", attempt)
+        assert len(gitlab.issues) == 1
+        gitlab.answer_delay_s = 0.0
+        gitlab.plan.add(Fault(status=429, retry_after_s=60))
+
+        async def retro_opened() -> bool:
+            return "retro_opened" in await w.daemon.events(row.id)
+
+        await honours_retry_after(w, "retro", 60, attempt + 1, lambda: len(gitlab.requests),
+                                  retro_opened)
+        assert len(gitlab.calls("POST", "/issues")) == 1  # found by marker, not created again
+
+        # Exactly once, everywhere; nothing dead; every fault was consumed.
+        w.daemon.clock.advance(1.0)
+        await w.daemon.settle()
+        assert len(w.approval_posts()) == 1
+        assert len(pd.pages) == 1
+        assert len(gitlab.issues) == 1
+        events = await w.daemon.events(row.id)
+        for event in ("approval_requested", "approved", "paged", "retro_opened"):
+            assert events.count(event) == 1, events
+        assert await w.daemon.dead_jobs() == []
+        assert (slack.faults.pending, pd.faults.pending, gitlab.plan.pending) == (0, 0, 0)
+        assert (slack.faults.injected, pd.faults.injected, gitlab.plan.injected) == (4, 4, 4)
