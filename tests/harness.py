@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from aiohttp import ClientResponse
 from aiohttp.test_utils import TestClient, TestServer
@@ -92,6 +92,19 @@ class Harness:
         headers = sign_slack(raw, secret, int(self.clock.now()))
         headers["Content-Type"] = "application/x-www-form-urlencoded"
         return await self.client.post("/slack/interactions", data=raw, headers=headers)
+
+    async def slack_command(self, text: str, *, user: str = "USUPPORT",
+                            secret: str = SLACK_SECRET) -> ClientResponse:
+        raw = urlencode({
+            "token": "legacy", "team_id": "T1", "team_domain": "acme", "channel_id": "C0SUPPORT",
+            "channel_name": "support", "user_id": user, "user_name": user.lower(),
+            "command": "/tier2", "text": text, "api_app_id": "A1",
+            "response_url": "https://hooks.slack.com/commands/T1/1/x",
+            "trigger_id": f"trig-{self._seq}"}).encode()
+        self._seq += 1
+        headers = sign_slack(raw, secret, int(self.clock.now()))
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        return await self.client.post("/slack/commands", data=raw, headers=headers)
 
     async def settle(self, timeout_s: float = 10.0) -> None:
         """Wait until every job that is due now has finished (timers in the future wait)."""

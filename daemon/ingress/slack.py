@@ -20,7 +20,7 @@ from daemon.integrations.slack_payloads import (
     parse_interaction,
     parse_slash_command,
 )
-from daemon.jobs.approval import INTERACTION
+from daemon.jobs.approval import COMMAND, INTERACTION
 
 FORM_TYPES = ("application/x-www-form-urlencoded",)
 
@@ -53,14 +53,12 @@ async def interactions(request: web.Request) -> web.Response:
 
 
 async def commands(request: web.Request) -> web.Response:
+    """`/tier2 [title]`: the form opens from a job within milliseconds; Slack gets 200 now."""
     body = await _verified_body(request)
     try:
-        command = parse_slash_command(body)
+        parse_slash_command(body)
     except PayloadError as exc:
         raise reject(400, exc.reason) from None
-    text = (
-        f"Hi <@{command.user_id}>: declare the escalation in incident.io or PagerDuty and set its "
-        "emergency criteria fields; tier2gate asks the Support Manager on Call to approve when "
-        "they are met."
-    )
-    return web.json_response({"response_type": "ephemeral", "text": text})
+    delivery_id = hashlib.sha256(body).hexdigest()[:40]
+    await store_delivery(request, "slack", delivery_id, "slash_command", body, COMMAND)
+    return web.Response(status=200)

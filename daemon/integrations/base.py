@@ -57,6 +57,15 @@ class ApprovalView:
     decided: Decided | None = None
 
 
+@dataclass(frozen=True)
+class EscalationFormSpec:
+    """What the `/tier2` form offers: the policy's severities and criteria, in its words."""
+
+    severities: tuple[str, ...]
+    criteria: tuple[tuple[str, str], ...]  # (criterion name, label the support engineer reads)
+    title: str = ""  # prefilled from the command's text
+
+
 class Chat(Protocol):
     """The chat tool where approvals happen (Slack)."""
 
@@ -83,6 +92,10 @@ class Chat(Protocol):
     async def ask_decline_reason(self, trigger_id: str, escalation_id: str, message: MessageRef
                                  ) -> None:
         """Open a form asking why the escalation is declined."""
+        ...
+
+    async def open_escalation_form(self, trigger_id: str, spec: EscalationFormSpec) -> None:
+        """Open the form a support engineer fills to declare an escalation from chat."""
         ...
 
     async def user_id_for_email(self, email: str) -> str | None:

@@ -34,7 +34,14 @@ from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from daemon.integrations.base import ApprovalView, Decided, DecisionKind, MessageRef
+from daemon.integrations.base import (
+    ApprovalView,
+    Decided,
+    DecisionKind,
+    EscalationFormSpec,
+    MessageRef,
+)
+from daemon.integrations.slack_forms import escalation_modal
 from daemon.integrations.tls import trusted_context
 from daemon.settings import ConfigError, SlackSettings, TlsSettings
 from daemon.workers.retry import Permanent, Retry
@@ -117,6 +124,10 @@ class Client:
             await self._web.views_open(
                 trigger_id=trigger_id, view=decline_modal(escalation_id, message)
             )
+
+    async def open_escalation_form(self, trigger_id: str, spec: EscalationFormSpec) -> None:
+        with _classified("views.open"):
+            await self._web.views_open(trigger_id=trigger_id, view=escalation_modal(spec))
 
     async def user_id_for_email(self, email: str) -> str | None:
         with _classified("users.lookupByEmail"):

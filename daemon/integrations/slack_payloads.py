@@ -20,6 +20,14 @@ from daemon.integrations.slack import (
     REASON_ACTION,
     REASON_BLOCK,
 )
+from daemon.integrations.slack_forms import (
+    CRITERIA,
+    CUSTOMER,
+    DETAILS,
+    ESCALATE_CALLBACK,
+    SEVERITY,
+    TITLE,
+)
 
 _DECISIONS: dict[str, Literal["approve", "decline"]] = {
     APPROVE_ACTION: "approve",
@@ -68,16 +76,33 @@ class SlashCommand:
     response_url: str
 
 
-Interaction = ButtonClick | DeclineReason
+@dataclass(frozen=True)
+class EscalationForm:
+    """A support engineer declared an escalation with `/tier2`."""
+
+    view_id: str
+    user_id: str
+    user_name: str
+    title: str
+    customer: str
+    severity: str
+    criteria: tuple[str, ...]
+    details: str
+
+
+Interaction = ButtonClick | DeclineReason | EscalationForm
 
 
 def parse_interaction(body: bytes) -> Interaction | None:
-    """Our button click or decline submission in `payload=<json>`; None for anything else."""
+    """Our button click, decline reason or escalation form in `payload=<json>`; None for
+    anything else."""
     payload = _json_object(_one(_form(body), "payload"), "payload")
     kind = payload.get("type")
     if kind == "block_actions":
         return _button_click(payload)
     if kind == "view_submission":
+        if _text(_obj(payload, "view"), "callback_id") == ESCALATE_CALLBACK:
+            return _escalation_form(payload)
         return _decline_reason(payload)
     return None
 
@@ -130,6 +155,31 @@ def _decline_reason(payload: dict[str, Any]) -> DeclineReason | None:
         reason=_required(_text(field, "value").strip(), "the decline reason"),
         channel=_required(_text(metadata, "channel"), "metadata channel"),
         message_ts=_required(_text(metadata, "ts"), "metadata ts"),
+    )
+
+
+def _escalation_form(payload: dict[str, Any]) -> EscalationForm:
+    view = _obj(payload, "view")
+    values = _obj(_obj(view, "state"), "values")
+
+    def field(where: tuple[str, str]) -> dict[str, Any]:
+        return _obj(_obj(values, where[0]), where[1])
+
+    selected = field(CRITERIA).get("selected_options")
+    criteria = tuple(
+        _text(option, "value") for option in (selected if isinstance(selected, list) else [])
+        if isinstance(option, dict) and _text(option, "value")
+    )
+    user = _obj(payload, "user")
+    return EscalationForm(
+        view_id=_required(_text(view, "id"), "view.id"),
+        user_id=_required(_text(user, "id"), "user.id"),
+        user_name=_user_name(user),
+        title=_required(_text(field(TITLE), "value").strip(), "the title"),
+        customer=_text(field(CUSTOMER), "value").strip(),
+        severity=_text(_obj(field(SEVERITY), "selected_option"), "value"),
+        criteria=criteria,
+        details=_text(field(DETAILS), "value").strip(),
     )
 
 

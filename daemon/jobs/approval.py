@@ -13,23 +13,32 @@ from datetime import datetime
 from daemon.clock import to_datetime
 from daemon.domain.gate import Phase, Verdict
 from daemon.domain.transitions import on_approval_posted, on_click, on_remind, on_timeout
-from daemon.integrations.base import MessageRef
-from daemon.integrations.slack_payloads import ButtonClick, DeclineReason, parse_interaction
+from daemon.integrations.base import EscalationFormSpec, MessageRef
+from daemon.integrations.slack_payloads import (
+    ButtonClick,
+    DeclineReason,
+    EscalationForm,
+    parse_interaction,
+    parse_slash_command,
+)
 from daemon.jobs.deps import Deps
 from daemon.jobs.escalations import Loaded, changes_for, loaded
+from daemon.jobs.intake import Intake
 from daemon.jobs.views import approval_view
 from daemon.logging import get_logger
 from daemon.store import Changes, DeliveryState, Job
 from daemon.workers.retry import Permanent, Retry
 
 INTERACTION = "slack_interaction"
+COMMAND = "slack_command"
 
 log = get_logger("tier2gate.approval")
 
 
 class Approvals:
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, intake: Intake) -> None:
         self.deps = deps
+        self.intake = intake
         self._smoc_cache: tuple[float, str | None, str] | None = None
 
     async def _load(self, job: Job) -> Loaded | None:
@@ -148,6 +157,8 @@ class Approvals:
         action = parse_interaction(delivery.body)
         if action is None:
             return Changes(delivery_done=(delivery.id, DeliveryState.IGNORED, "not ours"))
+        if isinstance(action, EscalationForm):
+            return await self.intake.declare(action, delivery)
         row = await self.deps.store.get_escalation(action.escalation_id)
         if row is None:
             return Changes(delivery_done=(delivery.id, DeliveryState.IGNORED,
@@ -172,6 +183,21 @@ class Approvals:
                         rfh_due=policy.business_hours.next_business_start(now))
         return changes_for(current.row.id, current.escalation, step, now, previous=current.row,
                            delivery=done)
+
+    async def open_form(self, job: Job) -> Changes:
+        """`/tier2`: open the escalation form while Slack's trigger id is still valid (~3 s)."""
+        delivery = await self.deps.store.get_delivery(int(job.payload["delivery"]))
+        if delivery is None:
+            raise Permanent("command delivery is not in the store")
+        command = parse_slash_command(delivery.body)
+        policy = self.deps.policy.current()
+        spec = EscalationFormSpec(
+            severities=tuple(policy.severity_aliases),
+            criteria=tuple((c.value, names[0]) for c, names in policy.criteria_fields.items()
+                           if names),
+            title=command.text.strip()[:150])
+        await self.deps.need_chat().open_escalation_form(command.trigger_id, spec)
+        return Changes(delivery_done=(delivery.id, DeliveryState.PROCESSED, ""))
 
     async def _allowed(self, current: Loaded, user_id: str) -> bool:
         listed = current.gate.approval.approvers if current.gate.approval else ()

@@ -12,11 +12,12 @@ from datetime import datetime
 
 from daemon.clock import to_datetime
 from daemon.domain.gate import Gate
-from daemon.domain.models import Escalation, Source
+from daemon.domain.models import Criterion, Escalation, Source
 from daemon.domain.policy import evaluate
 from daemon.domain.transitions import on_facts, on_page_event
 from daemon.ingress.incident_io import IncidentIoKind, escalation_from_incident, parse_incident_io
 from daemon.ingress.pagerduty import PagerDutyKind, parse_pagerduty
+from daemon.integrations.slack_payloads import EscalationForm
 from daemon.jobs.deps import Deps
 from daemon.jobs.escalations import Loaded, changes_for, loaded, new_escalation_id
 from daemon.logging import get_logger
@@ -103,6 +104,23 @@ class Intake:
             return _done(delivery, DeliveryState.IGNORED,
                          f"service {incident.service_id} is not an escalation source")
         return await self._apply(event.escalation, delivery, keep_fields=True)
+
+    async def declare(self, form: EscalationForm, delivery: Delivery) -> Changes:
+        """An escalation declared in Slack with `/tier2`: it has no incident of its own."""
+        policy = self.deps.policy.current()
+        yes = policy.truthy_values[0]
+        known = {c.value for c in Criterion if policy.criteria_fields.get(c)}
+        fields = {policy.criteria_fields[Criterion(name)][0]: yes for name in form.criteria
+                  if name in known}
+        if form.details:
+            fields["Details"] = form.details
+        now = to_datetime(self.deps.clock.now())
+        escalation = Escalation(
+            source=Source.SLACK, external_id=form.view_id,
+            reference=f"SLACK-{form.view_id[-6:].upper()}", title=form.title,
+            severity=form.severity, customer=form.customer, fields=fields,
+            created_at=now, updated_at=now)
+        return await self._apply(escalation, delivery)
 
     async def _apply(self, escalation: Escalation, delivery: Delivery | None, *,
                      keep_fields: bool = False) -> Changes:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from daemon.domain import transitions as t
-from daemon.jobs.approval import INTERACTION, Approvals
+from daemon.jobs.approval import COMMAND, INTERACTION, Approvals
 from daemon.jobs.deps import Deps
 from daemon.jobs.intake import INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY, Intake
 from daemon.jobs.issues import Issues
@@ -12,7 +12,8 @@ from daemon.workers.runner import Handler
 
 
 def handlers(deps: Deps) -> dict[str, Handler]:
-    intake, approvals, paging, issues = Intake(deps), Approvals(deps), Paging(deps), Issues(deps)
+    intake = Intake(deps)
+    approvals, paging, issues = Approvals(deps, intake), Paging(deps), Issues(deps)
     return {
         INTAKE_INCIDENT_IO: intake.incident_io,
         INTAKE_PAGERDUTY: intake.pagerduty,
@@ -24,6 +25,7 @@ def handlers(deps: Deps) -> dict[str, Handler]:
         t.THREAD_NOTE: approvals.thread_note,
         t.TELL_USER: approvals.tell_user,
         INTERACTION: approvals.interaction,
+        COMMAND: approvals.open_form,
         t.PAGE: paging.page,
         t.RETRO: issues.retro,
         t.RFH_ISSUE: issues.rfh_issue,

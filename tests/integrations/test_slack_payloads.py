@@ -6,7 +6,7 @@ import contextlib
 import json
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import pytest
 from hypothesis import given
@@ -203,3 +203,31 @@ def test_arbitrary_bytes_only_ever_raise_payload_error(body: bytes) -> None:
 def test_arbitrary_json_payloads_only_ever_raise_payload_error(payload: object) -> None:
     with contextlib.suppress(PayloadError):
         assert isinstance(parse_interaction(form(payload)), ButtonClick | DeclineReason | None)
+
+
+def _escalation_submission(title: str, criteria: list[str]) -> bytes:
+    from daemon.integrations.slack_forms import CRITERIA, ESCALATE_CALLBACK, SEVERITY, TITLE
+
+    payload = {
+        "type": "view_submission", "user": {"id": "U1", "username": "sam"},
+        "view": {"id": "V123", "callback_id": ESCALATE_CALLBACK, "state": {"values": {
+            TITLE[0]: {TITLE[1]: {"type": "plain_text_input", "value": title}},
+            SEVERITY[0]: {SEVERITY[1]: {"selected_option": {"value": "S2"}}},
+            CRITERIA[0]: {CRITERIA[1]: {"selected_options": [{"value": c} for c in criteria]}},
+        }}},
+    }
+    return ("payload=" + quote(json.dumps(payload))).encode()
+
+
+def test_the_escalation_form_is_read_in_domain_terms() -> None:
+    from daemon.integrations.slack_payloads import EscalationForm
+
+    form = parse_interaction(_escalation_submission(" DB down ", ["recovery_deadline"]))
+    assert form == EscalationForm(view_id="V123", user_id="U1", user_name="sam", title="DB down",
+                                  customer="", severity="S2", criteria=("recovery_deadline",),
+                                  details="")
+
+
+def test_an_escalation_form_without_a_title_is_malformed() -> None:
+    with pytest.raises(PayloadError, match="title"):
+        parse_interaction(_escalation_submission("   ", []))

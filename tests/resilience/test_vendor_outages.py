@@ -3,6 +3,9 @@ create that did happen, 429 with Retry-After) on the effect that matters most to
 still ends with exactly one approval message, one page and one retro, and every retry waited as
 long as the vendor asked. In-process (tests/harness.py): the ManualClock lets backoff elapse.
 
+Two slow-answer races found here are pinned as strict xfails at the end of the file (they turn
+into failures once fixed, so the marks get removed).
+
 The clients' 10 s timeouts are shortened to HANG_TIMEOUT_S so that a hang costs a second, not
 ten; if that patch stopped applying, the hang would end as the fault's 500 and the "timeout"
 expectation below would fail rather than pass quietly.
@@ -10,11 +13,13 @@ expectation below would fail rather than pass quietly.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
 import daemon.integrations.pagerduty as pagerduty_client
 import daemon.integrations.slack as slack_client
@@ -81,13 +86,15 @@ async def queued(w: World, kind: str) -> Job:
     return job
 
 
-async def failed_attempt(w: World, kind: str, expect: str, attempts: int) -> Job:
-    """Run what is due; the `kind` job must have failed once more, with `expect` in its error,
-    and be rescheduled by the ordinary backoff (FAST_JOBS: at most backoff_max_s away)."""
+async def failed_attempt(w: World, kind: str, expect: str | tuple[str, ...], attempts: int
+                         ) -> Job:
+    """Run what is due; the `kind` job must have failed once more, with (one of) `expect` in
+    its error."""
     await w.daemon.settle()
     job = await queued(w, kind)
     assert job.attempts == attempts, (job.attempts, job.last_error)
-    assert expect.lower() in job.last_error.lower(), job.last_error
+    wanted = (expect,) if isinstance(expect, str) else expect
+    assert any(e in job.last_error.lower() for e in wanted), job.last_error
     return job
 
 
@@ -110,9 +117,11 @@ async def honours_retry_after(w: World, kind: str, retry_after_s: float, attempt
 
 
 async def ride_out(w: World, kind: str, first_attempt: int) -> int:
-    """The three plain faults (`plain_faults`) one after the other; the next attempt number."""
+    """The three plain faults (`plain_faults`) one after the other, each rescheduled by the
+    ordinary backoff (FAST_JOBS: at most backoff_max_s away); the next attempt number."""
     attempt = first_attempt
-    for expect in ("500", "", "timeout"):  # a reset's wording differs per client library
+    reset = ("disconnect", "connection", "reset")  # each client library words it its own way
+    for expect in ("500", reset, "timeout"):
         job = await failed_attempt(w, kind, expect, attempt)
         assert 0 < job.run_at - w.daemon.clock.now() <= FAST_JOBS.backoff_max_s
         attempt += 1
@@ -206,3 +215,74 @@ async def test_every_vendor_failing_every_way_still_gets_each_effect_exactly_onc
         assert await w.daemon.dead_jobs() == []
         assert (slack.faults.pending, pd.faults.pending, gitlab.plan.pending) == (0, 0, 0)
         assert (slack.faults.injected, pd.faults.injected, gitlab.plan.injected) == (4, 4, 4)
+
+
+def slow_approval_posts(delay_s: float) -> object:
+    """Slack posts the approval message at once but answers `delay_s` later."""
+
+    @web.middleware
+    async def late(request: web.Request,
+                   handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                   ) -> web.StreamResponse:
+        response = await handler(request)
+        if request.match_info.get("method") == "chat.postMessage":
+            form = await request.post()
+            if "thread_ts" not in form:
+                await asyncio.sleep(delay_s)
+        return response
+
+    return late
+
+
+async def until(check: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "condition never met"
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: a click processed before request_approval commits makes that commit conflict; the "
+    "re-run sees the escalation decided and returns None, so the approval message is never "
+    "recorded: no approval_requested, no 'Approved by' update, thread notes dropped"))
+async def test_a_click_before_slack_answered_the_post_still_records_the_approval_message(
+    tmp_path: Path,
+) -> None:
+    async with outage_world(tmp_path, slack_middleware=slow_approval_posts(1.0)) as w:
+        assert (await w.daemon.incident_io(incident())).status == 202
+        await until(lambda: bool(w.slack.messages))  # the SMOC sees it; we wait for Slack
+        [((channel, ts), _message)] = w.slack.messages.items()
+        [row] = await w.daemon.escalations()
+        await w.daemon.slack_interaction(button(row.id, SMOC, APPROVE_ACTION, ts, "1.0001"))
+        await w.daemon.settle()
+        assert len(w.pagerduty.pages) == 1
+        events = await w.daemon.events(row.id)
+        assert "approval_requested" in events, events
+        assert "Approved by" in str(w.slack.messages[(channel, ts)].blocks)
+        assert any(m.text.startswith("Paged Tier 2") for m in w.slack.thread(channel, ts))
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: a resolve processed while the page call is in flight closes the escalation as "
+    "'resolved before Tier 2 was paged'; the page's commit conflicts and its re-run returns "
+    "None, so PagerDuty has an open incident that tier2gate never records and no retro opens"))
+async def test_closing_the_incident_while_the_page_is_in_flight_still_opens_the_retro(
+    tmp_path: Path,
+) -> None:
+    async with outage_world(tmp_path) as w:
+        assert (await w.daemon.incident_io(incident())).status == 202
+        await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        [(_channel, ts)] = list(w.slack.messages)
+        w.pagerduty.answer_delay_s = 1.0
+        await w.daemon.slack_interaction(button(row.id, SMOC, APPROVE_ACTION, ts, "1.0001"))
+        await until(lambda: bool(w.pagerduty.pages))  # Tier 2 is being paged right now
+        closed = incident(category="closed", updated_at="2026-11-21T03:30:00Z",
+                          event="public_incident.incident_status_updated_v2")
+        assert (await w.daemon.incident_io(closed)).status == 202
+        await w.daemon.settle()
+        w.daemon.clock.advance(1.0)
+        await w.daemon.settle()
+        events = await w.daemon.events(row.id)
+        assert "paged" in events, events
+        assert len(w.tracker.issues) == 1, events

@@ -204,3 +204,54 @@ async def test_an_s1_without_criteria_becomes_an_emergency_after_30_minutes(tmp_
         await w.daemon.settle()
         assert (await w.daemon.store.get_escalation(row.id)).state == "awaiting_approval"  # type: ignore[union-attr]
         assert len(w.approval_posts()) == 1
+
+
+def escalation_form(view: dict[str, object], user: str, title: str, severity: str,
+                    criteria: list[str]) -> dict[str, object]:
+    """The view_submission Slack sends when the support engineer presses Escalate."""
+    from daemon.integrations.slack_forms import CRITERIA, CUSTOMER, SEVERITY, TITLE
+
+    return {
+        "type": "view_submission", "user": {"id": user, "username": user.lower()},
+        "api_app_id": "A1", "trigger_id": "trig-submit", "team": {"id": "T1"},
+        "view": {**view, "id": "V0FORM42", "state": {"values": {
+            TITLE[0]: {TITLE[1]: {"type": "plain_text_input", "value": title}},
+            CUSTOMER[0]: {CUSTOMER[1]: {"type": "plain_text_input", "value": "Initech"}},
+            SEVERITY[0]: {SEVERITY[1]: {"type": "static_select",
+                                        "selected_option": {"value": severity}}},
+            CRITERIA[0]: {CRITERIA[1]: {"type": "checkboxes", "selected_options": [
+                {"value": name} for name in criteria]}},
+        }}},
+    }
+
+
+async def test_tier2_in_slack_declares_an_escalation_that_pages_and_gets_a_retro(
+    tmp_path: Path,
+) -> None:
+    async with world(tmp_path) as w:
+        assert (await w.daemon.slack_command("Payments API returns 500s")).status == 200
+        await w.daemon.settle()
+        [view] = w.slack.views
+        text = str(view)
+        assert "Payments API returns 500s" in text  # the command's text prefills the title
+        assert "Support exhausted knowledge" in text
+        assert "S1" in text
+        form = escalation_form(view, "USUPPORT", "Payments API returns 500s", "S1",
+                               ["support_exhausted_knowledge", "production_unstable"])
+        assert (await w.daemon.slack_interaction(form)).status == 200
+        await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        assert (row.source, row.external_id, row.outcome) == ("slack", "V0FORM42", "emergency")
+        [(_channel, ts)] = [key for key, message in w.slack.messages.items()
+                            if key[0] == CHANNEL and not message.thread_ts]
+        await w.daemon.slack_interaction(button(row.id, SMOC, APPROVE_ACTION, ts, "7.001"))
+        await w.daemon.settle()
+        [page] = w.pagerduty.pages
+        # A Slack-declared escalation ends when Tier 2 resolves the page.
+        resolved = page_event("incident.resolved", page["incident_key"], page["id"],
+                              event_id="ev-res")
+        await w.daemon.pagerduty(resolved)
+        await w.daemon.settle()
+        [issue] = w.tracker.issues
+        assert f"tier2gate-retro-{row.id}" in issue.labels
+        assert "Initech" in issue.body

@@ -1,0 +1,43 @@
+"""The `/tier2` escalation form (a Slack modal), built from the policy so the choices a support
+engineer sees at 2 a.m. are exactly the criteria the policy decides on."""
+
+from __future__ import annotations
+
+from slack_sdk.models.blocks import (
+    CheckboxesElement,
+    InputBlock,
+    Option,
+    PlainTextInputElement,
+    StaticSelectElement,
+)
+from slack_sdk.models.views import View
+
+from daemon.integrations.base import EscalationFormSpec
+
+ESCALATE_CALLBACK = "tier2gate_escalate"
+TITLE = ("tier2gate_title", "title")
+CUSTOMER = ("tier2gate_customer", "customer")
+SEVERITY = ("tier2gate_severity", "severity")
+CRITERIA = ("tier2gate_criteria", "criteria")
+DETAILS = ("tier2gate_details", "details")
+
+
+def escalation_modal(spec: EscalationFormSpec) -> View:
+    blocks = [
+        InputBlock(block_id=TITLE[0], label="What is wrong?",
+                   element=PlainTextInputElement(action_id=TITLE[1], initial_value=spec.title
+                                                 or None, max_length=150)),
+        InputBlock(block_id=CUSTOMER[0], label="Customer",
+                   element=PlainTextInputElement(action_id=CUSTOMER[1], max_length=150)),
+        InputBlock(block_id=SEVERITY[0], label="Severity",
+                   element=StaticSelectElement(action_id=SEVERITY[1], options=[
+                       Option(value=severity, text=severity) for severity in spec.severities])),
+        InputBlock(block_id=CRITERIA[0], label="Emergency criteria that hold", optional=True,
+                   element=CheckboxesElement(action_id=CRITERIA[1], options=[
+                       Option(value=name, text=label) for name, label in spec.criteria])),
+        InputBlock(block_id=DETAILS[0], label="Details for the Support Manager on Call",
+                   optional=True, element=PlainTextInputElement(
+                       action_id=DETAILS[1], multiline=True, max_length=2000)),
+    ]
+    return View(type="modal", callback_id=ESCALATE_CALLBACK, title="Escalate to Tier 2",
+                submit="Escalate", close="Cancel", blocks=blocks)
