@@ -32,21 +32,7 @@ class _Work:
 _STOP = object()
 
 
-import time as _time, sys as _sys, collections as _col, atexit as _atexit
-_STATS = _col.defaultdict(lambda: [0, 0.0, 0.0])
-def _dump():
-    for k, (n, t, mx) in sorted(_STATS.items(), key=lambda kv: -kv[1][1]):
-        print("UNITSTATS", k, n, round(t * 1000, 1), "ms total", round(t / n * 1e6, 1), "us avg", round(mx * 1000, 2), "ms max", file=_sys.stderr, flush=True)
-_atexit.register(_dump)
-def _drive(conn, unit):
-    a = _time.perf_counter()
-    try:
-        return _drive0(conn, unit)
-    finally:
-        d = _time.perf_counter() - a
-        st = _STATS[unit.__name__]; st[0] += 1; st[1] += d; st[2] = max(st[2], d)
-
-def _drive0(conn: sqlite3.Connection, unit: Unit[Any]) -> Any:
+def _drive(conn: sqlite3.Connection, unit: Unit[Any]) -> Any:
     try:
         stmt = next(unit)
         while True:
@@ -192,7 +178,7 @@ class SqliteBackend:
                 conn.execute("SAVEPOINT unit")
                 try:
                     result = _drive(conn, work.factory())
-                except Exception as exc:  # noqa: BLE001 - handed to the awaiting caller as-is
+                except Exception as exc:
                     conn.execute("ROLLBACK TO unit")
                     conn.execute("RELEASE unit")
                     if isinstance(exc, sqlite3.OperationalError):
@@ -201,11 +187,7 @@ class SqliteBackend:
                 else:
                     conn.execute("RELEASE unit")
                     outcomes.append((work, result, None))
-            _a = _time.perf_counter()
             conn.execute("COMMIT")
-            d = _time.perf_counter() - _a
-            st = _STATS["COMMIT"]; st[0] += 1; st[1] += d; st[2] = max(st[2], d)
-            st = _STATS["BATCHSIZE"]; st[0] += 1; st[1] += len(batch); st[2] = max(st[2], len(batch))
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

@@ -203,3 +203,39 @@ async def test_rejections_never_log_a_secret(harness: Harness) -> None:
     assert PD_SECRET not in text
     assert INC_SECRET not in text
     assert INC_SECRET.removeprefix("whsec_") not in text
+
+
+async def test_a_private_incident_without_an_api_token_is_recorded_and_ignored(
+    harness: Harness,
+) -> None:
+    body = payload("incident_io/openapi_example_private_incident_created_v2.json")
+    assert (await harness.incident_io(body)).status == 202
+    await harness.settle()
+    assert await harness.escalations() == []
+    delivery = await harness.store.get_delivery(1)
+    assert delivery is not None
+    assert "incident_io.api_token" in delivery.note
+
+
+async def test_with_an_api_token_the_latest_incident_is_fetched(tmp_path: Path) -> None:
+    from daemon.standins.incident_io import FakeIncidentIo
+    from tests.harness import base_settings
+
+    private = json.loads(payload("incident_io/openapi_example_private_incident_created_v2.json"))
+    incident_id = private["private_incident.incident_created_v2"]["id"]
+    latest = json.loads(payload(INC_CREATED))["public_incident.incident_created_v2"]
+    latest = {**latest, "id": incident_id, "name": "Fetched from the API"}
+    async with FakeIncidentIo(token="inc-RECOGNISABLE-token") as api:
+        api.incidents[incident_id] = latest
+        settings = base_settings(incident_io={"api_token": "inc-RECOGNISABLE-token",
+                                              "api_url": api.api_url})
+        async with running(tmp_path, settings) as h:
+            assert (await h.incident_io(private)).status == 202
+            await h.settle()
+            [row] = await h.escalations()
+            assert await h.dead_jobs() == []
+    assert (row.external_id, row.data["escalation"]["title"]) == (
+        incident_id, "Fetched from the API")
+    [(path, headers)] = api.requests
+    assert path == f"/v2/incidents/{incident_id}"
+    assert headers["Authorization"] == "Bearer inc-RECOGNISABLE-token"
