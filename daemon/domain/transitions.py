@@ -133,7 +133,10 @@ def _resolved(gate: Gate, actor: str, now: datetime) -> Step:
         gate = gate.model_copy(update={"phase": Phase.CLOSED})
         effects.append(Effect(RETRO, "retro"))
     elif gate.phase in (Phase.AWAITING_APPROVAL, Phase.PAGING):
-        note = "The source incident was resolved before Tier 2 was paged: no page will be sent."
+        note = ("The source incident was resolved before a decision: no page will be sent."
+                if gate.phase is Phase.AWAITING_APPROVAL else
+                "The source incident was resolved as Tier 2 was being paged: a page already on "
+                "its way is recorded here, and its retro follows.")
         gate = gate.model_copy(update={"phase": Phase.CLOSED})
         effects += [Effect(UPDATE_APPROVAL, "resolved"),
                     Effect(THREAD_NOTE, "resolved-before-page", {"text": note})]
@@ -142,8 +145,13 @@ def _resolved(gate: Gate, actor: str, now: datetime) -> Step:
 
 def on_approval_posted(gate: Gate, channel: str, ts: str, approvers: tuple[str, ...],
                        smoc_note: str, now: datetime) -> Step:
-    """The approval request is in the channel: start the reminder and timeout clocks."""
-    if gate.phase is not Phase.AWAITING_APPROVAL or gate.approval is not None:
+    """The approval request is in the channel: start the reminder and timeout clocks.
+
+    The message exists whatever happened meanwhile, so it is always recorded: a click (or the
+    source resolving) that was processed before this commit only means the message must show
+    that outcome at once instead of waiting for a decision.
+    """
+    if gate.approval is not None:
         return Step(gate)
     timing = _timing(gate)
     approval = ApprovalState(requested_at=now, channel=channel, ts=ts, approvers=approvers,
@@ -151,10 +159,13 @@ def on_approval_posted(gate: Gate, channel: str, ts: str, approvers: tuple[str, 
     record = Record("approval_requested", DAEMON, {
         "to": list(approvers), "channel": channel, "ts": ts, "smoc_note": smoc_note},
         once_key="approval_requested")
-    effects = (
-        Effect(REMIND, "1", {"n": 1}, now + timedelta(minutes=timing.remind_after_minutes)),
-        Effect(TIMEOUT, "timeout", run_at=now + timedelta(minutes=timing.timeout_minutes)),
-    )
+    if gate.phase is not Phase.AWAITING_APPROVAL or gate.decided is not None:
+        effects: tuple[Effect, ...] = (Effect(UPDATE_APPROVAL, "overtaken"),)
+    else:
+        effects = (
+            Effect(REMIND, "1", {"n": 1}, now + timedelta(minutes=timing.remind_after_minutes)),
+            Effect(TIMEOUT, "timeout", run_at=now + timedelta(minutes=timing.timeout_minutes)),
+        )
     return Step(gate.model_copy(update={"approval": approval}), (record,), effects)
 
 
@@ -233,16 +244,19 @@ def on_timeout(gate: Gate, now: datetime) -> Step:
 
 def on_paged(gate: Gate, incident_id: str, url: str, now: datetime, *, shadow: bool,
              retro_on_page: bool = False) -> Step:
-    if gate.page is not None or gate.phase is not Phase.PAGING:
+    """Tier 2 was paged. Recorded whatever happened meanwhile: if the source resolved while the
+    page was in flight, the page still went out, so the emergency still earns its retro."""
+    if gate.page is not None:
         return Step(gate)
     page = PageState(incident_id=incident_id, url=url, at=now, shadow=shadow)
     event = "would_have_paged" if shadow else "paged"
     text = ("SHADOW mode: Tier 2 would have been paged now (nobody was paged)." if shadow
             else f"Paged Tier 2: {url or incident_id}")
     effects = [Effect(THREAD_NOTE, "paged", {"text": text})]
-    if retro_on_page:
+    closed = retro_on_page or gate.resolved_at is not None
+    if closed:
         effects.append(Effect(RETRO, "retro"))
-    phase = Phase.CLOSED if retro_on_page else Phase.PAGED
+    phase = Phase.CLOSED if closed else Phase.PAGED
     return Step(gate.model_copy(update={"phase": phase, "page": page}),
                 (Record(event, DAEMON, {"incident_id": incident_id, "url": url},
                         once_key="paged"),),

@@ -28,6 +28,7 @@ from daemon.jobs.views import approval_view
 from daemon.logging import get_logger
 from daemon.store import Changes, DeliveryState, Job
 from daemon.workers.retry import Permanent, Retry
+from daemon.workers.runner import Recorder
 
 INTERACTION = "slack_interaction"
 COMMAND = "slack_command"
@@ -87,7 +88,7 @@ class Approvals:
                 log.warning("approval.backup_group_unresolved", error=str(exc))
         return tuple(dict.fromkeys(found)), note
 
-    async def request(self, job: Job) -> Changes | None:
+    async def request(self, job: Job) -> Recorder | None:
         current = await self._load(job)
         if current is None or current.gate.phase is not Phase.AWAITING_APPROVAL:
             return None
@@ -101,8 +102,16 @@ class Approvals:
         now = self._now()
         view = approval_view(current, self.deps.settings, now, approvers, note)
         ref = await chat.post_approval(channel, view)
-        step = on_approval_posted(current.gate, ref.channel, ref.ts, approvers, note, now)
-        return changes_for(current.row.id, current.escalation, step, now, previous=current.row)
+
+        async def record() -> Changes | None:
+            fresh = await self._load(job)
+            if fresh is None:
+                return None
+            at = self._now()
+            step = on_approval_posted(fresh.gate, ref.channel, ref.ts, approvers, note, at)
+            return changes_for(fresh.row.id, fresh.escalation, step, at, previous=fresh.row)
+
+        return record
 
     async def update(self, job: Job) -> None:
         current = await self._load(job)
@@ -135,7 +144,12 @@ class Approvals:
 
     async def thread_note(self, job: Job) -> None:
         current = await self._load(job)
-        if current is None or current.gate.approval is None:
+        if current is None:
+            return
+        if current.gate.approval is None:
+            if current.gate.emergency:
+                # The request is being posted (or Slack is down): reply once it is recorded.
+                raise Retry("the approval message is not recorded yet", after_s=1.0)
             return  # no approval message (an RFH): nothing to reply under
         approval = current.gate.approval
         await self.deps.need_chat().post_in_thread(MessageRef(approval.channel, approval.ts),

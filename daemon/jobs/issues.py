@@ -21,6 +21,7 @@ from daemon.jobs.escalations import Loaded, changes_for, loaded
 from daemon.jobs.views import links, rfh_notice
 from daemon.settings import IssueSettings
 from daemon.store import Changes, Job, TimelineEntry
+from daemon.workers.runner import Recorder
 
 _TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 
@@ -104,18 +105,25 @@ class Issues:
             marker=marker, labels=tuple(settings.labels), assignee=settings.assignee)
         return await tracker.create(draft)
 
-    async def retro(self, job: Job) -> Changes | None:
+    async def retro(self, job: Job) -> Recorder | None:
         current = await self._load(job)
         if current is None or current.gate.retro_url or current.gate.page is None:
             return None
-        now = to_datetime(self.deps.clock.now())
-        if self.deps.shadow:
-            step = on_retro_opened(current.gate, "", shadow=True)
-        else:
+        url = ""
+        if not self.deps.shadow:
             issue = await self._open(f"tier2gate-retro-{current.row.id}", self.deps.settings.retro,
                                      "retro.md.j2", current)
-            step = on_retro_opened(current.gate, issue.url, shadow=False)
-        return changes_for(current.row.id, current.escalation, step, now, previous=current.row)
+            url = issue.url
+
+        async def record() -> Changes | None:
+            fresh = await self._load(job)
+            if fresh is None:
+                return None
+            step = on_retro_opened(fresh.gate, url, shadow=self.deps.shadow)
+            return changes_for(fresh.row.id, fresh.escalation, step,
+                               to_datetime(self.deps.clock.now()), previous=fresh.row)
+
+        return record
 
     async def rfh_issue(self, job: Job) -> Changes | None:
         current = await self._load(job)

@@ -11,24 +11,23 @@ from daemon.jobs.escalations import changes_for, loaded
 from daemon.jobs.intake import page_key
 from daemon.jobs.views import page_details
 from daemon.store import Changes, Job
+from daemon.workers.runner import Recorder
 
 
 class Paging:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
 
-    async def page(self, job: Job) -> Changes | None:
+    async def page(self, job: Job) -> Recorder | None:
         row = await self.deps.store.get_escalation(str(job.escalation_id))
         if row is None:
             return None
         current = loaded(row)
         if current.gate.phase is not Phase.PAGING or current.gate.page is not None:
             return None
-        now = to_datetime(self.deps.clock.now())
-        retro_on_page = self.deps.settings.retro.open_on == "page"
-        if self.deps.shadow:
-            step = on_paged(current.gate, "", "", now, shadow=True, retro_on_page=retro_on_page)
-        else:
+        shadow = self.deps.shadow
+        incident_id, url = "", ""
+        if not shadow:
             request = PageRequest(
                 escalation_id=row.id, key=page_key(row.id),
                 title=f"[Tier 2] {current.escalation.title} ({current.escalation.reference})",
@@ -36,7 +35,17 @@ class Paging:
                 links=dict(current.escalation.links),
             )
             result = await self.deps.need_pager().page(request)
-            step = on_paged(current.gate, result.incident_id, result.url, now, shadow=False,
-                            retro_on_page=retro_on_page)
+            incident_id, url = result.incident_id, result.url
         self.deps.metrics.page_latency.observe(max(0.0, self.deps.clock.now() - job.created_at))
-        return changes_for(row.id, current.escalation, step, now, previous=row)
+
+        async def record() -> Changes | None:
+            fresh = await self.deps.store.get_escalation(row.id)
+            if fresh is None:
+                return None
+            now_loaded = loaded(fresh)
+            now = to_datetime(self.deps.clock.now())
+            step = on_paged(now_loaded.gate, incident_id, url, now, shadow=shadow,
+                            retro_on_page=self.deps.settings.retro.open_on == "page")
+            return changes_for(fresh.id, now_loaded.escalation, step, now, previous=fresh)
+
+        return record

@@ -32,7 +32,11 @@ from daemon.store import (
 )
 from daemon.workers.retry import Backoff, Permanent, Retry
 
-Handler = Callable[[Job], Awaitable[Changes | None]]
+Recorder = Callable[[], Awaitable[Changes | None]]
+"""What a handler returns after an external effect: computes the changes from fresh state, so a
+conflict with a concurrent decision re-runs the recording, never the effect itself."""
+Handler = Callable[[Job], Awaitable[Changes | Recorder | None]]
+_RECORD_TRIES = 5
 
 log = get_logger("tier2gate.jobs")
 
@@ -146,7 +150,7 @@ class JobRunner:
             await self._dead(job, f"no handler for job kind {job.kind!r}")
             return
         try:
-            changes = await handler(job)
+            result = await handler(job)
         except Retry as retry:
             await self._retry(job, retry.reason, retry.after_s)
             return
@@ -156,18 +160,24 @@ class JobRunner:
         except Exception as exc:  # noqa: BLE001 - any handler bug is retried, then dead-lettered
             await self._retry(job, f"{type(exc).__name__}: {exc}", None)
             return
-        await self._complete(job, changes)
+        await self._complete(job, result)
 
-    async def _complete(self, job: Job, changes: Changes | None) -> None:
-        try:
-            done = await self.store.complete_job(job.id, self.owner, changes)
-        except Duplicate as dup:
-            # What this job decided was already recorded (another attempt or replica won).
-            log.info("job.already_recorded", once_key=dup.once_key)
-            done = await self.store.complete_job(job.id, self.owner, None)
-        except Conflict as exc:
-            await self._retry(job, str(exc), 0.0)
-            return
+    async def _complete(self, job: Job, result: Changes | Recorder | None) -> None:
+        for attempt in range(1, _RECORD_TRIES + 1):
+            changes = await result() if callable(result) else result
+            try:
+                done = await self.store.complete_job(job.id, self.owner, changes)
+            except Duplicate as dup:
+                # What this job decided was already recorded (another attempt or replica won).
+                log.info("job.already_recorded", once_key=dup.once_key)
+                done = await self.store.complete_job(job.id, self.owner, None)
+            except Conflict as exc:
+                if callable(result) and attempt < _RECORD_TRIES:
+                    log.info("job.recording_again", attempt=attempt, error=str(exc))
+                    continue
+                await self._retry(job, str(exc), 0.0)
+                return
+            break
         if not done:
             log.warning("job.lease_lost", attempt=job.attempts)
             self.metrics.job_runs.labels(job.kind, "lost").inc()
