@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from daemon.demo.payloads import button_press, decline_submission
+from daemon.integrations.slack import APPROVE_ACTION
 from daemon.settings import Settings
 from tests.fakes.pagerduty import FakePagerDuty
 from tests.fakes.slack import FakeSlack
@@ -108,31 +110,12 @@ def incident(*, severity: str = "SEV1", exhausted: bool = True, category: str = 
 def button(escalation_id: str, user: str, action: str, ts: str, action_ts: str
            ) -> dict[str, Any]:
     """A block_actions payload as Slack sends it for our buttons."""
-    return {
-        "type": "block_actions", "user": {"id": user, "username": user.lower(), "name": user},
-        "api_app_id": "A1", "token": "legacy", "trigger_id": f"trig-{action_ts}",
-        "team": {"id": "T1", "domain": "acme"},
-        "container": {"type": "message", "message_ts": ts, "channel_id": CHANNEL,
-                      "is_ephemeral": False},
-        "channel": {"id": CHANNEL, "name": "approvals"},
-        "actions": [{"action_id": action, "block_id": "tier2gate_actions", "value": escalation_id,
-                     "type": "button", "action_ts": action_ts,
-                     "text": {"type": "plain_text", "text": "Approve"}}],
-    }
+    decision = "approve" if action == APPROVE_ACTION else "decline"
+    return button_press(escalation_id, user, decision, CHANNEL, ts, action_ts)
 
 
 def decline_form(escalation_id: str, user: str, ts: str, reason: str) -> dict[str, Any]:
-    from daemon.integrations.slack import DECLINE_CALLBACK, REASON_ACTION, REASON_BLOCK
-
-    return {
-        "type": "view_submission", "user": {"id": user, "username": user.lower()},
-        "api_app_id": "A1", "trigger_id": "trig-form", "team": {"id": "T1"},
-        "view": {"id": "V1", "callback_id": DECLINE_CALLBACK, "hash": "h",
-                 "private_metadata": json.dumps({"escalation_id": escalation_id,
-                                                 "channel": CHANNEL, "ts": ts}),
-                 "state": {"values": {REASON_BLOCK: {REASON_ACTION: {
-                     "type": "plain_text_input", "value": reason}}}}},
-    }
+    return decline_submission(escalation_id, user, CHANNEL, ts, reason)
 
 
 def page_event(event_type: str, incident_key: str, incident_id: str, *, event_id: str,
