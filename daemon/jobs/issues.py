@@ -19,7 +19,7 @@ from daemon.integrations.base import IssueDraft, IssueRef
 from daemon.jobs.deps import Deps
 from daemon.jobs.escalations import Loaded, changes_for, loaded
 from daemon.jobs.views import links, rfh_notice
-from daemon.settings import IssueSettings
+from daemon.settings import IssueSettings, Settings
 from daemon.store import Changes, Job, TimelineEntry
 from daemon.workers.runner import Recorder
 
@@ -43,7 +43,8 @@ def _timeline_rows(entries: list[TimelineEntry]) -> list[dict[str, str]]:
     ]
 
 
-def retro_context(current: Loaded, entries: list[TimelineEntry], deps: Deps) -> dict[str, Any]:
+def retro_context(current: Loaded, entries: list[TimelineEntry], settings: Settings
+                  ) -> dict[str, Any]:
     gate, escalation = current.gate, current.escalation
     facts = gate.decision.facts if gate.decision else None
     opened = escalation.created_at
@@ -69,7 +70,7 @@ def retro_context(current: Loaded, entries: list[TimelineEntry], deps: Deps) -> 
                                             gate.acknowledged_at),
             "to_resolution": _duration(opened, gate.resolved_at),
         },
-        "links": links(current, deps.settings),
+        "links": links(current, settings),
         "timeline": _timeline_rows(entries),
         "rfh_due": iso(gate.rfh_due_at.timestamp()) if gate.rfh_due_at else "next business day",
     }
@@ -101,7 +102,7 @@ class Issues:
         draft = IssueDraft(
             title=settings.title.format(title=escalation.title,
                                         reference=escalation.reference or current.row.id),
-            body=render(settings, template, retro_context(current, entries, self.deps)),
+            body=render(settings, template, retro_context(current, entries, self.deps.settings)),
             marker=marker, labels=tuple(settings.labels), assignee=settings.assignee)
         return await tracker.create(draft)
 
