@@ -59,9 +59,12 @@ async def read_body(request: web.Request, source: str, content_types: tuple[str,
         metrics.webhook_rejections.labels(source, "too_large").inc()
         raise too_large(limit, limit + 1) from None
     except RequestPayloadError:
-        # e.g. a body that is not what its Content-Encoding says; vendors never compress
+        # e.g. a body that is not what its Content-Encoding says; vendors never compress. The
+        # rest of the stream cannot be trusted either, so this connection ends with the answer.
         metrics.webhook_rejections.labels(source, "malformed").inc()
-        raise reject(400, "the body cannot be read as sent (Content-Encoding?)") from None
+        error = reject(400, "the body cannot be read as sent (Content-Encoding?)")
+        error.force_close()
+        raise error from None
 
 
 def unauthorized(request: web.Request, source: str, reason: str) -> web.HTTPException:

@@ -224,7 +224,8 @@ class Client:
                          after_s=retry_after_s(response.headers))
         if status == 408 or status >= 500:
             return Retry(f"{what}: PagerDuty answered {status}")
-        detail = scrub(_error_detail(response), self._secrets)
+        # mask first, then cut: a cut secret no longer matches its mask and would leak in part
+        detail = scrub(_error_detail(response), self._secrets)[:300]
         return Permanent(f"{what}: PagerDuty answered {status}{detail}")
 
 
@@ -274,7 +275,7 @@ def _error_detail(response: Response) -> str:
     if isinstance(errors, list):
         parts += [str(item) for item in errors]
     text = "; ".join(part for part in parts if part)
-    return f": {text[:300]}" if text else ""
+    return f": {text}" if text else ""
 
 
 def _dict(value: object) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from daemon.clock import to_datetime
 from daemon.domain.gate import Phase, Verdict
-from daemon.domain.transitions import on_approval_posted, on_click, on_remind, on_timeout
+from daemon.domain.transitions import Step, on_approval_posted, on_click, on_remind, on_timeout
 from daemon.integrations.base import EscalationFormSpec, MessageRef
 from daemon.integrations.slack_payloads import (
     ButtonClick,
@@ -58,7 +58,8 @@ class Approvals:
         if cached is not None and time.monotonic() - cached[0] < settings.smoc_cache_s:
             return cached[1], cached[2]
         user_id, note = await self._resolve_smoc()
-        self._smoc_cache = (time.monotonic(), user_id, note)
+        if user_id is not None:  # a failed lookup is asked again next time, never remembered
+            self._smoc_cache = (time.monotonic(), user_id, note)
         return user_id, note
 
     async def _resolve_smoc(self) -> tuple[str | None, str]:
@@ -192,9 +193,17 @@ class Approvals:
             action.decision == "approve" else Verdict.DECLINED
         reason = action.reason if isinstance(action, DeclineReason) else ""
         policy = self.deps.policy.current()
-        step = on_click(current.gate, action.user_id, verdict, now, allowed=allowed,
-                        click_id=_click_id(action), reason=reason,
-                        rfh_due=policy.business_hours.next_business_start(now))
+        adopted = Step(current.gate)
+        if current.gate.approval is None and current.gate.phase is Phase.AWAITING_APPROVAL:
+            # A click on a message we never recorded (the process died between Slack's answer
+            # and our commit) proves that message exists: it becomes the approval message.
+            approvers, note = await self.approvers()
+            adopted = on_approval_posted(current.gate, action.channel, action.message_ts,
+                                         approvers, note, now)
+        step = adopted.then(on_click(
+            adopted.gate, action.user_id, verdict, now, allowed=allowed,
+            click_id=_click_id(action), reason=reason,
+            rfh_due=policy.business_hours.next_business_start(now)))
         return changes_for(current.row.id, current.escalation, step, now, previous=current.row,
                            delivery=done)
 

@@ -257,3 +257,4 @@ def test_approval_state_is_only_for_approvers() -> None:
     gate = awaiting()
     assert isinstance(gate.approval, ApprovalState)
     assert gate.approval.approvers == ("USMOC", "UBACKUP")
+

@@ -82,7 +82,8 @@ def http_failure(what: str, status: int | None, headers: Mapping[str, str], deta
     secondary limits with 403: the library recognises the message and sets `rate_limited`, or the
     headers say so); every other 4xx is a request or configuration problem retrying cannot fix.
     """
-    short = " ".join(detail.split())[:MAX_DETAIL_CHARS]
+    # mask first, then cut: a cut secret no longer matches its mask and would leak in part
+    short = " ".join(scrub(detail, secrets).split())[:MAX_DETAIL_CHARS]
     suffix = f" ({short})" if short else ""
     if status is None or status < 400:
         return Permanent(scrub(f"{what}: unexpected answer{suffix}", secrets))
