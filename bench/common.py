@@ -29,9 +29,9 @@ PYTHON = sys.executable
 HOST = "127.0.0.1"
 
 # The test suite's recognisable secrets: the bench signs exactly like the tests do.
-PD_SECRET = "pd-webhook-secret-RECOGNISABLE"
+PD_SECRET = "pd-webhook-secret-RECOGNISABLE"  # noqa: S105
 INC_SECRET = "whsec_" + "UkVDT0dOSVNBQkxFLWluY2lkZW50LWlvLXNlY3JldA=="
-SLACK_SECRET = "slack-signing-secret-RECOGNISABLE"
+SLACK_SECRET = "slack-signing-secret-RECOGNISABLE"  # noqa: S105
 
 
 def free_port() -> int:
@@ -146,8 +146,11 @@ def stop_all() -> None:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without any TIER2GATE_* setting; `BENCH_DAEMON_PATH` (a directory that
+    holds another `daemon/` package) lets an A/B comparison run two versions of the code."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIER2GATE_")}
-    env["PYTHONPATH"] = str(REPO)
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (os.environ.get("BENCH_DAEMON_PATH"), str(REPO)) if p)
     env.update(extra)
     return env
 

@@ -24,8 +24,8 @@ from bench.common import (
     run_loadgen,
     start_serve,
 )
-from daemon.ingress.signatures import sign_standard_webhook
 from bench.vendors import Vendors, signed_click
+from daemon.ingress.signatures import sign_standard_webhook
 from tests.world import incident
 
 

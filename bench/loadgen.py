@@ -4,8 +4,9 @@ The spec says where (`url`), what (`kind`: incident_io | alertmanager), how many
 (`count`, plus `warmup` not counted) and how long at most (`duration_s`), and how:
 `mode: closed` keeps `concurrency` requests in flight (throughput); `mode: open` starts one
 request every 1/`rate` s whatever the answers (latency without coordinated omission). Bodies
-are signed per request exactly as incident.io would (Standard Webhooks); every delivery has a new id, and `incidents` > 0
-spreads them over that many incidents (the storm). Prints one JSON object on stdout.
+are signed per request exactly as incident.io would (Standard Webhooks); every delivery has a
+new id, and `incidents` > 0 spreads them over that many incidents (the storm). Prints one JSON
+object on stdout.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import INC_SECRET, percentile  # noqa: E402
-from daemon.ingress.signatures import sign_standard_webhook  # noqa: E402
+from bench.common import INC_SECRET, percentile
+from daemon.ingress.signatures import sign_standard_webhook
 
 MARK = "01BENCHINCIDENT0000000000"  # replaced by the incident id in each body
 TS_MARK = "2026-11-21T02:00:01Z"

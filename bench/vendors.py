@@ -18,10 +18,18 @@ from urllib.parse import quote
 from bench.common import SLACK_SECRET
 from daemon.ingress.signatures import sign_slack
 from daemon.integrations.slack import APPROVE_ACTION
-from tests.fakes.pagerduty import FakePagerDuty
-from tests.fakes.slack import FakeSlack
-from tests.world import CHANNEL, PD_TOKEN, SLACK_TOKEN, SMOC, SMOC_EMAIL, SMOC_SCHEDULE, \
-    TIER2_SERVICE, button
+from daemon.standins.pagerduty import FakePagerDuty
+from daemon.standins.slack import FakeSlack
+from tests.world import (
+    CHANNEL,
+    PD_TOKEN,
+    SLACK_TOKEN,
+    SMOC,
+    SMOC_EMAIL,
+    SMOC_SCHEDULE,
+    TIER2_SERVICE,
+    button,
+)
 
 
 class _Arrivals(list):  # type: ignore[type-arg]

@@ -14,9 +14,9 @@ from typing import Any
 from daemon.demo.payloads import button_press, decline_submission
 from daemon.integrations.slack import APPROVE_ACTION
 from daemon.settings import Settings
-from tests.fakes.pagerduty import FakePagerDuty
-from tests.fakes.slack import FakeSlack
-from tests.fakes.trackers import FakeGitHub, FakeGitLab, FakeJira, FakeTracker
+from daemon.standins.pagerduty import FakePagerDuty
+from daemon.standins.slack import FakeSlack
+from daemon.standins.trackers import FakeGitHub, FakeGitLab, FakeJira, FakeTracker
 from tests.harness import Harness, base_settings, payload, running
 
 SLACK_TOKEN = "xoxb-RECOGNISABLE-bot-token"

@@ -20,6 +20,8 @@ async def readyz(request: web.Request) -> web.Response:
         await request.app[STORE].ping()
     except StoreUnavailable as exc:
         problems.append(f"store: {exc}")
+    except Exception as exc:  # noqa: BLE001 - readiness must answer 503, never 500
+        problems.append(f"store: unexpected {type(exc).__name__}")
     if problems:
         return web.json_response({"status": "unavailable", "problems": problems}, status=503)
     return web.json_response({"status": "ready"})

@@ -5,10 +5,13 @@ is written to `ca_file`, which the test passes to the client as `tls.ca_file` (w
 handshake must fail). Responses are built from PagerDuty's published OpenAPI examples in
 `samples/` beside this module. The duplicate-`incident_key` 400 is documented but its
 text is not; the body here follows PagerDuty's documented error shape (code 2001).
+`answer_delay_s` makes `POST /incidents` create the incident and then answer late: the
+"did the page go out?" case that the duplicate-key 400 exists for.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import itertools
 import json
@@ -77,6 +80,7 @@ class FakePagerDuty:
         self.pages: list[dict[str, Any]] = []  # incidents created, as PagerDuty returned them
         self.events: list[dict[str, Any]] = []  # every accepted Events API event
         self.alerts: list[dict[str, Any]] = []  # alerts opened through the Events API
+        self.answer_delay_s = 0.0  # POST /incidents: create at once, answer this much later
         self._oncalls: dict[tuple[str, int], str] = {}  # (schedule, level) -> user id
         self._users: dict[str, dict[str, Any]] = {}
         self._oncalls_body: dict[str, Any] | None = None
@@ -241,6 +245,8 @@ class FakePagerDuty:
             "service": {"id": service_id, "type": "service_reference"},
         })
         self.pages.append(created)
+        if self.answer_delay_s:
+            await asyncio.sleep(self.answer_delay_s)
         return web.json_response({"incident": created}, status=201)
 
     async def _get_incidents(self, request: web.Request) -> web.Response:

@@ -17,8 +17,9 @@ from daemon.store.units import UnitFactory
 
 _MIGRATION_LOCK = 0x7432_6761_7465  # "t2gate": one advisory lock id for schema changes
 
+# InternalClientError: a pooled connection the server terminated mid-operation.
 _UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-                asyncpg.CannotConnectNowError, TimeoutError)
+                asyncpg.CannotConnectNowError, asyncpg.InternalClientError, TimeoutError)
 # SQLSTATE classes that mean "the server cannot serve us right now", not "this query is wrong":
 # connection exception, insufficient resources, object not in prerequisite state (e.g. the
 # database does not allow connections), operator intervention (shutdown), system error.

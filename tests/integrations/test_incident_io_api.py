@@ -13,9 +13,9 @@ from pydantic import SecretStr
 
 from daemon.integrations.incident_io import Client
 from daemon.settings import ConfigError, IncidentIoSettings, TlsSettings
+from daemon.standins.faults import Fault
+from daemon.standins.incident_io import FakeIncidentIo
 from daemon.workers.retry import Permanent, Retry
-from tests.fakes.faults import Fault
-from tests.fakes.incident_io import FakeIncidentIo
 
 PAYLOADS = Path(__file__).parents[1] / "payloads" / "incident_io"
 TOKEN = "inc_l1ve_T0kenX7pQ"

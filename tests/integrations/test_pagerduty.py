@@ -19,9 +19,9 @@ from pydantic import SecretStr
 from daemon.integrations.base import PageRequest, PageResult
 from daemon.integrations.pagerduty import Client
 from daemon.settings import ConfigError, PagerDutySettings, TlsSettings
+from daemon.standins.faults import Fault
+from daemon.standins.pagerduty import FakePagerDuty
 from daemon.workers.retry import Permanent, Retry
-from tests.fakes.faults import Fault
-from tests.fakes.pagerduty import FakePagerDuty
 
 SAMPLES = Path(__file__).parents[1] / "payloads" / "pagerduty" / "rest_api"
 TOKEN = "u+s3cr3tT0kenQZ9x"

@@ -26,9 +26,9 @@ from daemon.integrations.slack import (
 )
 from daemon.integrations.slack_payloads import DeclineReason, parse_interaction
 from daemon.settings import ConfigError, SlackSettings, TlsSettings
+from daemon.standins.faults import Fault
+from daemon.standins.slack import FakeSlack
 from daemon.workers.retry import Permanent, Retry
-from tests.fakes.faults import Fault
-from tests.fakes.slack import FakeSlack
 
 TOKEN = "xoxb-4242-SECRET-never-in-errors"
 AT = "2026-11-21 03:12 UTC"

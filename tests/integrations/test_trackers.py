@@ -18,9 +18,9 @@ from daemon.integrations.base import IssueDraft, IssueRef
 from daemon.integrations.tracker import github, gitlab, jira, tracker_from_settings, verify_for
 from daemon.integrations.tracker.errors import http_failure, wait_hint_s
 from daemon.settings import ConfigError, TlsSettings, TrackerSettings
+from daemon.standins.faults import Fault
+from daemon.standins.trackers import FakeGitHub, FakeGitLab, FakeJira, FakeTracker
 from daemon.workers.retry import Permanent, Retry
-from tests.fakes.faults import Fault
-from tests.fakes.trackers import FakeGitHub, FakeGitLab, FakeJira, FakeTracker
 
 GITLAB_TOKEN = "glpat-SECRET-gl-4f2a9c"
 GITHUB_TOKEN = "ghp_SECRETgh9c1d77e0"

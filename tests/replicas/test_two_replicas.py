@@ -24,10 +24,10 @@ import pytest
 
 from daemon.ingress.signatures import sign_slack, sign_standard_webhook
 from daemon.integrations.slack import APPROVE_ACTION
-from tests.fakes.faults import Fault
-from tests.fakes.pagerduty import FakePagerDuty
-from tests.fakes.slack import FakeSlack
-from tests.fakes.trackers import FakeGitLab
+from daemon.standins.faults import Fault
+from daemon.standins.pagerduty import FakePagerDuty
+from daemon.standins.slack import FakeSlack
+from daemon.standins.trackers import FakeGitLab
 from tests.harness import INC_SECRET, PD_SECRET, REPO, SLACK_SECRET
 from tests.support import POSTGRES_URL, postgres_or_skip
 from tests.support_process import clean_env, free_port

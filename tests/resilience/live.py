@@ -26,9 +26,9 @@ from urllib.parse import quote
 import aiohttp
 
 from daemon.ingress.signatures import sign_pagerduty, sign_slack, sign_standard_webhook
-from tests.fakes.pagerduty import FakePagerDuty
-from tests.fakes.slack import FakeSlack
-from tests.fakes.trackers import FakeGitLab
+from daemon.standins.pagerduty import FakePagerDuty
+from daemon.standins.slack import FakeSlack
+from daemon.standins.trackers import FakeGitLab
 from tests.harness import INC_SECRET, PD_SECRET, REPO, SLACK_SECRET
 from tests.support_process import clean_env, free_port, spawn, tier2gate
 from tests.world import (

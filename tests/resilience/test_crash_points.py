@@ -31,8 +31,8 @@ import pytest
 from aiohttp import web
 
 from daemon.integrations.slack import APPROVE_ACTION
-from tests.fakes.pagerduty import FakePagerDuty
-from tests.fakes.slack import FakeSlack
+from daemon.standins.pagerduty import FakePagerDuty
+from daemon.standins.slack import FakeSlack
 from tests.resilience.live import (
     Courier,
     LiveDaemon,

@@ -23,8 +23,8 @@ import pytest
 
 from daemon.integrations.slack import APPROVE_ACTION
 from daemon.integrations.tracker.errors import MAX_DETAIL_CHARS
+from daemon.standins.faults import Fault
 from daemon.store import JobState
-from tests.fakes.faults import Fault
 from tests.harness import PAYLOADS
 from tests.resilience.live import (
     ALL_SECRETS,

@@ -26,11 +26,11 @@ import daemon.integrations.slack as slack_client
 import daemon.integrations.tracker as tracker_clients
 from daemon.integrations.slack import APPROVE_ACTION
 from daemon.settings import ApprovalSettings
+from daemon.standins.faults import Fault, FaultPlan
+from daemon.standins.pagerduty import FakePagerDuty
+from daemon.standins.slack import FakeSlack
+from daemon.standins.trackers import FakeGitLab
 from daemon.store import Job, JobState
-from tests.fakes.faults import Fault, FaultPlan
-from tests.fakes.pagerduty import FakePagerDuty
-from tests.fakes.slack import FakeSlack
-from tests.fakes.trackers import FakeGitLab
 from tests.harness import FAST_JOBS, running
 from tests.world import (
     BACKUP,

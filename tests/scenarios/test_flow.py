@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from daemon.integrations.slack import APPROVE_ACTION, DECLINE_ACTION
-from tests.fakes.faults import Fault
+from daemon.standins.faults import Fault
 from tests.world import (
     BACKUP,
     CHANNEL,
