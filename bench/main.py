@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -59,6 +60,9 @@ def main() -> int:
     from bench.flows import click_to_page, storm
     from bench.intake import intake
 
+    # SIGTERM (not only Ctrl-C) must run the `finally` below, which stops every child.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    load_at_start = os.getloadavg()[0]
     root = Path(tempfile.mkdtemp(prefix="tier2gate-bench-"))
     details: dict[str, Any] = {"started": datetime.datetime.now(datetime.UTC).isoformat()}
     began = time.monotonic()
@@ -128,6 +132,7 @@ def main() -> int:
     emit("machine_cpu", cpu_model())
     emit("machine_python", platform.python_version())
     emit("machine_kernel", platform.release())
+    emit("machine_loadavg_1m_at_start", load_at_start)
     if args.json:
         args.json.write_text(json.dumps(details, indent=2, default=str))
     return 0

@@ -73,6 +73,11 @@ class Chat(Protocol):
         """Post the approval request with Approve / Decline buttons."""
         ...
 
+    async def find_approval(self, channel: str, escalation_id: str) -> MessageRef | None:
+        """An approval request posted earlier for this escalation (by an attempt that died
+        before recording it), so a retry does not post a second one."""
+        ...
+
     async def update_approval(self, ref: MessageRef, view: ApprovalView) -> None:
         """Replace the message in place, e.g. buttons -> "Approved by @x at 03:12 UTC"."""
         ...

@@ -50,6 +50,8 @@ APPROVE_ACTION = "tier2gate_approve"
 DECLINE_ACTION = "tier2gate_decline"
 ACTIONS_BLOCK = "tier2gate_decision"
 DECLINE_CALLBACK = "tier2gate_decline_reason"
+APPROVAL_EVENT = "tier2gate_approval_request"  # message metadata: finds our post after a crash
+HISTORY_LOOKBACK = 200
 REASON_BLOCK = "tier2gate_reason"
 REASON_ACTION = "tier2gate_reason_input"
 REASON_MAX_CHARS = 1000
@@ -89,11 +91,27 @@ class Client:
         return cls(slack.bot_token.get_secret_value(), slack.api_url, tls.ca_file)
 
     async def post_approval(self, channel: str, view: ApprovalView) -> MessageRef:
+        metadata = {"event_type": APPROVAL_EVENT,
+                    "event_payload": {"escalation_id": view.escalation_id}}
         with _classified("chat.postMessage"):
             answer = await self._web.chat_postMessage(
-                channel=channel, text=fallback_text(view), blocks=approval_blocks(view)
+                channel=channel, text=fallback_text(view), blocks=approval_blocks(view),
+                metadata=metadata,
             )
         return MessageRef(channel=answer["channel"], ts=answer["ts"])
+
+    async def find_approval(self, channel: str, escalation_id: str) -> MessageRef | None:
+        """Looks through the channel's latest messages for our metadata (`channels:history`)."""
+        with _classified("conversations.history"):
+            answer = await self._web.conversations_history(
+                channel=channel, limit=HISTORY_LOOKBACK, include_all_metadata=True)
+        for message in answer.get("messages") or []:
+            metadata = message.get("metadata") or {}
+            payload = metadata.get("event_payload") or {}
+            if (metadata.get("event_type") == APPROVAL_EVENT
+                    and payload.get("escalation_id") == escalation_id):
+                return MessageRef(channel=channel, ts=str(message["ts"]))
+        return None
 
     async def update_approval(self, ref: MessageRef, view: ApprovalView) -> None:
         with _classified("chat.update"):

@@ -13,7 +13,7 @@ from datetime import datetime
 from daemon.clock import to_datetime
 from daemon.domain.gate import Phase, Verdict
 from daemon.domain.transitions import Step, on_approval_posted, on_click, on_remind, on_timeout
-from daemon.integrations.base import EscalationFormSpec, MessageRef
+from daemon.integrations.base import Chat, EscalationFormSpec, MessageRef
 from daemon.integrations.slack_payloads import (
     ButtonClick,
     DeclineReason,
@@ -101,8 +101,11 @@ class Approvals:
         chat = self.deps.need_chat()
         approvers, note = await self.approvers()
         now = self._now()
-        view = approval_view(current, self.deps.settings, now, approvers, note)
-        ref = await chat.post_approval(channel, view)
+        # An earlier attempt may have posted and died before recording it: look first.
+        found = await self._posted_before(chat, channel, current.row.id) \
+            if job.attempts > 1 else None
+        ref = found or await chat.post_approval(
+            channel, approval_view(current, self.deps.settings, now, approvers, note))
 
         async def record() -> Changes | None:
             fresh = await self._load(job)
@@ -113,6 +116,14 @@ class Approvals:
             return changes_for(fresh.row.id, fresh.escalation, step, at, previous=fresh.row)
 
         return record
+
+    async def _posted_before(self, chat: Chat, channel: str, escalation_id: str
+                             ) -> MessageRef | None:
+        try:
+            return await chat.find_approval(channel, escalation_id)
+        except Permanent as exc:  # e.g. no channels:history scope: post again, maybe twice
+            log.warning("approval.lookup_failed", error=str(exc))
+            return None
 
     async def update(self, job: Job) -> None:
         current = await self._load(job)

@@ -37,6 +37,7 @@ class Message:
     blocks: list[dict[str, Any]] = field(default_factory=list)
     thread_ts: str | None = None
     updates: int = 0
+    metadata: dict[str, Any] | None = None
 
 
 class FakeSlack:
@@ -62,6 +63,7 @@ class FakeSlack:
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
             "chat.postEphemeral": self._post_ephemeral,
+            "conversations.history": self._history,
             "views.open": self._open_view,
             "users.lookupByEmail": self._lookup_by_email,
             "usergroups.users.list": self._group_users,
@@ -125,8 +127,12 @@ class FakeSlack:
             return {"ok": False, "error": "channel_not_found"}
         ts = f"1700000000.{self._next_ts:06d}"
         self._next_ts += 100
+        metadata = args.get("metadata")
+        if isinstance(metadata, str):
+            metadata = json.loads(metadata)
         self.messages[(channel, ts)] = Message(channel, ts, args.get("text", ""),
-                                               args.get("blocks", []), args.get("thread_ts"))
+                                               args.get("blocks", []), args.get("thread_ts"),
+                                               metadata=metadata)
         return {"channel": channel, "ts": ts, "message": {"text": args.get("text", "")}}
 
     def _update(self, args: dict[str, Any]) -> Answer:
@@ -137,6 +143,18 @@ class FakeSlack:
         message.blocks = args.get("blocks", message.blocks)
         message.updates += 1
         return {"channel": message.channel, "ts": message.ts, "text": message.text}
+
+    def _history(self, args: dict[str, Any]) -> Answer:
+        """Newest first, top-level messages only; metadata only when asked for, as Slack does."""
+        channel = args.get("channel", "")
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        found = sorted((m for m in self.messages.values()
+                        if m.channel == channel and m.thread_ts is None),
+                       key=lambda m: m.ts, reverse=True)[: int(args.get("limit", 100))]
+        return {"messages": [
+            {"type": "message", "ts": m.ts, "text": m.text,
+             **({"metadata": m.metadata} if with_metadata and m.metadata else {})}
+            for m in found]}
 
     def _post_ephemeral(self, args: dict[str, Any]) -> Answer:
         if not args.get("channel") or not args.get("user"):

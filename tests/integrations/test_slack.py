@@ -222,9 +222,11 @@ CALLS: dict[str, Callable[[Client], Awaitable[object]]] = {
     "views.open": lambda c: c.ask_decline_reason("t.1", "esc-1", MessageRef("C1", "1.2")),
     "users.lookupByEmail": lambda c: c.user_id_for_email("smoc@example.com"),
     "usergroups.users.list": lambda c: c.group_members("S0BACKUPS"),
+    "conversations.history": lambda c: c.find_approval("C1", "esc-1"),
 }
 
-READS = {"users.lookupByEmail", "usergroups.users.list"}  # slack_sdk sends these as GET
+# slack_sdk sends these as GET
+READS = {"users.lookupByEmail", "usergroups.users.list", "conversations.history"}
 
 FAULTS: list[tuple[Fault, type[Exception]]] = [
     *[(Fault(status=s), Permanent) for s in (400, 401, 403, 404)],
@@ -325,3 +327,28 @@ async def test_from_settings_uses_the_token_and_url(slack: FakeSlack) -> None:
     assert slack.messages[(ref.channel, ref.ts)].text == "hi"
     with pytest.raises(ConfigError, match="bot_token"):
         Client.from_settings(SlackSettings(), TlsSettings())
+
+
+async def test_an_approval_posted_earlier_is_found_by_its_metadata(
+        client: Client, slack: FakeSlack) -> None:
+    assert await client.find_approval("C0APPROVE", "esc-7f3k") is None
+    await client.post_notice("C0APPROVE", "an unrelated message")
+    ref = await client.post_approval("C0APPROVE", VIEW)
+    await client.post_in_thread(ref, "a reply")
+    assert await client.find_approval("C0APPROVE", "esc-7f3k") == ref
+    assert await client.find_approval("C0APPROVE", "esc-other") is None
+    assert await client.find_approval("C0ELSEWHERE", "esc-7f3k") is None
+
+
+async def test_the_escalation_form_opens_with_the_policys_choices(
+        client: Client, slack: FakeSlack) -> None:
+    from daemon.integrations.base import EscalationFormSpec
+
+    spec = EscalationFormSpec(severities=("S1", "S2"), title="Checkout down",
+                              criteria=(("support_exhausted_knowledge", "Support exhausted"),))
+    await client.open_escalation_form("t.9", spec)
+    [view] = slack.views
+    shown = texts(view["blocks"])
+    assert "Checkout down" in str(view)
+    for label in ("What is wrong?", "Severity", "Support exhausted", "S1", "S2"):
+        assert label in shown
