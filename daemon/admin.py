@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 
 from daemon.clock import iso
@@ -39,7 +40,7 @@ def export(settings: Settings, path: Path) -> int:
         counts = {}
         with path.open("w", encoding="utf-8") as out:
             for table in transfer.table_order():
-                rows = await store.backend.run(lambda t=table: transfer.dump_table(t))
+                rows = await store.backend.run(partial(transfer.dump_table, table))
                 for row in rows:
                     out.write(json.dumps({"table": table, "row": row}, sort_keys=True) + "\n")
                 counts[table] = len(rows)
@@ -67,7 +68,7 @@ def import_(settings: Settings, path: Path) -> int:
         for table in transfer.table_order():
             rows = tables.get(table, [])
             counts[table] = await store.backend.run(
-                lambda t=table, r=rows: transfer.load_rows(t, r, dialect))
+                partial(transfer.load_rows, table, rows, dialect))
         print(f"imported {_counts(counts)} from {path}", file=sys.stderr)
         return 0
 

@@ -103,11 +103,9 @@ def parse_incident_io(
             raise PayloadError(f"missing {event_type} object")
         if scope == "private_incident":
             return _private(event_type, inner)
-        incident = inner
-        if name == "incident_status_updated_v2":
-            incident = inner.get("incident")
-            if not isinstance(incident, dict):
-                raise PayloadError("incident_status_updated_v2 without an incident object")
+        incident = inner.get("incident") if name == "incident_status_updated_v2" else inner
+        if not isinstance(incident, dict):
+            raise PayloadError("incident_status_updated_v2 without an incident object")
         escalation = escalation_from_incident(incident, customer_fields=customer_fields)
         return IncidentIoEvent(
             event_type=event_type,

@@ -257,7 +257,9 @@ def _bounded(client: C, timeout_s: float) -> C:
     client.retry = {429: 1}
     client.max_http_attempts = -1
     client.max_network_attempts = 0
-    client.timeout = timeout_s  # the package passes this on every request, over httpx2's own
+    # the package passes this on every request, over httpx2's own; it annotates an int but
+    # hands the value to httpx2, which takes seconds as a float
+    client.timeout = timeout_s  # type: ignore[assignment]
     return client
 
 

@@ -26,12 +26,12 @@ from typing import Any
 import trustme
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from aiohttp.typedefs import Middleware
 
 from daemon.standins.faults import FaultPlan
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 OPEN = ("triggered", "acknowledged")
 SEVERITIES = ("critical", "error", "warning", "info")
 

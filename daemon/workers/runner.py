@@ -15,6 +15,7 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from functools import partial
 
 import structlog
 
@@ -97,9 +98,9 @@ class JobRunner:
         for job in jobs:
             task = asyncio.create_task(self._execute(job), name=f"job-{job.id}")
             self._inflight[job.id] = task
-            task.add_done_callback(lambda _t, job_id=job.id: self._finished(job_id))
+            task.add_done_callback(partial(self._finished, job.id))
 
-    def _finished(self, job_id: int) -> None:
+    def _finished(self, job_id: int, _task: asyncio.Task[None]) -> None:
         self._inflight.pop(job_id, None)
         self._wake.set()
 
