@@ -4,7 +4,8 @@ Every server gets the same load from the same generator (bench/loadgen.py, its o
 closed-loop throughput at `concurrency` requests in flight for `duration_s` (bounded by
 `count`), then open-loop latency at a fixed 200 requests/s. Servers run one at a time, fresh
 for every round, rounds interleaved (bare, tier2gate, Alertmanager, bare, ...) so that a noisy
-neighbour hurts all of them alike; each figure is the median over rounds.
+neighbour hurts all of them alike; each throughput is the median over rounds, each ratio the
+median of the rounds' ratios.
 
 - tier2gate: `tier2gate serve`, SQLite store in its own temp dir, defaults otherwise (its job
   runner processes every delivery while the load goes on, as in production). Each delivery is a
@@ -168,11 +169,18 @@ def intake(tmp: Path, *, rounds: int = 3, duration_s: float = 5.0, concurrency: 
         figures[kind].update(p50_ms_200rps=result["p50_ms"], p99_ms_200rps=result["p99_ms"],
                              ok_200rps=result["ok"], sent_200rps=result["sent"],
                              send_lag_p99_ms=result["send_lag_p99_ms"])
-    bare = figures["bare"]["rps"]
-    figures["ratio_vs_aiohttp"] = figures["tier2gate"]["rps"] / bare
-    figures["ratio_vs_alertmanager"] = (figures["tier2gate"]["rps"]
-                                        / figures["alertmanager"]["rps"])
+    def ratio(kind: str, peer: str) -> float:
+        """Median over rounds of kind/peer: a round's servers ran seconds apart, so a
+        neighbour's load drifting between rounds cancels out of each round's ratio."""
+        per_round = [a["throughput"] / b["throughput"]
+                     for a, b in zip(throughput[kind], throughput[peer], strict=True)]
+        figures.setdefault("ratio_rounds", {})[f"{kind}/{peer}"] = [round(r, 3)
+                                                                    for r in per_round]
+        return statistics.median(per_round)
+
+    figures["ratio_vs_aiohttp"] = ratio("tier2gate", "bare")
+    figures["ratio_vs_alertmanager"] = ratio("tier2gate", "alertmanager")
     if calibrate:
-        figures["calibration"] = {kind: figures[kind]["rps"] / bare
+        figures["calibration"] = {kind: ratio(kind, "bare")
                                   for kind in ("groupcommit", "percommit")}
     return figures

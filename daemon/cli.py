@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+import uvloop
 import yaml
 from aiohttp import web
 
@@ -55,6 +56,7 @@ def cmd_serve(_args: argparse.Namespace) -> int:
         web.run_app(
             app, host=settings.http.host, port=settings.http.port, print=None,
             access_log=None, shutdown_timeout=settings.http.shutdown_timeout_s,
+            loop=uvloop.new_event_loop(),  # measured: ~10% more intake per CPU (bench/README)
         )
     except StoreUnavailable as exc:
         log.error("serve.store_unavailable", error=str(exc))
