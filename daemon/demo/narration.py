@@ -28,6 +28,10 @@ def describe(reference: str, entry: TimelineEntry) -> str | None:
         case "classified" if d.get("outcome") == "emergency":
             criteria = ", ".join(d.get("criteria") or []) or "time-based rule"
             return f"{reference}: EMERGENCY per rule '{d.get('rule')}' (criteria: {criteria})."
+        case "classified" if d.get("due"):
+            due = str(d["due"])[:16].replace("T", " ")
+            return (f"{reference}: REQUEST FOR HELP, queued for business hours (due {due} UTC): "
+                    f"{d.get('reason')}.")
         case "classified":
             return f"{reference}: {str(d.get('outcome')).upper()}: {d.get('reason')}."
         case "approval_requested":

@@ -111,7 +111,8 @@ def _classify(gate: Gate, decision: Decision, rfh_due: datetime) -> Step:
             "matched": decision.matched,
             "criteria": [c.value for c, held in decision.facts.criteria.items() if held],
             "severity": decision.facts.severity, "weekend": decision.facts.weekend,
-            "off_hours": decision.facts.off_hours, "previous": gate.phase.value}))
+            "off_hours": decision.facts.off_hours, "previous": gate.phase.value,
+            **({"due": rfh_due.isoformat()} if phase is Phase.RFH else {})}))
     updates: dict[str, Any] = {"phase": phase, "decision": decision}
     if changed and phase is Phase.AWAITING_APPROVAL:
         effects.append(Effect(REQUEST_APPROVAL, "request"))
