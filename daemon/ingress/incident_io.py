@@ -23,6 +23,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from daemon.domain.models import Escalation, Source, Status
+from daemon.ingress.errors import PayloadError
 
 RESOLVED_CATEGORIES = frozenset({"closed", "learning", "declined", "merged", "canceled"})
 """Status categories after which nobody works on the customer impact any more.
@@ -51,14 +52,6 @@ _IGNORED_SCOPES: dict[str, str] = {
     "schedule": "on-call schedules are not escalations",
     "status_page_incident": "status page updates do not change an escalation",
 }
-
-
-class PayloadError(ValueError):
-    """The body is not an incident.io webhook we can read: answer 400 and store nothing."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class IncidentIoKind(StrEnum):

@@ -27,17 +27,10 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from daemon.domain.models import Escalation, Source, Status
+from daemon.ingress.errors import PayloadError
 
 CUSTOM_FIELDS_EVENT = "incident.custom_field_values.updated"
 PING_EVENT = "pagey.ping"
-
-
-class PayloadError(ValueError):
-    """The body is not a PagerDuty V3 webhook we can read: answer 400 and store nothing."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class PagerDutyKind(StrEnum):

@@ -17,6 +17,7 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from daemon.appkeys import METRICS, SETTINGS, STORE
 from daemon.ingress import incident_io, pagerduty
+from daemon.ingress.errors import PayloadError
 from daemon.ingress.signatures import SignatureError, verify_pagerduty, verify_standard_webhook
 from daemon.jobs.intake import INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY
 from daemon.logging import get_logger
@@ -153,6 +154,6 @@ async def incident_io_webhook(request: web.Request) -> web.Response:
 def _parsed(request: web.Request, source: str, parse: Callable[[], _T]) -> _T:
     try:
         return parse()
-    except (incident_io.PayloadError, pagerduty.PayloadError) as exc:
+    except PayloadError as exc:
         request.app[METRICS].webhook_rejections.labels(source, "malformed").inc()
         raise reject(400, exc.reason) from None
