@@ -16,14 +16,14 @@ creation time) raises `PayloadError`, which the endpoint turns into a 400.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from daemon.domain.models import Escalation, Source, Status
-from daemon.ingress.errors import PayloadError
+from daemon.ingress import fields as read
+from daemon.ingress.fields import PayloadError
 
 RESOLVED_CATEGORIES = frozenset({"closed", "learning", "declined", "merged", "canceled"})
 """Status categories after which nobody works on the customer impact any more.
@@ -119,7 +119,7 @@ def parse_incident_io(
     return IncidentIoEvent(
         event_type=event_type,
         kind=IncidentIoKind.IGNORED,
-        incident_id=_text(inner.get("incident_id")),
+        incident_id=read.text(inner.get("incident_id")),
         reason=reason,
     )
 
@@ -134,20 +134,20 @@ def escalation_from_incident(
     """
     if not isinstance(incident, dict):
         raise PayloadError("incident is not an object")
-    incident_id = _text(incident.get("id"))
+    incident_id = read.text(incident.get("id"))
     if not incident_id:
         raise PayloadError("incident has no id")
-    created_at = _timestamp(incident.get("created_at"), "created_at")
+    created_at = read.timestamp(incident.get("created_at"), "created_at")
     if created_at is None:
         raise PayloadError("incident has no created_at")
-    updated_at = _timestamp(incident.get("updated_at"), "updated_at") or created_at
+    updated_at = read.timestamp(incident.get("updated_at"), "updated_at") or created_at
 
     fields = _custom_fields(incident.get("custom_field_entries"))
     links = {
         name: url
         for name, url in (
-            ("incident", _text(incident.get("permalink"))),
-            ("call", _text(incident.get("call_url"))),
+            ("incident", read.text(incident.get("permalink"))),
+            ("call", read.text(incident.get("call_url"))),
         )
         if url
     }
@@ -155,9 +155,9 @@ def escalation_from_incident(
         return Escalation(
             source=Source.INCIDENT_IO,
             external_id=incident_id,
-            reference=_text(incident.get("reference")),
-            title=_text(incident.get("name")),
-            severity=_text(_obj(incident.get("severity")).get("name")),
+            reference=read.text(incident.get("reference")),
+            title=read.text(incident.get("name")),
+            severity=read.text(read.obj(incident.get("severity")).get("name")),
             status=_status(incident.get("incident_status")),
             customer=_customer(fields, customer_fields),
             fields=fields,
@@ -176,7 +176,7 @@ def escalation_from_incident(
 def _private(event_type: str, inner: dict[str, Any]) -> IncidentIoEvent:
     # Only `{"id": ...}` is documented; accept `{"incident": {"id": ...}}` in case a status
     # update for a private incident is ever wrapped like its public twin.
-    incident_id = _text(inner.get("id")) or _text(_obj(inner.get("incident")).get("id"))
+    incident_id = read.text(inner.get("id")) or read.text(read.obj(inner.get("incident")).get("id"))
     if not incident_id:
         raise PayloadError("private incident event has no id")
     return IncidentIoEvent(
@@ -198,7 +198,7 @@ def _ignore_reason(scope: str, name: str) -> str | None:
 
 
 def _status(incident_status: object) -> Status:
-    category = _obj(incident_status).get("category")
+    category = read.obj(incident_status).get("category")
     return Status.RESOLVED if category in RESOLVED_CATEGORIES else Status.OPEN
 
 
@@ -208,13 +208,13 @@ def _custom_fields(entries: object) -> dict[str, str]:
     if not isinstance(entries, list):
         return fields
     for entry in entries:
-        custom_field = _obj(_obj(entry).get("custom_field"))
-        name = _text(custom_field.get("name"))
+        custom_field = read.obj(read.obj(entry).get("custom_field"))
+        name = read.text(custom_field.get("name"))
         if not name:
             continue
-        values = _obj(entry).get("values")
+        values = read.obj(entry).get("values")
         texts = (
-            [_value_text(value, _text(custom_field.get("field_type"))) for value in values]
+            [_value_text(value, read.text(custom_field.get("field_type"))) for value in values]
             if isinstance(values, list)
             else []
         )
@@ -239,13 +239,13 @@ def _value_text(value: object, field_type: str) -> str:
     reading by field type gives the answer the incident.io UI shows (an option's label for a
     select). Catalog-backed selects carry `value_catalog_entry` instead of `value_option`.
     """
-    value = _obj(value)
+    value = read.obj(value)
     readers = {
-        "text": lambda: _text(value.get("value_text")),
-        "option": lambda: _text(_obj(value.get("value_option")).get("value")),
-        "catalog": lambda: _text(_obj(value.get("value_catalog_entry")).get("name")),
+        "text": lambda: read.text(value.get("value_text")),
+        "option": lambda: read.text(read.obj(value.get("value_option")).get("value")),
+        "catalog": lambda: read.text(read.obj(value.get("value_catalog_entry")).get("name")),
         "numeric": lambda: _scalar_text(value.get("value_numeric")),
-        "link": lambda: _text(value.get("value_link")),
+        "link": lambda: read.text(value.get("value_link")),
     }
     for kind in _VALUE_ORDER.get(field_type, _DEFAULT_VALUE_ORDER):
         text = readers[kind]()
@@ -263,26 +263,7 @@ def _customer(fields: dict[str, str], names: Sequence[str]) -> str:
     return ""
 
 
-def _timestamp(value: object, name: str) -> datetime | None:
-    """ISO 8601 -> aware datetime; None when absent. incident.io always sends UTC ("Z"), so a
-    zone-less value is read as UTC rather than rejected."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise PayloadError(f"{name} is not a string")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise PayloadError(f"{name} is not an ISO 8601 timestamp") from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
-
-def _obj(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def _scalar_text(value: object) -> str:
@@ -291,4 +272,4 @@ def _scalar_text(value: object) -> str:
         return ""
     if isinstance(value, int | float):
         return str(value)
-    return _text(value)
+    return read.text(value)

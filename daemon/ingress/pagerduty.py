@@ -20,14 +20,15 @@ Parsing is defensive because payloads vary by age: 2021 captures lack `incident_
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from daemon.domain.models import Escalation, Source, Status
-from daemon.ingress.errors import PayloadError
+from daemon.ingress import fields as read
+from daemon.ingress.fields import PayloadError
 
 CUSTOM_FIELDS_EVENT = "incident.custom_field_values.updated"
 PING_EVENT = "pagey.ping"
@@ -89,17 +90,17 @@ def parse_pagerduty(payload: object) -> PagerDutyEvent:
     event = payload.get("event")
     if not isinstance(event, dict):
         raise PayloadError("missing event object")
-    event_id = _text(event.get("id"))
+    event_id = read.text(event.get("id"))
     if not event_id:
         raise PayloadError("missing event.id")
-    event_type = _text(event.get("event_type"))
+    event_type = read.text(event.get("event_type"))
     if not event_type:
         raise PayloadError("missing event.event_type")
     data = event.get("data")
-    wants_incident = event_type.startswith("incident.") and _obj(data).get("type") == "incident"
+    wants_incident = event_type.startswith("incident.") and read.obj(data).get("type") == "incident"
     wants_fields = event_type == CUSTOM_FIELDS_EVENT
     try:
-        occurred_at = _timestamp(event.get("occurred_at"), "event.occurred_at")
+        occurred_at = read.timestamp(event.get("occurred_at"), "event.occurred_at")
     except PayloadError:
         if wants_incident or wants_fields:
             raise
@@ -107,35 +108,35 @@ def parse_pagerduty(payload: object) -> PagerDutyEvent:
     base: dict[str, Any] = {
         "event_id": event_id,
         "event_type": event_type,
-        "resource_type": _text(event.get("resource_type")) or event_type.partition(".")[0],
+        "resource_type": read.text(event.get("resource_type")) or event_type.partition(".")[0],
         "occurred_at": occurred_at,
-        "agent": _text(_obj(event.get("agent")).get("summary")),
+        "agent": read.text(read.obj(event.get("agent")).get("summary")),
     }
     if wants_incident:
-        incident = _incident(_obj(data))
+        incident = _incident(read.obj(data))
         return PagerDutyEvent(
             **base,
             kind=PagerDutyKind.INCIDENT,
             incident_id=incident.id,
             incident=incident,
-            escalation=_escalation(incident, _obj(data), occurred_at),
+            escalation=_escalation(incident, read.obj(data), occurred_at),
         )
     if wants_fields:
-        incident_id = _text(_obj(_obj(data).get("incident")).get("id"))
+        incident_id = read.text(read.obj(read.obj(data).get("incident")).get("id"))
         if not incident_id:
             raise PayloadError("custom field event without data.incident.id")
         return PagerDutyEvent(
             **base,
             kind=PagerDutyKind.CUSTOM_FIELDS,
             incident_id=incident_id,
-            fields=_custom_fields(_obj(data).get("custom_fields")),
-            changed_fields=tuple(_custom_fields(_obj(data).get("changed_custom_fields"))),
+            fields=_custom_fields(read.obj(data).get("custom_fields")),
+            changed_fields=tuple(_custom_fields(read.obj(data).get("changed_custom_fields"))),
         )
     return PagerDutyEvent(
         **base,
         kind=PagerDutyKind.IGNORED,
         reason=_ignore_reason(event_type),
-        incident_id=_text(_obj(_obj(data).get("incident")).get("id"))
+        incident_id=read.text(read.obj(read.obj(data).get("incident")).get("id"))
         if event_type.startswith("incident.")
         else "",
     )
@@ -152,24 +153,24 @@ def _ignore_reason(event_type: str) -> str:
 
 
 def _incident(data: dict[str, Any]) -> PagerDutyIncident:
-    incident_id = _text(data.get("id"))
+    incident_id = read.text(data.get("id"))
     if not incident_id:
         raise PayloadError("incident event without data.id")
     number = data.get("number")
     assignees = data.get("assignees")
     return PagerDutyIncident(
         id=incident_id,
-        service_id=_text(_obj(data.get("service")).get("id")),
-        status=_text(data.get("status")),
-        incident_key=_text(data.get("incident_key")),
-        html_url=_text(data.get("html_url")),
-        title=_text(data.get("title")),
+        service_id=read.text(read.obj(data.get("service")).get("id")),
+        status=read.text(data.get("status")),
+        incident_key=read.text(data.get("incident_key")),
+        html_url=read.text(data.get("html_url")),
+        title=read.text(data.get("title")),
         number=number if isinstance(number, int) and not isinstance(number, bool) else None,
-        urgency=_text(data.get("urgency")),
-        priority=_text(_obj(data.get("priority")).get("summary")),
+        urgency=read.text(data.get("urgency")),
+        priority=read.text(read.obj(data.get("priority")).get("summary")),
         assignees=tuple(
             summary
-            for summary in (_text(_obj(a).get("summary")) for a in _list(assignees))
+            for summary in (read.text(read.obj(a).get("summary")) for a in _list(assignees))
             if summary
         ),
     )
@@ -182,12 +183,12 @@ def _escalation(
 
     Custom fields stay empty here; they arrive only in `incident.custom_field_values.updated`.
     """
-    created_at = _timestamp(data.get("created_at"), "data.created_at") or occurred_at
+    created_at = read.timestamp(data.get("created_at"), "data.created_at") or occurred_at
     updated_at = occurred_at or created_at
     if created_at is None or updated_at is None:
         raise PayloadError("incident event without any timestamp")
     links = {"incident": incident.html_url} if incident.html_url else {}
-    conference_url = _text(_obj(data.get("conference_bridge")).get("conference_url"))
+    conference_url = read.text(read.obj(data.get("conference_bridge")).get("conference_url"))
     if conference_url:
         links["call"] = conference_url
     try:
@@ -212,9 +213,9 @@ def _custom_fields(entries: object) -> dict[str, str]:
     """Field name -> value as text, in the spelling the policy file uses."""
     fields: dict[str, str] = {}
     for entry in _list(entries):
-        name = _text(_obj(entry).get("name"))
+        name = read.text(read.obj(entry).get("name"))
         if name:
-            fields[name] = _value_text(_obj(entry).get("value"))
+            fields[name] = _value_text(read.obj(entry).get("value"))
     return fields
 
 
@@ -234,27 +235,7 @@ def _value_text(value: object) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
 
 
-def _timestamp(value: object, name: str) -> datetime | None:
-    """ISO 8601 -> aware datetime; None when absent. PagerDuty sends UTC, so a zone-less value
-    is read as UTC rather than rejected."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise PayloadError(f"{name} is not a string")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise PayloadError(f"{name} is not an ISO 8601 timestamp") from None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
-
-
-def _obj(value: object) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def _list(value: object) -> list[Any]:
     return value if isinstance(value, list) else []
-
-
-def _text(value: object) -> str:
-    return value if isinstance(value, str) else ""

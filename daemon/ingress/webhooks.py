@@ -17,7 +17,7 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from daemon.appkeys import METRICS, SETTINGS, STORE
 from daemon.ingress import incident_io, pagerduty
-from daemon.ingress.errors import PayloadError
+from daemon.ingress.fields import PayloadError
 from daemon.ingress.signatures import SignatureError, verify_pagerduty, verify_standard_webhook
 from daemon.jobs.intake import INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY
 from daemon.logging import get_logger
