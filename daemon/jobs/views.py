@@ -24,7 +24,15 @@ def links(current: Loaded, settings: Settings) -> dict[str, str]:
         found["tier2gate"] = f"{settings.public_url.rstrip('/')}/#{current.row.id}"
     if current.gate.page is not None and current.gate.page.url:
         found["page"] = current.gate.page.url
+    if current.gate.approval is not None:
+        found["slack thread"] = slack_permalink(current.gate.approval.channel,
+                                                current.gate.approval.ts)
     return found
+
+
+def slack_permalink(channel: str, ts: str) -> str:
+    """Slack's archive link form; it redirects into the workspace for anyone signed in."""
+    return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}"
 
 
 def approval_view(current: Loaded, settings: Settings, now: datetime,
@@ -53,7 +61,8 @@ def approval_view(current: Loaded, settings: Settings, now: datetime,
         approver_ids=approvers if approvers is not None else (
             approval.approvers if approval else ()),
         smoc_note=smoc_note if smoc_note is not None else (approval.smoc_note if approval else ""),
-        links=links(current, settings),
+        links={name: url for name, url in links(current, settings).items()
+               if name != "slack thread"},  # the message itself
         shadow=settings.mode == "shadow",
         decided=decided,
     )
@@ -76,8 +85,6 @@ def page_details(current: Loaded, settings: Settings) -> str:
         who = gate.decided.by or "approval timeout (policy fallback)"
         lines.append(f"Approved: {gate.decided.verdict.value} by {who} at "
                      f"{human_time(gate.decided.at)}")
-    if gate.approval is not None:
-        lines.append(f"Slack thread: channel {gate.approval.channel}, ts {gate.approval.ts}")
     lines += [f"{name}: {url}" for name, url in links(current, settings).items()]
     return "\n".join(lines)
 

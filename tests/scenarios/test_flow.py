@@ -59,6 +59,11 @@ async def test_saturday_night_emergency_pages_once_and_opens_one_retro(tmp_path:
         await w.daemon.settle()
         [page] = w.pagerduty.pages
         assert page["incident_key"] == f"tier2gate-{esc_id}"
+        details = w.pagerduty.page_attempts[0]["incident"]["body"]["details"]
+        for fact in ("Checkout is down for Acme", "Why: ", "approved by USMOC",
+                     f"slack thread: https://slack.com/archives/{CHANNEL}/p{ts.replace('.', '')}",
+                     "incident: https://app.incident.io/"):
+            assert fact in details, details
         events = await w.daemon.events(esc_id)
         assert events.count("approved") == 1
         assert events.count("paged") == 1
