@@ -82,8 +82,14 @@ class Chat(Protocol):
         """Replace the message in place, e.g. buttons -> "Approved by @x at 03:12 UTC"."""
         ...
 
-    async def post_in_thread(self, ref: MessageRef, text: str) -> MessageRef:
-        """A follow-up under the approval message (reminders, page status, retro link)."""
+    async def post_in_thread(self, ref: MessageRef, text: str, key: str = "") -> MessageRef:
+        """A follow-up under the approval message (reminders, page status, retro link),
+        tagged with `key` so that `find_in_thread` can tell it was already posted."""
+        ...
+
+    async def find_in_thread(self, ref: MessageRef, key: str) -> MessageRef | None:
+        """A follow-up posted earlier with this key (by an attempt that died before recording
+        it), so a retry does not post it twice."""
         ...
 
     async def post_notice(self, channel: str, text: str) -> MessageRef:

@@ -16,6 +16,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
@@ -51,6 +52,7 @@ DECLINE_ACTION = "tier2gate_decline"
 ACTIONS_BLOCK = "tier2gate_decision"
 DECLINE_CALLBACK = "tier2gate_decline_reason"
 APPROVAL_EVENT = "tier2gate_approval_request"  # message metadata: finds our post after a crash
+NOTE_EVENT = "tier2gate_thread_note"
 HISTORY_LOOKBACK = 200
 REASON_BLOCK = "tier2gate_reason"
 REASON_ACTION = "tier2gate_reason_input"
@@ -105,13 +107,9 @@ class Client:
         with _classified("conversations.history"):
             answer = await self._web.conversations_history(
                 channel=channel, limit=HISTORY_LOOKBACK, include_all_metadata=True)
-        for message in answer.get("messages") or []:
-            metadata = message.get("metadata") or {}
-            payload = metadata.get("event_payload") or {}
-            if (metadata.get("event_type") == APPROVAL_EVENT
-                    and payload.get("escalation_id") == escalation_id):
-                return MessageRef(channel=channel, ts=str(message["ts"]))
-        return None
+        found = _tagged(answer.get("messages") or [], APPROVAL_EVENT, "escalation_id",
+                        escalation_id)
+        return MessageRef(channel, found) if found else None
 
     async def update_approval(self, ref: MessageRef, view: ApprovalView) -> None:
         with _classified("chat.update"):
@@ -120,12 +118,22 @@ class Client:
                 blocks=approval_blocks(view),
             )
 
-    async def post_in_thread(self, ref: MessageRef, text: str) -> MessageRef:
+    async def post_in_thread(self, ref: MessageRef, text: str, key: str = "") -> MessageRef:
+        metadata = {"event_type": NOTE_EVENT, "event_payload": {"key": key}} if key else None
         with _classified("chat.postMessage"):
             answer = await self._web.chat_postMessage(
-                channel=ref.channel, thread_ts=ref.ts, text=text
+                channel=ref.channel, thread_ts=ref.ts, text=text, metadata=metadata
             )
         return MessageRef(channel=answer["channel"], ts=answer["ts"])
+
+    async def find_in_thread(self, ref: MessageRef, key: str) -> MessageRef | None:
+        """Looks through the thread's replies for our metadata (`channels:history`)."""
+        with _classified("conversations.replies"):
+            answer = await self._web.conversations_replies(
+                channel=ref.channel, ts=ref.ts, limit=HISTORY_LOOKBACK,
+                include_all_metadata=True)
+        found = _tagged(answer.get("messages") or [], NOTE_EVENT, "key", key)
+        return MessageRef(ref.channel, found) if found else None
 
     async def post_notice(self, channel: str, text: str) -> MessageRef:
         with _classified("chat.postMessage"):
@@ -305,6 +313,16 @@ def decline_modal(escalation_id: str, message: MessageRef) -> View:
                                           max_length=REASON_MAX_CHARS),
         )],
     )
+
+
+def _tagged(messages: list[dict[str, Any]], event_type: str, field: str, value: str) -> str:
+    """The ts of the first message whose metadata is (event_type, {field: value}), or ""."""
+    for message in messages:
+        metadata = message.get("metadata") or {}
+        payload = metadata.get("event_payload") or {}
+        if metadata.get("event_type") == event_type and payload.get(field) == value:
+            return str(message["ts"])
+    return ""
 
 
 def criterion_words(name: str) -> str:

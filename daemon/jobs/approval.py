@@ -163,9 +163,16 @@ class Approvals:
                 # The request is being posted (or Slack is down): reply once it is recorded.
                 raise Retry("the approval message is not recorded yet", after_s=1.0)
             return  # no approval message (an RFH): nothing to reply under
-        approval = current.gate.approval
-        await self.deps.need_chat().post_in_thread(MessageRef(approval.channel, approval.ts),
-                                                   str(job.payload["text"]))
+        chat = self.deps.need_chat()
+        thread = MessageRef(current.gate.approval.channel, current.gate.approval.ts)
+        # An earlier attempt may have posted and died before recording it: look first.
+        if job.attempts > 1:
+            try:
+                if await chat.find_in_thread(thread, job.key) is not None:
+                    return
+            except Permanent as exc:  # e.g. no channels:history scope: post, maybe twice
+                log.warning("thread_note.lookup_failed", error=str(exc))
+        await chat.post_in_thread(thread, str(job.payload["text"]), job.key)
 
     async def tell_user(self, job: Job) -> None:
         current = await self._load(job)

@@ -64,6 +64,7 @@ class FakeSlack:
             "chat.update": self._update,
             "chat.postEphemeral": self._post_ephemeral,
             "conversations.history": self._history,
+            "conversations.replies": self._replies,
             "views.open": self._open_view,
             "users.lookupByEmail": self._lookup_by_email,
             "usergroups.users.list": self._group_users,
@@ -155,6 +156,19 @@ class FakeSlack:
             {"type": "message", "ts": m.ts, "text": m.text,
              **({"metadata": m.metadata} if with_metadata and m.metadata else {})}
             for m in found]}
+
+    def _replies(self, args: dict[str, Any]) -> Answer:
+        """The parent first, then its replies oldest first, as Slack does."""
+        channel, ts = args.get("channel", ""), args.get("ts", "")
+        parent = self.messages.get((channel, ts))
+        if parent is None:
+            return {"ok": False, "error": "thread_not_found"}
+        with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
+        thread = [parent, *sorted(self.thread(channel, ts), key=lambda m: m.ts)]
+        return {"messages": [
+            {"type": "message", "ts": m.ts, "text": m.text, "thread_ts": ts,
+             **({"metadata": m.metadata} if with_metadata and m.metadata else {})}
+            for m in thread[: int(args.get("limit", 100))]]}
 
     def _post_ephemeral(self, args: dict[str, Any]) -> Answer:
         if not args.get("channel") or not args.get("user"):

@@ -223,10 +223,12 @@ CALLS: dict[str, Callable[[Client], Awaitable[object]]] = {
     "users.lookupByEmail": lambda c: c.user_id_for_email("smoc@example.com"),
     "usergroups.users.list": lambda c: c.group_members("S0BACKUPS"),
     "conversations.history": lambda c: c.find_approval("C1", "esc-1"),
+    "conversations.replies": lambda c: c.find_in_thread(MessageRef("C1", "1.2"), "k"),
 }
 
 # slack_sdk sends these as GET
-READS = {"users.lookupByEmail", "usergroups.users.list", "conversations.history"}
+READS = {"users.lookupByEmail", "usergroups.users.list", "conversations.history",
+         "conversations.replies"}
 
 FAULTS: list[tuple[Fault, type[Exception]]] = [
     *[(Fault(status=s), Permanent) for s in (400, 401, 403, 404)],
@@ -352,3 +354,13 @@ async def test_the_escalation_form_opens_with_the_policys_choices(
     assert "Checkout down" in str(view)
     for label in ("What is wrong?", "Severity", "Support exhausted", "S1", "S2"):
         assert label in shown
+
+
+async def test_a_thread_note_posted_earlier_is_found_by_its_key(
+        client: Client, slack: FakeSlack) -> None:
+    ref = await client.post_approval("C0APPROVE", VIEW)
+    assert await client.find_in_thread(ref, "thread_note:esc-7f3k:paged") is None
+    await client.post_in_thread(ref, "Reminder", "thread_note:esc-7f3k:remind-1")
+    note = await client.post_in_thread(ref, "Paged Tier 2", "thread_note:esc-7f3k:paged")
+    assert await client.find_in_thread(ref, "thread_note:esc-7f3k:paged") == note
+    assert await client.find_in_thread(ref, "thread_note:esc-7f3k:retro") is None

@@ -387,9 +387,8 @@ def check(chaos: Chaos, world: Vendors, daemon: LiveDaemon, courier: Courier,
     assert json.loads(paged[0][0])["incident_id"] == page["id"], fail(f"paged: {paged}")
     assert "jobs.recovered_after_crash" in daemon.log_events(), fail("no recovery logged")
 
-    # chat.postMessage has no idempotency key: a retried approval request first looks for its
-    # own earlier post (message metadata), so there is exactly one per escalation. Thread
-    # notes are informational and at least once: their duplicates are reported, not hidden.
+    # chat.postMessage has no idempotency key: a retried approval request or thread note first
+    # looks for its own earlier post (message metadata), so each is posted once.
     # A click on a copy the store never recorded adopts that copy as the approval message.
     posts_per_esc = approval_posts(slack)
     duplicates = {esc: n for esc, n in posts_per_esc.items() if n > 1}
@@ -409,6 +408,8 @@ def check(chaos: Chaos, world: Vendors, daemon: LiveDaemon, courier: Courier,
     print(f"crash-points slack duplicates: approval messages posted twice or more for "
           f"{len(duplicates)}/{len(stories)} escalations {duplicates}; 'Paged Tier 2' notes "
           f"duplicated for {sum(1 for n in notes.values() if n > 1)}")
+    repeated = {esc: n for esc, n in notes.items() if n > 1}
+    assert not repeated, fail(f"'Paged Tier 2' posted more than once: {repeated}")
 
 
 def slow_approval_answers(switch: dict[str, bool], delay_s: float) -> Any:
