@@ -27,8 +27,8 @@ from tests.world import (
     SMOC,
     SMOC_EMAIL,
     SMOC_SCHEDULE,
-    TIER2_SERVICE,
     button,
+    serve_env,
 )
 
 
@@ -67,18 +67,7 @@ class Vendors:
 
     def env(self) -> dict[str, str]:
         """`TIER2GATE_*` settings pointing `serve` at these fakes, as an operator would."""
-        return {
-            "TIER2GATE_SLACK__BOT_TOKEN": SLACK_TOKEN,
-            "TIER2GATE_SLACK__API_URL": self.slack.api_url,
-            "TIER2GATE_SLACK__APPROVAL_CHANNEL": CHANNEL,
-            "TIER2GATE_PAGERDUTY__API_TOKEN": PD_TOKEN,
-            "TIER2GATE_PAGERDUTY__FROM_EMAIL": "tier2gate@example.com",
-            "TIER2GATE_PAGERDUTY__API_URL": self.pagerduty.api_url,
-            "TIER2GATE_PAGERDUTY__EVENTS_URL": self.pagerduty.events_url,
-            "TIER2GATE_PAGERDUTY__SMOC_SCHEDULE_ID": SMOC_SCHEDULE,
-            "TIER2GATE_PAGERDUTY__TIER2_SERVICE_ID": TIER2_SERVICE,
-            "TIER2GATE_TLS__CA_FILE": str(self.pagerduty.ca_file),
-        }
+        return serve_env(self.slack, self.pagerduty)
 
     def approval_requests(self) -> list[tuple[str, str]]:
         """(escalation id, message ts) of every approval request posted to the channel."""

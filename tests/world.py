@@ -41,6 +41,29 @@ class World:
                 if c.args.get("channel") == CHANNEL and "tier2gate_approve" in str(c.args)]
 
 
+def serve_env(slack: FakeSlack, pagerduty: FakePagerDuty, gitlab: FakeGitLab | None = None
+              ) -> dict[str, str]:
+    """`TIER2GATE_*` settings pointing a `tier2gate serve` process at the stand-ins, as an
+    operator would write them (secrets for inbound signatures are added by the caller)."""
+    env = {
+        "TIER2GATE_SLACK__BOT_TOKEN": SLACK_TOKEN,
+        "TIER2GATE_SLACK__API_URL": slack.api_url,
+        "TIER2GATE_SLACK__APPROVAL_CHANNEL": CHANNEL,
+        "TIER2GATE_PAGERDUTY__API_TOKEN": PD_TOKEN,
+        "TIER2GATE_PAGERDUTY__FROM_EMAIL": "tier2gate@example.com",
+        "TIER2GATE_PAGERDUTY__API_URL": pagerduty.api_url,
+        "TIER2GATE_PAGERDUTY__EVENTS_URL": pagerduty.events_url,
+        "TIER2GATE_PAGERDUTY__SMOC_SCHEDULE_ID": SMOC_SCHEDULE,
+        "TIER2GATE_PAGERDUTY__TIER2_SERVICE_ID": TIER2_SERVICE,
+        "TIER2GATE_TLS__CA_FILE": str(pagerduty.ca_file),
+    }
+    if gitlab is not None:
+        env.update({"TIER2GATE_TRACKER__KIND": "gitlab", "TIER2GATE_TRACKER__URL": gitlab.url,
+                    "TIER2GATE_TRACKER__TOKEN": TRACKER_TOKEN,
+                    "TIER2GATE_TRACKER__PROJECT": gitlab.project})
+    return env
+
+
 def tracker_for(kind: str) -> FakeTracker:
     if kind == "github":
         return FakeGitHub(TRACKER_TOKEN, "acme/retros")

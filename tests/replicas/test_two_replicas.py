@@ -32,16 +32,15 @@ from tests.harness import INC_SECRET, PD_SECRET, REPO, SLACK_SECRET
 from tests.support import POSTGRES_URL, postgres_or_skip
 from tests.support_process import clean_env, free_port
 from tests.world import (
-    CHANNEL,
     PD_TOKEN,
     SLACK_TOKEN,
     SMOC,
     SMOC_EMAIL,
     SMOC_SCHEDULE,
-    TIER2_SERVICE,
     TRACKER_TOKEN,
     button,
     incident,
+    serve_env,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -118,22 +117,13 @@ async def test_two_replicas_one_approval_one_page_one_retro(tmp_path: Path, sche
         await gitlab.start()
         stack.push_async_callback(gitlab.close)
         env = clean_env(
+            **serve_env(slack, pd, gitlab),
             TIER2GATE_DATABASE_URL=f"{POSTGRES_URL}?search_path={schema}",
             TIER2GATE_HTTP__HOST="127.0.0.1",
             TIER2GATE_POLICY_FILE=str(REPO / "config" / "policy.yaml"),
             TIER2GATE_PAGERDUTY__WEBHOOK_SECRETS=PD_SECRET,
             TIER2GATE_INCIDENT_IO__WEBHOOK_SECRET=INC_SECRET,
             TIER2GATE_SLACK__SIGNING_SECRET=SLACK_SECRET,
-            TIER2GATE_SLACK__BOT_TOKEN=SLACK_TOKEN, TIER2GATE_SLACK__API_URL=slack.api_url,
-            TIER2GATE_SLACK__APPROVAL_CHANNEL=CHANNEL,
-            TIER2GATE_PAGERDUTY__API_TOKEN=PD_TOKEN,
-            TIER2GATE_PAGERDUTY__FROM_EMAIL="t2g@example.com",
-            TIER2GATE_PAGERDUTY__API_URL=pd.api_url, TIER2GATE_PAGERDUTY__EVENTS_URL=pd.events_url,
-            TIER2GATE_PAGERDUTY__SMOC_SCHEDULE_ID=SMOC_SCHEDULE,
-            TIER2GATE_PAGERDUTY__TIER2_SERVICE_ID=TIER2_SERVICE,
-            TIER2GATE_TLS__CA_FILE=str(pd.ca_file),
-            TIER2GATE_TRACKER__URL=gitlab.url, TIER2GATE_TRACKER__TOKEN=TRACKER_TOKEN,
-            TIER2GATE_TRACKER__PROJECT="ops/retros",
             TIER2GATE_JOBS__LEASE_S=str(LEASE_S), TIER2GATE_JOBS__POLL_INTERVAL_S="0.05",
             TIER2GATE_JOBS__BACKOFF_BASE_S="0.05", TIER2GATE_JOBS__BACKOFF_MAX_S="0.5",
         )

@@ -33,13 +33,12 @@ from tests.harness import INC_SECRET, PD_SECRET, REPO, SLACK_SECRET
 from tests.support_process import clean_env, free_port, spawn, tier2gate
 from tests.world import (
     BACKUP,
-    CHANNEL,
     PD_TOKEN,
     SLACK_TOKEN,
     SMOC_EMAIL,
     SMOC_SCHEDULE,
-    TIER2_SERVICE,
     TRACKER_TOKEN,
+    serve_env,
 )
 
 ALL_SECRETS = (PD_SECRET, INC_SECRET, SLACK_SECRET, SLACK_TOKEN, PD_TOKEN, TRACKER_TOKEN)
@@ -54,23 +53,10 @@ class Vendors:
     def env(self) -> dict[str, str]:
         """What an operator would put in the daemon's environment to reach these vendors."""
         return {
-            "TIER2GATE_SLACK__BOT_TOKEN": SLACK_TOKEN,
+            **serve_env(self.slack, self.pagerduty, self.gitlab),
             "TIER2GATE_SLACK__SIGNING_SECRET": SLACK_SECRET,
-            "TIER2GATE_SLACK__API_URL": self.slack.api_url,
-            "TIER2GATE_SLACK__APPROVAL_CHANNEL": CHANNEL,
-            "TIER2GATE_PAGERDUTY__API_TOKEN": PD_TOKEN,
-            "TIER2GATE_PAGERDUTY__FROM_EMAIL": "tier2gate@example.com",
-            "TIER2GATE_PAGERDUTY__API_URL": self.pagerduty.api_url,
-            "TIER2GATE_PAGERDUTY__EVENTS_URL": self.pagerduty.events_url,
-            "TIER2GATE_PAGERDUTY__SMOC_SCHEDULE_ID": SMOC_SCHEDULE,
-            "TIER2GATE_PAGERDUTY__TIER2_SERVICE_ID": TIER2_SERVICE,
             "TIER2GATE_PAGERDUTY__WEBHOOK_SECRETS": PD_SECRET,
-            "TIER2GATE_TLS__CA_FILE": str(self.pagerduty.ca_file),
             "TIER2GATE_INCIDENT_IO__WEBHOOK_SECRET": INC_SECRET,
-            "TIER2GATE_TRACKER__KIND": "gitlab",
-            "TIER2GATE_TRACKER__URL": self.gitlab.url,
-            "TIER2GATE_TRACKER__TOKEN": TRACKER_TOKEN,
-            "TIER2GATE_TRACKER__PROJECT": self.gitlab.project,
             "TIER2GATE_APPROVAL__BACKUP_USER_IDS": BACKUP,
         }
 
