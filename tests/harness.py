@@ -7,10 +7,10 @@ manual clock so timers can be fired without waiting.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -34,6 +34,9 @@ PAYLOADS = Path(__file__).resolve().parent / "payloads"
 PD_SECRET = "pd-webhook-secret-RECOGNISABLE"
 INC_SECRET = "whsec_" + "UkVDT0dOSVNBQkxFLWluY2lkZW50LWlvLXNlY3JldA=="
 SLACK_SECRET = "slack-signing-secret-RECOGNISABLE"
+HARNESS_START = datetime(2026, 11, 21, 2, 5, tzinfo=UTC).timestamp()
+"""The in-process daemon's clock starts five minutes into the Saturday-night incident the
+payload builders describe, whatever today's date is: outcomes never depend on the calendar."""
 FAST_JOBS = JobSettings(workers=4, max_attempts=6, backoff_base_s=0.02, backoff_max_s=0.2,
                         lease_s=10, poll_interval_s=0.02, drain_timeout_s=0.5)
 
@@ -131,7 +134,7 @@ class Harness:
 @asynccontextmanager
 async def running(tmp_path: Path, settings: Settings | None = None) -> AsyncIterator[Harness]:
     settings = settings or base_settings()
-    clock = ManualClock(float(int(time.time())))
+    clock = ManualClock(HARNESS_START)
     store = Store(SqliteBackend(tmp_path / "harness.db", exclusive=True), clock)
     metrics = Metrics()
     parts = build_parts(settings, store, clock, metrics)

@@ -8,6 +8,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -104,10 +105,25 @@ async def world(tmp_path: Path, kind: str = "gitlab", **overrides: Any) -> Async
         yield World(daemon, slack, pagerduty, tracker)
 
 
+OPENED = datetime(2026, 11, 21, 2, 0, tzinfo=UTC).timestamp()
+"""When the Saturday-night incident opened: five minutes before the harness clock starts."""
+
+
+def stamp(epoch_s: float) -> str:
+    """An ISO 8601 UTC timestamp as incident.io and PagerDuty write them."""
+    return datetime.fromtimestamp(epoch_s, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def incident(*, severity: str = "SEV1", exhausted: bool = True, category: str = "live",
-             updated_at: str = "2026-11-21T02:00:00Z", incident_id: str = "01SATNIGHT",
-             event: str = "public_incident.incident_created_v2") -> dict[str, Any]:
-    """An incident.io webhook built from the published sample, with the fields that matter."""
+             updated_at: str | None = None, incident_id: str = "01SATNIGHT",
+             event: str = "public_incident.incident_created_v2", opened_at: float = OPENED
+             ) -> dict[str, Any]:
+    """An incident.io webhook built from the published sample, with the fields that matter.
+
+    `opened_at` (epoch seconds) is the incident's `created_at`: the default suits the harness's
+    injected clock; a test against a real `serve` process passes the real time instead, so
+    that nothing depends on today's date. `updated_at` defaults to `opened_at`.
+    """
     sample = json.loads(payload(INC_CREATED))
     inner = copy.deepcopy(sample["public_incident.incident_created_v2"])
     field = copy.deepcopy(inner["custom_field_entries"][0])
@@ -121,8 +137,8 @@ def incident(*, severity: str = "SEV1", exhausted: bool = True, category: str = 
         id=incident_id, name="Checkout is down for Acme", reference="INC-4242",
         severity={**inner["severity"], "name": severity},
         incident_status={**inner["incident_status"], "category": category},
-        custom_field_entries=[field, customer], created_at="2026-11-21T02:00:00Z",
-        updated_at=updated_at, mode="standard",
+        custom_field_entries=[field, customer], created_at=stamp(opened_at),
+        updated_at=updated_at or stamp(opened_at), mode="standard",
     )
     if event.endswith("status_updated_v2"):
         return {"event_type": event, event: {"incident": inner, "new_status": inner[

@@ -41,6 +41,7 @@ from tests.world import (
     button,
     incident,
     serve_env,
+    stamp,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -136,7 +137,8 @@ async def test_two_replicas_one_approval_one_page_one_retro(tmp_path: Path, sche
             await asyncio.gather(wait_ready(session, a), wait_ready(session, b))
 
             # The same delivery lands on both replicas at the same moment.
-            body = json.dumps(incident()).encode()
+            opened_at = time.time() - 60  # a real process runs on the real clock
+            body = json.dumps(incident(opened_at=opened_at)).encode()
             headers = {**sign_standard_webhook(body, "msg_same", int(time.time()), INC_SECRET),
                        "Content-Type": "application/json"}
             statuses = await asyncio.gather(*(
@@ -169,7 +171,8 @@ async def test_two_replicas_one_approval_one_page_one_retro(tmp_path: Path, sche
 
             # The retro call hangs on whichever replica claims it; that replica is killed.
             gitlab.plan.add(Fault(delay_s=60))
-            closed = json.dumps(incident(category="closed", updated_at="2026-11-21T03:30:00Z"))
+            closed = json.dumps(incident(category="closed", opened_at=opened_at,
+                                         updated_at=stamp(time.time())))
             closed_headers = {**sign_standard_webhook(closed.encode(), "msg_closed",
                                                       int(time.time()), INC_SECRET),
                               "Content-Type": "application/json"}

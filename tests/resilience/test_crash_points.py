@@ -22,7 +22,7 @@ import sqlite3
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ from tests.resilience.live import (
     slack_headers,
     vendors,
 )
-from tests.world import CHANNEL, SMOC, button, incident
+from tests.world import CHANNEL, SMOC, button, incident, stamp
 
 pytestmark = pytest.mark.slow
 
@@ -62,6 +62,7 @@ class Story:
     esc_id: str = ""
     stage: str = "new"
     done: bool = False
+    opened_at: float = field(default_factory=time.time)  # `serve` runs on the real clock
 
     @property
     def incident_id(self) -> str:
@@ -81,12 +82,12 @@ class Story:
 
     def body(self, *, closed: bool) -> bytes:
         if closed:
-            data = incident(category="closed", updated_at="2026-11-21T03:30:00Z",
-                            incident_id=self.incident_id,
+            data = incident(category="closed", opened_at=self.opened_at,
+                            updated_at=stamp(time.time()), incident_id=self.incident_id,
                             event="public_incident.incident_status_updated_v2")
             inner = data["public_incident.incident_status_updated_v2"]["incident"]
         else:
-            data = incident(incident_id=self.incident_id)
+            data = incident(incident_id=self.incident_id, opened_at=self.opened_at)
             inner = data["public_incident.incident_created_v2"]
         inner.update(name=f"Checkout is down for Acme (#{self.n})", reference=self.reference)
         return json.dumps(data).encode()

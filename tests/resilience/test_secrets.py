@@ -47,6 +47,7 @@ from tests.world import (
     button,
     incident,
     page_event,
+    stamp,
     world,
 )
 
@@ -128,7 +129,9 @@ async def collect(folder: Path) -> Collected:
                                      "event = ?", esc_id, event))
 
         async def approval(incident_id: str) -> tuple[str, str]:
-            body = json.dumps(incident(incident_id=incident_id)).encode()
+            # `serve` runs on the real clock: the incident opened a minute ago, whatever the date
+            body = json.dumps(incident(incident_id=incident_id,
+                                       opened_at=time.time() - 60)).encode()
             await post("/webhooks/incident-io", body, incident_io_headers(body, incident_id),
                        ("incident_io", incident_id))
             rows: list[tuple[str]] = []
@@ -167,7 +170,8 @@ async def collect(folder: Path) -> Collected:
                        ("pagerduty", "wh-ack"))
             world.gitlab.plan.add(Fault(status=500, body=ECHO_TRACKER))
             closed = json.dumps(incident(
-                category="closed", updated_at="2026-11-21T03:30:00Z", incident_id="01SECRETA",
+                category="closed", opened_at=time.time() - 120, updated_at=stamp(time.time()),
+                incident_id="01SECRETA",
                 event="public_incident.incident_status_updated_v2")).encode()
             await post("/webhooks/incident-io", closed, incident_io_headers(closed, "closed-a"),
                        ("incident_io", "closed-a"))
