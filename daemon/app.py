@@ -14,6 +14,8 @@ from aiohttp import web
 
 from daemon.appkeys import CONFIG_CHECKS, METRICS, SETTINGS, STORE
 from daemon.ingress import health, slack, webhooks
+from daemon.jobs.attention import trouble_job
+from daemon.jobs.registry import URGENT
 from daemon.logging import SecretScrubber, get_logger
 from daemon.metrics import Metrics
 from daemon.reporting import dashboard
@@ -66,7 +68,8 @@ def build_app(
     app[CONFIG_CHECKS] = list(checks)
     scrubber = SecretScrubber(settings.secrets())
     app[RUNNER] = JobRunner(
-        store, handlers or {}, settings.jobs, app[METRICS], scrub=scrubber.scrub, owner=owner
+        store, handlers or {}, settings.jobs, app[METRICS], scrub=scrubber.scrub, owner=owner,
+        urgent=URGENT, on_trouble=trouble_job,
     )
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)

@@ -55,6 +55,16 @@ class Metrics:
             "tier2gate_approval_timeouts", "Approval requests nobody decided in time, by fallback",
             ["fallback"], registry=self.registry,
         )
+        self.approval_channel_refusals = Counter(
+            "tier2gate_approval_channel_refusals",
+            "Approval requests the approval channel refused (sent to the approvers directly "
+            "instead), by the chat's error code", ["error"], registry=self.registry,
+        )
+        self.needing_attention = Gauge(
+            "tier2gate_escalations_needing_attention",
+            "Escalations a person must act on: an effect failed for good or keeps failing",
+            registry=self.registry,
+        )
         self.declines = Counter(
             "tier2gate_declines", "Emergencies the SMOC declined, by reason (first 40 characters)",
             ["reason"], registry=self.registry,

@@ -95,6 +95,9 @@ class JobSettings(Section):
     max_attempts: int = Field(default=10, ge=1)
     backoff_base_s: float = Field(default=2.0, gt=0)
     backoff_max_s: float = Field(default=600.0, gt=0)
+    # Emergency-path jobs (intake, approval request, clicks, the page) never give up on a
+    # retryable failure and wait at most this long between attempts.
+    urgent_retry_max_s: float = Field(default=30.0, gt=0)
     lease_s: float = Field(default=30.0, gt=0)
     poll_interval_s: float = Field(default=1.0, gt=0)
     drain_timeout_s: float = Field(default=8.0, ge=0)

@@ -39,6 +39,9 @@ class ApprovalState(_Model):
     requested_at: AwareDatetime
     channel: str
     ts: str
+    # Further copies of the request (one direct message per approver when the channel refused
+    # the bot), as (channel, ts): every copy shows the decision.
+    copies: tuple[tuple[str, str], ...] = ()
     approvers: tuple[str, ...]  # chat user ids allowed to decide, SMOC first
     smoc_note: str = ""
     reminders: int = 0
@@ -60,6 +63,15 @@ class PageState(_Model):
     shadow: bool = False
 
 
+class Problem(_Model):
+    """Something a person must act on: an effect that failed for good, or keeps failing."""
+
+    effect: str  # the effect kind that failed, e.g. "page", "request_approval", "retro"
+    reason: str  # in words, with the vendor's reason (secrets scrubbed)
+    at: AwareDatetime
+    final: bool = True  # False: still being retried
+
+
 class Gate(_Model):
     phase: Phase = Phase.RECEIVED
     decision: Decision | None = None  # the policy's latest classification
@@ -71,6 +83,14 @@ class Gate(_Model):
     resolved_at: AwareDatetime | None = None
     rfh_due_at: AwareDatetime | None = None
     retro_url: str = ""
+    problems: tuple[Problem, ...] = ()  # non-empty: the escalation needs attention
+
+    @property
+    def needs_attention(self) -> bool:
+        return bool(self.problems)
+
+    def without_problems(self, *effects: str) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.effect not in effects)
 
     @property
     def emergency(self) -> bool:

@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from daemon.domain.gate import ApprovalState, DecisionState, Gate, PageState, Phase, Verdict
+from daemon.domain.gate import (
+    ApprovalState,
+    DecisionState,
+    Gate,
+    PageState,
+    Phase,
+    Problem,
+    Verdict,
+)
 from daemon.domain.models import Escalation, Source, Status
 from daemon.domain.policy import Approval, Decision, OnTimeout, Outcome, reevaluate
 
@@ -27,6 +35,8 @@ RFH_NOTICE = "rfh_notice"
 RFH_ISSUE = "rfh_issue"
 RETRO = "retro"
 RECHECK = "recheck"
+DIRECT_NOTE = "direct_note"
+ATTENTION = "needs_attention"
 
 POLICY = "policy"
 DAEMON = "tier2gate"
@@ -83,7 +93,7 @@ def on_facts(gate: Gate, escalation: Escalation, decision: Decision, now: dateti
         if changed:
             step = Step(gate, (Record("updated", escalation.source.value, changed),))
     if gate.phase in _UNDECIDED and gate.resolved_at is None:
-        step = step.then(_classify(step.gate, decision, rfh_due))
+        step = step.then(_classify(step.gate, decision, rfh_due, now))
     if escalation.status is Status.RESOLVED and step.gate.resolved_at is None:
         step = step.then(_resolved(step.gate, escalation.source.value, now))
     return step
@@ -98,7 +108,7 @@ def _changes(before: Escalation, after: Escalation) -> dict[str, Any]:
             if getattr(before, name) != getattr(after, name)}
 
 
-def _classify(gate: Gate, decision: Decision, rfh_due: datetime) -> Step:
+def _classify(gate: Gate, decision: Decision, rfh_due: datetime, now: datetime) -> Step:
     if gate.phase is Phase.AWAITING_APPROVAL:
         decision = reevaluate(Outcome.EMERGENCY, gate.approval is not None, decision)
     phase = _PHASE_OF[decision.outcome]
@@ -115,7 +125,14 @@ def _classify(gate: Gate, decision: Decision, rfh_due: datetime) -> Step:
             **({"due": rfh_due.isoformat()} if phase is Phase.RFH else {})}))
     updates: dict[str, Any] = {"phase": phase, "decision": decision}
     if changed and phase is Phase.AWAITING_APPROVAL:
-        effects.append(Effect(REQUEST_APPROVAL, "request"))
+        # The approval clocks start now, not when Slack accepts the message: a request that
+        # cannot be posted must still remind people and reach its timeout fallback.
+        timing = decision.approval or Approval()
+        effects += [
+            Effect(REQUEST_APPROVAL, "request"),
+            Effect(REMIND, "1", {"n": 1}, now + timedelta(minutes=timing.remind_after_minutes)),
+            Effect(TIMEOUT, "timeout", run_at=now + timedelta(minutes=timing.timeout_minutes)),
+        ]
     if changed and phase is Phase.RFH:
         updates["rfh_due_at"] = rfh_due
         effects += [Effect(RFH_NOTICE, "notice"), Effect(RFH_ISSUE, "issue")]
@@ -127,7 +144,10 @@ def _classify(gate: Gate, decision: Decision, rfh_due: datetime) -> Step:
 
 def _resolved(gate: Gate, actor: str, now: datetime) -> Step:
     """The customer problem is over. A page that went out earns a retro; a pending one is moot."""
-    gate = gate.model_copy(update={"resolved_at": now})
+    # Once the customer problem is over only the issues still matter: a page, a reminder or a
+    # status note that failed is moot now.
+    gate = gate.model_copy(update={"resolved_at": now, "problems": tuple(
+        p for p in gate.problems if p.effect in (RETRO, RFH_ISSUE))})
     records = [Record("resolved", actor)]
     effects: list[Effect] = []
     if gate.page is not None:
@@ -145,29 +165,38 @@ def _resolved(gate: Gate, actor: str, now: datetime) -> Step:
 
 
 def on_approval_posted(gate: Gate, channel: str, ts: str, approvers: tuple[str, ...],
-                       smoc_note: str, now: datetime) -> Step:
-    """The approval request is in the channel: start the reminder and timeout clocks.
+                       smoc_note: str, now: datetime, *,
+                       copies: tuple[tuple[str, str], ...] = (), channel_refused: str = ""
+                       ) -> Step:
+    """The approval request is posted (the reminder and timeout clocks run since the
+    classification).
 
     The message exists whatever happened meanwhile, so it is always recorded: a click (or the
     source resolving) that was processed before this commit only means the message must show
-    that outcome at once instead of waiting for a decision.
+    that outcome at once instead of waiting for a decision. `channel_refused` (the vendor's
+    reason) means the approval channel refused the bot and the request went to the approvers
+    directly (`channel`/`ts` and `copies` are then direct messages): someone must fix the
+    channel, so the escalation needs attention.
     """
     if gate.approval is not None:
         return Step(gate)
-    timing = _timing(gate)
     approval = ApprovalState(requested_at=now, channel=channel, ts=ts, approvers=approvers,
-                             smoc_note=smoc_note)
-    record = Record("approval_requested", DAEMON, {
-        "to": list(approvers), "channel": channel, "ts": ts, "smoc_note": smoc_note},
-        once_key="approval_requested")
+                             smoc_note=smoc_note, copies=copies)
+    records = [Record("approval_requested", DAEMON, {
+        "to": list(approvers), "channel": channel, "ts": ts, "smoc_note": smoc_note,
+        **({"direct": True} if channel_refused else {})}, once_key="approval_requested")]
+    updates: dict[str, Any] = {"approval": approval}
+    if channel_refused:
+        reason = (f"The approval channel refused the bot ({channel_refused}): the request was "
+                  "sent to the approvers as direct messages. Invite the bot to the channel or "
+                  "fix slack.approval_channel.")
+        updates["problems"] = (*gate.without_problems(REQUEST_APPROVAL),
+                               Problem(effect=REQUEST_APPROVAL, reason=reason, at=now))
+        records.append(Record("approval_channel_refused", DAEMON, {"error": channel_refused}))
+    effects: tuple[Effect, ...] = ()
     if gate.phase is not Phase.AWAITING_APPROVAL or gate.decided is not None:
-        effects: tuple[Effect, ...] = (Effect(UPDATE_APPROVAL, "overtaken"),)
-    else:
-        effects = (
-            Effect(REMIND, "1", {"n": 1}, now + timedelta(minutes=timing.remind_after_minutes)),
-            Effect(TIMEOUT, "timeout", run_at=now + timedelta(minutes=timing.timeout_minutes)),
-        )
-    return Step(gate.model_copy(update={"approval": approval}), (record,), effects)
+        effects = (Effect(UPDATE_APPROVAL, "overtaken"),)
+    return Step(gate.model_copy(update=updates), tuple(records), effects)
 
 
 def on_click(gate: Gate, user_id: str, verdict: Verdict, now: datetime, *, allowed: bool,
@@ -186,13 +215,17 @@ def on_click(gate: Gate, user_id: str, verdict: Verdict, now: datetime, *, allow
                     (Effect(TELL_USER, f"refused-{click_id}", {"user": user_id, "text": text}),))
     decided = DecisionState(verdict=verdict, by=user_id, at=now, reason=reason,
                             pages=verdict is Verdict.APPROVED)
+    # A person decided: a refused approval channel no longer keeps this escalation waiting.
+    problems = gate.without_problems(REQUEST_APPROVAL)
     waited = {"waited_s": round((now - gate.approval.requested_at).total_seconds(), 3)} \
         if gate.approval else {}
     if verdict is Verdict.APPROVED:
-        return Step(gate.model_copy(update={"phase": Phase.PAGING, "decided": decided}),
+        return Step(gate.model_copy(update={"phase": Phase.PAGING, "decided": decided,
+                                            "problems": problems}),
                     (Record("approved", user_id, waited, once_key="decision"),),
                     (Effect(UPDATE_APPROVAL, "decided"), Effect(PAGE, "page")))
-    updates = {"phase": Phase.DECLINED, "decided": decided, "rfh_due_at": rfh_due}
+    updates = {"phase": Phase.DECLINED, "decided": decided, "rfh_due_at": rfh_due,
+               "problems": problems}
     return Step(gate.model_copy(update=updates),
                 (Record("declined", user_id, {"reason": reason, **waited}, once_key="decision"),),
                 (Effect(UPDATE_APPROVAL, "decided"), Effect(RFH_NOTICE, "notice"),
@@ -207,9 +240,19 @@ def _late_text(gate: Gate) -> str:
 
 
 def on_remind(gate: Gate, n: int, now: datetime) -> Step:
-    if gate.phase is not Phase.AWAITING_APPROVAL or gate.approval is None:
+    if gate.phase is not Phase.AWAITING_APPROVAL or gate.decided is not None:
         return Step(gate)
     timing = _timing(gate)
+    if gate.approval is None:
+        # The request is not posted yet (the chat keeps failing): tell the approvers directly,
+        # and keep reminding until there is a message to decide on.
+        text = ("An emergency is waiting for a decision, but its approval request could not "
+                "be posted yet; tier2gate keeps trying. Check the dashboard, and page Tier 2 "
+                "by hand if it cannot wait.")
+        return Step(gate, (Record("approval_reminded", DAEMON, {"n": n, "posted": False}),),
+                    (Effect(DIRECT_NOTE, f"remind-{n}", {"text": text, "to": "approvers"}),
+                     Effect(REMIND, str(n + 1), {"n": n + 1},
+                            now + timedelta(minutes=timing.remind_after_minutes))))
     approval = gate.approval.model_copy(update={"reminders": n})
     mentions = " ".join(f"<@{a}>" for a in gate.approval.approvers)
     text = f"Reminder: this emergency is still waiting for a decision. {mentions}".strip()
@@ -223,16 +266,23 @@ def on_remind(gate: Gate, n: int, now: datetime) -> Step:
 
 
 def on_timeout(gate: Gate, now: datetime) -> Step:
-    if gate.phase is not Phase.AWAITING_APPROVAL or gate.approval is None:
+    """Nobody decided in time (whether or not the request could be posted): the policy's
+    fallback pages or holds."""
+    if gate.phase is not Phase.AWAITING_APPROVAL or gate.decided is not None:
         return Step(gate)
     timing = _timing(gate)
     fallback = timing.on_timeout
     details = {"after_minutes": timing.timeout_minutes, "fallback": fallback.value}
     if fallback is OnTimeout.PAGE:
         decided = DecisionState(verdict=Verdict.TIMED_OUT, by="", at=now, pages=True)
-        return Step(gate.model_copy(update={"phase": Phase.PAGING, "decided": decided}),
+        return Step(gate.model_copy(update={
+                        "phase": Phase.PAGING, "decided": decided,
+                        "problems": gate.without_problems(REQUEST_APPROVAL)}),
                     (Record("approval_timed_out", DAEMON, details, once_key="decision"),),
                     (Effect(UPDATE_APPROVAL, "decided"), Effect(PAGE, "page")))
+    if gate.approval is None:
+        # Holding with no message to hold on: the reminders (direct) go on by themselves.
+        return Step(gate, (Record("approval_timed_out", DAEMON, details, once_key="timeout"),))
     approval = gate.approval.model_copy(update={"holding": True})
     n = approval.reminders + 1
     text = "No decision yet: the policy holds (no page). Reminders continue until someone decides."
@@ -258,7 +308,8 @@ def on_paged(gate: Gate, incident_id: str, url: str, now: datetime, *, shadow: b
     if closed:
         effects.append(Effect(RETRO, "retro"))
     phase = Phase.CLOSED if closed else Phase.PAGED
-    return Step(gate.model_copy(update={"phase": phase, "page": page}),
+    problems = gate.without_problems(PAGE, REQUEST_APPROVAL)
+    return Step(gate.model_copy(update={"phase": phase, "page": page, "problems": problems}),
                 (Record(event, DAEMON, {"incident_id": incident_id, "url": url},
                         once_key="paged"),),
                 tuple(effects))
@@ -290,7 +341,8 @@ def on_retro_opened(gate: Gate, url: str, *, shadow: bool) -> Step:
     event = "would_have_opened_retro" if shadow else "retro_opened"
     text = ("SHADOW mode: a retro issue would have been opened now." if shadow
             else f"Retro issue: {url}")
-    return Step(gate.model_copy(update={"retro_url": url}),
+    return Step(gate.model_copy(update={"retro_url": url,
+                                        "problems": gate.without_problems(RETRO)}),
                 (Record(event, DAEMON, {"url": url}, once_key="retro"),),
                 (Effect(THREAD_NOTE, "retro", {"text": text}),))
 
@@ -299,3 +351,80 @@ def on_noted(gate: Gate, event: str, details: dict[str, Any], once_key: str | No
              ) -> Step:
     """Something happened that changes no state but belongs in the audit trail."""
     return Step(gate, (Record(event, DAEMON, details, once_key),))
+
+
+_HOW_TO_ACT = {
+    PAGE: ("Tier 2 has NOT been paged. Page Tier 2 by hand in PagerDuty now if this cannot wait.",
+           "runbooks/page-did-not-go-out.md"),
+    REQUEST_APPROVAL: ("The SMOC has not been asked. Decide by hand: page Tier 2 in PagerDuty "
+                       "if this emergency cannot wait.", "runbooks/job-dead-lettered.md"),
+    RETRO: ("Open the retro issue by hand, or retry the job once the tracker is fixed.",
+            "runbooks/job-dead-lettered.md"),
+    RFH_ISSUE: ("Open the request-for-help issue by hand, or retry the job once the tracker is "
+                "fixed.", "runbooks/request-for-help.md"),
+}
+_WHAT = {
+    PAGE: "The Tier 2 page", REQUEST_APPROVAL: "The approval request", RETRO: "The retro issue",
+    RFH_ISSUE: "The request-for-help issue", RFH_NOTICE: "The request-for-help notice",
+    THREAD_NOTE: "A status update in the approval thread",
+    UPDATE_APPROVAL: "An update of the approval message", REMIND: "A reminder",
+    TIMEOUT: "The approval timeout", TELL_USER: "A reply to a click", RECHECK: "A policy re-check",
+}
+
+
+def failure_runbook(effect: str) -> str:
+    """The runbook (path under runbooks/) that says what to do when `effect` fails."""
+    return _HOW_TO_ACT.get(effect, ("", "runbooks/job-dead-lettered.md"))[1]
+
+
+def on_effect_failed(gate: Gate, effect: str, reason: str, now: datetime, *, final: bool,
+                     runbook_url: str = "", lost_text: str = "") -> Step:
+    """An effect of this escalation failed for good (`final`, dead-lettered) or keeps failing
+    on the emergency path (it is still being retried). Nobody may be left believing it worked:
+    the escalation needs attention, the approval message stops promising what did not happen,
+    and the approvers are told in words where they look (the approval thread, or directly when
+    the thread itself is what fails), with the vendor's reason and what to do by hand.
+
+    `lost_text`: the text of a thread note that could not be posted, passed on to the people.
+    """
+    known = [p for p in gate.problems if p.effect == effect]
+    if known and (known[-1].final or not final):
+        return Step(gate)  # they were told already
+    problem = Problem(effect=effect, reason=reason, at=now, final=final)
+    gate = gate.model_copy(update={"problems": (*gate.without_problems(effect), problem)})
+    state = "failed" if final else "keeps failing"
+    what = _WHAT.get(effect, f"The {effect.replace('_', ' ')} job")
+    how, _runbook = _HOW_TO_ACT.get(effect, ("", ""))
+    if not final:
+        how = "tier2gate keeps retrying. " + how
+    text = f":rotating_light: {what} {state}: {reason}".rstrip(". ") + "."
+    if how:
+        text += f" {how}"
+    if lost_text:
+        text += f"\nThe update was: {lost_text}"
+    if runbook_url:
+        text += f"\nRunbook: {runbook_url}"
+    records = (Record("needs_attention", DAEMON,
+                      {"effect": effect, "reason": reason, "final": final}),)
+    name = f"failed-{effect}" if final else f"failing-{effect}"
+    effects: list[Effect] = []
+    if effect == DIRECT_NOTE:
+        return Step(gate, records)  # telling people failed: the dashboard and the log remain
+    if gate.approval is not None:
+        effects.append(Effect(UPDATE_APPROVAL, name))  # the message shows the problem
+    if gate.approval is not None and effect not in (THREAD_NOTE, UPDATE_APPROVAL):
+        mentions = " ".join(f"<@{a}>" for a in gate.approval.approvers)
+        effects.append(Effect(THREAD_NOTE, name, {"text": f"{text}\n{mentions}".rstrip()}))
+    else:
+        to = "approvers" if gate.emergency else "channel"
+        effects.append(Effect(DIRECT_NOTE, name, {"text": text, "to": to}))
+    return Step(gate, records, tuple(effects))
+
+
+def on_decline_form_failed(gate: Gate, user_id: str, reason: str, click_id: str) -> Step:
+    """The Decline form could not open (Slack's trigger id lives 3 seconds): nothing was
+    decided; the clicker is told to press again, and the attempt is on the record."""
+    text = ("The decline form could not be opened in time (Slack allows 3 seconds). "
+            "Press Decline again.")
+    return Step(gate, (Record("decline_form_failed", user_id, {"error": reason}),),
+                (Effect(TELL_USER, f"form-{click_id}", {"user": user_id, "text": text}),))

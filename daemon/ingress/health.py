@@ -31,9 +31,11 @@ async def metrics(request: web.Request) -> web.Response:
     registry = request.app[METRICS]
     try:
         counts = await request.app[STORE].job_counts()
+        attention = await request.app[STORE].count_needing_attention()
     except StoreUnavailable:
         counts = None
     if counts is not None:
         for state in ("queued", "running", "done", "dead"):
             registry.jobs.labels(state).set(counts.get(state, 0))
+        registry.needing_attention.set(attention)
     return web.Response(body=registry.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})

@@ -12,6 +12,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
+from daemon.workers.retry import Permanent
+
+
+class ChannelRefused(Permanent):
+    """The chat refused to post in a channel for a reason only a person can fix: the bot is
+    not a member, the channel is gone or archived, posting is restricted, a scope is missing.
+    The approval request then goes to the approvers directly."""
+
 
 class DecisionKind(StrEnum):
     APPROVED = "approved"
@@ -55,6 +63,8 @@ class ApprovalView:
     links: dict[str, str] = field(default_factory=dict)  # name -> URL (incident, runbook, ...)
     shadow: bool = False  # SHADOW mode: nobody will be paged whatever is clicked
     decided: Decided | None = None
+    problem: str = ""  # what failed and what to do by hand, e.g. the page did not go out
+    page_failed: bool = False  # the page was decided but did not go out (for good)
 
 
 @dataclass(frozen=True)
@@ -70,7 +80,9 @@ class Chat(Protocol):
     """The chat tool where approvals happen (Slack)."""
 
     async def post_approval(self, channel: str, view: ApprovalView) -> MessageRef:
-        """Post the approval request with Approve / Decline buttons."""
+        """Post the approval request with Approve / Decline buttons. `channel` may be a user
+        id: the request then arrives as a direct message. Raises `ChannelRefused` when the
+        channel will not take the bot's message until a person fixes it."""
         ...
 
     async def find_approval(self, channel: str, escalation_id: str) -> MessageRef | None:
@@ -93,7 +105,8 @@ class Chat(Protocol):
         ...
 
     async def post_notice(self, channel: str, text: str) -> MessageRef:
-        """A standalone message, e.g. the request-for-help notice."""
+        """A standalone message, e.g. the request-for-help notice; to a user id: a direct
+        message."""
         ...
 
     async def tell_user(self, channel: str, user_id: str, text: str) -> None:

@@ -37,6 +37,7 @@ from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from daemon.integrations.base import (
     ApprovalView,
+    ChannelRefused,
     Decided,
     DecisionKind,
     EscalationFormSpec,
@@ -62,6 +63,14 @@ RETRYABLE_ERRORS = frozenset(
     {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
 )
 """`ok:false` codes that mean "Slack had a bad moment", not "your request is wrong"."""
+
+CHANNEL_REFUSALS = frozenset(
+    {"not_in_channel", "channel_not_found", "is_archived", "restricted_action", "missing_scope",
+     "cannot_dm_bot", "team_access_not_granted"}
+)
+"""`chat.postMessage` errors that only a person can fix (invite the bot, unarchive or pick
+another channel, grant the scope): https://docs.slack.dev/reference/methods/chat.postMessage/
+(Errors)."""
 
 _SAFE_CODE = re.compile(r"[a-z0-9_.]{1,64}")
 _HEADER_MAX_CHARS = 150  # Block Kit refuses longer header blocks
@@ -93,6 +102,9 @@ class Client:
         return cls(slack.bot_token.get_secret_value(), slack.api_url, tls.ca_file)
 
     async def post_approval(self, channel: str, view: ApprovalView) -> MessageRef:
+        """A user id as `channel` posts to the app's direct messages with that user
+        (https://docs.slack.dev/reference/methods/chat.postMessage/, "channel": a user id
+        opens the DM); Slack answers with the DM's own channel id, which `MessageRef` keeps."""
         metadata = {"event_type": APPROVAL_EVENT,
                     "event_payload": {"escalation_id": view.escalation_id}}
         with _classified("chat.postMessage"):
@@ -197,7 +209,9 @@ def _failure(method: str, response: object) -> Retry | Permanent:
     if status == 200 and not code:
         # A 200 without Slack's JSON is a proxy or load balancer in the way, not a refusal.
         return Retry(f"{what} without a readable answer")
-    return Permanent(what)
+    if method == "chat.postMessage" and code in CHANNEL_REFUSALS:
+        return ChannelRefused(what, code=code)
+    return Permanent(what, code=code if _SAFE_CODE.fullmatch(code) else "")
 
 
 def _answer(response: object) -> tuple[int, str, Mapping[str, str]]:
@@ -233,8 +247,9 @@ def approval_blocks(view: ApprovalView) -> list[Block]:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
             text=_clip(f":information_source: {_esc(view.smoc_note)}", _SECTION_MAX_CHARS))]))
     if view.decided is not None:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(
-            text=_clip(decision_line(view.decided, view.shadow), _SECTION_MAX_CHARS))]))
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_clip(
+            decision_line(view.decided, view.shadow, page_failed=view.page_failed),
+            _SECTION_MAX_CHARS))]))
     else:
         blocks.append(ActionsBlock(block_id=ACTIONS_BLOCK, elements=[
             ButtonElement(text="Approve", action_id=APPROVE_ACTION, value=view.escalation_id,
@@ -242,6 +257,10 @@ def approval_blocks(view: ApprovalView) -> list[Block]:
             ButtonElement(text="Decline", action_id=DECLINE_ACTION, value=view.escalation_id,
                           style="danger"),
         ]))
+    if view.problem:
+        blocks.append(SectionBlock(text=MarkdownTextObject(
+            text=_clip(f":rotating_light: *Needs attention:* {_esc(view.problem)}",
+                       _SECTION_MAX_CHARS))))
     return blocks
 
 
@@ -270,8 +289,9 @@ def _deciders(approver_ids: tuple[str, ...]) -> str:
     return line + (" · backups " + ", ".join(f"<@{u}>" for u in backups) if backups else "")
 
 
-def decision_line(decided: Decided, shadow: bool) -> str:
-    """What replaces the buttons, so nobody clicks on a decided escalation."""
+def decision_line(decided: Decided, shadow: bool, *, page_failed: bool = False) -> str:
+    """What replaces the buttons, so nobody clicks on a decided escalation. It never says
+    "paging Tier 2" once the page failed for good."""
     if decided.kind is DecisionKind.DECLINED:
         why = f": {_esc(decided.reason)}" if decided.reason else ""
         return f":no_entry: Declined by <@{decided.by}> at {decided.at}{why}"
@@ -283,6 +303,8 @@ def decision_line(decided: Decided, shadow: bool) -> str:
         go, stay = "paging Tier 2 (policy fallback)", "holding"
     if not decided.paging:
         return f"{head} — {stay}"
+    if page_failed:
+        return f"{head} — :x: *the page did NOT go out*: page Tier 2 by hand"
     return f"{head} — {'SHADOW: not paging' if shadow else go}"
 
 
@@ -291,7 +313,8 @@ def fallback_text(view: ApprovalView) -> str:
     shadow = "[SHADOW] " if view.shadow else ""
     facts = f"{view.title} ({view.reference}, {view.customer}, {view.severity})"
     if view.decided is not None:
-        return f"{shadow}{facts}: {view.decided.kind.value.replace('_', ' ')}"
+        failed = " (the page did NOT go out)" if view.page_failed else ""
+        return f"{shadow}{facts}: {view.decided.kind.value.replace('_', ' ')}{failed}"
     smoc = f" <@{view.approver_ids[0]}>" if view.approver_ids else ""
     return f"{shadow}Tier 2 page needs approval:{smoc} {facts}"
 

@@ -12,8 +12,21 @@ from datetime import datetime
 
 from daemon.clock import to_datetime
 from daemon.domain.gate import Phase, Verdict
-from daemon.domain.transitions import Step, on_approval_posted, on_click, on_remind, on_timeout
-from daemon.integrations.base import Chat, EscalationFormSpec, MessageRef
+from daemon.domain.transitions import (
+    Step,
+    on_approval_posted,
+    on_click,
+    on_decline_form_failed,
+    on_remind,
+    on_timeout,
+)
+from daemon.integrations.base import (
+    ApprovalView,
+    ChannelRefused,
+    Chat,
+    EscalationFormSpec,
+    MessageRef,
+)
 from daemon.integrations.slack_payloads import (
     ButtonClick,
     DeclineReason,
@@ -91,9 +104,11 @@ class Approvals:
 
     async def request(self, job: Job) -> Recorder | None:
         current = await self._load(job)
-        if current is None or current.gate.phase is not Phase.AWAITING_APPROVAL:
+        if current is None or current.gate.approval is not None:
             return None
-        if current.gate.approval is not None:
+        # Still posted when the approval timeout paged meanwhile (the chat was down): the
+        # message then shows that outcome at once and carries the thread of the page.
+        if not current.gate.emergency or current.gate.phase in (Phase.CLOSED, Phase.DECLINED):
             return None
         channel = self.deps.settings.slack.approval_channel
         if not channel:
@@ -101,21 +116,48 @@ class Approvals:
         chat = self.deps.need_chat()
         approvers, note = await self.approvers()
         now = self._now()
+        view = approval_view(current, self.deps.settings, now, approvers, note)
         # An earlier attempt may have posted and died before recording it: look first.
         found = await self._posted_before(chat, channel, current.row.id) \
             if job.attempts > 1 else None
-        ref = found or await chat.post_approval(
-            channel, approval_view(current, self.deps.settings, now, approvers, note))
+        copies: tuple[tuple[str, str], ...] = ()
+        refused = ""
+        try:
+            ref = found or await chat.post_approval(channel, view)
+        except ChannelRefused as exc:
+            refused = exc.code or str(exc)
+            ref, copies = await self._post_directly(chat, approvers, view, exc)
 
         async def record() -> Changes | None:
             fresh = await self._load(job)
             if fresh is None:
                 return None
             at = self._now()
-            step = on_approval_posted(fresh.gate, ref.channel, ref.ts, approvers, note, at)
+            step = on_approval_posted(fresh.gate, ref.channel, ref.ts, approvers, note, at,
+                                      copies=copies, channel_refused=refused)
             return changes_for(fresh.row.id, fresh.escalation, step, at, previous=fresh.row)
 
         return record
+
+    async def _post_directly(self, chat: Chat, approvers: tuple[str, ...], view: ApprovalView,
+                             refusal: ChannelRefused
+                             ) -> tuple[MessageRef, tuple[tuple[str, str], ...]]:
+        """The approval channel refused the bot: the same request, buttons included, goes to
+        every approver as a direct message; a click there decides like one in the channel."""
+        log.error("approval.channel_refused", channel=self.deps.settings.slack.approval_channel,
+                  error=str(refusal), approvers=len(approvers))
+        self.deps.metrics.approval_channel_refusals.labels(refusal.code or "other").inc()
+        sent: list[MessageRef] = []
+        for user_id in approvers:
+            try:
+                sent.append(await chat.post_approval(user_id, view))
+            except Permanent as exc:
+                log.error("approval.direct_message_failed", user=user_id, error=str(exc))
+        if not sent:
+            raise Permanent(f"{refusal}; no approver could be reached by direct message "
+                            f"({len(approvers)} tried)", code=refusal.code)
+        first, *rest = sent
+        return first, tuple((m.channel, m.ts) for m in rest)
 
     async def _posted_before(self, chat: Chat, channel: str, escalation_id: str
                              ) -> MessageRef | None:
@@ -131,8 +173,35 @@ class Approvals:
             return
         approval = current.gate.approval
         view = approval_view(current, self.deps.settings, self._now())
-        await self.deps.need_chat().update_approval(MessageRef(approval.channel, approval.ts),
-                                                    view)
+        chat = self.deps.need_chat()
+        for channel, ts in ((approval.channel, approval.ts), *approval.copies):
+            await chat.update_approval(MessageRef(channel, ts), view)
+
+    async def direct_note(self, job: Job) -> None:
+        """A note for the approvers that cannot go in the approval thread (there is none yet,
+        or the thread is what fails): a direct message to each; `to: channel` posts it in the
+        approval channel instead (no approvers are involved, e.g. a request for help)."""
+        text = str(job.payload["text"])
+        chat = self.deps.need_chat()
+        channel = self.deps.settings.slack.approval_channel
+        current = await self._load(job) if job.escalation_id else None
+        approvers: tuple[str, ...] = ()
+        if job.payload.get("to") != "channel":
+            approvers = (current.gate.approval.approvers if current and current.gate.approval
+                         else (await self.approvers())[0])
+        if not approvers:
+            if not channel:
+                raise Permanent("nobody to tell: no approver and no slack.approval_channel")
+            await chat.post_notice(channel, text)
+            return
+        failures = []
+        for user_id in approvers:
+            try:
+                await chat.post_notice(user_id, text)
+            except Permanent as exc:
+                failures.append(str(exc))
+        if len(failures) == len(approvers):
+            raise Permanent("no approver could be told: " + "; ".join(failures))
 
     async def remind(self, job: Job) -> Changes | None:
         current = await self._load(job)
@@ -203,9 +272,18 @@ class Approvals:
         if isinstance(action, ButtonClick) and action.decision == "decline":
             pending = current.gate.phase is Phase.AWAITING_APPROVAL and not current.gate.decided
             if allowed and pending:
-                await self.deps.need_chat().ask_decline_reason(
-                    action.trigger_id, current.row.id,
-                    MessageRef(action.channel, action.message_ts))
+                try:
+                    await self.deps.need_chat().ask_decline_reason(
+                        action.trigger_id, current.row.id,
+                        MessageRef(action.channel, action.message_ts))
+                except (Retry, Permanent) as exc:
+                    # Slack's trigger id lives 3 seconds: a retry later could never open the
+                    # form. Nothing is decided; the clicker is asked to press again.
+                    log.warning("approval.decline_form_failed", error=str(exc))
+                    failed = on_decline_form_failed(current.gate, action.user_id, str(exc),
+                                                     _click_id(action))
+                    return changes_for(current.row.id, current.escalation, failed, now,
+                                       previous=current.row, delivery=done)
                 return Changes(delivery_done=done)
         verdict = Verdict.APPROVED if isinstance(action, ButtonClick) and \
             action.decision == "approve" else Verdict.DECLINED

@@ -58,6 +58,7 @@ def changes_for(
         opened_at=escalation.created_at.timestamp(),
         created_at=previous.created_at if previous else at,
         updated_at=at,
+        attention=step.gate.needs_attention,
     )
     events = tuple(
         NewEvent(escalation_id, r.event, r.actor, at, r.details, r.once_key) for r in step.records

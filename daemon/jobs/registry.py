@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from daemon.domain import transitions as t
 from daemon.jobs.approval import COMMAND, INTERACTION, Approvals
+from daemon.jobs.attention import Attention
 from daemon.jobs.deps import Deps
 from daemon.jobs.intake import INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY, Intake
 from daemon.jobs.issues import Issues
 from daemon.jobs.paging import Paging
 from daemon.workers.runner import Handler
+
+URGENT = frozenset({INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY, INTERACTION, t.REQUEST_APPROVAL, t.PAGE})
+"""The emergency path: never given up on while a vendor is only temporarily failing."""
 
 
 def handlers(deps: Deps) -> dict[str, Handler]:
@@ -30,4 +34,6 @@ def handlers(deps: Deps) -> dict[str, Handler]:
         t.RETRO: issues.retro,
         t.RFH_ISSUE: issues.rfh_issue,
         t.RFH_NOTICE: issues.rfh_notice,
+        t.DIRECT_NOTE: approvals.direct_note,
+        t.ATTENTION: Attention(deps).handle,
     }

@@ -6,6 +6,7 @@ from datetime import datetime
 
 from daemon.clock import iso
 from daemon.domain.gate import Verdict
+from daemon.domain.transitions import PAGE
 from daemon.integrations.base import ApprovalView, Decided, DecisionKind
 from daemon.jobs.escalations import Loaded
 from daemon.settings import Settings
@@ -65,6 +66,8 @@ def approval_view(current: Loaded, settings: Settings, now: datetime,
                if name != "slack thread"},  # the message itself
         shadow=settings.mode == "shadow",
         decided=decided,
+        problem=" ".join(p.reason for p in gate.problems),
+        page_failed=any(p.effect == PAGE and p.final for p in gate.problems),
     )
 
 

@@ -136,9 +136,13 @@ class Store:
         return await self._run(lambda: units.retry_job(job_id, owner, run_at, error, now))
 
     async def dead_letter_job(self, job_id: int, owner: str, error: str,
-                              event: NewEvent | None) -> bool:
+                              event: NewEvent | None, follow_up: NewJob | None = None) -> bool:
         now = self.clock.now()
-        return await self._run(lambda: units.dead_letter_job(job_id, owner, error, now, event))
+        dead = await self._run(
+            lambda: units.dead_letter_job(job_id, owner, error, now, event, follow_up))
+        if dead and follow_up is not None:
+            self._notify()
+        return dead
 
     async def release_jobs(self, owner: str) -> int:
         """Give back this worker's leased jobs (graceful shutdown) without counting an attempt."""
@@ -171,6 +175,13 @@ class Store:
     async def list_escalations(self, since: float = 0.0, limit: int = 500
                                ) -> list[EscalationRow]:
         return await self._run(lambda: units.list_escalations(since, limit))
+
+    async def needing_attention(self, limit: int = 100) -> list[EscalationRow]:
+        """Escalations a person must act on (`Gate.problems`), newest first."""
+        return await self._run(lambda: units.needing_attention(limit))
+
+    async def count_needing_attention(self) -> int:
+        return await self._run(units.count_needing_attention)
 
     async def timeline(self, escalation_id: str) -> list[TimelineEntry]:
         return await self._run(lambda: units.timeline(escalation_id))

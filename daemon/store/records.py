@@ -89,6 +89,7 @@ class EscalationRow:
     opened_at: float
     created_at: float
     updated_at: float
+    attention: bool = False  # a person must act (see `Gate.problems`)
 
 
 @dataclass(frozen=True)

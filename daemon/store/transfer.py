@@ -15,7 +15,7 @@ from daemon.store.units import Sql, Stmt, Unit
 
 TABLES: dict[str, tuple[str, ...]] = {
     "escalations": ("id", "source", "external_id", "state", "outcome", "data", "version",
-                    "opened_at", "created_at", "updated_at"),
+                    "opened_at", "created_at", "updated_at", "attention"),
     "timeline": ("id", "escalation_id", "at", "event", "actor", "details", "once_key"),
     "deliveries": ("id", "source", "delivery_id", "event_type", "received_at", "body", "state",
                    "escalation_id", "note"),
@@ -23,6 +23,8 @@ TABLES: dict[str, tuple[str, ...]] = {
              "last_error", "lease_owner", "lease_until", "created_at", "updated_at"),
 }
 _ORDER_BY = {"escalations": "created_at, id"}
+_ADDED_LATER = {("escalations", "attention"): 0}
+"""Columns newer than some exports, with the value an older export means."""
 
 
 class NotEmpty(Exception):
@@ -50,7 +52,8 @@ def load_rows(table: str, rows: list[dict[str, Any]], dialect: str) -> Unit[int]
         values = dict(row)
         if table == "deliveries":
             values["body"] = base64.b64decode(values["body"])
-        yield Stmt(insert, tuple(values[c] for c in columns))
+        yield Stmt(insert, tuple(values[c] if c in values else _ADDED_LATER[table, c]
+                                 for c in columns))
     if dialect == "postgres" and table != "escalations" and rows:
         yield Stmt(Sql.of(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
                           f" (SELECT max(id) FROM {table}))"))

@@ -65,7 +65,8 @@ _JOB_COLUMNS = (
     " lease_owner, lease_until, created_at, updated_at"
 )
 _ESC_COLUMNS = (
-    "id, source, external_id, state, outcome, data, version, opened_at, created_at, updated_at"
+    "id, source, external_id, state, outcome, data, version, opened_at, created_at, updated_at,"
+    " attention"
 )
 
 PING = Sql.of("SELECT count(*) AS n FROM schema_migrations")
@@ -135,17 +136,21 @@ TIMELINE = Sql.of(
     " WHERE escalation_id = ? ORDER BY id"
 )
 INSERT_ESCALATION = Sql.of(
-    f"INSERT INTO escalations ({_ESC_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)"
+    f"INSERT INTO escalations ({_ESC_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)"
     " ON CONFLICT DO NOTHING RETURNING id"
 )
 UPDATE_ESCALATION = Sql.of(
     "UPDATE escalations SET state = ?, outcome = ?, data = ?, version = version + 1,"
-    " opened_at = ?, updated_at = ? WHERE id = ? AND version = ? RETURNING id"
+    " opened_at = ?, updated_at = ?, attention = ? WHERE id = ? AND version = ? RETURNING id"
 )
 GET_ESCALATION = Sql.of(f"SELECT {_ESC_COLUMNS} FROM escalations WHERE id = ?")
 FIND_ESCALATION = Sql.of(
     f"SELECT {_ESC_COLUMNS} FROM escalations WHERE source = ? AND external_id = ?"
 )
+NEEDING_ATTENTION = Sql.of(
+    f"SELECT {_ESC_COLUMNS} FROM escalations WHERE attention = 1 ORDER BY opened_at DESC LIMIT ?"
+)
+COUNT_NEEDING_ATTENTION = Sql.of("SELECT count(*) AS n FROM escalations WHERE attention = 1")
 LIST_ESCALATIONS = Sql.of(
     f"SELECT {_ESC_COLUMNS} FROM escalations WHERE opened_at >= ?"
     " ORDER BY opened_at DESC LIMIT ?"
@@ -190,6 +195,7 @@ def escalation_from(row: Row) -> EscalationRow:
         opened_at=row["opened_at"],
         created_at=row["created_at"],
         updated_at=row["updated_at"],
+        attention=bool(row["attention"]),
     )
 
 
@@ -257,13 +263,13 @@ def apply_changes(changes: Changes, now: float) -> Unit[None]:
             rows = yield Stmt(
                 INSERT_ESCALATION,
                 (esc.id, esc.source, esc.external_id, esc.state, esc.outcome, dumps(esc.data),
-                 esc.opened_at, now, now),
+                 esc.opened_at, now, now, int(esc.attention)),
             )
         else:
             rows = yield Stmt(
                 UPDATE_ESCALATION,
-                (esc.state, esc.outcome, dumps(esc.data), esc.opened_at, now, esc.id,
-                 changes.expected_version),
+                (esc.state, esc.outcome, dumps(esc.data), esc.opened_at, now,
+                 int(esc.attention), esc.id, changes.expected_version),
             )
         if not rows:
             raise Conflict(f"escalation {esc.id} changed concurrently")
@@ -299,10 +305,13 @@ def retry_job(job_id: int, owner: str, run_at: float, error: str, now: float) ->
 
 
 def dead_letter_job(job_id: int, owner: str, error: str, now: float,
-                    event: NewEvent | None) -> Unit[bool]:
+                    event: NewEvent | None, follow_up: NewJob | None = None) -> Unit[bool]:
+    """Give up on a job; `follow_up` (telling people about it) is queued in the same commit."""
     dead = yield from _finish(job_id, owner, JobState.DEAD, now, error, now)
     if dead and event is not None:
         yield from _append(event)
+    if dead and follow_up is not None:
+        yield from _insert_jobs((follow_up,), now)
     return dead
 
 
@@ -344,6 +353,16 @@ def get_escalation(escalation_id: str) -> Unit[EscalationRow | None]:
 def find_escalation(source: str, external_id: str) -> Unit[EscalationRow | None]:
     rows = yield Stmt(FIND_ESCALATION, (source, external_id))
     return escalation_from(rows[0]) if rows else None
+
+
+def needing_attention(limit: int) -> Unit[list[EscalationRow]]:
+    rows = yield Stmt(NEEDING_ATTENTION, (limit,))
+    return [escalation_from(row) for row in rows]
+
+
+def count_needing_attention() -> Unit[int]:
+    rows = yield Stmt(COUNT_NEEDING_ATTENTION)
+    return int(rows[0]["n"])
 
 
 def list_escalations(since: float, limit: int) -> Unit[list[EscalationRow]]:

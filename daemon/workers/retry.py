@@ -23,7 +23,15 @@ class Retry(Exception):
 
 
 class Permanent(Exception):
-    """Raise from a job handler when retrying cannot help (a 400, a 403, bad configuration)."""
+    """Raise from a job handler when retrying cannot help (a 400, a 403, bad configuration).
+
+    `code` is the vendor's own error code when it gave one (Slack's `not_in_channel`), so a
+    caller can react to a specific refusal; the message stays the human-readable reason.
+    """
+
+    def __init__(self, reason: str, code: str = "") -> None:
+        super().__init__(reason)
+        self.code = code
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from daemon.store import (
     Duplicate,
     Job,
     NewEvent,
+    NewJob,
     Store,
     StoreUnavailable,
 )
@@ -37,6 +38,9 @@ Recorder = Callable[[], Awaitable[Changes | None]]
 """What a handler returns after an external effect: computes the changes from fresh state, so a
 conflict with a concurrent decision re-runs the recording, never the effect itself."""
 Handler = Callable[[Job], Awaitable[Changes | Recorder | None]]
+Trouble = Callable[[Job, str, bool], NewJob | None]
+"""(job, reason, final) -> a job that tells people about it, or None: called when a job is
+dead-lettered (final) and when an urgent job passes `max_attempts` still failing."""
 _RECORD_TRIES = 5
 
 log = get_logger("tier2gate.jobs")
@@ -52,7 +56,12 @@ class JobRunner:
         *,
         scrub: Callable[[str], str] = str,
         owner: str | None = None,
+        urgent: frozenset[str] = frozenset(),
+        on_trouble: Trouble | None = None,
     ) -> None:
+        """`urgent`: job kinds on the emergency path. A retryable failure never dead-letters
+        them, and they are retried at least every `settings.urgent_retry_max_s` (a vendor's
+        own Retry-After still wins), so a recovered vendor is noticed within seconds."""
         self.store = store
         self.handlers = dict(handlers)
         self.settings = settings
@@ -60,6 +69,8 @@ class JobRunner:
         # host and pid first: an operator reading `lease_owner` knows which process holds a job
         self.owner = owner or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self._scrub = scrub
+        self._urgent = urgent
+        self._on_trouble = on_trouble
         self._backoff = Backoff(settings.backoff_base_s, settings.backoff_max_s)
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -193,14 +204,27 @@ class JobRunner:
 
     async def _retry(self, job: Job, reason: str, after_s: float | None) -> None:
         reason = self._scrub(reason)
-        if job.attempts >= self.settings.max_attempts:
+        urgent = job.kind in self._urgent
+        if job.attempts >= self.settings.max_attempts and not urgent:
             await self._dead(job, f"gave up after {job.attempts} attempts: {reason}")
             return
-        delay_s = self._backoff.delay_s(job.attempts, after_s)
+        delay_s = self._backoff.delay_s(job.attempts)
+        if urgent:
+            delay_s = min(delay_s, self.settings.urgent_retry_max_s)
+        if after_s is not None:
+            delay_s = max(delay_s, after_s)  # the vendor's Retry-After is a floor
         await self.store.retry_job(job.id, self.owner, self.store.clock.now() + delay_s, reason)
         self.metrics.job_runs.labels(job.kind, "retry").inc()
         log.warning("job.retry_scheduled", attempt=job.attempts, delay_s=round(delay_s, 3),
                     error=reason)
+        if urgent and job.attempts >= self.settings.max_attempts:
+            # Still trying, but people must know the emergency is stuck (once: the job key).
+            await self._tell(job, f"still failing after {job.attempts} attempts: {reason}")
+
+    async def _tell(self, job: Job, reason: str) -> None:
+        follow_up = self._on_trouble(job, reason, False) if self._on_trouble else None
+        if follow_up is not None:
+            await self.store.enqueue(follow_up)
 
     async def _dead(self, job: Job, reason: str) -> None:
         reason = self._scrub(reason)
@@ -210,7 +234,8 @@ class JobRunner:
                 job.escalation_id, "job.dead_lettered", "tier2gate", self.store.clock.now(),
                 {"job_id": job.id, "kind": job.kind, "attempts": job.attempts, "error": reason},
             )
-        await self.store.dead_letter_job(job.id, self.owner, reason, event)
+        follow_up = self._on_trouble(job, reason, True) if self._on_trouble else None
+        await self.store.dead_letter_job(job.id, self.owner, reason, event, follow_up)
         self.metrics.job_runs.labels(job.kind, "dead").inc()
         self.metrics.dead_letters.labels(job.kind).inc()
         log.error("job.dead_lettered", attempt=job.attempts, error=reason)

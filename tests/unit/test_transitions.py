@@ -54,7 +54,7 @@ def awaiting(requested: bool = True) -> Gate:
 
 @pytest.mark.parametrize(("escalation", "phase", "recorded", "effects"), [
     (esc(fields=EXHAUSTED), Phase.AWAITING_APPROVAL, ["received", "classified"],
-     ["request_approval:request"]),
+     ["request_approval:request", "approval_remind:1", "approval_timeout:timeout"]),
     (esc("SEV3"), Phase.RFH, ["received", "classified"], ["rfh_notice:notice", "rfh_issue:issue"]),
     (esc("SEV1"), Phase.RFH, ["received", "classified"],
      ["rfh_notice:notice", "rfh_issue:issue", f"recheck:at-{int(OPENED.timestamp()) + 1800}"]),
@@ -75,7 +75,8 @@ def test_an_rfh_becomes_an_emergency_when_support_asserts_a_criterion() -> None:
     assert step.gate.phase is Phase.AWAITING_APPROVAL
     assert events(step) == ["updated", "classified"]
     assert step.records[0].details == {"fields": EXHAUSTED}
-    assert kinds(step) == ["request_approval:request"]
+    assert kinds(step) == ["request_approval:request", "approval_remind:1",
+                           "approval_timeout:timeout"]
 
 
 def test_an_s1_timer_turns_it_into_an_emergency_at_30_minutes_if_still_open() -> None:
@@ -102,15 +103,41 @@ def test_a_downgrade_before_the_request_went_out_is_allowed() -> None:
     assert step.gate.phase is Phase.RFH
 
 
-def test_approval_posted_starts_the_reminder_and_timeout_clocks() -> None:
-    gate = facts(Gate(), esc(fields=EXHAUSTED)).gate
-    step = t.on_approval_posted(gate, "C1", "1.1", ("USMOC",), "", NOW)
-    assert events(step) == ["approval_requested"]
-    assert step.records[0].once_key == "approval_requested"
-    assert [(e.kind, e.run_at) for e in step.effects] == [
+def test_the_approval_clocks_start_at_the_classification_not_at_the_post() -> None:
+    classified = facts(Gate(), esc(fields=EXHAUSTED))
+    assert [(e.kind, e.run_at) for e in classified.effects if e.run_at] == [
         ("approval_remind", NOW + timedelta(minutes=10)),
         ("approval_timeout", NOW + timedelta(minutes=20))]
+    later = NOW + timedelta(minutes=7)  # Slack was down for seven minutes
+    step = t.on_approval_posted(classified.gate, "C1", "1.1", ("USMOC",), "", later)
+    assert events(step) == ["approval_requested"]
+    assert step.records[0].once_key == "approval_requested"
+    assert step.effects == ()  # the clocks keep their first deadlines
     assert t.on_approval_posted(step.gate, "C1", "2.2", ("USMOC",), "", NOW).records == ()
+
+
+def test_without_a_posted_request_the_timeout_still_pages() -> None:
+    step = t.on_timeout(awaiting(requested=False), NOW + timedelta(minutes=20))
+    assert step.gate.phase is Phase.PAGING
+    assert kinds(step) == ["update_approval:decided", "page:page"]
+
+
+def test_without_a_posted_request_the_reminder_goes_to_the_approvers_directly() -> None:
+    step = t.on_remind(awaiting(requested=False), 1, NOW + timedelta(minutes=10))
+    assert kinds(step) == ["direct_note:remind-1", "approval_remind:2"]
+    assert step.effects[0].payload["to"] == "approvers"
+    assert step.records[0].details == {"n": 1, "posted": False}
+
+
+def test_a_refused_channel_is_recorded_and_needs_attention_until_someone_decides() -> None:
+    gate = facts(Gate(), esc(fields=EXHAUSTED)).gate
+    step = t.on_approval_posted(gate, "DSMOC", "1.1", ("USMOC", "UBACKUP"), "", NOW,
+                                copies=(("DBACKUP", "2.2"),), channel_refused="not_in_channel")
+    assert events(step) == ["approval_requested", "approval_channel_refused"]
+    assert step.gate.needs_attention
+    assert step.gate.approval is not None and step.gate.approval.copies == (("DBACKUP", "2.2"),)
+    decided = t.on_click(step.gate, "UBACKUP", Verdict.APPROVED, NOW, allowed=True, click_id="c")
+    assert not decided.gate.needs_attention
 
 
 @pytest.mark.parametrize(("user", "verdict", "allowed", "phase", "recorded", "effects"), [
@@ -258,3 +285,60 @@ def test_approval_state_is_only_for_approvers() -> None:
     assert isinstance(gate.approval, ApprovalState)
     assert gate.approval.approvers == ("USMOC", "UBACKUP")
 
+
+
+def test_a_dead_page_is_told_in_the_thread_and_the_message_is_corrected() -> None:
+    approved = t.on_click(awaiting(), "USMOC", Verdict.APPROVED, NOW, allowed=True,
+                          click_id="c").gate
+    reason = "PagerDuty answered 400: Requester User Not Found"
+    step = t.on_effect_failed(approved, t.PAGE, reason, NOW, final=True,
+                              runbook_url="https://runbooks.example/page.md")
+    assert step.gate.needs_attention and step.gate.problems[0].final
+    assert events(step) == ["needs_attention"]
+    assert kinds(step) == ["update_approval:failed-page", "thread_note:failed-page"]
+    text = step.effects[1].payload["text"]
+    assert "Tier 2 has NOT been paged" in text and reason in text
+    assert "https://runbooks.example/page.md" in text and "<@USMOC>" in text
+    # told once: a second report of the same failure changes nothing
+    assert t.on_effect_failed(step.gate, t.PAGE, reason, NOW, final=True).records == ()
+    # the page going out later (an operator retried the job) clears it
+    paged_later = t.on_paged(step.gate, "PT2", "https://pd/PT2", NOW, shadow=False)
+    assert not paged_later.gate.needs_attention
+
+
+def test_a_stuck_page_is_told_once_then_again_when_it_fails_for_good() -> None:
+    approved = t.on_click(awaiting(), "USMOC", Verdict.APPROVED, NOW, allowed=True,
+                          click_id="c").gate
+    stuck = t.on_effect_failed(approved, t.PAGE, "HTTP 503", NOW, final=False)
+    assert kinds(stuck) == ["update_approval:failing-page", "thread_note:failing-page"]
+    assert "keeps retrying" in stuck.effects[1].payload["text"]
+    assert t.on_effect_failed(stuck.gate, t.PAGE, "HTTP 503", NOW, final=False).effects == ()
+    dead = t.on_effect_failed(stuck.gate, t.PAGE, "HTTP 400", NOW, final=True)
+    assert kinds(dead) == ["update_approval:failed-page", "thread_note:failed-page"]
+
+
+def test_a_failed_thread_note_goes_to_the_approvers_directly_with_its_text() -> None:
+    step = t.on_effect_failed(awaiting(), t.THREAD_NOTE, "is_archived", NOW, final=True,
+                              lost_text="Tier 2 page acknowledged by Tina.")
+    assert kinds(step) == ["update_approval:failed-thread_note", "direct_note:failed-thread_note"]
+    assert "acknowledged by Tina" in step.effects[1].payload["text"]
+    # a direct note that fails is only recorded: telling about telling would never end
+    again = t.on_effect_failed(step.gate, t.DIRECT_NOTE, "is_archived", NOW, final=True)
+    assert again.effects == () and events(again) == ["needs_attention"]
+
+
+def test_a_request_for_help_failure_goes_to_the_channel() -> None:
+    rfh = facts(Gate(), esc("SEV3")).gate
+    step = t.on_effect_failed(rfh, t.RFH_ISSUE, "GitLab answered 403", NOW, final=True)
+    assert kinds(step) == ["direct_note:failed-rfh_issue"]
+    assert step.effects[0].payload["to"] == "channel"
+    assert step.gate.needs_attention
+
+
+def test_a_decline_form_that_cannot_open_asks_to_press_again() -> None:
+    step = t.on_decline_form_failed(awaiting(), "USMOC", "slack views.open: expired_trigger_id",
+                                    "c9")
+    assert step.gate == awaiting()
+    assert events(step) == ["decline_form_failed"]
+    assert kinds(step) == ["tell_user:form-c9"]
+    assert "Press Decline again" in step.effects[0].payload["text"]
