@@ -78,7 +78,7 @@ class Intake:
 
     async def pagerduty(self, job: Job) -> Changes:
         delivery, payload = await self._delivery(job)
-        event = parse_pagerduty(payload)
+        event = parse_pagerduty(payload, received_at=to_datetime(delivery.received_at))
         settings = self.deps.settings.pagerduty
         incident = event.incident
         if event.kind is PagerDutyKind.IGNORED:
@@ -95,9 +95,8 @@ class Intake:
                 return _done(delivery, DeliveryState.IGNORED,
                              "custom fields for an incident that is not an escalation")
             current = loaded(row).escalation
-            updated_at = event.occurred_at or current.updated_at
-            merged = current.model_copy(update={"fields": event.fields,
-                                                "updated_at": max(updated_at, current.updated_at)})
+            merged = current.model_copy(update={
+                "fields": event.fields, "updated_at": max(event.occurred_at, current.updated_at)})
             return await self._apply(merged, delivery)
         assert event.escalation is not None and incident is not None
         if settings.source_service_ids and incident.service_id not in settings.source_service_ids:
