@@ -222,9 +222,38 @@ class BusinessHours(BaseModel):
         day = local.date()
         for _ in range(_SEARCH_LIMIT_DAYS):
             for window in self._windows(day):
-                # Normalising through UTC moves a start inside a DST gap to the first real instant.
-                start = datetime.combine(day, window.start, tzinfo=self.zone).astimezone(UTC)
+                start = self._first_instant_from(datetime.combine(day, window.start))
                 if start >= instant:
                     return start.astimezone(self.zone)
             day += timedelta(days=1)
         raise ValueError(f"no business window within {_SEARCH_LIMIT_DAYS} days after {at}")
+
+    def _first_instant_from(self, wall: datetime) -> datetime:
+        """The first real instant (UTC) at which the local clock reads `wall` or later.
+
+        Usually that is `wall` itself; on a fall-back night it is the first of the two. A
+        wall-clock time inside a spring-forward gap never happens, and reading it with `fold=0`
+        (the offset from before the change) lands as far after the gap as it was inside it:
+        02:30 in Berlin on 2026-03-29 would become 03:30. The window really opens when the
+        clock jumps, at the first instant after the gap (03:00), which is what `is_off_hours`
+        already says: at 03:00 the local clock is past 02:30.
+        """
+        after = wall.replace(tzinfo=self.zone).astimezone(UTC)
+        if self._wall(after) == wall:
+            return after
+        # `fold=1` reads it with the offset from after the change: an instant before the jump.
+        # zoneinfo does not expose its transitions, so find the jump between the two readings;
+        # the tz database puts every transition on a whole second.
+        before_s = int(wall.replace(tzinfo=self.zone, fold=1).astimezone(UTC).timestamp())
+        after_s = int(after.timestamp())
+        while after_s - before_s > 1:
+            middle_s = (before_s + after_s) // 2
+            if self._wall(datetime.fromtimestamp(middle_s, UTC)) >= wall:
+                after_s = middle_s
+            else:
+                before_s = middle_s
+        return datetime.fromtimestamp(after_s, UTC)
+
+    def _wall(self, instant: datetime) -> datetime:
+        """What a local clock shows at `instant`, without its zone, to compare with a window."""
+        return instant.astimezone(self.zone).replace(tzinfo=None)

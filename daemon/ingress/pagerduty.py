@@ -10,11 +10,12 @@ Three kinds matter:
 - everything else (`pagey.ping`, `service.*`, notes, responders, status updates, unknown types)
   is acknowledged and ignored. PagerDuty disables a subscription after three 4xx answers, so
   only an envelope we cannot even identify raises `PayloadError` (400); for the two useful kinds
-  also an incident without an id or any timestamp.
+  also an incident without an id, or a timestamp that is there but unreadable.
 
 Parsing is defensive because payloads vary by age: 2021 captures lack `incident_key` and
-`created_at`, `assignees` is empty on resolve, `agent` and `priority` may be null, and
-`conference_number` may be a number.
+`created_at`, `assignees` is empty on resolve, `agent`, `client` and `priority` may be null, and
+`conference_number` may be a number. A delivery without `occurred_at` happened, as far as we can
+tell, when it was received: the caller passes that time, so a missing timestamp is never a 400.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class PagerDutyEvent(BaseModel):
     """One normalised delivery.
 
     `event_id` is unique per event (PagerDuty repeats it, and `X-Webhook-Id`, on redelivery).
+    `occurred_at` is the event's own time, or the time of receipt when it carries none.
     `incident_id` is also set for ignored `incident.*` events that reference an incident, so the
     timeline can note them. `fields` and `changed_fields` are only set for `CUSTOM_FIELDS`.
     """
@@ -72,7 +74,7 @@ class PagerDutyEvent(BaseModel):
     event_id: str
     event_type: str
     resource_type: str = ""
-    occurred_at: AwareDatetime | None = None
+    occurred_at: AwareDatetime
     agent: str = ""
     kind: PagerDutyKind
     reason: str = ""
@@ -83,8 +85,12 @@ class PagerDutyEvent(BaseModel):
     changed_fields: tuple[str, ...] = ()
 
 
-def parse_pagerduty(payload: object) -> PagerDutyEvent:
-    """Normalise a decoded PagerDuty V3 webhook body."""
+def parse_pagerduty(payload: object, *, received_at: datetime) -> PagerDutyEvent:
+    """Normalise a decoded PagerDuty V3 webhook body that arrived at `received_at`.
+
+    The ingress and the intake job parse the same stored body, so both pass the delivery's
+    time of receipt and get the same answer.
+    """
     if not isinstance(payload, dict):
         raise PayloadError("body is not a JSON object")
     event = payload.get("event")
@@ -100,11 +106,11 @@ def parse_pagerduty(payload: object) -> PagerDutyEvent:
     wants_incident = event_type.startswith("incident.") and read.obj(data).get("type") == "incident"
     wants_fields = event_type == CUSTOM_FIELDS_EVENT
     try:
-        occurred_at = read.timestamp(event.get("occurred_at"), "event.occurred_at")
+        occurred_at = read.timestamp(event.get("occurred_at"), "event.occurred_at") or received_at
     except PayloadError:
         if wants_incident or wants_fields:
             raise
-        occurred_at = None  # an ignored event needs no time; answering 400 would cost more
+        occurred_at = received_at  # an ignored event needs no time; answering 400 would cost more
     base: dict[str, Any] = {
         "event_id": event_id,
         "event_type": event_type,
@@ -177,16 +183,15 @@ def _incident(data: dict[str, Any]) -> PagerDutyIncident:
 
 
 def _escalation(
-    incident: PagerDutyIncident, data: dict[str, Any], occurred_at: datetime | None
+    incident: PagerDutyIncident, data: dict[str, Any], occurred_at: datetime
 ) -> Escalation:
     """Severity is the priority name ("P1") or empty: urgency is about noise, not impact.
 
     Custom fields stay empty here; they arrive only in `incident.custom_field_values.updated`.
+    The event's time orders updates, so a later event without `occurred_at` (read as its time
+    of receipt) still counts as newer than what came before it.
     """
     created_at = read.timestamp(data.get("created_at"), "data.created_at") or occurred_at
-    updated_at = occurred_at or created_at
-    if created_at is None or updated_at is None:
-        raise PayloadError("incident event without any timestamp")
     links = {"incident": incident.html_url} if incident.html_url else {}
     conference_url = read.text(read.obj(data.get("conference_bridge")).get("conference_url"))
     if conference_url:
@@ -201,7 +206,7 @@ def _escalation(
             status=Status.RESOLVED if incident.status == "resolved" else Status.OPEN,
             links=links,
             created_at=created_at,
-            updated_at=updated_at,
+            updated_at=occurred_at,
         )
     except ValidationError as exc:
         raise PayloadError(

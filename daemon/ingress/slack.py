@@ -16,6 +16,7 @@ from daemon.ingress.signatures import SignatureError, verify_slack
 from daemon.ingress.webhooks import read_body, reject, store_delivery, unauthorized
 from daemon.integrations.slack_payloads import (
     ButtonClick,
+    InvalidInput,
     PayloadError,
     parse_interaction,
     parse_slash_command,
@@ -39,9 +40,22 @@ async def _verified_body(request: web.Request) -> bytes:
 
 
 async def interactions(request: web.Request) -> web.Response:
+    """Clicks and modal submissions.
+
+    A submission of our own modal with a value the person must fix (a decline reason of only
+    spaces, an escalation without a title) is answered the way Slack documents for modals: HTTP
+    200 with `{"response_action": "errors", "errors": {<block_id>: <message>}}`, which keeps the
+    modal open and shows each message under its input. Any other status makes Slack show a
+    connection error and lose what was typed. Nothing is stored for such a submission.
+    (api.slack.com/surfaces/modals#displaying_errors; the same shape is Bolt's
+    `ViewErrorsResponseAction`, docs.slack.dev/tools/bolt-js/reference/interfaces/
+    ViewErrorsResponseAction.)
+    """
     body = await _verified_body(request)
     try:
         action = parse_interaction(body)
+    except InvalidInput as exc:
+        return web.json_response({"response_action": "errors", "errors": exc.errors})
     except PayloadError as exc:
         raise reject(400, exc.reason) from None
     if action is None:

@@ -16,6 +16,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestPayloadError
 
 from daemon.appkeys import METRICS, SETTINGS, STORE
+from daemon.clock import to_datetime
 from daemon.ingress import incident_io, pagerduty
 from daemon.ingress.fields import PayloadError
 from daemon.ingress.signatures import SignatureError, verify_pagerduty, verify_standard_webhook
@@ -126,7 +127,9 @@ async def pagerduty_webhook(request: web.Request) -> web.Response:
     except SignatureError as exc:
         raise unauthorized(request, "pagerduty", exc.reason) from None
     payload = parse_json(request, "pagerduty", body)
-    event = _parsed(request, "pagerduty", lambda: pagerduty.parse_pagerduty(payload))
+    received_at = to_datetime(request.app[STORE].clock.now())
+    event = _parsed(request, "pagerduty",
+                    lambda: pagerduty.parse_pagerduty(payload, received_at=received_at))
     delivery_id = request.headers.get("X-Webhook-Id") or event.event_id
     return accepted(await store_delivery(request, "pagerduty", delivery_id, event.event_type,
                                          body, INTAKE_PAGERDUTY))

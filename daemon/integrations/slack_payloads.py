@@ -3,7 +3,9 @@
 The ingress handler verifies the signature on the raw bytes and hands them here. Only clicks on
 our own buttons and submissions of our own decline form become values; everything else Slack
 sends to the app (other buttons, menus, modal closes) is None, so the caller just acks it.
-`PayloadError` is the only exception: the caller answers 400 whatever the bytes were.
+`PayloadError` is the only exception: the caller answers 400 whatever the bytes were, except for
+its `InvalidInput` kind, a well-formed submission of our own form with a value the person has to
+fix, which the caller shows in the form itself.
 """
 
 from __future__ import annotations
@@ -42,6 +44,18 @@ class PayloadError(ValueError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class InvalidInput(PayloadError):
+    """A submission of one of our modals that the person must correct before we can act on it.
+
+    `errors` maps the block id of each offending input block to the message Slack shows under
+    it. Still a `PayloadError`: nothing may act on such a submission.
+    """
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__("invalid input in " + ", ".join(sorted(errors)))
+        self.errors = errors
 
 
 @dataclass(frozen=True)
@@ -148,14 +162,18 @@ def _decline_reason(payload: dict[str, Any]) -> DeclineReason | None:
     metadata = _json_object(_text(view, "private_metadata"), "view.private_metadata")
     field = _obj(_obj(_obj(_obj(view, "state"), "values"), REASON_BLOCK), REASON_ACTION)
     user = _obj(payload, "user")
-    return DeclineReason(
+    decline = DeclineReason(
         escalation_id=_required(_text(metadata, "escalation_id"), "metadata escalation_id"),
         user_id=_required(_text(user, "id"), "user.id"),
         user_name=_user_name(user),
-        reason=_required(_text(field, "value").strip(), "the decline reason"),
+        # Slack's own check for a required input lets a reason of only spaces through.
+        reason=_text(field, "value").strip(),
         channel=_required(_text(metadata, "channel"), "metadata channel"),
         message_ts=_required(_text(metadata, "ts"), "metadata ts"),
     )
+    if not decline.reason:
+        raise InvalidInput({REASON_BLOCK: "Say in a few words why this does not need Tier 2."})
+    return decline
 
 
 def _escalation_form(payload: dict[str, Any]) -> EscalationForm:
@@ -171,16 +189,24 @@ def _escalation_form(payload: dict[str, Any]) -> EscalationForm:
         if isinstance(option, dict) and _text(option, "value")
     )
     user = _obj(payload, "user")
-    return EscalationForm(
+    form = EscalationForm(
         view_id=_required(_text(view, "id"), "view.id"),
         user_id=_required(_text(user, "id"), "user.id"),
         user_name=_user_name(user),
-        title=_required(_text(field(TITLE), "value").strip(), "the title"),
+        title=_text(field(TITLE), "value").strip(),
         customer=_text(field(CUSTOMER), "value").strip(),
         severity=_text(_obj(field(SEVERITY), "selected_option"), "value"),
         criteria=criteria,
         details=_text(field(DETAILS), "value").strip(),
     )
+    # The inputs the modal marks required; Slack lets a value of only spaces through.
+    required = ((TITLE, form.title, "Say what is wrong."),
+                (CUSTOMER, form.customer, "Name the customer."),
+                (SEVERITY, form.severity, "Choose a severity."))
+    errors = {where[0]: message for where, value, message in required if not value}
+    if errors:
+        raise InvalidInput(errors)
+    return form
 
 
 def _form(body: bytes) -> dict[str, list[str]]:

@@ -7,6 +7,7 @@ guarded by the escalation's version.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime
 
@@ -14,19 +15,30 @@ from daemon.clock import to_datetime
 from daemon.domain.gate import Gate
 from daemon.domain.models import Criterion, Escalation, Source
 from daemon.domain.policy import evaluate
-from daemon.domain.transitions import on_facts, on_page_event
+from daemon.domain.transitions import DAEMON, on_facts, on_page_event
+from daemon.ingress.fields import PayloadError
 from daemon.ingress.incident_io import IncidentIoKind, escalation_from_incident, parse_incident_io
 from daemon.ingress.pagerduty import PagerDutyKind, parse_pagerduty
+from daemon.integrations.base import IncidentSource
 from daemon.integrations.slack_payloads import EscalationForm
 from daemon.jobs.deps import Deps
 from daemon.jobs.escalations import Loaded, changes_for, loaded, new_escalation_id
+from daemon.jobs.views import unreadable_incident_notice
 from daemon.logging import get_logger
-from daemon.store import Changes, Delivery, DeliveryState, Job
-from daemon.workers.retry import Permanent
+from daemon.store import Changes, Delivery, DeliveryState, Job, NewEvent, NewJob
+from daemon.workers.retry import Permanent, Retry
 
 INTAKE_INCIDENT_IO = "intake_incident_io"
 INTAKE_PAGERDUTY = "intake_pagerduty"
+INCIDENT_NOTICE = "incident_notice"
 PAGE_KEY_PREFIX = "tier2gate-"
+FETCH_ATTEMPTS = 3
+"""Tries of the optional incident.io re-fetch while it fails temporarily (5xx, 429, timeouts)
+before the webhook's own incident is used instead; the runner's backoff spaces them by seconds.
+The fetch only guards against deliveries out of order, so waiting longer would hold up an
+escalation for a nicety."""
+UNFETCHED_PRIVATE = ("a private incident's webhook carries only its id; set incident_io.api_token "
+                     "to an API key that may view private incidents to fetch its details")
 
 log = get_logger("tier2gate.intake")
 
@@ -62,23 +74,85 @@ class Intake:
         return delivery, json.loads(delivery.body)
 
     async def incident_io(self, job: Job) -> Changes:
+        """A stored incident.io delivery, refreshed from the API when a token is set.
+
+        The re-fetch is optional and never costs the escalation: when it fails, the webhook's
+        own incident is used (and the failure noted on the timeline). A private incident's
+        webhook carries only its id, so when its fetch fails there is nothing to decide on; it
+        is recorded as a failed delivery and announced in the approval channel instead.
+        """
         delivery, payload = await self._delivery(job)
         event = parse_incident_io(payload)
         if event.kind is IncidentIoKind.IGNORED:
             return _done(delivery, DeliveryState.IGNORED, event.reason)
-        escalation = event.escalation
-        if self.deps.incidents is not None:
-            # Deliveries may arrive out of order: the API has the truth.
-            latest = await self.deps.incidents.fetch_incident(event.incident_id)
-            escalation = escalation_from_incident(latest)
-        if escalation is None:
-            return _done(delivery, DeliveryState.IGNORED,
-                         "private incident: set incident_io.api_token to fetch its details")
-        return await self._apply(escalation, delivery)
+        incidents = self.deps.incidents
+        if incidents is None:
+            if event.escalation is None:
+                return await self._unreadable(delivery, event.incident_id, UNFETCHED_PRIVATE)
+            return await self._apply(event.escalation, delivery)
+        # Deliveries may arrive out of order: the API has the truth.
+        latest, failure = await self._fetched(incidents, job, event.incident_id)
+        if latest is not None:
+            return await self._apply(latest, delivery)
+        if event.escalation is None:
+            return await self._unreadable(delivery, event.incident_id, failure)
+        log.warning("intake.fetch_failed", incident_id=event.incident_id, error=failure)
+        return await self._apply(event.escalation, delivery, note=(
+            "incident_fetch_failed",
+            {"reason": failure, "used": "the incident as the webhook described it"}))
+
+    async def _fetched(self, incidents: IncidentSource, job: Job, incident_id: str
+                       ) -> tuple[Escalation | None, str]:
+        """The incident as incident.io has it now, or None and why not.
+
+        A refusal (401, 403, or 404, which is also what a private incident the key may not see
+        answers) or an incident we cannot read will not change by retrying; an outage is
+        retried `FETCH_ATTEMPTS` times, and never past the runner's own limit.
+        """
+        try:
+            return escalation_from_incident(await incidents.fetch_incident(incident_id)), ""
+        except Retry as exc:
+            if job.attempts < min(FETCH_ATTEMPTS, self.deps.settings.jobs.max_attempts):
+                raise
+            return None, f"{exc.reason} (gave up after {job.attempts} attempts)"
+        except Permanent as exc:
+            return None, (f"{exc}; if the incident is private, the incident.io API key "
+                          "(incident_io.api_token) needs permission to view private incidents")
+        except PayloadError as exc:
+            return None, f"incident.io answered with an incident we cannot read: {exc.reason}"
+
+    async def _unreadable(self, delivery: Delivery, incident_id: str, reason: str) -> Changes:
+        """A private incident whose details we cannot get: someone must hear of it.
+
+        Nothing can be decided without its details, so no escalation is made; the delivery is
+        recorded as failed with the reason, the escalation an earlier delivery made (if any)
+        gets the same on its timeline, and the approval channel gets a notice naming the
+        incident and what is missing: once per incident, not once per update.
+        """
+        log.warning("intake.incident_unreadable", incident_id=incident_id, error=reason)
+        row = await self.deps.store.find_escalation(Source.INCIDENT_IO, incident_id)
+        events: tuple[NewEvent, ...] = ()
+        if row is not None:
+            events = (NewEvent(row.id, "incident_unreadable", DAEMON, self.deps.clock.now(),
+                               {"incident_id": incident_id, "reason": reason}),)
+        jobs: tuple[NewJob, ...] = ()
+        channel = self.deps.settings.slack.approval_channel
+        if self.deps.chat is not None and channel:
+            jobs = (NewJob(INCIDENT_NOTICE, f"{INCIDENT_NOTICE}:incident_io:{incident_id}",
+                           {"channel": channel,
+                            "text": unreadable_incident_notice(incident_id, reason)},
+                           escalation_id=row.id if row else None),)
+        return Changes(events=events, jobs=jobs,
+                       delivery_done=(delivery.id, DeliveryState.FAILED, reason))
+
+    async def notice(self, job: Job) -> None:
+        """Post a notice prepared by the intake (it is a job so that Slack outages retry it)."""
+        await self.deps.need_chat().post_notice(str(job.payload["channel"]),
+                                                str(job.payload["text"]))
 
     async def pagerduty(self, job: Job) -> Changes:
         delivery, payload = await self._delivery(job)
-        event = parse_pagerduty(payload)
+        event = parse_pagerduty(payload, received_at=to_datetime(delivery.received_at))
         settings = self.deps.settings.pagerduty
         incident = event.incident
         if event.kind is PagerDutyKind.IGNORED:
@@ -95,9 +169,8 @@ class Intake:
                 return _done(delivery, DeliveryState.IGNORED,
                              "custom fields for an incident that is not an escalation")
             current = loaded(row).escalation
-            updated_at = event.occurred_at or current.updated_at
-            merged = current.model_copy(update={"fields": event.fields,
-                                                "updated_at": max(updated_at, current.updated_at)})
+            merged = current.model_copy(update={
+                "fields": event.fields, "updated_at": max(event.occurred_at, current.updated_at)})
             return await self._apply(merged, delivery)
         assert event.escalation is not None and incident is not None
         if settings.source_service_ids and incident.service_id not in settings.source_service_ids:
@@ -123,7 +196,10 @@ class Intake:
         return await self._apply(escalation, delivery)
 
     async def _apply(self, escalation: Escalation, delivery: Delivery | None, *,
-                     keep_fields: bool = False) -> Changes:
+                     keep_fields: bool = False,
+                     note: tuple[str, dict[str, str]] | None = None) -> Changes:
+        """Merge and decide; `note` is a timeline entry (event, details) to add to the
+        escalation, e.g. why its facts came from the webhook rather than the API."""
         store = self.deps.store
         row = await store.find_escalation(escalation.source, escalation.external_id)
         now = to_datetime(self.deps.clock.now())
@@ -135,10 +211,11 @@ class Intake:
             if keep_fields:
                 escalation = escalation.model_copy(
                     update={"fields": previous.escalation.fields})
-        return self._decide(escalation, previous, now, delivery)
+        return self._decide(escalation, previous, now, delivery, note)
 
     def _decide(self, escalation: Escalation, previous: Loaded | None, now: datetime,
-                delivery: Delivery | None) -> Changes:
+                delivery: Delivery | None, note: tuple[str, dict[str, str]] | None = None
+                ) -> Changes:
         policy = self.deps.policy.current()
         step = on_facts(
             previous.gate if previous else Gate(), escalation, evaluate(policy, escalation, now),
@@ -147,8 +224,12 @@ class Intake:
         )
         escalation_id = previous.row.id if previous else new_escalation_id()
         done = (delivery.id, DeliveryState.PROCESSED, "") if delivery else None
-        return changes_for(escalation_id, escalation, step, now,
-                           previous=previous.row if previous else None, delivery=done)
+        changes = changes_for(escalation_id, escalation, step, now,
+                              previous=previous.row if previous else None, delivery=done)
+        if note is None:
+            return changes
+        return dataclasses.replace(changes, events=(*changes.events, NewEvent(
+            escalation_id, note[0], DAEMON, now.timestamp(), note[1])))
 
     async def recheck(self, job: Job) -> Changes | None:
         """A time-based criterion may hold now ("S1 unresolved for 30 minutes")."""

@@ -6,7 +6,7 @@ from daemon.domain import transitions as t
 from daemon.jobs.approval import COMMAND, INTERACTION, Approvals
 from daemon.jobs.attention import Attention
 from daemon.jobs.deps import Deps
-from daemon.jobs.intake import INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY, Intake
+from daemon.jobs.intake import INCIDENT_NOTICE, INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY, Intake
 from daemon.jobs.issues import Issues
 from daemon.jobs.paging import Paging
 from daemon.workers.runner import Handler
@@ -21,6 +21,7 @@ def handlers(deps: Deps) -> dict[str, Handler]:
     return {
         INTAKE_INCIDENT_IO: intake.incident_io,
         INTAKE_PAGERDUTY: intake.pagerduty,
+        INCIDENT_NOTICE: intake.notice,
         t.RECHECK: intake.recheck,
         t.REQUEST_APPROVAL: approvals.request,
         t.UPDATE_APPROVAL: approvals.update,

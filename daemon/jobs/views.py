@@ -105,3 +105,16 @@ def rfh_notice(current: Loaded, settings: Settings) -> str:
     if found:
         text += "\n" + " · ".join(f"<{url}|{name}>" for name, url in found.items())
     return text
+
+
+def unreadable_incident_notice(incident_id: str, reason: str) -> str:
+    """The approval channel hears of an incident.io incident tier2gate could not read (a
+    private one: its webhook carries only the id), so nobody assumes it was looked at."""
+    return (f":warning: incident.io incident {_plain(incident_id)} could not be read, so "
+            f"tier2gate cannot tell whether it needs Tier 2: {_plain(reason)}. "
+            "Please look at it in incident.io.")
+
+
+def _plain(text: str) -> str:
+    """Slack reads &, < and > as markup: vendor text must not become a mention or a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from daemon.store import DeliveryState
 from tests.harness import INC_SECRET, PD_SECRET, Harness, payload, running
 
 INC_CREATED = "incident_io/openapi_example_public_incident_created_v2.json"
@@ -205,7 +206,7 @@ async def test_rejections_never_log_a_secret(harness: Harness) -> None:
     assert INC_SECRET.removeprefix("whsec_") not in text
 
 
-async def test_a_private_incident_without_an_api_token_is_recorded_and_ignored(
+async def test_a_private_incident_without_an_api_token_is_recorded_as_failed(
     harness: Harness,
 ) -> None:
     body = payload("incident_io/openapi_example_private_incident_created_v2.json")
@@ -214,7 +215,9 @@ async def test_a_private_incident_without_an_api_token_is_recorded_and_ignored(
     assert await harness.escalations() == []
     delivery = await harness.store.get_delivery(1)
     assert delivery is not None
+    assert delivery.state is DeliveryState.FAILED
     assert "incident_io.api_token" in delivery.note
+    assert await harness.dead_jobs() == []  # no Slack here, so no notice job either
 
 
 async def test_with_an_api_token_the_latest_incident_is_fetched(tmp_path: Path) -> None:

@@ -19,9 +19,11 @@ from daemon.integrations.slack import (
     REASON_ACTION,
     REASON_BLOCK,
 )
+from daemon.integrations.slack_forms import CUSTOMER, SEVERITY, TITLE
 from daemon.integrations.slack_payloads import (
     ButtonClick,
     DeclineReason,
+    InvalidInput,
     PayloadError,
     SlashCommand,
     parse_interaction,
@@ -85,6 +87,13 @@ def test_decline_click_from_a_user_without_a_name() -> None:
         action_ts="1678252216.469172")
 
 
+@pytest.mark.parametrize("reason", ["", "   ", " \n\t "])
+def test_a_blank_decline_reason_is_invalid_input_for_the_reason_block(reason: str) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_interaction(form(our_submission(reason=reason)))
+    assert list(caught.value.errors) == [REASON_BLOCK]
+
+
 def test_decline_reason_from_our_form() -> None:
     assert parse_interaction(form(our_submission())) == DeclineReason(
         escalation_id="esc-7f3k", user_id="W111", user_name="primary-owner",
@@ -133,7 +142,6 @@ BUTTON = "bolt_python_block_actions_button.json"
                  id="no container"),
     pytest.param(form(_without(our_click(BUTTON, APPROVE_ACTION), "actions", 0, "action_ts")),
                  id="no action_ts"),
-    pytest.param(form(our_submission(reason=" \n ")), id="blank reason"),
     pytest.param(form(our_submission(metadata="esc-7f3k")), id="metadata not json"),
     pytest.param(form(our_submission(metadata="[]")), id="metadata a list"),
     pytest.param(form(our_submission(metadata='{"escalation_id": "esc-1"}')),
@@ -205,14 +213,17 @@ def test_arbitrary_json_payloads_only_ever_raise_payload_error(payload: object) 
         assert isinstance(parse_interaction(form(payload)), ButtonClick | DeclineReason | None)
 
 
-def _escalation_submission(title: str, criteria: list[str]) -> bytes:
-    from daemon.integrations.slack_forms import CRITERIA, ESCALATE_CALLBACK, SEVERITY, TITLE
+def _escalation_submission(title: str, criteria: list[str], customer: str = " Initech ",
+                           severity: str = "S2") -> bytes:
+    from daemon.integrations.slack_forms import CRITERIA, ESCALATE_CALLBACK
 
+    selected = {"selected_option": {"value": severity}} if severity else {}
     payload = {
         "type": "view_submission", "user": {"id": "U1", "username": "sam"},
         "view": {"id": "V123", "callback_id": ESCALATE_CALLBACK, "state": {"values": {
             TITLE[0]: {TITLE[1]: {"type": "plain_text_input", "value": title}},
-            SEVERITY[0]: {SEVERITY[1]: {"selected_option": {"value": "S2"}}},
+            CUSTOMER[0]: {CUSTOMER[1]: {"type": "plain_text_input", "value": customer}},
+            SEVERITY[0]: {SEVERITY[1]: selected},
             CRITERIA[0]: {CRITERIA[1]: {"selected_options": [{"value": c} for c in criteria]}},
         }}},
     }
@@ -224,10 +235,20 @@ def test_the_escalation_form_is_read_in_domain_terms() -> None:
 
     form = parse_interaction(_escalation_submission(" DB down ", ["recovery_deadline"]))
     assert form == EscalationForm(view_id="V123", user_id="U1", user_name="sam", title="DB down",
-                                  customer="", severity="S2", criteria=("recovery_deadline",),
-                                  details="")
+                                  customer="Initech", severity="S2",
+                                  criteria=("recovery_deadline",), details="")
 
 
-def test_an_escalation_form_without_a_title_is_malformed() -> None:
-    with pytest.raises(PayloadError, match="title"):
-        parse_interaction(_escalation_submission("   ", []))
+@pytest.mark.parametrize(("title", "customer", "severity", "blocks"), [
+    pytest.param("   ", "Initech", "S2", [TITLE[0]], id="blank title"),
+    pytest.param("DB down", " ", "S2", [CUSTOMER[0]], id="blank customer"),
+    pytest.param("DB down", "Initech", "", [SEVERITY[0]], id="no severity"),
+    pytest.param("", "", "", [TITLE[0], CUSTOMER[0], SEVERITY[0]], id="all at once"),
+])
+def test_an_escalation_form_missing_a_required_value_is_invalid_input(
+    title: str, customer: str, severity: str, blocks: list[str]
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        parse_interaction(_escalation_submission(title, [], customer, severity))
+    assert list(caught.value.errors) == blocks
+    assert all(caught.value.errors.values())

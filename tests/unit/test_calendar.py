@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -82,14 +82,50 @@ def test_next_business_start_is_nine_local(at: datetime, expected_utc: datetime)
     assert (start.tzinfo, start.hour, start.minute) == (BERLIN, 9, 0)
 
 
-def test_a_window_starting_in_the_dst_gap_starts_at_the_first_real_instant() -> None:
-    # 02:30 does not exist in Berlin on 2026-03-29: clocks jump from 02:00 to 03:00.
-    hours = BusinessHours(
-        timezone="Europe/Berlin", weekly={"sun": ["02:30-04:00"]}, weekend_days=["sat"]
-    )
-    start = hours.next_business_start(berlin(2026, 3, 29, 0, 0))
-    assert start == utc(2026, 3, 29, 1, 30)
-    assert (start.hour, start.minute) == (3, 30)
+def sunday_window(zone: str, window: str) -> BusinessHours:
+    # DST switches happen on Sunday nights: a Sunday window is what lands in them.
+    return BusinessHours(timezone=zone, weekly={"sun": [window]}, weekend_days=["sat"])
+
+
+@pytest.mark.parametrize(
+    ("zone", "window", "at", "expected_utc", "local_hhmm"),
+    [
+        # Berlin 2026-03-29: clocks jump from 02:00 CET to 03:00 CEST (01:00Z).
+        pytest.param("Europe/Berlin", "02:30-06:00", utc(2026, 3, 28, 12), utc(2026, 3, 29, 1),
+                     (3, 0), id="berlin-02:30-in-the-gap"),
+        pytest.param("Europe/Berlin", "02:00-06:00", utc(2026, 3, 28, 12), utc(2026, 3, 29, 1),
+                     (3, 0), id="berlin-02:00-gap-start"),
+        pytest.param("Europe/Berlin", "02:59-06:00", utc(2026, 3, 28, 12), utc(2026, 3, 29, 1),
+                     (3, 0), id="berlin-02:59-gap-end"),
+        pytest.param("Europe/Berlin", "03:00-06:00", utc(2026, 3, 28, 12), utc(2026, 3, 29, 1),
+                     (3, 0), id="berlin-03:00-after-the-gap"),
+        pytest.param("Europe/Berlin", "01:59-06:00", utc(2026, 3, 28, 12),
+                     utc(2026, 3, 29, 0, 59), (1, 59), id="berlin-01:59-before-the-gap"),
+        pytest.param("Europe/Berlin", "02:30-06:00", utc(2026, 3, 29, 1), utc(2026, 3, 29, 1),
+                     (3, 0), id="berlin-asked-at-the-jump"),
+        # New York 2026-03-08: 02:00 EST -> 03:00 EDT (07:00Z).
+        pytest.param("America/New_York", "02:30-06:00", utc(2026, 3, 7, 12), utc(2026, 3, 8, 7),
+                     (3, 0), id="new-york-02:30-in-the-gap"),
+        # Lord Howe 2026-10-04: a half-hour jump, 02:00 +10:30 -> 02:30 +11:00 (15:30Z).
+        pytest.param("Australia/Lord_Howe", "02:15-06:00", utc(2026, 10, 3, 0),
+                     utc(2026, 10, 3, 15, 30), (2, 30), id="lord-howe-half-hour-gap"),
+        # Berlin 2026-10-25: 02:00-03:00 happens twice; a window opens at the first 02:30.
+        pytest.param("Europe/Berlin", "02:30-06:00", utc(2026, 10, 24, 12),
+                     utc(2026, 10, 25, 0, 30), (2, 30), id="berlin-fall-back-first-02:30"),
+    ],
+)
+def test_a_window_starting_in_a_dst_gap_starts_at_the_first_real_instant_after_it(
+    zone: str, window: str, at: datetime, expected_utc: datetime, local_hhmm: tuple[int, int]
+) -> None:
+    hours = sunday_window(zone, window)
+    start = hours.next_business_start(at)
+    # Compared in UTC: Python never calls a time in a fold equal to one in another zone.
+    assert start.astimezone(UTC) == expected_utc
+    assert (start.tzinfo, start.hour, start.minute) == (ZoneInfo(zone), *local_hhmm)
+    # The start agrees with is_off_hours: open from that instant, closed a second before it
+    # (stepping back in UTC: wall-clock arithmetic would step into the gap).
+    assert hours.is_off_hours(expected_utc) is False
+    assert hours.is_off_hours(expected_utc - timedelta(seconds=1)) is True
 
 
 def test_several_windows_a_day_and_extra_closing_days() -> None:

@@ -27,8 +27,11 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
+RECEIVED = at("2026-04-01T02:25:00")  # when the delivery reached us; stands in for occurred_at
+
+
 def test_docs_priority_updated_example() -> None:
-    event = parse_pagerduty(load("devdocs_incident_priority_updated.json"))
+    event = parse_pagerduty(load("devdocs_incident_priority_updated.json"), received_at=RECEIVED)
     assert event.event_id == "5ac64822-4adc-4fda-ade0-410becf0de4f"
     assert event.event_type == "incident.priority_updated"
     assert event.resource_type == "incident"
@@ -226,7 +229,7 @@ def test_zulip_incident_captures(
     occurred_at: str,
 ) -> None:
     body = load(name)
-    event = parse_pagerduty(body)
+    event = parse_pagerduty(body, received_at=RECEIVED)
     data = body["event"]["data"]
     assert (event.event_id, event.event_type, event.kind) == (
         event_id,
@@ -261,7 +264,7 @@ def test_zulip_incident_captures(
 
 
 def test_status_update_published_references_the_incident_but_is_ignored() -> None:
-    event = parse_pagerduty(load("zulip_status_updated_v3.json"))
+    event = parse_pagerduty(load("zulip_status_updated_v3.json"), received_at=RECEIVED)
     assert event.event_type == "incident.status_update_published"
     assert event.kind is PagerDutyKind.IGNORED
     assert event.incident_id == "Q3B15VLMF3ASBD"
@@ -291,7 +294,7 @@ def test_custom_field_values_updated_from_the_docs_fragment() -> None:
         "incident.custom_field_values.updated",
         load("devdocs_incident_field_values_data_fragment.json"),
     )
-    event = parse_pagerduty(body)
+    event = parse_pagerduty(body, received_at=RECEIVED)
     assert event.kind is PagerDutyKind.CUSTOM_FIELDS
     assert event.incident_id == "PBAZLIU"
     assert event.fields == {"environment": "production", "region": "US"}
@@ -317,7 +320,8 @@ def test_custom_field_values_are_text() -> None:
         ],
         "changed_custom_fields": None,
     }
-    event = parse_pagerduty(envelope("incident.custom_field_values.updated", data))
+    event = parse_pagerduty(envelope("incident.custom_field_values.updated", data),
+                            received_at=RECEIVED)
     assert event.fields == {
         "production_unstable": "true",
         "rollback_possible": "false",
@@ -343,17 +347,18 @@ def test_custom_field_values_are_text() -> None:
     ],
 )
 def test_other_events_are_ignored(event_type: str, data: object, reason: str) -> None:
-    event = parse_pagerduty(envelope(event_type, data, occurred_at="not a time"))
+    event = parse_pagerduty(envelope(event_type, data, occurred_at="not a time"),
+                            received_at=RECEIVED)
     assert event.kind is PagerDutyKind.IGNORED
     assert reason in event.reason
     assert event.escalation is None
-    assert event.occurred_at is None  # unreadable, but not worth a 400 for an ignored event
+    assert event.occurred_at == RECEIVED  # unreadable, but not worth a 400 for an ignored event
 
 
 def test_ping_keeps_envelope_facts() -> None:
     body = envelope("pagey.ping", {"message": "Hello from your friend Pagey!", "type": "ping"})
     del body["event"]["resource_type"]
-    event = parse_pagerduty(body)
+    event = parse_pagerduty(body, received_at=RECEIVED)
     assert (event.event_id, event.resource_type) == ("01TESTEVENT", "pagey")
     assert event.occurred_at == at("2026-04-01T02:20:00")
 
@@ -368,7 +373,7 @@ def test_defensive_incident_parsing() -> None:
     data["service"] = "PF9KMXH"
     del data["incident_key"]
     body["event"]["agent"] = None
-    event = parse_pagerduty(body)
+    event = parse_pagerduty(body, received_at=RECEIVED)
     assert event.agent == ""
     assert event.incident is not None
     assert event.incident.assignees == ("Only Me",)
@@ -383,13 +388,27 @@ def test_defensive_incident_parsing() -> None:
     assert event.escalation.links == {"incident": "https://acme.pagerduty.com/incidents/PGR0VU2"}
 
 
-def test_created_at_stands_in_when_occurred_at_is_missing() -> None:
+@pytest.mark.parametrize("missing", ["absent", "null"])
+def test_the_time_of_receipt_stands_in_when_occurred_at_is_missing(missing: str) -> None:
     body = load("devdocs_incident_priority_updated.json")
-    del body["event"]["occurred_at"]
-    event = parse_pagerduty(body)
-    assert event.occurred_at is None
+    if missing == "absent":
+        del body["event"]["occurred_at"]
+    else:
+        body["event"]["occurred_at"] = None
+    event = parse_pagerduty(body, received_at=RECEIVED)
+    assert event.occurred_at == RECEIVED
     assert event.escalation is not None
-    assert event.escalation.updated_at == at("2020-04-09T15:16:27")
+    assert event.escalation.created_at == at("2020-04-09T15:16:27")
+    # Newer than anything applied before it, so a resolve without a time is not dropped.
+    assert event.escalation.updated_at == RECEIVED
+
+
+def test_without_any_timestamp_the_incident_was_created_when_received() -> None:
+    body = load("zulip_triggered_v3.json")  # a 2021 capture: no data.created_at
+    del body["event"]["occurred_at"]
+    event = parse_pagerduty(body, received_at=RECEIVED)
+    assert event.escalation is not None
+    assert (event.escalation.created_at, event.escalation.updated_at) == (RECEIVED, RECEIVED)
 
 
 @pytest.mark.parametrize(
@@ -403,10 +422,6 @@ def test_created_at_stands_in_when_occurred_at_is_missing() -> None:
         ({"event": {"id": "X", "event_type": ""}}, "missing event.event_type"),
         ({"event": {"id": 5, "event_type": "pagey.ping"}}, "missing event.id"),
         (envelope("incident.triggered", {"type": "incident"}), "without data.id"),
-        (
-            envelope("incident.triggered", {"type": "incident", "id": "P1"}, occurred_at=None),
-            "without any timestamp",
-        ),
         (
             envelope("incident.triggered", {"type": "incident", "id": "P1"}, occurred_at="later"),
             "occurred_at is not an ISO 8601",
@@ -423,13 +438,13 @@ def test_created_at_stands_in_when_occurred_at_is_missing() -> None:
 )
 def test_malformed_bodies(body: object, reason: str) -> None:
     with pytest.raises(PayloadError, match=reason):
-        parse_pagerduty(body)
+        parse_pagerduty(body, received_at=RECEIVED)
 
 
 def test_parsing_does_not_mutate_the_payload() -> None:
     body = load("zulip_resolved_v3.json")
     before = copy.deepcopy(body)
-    parse_pagerduty(body)
+    parse_pagerduty(body, received_at=RECEIVED)
     assert body == before
 
 
@@ -485,13 +500,13 @@ event_like = st.fixed_dictionaries(
 @given(json_values)
 def test_arbitrary_json_returns_or_raises_payload_error(body: object) -> None:
     with contextlib.suppress(PayloadError):
-        parse_pagerduty(body)
+        parse_pagerduty(body, received_at=RECEIVED)
 
 
 @given(event_like)
 def test_arbitrary_events_return_or_raise_payload_error(event: dict[str, Any]) -> None:
     try:
-        parsed = parse_pagerduty({"event": event})
+        parsed = parse_pagerduty({"event": event}, received_at=RECEIVED)
     except PayloadError:
         return
     assert parsed.event_id == event["id"]
