@@ -11,8 +11,6 @@ decides when to try again, the same way for every vendor.
 from __future__ import annotations
 
 import json
-import math
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +33,7 @@ from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from daemon.clock import Clock, SystemClock
 from daemon.integrations.base import (
     ApprovalView,
     Decided,
@@ -42,10 +41,10 @@ from daemon.integrations.base import (
     EscalationFormSpec,
     MessageRef,
 )
+from daemon.integrations.failures import Permanent, slack_failure, transport_failure
 from daemon.integrations.slack_forms import escalation_modal
 from daemon.integrations.tls import trusted_context
 from daemon.settings import ConfigError, SlackSettings, TlsSettings
-from daemon.workers.retry import Permanent, Retry
 
 APPROVE_ACTION = "tier2gate_approve"
 DECLINE_ACTION = "tier2gate_decline"
@@ -57,13 +56,6 @@ HISTORY_LOOKBACK = 200
 REASON_BLOCK = "tier2gate_reason"
 REASON_ACTION = "tier2gate_reason_input"
 REASON_MAX_CHARS = 1000
-
-RETRYABLE_ERRORS = frozenset(
-    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
-)
-"""`ok:false` codes that mean "Slack had a bad moment", not "your request is wrong"."""
-
-_SAFE_CODE = re.compile(r"[a-z0-9_.]{1,64}")
 _HEADER_MAX_CHARS = 150  # Block Kit refuses longer header blocks
 _SECTION_MAX_CHARS = 3000
 
@@ -76,7 +68,8 @@ class Client:
     """
 
     def __init__(self, token: str, api_url: str, ca_file: Path | None = None,
-                 timeout_s: float = 10) -> None:
+                 timeout_s: float = 10, clock: Clock | None = None) -> None:
+        self._clock = clock or SystemClock()  # what a Retry-After HTTP-date is measured from
         context = trusted_context(ca_file)
         self._web = AsyncWebClient(
             token=token,
@@ -87,15 +80,16 @@ class Client:
         )
 
     @classmethod
-    def from_settings(cls, slack: SlackSettings, tls: TlsSettings) -> Client:
+    def from_settings(cls, slack: SlackSettings, tls: TlsSettings, clock: Clock | None = None
+                      ) -> Client:
         if slack.bot_token is None or not slack.bot_token.get_secret_value():
             raise ConfigError("slack.bot_token is required to post approvals")
-        return cls(slack.bot_token.get_secret_value(), slack.api_url, tls.ca_file)
+        return cls(slack.bot_token.get_secret_value(), slack.api_url, tls.ca_file, clock=clock)
 
     async def post_approval(self, channel: str, view: ApprovalView) -> MessageRef:
         metadata = {"event_type": APPROVAL_EVENT,
                     "event_payload": {"escalation_id": view.escalation_id}}
-        with _classified("chat.postMessage"):
+        with self._classified("chat.postMessage"):
             answer = await self._web.chat_postMessage(
                 channel=channel, text=fallback_text(view), blocks=approval_blocks(view),
                 metadata=metadata,
@@ -104,7 +98,7 @@ class Client:
 
     async def find_approval(self, channel: str, escalation_id: str) -> MessageRef | None:
         """Looks through the channel's latest messages for our metadata (`channels:history`)."""
-        with _classified("conversations.history"):
+        with self._classified("conversations.history"):
             answer = await self._web.conversations_history(
                 channel=channel, limit=HISTORY_LOOKBACK, include_all_metadata=True)
         found = _tagged(answer.get("messages") or [], APPROVAL_EVENT, "escalation_id",
@@ -112,7 +106,7 @@ class Client:
         return MessageRef(channel, found) if found else None
 
     async def update_approval(self, ref: MessageRef, view: ApprovalView) -> None:
-        with _classified("chat.update"):
+        with self._classified("chat.update"):
             await self._web.chat_update(
                 channel=ref.channel, ts=ref.ts, text=fallback_text(view),
                 blocks=approval_blocks(view),
@@ -120,7 +114,7 @@ class Client:
 
     async def post_in_thread(self, ref: MessageRef, text: str, key: str = "") -> MessageRef:
         metadata = {"event_type": NOTE_EVENT, "event_payload": {"key": key}} if key else None
-        with _classified("chat.postMessage"):
+        with self._classified("chat.postMessage"):
             answer = await self._web.chat_postMessage(
                 channel=ref.channel, thread_ts=ref.ts, text=text, metadata=metadata
             )
@@ -128,7 +122,7 @@ class Client:
 
     async def find_in_thread(self, ref: MessageRef, key: str) -> MessageRef | None:
         """Looks through the thread's replies for our metadata (`channels:history`)."""
-        with _classified("conversations.replies"):
+        with self._classified("conversations.replies"):
             answer = await self._web.conversations_replies(
                 channel=ref.channel, ts=ref.ts, limit=HISTORY_LOOKBACK,
                 include_all_metadata=True)
@@ -136,27 +130,27 @@ class Client:
         return MessageRef(ref.channel, found) if found else None
 
     async def post_notice(self, channel: str, text: str) -> MessageRef:
-        with _classified("chat.postMessage"):
+        with self._classified("chat.postMessage"):
             answer = await self._web.chat_postMessage(channel=channel, text=text)
         return MessageRef(channel=answer["channel"], ts=answer["ts"])
 
     async def tell_user(self, channel: str, user_id: str, text: str) -> None:
-        with _classified("chat.postEphemeral"):
+        with self._classified("chat.postEphemeral"):
             await self._web.chat_postEphemeral(channel=channel, user=user_id, text=text)
 
     async def ask_decline_reason(self, trigger_id: str, escalation_id: str, message: MessageRef
                                  ) -> None:
-        with _classified("views.open"):
+        with self._classified("views.open"):
             await self._web.views_open(
                 trigger_id=trigger_id, view=decline_modal(escalation_id, message)
             )
 
     async def open_escalation_form(self, trigger_id: str, spec: EscalationFormSpec) -> None:
-        with _classified("views.open"):
+        with self._classified("views.open"):
             await self._web.views_open(trigger_id=trigger_id, view=escalation_modal(spec))
 
     async def user_id_for_email(self, email: str) -> str | None:
-        with _classified("users.lookupByEmail"):
+        with self._classified("users.lookupByEmail"):
             try:
                 answer = await self._web.users_lookupByEmail(email=email)
             except SlackApiError as exc:
@@ -166,38 +160,26 @@ class Client:
         return str(answer["user"]["id"])
 
     async def group_members(self, group_id: str) -> tuple[str, ...]:
-        with _classified("usergroups.users.list"):
+        with self._classified("usergroups.users.list"):
             answer = await self._web.usergroups_users_list(usergroup=group_id)
         return tuple(answer["users"])
 
-
-@contextmanager
-def _classified(method: str) -> Iterator[None]:
-    """Turn whatever a Slack call raised into `Retry` or `Permanent`, with a token-free text."""
-    try:
-        yield
-    except SlackApiError as exc:
-        # Not chained: the SDK's text quotes the answer body, which a proxy may fill with the
-        # request it got, token included. Status and error code say all the runner needs.
-        raise _failure(method, exc.response) from None
-    except aiohttp.InvalidURL as exc:
-        raise Permanent(f"slack {method}: slack.api_url is not a usable URL") from exc
-    except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
-        raise Retry(f"slack {method}: {type(exc).__name__}") from exc
-
-
-def _failure(method: str, response: object) -> Retry | Permanent:
-    status, code, headers = _answer(response)
-    said = code if _SAFE_CODE.fullmatch(code) else "unrecognised error" if code else ""
-    what = f"slack {method}: HTTP {status}" + (f" {said}" if said else "")
-    if status == 429:
-        return Retry(what, after_s=_retry_after_s(headers.get("Retry-After")))
-    if status >= 500 or code in RETRYABLE_ERRORS:
-        return Retry(what)
-    if status == 200 and not code:
-        # A 200 without Slack's JSON is a proxy or load balancer in the way, not a refusal.
-        return Retry(f"{what} without a readable answer")
-    return Permanent(what)
+    @contextmanager
+    def _classified(self, method: str) -> Iterator[None]:
+        """Turn whatever a Slack call raised into `Retry` or `Permanent`, with a token-free
+        text. Not chained: the SDK's text quotes the answer body, which a proxy may fill with
+        the request it got, token included; status and error code say all the runner needs."""
+        what = f"slack {method}"
+        try:
+            yield
+        except SlackApiError as exc:
+            status, code, headers = _answer(exc.response)
+            raise slack_failure(what, status, code, headers, now_s=self._clock.now()) from None
+        except aiohttp.InvalidURL:
+            raise Permanent(f"{what}: slack.api_url is not a usable URL") from None
+        except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+            raise transport_failure(what, exc, timed_out=isinstance(exc, TimeoutError)
+                                    ) from None
 
 
 def _answer(response: object) -> tuple[int, str, Mapping[str, str]]:
@@ -208,16 +190,6 @@ def _answer(response: object) -> tuple[int, str, Mapping[str, str]]:
         return response.status_code, code if isinstance(code, str) else "", response.headers
     # slack_sdk attaches the raw aiohttp response when the body was not JSON.
     return getattr(response, "status", 0), "", getattr(response, "headers", {})
-
-
-def _retry_after_s(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:  # an HTTP date: Slack sends seconds, so treat it as absent
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def approval_blocks(view: ApprovalView) -> list[Block]:

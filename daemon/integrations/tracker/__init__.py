@@ -12,7 +12,11 @@ is Markdown, as a hidden HTML comment a human can still find when someone strips
 
 from __future__ import annotations
 
+import requests
+
+from daemon.clock import Clock
 from daemon.integrations.base import IssueDraft, IssueTracker
+from daemon.integrations.failures import Permanent, Retry, transport_failure
 from daemon.settings import ConfigError, TlsSettings, TrackerSettings
 
 # No vendor answers an issue create in anywhere near this time when it is healthy; beyond it the
@@ -34,12 +38,24 @@ def labels_with_marker(draft: IssueDraft) -> list[str]:
     return list(dict.fromkeys((*draft.labels, draft.marker)))
 
 
+def unanswered(what: str, exc: requests.RequestException) -> Retry | Permanent:
+    """A `requests` call that got no HTTP answer, in the shared vocabulary. An exception that
+    is not a transport failure (a malformed URL, a missing schema) means the request could not
+    even be built: configuration, so permanent."""
+    if isinstance(exc, requests.ConnectionError | requests.Timeout
+                  | requests.exceptions.ChunkedEncodingError):
+        return transport_failure(what, exc, timed_out=isinstance(exc, requests.Timeout))
+    return Permanent(f"{what}: request could not be sent ({type(exc).__name__}); check "
+                     "tracker.url")
+
+
 def verify_for(tls: TlsSettings) -> str | bool:
     """What `requests` calls `verify`: the private CA bundle if one is configured."""
     return str(tls.ca_file) if tls.ca_file else True
 
 
-def tracker_from_settings(tracker: TrackerSettings, tls: TlsSettings) -> IssueTracker:
+def tracker_from_settings(tracker: TrackerSettings, tls: TlsSettings,
+                          clock: Clock | None = None) -> IssueTracker:
     """The configured tracker's client. No network call happens here.
 
     The vendor module is imported only for the configured kind: the three SDKs are heavy to
@@ -55,12 +71,13 @@ def tracker_from_settings(tracker: TrackerSettings, tls: TlsSettings) -> IssueTr
         from daemon.integrations.tracker import gitlab
 
         return gitlab.Client(tracker.url, token, tracker.project, verify=verify,
-                             timeout_s=TIMEOUT_S)
+                             timeout_s=TIMEOUT_S, clock=clock)
     if tracker.kind == "github":
         from daemon.integrations.tracker import github
 
         return github.Client(tracker.url, token, tracker.project, verify=verify,
-                             timeout_s=TIMEOUT_S)
+                             timeout_s=TIMEOUT_S, clock=clock)
     from daemon.integrations.tracker import jira
 
-    return jira.Client(tracker.url, token, tracker.project, verify=verify, timeout_s=TIMEOUT_S)
+    return jira.Client(tracker.url, token, tracker.project, verify=verify, timeout_s=TIMEOUT_S,
+                       clock=clock)

@@ -23,9 +23,10 @@ import requests
 from github import Auth, Github, GithubException, RateLimitExceededException
 from github.Issue import Issue
 
+from daemon.clock import Clock, SystemClock
 from daemon.integrations.base import IssueDraft, IssueRef
-from daemon.integrations.tracker import body_with_marker, labels_with_marker
-from daemon.integrations.tracker.errors import http_failure, transport_failure
+from daemon.integrations.failures import http_failure
+from daemon.integrations.tracker import body_with_marker, labels_with_marker, unanswered
 
 T = TypeVar("T")
 PUBLIC_API = "https://api.github.com"
@@ -43,7 +44,8 @@ def api_url(url: str) -> str:
 
 class Client:
     def __init__(self, url: str, token: str, project: str, *, verify: str | bool = True,
-                 timeout_s: float = 10.0) -> None:
+                 timeout_s: float = 10.0, clock: Clock | None = None) -> None:
+        self._clock = clock or SystemClock()  # what a Retry-After HTTP-date is measured from
         self._token = token
         self._github = Github(auth=Auth.Token(token), base_url=api_url(url), verify=verify,
                               timeout=max(1, math.ceil(timeout_s)), retry=None,
@@ -81,11 +83,12 @@ class Client:
         except GithubException as exc:
             data = exc.data if isinstance(exc.data, dict) else {}
             detail = exc.message or str(data.get("message") or "")
-            raise http_failure(what, exc.status, exc.headers or {}, detail, [self._token],
+            raise http_failure(what, exc.status, headers=exc.headers or {}, detail=detail,
+                               secrets=[self._token], now_s=self._clock.now(),
                                rate_limited=isinstance(exc, RateLimitExceededException)
                                ) from None
         except requests.RequestException as exc:
-            raise transport_failure(what, exc, [self._token]) from None
+            raise unanswered(what, exc) from None
 
 
 def _ref(issue: Issue) -> IssueRef:

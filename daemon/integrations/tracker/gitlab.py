@@ -20,10 +20,10 @@ import gitlab
 import requests
 from gitlab.v4.objects import ProjectIssue
 
+from daemon.clock import Clock, SystemClock
 from daemon.integrations.base import IssueDraft, IssueRef
-from daemon.integrations.tracker import body_with_marker, labels_with_marker
-from daemon.integrations.tracker.errors import http_failure, transport_failure
-from daemon.workers.retry import Permanent
+from daemon.integrations.failures import Permanent, http_failure
+from daemon.integrations.tracker import body_with_marker, labels_with_marker, unanswered
 
 T = TypeVar("T")
 
@@ -34,7 +34,8 @@ def _raise_for_status(response: requests.Response, *args: Any, **kwargs: Any) ->
 
 class Client:
     def __init__(self, url: str, token: str, project: str, *, verify: str | bool = True,
-                 timeout_s: float = 10.0) -> None:
+                 timeout_s: float = 10.0, clock: Clock | None = None) -> None:
+        self._clock = clock or SystemClock()  # what a Retry-After HTTP-date is measured from
         self._token = token
         self._gl = gitlab.Gitlab(url, private_token=token, ssl_verify=verify, timeout=timeout_s,
                                  retry_transient_errors=False)
@@ -83,10 +84,10 @@ class Client:
             response = exc.response
             status = response.status_code if response is not None else None
             headers = response.headers if response is not None else {}
-            detail = _detail(response)
-            raise http_failure(what, status, headers, detail, [self._token]) from None
+            raise http_failure(what, status, headers=headers, detail=_detail(response),
+                               secrets=[self._token], now_s=self._clock.now()) from None
         except requests.RequestException as exc:
-            raise transport_failure(what, exc, [self._token]) from None
+            raise unanswered(what, exc) from None
 
 
 def _detail(response: requests.Response | None) -> str:

@@ -31,10 +31,10 @@ from typing import Any, TypeVar
 import requests
 from jira import JIRA, JIRAError
 
+from daemon.clock import Clock, SystemClock
 from daemon.integrations.base import IssueDraft, IssueRef
-from daemon.integrations.tracker import labels_with_marker
-from daemon.integrations.tracker.errors import http_failure, transport_failure
-from daemon.workers.retry import Permanent
+from daemon.integrations.failures import Permanent, http_failure
+from daemon.integrations.tracker import labels_with_marker, unanswered
 
 T = TypeVar("T")
 ISSUE_TYPE = "Task"
@@ -125,7 +125,8 @@ def _jql_string(value: str) -> str:
 
 class Client:
     def __init__(self, url: str, token: str, project: str, *, verify: str | bool = True,
-                 timeout_s: float = 10.0) -> None:
+                 timeout_s: float = 10.0, clock: Clock | None = None) -> None:
+        self._clock = clock or SystemClock()  # what a Retry-After HTTP-date is measured from
         self._url = url.rstrip("/")
         self._token = token
         email, colon, api_token = token.partition(":")
@@ -198,7 +199,7 @@ class Client:
             return await asyncio.to_thread(call)
         except JIRAError as exc:
             headers = exc.response.headers if exc.response is not None else {}
-            raise http_failure(what, exc.status_code, headers, exc.text or "", self._secrets
-                               ) from None
+            raise http_failure(what, exc.status_code, headers=headers, detail=exc.text or "",
+                               secrets=self._secrets, now_s=self._clock.now()) from None
         except requests.RequestException as exc:
-            raise transport_failure(what, exc, self._secrets) from None
+            raise unanswered(what, exc) from None
