@@ -28,13 +28,21 @@ import pagerduty
 from daemon.clock import Clock, SystemClock
 from daemon.integrations.base import PageRequest, PageResult
 from daemon.integrations.failures import Permanent, Retry, http_failure, transport_failure
+from daemon.integrations.shorten import shorten
 from daemon.integrations.tls import trusted_context
 from daemon.settings import ConfigError, PagerDutySettings, TlsSettings
 
 API_URL = "https://api.pagerduty.com"
 EVENTS_URL = "https://events.pagerduty.com"
 EVENT_SOURCE = "tier2gate"
-SUMMARY_MAX_CHARS = 1024  # Events API limit: a longer summary is a 400, i.e. no page at all
+TITLE_MAX_CHARS = 1024
+"""Events API v2 `payload.summary`: "The maximum permitted length of this property is 1024
+characters"; a longer one is a 400, i.e. no page at all
+(https://v2.developer.pagerduty.com/docs/send-an-event-events-api-v2, now
+github.com/PagerDuty/developer-docs docs/events-API-v2/02-Trigger-Events.md). The summary becomes
+the incident's title; the REST `POST /incidents` reference publishes no maximum for `title`
+(https://developer.pagerduty.com/api-reference/b3A6Mjc0ODE0MA-create-an-incident), so the same
+bound is applied there. The whole title stays in `details`, which the paged engineer reads."""
 _OPEN_STATUSES = ["triggered", "acknowledged"]
 T = TypeVar("T")
 C = TypeVar("C", bound=pagerduty.ApiClient)
@@ -152,7 +160,7 @@ class Client:
                             "create incidents")
         incident = {
             "type": "incident",
-            "title": request.title,
+            "title": shorten(request.title, TITLE_MAX_CHARS),
             "service": {"id": service_id, "type": "service_reference"},
             "urgency": "high",
             "incident_key": request.key,
@@ -190,7 +198,7 @@ class Client:
                        request: PageRequest) -> PageResult:
         dedup_key = await self._run(
             "trigger Tier 2 alert", events.trigger,
-            summary=request.title[:SUMMARY_MAX_CHARS],
+            summary=shorten(request.title, TITLE_MAX_CHARS),
             source=EVENT_SOURCE,
             dedup_key=request.key,
             severity="critical",

@@ -42,6 +42,7 @@ from daemon.integrations.base import (
     MessageRef,
 )
 from daemon.integrations.failures import Permanent, slack_failure, transport_failure
+from daemon.integrations.shorten import shorten, shorten_mrkdwn
 from daemon.integrations.slack_forms import escalation_modal
 from daemon.integrations.tls import trusted_context
 from daemon.settings import ConfigError, SlackSettings, TlsSettings
@@ -56,8 +57,27 @@ HISTORY_LOOKBACK = 200
 REASON_BLOCK = "tier2gate_reason"
 REASON_ACTION = "tier2gate_reason_input"
 REASON_MAX_CHARS = 1000
-_HEADER_MAX_CHARS = 150  # Block Kit refuses longer header blocks
-_SECTION_MAX_CHARS = 3000
+
+# Slack's documented limits, enforced here so a long incident name cannot cost the approval
+# request (a 45,000-character name once made chat.postMessage fail with msg_too_long):
+TEXT_MAX_CHARS = 40_000
+"""`text` of chat.postMessage/update/postEphemeral: "Provide no more than 40,000 characters or
+risk truncation"; error `msg_too_long`. https://docs.slack.dev/reference/methods/chat.postMessage
+and https://api.slack.com/changelog/2018-04-truncating-really-long-messages"""
+HEADER_MAX_CHARS = 150
+"""Header block text. https://docs.slack.dev/reference/block-kit/blocks/header-block"""
+SECTION_MAX_CHARS = 3000
+"""Section block text. https://docs.slack.dev/reference/block-kit/blocks/section-block"""
+CONTEXT_TEXT_MAX_CHARS = 3000
+"""A text object, e.g. a context block element: "Maximum length for this field is 3000".
+https://docs.slack.dev/reference/block-kit/composition-objects/text-object"""
+# Buttons (text 75, value 2000 characters,
+# https://docs.slack.dev/reference/block-kit/block-elements/button-element) carry only our
+# own words and the escalation id, both far shorter; the stand-in still enforces them.
+FIELD_MAX_CHARS = {"title": 200, "reference": 100, "customer": 200, "severity": 50,
+                   "reason": 1000, "note": 1000}
+"""Our own budget per untrusted field inside the 3000-character section, so that one huge
+value cannot push the others (Why, criteria, links) out of the message."""
 
 
 class Client:
@@ -116,7 +136,8 @@ class Client:
         metadata = {"event_type": NOTE_EVENT, "event_payload": {"key": key}} if key else None
         with self._classified("chat.postMessage"):
             answer = await self._web.chat_postMessage(
-                channel=ref.channel, thread_ts=ref.ts, text=text, metadata=metadata
+                channel=ref.channel, thread_ts=ref.ts, text=shorten_mrkdwn(text, TEXT_MAX_CHARS),
+                metadata=metadata
             )
         return MessageRef(channel=answer["channel"], ts=answer["ts"])
 
@@ -131,12 +152,14 @@ class Client:
 
     async def post_notice(self, channel: str, text: str) -> MessageRef:
         with self._classified("chat.postMessage"):
-            answer = await self._web.chat_postMessage(channel=channel, text=text)
+            answer = await self._web.chat_postMessage(
+                channel=channel, text=shorten_mrkdwn(text, TEXT_MAX_CHARS))
         return MessageRef(channel=answer["channel"], ts=answer["ts"])
 
     async def tell_user(self, channel: str, user_id: str, text: str) -> None:
         with self._classified("chat.postEphemeral"):
-            await self._web.chat_postEphemeral(channel=channel, user=user_id, text=text)
+            await self._web.chat_postEphemeral(channel=channel, user=user_id,
+                                               text=shorten_mrkdwn(text, TEXT_MAX_CHARS))
 
     async def ask_decline_reason(self, trigger_id: str, escalation_id: str, message: MessageRef
                                  ) -> None:
@@ -198,15 +221,17 @@ def approval_blocks(view: ApprovalView) -> list[Block]:
     if view.shadow:
         blocks.append(SectionBlock(text=MarkdownTextObject(
             text=":warning: *SHADOW — nobody will be paged*, whatever is clicked")))
-    blocks.append(HeaderBlock(text=_clip(f"Page Tier 2? {view.title}", _HEADER_MAX_CHARS)))
-    blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip(_summary(view),
-                                                                  _SECTION_MAX_CHARS))))
+    blocks.append(HeaderBlock(text=shorten(f"Page Tier 2? {view.title}", HEADER_MAX_CHARS)))
+    blocks.append(SectionBlock(text=MarkdownTextObject(text=shorten_mrkdwn(
+        _summary(view), SECTION_MAX_CHARS))))
     if view.smoc_note:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
-            text=_clip(f":information_source: {_esc(view.smoc_note)}", _SECTION_MAX_CHARS))]))
+            text=shorten_mrkdwn(f":information_source: {_field(view.smoc_note, 'note')}",
+                                CONTEXT_TEXT_MAX_CHARS))]))
     if view.decided is not None:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
-            text=_clip(decision_line(view.decided, view.shadow), _SECTION_MAX_CHARS))]))
+            text=shorten_mrkdwn(decision_line(view.decided, view.shadow),
+                                CONTEXT_TEXT_MAX_CHARS))]))
     else:
         blocks.append(ActionsBlock(block_id=ACTIONS_BLOCK, elements=[
             ButtonElement(text="Approve", action_id=APPROVE_ACTION, value=view.escalation_id,
@@ -219,10 +244,11 @@ def approval_blocks(view: ApprovalView) -> list[Block]:
 
 def _summary(view: ApprovalView) -> str:
     lines = [
-        f"*{_esc(view.reference)}* · {_esc(view.customer)} · severity *{_esc(view.severity)}*"
+        f"*{_field(view.reference, 'reference')}* · {_field(view.customer, 'customer')}"
+        f" · severity *{_field(view.severity, 'severity')}*"
         f" · open {_duration(view.age_minutes)}",
         _deciders(view.approver_ids),
-        f"*Why:* {_esc(view.reason)}",
+        f"*Why:* {_field(view.reason, 'reason')}",
     ]
     if view.criteria:
         lines.append("*Criteria:* " + ", ".join(criterion_words(c) for c in view.criteria))
@@ -245,7 +271,7 @@ def _deciders(approver_ids: tuple[str, ...]) -> str:
 def decision_line(decided: Decided, shadow: bool) -> str:
     """What replaces the buttons, so nobody clicks on a decided escalation."""
     if decided.kind is DecisionKind.DECLINED:
-        why = f": {_esc(decided.reason)}" if decided.reason else ""
+        why = f": {_field(decided.reason, 'reason')}" if decided.reason else ""
         return f":no_entry: Declined by <@{decided.by}> at {decided.at}{why}"
     if decided.kind is DecisionKind.APPROVED:
         head = f":white_check_mark: Approved by <@{decided.by}> at {decided.at}"
@@ -261,7 +287,8 @@ def decision_line(decided: Decided, shadow: bool) -> str:
 def fallback_text(view: ApprovalView) -> str:
     """The notification and screen-reader text: Slack shows it where blocks cannot go."""
     shadow = "[SHADOW] " if view.shadow else ""
-    facts = f"{view.title} ({view.reference}, {view.customer}, {view.severity})"
+    facts = (f"{_field(view.title, 'title')} ({_field(view.reference, 'reference')}, "
+             f"{_field(view.customer, 'customer')}, {_field(view.severity, 'severity')})")
     if view.decided is not None:
         return f"{shadow}{facts}: {view.decided.kind.value.replace('_', ' ')}"
     smoc = f" <@{view.approver_ids[0]}>" if view.approver_ids else ""
@@ -312,5 +339,7 @@ def _esc(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _field(text: str, name: str) -> str:
+    """An untrusted value shortened to its budget, then escaped (shortening first: a cut can
+    then never split an escape)."""
+    return _esc(shorten(text, FIELD_MAX_CHARS[name]))

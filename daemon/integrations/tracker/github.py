@@ -26,12 +26,18 @@ from github.Issue import Issue
 from daemon.clock import Clock, SystemClock
 from daemon.integrations.base import IssueDraft, IssueRef
 from daemon.integrations.failures import http_failure
-from daemon.integrations.tracker import body_with_marker, labels_with_marker, unanswered
+from daemon.integrations.tracker import Limits, labels_with_marker, title_and_body, unanswered
 
 T = TypeVar("T")
 PUBLIC_API = "https://api.github.com"
 # Pinned rather than left to the library's default: 2026-03-10 brought breaking changes.
 API_VERSION = "2022-11-28"
+LIMITS = Limits(title=256, body=65_536, label=50)
+"""What GitHub's validation answers with 422 beyond: "title is too long (maximum is 256
+characters)" (https://github.com/DavyJonesLocker/party_foul/pull/122), "body is too long
+(maximum is 65536 characters)" (https://github.com/googleapis/release-please/issues/1034), and
+"name is too long (maximum is 50 characters)" for a label
+(https://github.com/github/docs/issues/32156). The REST reference states none of them."""
 
 
 def api_url(url: str) -> str:
@@ -70,8 +76,9 @@ class Client:
     async def create(self, draft: IssueDraft) -> IssueRef:
         def create() -> IssueRef:
             assignees = [draft.assignee] if draft.assignee else []
-            return _ref(self._repo.create_issue(title=draft.title, body=body_with_marker(draft),
-                                                labels=labels_with_marker(draft),
+            title, body = title_and_body(draft, LIMITS, marker_in_body=True)
+            return _ref(self._repo.create_issue(title=title, body=body,
+                                                labels=labels_with_marker(draft, LIMITS),
                                                 assignees=assignees))
 
         return await self._call("create issue", create)

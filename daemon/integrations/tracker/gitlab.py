@@ -23,9 +23,14 @@ from gitlab.v4.objects import ProjectIssue
 from daemon.clock import Clock, SystemClock
 from daemon.integrations.base import IssueDraft, IssueRef
 from daemon.integrations.failures import Permanent, http_failure
-from daemon.integrations.tracker import body_with_marker, labels_with_marker, unanswered
+from daemon.integrations.tracker import Limits, labels_with_marker, title_and_body, unanswered
 
 T = TypeVar("T")
+LIMITS = Limits(title=255, body=1_048_576)
+"""Issue `title` 255 characters (docs/development/issuable-like-models.md, "Important text
+fields": https://docs.gitlab.com/development/issuable-like-models/) and `description` at most
+1,048,576 characters (https://docs.gitlab.com/api/issues/#new-issue). No published limit for
+a label name was found; ours are short."""
 
 
 def _raise_for_status(response: requests.Response, *args: Any, **kwargs: Any) -> None:
@@ -57,10 +62,11 @@ class Client:
 
     async def create(self, draft: IssueDraft) -> IssueRef:
         def create() -> IssueRef:
+            title, body = title_and_body(draft, LIMITS, marker_in_body=True)
             data: dict[str, Any] = {
-                "title": draft.title,
-                "description": body_with_marker(draft),
-                "labels": ",".join(labels_with_marker(draft)),
+                "title": title,
+                "description": body,
+                "labels": ",".join(labels_with_marker(draft, LIMITS)),
             }
             if draft.assignee:
                 data["assignee_ids"] = [self._user_id(draft.assignee)]

@@ -34,10 +34,18 @@ from jira import JIRA, JIRAError
 from daemon.clock import Clock, SystemClock
 from daemon.integrations.base import IssueDraft, IssueRef
 from daemon.integrations.failures import Permanent, http_failure
-from daemon.integrations.tracker import labels_with_marker, unanswered
+from daemon.integrations.tracker import Limits, labels_with_marker, title_and_body, unanswered
 
 T = TypeVar("T")
 ISSUE_TYPE = "Task"
+LIMITS = Limits(title=255, body=32_767, label=255)
+"""Jira Cloud refuses a `summary` over 255 characters ("Summary can't exceed 255 characters",
+https://github.com/prometheus-community/jiralert/issues/123), a description over
+32,767 ("It exceeds the allowed limit of 32,767 characters", fixed in Cloud:
+https://jira.atlassian.com/browse/JRACLOUD-68949) and a label over 255 ("exceeds the maximum
+length for a single label of 255 characters",
+https://github.com/prometheus-community/jiralert/issues/146). The body limit is applied to the
+Markdown before it becomes ADF, whose text is no longer than it."""
 REST_API_VERSION = "3"
 FENCE = re.compile(r"^\s*(```|~~~)\s*([\w+-]*)\s*$")
 HEADING = re.compile(r"^(#{1,6})\s+(.*\S)\s*$")
@@ -176,12 +184,13 @@ class Client:
 
     async def create(self, draft: IssueDraft) -> IssueRef:
         def create() -> IssueRef:
+            title, body = title_and_body(draft, LIMITS, marker_in_body=False)
             fields: dict[str, Any] = {
                 "project": self._project,
                 "issuetype": {"name": ISSUE_TYPE},
-                "summary": draft.title,
-                "description": adf(draft.body),
-                "labels": labels_with_marker(draft),
+                "summary": title,
+                "description": adf(body),
+                "labels": labels_with_marker(draft, LIMITS),
             }
             if draft.assignee:
                 fields["assignee"] = {"accountId": draft.assignee}
