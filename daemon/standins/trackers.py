@@ -70,7 +70,10 @@ class FakeTracker:
         return str(self._server.make_url("")).rstrip("/")
 
     async def start(self, ssl_context: ssl.SSLContext | None = None) -> None:
-        app = web.Application(middlewares=[self._record, self.plan.middleware, self._auth])
+        # aiohttp's default 1 MiB request cap would refuse a GitLab description that GitLab
+        # itself accepts (up to 1,048,576 characters); the vendors' own limits are checked below.
+        app = web.Application(middlewares=[self._record, self.plan.middleware, self._auth],
+                              client_max_size=8 * 1024 * 1024)
         self.routes(app)
         self._server = TestServer(app, host="127.0.0.1")
         await self._server.start_server(ssl=ssl_context)
