@@ -13,21 +13,19 @@ from typing import Any
 
 import structlog
 
-REDACTED = "[redacted]"
+from daemon.integrations.failures import scrub
 
 
 class SecretScrubber:
-    """Replaces any configured secret found in any string of an event with a fixed mark."""
+    """Replaces any configured secret found in any string of an event with a fixed mark (the
+    same `failures.scrub` that cleans every integration's error text)."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
-        self._secrets = sorted({s for s in secrets if len(s) >= 4}, key=len, reverse=True)
+        self._secrets = tuple(secrets)
 
     def scrub(self, value: Any) -> Any:
         if isinstance(value, str):
-            for secret in self._secrets:
-                if secret in value:
-                    value = value.replace(secret, REDACTED)
-            return value
+            return scrub(value, self._secrets)
         if isinstance(value, dict):
             return {key: self.scrub(item) for key, item in value.items()}
         if isinstance(value, list | tuple):
@@ -36,7 +34,7 @@ class SecretScrubber:
 
     def __call__(self, _logger: Any, _name: str, event: MutableMapping[str, Any]
                  ) -> MutableMapping[str, Any]:
-        if not self._secrets:
+        if not any(self._secrets):
             return event
         return {key: self.scrub(value) for key, value in event.items()}
 

@@ -31,16 +31,17 @@ def build_parts(settings: Settings, store: Store, clock: Clock, metrics: Metrics
     deps = Deps(settings=settings, store=store, policy=policy, clock=clock, metrics=metrics)
     parts = Parts(deps)
     if settings.slack.bot_token is not None and settings.slack.bot_token.get_secret_value():
-        deps.chat = slack.Client.from_settings(settings.slack, settings.tls)
+        deps.chat = slack.Client.from_settings(settings.slack, settings.tls, clock)
     pd = settings.pagerduty
     if pd.api_token is not None or pd.tier2_routing_key is not None:
-        pager = pagerduty.Client.from_settings(pd, settings.tls)
+        pager = pagerduty.Client.from_settings(pd, settings.tls, clock)
         deps.pager = pager
         parts.closers.append(pager.close)
     if settings.incident_io.api_token is not None:
-        incidents = incident_io.Client.from_settings(settings.incident_io, settings.tls)
+        incidents = incident_io.Client.from_settings(settings.incident_io, settings.tls,
+                                                      clock)
         deps.incidents = incidents
         parts.closers.append(incidents.close)
     if settings.tracker.token is not None and settings.tracker.project:
-        deps.tracker = tracker_from_settings(settings.tracker, settings.tls)
+        deps.tracker = tracker_from_settings(settings.tracker, settings.tls, clock)
     return parts

@@ -1,8 +1,8 @@
 """The small interfaces the core talks through; vendor modules implement them.
 
 Nothing here names a vendor SDK, a Block Kit element or an HTTP status. Adapters *classify* a
-failed call by raising `workers.retry.Retry` (temporary: 5xx, 429 with its Retry-After, timeouts,
-connection resets) or `workers.retry.Permanent` (retrying cannot help: 4xx, bad configuration);
+failed call by raising `failures.Retry` (temporary: 5xx, 408, 429 with its Retry-After, timeouts,
+connection resets) or `failures.Permanent` (retrying cannot help: 4xx, bad configuration);
 the job runner owns the timing. Error messages must never contain a token or secret.
 """
 

@@ -17,23 +17,32 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
 
+import httpx2
 import pagerduty
-from httpx2 import Response
 
+from daemon.clock import Clock, SystemClock
 from daemon.integrations.base import PageRequest, PageResult
+from daemon.integrations.failures import Permanent, Retry, http_failure, transport_failure
+from daemon.integrations.shorten import shorten
 from daemon.integrations.tls import trusted_context
 from daemon.settings import ConfigError, PagerDutySettings, TlsSettings
-from daemon.workers.retry import Permanent, Retry
 
 API_URL = "https://api.pagerduty.com"
 EVENTS_URL = "https://events.pagerduty.com"
 EVENT_SOURCE = "tier2gate"
-SUMMARY_MAX_CHARS = 1024  # Events API limit: a longer summary is a 400, i.e. no page at all
+TITLE_MAX_CHARS = 1024
+"""Events API v2 `payload.summary`: "The maximum permitted length of this property is 1024
+characters"; a longer one is a 400, i.e. no page at all
+(https://v2.developer.pagerduty.com/docs/send-an-event-events-api-v2, now
+github.com/PagerDuty/developer-docs docs/events-API-v2/02-Trigger-Events.md). The summary becomes
+the incident's title; the REST `POST /incidents` reference publishes no maximum for `title`
+(https://developer.pagerduty.com/api-reference/b3A6Mjc0ODE0MA-create-an-incident), so the same
+bound is applied there. The whole title stays in `details`, which the paged engineer reads."""
 _OPEN_STATUSES = ["triggered", "acknowledged"]
 T = TypeVar("T")
 C = TypeVar("C", bound=pagerduty.ApiClient)
@@ -54,7 +63,9 @@ class Client:
         tier2_routing_key: str | None = None,
         ca_file: Path | None = None,
         timeout_s: float = 10.0,
+        clock: Clock | None = None,
     ) -> None:
+        self._clock = clock or SystemClock()  # what a Retry-After HTTP-date is measured from
         self._from_email = from_email
         self._smoc_schedule_id = smoc_schedule_id
         self._tier2_service_id = tier2_service_id
@@ -81,7 +92,8 @@ class Client:
             ) from None
 
     @classmethod
-    def from_settings(cls, pagerduty: PagerDutySettings, tls: TlsSettings) -> Client:
+    def from_settings(cls, pagerduty: PagerDutySettings, tls: TlsSettings,
+                      clock: Clock | None = None) -> Client:
         return cls(
             api_token=pagerduty.api_token.get_secret_value() if pagerduty.api_token else None,
             from_email=pagerduty.from_email,
@@ -92,6 +104,7 @@ class Client:
             tier2_routing_key=(pagerduty.tier2_routing_key.get_secret_value()
                                if pagerduty.tier2_routing_key else None),
             ca_file=tls.ca_file,
+            clock=clock,
         )
 
     async def close(self) -> None:
@@ -147,7 +160,7 @@ class Client:
                             "create incidents")
         incident = {
             "type": "incident",
-            "title": request.title,
+            "title": shorten(request.title, TITLE_MAX_CHARS),
             "service": {"id": service_id, "type": "service_reference"},
             "urgency": "high",
             "incident_key": request.key,
@@ -159,10 +172,10 @@ class Client:
             # The text of PagerDuty's duplicate-key 400 is not a documented contract, so any
             # 400 is checked against the open incidents; a 400 for anything else finds none.
             if exc.response is None or exc.response.status_code != 400:
-                raise self._classify("create Tier 2 incident", exc) from exc
+                raise self._classify("create Tier 2 incident", exc) from None
             existing = await self._open_incident(rest, service_id, request.key)
             if existing is None:
-                raise self._classify("create Tier 2 incident", exc) from exc
+                raise self._classify("create Tier 2 incident", exc) from None
             return PageResult(str(existing["id"]), str(existing.get("html_url") or ""),
                               already_open=True)
         if not created.get("id"):
@@ -185,7 +198,7 @@ class Client:
                        request: PageRequest) -> PageResult:
         dedup_key = await self._run(
             "trigger Tier 2 alert", events.trigger,
-            summary=request.title[:SUMMARY_MAX_CHARS],
+            summary=shorten(request.title, TITLE_MAX_CHARS),
             source=EVENT_SOURCE,
             dedup_key=request.key,
             severity="critical",
@@ -207,45 +220,19 @@ class Client:
         try:
             return await self._thread(call, *args, **kwargs)
         except pagerduty.Error as exc:
-            raise self._classify(what, exc) from exc
+            raise self._classify(what, exc) from None
 
     def _classify(self, what: str, exc: pagerduty.Error) -> Retry | Permanent:
         """Our own words, never the package's: its 401 message quotes part of the token."""
+        what = f"PagerDuty {what}"
         response = exc.response
         if response is None:
-            cause = exc.__cause__
-            reason = f"{type(cause).__name__}: {cause}" if cause else "no answer"
-            return Retry(scrub(f"{what}: PagerDuty did not answer ({reason})", self._secrets))
-        status = response.status_code
-        if response.is_success:
-            return Retry(f"{what}: PagerDuty answered {status} with a body we cannot read")
-        if status == 429:
-            return Retry(f"{what}: PagerDuty rate limit (429)",
-                         after_s=retry_after_s(response.headers))
-        if status == 408 or status >= 500:
-            return Retry(f"{what}: PagerDuty answered {status}")
-        # mask first, then cut: a cut secret no longer matches its mask and would leak in part
-        detail = scrub(_error_detail(response), self._secrets)[:300]
-        return Permanent(f"{what}: PagerDuty answered {status}{detail}")
-
-
-def retry_after_s(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from Retry-After, else PagerDuty's `ratelimit-reset`; None if neither."""
-    for name in ("retry-after", "ratelimit-reset"):
-        try:
-            seconds = float(headers.get(name, ""))
-        except ValueError:
-            continue
-        if math.isfinite(seconds) and seconds >= 0:
-            return seconds
-    return None
-
-
-def scrub(text: str, secrets: Iterable[str]) -> str:
-    """Belt and braces: whatever a server echoes back, an error text never carries a secret."""
-    for secret in secrets:
-        text = text.replace(secret, "**********")
-    return text
+            cause = exc.__cause__ or exc
+            return transport_failure(what, cause,
+                                     timed_out=isinstance(cause, httpx2.TimeoutException))
+        return http_failure(what, response.status_code, headers=response.headers,
+                            detail=_error_detail(response), secrets=self._secrets,
+                            now_s=self._clock.now())
 
 
 def _bounded(client: C, timeout_s: float) -> C:
@@ -263,7 +250,7 @@ def _bounded(client: C, timeout_s: float) -> C:
     return client
 
 
-def _error_detail(response: Response) -> str:
+def _error_detail(response: httpx2.Response) -> str:
     """PagerDuty's own explanation (`error.message`, `errors`), short, for the operator."""
     try:
         body = response.json()
@@ -276,8 +263,7 @@ def _error_detail(response: Response) -> str:
     errors = error.get("errors")
     if isinstance(errors, list):
         parts += [str(item) for item in errors]
-    text = "; ".join(part for part in parts if part)
-    return f": {text}" if text else ""
+    return "; ".join(part for part in parts if part)
 
 
 def _dict(value: object) -> dict[str, Any]:

@@ -11,8 +11,6 @@ decides when to try again, the same way for every vendor.
 from __future__ import annotations
 
 import json
-import math
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -35,6 +33,7 @@ from slack_sdk.models.views import View
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from daemon.clock import Clock, SystemClock
 from daemon.integrations.base import (
     ApprovalView,
     ChannelRefused,
@@ -43,10 +42,11 @@ from daemon.integrations.base import (
     EscalationFormSpec,
     MessageRef,
 )
+from daemon.integrations.failures import Permanent, slack_failure, transport_failure
+from daemon.integrations.shorten import shorten, shorten_mrkdwn
 from daemon.integrations.slack_forms import escalation_modal
 from daemon.integrations.tls import trusted_context
 from daemon.settings import ConfigError, SlackSettings, TlsSettings
-from daemon.workers.retry import Permanent, Retry
 
 APPROVE_ACTION = "tier2gate_approve"
 DECLINE_ACTION = "tier2gate_decline"
@@ -59,11 +59,6 @@ REASON_BLOCK = "tier2gate_reason"
 REASON_ACTION = "tier2gate_reason_input"
 REASON_MAX_CHARS = 1000
 
-RETRYABLE_ERRORS = frozenset(
-    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
-)
-"""`ok:false` codes that mean "Slack had a bad moment", not "your request is wrong"."""
-
 CHANNEL_REFUSALS = frozenset(
     {"not_in_channel", "channel_not_found", "is_archived", "restricted_action", "missing_scope",
      "cannot_dm_bot", "team_access_not_granted"}
@@ -72,9 +67,26 @@ CHANNEL_REFUSALS = frozenset(
 another channel, grant the scope): https://docs.slack.dev/reference/methods/chat.postMessage/
 (Errors)."""
 
-_SAFE_CODE = re.compile(r"[a-z0-9_.]{1,64}")
-_HEADER_MAX_CHARS = 150  # Block Kit refuses longer header blocks
-_SECTION_MAX_CHARS = 3000
+# Slack's documented limits, enforced here so a long incident name cannot cost the approval
+# request (a 45,000-character name once made chat.postMessage fail with msg_too_long):
+TEXT_MAX_CHARS = 40_000
+"""`text` of chat.postMessage/update/postEphemeral: "Provide no more than 40,000 characters or
+risk truncation"; error `msg_too_long`. https://docs.slack.dev/reference/methods/chat.postMessage
+and https://api.slack.com/changelog/2018-04-truncating-really-long-messages"""
+HEADER_MAX_CHARS = 150
+"""Header block text. https://docs.slack.dev/reference/block-kit/blocks/header-block"""
+SECTION_MAX_CHARS = 3000
+"""Section block text. https://docs.slack.dev/reference/block-kit/blocks/section-block"""
+CONTEXT_TEXT_MAX_CHARS = 3000
+"""A text object, e.g. a context block element: "Maximum length for this field is 3000".
+https://docs.slack.dev/reference/block-kit/composition-objects/text-object"""
+# Buttons (text 75, value 2000 characters,
+# https://docs.slack.dev/reference/block-kit/block-elements/button-element) carry only our
+# own words and the escalation id, both far shorter; the stand-in still enforces them.
+FIELD_MAX_CHARS = {"title": 200, "reference": 100, "customer": 200, "severity": 50,
+                   "reason": 1000, "note": 1000}
+"""Our own budget per untrusted field inside the 3000-character section, so that one huge
+value cannot push the others (Why, criteria, links) out of the message."""
 
 
 class Client:
@@ -85,7 +97,8 @@ class Client:
     """
 
     def __init__(self, token: str, api_url: str, ca_file: Path | None = None,
-                 timeout_s: float = 10) -> None:
+                 timeout_s: float = 10, clock: Clock | None = None) -> None:
+        self._clock = clock or SystemClock()  # what a Retry-After HTTP-date is measured from
         context = trusted_context(ca_file)
         self._web = AsyncWebClient(
             token=token,
@@ -96,10 +109,11 @@ class Client:
         )
 
     @classmethod
-    def from_settings(cls, slack: SlackSettings, tls: TlsSettings) -> Client:
+    def from_settings(cls, slack: SlackSettings, tls: TlsSettings, clock: Clock | None = None
+                      ) -> Client:
         if slack.bot_token is None or not slack.bot_token.get_secret_value():
             raise ConfigError("slack.bot_token is required to post approvals")
-        return cls(slack.bot_token.get_secret_value(), slack.api_url, tls.ca_file)
+        return cls(slack.bot_token.get_secret_value(), slack.api_url, tls.ca_file, clock=clock)
 
     async def post_approval(self, channel: str, view: ApprovalView) -> MessageRef:
         """A user id as `channel` posts to the app's direct messages with that user
@@ -107,7 +121,7 @@ class Client:
         opens the DM); Slack answers with the DM's own channel id, which `MessageRef` keeps."""
         metadata = {"event_type": APPROVAL_EVENT,
                     "event_payload": {"escalation_id": view.escalation_id}}
-        with _classified("chat.postMessage"):
+        with self._classified("chat.postMessage"):
             answer = await self._web.chat_postMessage(
                 channel=channel, text=fallback_text(view), blocks=approval_blocks(view),
                 metadata=metadata,
@@ -116,7 +130,7 @@ class Client:
 
     async def find_approval(self, channel: str, escalation_id: str) -> MessageRef | None:
         """Looks through the channel's latest messages for our metadata (`channels:history`)."""
-        with _classified("conversations.history"):
+        with self._classified("conversations.history"):
             answer = await self._web.conversations_history(
                 channel=channel, limit=HISTORY_LOOKBACK, include_all_metadata=True)
         found = _tagged(answer.get("messages") or [], APPROVAL_EVENT, "escalation_id",
@@ -124,7 +138,7 @@ class Client:
         return MessageRef(channel, found) if found else None
 
     async def update_approval(self, ref: MessageRef, view: ApprovalView) -> None:
-        with _classified("chat.update"):
+        with self._classified("chat.update"):
             await self._web.chat_update(
                 channel=ref.channel, ts=ref.ts, text=fallback_text(view),
                 blocks=approval_blocks(view),
@@ -132,15 +146,16 @@ class Client:
 
     async def post_in_thread(self, ref: MessageRef, text: str, key: str = "") -> MessageRef:
         metadata = {"event_type": NOTE_EVENT, "event_payload": {"key": key}} if key else None
-        with _classified("chat.postMessage"):
+        with self._classified("chat.postMessage"):
             answer = await self._web.chat_postMessage(
-                channel=ref.channel, thread_ts=ref.ts, text=text, metadata=metadata
+                channel=ref.channel, thread_ts=ref.ts, text=shorten_mrkdwn(text, TEXT_MAX_CHARS),
+                metadata=metadata
             )
         return MessageRef(channel=answer["channel"], ts=answer["ts"])
 
     async def find_in_thread(self, ref: MessageRef, key: str) -> MessageRef | None:
         """Looks through the thread's replies for our metadata (`channels:history`)."""
-        with _classified("conversations.replies"):
+        with self._classified("conversations.replies"):
             answer = await self._web.conversations_replies(
                 channel=ref.channel, ts=ref.ts, limit=HISTORY_LOOKBACK,
                 include_all_metadata=True)
@@ -148,27 +163,29 @@ class Client:
         return MessageRef(ref.channel, found) if found else None
 
     async def post_notice(self, channel: str, text: str) -> MessageRef:
-        with _classified("chat.postMessage"):
-            answer = await self._web.chat_postMessage(channel=channel, text=text)
+        with self._classified("chat.postMessage"):
+            answer = await self._web.chat_postMessage(
+                channel=channel, text=shorten_mrkdwn(text, TEXT_MAX_CHARS))
         return MessageRef(channel=answer["channel"], ts=answer["ts"])
 
     async def tell_user(self, channel: str, user_id: str, text: str) -> None:
-        with _classified("chat.postEphemeral"):
-            await self._web.chat_postEphemeral(channel=channel, user=user_id, text=text)
+        with self._classified("chat.postEphemeral"):
+            await self._web.chat_postEphemeral(channel=channel, user=user_id,
+                                               text=shorten_mrkdwn(text, TEXT_MAX_CHARS))
 
     async def ask_decline_reason(self, trigger_id: str, escalation_id: str, message: MessageRef
                                  ) -> None:
-        with _classified("views.open"):
+        with self._classified("views.open"):
             await self._web.views_open(
                 trigger_id=trigger_id, view=decline_modal(escalation_id, message)
             )
 
     async def open_escalation_form(self, trigger_id: str, spec: EscalationFormSpec) -> None:
-        with _classified("views.open"):
+        with self._classified("views.open"):
             await self._web.views_open(trigger_id=trigger_id, view=escalation_modal(spec))
 
     async def user_id_for_email(self, email: str) -> str | None:
-        with _classified("users.lookupByEmail"):
+        with self._classified("users.lookupByEmail"):
             try:
                 answer = await self._web.users_lookupByEmail(email=email)
             except SlackApiError as exc:
@@ -178,40 +195,29 @@ class Client:
         return str(answer["user"]["id"])
 
     async def group_members(self, group_id: str) -> tuple[str, ...]:
-        with _classified("usergroups.users.list"):
+        with self._classified("usergroups.users.list"):
             answer = await self._web.usergroups_users_list(usergroup=group_id)
         return tuple(answer["users"])
 
-
-@contextmanager
-def _classified(method: str) -> Iterator[None]:
-    """Turn whatever a Slack call raised into `Retry` or `Permanent`, with a token-free text."""
-    try:
-        yield
-    except SlackApiError as exc:
-        # Not chained: the SDK's text quotes the answer body, which a proxy may fill with the
-        # request it got, token included. Status and error code say all the runner needs.
-        raise _failure(method, exc.response) from None
-    except aiohttp.InvalidURL as exc:
-        raise Permanent(f"slack {method}: slack.api_url is not a usable URL") from exc
-    except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
-        raise Retry(f"slack {method}: {type(exc).__name__}") from exc
-
-
-def _failure(method: str, response: object) -> Retry | Permanent:
-    status, code, headers = _answer(response)
-    said = code if _SAFE_CODE.fullmatch(code) else "unrecognised error" if code else ""
-    what = f"slack {method}: HTTP {status}" + (f" {said}" if said else "")
-    if status == 429:
-        return Retry(what, after_s=_retry_after_s(headers.get("Retry-After")))
-    if status >= 500 or code in RETRYABLE_ERRORS:
-        return Retry(what)
-    if status == 200 and not code:
-        # A 200 without Slack's JSON is a proxy or load balancer in the way, not a refusal.
-        return Retry(f"{what} without a readable answer")
-    if method == "chat.postMessage" and code in CHANNEL_REFUSALS:
-        return ChannelRefused(what, code=code)
-    return Permanent(what, code=code if _SAFE_CODE.fullmatch(code) else "")
+    @contextmanager
+    def _classified(self, method: str) -> Iterator[None]:
+        """Turn whatever a Slack call raised into `Retry` or `Permanent`, with a token-free
+        text. Not chained: the SDK's text quotes the answer body, which a proxy may fill with
+        the request it got, token included; status and error code say all the runner needs."""
+        what = f"slack {method}"
+        try:
+            yield
+        except SlackApiError as exc:
+            status, code, headers = _answer(exc.response)
+            failure = slack_failure(what, status, code, headers, now_s=self._clock.now())
+            if method == "chat.postMessage" and failure.code in CHANNEL_REFUSALS:
+                raise ChannelRefused(str(failure), code=failure.code) from None
+            raise failure from None
+        except aiohttp.InvalidURL:
+            raise Permanent(f"{what}: slack.api_url is not a usable URL") from None
+        except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+            raise transport_failure(what, exc, timed_out=isinstance(exc, TimeoutError)
+                                    ) from None
 
 
 def _answer(response: object) -> tuple[int, str, Mapping[str, str]]:
@@ -224,32 +230,23 @@ def _answer(response: object) -> tuple[int, str, Mapping[str, str]]:
     return getattr(response, "status", 0), "", getattr(response, "headers", {})
 
 
-def _retry_after_s(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:  # an HTTP date: Slack sends seconds, so treat it as absent
-        return None
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
-
-
 def approval_blocks(view: ApprovalView) -> list[Block]:
     """The message the SMOC decides from: all facts up front, buttons until someone decides."""
     blocks: list[Block] = []
     if view.shadow:
         blocks.append(SectionBlock(text=MarkdownTextObject(
             text=":warning: *SHADOW — nobody will be paged*, whatever is clicked")))
-    blocks.append(HeaderBlock(text=_clip(f"Page Tier 2? {view.title}", _HEADER_MAX_CHARS)))
-    blocks.append(SectionBlock(text=MarkdownTextObject(text=_clip(_summary(view),
-                                                                  _SECTION_MAX_CHARS))))
+    blocks.append(HeaderBlock(text=shorten(f"Page Tier 2? {view.title}", HEADER_MAX_CHARS)))
+    blocks.append(SectionBlock(text=MarkdownTextObject(text=shorten_mrkdwn(
+        _summary(view), SECTION_MAX_CHARS))))
     if view.smoc_note:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
-            text=_clip(f":information_source: {_esc(view.smoc_note)}", _SECTION_MAX_CHARS))]))
+            text=shorten_mrkdwn(f":information_source: {_field(view.smoc_note, 'note')}",
+                                CONTEXT_TEXT_MAX_CHARS))]))
     if view.decided is not None:
-        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=_clip(
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=shorten_mrkdwn(
             decision_line(view.decided, view.shadow, page_failed=view.page_failed),
-            _SECTION_MAX_CHARS))]))
+            CONTEXT_TEXT_MAX_CHARS))]))
     else:
         blocks.append(ActionsBlock(block_id=ACTIONS_BLOCK, elements=[
             ButtonElement(text="Approve", action_id=APPROVE_ACTION, value=view.escalation_id,
@@ -259,17 +256,18 @@ def approval_blocks(view: ApprovalView) -> list[Block]:
         ]))
     if view.problem:
         blocks.append(SectionBlock(text=MarkdownTextObject(
-            text=_clip(f":rotating_light: *Needs attention:* {_esc(view.problem)}",
-                       _SECTION_MAX_CHARS))))
+            text=shorten_mrkdwn(f":rotating_light: *Needs attention:* {_esc(view.problem)}",
+                                SECTION_MAX_CHARS))))
     return blocks
 
 
 def _summary(view: ApprovalView) -> str:
     lines = [
-        f"*{_esc(view.reference)}* · {_esc(view.customer)} · severity *{_esc(view.severity)}*"
+        f"*{_field(view.reference, 'reference')}* · {_field(view.customer, 'customer')}"
+        f" · severity *{_field(view.severity, 'severity')}*"
         f" · open {_duration(view.age_minutes)}",
         _deciders(view.approver_ids),
-        f"*Why:* {_esc(view.reason)}",
+        f"*Why:* {_field(view.reason, 'reason')}",
     ]
     if view.criteria:
         lines.append("*Criteria:* " + ", ".join(criterion_words(c) for c in view.criteria))
@@ -293,7 +291,7 @@ def decision_line(decided: Decided, shadow: bool, *, page_failed: bool = False) 
     """What replaces the buttons, so nobody clicks on a decided escalation. It never says
     "paging Tier 2" once the page failed for good."""
     if decided.kind is DecisionKind.DECLINED:
-        why = f": {_esc(decided.reason)}" if decided.reason else ""
+        why = f": {_field(decided.reason, 'reason')}" if decided.reason else ""
         return f":no_entry: Declined by <@{decided.by}> at {decided.at}{why}"
     if decided.kind is DecisionKind.APPROVED:
         head = f":white_check_mark: Approved by <@{decided.by}> at {decided.at}"
@@ -311,7 +309,8 @@ def decision_line(decided: Decided, shadow: bool, *, page_failed: bool = False) 
 def fallback_text(view: ApprovalView) -> str:
     """The notification and screen-reader text: Slack shows it where blocks cannot go."""
     shadow = "[SHADOW] " if view.shadow else ""
-    facts = f"{view.title} ({view.reference}, {view.customer}, {view.severity})"
+    facts = (f"{_field(view.title, 'title')} ({_field(view.reference, 'reference')}, "
+             f"{_field(view.customer, 'customer')}, {_field(view.severity, 'severity')})")
     if view.decided is not None:
         failed = " (the page did NOT go out)" if view.page_failed else ""
         return f"{shadow}{facts}: {view.decided.kind.value.replace('_', ' ')}{failed}"
@@ -363,5 +362,7 @@ def _esc(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _field(text: str, name: str) -> str:
+    """An untrusted value shortened to its budget, then escaped (shortening first: a cut can
+    then never split an escape)."""
+    return _esc(shorten(text, FIELD_MAX_CHARS[name]))

@@ -13,6 +13,7 @@ from slack_sdk.models.blocks import (
 from slack_sdk.models.views import View
 
 from daemon.integrations.base import EscalationFormSpec
+from daemon.integrations.shorten import shorten
 
 ESCALATE_CALLBACK = "tier2gate_escalate"
 TITLE = ("tier2gate_title", "title")
@@ -20,13 +21,20 @@ CUSTOMER = ("tier2gate_customer", "customer")
 SEVERITY = ("tier2gate_severity", "severity")
 CRITERIA = ("tier2gate_criteria", "criteria")
 DETAILS = ("tier2gate_details", "details")
+TITLE_MAX_CHARS = 150
+"""Our cap on the title input; the command's text prefills it, so it is shortened to fit (a
+plain_text_input's max_length may be at most 3000:
+https://docs.slack.dev/reference/block-kit/block-elements/plain-text-input-element).
+The modal's own title, submit and close are ours and under Slack's 24 characters
+(https://docs.slack.dev/reference/views/modal-views)."""
 
 
 def escalation_modal(spec: EscalationFormSpec) -> View:
     blocks = [
         InputBlock(block_id=TITLE[0], label="What is wrong?",
-                   element=PlainTextInputElement(action_id=TITLE[1], initial_value=spec.title
-                                                 or None, max_length=150)),
+                   element=PlainTextInputElement(
+                       action_id=TITLE[1], initial_value=shorten(spec.title, TITLE_MAX_CHARS)
+                       or None, max_length=TITLE_MAX_CHARS)),
         InputBlock(block_id=CUSTOMER[0], label="Customer",
                    element=PlainTextInputElement(action_id=CUSTOMER[1], max_length=150)),
         InputBlock(block_id=SEVERITY[0], label="Severity",

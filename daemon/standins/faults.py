@@ -17,6 +17,7 @@ from aiohttp import web
 class Fault:
     status: int = 500
     retry_after_s: float | None = None
+    retry_after: str = ""  # a raw Retry-After value, e.g. an HTTP-date; wins over retry_after_s
     delay_s: float = 0.0  # hang this long before answering (past the client's timeout)
     reset: bool = False  # drop the connection without an answer
     body: str = '{"error": "injected fault"}'
@@ -53,7 +54,9 @@ class FaultPlan:
             request.transport.abort()
             raise ConnectionResetError("injected reset")
         headers = {}
-        if fault.retry_after_s is not None:
+        if fault.retry_after:
+            headers["Retry-After"] = fault.retry_after
+        elif fault.retry_after_s is not None:
             headers["Retry-After"] = f"{fault.retry_after_s:g}"
         return web.Response(status=fault.status, text=fault.body, headers=headers,
                             content_type="application/json")

@@ -1,4 +1,5 @@
-"""An incident.io API on 127.0.0.1 (plain HTTP): `GET /v2/incidents/{id}` from a dict.
+"""An incident.io API on 127.0.0.1 (plain HTTP, or TLS with `ssl_context`):
+`GET /v2/incidents/{id}` from a dict.
 
 The test fills `incidents` (id -> incident object, e.g. a published webhook example's incident,
 which has the same shape) and queues outages on `faults`.
@@ -6,6 +7,7 @@ which has the same shape) and queues outages on `faults`.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
@@ -19,8 +21,9 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 class FakeIncidentIo:
-    def __init__(self, *, token: str) -> None:
+    def __init__(self, *, token: str, ssl_context: ssl.SSLContext | None = None) -> None:
         self.token = token
+        self._ssl = ssl_context
         self.faults = FaultPlan()
         self.incidents: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []  # (path, headers), faults included
@@ -29,7 +32,7 @@ class FakeIncidentIo:
         self._server = TestServer(app)
 
     async def __aenter__(self) -> FakeIncidentIo:
-        await self._server.start_server()
+        await self._server.start_server(ssl=self._ssl)
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,
@@ -38,7 +41,8 @@ class FakeIncidentIo:
 
     @property
     def api_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.port}"
+        scheme = "https" if self._ssl else "http"
+        return f"{scheme}://127.0.0.1:{self._server.port}"
 
     @web.middleware
     async def _record(self, request: web.Request, handler: Handler) -> web.StreamResponse:

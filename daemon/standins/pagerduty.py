@@ -33,6 +33,7 @@ from daemon.standins.faults import FaultPlan
 SAMPLES = Path(__file__).resolve().parent / "samples"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 OPEN = ("triggered", "acknowledged")
+TITLE_MAX_CHARS = 1024  # Events v2 summary (documented); applied to REST titles alike
 SEVERITIES = ("critical", "error", "warning", "info")
 
 
@@ -227,6 +228,9 @@ class FakePagerDuty:
         service_id = (incident.get("service") or {}).get("id")
         if not incident.get("title") or not service_id:
             return _error(400, 2001, "Invalid Input Provided", "title and service are required")
+        if len(incident["title"]) > TITLE_MAX_CHARS:
+            return _error(400, 2001, "Invalid Input Provided",
+                          f"Title is too long (maximum is {TITLE_MAX_CHARS} characters)")
         key = incident.get("incident_key")
         if key is not None and any(i["incident_key"] == key and i["service"]["id"] == service_id
                                    and i["status"] in OPEN for i in self.pages):
@@ -276,6 +280,9 @@ class FakePagerDuty:
         if action == "trigger" and not (payload.get("summary") and payload.get("source")
                                         and payload.get("severity") in SEVERITIES):
             return _invalid_event("'payload' needs summary, source and a valid severity")
+        if len(str(payload.get("summary", ""))) > TITLE_MAX_CHARS:
+            return _invalid_event(
+                f"'summary' is too long (maximum is {TITLE_MAX_CHARS} characters)")
         dedup_key = event.get("dedup_key") or uuid.uuid4().hex
         self.events.append(event)
         open_alert = next((a for a in self.alerts if a["dedup_key"] == dedup_key

@@ -3,7 +3,8 @@
 It answers the methods tier2gate uses the way Slack does (HTTP 200 with `ok`/`error`), records
 every call it answered so a test can say "exactly one approval message", and keeps the current
 state of each message after `chat.update`. HTTP-level outages come from the `FaultPlan`
-middleware; Slack-level refusals (`channel_not_found`, `ratelimited`) from `fail()`.
+middleware; Slack-level refusals (`channel_not_found`, `ratelimited`) from `fail()`; values over
+Slack's documented limits are refused as Slack refuses them (`slack_limits`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from daemon.standins.faults import FaultPlan
+from daemon.standins.slack_limits import message_error, view_error
 
 Answer = dict[str, Any]
 
@@ -120,6 +122,10 @@ class FakeSlack:
         handler = self._methods.get(method)
         if handler is None:
             return _reply({"ok": False, "error": "unknown_method"})
+        too_long = (view_error(args.get("view") or {}) if method == "views.open"
+                    else message_error(args) if method.startswith("chat.") else "")
+        if too_long:
+            return _reply({"ok": False, "error": too_long})
         return _reply(handler(args))
 
     def _post_message(self, args: dict[str, Any]) -> Answer:

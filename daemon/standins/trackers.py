@@ -24,6 +24,11 @@ from daemon.standins.faults import FaultPlan
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+# The vendors' limits (sources in daemon/integrations/tracker/*.py), refused as they refuse them.
+GITLAB_TITLE, GITLAB_DESCRIPTION = 255, 1_048_576
+GITHUB_TITLE, GITHUB_BODY, GITHUB_LABEL = 256, 65_536, 50
+JIRA_SUMMARY, JIRA_DESCRIPTION, JIRA_LABEL = 255, 32_767, 255
+
 
 @dataclass
 class StoredIssue:
@@ -65,7 +70,10 @@ class FakeTracker:
         return str(self._server.make_url("")).rstrip("/")
 
     async def start(self, ssl_context: ssl.SSLContext | None = None) -> None:
-        app = web.Application(middlewares=[self._record, self.plan.middleware, self._auth])
+        # aiohttp's default 1 MiB request cap would refuse a GitLab description that GitLab
+        # itself accepts (up to 1,048,576 characters); the vendors' own limits are checked below.
+        app = web.Application(middlewares=[self._record, self.plan.middleware, self._auth],
+                              client_max_size=8 * 1024 * 1024)
         self.routes(app)
         self._server = TestServer(app, host="127.0.0.1")
         await self._server.start_server(ssl=ssl_context)
@@ -154,6 +162,12 @@ class FakeGitLab(FakeTracker):
         payload = await request.json()
         if not payload.get("title"):
             return web.json_response({"error": "title is missing"}, status=400)
+        too_long = {name: [f"is too long (maximum is {limit} characters)"]
+                    for name, limit in (("title", GITLAB_TITLE),
+                                        ("description", GITLAB_DESCRIPTION))
+                    if len(payload.get(name) or "") > limit}
+        if too_long:
+            return web.json_response({"message": too_long}, status=400)
         labels = payload.get("labels", "")
         labels = labels.split(",") if isinstance(labels, str) else labels
         by_id = {v: k for k, v in self.users.items()}
@@ -213,6 +227,16 @@ class FakeGitHub(FakeTracker):
         assignees = payload.get("assignees") or []
         if not payload.get("title") or any(a not in self.logins for a in assignees):
             return web.json_response({"message": "Validation Failed"}, status=422)
+        errors = [f"{name} is too long (maximum is {limit} characters)"
+                  for name, value, limit in (("title", payload["title"], GITHUB_TITLE),
+                                             ("body", payload.get("body") or "", GITHUB_BODY))
+                  if len(value) > limit]
+        errors += [f"name is too long (maximum is {GITHUB_LABEL} characters)"
+                   for label in payload.get("labels") or [] if len(label) > GITHUB_LABEL]
+        if errors:
+            return web.json_response({"message": "Validation Failed", "errors": [
+                {"resource": "Issue", "code": "custom", "message": e} for e in errors]},
+                status=422)
         number = str(len(self.issues) + 1)
         issue = StoredIssue(number, payload["title"], payload.get("body") or "",
                             tuple(payload.get("labels") or ()),
@@ -304,9 +328,18 @@ class FakeJira(FakeTracker):
         description = fields.get("description", {"type": "doc", "version": 1, "content": []})
         if not isinstance(description, dict) or description.get("type") != "doc":
             errors["description"] = "Operation value must be an Atlassian Document."
+        if len(fields.get("summary") or "") > JIRA_SUMMARY:
+            errors["summary"] = f"Summary can't exceed {JIRA_SUMMARY} characters."
+        if isinstance(description, dict) and description.get("type") == "doc" and len(
+                adf_text(description)) > JIRA_DESCRIPTION:
+            errors["description"] = ("The entered text is too long. It exceeds the allowed "
+                                     f"limit of {JIRA_DESCRIPTION:,} characters.")
         labels = fields.get("labels") or []
         if any(" " in label for label in labels):
             errors["labels"] = "The label must not contain spaces."
+        if any(len(label) > JIRA_LABEL for label in labels):
+            errors["labels"] = (f"The label exceeds the maximum length for a single label of "
+                                f"{JIRA_LABEL} characters.")
         assignee = (fields.get("assignee") or {}).get("accountId")
         if assignee is not None and assignee not in self.account_ids:
             errors["assignee"] = f"User '{assignee}' cannot be assigned issues."

@@ -1,7 +1,7 @@
 """How a failed side effect is retried: one policy for every integration.
 
-Integrations only *classify* a failure (retry now-ish, retry after the vendor's Retry-After, or
-give up); this module owns the timing, the same way for Slack, PagerDuty and the trackers.
+Integrations only *classify* a failure (`integrations.failures`: retry, retry after the vendor's
+Retry-After, or give up); this module owns the timing, the same way for every vendor.
 """
 
 from __future__ import annotations
@@ -9,29 +9,11 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+# The exceptions live with the classifier that decides between them; handlers import them
+# from here too, as "what the runner understands".
+from daemon.integrations.failures import Permanent, Retry
 
-class Retry(Exception):
-    """Raise from a job handler to be run again later.
-
-    `after_s` is the vendor's own Retry-After when it gave one; it is honoured as a floor.
-    """
-
-    def __init__(self, reason: str, after_s: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.after_s = after_s
-
-
-class Permanent(Exception):
-    """Raise from a job handler when retrying cannot help (a 400, a 403, bad configuration).
-
-    `code` is the vendor's own error code when it gave one (Slack's `not_in_channel`), so a
-    caller can react to a specific refusal; the message stays the human-readable reason.
-    """
-
-    def __init__(self, reason: str, code: str = "") -> None:
-        super().__init__(reason)
-        self.code = code
+__all__ = ["Backoff", "Permanent", "Retry"]
 
 
 @dataclass(frozen=True)

@@ -75,11 +75,12 @@ class JobRunner:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._inflight: dict[int, asyncio.Task[None]] = {}
+        self._heartbeat_task: asyncio.Task[None] | None = None
         store.on_enqueue(self._wake.set)
 
     async def run(self) -> None:
         """Claim and run jobs until `stop()`; then drain, cancel stragglers, release leases."""
-        heartbeat = asyncio.create_task(self._heartbeat(), name="job-lease-heartbeat")
+        self._start_heartbeat()
         try:
             while not self._stopping.is_set():
                 await self._claim_some()
@@ -87,7 +88,9 @@ class JobRunner:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self.settings.poll_interval_s)
         finally:
-            heartbeat.cancel()
+            self._stopping.set()  # a heartbeat ending now is the shutdown, not a crash
+            if self._heartbeat_task is not None:
+                self._heartbeat_task.cancel()
             await self._drain()
 
     def stop(self) -> None:
@@ -103,8 +106,8 @@ class JobRunner:
         except StoreUnavailable as exc:
             log.warning("jobs.claim_failed", error=str(exc))
             return
-        except Exception as exc:  # noqa: BLE001 - the claim loop must outlive any store surprise
-            log.error("jobs.claim_failed", error=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # the claim loop must outlive any store surprise
+            log.error("jobs.claim_failed", error=f"{type(exc).__name__}: {exc}", exc_info=exc)
             return
         for job in jobs:
             task = asyncio.create_task(self._execute(job), name=f"job-{job.id}")
@@ -114,6 +117,18 @@ class JobRunner:
     def _finished(self, job_id: int, _task: asyncio.Task[None]) -> None:
         self._inflight.pop(job_id, None)
         self._wake.set()
+
+    def _start_heartbeat(self) -> None:
+        self._heartbeat_task = asyncio.create_task(self._heartbeat(), name="job-lease-heartbeat")
+        self._heartbeat_task.add_done_callback(self._heartbeat_ended)
+
+    def _heartbeat_ended(self, task: asyncio.Task[None]) -> None:
+        """Supervision: a heartbeat that died is logged with its traceback and started again.
+        Silently lost, every long job would lose its lease and be run a second time elsewhere."""
+        if task.cancelled() or self._stopping.is_set():
+            return
+        log.error("jobs.heartbeat_restarted", exc_info=task.exception())
+        self._start_heartbeat()
 
     async def _heartbeat(self) -> None:
         """Keep leases of long-running jobs alive so no other worker takes them over."""
@@ -151,9 +166,9 @@ class JobRunner:
                 # The outcome could not be recorded; the lease expires and the job runs again.
                 log.warning("job.unrecorded", error=str(exc), attempt=job.attempts)
                 self.metrics.job_runs.labels(job.kind, "lost").inc()
-            except Exception as exc:  # noqa: BLE001 - same: never lose the worker slot silently
+            except Exception as exc:  # same: never lose the worker slot silently
                 log.error("job.unrecorded", error=f"{type(exc).__name__}: {exc}",
-                          attempt=job.attempts)
+                          attempt=job.attempts, exc_info=exc)
                 self.metrics.job_runs.labels(job.kind, "lost").inc()
 
     async def _attempt(self, job: Job) -> None:
@@ -169,7 +184,11 @@ class JobRunner:
         except Permanent as exc:
             await self._dead(job, f"permanent failure: {exc}")
             return
-        except Exception as exc:  # noqa: BLE001 - any handler bug is retried, then dead-lettered
+        except Exception as exc:  # any handler bug is retried, then dead-lettered
+            # A bug, not a vendor's answer: the traceback is what finds it (one JSON line,
+            # scrubbed like every other line).
+            log.error("job.crashed", error=f"{type(exc).__name__}: {exc}", attempt=job.attempts,
+                      exc_info=exc)
             await self._retry(job, f"{type(exc).__name__}: {exc}", None)
             return
         await self._complete(job, result)

@@ -322,7 +322,7 @@ async def test_ca_file_is_trusted_in_addition_to_the_system_cas(
     async with FakeSlack(token=TOKEN, ssl_context=server_context) as slack:
         assert slack.api_url.startswith("https://")
         ref = await Client(TOKEN, slack.api_url, ca_file=ca_file).post_notice("C1", "hi")
-        with pytest.raises(Retry, match="ClientConnectorCertificateError"):
+        with pytest.raises(Permanent, match="TLS certificate not trusted"):
             await Client(TOKEN, slack.api_url).post_notice("C1", "hi")
     assert ref.channel == "C1"
 

@@ -16,7 +16,6 @@ import trustme
 
 from daemon.integrations.base import IssueDraft, IssueRef
 from daemon.integrations.tracker import github, gitlab, jira, tracker_from_settings, verify_for
-from daemon.integrations.tracker.errors import http_failure, wait_hint_s
 from daemon.settings import ConfigError, TlsSettings, TrackerSettings
 from daemon.standins.faults import Fault
 from daemon.standins.trackers import FakeGitHub, FakeGitLab, FakeJira, FakeTracker
@@ -257,19 +256,6 @@ async def test_github_secondary_rate_limit_403_is_retried() -> None:
         await made.fake.close()
 
     assert isinstance(failure, Retry) and failure.after_s == 60
-
-
-def test_rate_limit_headers_decide_a_403_and_its_wait() -> None:
-    exhausted = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1060"}
-    other = http_failure("GitHub create issue", 403, {}, "Resource not accessible", [])
-
-    assert isinstance(other, Permanent)
-    limited = http_failure("GitHub create issue", 403, exhausted, "", [], now_s=1000)
-    assert isinstance(limited, Retry) and limited.after_s == 60
-    assert wait_hint_s({"Retry-After": "Wed, 21 Oct 2015 07:28:30 GMT"},
-                       now_s=1445412480.0) == 30
-    assert wait_hint_s({"X-RateLimit-Reset": "2015-10-21T07:28:40Z"}, now_s=1445412480.0) == 40
-    assert wait_hint_s({}) is None
 
 
 async def test_gitlab_assignee_by_id_or_unknown_name() -> None:

@@ -21,8 +21,8 @@ from urllib.parse import urlencode
 import aiohttp
 import pytest
 
+from daemon.integrations.failures import MAX_DETAIL_CHARS
 from daemon.integrations.slack import APPROVE_ACTION
-from daemon.integrations.tracker.errors import MAX_DETAIL_CHARS
 from daemon.standins.faults import Fault
 from daemon.store import JobState
 from tests.harness import PAYLOADS
@@ -56,7 +56,6 @@ pytestmark = pytest.mark.slow
 # Every secret, plus the recognisable core of each (a fragment is a leak too; the incident.io
 # secret's key is base64 of "RECOGNISABLE-incident-io-secret").
 NEEDLES = (*ALL_SECRETS, "RECOGNISABLE", "UkVDT0dOSVNBQkxF")
-PD_DETAIL_CHARS = 300  # daemon/integrations/pagerduty.py cuts PagerDuty's error text here
 
 
 def echo(*secrets: str) -> str:
@@ -69,7 +68,7 @@ def echo(*secrets: str) -> str:
 # cut in half is covered by the last test.
 ECHO_ALL = echo(*ALL_SECRETS)
 ECHO_TRACKER = echo(TRACKER_TOKEN, SLACK_TOKEN, PD_TOKEN)
-assert len(json.loads(ECHO_ALL)["message"]) < PD_DETAIL_CHARS
+assert len(json.loads(ECHO_ALL)["message"]) < MAX_DETAIL_CHARS
 assert len(json.loads(ECHO_TRACKER)["message"]) < MAX_DETAIL_CHARS
 
 
@@ -264,7 +263,7 @@ def test_no_secret_in_any_log_line(collected: Collected) -> None:
     assert not leaked, leaked
     # The echoes did reach the log, scrubbed: this is not a quiet log that proves nothing.
     assert "job.dead_lettered" in collected.log
-    assert "PagerDuty answered 403" in collected.log
+    assert "PagerDuty create Tier 2 incident: HTTP 403" in collected.log
     assert "GitLab find issue by marker: HTTP 500" in collected.log
 
 
@@ -322,7 +321,7 @@ async def test_a_secret_cut_in_half_by_an_error_length_limit_is_still_masked(
         [row] = await w.daemon.escalations()
         [(_channel, ts)] = [k for k, m in w.slack.messages.items() if not m.thread_ts]
         if vendor == "pagerduty":  # keep all but the last 3 characters of the token
-            cut = "x" * (PD_DETAIL_CHARS + 2 - len(PD_TOKEN))
+            cut = "x" * (MAX_DETAIL_CHARS + 2 - len(PD_TOKEN))
             w.pagerduty.faults.add(Fault(status=403, body=json.dumps(
                 {"error": {"code": 2006, "message": f"{cut} {PD_TOKEN}"}})))
         await w.daemon.slack_interaction(button(row.id, SMOC, APPROVE_ACTION, ts, "1.1"))

@@ -260,3 +260,45 @@ async def test_tier2_in_slack_declares_an_escalation_that_pages_and_gets_a_retro
         [issue] = w.tracker.issues
         assert f"tier2gate-retro-{row.id}" in issue.labels
         assert "Initech" in issue.body
+
+
+def huge(name: str, event: str = "public_incident.incident_created_v2", **kwargs: str
+         ) -> dict[str, object]:
+    """The Saturday-night incident, named with 45,000 characters (seen in production)."""
+    body = incident(event=event, **kwargs)
+    inner = body[event]
+    target = inner.get("incident", inner)
+    target["name"] = name
+    return body
+
+
+@pytest.mark.parametrize("kind", ["gitlab", "github", "jira"])
+async def test_a_45000_character_incident_name_still_asks_pages_and_opens_the_retro(
+        tmp_path: Path, kind: str) -> None:
+    name = "Checkout is down for Acme " + "x" * 45_000
+    async with world(tmp_path, kind) as w:
+        assert (await w.daemon.incident_io(huge(name))).status == 202
+        await w.daemon.settle()
+        [post] = w.approval_posts()  # Slack did not refuse it (msg_too_long, invalid_blocks)
+        [row] = await w.daemon.escalations()
+        assert "approval_requested" in await w.daemon.events(row.id)
+        [(_channel, ts)] = [k for k, m in w.slack.messages.items() if not m.thread_ts]
+        header = w.slack.messages[(CHANNEL, ts)].blocks[0]["text"]["text"]
+        assert header.startswith("Page Tier 2? Checkout is down for Acme") and len(header) == 150
+        assert header.endswith("…") and len(post.args["text"]) < 1000
+
+        await w.daemon.slack_interaction(button(row.id, SMOC, APPROVE_ACTION, ts, "2.001"))
+        await w.daemon.settle()
+        [page] = w.pagerduty.pages
+        assert len(page["title"]) <= 1024 and page["title"].endswith("…")
+
+        closed = huge(name, event="public_incident.incident_status_updated_v2",
+                      category="closed", updated_at="2026-11-21T03:30:00Z")
+        await w.daemon.incident_io(closed)
+        await w.daemon.settle()
+        [issue] = w.tracker.issues
+        title_max = {"gitlab": 255, "github": 256, "jira": 255}[kind]
+        assert len(issue.title) == title_max and issue.title.endswith("…")
+        # the whole name is kept where it fits: GitLab's and GitHub's bodies, not Jira's 32,767
+        assert (name in issue.body) is (kind != "jira")
+        assert await w.daemon.dead_jobs() == []

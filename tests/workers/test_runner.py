@@ -139,8 +139,10 @@ async def test_exhausted_jobs_are_dead_lettered_in_timeline_metrics_and_logs(
     assert "Slack answered 500" in entry.details["error"]
     assert metrics.dead_letters.labels("notify")._value.get() == 1
     errors = [e for e in logs if e["log_level"] == "error"]
-    assert [e["event"] for e in errors] == ["job.dead_lettered"]
-    assert errors[0]["escalation_id"] == "esc-9"
+    # An unnamed exception is a bug: each attempt logs it with its traceback, then the dead letter.
+    assert [e["event"] for e in errors] == ["job.crashed"] * FAST.max_attempts + [
+        "job.dead_lettered"]
+    assert all(e["escalation_id"] == "esc-9" for e in errors)
 
 
 async def test_a_permanent_failure_is_not_retried(sqlite_store: Store) -> None:

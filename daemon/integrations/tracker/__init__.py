@@ -12,7 +12,14 @@ is Markdown, as a hidden HTML comment a human can still find when someone strips
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import requests
+
+from daemon.clock import Clock
 from daemon.integrations.base import IssueDraft, IssueTracker
+from daemon.integrations.failures import Permanent, Retry, transport_failure
+from daemon.integrations.shorten import shorten
 from daemon.settings import ConfigError, TlsSettings, TrackerSettings
 
 # No vendor answers an issue create in anywhere near this time when it is healthy; beyond it the
@@ -24,14 +31,47 @@ def marker_comment(marker: str) -> str:
     return f"<!-- tier2gate:marker={marker} -->"
 
 
-def body_with_marker(draft: IssueDraft) -> str:
-    """The Markdown body ending in the hidden marker comment (not rendered by GitLab/GitHub)."""
-    return f"{draft.body.rstrip()}\n\n{marker_comment(draft.marker)}\n"
+@dataclass(frozen=True)
+class Limits:
+    """One tracker's documented limits, in characters (sources in each vendor module)."""
+
+    title: int
+    body: int
+    label: int | None = None  # None: no published limit; our labels are short anyway
 
 
-def labels_with_marker(draft: IssueDraft) -> list[str]:
-    """The draft's labels plus the marker label, in order and without duplicates."""
-    return list(dict.fromkeys((*draft.labels, draft.marker)))
+def title_and_body(draft: IssueDraft, limits: Limits, *, marker_in_body: bool) -> tuple[str, str]:
+    """The title shortened to fit and a body that fits, ending in the hidden marker comment
+    (GitLab, GitHub: not rendered) when `marker_in_body`.
+
+    A shortened title is kept whole at the top of the body, where it fits; the body is cut
+    before the marker, never the marker itself (it is how a retry finds the issue again).
+    """
+    title = shorten(draft.title, limits.title)
+    body = draft.body.rstrip()
+    if title != draft.title:
+        body = f"**Title:** {draft.title}\n\n{body}"
+    tail = f"\n\n{marker_comment(draft.marker)}\n" if marker_in_body else ""
+    return title, shorten(body, limits.body - len(tail)) + tail
+
+
+def labels_with_marker(draft: IssueDraft, limits: Limits) -> list[str]:
+    """The draft's labels (shortened to the limit) plus the marker label, in order and without
+    duplicates. The marker is never shortened: it is built short, and it is the lookup key."""
+    labels = [label if limits.label is None else shorten(label, limits.label)
+              for label in draft.labels]
+    return list(dict.fromkeys((*labels, draft.marker)))
+
+
+def unanswered(what: str, exc: requests.RequestException) -> Retry | Permanent:
+    """A `requests` call that got no HTTP answer, in the shared vocabulary. An exception that
+    is not a transport failure (a malformed URL, a missing schema) means the request could not
+    even be built: configuration, so permanent."""
+    if isinstance(exc, requests.ConnectionError | requests.Timeout
+                  | requests.exceptions.ChunkedEncodingError):
+        return transport_failure(what, exc, timed_out=isinstance(exc, requests.Timeout))
+    return Permanent(f"{what}: request could not be sent ({type(exc).__name__}); check "
+                     "tracker.url")
 
 
 def verify_for(tls: TlsSettings) -> str | bool:
@@ -39,7 +79,8 @@ def verify_for(tls: TlsSettings) -> str | bool:
     return str(tls.ca_file) if tls.ca_file else True
 
 
-def tracker_from_settings(tracker: TrackerSettings, tls: TlsSettings) -> IssueTracker:
+def tracker_from_settings(tracker: TrackerSettings, tls: TlsSettings,
+                          clock: Clock | None = None) -> IssueTracker:
     """The configured tracker's client. No network call happens here.
 
     The vendor module is imported only for the configured kind: the three SDKs are heavy to
@@ -55,12 +96,13 @@ def tracker_from_settings(tracker: TrackerSettings, tls: TlsSettings) -> IssueTr
         from daemon.integrations.tracker import gitlab
 
         return gitlab.Client(tracker.url, token, tracker.project, verify=verify,
-                             timeout_s=TIMEOUT_S)
+                             timeout_s=TIMEOUT_S, clock=clock)
     if tracker.kind == "github":
         from daemon.integrations.tracker import github
 
         return github.Client(tracker.url, token, tracker.project, verify=verify,
-                             timeout_s=TIMEOUT_S)
+                             timeout_s=TIMEOUT_S, clock=clock)
     from daemon.integrations.tracker import jira
 
-    return jira.Client(tracker.url, token, tracker.project, verify=verify, timeout_s=TIMEOUT_S)
+    return jira.Client(tracker.url, token, tracker.project, verify=verify, timeout_s=TIMEOUT_S,
+                       clock=clock)

@@ -23,14 +23,21 @@ import requests
 from github import Auth, Github, GithubException, RateLimitExceededException
 from github.Issue import Issue
 
+from daemon.clock import Clock, SystemClock
 from daemon.integrations.base import IssueDraft, IssueRef
-from daemon.integrations.tracker import body_with_marker, labels_with_marker
-from daemon.integrations.tracker.errors import http_failure, transport_failure
+from daemon.integrations.failures import http_failure
+from daemon.integrations.tracker import Limits, labels_with_marker, title_and_body, unanswered
 
 T = TypeVar("T")
 PUBLIC_API = "https://api.github.com"
 # Pinned rather than left to the library's default: 2026-03-10 brought breaking changes.
 API_VERSION = "2022-11-28"
+LIMITS = Limits(title=256, body=65_536, label=50)
+"""What GitHub's validation answers with 422 beyond: "title is too long (maximum is 256
+characters)" (https://github.com/DavyJonesLocker/party_foul/pull/122), "body is too long
+(maximum is 65536 characters)" (https://github.com/googleapis/release-please/issues/1034), and
+"name is too long (maximum is 50 characters)" for a label
+(https://github.com/github/docs/issues/32156). The REST reference states none of them."""
 
 
 def api_url(url: str) -> str:
@@ -43,7 +50,8 @@ def api_url(url: str) -> str:
 
 class Client:
     def __init__(self, url: str, token: str, project: str, *, verify: str | bool = True,
-                 timeout_s: float = 10.0) -> None:
+                 timeout_s: float = 10.0, clock: Clock | None = None) -> None:
+        self._clock = clock or SystemClock()  # what a Retry-After HTTP-date is measured from
         self._token = token
         self._github = Github(auth=Auth.Token(token), base_url=api_url(url), verify=verify,
                               timeout=max(1, math.ceil(timeout_s)), retry=None,
@@ -68,8 +76,9 @@ class Client:
     async def create(self, draft: IssueDraft) -> IssueRef:
         def create() -> IssueRef:
             assignees = [draft.assignee] if draft.assignee else []
-            return _ref(self._repo.create_issue(title=draft.title, body=body_with_marker(draft),
-                                                labels=labels_with_marker(draft),
+            title, body = title_and_body(draft, LIMITS, marker_in_body=True)
+            return _ref(self._repo.create_issue(title=title, body=body,
+                                                labels=labels_with_marker(draft, LIMITS),
                                                 assignees=assignees))
 
         return await self._call("create issue", create)
@@ -81,11 +90,12 @@ class Client:
         except GithubException as exc:
             data = exc.data if isinstance(exc.data, dict) else {}
             detail = exc.message or str(data.get("message") or "")
-            raise http_failure(what, exc.status, exc.headers or {}, detail, [self._token],
+            raise http_failure(what, exc.status, headers=exc.headers or {}, detail=detail,
+                               secrets=[self._token], now_s=self._clock.now(),
                                rate_limited=isinstance(exc, RateLimitExceededException)
                                ) from None
         except requests.RequestException as exc:
-            raise transport_failure(what, exc, [self._token]) from None
+            raise unanswered(what, exc) from None
 
 
 def _ref(issue: Issue) -> IssueRef:

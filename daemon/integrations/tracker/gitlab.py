@@ -20,12 +20,17 @@ import gitlab
 import requests
 from gitlab.v4.objects import ProjectIssue
 
+from daemon.clock import Clock, SystemClock
 from daemon.integrations.base import IssueDraft, IssueRef
-from daemon.integrations.tracker import body_with_marker, labels_with_marker
-from daemon.integrations.tracker.errors import http_failure, transport_failure
-from daemon.workers.retry import Permanent
+from daemon.integrations.failures import Permanent, http_failure
+from daemon.integrations.tracker import Limits, labels_with_marker, title_and_body, unanswered
 
 T = TypeVar("T")
+LIMITS = Limits(title=255, body=1_048_576)
+"""Issue `title` 255 characters (docs/development/issuable-like-models.md, "Important text
+fields": https://docs.gitlab.com/development/issuable-like-models/) and `description` at most
+1,048,576 characters (https://docs.gitlab.com/api/issues/#new-issue). No published limit for
+a label name was found; ours are short."""
 
 
 def _raise_for_status(response: requests.Response, *args: Any, **kwargs: Any) -> None:
@@ -34,7 +39,8 @@ def _raise_for_status(response: requests.Response, *args: Any, **kwargs: Any) ->
 
 class Client:
     def __init__(self, url: str, token: str, project: str, *, verify: str | bool = True,
-                 timeout_s: float = 10.0) -> None:
+                 timeout_s: float = 10.0, clock: Clock | None = None) -> None:
+        self._clock = clock or SystemClock()  # what a Retry-After HTTP-date is measured from
         self._token = token
         self._gl = gitlab.Gitlab(url, private_token=token, ssl_verify=verify, timeout=timeout_s,
                                  retry_transient_errors=False)
@@ -56,10 +62,11 @@ class Client:
 
     async def create(self, draft: IssueDraft) -> IssueRef:
         def create() -> IssueRef:
+            title, body = title_and_body(draft, LIMITS, marker_in_body=True)
             data: dict[str, Any] = {
-                "title": draft.title,
-                "description": body_with_marker(draft),
-                "labels": ",".join(labels_with_marker(draft)),
+                "title": title,
+                "description": body,
+                "labels": ",".join(labels_with_marker(draft, LIMITS)),
             }
             if draft.assignee:
                 data["assignee_ids"] = [self._user_id(draft.assignee)]
@@ -83,10 +90,10 @@ class Client:
             response = exc.response
             status = response.status_code if response is not None else None
             headers = response.headers if response is not None else {}
-            detail = _detail(response)
-            raise http_failure(what, status, headers, detail, [self._token]) from None
+            raise http_failure(what, status, headers=headers, detail=_detail(response),
+                               secrets=[self._token], now_s=self._clock.now()) from None
         except requests.RequestException as exc:
-            raise transport_failure(what, exc, [self._token]) from None
+            raise unanswered(what, exc) from None
 
 
 def _detail(response: requests.Response | None) -> str:

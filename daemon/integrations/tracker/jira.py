@@ -31,13 +31,21 @@ from typing import Any, TypeVar
 import requests
 from jira import JIRA, JIRAError
 
+from daemon.clock import Clock, SystemClock
 from daemon.integrations.base import IssueDraft, IssueRef
-from daemon.integrations.tracker import labels_with_marker
-from daemon.integrations.tracker.errors import http_failure, transport_failure
-from daemon.workers.retry import Permanent
+from daemon.integrations.failures import Permanent, http_failure
+from daemon.integrations.tracker import Limits, labels_with_marker, title_and_body, unanswered
 
 T = TypeVar("T")
 ISSUE_TYPE = "Task"
+LIMITS = Limits(title=255, body=32_767, label=255)
+"""Jira Cloud refuses a `summary` over 255 characters ("Summary can't exceed 255 characters",
+https://github.com/prometheus-community/jiralert/issues/123), a description over
+32,767 ("It exceeds the allowed limit of 32,767 characters", fixed in Cloud:
+https://jira.atlassian.com/browse/JRACLOUD-68949) and a label over 255 ("exceeds the maximum
+length for a single label of 255 characters",
+https://github.com/prometheus-community/jiralert/issues/146). The body limit is applied to the
+Markdown before it becomes ADF, whose text is no longer than it."""
 REST_API_VERSION = "3"
 FENCE = re.compile(r"^\s*(```|~~~)\s*([\w+-]*)\s*$")
 HEADING = re.compile(r"^(#{1,6})\s+(.*\S)\s*$")
@@ -125,7 +133,8 @@ def _jql_string(value: str) -> str:
 
 class Client:
     def __init__(self, url: str, token: str, project: str, *, verify: str | bool = True,
-                 timeout_s: float = 10.0) -> None:
+                 timeout_s: float = 10.0, clock: Clock | None = None) -> None:
+        self._clock = clock or SystemClock()  # what a Retry-After HTTP-date is measured from
         self._url = url.rstrip("/")
         self._token = token
         email, colon, api_token = token.partition(":")
@@ -175,12 +184,13 @@ class Client:
 
     async def create(self, draft: IssueDraft) -> IssueRef:
         def create() -> IssueRef:
+            title, body = title_and_body(draft, LIMITS, marker_in_body=False)
             fields: dict[str, Any] = {
                 "project": self._project,
                 "issuetype": {"name": ISSUE_TYPE},
-                "summary": draft.title,
-                "description": adf(draft.body),
-                "labels": labels_with_marker(draft),
+                "summary": title,
+                "description": adf(body),
+                "labels": labels_with_marker(draft, LIMITS),
             }
             if draft.assignee:
                 fields["assignee"] = {"accountId": draft.assignee}
@@ -198,7 +208,7 @@ class Client:
             return await asyncio.to_thread(call)
         except JIRAError as exc:
             headers = exc.response.headers if exc.response is not None else {}
-            raise http_failure(what, exc.status_code, headers, exc.text or "", self._secrets
-                               ) from None
+            raise http_failure(what, exc.status_code, headers=headers, detail=exc.text or "",
+                               secrets=self._secrets, now_s=self._clock.now()) from None
         except requests.RequestException as exc:
-            raise transport_failure(what, exc, self._secrets) from None
+            raise unanswered(what, exc) from None
