@@ -74,19 +74,22 @@ def tracker_for(kind: str) -> FakeTracker:
 
 
 def settings_for(slack: FakeSlack, pagerduty: FakePagerDuty, tracker: FakeTracker, kind: str,
-                 **overrides: Any) -> Settings:
+                 /, **overrides: Any) -> Settings:
     project = {"github": "acme/retros", "jira": "OPS"}.get(kind, "ops/retros")
     token = f"bot@example.com:{TRACKER_TOKEN}" if kind == "jira" else TRACKER_TOKEN
-    return base_settings(
-        slack={"bot_token": SLACK_TOKEN, "api_url": slack.api_url, "approval_channel": CHANNEL},
-        pagerduty={"api_token": PD_TOKEN, "from_email": "tier2gate@example.com",
-                   "api_url": pagerduty.api_url, "events_url": pagerduty.events_url,
-                   "smoc_schedule_id": SMOC_SCHEDULE, "tier2_service_id": TIER2_SERVICE},
-        tls={"ca_file": str(pagerduty.ca_file)},
-        tracker={"kind": kind, "url": tracker.url, "token": token, "project": project},
-        approval={"backup_user_ids": [BACKUP]},
-        **overrides,
-    )
+    wired: dict[str, dict[str, Any]] = {
+        "slack": {"bot_token": SLACK_TOKEN, "api_url": slack.api_url,
+                  "approval_channel": CHANNEL},
+        "pagerduty": {"api_token": PD_TOKEN, "from_email": "tier2gate@example.com",
+                      "api_url": pagerduty.api_url, "events_url": pagerduty.events_url,
+                      "smoc_schedule_id": SMOC_SCHEDULE, "tier2_service_id": TIER2_SERVICE},
+        "tls": {"ca_file": str(pagerduty.ca_file)},
+        "tracker": {"kind": kind, "url": tracker.url, "token": token, "project": project},
+        "approval": {"backup_user_ids": [BACKUP]},
+    }
+    for key, value in overrides.items():  # a section given as a dict amends the wiring
+        wired[key] = {**wired.get(key, {}), **value} if isinstance(value, dict) else value
+    return base_settings(**wired)
 
 
 @asynccontextmanager

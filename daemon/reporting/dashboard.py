@@ -82,6 +82,15 @@ class TimelineView(_View):
     details: dict[str, Any]
 
 
+class ProblemView(_View):
+    """Why an escalation needs a person: what failed, the vendor's reason, since when."""
+
+    effect: str
+    reason: str
+    final: bool  # False: still being retried
+    at: str
+
+
 class EscalationView(_View):
     """One escalation as people and scripts read it; `decided` is the verdict, `approver` the
     chat user who gave it (None for a timeout or while undecided)."""
@@ -102,6 +111,7 @@ class EscalationView(_View):
     opened_at: str
     links: dict[str, str]
     timeline: list[TimelineView]
+    problems: list[ProblemView]
 
     @property
     def open(self) -> bool:
@@ -124,11 +134,15 @@ def escalation_view(row: EscalationRow, timeline: Sequence[TimelineEntry], now: 
         opened_at=iso(row.opened_at), links=dict(escalation.links),
         timeline=[TimelineView(at=iso(entry.at), event=entry.event, actor=entry.actor,
                                details=entry.details) for entry in timeline],
+        problems=[ProblemView(effect=p.effect, reason=p.reason, final=p.final,
+                              at=iso(p.at.timestamp())) for p in gate.problems],
     )
 
 
-async def _load(request: web.Request) -> tuple[str, Report, list[EscalationView]]:
-    """The period asked for, its report and its escalations; HTTP errors name the problem."""
+async def _load(request: web.Request
+                ) -> tuple[str, Report, list[EscalationView], list[EscalationView]]:
+    """The period asked for, its report, its escalations, and every escalation that needs a
+    person whenever it opened; HTTP errors name the problem."""
     since_text = request.query.get("since", DEFAULT_SINCE)
     try:
         period = parse_since(since_text)
@@ -141,22 +155,28 @@ async def _load(request: web.Request) -> tuple[str, Report, list[EscalationView]
     since = until - period
     try:
         rows, timelines = await fetch(store, since, until)
+        stuck = await store.needing_attention()
+        for row in stuck:
+            if row.id not in timelines:
+                timelines[row.id] = await store.timeline(row.id)
     except TooManyEscalations as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
     except StoreUnavailable as exc:
         raise web.HTTPServiceUnavailable(text=f"the store is unavailable: {exc}") from None
     report = build_report(rows, timelines, since=since, until=until)
     views = [escalation_view(row, timelines[row.id], now) for row in rows]
-    return since_text, report, views
+    attention = [escalation_view(row, timelines[row.id], now) for row in stuck]
+    return since_text, report, views, attention
 
 
 async def index(request: web.Request) -> web.Response:
-    since_text, report, views = await _load(request)
+    since_text, report, views, attention = await _load(request)
     emergencies, everyone = report.emergencies_by_day, report.escalations_by_day
     html = _ENV.get_template("dashboard.html.j2").render(
         since=since_text,
         since_choices=SINCE_CHOICES,
         report=report,
+        needs_attention=attention,
         open_escalations=[view for view in views if view.open],
         other_escalations=[view for view in views if not view.open],
         funnel_svg=bar_chart([(step.step.replace("_", " "), step.count)
@@ -173,8 +193,9 @@ async def index(request: web.Request) -> web.Response:
 
 
 async def api_escalations(request: web.Request) -> web.Response:
-    _since, report, views = await _load(request)
+    _since, report, views, attention = await _load(request)
     return web.json_response({
+        "needs_attention": [view.model_dump(mode="json") for view in attention],
         "report": report.model_dump(mode="json"),
         "escalations": [view.model_dump(mode="json") for view in views],
     })

@@ -82,6 +82,10 @@ class FakePagerDuty:
         self.events: list[dict[str, Any]] = []  # every accepted Events API event
         self.alerts: list[dict[str, Any]] = []  # alerts opened through the Events API
         self.answer_delay_s = 0.0  # POST /incidents: create at once, answer this much later
+        # When set, only these emails may be the `From` of a create: anyone else gets the 400
+        # "Requester User Not Found" (code 1008) PagerDuty answers for an unknown user
+        # (as quoted in github.com/dropbox/pygerduty/pull/64).
+        self.requesters: set[str] | None = None
         self._oncalls: dict[tuple[str, int], str] = {}  # (schedule, level) -> user id
         self._users: dict[str, dict[str, Any]] = {}
         self._oncalls_body: dict[str, Any] | None = None
@@ -217,6 +221,8 @@ class FakePagerDuty:
     async def _post_incident(self, request: web.Request) -> web.Response:
         if not request.headers.get("From"):
             return _error(400, 2011, "You must specify a requester_id to perform this action")
+        if self.requesters is not None and request.headers["From"] not in self.requesters:
+            return _error(400, 1008, "Requester User Not Found")
         try:
             body = await request.json()
         except ValueError:

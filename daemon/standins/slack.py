@@ -56,6 +56,7 @@ class FakeSlack:
         self.messages: dict[tuple[str, str], Message] = {}
         self.ephemerals: list[Call] = []
         self.views: list[dict[str, Any]] = []
+        self.refused: dict[str, str] = {}
         self._ssl = ssl_context
         self._errors: dict[str, deque[str]] = defaultdict(deque)
         self._next_ts = 100
@@ -98,6 +99,16 @@ class FakeSlack:
         """The next `times` calls of `method` answer `{"ok": false, "error": error}`."""
         self._errors[method].extend([error] * times)
 
+    def refuse(self, channel: str, error: str = "not_in_channel") -> None:
+        """Every post to `channel` is refused with `error` until a person fixes it, as Slack
+        refuses a channel the bot is not a member of (or an archived one)."""
+        self.refused[channel] = error
+
+    @staticmethod
+    def dm_channel(user_id: str) -> str:
+        """The id of the app's direct-message channel with a user (Slack's `D…` ids)."""
+        return "D" + user_id.removeprefix("U").removeprefix("W")
+
     def calls_to(self, method: str) -> list[Call]:
         return [call for call in self.calls if call.method == method]
 
@@ -132,6 +143,12 @@ class FakeSlack:
         channel = args.get("channel")
         if not channel:
             return {"ok": False, "error": "channel_not_found"}
+        if channel in self.refused:
+            return {"ok": False, "error": self.refused[channel]}
+        if channel.startswith(("U", "W")):
+            # A user id posts into the app's DM with that user; Slack answers with the DM's id.
+            # https://docs.slack.dev/reference/methods/chat.postMessage/ ("channel")
+            channel = self.dm_channel(channel)
         ts = f"1700000000.{self._next_ts:06d}"
         self._next_ts += 100
         metadata = args.get("metadata")
@@ -154,6 +171,8 @@ class FakeSlack:
     def _history(self, args: dict[str, Any]) -> Answer:
         """Newest first, top-level messages only; metadata only when asked for, as Slack does."""
         channel = args.get("channel", "")
+        if channel in self.refused:
+            return {"ok": False, "error": self.refused[channel]}
         with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
         found = sorted((m for m in self.messages.values()
                         if m.channel == channel and m.thread_ts is None),
@@ -179,6 +198,8 @@ class FakeSlack:
     def _post_ephemeral(self, args: dict[str, Any]) -> Answer:
         if not args.get("channel") or not args.get("user"):
             return {"ok": False, "error": "channel_not_found"}
+        if args["channel"] in self.refused:
+            return {"ok": False, "error": self.refused[args["channel"]]}
         self.ephemerals.append(Call("chat.postEphemeral", args))
         return {"message_ts": f"1700000001.{len(self.ephemerals):06d}"}
 
