@@ -117,6 +117,16 @@ def stamp(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+async def emergency(w: World) -> tuple[str, str]:
+    """Declare the Saturday-night S1 and return (escalation id, approval message ts)."""
+    assert (await w.daemon.incident_io(incident())).status == 202
+    await w.daemon.settle()
+    [row] = await w.daemon.escalations()
+    [(_channel, ts)] = [key for key, message in w.slack.messages.items()
+                        if key[0] == CHANNEL and not message.thread_ts]
+    return row.id, ts
+
+
 def incident(*, severity: str = "SEV1", exhausted: bool = True, category: str = "live",
              updated_at: str | None = None, incident_id: str = "01SATNIGHT",
              event: str = "public_incident.incident_created_v2", opened_at: float = OPENED

@@ -9,17 +9,7 @@ from typing import Any
 
 from daemon.integrations.slack import DECLINE_ACTION, REASON_BLOCK
 from daemon.integrations.slack_forms import CRITERIA, CUSTOMER, SEVERITY, TITLE
-from tests.world import BACKUP, CHANNEL, World, button, decline_form, incident, world
-
-
-async def emergency(w: World) -> tuple[str, str]:
-    """The Saturday-night S1 waiting for approval: (escalation id, approval message ts)."""
-    assert (await w.daemon.incident_io(incident())).status == 202
-    await w.daemon.settle()
-    [row] = await w.daemon.escalations()
-    [(_channel, ts)] = [key for key, message in w.slack.messages.items()
-                        if key[0] == CHANNEL and not message.thread_ts]
-    return row.id, ts
+from tests.world import BACKUP, button, decline_form, emergency, world
 
 
 async def test_a_decline_reason_of_only_spaces_is_shown_in_the_modal(tmp_path: Path) -> None:

@@ -14,23 +14,13 @@ from tests.world import (
     CHANNEL,
     SMOC,
     STRANGER,
-    World,
     button,
     decline_form,
+    emergency,
     incident,
     page_event,
     world,
 )
-
-
-async def emergency(w: World) -> tuple[str, str]:
-    """Declare the Saturday-night S1 and return (escalation id, approval message ts)."""
-    assert (await w.daemon.incident_io(incident())).status == 202
-    await w.daemon.settle()
-    [row] = await w.daemon.escalations()
-    [(_channel, ts)] = [key for key, message in w.slack.messages.items()
-                        if key[0] == CHANNEL and not message.thread_ts]
-    return row.id, ts
 
 
 @pytest.mark.parametrize("kind", ["gitlab", "github", "jira"])
