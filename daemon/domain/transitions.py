@@ -271,10 +271,16 @@ def on_approval_posted(gate: Gate, channel: str, ts: str, approvers: tuple[str, 
 
 
 def on_click(gate: Gate, user_id: str, verdict: Verdict, now: datetime, *, allowed: bool,
-             click_id: str, reason: str = "", rfh_due: datetime | None = None) -> Step:
-    """An approver pressed Approve, or submitted the Decline form."""
-    if gate.phase is not Phase.AWAITING_APPROVAL or gate.decided is not None:
-        text = _late_text(gate)
+             click_id: str, reason: str = "", rfh_due: datetime | None = None,
+             earlier_round: bool = False) -> Step:
+    """An approver pressed Approve, or submitted the Decline form.
+
+    `earlier_round`: on the request of a round before the incident was reopened. That request
+    was about an incident that was over; a decision on the new round must be made on the new
+    request, which says what the incident is now.
+    """
+    if earlier_round or gate.phase is not Phase.AWAITING_APPROVAL or gate.decided is not None:
+        text = (_EARLIER_ROUND_TEXT if earlier_round else _late_text(gate))
         return Step(gate, (Record("decision_ignored", user_id, {
             "verdict": verdict.value, "why": text}),),
             (Effect(TELL_USER, f"late-{click_id}", {"user": user_id, "text": text}),))
@@ -301,6 +307,10 @@ def on_click(gate: Gate, user_id: str, verdict: Verdict, now: datetime, *, allow
                 (Record("declined", user_id, {"reason": reason, **waited}, once_key="decision"),),
                 (Effect(UPDATE_APPROVAL, "decided"), Effect(RFH_NOTICE, "notice"),
                  Effect(RFH_ISSUE, "issue")))
+
+
+_EARLIER_ROUND_TEXT = ("This request is from before the incident was reopened; nothing changed. "
+                       "Decide on the new request for it.")
 
 
 def _late_text(gate: Gate) -> str:

@@ -272,8 +272,10 @@ class Approvals:
         allowed = await self._allowed(current, action.user_id)
         now = self._now()
         done = (delivery.id, DeliveryState.PROCESSED, "")
+        earlier = current.gate.asked_earlier(action.channel, action.message_ts)
         if isinstance(action, ButtonClick) and action.decision == "decline":
-            pending = current.gate.phase is Phase.AWAITING_APPROVAL and not current.gate.decided
+            pending = current.gate.phase is Phase.AWAITING_APPROVAL and not current.gate.decided \
+                and not earlier
             if allowed and pending:
                 try:
                     await self.deps.need_chat().ask_decline_reason(
@@ -293,7 +295,8 @@ class Approvals:
         reason = action.reason if isinstance(action, DeclineReason) else ""
         policy = self.deps.policy.current()
         adopted = Step(current.gate)
-        if current.gate.approval is None and current.gate.phase is Phase.AWAITING_APPROVAL:
+        if current.gate.approval is None and current.gate.phase is Phase.AWAITING_APPROVAL \
+                and not earlier:
             # A click on a message we never recorded (the process died between Slack's answer
             # and our commit) proves that message exists: it becomes the approval message.
             approvers, note = await self.approvers()
@@ -302,7 +305,7 @@ class Approvals:
         step = adopted.then(on_click(
             adopted.gate, action.user_id, verdict, now, allowed=allowed,
             click_id=_click_id(action), reason=reason,
-            rfh_due=policy.business_hours.next_business_start(now)))
+            rfh_due=policy.business_hours.next_business_start(now), earlier_round=earlier))
         return changes_for(current.row.id, current.escalation, step, now, previous=current.row,
                            delivery=done)
 

@@ -270,3 +270,14 @@ def test_pagerduty_reopened_is_open_whatever_data_status_says(data_status: Any) 
     event = parse_pagerduty(body, received_at=NOW)
     assert event.escalation is not None
     assert event.escalation.status is Status.OPEN
+
+
+def test_a_click_on_an_earlier_rounds_request_decides_nothing() -> None:
+    gate = facts(closed_before_a_decision(), REOPENED_EMERGENCY, closed(esc(fields=EXHAUSTED)),
+                 REOPENED_AT).gate
+    step = t.on_click(gate, "USMOC", Verdict.APPROVED, REOPENED_AT, allowed=True,
+                      click_id="old", earlier_round=True)
+    assert step.gate == gate
+    assert [r.event for r in step.records] == ["decision_ignored"]
+    [tell] = step.effects
+    assert "before the incident was reopened" in tell.payload["text"]
