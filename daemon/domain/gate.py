@@ -72,6 +72,22 @@ class Problem(_Model):
     final: bool = True  # False: still being retried
 
 
+class EarlierRound(_Model):
+    """A round of the gate that a reopen closed: what was asked, decided and paged then.
+
+    Kept so that a new round never mistakes the earlier round's Slack message for its own and
+    so that a page that went out in an earlier round still earns (or is noted on) the retro.
+    """
+
+    round: int
+    phase: Phase  # where that round ended
+    approval: ApprovalState | None = None
+    decided: DecisionState | None = None
+    page: PageState | None = None
+    acknowledged_at: AwareDatetime | None = None
+    resolved_at: AwareDatetime | None = None
+
+
 class Gate(_Model):
     phase: Phase = Phase.RECEIVED
     decision: Decision | None = None  # the policy's latest classification
@@ -83,7 +99,14 @@ class Gate(_Model):
     resolved_at: AwareDatetime | None = None
     rfh_due_at: AwareDatetime | None = None
     retro_url: str = ""
+    # The latest round whose page the retro issue tells of (its body, or a note added to it).
+    retro_round: int = 1
     problems: tuple[Problem, ...] = ()  # non-empty: the escalation needs attention
+    # A reopened incident that had reached the SMOC is decided again in a new round: its
+    # approval, decision and page are new, and the earlier rounds are kept in `earlier`.
+    round: int = 1
+    reopened_at: AwareDatetime | None = None  # the source's latest reopen, if any
+    earlier: tuple[EarlierRound, ...] = ()
 
     @property
     def needs_attention(self) -> bool:
@@ -91,6 +114,16 @@ class Gate(_Model):
 
     def without_problems(self, *effects: str) -> tuple[Problem, ...]:
         return tuple(p for p in self.problems if p.effect not in effects)
+
+    def asked_earlier(self, channel: str, ts: str) -> bool:
+        """Whether (channel, ts) is an approval message of an earlier round."""
+        return any(r.approval is not None and (channel, ts) in (
+            (r.approval.channel, r.approval.ts), *r.approval.copies) for r in self.earlier)
+
+    @property
+    def ever_paged(self) -> bool:
+        """Tier 2 was paged in this round or an earlier one: the escalation earns a retro."""
+        return self.page is not None or any(r.page is not None for r in self.earlier)
 
     @property
     def emergency(self) -> bool:

@@ -4,17 +4,25 @@ Records are timeline entries (the audit log); effects are side effects for the j
 named so that the job key `kind:escalation:name` makes each one happen at most once. A record
 with a `once_key` can exist only once per escalation: the store refuses a second decision, a
 second page, a second retro, whatever races produced them.
+
+Rounds: a source incident that is resolved and then reopened is decided again. When the SMOC
+had been involved (the escalation rests declined or closed), the reopen starts a new round of
+the gate (`Gate.round`): a new classification, approval request, decision and page. Names and
+once keys here are written per round; `jobs.escalations.changes_for` makes them unique per
+round (round 1 keeps the plain names), so every round has the same exactly-once guarantees and
+an earlier round's records and jobs stay as they were.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from daemon.domain.gate import (
     ApprovalState,
     DecisionState,
+    EarlierRound,
     Gate,
     PageState,
     Phase,
@@ -81,7 +89,15 @@ def _timing(gate: Gate) -> Approval:
 
 def on_facts(gate: Gate, escalation: Escalation, decision: Decision, now: datetime, *,
              previous: Escalation | None, rfh_due: datetime) -> Step:
-    """New or changed facts from the source (a webhook, an API fetch, a timer's re-check)."""
+    """New or changed facts from the source (a webhook, an API fetch, a timer's re-check).
+
+    A reopen is the source saying the incident is active again after it said resolved
+    (`previous` resolved, `escalation` open, and we recorded `resolved_at`). Comparing with the
+    previous facts, not with our own state, keeps a timer's re-check (same facts) and a
+    Slack-declared escalation (which ends with its page, its facts stay open) from looking like
+    one; the intake applies only facts newer than the stored ones, so a late "live" delivery
+    arriving after "closed" cannot fake one either.
+    """
     step = Step(gate)
     if previous is None:
         step = Step(gate, (Record("received", escalation.source.value, {
@@ -92,7 +108,10 @@ def on_facts(gate: Gate, escalation: Escalation, decision: Decision, now: dateti
         changed = _changes(previous, escalation)
         if changed:
             step = Step(gate, (Record("updated", escalation.source.value, changed),))
-    if gate.phase in _UNDECIDED and gate.resolved_at is None:
+    if (previous is not None and previous.status is Status.RESOLVED
+            and escalation.status is Status.OPEN and gate.resolved_at is not None):
+        step = step.then(_reopened(step.gate, escalation.source.value, now))
+    if step.gate.phase in _UNDECIDED and step.gate.resolved_at is None:
         step = step.then(_classify(step.gate, decision, rfh_due, now))
     if escalation.status is Status.RESOLVED and step.gate.resolved_at is None:
         step = step.then(_resolved(step.gate, escalation.source.value, now))
@@ -106,6 +125,58 @@ def _changes(before: Escalation, after: Escalation) -> dict[str, Any]:
     """What the source changed, as {name: new value}, for the timeline."""
     return {name: getattr(after, name) for name in _WATCHED
             if getattr(before, name) != getattr(after, name)}
+
+
+def _reopened(gate: Gate, actor: str, now: datetime) -> Step:
+    """The source incident is active again: it is no longer resolved, and the policy decides it
+    again as for new facts (the caller classifies next).
+
+    An escalation that never reached the SMOC (ignored, or a request for help) is simply
+    classified again, so an RFH reopened as an emergency asks the SMOC like any RFH that
+    becomes one. One that did (declined, or closed after a request, a decision or a page) starts
+    a new round: the earlier round's approval, decision and page move to `earlier`, and a
+    reopened emergency asks the SMOC again rather than reusing a decision made about an
+    incident that was over. The retro is not reset: a page in the new round is noted on the
+    retro issue that exists already.
+    """
+    assert gate.resolved_at is not None
+    details: dict[str, Any] = {
+        "previous": gate.phase.value,
+        "outcome": gate.decision.outcome.value if gate.decision else None,
+        "resolved_at": gate.resolved_at.isoformat()}
+    updates: dict[str, Any] = {"resolved_at": None, "reopened_at": now}
+    if gate.emergency:
+        closed = EarlierRound(round=gate.round, phase=gate.phase, approval=gate.approval,
+                              decided=gate.decided, page=gate.page,
+                              acknowledged_at=gate.acknowledged_at, resolved_at=gate.resolved_at)
+        updates.update(round=gate.round + 1, phase=Phase.RECEIVED, approval=None, decided=None,
+                       page=None, acknowledged_at=None, acknowledged_by="", rfh_due_at=None,
+                       earlier=(*gate.earlier, closed))
+        details["round"] = gate.round + 1
+    return Step(gate.model_copy(update=updates), (Record("reopened", actor, details),))
+
+
+def _human(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _retro(gate: Gate) -> Effect:
+    """The retro for the page of this round. In a later round, whose incident was reopened, the
+    retro issue exists already (or is on its way), so the effect carries the note that tells it
+    of this round instead of asking for a second issue."""
+    if gate.round == 1 or gate.page is None:
+        return Effect(RETRO, "retro")
+    page = gate.page
+    paged = ("would have been paged again (SHADOW mode)" if page.shadow
+             else f"was paged again at {_human(page.at)}: {page.url or page.incident_id}")
+    decided = ""
+    if gate.decided is not None:
+        by = gate.decided.by or "the approval timeout"
+        decided = f" ({gate.decided.verdict.value.replace('_', ' ')} by {by})"
+    reopened = _human(gate.reopened_at) if gate.reopened_at else "an unknown time"
+    note = (f"The incident was reopened at {reopened} (round {gate.round}); Tier 2 "
+            f"{paged}{decided}.")
+    return Effect(RETRO, "retro", {"note": note})
 
 
 def _classify(gate: Gate, decision: Decision, rfh_due: datetime, now: datetime) -> Step:
@@ -152,7 +223,7 @@ def _resolved(gate: Gate, actor: str, now: datetime) -> Step:
     effects: list[Effect] = []
     if gate.page is not None:
         gate = gate.model_copy(update={"phase": Phase.CLOSED})
-        effects.append(Effect(RETRO, "retro"))
+        effects.append(_retro(gate))
     elif gate.phase in (Phase.AWAITING_APPROVAL, Phase.PAGING):
         note = ("The source incident was resolved before a decision: no page will be sent."
                 if gate.phase is Phase.AWAITING_APPROVAL else
@@ -200,10 +271,16 @@ def on_approval_posted(gate: Gate, channel: str, ts: str, approvers: tuple[str, 
 
 
 def on_click(gate: Gate, user_id: str, verdict: Verdict, now: datetime, *, allowed: bool,
-             click_id: str, reason: str = "", rfh_due: datetime | None = None) -> Step:
-    """An approver pressed Approve, or submitted the Decline form."""
-    if gate.phase is not Phase.AWAITING_APPROVAL or gate.decided is not None:
-        text = _late_text(gate)
+             click_id: str, reason: str = "", rfh_due: datetime | None = None,
+             earlier_round: bool = False) -> Step:
+    """An approver pressed Approve, or submitted the Decline form.
+
+    `earlier_round`: on the request of a round before the incident was reopened. That request
+    was about an incident that was over; a decision on the new round must be made on the new
+    request, which says what the incident is now.
+    """
+    if earlier_round or gate.phase is not Phase.AWAITING_APPROVAL or gate.decided is not None:
+        text = (_EARLIER_ROUND_TEXT if earlier_round else _late_text(gate))
         return Step(gate, (Record("decision_ignored", user_id, {
             "verdict": verdict.value, "why": text}),),
             (Effect(TELL_USER, f"late-{click_id}", {"user": user_id, "text": text}),))
@@ -230,6 +307,10 @@ def on_click(gate: Gate, user_id: str, verdict: Verdict, now: datetime, *, allow
                 (Record("declined", user_id, {"reason": reason, **waited}, once_key="decision"),),
                 (Effect(UPDATE_APPROVAL, "decided"), Effect(RFH_NOTICE, "notice"),
                  Effect(RFH_ISSUE, "issue")))
+
+
+_EARLIER_ROUND_TEXT = ("This request is from before the incident was reopened; nothing changed. "
+                       "Decide on the new request for it.")
 
 
 def _late_text(gate: Gate) -> str:
@@ -294,34 +375,60 @@ def on_timeout(gate: Gate, now: datetime) -> Step:
 
 
 def on_paged(gate: Gate, incident_id: str, url: str, now: datetime, *, shadow: bool,
-             retro_on_page: bool = False) -> Step:
+             retro_on_page: bool = False, page_round: int | None = None) -> Step:
     """Tier 2 was paged. Recorded whatever happened meanwhile: if the source resolved while the
-    page was in flight, the page still went out, so the emergency still earns its retro."""
-    if gate.page is not None:
-        return Step(gate)
+    page was in flight, the page still went out, so the emergency still earns its retro.
+
+    `page_round` is the round the page was sent for (default: the current one). If the incident
+    was resolved and reopened meanwhile, that page belongs to the earlier round: it is kept
+    there and earns the retro, and the new round still waits for its own decision.
+    """
     page = PageState(incident_id=incident_id, url=url, at=now, shadow=shadow)
     event = "would_have_paged" if shadow else "paged"
+    if page_round is not None and page_round != gate.round:
+        earlier = tuple(r.model_copy(update={"page": page})
+                        if r.round == page_round and r.page is None else r
+                        for r in gate.earlier)
+        if earlier == gate.earlier:
+            return Step(gate)
+        # No once key: "paged" is the current round's; the earlier round's page is guarded by
+        # its own slot in `earlier` (set once, under the row's version check).
+        return Step(gate.model_copy(update={"earlier": earlier}),
+                    (Record(event, DAEMON, {"incident_id": incident_id, "url": url,
+                                            "round": page_round}),),
+                    (Effect(RETRO, f"retro-round-{page_round}", {
+                        "round": page_round,
+                        "note": f"Tier 2 was paged at {_human(now)} for round {page_round}: "
+                                f"{url or incident_id}."}),))
+    if gate.page is not None:
+        return Step(gate)
     text = ("SHADOW mode: Tier 2 would have been paged now (nobody was paged)." if shadow
             else f"Paged Tier 2: {url or incident_id}")
     effects = [Effect(THREAD_NOTE, "paged", {"text": text})]
     closed = retro_on_page or gate.resolved_at is not None
-    if closed:
-        effects.append(Effect(RETRO, "retro"))
     phase = Phase.CLOSED if closed else Phase.PAGED
     problems = gate.without_problems(PAGE, REQUEST_APPROVAL)
-    return Step(gate.model_copy(update={"phase": phase, "page": page, "problems": problems}),
-                (Record(event, DAEMON, {"incident_id": incident_id, "url": url},
-                        once_key="paged"),),
+    gate = gate.model_copy(update={"phase": phase, "page": page, "problems": problems})
+    if closed:
+        effects.append(_retro(gate))
+    return Step(gate, (Record(event, DAEMON, {"incident_id": incident_id, "url": url},
+                              once_key="paged"),),
                 tuple(effects))
 
 
 def on_page_event(gate: Gate, kind: str, who: str, now: datetime, event_id: str, *,
-                  source: Source) -> Step:
-    """What happened to the Tier 2 page (acknowledged, escalated, reassigned, resolved)."""
+                  source: Source, page_round: int | None = None) -> Step:
+    """What happened to the Tier 2 page (acknowledged, escalated, reassigned, resolved).
+
+    `page_round` is the round whose page the event is about (default: the current one); an
+    earlier round's page is only noted on the timeline: its thread and state are history."""
+    event = "acknowledged" if kind == "acknowledged" else f"page_{kind}"
+    if page_round is not None and page_round != gate.round:
+        return Step(gate, (Record(event, who or "pagerduty",
+                                  {"event_id": event_id, "round": page_round}),))
     if gate.page is None:
         return Step(gate)
     updates: dict[str, Any] = {}
-    event = "acknowledged" if kind == "acknowledged" else f"page_{kind}"
     if kind == "acknowledged" and gate.acknowledged_at is None:
         updates.update(acknowledged_at=now, acknowledged_by=who)
         if gate.phase is Phase.PAGED:
@@ -337,13 +444,31 @@ def on_page_event(gate: Gate, kind: str, who: str, now: datetime, event_id: str,
     return step
 
 
-def on_retro_opened(gate: Gate, url: str, *, shadow: bool) -> Step:
+def on_retro_opened(gate: Gate, url: str, *, shadow: bool, page_round: int = 1) -> Step:
+    """The retro issue exists; its body tells the timeline up to now, so it covers the page of
+    `page_round` (the round whose retro job opened it) and of every round before it."""
     event = "would_have_opened_retro" if shadow else "retro_opened"
     text = ("SHADOW mode: a retro issue would have been opened now." if shadow
             else f"Retro issue: {url}")
     return Step(gate.model_copy(update={"retro_url": url,
+                                        "retro_round": max(gate.retro_round, page_round),
                                         "problems": gate.without_problems(RETRO)}),
                 (Record(event, DAEMON, {"url": url}, once_key="retro"),),
+                (Effect(THREAD_NOTE, "retro", {"text": text}),))
+
+
+def on_retro_noted(gate: Gate, page_round: int, note: str, *, shadow: bool) -> Step:
+    """A reopened emergency was paged again: its existing retro issue got a note about it
+    instead of a second issue (one per round, by the once key)."""
+    if gate.retro_round >= page_round:
+        return Step(gate)
+    event = "would_have_noted_retro" if shadow else "retro_noted"
+    text = ("SHADOW mode: the retro issue would have been told of this round." if shadow
+            else f"Retro issue updated: {gate.retro_url}")
+    return Step(gate.model_copy(update={"retro_round": page_round,
+                                        "problems": gate.without_problems(RETRO)}),
+                (Record(event, DAEMON, {"url": gate.retro_url, "round": page_round,
+                                        "note": note}, once_key="retro_noted"),),
                 (Effect(THREAD_NOTE, "retro", {"text": text}),))
 
 

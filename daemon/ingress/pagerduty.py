@@ -125,7 +125,7 @@ def parse_pagerduty(payload: object, *, received_at: datetime) -> PagerDutyEvent
             kind=PagerDutyKind.INCIDENT,
             incident_id=incident.id,
             incident=incident,
-            escalation=_escalation(incident, read.obj(data), occurred_at),
+            escalation=_escalation(incident, read.obj(data), occurred_at, event_type),
         )
     if wants_fields:
         incident_id = read.text(read.obj(read.obj(data).get("incident")).get("id"))
@@ -182,8 +182,14 @@ def _incident(data: dict[str, Any]) -> PagerDutyIncident:
     )
 
 
+_STATUS_OF_EVENT = {"incident.reopened": Status.OPEN, "incident.resolved": Status.RESOLVED}
+"""Event types that name the incident's new status. The event type is the authority there: a
+reopen must count as open (it makes the escalation be decided again) even if `data.status`
+were missing or lagged behind, which the captures do not promise against."""
+
+
 def _escalation(
-    incident: PagerDutyIncident, data: dict[str, Any], occurred_at: datetime
+    incident: PagerDutyIncident, data: dict[str, Any], occurred_at: datetime, event_type: str
 ) -> Escalation:
     """Severity is the priority name ("P1") or empty: urgency is about noise, not impact.
 
@@ -203,7 +209,8 @@ def _escalation(
             reference=f"#{incident.number}" if incident.number is not None else "",
             title=incident.title,
             severity=incident.priority,
-            status=Status.RESOLVED if incident.status == "resolved" else Status.OPEN,
+            status=_STATUS_OF_EVENT.get(
+                event_type, Status.RESOLVED if incident.status == "resolved" else Status.OPEN),
             links=links,
             created_at=created_at,
             updated_at=occurred_at,

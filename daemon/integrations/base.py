@@ -185,6 +185,10 @@ class IssueTracker(Protocol):
         """Create the issue, carrying the marker so `find_by_marker` finds it."""
         ...
 
+    async def add_note(self, ref: IssueRef, text: str) -> None:
+        """Add a comment (Markdown) to an existing issue, e.g. a reopened emergency's retro."""
+        ...
+
 
 class IncidentSource(Protocol):
     """Where the latest state of a source incident can be fetched (incident.io API)."""

@@ -35,7 +35,7 @@ from daemon.integrations.slack_payloads import (
     parse_slash_command,
 )
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import Loaded, changes_for, loaded
+from daemon.jobs.escalations import Loaded, changes_for, job_round, loaded
 from daemon.jobs.intake import Intake
 from daemon.jobs.views import approval_view
 from daemon.logging import get_logger
@@ -120,6 +120,8 @@ class Approvals:
         # An earlier attempt may have posted and died before recording it: look first.
         found = await self._posted_before(chat, channel, current.row.id) \
             if job.attempts > 1 else None
+        if found is not None and current.gate.asked_earlier(found.channel, found.ts):
+            found = None  # the request of a round before the incident was reopened
         copies: tuple[tuple[str, str], ...] = ()
         refused = ""
         try:
@@ -205,7 +207,7 @@ class Approvals:
 
     async def remind(self, job: Job) -> Changes | None:
         current = await self._load(job)
-        if current is None:
+        if current is None or job_round(job) != current.gate.round:
             return None
         now = self._now()
         step = on_remind(current.gate, int(job.payload.get("n", 1)), now)
@@ -215,7 +217,8 @@ class Approvals:
 
     async def timeout(self, job: Job) -> Changes | None:
         current = await self._load(job)
-        if current is None:
+        # An earlier round's clock must not remind about, or time out, a reopened one.
+        if current is None or job_round(job) != current.gate.round:
             return None
         now = self._now()
         step = on_timeout(current.gate, now)
@@ -269,8 +272,10 @@ class Approvals:
         allowed = await self._allowed(current, action.user_id)
         now = self._now()
         done = (delivery.id, DeliveryState.PROCESSED, "")
+        earlier = current.gate.asked_earlier(action.channel, action.message_ts)
         if isinstance(action, ButtonClick) and action.decision == "decline":
-            pending = current.gate.phase is Phase.AWAITING_APPROVAL and not current.gate.decided
+            pending = current.gate.phase is Phase.AWAITING_APPROVAL and not current.gate.decided \
+                and not earlier
             if allowed and pending:
                 try:
                     await self.deps.need_chat().ask_decline_reason(
@@ -290,7 +295,8 @@ class Approvals:
         reason = action.reason if isinstance(action, DeclineReason) else ""
         policy = self.deps.policy.current()
         adopted = Step(current.gate)
-        if current.gate.approval is None and current.gate.phase is Phase.AWAITING_APPROVAL:
+        if current.gate.approval is None and current.gate.phase is Phase.AWAITING_APPROVAL \
+                and not earlier:
             # A click on a message we never recorded (the process died between Slack's answer
             # and our commit) proves that message exists: it becomes the approval message.
             approvers, note = await self.approvers()
@@ -299,7 +305,7 @@ class Approvals:
         step = adopted.then(on_click(
             adopted.gate, action.user_id, verdict, now, allowed=allowed,
             click_id=_click_id(action), reason=reason,
-            rfh_due=policy.business_hours.next_business_start(now)))
+            rfh_due=policy.business_hours.next_business_start(now), earlier_round=earlier))
         return changes_for(current.row.id, current.escalation, step, now, previous=current.row,
                            delivery=done)
 

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from daemon.clock import to_datetime
 from daemon.domain.gate import Gate
-from daemon.domain.models import Criterion, Escalation, Source
+from daemon.domain.models import Criterion, Escalation, Source, Status
 from daemon.domain.policy import evaluate
 from daemon.domain.transitions import DAEMON, on_facts, on_page_event
 from daemon.ingress.fields import PayloadError
@@ -32,6 +32,7 @@ INTAKE_INCIDENT_IO = "intake_incident_io"
 INTAKE_PAGERDUTY = "intake_pagerduty"
 INCIDENT_NOTICE = "incident_notice"
 PAGE_KEY_PREFIX = "tier2gate-"
+_ROUND_MARK = ".round"
 FETCH_ATTEMPTS = 3
 """Tries of the optional incident.io re-fetch while it fails temporarily (5xx, 429, timeouts)
 before the webhook's own incident is used instead; the runner's backoff spaces them by seconds.
@@ -54,9 +55,27 @@ _PAGE_EVENTS = {
 }
 
 
-def page_key(escalation_id: str) -> str:
-    """The PagerDuty incident_key / dedup_key of an escalation's page: one page, ever."""
-    return PAGE_KEY_PREFIX + escalation_id
+def page_key(escalation_id: str, round_no: int = 1) -> str:
+    """The PagerDuty incident_key / dedup_key of an escalation's page: one page per round of
+    the gate, ever (`tier2gate-<id>`, then `tier2gate-<id>.round2` once a reopen asked again;
+    ids never hold a dot)."""
+    return PAGE_KEY_PREFIX + escalation_id + (f"{_ROUND_MARK}{round_no}" if round_no > 1 else "")
+
+
+def parse_page_key(incident_key: str) -> tuple[str, int]:
+    """(escalation id, round) of a page key made by `page_key`."""
+    escalation_id, _mark, round_no = incident_key.removeprefix(PAGE_KEY_PREFIX).partition(
+        _ROUND_MARK)
+    return escalation_id, int(round_no) if round_no.isdigit() else 1
+
+
+def _stale(escalation: Escalation, stored: Escalation) -> bool:
+    """Whether facts must not replace the stored ones: older, or as old and saying "open" where
+    the stored facts say "resolved". Two states with one timestamp cannot be ordered, and a
+    reopen decides again (it may page), so it needs facts that are newer than the resolve."""
+    if escalation.updated_at != stored.updated_at:
+        return escalation.updated_at < stored.updated_at
+    return stored.status is Status.RESOLVED and escalation.status is Status.OPEN
 
 
 def _done(delivery: Delivery, state: DeliveryState, note: str) -> Changes:
@@ -205,7 +224,7 @@ class Intake:
         now = to_datetime(self.deps.clock.now())
         previous = loaded(row) if row else None
         if previous is not None:
-            if escalation.updated_at < previous.escalation.updated_at and delivery is not None:
+            if _stale(escalation, previous.escalation) and delivery is not None:
                 return _done(delivery, DeliveryState.IGNORED,
                              "older than the state already applied (delivered out of order)")
             if keep_fields:
@@ -243,7 +262,7 @@ class Intake:
     async def _page_event(self, delivery: Delivery, event_type: str, incident_key: str,
                           agent: str, event_id: str) -> Changes:
         kind = _PAGE_EVENTS.get(event_type)
-        escalation_id = incident_key.removeprefix(PAGE_KEY_PREFIX)
+        escalation_id, page_round = parse_page_key(incident_key)
         row = await self.deps.store.get_escalation(escalation_id) if kind else None
         if row is None:
             return _done(delivery, DeliveryState.IGNORED,
@@ -251,6 +270,6 @@ class Intake:
         current = loaded(row)
         now = to_datetime(self.deps.clock.now())
         step = on_page_event(current.gate, str(kind), agent, now, event_id,
-                             source=current.escalation.source)
+                             source=current.escalation.source, page_round=page_round)
         return changes_for(row.id, current.escalation, step, now, previous=row,
                            delivery=(delivery.id, DeliveryState.PROCESSED, ""))

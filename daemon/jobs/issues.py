@@ -2,6 +2,7 @@
 
 Exactly once: each issue carries a deterministic marker; before creating we look for it, so a
 crash between the tracker's 201 and our commit finds the issue instead of opening a second one.
+A reopened emergency paged again never gets a second retro issue: the one it has gets a note.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from typing import Any
 import jinja2
 
 from daemon.clock import iso, to_datetime
-from daemon.domain.transitions import on_noted, on_retro_opened
+from daemon.domain.transitions import on_noted, on_retro_noted, on_retro_opened
 from daemon.integrations.base import IssueDraft, IssueRef
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import Loaded, changes_for, loaded
+from daemon.jobs.escalations import Loaded, changes_for, job_round, loaded
 from daemon.jobs.views import links, rfh_notice
 from daemon.settings import IssueSettings, Settings
 from daemon.store import Changes, Job, TimelineEntry
+from daemon.workers.retry import Permanent
 from daemon.workers.runner import Recorder
 
 _TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -107,20 +109,47 @@ class Issues:
         return await tracker.create(draft)
 
     async def retro(self, job: Job) -> Recorder | None:
+        """The retro of a paged emergency: one issue, found again by its marker label.
+
+        A job of a later round (the incident was reopened and Tier 2 paged again) finds the
+        issue there already and adds the job's note to it instead, once per round: the round is
+        recorded with the note (`retro_noted`), and a note already recorded is not added again.
+        A crash between the tracker's answer and that record adds the note a second time on
+        the retry: a repeated comment is a far smaller harm than a second retro, and none of
+        the trackers offers a key to add a comment idempotently.
+        """
         current = await self._load(job)
-        if current is None or current.gate.retro_url or current.gate.page is None:
+        page_round = job_round(job)
+        if current is None or not current.gate.ever_paged:
             return None
-        url = ""
-        if not self.deps.shadow:
-            issue = await self._open(f"tier2gate-retro-{current.row.id}", self.deps.settings.retro,
-                                     "retro.md.j2", current)
-            url = issue.url
+        gate = current.gate
+        if gate.retro_url and gate.retro_round >= page_round:
+            return None
+        # SHADOW mode opens no issue, so it has no URL to go by: a later round would have noted.
+        noting = bool(gate.retro_url) or (self.deps.shadow and page_round > 1)
+        note = str(job.payload.get("note", "")) or f"Tier 2 was paged again (round {page_round})."
+        marker = f"tier2gate-retro-{current.row.id}"
+        url = gate.retro_url
+        if not self.deps.shadow and noting:
+            tracker = self.deps.need_tracker()
+            issue = await tracker.find_by_marker(marker)
+            if issue is None:
+                raise Permanent(f"the retro issue {gate.retro_url} is no longer found by its "
+                                f"label {marker}: add this note by hand: {note}")
+            await tracker.add_note(issue, note)
+        elif not self.deps.shadow:
+            url = (await self._open(marker, self.deps.settings.retro, "retro.md.j2",
+                                    current)).url
 
         async def record() -> Changes | None:
             fresh = await self._load(job)
             if fresh is None:
                 return None
-            step = on_retro_opened(fresh.gate, url, shadow=self.deps.shadow)
+            if noting:
+                step = on_retro_noted(fresh.gate, page_round, note, shadow=self.deps.shadow)
+            else:
+                step = on_retro_opened(fresh.gate, url, shadow=self.deps.shadow,
+                                       page_round=page_round)
             return changes_for(fresh.row.id, fresh.escalation, step,
                                to_datetime(self.deps.clock.now()), previous=fresh.row)
 

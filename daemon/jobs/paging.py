@@ -1,4 +1,5 @@
-"""Paging Tier 2 after approval: one page per escalation, ever, keyed by the escalation id."""
+"""Paging Tier 2 after approval: one page per escalation and round of the gate, ever, keyed by
+the escalation id (and the round, once a reopened incident was decided again)."""
 
 from __future__ import annotations
 
@@ -26,10 +27,11 @@ class Paging:
         if current.gate.phase is not Phase.PAGING or current.gate.page is not None:
             return None
         shadow = self.deps.shadow
+        page_round = current.gate.round
         incident_id, url = "", ""
         if not shadow:
             request = PageRequest(
-                escalation_id=row.id, key=page_key(row.id),
+                escalation_id=row.id, key=page_key(row.id, page_round),
                 title=f"[Tier 2] {current.escalation.title} ({current.escalation.reference})",
                 details=page_details(current, self.deps.settings),
                 links=dict(current.escalation.links),
@@ -45,7 +47,8 @@ class Paging:
             now_loaded = loaded(fresh)
             now = to_datetime(self.deps.clock.now())
             step = on_paged(now_loaded.gate, incident_id, url, now, shadow=shadow,
-                            retro_on_page=self.deps.settings.retro.open_on == "page")
+                            retro_on_page=self.deps.settings.retro.open_on == "page",
+                            page_round=page_round)
             return changes_for(fresh.id, now_loaded.escalation, step, now, previous=fresh)
 
         return record

@@ -40,6 +40,7 @@ class StoredIssue:
     url: str
     state: str = "open"
     payload: dict[str, Any] = field(default_factory=dict)  # as the client sent it
+    notes: list[str] = field(default_factory=list)  # comments added later, as text (Jira: ADF's)
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,14 @@ class FakeTracker:
         if self.answer_delay_s:
             await asyncio.sleep(self.answer_delay_s)
 
+    def _issue(self, number: str) -> StoredIssue:
+        """The stored issue with this number (or key), or the vendor-agnostic 404."""
+        for issue in self.issues:
+            if issue.number == number:
+                return issue
+        raise web.HTTPNotFound(text='{"message": "404 Not Found"}',
+                               content_type="application/json")
+
     def _matching(self, labels: str, state: str) -> list[StoredIssue]:
         wanted = {label for label in labels.split(",") if label}
         return [issue for issue in self.issues
@@ -118,7 +127,8 @@ class FakeTracker:
 
 
 class FakeGitLab(FakeTracker):
-    """`/api/v4/projects/:id/issues` (GET, POST) and `/api/v4/users`; PRIVATE-TOKEN auth."""
+    """`/api/v4/projects/:id/issues` (GET, POST), `…/issues/:iid/notes` (POST) and
+    `/api/v4/users`; PRIVATE-TOKEN auth."""
 
     def __init__(self, token: str, project: str = "ops/retros",
                  users: dict[str, int] | None = None) -> None:
@@ -129,6 +139,7 @@ class FakeGitLab(FakeTracker):
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/api/v4/projects/{project:.+}/issues", self._list)
         app.router.add_post("/api/v4/projects/{project:.+}/issues", self._create)
+        app.router.add_post("/api/v4/projects/{project:.+}/issues/{iid}/notes", self._note)
         app.router.add_get("/api/v4/users", self._users)
 
     def _credentials(self, request: web.Request) -> str:
@@ -182,6 +193,17 @@ class FakeGitLab(FakeTracker):
         await self._created(issue)
         return web.json_response(self._json(issue), status=201)
 
+    async def _note(self, request: web.Request) -> web.Response:
+        self._check_project(request)
+        issue = self._issue(request.match_info["iid"])
+        body = (await request.json()).get("body")
+        if not body:
+            return web.json_response({"message": {"note": ["can't be blank"]}}, status=400)
+        issue.notes.append(body)
+        return web.json_response({"id": 900 + len(issue.notes), "body": body,
+                                  "noteable_iid": int(issue.number), "noteable_type": "Issue",
+                                  "system": False}, status=201)
+
     async def _users(self, request: web.Request) -> web.Response:
         name = request.query.get("username", "")
         found = [{"id": self.users[name], "username": name}] if name in self.users else []
@@ -189,7 +211,8 @@ class FakeGitLab(FakeTracker):
 
 
 class FakeGitHub(FakeTracker):
-    """`/repos/{o}/{r}/issues` (GET, POST) under a GHE-style `/api/v3`; token/Bearer auth."""
+    """`/repos/{o}/{r}/issues` (GET, POST) and `…/issues/{n}/comments` (POST) under a
+    GHE-style `/api/v3`; token/Bearer auth."""
 
     unauthorized_body: ClassVar[dict[str, Any]] = {"message": "Bad credentials",
                                                    "documentation_url": "https://docs.github.com/rest"}
@@ -203,6 +226,8 @@ class FakeGitHub(FakeTracker):
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/api/v3/repos/{owner}/{repo}/issues", self._list)
         app.router.add_post("/api/v3/repos/{owner}/{repo}/issues", self._create)
+        app.router.add_post("/api/v3/repos/{owner}/{repo}/issues/{number}/comments",
+                            self._comment)
 
     def _check_repo(self, request: web.Request) -> None:
         if f"{request.match_info['owner']}/{request.match_info['repo']}" != self.repo:
@@ -246,6 +271,20 @@ class FakeGitHub(FakeTracker):
         return web.json_response(self._json(issue), status=201)
 
 
+    async def _comment(self, request: web.Request) -> web.Response:
+        self._check_repo(request)
+        issue = self._issue(request.match_info["number"])
+        body = (await request.json()).get("body")
+        if not body:
+            return web.json_response({"message": "Validation Failed"}, status=422)
+        issue.notes.append(body)
+        comment_id = 7000 + len(issue.notes)
+        return web.json_response({
+            "id": comment_id, "body": body,
+            "url": f"{self.url}/api/v3/repos/{self.repo}/issues/comments/{comment_id}",
+            "html_url": f"{issue.url}#issuecomment-{comment_id}"}, status=201)
+
+
 def adf_text(doc: dict[str, Any]) -> str:
     """The readable text of an ADF doc: blocks split by blank lines, hard breaks as newlines."""
 
@@ -256,7 +295,8 @@ def adf_text(doc: dict[str, Any]) -> str:
 
 
 class FakeJira(FakeTracker):
-    """Jira Cloud REST v3: serverInfo, field, search/jql (GET) and issue (POST); Basic auth.
+    """Jira Cloud REST v3: serverInfo, field, search/jql (GET), issue and issue comment (POST);
+    Basic auth.
 
     Only `/rest/api/3` is served (v2 would take plain-text descriptions), and the retired
     `/rest/api/3/search` answers 410 as Cloud does. Like Cloud's /search/jql, issues come back as
@@ -284,6 +324,7 @@ class FakeJira(FakeTracker):
         app.router.add_get("/rest/api/3/search/jql", self._search)
         app.router.add_route("*", "/rest/api/3/search", self._search_removed)
         app.router.add_post("/rest/api/3/issue", self._create)
+        app.router.add_post("/rest/api/3/issue/{key}/comment", self._comment)
 
     async def _server_info(self, request: web.Request) -> web.Response:
         return web.json_response({"baseUrl": self.url, "version": "1001.0.0-SNAPSHOT",
@@ -316,6 +357,19 @@ class FakeJira(FakeTracker):
             for issue in found
         ]
         return web.json_response({"issues": issues, "isLast": True})
+
+    async def _comment(self, request: web.Request) -> web.Response:
+        issue = self._issue(request.match_info["key"])
+        body = (await request.json()).get("body")
+        if not isinstance(body, dict) or body.get("type") != "doc":
+            return web.json_response({"errorMessages": [], "errors": {
+                "comment": "Comment body is not valid Atlassian Document Format."}}, status=400)
+        issue.notes.append(adf_text(body))
+        comment_id = str(20000 + len(issue.notes))
+        return web.json_response({
+            "id": comment_id, "body": body,
+            "self": f"{self.url}/rest/api/3/issue/{issue.number}/comment/{comment_id}"},
+            status=201)
 
     async def _create(self, request: web.Request) -> web.Response:
         payload = await request.json()

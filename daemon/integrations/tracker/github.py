@@ -83,6 +83,15 @@ class Client:
 
         return await self._call("create issue", create)
 
+    async def add_note(self, ref: IssueRef, text: str) -> None:
+        """`POST /repos/{owner}/{repo}/issues/{issue_number}/comments` with `body`
+        (https://docs.github.com/en/rest/issues/comments#create-an-issue-comment); the client
+        is lazy, so `get_issue` makes no request of its own."""
+        def note() -> None:
+            self._repo.get_issue(int(ref.id)).create_comment(text)
+
+        await self._call("add comment", note)
+
     async def _call(self, what: str, call: Callable[[], T]) -> T:
         what = f"GitHub {what}"
         try:

@@ -74,6 +74,15 @@ class Client:
 
         return await self._call("create issue", create)
 
+    async def add_note(self, ref: IssueRef, text: str) -> None:
+        """`POST /projects/:id/issues/:issue_iid/notes` with `body`
+        (https://docs.gitlab.com/ee/api/notes.html#create-new-issue-note); the lazy issue
+        object makes it one request."""
+        def note() -> None:
+            self._project.issues.get(int(ref.id), lazy=True).notes.create({"body": text})
+
+        await self._call("add note", note)
+
     def _user_id(self, assignee: str) -> int:
         if assignee.isdigit():
             return int(assignee)

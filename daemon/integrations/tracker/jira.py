@@ -26,7 +26,7 @@ import asyncio
 import re
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import requests
 from jira import JIRA, JIRAError
@@ -198,6 +198,16 @@ class Client:
             return self._ref(issue.key)
 
         return await self._call("create issue", create)
+
+    async def add_note(self, ref: IssueRef, text: str) -> None:
+        """`POST /rest/api/3/issue/{issueIdOrKey}/comment` with an ADF `body`
+        (https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-comments/#api-rest-api-3-issue-issueidorkey-comment-post).
+        The library types `body` as text (REST v2) but sends it as given, and v3 wants a
+        document: the Markdown goes through the same `adf` conversion as descriptions."""
+        def note() -> None:
+            self._connected().add_comment(ref.id, cast(str, adf(text)))
+
+        await self._call("add comment", note)
 
     def _ref(self, key: str) -> IssueRef:
         return IssueRef(id=key, url=f"{self._url}/browse/{key}")
