@@ -14,7 +14,7 @@ from aiohttp import web
 
 from daemon.appkeys import CONFIG_CHECKS, METRICS, SETTINGS, STORE
 from daemon.ingress import health, slack, webhooks
-from daemon.jobs.attention import trouble_job
+from daemon.jobs.attention import recovered_job, trouble_job
 from daemon.jobs.registry import URGENT
 from daemon.logging import SecretScrubber, get_logger
 from daemon.metrics import Metrics
@@ -69,7 +69,7 @@ def build_app(
     scrubber = SecretScrubber(settings.secrets())
     app[RUNNER] = JobRunner(
         store, handlers or {}, settings.jobs, app[METRICS], scrub=scrubber.scrub, owner=owner,
-        urgent=URGENT, on_trouble=trouble_job,
+        urgent=URGENT, on_trouble=trouble_job, on_recovered=recovered_job,
     )
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)

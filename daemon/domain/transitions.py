@@ -44,7 +44,9 @@ RFH_ISSUE = "rfh_issue"
 RETRO = "retro"
 RECHECK = "recheck"
 DIRECT_NOTE = "direct_note"
+APPROVAL_COPY = "approval_copy"
 ATTENTION = "needs_attention"
+APPROVAL_CHANNEL = "approval_channel"  # a problem, not an effect: the channel refused the bot
 
 POLICY = "policy"
 DAEMON = "tier2gate"
@@ -237,8 +239,8 @@ def _resolved(gate: Gate, actor: str, now: datetime) -> Step:
 
 def on_approval_posted(gate: Gate, channel: str, ts: str, approvers: tuple[str, ...],
                        smoc_note: str, now: datetime, *,
-                       copies: tuple[tuple[str, str], ...] = (), channel_refused: str = ""
-                       ) -> Step:
+                       copies: tuple[tuple[str, str], ...] = (), channel_refused: str = "",
+                       missing: tuple[str, ...] = ()) -> Step:
     """The approval request is posted (the reminder and timeout clocks run since the
     classification).
 
@@ -247,7 +249,8 @@ def on_approval_posted(gate: Gate, channel: str, ts: str, approvers: tuple[str, 
     that outcome at once instead of waiting for a decision. `channel_refused` (the vendor's
     reason) means the approval channel refused the bot and the request went to the approvers
     directly (`channel`/`ts` and `copies` are then direct messages): someone must fix the
-    channel, so the escalation needs attention.
+    channel, so the escalation needs attention. `missing`: approvers whose direct message could
+    not be sent yet; each gets its own retried job, so nobody else's copy is posted twice.
     """
     if gate.approval is not None:
         return Step(gate)
@@ -261,13 +264,29 @@ def on_approval_posted(gate: Gate, channel: str, ts: str, approvers: tuple[str, 
         reason = (f"The approval channel refused the bot ({channel_refused}): the request was "
                   "sent to the approvers as direct messages. Invite the bot to the channel or "
                   "fix slack.approval_channel.")
-        updates["problems"] = (*gate.without_problems(REQUEST_APPROVAL),
-                               Problem(effect=REQUEST_APPROVAL, reason=reason, at=now))
+        updates["problems"] = (*gate.without_problems(APPROVAL_CHANNEL),
+                               Problem(effect=APPROVAL_CHANNEL, reason=reason, at=now))
         records.append(Record("approval_channel_refused", DAEMON, {"error": channel_refused}))
-    effects: tuple[Effect, ...] = ()
+    effects: tuple[Effect, ...] = tuple(
+        Effect(APPROVAL_COPY, f"copy-{user}", {"user": user}) for user in missing)
     if gate.phase is not Phase.AWAITING_APPROVAL or gate.decided is not None:
         effects = (Effect(UPDATE_APPROVAL, "overtaken"),)
     return Step(gate.model_copy(update=updates), tuple(records), effects)
+
+
+def on_copy_posted(gate: Gate, user_id: str, channel: str, ts: str) -> Step:
+    """A late direct-message copy of the approval request reached `user_id`. Recorded whatever
+    happened meanwhile; if a decision came first, the copy shows it at once."""
+    if gate.approval is None or (channel, ts) in gate.approval.copies:
+        return Step(gate)
+    approval = gate.approval.model_copy(
+        update={"copies": (*gate.approval.copies, (channel, ts))})
+    effects: tuple[Effect, ...] = ()
+    if gate.phase is not Phase.AWAITING_APPROVAL or gate.decided is not None:
+        effects = (Effect(UPDATE_APPROVAL, f"copy-{user_id}"),)
+    return Step(gate.model_copy(update={"approval": approval}),
+                (Record("approval_copy_posted", DAEMON, {"to": user_id, "channel": channel}),),
+                effects)
 
 
 def on_click(gate: Gate, user_id: str, verdict: Verdict, now: datetime, *, allowed: bool,
@@ -293,7 +312,7 @@ def on_click(gate: Gate, user_id: str, verdict: Verdict, now: datetime, *, allow
     decided = DecisionState(verdict=verdict, by=user_id, at=now, reason=reason,
                             pages=verdict is Verdict.APPROVED)
     # A person decided: a refused approval channel no longer keeps this escalation waiting.
-    problems = gate.without_problems(REQUEST_APPROVAL)
+    problems = gate.without_problems(REQUEST_APPROVAL, APPROVAL_CHANNEL)
     waited = {"waited_s": round((now - gate.approval.requested_at).total_seconds(), 3)} \
         if gate.approval else {}
     if verdict is Verdict.APPROVED:
@@ -358,7 +377,7 @@ def on_timeout(gate: Gate, now: datetime) -> Step:
         decided = DecisionState(verdict=Verdict.TIMED_OUT, by="", at=now, pages=True)
         return Step(gate.model_copy(update={
                         "phase": Phase.PAGING, "decided": decided,
-                        "problems": gate.without_problems(REQUEST_APPROVAL)}),
+                        "problems": gate.without_problems(REQUEST_APPROVAL, APPROVAL_CHANNEL)}),
                     (Record("approval_timed_out", DAEMON, details, once_key="decision"),),
                     (Effect(UPDATE_APPROVAL, "decided"), Effect(PAGE, "page")))
     if gate.approval is None:
@@ -407,7 +426,7 @@ def on_paged(gate: Gate, incident_id: str, url: str, now: datetime, *, shadow: b
     effects = [Effect(THREAD_NOTE, "paged", {"text": text})]
     closed = retro_on_page or gate.resolved_at is not None
     phase = Phase.CLOSED if closed else Phase.PAGED
-    problems = gate.without_problems(PAGE, REQUEST_APPROVAL)
+    problems = gate.without_problems(PAGE, REQUEST_APPROVAL, APPROVAL_CHANNEL)
     gate = gate.model_copy(update={"phase": phase, "page": page, "problems": problems})
     if closed:
         effects.append(_retro(gate))
@@ -497,6 +516,12 @@ _WHAT = {
 }
 
 
+def literal(text: str) -> str:
+    """Vendor text shown as it is: `&`, `<` and `>` are the chat's markup (mentions, links),
+    so a vendor's error message must not ping a channel or disguise a link."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def failure_runbook(effect: str) -> str:
     """The runbook (path under runbooks/) that says what to do when `effect` fails."""
     return _HOW_TO_ACT.get(effect, ("", "runbooks/job-dead-lettered.md"))[1]
@@ -522,7 +547,7 @@ def on_effect_failed(gate: Gate, effect: str, reason: str, now: datetime, *, fin
     how, _runbook = _HOW_TO_ACT.get(effect, ("", ""))
     if not final:
         how = "tier2gate keeps retrying. " + how
-    text = f":rotating_light: {what} {state}: {reason}".rstrip(". ") + "."
+    text = f":rotating_light: {what} {state}: {literal(reason)}".rstrip(". ") + "."
     if how:
         text += f" {how}"
     if lost_text:
@@ -544,6 +569,18 @@ def on_effect_failed(gate: Gate, effect: str, reason: str, now: datetime, *, fin
         to = "approvers" if gate.emergency else "channel"
         effects.append(Effect(DIRECT_NOTE, name, {"text": text, "to": to}))
     return Step(gate, records, tuple(effects))
+
+
+def on_effect_recovered(gate: Gate, effect: str, now: datetime) -> Step:
+    """An effect that had failed (and people were told) has now succeeded, e.g. after an
+    outage or an operator's `jobs retry`: it no longer needs attention, and the approval
+    message drops the alarm."""
+    if not any(p.effect == effect for p in gate.problems):
+        return Step(gate)
+    gate = gate.model_copy(update={"problems": gate.without_problems(effect)})
+    effects = (Effect(UPDATE_APPROVAL, f"recovered-{effect}-{int(now.timestamp())}"),) \
+        if gate.approval is not None else ()
+    return Step(gate, (Record("attention_cleared", DAEMON, {"effect": effect}),), effects)
 
 
 def on_decline_form_failed(gate: Gate, user_id: str, reason: str, click_id: str) -> Step:

@@ -16,6 +16,7 @@ from daemon.domain.transitions import (
     Step,
     on_approval_posted,
     on_click,
+    on_copy_posted,
     on_decline_form_failed,
     on_remind,
     on_timeout,
@@ -102,6 +103,10 @@ class Approvals:
                 log.warning("approval.backup_group_unresolved", error=str(exc))
         return tuple(dict.fromkeys(found)), note
 
+    async def approver_ids(self) -> tuple[str, ...]:
+        """Who may decide now, SMOC first (the people told when nothing else can be used)."""
+        return (await self.approvers())[0]
+
     async def request(self, job: Job) -> Recorder | None:
         current = await self._load(job)
         if current is None or current.gate.approval is not None:
@@ -123,12 +128,13 @@ class Approvals:
         if found is not None and current.gate.asked_earlier(found.channel, found.ts):
             found = None  # the request of a round before the incident was reopened
         copies: tuple[tuple[str, str], ...] = ()
+        missing: tuple[str, ...] = ()
         refused = ""
         try:
             ref = found or await chat.post_approval(channel, view)
         except ChannelRefused as exc:
             refused = exc.code or str(exc)
-            ref, copies = await self._post_directly(chat, approvers, view, exc)
+            ref, copies, missing = await self._post_directly(chat, approvers, view, exc)
 
         async def record() -> Changes | None:
             fresh = await self._load(job)
@@ -136,30 +142,63 @@ class Approvals:
                 return None
             at = self._now()
             step = on_approval_posted(fresh.gate, ref.channel, ref.ts, approvers, note, at,
-                                      copies=copies, channel_refused=refused)
+                                      copies=copies, channel_refused=refused, missing=missing)
             return changes_for(fresh.row.id, fresh.escalation, step, at, previous=fresh.row)
 
         return record
 
     async def _post_directly(self, chat: Chat, approvers: tuple[str, ...], view: ApprovalView,
                              refusal: ChannelRefused
-                             ) -> tuple[MessageRef, tuple[tuple[str, str], ...]]:
+                             ) -> tuple[MessageRef, tuple[tuple[str, str], ...], tuple[str, ...]]:
         """The approval channel refused the bot: the same request, buttons included, goes to
-        every approver as a direct message; a click there decides like one in the channel."""
+        every approver as a direct message; a click there decides like one in the channel.
+        Returns the first message, the other copies, and the approvers not reached yet."""
         log.error("approval.channel_refused", channel=self.deps.settings.slack.approval_channel,
                   error=str(refusal), approvers=len(approvers))
         self.deps.metrics.approval_channel_refusals.labels(refusal.code or "other").inc()
         sent: list[MessageRef] = []
+        later: list[str] = []
         for user_id in approvers:
+            # One approver's temporary failure must not cost the others their request:
+            # retrying the whole fallback would post their copies a second time. Their copy
+            # becomes a job of its own once the request is recorded.
             try:
                 sent.append(await chat.post_approval(user_id, view))
+            except Retry as exc:
+                later.append(user_id)
+                log.warning("approval.direct_message_delayed", user=user_id, error=str(exc))
             except Permanent as exc:
                 log.error("approval.direct_message_failed", user=user_id, error=str(exc))
         if not sent:
-            raise Permanent(f"{refusal}; no approver could be reached by direct message "
-                            f"({len(approvers)} tried)", code=refusal.code)
+            why = (f"{refusal}; no approver could be reached by direct message "
+                   f"({len(approvers)} tried)")
+            if later:
+                raise Retry(why)
+            raise Permanent(why, code=refusal.code)
         first, *rest = sent
-        return first, tuple((m.channel, m.ts) for m in rest)
+        return first, tuple((m.channel, m.ts) for m in rest), tuple(later)
+
+    async def copy(self, job: Job) -> Recorder | None:
+        """A direct-message copy of the approval request for one approver, after a temporary
+        failure when the channel refused the bot."""
+        current = await self._load(job)
+        if current is None or current.gate.approval is None:
+            return None
+        if current.gate.phase is not Phase.AWAITING_APPROVAL or current.gate.decided:
+            return None  # decided meanwhile: a request now would only be noise
+        user_id = str(job.payload["user"])
+        view = approval_view(current, self.deps.settings, self._now())
+        ref = await self.deps.need_chat().post_approval(user_id, view)
+
+        async def record() -> Changes | None:
+            fresh = await self._load(job)
+            if fresh is None:
+                return None
+            at = self._now()
+            step = on_copy_posted(fresh.gate, user_id, ref.channel, ref.ts)
+            return changes_for(fresh.row.id, fresh.escalation, step, at, previous=fresh.row)
+
+        return record
 
     async def _posted_before(self, chat: Chat, channel: str, escalation_id: str
                              ) -> MessageRef | None:

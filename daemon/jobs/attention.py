@@ -7,17 +7,21 @@ an emergency-path job passes `jobs.max_attempts` still failing; `Attention.handl
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from daemon.clock import to_datetime
 from daemon.domain.transitions import (
     ATTENTION,
-    THREAD_NOTE,
     failure_runbook,
+    literal,
     on_effect_failed,
+    on_effect_recovered,
 )
 from daemon.jobs.deps import Deps
 from daemon.jobs.escalations import changes_for, loaded
 from daemon.logging import get_logger
 from daemon.store import Changes, Job, NewJob
+from daemon.workers.retry import Permanent
 
 log = get_logger("tier2gate.attention")
 
@@ -29,15 +33,27 @@ def trouble_job(job: Job, reason: str, final: bool) -> NewJob | None:
         return None
     payload: dict[str, object] = {"kind": job.kind, "error": reason, "final": final,
                                   "job_id": job.id}
-    if job.kind == THREAD_NOTE:
-        payload["text"] = str(job.payload.get("text", ""))
+    if "text" in job.payload:  # a note or notice that did not reach anyone: pass it on
+        payload["text"] = str(job.payload["text"])
     stage = "dead" if final else "stuck"
     return NewJob(ATTENTION, f"{ATTENTION}:{job.id}:{stage}", payload, 0.0, job.escalation_id)
 
 
+def recovered_job(job: Job) -> NewJob | None:
+    """The job that clears what `trouble_job` raised, once `job` succeeded after failing."""
+    if job.kind == ATTENTION or job.escalation_id is None:
+        return None
+    return NewJob(ATTENTION, f"{ATTENTION}:{job.id}:recovered-{job.attempts}",
+                  {"kind": job.kind, "recovered": True}, 0.0, job.escalation_id)
+
+
 class Attention:
-    def __init__(self, deps: Deps) -> None:
+    def __init__(self, deps: Deps, approvers: Callable[[], Awaitable[tuple[str, ...]]]
+                 ) -> None:
+        """`approvers`: who may decide now (SMOC first), the people told directly when the
+        approval channel cannot be used."""
         self.deps = deps
+        self._approvers = approvers
 
     def _runbook_url(self, effect: str) -> str:
         path = failure_runbook(effect)
@@ -46,12 +62,15 @@ class Attention:
 
     async def handle(self, job: Job) -> Changes | None:
         effect = str(job.payload["kind"])
+        if job.payload.get("recovered"):
+            return await self._recovered(str(job.escalation_id), effect)
         reason = str(job.payload["error"])
         final = bool(job.payload["final"])
         log.error("escalation.needs_attention", effect=effect, final=final, error=reason,
                   failed_job=job.payload.get("job_id"))
         if job.escalation_id is None:
-            await self._unattached(effect, reason, int(job.payload.get("job_id", 0)))
+            await self._unattached(effect, reason, int(job.payload.get("job_id", 0)),
+                                   str(job.payload.get("text", "")))
             return None
         row = await self.deps.store.get_escalation(job.escalation_id)
         if row is None:
@@ -63,14 +82,42 @@ class Attention:
                                 lost_text=str(job.payload.get("text", "")))
         return changes_for(row.id, current.escalation, step, now, previous=row)
 
-    async def _unattached(self, effect: str, reason: str, job_id: int) -> None:
+    async def _recovered(self, escalation_id: str, effect: str) -> Changes | None:
+        row = await self.deps.store.get_escalation(escalation_id)
+        if row is None:
+            return None
+        current = loaded(row)
+        now = to_datetime(self.deps.clock.now())
+        step = on_effect_recovered(current.gate, effect, now)
+        if not step.records:
+            return None
+        log.info("escalation.attention_cleared", effect=effect)
+        return changes_for(row.id, current.escalation, step, now, previous=row)
+
+    async def _unattached(self, effect: str, reason: str, job_id: int, lost_text: str) -> None:
         """A failed job with no escalation (a webhook delivery or a click that could not be
         processed): it may have been an emergency, so the approval channel hears of it."""
-        channel = self.deps.settings.slack.approval_channel
-        if not channel:
-            return
         text = (f":rotating_light: tier2gate could not process a {effect.replace('_', ' ')} "
-                f"(job {job_id}): {reason}. It may be an emergency nobody was asked about: "
-                f"check the source and `tier2gate jobs --state dead`.\n"
+                f"(job {job_id}): {literal(reason)}. It may be an emergency nobody was asked "
+                f"about: check the source and `tier2gate jobs --state dead`.\n"
                 f"Runbook: {self._runbook_url(effect)}")
-        await self.deps.need_chat().post_notice(channel, text)
+        if lost_text:
+            text += f"\nThe notice was: {lost_text}"
+        chat = self.deps.need_chat()
+        channel = self.deps.settings.slack.approval_channel
+        if channel:
+            try:
+                await chat.post_notice(channel, text)
+                return
+            except Permanent as exc:  # e.g. the channel refuses the bot: tell people directly
+                log.error("attention.channel_refused", error=str(exc))
+        told = 0
+        for user_id in await self._approvers():
+            try:
+                await chat.post_notice(user_id, text)
+                told += 1
+            except Permanent as exc:
+                log.error("attention.direct_message_failed", user=user_id, error=str(exc))
+        if not told:
+            raise Permanent("nobody could be told: no usable approval channel and no approver "
+                            "reachable by direct message")

@@ -110,7 +110,8 @@ class Intake:
                 return await self._unreadable(delivery, event.incident_id, UNFETCHED_PRIVATE)
             return await self._apply(event.escalation, delivery)
         # Deliveries may arrive out of order: the API has the truth.
-        latest, failure = await self._fetched(incidents, job, event.incident_id)
+        latest, failure = await self._fetched(incidents, job, event.incident_id,
+                                              fallback=event.escalation is not None)
         if latest is not None:
             return await self._apply(latest, delivery)
         if event.escalation is None:
@@ -120,18 +121,23 @@ class Intake:
             "incident_fetch_failed",
             {"reason": failure, "used": "the incident as the webhook described it"}))
 
-    async def _fetched(self, incidents: IncidentSource, job: Job, incident_id: str
-                       ) -> tuple[Escalation | None, str]:
+    async def _fetched(self, incidents: IncidentSource, job: Job, incident_id: str, *,
+                       fallback: bool) -> tuple[Escalation | None, str]:
         """The incident as incident.io has it now, or None and why not.
 
         A refusal (401, 403, or 404, which is also what a private incident the key may not see
         answers) or an incident we cannot read will not change by retrying; an outage is
-        retried `FETCH_ATTEMPTS` times, and never past the runner's own limit.
+        retried `FETCH_ATTEMPTS` times, and never past the runner's own limit, when the webhook
+        has an incident of its own to fall back on (`fallback`). A private incident's webhook has
+        none: its fetch is retried for as long as the outage lasts (intake is on the emergency
+        path, and the runner tells people once it keeps failing), since giving up would drop
+        what may be an S1.
         """
         try:
             return escalation_from_incident(await incidents.fetch_incident(incident_id)), ""
         except Retry as exc:
-            if job.attempts < min(FETCH_ATTEMPTS, self.deps.settings.jobs.max_attempts):
+            if not fallback or job.attempts < min(FETCH_ATTEMPTS,
+                                                  self.deps.settings.jobs.max_attempts):
                 raise
             return None, f"{exc.reason} (gave up after {job.attempts} attempts)"
         except Permanent as exc:

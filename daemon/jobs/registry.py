@@ -36,5 +36,6 @@ def handlers(deps: Deps) -> dict[str, Handler]:
         t.RFH_ISSUE: issues.rfh_issue,
         t.RFH_NOTICE: issues.rfh_notice,
         t.DIRECT_NOTE: approvals.direct_note,
-        t.ATTENTION: Attention(deps).handle,
+        t.APPROVAL_COPY: approvals.copy,
+        t.ATTENTION: Attention(deps, approvals.approver_ids).handle,
     }

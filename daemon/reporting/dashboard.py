@@ -23,7 +23,7 @@ from daemon.domain.gate import Phase
 from daemon.jobs.escalations import loaded
 from daemon.reporting.report import Report, TooManyEscalations, build_report, fetch, parse_since
 from daemon.reporting.svg import bar_chart
-from daemon.store import EscalationRow, StoreUnavailable, TimelineEntry
+from daemon.store import EscalationRow, JobState, StoreUnavailable, TimelineEntry
 
 DEMO_ACTIONS_KEY = web.AppKey("demo_actions", bool)
 DEFAULT_SINCE = "30d"
@@ -91,6 +91,16 @@ class ProblemView(_View):
     at: str
 
 
+class StrandedJobView(_View):
+    """A dead-lettered job that belongs to no escalation: a webhook delivery or click that
+    could not be processed may have been an emergency nobody was asked about."""
+
+    id: int
+    kind: str
+    error: str
+    at: str
+
+
 class EscalationView(_View):
     """One escalation as people and scripts read it; `decided` is the verdict, `approver` the
     chat user who gave it (None for a timeout or while undecided)."""
@@ -139,10 +149,11 @@ def escalation_view(row: EscalationRow, timeline: Sequence[TimelineEntry], now: 
     )
 
 
-async def _load(request: web.Request
-                ) -> tuple[str, Report, list[EscalationView], list[EscalationView]]:
-    """The period asked for, its report, its escalations, and every escalation that needs a
-    person whenever it opened; HTTP errors name the problem."""
+async def _load(request: web.Request) -> tuple[
+        str, Report, list[EscalationView], list[EscalationView], list[StrandedJobView]]:
+    """The period asked for, its report, its escalations, every escalation that needs a
+    person whenever it opened, and the dead jobs of no escalation; HTTP errors name the
+    problem."""
     since_text = request.query.get("since", DEFAULT_SINCE)
     try:
         period = parse_since(since_text)
@@ -159,6 +170,10 @@ async def _load(request: web.Request
         for row in stuck:
             if row.id not in timelines:
                 timelines[row.id] = await store.timeline(row.id)
+        stranded = [StrandedJobView(id=job.id, kind=job.kind, error=job.last_error,
+                                    at=iso(job.updated_at))
+                    for job in await store.list_jobs(JobState.DEAD, 500)
+                    if job.escalation_id is None]
     except TooManyEscalations as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
     except StoreUnavailable as exc:
@@ -166,17 +181,18 @@ async def _load(request: web.Request
     report = build_report(rows, timelines, since=since, until=until)
     views = [escalation_view(row, timelines[row.id], now) for row in rows]
     attention = [escalation_view(row, timelines[row.id], now) for row in stuck]
-    return since_text, report, views, attention
+    return since_text, report, views, attention, stranded
 
 
 async def index(request: web.Request) -> web.Response:
-    since_text, report, views, attention = await _load(request)
+    since_text, report, views, attention, stranded = await _load(request)
     emergencies, everyone = report.emergencies_by_day, report.escalations_by_day
     html = _ENV.get_template("dashboard.html.j2").render(
         since=since_text,
         since_choices=SINCE_CHOICES,
         report=report,
         needs_attention=attention,
+        stranded_jobs=stranded,
         open_escalations=[view for view in views if view.open],
         other_escalations=[view for view in views if not view.open],
         funnel_svg=bar_chart([(step.step.replace("_", " "), step.count)
@@ -193,9 +209,10 @@ async def index(request: web.Request) -> web.Response:
 
 
 async def api_escalations(request: web.Request) -> web.Response:
-    _since, report, views, attention = await _load(request)
+    _since, report, views, attention, stranded = await _load(request)
     return web.json_response({
         "needs_attention": [view.model_dump(mode="json") for view in attention],
+        "stranded_jobs": [job.model_dump(mode="json") for job in stranded],
         "report": report.model_dump(mode="json"),
         "escalations": [view.model_dump(mode="json") for view in views],
     })

@@ -57,6 +57,7 @@ class FakeSlack:
         self.ephemerals: list[Call] = []
         self.views: list[dict[str, Any]] = []
         self.refused: dict[str, str] = {}
+        self._channel_errors: dict[str, deque[str]] = defaultdict(deque)
         self._ssl = ssl_context
         self._errors: dict[str, deque[str]] = defaultdict(deque)
         self._next_ts = 100
@@ -98,6 +99,11 @@ class FakeSlack:
     def fail(self, method: str, error: str, times: int = 1) -> None:
         """The next `times` calls of `method` answer `{"ok": false, "error": error}`."""
         self._errors[method].extend([error] * times)
+
+    def fail_post_to(self, channel: str, error: str, times: int = 1) -> None:
+        """The next `times` posts to `channel` (a user id: a direct message to that user)
+        answer `{"ok": false, "error": error}`; posts elsewhere go through."""
+        self._channel_errors[channel].extend([error] * times)
 
     def refuse(self, channel: str, error: str = "not_in_channel") -> None:
         """Every post to `channel` is refused with `error` until a person fixes it, as Slack
@@ -145,6 +151,8 @@ class FakeSlack:
             return {"ok": False, "error": "channel_not_found"}
         if channel in self.refused:
             return {"ok": False, "error": self.refused[channel]}
+        if self._channel_errors[channel]:
+            return {"ok": False, "error": self._channel_errors[channel].popleft()}
         if channel.startswith(("U", "W")):
             # A user id posts into the app's DM with that user; Slack answers with the DM's id.
             # https://docs.slack.dev/reference/methods/chat.postMessage/ ("channel")

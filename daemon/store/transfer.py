@@ -74,7 +74,9 @@ def table_order() -> Iterator[str]:
 
 
 def retry_dead_job(job_id: int, now: float) -> Unit[bool]:
+    """Requeue a dead job now. Its last error stays: when the retry succeeds, the runner knows
+    it recovered and clears the escalation's "needs attention"."""
     rows = yield Stmt(Sql.of(
-        "UPDATE jobs SET state = 'queued', run_at = ?, attempts = 0, last_error = '',"
+        "UPDATE jobs SET state = 'queued', run_at = ?, attempts = 0,"
         " updated_at = ? WHERE id = ? AND state = 'dead' RETURNING id"), (now, now, job_id))
     return bool(rows)

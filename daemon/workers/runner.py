@@ -15,6 +15,7 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from functools import partial
 
 import structlog
@@ -41,6 +42,9 @@ Handler = Callable[[Job], Awaitable[Changes | Recorder | None]]
 Trouble = Callable[[Job, str, bool], NewJob | None]
 """(job, reason, final) -> a job that tells people about it, or None: called when a job is
 dead-lettered (final) and when an urgent job passes `max_attempts` still failing."""
+Recovered = Callable[[Job], NewJob | None]
+"""job -> a job that takes back what `Trouble` told people, or None: called when a job that
+had failed before (it carries a `last_error`) succeeds; committed with its completion."""
 _RECORD_TRIES = 5
 
 log = get_logger("tier2gate.jobs")
@@ -58,6 +62,7 @@ class JobRunner:
         owner: str | None = None,
         urgent: frozenset[str] = frozenset(),
         on_trouble: Trouble | None = None,
+        on_recovered: Recovered | None = None,
     ) -> None:
         """`urgent`: job kinds on the emergency path. A retryable failure never dead-letters
         them, and they are retried at least every `settings.urgent_retry_max_s` (a vendor's
@@ -71,6 +76,7 @@ class JobRunner:
         self._scrub = scrub
         self._urgent = urgent
         self._on_trouble = on_trouble
+        self._on_recovered = on_recovered
         self._backoff = Backoff(settings.backoff_base_s, settings.backoff_max_s)
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -194,8 +200,12 @@ class JobRunner:
         await self._complete(job, result)
 
     async def _complete(self, job: Job, result: Changes | Recorder | None) -> None:
+        recovered = self._on_recovered(job) if self._on_recovered and job.last_error else None
         for attempt in range(1, _RECORD_TRIES + 1):
             changes = await result() if callable(result) else result
+            if recovered is not None:
+                changes = replace(changes or Changes(),
+                                  jobs=(*(changes.jobs if changes else ()), recovered))
             try:
                 done = await self.store.complete_job(job.id, self.owner, changes)
             except Duplicate as dup:

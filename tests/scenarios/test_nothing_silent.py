@@ -3,6 +3,7 @@ answers, over real HTTP against the stand-ins (issue: nothing stranded, nothing 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,13 @@ import pytest
 from daemon.demo.payloads import button_press
 from daemon.integrations.slack import APPROVE_ACTION, DECLINE_ACTION
 from daemon.standins.faults import Fault
+from daemon.standins.incident_io import FakeIncidentIo
 from daemon.standins.slack import FakeSlack, Message
-from daemon.store import JobState
+from daemon.store import JobState, transfer
 from tests.world import (
     BACKUP,
     CHANNEL,
+    PD_TOKEN,
     SMOC,
     World,
     button,
@@ -212,3 +215,169 @@ async def test_the_approval_timeout_runs_from_the_classification_even_while_slac
         [message] = top_level(w, CHANNEL)
         assert not has_buttons(message)
         assert "timed out" in str(message.blocks)
+
+
+def pd_error(message: str, *errors: str) -> Fault:
+    return Fault(status=400, body=json.dumps(
+        {"error": {"message": message, "code": 2001, "errors": list(errors)}}))
+
+
+async def test_vendor_reason_with_slack_markup_does_not_ping_the_channel(tmp_path: Path) -> None:
+    """A vendor's error text is untrusted: in the 'needs attention' thread note it must not
+    become a <!channel> mention or a disguised link."""
+    async with world(tmp_path) as w:
+        assert (await w.daemon.incident_io(incident())).status == 202
+        await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        [message] = top_level(w, CHANNEL)
+        w.pagerduty.faults.add(pd_error("Invalid Input Provided",
+                                        "<!channel> title <https://evil.example|click>"), 5)
+        await w.daemon.slack_interaction(button(row.id, SMOC, APPROVE_ACTION, message.ts, "5.1"))
+        await w.daemon.settle()
+        notes = [m.text for m in w.slack.thread(CHANNEL, message.ts) if "rotating_light" in m.text]
+        assert notes, "no needs-attention note"
+        for text in notes:
+            assert "<!channel>" not in text, text
+            assert "<https://evil.example|click>" not in text, text
+
+
+async def test_vendor_reason_with_a_secret_is_scrubbed_everywhere(tmp_path: Path) -> None:
+    """A vendor error echoing the API token is scrubbed from the needs-attention note, the
+    approval message, the dashboard and /api/escalations."""
+    async with world(tmp_path) as w:
+        assert (await w.daemon.incident_io(incident())).status == 202
+        await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        [message] = top_level(w, CHANNEL)
+        w.pagerduty.faults.add(pd_error("Invalid Input Provided",
+                                        f"token Token token={PD_TOKEN} is not allowed"), 5)
+        await w.daemon.slack_interaction(button(row.id, SMOC, APPROVE_ACTION, message.ts, "5.1"))
+        await w.daemon.settle()
+        everything = json.dumps([m.text for m in w.slack.messages.values()])
+        everything += json.dumps([str(m.blocks) for m in w.slack.messages.values()])
+        everything += await (await w.daemon.client.get("/")).text()
+        everything += await (await w.daemon.client.get("/api/escalations")).text()
+        assert "needs attention" in everything.lower() or "rotating_light" in everything
+        assert PD_TOKEN not in everything
+
+
+async def test_a_request_posted_after_an_outage_no_longer_claims_it_keeps_failing(
+        tmp_path: Path) -> None:
+    """Slack is down long enough for people to be told the approval request keeps failing;
+    then Slack recovers and the request is posted: it does not say it keeps failing, and the
+    escalation no longer needs attention."""
+    async with world(tmp_path, jobs=URGENT_JOBS) as w:
+        w.slack.faults.add(Fault(status=503), times=8)
+        assert (await w.daemon.incident_io(incident())).status == 202
+        await w.daemon.settle()
+        for _ in range(6):
+            w.daemon.clock.advance(30)
+            await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        assert "needs_attention" in await w.daemon.events(row.id)
+        w.slack.faults.clear()
+        for _ in range(3):
+            w.daemon.clock.advance(30)
+            await w.daemon.settle()
+        [message] = top_level(w, CHANNEL)
+        assert "tier2gate_approve" in str(message.blocks)
+        assert "still failing" not in str(message.blocks), message.blocks
+        [row] = await w.daemon.escalations()
+        assert not row.attention
+
+
+async def test_a_retried_direct_message_fallback_leaves_no_live_orphan_request(
+        tmp_path: Path) -> None:
+    """The channel refuses the bot; the DM to the SMOC goes out, the DM to the backup is
+    rate-limited (temporary). Nothing is posted twice, and every copy of the request shows the
+    decision."""
+    async with world(tmp_path) as w:
+        w.slack.refuse(CHANNEL, "not_in_channel")
+        w.slack.fail_post_to(BACKUP, "ratelimited")
+        assert (await w.daemon.incident_io(incident())).status == 202
+        await w.daemon.settle()
+        for _ in range(3):
+            w.daemon.clock.advance(30)
+            await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        to_smoc = top_level(w, FakeSlack.dm_channel(SMOC))
+        to_backup = top_level(w, FakeSlack.dm_channel(BACKUP))
+        assert len(to_backup) == 1
+        click = button_press(row.id, BACKUP, "approve", to_backup[0].channel, to_backup[0].ts,
+                             "6.0")
+        assert (await w.daemon.slack_interaction(click)).status == 200
+        await w.daemon.settle()
+        assert len(w.pagerduty.pages) == 1
+        live = [m for m in to_smoc if "tier2gate_approve" in str(m.blocks)]
+        assert len(to_smoc) == 1 and live == [], (
+            f"{len(to_smoc)} requests in the SMOC's DMs, {len(live)} still with buttons")
+
+
+INC_API_TOKEN = "inc-RECOGNISABLE-api-token"
+PRIVATE_ID = "01PRIVATE7Q"
+
+
+def private_webhook(event: str = "private_incident.incident_created_v2") -> dict[str, Any]:
+    return {"event_type": event, event: {"id": PRIVATE_ID}}
+
+
+async def test_an_unreadable_private_incident_is_not_silent_when_the_channel_refuses_the_bot(
+        tmp_path: Path) -> None:
+    """The notice about an unreadable private incident goes to the approval channel; when that
+    channel refuses the bot, the approvers hear of it directly and the dashboard lists it."""
+    async with FakeIncidentIo(token=INC_API_TOKEN) as api, world(
+            tmp_path, incident_io={"api_token": INC_API_TOKEN, "api_url": api.api_url}) as w:
+        w.slack.refuse(CHANNEL, "not_in_channel")
+        api.faults.add(Fault(status=404), times=100)
+        assert (await w.daemon.incident_io(private_webhook())).status == 202
+        for _ in range(5):
+            await w.daemon.settle()
+            w.daemon.clock.advance(60)
+        await w.daemon.settle()
+        told = [m for m in w.slack.messages.values() if PRIVATE_ID in m.text]
+        assert {m.channel for m in told} == {FakeSlack.dm_channel(SMOC),
+                                             FakeSlack.dm_channel(BACKUP)}
+        api_json = await (await w.daemon.client.get("/api/escalations")).json()
+        assert [j["kind"] for j in api_json["stranded_jobs"]] == ["incident_notice"]
+        page = await (await w.daemon.client.get("/")).text()
+        assert 'id="needs-attention"' in page and "incident notice" in page
+
+
+async def test_a_private_emergency_survives_a_short_incident_io_outage(tmp_path: Path) -> None:
+    """Intake of a signed delivery never gives up on a retryable failure: a private S1 (its
+    webhook has no incident to fall back on) whose re-fetch meets a short incident.io outage
+    reaches the SMOC once incident.io answers again."""
+    async with FakeIncidentIo(token=INC_API_TOKEN) as api, world(
+            tmp_path, incident_io={"api_token": INC_API_TOKEN, "api_url": api.api_url}) as w:
+        api.incidents[PRIVATE_ID] = incident(incident_id=PRIVATE_ID)[
+            "public_incident.incident_created_v2"]
+        api.faults.add(Fault(status=503), times=3)
+        assert (await w.daemon.incident_io(private_webhook())).status == 202
+        for _ in range(5):
+            await w.daemon.settle()
+            w.daemon.clock.advance(30)
+        await w.daemon.settle()
+        assert api.faults.pending == 0  # incident.io is answering again
+        assert len(w.approval_posts()) == 1, "the private S1 was dropped after a brief outage"
+
+
+async def test_a_dead_rfh_issue_retried_by_the_runbook_clears_needs_attention(
+        tmp_path: Path) -> None:
+    """The note says "Open the request-for-help issue by hand, or retry the job once the tracker
+    is fixed". Retrying the job (what `tier2gate jobs retry` does) opens the issue and takes
+    the escalation out of Needs attention."""
+    async with world(tmp_path) as w:
+        w.tracker.plan.add(Fault(status=403, body='{"message": "403 Forbidden"}'), times=50)
+        assert (await w.daemon.incident_io(incident(severity="SEV3", exhausted=False))
+                ).status == 202
+        await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        assert row.attention
+        w.tracker.plan.clear()
+        [dead] = [j for j in await w.daemon.store.list_jobs(JobState.DEAD) if j.kind == "rfh_issue"]
+        now = w.daemon.store.clock.now()
+        assert await w.daemon.store.backend.run(lambda: transfer.retry_dead_job(dead.id, now))
+        await w.daemon.settle()
+        assert "rfh_issue_opened" in await w.daemon.events(row.id)
+        [row] = await w.daemon.escalations()
+        assert not row.attention, row.data["gate"]["problems"]
