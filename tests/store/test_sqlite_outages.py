@@ -27,6 +27,7 @@ from daemon.store import Store
 from daemon.store.sqlite import BUSY_TIMEOUT_S
 from daemon.store.units import Sql, Stmt, Unit, UnitFactory
 from tests.harness import Harness, payload, running
+from tests.support_process import clean_env, free_port, tier2gate
 
 PD_TRIGGERED = "pagerduty/zulip_triggered_v3.json"
 BIG = 64 * 1024  # a delivery that needs new pages, not just room in a page the file has
@@ -200,3 +201,37 @@ async def test_one_log_line_per_outage_not_one_per_request(harness: Harness) -> 
     events = [line["event"] for line in logs if line["event"].startswith("store.")]
     assert events == ["store.unavailable", "store.recovered"]
     assert not any("exc_info" in line or "exception" in line for line in logs)
+
+
+def unwritable_folder(tmp_path: Path) -> Path:
+    """A folder this process cannot create files in: a read-only one, or (as root, whom file
+    modes do not stop) one under sysfs, which refuses new entries to everyone."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        (folder / "probe").touch()
+    except PermissionError:
+        return folder
+    folder = Path("/sys/tier2gate-test")
+    try:
+        folder.mkdir()
+    except OSError:
+        return folder
+    folder.rmdir()
+    pytest.skip("no folder here refuses writes to this user")
+
+
+@pytest.mark.slow
+def test_serve_in_an_unwritable_folder_names_the_database_not_the_listener(
+        tmp_path: Path) -> None:
+    db = unwritable_folder(tmp_path) / "tier2gate.db"
+    env = clean_env(TIER2GATE_DATABASE_URL=f"sqlite:///{db}",
+                    TIER2GATE_HTTP__PORT=str(free_port()), TIER2GATE_LOG__FORMAT="json")
+    done = subprocess.run(tier2gate("serve"), cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=30, check=False)
+    assert done.returncode == 1
+    lines = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    [failure] = [line for line in lines if line["level"] == "error"]
+    assert failure["event"] == "serve.store_unavailable"  # seen: serve.cannot_listen
+    assert failure["error"].startswith(f"SQLite unavailable (read-only) at {db}: cannot create")
