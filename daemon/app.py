@@ -20,7 +20,7 @@ from daemon.logging import SecretScrubber, get_logger
 from daemon.metrics import Metrics
 from daemon.reporting import dashboard
 from daemon.settings import Settings
-from daemon.store import Store
+from daemon.store import Store, StoreUnavailable
 from daemon.workers.runner import Handler, JobRunner
 
 log = get_logger("tier2gate.app")
@@ -47,6 +47,20 @@ async def count_requests(
         request.app[METRICS].http_requests.labels(route, str(status)).inc()
 
 
+@web.middleware
+async def store_outage_is_503(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """The last line for a store outage a handler did not answer itself (the dashboard, the
+    API): 503 with the kind, never a 500 with a traceback."""
+    try:
+        return await handler(request)
+    except StoreUnavailable as exc:
+        log.error("http.store_unavailable", kind=exc.kind.value, error=str(exc),
+                  path=request.path)
+        raise webhooks.store_unavailable(exc) from None
+
+
 def build_app(
     settings: Settings,
     store: Store,
@@ -60,7 +74,8 @@ def build_app(
     """The daemon's HTTP app. `checks` return a problem ("" when fine) for `/readyz`;
     `on_close` release vendor clients after the workers stopped."""
     app = web.Application(
-        client_max_size=settings.http.max_body_bytes, middlewares=[count_requests]
+        client_max_size=settings.http.max_body_bytes,
+        middlewares=[count_requests, store_outage_is_503],
     )
     app[SETTINGS] = settings
     app[STORE] = store

@@ -8,6 +8,7 @@ nothing is stored for any of those. A store outage answers 503 so the vendor ret
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -22,7 +23,7 @@ from daemon.ingress.fields import PayloadError
 from daemon.ingress.signatures import SignatureError, verify_pagerduty, verify_standard_webhook
 from daemon.jobs.intake import INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY
 from daemon.logging import get_logger
-from daemon.store import NewJob, StoreUnavailable
+from daemon.store import NewJob, Outage, StoreUnavailable
 
 log = get_logger("tier2gate.ingress")
 
@@ -83,25 +84,53 @@ def parse_json(request: web.Request, source: str, body: bytes) -> Any:
         raise reject(400, "body is not valid JSON") from None
 
 
-async def store_delivery(request: web.Request, source: str, delivery_id: str, event_type: str,
-                         body: bytes, job_kind: str) -> bool:
-    """Commit the delivery and its processing job; False if this delivery id was seen."""
+async def record_delivery(request: web.Request, source: str, delivery_id: str,
+                          event_type: str, body: bytes, job_kind: str,
+                          timeout_s: float | None = None) -> bool:
+    """Commit the delivery and its processing job; False if this delivery id was seen.
+
+    Raises StoreUnavailable (logged) when the store cannot take it, or has not within
+    `timeout_s`: the caller picks the answer its sender understands."""
 
     def job(row_id: int) -> NewJob:
         return NewJob(job_kind, f"delivery:{row_id}", {"delivery": row_id})
 
+    stored = request.app[STORE].record_delivery(source, delivery_id, event_type, body, job)
     # The ids go into the two log lines directly: binding them as context variables for the
     # duration of one await cost more than everything else this function does.
     try:
-        row_id = await request.app[STORE].record_delivery(
-            source, delivery_id, event_type, body, job)
+        # No Task for the common unbounded case: wait_for costs one per request.
+        row_id = await (stored if timeout_s is None else asyncio.wait_for(stored, timeout_s))
+    except TimeoutError:
+        # Say what the store is going through when it is known ("locked"): the person reads it.
+        trouble = request.app[STORE].trouble
+        late = StoreUnavailable(f"the store did not take the delivery within {timeout_s:g} s",
+                                trouble.kind if trouble is not None else Outage.TIMEOUT)
+        log.error("webhook.store_unavailable", kind=late.kind.value, error=str(late),
+                  delivery_id=delivery_id, source=source)
+        raise late from None
     except StoreUnavailable as exc:
-        log.error("webhook.store_unavailable", error=str(exc), delivery_id=delivery_id,
-                  source=source)
-        raise reject(503, "store unavailable, retry later") from None
+        log.error("webhook.store_unavailable", kind=exc.kind.value, error=str(exc),
+                  delivery_id=delivery_id, source=source)
+        raise
     log.info("webhook.duplicate" if row_id is None else "webhook.stored",
              event_type=event_type, delivery_id=delivery_id, source=source)
     return row_id is not None
+
+
+def store_unavailable(exc: StoreUnavailable) -> web.HTTPException:
+    """503 so the vendor retries later; the kind (never the database's words, which name
+    hosts and files) goes into the vendor's delivery log for the operator."""
+    return reject(503, f"store unavailable ({exc.kind}), retry later")
+
+
+async def store_delivery(request: web.Request, source: str, delivery_id: str, event_type: str,
+                         body: bytes, job_kind: str) -> bool:
+    """`record_delivery`, answering 503 when the store cannot take it."""
+    try:
+        return await record_delivery(request, source, delivery_id, event_type, body, job_kind)
+    except StoreUnavailable as exc:
+        raise store_unavailable(exc) from None
 
 
 _ACCEPTED = json.dumps({"status": "accepted"}).encode()

@@ -7,11 +7,14 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from daemon.clock import Clock, SystemClock
+from daemon.clock import Clock, SystemClock, iso
+from daemon.logging import get_logger
 from daemon.store import units
 from daemon.store.records import (
     Changes,
@@ -24,6 +27,7 @@ from daemon.store.records import (
     JobState,
     NewEvent,
     NewJob,
+    Outage,
     StoreError,
     StoreUnavailable,
     TimelineEntry,
@@ -31,11 +35,21 @@ from daemon.store.records import (
 
 __all__ = [
     "Changes", "Conflict", "Delivery", "DeliveryState", "Duplicate", "EscalationRow", "Job",
-    "JobState", "NewEvent", "NewJob", "Store", "StoreError", "StoreUnavailable",
-    "TimelineEntry", "open_store",
+    "JobState", "NewEvent", "NewJob", "Outage", "Store", "StoreError", "StoreUnavailable",
+    "TimelineEntry", "Trouble", "open_store",
 ]
 
 T = TypeVar("T")
+log = get_logger("tier2gate.store")
+
+
+@dataclass(frozen=True)
+class Trouble:
+    """The store's current outage: what the last failed call said, and since when it fails."""
+
+    kind: Outage
+    reason: str
+    since: float
 
 
 class Backend(Protocol):
@@ -55,6 +69,12 @@ class Store:
         self.backend = backend
         self.clock = clock or SystemClock()
         self._listeners: list[Callable[[], None]] = []
+        self._trouble: Trouble | None = None
+
+    @property
+    def trouble(self) -> Trouble | None:
+        """The outage under way (None when the last write went through)."""
+        return self._trouble
 
     @property
     def single_node(self) -> bool:
@@ -74,17 +94,54 @@ class Store:
         for listener in self._listeners:
             listener()
 
-    async def _run(self, factory: units.UnitFactory[T]) -> T:
-        result: T = await self.backend.run(factory)
+    async def _run(self, factory: units.UnitFactory[T], *, proves_writes: bool = True) -> T:
+        """Run one unit, remembering outages: any failure starts (or continues) one, and only a
+        unit that certainly wrote rows ends it (`proves_writes`). Reads still work on a
+        read-only standby or a full disk, and so does an UPDATE that matched nothing (a claim
+        with no job due), so none of those may end an outage."""
+        try:
+            result: T = await self.backend.run(factory)
+        except StoreUnavailable as exc:
+            self._failed(exc)
+            raise
+        if proves_writes and self._trouble is not None:
+            trouble, self._trouble = self._trouble, None
+            log.info("store.recovered", kind=trouble.kind.value,
+                     outage_s=round(self.clock.now() - trouble.since, 1))
         return result
 
+    def _failed(self, exc: StoreUnavailable) -> None:
+        now = self.clock.now()
+        if self._trouble is None:
+            # One line per outage, not one per request (and never a traceback).
+            log.error("store.unavailable", kind=exc.kind.value, error=str(exc))
+            self._trouble = Trouble(exc.kind, str(exc), now)
+        elif exc.kind is not Outage.TIMEOUT:
+            # The latest words of the database; a timeout of ours says less than those it
+            # follows ("locked"), so it keeps them.
+            self._trouble = Trouble(exc.kind, str(exc), self._trouble.since)
+
     async def ping(self, timeout_s: float = 2.0) -> None:
-        """Raise StoreUnavailable unless the database answers a query within the timeout."""
+        """Readiness: raise StoreUnavailable unless the store takes a write within the timeout.
+
+        A SELECT is not enough: a standby after a failover, a full disk and another process's
+        SQLite lock all answer it, while every webhook gets a 503. The message says how long
+        the store has been failing."""
         self.backend.check()
+        key = f"store-probe:{uuid.uuid4().hex}"
+        now = self.clock.now()
         try:
-            await asyncio.wait_for(self._run(units.ping), timeout_s)
+            await asyncio.wait_for(self._run(lambda: units.probe_write(key, now)), timeout_s)
+            return
         except TimeoutError:
-            raise StoreUnavailable(f"the database did not answer within {timeout_s:g} s") from None
+            self._failed(StoreUnavailable(
+                f"the database did not take a write within {timeout_s:g} s", Outage.TIMEOUT))
+        except StoreUnavailable:
+            pass  # _run recorded it
+        trouble = self._trouble
+        assert trouble is not None  # recorded just above
+        raise StoreUnavailable(f"{trouble.reason} (failing since {iso(trouble.since)})",
+                               trouble.kind)
 
     async def record_delivery(
         self, source: str, delivery_id: str, event_type: str, body: bytes,
@@ -102,7 +159,7 @@ class Store:
     async def enqueue(self, *jobs: NewJob) -> int:
         """Add jobs; a job whose key exists already is skipped. Returns how many were new."""
         now = self.clock.now()
-        added = await self._run(lambda: units.enqueue(jobs, now))
+        added = await self._run(lambda: units.enqueue(jobs, now), proves_writes=False)
         if added:
             self._notify()
         return added
@@ -117,11 +174,13 @@ class Store:
 
     async def claim_jobs(self, owner: str, lease_s: float, limit: int) -> list[Job]:
         now = self.clock.now()
-        return await self._run(lambda: units.claim_jobs(owner, now, lease_s, limit))
+        return await self._run(lambda: units.claim_jobs(owner, now, lease_s, limit),
+                               proves_writes=False)
 
     async def extend_lease(self, job_id: int, owner: str, lease_s: float) -> bool:
         until = self.clock.now() + lease_s
-        return await self._run(lambda: units.extend_lease(job_id, owner, until))
+        return await self._run(lambda: units.extend_lease(job_id, owner, until),
+                               proves_writes=False)
 
     async def complete_job(self, job_id: int, owner: str, changes: Changes | None = None
                            ) -> bool:
@@ -147,50 +206,51 @@ class Store:
     async def release_jobs(self, owner: str) -> int:
         """Give back this worker's leased jobs (graceful shutdown) without counting an attempt."""
         now = self.clock.now()
-        return await self._run(lambda: units.release_jobs(owner, now))
+        return await self._run(lambda: units.release_jobs(owner, now), proves_writes=False)
 
     async def release_orphans(self) -> int:
         """Requeue every running job: only safe when this is the one process on the database."""
         now = self.clock.now()
-        return await self._run(lambda: units.release_orphans(now))
+        return await self._run(lambda: units.release_orphans(now), proves_writes=False)
 
     async def next_due(self) -> float | None:
-        return await self._run(units.next_due)
+        return await self._run(units.next_due, proves_writes=False)
 
     async def job_counts(self) -> dict[str, int]:
-        return await self._run(units.job_counts)
+        return await self._run(units.job_counts, proves_writes=False)
 
     async def get_job(self, job_id: int) -> Job | None:
-        return await self._run(lambda: units.get_job(job_id))
+        return await self._run(lambda: units.get_job(job_id), proves_writes=False)
 
     async def list_jobs(self, state: JobState, limit: int = 100) -> list[Job]:
-        return await self._run(lambda: units.list_jobs(state, limit))
+        return await self._run(lambda: units.list_jobs(state, limit), proves_writes=False)
 
     async def get_escalation(self, escalation_id: str) -> EscalationRow | None:
-        return await self._run(lambda: units.get_escalation(escalation_id))
+        return await self._run(lambda: units.get_escalation(escalation_id), proves_writes=False)
 
     async def find_escalation(self, source: str, external_id: str) -> EscalationRow | None:
-        return await self._run(lambda: units.find_escalation(source, external_id))
+        return await self._run(lambda: units.find_escalation(source, external_id),
+                               proves_writes=False)
 
     async def list_escalations(self, since: float = 0.0, limit: int = 500
                                ) -> list[EscalationRow]:
-        return await self._run(lambda: units.list_escalations(since, limit))
+        return await self._run(lambda: units.list_escalations(since, limit), proves_writes=False)
 
     async def needing_attention(self, limit: int = 100) -> list[EscalationRow]:
         """Escalations a person must act on (`Gate.problems`), newest first."""
-        return await self._run(lambda: units.needing_attention(limit))
+        return await self._run(lambda: units.needing_attention(limit), proves_writes=False)
 
     async def count_needing_attention(self) -> int:
-        return await self._run(units.count_needing_attention)
+        return await self._run(units.count_needing_attention, proves_writes=False)
 
     async def timeline(self, escalation_id: str) -> list[TimelineEntry]:
-        return await self._run(lambda: units.timeline(escalation_id))
+        return await self._run(lambda: units.timeline(escalation_id), proves_writes=False)
 
     async def get_delivery(self, row_id: int) -> Delivery | None:
-        return await self._run(lambda: units.get_delivery(row_id))
+        return await self._run(lambda: units.get_delivery(row_id), proves_writes=False)
 
     async def count_deliveries(self) -> int:
-        return await self._run(units.count_deliveries)
+        return await self._run(units.count_deliveries, proves_writes=False)
 
 
 def open_store(database_url: str, clock: Clock | None = None, *, daemon: bool = False) -> Store:

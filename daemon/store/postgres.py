@@ -8,11 +8,12 @@ migrations are serialised by an advisory lock so replicas starting together do n
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 
 from daemon.store.migrations import migration_files
-from daemon.store.records import StoreUnavailable
+from daemon.store.records import Outage, StoreUnavailable, unavailable
 from daemon.store.units import UnitFactory
 
 _MIGRATION_LOCK = 0x7432_6761_7465  # "t2gate": one advisory lock id for schema changes
@@ -20,17 +21,30 @@ _MIGRATION_LOCK = 0x7432_6761_7465  # "t2gate": one advisory lock id for schema 
 # InternalClientError: a pooled connection the server terminated mid-operation.
 _UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
                 asyncpg.CannotConnectNowError, asyncpg.InternalClientError, TimeoutError)
-# SQLSTATE classes that mean "the server cannot serve us right now", not "this query is wrong":
-# connection exception, insufficient resources, object not in prerequisite state (e.g. the
-# database does not allow connections), operator intervention (shutdown), system error.
-_UNAVAILABLE_CLASSES = ("08", "53", "55", "57", "58")
+# SQLSTATEs that mean "the server cannot serve us right now", not "this query is wrong", by
+# kind (postgresql.org/docs/current/errcodes-appendix.html). 25006 read_only_sql_transaction is
+# what a standby (or a primary demoted by a failover, or default_transaction_read_only) answers
+# to any write: "cannot execute INSERT in a read-only transaction".
+_OUTAGE_STATES = {"25006": Outage.READ_ONLY, "53100": Outage.DISK_FULL,
+                  "55P03": Outage.LOCKED, "57014": Outage.TIMEOUT}
+# Whole classes: connection exception, insufficient resources, object not in prerequisite
+# state (e.g. the database does not allow connections), operator intervention (shutdown,
+# "the database system is starting up"), system error.
+_OUTAGE_CLASSES = {"08": Outage.UNREACHABLE, "53": Outage.UNAVAILABLE,
+                   "55": Outage.UNAVAILABLE, "57": Outage.UNREACHABLE,
+                   "58": Outage.UNAVAILABLE}
 
 
-def _is_unavailable(exc: Exception) -> bool:
+def _outage_kind(exc: BaseException) -> Outage | None:
+    """The outage an asyncpg/OS error means, or None when it is this query's own fault."""
+    if isinstance(exc, TimeoutError):
+        return Outage.TIMEOUT
     if isinstance(exc, _UNAVAILABLE):
-        return True
+        return Outage.UNREACHABLE
+    if not isinstance(exc, asyncpg.PostgresError):
+        return None
     sqlstate = getattr(exc, "sqlstate", None) or ""
-    return isinstance(exc, asyncpg.PostgresError) and sqlstate[:2] in _UNAVAILABLE_CLASSES
+    return _OUTAGE_STATES.get(sqlstate) or _OUTAGE_CLASSES.get(sqlstate[:2])
 
 
 class PostgresBackend:
@@ -41,6 +55,10 @@ class PostgresBackend:
                  schema: str | None = None) -> None:
         """`schema`: keep tier2gate's tables in their own schema (it must exist)."""
         self._dsn = dsn
+        parts = urlsplit(dsn)  # the store's name in messages: never the user or password
+        self.where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
+        if schema:
+            self.where += f" (schema {schema})"
         self._server_settings = {"search_path": schema} if schema else None
         self._pool_size = pool_size
         self._timeout_s = connect_timeout_s
@@ -54,14 +72,25 @@ class PostgresBackend:
             )
             await self.migrate()
         except (*_UNAVAILABLE, asyncpg.PostgresError) as exc:
-            if not _is_unavailable(exc):
+            # e.g. a read-only standby: the migration's first CREATE TABLE is refused (25006).
+            failure = self._unavailable(exc)
+            if failure is exc:
                 raise
-            raise StoreUnavailable(f"cannot reach PostgreSQL: {type(exc).__name__}") from None
+            raise failure from None
 
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
+
+    def _unavailable(self, exc: BaseException) -> BaseException:
+        """The classified outage for `exc`, or `exc` itself when it is not one (a bug)."""
+        kind = _outage_kind(exc)
+        if kind is None:
+            return exc
+        words = str(exc).strip().splitlines()
+        detail = f"{type(exc).__name__}: {words[0][:200]}" if words else type(exc).__name__
+        return unavailable("PostgreSQL", self.where, kind, detail)
 
     def check(self) -> None:
         if self._pool is None:
@@ -106,6 +135,7 @@ class PostgresBackend:
                 except StopIteration as stop:
                     return stop.value
         except (*_UNAVAILABLE, asyncpg.PostgresError) as exc:
-            if not _is_unavailable(exc):
+            failure = self._unavailable(exc)
+            if failure is exc:
                 raise
-            raise StoreUnavailable(f"PostgreSQL unavailable: {type(exc).__name__}") from None
+            raise failure from None

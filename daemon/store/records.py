@@ -124,8 +124,34 @@ class StoreError(Exception):
     """Base of the store's own errors."""
 
 
+class Outage(StrEnum):
+    """Why the store cannot take writes now. Each is a 503 for a sender and a red `/readyz`;
+    none is the request's fault, so none is ever a 500."""
+
+    READ_ONLY = "read-only"  # a standby after a failover, a read-only mount or file
+    DISK_FULL = "disk full"
+    LOCKED = "locked"  # another process holds the SQLite write lock
+    UNREACHABLE = "unreachable"  # connection refused or dropped, the server shutting down
+    TIMEOUT = "no answer in time"
+    UNAVAILABLE = "unavailable"  # any other "not now" answer (e.g. too many connections)
+
+
+HINTS: dict[Outage, str] = {
+    Outage.READ_ONLY: "point database_url at a writable primary (after a failover: the new "
+                      "primary) or make the file and its folder writable",
+    Outage.DISK_FULL: "free space on the database's disk",
+    Outage.LOCKED: "find the process holding the database (fuser/lsof) and end its transaction",
+}
+
+
 class StoreUnavailable(StoreError):
-    """The database cannot be reached or did not answer in time."""
+    """The database cannot take this request now (see `Outage`); the caller answers 503.
+
+    The message names the store (backend and where), the kind and the database's own words."""
+
+    def __init__(self, message: str, kind: Outage = Outage.UNAVAILABLE) -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class Conflict(StoreError):
@@ -138,3 +164,12 @@ class Duplicate(StoreError):
     def __init__(self, once_key: str) -> None:
         super().__init__(f"already recorded: {once_key}")
         self.once_key = once_key
+
+
+def unavailable(backend: str, where: str, kind: Outage, detail: str) -> StoreUnavailable:
+    """The one wording of a store outage, e.g. "SQLite unavailable (disk full) at var/t.db:
+    database or disk is full; free space on the database's disk"."""
+    hint = HINTS.get(kind)
+    return StoreUnavailable(
+        f"{backend} unavailable ({kind}) at {where}: {detail}" + (f"; {hint}" if hint else ""),
+        kind)

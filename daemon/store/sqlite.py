@@ -14,6 +14,7 @@ need (no savepoints unless a unit failed) and wakes each event loop once per bat
 from __future__ import annotations
 
 import asyncio
+import errno
 import fcntl
 import queue
 import sqlite3
@@ -23,8 +24,23 @@ from pathlib import Path
 from typing import IO, Any
 
 from daemon.store.migrations import migration_files
-from daemon.store.records import StoreUnavailable
+from daemon.store.records import Outage, StoreUnavailable, unavailable
 from daemon.store.units import Unit, UnitFactory
+
+BUSY_TIMEOUT_S = 1.0
+"""How long a write waits for another process's lock before failing as `Outage.LOCKED`.
+
+Only this process writes (it holds the file exclusively), so a busy database means someone
+else (a sqlite3 shell, a backup, `tier2gate jobs retry`) holds the write lock; their own
+transactions last milliseconds. It must stay well under the Slack endpoints' store wait
+(`ingress.slack.STORE_WAIT_S`, itself under Slack's 3 s): the writer is one thread, so a request
+queued behind a waiting batch waits for that batch and then its own."""
+
+# SQLite primary result codes (sqlite.org/rescode.html) that mean "not now", by outage kind.
+_OUTAGES = {5: Outage.LOCKED, 6: Outage.LOCKED, 8: Outage.READ_ONLY, 13: Outage.DISK_FULL,
+            14: Outage.UNREACHABLE}
+# OS errors while creating the folder or the lock file that mean "cannot write here".
+_READ_ONLY_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM)
 
 
 @dataclass
@@ -66,6 +82,14 @@ def _deliver(outcomes: list[tuple[_Work, Any, BaseException | None]]) -> None:
         loop.call_soon_threadsafe(_settle, settled)
 
 
+def _outage(path: Path, exc: sqlite3.Error) -> StoreUnavailable:
+    """SQLite's error as a classified outage naming the file (the message is SQLite's own)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    kind = _OUTAGES.get(code & 0xFF, Outage.UNAVAILABLE) if code is not None else (
+        Outage.UNAVAILABLE)
+    return unavailable("SQLite", str(path), kind, str(exc))
+
+
 class _UnitFailed(Exception):
     """A unit raised inside an optimistic (savepoint-free) batch: rerun it with savepoints."""
 
@@ -83,9 +107,15 @@ class SqliteBackend:
         self._lock_file: IO[bytes] | None = None
 
     async def open(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.single_node:
-            self._lock()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.single_node:
+                self._lock()
+        except OSError as exc:
+            # Not the listener's problem: say which file could not be written and why.
+            kind = Outage.READ_ONLY if exc.errno in _READ_ONLY_ERRNOS else Outage.UNAVAILABLE
+            detail = f"cannot create {exc.filename or self.path}: {exc.strerror or exc}"
+            raise unavailable("SQLite", str(self.path), kind, detail) from None
         loop = asyncio.get_running_loop()
         ready: asyncio.Future[None] = loop.create_future()
         self._thread = threading.Thread(
@@ -112,13 +142,14 @@ class SqliteBackend:
             lock_file.close()
             raise StoreUnavailable(
                 f"another tier2gate process is serving {self.path}; SQLite supports one "
-                "process — use PostgreSQL (database_url: postgresql://...) for several replicas"
-            ) from None
+                "process — use PostgreSQL (database_url: postgresql://...) for several replicas",
+                Outage.LOCKED) from None
         self._lock_file = lock_file
 
     async def run(self, factory: UnitFactory[Any]) -> Any:
         if self._thread is None or not self._thread.is_alive():
-            raise StoreUnavailable("the SQLite writer is not running")
+            raise unavailable("SQLite", str(self.path), Outage.UNAVAILABLE,
+                              "the writer thread is not running")
         loop = asyncio.get_running_loop()
         work = _Work(factory, loop.create_future(), loop)
         self._queue.put(work)
@@ -130,12 +161,12 @@ class SqliteBackend:
             raise StoreUnavailable(f"database file {self.path} is missing")
 
     def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, timeout=10.0)
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
         return conn
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
@@ -165,8 +196,7 @@ class SqliteBackend:
             conn = self._connect()
             self._migrate(conn)
         except sqlite3.Error as exc:
-            error = StoreUnavailable(f"cannot open SQLite database {self.path}: {exc}")
-            loop.call_soon_threadsafe(ready.set_exception, error)
+            loop.call_soon_threadsafe(ready.set_exception, _outage(self.path, exc))
             return
         loop.call_soon_threadsafe(ready.set_result, None)
         try:
@@ -195,6 +225,13 @@ class SqliteBackend:
         failing unit still does not sink its neighbours. Units are pure functions of the rows
         they read, so running one again after a rollback decides the same way.
         """
+        # A caller that stopped waiting (the Slack endpoints' bounded wait) cancelled its future:
+        # do not write what it already answered 503 for. Reading the state from this thread is
+        # a benign race: a cancellation landing after this check is stored, the "store later"
+        # case the state machine handles like any repeated click.
+        batch = [work for work in batch if not work.future.cancelled()]
+        if not batch:
+            return
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -207,12 +244,11 @@ class SqliteBackend:
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            failure = StoreUnavailable(f"SQLite commit failed: {exc}")
+            failure = _outage(self.path, exc)
             outcomes = [(work, None, failure) for work in batch]
         _deliver(outcomes)
 
-    @staticmethod
-    def _run_units(conn: sqlite3.Connection, batch: list[_Work], *, isolated: bool
+    def _run_units(self, conn: sqlite3.Connection, batch: list[_Work], *, isolated: bool
                    ) -> list[tuple[_Work, Any, BaseException | None]]:
         """Run each unit; `isolated`: a failing unit rolls back only itself (a SAVEPOINT each,
         or the whole transaction when the batch is that one unit)."""
@@ -234,7 +270,7 @@ class SqliteBackend:
                     conn.execute("ROLLBACK")
                     conn.execute("BEGIN IMMEDIATE")
                 if isinstance(exc, sqlite3.OperationalError):
-                    exc = StoreUnavailable(f"SQLite error: {exc}")
+                    exc = _outage(self.path, exc)
                 outcomes.append((work, None, exc))
             else:
                 if savepoints:

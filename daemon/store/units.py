@@ -199,6 +199,24 @@ def escalation_from(row: Row) -> EscalationRow:
     )
 
 
+PROBE_INSERT = Sql.of(
+    "INSERT INTO jobs (kind, key, payload, state, run_at, attempts, last_error, created_at,"
+    " updated_at) VALUES ('store_probe', ?, ?, 'done', ?, 0, '', ?, ?) RETURNING id"
+)
+PROBE_DELETE = Sql.of("DELETE FROM jobs WHERE id = ?")
+PROBE_BYTES = 4096  # about a webhook delivery: a store that cannot take this cannot take one
+
+
+def probe_write(key: str, now: float) -> Unit[None]:
+    """Readiness's proof that the store takes writes, which a SELECT does not give: a read-only
+    standby, a full disk and another process's lock all answer reads. Inserts a finished job
+    row of a delivery's size and deletes it again in the same transaction, so nothing is left
+    and no worker can ever see it, yet the commit writes real pages (SQLite: to the WAL)."""
+    filler = dumps({"filler": "x" * PROBE_BYTES})
+    rows = yield Stmt(PROBE_INSERT, (key, filler, now, now, now))
+    yield Stmt(PROBE_DELETE, (rows[0]["id"],))
+
+
 def ping() -> Unit[int]:
     rows = yield Stmt(PING)
     return int(rows[0]["n"])

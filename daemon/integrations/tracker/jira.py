@@ -9,7 +9,8 @@ Configuration, since `TrackerSettings` has only url/token/project:
 - an assignee is an Atlassian accountId.
 
 Only Jira Cloud is supported: v3 descriptions are ADF (the Markdown body is converted to
-paragraphs, headings and code blocks, with links kept) and the marker is a label only, found
+paragraphs, headings and code blocks, with links kept whole: CommonMark destinations
+with balanced parentheses, GFM's trimming of bare URLs) and the marker is a label only, found
 with JQL on `/rest/api/3/search/jql` (the old `/search` is gone). That search is eventually
 consistent, so a just-created issue may be missed: the caller's write-ahead record stays the
 primary guard, as in the exactly-once pattern.
@@ -26,6 +27,7 @@ import asyncio
 import re
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
 import requests
@@ -49,20 +51,112 @@ Markdown before it becomes ADF, whose text is no longer than it."""
 REST_API_VERSION = "3"
 FENCE = re.compile(r"^\s*(```|~~~)\s*([\w+-]*)\s*$")
 HEADING = re.compile(r"^(#{1,6})\s+(.*\S)\s*$")
-LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)|(https?://[^\s<>()\[\]]+)")
+# Where a link may begin: a Markdown `[label](...)` or a bare http(s) URL.
+LINK_START = re.compile(r"\[|https?://", re.IGNORECASE)
+URL_SCHEME = re.compile(r"https?://", re.IGNORECASE)
+# GFM's extended autolinks end before trailing punctuation, an unbalanced `)` and an entity-like
+# `&name;` (github.github.com/gfm/#extended-autolink-path-validation).
+TRAILING_PUNCTUATION = "?!.,:*_~'\""
+TRAILING_ENTITY = re.compile(r"&[A-Za-z0-9]+;$")
+
+
+@dataclass(frozen=True)
+class _Link:
+    start: int
+    end: int
+    label: str
+    href: str
+
+
+def _destination(text: str, at: int) -> tuple[str, int] | None:
+    """A CommonMark link destination starting at `at`: `<...>`, or a run without spaces whose
+    parentheses balance (`a_(b)` is one URL). Returns it (backslash escapes removed) and where
+    it ends, or None when it is not one."""
+    if text.startswith("<", at):
+        close = text.find(">", at + 1)
+        if close < 0 or "<" in text[at + 1:close]:
+            return None
+        return text[at + 1:close].replace(" ", "%20"), close + 1  # as CommonMark renders it
+    depth, index, out = 0, at, []
+    while index < len(text) and not text[index].isspace():
+        char = text[index]
+        if char == "\\" and index + 1 < len(text) and not text[index + 1].isalnum():
+            out.append(text[index + 1])
+            index += 2
+            continue
+        if char == "(":
+            depth += 1
+        elif char == ")":
+            if depth == 0:
+                break
+            depth -= 1
+        out.append(char)
+        index += 1
+    return ("".join(out), index) if depth == 0 and index > at else None
+
+
+def _markdown_link(text: str, start: int) -> _Link | None:
+    """`[label](destination "optional title")` at `start`, with an http(s) destination."""
+    label_end = text.find("](", start + 1)
+    if label_end < 0 or "]" in text[start + 1:label_end] or label_end == start + 1:
+        return None
+    found = _destination(text, label_end + 2)
+    if found is None or not URL_SCHEME.match(found[0]):
+        return None
+    href, index = found
+    title = re.compile(r"""\s+(?:"[^"]*"|'[^']*')""").match(text, index)
+    if title:
+        index = title.end()
+    while index < len(text) and text[index] == " ":
+        index += 1
+    if not text.startswith(")", index):
+        return None
+    return _Link(start, index + 1, text[start + 1:label_end], href)
+
+
+def _bare_url(text: str, start: int) -> _Link:
+    """A bare URL from `start` to the next space or `<`, trimmed the way GFM trims autolinks,
+    so `(see https://x.example/a_(b)?q=1)` keeps `a_(b)?q=1` and drops the closing `)`."""
+    end = start
+    while end < len(text) and not text[end].isspace() and text[end] != "<":
+        end += 1
+    while end > start:
+        url = text[start:end]
+        unbalanced = url[-1] == ")" and url.count(")") > url.count("(")
+        if url[-1] in TRAILING_PUNCTUATION or unbalanced:
+            end -= 1
+        elif entity := TRAILING_ENTITY.search(url):
+            end -= len(entity[0])
+        else:
+            break
+    return _Link(start, end, text[start:end], text[start:end])
+
+
+def _links(text: str) -> list[_Link]:
+    links: list[_Link] = []
+    at = 0
+    while match := LINK_START.search(text, at):
+        link = (_markdown_link(text, match.start()) if match[0] == "["
+                else _bare_url(text, match.start()))
+        if link is None or link.href.lower() in ("http://", "https://"):
+            at = match.end()  # not a link after all: keep scanning after its first character
+            continue
+        links.append(link)
+        at = link.end
+    return links
 
 
 def _inline(text: str) -> list[dict[str, Any]]:
-    """Text nodes; Markdown links and bare URLs become link marks so they stay clickable."""
+    """Text nodes; Markdown links and bare URLs become link marks so they stay clickable, with
+    their parentheses, query strings and fragments intact."""
     nodes: list[dict[str, Any]] = []
     at = 0
-    for match in LINK.finditer(text):
-        if match.start() > at:
-            nodes.append({"type": "text", "text": text[at:match.start()]})
-        label, href = (match[1], match[2]) if match[1] else (match[3], match[3])
-        nodes.append({"type": "text", "text": label,
-                      "marks": [{"type": "link", "attrs": {"href": href}}]})
-        at = match.end()
+    for link in _links(text):
+        if link.start > at:
+            nodes.append({"type": "text", "text": text[at:link.start]})
+        nodes.append({"type": "text", "text": link.label,
+                      "marks": [{"type": "link", "attrs": {"href": link.href}}]})
+        at = link.end
     if at < len(text):
         nodes.append({"type": "text", "text": text[at:]})
     return nodes
