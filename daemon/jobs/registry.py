@@ -35,6 +35,9 @@ def handlers(deps: Deps) -> dict[str, Handler]:
         t.RETRO: issues.retro,
         t.RFH_ISSUE: issues.rfh_issue,
         t.RFH_NOTICE: issues.rfh_notice,
+        t.RFH_NOTE: issues.rfh_note,
+        t.RETRO_NOTE: issues.retro_note,
+        t.MERGE_INTO: issues.merge_into,
         t.DIRECT_NOTE: approvals.direct_note,
         t.ATTENTION: Attention(deps).handle,
     }
