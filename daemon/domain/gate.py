@@ -88,6 +88,15 @@ class EarlierRound(_Model):
     resolved_at: AwareDatetime | None = None
 
 
+class MergedIn(_Model):
+    """An escalation whose incident was merged into this one's: its page belongs to this
+    outage's retro."""
+
+    escalation_id: str
+    reference: str = ""
+    page: PageState | None = None
+
+
 class Gate(_Model):
     phase: Phase = Phase.RECEIVED
     decision: Decision | None = None  # the policy's latest classification
@@ -107,6 +116,10 @@ class Gate(_Model):
     round: int = 1
     reopened_at: AwareDatetime | None = None  # the source's latest reopen, if any
     earlier: tuple[EarlierRound, ...] = ()
+    # How the source incident ended when it did not simply resolve: "withdrawn" (declined in
+    # triage or canceled) or "merged"; "" while open or resolved.
+    ended_as: str = ""
+    merged_in: tuple[MergedIn, ...] = ()  # escalations merged into this one
 
     @property
     def needs_attention(self) -> bool:
@@ -122,8 +135,10 @@ class Gate(_Model):
 
     @property
     def ever_paged(self) -> bool:
-        """Tier 2 was paged in this round or an earlier one: the escalation earns a retro."""
-        return self.page is not None or any(r.page is not None for r in self.earlier)
+        """Tier 2 was paged in this round or an earlier one, or for an incident merged into
+        this one: the escalation earns a retro."""
+        return (self.page is not None or any(r.page is not None for r in self.earlier)
+                or any(m.page is not None for m in self.merged_in))
 
     @property
     def emergency(self) -> bool:

@@ -21,10 +21,23 @@ class Source(StrEnum):
 
 
 class Status(StrEnum):
-    """Lifecycle of the *source* incident (not of our decision)."""
+    """Lifecycle of the *source* incident (not of our decision).
+
+    Every status but `OPEN` ends the incident; they differ in what the end means for a pending
+    decision and for the issues: a resolved outage that paged earns its retro; a withdrawn one
+    (triage declined it, or it was canceled: there was no incident to work on) takes back its
+    pending request and tells its RFH issue; a merged one is a duplicate whose story belongs to
+    the incident it was merged into, so the outage keeps one retro.
+    """
 
     OPEN = "open"
     RESOLVED = "resolved"
+    WITHDRAWN = "withdrawn"
+    MERGED = "merged"
+
+    @property
+    def ended(self) -> bool:
+        return self is not Status.OPEN
 
 
 class Criterion(StrEnum):
@@ -56,6 +69,9 @@ class Escalation(BaseModel):
     title: str = ""
     severity: str = Field(default="", description="vendor severity name, mapped by the policy")
     status: Status = Status.OPEN
+    merged_into: str = Field(
+        default="", description="reference of the incident a merged one was merged into, if "
+        "the vendor names it")
     customer: str = ""
     fields: dict[str, str] = Field(default_factory=dict)
     labels: tuple[str, ...] = ()

@@ -24,6 +24,7 @@ from daemon.domain.gate import (
     DecisionState,
     EarlierRound,
     Gate,
+    MergedIn,
     PageState,
     Phase,
     Problem,
@@ -47,6 +48,9 @@ DIRECT_NOTE = "direct_note"
 APPROVAL_COPY = "approval_copy"
 ATTENTION = "needs_attention"
 APPROVAL_CHANNEL = "approval_channel"  # a problem, not an effect: the channel refused the bot
+MERGE_INTO = "merge_into"
+RETRO_NOTE = "retro_note"
+RFH_NOTE = "rfh_note"
 
 POLICY = "policy"
 DAEMON = "tier2gate"
@@ -110,13 +114,15 @@ def on_facts(gate: Gate, escalation: Escalation, decision: Decision, now: dateti
         changed = _changes(previous, escalation)
         if changed:
             step = Step(gate, (Record("updated", escalation.source.value, changed),))
-    if (previous is not None and previous.status is Status.RESOLVED
+    if (previous is not None and previous.status.ended
             and escalation.status is Status.OPEN and gate.resolved_at is not None):
         step = step.then(_reopened(step.gate, escalation.source.value, now))
-    if step.gate.phase in _UNDECIDED and step.gate.resolved_at is None:
+    # A withdrawn or merged incident asks nobody anything new: what it would have been is moot.
+    if (step.gate.phase in _UNDECIDED and step.gate.resolved_at is None
+            and escalation.status in (Status.OPEN, Status.RESOLVED)):
         step = step.then(_classify(step.gate, decision, rfh_due, now))
-    if escalation.status is Status.RESOLVED and step.gate.resolved_at is None:
-        step = step.then(_resolved(step.gate, escalation.source.value, now))
+    if escalation.status.ended and step.gate.resolved_at is None:
+        step = step.then(_ended(step.gate, escalation, now))
     return step
 
 
@@ -146,7 +152,7 @@ def _reopened(gate: Gate, actor: str, now: datetime) -> Step:
         "previous": gate.phase.value,
         "outcome": gate.decision.outcome.value if gate.decision else None,
         "resolved_at": gate.resolved_at.isoformat()}
-    updates: dict[str, Any] = {"resolved_at": None, "reopened_at": now}
+    updates: dict[str, Any] = {"resolved_at": None, "reopened_at": now, "ended_as": ""}
     if gate.emergency:
         closed = EarlierRound(round=gate.round, phase=gate.phase, approval=gate.approval,
                               decided=gate.decided, page=gate.page,
@@ -234,7 +240,90 @@ def _resolved(gate: Gate, actor: str, now: datetime) -> Step:
         gate = gate.model_copy(update={"phase": Phase.CLOSED})
         effects += [Effect(UPDATE_APPROVAL, "resolved"),
                     Effect(THREAD_NOTE, "resolved-before-page", {"text": note})]
+    if gate.page is None and any(m.page is not None for m in gate.merged_in):
+        effects.append(Effect(RETRO, "retro"))  # the outage paged, through a merged duplicate
     return Step(gate, tuple(records), tuple(effects))
+
+
+def _ended(gate: Gate, escalation: Escalation, now: datetime) -> Step:
+    """The source incident ended: resolved, withdrawn (declined in triage or canceled) or
+    merged into another incident.
+
+    A withdrawn or merged incident wants no decision any more: a pending request is taken back
+    (the message loses its buttons and says why) and a request for help already made is told on
+    its issue. A page that went out stays a page: a withdrawn incident still earns its retro
+    (Dev was woken), while a merged one hands its page to the incident it was merged into, so
+    the outage has one retro (`MERGE_INTO`).
+    """
+    actor = escalation.source.value
+    status = escalation.status
+    if status is Status.RESOLVED:
+        return _resolved(gate, actor, now)
+    target = escalation.merged_into
+    what = (f"was merged into {target or 'another incident'}" if status is Status.MERGED
+            else "was declined or canceled")
+    gate = gate.model_copy(update={"resolved_at": now, "ended_as": status.value, "problems": tuple(
+        p for p in gate.problems if p.effect in (RETRO, RFH_ISSUE))})
+    details = {"merged_into": target} if status is Status.MERGED else {}
+    effects: list[Effect] = []
+    if gate.phase in (Phase.AWAITING_APPROVAL, Phase.PAGING):
+        note = (f"The source incident {what} before a decision: the request is withdrawn and "
+                "no page will be sent." if gate.phase is Phase.AWAITING_APPROVAL else
+                f"The source incident {what} as Tier 2 was being paged: a page already on its "
+                "way is recorded here.")
+        effects += [Effect(UPDATE_APPROVAL, "ended"),
+                    Effect(THREAD_NOTE, "ended-before-page", {"text": note})]
+    if gate.page is not None or gate.phase in (Phase.AWAITING_APPROVAL, Phase.PAGING):
+        gate = gate.model_copy(update={"phase": Phase.CLOSED})
+    if gate.page is not None:
+        effects.append(_earned(gate))
+    elif gate.phase in (Phase.RFH, Phase.DECLINED):
+        # The request for help (an issue due next business morning) is no longer wanted, or
+        # continues on the incident it was merged into: whoever picks it up must know.
+        text = (f"The source incident {escalation.reference or escalation.external_id} {what} "
+                f"at {_human(now)}: this request for help is withdrawn"
+                + (" and continues there." if status is Status.MERGED else
+                   ". Close this issue unless something is still wanted."))
+        effects.append(Effect(RFH_NOTE, "ended", {"text": text}))
+    return Step(gate, (Record(status.value, actor, details),), tuple(effects))
+
+
+def _earned(gate: Gate) -> Effect:
+    """What a page of an ended incident earns: its retro, or, when the incident was merged into
+    another one, a place in that incident's retro."""
+    if gate.ended_as == Status.MERGED.value:
+        return Effect(MERGE_INTO, "merge")
+    return _retro(gate)
+
+
+def on_merged_in(gate: Gate, from_id: str, reference: str, page: PageState | None) -> Step:
+    """The incident of escalation `from_id` was merged into this one's: the outage is one, and
+    so is its retro. A page sent for the merged incident is this outage's page: it is told in
+    this escalation's retro (its body shows this timeline entry), as a note when the retro
+    issue exists already, or it earns the retro when this incident is over without one."""
+    if any(m.escalation_id == from_id for m in gate.merged_in):
+        return Step(gate)
+    gate = gate.model_copy(update={"merged_in": (*gate.merged_in, MergedIn(
+        escalation_id=from_id, reference=reference, page=page))})
+    details: dict[str, Any] = {"escalation_id": from_id, "reference": reference}
+    effects: list[Effect] = []
+    if page is not None:
+        details.update(page_url=page.url or page.incident_id, paged_at=page.at.isoformat())
+        note = (f"{reference or from_id} (tier2gate {from_id}) was merged into this incident. "
+                f"Tier 2 was paged for it at {_human(page.at)}: {page.url or page.incident_id}.")
+        if gate.retro_url:
+            effects.append(Effect(RETRO_NOTE, f"merged-{from_id}", {"note": note}))
+        elif gate.resolved_at is not None and gate.page is None:
+            effects.append(Effect(RETRO, "retro"))
+    return Step(gate, (Record("merged_in", DAEMON, details, once_key=f"merged_in-{from_id}"),),
+                tuple(effects))
+
+
+def on_merge_target_unknown(gate: Gate, into: str) -> Step:
+    """A paged incident was merged into one tier2gate does not know (or cannot tell): its page
+    keeps its own retro, which says it was merged."""
+    return Step(gate, (Record("merge_target_unknown", DAEMON, {"merged_into": into}),),
+                (_retro(gate),))
 
 
 def on_approval_posted(gate: Gate, channel: str, ts: str, approvers: tuple[str, ...],
@@ -429,7 +518,7 @@ def on_paged(gate: Gate, incident_id: str, url: str, now: datetime, *, shadow: b
     problems = gate.without_problems(PAGE, REQUEST_APPROVAL, APPROVAL_CHANNEL)
     gate = gate.model_copy(update={"phase": phase, "page": page, "problems": problems})
     if closed:
-        effects.append(_retro(gate))
+        effects.append(_earned(gate))
     return Step(gate, (Record(event, DAEMON, {"incident_id": incident_id, "url": url},
                               once_key="paged"),),
                 tuple(effects))
@@ -513,6 +602,8 @@ _WHAT = {
     THREAD_NOTE: "A status update in the approval thread",
     UPDATE_APPROVAL: "An update of the approval message", REMIND: "A reminder",
     TIMEOUT: "The approval timeout", TELL_USER: "A reply to a click", RECHECK: "A policy re-check",
+    MERGE_INTO: "Handing the page to the incident this one was merged into",
+    RETRO_NOTE: "A note on the retro issue", RFH_NOTE: "A note on the request-for-help issue",
 }
 
 

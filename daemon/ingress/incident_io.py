@@ -25,13 +25,24 @@ from daemon.domain.models import Escalation, Source, Status
 from daemon.ingress import fields as read
 from daemon.ingress.fields import PayloadError
 
-RESOLVED_CATEGORIES = frozenset({"closed", "learning", "declined", "merged", "canceled"})
-"""Status categories after which nobody works on the customer impact any more.
+STATUS_OF_CATEGORY: dict[str, Status] = {
+    "closed": Status.RESOLVED,
+    "learning": Status.RESOLVED,
+    "declined": Status.WITHDRAWN,
+    "canceled": Status.WITHDRAWN,
+    "merged": Status.MERGED,
+}
+"""What each `incident_status.category` means for an escalation; every other one is open.
 
-`learning` ("Post-incident") counts as resolved: the impact is over and only the review
-remains, which is when a retro issue should be opened. `declined`, `merged` and `canceled`
-end an incident without it ever being worked here. `triage`, `live` and `paused` are open, and so
-is any category incident.io adds later: an unknown state must not silently close an escalation.
+The categories (https://docs.incident.io/api-reference/incident-statuses-v1) and their meaning
+(https://help.incident.io/en/articles/6878776-triaging-your-incidents,
+https://docs.incident.io/incidents/lifecycle): `triage` is someone deciding whether this is an
+incident at all, `live` ("Active") is being worked on, `paused` is work on hold (the impact is
+not over), so all three are open, and so is any category incident.io adds later: an unknown
+state must not silently close an escalation. `learning` ("Post-incident") and `closed` mean the
+impact is over: resolved, which is when a retro issue is opened. `declined` (triage concluded it
+is no problem) and `canceled` withdraw the incident: it never needed anyone. `merged` marks a
+duplicate of another incident, which carries on.
 """
 
 INCIDENT_EVENTS = frozenset(
@@ -143,6 +154,7 @@ def escalation_from_incident(
     updated_at = read.timestamp(incident.get("updated_at"), "updated_at") or created_at
 
     fields = _custom_fields(incident.get("custom_field_entries"))
+    status = _status(incident.get("incident_status"))
     links = {
         name: url
         for name, url in (
@@ -158,7 +170,8 @@ def escalation_from_incident(
             reference=read.text(incident.get("reference")),
             title=read.text(incident.get("name")),
             severity=read.text(read.obj(incident.get("severity")).get("name")),
-            status=_status(incident.get("incident_status")),
+            status=status,
+            merged_into=_merge_target(incident) if status is Status.MERGED else "",
             customer=_customer(fields, customer_fields),
             fields=fields,
             links=links,
@@ -198,8 +211,24 @@ def _ignore_reason(scope: str, name: str) -> str | None:
 
 
 def _status(incident_status: object) -> Status:
-    category = read.obj(incident_status).get("category")
-    return Status.RESOLVED if category in RESOLVED_CATEGORIES else Status.OPEN
+    category = read.text(read.obj(incident_status).get("category"))
+    return STATUS_OF_CATEGORY.get(category, Status.OPEN)
+
+
+def _merge_target(incident: dict[str, Any]) -> str:
+    """The reference of the incident a merged one went into, when the webhook lets us tell.
+
+    The webhook incident (WebhookIncidentV2 in incident.io's OpenAPI) has no merge-target field;
+    its optional `related_incidents` lists incident references. Only when it names exactly one
+    is that taken as the target; otherwise the target is unknown and the merged escalation
+    keeps its own story (see `transitions._ended`).
+    """
+    related = incident.get("related_incidents")
+    if not isinstance(related, list):
+        return ""
+    names = [read.text(r) or read.text(read.obj(r).get("reference")) for r in related]
+    names = [n for n in names if n]
+    return names[0] if len(names) == 1 else ""
 
 
 def _custom_fields(entries: object) -> dict[str, str]:

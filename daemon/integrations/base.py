@@ -27,6 +27,16 @@ class DecisionKind(StrEnum):
     TIMED_OUT = "timed_out"
 
 
+class NoDecision(StrEnum):
+    """Why a request wants no decision any more although nobody decided: the message must say
+    so instead of offering buttons that would decide nothing."""
+
+    RESOLVED = "resolved"  # the source incident was resolved first
+    WITHDRAWN = "withdrawn"  # the source incident was declined in triage or canceled
+    MERGED = "merged"  # the source incident was merged into another one
+    NOT_EMERGENCY = "not_emergency"  # the policy no longer calls it an emergency
+
+
 @dataclass(frozen=True)
 class MessageRef:
     """Where a chat message lives, to update it or reply in its thread."""
@@ -65,6 +75,13 @@ class ApprovalView:
     decided: Decided | None = None
     problem: str = ""  # what failed and what to do by hand, e.g. the page did not go out
     page_failed: bool = False  # the page was decided but did not go out (for good)
+    no_decision: NoDecision | None = None  # set: nobody decided, and nobody needs to any more
+    no_decision_detail: str = ""  # the merge target, or the policy's reason (untrusted text)
+
+    @property
+    def waiting(self) -> bool:
+        """Whether a decision is wanted: the only state in which the message offers buttons."""
+        return self.decided is None and self.no_decision is None
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from daemon.integrations.base import (
     DecisionKind,
     EscalationFormSpec,
     MessageRef,
+    NoDecision,
 )
 from daemon.integrations.failures import Permanent, slack_failure, transport_failure
 from daemon.integrations.shorten import shorten, shorten_mrkdwn
@@ -231,7 +232,8 @@ def _answer(response: object) -> tuple[int, str, Mapping[str, str]]:
 
 
 def approval_blocks(view: ApprovalView) -> list[Block]:
-    """The message the SMOC decides from: all facts up front, buttons until someone decides."""
+    """The message the SMOC decides from: all facts up front, buttons only while a decision is
+    wanted (`view.waiting`); otherwise the decision, or why none is needed any more."""
     blocks: list[Block] = []
     if view.shadow:
         blocks.append(SectionBlock(text=MarkdownTextObject(
@@ -246,6 +248,10 @@ def approval_blocks(view: ApprovalView) -> list[Block]:
     if view.decided is not None:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=shorten_mrkdwn(
             decision_line(view.decided, view.shadow, page_failed=view.page_failed),
+            CONTEXT_TEXT_MAX_CHARS))]))
+    elif view.no_decision is not None:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=shorten_mrkdwn(
+            no_decision_line(view.no_decision, view.no_decision_detail),
             CONTEXT_TEXT_MAX_CHARS))]))
     else:
         blocks.append(ActionsBlock(block_id=ACTIONS_BLOCK, elements=[
@@ -306,6 +312,22 @@ def decision_line(decided: Decided, shadow: bool, *, page_failed: bool = False) 
     return f"{head} — {'SHADOW: not paging' if shadow else go}"
 
 
+def no_decision_line(why: NoDecision, detail: str) -> str:
+    """What replaces the buttons when nobody decided and nobody needs to any more."""
+    if why is NoDecision.MERGED:
+        target = _field(detail, "reference") if detail else "another incident"
+        return (f":twisted_rightwards_arrows: The source incident was merged into {target} "
+                "before a decision — request withdrawn, no page from this request")
+    if why is NoDecision.WITHDRAWN:
+        return (":heavy_minus_sign: The source incident was declined or canceled before a "
+                "decision — request withdrawn, no page")
+    if why is NoDecision.RESOLVED:
+        return (":heavy_minus_sign: The source incident was resolved before a decision — "
+                "no decision needed, no page")
+    why_text = f": {_field(detail, 'reason')}" if detail else ""
+    return f":information_source: No longer an emergency{why_text} — no decision needed, no page"
+
+
 def fallback_text(view: ApprovalView) -> str:
     """The notification and screen-reader text: Slack shows it where blocks cannot go."""
     shadow = "[SHADOW] " if view.shadow else ""
@@ -314,6 +336,8 @@ def fallback_text(view: ApprovalView) -> str:
     if view.decided is not None:
         failed = " (the page did NOT go out)" if view.page_failed else ""
         return f"{shadow}{facts}: {view.decided.kind.value.replace('_', ' ')}{failed}"
+    if view.no_decision is not None:
+        return f"{shadow}{facts}: no decision needed ({view.no_decision.value.replace('_', ' ')})"
     smoc = f" <@{view.approver_ids[0]}>" if view.approver_ids else ""
     return f"{shadow}Tier 2 page needs approval:{smoc} {facts}"
 

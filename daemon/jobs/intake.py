@@ -32,6 +32,7 @@ INTAKE_INCIDENT_IO = "intake_incident_io"
 INTAKE_PAGERDUTY = "intake_pagerduty"
 INCIDENT_NOTICE = "incident_notice"
 PAGE_KEY_PREFIX = "tier2gate-"
+DELEGATED_EVENT = "incident.delegated"  # moved to another escalation policy (and service)
 _ROUND_MARK = ".round"
 FETCH_ATTEMPTS = 3
 """Tries of the optional incident.io re-fetch while it fails temporarily (5xx, 429, timeouts)
@@ -71,11 +72,11 @@ def parse_page_key(incident_key: str) -> tuple[str, int]:
 
 def _stale(escalation: Escalation, stored: Escalation) -> bool:
     """Whether facts must not replace the stored ones: older, or as old and saying "open" where
-    the stored facts say "resolved". Two states with one timestamp cannot be ordered, and a
+    the stored facts say it ended. Two states with one timestamp cannot be ordered, and a
     reopen decides again (it may page), so it needs facts that are newer than the resolve."""
     if escalation.updated_at != stored.updated_at:
         return escalation.updated_at < stored.updated_at
-    return stored.status is Status.RESOLVED and escalation.status is Status.OPEN
+    return stored.status.ended and escalation.status is Status.OPEN
 
 
 def _done(delivery: Delivery, state: DeliveryState, note: str) -> Changes:
@@ -182,10 +183,7 @@ class Intake:
         incident = event.incident
         if event.kind is PagerDutyKind.IGNORED:
             return _done(delivery, DeliveryState.IGNORED, event.reason)
-        if incident is not None and (
-            incident.incident_key.startswith(PAGE_KEY_PREFIX)
-            or (settings.tier2_service_id and incident.service_id == settings.tier2_service_id)
-        ):
+        if incident is not None and incident.incident_key.startswith(PAGE_KEY_PREFIX):
             return await self._page_event(delivery, event.event_type, incident.incident_key,
                                           event.agent, event.event_id)
         if event.kind is PagerDutyKind.CUSTOM_FIELDS:
@@ -198,6 +196,18 @@ class Intake:
                 "fields": event.fields, "updated_at": max(event.occurred_at, current.updated_at)})
             return await self._apply(merged, delivery)
         assert event.escalation is not None and incident is not None
+        # A source incident stays tied to its escalation by its own id wherever it moves: one
+        # delegated to another service (the Tier 2 service included) or reassigned still ends,
+        # reopens and earns its retro like before the move.
+        if await self.deps.store.find_escalation(Source.PAGERDUTY, incident.id) is not None:
+            note = None
+            if event.event_type == DELEGATED_EVENT:
+                note = ("source_delegated", {"service_id": incident.service_id,
+                                             "event_id": event.event_id})
+            return await self._apply(event.escalation, delivery, keep_fields=True, note=note)
+        if settings.tier2_service_id and incident.service_id == settings.tier2_service_id:
+            return await self._page_event(delivery, event.event_type, incident.incident_key,
+                                          event.agent, event.event_id)
         if settings.source_service_ids and incident.service_id not in settings.source_service_ids:
             return _done(delivery, DeliveryState.IGNORED,
                          f"service {incident.service_id} is not an escalation source")

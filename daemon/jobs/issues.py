@@ -7,6 +7,7 @@ A reopened emergency paged again never gets a second retro issue: the one it has
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import datetime
 from pathlib import Path
@@ -15,17 +16,35 @@ from typing import Any
 import jinja2
 
 from daemon.clock import iso, to_datetime
-from daemon.domain.transitions import on_noted, on_retro_noted, on_retro_opened
+from daemon.domain.transitions import (
+    DAEMON,
+    on_merge_target_unknown,
+    on_merged_in,
+    on_noted,
+    on_retro_noted,
+    on_retro_opened,
+)
 from daemon.integrations.base import IssueDraft, IssueRef
 from daemon.jobs.deps import Deps
 from daemon.jobs.escalations import Loaded, changes_for, job_round, loaded
 from daemon.jobs.views import links, rfh_notice
 from daemon.settings import IssueSettings, Settings
-from daemon.store import Changes, Job, TimelineEntry
+from daemon.store import Changes, Job, NewEvent, TimelineEntry
 from daemon.workers.retry import Permanent
 from daemon.workers.runner import Recorder
 
 _TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+MERGE_LOOKBACK_S = 30 * 86400
+"""How far back a merged incident's target is looked for among escalations: duplicates are
+merged within hours, and the bound keeps the look-up one page of the store."""
+
+
+def retro_marker(escalation_id: str) -> str:
+    return f"tier2gate-retro-{escalation_id}"
+
+
+def rfh_marker(escalation_id: str) -> str:
+    return f"tier2gate-rfh-{escalation_id}"
 
 
 def _duration(start: datetime | None, end: datetime | None) -> str:
@@ -128,7 +147,7 @@ class Issues:
         # SHADOW mode opens no issue, so it has no URL to go by: a later round would have noted.
         noting = bool(gate.retro_url) or (self.deps.shadow and page_round > 1)
         note = str(job.payload.get("note", "")) or f"Tier 2 was paged again (round {page_round})."
-        marker = f"tier2gate-retro-{current.row.id}"
+        marker = retro_marker(current.row.id)
         url = gate.retro_url
         if not self.deps.shadow and noting:
             tracker = self.deps.need_tracker()
@@ -160,14 +179,19 @@ class Issues:
         if current is None:
             return None
         now = to_datetime(self.deps.clock.now())
-        if self.deps.shadow:
+        if current.gate.ended_as:
+            # Withdrawn or merged before its issue was opened: nobody is to pick it up.
+            step = on_noted(current.gate, "rfh_issue_skipped",
+                            {"why": f"the source incident was {current.gate.ended_as} first"},
+                            "rfh_issue")
+        elif self.deps.shadow:
             step = on_noted(current.gate, "would_have_opened_rfh_issue", {}, "rfh_issue")
         elif self.deps.tracker is None:
             step = on_noted(current.gate, "rfh_recorded",
                             {"note": "no tracker configured: the RFH lives on this timeline"},
                             "rfh_issue")
         else:
-            issue = await self._open(f"tier2gate-rfh-{current.row.id}", self.deps.settings.rfh,
+            issue = await self._open(rfh_marker(current.row.id), self.deps.settings.rfh,
                                      "rfh.md.j2", current)
             step = on_noted(current.gate, "rfh_issue_opened", {"url": issue.url}, "rfh_issue")
         return changes_for(current.row.id, current.escalation, step, now, previous=current.row)
@@ -188,3 +212,83 @@ class Issues:
             step = on_noted(current.gate, "rfh_notice_posted",
                             {"channel": ref.channel, "ts": ref.ts}, "rfh_notice")
         return changes_for(current.row.id, current.escalation, step, now, previous=current.row)
+
+    async def rfh_note(self, job: Job) -> Changes | None:
+        """Tell a request for help's issue that its incident was withdrawn or merged. No issue
+        found: it was never opened (`rfh_issue` skips a withdrawn one), so nobody can pick up a
+        request that is not wanted; the timeline says so either way."""
+        current = await self._load(job)
+        if current is None:
+            return None
+        text = str(job.payload["text"])
+        details: dict[str, str] = {"note": text}
+        if self.deps.shadow:
+            event = "would_have_noted_rfh_issue"
+        elif self.deps.tracker is None:
+            event, details["why"] = "rfh_note_skipped", "no tracker configured"
+        else:
+            issue = await self.deps.tracker.find_by_marker(rfh_marker(current.row.id))
+            if issue is None:
+                event, details["why"] = "rfh_note_skipped", "no request-for-help issue exists"
+            else:
+                await self.deps.tracker.add_note(issue, text)
+                event, details["url"] = "rfh_issue_noted", issue.url
+        step = on_noted(current.gate, event, details, job.key)
+        return changes_for(current.row.id, current.escalation, step,
+                           to_datetime(self.deps.clock.now()), previous=current.row)
+
+    async def retro_note(self, job: Job) -> Changes | None:
+        """A note on this escalation's existing retro issue, e.g. the page of an incident
+        merged into this one. As with a later round's note, a crash between the tracker's answer
+        and the record may add it twice; never a second issue."""
+        current = await self._load(job)
+        if current is None:
+            return None
+        note = str(job.payload["note"])
+        event = "would_have_noted_retro" if self.deps.shadow else "retro_noted"
+        if not self.deps.shadow:
+            marker = retro_marker(current.row.id)
+            issue = await self.deps.need_tracker().find_by_marker(marker)
+            if issue is None:
+                raise Permanent(f"the retro issue {current.gate.retro_url} is no longer found by "
+                                f"its label {marker}: add this note by hand: {note}")
+            await self.deps.need_tracker().add_note(issue, note)
+        step = on_noted(current.gate, event, {"url": current.gate.retro_url, "note": note},
+                        job.key)
+        return changes_for(current.row.id, current.escalation, step,
+                           to_datetime(self.deps.clock.now()), previous=current.row)
+
+    async def merge_into(self, job: Job) -> Changes | None:
+        """A paged escalation's incident was merged into another: the outage keeps one retro.
+
+        The target is the escalation of the same source whose incident has the reference the
+        merged incident names. Found: the page is handed to it (`on_merged_in`, under its row's
+        version check) and this escalation's timeline says where its story went. Not found (no
+        reference, or an incident tier2gate never saw): this escalation's own retro tells it.
+        """
+        current = await self._load(job)
+        if current is None:
+            return None
+        now = to_datetime(self.deps.clock.now())
+        into = current.escalation.merged_into
+        target = await self._merge_target(current) if into else None
+        if target is None:
+            step = on_merge_target_unknown(current.gate, into)
+            return changes_for(current.row.id, current.escalation, step, now,
+                               previous=current.row)
+        step = on_merged_in(target.gate, current.row.id, current.escalation.reference,
+                            current.gate.page)
+        changes = changes_for(target.row.id, target.escalation, step, now, previous=target.row)
+        told = NewEvent(current.row.id, "merged_into", DAEMON, now.timestamp(),
+                        {"escalation_id": target.row.id, "reference": into},
+                        f"merged_into-{target.row.id}")
+        return dataclasses.replace(changes, events=(*changes.events, told))
+
+    async def _merge_target(self, current: Loaded) -> Loaded | None:
+        since = current.escalation.created_at.timestamp() - MERGE_LOOKBACK_S
+        for row in await self.deps.store.list_escalations(since=since):
+            if (row.id != current.row.id and row.source == current.escalation.source.value):
+                candidate = loaded(row)
+                if candidate.escalation.reference == current.escalation.merged_into:
+                    return candidate
+        return None

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from daemon.clock import iso
-from daemon.domain.gate import Verdict
+from daemon.domain.gate import Gate, Phase, Verdict
+from daemon.domain.models import Escalation, Status
 from daemon.domain.transitions import PAGE
-from daemon.integrations.base import ApprovalView, Decided, DecisionKind
+from daemon.integrations.base import ApprovalView, Decided, DecisionKind, NoDecision
 from daemon.jobs.escalations import Loaded
 from daemon.settings import Settings
 
@@ -48,6 +49,7 @@ def approval_view(current: Loaded, settings: Settings, now: datetime,
                           at=human_time(gate.decided.at), reason=gate.decided.reason,
                           paging=gate.decided.pages)
     approval = gate.approval
+    no_decision, detail = _no_decision(gate, escalation)
     return ApprovalView(
         escalation_id=current.row.id,
         title=escalation.title or "(untitled)",
@@ -68,7 +70,24 @@ def approval_view(current: Loaded, settings: Settings, now: datetime,
         decided=decided,
         problem=" ".join(p.reason for p in gate.problems),
         page_failed=any(p.effect == PAGE and p.final for p in gate.problems),
+        no_decision=no_decision,
+        no_decision_detail=detail,
     )
+
+
+def _no_decision(gate: Gate, escalation: Escalation) -> tuple[NoDecision | None, str]:
+    """Why nobody needs to decide although nobody did, read from the current state: a message
+    rendered at any moment (including one posted while its escalation moved on) tells the
+    truth instead of offering buttons that would decide nothing."""
+    if gate.decided is not None or gate.phase is Phase.AWAITING_APPROVAL:
+        return None, ""
+    if gate.ended_as == Status.MERGED.value:
+        return NoDecision.MERGED, escalation.merged_into
+    if gate.ended_as == Status.WITHDRAWN.value:
+        return NoDecision.WITHDRAWN, ""
+    if gate.resolved_at is not None:
+        return NoDecision.RESOLVED, ""
+    return NoDecision.NOT_EMERGENCY, gate.decision.reason if gate.decision else ""
 
 
 def human_time(at: datetime) -> str:
