@@ -44,6 +44,9 @@ class ApprovalState(_Model):
     copies: tuple[tuple[str, str], ...] = ()
     approvers: tuple[str, ...]  # chat user ids allowed to decide, SMOC first
     smoc_note: str = ""
+    # Whether approvers[0] is the SMOC rather than a backup. False for requests stored before
+    # this was recorded: their message then calls nobody the SMOC rather than maybe a backup.
+    smoc_resolved: bool = False
     reminders: int = 0
     holding: bool = False  # timed out under the `hold` fallback: keep reminding, never page
 
@@ -54,6 +57,7 @@ class DecisionState(_Model):
     at: AwareDatetime
     reason: str = ""
     pages: bool = True
+    self_approved: bool = False  # approved by whoever declared the escalation (policy allowed)
 
 
 class PageState(_Model):

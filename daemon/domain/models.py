@@ -6,6 +6,7 @@ the state machine and the reports never look at a vendor payload.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 
@@ -53,6 +54,49 @@ class Criterion(StrEnum):
     ROLLBACK_NOT_POSSIBLE = "rollback_not_possible"
 
 
+CHAT_USER_ID = r"[UW][A-Z0-9]{2,}"
+"""The shape of a Slack user id (`U…`, or `W…` on Enterprise Grid). A value of any other shape
+is not kept as one: it is rendered as a mention and compared with the id of whoever clicks."""
+
+
+class Person(BaseModel):
+    """Someone a source names, e.g. who declared an escalation: whatever the source tells of
+    them, neutral of the vendor.
+
+    Every field is the source's word and so untrusted: `name` and `email` are text to show
+    (escaped at each sink), never markup; `chat_id` is only set when it has the shape of a chat
+    user id (`person()` drops any other), so that it can be a mention and be compared with the
+    id of the person who approves.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    chat_id: str = Field(default="", pattern=f"^({CHAT_USER_ID})?$",
+                         description="chat (Slack) user id")
+    email: str = ""
+    name: str = Field(default="", description="display name as the source gave it")
+    source_id: str = Field(default="", description="the source's own id, e.g. a PagerDuty user")
+
+    @property
+    def label(self) -> str:
+        """The best words for this person when no mention can be made."""
+        return self.name or self.email or self.chat_id or self.source_id
+
+    def is_chat_user(self, user_id: str) -> bool:
+        return bool(self.chat_id) and self.chat_id == user_id
+
+
+def person(*, chat_id: str = "", email: str = "", name: str = "", source_id: str = ""
+           ) -> Person | None:
+    """A `Person` from untrusted parts; a chat id of the wrong shape is dropped, not trusted,
+    and nobody at all is None."""
+    if not re.fullmatch(CHAT_USER_ID, chat_id):
+        chat_id = ""
+    found = Person(chat_id=chat_id, email=email.strip(), name=name.strip(),
+                   source_id=source_id.strip())
+    return found if found.label else None
+
+
 class Escalation(BaseModel):
     """A customer problem Support escalated, as the vendor last described it.
 
@@ -79,6 +123,8 @@ class Escalation(BaseModel):
     test_mode: bool = Field(
         default=False, description="a test, tutorial or retrospective incident: never pages"
     )
+    declared_by: Person | None = Field(
+        default=None, description="who declared it, when the source says (a person, not a bot)")
     created_at: AwareDatetime
     updated_at: AwareDatetime
 

@@ -97,6 +97,16 @@ class Approval(_Frozen):
         return self
 
 
+class Approvers(_Frozen):
+    """Who may approve, for every emergency (the per-rule `approval` is about timing)."""
+
+    forbid_self_approval: bool = Field(
+        default=False,
+        description="the approver must not be who declared the escalation (four eyes); when "
+                    "allowed, a self-approval is flagged in the message and on the timeline",
+    )
+
+
 class Conditions(_Frozen):
     """Facts a rule requires; all given ones must hold, an omitted one does not matter."""
 
@@ -179,6 +189,7 @@ class Policy(_Frozen):
     truthy_values: Texts = ("yes", "true", "y", "1", "checked")
     business_hours: BusinessHours = BusinessHours()
     default_outcome: Outcome
+    approval: Approvers = Approvers()
     rules: tuple[Rule, ...] = ()
 
     @model_validator(mode="after")

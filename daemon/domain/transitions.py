@@ -30,7 +30,7 @@ from daemon.domain.gate import (
     Problem,
     Verdict,
 )
-from daemon.domain.models import Escalation, Source, Status
+from daemon.domain.models import Escalation, Person, Source, Status
 from daemon.domain.policy import Approval, Decision, OnTimeout, Outcome, reevaluate
 
 REQUEST_APPROVAL = "request_approval"
@@ -109,7 +109,9 @@ def on_facts(gate: Gate, escalation: Escalation, decision: Decision, now: dateti
         step = Step(gate, (Record("received", escalation.source.value, {
             "reference": escalation.reference, "title": escalation.title,
             "severity": escalation.severity, "status": escalation.status.value,
-            "customer": escalation.customer}),))
+            "customer": escalation.customer,
+            **({"declared_by": escalation.declared_by.model_dump(exclude_defaults=True)}
+               if escalation.declared_by else {})}),))
     else:
         changed = _changes(previous, escalation)
         if changed:
@@ -329,7 +331,7 @@ def on_merge_target_unknown(gate: Gate, into: str) -> Step:
 def on_approval_posted(gate: Gate, channel: str, ts: str, approvers: tuple[str, ...],
                        smoc_note: str, now: datetime, *,
                        copies: tuple[tuple[str, str], ...] = (), channel_refused: str = "",
-                       missing: tuple[str, ...] = ()) -> Step:
+                       missing: tuple[str, ...] = (), smoc_resolved: bool = False) -> Step:
     """The approval request is posted (the reminder and timeout clocks run since the
     classification).
 
@@ -340,11 +342,13 @@ def on_approval_posted(gate: Gate, channel: str, ts: str, approvers: tuple[str, 
     directly (`channel`/`ts` and `copies` are then direct messages): someone must fix the
     channel, so the escalation needs attention. `missing`: approvers whose direct message could
     not be sent yet; each gets its own retried job, so nobody else's copy is posted twice.
+    `smoc_resolved`: `approvers[0]` is the SMOC, not a backup.
     """
     if gate.approval is not None:
         return Step(gate)
     approval = ApprovalState(requested_at=now, channel=channel, ts=ts, approvers=approvers,
-                             smoc_note=smoc_note, copies=copies)
+                             smoc_note=smoc_note, copies=copies,
+                             smoc_resolved=smoc_resolved)
     records = [Record("approval_requested", DAEMON, {
         "to": list(approvers), "channel": channel, "ts": ts, "smoc_note": smoc_note,
         **({"direct": True} if channel_refused else {})}, once_key="approval_requested")]
@@ -380,12 +384,17 @@ def on_copy_posted(gate: Gate, user_id: str, channel: str, ts: str) -> Step:
 
 def on_click(gate: Gate, user_id: str, verdict: Verdict, now: datetime, *, allowed: bool,
              click_id: str, reason: str = "", rfh_due: datetime | None = None,
-             earlier_round: bool = False) -> Step:
+             earlier_round: bool = False, declared_by: Person | None = None,
+             forbid_self_approval: bool = False) -> Step:
     """An approver pressed Approve, or submitted the Decline form.
 
     `earlier_round`: on the request of a round before the incident was reopened. That request
     was about an incident that was over; a decision on the new round must be made on the new
     request, which says what the incident is now.
+
+    An approval by whoever declared the escalation (`declared_by`) is refused when the policy
+    forbids self-approval, and flagged (`self_approved`) when it allows it. Declining one's own
+    escalation pages nobody, so it is always allowed.
     """
     if earlier_round or gate.phase is not Phase.AWAITING_APPROVAL or gate.decided is not None:
         text = (_EARLIER_ROUND_TEXT if earlier_round else _late_text(gate))
@@ -396,18 +405,35 @@ def on_click(gate: Gate, user_id: str, verdict: Verdict, now: datetime, *, allow
         approvers = gate.approval.approvers if gate.approval else ()
         who = " or ".join(f"<@{a}>" for a in approvers[:3]) or "the Support Manager on Call"
         text = f"Only the Support Manager on Call or a backup approver ({who}) can decide this."
-        return Step(gate, (Record("approval_refused", user_id, {"verdict": verdict.value}),),
+        return Step(gate, (Record("approval_refused", user_id, {
+            "verdict": verdict.value, "why": "not_an_approver"}),),
+                    (Effect(TELL_USER, f"refused-{click_id}", {"user": user_id, "text": text}),))
+    self_approved = (verdict is Verdict.APPROVED and declared_by is not None
+                     and declared_by.is_chat_user(user_id))
+    if self_approved and forbid_self_approval:
+        others = [a for a in (gate.approval.approvers if gate.approval else ()) if a != user_id]
+        who = " or ".join(f"<@{a}>" for a in others[:3]) or "a backup approver"
+        text = ("You declared this escalation, and the policy requires someone else to approve "
+                f"it (approval.forbid_self_approval): ask {who}.")
+        return Step(gate, (Record("approval_refused", user_id, {
+            "verdict": verdict.value, "why": "self_approval_forbidden"}),),
                     (Effect(TELL_USER, f"refused-{click_id}", {"user": user_id, "text": text}),))
     decided = DecisionState(verdict=verdict, by=user_id, at=now, reason=reason,
-                            pages=verdict is Verdict.APPROVED)
+                            pages=verdict is Verdict.APPROVED, self_approved=self_approved)
     # A person decided: a refused approval channel no longer keeps this escalation waiting.
     problems = gate.without_problems(REQUEST_APPROVAL, APPROVAL_CHANNEL)
     waited = {"waited_s": round((now - gate.approval.requested_at).total_seconds(), 3)} \
         if gate.approval else {}
     if verdict is Verdict.APPROVED:
+        records = [Record("approved", user_id,
+                          {**waited, **({"self_approved": True} if self_approved else {})},
+                          once_key="decision")]
+        if self_approved and declared_by is not None:
+            records.append(Record("self_approved", user_id, {
+                "declared_by": declared_by.model_dump(exclude_defaults=True)}))
         return Step(gate.model_copy(update={"phase": Phase.PAGING, "decided": decided,
                                             "problems": problems}),
-                    (Record("approved", user_id, waited, once_key="decision"),),
+                    tuple(records),
                     (Effect(UPDATE_APPROVAL, "decided"), Effect(PAGE, "page")))
     updates = {"phase": Phase.DECLINED, "decided": decided, "rfh_due_at": rfh_due,
                "problems": problems}
@@ -681,3 +707,35 @@ def on_decline_form_failed(gate: Gate, user_id: str, reason: str, click_id: str)
             "Press Decline again.")
     return Step(gate, (Record("decline_form_failed", user_id, {"error": reason}),),
                 (Effect(TELL_USER, f"form-{click_id}", {"user": user_id, "text": text}),))
+
+
+NOBODY_CAN_APPROVE = ("Nobody can approve this request: no SMOC could be resolved and no backup "
+                      "approver is configured. Page Tier 2 by hand in PagerDuty if it cannot "
+                      "wait; put someone on call on the SMOC schedule or set "
+                      "approval.backup_user_ids.")
+
+
+def on_nobody_can_approve(gate: Gate, why: str, subject: str, now: datetime) -> Step:
+    """The approval request was posted with nobody who may decide it: no SMOC could be
+    resolved (an on-call gap, a failed lookup) and there is no backup approver. Nobody can
+    click, so nothing may look as if someone will: the escalation needs attention at once (a
+    final problem of the request, gone once someone decides or the timeout acts), the message
+    shows it, and the approval channel is told what happens without a decision.
+
+    `why`: why there is no SMOC, in words; `subject`: the escalation as people know it, safe to
+    show in the chat as it is.
+    """
+    timing = _timing(gate)
+    fallback = ("pages Tier 2" if timing.on_timeout is OnTimeout.PAGE
+                else "holds and nobody is paged")
+    problem = Problem(effect=REQUEST_APPROVAL, reason=NOBODY_CAN_APPROVE, at=now)
+    text = (f":rotating_light: Nobody can approve escalation {subject}. {why} Without a "
+            f"decision the policy {fallback} after {timing.timeout_minutes:g} minutes "
+            f"(on_timeout: {timing.on_timeout.value}). {NOBODY_CAN_APPROVE.partition('. ')[2]}")
+    return Step(gate.model_copy(update={
+                    "problems": (*gate.without_problems(REQUEST_APPROVAL), problem)}),
+                (Record("needs_attention", DAEMON, {"effect": REQUEST_APPROVAL,
+                                                    "reason": NOBODY_CAN_APPROVE,
+                                                    "final": True}),),
+                (Effect(UPDATE_APPROVAL, "nobody-can-approve"),
+                 Effect(DIRECT_NOTE, "nobody-can-approve", {"text": text, "to": "channel"})))

@@ -21,7 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from daemon.domain.models import Escalation, Source, Status
+from daemon.domain.models import Escalation, Person, Source, Status, person
 from daemon.ingress import fields as read
 from daemon.ingress.fields import PayloadError
 
@@ -177,6 +177,7 @@ def escalation_from_incident(
             links=links,
             # Tests, tutorials and retrospective imports never page; so does a missing mode.
             test_mode=incident.get("mode") != "standard",
+            declared_by=_creator(incident.get("creator")),
             created_at=created_at,
             updated_at=updated_at,
         )
@@ -208,6 +209,15 @@ def _ignore_reason(scope: str, name: str) -> str | None:
                 return reason
         return None
     return _IGNORED_SCOPES.get(scope) if name else None
+
+
+def _creator(creator: object) -> Person | None:
+    """The person who declared the incident: `creator.user` (`{id, name, email,
+    slack_user_id}`). A creator that is an API key, a workflow or an alert is no person, so
+    nobody is recorded as the declarer then."""
+    user = read.obj(read.obj(creator).get("user"))
+    return person(chat_id=read.text(user.get("slack_user_id")), email=read.text(user.get("email")),
+                  name=read.text(user.get("name")), source_id=read.text(user.get("id")))
 
 
 def _status(incident_status: object) -> Status:

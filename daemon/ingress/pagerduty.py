@@ -27,12 +27,13 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from daemon.domain.models import Escalation, Source, Status
+from daemon.domain.models import Escalation, Person, Source, Status, person
 from daemon.ingress import fields as read
 from daemon.ingress.fields import PayloadError
 
 CUSTOM_FIELDS_EVENT = "incident.custom_field_values.updated"
 PING_EVENT = "pagey.ping"
+TRIGGERED_EVENT = "incident.triggered"
 
 
 class PagerDutyKind(StrEnum):
@@ -125,7 +126,8 @@ def parse_pagerduty(payload: object, *, received_at: datetime) -> PagerDutyEvent
             kind=PagerDutyKind.INCIDENT,
             incident_id=incident.id,
             incident=incident,
-            escalation=_escalation(incident, read.obj(data), occurred_at, event_type),
+            escalation=_escalation(incident, read.obj(data), occurred_at, event_type,
+                                   _declarer(event.get("agent"), event_type)),
         )
     if wants_fields:
         incident_id = read.text(read.obj(read.obj(data).get("incident")).get("id"))
@@ -188,8 +190,21 @@ reopen must count as open (it makes the escalation be decided again) even if `da
 were missing or lagged behind, which the captures do not promise against."""
 
 
+def _declarer(agent: object, event_type: str) -> Person | None:
+    """Who triggered the incident: the agent of `incident.triggered` when it is a user
+    (`{id, type: "user_reference", summary}`; the summary is the user's name). Agents of later
+    events acknowledged or resolved, they did not declare; a null agent or a service or
+    integration reference is automation, no person."""
+    reference = read.obj(agent)
+    if event_type != TRIGGERED_EVENT or reference.get("type") != "user_reference":
+        return None
+    return person(name=read.text(reference.get("summary")),
+                  source_id=read.text(reference.get("id")))
+
+
 def _escalation(
-    incident: PagerDutyIncident, data: dict[str, Any], occurred_at: datetime, event_type: str
+    incident: PagerDutyIncident, data: dict[str, Any], occurred_at: datetime, event_type: str,
+    declared_by: Person | None,
 ) -> Escalation:
     """Severity is the priority name ("P1") or empty: urgency is about noise, not impact.
 
@@ -212,6 +227,7 @@ def _escalation(
             status=_STATUS_OF_EVENT.get(
                 event_type, Status.RESOLVED if incident.status == "resolved" else Status.OPEN),
             links=links,
+            declared_by=declared_by,
             created_at=created_at,
             updated_at=occurred_at,
         )

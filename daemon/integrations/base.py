@@ -52,6 +52,7 @@ class Decided:
     at: str = ""  # UTC time as people read it: "2026-11-21 03:12 UTC"
     reason: str = ""
     paging: bool = True  # whether the decision leads to a page (approved; timeout with `page`)
+    self_approved: bool = False  # approved by whoever declared the escalation
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,11 @@ class ApprovalView:
     age_minutes: int
     weekend: bool
     off_hours: bool
-    approver_ids: tuple[str, ...]  # chat user ids allowed to decide (SMOC first)
+    approver_ids: tuple[str, ...]  # chat user ids allowed to decide (SMOC first when resolved)
     smoc_note: str = ""  # e.g. "SMOC could not be resolved from PagerDuty: ..."
+    smoc_resolved: bool = False  # approver_ids[0] is the SMOC; False: all are backups
+    declarer_id: str = ""  # chat user id of whoever declared the escalation, when known
+    declarer_name: str = ""  # their name or email as the source gave it (untrusted text)
     links: dict[str, str] = field(default_factory=dict)  # name -> URL (incident, runbook, ...)
     shadow: bool = False  # SHADOW mode: nobody will be paged whatever is clicked
     decided: Decided | None = None

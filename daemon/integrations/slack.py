@@ -85,7 +85,7 @@ https://docs.slack.dev/reference/block-kit/composition-objects/text-object"""
 # https://docs.slack.dev/reference/block-kit/block-elements/button-element) carry only our
 # own words and the escalation id, both far shorter; the stand-in still enforces them.
 FIELD_MAX_CHARS = {"title": 200, "reference": 100, "customer": 200, "severity": 50,
-                   "reason": 1000, "note": 1000}
+                   "reason": 1000, "note": 1000, "person": 200}
 """Our own budget per untrusted field inside the 3000-character section, so that one huge
 value cannot push the others (Why, criteria, links) out of the message."""
 
@@ -272,9 +272,11 @@ def _summary(view: ApprovalView) -> str:
         f"*{_field(view.reference, 'reference')}* · {_field(view.customer, 'customer')}"
         f" · severity *{_field(view.severity, 'severity')}*"
         f" · open {_duration(view.age_minutes)}",
-        _deciders(view.approver_ids),
+        _deciders(view),
         f"*Why:* {_field(view.reason, 'reason')}",
     ]
+    if view.declarer_id or view.declarer_name:
+        lines.append(f"*Declared by:* {_person(view.declarer_id, view.declarer_name)}")
     if view.criteria:
         lines.append("*Criteria:* " + ", ".join(criterion_words(c) for c in view.criteria))
     flags = [name for name, on in (("Weekend", view.weekend), ("Off hours", view.off_hours)) if on]
@@ -285,12 +287,22 @@ def _summary(view: ApprovalView) -> str:
     return "\n".join(lines)
 
 
-def _deciders(approver_ids: tuple[str, ...]) -> str:
-    if not approver_ids:
-        return "*Decides:* nobody could be resolved"
-    smoc, *backups = approver_ids
+def _deciders(view: ApprovalView) -> str:
+    """Who may decide. Only a resolved SMOC is called the SMOC: when it was not resolved,
+    every approver is a backup."""
+    if not view.approver_ids:
+        return "*Decides:* :rotating_light: *nobody can approve this request*"
+    if not view.smoc_resolved:
+        return "*Decides:* no SMOC · backups " + ", ".join(f"<@{u}>" for u in view.approver_ids)
+    smoc, *backups = view.approver_ids
     line = f"*Decides:* <@{smoc}> (SMOC)"
     return line + (" · backups " + ", ".join(f"<@{u}>" for u in backups) if backups else "")
+
+
+def _person(chat_id: str, name: str) -> str:
+    """A mention when the chat id is known (its shape is checked where it is read), else the
+    source's name for them, escaped."""
+    return f"<@{chat_id}>" if chat_id else _field(name, "person")
 
 
 def decision_line(decided: Decided, shadow: bool, *, page_failed: bool = False) -> str:
@@ -301,6 +313,8 @@ def decision_line(decided: Decided, shadow: bool, *, page_failed: bool = False) 
         return f":no_entry: Declined by <@{decided.by}> at {decided.at}{why}"
     if decided.kind is DecisionKind.APPROVED:
         head = f":white_check_mark: Approved by <@{decided.by}> at {decided.at}"
+        if decided.self_approved:
+            head += " (:warning: self-approved: they declared it)"
         go, stay = "paging Tier 2", "not paging"
     else:
         head = f":hourglass: Approval timed out at {decided.at}"

@@ -2,12 +2,15 @@
 
 Who may decide: the SMOC resolved from the PagerDuty schedule (email -> Slack user), the
 configured backups (user ids, a user group) and a static override. A failed lookup never blocks
-the request: the message says so and the backups decide.
+the request: the message says so and the backups decide. When there is no SMOC and no backup
+either, the request still goes out (the timeout fallback still applies), says plainly that
+nobody can approve it, and the escalation needs attention at once.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import datetime
 
 from daemon.clock import to_datetime
@@ -18,6 +21,7 @@ from daemon.domain.transitions import (
     on_click,
     on_copy_posted,
     on_decline_form_failed,
+    on_nobody_can_approve,
     on_remind,
     on_timeout,
 )
@@ -38,7 +42,7 @@ from daemon.integrations.slack_payloads import (
 from daemon.jobs.deps import Deps
 from daemon.jobs.escalations import Loaded, changes_for, job_round, loaded
 from daemon.jobs.intake import Intake
-from daemon.jobs.views import approval_view
+from daemon.jobs.views import approval_view, escalation_subject
 from daemon.logging import get_logger
 from daemon.store import Changes, DeliveryState, Job
 from daemon.workers.retry import Permanent, Retry
@@ -48,6 +52,15 @@ INTERACTION = "slack_interaction"
 COMMAND = "slack_command"
 
 log = get_logger("tier2gate.approval")
+
+
+@dataclass(frozen=True)
+class Deciders:
+    """Who may decide an approval request right now."""
+
+    ids: tuple[str, ...]  # chat user ids: the SMOC first when resolved, then the backups
+    smoc_resolved: bool  # ids[0] is the SMOC; False: every id is a backup
+    note: str = ""  # for the message: why there is no SMOC, and who decides instead
 
 
 class Approvals:
@@ -64,7 +77,7 @@ class Approvals:
         return to_datetime(self.deps.clock.now())
 
     async def smoc(self) -> tuple[str | None, str]:
-        """(Slack user id of the SMOC or None, a note for the message when it is None)."""
+        """(Slack user id of the SMOC or None, why there is none when it is None)."""
         settings = self.deps.settings.approval
         if settings.smoc_user_id:
             return settings.smoc_user_id, ""
@@ -77,35 +90,57 @@ class Approvals:
         return user_id, note
 
     async def _resolve_smoc(self) -> tuple[str | None, str]:
+        """The SMOC, or None and why not (who decides instead is `approvers`' to say)."""
         if self.deps.pager is None or not self.deps.settings.pagerduty.smoc_schedule_id:
-            return None, "No SMOC schedule is configured: backup approvers decide."
+            return None, "No SMOC schedule is configured."
         try:
             email = await self.deps.pager.smoc_email()
             if email is None:
-                return None, "Nobody is on call on the SMOC schedule: backup approvers decide."
+                return None, "Nobody is on call on the SMOC schedule."
             user_id = await self.deps.need_chat().user_id_for_email(email)
         except (Retry, Permanent) as exc:
             log.warning("approval.smoc_unresolved", error=str(exc))
-            return None, f"The SMOC could not be resolved ({exc}): backup approvers decide."
+            return None, f"The SMOC could not be resolved ({exc})."
         if user_id is None:
-            return None, "The SMOC's email has no Slack account: backup approvers decide."
+            return None, "The SMOC's email has no Slack account."
         return user_id, ""
 
-    async def approvers(self) -> tuple[tuple[str, ...], str]:
-        smoc, note = await self.smoc()
+    async def approvers(self) -> Deciders:
+        smoc, why = await self.smoc()
         settings = self.deps.settings.approval
-        found = [smoc] if smoc else []
-        found += settings.backup_user_ids
+        backups = list(settings.backup_user_ids)
         if settings.backup_group_id:
             try:
-                found += await self.deps.need_chat().group_members(settings.backup_group_id)
+                backups += await self.deps.need_chat().group_members(settings.backup_group_id)
             except (Retry, Permanent) as exc:
                 log.warning("approval.backup_group_unresolved", error=str(exc))
-        return tuple(dict.fromkeys(found)), note
+        ids = tuple(dict.fromkeys([smoc, *backups] if smoc else backups))
+        if smoc:
+            return Deciders(ids, smoc_resolved=True)
+        # Never "backup approvers decide" when there are none: the message must not promise a
+        # decision nobody can make.
+        instead = ("Backup approvers decide." if ids else
+                   "There is no backup approver either: nobody can approve this request.")
+        return Deciders(ids, smoc_resolved=False, note=f"{why} {instead}")
+
+    def _posted(self, current: Loaded, deciders: Deciders, ref: MessageRef, now: datetime, *,
+                copies: tuple[tuple[str, str], ...] = (), channel_refused: str = "",
+                missing: tuple[str, ...] = ()) -> Step:
+        """The approval request exists; with nobody who may decide it, the operator is told."""
+        step = on_approval_posted(current.gate, ref.channel, ref.ts, deciders.ids,
+                                  deciders.note, now, copies=copies,
+                                  channel_refused=channel_refused, missing=missing,
+                                  smoc_resolved=deciders.smoc_resolved)
+        if deciders.ids or not step.records:
+            return step
+        log.error("approval.nobody_can_approve", escalation_id=current.row.id,
+                  why=deciders.note, channel=ref.channel)
+        return step.then(on_nobody_can_approve(
+            step.gate, deciders.note, escalation_subject(current), now))
 
     async def approver_ids(self) -> tuple[str, ...]:
         """Who may decide now, SMOC first (the people told when nothing else can be used)."""
-        return (await self.approvers())[0]
+        return (await self.approvers()).ids
 
     async def request(self, job: Job) -> Recorder | None:
         current = await self._load(job)
@@ -119,9 +154,10 @@ class Approvals:
         if not channel:
             raise Permanent("slack.approval_channel is not set")
         chat = self.deps.need_chat()
-        approvers, note = await self.approvers()
+        deciders = await self.approvers()
         now = self._now()
-        view = approval_view(current, self.deps.settings, now, approvers, note)
+        view = approval_view(current, self.deps.settings, now, deciders.ids, deciders.note,
+                             smoc_resolved=deciders.smoc_resolved)
         # An earlier attempt may have posted and died before recording it: look first.
         found = await self._posted_before(chat, channel, current.row.id) \
             if job.attempts > 1 else None
@@ -134,15 +170,15 @@ class Approvals:
             ref = found or await chat.post_approval(channel, view)
         except ChannelRefused as exc:
             refused = exc.code or str(exc)
-            ref, copies, missing = await self._post_directly(chat, approvers, view, exc)
+            ref, copies, missing = await self._post_directly(chat, deciders.ids, view, exc)
 
         async def record() -> Changes | None:
             fresh = await self._load(job)
             if fresh is None:
                 return None
             at = self._now()
-            step = on_approval_posted(fresh.gate, ref.channel, ref.ts, approvers, note, at,
-                                      copies=copies, channel_refused=refused, missing=missing)
+            step = self._posted(fresh, deciders, ref, at, copies=copies, channel_refused=refused,
+                                missing=missing)
             return changes_for(fresh.row.id, fresh.escalation, step, at, previous=fresh.row)
 
         return record
@@ -229,7 +265,7 @@ class Approvals:
         approvers: tuple[str, ...] = ()
         if job.payload.get("to") != "channel":
             approvers = (current.gate.approval.approvers if current and current.gate.approval
-                         else (await self.approvers())[0])
+                         else (await self.approvers()).ids)
         if not approvers:
             if not channel:
                 raise Permanent("nobody to tell: no approver and no slack.approval_channel")
@@ -338,13 +374,14 @@ class Approvals:
                 and not earlier:
             # A click on a message we never recorded (the process died between Slack's answer
             # and our commit) proves that message exists: it becomes the approval message.
-            approvers, note = await self.approvers()
-            adopted = on_approval_posted(current.gate, action.channel, action.message_ts,
-                                         approvers, note, now)
+            adopted = self._posted(current, await self.approvers(),
+                                   MessageRef(action.channel, action.message_ts), now)
         step = adopted.then(on_click(
             adopted.gate, action.user_id, verdict, now, allowed=allowed,
             click_id=_click_id(action), reason=reason,
-            rfh_due=policy.business_hours.next_business_start(now), earlier_round=earlier))
+            rfh_due=policy.business_hours.next_business_start(now), earlier_round=earlier,
+            declared_by=current.escalation.declared_by,
+            forbid_self_approval=policy.approval.forbid_self_approval))
         return changes_for(current.row.id, current.escalation, step, now, previous=current.row,
                            delivery=done)
 
@@ -367,8 +404,8 @@ class Approvals:
         listed = current.gate.approval.approvers if current.gate.approval else ()
         if user_id in listed:
             return True
-        approvers, _note = await self.approvers()  # the on-call may have changed since
-        return user_id in approvers
+        # The on-call may have changed since.
+        return user_id in (await self.approvers()).ids
 
 
 def _click_id(action: ButtonClick | DeclineReason) -> str:

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from daemon.clock import to_datetime
 from daemon.domain.gate import Gate
-from daemon.domain.models import Criterion, Escalation, Source, Status
+from daemon.domain.models import Criterion, Escalation, Source, Status, person
 from daemon.domain.policy import evaluate
 from daemon.domain.transitions import DAEMON, on_facts, on_page_event
 from daemon.ingress.fields import PayloadError
@@ -227,6 +227,7 @@ class Intake:
             source=Source.SLACK, external_id=form.view_id,
             reference=f"SLACK-{form.view_id[-6:].upper()}", title=form.title,
             severity=form.severity, customer=form.customer, fields=fields,
+            declared_by=person(chat_id=form.user_id, name=form.user_name),
             created_at=now, updated_at=now)
         return await self._apply(escalation, delivery)
 
@@ -246,6 +247,11 @@ class Intake:
             if keep_fields:
                 escalation = escalation.model_copy(
                     update={"fields": previous.escalation.fields})
+            if escalation.declared_by is None:
+                # Only some events say who declared (PagerDuty's `incident.triggered`); the
+                # others, whose agent acknowledged or resolved, keep the declarer known.
+                escalation = escalation.model_copy(
+                    update={"declared_by": previous.escalation.declared_by})
         return self._decide(escalation, previous, now, delivery, note)
 
     def _decide(self, escalation: Escalation, previous: Loaded | None, now: datetime,

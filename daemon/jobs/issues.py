@@ -74,6 +74,8 @@ def retro_context(current: Loaded, entries: list[TimelineEntry], settings: Setti
     if gate.decided is not None:
         by = f"@{gate.decided.by}" if gate.decided.by else "timeout (policy fallback)"
         decision = f"{gate.decided.verdict.value} by {by} at {iso(gate.decided.at.timestamp())}"
+        if gate.decided.self_approved:
+            decision += " (self-approved: the approver declared it)"
     return {
         "escalation_id": current.row.id,
         "title": escalation.title, "reference": escalation.reference,
@@ -84,6 +86,8 @@ def retro_context(current: Loaded, entries: list[TimelineEntry], settings: Setti
         if facts else [],
         "weekend": bool(facts and facts.weekend), "off_hours": bool(facts and facts.off_hours),
         "decision": decision,
+        "declared_by": _code_span(escalation.declared_by.label) if escalation.declared_by
+        else "not said by the source",
         "durations": {
             "to_approval": _duration(opened, approved),
             "to_page": _duration(opened, gate.page.at if gate.page else None),
@@ -95,6 +99,12 @@ def retro_context(current: Loaded, entries: list[TimelineEntry], settings: Setti
         "timeline": _timeline_rows(entries),
         "rfh_due": iso(gate.rfh_due_at.timestamp()) if gate.rfh_due_at else "next business day",
     }
+
+
+def _code_span(text: str) -> str:
+    """A name from the source as inline code: a tracker then shows it as it is, never as a
+    mention (`@someone`), a quick action or a link."""
+    return "`" + " ".join(text.replace("`", "'").split()) + "`"
 
 
 def render(settings: IssueSettings, default_template: str, context: dict[str, Any]) -> str:

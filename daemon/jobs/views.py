@@ -38,8 +38,10 @@ def slack_permalink(channel: str, ts: str) -> str:
 
 
 def approval_view(current: Loaded, settings: Settings, now: datetime,
-                  approvers: tuple[str, ...] | None = None, smoc_note: str | None = None
-                  ) -> ApprovalView:
+                  approvers: tuple[str, ...] | None = None, smoc_note: str | None = None, *,
+                  smoc_resolved: bool | None = None) -> ApprovalView:
+    """The approval message's facts; `approvers`, `smoc_note` and `smoc_resolved` are those
+    of a request about to be posted, else the recorded request's."""
     gate, escalation = current.gate, current.escalation
     decision = gate.decision
     facts = decision.facts if decision else None
@@ -47,9 +49,10 @@ def approval_view(current: Loaded, settings: Settings, now: datetime,
     if gate.decided is not None:
         decided = Decided(kind=_KIND[gate.decided.verdict], by=gate.decided.by,
                           at=human_time(gate.decided.at), reason=gate.decided.reason,
-                          paging=gate.decided.pages)
+                          paging=gate.decided.pages, self_approved=gate.decided.self_approved)
     approval = gate.approval
     no_decision, detail = _no_decision(gate, escalation)
+    declarer = escalation.declared_by
     return ApprovalView(
         escalation_id=current.row.id,
         title=escalation.title or "(untitled)",
@@ -64,6 +67,10 @@ def approval_view(current: Loaded, settings: Settings, now: datetime,
         approver_ids=approvers if approvers is not None else (
             approval.approvers if approval else ()),
         smoc_note=smoc_note if smoc_note is not None else (approval.smoc_note if approval else ""),
+        smoc_resolved=smoc_resolved if smoc_resolved is not None else bool(
+            approval and approval.smoc_resolved),
+        declarer_id=declarer.chat_id if declarer else "",
+        declarer_name=(declarer.name or declarer.email) if declarer else "",
         links={name: url for name, url in links(current, settings).items()
                if name != "slack thread"},  # the message itself
         shadow=settings.mode == "shadow",
@@ -90,6 +97,13 @@ def _no_decision(gate: Gate, escalation: Escalation) -> tuple[NoDecision | None,
     return NoDecision.NOT_EMERGENCY, gate.decision.reason if gate.decision else ""
 
 
+def escalation_subject(current: Loaded) -> str:
+    """The escalation as people know it, for a chat notice: our id and the source's reference
+    (escaped: the reference is the vendor's text)."""
+    reference = current.escalation.reference
+    return current.row.id + (f" ({_plain(reference)})" if reference else "")
+
+
 def human_time(at: datetime) -> str:
     """'2026-11-21 03:12 UTC': what a phone screen has room for."""
     return iso(at.timestamp())[:16].replace("T", " ") + " UTC"
@@ -105,8 +119,11 @@ def page_details(current: Loaded, settings: Settings) -> str:
         lines.append(f"Why: {gate.decision.reason}")
     if gate.decided is not None:
         who = gate.decided.by or "approval timeout (policy fallback)"
-        lines.append(f"Approved: {gate.decided.verdict.value} by {who} at "
+        own = " (self-approved: they declared it)" if gate.decided.self_approved else ""
+        lines.append(f"Approved: {gate.decided.verdict.value} by {who}{own} at "
                      f"{human_time(gate.decided.at)}")
+    if escalation.declared_by is not None:
+        lines.append(f"Declared by: {escalation.declared_by.label}")
     lines += [f"{name}: {url}" for name, url in links(current, settings).items()]
     return "\n".join(lines)
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from daemon.appkeys import STORE
 from daemon.clock import iso, to_datetime
 from daemon.domain.gate import Phase
+from daemon.domain.models import Person
 from daemon.jobs.escalations import loaded
 from daemon.reporting.report import Report, TooManyEscalations, build_report, fetch, parse_since
 from daemon.reporting.svg import bar_chart
@@ -103,7 +104,8 @@ class StrandedJobView(_View):
 
 class EscalationView(_View):
     """One escalation as people and scripts read it; `decided` is the verdict, `approver` the
-    chat user who gave it (None for a timeout or while undecided)."""
+    chat user who gave it (None for a timeout or while undecided), `declared_by` who declared
+    it as the source named them (None when the source does not say)."""
 
     id: str
     source: str
@@ -117,6 +119,8 @@ class EscalationView(_View):
     criteria: list[str]
     approver: str | None
     decided: str | None
+    declared_by: str | None = None
+    self_approved: bool = False
     age_minutes: float
     opened_at: str
     links: dict[str, str]
@@ -140,6 +144,8 @@ def escalation_view(row: EscalationRow, timeline: Sequence[TimelineEntry], now: 
         severity=escalation.severity, phase=row.state, outcome=row.outcome, criteria=criteria,
         approver=(gate.decided.by or None) if gate.decided else None,
         decided=gate.decided.verdict.value if gate.decided else None,
+        declared_by=_who(escalation.declared_by),
+        self_approved=bool(gate.decided and gate.decided.self_approved),
         age_minutes=round(max(0.0, now - row.opened_at) / 60.0, 1),
         opened_at=iso(row.opened_at), links=dict(escalation.links),
         timeline=[TimelineView(at=iso(entry.at), event=entry.event, actor=entry.actor,
@@ -147,6 +153,15 @@ def escalation_view(row: EscalationRow, timeline: Sequence[TimelineEntry], now: 
         problems=[ProblemView(effect=p.effect, reason=p.reason, final=p.final,
                               at=iso(p.at.timestamp())) for p in gate.problems],
     )
+
+
+def _who(person: Person | None) -> str | None:
+    """"Name (U123)": the name people know, and the chat id an approver is compared with."""
+    if person is None:
+        return None
+    if person.chat_id and person.label != person.chat_id:
+        return f"{person.label} ({person.chat_id})"
+    return person.label
 
 
 async def _load(request: web.Request) -> tuple[

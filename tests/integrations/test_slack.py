@@ -51,6 +51,7 @@ VIEW = ApprovalView(
     weekend=True,
     off_hours=True,
     approver_ids=("USMOC", "UBACK1", "UBACK2"),
+    smoc_resolved=True,
     links={"incident": "https://acme.pagerduty.com/incidents/P1",
            "runbook": "https://wiki.example.com/t2"},
 )
@@ -136,7 +137,8 @@ async def test_a_missing_smoc_is_said_with_the_note_and_long_ages_read_in_hours(
                                                    age_minutes=125))
 
     shown = texts(slack.messages[(ref.channel, ref.ts)].blocks)
-    assert "nobody could be resolved" in shown and note in shown and "open 2 h 5 min" in shown
+    assert "nobody can approve this request" in shown and note in shown
+    assert "open 2 h 5 min" in shown
 
 
 @pytest.mark.parametrize(("decided", "shadow", "line"), [

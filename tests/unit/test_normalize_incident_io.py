@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.domain.models import Escalation, Source, Status
+from daemon.domain.models import Escalation, Person, Source, Status
 from daemon.ingress.incident_io import (
     IncidentIoKind,
     PayloadError,
@@ -47,6 +47,8 @@ EXPECTED = Escalation(
     fields={"Affected Team": "Product"},
     links={"incident": "https://app.incident.io/incidents/123", "call": "https://zoom.us/foo"},
     test_mode=False,
+    declared_by=Person(chat_id="U02AYNF2XJM", email="lisa@incident.io", name="Lisa Karlin Curtis",
+                       source_id="01FCNDV6P870EA6S7TK1DSYDG0"),  # the example's creator.user
     created_at=EXAMPLE_TIME,
     updated_at=EXAMPLE_TIME,
 )

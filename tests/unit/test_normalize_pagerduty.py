@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.domain.models import Escalation, Source, Status
+from daemon.domain.models import Escalation, Person, Source, Status
 from daemon.ingress.pagerduty import PagerDutyIncident, PagerDutyKind, PayloadError, parse_pagerduty
 
 PAYLOADS = Path(__file__).parents[1] / "payloads" / "pagerduty"
@@ -258,6 +258,10 @@ def test_zulip_incident_captures(
         severity=priority,
         status=Status.RESOLVED if event_type == "incident.resolved" else Status.OPEN,
         links={"incident": data["html_url"]},
+        # Only the user who triggered the incident declared it; later agents acted on it.
+        declared_by=Person(name=body["event"]["agent"]["summary"],
+                           source_id=body["event"]["agent"]["id"])
+        if event_type == "incident.triggered" else None,
         created_at=at(created_at or occurred_at),
         updated_at=at(occurred_at),
     )
