@@ -7,12 +7,13 @@ jobs) before it closes; aiohttp stops accepting connections first on SIGTERM.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 
 from aiohttp import web
 
-from daemon.appkeys import CONFIG_CHECKS, METRICS, SETTINGS, STORE
+from daemon.appkeys import CONFIG_CHECKS, METRICS, READY_DETAILS, SETTINGS, STORE
 from daemon.ingress import health, slack, webhooks
 from daemon.jobs.attention import recovered_job, trouble_job
 from daemon.jobs.registry import URGENT
@@ -21,11 +22,13 @@ from daemon.metrics import Metrics
 from daemon.reporting import dashboard
 from daemon.settings import Settings
 from daemon.store import Store, StoreUnavailable
+from daemon.watch import Watch
 from daemon.workers.runner import Handler, JobRunner
 
 log = get_logger("tier2gate.app")
 
 RUNNER = web.AppKey("runner", JobRunner)
+WATCH = web.AppKey("watch", Watch)
 
 
 @web.middleware
@@ -70,9 +73,11 @@ def build_app(
     owner: str | None = None,
     checks: Sequence[Callable[[], str]] = (),
     on_close: Sequence[Callable[[], Awaitable[None]]] = (),
+    watch: Watch | None = None,
 ) -> web.Application:
     """The daemon's HTTP app. `checks` return a problem ("" when fine) for `/readyz`;
-    `on_close` release vendor clients after the workers stopped."""
+    `on_close` release vendor clients after the workers stopped; `watch` looks at the clocks
+    and the policy file while the workers run."""
     app = web.Application(
         client_max_size=settings.http.max_body_bytes,
         middlewares=[count_requests, store_outage_is_503],
@@ -81,6 +86,7 @@ def build_app(
     app[STORE] = store
     app[METRICS] = metrics or Metrics()
     app[CONFIG_CHECKS] = list(checks)
+    app[READY_DETAILS] = []
     scrubber = SecretScrubber(settings.secrets())
     app[RUNNER] = JobRunner(
         store, handlers or {}, settings.jobs, app[METRICS], scrub=scrubber.scrub, owner=owner,
@@ -96,6 +102,10 @@ def build_app(
     dashboard.add_routes(app)
     app.cleanup_ctx.append(_store_lifetime)
     app.cleanup_ctx.append(_runner_lifetime)
+    if watch is not None:
+        app[WATCH] = watch
+        app[READY_DETAILS].append(watch.detail)
+        app.cleanup_ctx.append(_watch_lifetime)
 
     async def close_clients(_app: web.Application) -> None:
         for close in on_close:
@@ -129,3 +139,19 @@ async def _runner_lifetime(app: web.Application) -> AsyncIterator[None]:
     yield
     runner.stop()
     await task
+
+
+async def _watch_lifetime(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(app[WATCH].run(), name="watch")
+
+    def ended(done: asyncio.Task[None]) -> None:
+        if not done.cancelled():  # a bug: say so loudly; readiness turns red below
+            log.error("watch.stopped", exc_info=done.exception())
+
+    task.add_done_callback(ended)
+    app[CONFIG_CHECKS].append(
+        lambda: "the clock and policy watch stopped" if task.done() else "")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

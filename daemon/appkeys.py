@@ -14,3 +14,5 @@ SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 METRICS = web.AppKey("metrics", Metrics)
 CONFIG_CHECKS = web.AppKey("config_checks", list[Callable[[], str]])
+READY_DETAILS = web.AppKey("ready_details", list[Callable[[], dict[str, object]]])
+"""Facts `/readyz` shows whatever its verdict (e.g. the last clock step), never reasons."""

@@ -49,7 +49,8 @@ def cmd_serve(_args: argparse.Namespace) -> int:
         print(f"tier2gate: invalid policy:\n{exc}", file=sys.stderr)
         return 1
     app = build_app(settings, store, handlers=handlers(parts.deps), metrics=metrics,
-                    checks=[lambda: parts.deps.policy.problem], on_close=parts.closers)
+                    checks=[lambda: parts.deps.policy.problem], on_close=parts.closers,
+                    watch=parts.watch)
     log.info("serve.starting", version=__version__, host=settings.http.host,
              port=settings.http.port, mode=settings.mode, store=store.backend.dialect)
     try:

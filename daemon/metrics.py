@@ -70,6 +70,22 @@ class Metrics:
             ["reason"], registry=self.registry,
         )
 
+        self.clock_steps = Counter(
+            "tier2gate_clock_steps", "Wall-clock steps seen while running, by direction",
+            ["direction"], registry=self.registry,
+        )
+        self.clock_last_step = Gauge(
+            "tier2gate_clock_last_step_seconds",
+            "Size of the last wall-clock step seen (negative: backward); 0 when none",
+            registry=self.registry,
+        )
+        self.fallbacks_deferred = Counter(
+            "tier2gate_fallbacks_deferred",
+            "Approval reminders and timeouts put off because the time the process measured "
+            "disagreed with the wall clock, or the policy in force asks for more", ["kind"],
+            registry=self.registry,
+        )
+
     def record(self, events: Iterable[Any]) -> None:
         """Count the funnel from timeline entries as they are committed (`NewEvent`s)."""
         for entry in events:

@@ -103,6 +103,15 @@ class JobSettings(Section):
     drain_timeout_s: float = Field(default=8.0, ge=0)
 
 
+class ClockSettings(Section):
+    """Noticing wall-clock steps (see `daemon.clockwatch`)."""
+
+    # How often the wall clock is compared with elapsed time (and the policy file looked at).
+    check_interval_s: float = Field(default=1.0, gt=0)
+    # A disagreement of at least this much between two looks is a step, not drift.
+    step_threshold_s: float = Field(default=5.0, gt=0)
+
+
 class ApprovalSettings(Section):
     """Who may approve besides the SMOC resolved from PagerDuty, and how to reach them."""
 
@@ -155,6 +164,9 @@ class Settings(BaseSettings):
     mode: Literal["live", "shadow"] = "live"
     database_url: str = "sqlite:///./var/tier2gate.db"
     policy_file: Path = DEFAULT_POLICY_FILE
+    policy_settle_s: float = Field(
+        default=2.0, ge=0,
+        description="an edited policy file is put in force once unchanged this long")
     public_url: str = Field(default="", description="where people reach this daemon's dashboard")
     runbook_base_url: str = Field(
         default="", description="prefix that turns a policy runbook path into a link")
@@ -168,6 +180,7 @@ class Settings(BaseSettings):
     retro: RetroSettings = RetroSettings()
     rfh: RfhSettings = RfhSettings()
     jobs: JobSettings = JobSettings()
+    clock: ClockSettings = ClockSettings()
     log: LogSettings = LogSettings()
 
     @field_validator("database_url")

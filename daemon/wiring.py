@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from daemon.clock import Clock
+from daemon.clockwatch import ClockWatch
 from daemon.integrations import incident_io, pagerduty, slack
 from daemon.integrations.tracker import tracker_from_settings
 from daemon.jobs.deps import Deps
@@ -17,19 +18,24 @@ from daemon.metrics import Metrics
 from daemon.policy_source import PolicySource
 from daemon.settings import Settings
 from daemon.store import Store
+from daemon.watch import Watch
 
 
 @dataclass
 class Parts:
     deps: Deps
+    watch: Watch
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 def build_parts(settings: Settings, store: Store, clock: Clock, metrics: Metrics) -> Parts:
     """Raises PolicyError when the policy file cannot be used (the daemon must not start)."""
-    policy = PolicySource(settings.resolved_policy_file())
-    deps = Deps(settings=settings, store=store, policy=policy, clock=clock, metrics=metrics)
-    parts = Parts(deps)
+    policy = PolicySource(settings.resolved_policy_file(), settle_s=settings.policy_settle_s,
+                          monotonic=clock.monotonic)
+    clock_watch = ClockWatch(clock, settings.clock.step_threshold_s, metrics)
+    deps = Deps(settings=settings, store=store, policy=policy, clock=clock, metrics=metrics,
+                clock_watch=clock_watch)
+    parts = Parts(deps, Watch(clock_watch, policy, store, settings.clock.check_interval_s))
     if settings.slack.bot_token is not None and settings.slack.bot_token.get_secret_value():
         deps.chat = slack.Client.from_settings(settings.slack, settings.tls, clock)
     pd = settings.pagerduty

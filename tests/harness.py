@@ -139,6 +139,7 @@ async def running(tmp_path: Path, settings: Settings | None = None) -> AsyncIter
     metrics = Metrics()
     parts = build_parts(settings, store, clock, metrics)
     app = build_app(settings, store, handlers=handlers(parts.deps), metrics=metrics,
-                    checks=[lambda: parts.deps.policy.problem], on_close=parts.closers)
+                    checks=[lambda: parts.deps.policy.problem], on_close=parts.closers,
+                    watch=parts.watch)
     async with TestClient(TestServer(app)) as client:
         yield Harness(client, store, clock, settings, metrics)

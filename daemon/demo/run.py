@@ -56,6 +56,9 @@ class ShiftedClock:
     def now(self) -> float:
         return time.time() + self.offset_s
 
+    def monotonic(self) -> float:
+        return time.monotonic()
+
 
 def _secret() -> str:
     return secrets.token_urlsafe(24)
@@ -135,7 +138,8 @@ async def run_demo(folder: Path, port: int, auto_approve: bool) -> int:
         metrics = Metrics()
         parts = build_parts(settings, store, demo.clock, metrics)
         app = build_app(settings, store, handlers=handlers(parts.deps), metrics=metrics,
-                        checks=[lambda: parts.deps.policy.problem], on_close=parts.closers)
+                        checks=[lambda: parts.deps.policy.problem], on_close=parts.closers,
+                        watch=parts.watch)
         app[DEMO_ACTIONS_KEY] = True
         app[SMOC_USER] = SMOC_USER_ID
         app.router.add_post("/demo/click", click)

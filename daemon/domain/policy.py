@@ -8,10 +8,12 @@ different outcome, so that it can set a durable timer instead of polling.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import cached_property
 from pathlib import PurePosixPath
 from typing import Annotated, Any, Self
 
@@ -192,6 +194,13 @@ class Policy(_Frozen):
     approval: Approvers = Approvers()
     rules: tuple[Rule, ...] = ()
 
+    @cached_property
+    def fingerprint(self) -> str:
+        """Names this policy in timelines and logs: equal for files that differ only in
+        comments or layout, so such an edit is not a change of the policy in force."""
+        canonical = self.model_dump_json(exclude_none=True).encode()
+        return hashlib.sha256(canonical).hexdigest()[:12]
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         problems: list[tuple[Loc, str]] = []
@@ -287,6 +296,7 @@ class Decision(_Frozen):
     recheck_at: AwareDatetime | None = Field(
         default=None, description="when a time-based rule that decides first could start to match"
     )
+    policy: str = Field(default="", description="fingerprint of the policy that decided")
 
 
 def evaluate(policy: Policy, escalation: Escalation, now: datetime) -> Decision:
@@ -320,6 +330,7 @@ def evaluate(policy: Policy, escalation: Escalation, now: datetime) -> Decision:
                 runbook=rule.runbook,
                 approval=rule.approval,
                 recheck_at=min(recheck, default=None),
+                policy=policy.fingerprint,
             )
             return _never_page_tests(decision)
         if failed == ["min_age_minutes"] and rule.when.min_age_minutes is not None:
@@ -333,6 +344,7 @@ def evaluate(policy: Policy, escalation: Escalation, now: datetime) -> Decision:
         facts=facts,
         approval=Approval() if policy.default_outcome is Outcome.EMERGENCY else None,
         recheck_at=min(recheck, default=None),
+        policy=policy.fingerprint,
     )
     return _never_page_tests(decision)
 

@@ -48,6 +48,7 @@ DIRECT_NOTE = "direct_note"
 APPROVAL_COPY = "approval_copy"
 ATTENTION = "needs_attention"
 APPROVAL_CHANNEL = "approval_channel"  # a problem, not an effect: the channel refused the bot
+APPROVERS = "approvers"  # a problem, not an effect: nobody may decide the request
 MERGE_INTO = "merge_into"
 RETRO_NOTE = "retro_note"
 RFH_NOTE = "rfh_note"
@@ -61,6 +62,9 @@ _PHASE_OF = {
     Outcome.IGNORE: Phase.IGNORED,
 }
 _UNDECIDED = (Phase.RECEIVED, Phase.IGNORED, Phase.RFH, Phase.AWAITING_APPROVAL)
+OPEN = (Phase.RECEIVED, Phase.RFH, Phase.AWAITING_APPROVAL)
+"""Escalations that a change of policy judges again: ignored ones wait for news from their
+source (there are many, and an edit should not wake every test incident ever filed)."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,8 @@ class Step:
         return Step(other.gate, self.records + other.records, self.effects + other.effects)
 
 
-def _timing(gate: Gate) -> Approval:
+def timing(gate: Gate) -> Approval:
+    """The approval timings in force for this escalation (the program's defaults if none)."""
     return (gate.decision.approval if gate.decision else None) or Approval()
 
 
@@ -191,7 +196,11 @@ def _retro(gate: Gate) -> Effect:
 
 def _classify(gate: Gate, decision: Decision, rfh_due: datetime, now: datetime) -> Step:
     if gate.phase is Phase.AWAITING_APPROVAL:
-        decision = reevaluate(Outcome.EMERGENCY, gate.approval is not None, decision)
+        kept = reevaluate(Outcome.EMERGENCY, gate.approval is not None, decision)
+        if kept is not decision and gate.decision is not None:
+            # A refused downgrade keeps the timings the SMOC was asked under, not defaults.
+            kept = kept.model_copy(update={"approval": gate.decision.approval})
+        decision = kept
     phase = _PHASE_OF[decision.outcome]
     records: list[Record] = []
     effects: list[Effect] = []
@@ -208,11 +217,14 @@ def _classify(gate: Gate, decision: Decision, rfh_due: datetime, now: datetime) 
     if changed and phase is Phase.AWAITING_APPROVAL:
         # The approval clocks start now, not when Slack accepts the message: a request that
         # cannot be posted must still remind people and reach its timeout fallback.
-        timing = decision.approval or Approval()
+        timings = decision.approval or Approval()
+        since = now.timestamp()
         effects += [
             Effect(REQUEST_APPROVAL, "request"),
-            Effect(REMIND, "1", {"n": 1}, now + timedelta(minutes=timing.remind_after_minutes)),
-            Effect(TIMEOUT, "timeout", run_at=now + timedelta(minutes=timing.timeout_minutes)),
+            Effect(REMIND, "1", {"n": 1, "since": since},
+                   now + timedelta(minutes=timings.remind_after_minutes)),
+            Effect(TIMEOUT, "timeout", {"since": since},
+                   now + timedelta(minutes=timings.timeout_minutes)),
         ]
     if changed and phase is Phase.RFH:
         updates["rfh_due_at"] = rfh_due
@@ -421,7 +433,7 @@ def on_click(gate: Gate, user_id: str, verdict: Verdict, now: datetime, *, allow
     decided = DecisionState(verdict=verdict, by=user_id, at=now, reason=reason,
                             pages=verdict is Verdict.APPROVED, self_approved=self_approved)
     # A person decided: a refused approval channel no longer keeps this escalation waiting.
-    problems = gate.without_problems(REQUEST_APPROVAL, APPROVAL_CHANNEL)
+    problems = gate.without_problems(REQUEST_APPROVAL, APPROVAL_CHANNEL, APPROVERS)
     waited = {"waited_s": round((now - gate.approval.requested_at).total_seconds(), 3)} \
         if gate.approval else {}
     if verdict is Verdict.APPROVED:
@@ -457,7 +469,7 @@ def _late_text(gate: Gate) -> str:
 def on_remind(gate: Gate, n: int, now: datetime) -> Step:
     if gate.phase is not Phase.AWAITING_APPROVAL or gate.decided is not None:
         return Step(gate)
-    timing = _timing(gate)
+    timings = timing(gate)
     if gate.approval is None:
         # The request is not posted yet (the chat keeps failing): tell the approvers directly,
         # and keep reminding until there is a message to decide on.
@@ -466,15 +478,15 @@ def on_remind(gate: Gate, n: int, now: datetime) -> Step:
                 "by hand if it cannot wait.")
         return Step(gate, (Record("approval_reminded", DAEMON, {"n": n, "posted": False}),),
                     (Effect(DIRECT_NOTE, f"remind-{n}", {"text": text, "to": "approvers"}),
-                     Effect(REMIND, str(n + 1), {"n": n + 1},
-                            now + timedelta(minutes=timing.remind_after_minutes))))
+                     Effect(REMIND, str(n + 1), {"n": n + 1, "since": now.timestamp()},
+                            now + timedelta(minutes=timings.remind_after_minutes))))
     approval = gate.approval.model_copy(update={"reminders": n})
     mentions = " ".join(f"<@{a}>" for a in gate.approval.approvers)
     text = f"Reminder: this emergency is still waiting for a decision. {mentions}".strip()
     effects = [Effect(THREAD_NOTE, f"remind-{n}", {"text": text})]
     if approval.holding:
-        effects.append(Effect(REMIND, str(n + 1), {"n": n + 1},
-                              now + timedelta(minutes=timing.remind_after_minutes)))
+        effects.append(Effect(REMIND, str(n + 1), {"n": n + 1, "since": now.timestamp()},
+                              now + timedelta(minutes=timings.remind_after_minutes)))
     return Step(gate.model_copy(update={"approval": approval}),
                 (Record("approval_reminded", DAEMON, {"n": n, "to": list(approval.approvers)}),),
                 tuple(effects))
@@ -485,14 +497,15 @@ def on_timeout(gate: Gate, now: datetime) -> Step:
     fallback pages or holds."""
     if gate.phase is not Phase.AWAITING_APPROVAL or gate.decided is not None:
         return Step(gate)
-    timing = _timing(gate)
-    fallback = timing.on_timeout
-    details = {"after_minutes": timing.timeout_minutes, "fallback": fallback.value}
+    timings = timing(gate)
+    fallback = timings.on_timeout
+    details = {"after_minutes": timings.timeout_minutes, "fallback": fallback.value}
     if fallback is OnTimeout.PAGE:
         decided = DecisionState(verdict=Verdict.TIMED_OUT, by="", at=now, pages=True)
         return Step(gate.model_copy(update={
                         "phase": Phase.PAGING, "decided": decided,
-                        "problems": gate.without_problems(REQUEST_APPROVAL, APPROVAL_CHANNEL)}),
+                        "problems": gate.without_problems(
+                            REQUEST_APPROVAL, APPROVAL_CHANNEL, APPROVERS)}),
                     (Record("approval_timed_out", DAEMON, details, once_key="decision"),),
                     (Effect(UPDATE_APPROVAL, "decided"), Effect(PAGE, "page")))
     if gate.approval is None:
@@ -504,8 +517,49 @@ def on_timeout(gate: Gate, now: datetime) -> Step:
     return Step(gate.model_copy(update={"approval": approval}),
                 (Record("approval_timed_out", DAEMON, details, once_key="timeout"),),
                 (Effect(THREAD_NOTE, "holding", {"text": text}),
-                 Effect(REMIND, str(n), {"n": n},
-                        now + timedelta(minutes=timing.remind_after_minutes))))
+                 Effect(REMIND, str(n), {"n": n, "since": now.timestamp()},
+                        now + timedelta(minutes=timings.remind_after_minutes))))
+
+
+def on_timer_early(gate: Gate, kind: str, payload: dict[str, Any], *, measured_s: float,
+                   needed_s: float, wall_s: float, now: datetime) -> Step:
+    """A reminder or the timeout came due by the wall clock before the time it stands for
+    really passed: the wall clock was stepped forward (`wall_s`, what the wall clock says,
+    exceeds `measured_s`, what the process measured), or the policy in force now asks for
+    longer. It is set again for the rest of the time, on the record; nothing else happens."""
+    rest_s = needed_s - measured_s
+    due = now + timedelta(seconds=rest_s)
+    reason = "clock_stepped" if wall_s >= needed_s else "policy_asks_longer"
+    label = f"remind-{payload.get('n', 1)}" if kind == REMIND else "timeout"
+    return Step(gate, (Record("timer_deferred", DAEMON, {
+        "timer": label, "reason": reason, "needed_s": round(needed_s, 3),
+        "measured_s": round(measured_s, 3), "wall_clock_s": round(wall_s, 3),
+        "due": due.isoformat()}),),
+        (Effect(kind, f"{label}-at-{int(due.timestamp())}", payload, due),))
+
+
+def on_policy_changed(gate: Gate, decision: Decision, now: datetime, *, rfh_due: datetime
+                      ) -> Step:
+    """The policy in force is not the one that judged this open escalation: judge it again.
+
+    The one-way door still holds (an emergency whose SMOC was asked is never downgraded), and
+    a pending approval takes the new timings and fallback from now on. The change is on the
+    timeline with both policies' fingerprints and the outcome under the new one.
+    """
+    before = gate.decision.policy if gate.decision else ""
+    if (gate.phase not in OPEN or gate.resolved_at is not None or gate.decided is not None
+            or before == decision.policy):
+        return Step(gate)
+    previous = gate.decision.outcome.value if gate.decision else None
+    step = _classify(gate, decision, rfh_due, now)
+    judged = step.gate.decision or decision
+    timings = judged.approval
+    record = Record("policy_changed", POLICY, {
+        "from": before, "to": decision.policy, "previous": previous,
+        "outcome": judged.outcome.value, "rule": judged.rule, "reason": judged.reason,
+        **({"on_timeout": timings.on_timeout.value, "timeout_minutes": timings.timeout_minutes}
+           if timings is not None and judged.outcome is Outcome.EMERGENCY else {})})
+    return Step(step.gate, (record, *step.records), step.effects)
 
 
 def on_paged(gate: Gate, incident_id: str, url: str, now: datetime, *, shadow: bool,
@@ -725,16 +779,16 @@ def on_nobody_can_approve(gate: Gate, why: str, subject: str, now: datetime) -> 
     `why`: why there is no SMOC, in words; `subject`: the escalation as people know it, safe to
     show in the chat as it is.
     """
-    timing = _timing(gate)
-    fallback = ("pages Tier 2" if timing.on_timeout is OnTimeout.PAGE
+    timings = timing(gate)
+    fallback = ("pages Tier 2" if timings.on_timeout is OnTimeout.PAGE
                 else "holds and nobody is paged")
-    problem = Problem(effect=REQUEST_APPROVAL, reason=NOBODY_CAN_APPROVE, at=now)
+    problem = Problem(effect=APPROVERS, reason=NOBODY_CAN_APPROVE, at=now)
     text = (f":rotating_light: Nobody can approve escalation {subject}. {why} Without a "
-            f"decision the policy {fallback} after {timing.timeout_minutes:g} minutes "
-            f"(on_timeout: {timing.on_timeout.value}). {NOBODY_CAN_APPROVE.partition('. ')[2]}")
+            f"decision the policy {fallback} after {timings.timeout_minutes:g} minutes "
+            f"(on_timeout: {timings.on_timeout.value}). {NOBODY_CAN_APPROVE.partition('. ')[2]}")
     return Step(gate.model_copy(update={
-                    "problems": (*gate.without_problems(REQUEST_APPROVAL), problem)}),
-                (Record("needs_attention", DAEMON, {"effect": REQUEST_APPROVAL,
+                    "problems": (*gate.without_problems(APPROVERS), problem)}),
+                (Record("needs_attention", DAEMON, {"effect": APPROVERS,
                                                     "reason": NOBODY_CAN_APPROVE,
                                                     "final": True}),),
                 (Effect(UPDATE_APPROVAL, "nobody-can-approve"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from daemon.appkeys import CONFIG_CHECKS, METRICS, STORE
+from daemon.appkeys import CONFIG_CHECKS, METRICS, READY_DETAILS, STORE
 from daemon.store import StoreUnavailable
 
 
@@ -22,9 +22,13 @@ async def readyz(request: web.Request) -> web.Response:
         problems.append(f"store: {exc}")
     except Exception as exc:  # noqa: BLE001 - readiness must answer 503, never 500
         problems.append(f"store: unexpected {type(exc).__name__}")
+    details: dict[str, object] = {}
+    for detail in request.app.get(READY_DETAILS, ()):
+        details.update(detail())
     if problems:
-        return web.json_response({"status": "unavailable", "problems": problems}, status=503)
-    return web.json_response({"status": "ready"})
+        return web.json_response({"status": "unavailable", "problems": problems, **details},
+                                 status=503)
+    return web.json_response({"status": "ready", **details})
 
 
 async def metrics(request: web.Request) -> web.Response:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from daemon.clock import Clock
+from daemon.clockwatch import ClockWatch
 from daemon.integrations.base import Chat, IncidentSource, IssueTracker, Pager
 from daemon.metrics import Metrics
 from daemon.policy_source import PolicySource
@@ -20,6 +21,7 @@ class Deps:
     policy: PolicySource
     clock: Clock
     metrics: Metrics
+    clock_watch: ClockWatch  # what time really passed, whatever the wall clock says
     chat: Chat | None = None
     pager: Pager | None = None
     tracker: IssueTracker | None = None

@@ -9,6 +9,7 @@ from daemon.jobs.deps import Deps
 from daemon.jobs.intake import INCIDENT_NOTICE, INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY, Intake
 from daemon.jobs.issues import Issues
 from daemon.jobs.paging import Paging
+from daemon.jobs.policy import POLICY_CHANGED, REEVALUATE, PolicyJobs
 from daemon.workers.runner import Handler
 
 URGENT = frozenset({INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY, INTERACTION, t.REQUEST_APPROVAL, t.PAGE})
@@ -18,6 +19,7 @@ URGENT = frozenset({INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY, INTERACTION, t.REQUEST
 def handlers(deps: Deps) -> dict[str, Handler]:
     intake = Intake(deps)
     approvals, paging, issues = Approvals(deps, intake), Paging(deps), Issues(deps)
+    policy = PolicyJobs(deps)
     return {
         INTAKE_INCIDENT_IO: intake.incident_io,
         INTAKE_PAGERDUTY: intake.pagerduty,
@@ -41,4 +43,6 @@ def handlers(deps: Deps) -> dict[str, Handler]:
         t.DIRECT_NOTE: approvals.direct_note,
         t.APPROVAL_COPY: approvals.copy,
         t.ATTENTION: Attention(deps, approvals.approver_ids).handle,
+        POLICY_CHANGED: policy.changed,
+        REEVALUATE: policy.reevaluate,
     }

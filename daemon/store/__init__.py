@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -235,6 +235,12 @@ class Store:
     async def list_escalations(self, since: float = 0.0, limit: int = 500
                                ) -> list[EscalationRow]:
         return await self._run(lambda: units.list_escalations(since, limit), proves_writes=False)
+
+    async def escalations_in(self, states: Sequence[str], limit: int = 10_000
+                             ) -> list[EscalationRow]:
+        """Escalations whose phase (the `state` column) is one of `states`, oldest first per
+        state: e.g. the open ones, to judge again under a new policy."""
+        return await self._run(lambda: units.escalations_in(states, limit))
 
     async def needing_attention(self, limit: int = 100) -> list[EscalationRow]:
         """Escalations a person must act on (`Gate.problems`), newest first."""

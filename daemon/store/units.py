@@ -155,6 +155,9 @@ LIST_ESCALATIONS = Sql.of(
     f"SELECT {_ESC_COLUMNS} FROM escalations WHERE opened_at >= ?"
     " ORDER BY opened_at DESC LIMIT ?"
 )
+ESCALATIONS_IN = Sql.of(
+    f"SELECT {_ESC_COLUMNS} FROM escalations WHERE state = ? ORDER BY opened_at LIMIT ?"
+)
 GET_DELIVERY = Sql.of(
     "SELECT id, source, delivery_id, event_type, received_at, body, state, escalation_id, note"
     " FROM deliveries WHERE id = ?"
@@ -386,6 +389,14 @@ def count_needing_attention() -> Unit[int]:
 def list_escalations(since: float, limit: int) -> Unit[list[EscalationRow]]:
     rows = yield Stmt(LIST_ESCALATIONS, (since, limit))
     return [escalation_from(row) for row in rows]
+
+
+def escalations_in(states: Sequence[str], limit: int) -> Unit[list[EscalationRow]]:
+    found: list[EscalationRow] = []
+    for state in states:  # one fixed statement per state, rather than SQL built at run time
+        rows = yield Stmt(ESCALATIONS_IN, (state, limit))
+        found += [escalation_from(row) for row in rows]
+    return found
 
 
 def timeline(escalation_id: str) -> Unit[list[TimelineEntry]]:

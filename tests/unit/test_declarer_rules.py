@@ -95,7 +95,7 @@ def test_nobody_can_approve_needs_attention_and_tells_the_channel(
                                    "Nobody is on call.", "esc-1 (INC-7)", NOW)
     assert step.gate.needs_attention
     [problem] = step.gate.problems
-    assert problem.effect == t.REQUEST_APPROVAL and problem.final
+    assert problem.effect == t.APPROVERS and problem.final
     assert [f"{e.kind}:{e.name}" for e in step.effects] == [
         "update_approval:nobody-can-approve", "direct_note:nobody-can-approve"]
     note = step.effects[1].payload

@@ -9,23 +9,21 @@ from pathlib import Path
 
 import pytest
 
-from daemon.jobs.deps import Deps
 from daemon.jobs.registry import handlers
 from daemon.metrics import Metrics
-from daemon.policy_source import PolicySource
 from daemon.store import Store
 from daemon.store.sqlite import SqliteBackend
+from daemon.wiring import build_parts
 from tests.harness import base_settings
 
 RUNBOOKS = Path(__file__).resolve().parents[2] / "runbooks"
 
 
 def job_kinds(tmp_path: Path) -> set[str]:
-    settings = base_settings()
+    """Every job kind the daemon has a handler for, wired the way `serve` wires itself."""
     store = Store(SqliteBackend(tmp_path / "kinds.db"))
-    deps = Deps(settings=settings, store=store, policy=PolicySource(settings.policy_file),
-                clock=store.clock, metrics=Metrics())
-    return set(handlers(deps))
+    parts = build_parts(base_settings(), store, store.clock, Metrics())
+    return set(handlers(parts.deps))
 
 
 def test_every_job_kind_is_named_in_the_runbooks(tmp_path: Path) -> None:

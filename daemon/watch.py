@@ -1,0 +1,54 @@
+"""The daemon's periodic looks, in one small supervised task: the clocks and the policy file.
+
+Every `clock.check_interval_s`: compare the wall clock with elapsed time (a step is logged,
+counted and shown by `/readyz`), and look at the policy file; when a new policy is put in force,
+announce it with a job that re-judges the open escalations. A look that fails (the store is
+down) is logged and made again at the next tick; the change is announced once it succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from daemon.clockwatch import ClockWatch
+from daemon.jobs.policy import announcement
+from daemon.logging import get_logger
+from daemon.policy_source import PolicySource
+from daemon.store import Store, StoreUnavailable
+
+log = get_logger("tier2gate.watch")
+
+
+class Watch:
+    def __init__(self, clock_watch: ClockWatch, policy: PolicySource, store: Store,
+                 interval_s: float) -> None:
+        self.clock_watch = clock_watch
+        self.policy = policy
+        self.store = store
+        self.interval_s = interval_s
+        # The policy loaded at start is in force already: only later changes are news.
+        self._announced = policy.fingerprint
+
+    async def tick(self) -> None:
+        self.clock_watch.check()
+        self.policy.refresh()
+        fingerprint = self.policy.fingerprint
+        if fingerprint == self._announced:
+            return
+        try:
+            await self.store.enqueue(announcement(fingerprint, self.store.clock.now()))
+        except StoreUnavailable as exc:
+            log.warning("policy.announce_failed", error=str(exc))
+            return
+        log.info("policy.changed", previous=self._announced, fingerprint=fingerprint)
+        self._announced = fingerprint
+
+    async def run(self) -> None:
+        while True:
+            await self.tick()
+            await asyncio.sleep(self.interval_s)
+
+    def detail(self) -> dict[str, object]:
+        """For `/readyz`: the last clock step, once there was one (news, not a reason to be
+        unready: taking the daemon out of service would lose webhooks, not fix the clock)."""
+        return {"clock": self.clock_watch.detail()} if self.clock_watch.last else {}
