@@ -18,7 +18,7 @@ from aiohttp.web_protocol import RequestPayloadError
 from daemon.appkeys import METRICS, SETTINGS, STORE
 from daemon.clock import to_datetime
 from daemon.ingress import incident_io, pagerduty
-from daemon.ingress.fields import PayloadError
+from daemon.ingress.fields import PayloadError, decode_json
 from daemon.ingress.signatures import SignatureError, verify_pagerduty, verify_standard_webhook
 from daemon.jobs.intake import INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY
 from daemon.logging import get_logger
@@ -77,10 +77,10 @@ def unauthorized(request: web.Request, source: str, reason: str) -> web.HTTPExce
 
 def parse_json(request: web.Request, source: str, body: bytes) -> Any:
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        return decode_json(body)
+    except PayloadError as exc:
         request.app[METRICS].webhook_rejections.labels(source, "malformed").inc()
-        raise reject(400, "body is not valid JSON") from None
+        raise reject(400, exc.reason) from None
 
 
 async def store_delivery(request: web.Request, source: str, delivery_id: str, event_type: str,
