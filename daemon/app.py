@@ -31,6 +31,14 @@ RUNNER = web.AppKey("runner", JobRunner)
 WATCH = web.AppKey("watch", Watch)
 
 
+class ClientClosedRequest(web.HTTPClientError):
+    """The client went away before its request was read (nginx's 499). Nobody receives this
+    answer; it exists so the metrics and the access log do not call the client's abort a 5xx,
+    and so aiohttp does not log it as an error with a traceback."""
+
+    status_code = 499
+
+
 @web.middleware
 async def count_requests(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -45,6 +53,16 @@ async def count_requests(
         return response
     except web.HTTPException as exc:
         status = exc.status
+        raise
+    except ConnectionResetError:
+        # aiohttp fails the body read with this when the connection is lost mid-upload.
+        status = ClientClosedRequest.status_code
+        log.info("http.client_aborted", route=route)
+        raise ClientClosedRequest() from None
+    except asyncio.CancelledError:
+        # With handler cancellation on (aiohttp's test server turns it on) a lost connection
+        # cancels the handler instead; cancellation must propagate.
+        status = ClientClosedRequest.status_code
         raise
     finally:
         request.app[METRICS].http_requests.labels(route, str(status)).inc()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from daemon.app import build_app
 from daemon.clock import SystemClock
 from daemon.domain.policy_file import PolicyError, dump_policy, load_policy
 from daemon.jobs.registry import handlers
-from daemon.logging import configure, get_logger
+from daemon.logging import AccessLogger, configure, get_logger
 from daemon.metrics import Metrics
 from daemon.reporting import Report, TooManyEscalations, load_report, parse_since, render_text
 from daemon.settings import ConfigError, Settings, load_settings
@@ -56,7 +57,8 @@ def cmd_serve(_args: argparse.Namespace) -> int:
     try:
         web.run_app(
             app, host=settings.http.host, port=settings.http.port, print=None,
-            access_log=None, shutdown_timeout=settings.http.shutdown_timeout_s,
+            access_log=logging.getLogger("aiohttp.access"), access_log_class=AccessLogger,
+            shutdown_timeout=settings.http.shutdown_timeout_s,
             loop=uvloop.new_event_loop(),  # measured: ~10% more intake per CPU (bench/README)
         )
     except StoreUnavailable as exc:

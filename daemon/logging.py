@@ -2,6 +2,10 @@
 
 The scrubber is a last line of defence: secrets are `SecretStr` and never formatted on purpose,
 but a vendor error body echoing a token must not reach the log either.
+
+Libraries log through the standard `logging` module (aiohttp's `aiohttp.server` errors and
+`aiohttp.access`, asyncio, warnings); `configure` sends those through the same processors, so
+every line on stdout is one JSON object, tracebacks included, whoever wrote it.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 import structlog
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web import BaseRequest, StreamResponse
 
 from daemon.integrations.failures import scrub
 
@@ -39,6 +45,21 @@ class SecretScrubber:
         return {key: self.scrub(value) for key, value in event.items()}
 
 
+class _LineHandler(logging.Handler):
+    """Writes a formatted standard-library record through structlog's own printer, which holds
+    the same per-stream lock: a line from another thread can never land inside one of ours."""
+
+    def __init__(self, stream: Any) -> None:
+        super().__init__()
+        self._printer = structlog.PrintLogger(stream)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self._printer.msg(self.format(record))
+        except Exception:  # noqa: BLE001 - logging's contract: a failing handler reports itself
+            self.handleError(record)
+
+
 def configure(level: str = "INFO", fmt: str = "json", secrets: Iterable[str] = (),
               stream: Any = None) -> None:
     renderer: Any = (
@@ -46,19 +67,50 @@ def configure(level: str = "INFO", fmt: str = "json", secrets: Iterable[str] = (
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )
+    out = stream or sys.stdout
+    scrubber = SecretScrubber(secrets)
+    stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            stamp,
             structlog.processors.format_exc_info,
-            SecretScrubber(secrets),
+            scrubber,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level]),
-        logger_factory=structlog.PrintLoggerFactory(stream or sys.stdout),
+        logger_factory=structlog.PrintLoggerFactory(out),
         cache_logger_on_first_use=False,
     )
+    handler = _LineHandler(out)
+    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_log_level, structlog.stdlib.add_logger_name,
+                           structlog.stdlib.ExtraAdder(), stamp],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, scrubber, renderer],
+    ))
+    root = logging.getLogger()
+    # Replace only our own handler: configuring twice (tests do) must not print lines twice,
+    # and a host's handlers (pytest's capture) are not ours to remove.
+    root.handlers[:] = [*(h for h in root.handlers if not isinstance(h, _LineHandler)), handler]
+    root.setLevel(level)
+    logging.captureWarnings(True)  # `warnings` would otherwise print plain text to stderr
+
+
+class AccessLogger(AbstractAccessLogger):
+    """aiohttp's access log as one `http.access` event per request (its default is a line of
+    Apache-style text). The query string is left out: it is nobody's business in a log."""
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        self.logger.info("http.access", extra={
+            "method": request.method, "path": request.path, "status": response.status,
+            "bytes": response.body_length, "duration_ms": round(time * 1000, 2),
+            "remote": request.remote})
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:

@@ -65,6 +65,11 @@ class PagerDutySettings(Section):
         default_factory=list,
         description="services whose incidents are escalations; empty = all but the Tier 2 service",
     )
+    # V3 signs no timestamp, so a captured delivery verifies forever. PagerDuty itself retries
+    # a delivery for up to 48 h (and queues the incident's later events behind it), so a real
+    # delivery is at most ~48 h old; 72 h leaves a day for clock skew and a retry that began
+    # late in the window. Anything older is recorded as stale and acts on nothing.
+    max_event_age_s: float = Field(default=72 * 3600.0, gt=0)
 
     _split = field_validator("webhook_secrets", "source_service_ids", mode="before")(
         _split_commas

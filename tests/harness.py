@@ -45,6 +45,16 @@ def payload(name: str) -> bytes:
     return (PAYLOADS / name).read_bytes()
 
 
+def recent_pagerduty(name: str, at: float = HARNESS_START) -> dict[str, Any]:
+    """A published PagerDuty sample as if it occurred at `at` (default: the harness's start).
+    The samples are years old, and an event older than `pagerduty.max_event_age_s` is stale:
+    answered 2xx and acted on by nothing. A sample without `occurred_at` keeps none."""
+    sample: dict[str, Any] = json.loads(payload(name))
+    if "occurred_at" in sample["event"]:
+        sample["event"]["occurred_at"] = datetime.fromtimestamp(at, tz=UTC).isoformat()
+    return sample
+
+
 def base_settings(**overrides: Any) -> Settings:
     data: dict[str, Any] = {
         "policy_file": str(REPO / "config" / "policy.yaml"),

@@ -103,6 +103,10 @@ class Escalation(BaseModel):
     `fields` keeps the vendor's custom fields by display name exactly as received; the policy
     maps display names to `Criterion` values, so renaming a field in incident.io is a policy
     edit, not a deploy.
+
+    Facts are ordered per kind, so an older description never overwrites a newer one:
+    `updated_at` orders the incident's own attributes, `fields_updated_at` the custom fields
+    when they arrive in events of their own.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -127,6 +131,12 @@ class Escalation(BaseModel):
         default=None, description="who declared it, when the source says (a person, not a bot)")
     created_at: AwareDatetime
     updated_at: AwareDatetime
+    fields_updated_at: AwareDatetime | None = Field(
+        default=None,
+        description="when `fields` were last described, for a vendor that sends them apart "
+        "from the incident (PagerDuty); None when they come with the incident and `updated_at` "
+        "orders both",
+    )
 
     def age_minutes(self, now: datetime) -> float:
         """Minutes since the source incident opened, never negative (clocks drift)."""

@@ -604,16 +604,24 @@ def on_paged(gate: Gate, incident_id: str, url: str, now: datetime, *, shadow: b
                 tuple(effects))
 
 
+def vendor_event_key(event_id: str) -> str:
+    """The timeline `once_key` of an entry recording the vendor's event `event_id`."""
+    return f"vendor-event:{event_id}"
+
+
 def on_page_event(gate: Gate, kind: str, who: str, now: datetime, event_id: str, *,
                   source: Source, page_round: int | None = None) -> Step:
     """What happened to the Tier 2 page (acknowledged, escalated, reassigned, resolved).
 
-    `page_round` is the round whose page the event is about (default: the current one); an
-    earlier round's page is only noted on the timeline: its thread and state are history."""
+    The entry is unique per vendor event id: PagerDuty delivers at least once, and one event
+    delivered twice is still one thing that happened. `page_round` is the round whose page the
+    event is about (default: the current one); an earlier round's page is only noted on the
+    timeline: its thread and state are history."""
     event = "acknowledged" if kind == "acknowledged" else f"page_{kind}"
     if page_round is not None and page_round != gate.round:
         return Step(gate, (Record(event, who or "pagerduty",
-                                  {"event_id": event_id, "round": page_round}),))
+                                  {"event_id": event_id, "round": page_round},
+                                  once_key=vendor_event_key(event_id)),))
     if gate.page is None:
         return Step(gate)
     updates: dict[str, Any] = {}
@@ -623,7 +631,8 @@ def on_page_event(gate: Gate, kind: str, who: str, now: datetime, event_id: str,
             updates["phase"] = Phase.ACKNOWLEDGED
     by = f" by {who}" if who else ""
     step = Step(gate.model_copy(update=updates),
-                (Record(event, who or "pagerduty", {"event_id": event_id}),),
+                (Record(event, who or "pagerduty", {"event_id": event_id},
+                        once_key=vendor_event_key(event_id)),),
                 (Effect(THREAD_NOTE, f"page-{event_id}",
                         {"text": f"Tier 2 page {kind.replace('_', ' ')}{by}."}),))
     if kind == "resolved" and source is Source.SLACK and step.gate.resolved_at is None:

@@ -4,6 +4,13 @@ Status codes are the contract's: 2xx only once the delivery is committed (fsync'
 a repeated delivery id answers 200 and does nothing; 401 for a missing, bad or stale
 signature, 400 for a malformed body, 413 over the size limit, 415 for another content type;
 nothing is stored for any of those. A store outage answers 503 so the vendor retries later.
+
+Replays: incident.io signs its `webhook-id` and a timestamp checked to ±5 minutes, so a
+captured delivery can only come back within minutes and under its own id (a duplicate).
+PagerDuty V3 signs only the body: its signed `event.id` is the delivery id (the unsigned
+`X-Webhook-Id` header is anyone's to change), and an event older than
+`pagerduty.max_event_age_s` is recorded as stale and answered 200 without a job: PagerDuty
+must get a 2xx for every validly signed delivery, but nothing may act on it.
 """
 
 from __future__ import annotations
@@ -19,11 +26,11 @@ from aiohttp.web_protocol import RequestPayloadError
 from daemon.appkeys import METRICS, SETTINGS, STORE
 from daemon.clock import to_datetime
 from daemon.ingress import incident_io, pagerduty
-from daemon.ingress.fields import PayloadError
+from daemon.ingress.fields import PayloadError, decode_json
 from daemon.ingress.signatures import SignatureError, verify_pagerduty, verify_standard_webhook
 from daemon.jobs.intake import INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY
 from daemon.logging import get_logger
-from daemon.store import NewJob, Outage, StoreUnavailable
+from daemon.store import DeliveryState, NewJob, Outage, StoreUnavailable
 
 log = get_logger("tier2gate.ingress")
 
@@ -78,16 +85,17 @@ def unauthorized(request: web.Request, source: str, reason: str) -> web.HTTPExce
 
 def parse_json(request: web.Request, source: str, body: bytes) -> Any:
     try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        return decode_json(body)
+    except PayloadError as exc:
         request.app[METRICS].webhook_rejections.labels(source, "malformed").inc()
-        raise reject(400, "body is not valid JSON") from None
+        raise reject(400, exc.reason) from None
 
 
 async def record_delivery(request: web.Request, source: str, delivery_id: str,
                           event_type: str, body: bytes, job_kind: str,
-                          timeout_s: float | None = None) -> bool:
+                          timeout_s: float | None = None, *, stale: str = "") -> bool:
     """Commit the delivery and its processing job; False if this delivery id was seen.
+    A `stale` delivery (the text says why) is recorded without a job, so it acts on nothing.
 
     Raises StoreUnavailable (logged) when the store cannot take it, or has not within
     `timeout_s`: the caller picks the answer its sender understands."""
@@ -95,7 +103,9 @@ async def record_delivery(request: web.Request, source: str, delivery_id: str,
     def job(row_id: int) -> NewJob:
         return NewJob(job_kind, f"delivery:{row_id}", {"delivery": row_id})
 
-    stored = request.app[STORE].record_delivery(source, delivery_id, event_type, body, job)
+    stored = request.app[STORE].record_delivery(
+        source, delivery_id, event_type, body, None if stale else job,
+        DeliveryState.STALE if stale else DeliveryState.STORED, stale)
     # The ids go into the two log lines directly: binding them as context variables for the
     # duration of one await cost more than everything else this function does.
     try:
@@ -113,8 +123,12 @@ async def record_delivery(request: web.Request, source: str, delivery_id: str,
         log.error("webhook.store_unavailable", kind=exc.kind.value, error=str(exc),
                   delivery_id=delivery_id, source=source)
         raise
-    log.info("webhook.duplicate" if row_id is None else "webhook.stored",
-             event_type=event_type, delivery_id=delivery_id, source=source)
+    if row_id is not None and stale:
+        log.warning("webhook.stale", event_type=event_type, delivery_id=delivery_id,
+                    source=source, reason=stale)
+    else:
+        log.info("webhook.duplicate" if row_id is None else "webhook.stored",
+                 event_type=event_type, delivery_id=delivery_id, source=source)
     return row_id is not None
 
 
@@ -125,16 +139,18 @@ def store_unavailable(exc: StoreUnavailable) -> web.HTTPException:
 
 
 async def store_delivery(request: web.Request, source: str, delivery_id: str, event_type: str,
-                         body: bytes, job_kind: str) -> bool:
+                         body: bytes, job_kind: str, *, stale: str = "") -> bool:
     """`record_delivery`, answering 503 when the store cannot take it."""
     try:
-        return await record_delivery(request, source, delivery_id, event_type, body, job_kind)
+        return await record_delivery(request, source, delivery_id, event_type, body, job_kind,
+                                     stale=stale)
     except StoreUnavailable as exc:
         raise store_unavailable(exc) from None
 
 
 _ACCEPTED = json.dumps({"status": "accepted"}).encode()
 _DUPLICATE = json.dumps({"status": "duplicate"}).encode()
+_STALE = json.dumps({"status": "stale"}).encode()
 
 
 def accepted(new: bool) -> web.Response:
@@ -156,11 +172,22 @@ async def pagerduty_webhook(request: web.Request) -> web.Response:
     except SignatureError as exc:
         raise unauthorized(request, "pagerduty", exc.reason) from None
     payload = parse_json(request, "pagerduty", body)
-    received_at = to_datetime(request.app[STORE].clock.now())
+    now = request.app[STORE].clock.now()
     event = _parsed(request, "pagerduty",
-                    lambda: pagerduty.parse_pagerduty(payload, received_at=received_at))
-    delivery_id = request.headers.get("X-Webhook-Id") or event.event_id
-    return accepted(await store_delivery(request, "pagerduty", delivery_id, event.event_type,
+                    lambda: pagerduty.parse_pagerduty(payload, received_at=to_datetime(now)))
+    # An event without `occurred_at` reads as received now, so it is never stale: the age
+    # check can only be as good as the signed timestamp PagerDuty gives us.
+    age_s = now - event.occurred_at.timestamp()
+    max_age_s = request.app[SETTINGS].pagerduty.max_event_age_s
+    if age_s > max_age_s:
+        request.app[METRICS].webhook_rejections.labels("pagerduty", "stale").inc()
+        why = (f"occurred at {event.occurred_at.isoformat()}, {age_s / 3600:.1f} h before it "
+               f"arrived: older than pagerduty.max_event_age_s ({max_age_s:g} s)")
+        new = await store_delivery(request, "pagerduty", event.event_id, event.event_type, body,
+                                   INTAKE_PAGERDUTY, stale=why)
+        return web.Response(body=_STALE if new else _DUPLICATE, status=200,
+                            content_type="application/json", charset="utf-8")
+    return accepted(await store_delivery(request, "pagerduty", event.event_id, event.event_type,
                                          body, INTAKE_PAGERDUTY))
 
 

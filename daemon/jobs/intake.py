@@ -79,6 +79,9 @@ def _stale(escalation: Escalation, stored: Escalation) -> bool:
     return stored.status.ended and escalation.status is Status.OPEN
 
 
+_OLDER = "older than the state already applied (delivered out of order, or replayed)"
+
+
 def _done(delivery: Delivery, state: DeliveryState, note: str) -> Changes:
     return Changes(delivery_done=(delivery.id, state, note))
 
@@ -192,8 +195,14 @@ class Intake:
                 return _done(delivery, DeliveryState.IGNORED,
                              "custom fields for an incident that is not an escalation")
             current = loaded(row).escalation
+            # Each such event carries all of the incident's custom fields, so the newest one
+            # wins whole. Its time is kept apart from `updated_at`: custom fields and incident
+            # attributes come in separate events, and a newer event of one kind must not make
+            # an older-but-unseen event of the other look out of date.
+            if current.fields_updated_at and event.occurred_at < current.fields_updated_at:
+                return _done(delivery, DeliveryState.IGNORED, _OLDER)
             merged = current.model_copy(update={
-                "fields": event.fields, "updated_at": max(event.occurred_at, current.updated_at)})
+                "fields": event.fields, "fields_updated_at": event.occurred_at})
             return await self._apply(merged, delivery)
         assert event.escalation is not None and incident is not None
         # A source incident stays tied to its escalation by its own id wherever it moves: one
@@ -242,11 +251,11 @@ class Intake:
         previous = loaded(row) if row else None
         if previous is not None:
             if _stale(escalation, previous.escalation) and delivery is not None:
-                return _done(delivery, DeliveryState.IGNORED,
-                             "older than the state already applied (delivered out of order)")
+                return _done(delivery, DeliveryState.IGNORED, _OLDER)
             if keep_fields:
-                escalation = escalation.model_copy(
-                    update={"fields": previous.escalation.fields})
+                escalation = escalation.model_copy(update={
+                    "fields": previous.escalation.fields,
+                    "fields_updated_at": previous.escalation.fields_updated_at})
             if escalation.declared_by is None:
                 # Only some events say who declared (PagerDuty's `incident.triggered`); the
                 # others, whose agent acknowledged or resolved, keep the declarer known.
@@ -289,6 +298,12 @@ class Intake:
         if row is None:
             return _done(delivery, DeliveryState.IGNORED,
                          f"Tier 2 incident event {event_type} not tied to an escalation")
+        # The timeline refuses the entry a second time anyway (its once_key); looking first
+        # lets the delivery say so instead of staying "stored".
+        if any(entry.details.get("event_id") == event_id
+               for entry in await self.deps.store.timeline(row.id)):
+            return _done(delivery, DeliveryState.IGNORED,
+                         f"PagerDuty event {event_id} is already on the timeline")
         current = loaded(row)
         now = to_datetime(self.deps.clock.now())
         step = on_page_event(current.gate, str(kind), agent, now, event_id,

@@ -19,6 +19,7 @@ class DeliveryState(StrEnum):
     PROCESSED = "processed"
     IGNORED = "ignored"
     FAILED = "failed"
+    STALE = "stale"  # too old to act on: recorded so a replay is seen, never processed
 
 
 @dataclass(frozen=True)

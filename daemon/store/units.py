@@ -71,8 +71,8 @@ _ESC_COLUMNS = (
 
 PING = Sql.of("SELECT count(*) AS n FROM schema_migrations")
 INSERT_DELIVERY = Sql.of(
-    "INSERT INTO deliveries (source, delivery_id, event_type, received_at, body, state)"
-    " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id"
+    "INSERT INTO deliveries (source, delivery_id, event_type, received_at, body, state, note)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id"
 )
 INSERT_JOB = Sql.of(
     "INSERT INTO jobs (kind, key, payload, escalation_id, state, run_at, attempts, last_error,"
@@ -243,11 +243,14 @@ def record_delivery(
     body: bytes,
     now: float,
     job: Callable[[int], NewJob] | None,
+    state: DeliveryState = DeliveryState.STORED,
+    note: str = "",
 ) -> Unit[int | None]:
-    """Store a webhook delivery and the job that will process it; None if seen before."""
+    """Store a webhook delivery and the job that will process it; None if seen before.
+    A delivery decided at the door (`state` other than stored) comes without a job."""
     rows = yield Stmt(
         INSERT_DELIVERY,
-        (source, delivery_id, event_type, now, body, DeliveryState.STORED.value),
+        (source, delivery_id, event_type, now, body, state.value, note),
     )
     if not rows:
         return None

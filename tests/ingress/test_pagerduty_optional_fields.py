@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from tests.harness import Harness, payload, running
+from tests.harness import Harness, payload, recent_pagerduty, running
 
 Edit = Callable[[dict[str, Any]], None]
 
 
 def body(name: str, edit: Edit) -> dict[str, Any]:
-    sample: dict[str, Any] = json.loads(payload(f"pagerduty/{name}"))
+    sample = recent_pagerduty(f"pagerduty/{name}")
     edit(sample["event"])
     return sample
 

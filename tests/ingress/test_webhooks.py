@@ -12,7 +12,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from daemon.store import DeliveryState
-from tests.harness import INC_SECRET, PD_SECRET, Harness, payload, running
+from tests.harness import INC_SECRET, PD_SECRET, Harness, payload, recent_pagerduty, running
 
 INC_CREATED = "incident_io/openapi_example_public_incident_created_v2.json"
 PD_TRIGGERED = "pagerduty/zulip_triggered_v3.json"
@@ -40,7 +40,7 @@ async def test_a_signed_incident_io_incident_becomes_an_escalation(harness: Harn
 
 
 async def test_a_signed_pagerduty_incident_becomes_an_escalation(harness: Harness) -> None:
-    response = await harness.pagerduty(payload(PD_TRIGGERED))
+    response = await harness.pagerduty(recent_pagerduty(PD_TRIGGERED))
     assert response.status == 202
     await harness.settle()
     [row] = await harness.escalations()
@@ -53,7 +53,7 @@ async def test_the_same_delivery_five_times_is_one_delivery_and_one_entry(harnes
                                                                           ) -> None:
     statuses = [(await harness.incident_io(payload(INC_CREATED), msg_id="msg_same")).status
                 for _ in range(5)]
-    pd = [(await harness.pagerduty(payload(PD_TRIGGERED), webhook_id="wh_same")).status
+    pd = [(await harness.pagerduty(recent_pagerduty(PD_TRIGGERED), webhook_id="wh_same")).status
           for _ in range(5)]
     assert statuses == [202, 200, 200, 200, 200]
     assert pd == [202, 200, 200, 200, 200]
@@ -100,7 +100,16 @@ async def test_an_older_update_delivered_late_changes_nothing(harness: Harness) 
 ])
 async def test_every_validly_signed_pagerduty_delivery_is_answered_2xx(harness: Harness,
                                                                        name: str) -> None:
-    assert (await harness.pagerduty(payload(name))).status == 202
+    assert (await harness.pagerduty(recent_pagerduty(name))).status == 202
+
+
+@pytest.mark.parametrize("name", [
+    "pagerduty/zulip_resolved_v3.json", "pagerduty/devdocs_incident_priority_updated.json",
+])
+async def test_a_years_old_pagerduty_sample_is_stale_and_still_2xx(harness: Harness,
+                                                                  name: str) -> None:
+    response = await harness.pagerduty(payload(name))
+    assert (response.status, await response.json()) == (200, {"status": "stale"})
 
 
 async def test_a_pagey_ping_is_recorded_and_not_processed(harness: Harness) -> None:

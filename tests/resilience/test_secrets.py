@@ -163,8 +163,11 @@ async def collect(folder: Path) -> Collected:
             await approve(esc_a, ts_a)
             await until(lambda: recorded(esc_a, "paged"), "page A", daemon)
             [page] = world.pagerduty.pages
-            ack = json.dumps(page_event("incident.acknowledged", page["incident_key"],
-                                        page["id"], event_id="ev-ack")).encode()
+            acknowledged = page_event("incident.acknowledged", page["incident_key"], page["id"],
+                                      event_id="ev-ack")
+            # A real process judges age by the real clock: an older event would be stale.
+            acknowledged["event"]["occurred_at"] = stamp(time.time())
+            ack = json.dumps(acknowledged).encode()
             await post("/webhooks/pagerduty", ack, pagerduty_headers(ack, "wh-ack"),
                        ("pagerduty", "wh-ack"))
             world.gitlab.plan.add(Fault(status=500, body=ECHO_TRACKER))

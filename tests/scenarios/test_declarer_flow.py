@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +10,7 @@ from structlog.testing import capture_logs
 
 from daemon.integrations.slack import APPROVE_ACTION
 from daemon.standins.slack import Message
-from tests.harness import REPO, payload
+from tests.harness import HARNESS_START, REPO, recent_pagerduty
 from tests.scenarios.test_flow import escalation_form
 from tests.world import BACKUP, CHANNEL, SMOC, World, button, emergency, incident, world
 
@@ -100,10 +99,9 @@ async def test_a_policy_that_forbids_self_approval_refuses_the_declarer_and_lets
 async def test_a_pagerduty_incident_remembers_who_triggered_it_not_who_acknowledged_it(
         tmp_path: Path) -> None:
     async with world(tmp_path) as w:
-        triggered = json.loads(payload("pagerduty/zulip_triggered_v3.json"))
-        acknowledged = json.loads(payload("pagerduty/zulip_triggered_v3.json"))
-        acknowledged["event"].update(id="ev-ack", event_type="incident.acknowledged",
-                                     occurred_at="2021-06-04T13:40:00.000Z")
+        triggered = recent_pagerduty("pagerduty/zulip_triggered_v3.json")
+        acknowledged = recent_pagerduty("pagerduty/zulip_triggered_v3.json", HARNESS_START + 60)
+        acknowledged["event"].update(id="ev-ack", event_type="incident.acknowledged")
         acknowledged["event"]["agent"] = {"id": "PACKER", "type": "user_reference",
                                           "summary": "Someone Else"}
         for body in (triggered, acknowledged):

@@ -26,7 +26,7 @@ from daemon.integrations.slack import REASON_BLOCK
 from daemon.store import Store
 from daemon.store.sqlite import BUSY_TIMEOUT_S
 from daemon.store.units import Sql, Stmt, Unit, UnitFactory
-from tests.harness import Harness, payload, running
+from tests.harness import Harness, recent_pagerduty, running
 from tests.support_process import clean_env, free_port, tier2gate
 
 PD_TRIGGERED = "pagerduty/zulip_triggered_v3.json"
@@ -51,7 +51,7 @@ async def readiness(h: Harness) -> tuple[int, list[str]]:
 
 def big_webhook() -> bytes:
     """A PagerDuty delivery with a long description: it cannot fit in free room of a page."""
-    body = json.loads(payload(PD_TRIGGERED))
+    body = recent_pagerduty(PD_TRIGGERED)
     body["event"]["data"]["description"] = "stack trace line\n" * (BIG // 17)
     return json.dumps(body).encode()
 
@@ -119,7 +119,7 @@ async def test_disk_full_is_503_and_readiness_says_disk_full_until_space_returns
 async def test_a_read_only_database_is_503_and_red_readiness(harness: Harness) -> None:
     await harness.store.backend.run(on_writer("PRAGMA query_only = 1"))
 
-    response = await harness.pagerduty(payload(PD_TRIGGERED))
+    response = await harness.pagerduty(recent_pagerduty(PD_TRIGGERED))
     assert (response.status, await response.json()) == (
         503, {"error": "store unavailable (read-only), retry later"})
     status, [problem] = await readiness(harness)
@@ -147,7 +147,7 @@ async def test_a_click_while_another_process_locks_the_database_is_answered_in_t
     assert time.monotonic() - started < SLACK_DEADLINE_S
     assert {answer.status for answer in answers} == {503}
 
-    webhook = await harness.pagerduty(payload(PD_TRIGGERED))
+    webhook = await harness.pagerduty(recent_pagerduty(PD_TRIGGERED))
     assert (webhook.status, await webhook.json()) == (
         503, {"error": "store unavailable (locked), retry later"})
     status, [problem] = await readiness(harness)
@@ -195,9 +195,9 @@ async def test_one_log_line_per_outage_not_one_per_request(harness: Harness) -> 
     with capture_logs() as logs:
         await store.backend.run(on_writer("PRAGMA query_only = 1"))
         for _ in range(3):
-            assert (await harness.pagerduty(payload(PD_TRIGGERED))).status == 503
+            assert (await harness.pagerduty(recent_pagerduty(PD_TRIGGERED))).status == 503
         await reopen(store)
-        assert (await harness.pagerduty(payload(PD_TRIGGERED))).status == 202
+        assert (await harness.pagerduty(recent_pagerduty(PD_TRIGGERED))).status == 202
     events = [line["event"] for line in logs if line["event"].startswith("store.")]
     assert events == ["store.unavailable", "store.recovered"]
     assert not any("exc_info" in line or "exception" in line for line in logs)
