@@ -49,23 +49,37 @@ Markdown before it becomes ADF, whose text is no longer than it."""
 REST_API_VERSION = "3"
 FENCE = re.compile(r"^\s*(```|~~~)\s*([\w+-]*)\s*$")
 HEADING = re.compile(r"^(#{1,6})\s+(.*\S)\s*$")
-LINK = re.compile(r"\[([^\]]+)\]\((https?://[^)\s]+)\)|(https?://[^\s<>()\[\]]+)")
+INLINE = re.compile(r"\\([!-/:-@\[-`{-~])|\[([^\]]+)\]\((https?://[^)\s]+)\)"
+                    r"|(https?://[^\s<>()\[\]]+)")
+"""A backslash escape (CommonMark: any ASCII punctuation), a Markdown link, or a bare URL."""
 
 
 def _inline(text: str) -> list[dict[str, Any]]:
-    """Text nodes; Markdown links and bare URLs become link marks so they stay clickable."""
+    """Text nodes; Markdown links and bare URLs become link marks so they stay clickable. A
+    backslash-escaped character is literal text, never the start of a link: that is how the
+    renderer writes untrusted text (`markup.markdown_literal`), so the escapes must not show."""
     nodes: list[dict[str, Any]] = []
+    plain: list[str] = []
     at = 0
-    for match in LINK.finditer(text):
-        if match.start() > at:
-            nodes.append({"type": "text", "text": text[at:match.start()]})
-        label, href = (match[1], match[2]) if match[1] else (match[3], match[3])
+
+    def flush() -> None:
+        if plain:
+            nodes.append({"type": "text", "text": "".join(plain)})
+            plain.clear()
+
+    for match in INLINE.finditer(text):
+        plain.append(text[at:match.start()])
+        at = match.end()
+        if match[1] is not None:
+            plain.append(match[1])
+            continue
+        flush()
+        label, href = (match[2], match[3]) if match[2] else (match[4], match[4])
         nodes.append({"type": "text", "text": label,
                       "marks": [{"type": "link", "attrs": {"href": href}}]})
-        at = match.end()
-    if at < len(text):
-        nodes.append({"type": "text", "text": text[at:]})
-    return nodes
+    plain.append(text[at:])
+    flush()
+    return [node for node in nodes if node["text"]]
 
 
 def _paragraph(lines: list[str]) -> dict[str, Any]:
