@@ -50,8 +50,9 @@ REST_API_VERSION = "3"
 FENCE = re.compile(r"^\s*(```|~~~)\s*([\w+-]*)\s*$")
 HEADING = re.compile(r"^(#{1,6})\s+(.*\S)\s*$")
 INLINE = re.compile(r"\\([!-/:-@\[-`{-~])|\[([^\]]+)\]\((https?://[^)\s]+)\)"
-                    r"|(https?://[^\s<>()\[\]]+)")
-"""A backslash escape (CommonMark: any ASCII punctuation), a Markdown link, or a bare URL."""
+                    r"|(https?://[^\s<>()\[\]\\]+)")
+"""A backslash escape (CommonMark: any ASCII punctuation), a Markdown link, or a bare URL,
+which ends before a backslash: what follows it is escaped text, not part of the URL."""
 
 
 def _inline(text: str) -> list[dict[str, Any]]:
