@@ -11,6 +11,10 @@ the gate (`Gate.round`): a new classification, approval request, decision and pa
 once keys here are written per round; `jobs.escalations.changes_for` makes them unique per
 round (round 1 keeps the plain names), so every round has the same exactly-once guarantees and
 an earlier round's records and jobs stay as they were.
+
+The `text` of a chat effect (thread note, direct note, reply to a click) is Slack mrkdwn: a
+value from outside (a PagerDuty agent's name, a vendor's URL or error) goes in through
+`slack_literal`, and only approvers' ids become mentions, through `slack_mention`.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from daemon.domain.gate import (
 )
 from daemon.domain.models import Escalation, Person, Source, Status
 from daemon.domain.policy import Approval, Decision, OnTimeout, Outcome, reevaluate
+from daemon.markup import slack_literal, slack_mention
 
 REQUEST_APPROVAL = "request_approval"
 REMIND = "approval_remind"
@@ -415,7 +420,8 @@ def on_click(gate: Gate, user_id: str, verdict: Verdict, now: datetime, *, allow
             (Effect(TELL_USER, f"late-{click_id}", {"user": user_id, "text": text}),))
     if not allowed:
         approvers = gate.approval.approvers if gate.approval else ()
-        who = " or ".join(f"<@{a}>" for a in approvers[:3]) or "the Support Manager on Call"
+        who = " or ".join(slack_mention(a) for a in approvers[:3]) or \
+            "the Support Manager on Call"
         text = f"Only the Support Manager on Call or a backup approver ({who}) can decide this."
         return Step(gate, (Record("approval_refused", user_id, {
             "verdict": verdict.value, "why": "not_an_approver"}),),
@@ -462,7 +468,7 @@ _EARLIER_ROUND_TEXT = ("This request is from before the incident was reopened; n
 def _late_text(gate: Gate) -> str:
     if gate.decided is None:
         return "This escalation is no longer waiting for a decision."
-    by = f"<@{gate.decided.by}>" if gate.decided.by else "the approval timeout"
+    by = slack_mention(gate.decided.by) if gate.decided.by else "the approval timeout"
     return f"Already {gate.decided.verdict.value.replace('_', ' ')} by {by}; nothing changed."
 
 
@@ -481,7 +487,7 @@ def on_remind(gate: Gate, n: int, now: datetime) -> Step:
                      Effect(REMIND, str(n + 1), {"n": n + 1, "since": now.timestamp()},
                             now + timedelta(minutes=timings.remind_after_minutes))))
     approval = gate.approval.model_copy(update={"reminders": n})
-    mentions = " ".join(f"<@{a}>" for a in gate.approval.approvers)
+    mentions = " ".join(slack_mention(a) for a in gate.approval.approvers)
     text = f"Reminder: this emergency is still waiting for a decision. {mentions}".strip()
     effects = [Effect(THREAD_NOTE, f"remind-{n}", {"text": text})]
     if approval.holding:
@@ -591,7 +597,7 @@ def on_paged(gate: Gate, incident_id: str, url: str, now: datetime, *, shadow: b
     if gate.page is not None:
         return Step(gate)
     text = ("SHADOW mode: Tier 2 would have been paged now (nobody was paged)." if shadow
-            else f"Paged Tier 2: {url or incident_id}")
+            else f"Paged Tier 2: {slack_literal(url or incident_id)}")
     effects = [Effect(THREAD_NOTE, "paged", {"text": text})]
     closed = retro_on_page or gate.resolved_at is not None
     phase = Phase.CLOSED if closed else Phase.PAGED
@@ -629,7 +635,7 @@ def on_page_event(gate: Gate, kind: str, who: str, now: datetime, event_id: str,
         updates.update(acknowledged_at=now, acknowledged_by=who)
         if gate.phase is Phase.PAGED:
             updates["phase"] = Phase.ACKNOWLEDGED
-    by = f" by {who}" if who else ""
+    by = f" by {slack_literal(who)}" if who else ""
     step = Step(gate.model_copy(update=updates),
                 (Record(event, who or "pagerduty", {"event_id": event_id},
                         once_key=vendor_event_key(event_id)),),
@@ -646,7 +652,7 @@ def on_retro_opened(gate: Gate, url: str, *, shadow: bool, page_round: int = 1) 
     `page_round` (the round whose retro job opened it) and of every round before it."""
     event = "would_have_opened_retro" if shadow else "retro_opened"
     text = ("SHADOW mode: a retro issue would have been opened now." if shadow
-            else f"Retro issue: {url}")
+            else f"Retro issue: {slack_literal(url)}")
     return Step(gate.model_copy(update={"retro_url": url,
                                         "retro_round": max(gate.retro_round, page_round),
                                         "problems": gate.without_problems(RETRO)}),
@@ -661,7 +667,7 @@ def on_retro_noted(gate: Gate, page_round: int, note: str, *, shadow: bool) -> S
         return Step(gate)
     event = "would_have_noted_retro" if shadow else "retro_noted"
     text = ("SHADOW mode: the retro issue would have been told of this round." if shadow
-            else f"Retro issue updated: {gate.retro_url}")
+            else f"Retro issue updated: {slack_literal(gate.retro_url)}")
     return Step(gate.model_copy(update={"retro_round": page_round,
                                         "problems": gate.without_problems(RETRO)}),
                 (Record(event, DAEMON, {"url": gate.retro_url, "round": page_round,
@@ -696,12 +702,6 @@ _WHAT = {
 }
 
 
-def literal(text: str) -> str:
-    """Vendor text shown as it is: `&`, `<` and `>` are the chat's markup (mentions, links),
-    so a vendor's error message must not ping a channel or disguise a link."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def failure_runbook(effect: str) -> str:
     """The runbook (path under runbooks/) that says what to do when `effect` fails."""
     return _HOW_TO_ACT.get(effect, ("", "runbooks/job-dead-lettered.md"))[1]
@@ -727,7 +727,7 @@ def on_effect_failed(gate: Gate, effect: str, reason: str, now: datetime, *, fin
     how, _runbook = _HOW_TO_ACT.get(effect, ("", ""))
     if not final:
         how = "tier2gate keeps retrying. " + how
-    text = f":rotating_light: {what} {state}: {literal(reason)}".rstrip(". ") + "."
+    text = f":rotating_light: {what} {state}: {slack_literal(reason)}".rstrip(". ") + "."
     if how:
         text += f" {how}"
     if lost_text:
@@ -743,7 +743,7 @@ def on_effect_failed(gate: Gate, effect: str, reason: str, now: datetime, *, fin
     if gate.approval is not None:
         effects.append(Effect(UPDATE_APPROVAL, name))  # the message shows the problem
     if gate.approval is not None and effect not in (THREAD_NOTE, UPDATE_APPROVAL):
-        mentions = " ".join(f"<@{a}>" for a in gate.approval.approvers)
+        mentions = " ".join(slack_mention(a) for a in gate.approval.approvers)
         effects.append(Effect(THREAD_NOTE, name, {"text": f"{text}\n{mentions}".rstrip()}))
     else:
         to = "approvers" if gate.emergency else "channel"

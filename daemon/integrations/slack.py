@@ -47,6 +47,7 @@ from daemon.integrations.failures import Permanent, slack_failure, transport_fai
 from daemon.integrations.shorten import shorten, shorten_mrkdwn
 from daemon.integrations.slack_forms import escalation_modal
 from daemon.integrations.tls import trusted_context
+from daemon.markup import slack_link, slack_literal, slack_mention
 from daemon.settings import ConfigError, SlackSettings, TlsSettings
 
 APPROVE_ACTION = "tier2gate_approve"
@@ -262,8 +263,9 @@ def approval_blocks(view: ApprovalView) -> list[Block]:
         ]))
     if view.problem:
         blocks.append(SectionBlock(text=MarkdownTextObject(
-            text=shorten_mrkdwn(f":rotating_light: *Needs attention:* {_esc(view.problem)}",
-                                SECTION_MAX_CHARS))))
+            text=shorten_mrkdwn(
+                f":rotating_light: *Needs attention:* {slack_literal(view.problem)}",
+                SECTION_MAX_CHARS))))
     return blocks
 
 
@@ -283,7 +285,7 @@ def _summary(view: ApprovalView) -> str:
     if flags:
         lines.append(":crescent_moon: " + " · ".join(flags))
     if view.links:
-        lines.append(" · ".join(f"<{_esc(url)}|{_esc(name)}>" for name, url in view.links.items()))
+        lines.append(" · ".join(slack_link(url, name) for name, url in view.links.items()))
     return "\n".join(lines)
 
 
@@ -293,10 +295,12 @@ def _deciders(view: ApprovalView) -> str:
     if not view.approver_ids:
         return "*Decides:* :rotating_light: *nobody can approve this request*"
     if not view.smoc_resolved:
-        return "*Decides:* no SMOC · backups " + ", ".join(f"<@{u}>" for u in view.approver_ids)
+        return "*Decides:* no SMOC · backups " + ", ".join(
+            slack_mention(u) for u in view.approver_ids)
     smoc, *backups = view.approver_ids
-    line = f"*Decides:* <@{smoc}> (SMOC)"
-    return line + (" · backups " + ", ".join(f"<@{u}>" for u in backups) if backups else "")
+    line = f"*Decides:* {slack_mention(smoc)} (SMOC)"
+    return line + (" · backups " + ", ".join(slack_mention(u) for u in backups) if backups
+                   else "")
 
 
 def _person(chat_id: str, name: str) -> str:
@@ -310,9 +314,9 @@ def decision_line(decided: Decided, shadow: bool, *, page_failed: bool = False) 
     "paging Tier 2" once the page failed for good."""
     if decided.kind is DecisionKind.DECLINED:
         why = f": {_field(decided.reason, 'reason')}" if decided.reason else ""
-        return f":no_entry: Declined by <@{decided.by}> at {decided.at}{why}"
+        return f":no_entry: Declined by {slack_mention(decided.by)} at {decided.at}{why}"
     if decided.kind is DecisionKind.APPROVED:
-        head = f":white_check_mark: Approved by <@{decided.by}> at {decided.at}"
+        head = f":white_check_mark: Approved by {slack_mention(decided.by)} at {decided.at}"
         if decided.self_approved:
             head += " (:warning: self-approved: they declared it)"
         go, stay = "paging Tier 2", "not paging"
@@ -352,7 +356,7 @@ def fallback_text(view: ApprovalView) -> str:
         return f"{shadow}{facts}: {view.decided.kind.value.replace('_', ' ')}{failed}"
     if view.no_decision is not None:
         return f"{shadow}{facts}: no decision needed ({view.no_decision.value.replace('_', ' ')})"
-    smoc = f" <@{view.approver_ids[0]}>" if view.approver_ids else ""
+    smoc = f" {slack_mention(view.approver_ids[0])}" if view.approver_ids else ""
     return f"{shadow}Tier 2 page needs approval:{smoc} {facts}"
 
 
@@ -395,12 +399,7 @@ def _duration(minutes: int) -> str:
     return f"{hours} h {rest} min" if hours else f"{rest} min"
 
 
-def _esc(text: str) -> str:
-    """Slack mrkdwn treats &, < and > as markup; customer text must not make links or mentions."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def _field(text: str, name: str) -> str:
     """An untrusted value shortened to its budget, then escaped (shortening first: a cut can
     then never split an escape)."""
-    return _esc(shorten(text, FIELD_MAX_CHARS[name]))
+    return slack_literal(shorten(text, FIELD_MAX_CHARS[name]))

@@ -27,6 +27,11 @@ plain_text_input's max_length may be at most 3000:
 https://docs.slack.dev/reference/block-kit/block-elements/plain-text-input-element).
 The modal's own title, submit and close are ours and under Slack's 24 characters
 (https://docs.slack.dev/reference/views/modal-views)."""
+CUSTOMER_MAX_CHARS = 150
+DETAILS_MAX_CHARS = 2000
+"""Our caps on the other inputs, as `max_length` in the modal; `slack_payloads` refuses a
+longer value in a submission, since a request that does not come from Slack's own form is not
+bound by them."""
 
 
 def escalation_modal(spec: EscalationFormSpec) -> View:
@@ -36,7 +41,8 @@ def escalation_modal(spec: EscalationFormSpec) -> View:
                        action_id=TITLE[1], initial_value=shorten(spec.title, TITLE_MAX_CHARS)
                        or None, max_length=TITLE_MAX_CHARS)),
         InputBlock(block_id=CUSTOMER[0], label="Customer",
-                   element=PlainTextInputElement(action_id=CUSTOMER[1], max_length=150)),
+                   element=PlainTextInputElement(action_id=CUSTOMER[1],
+                                                max_length=CUSTOMER_MAX_CHARS)),
         InputBlock(block_id=SEVERITY[0], label="Severity",
                    element=StaticSelectElement(action_id=SEVERITY[1], options=[
                        Option(value=severity, text=severity) for severity in spec.severities])),
@@ -45,7 +51,7 @@ def escalation_modal(spec: EscalationFormSpec) -> View:
                        Option(value=name, text=label) for name, label in spec.criteria])),
         InputBlock(block_id=DETAILS[0], label="Details for the Support Manager on Call",
                    optional=True, element=PlainTextInputElement(
-                       action_id=DETAILS[1], multiline=True, max_length=2000)),
+                       action_id=DETAILS[1], multiline=True, max_length=DETAILS_MAX_CHARS)),
     ]
     return View(type="modal", callback_id=ESCALATE_CALLBACK, title="Escalate to Tier 2",
                 submit="Escalate", close="Cancel", blocks=blocks)

@@ -21,14 +21,19 @@ from daemon.integrations.slack import (
     DECLINE_CALLBACK,
     REASON_ACTION,
     REASON_BLOCK,
+    REASON_MAX_CHARS,
+    TEXT_MAX_CHARS,
 )
 from daemon.integrations.slack_forms import (
     CRITERIA,
     CUSTOMER,
+    CUSTOMER_MAX_CHARS,
     DETAILS,
+    DETAILS_MAX_CHARS,
     ESCALATE_CALLBACK,
     SEVERITY,
     TITLE,
+    TITLE_MAX_CHARS,
 )
 
 _DECISIONS: dict[str, Literal["approve", "decline"]] = {
@@ -36,6 +41,10 @@ _DECISIONS: dict[str, Literal["approve", "decline"]] = {
     DECLINE_ACTION: "decline",
 }
 _MAX_FORM_FIELDS = 100
+SLASH_TEXT_MAX_CHARS = TEXT_MAX_CHARS
+"""Slack documents no limit of its own for a slash command's text; it is typed into the
+message composer, whose messages Slack cuts at 40,000 characters, so a longer text does not
+come from a Slack client."""
 
 
 class PayloadError(ValueError):
@@ -123,6 +132,8 @@ def parse_interaction(body: bytes) -> Interaction | None:
 
 def parse_slash_command(body: bytes) -> SlashCommand:
     form = _form(body)
+    if len(_one(form, "text", required=False)) > SLASH_TEXT_MAX_CHARS:
+        raise PayloadError(f"command text is longer than {SLASH_TEXT_MAX_CHARS} characters")
     return SlashCommand(
         user_id=_one(form, "user_id"),
         user_name=_one(form, "user_name", required=False),
@@ -173,6 +184,8 @@ def _decline_reason(payload: dict[str, Any]) -> DeclineReason | None:
     )
     if not decline.reason:
         raise InvalidInput({REASON_BLOCK: "Say in a few words why this does not need Tier 2."})
+    if len(decline.reason) > REASON_MAX_CHARS:
+        raise InvalidInput({REASON_BLOCK: _too_long(REASON_MAX_CHARS)})
     return decline
 
 
@@ -204,9 +217,18 @@ def _escalation_form(payload: dict[str, Any]) -> EscalationForm:
                 (CUSTOMER, form.customer, "Name the customer."),
                 (SEVERITY, form.severity, "Choose a severity."))
     errors = {where[0]: message for where, value, message in required if not value}
+    # Slack's form enforces the same `max_length`; a request built by hand is not bound by it.
+    bounded = ((TITLE, form.title, TITLE_MAX_CHARS), (CUSTOMER, form.customer, CUSTOMER_MAX_CHARS),
+               (DETAILS, form.details, DETAILS_MAX_CHARS))
+    errors.update({where[0]: _too_long(limit) for where, value, limit in bounded
+                   if len(value) > limit})
     if errors:
         raise InvalidInput(errors)
     return form
+
+
+def _too_long(limit: int) -> str:
+    return f"Please keep it to {limit} characters."
 
 
 def _form(body: bytes) -> dict[str, list[str]]:

@@ -13,13 +13,13 @@ from daemon.clock import to_datetime
 from daemon.domain.transitions import (
     ATTENTION,
     failure_runbook,
-    literal,
     on_effect_failed,
     on_effect_recovered,
 )
 from daemon.jobs.deps import Deps
 from daemon.jobs.escalations import changes_for, loaded
 from daemon.logging import get_logger
+from daemon.markup import slack_literal
 from daemon.store import Changes, Job, NewJob
 from daemon.workers.retry import Permanent
 
@@ -98,7 +98,7 @@ class Attention:
         """A failed job with no escalation (a webhook delivery or a click that could not be
         processed): it may have been an emergency, so the approval channel hears of it."""
         text = (f":rotating_light: tier2gate could not process a {effect.replace('_', ' ')} "
-                f"(job {job_id}): {literal(reason)}. It may be an emergency nobody was asked "
+                f"(job {job_id}): {slack_literal(reason)}. It may be an emergency nobody was asked "
                 f"about: check the source and `tier2gate jobs --state dead`.\n"
                 f"Runbook: {self._runbook_url(effect)}")
         if lost_text:

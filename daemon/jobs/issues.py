@@ -28,6 +28,7 @@ from daemon.integrations.base import IssueDraft, IssueRef
 from daemon.jobs.deps import Deps
 from daemon.jobs.escalations import Loaded, changes_for, job_round, loaded
 from daemon.jobs.views import links, rfh_notice
+from daemon.markup import markdown_literal, markdown_url
 from daemon.settings import IssueSettings, Settings
 from daemon.store import Changes, Job, NewEvent, TimelineEntry
 from daemon.workers.retry import Permanent
@@ -58,8 +59,7 @@ def _timeline_rows(entries: list[TimelineEntry]) -> list[dict[str, str]]:
     return [
         {"at": iso(e.at).replace("T", " ").removesuffix("Z"), "event": e.event,
          "actor": e.actor,
-         "details": json.dumps(e.details, sort_keys=True).replace("|", "\\|")
-         if e.details else ""}
+         "details": json.dumps(e.details, sort_keys=True) if e.details else ""}
         for e in entries
     ]
 
@@ -107,10 +107,31 @@ def _code_span(text: str) -> str:
     return "`" + " ".join(text.replace("`", "'").split()) + "`"
 
 
+class MarkdownLink(str):
+    """Tracker Markdown that tier2gate wrote (a link to a checked URL): not escaped again."""
+
+    __slots__ = ()
+
+
+def _link(url: str) -> MarkdownLink:
+    return MarkdownLink(markdown_url(url))
+
+
+def _literal(value: Any) -> str:
+    """Every `{{ value }}` of an issue template is made literal Markdown, the way HTML
+    autoescaping works: a template, the shipped ones or an operator's, cannot forget it."""
+    if isinstance(value, MarkdownLink):
+        return value
+    return markdown_literal(str(value))
+
+
 def render(settings: IssueSettings, default_template: str, context: dict[str, Any]) -> str:
+    """The issue body in Markdown. Values are escaped by `markdown_literal`; a vendor URL goes
+    through the `link` filter, which writes it as a bare link labelled with itself."""
     path = settings.template_file or _TEMPLATES / default_template
-    env = jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined,  # noqa: S701 - Markdown, not HTML
-                             keep_trailing_newline=True)
+    env = jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined,  # noqa: S701 - Markdown, escaped by finalize
+                             keep_trailing_newline=True, finalize=_literal)
+    env.filters["link"] = _link
     return env.from_string(path.read_text(encoding="utf-8")).render(**context)
 
 
@@ -165,7 +186,7 @@ class Issues:
             if issue is None:
                 raise Permanent(f"the retro issue {gate.retro_url} is no longer found by its "
                                 f"label {marker}: add this note by hand: {note}")
-            await tracker.add_note(issue, note)
+            await tracker.add_note(issue, markdown_literal(note))
         elif not self.deps.shadow:
             url = (await self._open(marker, self.deps.settings.retro, "retro.md.j2",
                                     current)).url

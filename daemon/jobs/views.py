@@ -10,6 +10,7 @@ from daemon.domain.models import Escalation, Status
 from daemon.domain.transitions import PAGE
 from daemon.integrations.base import ApprovalView, Decided, DecisionKind, NoDecision
 from daemon.jobs.escalations import Loaded
+from daemon.markup import slack_link, slack_literal, slack_mention
 from daemon.settings import Settings
 
 _KIND = {Verdict.APPROVED: DecisionKind.APPROVED, Verdict.DECLINED: DecisionKind.DECLINED,
@@ -101,7 +102,7 @@ def escalation_subject(current: Loaded) -> str:
     """The escalation as people know it, for a chat notice: our id and the source's reference
     (escaped: the reference is the vendor's text)."""
     reference = current.escalation.reference
-    return current.row.id + (f" ({_plain(reference)})" if reference else "")
+    return current.row.id + (f" ({slack_literal(reference)})" if reference else "")
 
 
 def human_time(at: datetime) -> str:
@@ -129,28 +130,25 @@ def page_details(current: Loaded, settings: Settings) -> str:
 
 
 def rfh_notice(current: Loaded, settings: Settings) -> str:
+    """Slack mrkdwn: every value from the source or a person is made literal, links are ours."""
     gate, escalation = current.gate, current.escalation
     due = human_time(gate.rfh_due_at) if gate.rfh_due_at else "next business day"
-    why = gate.decision.reason if gate.decision else ""
+    why = slack_literal(gate.decision.reason) if gate.decision else ""
     if gate.decided is not None and gate.decided.verdict is Verdict.DECLINED:
-        why = f"declined by <@{gate.decided.by}>: {gate.decided.reason}"
-    ref = f" ({escalation.reference})" if escalation.reference else ""
-    text = (f"Request for help queued for business hours: {escalation.title}{ref}. "
-            f"Due {due}. Why not an emergency: {why}")
+        why = (f"declined by {slack_mention(gate.decided.by)}: "
+               f"{slack_literal(gate.decided.reason)}")
+    ref = f" ({slack_literal(escalation.reference)})" if escalation.reference else ""
+    text = (f"Request for help queued for business hours: {slack_literal(escalation.title)}"
+            f"{ref}. Due {due}. Why not an emergency: {why}")
     found = links(current, settings)
     if found:
-        text += "\n" + " · ".join(f"<{url}|{name}>" for name, url in found.items())
+        text += "\n" + " · ".join(slack_link(url, name) for name, url in found.items())
     return text
 
 
 def unreadable_incident_notice(incident_id: str, reason: str) -> str:
     """The approval channel hears of an incident.io incident tier2gate could not read (a
     private one: its webhook carries only the id), so nobody assumes it was looked at."""
-    return (f":warning: incident.io incident {_plain(incident_id)} could not be read, so "
-            f"tier2gate cannot tell whether it needs Tier 2: {_plain(reason)}. "
+    return (f":warning: incident.io incident {slack_literal(incident_id)} could not be read, "
+            f"so tier2gate cannot tell whether it needs Tier 2: {slack_literal(reason)}. "
             "Please look at it in incident.io.")
-
-
-def _plain(text: str) -> str:
-    """Slack reads &, < and > as markup: vendor text must not become a mention or a link."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -20,6 +20,7 @@ from daemon.clock import Clock
 from daemon.integrations.base import IssueDraft, IssueTracker
 from daemon.integrations.failures import Permanent, Retry, transport_failure
 from daemon.integrations.shorten import shorten
+from daemon.markup import markdown_literal, tracker_title
 from daemon.settings import ConfigError, TlsSettings, TrackerSettings
 
 # No vendor answers an issue create in anywhere near this time when it is healthy; beyond it the
@@ -41,16 +42,17 @@ class Limits:
 
 
 def title_and_body(draft: IssueDraft, limits: Limits, *, marker_in_body: bool) -> tuple[str, str]:
-    """The title shortened to fit and a body that fits, ending in the hidden marker comment
-    (GitLab, GitHub: not rendered) when `marker_in_body`.
+    """The title on one line and shortened to fit, and a body that fits, ending in the hidden
+    marker comment (GitLab, GitHub: not rendered) when `marker_in_body`.
 
     A shortened title is kept whole at the top of the body, where it fits; the body is cut
     before the marker, never the marker itself (it is how a retry finds the issue again).
     """
-    title = shorten(draft.title, limits.title)
+    whole = tracker_title(draft.title)
+    title = shorten(whole, limits.title)
     body = draft.body.rstrip()
-    if title != draft.title:
-        body = f"**Title:** {draft.title}\n\n{body}"
+    if title != whole:
+        body = f"**Title:** {markdown_literal(draft.title)}\n\n{body}"
     tail = f"\n\n{marker_comment(draft.marker)}\n" if marker_in_body else ""
     return title, shorten(body, limits.body - len(tail)) + tail
 

@@ -51,8 +51,10 @@ Markdown before it becomes ADF, whose text is no longer than it."""
 REST_API_VERSION = "3"
 FENCE = re.compile(r"^\s*(```|~~~)\s*([\w+-]*)\s*$")
 HEADING = re.compile(r"^(#{1,6})\s+(.*\S)\s*$")
-# Where a link may begin: a Markdown `[label](...)` or a bare http(s) URL.
-LINK_START = re.compile(r"\[|https?://", re.IGNORECASE)
+# Where a link may begin (a Markdown `[label](...)` or a bare http(s) URL), or a backslash
+# escape (CommonMark: any ASCII punctuation), which is literal text and never starts a link.
+LINK_START = re.compile(r"\\[!-/:-@\[-`{-~]|\[|https?://", re.IGNORECASE)
+ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 URL_SCHEME = re.compile(r"https?://", re.IGNORECASE)
 # GFM's extended autolinks end before trailing punctuation, an unbalanced `)` and an entity-like
 # `&name;` (github.github.com/gfm/#extended-autolink-path-validation).
@@ -118,7 +120,8 @@ def _bare_url(text: str, start: int) -> _Link:
     """A bare URL from `start` to the next space or `<`, trimmed the way GFM trims autolinks,
     so `(see https://x.example/a_(b)?q=1)` keeps `a_(b)?q=1` and drops the closing `)`."""
     end = start
-    while end < len(text) and not text[end].isspace() and text[end] != "<":
+    # A backslash ends it too: what follows is escaped text (`markup.markdown_literal`).
+    while end < len(text) and not text[end].isspace() and text[end] not in "<\\":
         end += 1
     while end > start:
         url = text[start:end]
@@ -132,34 +135,39 @@ def _bare_url(text: str, start: int) -> _Link:
     return _Link(start, end, text[start:end], text[start:end])
 
 
-def _links(text: str) -> list[_Link]:
-    links: list[_Link] = []
+def _inline(text: str) -> list[dict[str, Any]]:
+    """Text nodes; Markdown links and bare URLs become link marks so they stay clickable, with
+    their parentheses, query strings and fragments intact. A backslash-escaped character is
+    literal text, never the start of a link: that is how the renderer writes untrusted text
+    (`markup.markdown_literal`), so the escapes must not show."""
+    nodes: list[dict[str, Any]] = []
+    plain: list[str] = []
     at = 0
-    while match := LINK_START.search(text, at):
+
+    def flush() -> None:
+        if plain:
+            nodes.append({"type": "text", "text": "".join(plain)})
+            plain.clear()
+
+    scan = 0
+    while match := LINK_START.search(text, scan):
+        if match[0].startswith("\\"):
+            plain += [text[at:match.start()], match[0][1]]
+            at = scan = match.end()
+            continue
         link = (_markdown_link(text, match.start()) if match[0] == "["
                 else _bare_url(text, match.start()))
         if link is None or link.href.lower() in ("http://", "https://"):
-            at = match.end()  # not a link after all: keep scanning after its first character
+            scan = match.end()  # not a link after all: keep scanning after its first character
             continue
-        links.append(link)
-        at = link.end
-    return links
-
-
-def _inline(text: str) -> list[dict[str, Any]]:
-    """Text nodes; Markdown links and bare URLs become link marks so they stay clickable, with
-    their parentheses, query strings and fragments intact."""
-    nodes: list[dict[str, Any]] = []
-    at = 0
-    for link in _links(text):
-        if link.start > at:
-            nodes.append({"type": "text", "text": text[at:link.start]})
-        nodes.append({"type": "text", "text": link.label,
+        plain.append(text[at:link.start])
+        flush()
+        nodes.append({"type": "text", "text": ESCAPE.sub(r"\1", link.label),
                       "marks": [{"type": "link", "attrs": {"href": link.href}}]})
-        at = link.end
-    if at < len(text):
-        nodes.append({"type": "text", "text": text[at:]})
-    return nodes
+        at = scan = link.end
+    plain.append(text[at:])
+    flush()
+    return [node for node in nodes if node["text"]]
 
 
 def _paragraph(lines: list[str]) -> dict[str, Any]:
