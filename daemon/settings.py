@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
@@ -212,7 +213,7 @@ class Settings(BaseSettings):
                     collect(item)
 
         collect(self)
-        return found
+        return found + database_password(self.database_url)
 
     def masked(self) -> dict[str, Any]:
         """The effective settings with every secret replaced by a mask (unset stays null)."""
@@ -228,7 +229,39 @@ class Settings(BaseSettings):
                 return str(value)
             return value
 
-        return mask(self)
+        masked: dict[str, Any] = mask(self)
+        masked["database_url"] = masked_database_url(self.database_url)
+        return masked
+
+
+def database_password(url: str) -> list[str]:
+    """The password in a database URL, as written (percent-encoded) and as meant: in the
+    user-info part or as a libpq `password=` query parameter. A plain `str` setting (the URL
+    is not a secret as a whole), so it is named here for the scrubbers."""
+    parts = urlsplit(url)
+    written = [parts.netloc.rpartition("@")[0].partition(":")[2]] if "@" in parts.netloc else []
+    written += [value for key, value in parse_qsl(parts.query, keep_blank_values=True)
+                if key == "password"]
+    return list(dict.fromkeys(form for value in written if value
+                              for form in (value, unquote(value))))
+
+
+def masked_database_url(url: str) -> str:
+    """The URL with its password replaced by the mask; the rest (host, database) is what an
+    operator checks."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        user_info, _, host = netloc.rpartition("@")
+        user, has_password, _password = user_info.partition(":")
+        netloc = f"{user}:{MASK}@{host}" if has_password else netloc
+    query = "&".join(
+        f"{key}={MASK}" if key.lower() == "password" else item
+        for item in parts.query.split("&") if item
+        for key in (item.partition("=")[0],))
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url  # `sqlite:///x` would lose its empty host in a round trip
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def config_path(environ: dict[str, str] | None = None) -> tuple[Path, bool]:

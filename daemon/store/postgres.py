@@ -11,6 +11,8 @@ from typing import Any
 
 import asyncpg
 
+from daemon.integrations.failures import clean
+from daemon.settings import database_password
 from daemon.store.migrations import migration_files
 from daemon.store.records import StoreUnavailable
 from daemon.store.units import UnitFactory
@@ -24,6 +26,10 @@ _UNAVAILABLE = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError
 # connection exception, insufficient resources, object not in prerequisite state (e.g. the
 # database does not allow connections), operator intervention (shutdown), system error.
 _UNAVAILABLE_CLASSES = ("08", "53", "55", "57", "58")
+# A DSN asyncpg cannot parse, or credentials the server refuses: the operator must fix the URL,
+# and the message says what is wrong with it (never the URL itself, which holds the password).
+_MISCONFIGURED = (ValueError, asyncpg.ClientConfigurationError,
+                  asyncpg.InvalidAuthorizationSpecificationError)
 
 
 def _is_unavailable(exc: Exception) -> bool:
@@ -41,6 +47,7 @@ class PostgresBackend:
                  schema: str | None = None) -> None:
         """`schema`: keep tier2gate's tables in their own schema (it must exist)."""
         self._dsn = dsn
+        self._secrets = database_password(dsn)
         self._server_settings = {"search_path": schema} if schema else None
         self._pool_size = pool_size
         self._timeout_s = connect_timeout_s
@@ -53,6 +60,11 @@ class PostgresBackend:
                 command_timeout=30, server_settings=self._server_settings,
             )
             await self.migrate()
+        except _MISCONFIGURED as exc:
+            said = clean(str(exc), self._secrets)
+            raise StoreUnavailable(
+                f"cannot open PostgreSQL: {type(exc).__name__}: {said}; check database_url"
+            ) from None
         except (*_UNAVAILABLE, asyncpg.PostgresError) as exc:
             if not _is_unavailable(exc):
                 raise
