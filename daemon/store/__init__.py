@@ -172,6 +172,11 @@ class Store:
     async def find_escalation(self, source: str, external_id: str) -> EscalationRow | None:
         return await self._run(lambda: units.find_escalation(source, external_id))
 
+    async def escalations_quoting(self, value: str, limit: int = 20) -> list[EscalationRow]:
+        """Escalations whose data holds the string `value` (e.g. a Slack message ts): a scan
+        of the table, for rare checks only (a click on a message nobody recorded)."""
+        return await self._run(lambda: units.escalations_quoting(value, limit))
+
     async def list_escalations(self, since: float = 0.0, limit: int = 500
                                ) -> list[EscalationRow]:
         return await self._run(lambda: units.list_escalations(since, limit))

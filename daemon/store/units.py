@@ -160,6 +160,10 @@ GET_DELIVERY = Sql.of(
     " FROM deliveries WHERE id = ?"
 )
 COUNT_DELIVERIES = Sql.of("SELECT count(*) AS n FROM deliveries")
+# `data` is JSON text on both backends: a LIKE finds the candidates, the caller decides.
+ESCALATIONS_QUOTING = Sql.of(
+    f"SELECT {_ESC_COLUMNS} FROM escalations WHERE data LIKE ? ESCAPE '!' LIMIT ?"
+)
 FINISH_DELIVERY = Sql.of(
     "UPDATE deliveries SET state = ?, note = ?, escalation_id = ? WHERE id = ?"
 )
@@ -348,6 +352,13 @@ def list_jobs(state: JobState, limit: int) -> Unit[list[Job]]:
 def get_escalation(escalation_id: str) -> Unit[EscalationRow | None]:
     rows = yield Stmt(GET_ESCALATION, (escalation_id,))
     return escalation_from(rows[0]) if rows else None
+
+
+def escalations_quoting(value: str, limit: int) -> Unit[list[EscalationRow]]:
+    """Escalations whose stored data holds `value` as a JSON string, anywhere."""
+    escaped = re.sub(r"[!%_]", lambda m: "!" + m.group(), dumps(value))
+    rows = yield Stmt(ESCALATIONS_QUOTING, (f"%{escaped}%", limit))
+    return [escalation_from(row) for row in rows]
 
 
 def find_escalation(source: str, external_id: str) -> Unit[EscalationRow | None]:
