@@ -136,6 +136,23 @@ class RfhSettings(IssueSettings):
         default_factory=lambda: ["tier2gate", "request-for-help"])
 
 
+class RetentionSettings(Section):
+    """How long the store keeps what only matters for a while. The audit log (escalations and
+    their timelines) is kept unless `escalations_days` is set.
+
+    A pruned delivery's id is forgotten: a re-delivery of it afterwards would be new. So
+    `deliveries_days` must outlast every vendor's retries (PagerDuty and incident.io retry for
+    hours, Slack for seconds); the floor of one day keeps a typo from making that possible.
+    """
+
+    deliveries_days: float = Field(default=30.0, ge=1)  # stored webhook bodies, processed
+    jobs_days: float = Field(default=30.0, ge=1)  # finished jobs: done and dead-lettered
+    # 0 keeps every escalation; otherwise ones at rest (ignored, rfh, declined, closed; no job
+    # left, nothing needing attention) untouched for this long go with their timelines.
+    escalations_days: float = Field(default=0.0, ge=0)
+    interval_s: float = Field(default=3600.0, ge=60)  # how often the `prune` job runs
+
+
 class LogSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["json", "console"] = "json"
@@ -169,6 +186,7 @@ class Settings(BaseSettings):
     retro: RetroSettings = RetroSettings()
     rfh: RfhSettings = RfhSettings()
     jobs: JobSettings = JobSettings()
+    retention: RetentionSettings = RetentionSettings()
     log: LogSettings = LogSettings()
 
     @field_validator("database_url")
@@ -262,6 +280,16 @@ def masked_database_url(url: str) -> str:
     if (netloc, query) == (parts.netloc, parts.query):
         return url  # `sqlite:///x` would lose its empty host in a round trip
     return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def prune_cutoffs(retention: RetentionSettings, now_s: float
+                  ) -> tuple[float, float, float | None]:
+    """(deliveries, jobs, escalations or None) cutoffs in epoch seconds for `Store.prune`."""
+    day_s = 86400.0
+    escalations = (now_s - retention.escalations_days * day_s
+                   if retention.escalations_days else None)
+    return (now_s - retention.deliveries_days * day_s, now_s - retention.jobs_days * day_s,
+            escalations)
 
 
 def config_path(environ: dict[str, str] | None = None) -> tuple[Path, bool]:

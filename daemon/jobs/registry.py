@@ -9,6 +9,7 @@ from daemon.jobs.deps import Deps
 from daemon.jobs.intake import INCIDENT_NOTICE, INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY, Intake
 from daemon.jobs.issues import Issues
 from daemon.jobs.paging import Paging
+from daemon.jobs.retention import PRUNE, Retention
 from daemon.workers.runner import Handler
 
 URGENT = frozenset({INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY, INTERACTION, t.REQUEST_APPROVAL, t.PAGE})
@@ -38,4 +39,5 @@ def handlers(deps: Deps) -> dict[str, Handler]:
         t.DIRECT_NOTE: approvals.direct_note,
         t.APPROVAL_COPY: approvals.copy,
         t.ATTENTION: Attention(deps, approvals.approver_ids).handle,
+        PRUNE: Retention(deps.store, deps.settings.retention).prune,
     }
