@@ -1,4 +1,4 @@
-"""Operator commands that work on the store directly: migrate, export/import, jobs."""
+"""Operator commands that work on the store directly: migrate, export/import, jobs, prune."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from functools import partial
 from pathlib import Path
 
 from daemon.clock import iso
-from daemon.settings import Settings
+from daemon.settings import Settings, prune_cutoffs
 from daemon.store import JobState, Store, StoreUnavailable, open_store, transfer
 
 
@@ -113,6 +113,20 @@ def retry_job(settings: Settings, job_id: int) -> int:
         print(f"tier2gate: job {job_id} is not dead-lettered (see `tier2gate jobs`)",
               file=sys.stderr)
         return 1
+
+    return asyncio.run(_with_store(settings, work))
+
+
+def prune(settings: Settings, dry_run: bool) -> int:
+    """What the periodic `prune` job does, now: safe beside running daemons (short batches)."""
+    async def work(store: Store) -> int:
+        cutoffs = prune_cutoffs(settings.retention, store.clock.now())
+        counts = await store.prune(*cutoffs, dry_run=dry_run)
+        verb = "would remove" if dry_run else "removed"
+        kept = "" if cutoffs[2] is not None else " (escalations are kept: retention." \
+            "escalations_days is 0)"
+        print(f"{verb} {_counts(counts)}{kept}")
+        return 0
 
     return asyncio.run(_with_store(settings, work))
 

@@ -17,6 +17,7 @@ from daemon.appkeys import CONFIG_CHECKS, METRICS, READY_DETAILS, SETTINGS, STOR
 from daemon.ingress import health, slack, webhooks
 from daemon.jobs.attention import recovered_job, trouble_job
 from daemon.jobs.registry import URGENT
+from daemon.jobs.retention import PRUNE, prune_job
 from daemon.logging import SecretScrubber, get_logger
 from daemon.metrics import Metrics
 from daemon.reporting import dashboard
@@ -152,6 +153,10 @@ async def _store_lifetime(app: web.Application) -> AsyncIterator[None]:
 
 async def _runner_lifetime(app: web.Application) -> AsyncIterator[None]:
     runner = app[RUNNER]
+    if PRUNE in runner.handlers:
+        # Retention starts with the daemon; the job keeps itself going from then on.
+        store = app[STORE]
+        await store.enqueue(prune_job(app[SETTINGS].retention, store.clock.now()))
     task = asyncio.create_task(runner.run(), name="job-runner")
     app[CONFIG_CHECKS].append(lambda: "the job runner stopped" if task.done() else "")
     yield

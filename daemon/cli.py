@@ -154,6 +154,8 @@ def _admin(args: argparse.Namespace) -> int:
         return admin.export(settings, Path(args.file))
     if args.command == "import":
         return admin.import_(settings, Path(args.file))
+    if args.command == "prune":
+        return admin.prune(settings, args.dry_run)
     if args.action == "retry":
         if args.job_id is None:
             print("tier2gate: jobs retry needs a JOB_ID (see `tier2gate jobs`)", file=sys.stderr)
@@ -195,6 +197,10 @@ def parser() -> argparse.ArgumentParser:
     load = commands.add_parser("import", help="load an export into an empty store")
     load.add_argument("file")
     load.set_defaults(func=_admin)
+    prune = commands.add_parser(
+        "prune", help="remove old webhook bodies and finished jobs now (see retention:)")
+    prune.add_argument("--dry-run", action="store_true", help="only count what would go")
+    prune.set_defaults(func=_admin)
     jobs = commands.add_parser(
         "jobs", help="list jobs (`jobs --state dead`), or requeue one (`jobs retry JOB_ID`)")
     jobs.add_argument("action", nargs="?", choices=("list", "retry"), default="list")

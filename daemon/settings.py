@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
@@ -149,6 +150,23 @@ class RfhSettings(IssueSettings):
         default_factory=lambda: ["tier2gate", "request-for-help"])
 
 
+class RetentionSettings(Section):
+    """How long the store keeps what only matters for a while. The audit log (escalations and
+    their timelines) is kept unless `escalations_days` is set.
+
+    A pruned delivery's id is forgotten: a re-delivery of it afterwards would be new. So
+    `deliveries_days` must outlast every vendor's retries (PagerDuty and incident.io retry for
+    hours, Slack for seconds); the floor of one day keeps a typo from making that possible.
+    """
+
+    deliveries_days: float = Field(default=30.0, ge=1)  # stored webhook bodies, processed
+    jobs_days: float = Field(default=30.0, ge=1)  # finished jobs: done and dead-lettered
+    # 0 keeps every escalation; otherwise ones at rest (ignored, rfh, declined, closed; no job
+    # left, nothing needing attention) untouched for this long go with their timelines.
+    escalations_days: float = Field(default=0.0, ge=0)
+    interval_s: float = Field(default=3600.0, ge=60)  # how often the `prune` job runs
+
+
 class LogSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["json", "console"] = "json"
@@ -186,6 +204,7 @@ class Settings(BaseSettings):
     rfh: RfhSettings = RfhSettings()
     jobs: JobSettings = JobSettings()
     clock: ClockSettings = ClockSettings()
+    retention: RetentionSettings = RetentionSettings()
     log: LogSettings = LogSettings()
 
     @field_validator("database_url")
@@ -230,7 +249,7 @@ class Settings(BaseSettings):
                     collect(item)
 
         collect(self)
-        return found
+        return found + database_password(self.database_url)
 
     def masked(self) -> dict[str, Any]:
         """The effective settings with every secret replaced by a mask (unset stays null)."""
@@ -246,7 +265,49 @@ class Settings(BaseSettings):
                 return str(value)
             return value
 
-        return mask(self)
+        masked: dict[str, Any] = mask(self)
+        masked["database_url"] = masked_database_url(self.database_url)
+        return masked
+
+
+def database_password(url: str) -> list[str]:
+    """The password in a database URL, as written (percent-encoded) and as meant: in the
+    user-info part or as a libpq `password=` query parameter. A plain `str` setting (the URL
+    is not a secret as a whole), so it is named here for the scrubbers."""
+    parts = urlsplit(url)
+    written = [parts.netloc.rpartition("@")[0].partition(":")[2]] if "@" in parts.netloc else []
+    written += [value for key, value in parse_qsl(parts.query, keep_blank_values=True)
+                if key == "password"]
+    return list(dict.fromkeys(form for value in written if value
+                              for form in (value, unquote(value))))
+
+
+def masked_database_url(url: str) -> str:
+    """The URL with its password replaced by the mask; the rest (host, database) is what an
+    operator checks."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        user_info, _, host = netloc.rpartition("@")
+        user, has_password, _password = user_info.partition(":")
+        netloc = f"{user}:{MASK}@{host}" if has_password else netloc
+    query = "&".join(
+        f"{key}={MASK}" if key.lower() == "password" else item
+        for item in parts.query.split("&") if item
+        for key in (item.partition("=")[0],))
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url  # `sqlite:///x` would lose its empty host in a round trip
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def prune_cutoffs(retention: RetentionSettings, now_s: float
+                  ) -> tuple[float, float, float | None]:
+    """(deliveries, jobs, escalations or None) cutoffs in epoch seconds for `Store.prune`."""
+    day_s = 86400.0
+    escalations = (now_s - retention.escalations_days * day_s
+                   if retention.escalations_days else None)
+    return (now_s - retention.deliveries_days * day_s, now_s - retention.jobs_days * day_s,
+            escalations)
 
 
 def config_path(environ: dict[str, str] | None = None) -> tuple[Path, bool]:

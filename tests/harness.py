@@ -137,6 +137,12 @@ class Harness:
     async def events(self, escalation_id: str) -> list[str]:
         return [entry.event for entry in await self.store.timeline(escalation_id)]
 
+    async def work(self) -> list[str]:
+        """Kinds of every job in the store but the daemon's own retention job (`prune`, there
+        from the start): what the deliveries and decisions so far have set in motion."""
+        return [j.kind for state in JobState for j in await self.store.list_jobs(state)
+                if j.kind != "prune"]
+
     async def dead_jobs(self) -> list[str]:
         return [f"{j.kind}: {j.last_error}" for j in await self.store.list_jobs(JobState.DEAD)]
 

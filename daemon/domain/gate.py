@@ -50,6 +50,11 @@ class ApprovalState(_Model):
     reminders: int = 0
     holding: bool = False  # timed out under the `hold` fallback: keep reminding, never page
 
+    @property
+    def messages(self) -> tuple[tuple[str, str], ...]:
+        """Every (channel, ts) that carries this request's buttons."""
+        return ((self.channel, self.ts), *self.copies)
+
 
 class DecisionState(_Model):
     verdict: Verdict
@@ -134,8 +139,16 @@ class Gate(_Model):
 
     def asked_earlier(self, channel: str, ts: str) -> bool:
         """Whether (channel, ts) is an approval message of an earlier round."""
-        return any(r.approval is not None and (channel, ts) in (
-            (r.approval.channel, r.approval.ts), *r.approval.copies) for r in self.earlier)
+        return any(r.approval is not None and (channel, ts) in r.approval.messages
+                   for r in self.earlier)
+
+    def asked_on(self, channel: str, ts: str) -> bool:
+        """Whether (channel, ts) is an approval message of this round."""
+        return self.approval is not None and (channel, ts) in self.approval.messages
+
+    def owns_message(self, channel: str, ts: str) -> bool:
+        """Whether (channel, ts) is an approval message of any round of this escalation."""
+        return self.asked_on(channel, ts) or self.asked_earlier(channel, ts)
 
     @property
     def ever_paged(self) -> bool:

@@ -461,6 +461,20 @@ def on_click(gate: Gate, user_id: str, verdict: Verdict, now: datetime, *, allow
                  Effect(RFH_ISSUE, "issue")))
 
 
+def on_foreign_click(gate: Gate, user_id: str, verdict: Verdict, *, click_id: str,
+                     channel: str, ts: str) -> Step:
+    """A click (or decline form) naming this escalation came from a message that is not one
+    of its approval messages: decided nothing, audited here, and the clicker is told where it
+    happened. Honouring it would let one escalation's buttons decide, and rewrite the message
+    of, another."""
+    text = ("These buttons do not belong to this message, so nothing was decided. Decide on "
+            "the escalation's own approval request.")
+    return Step(gate, (Record("click_mismatch", user_id, {
+        "verdict": verdict.value, "channel": channel, "ts": ts}),),
+        (Effect(TELL_USER, f"mismatch-{click_id}",
+                {"user": user_id, "text": text, "channel": channel}),))
+
+
 _EARLIER_ROUND_TEXT = ("This request is from before the incident was reopened; nothing changed. "
                        "Decide on the new request for it.")
 

@@ -35,6 +35,8 @@ https://docs.slack.dev/reference/methods/views.open#errors.
 
 from __future__ import annotations
 
+import base64
+import functools
 import math
 import re
 import ssl
@@ -45,6 +47,9 @@ from email.utils import parsedate_to_datetime
 REDACTED = "[redacted]"
 MIN_SECRET_CHARS = 4  # shorter "secrets" would erase ordinary words from every message
 MAX_DETAIL_CHARS = 300  # the vendor's reason, enough for an operator, not a whole echo
+# A job's stored error: our words around the vendor's reason, or a crashed handler's exception,
+# whose text nobody cut before (the jobs table and the dashboard show it).
+MAX_ERROR_CHARS = 1000
 RATE_LIMIT_FALLBACK_S = 60.0  # GitHub: "wait at least one minute" when it names no time
 _EPOCH_FLOOR_S = 1e9  # a reset header larger than this is a point in time, not a delay
 
@@ -85,11 +90,56 @@ class Permanent(Exception):
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """The text with every configured secret masked, longest first so parts leave no tails."""
-    for secret in sorted({s for s in secrets if len(s) >= MIN_SECRET_CHARS}, key=len,
-                         reverse=True):
-        text = text.replace(secret, REDACTED)
-    return text
+    """The text with every configured secret masked: raw, URL-encoded (any mix of `%XX`, `+`
+    for a space) and base64 (standard and URL-safe alphabets, at any offset, so a secret
+    inside an encoded `user:token` Basic credential is found too). Vendors echo what they were
+    sent in all of these forms (a GitLab 401 quoted the token base64-encoded)."""
+    pattern = _secret_pattern(tuple(sorted({s for s in secrets if len(s) >= MIN_SECRET_CHARS})))
+    return text if pattern is None else pattern.sub(REDACTED, text)
+
+
+def clean(text: str, secrets: Iterable[str], limit: int = MAX_DETAIL_CHARS) -> str:
+    """Vendor text fit to store or show: masked first, then cut (a cut secret would no longer
+    match its mask and leak in part), on one line."""
+    return " ".join(scrub(text, secrets).split())[:limit]
+
+
+@functools.lru_cache(maxsize=32)  # one set of secrets per process in practice (the log scrubber)
+def _secret_pattern(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
+    forms: list[tuple[int, str]] = []
+    for secret in secrets:
+        forms.append((len(secret), "".join(_char_forms(char) for char in secret)))
+        forms.extend((len(core), re.escape(core)) for core in _base64_cores(secret.encode()))
+    if not forms:
+        return None
+    # Longest first: at one position the longer secret wins and leaves no tail of itself.
+    forms.sort(key=lambda form: form[0], reverse=True)
+    return re.compile("|".join(dict.fromkeys(form for _length, form in forms)))
+
+
+def _char_forms(char: str) -> str:
+    """A regex for one character as itself or percent-encoded (either hex case)."""
+    encoded = "".join(
+        "%" + "".join(f"[{d}{d.lower()}]" if d.isalpha() else d for d in f"{byte:02X}")
+        for byte in char.encode())
+    alternatives = [re.escape(char), encoded] + (["\\+"] if char == " " else [])
+    return "(?:" + "|".join(alternatives) + ")"
+
+
+def _base64_cores(secret: bytes) -> set[str]:
+    """The base64 characters that depend on the secret alone, for each of the three offsets
+    it can start at within encoded text: the one or two characters at either end that mix in
+    neighbouring bytes are left (they reveal at most a few bits)."""
+    cores: set[str] = set()
+    for offset in range(3):
+        encoded = base64.b64encode(bytes(offset) + secret).decode()
+        core = encoded[-(-8 * offset // 6):(8 * (offset + len(secret))) // 6]
+        if len(core) >= MIN_SECRET_CHARS:
+            cores.update((core, core.translate(_URLSAFE)))
+    return cores
+
+
+_URLSAFE = str.maketrans("+/", "-_")
 
 
 def retry_after_s(headers: Mapping[str, str], now_s: float) -> float | None:
@@ -131,7 +181,7 @@ def http_failure(what: str, status: int | None, *, headers: Mapping[str, str] | 
     recognised a rate limit from the body (PyGithub's RateLimitExceededException).
     """
     secrets = tuple(secrets)
-    short = " ".join(scrub(detail, secrets).split())[:MAX_DETAIL_CHARS]
+    short = clean(detail, secrets)
     said = f" {code}" if code else ""
     message = scrub(f"{what}: HTTP {status}{said}" + (f" ({short})" if short else ""), secrets)
     if status is None:

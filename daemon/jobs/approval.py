@@ -23,6 +23,7 @@ from daemon.domain.transitions import (
     on_click,
     on_copy_posted,
     on_decline_form_failed,
+    on_foreign_click,
     on_nobody_can_approve,
     on_remind,
     on_timeout,
@@ -60,6 +61,8 @@ _AGREE_SLACK_S = 1.0
 wall-clock due time and the process's own count, not a step (steps are seconds and more)."""
 
 log = get_logger("tier2gate.approval")
+
+_DIRECT_MESSAGE_PREFIX = "D"  # Slack's ids of direct-message channels (`D…`)
 
 
 @dataclass(frozen=True)
@@ -357,8 +360,10 @@ class Approvals:
 
     async def tell_user(self, job: Job) -> None:
         current = await self._load(job)
-        channel = (current.gate.approval.channel if current and current.gate.approval
-                   else self.deps.settings.slack.approval_channel)
+        # `channel`: where the person clicked, when that is not the escalation's own message.
+        channel = str(job.payload.get("channel") or "") or (
+            current.gate.approval.channel if current and current.gate.approval
+            else self.deps.settings.slack.approval_channel)
         if channel:
             await self.deps.need_chat().tell_user(channel, str(job.payload["user"]),
                                                   str(job.payload["text"]))
@@ -378,10 +383,20 @@ class Approvals:
             return Changes(delivery_done=(delivery.id, DeliveryState.IGNORED,
                                           f"unknown escalation {action.escalation_id}"))
         current = loaded(row)
-        allowed = await self._allowed(current, action.user_id)
         now = self._now()
         done = (delivery.id, DeliveryState.PROCESSED, "")
+        verdict = Verdict.APPROVED if isinstance(action, ButtonClick) and \
+            action.decision == "approve" else Verdict.DECLINED
         earlier = current.gate.asked_earlier(action.channel, action.message_ts)
+        if not earlier and not await self._from_its_message(current, action):
+            log.warning("approval.click_mismatch", user=action.user_id,
+                        channel=action.channel, ts=action.message_ts)
+            foreign = on_foreign_click(current.gate, action.user_id, verdict,
+                                       click_id=_click_id(action), channel=action.channel,
+                                       ts=action.message_ts)
+            return changes_for(current.row.id, current.escalation, foreign, now,
+                               previous=current.row, delivery=done)
+        allowed = await self._allowed(current, action.user_id)
         if isinstance(action, ButtonClick) and action.decision == "decline":
             pending = current.gate.phase is Phase.AWAITING_APPROVAL and not current.gate.decided \
                 and not earlier
@@ -399,15 +414,14 @@ class Approvals:
                     return changes_for(current.row.id, current.escalation, failed, now,
                                        previous=current.row, delivery=done)
                 return Changes(delivery_done=done)
-        verdict = Verdict.APPROVED if isinstance(action, ButtonClick) and \
-            action.decision == "approve" else Verdict.DECLINED
         reason = action.reason if isinstance(action, DeclineReason) else ""
         policy = self.deps.policy.current()
         adopted = Step(current.gate)
         if current.gate.approval is None and current.gate.phase is Phase.AWAITING_APPROVAL \
                 and not earlier:
             # A click on a message we never recorded (the process died between Slack's answer
-            # and our commit) proves that message exists: it becomes the approval message.
+            # and our commit) proves that message exists and, past `_from_its_message`, that
+            # it can only be this request: it becomes the approval message.
             adopted = self._posted(current, await self.approvers(),
                                    MessageRef(action.channel, action.message_ts), now)
         step = adopted.then(on_click(
@@ -433,6 +447,30 @@ class Approvals:
             title=command.text.strip()[:150])
         await self.deps.need_chat().open_escalation_form(command.trigger_id, spec)
         return Changes(delivery_done=(delivery.id, DeliveryState.PROCESSED, ""))
+
+    async def _from_its_message(self, current: Loaded, action: ButtonClick | DeclineReason
+                                ) -> bool:
+        """Whether a click naming this escalation may be its own: it came from a message
+        recorded for this round (the request or a direct-message copy), or, when none is
+        recorded yet, from a message that can be nothing but its unrecorded request.
+
+        The process can die between Slack's answer to the post and our commit (crash recovery
+        then adopts the clicked message). A message is taken for that lost post only when
+        nothing says it is another's: it is in the approval channel or a direct message (the
+        only places a request is posted) and no escalation records it, in any round. What
+        passes is a message no escalation knows whose button names this one, which only our
+        lost post is; a payload forged with the signing secret could pass anything.
+        """
+        gate = current.gate
+        channel, ts = action.channel, action.message_ts
+        if gate.approval is not None:
+            return gate.asked_on(channel, ts)
+        if channel != self.deps.settings.slack.approval_channel and \
+                not channel.startswith(_DIRECT_MESSAGE_PREFIX):
+            return False
+        others = await self.deps.store.escalations_quoting(ts)
+        return not any(loaded(row).gate.owns_message(channel, ts)
+                       for row in others if row.id != current.row.id)
 
     async def _allowed(self, current: Loaded, user_id: str) -> bool:
         listed = current.gate.approval.approvers if current.gate.approval else ()

@@ -10,6 +10,7 @@ from daemon.jobs.intake import INCIDENT_NOTICE, INTAKE_INCIDENT_IO, INTAKE_PAGER
 from daemon.jobs.issues import Issues
 from daemon.jobs.paging import Paging
 from daemon.jobs.policy import POLICY_CHANGED, REEVALUATE, PolicyJobs
+from daemon.jobs.retention import PRUNE, Retention
 from daemon.workers.runner import Handler
 
 URGENT = frozenset({INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY, INTERACTION, t.REQUEST_APPROVAL, t.PAGE})
@@ -45,4 +46,5 @@ def handlers(deps: Deps) -> dict[str, Handler]:
         t.ATTENTION: Attention(deps, approvals.approver_ids).handle,
         POLICY_CHANGED: policy.changed,
         REEVALUATE: policy.reevaluate,
+        PRUNE: Retention(deps.store, deps.settings.retention).prune,
     }

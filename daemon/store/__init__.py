@@ -40,6 +40,8 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+_COUNT_ALL = 2**62  # a dry run counts everything at once: it changes nothing, holds nothing
+
 log = get_logger("tier2gate.store")
 
 
@@ -234,6 +236,28 @@ class Store:
     async def find_escalation(self, source: str, external_id: str) -> EscalationRow | None:
         return await self._run(lambda: units.find_escalation(source, external_id),
                                proves_writes=False)
+
+    async def prune(self, deliveries_before: float, jobs_before: float,
+                    escalations_before: float | None = None, *, dry_run: bool = False,
+                    batch: int = 1000) -> dict[str, int]:
+        """Remove (or, `dry_run`, count) what retention lets go, older than each cutoff (epoch
+        seconds): processed webhook bodies, finished jobs and, only when a cutoff is given,
+        escalations at rest with their timelines. In batches of short transactions, so the
+        daemon's own writes are never held up for long."""
+        total: dict[str, int] = {}
+        limit = _COUNT_ALL if dry_run else batch
+        while True:
+            found = await self._run(lambda: units.prune(
+                deliveries_before, jobs_before, escalations_before, limit, dry_run))
+            for table, n in found.items():
+                total[table] = total.get(table, 0) + n
+            if dry_run or max(found.values()) < batch:
+                return total
+
+    async def escalations_quoting(self, value: str, limit: int = 20) -> list[EscalationRow]:
+        """Escalations whose data holds the string `value` (e.g. a Slack message ts): a scan
+        of the table, for rare checks only (a click on a message nobody recorded)."""
+        return await self._run(lambda: units.escalations_quoting(value, limit))
 
     async def list_escalations(self, since: float = 0.0, limit: int = 500
                                ) -> list[EscalationRow]:

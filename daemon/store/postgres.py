@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
+from daemon.integrations.failures import clean
+from daemon.settings import database_password
 from daemon.store.migrations import migration_files
 from daemon.store.records import Outage, StoreUnavailable, unavailable
 from daemon.store.units import UnitFactory
@@ -33,6 +35,10 @@ _OUTAGE_STATES = {"25006": Outage.READ_ONLY, "53100": Outage.DISK_FULL,
 _OUTAGE_CLASSES = {"08": Outage.UNREACHABLE, "53": Outage.UNAVAILABLE,
                    "55": Outage.UNAVAILABLE, "57": Outage.UNREACHABLE,
                    "58": Outage.UNAVAILABLE}
+# A DSN asyncpg cannot parse, or credentials the server refuses: the operator must fix the URL,
+# and the message says what is wrong with it (never the URL itself, which holds the password).
+_MISCONFIGURED = (ValueError, asyncpg.ClientConfigurationError,
+                  asyncpg.InvalidAuthorizationSpecificationError)
 
 
 def _outage_kind(exc: BaseException) -> Outage | None:
@@ -47,6 +53,17 @@ def _outage_kind(exc: BaseException) -> Outage | None:
     return _OUTAGE_STATES.get(sqlstate) or _OUTAGE_CLASSES.get(sqlstate[:2])
 
 
+def _where(dsn: str) -> str:
+    """The store's name in messages, host:port/database: never the user or password. A URL
+    that does not parse is said so when it is opened (`open`), not here."""
+    parts = urlsplit(dsn)
+    try:
+        port = str(parts.port or 5432)
+    except ValueError:
+        port = "?"
+    return f"{parts.hostname or 'localhost'}:{port}{parts.path}"
+
+
 class PostgresBackend:
     dialect = "postgres"
     single_node = False
@@ -55,10 +72,8 @@ class PostgresBackend:
                  schema: str | None = None) -> None:
         """`schema`: keep tier2gate's tables in their own schema (it must exist)."""
         self._dsn = dsn
-        parts = urlsplit(dsn)  # the store's name in messages: never the user or password
-        self.where = f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
-        if schema:
-            self.where += f" (schema {schema})"
+        self.where = _where(dsn) + (f" (schema {schema})" if schema else "")
+        self._secrets = database_password(dsn)
         self._server_settings = {"search_path": schema} if schema else None
         self._pool_size = pool_size
         self._timeout_s = connect_timeout_s
@@ -71,6 +86,11 @@ class PostgresBackend:
                 command_timeout=30, server_settings=self._server_settings,
             )
             await self.migrate()
+        except _MISCONFIGURED as exc:
+            said = clean(str(exc), self._secrets)
+            raise StoreUnavailable(
+                f"cannot open PostgreSQL: {type(exc).__name__}: {said}; check database_url"
+            ) from None
         except (*_UNAVAILABLE, asyncpg.PostgresError) as exc:
             # e.g. a read-only standby: the migration's first CREATE TABLE is refused (25006).
             failure = self._unavailable(exc)
@@ -89,7 +109,8 @@ class PostgresBackend:
         if kind is None:
             return exc
         words = str(exc).strip().splitlines()
-        detail = f"{type(exc).__name__}: {words[0][:200]}" if words else type(exc).__name__
+        detail = (f"{type(exc).__name__}: {clean(words[0], self._secrets)[:200]}" if words
+                  else type(exc).__name__)
         return unavailable("PostgreSQL", self.where, kind, detail)
 
     def check(self) -> None:

@@ -163,6 +163,37 @@ GET_DELIVERY = Sql.of(
     " FROM deliveries WHERE id = ?"
 )
 COUNT_DELIVERIES = Sql.of("SELECT count(*) AS n FROM deliveries")
+# Retention: each pass removes at most `limit` rows per table (one short transaction; the
+# caller repeats while a pass was full), oldest first, and only what nothing still needs: a
+# delivery whose processing is done, a finished job, and (when configured) an escalation at
+# rest, with its timeline, that has no job left to run and nobody needs to look at.
+_OLD_DELIVERIES = "SELECT id FROM deliveries WHERE received_at < ? AND state <> 'stored'" \
+    " ORDER BY received_at LIMIT ?"
+_OLD_JOBS = "SELECT id FROM jobs WHERE state IN ('done', 'dead') AND updated_at < ?" \
+    " ORDER BY updated_at LIMIT ?"
+_OLD_ESCALATIONS = (
+    "SELECT id FROM escalations WHERE updated_at < ? AND attention = 0"
+    " AND state IN ('ignored', 'rfh', 'declined', 'closed') AND NOT EXISTS (SELECT 1 FROM jobs"
+    " WHERE jobs.escalation_id = escalations.id AND jobs.state IN ('queued', 'running'))"
+    " ORDER BY updated_at LIMIT ?"
+)
+COUNT_OLD = {
+    "deliveries": Sql.of(f"SELECT count(*) AS n FROM ({_OLD_DELIVERIES}) AS old"),
+    "jobs": Sql.of(f"SELECT count(*) AS n FROM ({_OLD_JOBS}) AS old"),
+    "escalations": Sql.of(f"SELECT count(*) AS n FROM ({_OLD_ESCALATIONS}) AS old"),
+}
+DELETE_OLD_DELIVERIES = Sql.of(f"DELETE FROM deliveries WHERE id IN ({_OLD_DELIVERIES})"
+                               " RETURNING id")
+DELETE_OLD_JOBS = Sql.of(f"DELETE FROM jobs WHERE id IN ({_OLD_JOBS}) RETURNING id")
+# Escalations are chosen once, then each goes with its timeline (which references it).
+SELECT_OLD_ESCALATIONS = Sql.of(_OLD_ESCALATIONS)
+DELETE_TIMELINE_OF = Sql.of("DELETE FROM timeline WHERE escalation_id = ?")
+DELETE_ESCALATION = Sql.of("DELETE FROM escalations WHERE id = ? RETURNING id")
+
+# `data` is JSON text on both backends: a LIKE finds the candidates, the caller decides.
+ESCALATIONS_QUOTING = Sql.of(
+    f"SELECT {_ESC_COLUMNS} FROM escalations WHERE data LIKE ? ESCAPE '!' LIMIT ?"
+)
 FINISH_DELIVERY = Sql.of(
     "UPDATE deliveries SET state = ?, note = ?, escalation_id = ? WHERE id = ?"
 )
@@ -372,6 +403,39 @@ def list_jobs(state: JobState, limit: int) -> Unit[list[Job]]:
 def get_escalation(escalation_id: str) -> Unit[EscalationRow | None]:
     rows = yield Stmt(GET_ESCALATION, (escalation_id,))
     return escalation_from(rows[0]) if rows else None
+
+
+def escalations_quoting(value: str, limit: int) -> Unit[list[EscalationRow]]:
+    """Escalations whose stored data holds `value` as a JSON string, anywhere."""
+    escaped = re.sub(r"[!%_]", lambda m: "!" + m.group(), dumps(value))
+    rows = yield Stmt(ESCALATIONS_QUOTING, (f"%{escaped}%", limit))
+    return [escalation_from(row) for row in rows]
+
+
+def prune(deliveries_before: float, jobs_before: float, escalations_before: float | None,
+          limit: int, dry_run: bool) -> Unit[dict[str, int]]:
+    """One retention pass: rows removed (or, `dry_run`, that would be) per table, each at most
+    `limit`. `escalations_before` None keeps every escalation and its timeline."""
+    found: dict[str, int] = {}
+    cutoffs = {"deliveries": deliveries_before, "jobs": jobs_before}
+    if escalations_before is not None:
+        cutoffs["escalations"] = escalations_before
+    if dry_run:
+        for table, before in cutoffs.items():
+            rows = yield Stmt(COUNT_OLD[table], (before, limit))
+            found[table] = int(rows[0]["n"])
+        return found
+    rows = yield Stmt(DELETE_OLD_DELIVERIES, (deliveries_before, limit))
+    found["deliveries"] = len(rows)
+    rows = yield Stmt(DELETE_OLD_JOBS, (jobs_before, limit))
+    found["jobs"] = len(rows)
+    if escalations_before is not None:
+        ids = yield Stmt(SELECT_OLD_ESCALATIONS, (escalations_before, limit))
+        for row in ids:
+            yield Stmt(DELETE_TIMELINE_OF, (row["id"],))
+            yield Stmt(DELETE_ESCALATION, (row["id"],))
+        found["escalations"] = len(ids)
+    return found
 
 
 def find_escalation(source: str, external_id: str) -> Unit[EscalationRow | None]:

@@ -20,6 +20,7 @@ from functools import partial
 
 import structlog
 
+from daemon.integrations.failures import MAX_ERROR_CHARS
 from daemon.logging import get_logger
 from daemon.metrics import Metrics
 from daemon.settings import JobSettings
@@ -232,7 +233,7 @@ class JobRunner:
         log.info("job.done", attempt=job.attempts)
 
     async def _retry(self, job: Job, reason: str, after_s: float | None) -> None:
-        reason = self._scrub(reason)
+        reason = self._scrub(reason)[:MAX_ERROR_CHARS]  # scrubbed before cut: no half secret
         urgent = job.kind in self._urgent
         if job.attempts >= self.settings.max_attempts and not urgent:
             await self._dead(job, f"gave up after {job.attempts} attempts: {reason}")
@@ -256,7 +257,7 @@ class JobRunner:
             await self.store.enqueue(follow_up)
 
     async def _dead(self, job: Job, reason: str) -> None:
-        reason = self._scrub(reason)
+        reason = self._scrub(reason)[:MAX_ERROR_CHARS]  # scrubbed before cut: no half secret
         event = None
         if job.escalation_id:
             event = NewEvent(

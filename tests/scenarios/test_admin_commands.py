@@ -1,11 +1,12 @@
 """Operator commands on real stores: migrate, export/import SQLite -> PostgreSQL losing
-nothing, listing and requeueing dead-lettered jobs, check-config on a broken policy."""
+nothing, listing and requeueing dead-lettered jobs, check-config on a broken policy, prune."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from daemon.store import JobState, NewJob, Store
+from daemon.clock import ManualClock
+from daemon.store import Changes, DeliveryState, JobState, NewJob, Store
 from daemon.store.sqlite import SqliteBackend
 from tests.support import POSTGRES_URL, postgres_or_skip
 from tests.support_process import clean_env, free_port, tier2gate
@@ -120,3 +122,35 @@ def test_check_config_names_the_rule_and_line_of_a_bad_policy(tmp_path: Path) ->
     line = broken.splitlines().index("      test_mood: true") + 1
     assert f"{policy}:{line}: rule 'test incidents are ignored'" in result.stderr
     assert "test_mood" in result.stderr
+
+
+def test_prune_dry_run_counts_and_prune_removes_old_bodies_and_finished_jobs(tmp_path: Path
+                                                                              ) -> None:
+    """Old rows are written at a fixed point long ago and fresh ones at the real now, so the
+    outcome does not depend on the date the test runs."""
+    db = tmp_path / "t.db"
+
+    async def seed(at: float, name: str) -> None:
+        store = Store(SqliteBackend(db), ManualClock(at))
+        await store.open()
+        row = await store.record_delivery("pagerduty", name, "service.updated", b"{}")
+        assert row is not None
+        await store.apply(Changes(delivery_done=(row, DeliveryState.IGNORED, "not ours")))
+        await store.enqueue(NewJob("thread_note", f"note:{name}"))
+        [job] = await store.claim_jobs("w", 30, 1)
+        await store.complete_job(job.id, "w")
+        await store.close()
+
+    asyncio.run(seed(1_000_000_000.0, "old"))
+    asyncio.run(seed(time.time(), "fresh"))
+    url = f"sqlite:///{db}"
+    dry = run(["prune", "--dry-run"], tmp_path, TIER2GATE_DATABASE_URL=url)
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.strip() == ("would remove 1 deliveries, 1 jobs (escalations are kept: "
+                                  "retention.escalations_days is 0)")
+    done = run(["prune"], tmp_path, TIER2GATE_DATABASE_URL=url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("removed 1 deliveries, 1 jobs")
+    again = run(["prune"], tmp_path, TIER2GATE_DATABASE_URL=url,
+                TIER2GATE_RETENTION__ESCALATIONS_DAYS="365")
+    assert again.stdout.strip() == "removed 0 deliveries, 0 jobs, 0 escalations"
