@@ -68,8 +68,8 @@ SECURITY_HEADERS = {
 
 
 async def _security_headers(_request: web.Request, response: web.StreamResponse) -> None:
-    for name, value in SECURITY_HEADERS.items():
-        response.headers.setdefault(name, value)
+    # Runs after aiohttp filled in its defaults, so its Server value is replaced here.
+    response.headers.update(SECURITY_HEADERS)
 
 
 def build_app(
