@@ -73,23 +73,27 @@ async def read_bounded(request: web.Request, max_body_bytes: int, timeout_s: flo
     aiohttp's per-connection buffer at `read_bufsize`: `read()` raises it to the body limit.
     """
     budget = request.app[BUDGET]
-    body = bytearray()
+    # The chunks as aiohttp handed them over, joined once at the end, so that a body is not
+    # reallocated and copied again and again while it grows.
+    chunks: list[bytes] = []
+    size = 0
     try:
         async with asyncio.timeout(timeout_s):
             while chunk := await request.content.readany():
-                if len(body) + len(chunk) > max_body_bytes:
+                if size + len(chunk) > max_body_bytes:
                     raise BodyRefused("too_large", web.HTTPRequestEntityTooLarge(
-                        max_size=max_body_bytes, actual_size=len(body) + len(chunk)))
+                        max_size=max_body_bytes, actual_size=size + len(chunk)))
                 if not budget.take(len(chunk)):
                     raise BodyRefused("overloaded", _json_error(
                         web.HTTPServiceUnavailable, "too many request bodies in flight; "
                         "retry later", **{"Retry-After": str(RETRY_AFTER_S)}))
                 request[HELD_KEY] = request.get(HELD_KEY, 0) + len(chunk)
-                body += chunk
+                chunks.append(chunk)
+                size += len(chunk)
     except TimeoutError:
         raise BodyRefused("slow", _json_error(
             web.HTTPRequestTimeout, f"body not received within {timeout_s:g} s")) from None
-    return bytes(body)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 @web.middleware
