@@ -161,6 +161,7 @@ def serve_env(tmp: Path, port: int, **extra: str) -> dict[str, str]:
         TIER2GATE_DATABASE_URL=f"sqlite:///{tmp / 'tier2gate.db'}",
         TIER2GATE_HTTP__HOST=HOST,
         TIER2GATE_HTTP__PORT=str(port),
+        TIER2GATE_ADMIN__PORT=str(free_port()),  # the default 8081 would collide
         TIER2GATE_POLICY_FILE=str(REPO / "config" / "policy.yaml"),
         TIER2GATE_INCIDENT_IO__WEBHOOK_SECRET=INC_SECRET,
         TIER2GATE_PAGERDUTY__WEBHOOK_SECRETS=PD_SECRET,

@@ -49,8 +49,9 @@ def note(title: str, data: Any) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--only", nargs="*", default=["intake", "clicks", "storm", "cold"],
-                        help="benchmarks to run (intake, clicks, storm, cold)")
+    parser.add_argument("--only", nargs="*",
+                        default=["intake", "clicks", "storm", "cold", "slow"],
+                        help="benchmarks to run (intake, clicks, storm, cold, slow)")
     parser.add_argument("--rounds", type=int, default=3, help="intake rounds (median taken)")
     parser.add_argument("--json", type=Path, help="also write every detail here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
@@ -59,6 +60,7 @@ def main() -> int:
     from bench.cold_start import cold_start
     from bench.flows import click_to_page, storm
     from bench.intake import intake
+    from bench.slow_clients import slow_clients
 
     # SIGTERM (not only Ctrl-C) must run the `finally` below, which stops every child.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -113,6 +115,16 @@ def main() -> int:
             emit("storm_drain_s", res["drain_s"])
             emit("storm_ack_p99_ms", res["ack_p99_ms"])
             emit("storm_peak_rss_mb", res["peak_rss_mb"])
+        if "slow" in args.only:
+            (root / "slow").mkdir()
+            res = asyncio.run(slow_clients(root / "slow"))
+            details["slow"] = res
+            note("slow_clients", res)
+            emit("slow_uploads_rss_growth_mb", res["capped"]["growth_mb"])
+            emit("slow_uploads_rss_growth_mb_uncapped", res["uncapped"]["growth_mb"])
+            emit("slow_uploads_answers", " ".join(
+                f"{status}x{count}" for status, count in sorted(res["capped"]["answers"].items())))
+            emit("idle_connections_closed_after_max_s", res["idle"]["closed_after_max_s"])
         if "cold" in args.only and template is not None:
             (root / "cold").mkdir()
             res = cold_start(root / "cold", template)

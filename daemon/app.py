@@ -1,4 +1,8 @@
-"""The aiohttp application: routes, middleware, and the background workers' lifetime.
+"""The two aiohttp applications: routes, middleware, and the background workers' lifetime.
+
+The public app (vendors' webhooks and the probes) and the admin app (the read side) are
+served on separate listeners (`daemon.listeners`), so nothing that shows escalations can be
+reached through the address vendors post to.
 
 Workers live in `cleanup_ctx`, so they start after the store is open and stop (draining their
 jobs) before it closes; aiohttp stops accepting connections first on SIGTERM.
@@ -13,8 +17,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 
 from aiohttp import web
 
+from daemon.admin_auth import AdminAccess
 from daemon.appkeys import CONFIG_CHECKS, METRICS, READY_DETAILS, SETTINGS, STORE
 from daemon.ingress import health, slack, webhooks
+from daemon.ingress.limits import BUDGET, ByteBudget, release_held_bytes
 from daemon.jobs.attention import recovered_job, trouble_job
 from daemon.jobs.registry import URGENT
 from daemon.jobs.retention import PRUNE, prune_job
@@ -30,6 +36,7 @@ log = get_logger("tier2gate.app")
 
 RUNNER = web.AppKey("runner", JobRunner)
 WATCH = web.AppKey("watch", Watch)
+ADMIN_ACCESS = web.AppKey("admin_access", AdminAccess)
 
 
 class ClientClosedRequest(web.HTTPClientError):
@@ -83,6 +90,24 @@ async def store_outage_is_503(
         raise webhooks.store_unavailable(exc) from None
 
 
+# Nothing here loads from elsewhere or may be framed; the dashboard's one inline style is
+# the only exception to `default-src 'none'`. Sent on both listeners (the JSON cannot hurt).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+                               "form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    # aiohttp would name itself and its version; a product name tells an attacker less.
+    "Server": "tier2gate",
+}
+
+
+async def _security_headers(_request: web.Request, response: web.StreamResponse) -> None:
+    # Runs after aiohttp filled in its defaults, so its Server value is replaced here.
+    response.headers.update(SECURITY_HEADERS)
+
+
 def build_app(
     settings: Settings,
     store: Store,
@@ -94,18 +119,21 @@ def build_app(
     on_close: Sequence[Callable[[], Awaitable[None]]] = (),
     watch: Watch | None = None,
 ) -> web.Application:
-    """The daemon's HTTP app. `checks` return a problem ("" when fine) for `/readyz`;
-    `on_close` release vendor clients after the workers stopped; `watch` looks at the clocks
-    and the policy file while the workers run."""
+    """The public listener's app: the four webhook endpoints and the probes, nothing to read.
+
+    It owns the store and the job runner; `build_admin_app` shares them. `checks` return a
+    problem ("" when fine) for `/readyz`; `on_close` release vendor clients after the
+    workers stopped; `watch` looks at the clocks and the policy file while the workers run."""
     app = web.Application(
         client_max_size=settings.http.max_body_bytes,
-        middlewares=[count_requests, store_outage_is_503],
+        middlewares=[count_requests, store_outage_is_503, release_held_bytes],
     )
     app[SETTINGS] = settings
     app[STORE] = store
     app[METRICS] = metrics or Metrics()
     app[CONFIG_CHECKS] = list(checks)
     app[READY_DETAILS] = []
+    app[BUDGET] = ByteBudget(settings.http.max_buffered_bytes)
     scrubber = SecretScrubber(settings.secrets())
     app[RUNNER] = JobRunner(
         store, handlers or {}, settings.jobs, app[METRICS], scrub=scrubber.scrub, owner=owner,
@@ -113,12 +141,11 @@ def build_app(
     )
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
-    app.router.add_get("/metrics", health.metrics)
     app.router.add_post("/webhooks/pagerduty", webhooks.pagerduty_webhook)
     app.router.add_post("/webhooks/incident-io", webhooks.incident_io_webhook)
     app.router.add_post("/slack/interactions", slack.interactions)
     app.router.add_post("/slack/commands", slack.commands)
-    dashboard.add_routes(app)
+    app.on_response_prepare.append(_security_headers)
     app.cleanup_ctx.append(_store_lifetime)
     app.cleanup_ctx.append(_runner_lifetime)
     if watch is not None:
@@ -131,6 +158,28 @@ def build_app(
             await close()
 
     app.on_cleanup.append(close_clients)
+    return app
+
+
+def build_admin_app(public: web.Application) -> web.Application:
+    """The admin listener's app: dashboard, `/api/escalations`, `/metrics` and readiness with
+    its reasons, over the public app's store, metrics and checks. Start it after the public
+    app (which opens the store) and stop it before."""
+    settings = public[SETTINGS]
+    access = AdminAccess.from_settings(settings.admin)
+    app = web.Application(
+        middlewares=[count_requests, access.middleware(), store_outage_is_503])
+    app[SETTINGS] = settings
+    app[STORE] = public[STORE]
+    app[METRICS] = public[METRICS]
+    app[CONFIG_CHECKS] = public[CONFIG_CHECKS]  # the same list: the runner's check joins later
+    app[READY_DETAILS] = public[READY_DETAILS]
+    app[ADMIN_ACCESS] = access
+    app.router.add_get("/healthz", health.healthz)
+    app.router.add_get("/readyz", health.readyz_detailed)
+    app.router.add_get("/metrics", health.metrics)
+    dashboard.add_routes(app)
+    app.on_response_prepare.append(_security_headers)
     return app
 
 

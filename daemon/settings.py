@@ -22,6 +22,7 @@ DEFAULT_CONFIG_FILE = Path("config/tier2gate.yaml")
 MASK = "**********"
 DEFAULT_POLICY_FILE = Path("config/policy.yaml")
 BUILTIN_POLICY_FILE = Path(__file__).resolve().parent / "defaults" / "policy.yaml"
+MIN_TOKEN_CHARS = 16  # a bearer token guards the dashboard from the network: not a password
 
 
 class ConfigError(Exception):
@@ -37,6 +38,41 @@ class HttpSettings(Section):
     port: int = Field(default=8080, ge=0, le=65535)
     max_body_bytes: int = Field(default=1024 * 1024, gt=0)
     shutdown_timeout_s: float = Field(default=10.0, ge=0)
+    # A connection must send a complete request head within this long of connecting or of its
+    # previous answer, else it is closed: the idle keep-alive timeout and the header read
+    # timeout in one (aiohttp's keep-alive timer, armed at connect, is not extended by bytes).
+    idle_timeout_s: float = Field(default=15.0, gt=0)
+    # The whole body must have arrived this long after its head, else 408 and the connection
+    # closes. Vendors send a few KB at once; only a trickling client needs longer.
+    body_timeout_s: float = Field(default=10.0, gt=0)
+    # Request bodies not yet answered, across all connections: over it, 503 (retry later).
+    # 16 MiB is 16 bodies at the 1 MiB limit, or thousands of real webhooks of a few KB.
+    max_buffered_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+
+
+class AdminSettings(Section):
+    """The read side (dashboard, API, metrics, detailed readiness): its own listener.
+
+    On loopback it needs no credentials (only this machine reaches it). Bound elsewhere, every
+    request needs `Authorization: Bearer <token>`, or the identity header that an
+    authenticating proxy in front of it sets (oauth2-proxy: `X-Forwarded-User`); without
+    either configured it refuses everything.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8081, ge=0, le=65535)
+    token: SecretStr | None = None
+    # Trusted only when every path to the admin listener goes through that proxy, which
+    # overwrites the header: anyone else reaching the listener could send it.
+    proxy_user_header: str | None = None
+
+    @field_validator("token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_TOKEN_CHARS:
+            raise ValueError(f"must be at least {MIN_TOKEN_CHARS} characters "
+                             "(e.g. `openssl rand -hex 24`)")
+        return value
 
 
 class SlackSettings(Section):
@@ -194,6 +230,7 @@ class Settings(BaseSettings):
     runbook_base_url: str = Field(
         default="", description="prefix that turns a policy runbook path into a link")
     http: HttpSettings = HttpSettings()
+    admin: AdminSettings = AdminSettings()
     slack: SlackSettings = SlackSettings()
     pagerduty: PagerDutySettings = PagerDutySettings()
     incident_io: IncidentIoSettings = IncidentIoSettings()

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from aiohttp import ClientResponse
+from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from daemon.app import build_app
+from daemon.app import build_admin_app, build_app
 from daemon.clock import ManualClock
 from daemon.ingress.signatures import sign_pagerduty, sign_slack, sign_standard_webhook
 from daemon.jobs.registry import handlers
@@ -78,6 +78,7 @@ class Harness:
     clock: ManualClock
     settings: Settings
     metrics: Metrics
+    admin: TestClient  # the admin listener: dashboard, /api/escalations, /metrics
     _seq: int = 0
 
     async def incident_io(self, body: bytes | dict[str, Any], *, msg_id: str | None = None,
@@ -157,5 +158,14 @@ async def running(tmp_path: Path, settings: Settings | None = None) -> AsyncIter
     app = build_app(settings, store, handlers=handlers(parts.deps), metrics=metrics,
                     checks=[lambda: parts.deps.policy.problem], on_close=parts.closers,
                     watch=parts.watch)
-    async with TestClient(TestServer(app)) as client:
-        yield Harness(client, store, clock, settings, metrics)
+    async with both_listeners(app) as (client, admin):
+        yield Harness(client, store, clock, settings, metrics, admin)
+
+
+@asynccontextmanager
+async def both_listeners(app: web.Application) -> AsyncIterator[tuple[TestClient, TestClient]]:
+    """Test clients for the public app and its admin app. The public app opens the store, so
+    its server starts first and stops last."""
+    async with TestClient(TestServer(app)) as client, \
+            TestClient(TestServer(build_admin_app(app))) as admin:
+        yield client, admin

@@ -31,8 +31,11 @@ def port_is_free(port: int) -> bool:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """The parent's environment without any TIER2GATE_* setting, plus `extra`."""
+    """The parent's environment without any TIER2GATE_* setting, plus a free admin port (two
+    `serve` processes on this machine, this suite's or another run's, would otherwise both
+    want 127.0.0.1:8081), plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TIER2GATE_")}
+    env["TIER2GATE_ADMIN__PORT"] = str(free_port())
     env.update(extra)
     return env
 

@@ -17,6 +17,7 @@ from daemon.ingress.signatures import sign_slack
 from daemon.jobs.escalations import loaded
 
 SMOC_USER = web.AppKey("demo_smoc_user", str)
+WEBHOOKS_URL = web.AppKey("demo_webhooks_url", str)  # the public listener, where Slack posts
 
 
 async def send_interaction(base_url: str, signing_secret: str, now: float,
@@ -44,7 +45,7 @@ async def click(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     assert settings.slack.signing_secret is not None
     secret = settings.slack.signing_secret.get_secret_value()
-    base = f"http://127.0.0.1:{settings.http.port}"
+    base = request.app[WEBHOOKS_URL]
     now = request.app[STORE].clock.now()
     user = request.app[SMOC_USER]
     await send_interaction(base, secret, now, button_press(

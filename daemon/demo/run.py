@@ -20,16 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
-from daemon.app import build_app
+from daemon.app import build_admin_app, build_app
 from daemon.clock import iso
-from daemon.demo.clicks import SMOC_USER, click, send_interaction
+from daemon.demo.clicks import SMOC_USER, WEBHOOKS_URL, click, send_interaction
 from daemon.demo.narration import Narrator
 from daemon.demo.payloads import button_press, incident_io_event, pagerduty_event
 from daemon.ingress.signatures import sign_pagerduty, sign_standard_webhook
 from daemon.jobs.intake import page_key
 from daemon.jobs.registry import handlers
+from daemon.listeners import Listeners
 from daemon.logging import configure
 from daemon.metrics import Metrics
 from daemon.reporting.dashboard import DEMO_ACTIONS_KEY
@@ -60,6 +61,22 @@ class ShiftedClock:
         return time.monotonic()
 
 
+class DemoSettings(Settings):
+    """Settings from the story alone: `TIER2GATE_*` variables in the shell (a real
+    installation's tokens, URLs or ports) must not reach a demo that runs on stand-ins."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
 def _secret() -> str:
     return secrets.token_urlsafe(24)
 
@@ -68,7 +85,8 @@ class Demo:
     def __init__(self, folder: Path, port: int) -> None:
         self.folder = folder
         self.port = port
-        self.base = f"http://127.0.0.1:{port}"
+        self.base = f"http://127.0.0.1:{port}"  # the dashboard (admin listener)
+        self.webhooks = ""  # the public listener, on a free port: known once it listens
         self.clock = ShiftedClock()
         self.pd_secret, self.slack_secret = _secret(), _secret()
         self.inc_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
@@ -78,10 +96,11 @@ class Demo:
         self.gitlab = FakeGitLab(_secret(), "support/retros")
 
     def settings(self) -> Settings:
-        return Settings(
+        return DemoSettings(
             database_url=f"sqlite:///{self.folder / 'tier2gate.db'}",
             public_url=self.base,
-            http={"host": "127.0.0.1", "port": self.port},
+            http={"host": "127.0.0.1", "port": 0},
+            admin={"host": "127.0.0.1", "port": self.port},
             slack={"bot_token": self.slack.token, "signing_secret": self.slack_secret,
                    "api_url": self.slack.api_url, "approval_channel": CHANNEL},
             pagerduty={"api_token": self.pagerduty.token, "from_email": "tier2gate@demo.example",
@@ -99,7 +118,7 @@ class Demo:
 
     async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
         async with aiohttp.ClientSession() as session, session.post(
-                self.base + path, data=body, headers=headers) as response:
+                self.webhooks + path, data=body, headers=headers) as response:
             return response.status, await response.json(content_type=None)
 
     async def incident_io(self, event: dict[str, Any], *, secret: str | None = None
@@ -140,13 +159,15 @@ async def run_demo(folder: Path, port: int, auto_approve: bool) -> int:
         app = build_app(settings, store, handlers=handlers(parts.deps), metrics=metrics,
                         checks=[lambda: parts.deps.policy.problem], on_close=parts.closers,
                         watch=parts.watch)
-        app[DEMO_ACTIONS_KEY] = True
-        app[SMOC_USER] = SMOC_USER_ID
-        app.router.add_post("/demo/click", click)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        stack.push_async_callback(runner.cleanup)
-        await web.TCPSite(runner, "127.0.0.1", port).start()
+        admin = build_admin_app(app)
+        admin[DEMO_ACTIONS_KEY] = True
+        admin[SMOC_USER] = SMOC_USER_ID
+        admin.router.add_post("/demo/click", click)
+        listeners = Listeners(app, admin)
+        await listeners.start()
+        stack.push_async_callback(listeners.stop)
+        demo.webhooks = listeners.public_url
+        admin[WEBHOOKS_URL] = demo.webhooks
         narrator = Narrator(store, demo)
         stack.push_async_callback(narrator.stop)
         narrator.start()
@@ -175,7 +196,7 @@ async def story(demo: Demo, store: Store, narrator: Narrator, auto_approve: bool
     escalation_id, channel, ts = await narrator.approval_request("01DEMOS1")
     if auto_approve:
         narrator.say("--auto-approve: pressing Approve as the SMOC.")
-        await send_interaction(demo.base, demo.slack_secret, demo.clock.now(), button_press(
+        await send_interaction(demo.webhooks, demo.slack_secret, demo.clock.now(), button_press(
             escalation_id, SMOC_USER_ID, "approve", channel, ts, f"{time.time():.6f}"))
     else:
         narrator.say(f"Open {demo.base}/#{escalation_id} and press Approve or Decline "

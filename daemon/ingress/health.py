@@ -13,8 +13,7 @@ async def healthz(_request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-async def readyz(request: web.Request) -> web.Response:
-    """200 only when the store answers and the configuration is usable, else 503 and why."""
+async def _problems(request: web.Request) -> list[str]:
     problems = [problem for check in request.app[CONFIG_CHECKS] if (problem := check())]
     try:
         await request.app[STORE].ping()
@@ -22,6 +21,20 @@ async def readyz(request: web.Request) -> web.Response:
         problems.append(f"store: {exc}")
     except Exception as exc:  # noqa: BLE001 - readiness must answer 503, never 500
         problems.append(f"store: unexpected {type(exc).__name__}")
+    return problems
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Public: 200 only when the store answers and the configuration is usable, else 503.
+    Why is said on the admin listener only: the reasons name the database and the policy."""
+    if await _problems(request):
+        return web.json_response({"status": "unavailable"}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def readyz_detailed(request: web.Request) -> web.Response:
+    """Admin: as `readyz`, with the reasons."""
+    problems = await _problems(request)
     details: dict[str, object] = {}
     for detail in request.app.get(READY_DETAILS, ()):
         details.update(detail())

@@ -27,6 +27,7 @@ from daemon.appkeys import METRICS, SETTINGS, STORE
 from daemon.clock import to_datetime
 from daemon.ingress import incident_io, pagerduty
 from daemon.ingress.fields import PayloadError, decode_json
+from daemon.ingress.limits import BodyRefused, read_bounded
 from daemon.ingress.signatures import SignatureError, verify_pagerduty, verify_standard_webhook
 from daemon.jobs.intake import INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY
 from daemon.logging import get_logger
@@ -64,10 +65,13 @@ async def read_body(request: web.Request, source: str, content_types: tuple[str,
         metrics.webhook_rejections.labels(source, "too_large").inc()
         raise too_large(limit, request.content_length)
     try:
-        return await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        metrics.webhook_rejections.labels(source, "too_large").inc()
-        raise too_large(limit, limit + 1) from None
+        return await read_bounded(request, limit, request.app[SETTINGS].http.body_timeout_s)
+    except BodyRefused as exc:
+        metrics.webhook_rejections.labels(source, exc.reason).inc()
+        if exc.reason == "too_large":
+            raise too_large(limit, limit + 1) from None
+        log.warning("webhook.body_refused", source=source, reason=exc.reason)
+        raise exc.response from None
     except RequestPayloadError:
         # e.g. a body that is not what its Content-Encoding says; vendors never compress. The
         # rest of the stream cannot be trusted either, so this connection ends with the answer.

@@ -78,8 +78,8 @@ async def site(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[
         by_external = {row.external_id: row for row in await harness.escalations()}
         emergency, rfh = by_external["01EMERGENCY0001"], by_external["01RFH000000002"]
         assert (emergency.state, rfh.state) == ("awaiting_approval", "rfh")
-        if not request.param:  # the daemon's own app serves the dashboard
-            yield Site(harness, harness.client, emergency.id, rfh.id)
+        if not request.param:  # the daemon's own admin app serves the dashboard
+            yield Site(harness, harness.admin, emergency.id, rfh.id)
             return
         client = await _demo_site(harness)
         try:

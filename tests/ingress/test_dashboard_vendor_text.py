@@ -40,7 +40,7 @@ async def test_a_gitlab_error_echoing_the_token_base64_encoded_never_reaches_the
         [row] = await w.daemon.escalations()
         assert row.attention  # the problem is shown, with GitLab's (scrubbed) words
         timeline = json.dumps([e.details for e in await w.daemon.store.timeline(row.id)])
-        pages = {path: await (await w.daemon.client.get(path)).text()
+        pages = {path: await (await w.daemon.admin.get(path)).text()
                  for path in ("/", "/api/escalations")}
         assert "401 Unauthorized" in pages["/api/escalations"]
         for where, text in {"job": dead.last_error, "timeline": timeline, **pages}.items():

@@ -65,7 +65,8 @@ async def start_replica(env: dict[str, str], folder: Path, name: str) -> Replica
     with log.open("ab") as out:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "daemon", "serve", cwd=REPO,
-            env={**env, "TIER2GATE_HTTP__PORT": str(port)}, stdout=out, stderr=out)
+            env={**env, "TIER2GATE_HTTP__PORT": str(port),
+                 "TIER2GATE_ADMIN__PORT": str(free_port())}, stdout=out, stderr=out)
     return Replica(port, proc, log)
 
 

@@ -98,10 +98,12 @@ class LiveDaemon:
     def __init__(self, folder: Path, env: dict[str, str]) -> None:
         self.folder = folder
         self.port = free_port()
+        self.admin_port = free_port()
         self.db = folder / "tier2gate.db"
         self.log = folder / "serve.log"
         self.env = clean_env(
             TIER2GATE_HTTP__HOST="127.0.0.1", TIER2GATE_HTTP__PORT=str(self.port),
+            TIER2GATE_ADMIN__PORT=str(self.admin_port),
             TIER2GATE_DATABASE_URL=f"sqlite:///{self.db}",
             TIER2GATE_POLICY_FILE=str(REPO / "config" / "policy.yaml"),
             **env,
@@ -114,6 +116,11 @@ class LiveDaemon:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def admin_url(self) -> str:
+        """The read side (dashboard, API, metrics): loopback, so no credentials."""
+        return f"http://127.0.0.1:{self.admin_port}"
 
     async def start(self, timeout_s: float = 20.0) -> None:
         assert self.proc is None or self.proc.poll() is not None, "already running"

@@ -192,7 +192,7 @@ async def collect(folder: Path) -> Collected:
             found.answers = await probe(session, daemon)
             for path in ("/", "/api/escalations", "/api/escalations?since=7d",
                          "/?since=nonsense"):
-                async with session.get(daemon.url + path) as response:
+                async with session.get(daemon.admin_url + path) as response:
                     found.dashboard[path] = Answer(f"GET {path}", response.status,
                                                    await response.text())
             assert await daemon.stop() == 0, daemon.log_tail()
@@ -246,7 +246,8 @@ async def probe(session: aiohttp.ClientSession, daemon: LiveDaemon) -> list[Answ
     cases += [("GET", path, {}, b"") for path in ("/healthz", "/readyz", "/metrics", "/nowhere")]
     answers = []
     for method, path, headers, body in cases:
-        async with session.request(method, daemon.url + path, headers=headers,
+        base = daemon.admin_url if path == "/metrics" else daemon.url
+        async with session.request(method, base + path, headers=headers,
                                    data=body or None) as response:
             text = await response.text(errors="replace")
             answers.append(Answer(f"{method} {path} {sorted(headers)}", response.status,

@@ -48,7 +48,7 @@ async def test_a_forward_step_reminds_nobody_times_out_nothing_and_pages_nobody(
         assert stepped["amount_s"] == STEP_S
         assert [e["event"] for e in logs].count("approval.timer_deferred") == 4
 
-        ready = await w.daemon.client.get("/readyz")
+        ready = await w.daemon.admin.get("/readyz")
         assert ready.status == 200  # news, not a reason to stop taking webhooks
         assert (await ready.json())["clock"]["last_step_s"] == STEP_S
         sample = w.daemon.metrics.registry.get_sample_value
@@ -79,4 +79,4 @@ async def test_without_a_step_the_timeout_pages_on_time(tmp_path: Path) -> None:
         await w.daemon.settle()
         assert len(w.pagerduty.pages) == 2
         assert "timer_deferred" not in await w.daemon.events(esc_id)
-        assert "clock" not in await (await w.daemon.client.get("/readyz")).json()
+        assert "clock" not in await (await w.daemon.admin.get("/readyz")).json()

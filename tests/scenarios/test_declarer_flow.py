@@ -70,7 +70,7 @@ async def test_the_smoc_who_declares_with_tier2_and_approves_is_recorded_and_fla
         assert flagged["declared_by"]["chat_id"] == SMOC
         [request] = [m for m in top_level(w) if m.ts == ts]
         assert "self-approved" in str(request.blocks)  # and in the message
-        api = await (await w.daemon.client.get("/api/escalations")).json()
+        api = await (await w.daemon.admin.get("/api/escalations")).json()
         [shown] = api["escalations"]
         assert shown["declared_by"] == f"{SMOC.lower()} ({SMOC})"  # name (chat id)
         assert shown["self_approved"] is True
@@ -137,7 +137,7 @@ async def test_an_on_call_gap_with_no_backups_says_nobody_can_approve_and_needs_
         [notice] = [m for m in top_level(w) if m.ts != ts]
         assert "Nobody can approve" in notice.text and esc_id in notice.text
         assert "pages Tier 2 after 20 minutes" in notice.text
-        api = await (await w.daemon.client.get("/api/escalations")).json()
+        api = await (await w.daemon.admin.get("/api/escalations")).json()
         [stuck] = api["needs_attention"]
         assert stuck["id"] == esc_id and "Nobody can approve" in stuck["problems"][0]["reason"]
 

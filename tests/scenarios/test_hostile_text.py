@@ -194,7 +194,7 @@ async def test_hostile_text_stays_literal_in_every_message_issue_and_page(
         assert_slack_literal(w.slack)
         assert_tracker_literal(w.tracker)
         assert len(w.tracker.issues) == 2  # the retro and the request for help
-        assert_html_literal(await (await w.daemon.client.get("/")).text(), text)
+        assert_html_literal(await (await w.daemon.admin.get("/")).text(), text)
 
 
 # --- what was seen -----------------------------------------------------------------------

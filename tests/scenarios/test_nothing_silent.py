@@ -50,7 +50,7 @@ async def approved_emergency(w: World, outage: Fault | None = None) -> tuple[str
 
 
 async def metric(w: World, name: str) -> float:
-    text = await (await w.daemon.client.get("/metrics")).text()
+    text = await (await w.daemon.admin.get("/metrics")).text()
     [line] = [line for line in text.splitlines() if line.startswith(name + " ")]
     return float(line.split()[1])
 
@@ -73,7 +73,7 @@ async def test_a_channel_that_refuses_the_bot_sends_the_request_to_the_approvers
         assert "approval_requested" in events and "approval_channel_refused" in events
         assert row.attention  # the operator must fix the channel
         assert await metric(w, "tier2gate_escalations_needing_attention") == 1
-        assert f'error="{error}"' in await (await w.daemon.client.get("/metrics")).text()
+        assert f'error="{error}"' in await (await w.daemon.admin.get("/metrics")).text()
 
         # The SMOC approves from the direct message: Tier 2 is paged exactly once, and both
         # copies of the request show the decision instead of buttons.
@@ -128,10 +128,10 @@ async def test_a_page_pagerduty_refuses_is_told_to_the_approvers_and_on_the_dash
         assert "job.dead_lettered" in events and "needs_attention" in events
 
         # At the top of the dashboard and in the JSON, with the vendor's reason.
-        page = await (await w.daemon.client.get("/")).text()
+        page = await (await w.daemon.admin.get("/")).text()
         assert 'id="needs-attention"' in page and vendor_says in page
         assert page.index("needs-attention") < page.index('id="summary"')
-        api = await (await w.daemon.client.get("/api/escalations")).json()
+        api = await (await w.daemon.admin.get("/api/escalations")).json()
         [stuck] = api["needs_attention"]
         assert stuck["id"] == esc_id and vendor_says in stuck["problems"][0]["reason"]
         assert await metric(w, "tier2gate_escalations_needing_attention") == 1
@@ -255,8 +255,8 @@ async def test_vendor_reason_with_a_secret_is_scrubbed_everywhere(tmp_path: Path
         await w.daemon.settle()
         everything = json.dumps([m.text for m in w.slack.messages.values()])
         everything += json.dumps([str(m.blocks) for m in w.slack.messages.values()])
-        everything += await (await w.daemon.client.get("/")).text()
-        everything += await (await w.daemon.client.get("/api/escalations")).text()
+        everything += await (await w.daemon.admin.get("/")).text()
+        everything += await (await w.daemon.admin.get("/api/escalations")).text()
         assert "needs attention" in everything.lower() or "rotating_light" in everything
         assert PD_TOKEN not in everything
 
@@ -337,9 +337,9 @@ async def test_an_unreadable_private_incident_is_not_silent_when_the_channel_ref
         told = [m for m in w.slack.messages.values() if PRIVATE_ID in m.text]
         assert {m.channel for m in told} == {FakeSlack.dm_channel(SMOC),
                                              FakeSlack.dm_channel(BACKUP)}
-        api_json = await (await w.daemon.client.get("/api/escalations")).json()
+        api_json = await (await w.daemon.admin.get("/api/escalations")).json()
         assert [j["kind"] for j in api_json["stranded_jobs"]] == ["incident_notice"]
-        page = await (await w.daemon.client.get("/")).text()
+        page = await (await w.daemon.admin.get("/")).text()
         assert 'id="needs-attention"' in page and "incident notice" in page
 
 

@@ -10,12 +10,12 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 
 from daemon.app import build_app
 from daemon.settings import JobSettings, Settings
 from daemon.store import Job, JobState, NewJob, Store
 from daemon.store.postgres import PostgresBackend
+from tests.harness import both_listeners
 from tests.support import eventually, postgres_or_skip
 
 pytestmark = pytest.mark.postgres
@@ -48,12 +48,12 @@ async def test_refused_connections_mean_503_and_the_runner_survives(
 
     settings = Settings(jobs=JobSettings(poll_interval_s=0.05))
     app = build_app(settings, store, handlers={"work": work})
-    async with TestClient(TestServer(app)) as client:
+    async with both_listeners(app) as (client, read_side):
         assert (await client.get("/readyz")).status == 200
         await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
         await admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
                             " WHERE datname = $1 AND pid <> pg_backend_pid()", name)
-        response = await client.get("/readyz")
+        response = await read_side.get("/readyz")
         assert response.status == 503
         [problem] = (await response.json())["problems"]
         assert problem.startswith("store: PostgreSQL unavailable")

@@ -17,7 +17,6 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
 from structlog.testing import capture_logs
 
 from daemon.app import build_app
@@ -26,7 +25,7 @@ from daemon.metrics import Metrics
 from daemon.store import Store
 from daemon.store.postgres import PostgresBackend
 from tests.fakes.tcp_proxy import CuttableProxy
-from tests.harness import Harness, base_settings, recent_pagerduty
+from tests.harness import Harness, base_settings, both_listeners, recent_pagerduty
 from tests.support import START, eventually, postgres_or_skip
 from tests.support_process import clean_env, free_port, tier2gate
 
@@ -62,12 +61,12 @@ async def harness_on(store: Store) -> AsyncIterator[Harness]:
     settings = base_settings()
     clock = ManualClock(START)
     metrics = Metrics()
-    async with TestClient(TestServer(build_app(settings, store, metrics=metrics))) as client:
-        yield Harness(client, store, clock, settings, metrics)
+    async with both_listeners(build_app(settings, store, metrics=metrics)) as (client, admin):
+        yield Harness(client, store, clock, settings, metrics, admin)
 
 
 async def readiness(h: Harness) -> tuple[int, list[str]]:
-    response = await h.client.get("/readyz")
+    response = await h.admin.get("/readyz")
     return response.status, (await response.json()).get("problems", [])
 
 

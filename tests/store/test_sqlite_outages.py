@@ -45,7 +45,7 @@ def on_writer(sql: str) -> UnitFactory[list[Any]]:
 
 
 async def readiness(h: Harness) -> tuple[int, list[str]]:
-    response = await h.client.get("/readyz")
+    response = await h.admin.get("/readyz")
     return response.status, (await response.json()).get("problems", [])
 
 
