@@ -56,7 +56,7 @@ async def test_a_30_minute_forward_step_pages_nobody_and_is_logged(tmp_path: Pat
                 await asyncio.sleep(1)  # whatever the step made due has had its chance
 
                 assert v.pagerduty.pages == []
-                async with session.get(daemon.url + "/readyz") as ready:
+                async with session.get(daemon.admin_url + "/readyz") as ready:
                     assert ready.status == 200
                     clock = (await ready.json())["clock"]
                 assert clock["steps"] == 1
