@@ -117,6 +117,19 @@ def stamp(epoch_s: float) -> str:
     return datetime.fromtimestamp(epoch_s, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+async def deliver(w: World, body: dict[str, Any]) -> None:
+    """An incident.io delivery, accepted and processed."""
+    assert (await w.daemon.incident_io(body)).status == 202
+    await w.daemon.settle()
+
+
+async def approve(w: World, esc_id: str, ts: str, action_ts: str) -> None:
+    """The SMOC presses Approve on the message `ts`, and what it sets off is done."""
+    assert (await w.daemon.slack_interaction(
+        button(esc_id, SMOC, APPROVE_ACTION, ts, action_ts))).status == 200
+    await w.daemon.settle()
+
+
 async def emergency(w: World) -> tuple[str, str]:
     """Declare the Saturday-night S1 and return (escalation id, approval message ts)."""
     assert (await w.daemon.incident_io(incident())).status == 202

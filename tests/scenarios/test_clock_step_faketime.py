@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import re
 import time
 from pathlib import Path
 
@@ -23,9 +25,22 @@ pytestmark = [
 ]
 
 
+def outer_offset_s() -> float:
+    """The offset this test itself runs under (CI runs the suite again with libfaketime's
+    `FAKETIME='+400 days'`): the daemon starts from the same wall clock as the test."""
+    spec = os.environ.get("FAKETIME", "").strip()
+    found = re.fullmatch(r"([+-]\d+(?:\.\d+)?)\s*([a-z]*)", spec)
+    if found is None:
+        return 0.0
+    unit = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "day": 86400,
+            "days": 86400, "y": 31536000}[found[2]]
+    return float(found[1]) * unit
+
+
 async def test_a_30_minute_forward_step_pages_nobody_and_is_logged(tmp_path: Path) -> None:
+    base_s = outer_offset_s()
     offset = tmp_path / "faketime"
-    offset.write_text("+0\n")
+    offset.write_text(f"{base_s:+.0f}\n")
     async with vendors(tmp_path) as v:
         daemon = LiveDaemon(tmp_path, {
             **v.env(), **fast_jobs_env(), "TIER2GATE_CLOCK__CHECK_INTERVAL_S": "0.1",
@@ -34,6 +49,8 @@ async def test_a_30_minute_forward_step_pages_nobody_and_is_logged(tmp_path: Pat
             # A step moves the wall clock only: the process's elapsed time goes on as before.
             "FAKETIME_DONT_FAKE_MONOTONIC": "1",
         })
+        # libfaketime's FAKETIME always wins over the file: the outer one must not reach it.
+        daemon.env.pop("FAKETIME", None)
         await daemon.start()
         try:
             body = json.dumps(incident(opened_at=time.time())).encode()
@@ -46,7 +63,7 @@ async def test_a_30_minute_forward_step_pages_nobody_and_is_logged(tmp_path: Pat
                     return any(key[0] == CHANNEL for key in v.slack.messages)
                 await eventually(asked, 20)
 
-                offset.write_text("+30m\n")
+                offset.write_text(f"{base_s + 1800:+.0f}\n")
 
                 async def deferred() -> bool:
                     events = daemon.log_events()

@@ -30,7 +30,9 @@ from tests.world import (
     SMOC_SCHEDULE,
     TIER2_SERVICE,
     World,
+    approve,
     button,
+    deliver,
     incident,
     settings_for,
     tracker_for,
@@ -51,17 +53,6 @@ def approval_messages(w: World) -> list[Message]:
 
 def has_buttons(message: Message) -> bool:
     return APPROVE_ACTION in str(message.blocks)
-
-
-async def deliver(w: World, body: dict[str, Any]) -> None:
-    assert (await w.daemon.incident_io(body)).status == 202
-    await w.daemon.settle()
-
-
-async def approve(w: World, esc_id: str, ts: str, action_ts: str) -> None:
-    assert (await w.daemon.slack_interaction(
-        button(esc_id, SMOC, APPROVE_ACTION, ts, action_ts))).status == 200
-    await w.daemon.settle()
 
 
 def named(body: dict[str, Any], *, reference: str, related: list[str] | None = None

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from daemon.integrations.slack import APPROVAL_EVENT, APPROVE_ACTION
+from daemon.integrations.slack import APPROVAL_EVENT
 from tests.harness import payload
 from tests.world import (
     CHANNEL,
-    SMOC,
     World,
-    button,
+    approve,
+    deliver,
     incident,
     page_event,
     world,
@@ -32,17 +32,6 @@ def approval_messages(w: World) -> list[str]:
     return sorted(key[1] for key, message in w.slack.messages.items()
                   if key[0] == CHANNEL and not message.thread_ts and message.metadata
                   and message.metadata.get("event_type") == APPROVAL_EVENT)
-
-
-async def deliver(w: World, body: dict[str, Any]) -> None:
-    assert (await w.daemon.incident_io(body)).status == 202
-    await w.daemon.settle()
-
-
-async def approve(w: World, esc_id: str, ts: str, action_ts: str) -> None:
-    assert (await w.daemon.slack_interaction(
-        button(esc_id, SMOC, APPROVE_ACTION, ts, action_ts))).status == 200
-    await w.daemon.settle()
 
 
 async def test_incident_io_rfh_reopened_as_sev1_exhausted_asks_the_smoc_and_pages_once(
