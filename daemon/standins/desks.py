@@ -77,7 +77,7 @@ class FakeDesk:
     def routes(self, app: web.Application) -> None:
         raise NotImplementedError
 
-    def not_found(self) -> web.Response:
+    def not_found(self) -> web.HTTPException:
         raise NotImplementedError
 
     def ticket(self, request: web.Request) -> list[Comment]:
@@ -123,9 +123,10 @@ class FakeZendesk(FakeDesk):
         app.router.add_put("/api/v2/tickets/{ticket}.json", self._update)
         app.router.add_get("/api/v2/tickets/{ticket}/comments.json", self._list)
 
-    def not_found(self) -> web.Response:
-        return web.json_response({"error": "RecordNotFound", "description": "Not found"},
-                                 status=404)
+    def not_found(self) -> web.HTTPException:
+        return web.HTTPNotFound(text=json.dumps({"error": "RecordNotFound",
+                                                 "description": "Not found"}),
+                                content_type="application/json")
 
     async def _update(self, request: web.Request) -> web.Response:
         comments = self.ticket(request)
@@ -166,8 +167,9 @@ class FakeJsm(FakeDesk):
         app.router.add_post(path, self._add)
         app.router.add_get(path, self._list)
 
-    def not_found(self) -> web.Response:
-        return web.json_response({"errorMessage": "The request does not exist."}, status=404)
+    def not_found(self) -> web.HTTPException:
+        return web.HTTPNotFound(text=json.dumps({"errorMessage": "The request does not exist."}),
+                                content_type="application/json")
 
     async def _add(self, request: web.Request) -> web.Response:
         comments = self.ticket(request)

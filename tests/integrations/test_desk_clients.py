@@ -9,7 +9,7 @@ from daemon.clock import ManualClock
 from daemon.domain.models import Source, Status
 from daemon.ingress.desks import parse_jsm, parse_zendesk
 from daemon.integrations.desk import jsm, zendesk
-from daemon.integrations.failures import Retry
+from daemon.integrations.failures import Permanent, Retry
 from daemon.jobs.desk_notes import note_text
 from daemon.markup import jira_wiki_literal, zendesk_literal
 from daemon.standins.desks import FakeJsm, FakeZendesk
@@ -82,3 +82,10 @@ def test_a_jsm_request_maps_priority_fields_and_organizations() -> None:
     ignored = parse_jsm({**jsm_issue(START), "webhookEvent": "comment_created"},
                         field_names={}, customer_field="customfield_10002")
     assert ignored.escalation is None
+
+
+async def test_a_note_on_an_unknown_ticket_is_permanent() -> None:
+    async with FakeZendesk("a@example.com", TOKEN) as fake:
+        client = zendesk.Client(fake.url, "a@example.com", TOKEN, clock=ManualClock(START))
+        with pytest.raises(Permanent, match="HTTP 404"):
+            await client.add_note("404", "x", "tier2gate:esc-1:x")
