@@ -19,7 +19,7 @@ from aiohttp import web
 
 from daemon.admin_auth import AdminAccess
 from daemon.appkeys import CONFIG_CHECKS, METRICS, READY_DETAILS, SETTINGS, STORE
-from daemon.ingress import health, slack, webhooks
+from daemon.ingress import desk_webhooks, health, slack, webhooks
 from daemon.ingress.limits import BUDGET, ByteBudget, release_held_bytes
 from daemon.jobs.attention import recovered_job, trouble_job
 from daemon.jobs.registry import URGENT
@@ -119,7 +119,7 @@ def build_app(
     on_close: Sequence[Callable[[], Awaitable[None]]] = (),
     watch: Watch | None = None,
 ) -> web.Application:
-    """The public listener's app: the four webhook endpoints and the probes, nothing to read.
+    """The public listener's app: the webhook endpoints and the probes, nothing to read.
 
     It owns the store and the job runner; `build_admin_app` shares them. `checks` return a
     problem ("" when fine) for `/readyz`; `on_close` release vendor clients after the
@@ -143,6 +143,8 @@ def build_app(
     app.router.add_get("/readyz", health.readyz)
     app.router.add_post("/webhooks/pagerduty", webhooks.pagerduty_webhook)
     app.router.add_post("/webhooks/incident-io", webhooks.incident_io_webhook)
+    app.router.add_post("/webhooks/zendesk", desk_webhooks.zendesk_webhook)
+    app.router.add_post("/webhooks/jira", desk_webhooks.jira_webhook)
     app.router.add_post("/slack/interactions", slack.interactions)
     app.router.add_post("/slack/commands", slack.commands)
     app.on_response_prepare.append(_security_headers)

@@ -109,6 +109,29 @@ def markdown_url(url: str) -> str:
     return safe if safe is not None else markdown_literal(url)
 
 
+_PLACEHOLDER = re.compile(r"\{(?=[{%])")
+_WIKI = re.compile(r"[\\\[\]{}*_+^~?|!#\-]")
+"""Jira wiki markup characters: links and mentions (`[~accountid:…]`), macros (`{code}`,
+`{color}`), emphasis (`*`, `_`, `+`, `^`, `~`, `-`, `??`), tables (`|`), images (`!x!`),
+numbered lists (`#`), monospace (`{{…}}`) and the escape itself
+(https://jira.atlassian.com/secure/WikiRendererHelpAction.jspa?section=all)."""
+
+
+def zendesk_literal(text: str) -> str:
+    """Untrusted text in a Zendesk ticket comment's plain-text `body` (Zendesk escapes it as
+    HTML itself; only `html_body` is markup). One line, so it cannot pose as a line of the
+    note; `@name` gets a word joiner and `{{`/`{%` is broken up, so no mention is made and no
+    Liquid placeholder expands should the text ever pass through a trigger or macro."""
+    text = _PLACEHOLDER.sub("{" + WORD_JOINER, one_line(text))
+    return _MENTION.sub("@" + WORD_JOINER, text)
+
+
+def jira_wiki_literal(text: str) -> str:
+    """Untrusted text in Jira wiki markup (Jira Service Management request comments): one line,
+    every markup character backslash-escaped, `@` before a name made inert."""
+    return _MENTION.sub("@" + WORD_JOINER, _WIKI.sub(lambda m: "\\" + m[0], one_line(text)))
+
+
 def _escape_line_start(match: re.Match[str]) -> str:
     if match[2] is not None:
         return f"{match[1]}\\{match[2]}"

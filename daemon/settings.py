@@ -119,6 +119,37 @@ class IncidentIoSettings(Section):
     api_url: str = "https://api.incident.io"
 
 
+class ZendeskSettings(Section):
+    """A Zendesk Support account as an escalation source (`POST /webhooks/zendesk`) and the
+    place where each step is written back as an internal note on the ticket."""
+
+    webhook_secret: SecretStr | None = None  # the webhook's signing secret (Admin Center)
+    url: str = ""  # https://SUBDOMAIN.zendesk.com
+    email: str = ""  # the agent the API token acts as (`email/token` basic auth)
+    api_token: SecretStr | None = None
+    # Ticket custom field id -> the display name the policy's `criteria_fields` use.
+    field_names: dict[str, str] = Field(default_factory=dict)
+
+
+class JsmSettings(Section):
+    """A Jira Service Management site as an escalation source (`POST /webhooks/jira`) and the
+    place where each step is written back as an internal comment on the request."""
+
+    webhook_secret: SecretStr | None = None  # the admin webhook's secret (X-Hub-Signature)
+    # Lower assurance: Jira automation's unsigned "Send web request" with this shared secret
+    # in the `X-Tier2gate-Token` header (see README). Unset: only signed deliveries count.
+    automation_token: SecretStr | None = None
+    url: str = ""  # https://SITE.atlassian.net
+    email: str = ""  # the account the API token belongs to (basic auth)
+    api_token: SecretStr | None = None
+    field_names: dict[str, str] = Field(default_factory=dict)  # customfield_NNNNN -> name
+    customer_field: str = "customfield_10002"  # JSM "Organizations"
+    # Jira signs no timestamp: a delivery whose signed body `timestamp` is older is refused.
+    # Jira retries a failed delivery a few times shortly after it; an hour leaves room for those
+    # retries and for clock skew.
+    max_event_age_s: float = Field(default=3600.0, gt=0)
+
+
 class TlsSettings(Section):
     ca_file: Path | None = None
 
@@ -234,6 +265,8 @@ class Settings(BaseSettings):
     slack: SlackSettings = SlackSettings()
     pagerduty: PagerDutySettings = PagerDutySettings()
     incident_io: IncidentIoSettings = IncidentIoSettings()
+    zendesk: ZendeskSettings = ZendeskSettings()
+    jsm: JsmSettings = JsmSettings()
     tls: TlsSettings = TlsSettings()
     tracker: TrackerSettings = TrackerSettings()
     approval: ApprovalSettings = ApprovalSettings()

@@ -11,7 +11,9 @@ from dataclasses import dataclass, field
 
 from daemon.clock import Clock
 from daemon.clockwatch import ClockWatch
+from daemon.domain.models import Source
 from daemon.integrations import incident_io, pagerduty, slack
+from daemon.integrations.desk import jsm_from_settings, zendesk_from_settings
 from daemon.integrations.tracker import tracker_from_settings
 from daemon.jobs.deps import Deps
 from daemon.metrics import Metrics
@@ -50,4 +52,9 @@ def build_parts(settings: Settings, store: Store, clock: Clock, metrics: Metrics
         parts.closers.append(incidents.close)
     if settings.tracker.token is not None and settings.tracker.project:
         deps.tracker = tracker_from_settings(settings.tracker, settings.tls, clock)
+    for source, desk in ((Source.ZENDESK, zendesk_from_settings(settings.zendesk, settings.tls,
+                                                                clock)),
+                         (Source.JSM, jsm_from_settings(settings.jsm, settings.tls, clock))):
+        if desk is not None:
+            deps.desks[source] = desk
     return parts

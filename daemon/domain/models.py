@@ -19,6 +19,13 @@ class Source(StrEnum):
     INCIDENT_IO = "incident_io"
     PAGERDUTY = "pagerduty"
     SLACK = "slack"
+    ZENDESK = "zendesk"  # a Zendesk Support ticket (trigger or automation webhook)
+    JSM = "jsm"  # a Jira Service Management request (admin webhook)
+
+    @property
+    def desk(self) -> bool:
+        """A support desk ticket: its outcome is written back to the ticket as internal notes."""
+        return self in (Source.ZENDESK, Source.JSM)
 
 
 class Status(StrEnum):

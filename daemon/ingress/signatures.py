@@ -1,4 +1,5 @@
-"""Webhook signature checks for PagerDuty, incident.io (Standard Webhooks / Svix) and Slack.
+"""Webhook signature checks for PagerDuty, incident.io (Standard Webhooks / Svix), Slack and the
+support desks (Zendesk, Jira Service Management).
 
 Everything here works on the raw request bytes: re-serialising a parsed body changes the bytes
 and breaks every vendor's HMAC. Functions are pure (the clock is a parameter) so tests can use
@@ -16,6 +17,7 @@ import functools
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 
 from slack_sdk.signature import Clock, SignatureVerifier
 
@@ -219,6 +221,120 @@ def sign_slack(body: bytes, secret: str, timestamp: int) -> dict[str, str]:
     return {SLACK_TIMESTAMP_HEADER: str(timestamp), SLACK_SIGNATURE_HEADER: signature}
 
 
+# --- Zendesk ------------------------------------------------------------------------------------
+
+ZENDESK_SIGNATURE_HEADER = "X-Zendesk-Webhook-Signature"
+ZENDESK_TIMESTAMP_HEADER = "X-Zendesk-Webhook-Signature-Timestamp"
+ZENDESK_INVOCATION_HEADER = "X-Zendesk-Webhook-Invocation-Id"
+_MAX_ISO_TIMESTAMP_CHARS = 40
+
+
+def _zendesk_digest(secret: str, timestamp: str, body: bytes) -> bytes:
+    mac = hmac.new(secret.encode("utf-8"), timestamp.encode("ascii"), hashlib.sha256)
+    mac.update(body)
+    return mac.digest()
+
+
+def verify_zendesk(body: bytes, headers: Mapping[str, str], secret: str, now: float) -> str:
+    """Check a Zendesk webhook signature and return the invocation id (the delivery id).
+
+    "Verifying webhook authenticity" (https://developer.zendesk.com/documentation/webhooks/verifying/):
+    `X-Zendesk-Webhook-Signature` is base64(HMAC-SHA256(secret, TIMESTAMP + BODY)), where
+    TIMESTAMP is the `X-Zendesk-Webhook-Signature-Timestamp` header as sent (ISO 8601, e.g.
+    `2021-07-25T10:00:00Z`) and the key is the signing secret's text as shown in Admin Center
+    (not base64-decoded). The timestamp must lie within ±`TOLERANCE_S`: it is the only signed
+    freshness Zendesk gives. The invocation id (`X-Zendesk-Webhook-Invocation-Id`, kept across
+    Zendesk's retries) is not signed; a replay under a new id is still bound by the window,
+    and a desk ticket's facts are applied idempotently (`jobs.intake`).
+    """
+    if not secret:
+        raise SignatureError("no Zendesk webhook signing secret configured")
+    lowered = {name.lower(): value for name, value in headers.items()}
+    signature = lowered.get(ZENDESK_SIGNATURE_HEADER.lower(), "")
+    timestamp = lowered.get(ZENDESK_TIMESTAMP_HEADER.lower(), "")
+    invocation = lowered.get(ZENDESK_INVOCATION_HEADER.lower(), "").strip()
+    if not signature:
+        raise SignatureError(f"missing {ZENDESK_SIGNATURE_HEADER}")
+    if not timestamp:
+        raise SignatureError(f"missing {ZENDESK_TIMESTAMP_HEADER}")
+    sent_at = _parse_iso_timestamp(timestamp, ZENDESK_TIMESTAMP_HEADER)
+    if abs(now - sent_at) > TOLERANCE_S:
+        raise SignatureError(f"{ZENDESK_TIMESTAMP_HEADER} is outside the 5-minute window")
+    try:
+        candidate = base64.b64decode(signature, validate=True)
+    except (binascii.Error, ValueError):
+        raise SignatureError(f"{ZENDESK_SIGNATURE_HEADER} is not base64") from None
+    if not hmac.compare_digest(_zendesk_digest(secret, timestamp, body), candidate):
+        raise SignatureError(f"{ZENDESK_SIGNATURE_HEADER} does not match")
+    if not invocation or not invocation.isascii() or len(invocation) > 200:
+        raise SignatureError(f"missing or invalid {ZENDESK_INVOCATION_HEADER}")
+    return invocation
+
+
+def sign_zendesk(body: bytes, secret: str, timestamp: str, invocation_id: str) -> dict[str, str]:
+    """Headers Zendesk would send for `body` (`timestamp` in ISO 8601, as Zendesk writes it)."""
+    digest = _zendesk_digest(secret, timestamp, body)
+    return {ZENDESK_SIGNATURE_HEADER: base64.b64encode(digest).decode("ascii"),
+            ZENDESK_TIMESTAMP_HEADER: timestamp, ZENDESK_INVOCATION_HEADER: invocation_id}
+
+
+# --- Jira (admin webhooks, WebSub signatures) ---------------------------------------------------
+
+JIRA_SIGNATURE_HEADER = "X-Hub-Signature"
+JIRA_IDENTIFIER_HEADER = "X-Atlassian-Webhook-Identifier"
+JIRA_TOKEN_HEADER = "X-Tier2gate-Token"  # noqa: S105 - a header name, not a secret
+
+
+def verify_jira(body: bytes, headers: Mapping[str, str], secret: str) -> str:
+    """Check a Jira admin webhook's signature and return its delivery identifier.
+
+    "Secure admin webhooks" (https://developer.atlassian.com/cloud/jira/platform/webhooks/#secure-admin-webhooks):
+    a webhook registered with a secret carries `X-Hub-Signature: sha256=<hex HMAC-SHA256 of
+    the raw body>` (WebSub's `method=signature`, https://www.w3.org/TR/websub/#signing-content).
+    `X-Atlassian-Webhook-Identifier` is the same across retries of one delivery
+    (https://developer.atlassian.com/cloud/jira/platform/webhooks/#known-issues), so it is the
+    delivery id. Jira signs no timestamp: the caller judges the body's own `timestamp`.
+    """
+    if not secret:
+        raise SignatureError("no Jira webhook secret configured")
+    lowered = {name.lower(): value for name, value in headers.items()}
+    header = lowered.get(JIRA_SIGNATURE_HEADER.lower(), "").strip()
+    if not header:
+        raise SignatureError(f"missing {JIRA_SIGNATURE_HEADER}")
+    method, _, hex_digest = header.partition("=")
+    if method.lower() != "sha256":
+        raise SignatureError(f"{JIRA_SIGNATURE_HEADER} is not sha256")
+    expected = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected.encode("ascii"), _ascii_bytes(hex_digest.lower())):
+        raise SignatureError(f"{JIRA_SIGNATURE_HEADER} does not match")
+    return _jira_identifier(lowered)
+
+
+def verify_jira_token(headers: Mapping[str, str], token: str) -> None:
+    """The lower-assurance path for Jira automation's "Send web request", which cannot sign:
+    a shared secret in the `X-Tier2gate-Token` header (compared in constant time). It proves
+    who knows the token, not that the body is unchanged, and gives no freshness at all."""
+    if not token:
+        raise SignatureError("no Jira automation token configured")
+    sent = {name.lower(): value for name, value in headers.items()}.get(
+        JIRA_TOKEN_HEADER.lower(), "")
+    if not sent or not hmac.compare_digest(_ascii_bytes(sent), _ascii_bytes(token)):
+        raise SignatureError(f"missing or wrong {JIRA_TOKEN_HEADER}")
+
+
+def _jira_identifier(lowered: Mapping[str, str]) -> str:
+    identifier = lowered.get(JIRA_IDENTIFIER_HEADER.lower(), "").strip()
+    if not identifier or not identifier.isascii() or len(identifier) > 200:
+        raise SignatureError(f"missing or invalid {JIRA_IDENTIFIER_HEADER}")
+    return identifier
+
+
+def sign_jira(body: bytes, secret: str, identifier: str) -> dict[str, str]:
+    """Headers a Jira admin webhook with a secret would send for `body`."""
+    digest = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+    return {JIRA_SIGNATURE_HEADER: f"sha256={digest}", JIRA_IDENTIFIER_HEADER: identifier}
+
+
 # --- shared ------------------------------------------------------------------------------------
 
 
@@ -227,6 +343,20 @@ def _parse_timestamp(value: str, header: str) -> int:
     if not (value.isascii() and value.isdigit() and len(value) <= _MAX_TIMESTAMP_DIGITS):
         raise SignatureError(f"invalid {header}")
     return int(value)
+
+
+def _parse_iso_timestamp(value: str, header: str) -> float:
+    """An ISO 8601 instant with its zone; anything else (a zone-less time, garbage) is refused,
+    since a window cannot be judged against a time of unknown zone."""
+    if not value.isascii() or len(value) > _MAX_ISO_TIMESTAMP_CHARS:
+        raise SignatureError(f"invalid {header}")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise SignatureError(f"invalid {header}") from None
+    if parsed.tzinfo is None:
+        raise SignatureError(f"invalid {header}")
+    return parsed.timestamp()
 
 
 def _ascii_bytes(value: str) -> bytes:

@@ -217,3 +217,18 @@ class IncidentSource(Protocol):
     async def fetch_incident(self, incident_id: str) -> dict[str, Any]:
         """The incident object as the vendor's API returns it now."""
         ...
+
+
+class Desk(Protocol):
+    """The support desk a ticket escalation came from (Zendesk, Jira Service Management), where
+    each step is written back as an internal note: seen by agents, never by the customer."""
+
+    async def has_note(self, ticket: str, marker: str) -> bool:
+        """Whether a note carrying `marker` is on the ticket already (the exactly-once guard:
+        an attempt may have died after the desk took the note but before we recorded it)."""
+        ...
+
+    async def add_note(self, ticket: str, text: str, marker: str) -> None:
+        """Add an internal note: `text` (already made literal for this desk), cut to the
+        desk's limit if need be, then the `marker` line, which is never cut."""
+        ...

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from daemon.clock import Clock
 from daemon.clockwatch import ClockWatch
-from daemon.integrations.base import Chat, IncidentSource, IssueTracker, Pager
+from daemon.domain.models import Source
+from daemon.integrations.base import Chat, Desk, IncidentSource, IssueTracker, Pager
 from daemon.metrics import Metrics
 from daemon.policy_source import PolicySource
 from daemon.settings import Settings
@@ -26,6 +27,7 @@ class Deps:
     pager: Pager | None = None
     tracker: IssueTracker | None = None
     incidents: IncidentSource | None = None  # set when incident_io.api_token is
+    desks: dict[Source, Desk] = field(default_factory=dict)  # Zendesk, JSM: where notes go
 
     @property
     def shadow(self) -> bool:

@@ -9,6 +9,7 @@ from datetime import datetime
 from daemon.domain.gate import Gate
 from daemon.domain.models import Escalation
 from daemon.domain.transitions import Step
+from daemon.jobs.desk_notes import note_jobs
 from daemon.store import Changes, DeliveryState, EscalationRow, Job, NewEvent, NewJob
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o, u to misread
@@ -85,7 +86,8 @@ def changes_for(
                effect.payload if round_no <= 1 else {"round": round_no, **effect.payload},
                effect.run_at.timestamp() if effect.run_at else 0.0, escalation_id)
         for effect in step.effects
-    )
+    ) + note_jobs(escalation_id, escalation, step.records, at,
+                  lambda name: per_round(name, round_no))
     if previous is not None and previous.data == row.data:
         # Only the audit trail grows: no version bump, so concurrent notes never conflict.
         return Changes(events=events, jobs=jobs, delivery_done=delivery)

@@ -16,6 +16,7 @@ from daemon.domain.gate import Gate
 from daemon.domain.models import Criterion, Escalation, Source, Status, person
 from daemon.domain.policy import evaluate
 from daemon.domain.transitions import DAEMON, on_facts, on_page_event
+from daemon.ingress.desks import parse_delivery
 from daemon.ingress.fields import PayloadError
 from daemon.ingress.incident_io import IncidentIoKind, escalation_from_incident, parse_incident_io
 from daemon.ingress.pagerduty import PagerDutyKind, parse_pagerduty
@@ -30,6 +31,7 @@ from daemon.workers.retry import Permanent, Retry
 
 INTAKE_INCIDENT_IO = "intake_incident_io"
 INTAKE_PAGERDUTY = "intake_pagerduty"
+INTAKE_DESK = "intake_desk"  # Zendesk and JSM deliveries: the stored delivery names its desk
 INCIDENT_NOTICE = "incident_notice"
 PAGE_KEY_PREFIX = "tier2gate-"
 DELEGATED_EVENT = "incident.delegated"  # moved to another escalation policy (and service)
@@ -124,6 +126,15 @@ class Intake:
         return await self._apply(event.escalation, delivery, note=(
             "incident_fetch_failed",
             {"reason": failure, "used": "the incident as the webhook described it"}))
+
+    async def desk(self, job: Job) -> Changes:
+        """A stored support desk delivery (Zendesk, JSM): the ticket's facts, applied like an
+        incident's (older facts never replace newer ones, a re-delivery changes nothing)."""
+        delivery, payload = await self._delivery(job)
+        event = parse_delivery(delivery.source, payload, self.deps.settings)
+        if event.escalation is None:
+            return _done(delivery, DeliveryState.IGNORED, event.reason)
+        return await self._apply(event.escalation, delivery)
 
     async def _fetched(self, incidents: IncidentSource, job: Job, incident_id: str, *,
                        fallback: bool) -> tuple[Escalation | None, str]:

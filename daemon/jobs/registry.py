@@ -6,14 +6,22 @@ from daemon.domain import transitions as t
 from daemon.jobs.approval import COMMAND, INTERACTION, Approvals
 from daemon.jobs.attention import Attention
 from daemon.jobs.deps import Deps
-from daemon.jobs.intake import INCIDENT_NOTICE, INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY, Intake
+from daemon.jobs.desk_notes import DESK_NOTE, DeskNotes
+from daemon.jobs.intake import (
+    INCIDENT_NOTICE,
+    INTAKE_DESK,
+    INTAKE_INCIDENT_IO,
+    INTAKE_PAGERDUTY,
+    Intake,
+)
 from daemon.jobs.issues import Issues
 from daemon.jobs.paging import Paging
 from daemon.jobs.policy import POLICY_CHANGED, REEVALUATE, PolicyJobs
 from daemon.jobs.retention import PRUNE, Retention
 from daemon.workers.runner import Handler
 
-URGENT = frozenset({INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY, INTERACTION, t.REQUEST_APPROVAL, t.PAGE})
+URGENT = frozenset({INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY, INTAKE_DESK, INTERACTION,
+                    t.REQUEST_APPROVAL, t.PAGE})
 """The emergency path: never given up on while a vendor is only temporarily failing."""
 
 
@@ -24,6 +32,8 @@ def handlers(deps: Deps) -> dict[str, Handler]:
     return {
         INTAKE_INCIDENT_IO: intake.incident_io,
         INTAKE_PAGERDUTY: intake.pagerduty,
+        INTAKE_DESK: intake.desk,
+        DESK_NOTE: DeskNotes(deps).note,
         INCIDENT_NOTICE: intake.notice,
         t.RECHECK: intake.recheck,
         t.REQUEST_APPROVAL: approvals.request,

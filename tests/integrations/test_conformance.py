@@ -25,8 +25,10 @@ import trustme
 from daemon.clock import ManualClock, to_datetime
 from daemon.integrations import incident_io, pagerduty, slack
 from daemon.integrations.base import IssueDraft, MessageRef, PageRequest
+from daemon.integrations.desk import jsm, zendesk
 from daemon.integrations.failures import Permanent, Retry
 from daemon.integrations.tracker import github, gitlab, jira
+from daemon.standins.desks import FakeJsm, FakeZendesk
 from daemon.standins.faults import Fault, FaultPlan
 from daemon.standins.incident_io import FakeIncidentIo
 from daemon.standins.pagerduty import FakePagerDuty
@@ -142,9 +144,37 @@ async def _jira(stack: AsyncExitStack, _tmp: Path, clock: ManualClock,
     return await _tracker(stack, clock, tls, "jira")
 
 
+DESK_TOKEN = "deskCONFORMtok3n88"
+
+
+async def _zendesk(stack: AsyncExitStack, _tmp: Path, clock: ManualClock,
+                   tls: ssl.SSLContext | None) -> Subject:
+    fake = FakeZendesk(JIRA_EMAIL, DESK_TOKEN)
+    await fake.start(ssl_context=tls)
+    stack.push_async_callback(fake.close)
+    fake.add_ticket("42")
+    client = zendesk.Client(fake.url, JIRA_EMAIL, DESK_TOKEN, timeout_s=TIMEOUT_S, clock=clock)
+    stack.callback(client.close)
+    return Subject(fake.faults, DESK_TOKEN,
+                   lambda: client.add_note("42", "Approved.", "tier2gate:esc-1:approved"))
+
+
+async def _jsm(stack: AsyncExitStack, _tmp: Path, clock: ManualClock,
+               tls: ssl.SSLContext | None) -> Subject:
+    fake = FakeJsm(JIRA_EMAIL, DESK_TOKEN)
+    await fake.start(ssl_context=tls)
+    stack.push_async_callback(fake.close)
+    fake.add_ticket("SD-1")
+    client = jsm.Client(fake.url, JIRA_EMAIL, DESK_TOKEN, timeout_s=TIMEOUT_S, clock=clock)
+    stack.callback(client.close)
+    return Subject(fake.faults, DESK_TOKEN,
+                   lambda: client.add_note("SD-1", "Approved.", "tier2gate:esc-1:approved"))
+
+
 SUBJECTS: dict[str, Build] = {
     "slack": _slack, "pagerduty-rest": _pagerduty_rest, "pagerduty-events": _pagerduty_events,
     "incident.io": _incident_io, "gitlab": _gitlab, "github": _github, "jira": _jira,
+    "zendesk": _zendesk, "jsm": _jsm,
 }
 EVERY_ADAPTER = pytest.mark.parametrize("adapter", SUBJECTS)
 
