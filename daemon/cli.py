@@ -50,7 +50,7 @@ def cmd_serve(_args: argparse.Namespace) -> int:
         return 1
     app = build_app(settings, store, handlers=handlers(parts.deps), metrics=metrics,
                     checks=[lambda: parts.deps.policy.problem], on_close=parts.closers,
-                    watch=parts.watch)
+                    watch=parts.watch, preflight=parts.preflight())
     log.info("serve.starting", version=__version__, host=settings.http.host,
              port=settings.http.port, admin_host=settings.admin.host,
              admin_port=settings.admin.port, mode=settings.mode, store=store.backend.dialect)
@@ -120,6 +120,40 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Read-only checks against the configured vendors; exit 1 on any failure."""
+    from daemon import preflight
+    from daemon.wiring import build_vendors
+
+    settings = _settings_or_exit()
+    if settings is None:
+        return 1
+    try:
+        policy = load_policy(settings.resolved_policy_file())
+    except PolicyError as exc:
+        print(f"tier2gate: invalid policy:\n{exc}", file=sys.stderr)
+        return 1
+
+    async def check() -> list[preflight.CheckResult]:
+        vendors = build_vendors(settings, SystemClock())
+        try:
+            return await preflight.run_checks(settings, policy, vendors)
+        finally:
+            for close in vendors.closers:
+                await close()
+
+    try:
+        results = asyncio.run(check())
+    except ConfigError as exc:
+        print(f"tier2gate: {exc}", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        print(json.dumps(preflight.as_json(results), indent=2))
+    else:
+        print(preflight.render_text(results), end="")
+    return 1 if any(result.failed for result in results) else 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from daemon.demo.run import fresh_folder, run_demo
 
@@ -179,6 +213,10 @@ def parser() -> argparse.ArgumentParser:
                         help="period ending now: 90m, 12h, 30d, 2w (default: %(default)s)")
     report.add_argument("--format", choices=("text", "json"), default="text")
     report.set_defaults(func=cmd_report)
+    doctor = commands.add_parser(
+        "doctor", help="read-only checks of the configured vendors; exit 1 on any failure")
+    doctor.add_argument("--format", choices=("text", "json"), default="text")
+    doctor.set_defaults(func=cmd_doctor)
     demo = commands.add_parser(
         "demo", help="the whole flow on this machine with local stand-ins; no accounts needed")
     demo.add_argument("--auto-approve", action="store_true",

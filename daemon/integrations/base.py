@@ -302,3 +302,27 @@ class TrackerPreflight(Protocol):
         """Whether the token may create (labelled) issues in the project, asked without
         creating one; `Permanent` when the project or the token is not usable at all."""
         ...
+
+
+# Each vendor client with its preflight: what wiring builds and shares between the job
+# handlers and the preflight.
+
+
+class Tracker(IssueTracker, TrackerPreflight, Protocol):
+    """A tracker client: the effects and its preflight."""
+
+    def close(self) -> None:
+        """Release the pooled connections."""
+        ...
+
+
+class ChatClient(Chat, ChatPreflight, Protocol):
+    """The chat client: the effects and its preflight."""
+
+
+class PagerClient(Pager, PagerPreflight, Protocol):
+    """The pager client: the effects and its preflight."""
+
+
+class IncidentApi(IncidentSource, IncidentCatalog, Protocol):
+    """The incident API client: incidents and custom fields."""
