@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 
 from aiohttp import web
 
+from daemon import drill
 from daemon.admin_auth import AdminAccess
 from daemon.appkeys import CONFIG_CHECKS, METRICS, PREFLIGHT, READY_DETAILS, SETTINGS, STORE
 from daemon.ingress import health, slack, webhooks
@@ -188,6 +189,7 @@ def build_admin_app(public: web.Application) -> web.Application:
     app.router.add_get("/readyz", health.readyz_detailed)
     app.router.add_get("/metrics", health.metrics)
     dashboard.add_routes(app)
+    drill.add_routes(app)
     app.on_response_prepare.append(_security_headers)
     return app
 

@@ -77,4 +77,13 @@ def build_parts(settings: Settings, store: Store, clock: Clock, metrics: Metrics
                   vendors, closers=list(vendors.closers))
     deps.chat, deps.pager = vendors.chat, vendors.pager
     deps.incidents, deps.tracker = vendors.catalog, vendors.tracker
+    drill = settings.drill
+    if drill.pagerduty_service_id or drill.pagerduty_routing_key is not None:
+        # The same account and credentials, another service: a drill never reaches Tier 2.
+        target = settings.pagerduty.model_copy(update={
+            "tier2_service_id": drill.pagerduty_service_id,
+            "tier2_routing_key": drill.pagerduty_routing_key})
+        drill_pager = pagerduty.Client.from_settings(target, settings.tls, clock)
+        deps.drill_pager = drill_pager
+        parts.closers.append(drill_pager.close)
     return parts

@@ -76,6 +76,7 @@ class ApprovalView:
     declarer_name: str = ""  # their name or email as the source gave it (untrusted text)
     links: dict[str, str] = field(default_factory=dict)  # name -> URL (incident, runbook, ...)
     shadow: bool = False  # SHADOW mode: nobody will be paged whatever is clicked
+    drill: bool = False  # a rehearsal (`tier2gate drill`): only the drill service is paged
     decided: Decided | None = None
     problem: str = ""  # what failed and what to do by hand, e.g. the page did not go out
     page_failed: bool = False  # the page was decided but did not go out (for good)

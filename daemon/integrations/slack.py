@@ -276,6 +276,10 @@ def approval_blocks(view: ApprovalView) -> list[Block]:
     if view.shadow:
         blocks.append(SectionBlock(text=MarkdownTextObject(
             text=":warning: *SHADOW — nobody will be paged*, whatever is clicked")))
+    if view.drill:
+        blocks.append(SectionBlock(text=MarkdownTextObject(
+            text=":test_tube: *DRILL — a rehearsal of tier2gate*: please press Approve; only "
+                 "the drill service is paged, never Tier 2")))
     blocks.append(HeaderBlock(text=shorten(f"Page Tier 2? {view.title}", HEADER_MAX_CHARS)))
     blocks.append(SectionBlock(text=MarkdownTextObject(text=shorten_mrkdwn(
         _summary(view), SECTION_MAX_CHARS))))
@@ -385,7 +389,7 @@ def no_decision_line(why: NoDecision, detail: str) -> str:
 
 def fallback_text(view: ApprovalView) -> str:
     """The notification and screen-reader text: Slack shows it where blocks cannot go."""
-    shadow = "[SHADOW] " if view.shadow else ""
+    shadow = ("[SHADOW] " if view.shadow else "") + ("[DRILL] " if view.drill else "")
     facts = (f"{_field(view.title, 'title')} ({_field(view.reference, 'reference')}, "
              f"{_field(view.customer, 'customer')}, {_field(view.severity, 'severity')})")
     if view.decided is not None:

@@ -26,6 +26,7 @@ class Deps:
     pager: Pager | None = None
     tracker: IssueTracker | None = None
     incidents: IncidentSource | None = None  # set when incident_io.api_token is
+    drill_pager: Pager | None = None  # the drill service; None: drills page nobody
 
     @property
     def shadow(self) -> bool:

@@ -6,7 +6,13 @@ from daemon.domain import transitions as t
 from daemon.jobs.approval import COMMAND, INTERACTION, Approvals
 from daemon.jobs.attention import Attention
 from daemon.jobs.deps import Deps
-from daemon.jobs.intake import INCIDENT_NOTICE, INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY, Intake
+from daemon.jobs.intake import (
+    DRILL,
+    INCIDENT_NOTICE,
+    INTAKE_INCIDENT_IO,
+    INTAKE_PAGERDUTY,
+    Intake,
+)
 from daemon.jobs.issues import Issues
 from daemon.jobs.paging import Paging
 from daemon.jobs.policy import POLICY_CHANGED, REEVALUATE, PolicyJobs
@@ -25,6 +31,7 @@ def handlers(deps: Deps) -> dict[str, Handler]:
         INTAKE_INCIDENT_IO: intake.incident_io,
         INTAKE_PAGERDUTY: intake.pagerduty,
         INCIDENT_NOTICE: intake.notice,
+        DRILL: intake.drill,
         t.RECHECK: intake.recheck,
         t.REQUEST_APPROVAL: approvals.request,
         t.UPDATE_APPROVAL: approvals.update,
