@@ -15,10 +15,16 @@ import pytest
 import yaml
 
 from daemon.cli import main
+from daemon.clock import SystemClock
+from daemon.domain.policy_file import load_policy
+from daemon.metrics import Metrics
+from daemon.preflight import PreflightMonitor
+from daemon.settings import load_settings
 from daemon.standins.incident_io import FakeIncidentIo
 from daemon.standins.pagerduty import FakePagerDuty
 from daemon.standins.slack import FakeSlack
 from daemon.standins.trackers import FakeGitLab
+from daemon.wiring import build_vendors
 
 CHANNEL, SCHEDULE, SERVICE = "C0APPROVALS", "PSMOC1", "PTIER2"
 SMOC_ID, SMOC_EMAIL, FROM_EMAIL = "U0SMOC", "smoc@acme.example", "tier2gate@acme.example"
@@ -155,3 +161,30 @@ async def test_a_malformed_incident_io_secret_fails_offline(
     code, out = await doctor(capsys, "--format", "json")
     failing = [c["name"] for c in json.loads(out)["checks"] if c["status"] == "fail"]
     assert code == 1 and failing == ["incident_io_webhook_secret"], out
+
+
+async def test_the_daemons_monitor_shows_a_bot_removed_from_the_channel(
+        vendors: Vendors) -> None:
+    """The periodic run: readiness detail and metric turn red, and green again once fixed."""
+    settings = load_settings()
+    parts = build_vendors(settings, SystemClock())
+    metrics = Metrics()
+    policy = load_policy(settings.resolved_policy_file())
+    monitor = PreflightMonitor(settings, lambda: policy, parts, metrics)
+    try:
+        await monitor.run_once()
+        assert monitor.detail() == {"preflight": {"ok": True, "failing": []}}
+        vendors.slack.refuse(CHANNEL, "not_in_channel")
+        await monitor.run_once()
+        detail = monitor.detail()["preflight"]
+        assert isinstance(detail, dict) and detail["ok"] is False
+        assert [c["name"] for c in detail["failing"]] == ["approval_channel"]
+        assert 'tier2gate_preflight_ok{check="approval_channel"} 0.0' in (
+            metrics.render().decode())
+        vendors.slack.refused.clear()
+        await monitor.run_once()
+        assert 'tier2gate_preflight_ok{check="approval_channel"} 1.0' in (
+            metrics.render().decode())
+    finally:
+        for close in parts.closers:
+            await close()
