@@ -17,8 +17,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 
 from aiohttp import web
 
+from daemon import drill
 from daemon.admin_auth import AdminAccess
-from daemon.appkeys import CONFIG_CHECKS, METRICS, READY_DETAILS, SETTINGS, STORE
+from daemon.appkeys import CONFIG_CHECKS, METRICS, PREFLIGHT, READY_DETAILS, SETTINGS, STORE
 from daemon.ingress import desk_webhooks, health, slack, webhooks
 from daemon.ingress.limits import BUDGET, ByteBudget, release_held_bytes
 from daemon.jobs.attention import recovered_job, trouble_job
@@ -26,6 +27,7 @@ from daemon.jobs.registry import URGENT
 from daemon.jobs.retention import PRUNE, prune_job
 from daemon.logging import SecretScrubber, get_logger
 from daemon.metrics import Metrics
+from daemon.preflight import PreflightMonitor
 from daemon.reporting import dashboard
 from daemon.settings import Settings
 from daemon.store import Store, StoreUnavailable
@@ -118,12 +120,14 @@ def build_app(
     checks: Sequence[Callable[[], str]] = (),
     on_close: Sequence[Callable[[], Awaitable[None]]] = (),
     watch: Watch | None = None,
+    preflight: PreflightMonitor | None = None,
 ) -> web.Application:
     """The public listener's app: the webhook endpoints and the probes, nothing to read.
 
     It owns the store and the job runner; `build_admin_app` shares them. `checks` return a
     problem ("" when fine) for `/readyz`; `on_close` release vendor clients after the
-    workers stopped; `watch` looks at the clocks and the policy file while the workers run."""
+    workers stopped; `watch` looks at the clocks and the policy file while the workers run;
+    `preflight` checks the vendors at start and periodically."""
     app = web.Application(
         client_max_size=settings.http.max_body_bytes,
         middlewares=[count_requests, store_outage_is_503, release_held_bytes],
@@ -154,6 +158,10 @@ def build_app(
         app[WATCH] = watch
         app[READY_DETAILS].append(watch.detail)
         app.cleanup_ctx.append(_watch_lifetime)
+    if preflight is not None:
+        app[PREFLIGHT] = preflight
+        app[READY_DETAILS].append(preflight.detail)
+        app.cleanup_ctx.append(_preflight_lifetime)
 
     async def close_clients(_app: web.Application) -> None:
         for close in on_close:
@@ -177,10 +185,13 @@ def build_admin_app(public: web.Application) -> web.Application:
     app[CONFIG_CHECKS] = public[CONFIG_CHECKS]  # the same list: the runner's check joins later
     app[READY_DETAILS] = public[READY_DETAILS]
     app[ADMIN_ACCESS] = access
+    if PREFLIGHT in public:
+        app[PREFLIGHT] = public[PREFLIGHT]
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz_detailed)
     app.router.add_get("/metrics", health.metrics)
     dashboard.add_routes(app)
+    drill.add_routes(app)
     app.on_response_prepare.append(_security_headers)
     return app
 
@@ -225,6 +236,15 @@ async def _watch_lifetime(app: web.Application) -> AsyncIterator[None]:
     task.add_done_callback(ended)
     app[CONFIG_CHECKS].append(
         lambda: "the clock and policy watch stopped" if task.done() else "")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _preflight_lifetime(app: web.Application) -> AsyncIterator[None]:
+    # In the background: a slow vendor must not delay taking webhooks.
+    task = asyncio.create_task(app[PREFLIGHT].run(), name="preflight")
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from daemon.metrics import Metrics
+from daemon.preflight import PreflightMonitor
 from daemon.settings import Settings
 from daemon.store import Store
 
@@ -16,3 +17,5 @@ METRICS = web.AppKey("metrics", Metrics)
 CONFIG_CHECKS = web.AppKey("config_checks", list[Callable[[], str]])
 READY_DETAILS = web.AppKey("ready_details", list[Callable[[], dict[str, object]]])
 """Facts `/readyz` shows whatever its verdict (e.g. the last clock step), never reasons."""
+PREFLIGHT = web.AppKey("preflight", PreflightMonitor)
+"""The daemon's periodic vendor checks, when enabled: `/readyz` detail and the dashboard."""

@@ -50,7 +50,7 @@ def cmd_serve(_args: argparse.Namespace) -> int:
         return 1
     app = build_app(settings, store, handlers=handlers(parts.deps), metrics=metrics,
                     checks=[lambda: parts.deps.policy.problem], on_close=parts.closers,
-                    watch=parts.watch)
+                    watch=parts.watch, preflight=parts.preflight())
     log.info("serve.starting", version=__version__, host=settings.http.host,
              port=settings.http.port, admin_host=settings.admin.host,
              admin_port=settings.admin.port, mode=settings.mode, store=store.backend.dialect)
@@ -120,6 +120,68 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Read-only checks against the configured vendors; exit 1 on any failure."""
+    from daemon import preflight
+    from daemon.wiring import build_vendors
+
+    settings = _settings_or_exit()
+    if settings is None:
+        return 1
+    try:
+        policy = load_policy(settings.resolved_policy_file())
+    except PolicyError as exc:
+        print(f"tier2gate: invalid policy:\n{exc}", file=sys.stderr)
+        return 1
+
+    async def check() -> list[preflight.CheckResult]:
+        vendors = build_vendors(settings, SystemClock())
+        try:
+            return await preflight.run_checks(settings, policy, vendors)
+        finally:
+            for close in vendors.closers:
+                await close()
+
+    try:
+        results = asyncio.run(check())
+    except ConfigError as exc:
+        print(f"tier2gate: {exc}", file=sys.stderr)
+        return 1
+    if args.format == "json":
+        print(json.dumps(preflight.as_json(results), indent=2))
+    else:
+        print(preflight.render_text(results), end="")
+    return 1 if any(result.failed for result in results) else 0
+
+
+def _local(host: str) -> str:
+    """Where this machine reaches a listener bound to `host` (any address: loopback)."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - compared, not bound
+
+
+def cmd_drill(args: argparse.Namespace) -> int:
+    """Rehearse the live path through the running daemon; exit 1 when a step does not come."""
+    from daemon.drill import DrillFailed, run_drill
+
+    settings = _settings_or_exit()
+    if settings is None:
+        return 1
+    admin_url = args.admin_url or f"http://{_local(settings.admin.host)}:{settings.admin.port}"
+    public_url = args.public_url or f"http://{_local(settings.http.host)}:{settings.http.port}"
+    try:
+        asyncio.run(run_drill(settings, admin_url.rstrip("/"), public_url.rstrip("/"),
+                              auto_approve=args.auto_approve, timeout_s=args.timeout,
+                              out=sys.stdout))
+    except DrillFailed as exc:
+        print(f"tier2gate drill: FAILED: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"tier2gate drill: cannot reach the daemon ({exc}); is `tier2gate serve` "
+              "running? (--admin-url)", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from daemon.demo.run import fresh_folder, run_demo
 
@@ -179,6 +241,22 @@ def parser() -> argparse.ArgumentParser:
                         help="period ending now: 90m, 12h, 30d, 2w (default: %(default)s)")
     report.add_argument("--format", choices=("text", "json"), default="text")
     report.set_defaults(func=cmd_report)
+    doctor = commands.add_parser(
+        "doctor", help="read-only checks of the configured vendors; exit 1 on any failure")
+    doctor.add_argument("--format", choices=("text", "json"), default="text")
+    doctor.set_defaults(func=cmd_doctor)
+    drill = commands.add_parser(
+        "drill", help="rehearse the live path end to end through the running daemon, "
+                      "marked DRILL")
+    drill.add_argument("--auto-approve", action="store_true",
+                       help="press Approve as the SMOC with a signed click (CI, stand-ins)")
+    drill.add_argument("--timeout", type=float, default=600.0,
+                       help="seconds to wait for the whole drill (default %(default)g)")
+    drill.add_argument("--admin-url", default="",
+                       help="the daemon's admin listener (default: from admin.host/port)")
+    drill.add_argument("--public-url", default="",
+                       help="the public listener, for --auto-approve (default: http.host/port)")
+    drill.set_defaults(func=cmd_drill)
     demo = commands.add_parser(
         "demo", help="the whole flow on this machine with local stand-ins; no accounts needed")
     demo.add_argument("--auto-approve", action="store_true",

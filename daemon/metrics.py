@@ -89,6 +89,12 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.preflight_ok = Gauge(
+            "tier2gate_preflight_ok",
+            "Last preflight result per check (1 passed, 0 failed; see `tier2gate doctor`)",
+            ["check"], registry=self.registry,
+        )
+
     def record(self, events: Iterable[Any]) -> None:
         """Count the funnel from timeline entries as they are committed (`NewEvent`s)."""
         for entry in events:

@@ -234,6 +234,28 @@ class RetentionSettings(Section):
     interval_s: float = Field(default=3600.0, ge=60)  # how often the `prune` job runs
 
 
+class PreflightSettings(Section):
+    """The vendor checks of `tier2gate doctor`, also run by the daemon: at start and every
+    `interval_s`, so a revoked token or a bot removed from a channel shows before it matters."""
+
+    enabled: bool = True
+    # Each run makes about a dozen read calls; every 15 minutes is far inside every vendor's
+    # rate limit and still catches a Friday-evening change before the weekend.
+    interval_s: float = Field(default=900.0, ge=60)
+
+
+class DrillSettings(Section):
+    """Where `tier2gate drill` pages when its rehearsal is approved. Neither set: the click is
+    recorded and nobody is paged."""
+
+    pagerduty_service_id: str | None = None
+    pagerduty_routing_key: SecretStr | None = None
+    labels: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["tier2gate", "drill"])
+
+    _split = field_validator("labels", mode="before")(_split_commas)
+
+
 class LogSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["json", "console"] = "json"
@@ -275,6 +297,8 @@ class Settings(BaseSettings):
     jobs: JobSettings = JobSettings()
     clock: ClockSettings = ClockSettings()
     retention: RetentionSettings = RetentionSettings()
+    preflight: PreflightSettings = PreflightSettings()
+    drill: DrillSettings = DrillSettings()
     log: LogSettings = LogSettings()
 
     @field_validator("database_url")

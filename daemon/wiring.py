@@ -18,6 +18,7 @@ from daemon.integrations.tracker import tracker_from_settings
 from daemon.jobs.deps import Deps
 from daemon.metrics import Metrics
 from daemon.policy_source import PolicySource
+from daemon.preflight import PreflightMonitor, Vendors
 from daemon.settings import Settings
 from daemon.store import Store
 from daemon.watch import Watch
@@ -27,7 +28,43 @@ from daemon.watch import Watch
 class Parts:
     deps: Deps
     watch: Watch
+    vendors: Vendors
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def preflight(self) -> PreflightMonitor | None:
+        """The daemon's periodic preflight, unless `preflight.enabled` is false."""
+        settings = self.deps.settings
+        if not settings.preflight.enabled:
+            return None
+        return PreflightMonitor(settings, self.deps.policy.current, self.vendors,
+                                self.deps.metrics)
+
+
+def build_vendors(settings: Settings, clock: Clock) -> Vendors:
+    """Every vendor client the settings configure, built once and shared by the job handlers
+    and the preflight (`tier2gate doctor` builds them alone)."""
+    vendors = Vendors()
+    if settings.slack.bot_token is not None and settings.slack.bot_token.get_secret_value():
+        vendors.chat = slack.Client.from_settings(settings.slack, settings.tls, clock)
+    pd = settings.pagerduty
+    if pd.api_token is not None or pd.tier2_routing_key is not None:
+        pager = pagerduty.Client.from_settings(pd, settings.tls, clock)
+        vendors.pager = pager
+        vendors.closers.append(pager.close)
+    if settings.incident_io.api_token is not None:
+        incidents = incident_io.Client.from_settings(settings.incident_io, settings.tls,
+                                                      clock)
+        vendors.catalog = incidents
+        vendors.closers.append(incidents.close)
+    if settings.tracker.token is not None and settings.tracker.project:
+        tracker = tracker_from_settings(settings.tracker, settings.tls, clock)
+        vendors.tracker = tracker
+
+        async def close_tracker() -> None:
+            tracker.close()
+
+        vendors.closers.append(close_tracker)
+    return vendors
 
 
 def build_parts(settings: Settings, store: Store, clock: Clock, metrics: Metrics) -> Parts:
@@ -37,21 +74,20 @@ def build_parts(settings: Settings, store: Store, clock: Clock, metrics: Metrics
     clock_watch = ClockWatch(clock, settings.clock.step_threshold_s, metrics)
     deps = Deps(settings=settings, store=store, policy=policy, clock=clock, metrics=metrics,
                 clock_watch=clock_watch)
-    parts = Parts(deps, Watch(clock_watch, policy, store, settings.clock.check_interval_s))
-    if settings.slack.bot_token is not None and settings.slack.bot_token.get_secret_value():
-        deps.chat = slack.Client.from_settings(settings.slack, settings.tls, clock)
-    pd = settings.pagerduty
-    if pd.api_token is not None or pd.tier2_routing_key is not None:
-        pager = pagerduty.Client.from_settings(pd, settings.tls, clock)
-        deps.pager = pager
-        parts.closers.append(pager.close)
-    if settings.incident_io.api_token is not None:
-        incidents = incident_io.Client.from_settings(settings.incident_io, settings.tls,
-                                                      clock)
-        deps.incidents = incidents
-        parts.closers.append(incidents.close)
-    if settings.tracker.token is not None and settings.tracker.project:
-        deps.tracker = tracker_from_settings(settings.tracker, settings.tls, clock)
+    vendors = build_vendors(settings, clock)
+    parts = Parts(deps, Watch(clock_watch, policy, store, settings.clock.check_interval_s),
+                  vendors, closers=list(vendors.closers))
+    deps.chat, deps.pager = vendors.chat, vendors.pager
+    deps.incidents, deps.tracker = vendors.catalog, vendors.tracker
+    drill = settings.drill
+    if drill.pagerduty_service_id or drill.pagerduty_routing_key is not None:
+        # The same account and credentials, another service: a drill never reaches Tier 2.
+        target = settings.pagerduty.model_copy(update={
+            "tier2_service_id": drill.pagerduty_service_id,
+            "tier2_routing_key": drill.pagerduty_routing_key})
+        drill_pager = pagerduty.Client.from_settings(target, settings.tls, clock)
+        deps.drill_pager = drill_pager
+        parts.closers.append(drill_pager.close)
     for source, desk in ((Source.ZENDESK, zendesk_from_settings(settings.zendesk, settings.tls,
                                                                 clock)),
                          (Source.JSM, jsm_from_settings(settings.jsm, settings.tls, clock))):

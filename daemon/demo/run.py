@@ -44,6 +44,7 @@ from daemon.wiring import build_parts
 
 SMOC_USER_ID, SMOC_EMAIL = "U0SMOC", "smoc@demo.example"
 SCHEDULE, TIER2_SERVICE, CHANNEL = "PSMOC1", "PTIER2", "C0APPROVALS"
+FROM_EMAIL = "tier2gate@demo.example"
 
 
 class ShiftedClock:
@@ -88,7 +89,8 @@ class Demo:
         self.base = f"http://127.0.0.1:{port}"  # the dashboard (admin listener)
         self.webhooks = ""  # the public listener, on a free port: known once it listens
         self.clock = ShiftedClock()
-        self.pd_secret, self.slack_secret = _secret(), _secret()
+        # Slack's signing secrets are 32 hexadecimal characters; the demo's looks the same.
+        self.pd_secret, self.slack_secret = _secret(), secrets.token_hex(16)
         self.inc_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
         self.slack = FakeSlack(token="xoxb-" + _secret(), users_by_email={
             SMOC_EMAIL: SMOC_USER_ID})
@@ -103,7 +105,7 @@ class Demo:
             admin={"host": "127.0.0.1", "port": self.port},
             slack={"bot_token": self.slack.token, "signing_secret": self.slack_secret,
                    "api_url": self.slack.api_url, "approval_channel": CHANNEL},
-            pagerduty={"api_token": self.pagerduty.token, "from_email": "tier2gate@demo.example",
+            pagerduty={"api_token": self.pagerduty.token, "from_email": FROM_EMAIL,
                        "api_url": self.pagerduty.api_url,
                        "events_url": self.pagerduty.events_url,
                        "webhook_secrets": [self.pd_secret], "smoc_schedule_id": SCHEDULE,
@@ -151,6 +153,8 @@ async def run_demo(folder: Path, port: int, auto_approve: bool) -> int:
         await demo.gitlab.start()
         stack.push_async_callback(demo.gitlab.close)
         demo.pagerduty.set_oncall(SCHEDULE, "PSMOCUSER", SMOC_EMAIL)
+        demo.pagerduty.services[TIER2_SERVICE] = "Tier 2 (demo)"
+        demo.pagerduty.requesters = {FROM_EMAIL}
         settings = demo.settings()
         configure(settings.log.level, settings.log.format, settings.secrets())
         store = Store(SqliteBackend(folder / "tier2gate.db", exclusive=True), demo.clock)
@@ -158,7 +162,7 @@ async def run_demo(folder: Path, port: int, auto_approve: bool) -> int:
         parts = build_parts(settings, store, demo.clock, metrics)
         app = build_app(settings, store, handlers=handlers(parts.deps), metrics=metrics,
                         checks=[lambda: parts.deps.policy.problem], on_close=parts.closers,
-                        watch=parts.watch)
+                        watch=parts.watch, preflight=parts.preflight())
         admin = build_admin_app(app)
         admin[DEMO_ACTIONS_KEY] = True
         admin[SMOC_USER] = SMOC_USER_ID

@@ -134,6 +134,9 @@ class Escalation(BaseModel):
     test_mode: bool = Field(
         default=False, description="a test, tutorial or retrospective incident: never pages"
     )
+    drill: bool = Field(
+        default=False, description="a rehearsal from `tier2gate drill`: the live path end to "
+        "end, kept out of the report's figures")
     declared_by: Person | None = Field(
         default=None, description="who declared it, when the source says (a person, not a bot)")
     created_at: AwareDatetime

@@ -90,8 +90,11 @@ class IncidentIoEvent(BaseModel):
     reason: str = ""
 
 
+CUSTOMER_FIELDS = ("Customer",)
+"""The incident.io custom field(s) naming the affected customer."""
+
 def parse_incident_io(
-    payload: object, *, customer_fields: Sequence[str] = ("Customer",)
+    payload: object, *, customer_fields: Sequence[str] = CUSTOMER_FIELDS
 ) -> IncidentIoEvent:
     """Normalise a decoded incident.io webhook body."""
     if not isinstance(payload, dict):
@@ -136,7 +139,7 @@ def parse_incident_io(
 
 
 def escalation_from_incident(
-    incident: object, *, customer_fields: Sequence[str] = ("Customer",)
+    incident: object, *, customer_fields: Sequence[str] = CUSTOMER_FIELDS
 ) -> Escalation:
     """Translate an incident object (webhook payload or `GET /v2/incidents/{id}` `incident`).
 

@@ -76,6 +76,7 @@ class ApprovalView:
     declarer_name: str = ""  # their name or email as the source gave it (untrusted text)
     links: dict[str, str] = field(default_factory=dict)  # name -> URL (incident, runbook, ...)
     shadow: bool = False  # SHADOW mode: nobody will be paged whatever is clicked
+    drill: bool = False  # a rehearsal (`tier2gate drill`): only the drill service is paged
     decided: Decided | None = None
     problem: str = ""  # what failed and what to do by hand, e.g. the page did not go out
     page_failed: bool = False  # the page was decided but did not go out (for good)
@@ -210,6 +211,10 @@ class IssueTracker(Protocol):
         """Add a comment (Markdown) to an existing issue, e.g. a reopened emergency's retro."""
         ...
 
+    async def close_issue(self, ref: IssueRef) -> None:
+        """Close the issue (a drill's retro, once it was shown to open)."""
+        ...
+
 
 class IncidentSource(Protocol):
     """Where the latest state of a source incident can be fetched (incident.io API)."""
@@ -232,3 +237,108 @@ class Desk(Protocol):
         """Add an internal note: `text` (already made literal for this desk), cut to the
         desk's limit if need be, then the `marker` line, which is never cut."""
         ...
+
+
+# --- Preflight: read-only questions `tier2gate doctor` asks each vendor ----------------------
+# Kept apart from the effect protocols above: a preflight never changes anything at a vendor,
+# and a stand-in or adapter can be checked without being able to page or post.
+
+
+@dataclass(frozen=True)
+class ChatIdentity:
+    """Who the chat token is, and what it may do."""
+
+    user_id: str
+    scopes: frozenset[str] | None  # None: the chat did not say (no scopes header)
+
+
+@dataclass(frozen=True)
+class ChannelState:
+    channel: str
+    is_member: bool
+    is_private: bool
+    is_archived: bool
+
+
+class ChatPreflight(Protocol):
+    async def identity(self) -> ChatIdentity:
+        """The token's own identity and granted scopes; `Permanent` when it is not valid."""
+        ...
+
+    async def channel_state(self, channel: str) -> ChannelState:
+        """Whether the channel exists (else `Permanent` with the chat's code) and the bot is in
+        it."""
+        ...
+
+    async def user_active(self, user_id: str) -> bool:
+        """Whether the user exists and is not deactivated."""
+        ...
+
+    async def user_id_for_email(self, email: str) -> str | None:
+        ...
+
+    async def group_members(self, group_id: str) -> tuple[str, ...]:
+        ...
+
+
+class PagerPreflight(Protocol):
+    async def smoc_email(self) -> str | None:
+        ...
+
+    async def service_name(self, service_id: str) -> str:
+        """The service's name; `Permanent` when it does not exist or cannot be read."""
+        ...
+
+    async def user_exists(self, email: str) -> bool:
+        """Whether a user with exactly this login email exists."""
+        ...
+
+
+@dataclass(frozen=True)
+class CustomFieldInfo:
+    name: str
+    field_type: str  # the vendor's word: single_select, multi_select, text, numeric, link
+    options: tuple[str, ...] = ()  # the choices of a select field
+
+
+class IncidentCatalog(Protocol):
+    async def custom_fields(self) -> tuple[CustomFieldInfo, ...]:
+        """Every incident custom field, with the options of the select ones."""
+        ...
+
+
+@dataclass(frozen=True)
+class TrackerAccess:
+    can_create: bool
+    detail: str  # what the tracker said about the token's rights, in words
+
+
+class TrackerPreflight(Protocol):
+    async def create_access(self) -> TrackerAccess:
+        """Whether the token may create (labelled) issues in the project, asked without
+        creating one; `Permanent` when the project or the token is not usable at all."""
+        ...
+
+
+# Each vendor client with its preflight: what wiring builds and shares between the job
+# handlers and the preflight.
+
+
+class Tracker(IssueTracker, TrackerPreflight, Protocol):
+    """A tracker client: the effects and its preflight."""
+
+    def close(self) -> None:
+        """Release the pooled connections."""
+        ...
+
+
+class ChatClient(Chat, ChatPreflight, Protocol):
+    """The chat client: the effects and its preflight."""
+
+
+class PagerClient(Pager, PagerPreflight, Protocol):
+    """The pager client: the effects and its preflight."""
+
+
+class IncidentApi(IncidentSource, IncidentCatalog, Protocol):
+    """The incident API client: incidents and custom fields."""

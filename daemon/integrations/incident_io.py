@@ -14,11 +14,15 @@ from urllib.parse import quote
 import aiohttp
 
 from daemon.clock import Clock, SystemClock
+from daemon.integrations.base import CustomFieldInfo
 from daemon.integrations.failures import Retry, http_failure, transport_failure
 from daemon.integrations.tls import trusted_context
 from daemon.settings import ConfigError, IncidentIoSettings, TlsSettings
 
 API_URL = "https://api.incident.io"
+SELECT_TYPES = frozenset({"single_select", "multi_select"})
+OPTIONS_PAGE_SIZE = 250  # the endpoint's maximum page size
+MAX_OPTION_PAGES = 20  # 5,000 options: far beyond a Yes/No criterion; bounds a looping cursor
 
 
 class Client:
@@ -50,14 +54,54 @@ class Client:
 
     async def fetch_incident(self, incident_id: str) -> dict[str, Any]:
         """The incident object (`WebhookIncidentV2` shape) as incident.io has it now."""
+        what = f"incident.io fetch incident {incident_id}"
+        body = await self._get(f"/v2/incidents/{quote(incident_id, safe='')}", {}, what)
+        incident = body.get("incident")
+        if not isinstance(incident, dict):
+            raise Retry(f"{what}: HTTP 200 without an incident")
+        return incident
+
+    async def custom_fields(self) -> tuple[CustomFieldInfo, ...]:
+        """`GET /v2/custom_fields` (`{"custom_fields": [{id, name, field_type, ...}]}`), and for
+        each select field its options from `GET /v1/custom_field_options?custom_field_id=`
+        (`{"custom_field_options": [{value, ...}], "pagination_meta": {after}}`), as in the
+        public OpenAPI schema (CustomFieldsV2List, CustomFieldOptionsV1List)."""
+        what = "incident.io list custom fields"
+        body = await self._get("/v2/custom_fields", {}, what)
+        fields: list[CustomFieldInfo] = []
+        for field in _dicts(body.get("custom_fields")):
+            field_type = str(field.get("field_type") or "")
+            options: tuple[str, ...] = ()
+            if field_type in SELECT_TYPES and not field.get("catalog_type_id"):
+                options = await self._options(str(field.get("id") or ""))
+            fields.append(CustomFieldInfo(str(field.get("name") or ""), field_type, options))
+        return tuple(fields)
+
+    async def _options(self, field_id: str) -> tuple[str, ...]:
+        values: list[str] = []
+        after = ""
+        for _page in range(MAX_OPTION_PAGES):
+            params = {"custom_field_id": field_id, "page_size": str(OPTIONS_PAGE_SIZE)}
+            if after:
+                params["after"] = after
+            body = await self._get("/v1/custom_field_options", params,
+                                   "incident.io list custom field options")
+            values += [str(option.get("value") or "")
+                       for option in _dicts(body.get("custom_field_options"))]
+            meta = body.get("pagination_meta")
+            after = str(meta.get("after") or "") if isinstance(meta, dict) else ""
+            if not after:
+                break
+        return tuple(values)
+
+    async def _get(self, path: str, params: dict[str, str], what: str) -> dict[str, Any]:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(ssl=self._ssl), timeout=self._timeout
             )
-        url = f"{self._api_url}/v2/incidents/{quote(incident_id, safe='')}"
-        what = f"incident.io fetch incident {incident_id}"
         try:
-            async with self._session.get(url, headers=self._headers) as response:
+            async with self._session.get(self._api_url + path, params=params,
+                                         headers=self._headers) as response:
                 if response.status != 200:
                     raise http_failure(what, response.status, headers=response.headers,
                                        detail=await response.text(errors="replace"),
@@ -68,7 +112,10 @@ class Client:
                                     ) from None
         except ValueError:  # a 200 whose body is not JSON
             raise http_failure(what, 200, now_s=self._clock.now()) from None
-        incident = body.get("incident") if isinstance(body, dict) else None
-        if not isinstance(incident, dict):
-            raise Retry(f"{what}: HTTP 200 without an incident")
-        return incident
+        if not isinstance(body, dict):
+            raise Retry(f"{what}: HTTP 200 without a JSON object")
+        return body
+
+
+def _dicts(value: object) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []

@@ -207,6 +207,22 @@ class Client:
         )
         return PageResult(incident_id=str(dedup_key))
 
+    async def service_name(self, service_id: str) -> str:
+        """`GET /services/{id}` (https://developer.pagerduty.com/api-reference/ — "Get a
+        service"): a 404 is a wrong id, a 401 a bad token."""
+        rest = self._rest_for("read the Tier 2 service")
+        found = _dict(await self._run("read the service", rest.rget,
+                                      f"/services/{quote(service_id, safe='')}"))
+        return str(found.get("name") or found.get("summary") or service_id)
+
+    async def user_exists(self, email: str) -> bool:
+        """`GET /users?query=` matches names and emails by prefix; only the exact login email
+        counts, which is what the `From` header of a create must name."""
+        rest = self._rest_for("look up the from_email user")
+        users = await self._run("list users", rest.rget, "/users", params={"query": email})
+        return any(str(user.get("email", "")).casefold() == email.casefold()
+                   for user in _dicts(users))
+
     def _rest_for(self, what: str) -> pagerduty.RestApiV2Client:
         if self._rest is None:
             raise Permanent(f"cannot {what}: pagerduty.api_token is not configured")

@@ -37,6 +37,8 @@ from daemon.clock import Clock, SystemClock
 from daemon.integrations.base import (
     ApprovalView,
     ChannelRefused,
+    ChannelState,
+    ChatIdentity,
     Decided,
     DecisionKind,
     EscalationFormSpec,
@@ -201,6 +203,41 @@ class Client:
             answer = await self._web.usergroups_users_list(usergroup=group_id)
         return tuple(answer["users"])
 
+    async def identity(self) -> ChatIdentity:
+        """`auth.test`: Slack lists the scopes granted to the token in the `x-oauth-scopes`
+        header of every Web API answer ("Working with scopes",
+        https://api.slack.com/legacy/scopes; the same header answers for granular bot tokens,
+        https://docs.slack.dev/reference/methods/auth.test)."""
+        with self._classified("auth.test"):
+            answer = await self._web.auth_test()
+        header = {key.lower(): value for key, value in (answer.headers or {}).items()}
+        raw = header.get("x-oauth-scopes")
+        scopes = (frozenset(s.strip() for s in raw.split(",") if s.strip())
+                  if isinstance(raw, str) else None)
+        return ChatIdentity(user_id=str(answer.get("user_id") or ""), scopes=scopes)
+
+    async def channel_state(self, channel: str) -> ChannelState:
+        """`conversations.info` (`channels:read`, `groups:read` for a private channel):
+        `is_member` says whether the bot is in it,
+        https://docs.slack.dev/reference/methods/conversations.info"""
+        with self._classified("conversations.info"):
+            answer = await self._web.conversations_info(channel=channel)
+        info = answer.get("channel") or {}
+        return ChannelState(channel=channel, is_member=bool(info.get("is_member")),
+                            is_private=bool(info.get("is_private")),
+                            is_archived=bool(info.get("is_archived")))
+
+    async def user_active(self, user_id: str) -> bool:
+        """`users.info` (`users:read`): a deactivated user has `deleted: true`."""
+        with self._classified("users.info"):
+            try:
+                answer = await self._web.users_info(user=user_id)
+            except SlackApiError as exc:
+                if _answer(exc.response)[1] != "user_not_found":
+                    raise
+                return False
+        return not (answer.get("user") or {}).get("deleted", False)
+
     @contextmanager
     def _classified(self, method: str) -> Iterator[None]:
         """Turn whatever a Slack call raised into `Retry` or `Permanent`, with a token-free
@@ -239,6 +276,10 @@ def approval_blocks(view: ApprovalView) -> list[Block]:
     if view.shadow:
         blocks.append(SectionBlock(text=MarkdownTextObject(
             text=":warning: *SHADOW — nobody will be paged*, whatever is clicked")))
+    if view.drill:
+        blocks.append(SectionBlock(text=MarkdownTextObject(
+            text=":test_tube: *DRILL — a rehearsal of tier2gate*: please press Approve; only "
+                 "the drill service is paged, never Tier 2")))
     blocks.append(HeaderBlock(text=shorten(f"Page Tier 2? {view.title}", HEADER_MAX_CHARS)))
     blocks.append(SectionBlock(text=MarkdownTextObject(text=shorten_mrkdwn(
         _summary(view), SECTION_MAX_CHARS))))
@@ -348,7 +389,7 @@ def no_decision_line(why: NoDecision, detail: str) -> str:
 
 def fallback_text(view: ApprovalView) -> str:
     """The notification and screen-reader text: Slack shows it where blocks cannot go."""
-    shadow = "[SHADOW] " if view.shadow else ""
+    shadow = ("[SHADOW] " if view.shadow else "") + ("[DRILL] " if view.drill else "")
     facts = (f"{_field(view.title, 'title')} ({_field(view.reference, 'reference')}, "
              f"{_field(view.customer, 'customer')}, {_field(view.severity, 'severity')})")
     if view.decided is not None:

@@ -28,6 +28,7 @@ class Deps:
     tracker: IssueTracker | None = None
     incidents: IncidentSource | None = None  # set when incident_io.api_token is
     desks: dict[Source, Desk] = field(default_factory=dict)  # Zendesk, JSM: where notes go
+    drill_pager: Pager | None = None  # the drill service; None: drills page nobody
 
     @property
     def shadow(self) -> bool:

@@ -58,6 +58,14 @@ _PAGE_EVENTS = {
 }
 
 
+DRILL = "drill"
+
+
+def drill_external_id(drill_id: str) -> str:
+    """The id a drill's escalation is found by (`GET /api/drills/{drill_id}`)."""
+    return f"drill-{drill_id}"
+
+
 def page_key(escalation_id: str, round_no: int = 1) -> str:
     """The PagerDuty incident_key / dedup_key of an escalation's page: one page per round of
     the gate, ever (`tier2gate-<id>`, then `tier2gate-<id>.round2` once a reopen asked again;
@@ -250,6 +258,23 @@ class Intake:
             declared_by=person(chat_id=form.user_id, name=form.user_name),
             created_at=now, updated_at=now)
         return await self._apply(escalation, delivery)
+
+    async def drill(self, job: Job) -> Changes:
+        """A rehearsal from `tier2gate drill`: a Slack-declared escalation with the policy's
+        first severity and every criterion asserted, so any policy that pages anything calls
+        it an emergency; marked `drill` so the page goes to the drill service only."""
+        policy = self.deps.policy.current()
+        drill_id = str(job.payload["drill_id"])
+        yes = policy.truthy_values[0]
+        now = to_datetime(self.deps.clock.now())
+        escalation = Escalation(
+            source=Source.SLACK, external_id=drill_external_id(drill_id),
+            reference=f"DRILL-{drill_id[:8].upper()}",
+            title="DRILL: rehearsal of the Tier 2 page path (not a real emergency)",
+            severity=next(iter(policy.severity_aliases), ""), customer="tier2gate drill",
+            fields={names[0]: yes for names in policy.criteria_fields.values() if names},
+            drill=True, created_at=now, updated_at=now)
+        return await self._apply(escalation, None)
 
     async def _apply(self, escalation: Escalation, delivery: Delivery | None, *,
                      keep_fields: bool = False,

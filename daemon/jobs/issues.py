@@ -188,8 +188,17 @@ class Issues:
                                 f"label {marker}: add this note by hand: {note}")
             await tracker.add_note(issue, markdown_literal(note))
         elif not self.deps.shadow:
-            url = (await self._open(marker, self.deps.settings.retro, "retro.md.j2",
-                                    current)).url
+            retro = self.deps.settings.retro
+            if current.escalation.drill:
+                # Labelled drill, opened to show it can be, closed as nobody works on it.
+                labels = [*retro.labels, *self.deps.settings.drill.labels]
+                retro = retro.model_copy(update={
+                    "labels": list(dict.fromkeys(labels)),
+                    "title": "DRILL " + retro.title, "assignee": None})
+            issue = await self._open(marker, retro, "retro.md.j2", current)
+            if current.escalation.drill:
+                await self.deps.need_tracker().close_issue(issue)
+            url = issue.url
 
         async def record() -> Changes | None:
             fresh = await self._load(job)

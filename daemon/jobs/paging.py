@@ -26,7 +26,11 @@ class Paging:
         current = loaded(row)
         if current.gate.phase is not Phase.PAGING or current.gate.page is not None:
             return None
-        shadow = self.deps.shadow
+        drill = current.escalation.drill
+        pager = self.deps.drill_pager if drill else self.deps.pager
+        # A drill without a drill service is recorded as a page that was not sent, the way
+        # SHADOW mode records one: the rehearsal goes on to the retro, nobody is paged.
+        shadow = self.deps.shadow or (drill and pager is None)
         page_round = current.gate.round
         incident_id, url = "", ""
         if not shadow:
@@ -36,7 +40,8 @@ class Paging:
                 details=page_details(current, self.deps.settings),
                 links=dict(current.escalation.links),
             )
-            result = await self.deps.need_pager().page(request)
+            result = await (pager.page(request) if pager is not None
+                            else self.deps.need_pager().page(request))
             incident_id, url = result.incident_id, result.url
         self.deps.metrics.page_latency.observe(max(0.0, self.deps.clock.now() - job.created_at))
 
@@ -47,7 +52,8 @@ class Paging:
             now_loaded = loaded(fresh)
             now = to_datetime(self.deps.clock.now())
             step = on_paged(now_loaded.gate, incident_id, url, now, shadow=shadow,
-                            retro_on_page=self.deps.settings.retro.open_on == "page",
+                            # a drill has no incident to resolve: its retro opens at once
+                            retro_on_page=drill or self.deps.settings.retro.open_on == "page",
                             page_round=page_round)
             return changes_for(fresh.id, now_loaded.escalation, step, now, previous=fresh)
 

@@ -8,6 +8,7 @@ from daemon.jobs.attention import Attention
 from daemon.jobs.deps import Deps
 from daemon.jobs.desk_notes import DESK_NOTE, DeskNotes
 from daemon.jobs.intake import (
+    DRILL,
     INCIDENT_NOTICE,
     INTAKE_DESK,
     INTAKE_INCIDENT_IO,
@@ -35,6 +36,7 @@ def handlers(deps: Deps) -> dict[str, Handler]:
         INTAKE_DESK: intake.desk,
         DESK_NOTE: DeskNotes(deps).note,
         INCIDENT_NOTICE: intake.notice,
+        DRILL: intake.drill,
         t.RECHECK: intake.recheck,
         t.REQUEST_APPROVAL: approvals.request,
         t.UPDATE_APPROVAL: approvals.update,

@@ -75,6 +75,7 @@ def approval_view(current: Loaded, settings: Settings, now: datetime,
         links={name: url for name, url in links(current, settings).items()
                if name != "slack thread"},  # the message itself
         shadow=settings.mode == "shadow",
+        drill=escalation.drill,
         decided=decided,
         problem=" ".join(p.reason for p in gate.problems),
         page_failed=any(p.effect == PAGE and p.final for p in gate.problems),

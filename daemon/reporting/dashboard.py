@@ -17,7 +17,7 @@ import jinja2
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict
 
-from daemon.appkeys import STORE
+from daemon.appkeys import PREFLIGHT, STORE
 from daemon.clock import iso, to_datetime
 from daemon.domain.gate import Phase
 from daemon.domain.models import Person
@@ -219,6 +219,7 @@ async def index(request: web.Request) -> web.Response:
                            "Weekend and weekday escalations", color="#b6763b"),
         demo_actions=request.app.get(DEMO_ACTIONS_KEY, False),
         awaiting=Phase.AWAITING_APPROVAL.value,
+        preflight_failing=request.app[PREFLIGHT].failing if PREFLIGHT in request.app else [],
     )
     return web.Response(text=html, content_type="text/html", charset="utf-8")
 

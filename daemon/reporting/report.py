@@ -289,14 +289,16 @@ def parse_since(text: str) -> timedelta:
 
 async def fetch(store: Store, since: datetime, until: datetime
                 ) -> tuple[list[EscalationRow], dict[str, list[TimelineEntry]]]:
-    """Escalations opened in [since, until) (newest first) with their timelines."""
+    """Escalations opened in [since, until) (newest first) with their timelines. Drills
+    (`tier2gate drill`) are left out: a rehearsal is no escalation, in figures or lists."""
     _require_aware(since=since, until=until)
     found = await store.list_escalations(since.timestamp(), FETCH_LIMIT)
     if len(found) >= FETCH_LIMIT:
         raise TooManyEscalations(
             f"more than {FETCH_LIMIT - 1} escalations were opened since {since:%Y-%m-%d %H:%M}"
             " UTC; ask for a shorter period")
-    rows = [row for row in found if row.opened_at < until.timestamp()]
+    rows = [row for row in found
+            if row.opened_at < until.timestamp() and not loaded(row).escalation.drill]
     timelines: dict[str, list[TimelineEntry]] = {}
     for start in range(0, len(rows), _TIMELINE_BATCH):
         batch = rows[start:start + _TIMELINE_BATCH]

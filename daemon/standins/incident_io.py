@@ -1,5 +1,6 @@
 """An incident.io API on 127.0.0.1 (plain HTTP, or TLS with `ssl_context`):
-`GET /v2/incidents/{id}` from a dict.
+`GET /v2/incidents/{id}` from a dict,
+and the custom fields (`GET /v2/custom_fields`, `GET /v1/custom_field_options`).
 
 The test fills `incidents` (id -> incident object, e.g. a published webhook example's incident,
 which has the same shape) and queues outages on `faults`.
@@ -26,9 +27,12 @@ class FakeIncidentIo:
         self._ssl = ssl_context
         self.faults = FaultPlan()
         self.incidents: dict[str, dict[str, Any]] = {}
+        self.custom_fields: list[dict[str, Any]] = []  # as listed, each with its `options`
         self.requests: list[tuple[str, dict[str, str]]] = []  # (path, headers), faults included
         app = web.Application(middlewares=[self._record, self.faults.middleware, self._auth])
         app.router.add_get("/v2/incidents/{id}", self._get_incident)
+        app.router.add_get("/v2/custom_fields", self._list_custom_fields)
+        app.router.add_get("/v1/custom_field_options", self._list_options)
         self._server = TestServer(app)
 
     async def __aenter__(self) -> FakeIncidentIo:
@@ -64,3 +68,29 @@ class FakeIncidentIo:
                                       "errors": [{"code": "not_found",
                                                   "message": "Not found"}]}, status=404)
         return web.json_response({"incident": incident})
+
+    def add_custom_field(self, name: str, field_type: str, options: tuple[str, ...] = ()
+                         ) -> None:
+        """A custom field as an admin creates it in incident.io's settings."""
+        field_id = f"01FCF{len(self.custom_fields):05d}"
+        self.custom_fields.append({
+            "id": field_id, "name": name, "field_type": field_type, "description": name,
+            "options": [{"id": f"{field_id}O{n}", "custom_field_id": field_id, "value": value,
+                         "sort_key": n} for n, value in enumerate(options)]})
+
+    async def _list_custom_fields(self, request: web.Request) -> web.Response:
+        return web.json_response({"custom_fields": [
+            {key: value for key, value in field.items() if key != "options"}
+            for field in self.custom_fields]})
+
+    async def _list_options(self, request: web.Request) -> web.Response:
+        """One page per request: `page_size` options after the `after` cursor."""
+        field_id = request.query.get("custom_field_id", "")
+        options: list[dict[str, Any]] = next(
+            (f["options"] for f in self.custom_fields if f["id"] == field_id), [])
+        after = request.query.get("after", "")
+        start = next((n + 1 for n, o in enumerate(options) if o["id"] == after), 0)
+        page = options[start:start + int(request.query.get("page_size", "25"))]
+        more = start + len(page) < len(options)
+        return web.json_response({"custom_field_options": page, "pagination_meta": {
+            "page_size": len(page), **({"after": page[-1]["id"]} if more else {})}})

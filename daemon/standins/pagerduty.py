@@ -86,6 +86,7 @@ class FakePagerDuty:
         # "Requester User Not Found" (code 1008) PagerDuty answers for an unknown user
         # (as quoted in github.com/dropbox/pygerduty/pull/64).
         self.requesters: set[str] | None = None
+        self.services: dict[str, str] = {}  # id -> name: GET /services/{id}
         self._oncalls: dict[tuple[str, int], str] = {}  # (schedule, level) -> user id
         self._users: dict[str, dict[str, Any]] = {}
         self._oncalls_body: dict[str, Any] | None = None
@@ -178,6 +179,8 @@ class FakePagerDuty:
                                            self._rest_gate])
         app.router.add_get("/oncalls", self._get_oncalls)
         app.router.add_get("/users/{id}", self._get_user)
+        app.router.add_get("/users", self._list_users)
+        app.router.add_get("/services/{id}", self._get_service)
         app.router.add_post("/incidents", self._post_incident)
         app.router.add_get("/incidents", self._get_incidents)
         return app
@@ -217,6 +220,26 @@ class FakePagerDuty:
         if user_id not in self._users:
             return _error(404, 2100, "Not Found")
         return web.json_response({"user": self._users[user_id]})
+
+    async def _list_users(self, request: web.Request) -> web.Response:
+        """`query` matches the start of a name or email, as PagerDuty's does; the requesters
+        (`From` emails allowed to create) are users too."""
+        query = request.query.get("query", "").casefold()
+        emails = {user["email"] for user in self._users.values()} | (self.requesters or set())
+        found = [{"id": f"PU{index:05d}", "type": "user", "email": email,
+                  "name": email.split("@")[0]}
+                 for index, email in enumerate(sorted(emails))
+                 if email.casefold().startswith(query)]
+        return web.json_response({"users": found, "limit": 25, "offset": 0, "more": False,
+                                  "total": None})
+
+    async def _get_service(self, request: web.Request) -> web.Response:
+        service_id = request.match_info["id"]
+        if service_id not in self.services:
+            return _error(404, 2100, "Not Found")
+        return web.json_response({"service": {
+            "id": service_id, "type": "service", "name": self.services[service_id],
+            "summary": self.services[service_id], "status": "active"}})
 
     async def _post_incident(self, request: web.Request) -> web.Response:
         if not request.headers.get("From"):

@@ -23,6 +23,11 @@ from daemon.standins.faults import FaultPlan
 from daemon.standins.slack_limits import message_error, view_error
 
 Answer = dict[str, Any]
+ALL_SCOPES = frozenset({
+    "chat:write", "users:read", "users:read.email", "channels:history", "groups:history",
+    "channels:read", "groups:read", "usergroups:read", "commands"})
+"""What a fully set-up tier2gate app is granted (the README's list plus `channels:read` /
+`groups:read`, which let `doctor` see channel membership)."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,11 @@ class FakeSlack:
         self.ephemerals: list[Call] = []
         self.views: list[dict[str, Any]] = []
         self.refused: dict[str, str] = {}
+        # Granted scopes, sent in `x-oauth-scopes` on every answer as Slack does.
+        self.scopes: set[str] = set(ALL_SCOPES)
+        self.private_channels: set[str] = set()
+        self.deactivated: set[str] = set()
+        self.revoked = False
         self._channel_errors: dict[str, deque[str]] = defaultdict(deque)
         self._ssl = ssl_context
         self._errors: dict[str, deque[str]] = defaultdict(deque)
@@ -64,6 +74,8 @@ class FakeSlack:
         self._server: TestServer | None = None
         self._methods: dict[str, Callable[[dict[str, Any]], Answer]] = {
             "auth.test": lambda _: {"user_id": "UBOT", "team_id": "T0001", "bot_id": "B0001"},
+            "conversations.info": self._conversation_info,
+            "users.info": self._user_info,
             "chat.postMessage": self._post_message,
             "chat.update": self._update,
             "chat.postEphemeral": self._post_ephemeral,
@@ -110,6 +122,11 @@ class FakeSlack:
         refuses a channel the bot is not a member of (or an archived one)."""
         self.refused[channel] = error
 
+    def revoke(self) -> None:
+        """The token was revoked (app uninstalled, token rotated): every call answers
+        `token_revoked`, as Slack does."""
+        self.revoked = True
+
     @staticmethod
     def dm_channel(user_id: str) -> str:
         """The id of the app's direct-message channel with a user (Slack's `D…` ids)."""
@@ -134,6 +151,8 @@ class FakeSlack:
         self.calls.append(Call(method, args))
         if request.headers.get("Authorization") != f"Bearer {self.token}":
             return _reply({"ok": False, "error": "invalid_auth"})
+        if self.revoked:
+            return _reply({"ok": False, "error": "token_revoked"})
         if self._errors[method]:
             return _reply({"ok": False, "error": self._errors[method].popleft()})
         handler = self._methods.get(method)
@@ -143,7 +162,7 @@ class FakeSlack:
                     else message_error(args) if method.startswith("chat.") else "")
         if too_long:
             return _reply({"ok": False, "error": too_long})
-        return _reply(handler(args))
+        return _reply(handler(args), {"x-oauth-scopes": ",".join(sorted(self.scopes))})
 
     def _post_message(self, args: dict[str, Any]) -> Answer:
         channel = args.get("channel")
@@ -223,6 +242,30 @@ class FakeSlack:
             return {"ok": False, "error": "users_not_found"}
         return {"user": {"id": user_id, "profile": {"email": args["email"]}}}
 
+    def _conversation_info(self, args: dict[str, Any]) -> Answer:
+        """Membership follows `refuse`: a channel refused with `not_in_channel` is one the bot
+        is not in; `channel_not_found` is no channel at all. Needs `channels:read` (public) or
+        `groups:read` (private) as Slack does."""
+        channel = args.get("channel", "")
+        private = channel in self.private_channels
+        needed = "groups:read" if private else "channels:read"
+        if needed not in self.scopes:
+            return {"ok": False, "error": "missing_scope", "needed": needed}
+        refusal = self.refused.get(channel, "")
+        if refusal == "channel_not_found":
+            return {"ok": False, "error": "channel_not_found"}
+        return {"channel": {"id": channel, "is_private": private,
+                            "is_archived": refusal == "is_archived",
+                            "is_member": refusal != "not_in_channel"}}
+
+    def _user_info(self, args: dict[str, Any]) -> Answer:
+        user_id = args.get("user", "")
+        known = set(self.users_by_email.values()) | {
+            member for members in self.groups.values() for member in members}
+        if user_id not in known:
+            return {"ok": False, "error": "user_not_found"}
+        return {"user": {"id": user_id, "deleted": user_id in self.deactivated}}
+
     def _group_users(self, args: dict[str, Any]) -> Answer:
         members = self.groups.get(args.get("usergroup", ""))
         if members is None:
@@ -230,5 +273,5 @@ class FakeSlack:
         return {"users": list(members)}
 
 
-def _reply(answer: Answer) -> web.Response:
-    return web.json_response({"ok": True, **answer})
+def _reply(answer: Answer, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"ok": True, **answer}, headers=headers)

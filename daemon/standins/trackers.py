@@ -135,12 +135,18 @@ class FakeGitLab(FakeTracker):
         super().__init__(token)
         self.project = project
         self.users = users if users is not None else {"sam": 42}
+        self.access_level = 30  # Developer; 10 (Guest) cannot set labels
+        self.scopes = ["api"]  # a read-only token has ["read_api"]
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/api/v4/projects/{project:.+}/issues", self._list)
         app.router.add_post("/api/v4/projects/{project:.+}/issues", self._create)
         app.router.add_post("/api/v4/projects/{project:.+}/issues/{iid}/notes", self._note)
+        app.router.add_put("/api/v4/projects/{project:.+}/issues/{iid}", self._edit)
         app.router.add_get("/api/v4/users", self._users)
+        app.router.add_get("/api/v4/personal_access_tokens/self", self._token_self)
+        # Last: `{project:.+}` would also match the issue paths above.
+        app.router.add_get("/api/v4/projects/{project:.+}", self._project)
 
     def _credentials(self, request: web.Request) -> str:
         private = request.headers.get("PRIVATE-TOKEN")
@@ -204,6 +210,24 @@ class FakeGitLab(FakeTracker):
                                   "noteable_iid": int(issue.number), "noteable_type": "Issue",
                                   "system": False}, status=201)
 
+    async def _edit(self, request: web.Request) -> web.Response:
+        self._check_project(request)
+        issue = self._issue(request.match_info["iid"])
+        if (await request.json()).get("state_event") == "close":
+            issue.state = "closed"
+        return web.json_response(self._json(issue))
+
+    async def _project(self, request: web.Request) -> web.Response:
+        self._check_project(request)
+        return web.json_response({"id": 7, "path_with_namespace": self.project,
+                                  "permissions": {"project_access": {
+                                      "access_level": self.access_level,
+                                      "notification_level": 3}, "group_access": None}})
+
+    async def _token_self(self, request: web.Request) -> web.Response:
+        return web.json_response({"id": 1, "name": "tier2gate", "revoked": False,
+                                  "active": True, "scopes": self.scopes})
+
     async def _users(self, request: web.Request) -> web.Response:
         name = request.query.get("username", "")
         found = [{"id": self.users[name], "username": name}] if name in self.users else []
@@ -222,12 +246,17 @@ class FakeGitHub(FakeTracker):
         super().__init__(token)
         self.repo = repo
         self.logins = logins
+        # What GET /repos answers for the token; a read-only token has only pull.
+        self.permissions = {"admin": False, "maintain": False, "push": True, "triage": True,
+                            "pull": True}
 
     def routes(self, app: web.Application) -> None:
         app.router.add_get("/api/v3/repos/{owner}/{repo}/issues", self._list)
         app.router.add_post("/api/v3/repos/{owner}/{repo}/issues", self._create)
         app.router.add_post("/api/v3/repos/{owner}/{repo}/issues/{number}/comments",
                             self._comment)
+        app.router.add_patch("/api/v3/repos/{owner}/{repo}/issues/{number}", self._edit)
+        app.router.add_get("/api/v3/repos/{owner}/{repo}", self._repository)
 
     def _check_repo(self, request: web.Request) -> None:
         if f"{request.match_info['owner']}/{request.match_info['repo']}" != self.repo:
@@ -270,6 +299,20 @@ class FakeGitHub(FakeTracker):
         await self._created(issue)
         return web.json_response(self._json(issue), status=201)
 
+    async def _edit(self, request: web.Request) -> web.Response:
+        self._check_repo(request)
+        issue = self._issue(request.match_info["number"])
+        if (await request.json()).get("state") == "closed":
+            issue.state = "closed"
+        return web.json_response(self._json(issue))
+
+    async def _repository(self, request: web.Request) -> web.Response:
+        self._check_repo(request)
+        owner, name = self.repo.split("/")
+        return web.json_response({"id": 1296269, "name": name, "full_name": self.repo,
+                                  "owner": {"login": owner},
+                                  "url": f"{self.url}/api/v3/repos/{self.repo}",
+                                  "permissions": self.permissions})
 
     async def _comment(self, request: web.Request) -> web.Response:
         self._check_repo(request)
@@ -313,6 +356,7 @@ class FakeJira(FakeTracker):
         self.project = project
         self.account_ids = account_ids
         self.deployment_type = "Cloud"
+        self.can_create = True  # CREATE_ISSUES in the project, per mypermissions
 
     def authorized(self, credentials: str) -> bool:
         basic = base64.b64encode(f"{self.email}:{self.token}".encode()).decode()
@@ -325,6 +369,9 @@ class FakeJira(FakeTracker):
         app.router.add_route("*", "/rest/api/3/search", self._search_removed)
         app.router.add_post("/rest/api/3/issue", self._create)
         app.router.add_post("/rest/api/3/issue/{key}/comment", self._comment)
+        app.router.add_get("/rest/api/3/issue/{key}/transitions", self._transitions)
+        app.router.add_post("/rest/api/3/issue/{key}/transitions", self._transition)
+        app.router.add_get("/rest/api/3/mypermissions", self._my_permissions)
 
     async def _server_info(self, request: web.Request) -> web.Response:
         return web.json_response({"baseUrl": self.url, "version": "1001.0.0-SNAPSHOT",
@@ -337,6 +384,26 @@ class FakeJira(FakeTracker):
             {"id": "summary", "name": "Summary", "custom": False, "clauseNames": ["summary"]},
             {"id": "labels", "name": "Labels", "custom": False, "clauseNames": ["labels"]},
         ])
+
+    async def _my_permissions(self, request: web.Request) -> web.Response:
+        if request.query.get("projectKey", self.project) != self.project:
+            return web.json_response({"errorMessages": ["No project could be found"]},
+                                     status=404)
+        return web.json_response({"permissions": {"CREATE_ISSUES": {
+            "id": "11", "key": "CREATE_ISSUES", "name": "Create Issues", "type": "PROJECT",
+            "havePermission": self.can_create}}})
+
+    async def _transitions(self, request: web.Request) -> web.Response:
+        self._issue(request.match_info["key"])
+        return web.json_response({"transitions": [
+            {"id": "21", "name": "In Progress", "to": {"statusCategory": {"key": "indeterminate"}}},
+            {"id": "31", "name": "Done", "to": {"statusCategory": {"key": "done"}}}]})
+
+    async def _transition(self, request: web.Request) -> web.Response:
+        issue = self._issue(request.match_info["key"])
+        if ((await request.json()).get("transition") or {}).get("id") == "31":
+            issue.state = "closed"
+        return web.Response(status=204)
 
     async def _search_removed(self, request: web.Request) -> web.Response:
         return web.json_response({"errorMessages": ["The requested API has been removed."]},

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import requests
 
 from daemon.clock import Clock
-from daemon.integrations.base import IssueDraft, IssueTracker
+from daemon.integrations.base import IssueDraft, Tracker
 from daemon.integrations.failures import Permanent, Retry, transport_failure
 from daemon.integrations.shorten import shorten
 from daemon.markup import markdown_literal, tracker_title
@@ -82,7 +82,7 @@ def verify_for(tls: TlsSettings) -> str | bool:
 
 
 def tracker_from_settings(tracker: TrackerSettings, tls: TlsSettings,
-                          clock: Clock | None = None) -> IssueTracker:
+                          clock: Clock | None = None) -> Tracker:
     """The configured tracker's client. No network call happens here.
 
     The vendor module is imported only for the configured kind: the three SDKs are heavy to

@@ -24,7 +24,7 @@ from github import Auth, Github, GithubException, RateLimitExceededException
 from github.Issue import Issue
 
 from daemon.clock import Clock, SystemClock
-from daemon.integrations.base import IssueDraft, IssueRef
+from daemon.integrations.base import IssueDraft, IssueRef, TrackerAccess
 from daemon.integrations.failures import http_failure
 from daemon.integrations.tracker import Limits, labels_with_marker, title_and_body, unanswered
 
@@ -57,6 +57,7 @@ class Client:
                               timeout=max(1, math.ceil(timeout_s)), retry=None,
                               seconds_between_requests=None, seconds_between_writes=None,
                               lazy=True, api_version=API_VERSION)
+        self._project = project
         # lazy: no GET /repos/{o}/{r} now; a missing repo shows up as the first call's 404.
         self._repo = self._github.get_repo(project)
 
@@ -91,6 +92,31 @@ class Client:
             self._repo.get_issue(int(ref.id)).create_comment(text)
 
         await self._call("add comment", note)
+
+    async def close_issue(self, ref: IssueRef) -> None:
+        """`PATCH /repos/{owner}/{repo}/issues/{issue_number}` with `state: closed`
+        (https://docs.github.com/en/rest/issues/issues#update-an-issue)."""
+        def close() -> None:
+            self._repo.get_issue(int(ref.id)).edit(state="closed")
+
+        await self._call("close issue", close)
+
+    async def create_access(self) -> TrackerAccess:
+        """`GET /repos/{owner}/{repo}` answers `permissions` (admin, maintain, push, triage,
+        pull) for the authenticated token (https://docs.github.com/en/rest/repos/repos#get-a-repository).
+        Creating an issue needs only pull, but GitHub silently drops labels from anyone below
+        triage, and the marker is a label."""
+        def access() -> TrackerAccess:
+            repo = self._github.get_repo(self._project, lazy=False)
+            granted = repo.permissions
+            held = [name for name in ("admin", "maintain", "push", "triage", "pull")
+                    if granted is not None and getattr(granted, name, False)]
+            ok = bool({"push", "triage", "maintain", "admin"} & set(held))
+            words = ", ".join(held) or "none"
+            return TrackerAccess(ok, f"repository permissions: {words}"
+                                 + ("" if ok else "; labelled issues need triage or push"))
+
+        return await self._call("check repository permissions", access)
 
     async def _call(self, what: str, call: Callable[[], T]) -> T:
         what = f"GitHub {what}"

@@ -21,11 +21,16 @@ import requests
 from gitlab.v4.objects import ProjectIssue
 
 from daemon.clock import Clock, SystemClock
-from daemon.integrations.base import IssueDraft, IssueRef
+from daemon.integrations.base import IssueDraft, IssueRef, TrackerAccess
 from daemon.integrations.failures import Permanent, http_failure
 from daemon.integrations.tracker import Limits, labels_with_marker, title_and_body, unanswered
 
 T = TypeVar("T")
+PLANNER = 15
+"""The lowest role that may create issues *with labels* (the marker is a label): Guests may
+open issues but GitLab drops their labels. Planner (15) and Reporter (20) may set them
+(https://docs.gitlab.com/user/permissions/, "Project planning"); `access_level` values from
+https://docs.gitlab.com/api/access_requests/#valid-access-levels."""
 LIMITS = Limits(title=255, body=1_048_576)
 """Issue `title` 255 characters (docs/development/issuable-like-models.md, "Important text
 fields": https://docs.gitlab.com/development/issuable-like-models/) and `description` at most
@@ -42,6 +47,7 @@ class Client:
                  timeout_s: float = 10.0, clock: Clock | None = None) -> None:
         self._clock = clock or SystemClock()  # what a Retry-After HTTP-date is measured from
         self._token = token
+        self._project_id = project
         self._gl = gitlab.Gitlab(url, private_token=token, ssl_verify=verify, timeout=timeout_s,
                                  retry_transient_errors=False)
         self._gl.session.hooks["response"].append(_raise_for_status)
@@ -82,6 +88,39 @@ class Client:
             self._project.issues.get(int(ref.id), lazy=True).notes.create({"body": text})
 
         await self._call("add note", note)
+
+    async def close_issue(self, ref: IssueRef) -> None:
+        """`PUT /projects/:id/issues/:iid` with `state_event=close`
+        (https://docs.gitlab.com/api/issues/#edit-an-issue)."""
+        def close() -> None:
+            issue = self._project.issues.get(int(ref.id), lazy=True)
+            issue.state_event = "close"
+            issue.save()
+
+        await self._call("close issue", close)
+
+    async def create_access(self) -> TrackerAccess:
+        """The role from `GET /projects/:id` (`permissions.project_access` / `group_access`)
+        and the token's scopes from `GET /personal_access_tokens/self`
+        (https://docs.gitlab.com/api/personal_access_tokens/#get-single-personal-access-token):
+        a `read_api` token reads the project fine but creates nothing."""
+        def access() -> TrackerAccess:
+            project = self._gl.projects.get(self._project_id)
+            permissions = project.attributes.get("permissions") or {}
+            levels = [int((permissions.get(kind) or {}).get("access_level") or 0)
+                      for kind in ("project_access", "group_access")]
+            token = self._gl.http_get("/personal_access_tokens/self")
+            scopes = token.get("scopes", []) if isinstance(token, dict) else []
+            if "api" not in scopes:
+                return TrackerAccess(False, f"the token's scopes are {', '.join(scopes) or 'none'}"
+                                            "; creating issues needs `api`")
+            if max(levels) < PLANNER:
+                return TrackerAccess(False, f"the token's role in the project is access level "
+                                            f"{max(levels)}; labelled issues need Planner (15) "
+                                            "or higher")
+            return TrackerAccess(True, f"access level {max(levels)}, scopes {', '.join(scopes)}")
+
+        return await self._call("check project permissions", access)
 
     def _user_id(self, assignee: str) -> int:
         if assignee.isdigit():

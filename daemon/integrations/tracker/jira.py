@@ -34,7 +34,7 @@ import requests
 from jira import JIRA, JIRAError
 
 from daemon.clock import Clock, SystemClock
-from daemon.integrations.base import IssueDraft, IssueRef
+from daemon.integrations.base import IssueDraft, IssueRef, TrackerAccess
 from daemon.integrations.failures import Permanent, http_failure
 from daemon.integrations.tracker import Limits, labels_with_marker, title_and_body, unanswered
 
@@ -310,6 +310,36 @@ class Client:
             self._connected().add_comment(ref.id, cast(str, adf(text)))
 
         await self._call("add comment", note)
+
+    async def close_issue(self, ref: IssueRef) -> None:
+        """Jira has no "close": the issue takes the first transition whose target status is in
+        the `done` category (`GET`/`POST /rest/api/3/issue/{key}/transitions`,
+        https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-issueidorkey-transitions-get)."""
+        def close() -> None:
+            client = self._connected()
+            for transition in client.transitions(ref.id, expand="transitions.fields"):
+                category = ((transition.get("to") or {}).get("statusCategory") or {}).get("key")
+                if category == "done":
+                    client.transition_issue(ref.id, transition["id"])
+                    return
+            raise Permanent(f"Jira: no transition of {ref.id} leads to a done status")
+
+        await self._call("close issue", close)
+
+    async def create_access(self) -> TrackerAccess:
+        """`GET /rest/api/3/mypermissions?projectKey=…&permissions=CREATE_ISSUES`
+        (https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-permissions/#api-rest-api-3-mypermissions-get):
+        `permissions.CREATE_ISSUES.havePermission` for this token in this project."""
+        def access() -> TrackerAccess:
+            project = ({"projectId": self._project["id"]} if "id" in self._project
+                       else {"projectKey": self._project["key"]})
+            answer = self._connected().my_permissions(permissions="CREATE_ISSUES", **project)
+            held = bool(((answer.get("permissions") or {}).get("CREATE_ISSUES") or {})
+                        .get("havePermission"))
+            return TrackerAccess(held, "CREATE_ISSUES granted" if held
+                                 else "the token lacks CREATE_ISSUES in the project")
+
+        return await self._call("check project permissions", access)
 
     def _ref(self, key: str) -> IssueRef:
         return IssueRef(id=key, url=f"{self._url}/browse/{key}")
