@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,3 +40,14 @@ def run(block: Block, cwd: Path, env: dict[str, str], timeout_s: float = 120.0
         ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["/bin/bash", "-euo", "pipefail", "-c", block.script], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout_s, check=False)
+
+
+def command_shim(folder: Path) -> Path:
+    """A directory holding a `tier2gate` that runs this checkout with this interpreter, as the
+    installed console script would: put it first on PATH."""
+    bin_dir = folder / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    shim = bin_dir / "tier2gate"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m daemon "$@"\n')
+    shim.chmod(0o755)
+    return bin_dir

@@ -7,7 +7,6 @@ import json
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from daemon.ingress.signatures import sign_pagerduty
-from tests.docs_blocks import blocks, run
+from tests.docs_blocks import blocks, command_shim, run
 from tests.harness import PD_SECRET, REPO, recent_pagerduty
 from tests.support import IN_CI
 from tests.support_process import clean_env, free_port, http_get, spawn, tier2gate, wait_http
@@ -23,17 +22,6 @@ from tests.support_process import clean_env, free_port, http_get, spawn, tier2ga
 pytestmark = pytest.mark.slow
 
 RUNBOOK = REPO / "runbooks" / "backup-restore-upgrade.md"
-
-
-def command_shim(folder: Path) -> Path:
-    """A `tier2gate` on PATH that runs this checkout with this interpreter, as an installed
-    console script would."""
-    bin_dir = folder / "bin"
-    bin_dir.mkdir()
-    shim = bin_dir / "tier2gate"
-    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m daemon "$@"\n')
-    shim.chmod(0o755)
-    return bin_dir
 
 
 def post_signed(port: int, sample: dict[str, object]) -> int:
