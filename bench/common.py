@@ -156,18 +156,22 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def serve_env(tmp: Path, port: int, **extra: str) -> dict[str, str]:
-    """`tier2gate serve` on 127.0.0.1:port with its store in `tmp` and the tests' secrets."""
-    return clean_env(
-        TIER2GATE_DATABASE_URL=f"sqlite:///{tmp / 'tier2gate.db'}",
-        TIER2GATE_HTTP__HOST=HOST,
-        TIER2GATE_HTTP__PORT=str(port),
-        TIER2GATE_ADMIN__PORT=str(free_port()),  # the default 8081 would collide
-        TIER2GATE_POLICY_FILE=str(REPO / "config" / "policy.yaml"),
-        TIER2GATE_INCIDENT_IO__WEBHOOK_SECRET=INC_SECRET,
-        TIER2GATE_PAGERDUTY__WEBHOOK_SECRETS=PD_SECRET,
-        TIER2GATE_SLACK__SIGNING_SECRET=SLACK_SECRET,
+    """`tier2gate serve` on 127.0.0.1:port with its store in `tmp` and the tests' secrets.
+
+    Shadow mode unless `extra` says otherwise: with no Slack token and no pager, live mode
+    refuses to start (these benches measure intake, not paging)."""
+    return clean_env(**{
+        "TIER2GATE_MODE": "shadow",
+        "TIER2GATE_DATABASE_URL": f"sqlite:///{tmp / 'tier2gate.db'}",
+        "TIER2GATE_HTTP__HOST": HOST,
+        "TIER2GATE_HTTP__PORT": str(port),
+        "TIER2GATE_ADMIN__PORT": str(free_port()),  # the default 8081 would collide
+        "TIER2GATE_POLICY_FILE": str(REPO / "config" / "policy.yaml"),
+        "TIER2GATE_INCIDENT_IO__WEBHOOK_SECRET": INC_SECRET,
+        "TIER2GATE_PAGERDUTY__WEBHOOK_SECRETS": PD_SECRET,
+        "TIER2GATE_SLACK__SIGNING_SECRET": SLACK_SECRET,
         **extra,
-    )
+    })
 
 
 def start_serve(tmp: Path, name: str = "tier2gate", timeout_s: float = 30.0,

@@ -14,9 +14,14 @@ from daemon.settings import Settings, prune_cutoffs
 from daemon.store import JobState, Store, StoreUnavailable, open_store, transfer
 
 
-async def _with_store(settings: Settings, work: Callable[[Store], Awaitable[int]]) -> int:
+async def _with_store(settings: Settings, work: Callable[[Store], Awaitable[int]],
+                      *, existing: bool = False) -> int:
+    """`existing`: a command that only looks at what is stored must not create an empty SQLite
+    file (and answer "no jobs") when the path is wrong; it refuses like `report`."""
     store = open_store(settings.database_url)
     try:
+        if existing and store.backend.dialect == "sqlite":
+            store.backend.check()
         await store.open()
     except StoreUnavailable as exc:
         print(f"tier2gate: {exc}", file=sys.stderr)
@@ -101,7 +106,7 @@ def jobs(settings: Settings, state: str, limit: int) -> int:
                   f"  {iso(job.run_at):<20} {job.last_error[:80]}")
         return 0
 
-    return asyncio.run(_with_store(settings, work))
+    return asyncio.run(_with_store(settings, work, existing=True))
 
 
 def retry_job(settings: Settings, job_id: int) -> int:
@@ -114,7 +119,7 @@ def retry_job(settings: Settings, job_id: int) -> int:
               file=sys.stderr)
         return 1
 
-    return asyncio.run(_with_store(settings, work))
+    return asyncio.run(_with_store(settings, work, existing=True))
 
 
 def prune(settings: Settings, dry_run: bool) -> int:

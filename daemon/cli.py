@@ -16,6 +16,7 @@ import yaml
 from daemon import __version__
 from daemon.app import build_admin_app, build_app
 from daemon.clock import SystemClock
+from daemon.config_check import Finding, check_settings, errors
 from daemon.domain.policy_file import PolicyError, dump_policy, load_policy
 from daemon.jobs.registry import handlers
 from daemon.listeners import serve
@@ -35,12 +36,23 @@ def _settings_or_exit() -> Settings | None:
         return None
 
 
+def _print_findings(findings: list[Finding]) -> None:
+    for finding in findings:
+        print(f"tier2gate: {finding.level}: {finding.message}", file=sys.stderr)
+
+
 def cmd_serve(_args: argparse.Namespace) -> int:
     settings = _settings_or_exit()
     if settings is None:
         return 1
     configure(settings.log.level, settings.log.format, settings.secrets())
     log = get_logger("tier2gate.serve")
+    findings = check_settings(settings)
+    # A daemon that cannot work must not answer /readyz 200: refuse, as check-config does.
+    if errors(findings):  # `tier2gate check-config` lists the same, warnings too
+        log.error("serve.config_incomplete", mode=settings.mode,
+                  problems=[finding.message for finding in errors(findings)])
+        return 1
     store = open_store(settings.database_url, daemon=True)
     metrics = Metrics()
     try:
@@ -54,6 +66,8 @@ def cmd_serve(_args: argparse.Namespace) -> int:
     log.info("serve.starting", version=__version__, host=settings.http.host,
              port=settings.http.port, admin_host=settings.admin.host,
              admin_port=settings.admin.port, mode=settings.mode, store=store.backend.dialect)
+    for finding in findings:
+        log.warning("serve.config_warning", problem=finding.message)
     try:
         # measured: uvloop gives ~10% more intake per CPU (bench/README)
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
@@ -76,6 +90,10 @@ def cmd_check_config(_args: argparse.Namespace) -> int:
         policy = load_policy(settings.resolved_policy_file())
     except PolicyError as exc:
         print(f"tier2gate: invalid policy:\n{exc}", file=sys.stderr)
+        return 1
+    findings = check_settings(settings)
+    _print_findings(findings)
+    if errors(findings):
         return 1
     print("# effective settings (secrets masked)")
     print(yaml.safe_dump(settings.masked(), sort_keys=False).rstrip())
@@ -182,6 +200,18 @@ def cmd_drill(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_slack_manifest(args: argparse.Namespace) -> int:
+    """The Slack app manifest for this public URL: nothing to configure, nothing to read."""
+    from daemon.slack_manifest import ManifestError, render_manifest
+
+    try:
+        print(render_manifest(args.public_url), end="")
+    except ManifestError as exc:
+        print(f"tier2gate: --public-url: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from daemon.demo.run import fresh_folder, run_demo
 
@@ -236,6 +266,11 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "check-config", help="validate settings and policy, print them with secrets masked"
     ).set_defaults(func=cmd_check_config)
+    manifest = commands.add_parser(
+        "slack-manifest", help="print the Slack app manifest for this daemon's public URL")
+    manifest.add_argument("--public-url", required=True, metavar="https://HOST",
+                          help="where Slack reaches the public listener (https only)")
+    manifest.set_defaults(func=cmd_slack_manifest)
     report = commands.add_parser("report", help="escalation analytics for a recent period")
     report.add_argument("--since", default="30d",
                         help="period ending now: 90m, 12h, 30d, 2w (default: %(default)s)")

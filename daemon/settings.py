@@ -6,7 +6,9 @@ is a `SecretStr` so that printing or logging a settings object can never leak it
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
@@ -23,6 +25,11 @@ MASK = "**********"
 DEFAULT_POLICY_FILE = Path("config/policy.yaml")
 BUILTIN_POLICY_FILE = Path(__file__).resolve().parent / "defaults" / "policy.yaml"
 MIN_TOKEN_CHARS = 16  # a bearer token guards the dashboard from the network: not a password
+# `TIER2GATE_*` names that are not settings but are read by other parts of this repository:
+# the Caddyfile's upstream list and the test suite's knobs. Anything else under the prefix
+# that names no setting is a typo, and a typo'd secret must not be silently ignored.
+OTHER_ENV_NAMES = frozenset({"TIER2GATE_UPSTREAMS", "TIER2GATE_TEST_POSTGRES_URL",
+                             "TIER2GATE_FUZZ_SEED", "TIER2GATE_CRASH_SEED"})
 
 
 class ConfigError(Exception):
@@ -411,8 +418,45 @@ def config_path(environ: dict[str, str] | None = None) -> tuple[Path, bool]:
     return (Path(named), True) if named else (DEFAULT_CONFIG_FILE, False)
 
 
+def environment_names() -> list[str]:
+    """Every environment variable a setting can be given by, `TIER2GATE_CONFIG` first."""
+    names = [CONFIG_ENV]
+    for name, field in Settings.model_fields.items():
+        section = field.annotation
+        if isinstance(section, type) and issubclass(section, Section):
+            names += [f"{ENV_PREFIX}{name}__{key}".upper() for key in section.model_fields]
+        else:
+            names.append(f"{ENV_PREFIX}{name}".upper())
+    return names
+
+
+def unknown_environment(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One line per `TIER2GATE_*` variable that names no setting, with the nearest name.
+
+    pydantic-settings ignores a name without the `__` between section and key
+    (`TIER2GATE_SLACK_BOT_TOKEN`), so the daemon would run without that token and say nothing.
+    """
+    env = os.environ if environ is None else environ
+    known = environment_names()
+    problems = []
+    for name in sorted(env):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in known or upper in OTHER_ENV_NAMES:
+            continue
+        # Compared without the common prefix, which would make every name look alike.
+        close = difflib.get_close_matches(upper.removeprefix(ENV_PREFIX),
+                                          [k.removeprefix(ENV_PREFIX) for k in known], n=1)
+        hint = f" (did you mean {ENV_PREFIX}{close[0]}?)" if close else \
+            " (settings are TIER2GATE_<SECTION>__<KEY>, see config/tier2gate.yaml)"
+        problems.append(f"environment variable {name}: unknown setting{hint}")
+    return problems
+
+
 def load_settings(path: Path | None = None) -> Settings:
     """Read the YAML file (if any) and the environment; raise ConfigError naming key and line."""
+    unknown = unknown_environment()
+    if unknown:
+        raise ConfigError("invalid settings:\n  " + "\n  ".join(unknown))
     explicit = path is not None
     if path is None:
         path, explicit = config_path()

@@ -13,6 +13,32 @@ import yaml
 
 Loc = tuple[str | int, ...]
 
+# PyYAML's wording for the mistakes people make by hand, and what to do about each. Matched
+# by prefix on the parser's `problem`; the parser's own words stay in the message too.
+_HINTS = (
+    ("found character '\\t'", "a tab character: YAML indents with spaces only"),
+    ("mapping values are not allowed", "a second `key:` on one line, or a value containing "
+     "': ' that needs quotes, or a key indented deeper than the one above it"),
+    ("could not find expected ':'", "a line that is not `key: value`: add the colon, or "
+     "quote the value if it goes on from the line above"),
+    ("expected <block end>", "the indentation does not line up: keys of one section need "
+     "the same number of spaces"),
+    ("found unexpected end of stream", "a quote or bracket that is never closed"),
+    ("found unknown escape character", "a backslash inside double quotes: use single quotes"),
+    ("found undefined alias", "a value starting with `*`: put it in quotes"),
+    ("found character '@'", "a value starting with `@` or a backquote: put it in quotes"),
+    ("found character '`'", "a value starting with `@` or a backquote: put it in quotes"),
+    ("expected ',' or ']'", "a [list] that is never closed, or a missing comma"),
+    ("expected ',' or '}'", "a {mapping} that is never closed, or a missing comma"),
+)
+
+
+def _hint(problem: str) -> str:
+    for start, advice in _HINTS:
+        if problem.startswith(start):
+            return f" ({advice})"
+    return ""
+
 
 class YamlError(ValueError):
     """The file is not YAML we can read; the message names the file and line."""
@@ -30,7 +56,8 @@ class YamlDoc:
             mark = getattr(exc, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark is not None else ""
             problem = getattr(exc, "problem", None) or "not valid YAML"
-            raise YamlError(f"{name}{where}: {problem}") from None
+            hint = _hint(problem)
+            raise YamlError(f"{name}{where}: {problem}{hint}") from None
         self._lines: dict[Loc, int] = {}
         if node is not None:
             self._walk(node, ())

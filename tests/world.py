@@ -27,6 +27,7 @@ CHANNEL = "C0APPROVALS"
 SMOC, BACKUP, STRANGER = "USMOC", "UBACKUP", "USTRANGER"
 SMOC_EMAIL = "smoc@example.com"
 SMOC_SCHEDULE, TIER2_SERVICE = "PSMOC01", "PT2SVC1"
+FROM_EMAIL = "tier2gate@example.com"  # the PagerDuty user tier2gate creates incidents as
 INC_CREATED = "incident_io/openapi_example_public_incident_created_v2.json"
 
 
@@ -51,7 +52,7 @@ def serve_env(slack: FakeSlack, pagerduty: FakePagerDuty, gitlab: FakeGitLab | N
         "TIER2GATE_SLACK__API_URL": slack.api_url,
         "TIER2GATE_SLACK__APPROVAL_CHANNEL": CHANNEL,
         "TIER2GATE_PAGERDUTY__API_TOKEN": PD_TOKEN,
-        "TIER2GATE_PAGERDUTY__FROM_EMAIL": "tier2gate@example.com",
+        "TIER2GATE_PAGERDUTY__FROM_EMAIL": FROM_EMAIL,
         "TIER2GATE_PAGERDUTY__API_URL": pagerduty.api_url,
         "TIER2GATE_PAGERDUTY__EVENTS_URL": pagerduty.events_url,
         "TIER2GATE_PAGERDUTY__SMOC_SCHEDULE_ID": SMOC_SCHEDULE,
@@ -80,7 +81,7 @@ def settings_for(slack: FakeSlack, pagerduty: FakePagerDuty, tracker: FakeTracke
     wired: dict[str, dict[str, Any]] = {
         "slack": {"bot_token": SLACK_TOKEN, "api_url": slack.api_url,
                   "approval_channel": CHANNEL},
-        "pagerduty": {"api_token": PD_TOKEN, "from_email": "tier2gate@example.com",
+        "pagerduty": {"api_token": PD_TOKEN, "from_email": FROM_EMAIL,
                       "api_url": pagerduty.api_url, "events_url": pagerduty.events_url,
                       "smoc_schedule_id": SMOC_SCHEDULE, "tier2_service_id": TIER2_SERVICE},
         "tls": {"ca_file": str(pagerduty.ca_file)},

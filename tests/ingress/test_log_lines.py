@@ -71,7 +71,8 @@ def test_every_line_serve_writes_is_one_json_object(tmp_path: Path) -> None:
     port = free_port()
     env = clean_env(TIER2GATE_HTTP__PORT=str(port), TIER2GATE_HTTP__HOST="127.0.0.1",
                     TIER2GATE_PAGERDUTY__WEBHOOK_SECRETS=PD_SECRET,
-                    TIER2GATE_POLICY_FILE=str(REPO / "config" / "policy.yaml"))
+                    TIER2GATE_POLICY_FILE=str(REPO / "config" / "policy.yaml"),
+                    TIER2GATE_MODE="shadow")  # inbound only: live mode needs Slack and a pager
     log = tmp_path / "serve.log"
     proc = spawn(tier2gate("serve"), tmp_path, env, log)
     try:

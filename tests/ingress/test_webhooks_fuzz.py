@@ -42,6 +42,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path
         TIER2GATE_SLACK__SIGNING_SECRET=SLACK_SECRET,
         TIER2GATE_POLICY_FILE=str(REPO / "config" / "policy.yaml"),
         TIER2GATE_LOG__LEVEL="WARNING",
+        TIER2GATE_MODE="shadow",  # inbound only: live mode would refuse without Slack and a pager
     )
     log = folder / "serve.log"
     proc = spawn(tier2gate("serve"), folder, env, log)

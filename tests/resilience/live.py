@@ -33,10 +33,12 @@ from tests.harness import INC_SECRET, PD_SECRET, REPO, SLACK_SECRET
 from tests.support_process import clean_env, free_port, spawn, tier2gate
 from tests.world import (
     BACKUP,
+    FROM_EMAIL,
     PD_TOKEN,
     SLACK_TOKEN,
     SMOC_EMAIL,
     SMOC_SCHEDULE,
+    TIER2_SERVICE,
     TRACKER_TOKEN,
     serve_env,
 )
@@ -66,9 +68,13 @@ async def vendors(tmp_path: Path, *, prepare: Callable[[Vendors], None] | None =
                   ) -> AsyncIterator[Vendors]:
     """The three fakes, started. `prepare` runs before they start (to add middlewares)."""
     async with AsyncExitStack() as stack:
-        slack = FakeSlack(token=SLACK_TOKEN, users_by_email={SMOC_EMAIL: "USMOC"})
+        slack = FakeSlack(token=SLACK_TOKEN, users_by_email={
+            SMOC_EMAIL: "USMOC", "backup@example.com": BACKUP})
         pagerduty = FakePagerDuty(token=PD_TOKEN, ca_file=tmp_path / "pd-ca.pem")
         pagerduty.set_oncall(SMOC_SCHEDULE, "PSMOCUSER", SMOC_EMAIL)
+        # what `tier2gate doctor` looks up: the Tier 2 service and the requester exist
+        pagerduty.services[TIER2_SERVICE] = "Tier 2"
+        pagerduty.requesters = {FROM_EMAIL}
         gitlab = FakeGitLab(TRACKER_TOKEN, "ops/retros")
         found = Vendors(slack, pagerduty, gitlab)
         if prepare is not None:

@@ -256,6 +256,7 @@ async def test_ten_thousand_bad_requests_no_5xx_nothing_unsigned_stored_memory_f
         "TIER2GATE_SLACK__SIGNING_SECRET": SLACK_SECRET,
         "TIER2GATE_HTTP__MAX_BODY_BYTES": str(MAX_BODY),
         "TIER2GATE_LOG__LEVEL": "ERROR",
+        "TIER2GATE_MODE": "shadow",  # inbound only: live mode needs Slack and a pager
         **fast_jobs_env(),
     })
     generator = Generator(SEED)

@@ -31,7 +31,8 @@ def test_serve_keeps_the_read_side_off_the_public_listener_and_behind_a_token(
     public, admin = free_port(), free_port()
     env = clean_env(TIER2GATE_HTTP__HOST="127.0.0.1", TIER2GATE_HTTP__PORT=str(public),
                     TIER2GATE_ADMIN__HOST="0.0.0.0", TIER2GATE_ADMIN__PORT=str(admin),
-                    TIER2GATE_ADMIN__TOKEN=TOKEN, TIER2GATE_HTTP__IDLE_TIMEOUT_S="1")
+                    TIER2GATE_ADMIN__TOKEN=TOKEN, TIER2GATE_HTTP__IDLE_TIMEOUT_S="1",
+                    TIER2GATE_MODE="shadow")  # no vendors configured: live mode would refuse
     log = tmp_path / "serve.log"
     proc = spawn(tier2gate("serve"), tmp_path, env, log)
     try:
@@ -69,7 +70,8 @@ def test_serve_refuses_to_start_when_the_admin_port_is_taken(tmp_path: Path) -> 
         port = taken.getsockname()[1]
         log = tmp_path / "serve.log"
         proc = spawn(tier2gate("serve"), tmp_path, clean_env(
-            TIER2GATE_HTTP__PORT=str(free_port()), TIER2GATE_ADMIN__PORT=str(port)), log)
+            TIER2GATE_HTTP__PORT=str(free_port()), TIER2GATE_ADMIN__PORT=str(port),
+            TIER2GATE_MODE="shadow"), log)
         assert proc.wait(timeout=20) == 1
     events = [json.loads(line) for line in log.read_text().splitlines()]
     assert events[-1]["event"] == "serve.cannot_listen"

@@ -20,9 +20,12 @@ from tests.support_process import (
 pytestmark = pytest.mark.slow
 
 
-def test_serve_with_no_settings_starts_on_sqlite_and_stops_cleanly(tmp_path: Path) -> None:
-    # "No settings at all" means port 8080; fall back to a free port only if 8080 is taken.
-    env = clean_env()
+def test_serve_in_shadow_mode_with_no_other_settings_starts_on_sqlite_and_stops_cleanly(
+        tmp_path: Path) -> None:
+    # "No other settings" means port 8080; fall back to a free port only if 8080 is taken.
+    # Live mode with nothing configured refuses to start (tests/scenarios/test_setup_checks.py);
+    # shadow mode pages nobody, so it starts with warnings.
+    env = clean_env(TIER2GATE_MODE="shadow")
     port = 8080
     if not port_is_free(port):
         port = free_port()
@@ -49,12 +52,13 @@ def test_a_second_serve_on_the_same_sqlite_file_is_refused(tmp_path: Path) -> No
     first_port, second_port = free_port(), free_port()
     log = tmp_path / "serve.log"
     first = spawn(tier2gate("serve"), tmp_path,
-                  clean_env(TIER2GATE_HTTP__PORT=str(first_port)), log)
+                  clean_env(TIER2GATE_HTTP__PORT=str(first_port), TIER2GATE_MODE="shadow"), log)
     try:
         wait_http(f"http://127.0.0.1:{first_port}/readyz", first, log)
         second_log = tmp_path / "second.log"
         second = spawn(tier2gate("serve"), tmp_path,
-                       clean_env(TIER2GATE_HTTP__PORT=str(second_port)), second_log)
+                       clean_env(TIER2GATE_HTTP__PORT=str(second_port), TIER2GATE_MODE="shadow"),
+                       second_log)
         assert second.wait(timeout=15) == 1
         assert "use PostgreSQL" in second_log.read_text()
     finally:

@@ -137,7 +137,8 @@ async def test_serve_on_a_read_only_database_names_the_store(
     name = urlsplit(url).path.lstrip("/")
     await fail_over(admin, name, read_only=True)
     env = clean_env(TIER2GATE_DATABASE_URL=url, TIER2GATE_HTTP__PORT=str(free_port()),
-                    TIER2GATE_LOG__FORMAT="json")
+                    TIER2GATE_LOG__FORMAT="json",
+                    TIER2GATE_MODE="shadow")  # no vendors configured: live mode would refuse
     proc = await asyncio.create_subprocess_exec(
         *tier2gate("serve"), cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT)

@@ -228,7 +228,8 @@ def test_serve_in_an_unwritable_folder_names_the_database_not_the_listener(
         tmp_path: Path) -> None:
     db = unwritable_folder(tmp_path) / "tier2gate.db"
     env = clean_env(TIER2GATE_DATABASE_URL=f"sqlite:///{db}",
-                    TIER2GATE_HTTP__PORT=str(free_port()), TIER2GATE_LOG__FORMAT="json")
+                    TIER2GATE_HTTP__PORT=str(free_port()), TIER2GATE_LOG__FORMAT="json",
+                    TIER2GATE_MODE="shadow")  # no vendors configured: live mode would refuse
     done = subprocess.run(tier2gate("serve"), cwd=tmp_path, env=env, capture_output=True,
                           text=True, timeout=30, check=False)
     assert done.returncode == 1

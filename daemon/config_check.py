@@ -1,0 +1,147 @@
+"""What can be told about the settings without calling any vendor: `check-config` and `serve`.
+
+These rules span sections (live mode needs a webhook source, Slack and a way to page), so
+they are not pydantic validators: the tests and the demo build partial `Settings` on purpose,
+and a validator would refuse them. They run where an operator's configuration enters instead:
+`tier2gate check-config` prints them, `tier2gate serve` refuses to start on any error and logs
+the warnings. `tier2gate doctor` checks what needs the vendors (token valid, bot in channel).
+
+Errors are settings that cannot work: every webhook or click would be refused, or an
+escalation would reach a step that can only fail. Warnings are gaps that leave part of the
+flow undone (no tracker: no retro issue) but do not stop the rest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import SecretStr
+
+from daemon.ingress.signatures import decode_standard_webhook_secret
+from daemon.settings import Settings
+
+Level = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: Level
+    message: str  # names the settings (as env variables where they are secrets) and the fix
+
+
+def _given(value: SecretStr | str | None) -> bool:
+    if isinstance(value, SecretStr):
+        return bool(value.get_secret_value().strip())
+    return bool(value and value.strip())
+
+
+def check_settings(settings: Settings) -> list[Finding]:
+    """Every problem found, errors first. Never prints or returns a secret value."""
+    found = _malformed(settings) + _half_configured(settings) + _live_needs(settings)
+    found += _gaps(settings)
+    return sorted(found, key=lambda finding: finding.level != "error")
+
+
+def errors(findings: list[Finding]) -> list[Finding]:
+    return [finding for finding in findings if finding.level == "error"]
+
+
+def _malformed(settings: Settings) -> list[Finding]:
+    secret = settings.incident_io.webhook_secret
+    if secret is None or not _given(secret):
+        return []
+    value = secret.get_secret_value().strip()
+    problem = ""
+    if not value.startswith("whsec_"):
+        problem = "does not start with whsec_"
+    else:
+        try:
+            decode_standard_webhook_secret(value)
+        except ValueError as exc:
+            problem = str(exc).removeprefix("the Standard Webhooks secret ")
+    if not problem:
+        return []
+    # Without this check every incident.io delivery would be answered 503 at run time.
+    return [Finding("error", f"TIER2GATE_INCIDENT_IO__WEBHOOK_SECRET {problem}: copy the whole "
+                             "signing secret (whsec_ followed by base64) from incident.io "
+                             "Settings → Webhooks → your endpoint")]
+
+
+def _half_configured(settings: Settings) -> list[Finding]:
+    """A vendor that is set up in part: whatever depends on the missing piece can only fail."""
+    slack, pd, inc, tracker = (settings.slack, settings.pagerduty, settings.incident_io,
+                               settings.tracker)
+    found: list[str] = []
+    if _given(slack.bot_token) and not _given(slack.signing_secret):
+        found.append("slack.bot_token is set but TIER2GATE_SLACK__SIGNING_SECRET is not: every "
+                     "button click and /tier2 would be refused (Slack app → Basic Information "
+                     "→ Signing Secret)")
+    if _given(inc.api_token) and not _given(inc.webhook_secret):
+        found.append("incident.io is configured (incident_io.api_token) but "
+                     "TIER2GATE_INCIDENT_IO__WEBHOOK_SECRET is not: every incident.io webhook "
+                     "would be refused (401)")
+    if pd.source_service_ids and not pd.webhook_secrets:
+        found.append("pagerduty.source_service_ids names the services to escalate from but "
+                     "TIER2GATE_PAGERDUTY__WEBHOOK_SECRETS is not set: every PagerDuty webhook "
+                     "would be refused (401)")
+    if _given(pd.tier2_service_id) and not _given(pd.api_token):
+        found.append("pagerduty.tier2_service_id is set but TIER2GATE_PAGERDUTY__API_TOKEN is "
+                     "not: a page to a service goes through the REST API")
+    if _given(pd.tier2_service_id) and _given(pd.api_token) and not _given(pd.from_email):
+        found.append("pagerduty.tier2_service_id is set but pagerduty.from_email is not: "
+                     "PagerDuty requires the email of a user on the account to create an "
+                     "incident")
+    if _given(pd.smoc_schedule_id) and not _given(pd.api_token):
+        found.append("pagerduty.smoc_schedule_id is set but TIER2GATE_PAGERDUTY__API_TOKEN is "
+                     "not: the SMOC on call cannot be looked up")
+    if _given(tracker.token) != _given(tracker.project):
+        missing = "tracker.project" if _given(tracker.token) else "TIER2GATE_TRACKER__TOKEN"
+        found.append(f"the {tracker.kind} tracker is set up in part: {missing} is missing, so "
+                     "no retro or request-for-help issue can be opened")
+    return [Finding("error", message) for message in found]
+
+
+def _live_needs(settings: Settings) -> list[Finding]:
+    """Live mode that could not work. In shadow mode nobody is paged, so only the gaps that
+    keep shadow mode from showing anything (no source, no Slack) remain, as warnings."""
+    live = settings.mode == "live"
+    level: Level = "error" if live else "warning"
+    slack, pd = settings.slack, settings.pagerduty
+    found: list[Finding] = []
+    if not pd.webhook_secrets and not _given(settings.incident_io.webhook_secret):
+        found.append(Finding(level, f"{settings.mode} mode has no webhook source: set "
+                                    "TIER2GATE_INCIDENT_IO__WEBHOOK_SECRET (incident.io) or "
+                                    "TIER2GATE_PAGERDUTY__WEBHOOK_SECRETS (PagerDuty V3), "
+                                    "else every webhook is refused"))
+    missing_slack = [name for name, value in (
+        ("TIER2GATE_SLACK__BOT_TOKEN", slack.bot_token),
+        ("TIER2GATE_SLACK__SIGNING_SECRET", slack.signing_secret),
+        ("slack.approval_channel", slack.approval_channel)) if not _given(value)]
+    if missing_slack:
+        found.append(Finding(level, f"{settings.mode} mode cannot ask the SMOC in Slack: "
+                                    f"missing {', '.join(missing_slack)}"))
+    pages = _given(pd.tier2_routing_key) or (_given(pd.api_token) and _given(pd.tier2_service_id))
+    if live and not pages:
+        found.append(Finding("error", "live mode has no way to page Tier 2: set "
+                                      "TIER2GATE_PAGERDUTY__TIER2_ROUTING_KEY (Events API v2 "
+                                      "integration key), or TIER2GATE_PAGERDUTY__API_TOKEN + "
+                                      "pagerduty.tier2_service_id + pagerduty.from_email"))
+    return found
+
+
+def _gaps(settings: Settings) -> list[Finding]:
+    found: list[Finding] = []
+    approval, pd = settings.approval, settings.pagerduty
+    if settings.mode == "live" and not _given(settings.tracker.token) \
+            and not _given(settings.tracker.project):
+        found.append(Finding("warning", "no tracker (tracker.token, tracker.project): retro and "
+                                        "request-for-help issues cannot be opened"))
+    resolves_smoc = _given(pd.smoc_schedule_id) and _given(pd.api_token)
+    if not (resolves_smoc or _given(approval.smoc_user_id) or approval.backup_user_ids
+            or _given(approval.backup_group_id)):
+        found.append(Finding("warning", "nobody can approve: set pagerduty.smoc_schedule_id "
+                                        "(with the API token), approval.smoc_user_id or backup "
+                                        "approvers; until then every emergency takes the "
+                                        "policy's timeout fallback"))
+    return found
