@@ -140,52 +140,50 @@ def timelines(escalation_ids: Sequence[str]) -> Unit[dict[str, list[TimelineEntr
 
 # --- the report's figures ----------------------------------------------------------------------
 
-def _firsts(extract_outcome: str) -> str:
+def _summary(weekend: str, extract_outcome: str, no_index: str) -> str:
+    """Per escalation in the window: its phase, outcome, weekend and emergency flags and the
+    first time of each event. The weekend is the policy's (the stored decision), else the UTC
+    weekday; an emergency is one now or ever classified one, as `build_report` says.
+
+    Driven by the window's range on (opened_at, id), which also orders the groups, and for each
+    escalation one range of its timeline (`no_index`: SQLite would otherwise seek once per
+    event name, twelve seeks instead of one)."""
     columns = ", ".join(f"min(CASE WHEN t.event = '{event}' THEN t.at END) AS {event}"
                         for event in REPORT_EVENTS)
     events = ", ".join(f"'{event}'" for event in (*REPORT_EVENTS, DEAD_LETTERED, "classified"))
     return (
-        f"f AS (SELECT t.escalation_id AS fid, {columns},"
+        f"WITH s AS (SELECT e.state, e.outcome, {weekend} AS weekend, {columns},"
         f" sum(CASE WHEN t.event = '{DEAD_LETTERED}' THEN 1 ELSE 0 END) AS dead_lettered,"
-        f" max(CASE WHEN t.event = 'classified' AND {extract_outcome} = 'emergency'"
-        f" THEN 1 ELSE 0 END) AS classified_emergency"
-        f" FROM w JOIN timeline t ON t.escalation_id = w.id WHERE t.event IN ({events})"
-        f" GROUP BY t.escalation_id)")
-
-
-def _summary(weekend: str, extract_outcome: str) -> str:
-    """Per escalation in the window: its phase, outcome, weekend and emergency flags and the
-    first time of each event. The weekend is the policy's (the stored decision), else the UTC
-    weekday; an emergency is one now or ever classified one, as `build_report` says."""
-    return (
-        f"WITH w AS (SELECT id, state, outcome, {weekend} AS weekend FROM escalations"
-        f" WHERE opened_at >= ? AND opened_at < ?), {_firsts(extract_outcome)},"
-        f" s AS (SELECT w.state, w.outcome, w.weekend,"
-        f" CASE WHEN w.outcome = 'emergency' OR f.classified_emergency = 1 THEN 1 ELSE 0 END"
-        f" AS emergency, {', '.join(f'f.{event}' for event in REPORT_EVENTS)},"
-        f" COALESCE(f.dead_lettered, 0) AS dead_lettered FROM w LEFT JOIN f ON f.fid = w.id)")
+        f" max(CASE WHEN e.outcome = 'emergency' OR (t.event = 'classified'"
+        f" AND {extract_outcome} = 'emergency') THEN 1 ELSE 0 END) AS emergency"
+        f" FROM escalations e LEFT JOIN timeline t ON t.escalation_id = e.id"
+        f" AND {no_index}t.event IN ({events})"
+        f" WHERE e.opened_at >= ? AND e.opened_at < ? GROUP BY e.opened_at, e.id)")
 
 
 _SQLITE_SUMMARY = _summary(
-    "COALESCE(json_extract(data, '$.gate.decision.facts.weekend'),"
-    " strftime('%w', opened_at, 'unixepoch') IN ('0', '6'))",
-    "json_extract(t.details, '$.outcome')")
+    "COALESCE(json_extract(e.data, '$.gate.decision.facts.weekend'),"
+    " strftime('%w', e.opened_at, 'unixepoch') IN ('0', '6'))",
+    "json_extract(t.details, '$.outcome')", "+")
 _POSTGRES_SUMMARY = _summary(
-    "CASE WHEN COALESCE((data::jsonb #>> '{gate,decision,facts,weekend}')::boolean,"
-    " extract(isodow FROM to_timestamp(opened_at) AT TIME ZONE 'UTC') >= 6) THEN 1 ELSE 0 END",
-    "(t.details::jsonb ->> 'outcome')")
-_GROUPS = (
-    " SELECT outcome, state, weekend, emergency, count(*) AS n, "
+    "CASE WHEN COALESCE((e.data::jsonb #>> '{gate,decision,facts,weekend}')::boolean,"
+    " extract(isodow FROM to_timestamp(e.opened_at) AT TIME ZONE 'UTC') >= 6)"
+    " THEN 1 ELSE 0 END",
+    "(t.details::jsonb ->> 'outcome')", "")
+# Groups and the emergencies' durations in one statement, so the window is read once: rows
+# with kind 'g' are groups, rows with kind 'd' one emergency's three durations.
+_NONE = ", ".join(["NULL"] * (len(REPORT_EVENTS) + 2))
+_FIGURES = (
+    " SELECT 'g' AS kind, outcome, state, weekend, emergency, count(*) AS n, "
     + ", ".join(f"count({event}) AS {event}" for event in REPORT_EVENTS)
-    + ", sum(dead_lettered) AS dead_lettered FROM s GROUP BY outcome, state, weekend, emergency"
-)
-_DURATIONS = (
-    " SELECT approved - approval_requested AS to_approve, acknowledged - paged AS"
-    " to_acknowledge, resolved - received AS to_resolve FROM s WHERE emergency = 1 AND"
+    + ", sum(dead_lettered) AS dead_lettered, NULL AS to_approve, NULL AS to_acknowledge,"
+    " NULL AS to_resolve FROM s GROUP BY outcome, state, weekend, emergency"
+    f" UNION ALL SELECT 'd', NULL, NULL, NULL, NULL, {_NONE},"
+    " approved - approval_requested, acknowledged - paged, resolved - received FROM s"
+    " WHERE emergency = 1 AND"
     " (approved IS NOT NULL OR acknowledged IS NOT NULL OR resolved IS NOT NULL)"
 )
-REPORT_GROUPS = Sql.of(_SQLITE_SUMMARY + _GROUPS, _POSTGRES_SUMMARY + _GROUPS)
-REPORT_DURATIONS = Sql.of(_SQLITE_SUMMARY + _DURATIONS, _POSTGRES_SUMMARY + _DURATIONS)
+REPORT_FIGURES = Sql.of(_SQLITE_SUMMARY + _FIGURES, _POSTGRES_SUMMARY + _FIGURES)
 
 # Criteria: those every classification recorded, counted once per escalation; an escalation
 # classified before criteria were recorded counts those its stored decision held.
@@ -194,25 +192,25 @@ _CRITERIA_TAIL = (
     " UNION SELECT id, criterion FROM fallback) AS c GROUP BY criterion"
 )
 REPORT_CRITERIA = Sql.of(
-    "WITH w AS (SELECT id, data FROM escalations WHERE opened_at >= ? AND opened_at < ?),"
-    " classified AS (SELECT t.escalation_id AS id, t.details FROM w JOIN timeline t"
-    " ON t.escalation_id = w.id WHERE t.event = 'classified'"
-    " AND json_type(t.details, '$.criteria') IS NOT NULL),"
-    " recorded AS (SELECT c.id, e.value AS criterion FROM classified AS c,"
-    " json_each(c.details, '$.criteria') AS e),"
-    " fallback AS (SELECT w.id, e.key AS criterion FROM w,"
-    " json_each(w.data, '$.gate.decision.facts.criteria') AS e"
-    " WHERE e.value = 1 AND w.id NOT IN (SELECT id FROM classified))" + _CRITERIA_TAIL,
-    "WITH w AS (SELECT id, data FROM escalations WHERE opened_at >= ? AND opened_at < ?),"
-    " classified AS (SELECT t.escalation_id AS id, t.details::jsonb -> 'criteria' AS criteria"
-    " FROM w JOIN timeline t ON t.escalation_id = w.id WHERE t.event = 'classified'"
+    "WITH classified AS (SELECT t.escalation_id AS id, t.details FROM escalations e"
+    " JOIN timeline t ON t.escalation_id = e.id WHERE e.opened_at >= ? AND e.opened_at < ?"
+    " AND t.event = 'classified' AND json_type(t.details, '$.criteria') IS NOT NULL),"
+    " recorded AS (SELECT c.id, j.value AS criterion FROM classified AS c,"
+    " json_each(c.details, '$.criteria') AS j),"
+    " fallback AS (SELECT e.id, j.key AS criterion FROM escalations e,"
+    " json_each(e.data, '$.gate.decision.facts.criteria') AS j"
+    " WHERE e.opened_at >= ? AND e.opened_at < ? AND j.value = 1"
+    " AND e.id NOT IN (SELECT id FROM classified))" + _CRITERIA_TAIL,
+    "WITH classified AS (SELECT t.escalation_id AS id, t.details::jsonb -> 'criteria' AS"
+    " criteria FROM escalations e JOIN timeline t ON t.escalation_id = e.id"
+    " WHERE e.opened_at >= ? AND e.opened_at < ? AND t.event = 'classified'"
     " AND (t.details::jsonb -> 'criteria') IS NOT NULL),"
-    " recorded AS (SELECT c.id, e.criterion FROM classified AS c,"
-    " jsonb_array_elements_text(c.criteria) AS e (criterion)),"
-    " fallback AS (SELECT w.id, e.key AS criterion FROM w,"
-    " jsonb_each(w.data::jsonb #> '{gate,decision,facts,criteria}') AS e"
-    " WHERE e.value = 'true'::jsonb AND w.id NOT IN (SELECT id FROM classified))"
-    + _CRITERIA_TAIL,
+    " recorded AS (SELECT c.id, j.criterion FROM classified AS c,"
+    " jsonb_array_elements_text(c.criteria) AS j (criterion)),"
+    " fallback AS (SELECT e.id, j.key AS criterion FROM escalations e,"
+    " jsonb_each(e.data::jsonb #> '{gate,decision,facts,criteria}') AS j"
+    " WHERE e.opened_at >= ? AND e.opened_at < ? AND j.value = 'true'::jsonb"
+    " AND e.id NOT IN (SELECT id FROM classified))" + _CRITERIA_TAIL,
 )
 _NOTED = (
     " FROM escalations e JOIN timeline t ON t.escalation_id = e.id"
@@ -238,17 +236,16 @@ def _forward(seconds: float | None) -> float | None:
 def report_figures(since: float, until: float) -> Unit[Figures]:
     """The report's figures for escalations opened in [since, until), in one snapshot."""
     window = (since, until)
-    rows = yield Stmt(REPORT_GROUPS, window)
+    rows = yield Stmt(REPORT_FIGURES, window)
     groups = tuple(
         Group(outcome=row["outcome"], state=row["state"], weekend=bool(row["weekend"]),
               emergency=bool(row["emergency"]), count=int(row["n"]),
               reached={event: int(row[event]) for event in REPORT_EVENTS},
               dead_lettered=int(row["dead_lettered"]))
-        for row in rows)
-    rows = yield Stmt(REPORT_DURATIONS, window)
+        for row in rows if row["kind"] == "g")
     durations = tuple((_forward(row["to_approve"]), _forward(row["to_acknowledge"]),
-                       _forward(row["to_resolve"])) for row in rows)
-    rows = yield Stmt(REPORT_CRITERIA, window)
+                       _forward(row["to_resolve"])) for row in rows if row["kind"] == "d")
+    rows = yield Stmt(REPORT_CRITERIA, window + window)
     criteria = {str(row["criterion"]): int(row["n"]) for row in rows}
     rows = yield Stmt(REPORT_NOTED, window)
     noted = tuple(Noted(escalation_id=row["escalation_id"], reference=row["reference"],
