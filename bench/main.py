@@ -50,8 +50,8 @@ def note(title: str, data: Any) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", nargs="*",
-                        default=["intake", "clicks", "storm", "cold", "slow"],
-                        help="benchmarks to run (intake, clicks, storm, cold, slow)")
+                        default=["intake", "clicks", "storm", "cold", "slow", "reads"],
+                        help="benchmarks to run (intake, clicks, storm, cold, slow, reads)")
     parser.add_argument("--rounds", type=int, default=3, help="intake rounds (median taken)")
     parser.add_argument("--json", type=Path, help="also write every detail here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
@@ -60,6 +60,7 @@ def main() -> int:
     from bench.cold_start import cold_start
     from bench.flows import click_to_page, storm
     from bench.intake import intake
+    from bench.reads import reads
     from bench.slow_clients import slow_clients
 
     # SIGTERM (not only Ctrl-C) must run the `finally` below, which stops every child.
@@ -131,6 +132,14 @@ def main() -> int:
             details["cold"] = res
             note("cold_start", res)
             emit("cold_start_s_100k", res["median_s"])
+        if "reads" in args.only:
+            (root / "reads").mkdir()
+            res = reads(root / "reads")
+            details["reads"] = res
+            note("reads", res)
+            emit("dashboard_p99_ms_100k", res["dashboard"]["p99_ms"])
+            emit("api_page_p99_ms_100k", res["api_page"]["p99_ms"])
+            emit("report_s_100k", res["report"]["median_s"])
     finally:
         stop_all()
         if args.keep:

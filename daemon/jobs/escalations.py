@@ -71,6 +71,7 @@ def changes_for(
         created_at=previous.created_at if previous else at,
         updated_at=at,
         attention=step.gate.needs_attention,
+        drill=escalation.drill,
     )
     # Names and once keys are per round (see `domain.transitions`): a reopened incident's new
     # approval request, decision, page and retro note are new jobs and new decisions, and

@@ -1,35 +1,50 @@
 """`GET /` (an HTML dashboard) and `GET /api/escalations` (the same data as JSON).
 
 Server-rendered from the store on every request: no build step, no JavaScript, nothing to keep
-in sync. The page and the JSON show the report of `build_report`, so they agree with
+in sync. The page and the JSON show the report of `load_report`, so they agree with
 `tier2gate report`. Only escalation data is rendered, never settings.
+
+Made for the SMOC's phone: what waits for a decision or needs a person comes first, then the
+figures, then the escalations a page at a time (keyset cursor, newest first), narrowed in SQL
+by period, source, phase and outcome. Each request reads one page, not the whole store.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import jinja2
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from daemon.appkeys import PREFLIGHT, STORE
 from daemon.clock import iso, to_datetime
 from daemon.domain.gate import Phase
-from daemon.domain.models import Person
+from daemon.domain.models import Person, Source
+from daemon.domain.policy import Outcome
 from daemon.jobs.escalations import loaded
-from daemon.reporting.report import Report, TooManyEscalations, build_report, fetch, parse_since
+from daemon.reporting.report import Report, load_report, parse_since
 from daemon.reporting.svg import bar_chart
 from daemon.store import EscalationRow, JobState, StoreUnavailable, TimelineEntry
+from daemon.store.reads import NO_OUTCOME, Cursor, EscalationFilter
 
 DEMO_ACTIONS_KEY = web.AppKey("demo_actions", bool)
 DEFAULT_SINCE = "30d"
 SINCE_CHOICES = ("24h", "7d", "30d", "90d")
-CLOSED_PHASES = frozenset({Phase.CLOSED, Phase.IGNORED, Phase.RFH, Phase.DECLINED})
+PAGE_SIZE = 25  # escalations per dashboard page: a phone scrolls through them, not 3,000
+API_PAGE_SIZE, API_MAX_PAGE_SIZE = 50, 200
+WAITING_LIMIT = 50  # escalations awaiting a decision shown above everything; more is an outage
+REFRESH_S = 60  # the page reloads itself: long enough to type a decline reason first
+SOURCES = tuple(source.value for source in Source)  # no team concept yet: the source narrows
+PHASES = tuple(phase.value for phase in Phase)
+OUTCOMES = (*(outcome.value for outcome in Outcome), NO_OUTCOME)
 _CLOCK_SKEW = timedelta(minutes=1)
 
 _TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -80,6 +95,7 @@ class TimelineView(_View):
     at: str
     event: str
     actor: str
+    actor_name: str  # the actor's name when this escalation knows it, else as recorded
     details: dict[str, Any]
 
 
@@ -118,18 +134,16 @@ class EscalationView(_View):
     outcome: str | None
     criteria: list[str]
     approver: str | None
+    approver_name: str | None  # the approver's name when known, else the chat id
     decided: str | None
     declared_by: str | None = None
+    declared_by_name: str | None = None  # what people read; `declared_by` adds the chat id
     self_approved: bool = False
     age_minutes: float
     opened_at: str
     links: dict[str, str]
     timeline: list[TimelineView]
     problems: list[ProblemView]
-
-    @property
-    def open(self) -> bool:
-        return self.phase not in CLOSED_PHASES
 
 
 def escalation_view(row: EscalationRow, timeline: Sequence[TimelineEntry], now: float
@@ -138,17 +152,27 @@ def escalation_view(row: EscalationRow, timeline: Sequence[TimelineEntry], now: 
     gate, escalation = current.gate, current.escalation
     criteria = ([c.value for c, held in gate.decision.facts.criteria.items() if held]
                 if gate.decision else [])
+    names = _names(escalation.declared_by, timeline)
+    approver = (gate.decided.by or None) if gate.decided else None
+    links = dict(escalation.links)
+    # What a person taps next from the phone: the page in PagerDuty and the retro issue.
+    if gate.page is not None and gate.page.url:
+        links["PagerDuty incident"] = gate.page.url
+    if gate.retro_url:
+        links["retro issue"] = gate.retro_url
     return EscalationView(
         id=row.id, source=row.source, external_id=row.external_id,
         reference=escalation.reference, title=escalation.title, customer=escalation.customer,
         severity=escalation.severity, phase=row.state, outcome=row.outcome, criteria=criteria,
-        approver=(gate.decided.by or None) if gate.decided else None,
+        approver=approver, approver_name=names.get(approver, approver) if approver else None,
         decided=gate.decided.verdict.value if gate.decided else None,
         declared_by=_who(escalation.declared_by),
+        declared_by_name=escalation.declared_by.label if escalation.declared_by else None,
         self_approved=bool(gate.decided and gate.decided.self_approved),
         age_minutes=round(max(0.0, now - row.opened_at) / 60.0, 1),
-        opened_at=iso(row.opened_at), links=dict(escalation.links),
+        opened_at=iso(row.opened_at), links=links,
         timeline=[TimelineView(at=iso(entry.at), event=entry.event, actor=entry.actor,
+                               actor_name=names.get(entry.actor, entry.actor),
                                details=entry.details) for entry in timeline],
         problems=[ProblemView(effect=p.effect, reason=p.reason, final=p.final,
                               at=iso(p.at.timestamp())) for p in gate.problems],
@@ -164,52 +188,146 @@ def _who(person: Person | None) -> str | None:
     return person.label
 
 
-async def _load(request: web.Request) -> tuple[
-        str, Report, list[EscalationView], list[EscalationView], list[StrandedJobView]]:
-    """The period asked for, its report, its escalations, every escalation that needs a
-    person whenever it opened, and the dead jobs of no escalation; HTTP errors name the
-    problem."""
+def _names(declared_by: Person | None, timeline: Sequence[TimelineEntry]) -> dict[str, str]:
+    """Chat user id -> name, from what this escalation knows of people: its declarer and the
+    people its timeline names (e.g. `received` and `self_approved` carry `declared_by`). An
+    approver tier2gate never learned the name of stays an id."""
+    people = [declared_by] if declared_by is not None else []
+    for entry in timeline:
+        said = entry.details.get("declared_by")
+        if isinstance(said, dict):
+            try:
+                people.append(Person.model_validate(said))
+            except ValidationError:
+                continue  # an old or odd entry names nobody we can show
+    return {person.chat_id: person.label for person in people
+            if person.chat_id and person.label != person.chat_id}
+
+
+@dataclass(frozen=True)
+class Query:
+    """What the reader asked for: a period, filters and where in the list."""
+
+    since_text: str
+    since: datetime
+    until: datetime
+    source: str | None
+    state: str | None
+    outcome: str | None
+    cursor: Cursor | None
+
+    def filter(self) -> EscalationFilter:
+        return EscalationFilter(since=self.since.timestamp(), until=self.until.timestamp(),
+                                source=self.source, state=self.state, outcome=self.outcome)
+
+    def href(self, path: str, cursor: Cursor | None) -> str:
+        """A link to the same view, on the page after `cursor`."""
+        params = {"since": self.since_text, "source": self.source, "state": self.state,
+                  "outcome": self.outcome, "cursor": encode_cursor(cursor) if cursor else None}
+        return f"{path}?{urlencode({k: v for k, v in params.items() if v is not None})}"
+
+
+def encode_cursor(cursor: Cursor) -> str:
+    """Opaque to readers: the position only, so a link cannot carry anything else."""
+    raw = json.dumps([cursor[0], cursor[1]], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> Cursor:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        opened_at, escalation_id = json.loads(raw)
+        if isinstance(opened_at, int | float) and isinstance(escalation_id, str):
+            return float(opened_at), escalation_id
+    except (ValueError, TypeError):
+        pass
+    raise web.HTTPBadRequest(text="cursor is not one this server gave out; start again without it")
+
+
+def _choice(request: web.Request, name: str, allowed: Sequence[str]) -> str | None:
+    value = request.query.get(name) or None
+    if value is not None and value not in allowed:
+        raise web.HTTPBadRequest(text=f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+def parse_query(request: web.Request, now: float) -> Query:
+    """The period, filters and cursor of a request; a 400 names what is wrong."""
     since_text = request.query.get("since", DEFAULT_SINCE)
     try:
         period = parse_since(since_text)
     except ValueError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
-    store = request.app[STORE]
-    now = store.clock.now()
     # A vendor clock a little ahead of ours must not hide an escalation opened just now.
     until = to_datetime(now) + _CLOCK_SKEW
-    since = until - period
+    cursor = request.query.get("cursor")
+    return Query(since_text=since_text, since=until - period, until=until,
+                 source=_choice(request, "source", SOURCES),
+                 state=_choice(request, "state", PHASES),
+                 outcome=_choice(request, "outcome", OUTCOMES),
+                 cursor=decode_cursor(cursor) if cursor else None)
+
+
+@dataclass(frozen=True)
+class Board:
+    """Everything one request shows: what needs a person first, then the figures and a page."""
+
+    query: Query
+    report: Report | None  # None on later pages: the figures do not change with the page
+    page: list[EscalationView]
+    next_cursor: Cursor | None
+    waiting: list[EscalationView]
+    attention: list[EscalationView]
+    stranded: list[StrandedJobView]
+
+
+async def _load(request: web.Request, limit: int, *, with_report: bool) -> Board:
+    """One page of escalations with their timelines, every escalation waiting for a decision
+    or needing a person whenever it opened, the dead jobs of no escalation and (`with_report`)
+    the period's figures, aggregated by the store. HTTP errors name the problem."""
+    store = request.app[STORE]
+    now = store.clock.now()
+    query = parse_query(request, now)
     try:
-        rows, timelines = await fetch(store, since, until)
+        rows, next_cursor = await store.page_escalations(query.filter(), query.cursor, limit)
+        waiting, _ = await store.page_escalations(
+            EscalationFilter(since=0.0, until=query.until.timestamp(),
+                             state=Phase.AWAITING_APPROVAL.value), None, WAITING_LIMIT)
         stuck = await store.needing_attention()
-        for row in stuck:
-            if row.id not in timelines:
-                timelines[row.id] = await store.timeline(row.id)
+        shown = {row.id: row for row in (*waiting, *stuck, *rows)}
+        timelines = await store.timelines(list(shown))
         stranded = [StrandedJobView(id=job.id, kind=job.kind, error=job.last_error,
                                     at=iso(job.updated_at))
                     for job in await store.list_jobs(JobState.DEAD, 500)
                     if job.escalation_id is None]
-    except TooManyEscalations as exc:
-        raise web.HTTPBadRequest(text=str(exc)) from None
+        report = await load_report(store, query.since, query.until) if with_report else None
     except StoreUnavailable as exc:
         raise web.HTTPServiceUnavailable(text=f"the store is unavailable: {exc}") from None
-    report = build_report(rows, timelines, since=since, until=until)
-    views = [escalation_view(row, timelines[row.id], now) for row in rows]
-    attention = [escalation_view(row, timelines[row.id], now) for row in stuck]
-    return since_text, report, views, attention, stranded
+    views = {row_id: escalation_view(row, timelines[row_id], now) for row_id, row in shown.items()}
+    return Board(query=query, report=report, page=[views[row.id] for row in rows],
+                 next_cursor=next_cursor, waiting=[views[row.id] for row in waiting],
+                 attention=[views[row.id] for row in stuck], stranded=stranded)
 
 
 async def index(request: web.Request) -> web.Response:
-    since_text, report, views, attention, stranded = await _load(request)
+    board = await _load(request, PAGE_SIZE, with_report=True)
+    report, query = board.report, board.query
+    assert report is not None  # asked for above
     emergencies, everyone = report.emergencies_by_day, report.escalations_by_day
     html = _ENV.get_template("dashboard.html.j2").render(
-        since=since_text,
+        since=query.since_text,
         since_choices=SINCE_CHOICES,
+        query=query,
+        filters={"state": PHASES, "outcome": OUTCOMES, "source": SOURCES},
         report=report,
-        needs_attention=attention,
-        stranded_jobs=stranded,
-        open_escalations=[view for view in views if view.open],
-        other_escalations=[view for view in views if not view.open],
+        needs_attention=board.attention,
+        stranded_jobs=board.stranded,
+        waiting=board.waiting,
+        shown_above={view.id for view in board.waiting},
+        escalations=board.page,
+        newest_href=query.href("/", None) if query.cursor else None,
+        older_href=query.href("/", board.next_cursor) if board.next_cursor else None,
+        refresh_s=REFRESH_S,
         funnel_svg=bar_chart([(step.step.replace("_", " "), step.count)
                               for step in report.funnel], "Emergency funnel"),
         days_svg=bar_chart([("emergencies, weekend", emergencies.weekend),
@@ -225,12 +343,21 @@ async def index(request: web.Request) -> web.Response:
 
 
 async def api_escalations(request: web.Request) -> web.Response:
-    _since, report, views, attention, stranded = await _load(request)
+    try:
+        limit = int(request.query.get("limit", API_PAGE_SIZE))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= API_MAX_PAGE_SIZE:
+        raise web.HTTPBadRequest(text=f"limit must be a whole number from 1 to {API_MAX_PAGE_SIZE}")
+    cursor_given = "cursor" in request.query
+    board = await _load(request, limit, with_report=not cursor_given)
     return web.json_response({
-        "needs_attention": [view.model_dump(mode="json") for view in attention],
-        "stranded_jobs": [job.model_dump(mode="json") for job in stranded],
-        "report": report.model_dump(mode="json"),
-        "escalations": [view.model_dump(mode="json") for view in views],
+        "needs_attention": [view.model_dump(mode="json") for view in board.attention],
+        "awaiting_decision": [view.model_dump(mode="json") for view in board.waiting],
+        "stranded_jobs": [job.model_dump(mode="json") for job in board.stranded],
+        "report": board.report.model_dump(mode="json") if board.report else None,
+        "escalations": [view.model_dump(mode="json") for view in board.page],
+        "next_cursor": encode_cursor(board.next_cursor) if board.next_cursor else None,
     })
 
 

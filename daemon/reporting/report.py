@@ -11,7 +11,6 @@ which is what people expect when they read "90% were approved within N minutes".
 
 from __future__ import annotations
 
-import asyncio
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -25,10 +24,9 @@ from daemon.domain.gate import Phase
 from daemon.domain.policy import Outcome
 from daemon.jobs.escalations import Loaded, loaded
 from daemon.store import EscalationRow, Store, TimelineEntry
+from daemon.store.reads import DEAD_LETTERED, NOTED_EVENTS, REPORT_EVENTS, Figures, Group, Noted
 
 PAGE_GOAL_PERCENT = 10  # the program's goal: at most 10% of escalations reach engineering
-FETCH_LIMIT = 100_000
-_TIMELINE_BATCH = 64  # timelines fetched concurrently: enough to fill a connection pool
 _MAX_SINCE_MINUTES = 3660 * 24 * 60  # ten years: longer is a typo, and would overflow datetimes
 _UNIT_MINUTES = {"m": 1, "h": 60, "d": 24 * 60, "w": 7 * 24 * 60}
 _SINCE = re.compile(r"([0-9]+)([mhdw])")
@@ -125,10 +123,6 @@ class Report(_Model):
     dead_lettered_jobs: int  # of jobs that belong to these escalations
 
 
-class TooManyEscalations(Exception):
-    """The period holds more escalations than one report reads; a shorter one will do."""
-
-
 @dataclass(frozen=True)
 class _Seen:
     """One escalation as the report sees it: its first entry of each event, in time order."""
@@ -140,11 +134,11 @@ class _Seen:
     weekend: bool
     criteria: frozenset[str]
 
-    def minutes(self, start: str, end: str) -> float | None:
+    def seconds(self, start: str, end: str) -> float | None:
         began, ended = self.first.get(start), self.first.get(end)
         if began is None or ended is None or ended.at < began.at:
             return None
-        return (ended.at - began.at) / 60.0
+        return ended.at - began.at
 
 
 def _seen(row: EscalationRow, timeline: Sequence[TimelineEntry]) -> _Seen:
@@ -185,47 +179,16 @@ def _durations(samples: Sequence[float]) -> Durations:
                      p90_minutes=rounded(percentile(samples, 90)))
 
 
-def _split(weekend_flags: Sequence[bool]) -> DaySplit:
-    weekend = sum(weekend_flags)
-    weekday = len(weekend_flags) - weekend
-    return DaySplit(weekend=weekend, weekday=weekday,
-                    ratio=round(weekend / weekday, 3) if weekday else None)
-
-
 def _share(count: int, total: int) -> float | None:
     return round(count / total, 4) if total else None
 
 
-def _engineering(seen: Sequence[_Seen]) -> EngineeringShare:
-    total = len(seen)
-    paged = sum("paged" in s.first for s in seen)
-    shadow = sum("would_have_paged" in s.first for s in seen)
+def _engineering(total: int, paged: int, shadow: int) -> EngineeringShare:
     return EngineeringShare(
         escalations=total, paged=paged, shadow_paged=shadow,
         share=_share(paged, total), shadow_share=_share(shadow, total),
         goal_met=paged * 100 <= PAGE_GOAL_PERCENT * total,
         shadow_goal_met=shadow * 100 <= PAGE_GOAL_PERCENT * total)
-
-
-def _declines(seen: Sequence[_Seen]) -> tuple[Decline, ...]:
-    found = [
-        Decline(escalation_id=s.current.row.id, reference=s.current.escalation.reference,
-                title=s.current.escalation.title, by=entry.actor, at=to_datetime(entry.at),
-                reason=str(entry.details.get("reason", "")))
-        for s in seen for entry in s.entries if entry.event == "declined"
-    ]
-    return tuple(sorted(found, key=lambda decline: decline.at))
-
-
-def _timeouts(seen: Sequence[_Seen]) -> tuple[Timeout, ...]:
-    found = [
-        Timeout(escalation_id=s.current.row.id, reference=s.current.escalation.reference,
-                title=s.current.escalation.title, at=to_datetime(entry.at),
-                after_minutes=entry.details.get("after_minutes"),
-                fallback=str(entry.details.get("fallback", "")))
-        for s in seen for entry in s.entries if entry.event == "approval_timed_out"
-    ]
-    return tuple(sorted(found, key=lambda timeout: timeout.at))
 
 
 def _require_aware(**moments: datetime) -> None:
@@ -234,45 +197,92 @@ def _require_aware(**moments: datetime) -> None:
             raise ValueError(f"{name} must be timezone-aware")
 
 
+def _figures(seen: Sequence[_Seen]) -> Figures:
+    """What the store's aggregate queries compute (`reads.report_figures`), from escalations
+    and timelines in memory: the two must agree, and the contract tests check that they do."""
+    keys: Counter[tuple[str | None, str, bool, bool]] = Counter()
+    reached: dict[tuple[str | None, str, bool, bool], Counter[str]] = {}
+    dead: Counter[tuple[str | None, str, bool, bool]] = Counter()
+    for s in seen:
+        key = (s.current.row.outcome, s.current.row.state, s.weekend, s.emergency)
+        keys[key] += 1
+        reached.setdefault(key, Counter()).update(e for e in REPORT_EVENTS if e in s.first)
+        dead[key] += sum(entry.event == DEAD_LETTERED for entry in s.entries)
+    groups = tuple(Group(outcome=key[0], state=key[1], weekend=key[2], emergency=key[3],
+                         count=n, reached={e: reached[key][e] for e in REPORT_EVENTS},
+                         dead_lettered=dead[key]) for key, n in keys.items())
+    durations = tuple((s.seconds("approval_requested", "approved"),
+                       s.seconds("paged", "acknowledged"), s.seconds("received", "resolved"))
+                      for s in seen if s.emergency)
+    noted = tuple(Noted(escalation_id=s.current.row.id, reference=s.current.escalation.reference,
+                        title=s.current.escalation.title, event=entry.event, actor=entry.actor,
+                        at=entry.at, details=entry.details)
+                  for s in seen for entry in s.entries if entry.event in NOTED_EVENTS)
+    return Figures(groups=groups, durations=durations,
+                   criteria=dict(Counter(name for s in seen for name in s.criteria)),
+                   noted=tuple(sorted(noted, key=lambda n: n.at)))
+
+
+def _assemble(figures: Figures, since: datetime, until: datetime) -> Report:
+    """The report from its figures, however they were computed."""
+    groups = figures.groups
+    emergencies = [g for g in groups if g.emergency]
+    total = sum(g.count for g in groups)
+    by_outcome = dict.fromkeys(("emergency", "rfh", "ignored", "none"), 0)
+    by_phase = dict.fromkeys((phase.value for phase in Phase), 0)
+    for g in groups:
+        key = _OUTCOME_KEYS.get(g.outcome, g.outcome) if g.outcome else "none"
+        by_outcome[key] = by_outcome.get(key, 0) + g.count
+        by_phase[g.state] = by_phase.get(g.state, 0) + g.count
+
+    def reached(event: str) -> int:
+        return sum(g.reached[event] for g in groups)
+
+    def split(of: Sequence[Group]) -> DaySplit:
+        weekend = sum(g.count for g in of if g.weekend)
+        weekday = sum(g.count for g in of) - weekend
+        return DaySplit(weekend=weekend, weekday=weekday,
+                        ratio=round(weekend / weekday, 3) if weekday else None)
+
+    def timings(index: int) -> Durations:
+        seconds = (d[index] for d in figures.durations)
+        return _durations([s / 60.0 for s in seconds if s is not None])
+
+    funnel = [FunnelStep(step="received", count=total),
+              FunnelStep(step="emergency", count=sum(g.count for g in emergencies))]
+    funnel += [FunnelStep(step=step, count=reached(event)) for step, event in _EVENT_STEPS]
+    declines = tuple(
+        Decline(escalation_id=n.escalation_id, reference=n.reference, title=n.title, by=n.actor,
+                at=to_datetime(n.at), reason=str(n.details.get("reason", "")))
+        for n in figures.noted if n.event == "declined")
+    timeouts = tuple(
+        Timeout(escalation_id=n.escalation_id, reference=n.reference, title=n.title,
+                at=to_datetime(n.at), after_minutes=n.details.get("after_minutes"),
+                fallback=str(n.details.get("fallback", "")))
+        for n in figures.noted if n.event == "approval_timed_out")
+    return Report(
+        since=since.astimezone(UTC), until=until.astimezone(UTC), escalations=total,
+        by_outcome=by_outcome, by_phase=by_phase, funnel=tuple(funnel),
+        emergencies_by_day=split(emergencies), escalations_by_day=split(groups),
+        engineering=_engineering(total, reached("paged"), reached("would_have_paged")),
+        time_to_approve=timings(0), time_to_acknowledge=timings(1), time_to_resolve=timings(2),
+        declines=declines, timeouts=timeouts,
+        top_criteria=tuple(CriterionCount(criterion=name, count=count) for name, count
+                           in sorted(figures.criteria.items(),
+                                     key=lambda item: (-item[1], item[0]))),
+        dead_lettered_jobs=sum(g.dead_lettered for g in groups),
+    )
+
+
 def build_report(rows: Sequence[EscalationRow], timelines: Mapping[str, Sequence[TimelineEntry]],
                  *, since: datetime, until: datetime) -> Report:
-    """The report for escalations opened in [since, until); rows outside are left out."""
+    """The report for escalations opened in [since, until), from rows and timelines in memory:
+    the definition of every figure, which `load_report` computes in SQL. Rows outside the
+    window are left out."""
     _require_aware(since=since, until=until)
     low, high = since.timestamp(), until.timestamp()
     seen = [_seen(row, timelines.get(row.id, ())) for row in rows if low <= row.opened_at < high]
-    emergencies = [s for s in seen if s.emergency]
-    by_outcome = dict.fromkeys(("emergency", "rfh", "ignored", "none"), 0)
-    by_phase = dict.fromkeys((phase.value for phase in Phase), 0)
-    for s in seen:
-        outcome = s.current.row.outcome
-        key = _OUTCOME_KEYS.get(outcome, outcome) if outcome else "none"
-        by_outcome[key] = by_outcome.get(key, 0) + 1
-        by_phase[s.current.row.state] = by_phase.get(s.current.row.state, 0) + 1
-    funnel = [FunnelStep(step="received", count=len(seen)),
-              FunnelStep(step="emergency", count=len(emergencies))]
-    funnel += [FunnelStep(step=step, count=sum(event in s.first for s in seen))
-               for step, event in _EVENT_STEPS]
-    criteria = Counter(name for s in seen for name in s.criteria)
-
-    def timings(start: str, end: str) -> Durations:
-        samples = [s.minutes(start, end) for s in emergencies]
-        return _durations([sample for sample in samples if sample is not None])
-
-    return Report(
-        since=since.astimezone(UTC), until=until.astimezone(UTC), escalations=len(seen),
-        by_outcome=by_outcome, by_phase=by_phase, funnel=tuple(funnel),
-        emergencies_by_day=_split([s.weekend for s in emergencies]),
-        escalations_by_day=_split([s.weekend for s in seen]),
-        engineering=_engineering(seen),
-        time_to_approve=timings("approval_requested", "approved"),
-        time_to_acknowledge=timings("paged", "acknowledged"),
-        time_to_resolve=timings("received", "resolved"),
-        declines=_declines(seen), timeouts=_timeouts(seen),
-        top_criteria=tuple(CriterionCount(criterion=name, count=count) for name, count
-                           in sorted(criteria.items(), key=lambda item: (-item[1], item[0]))),
-        dead_lettered_jobs=sum(entry.event == "job.dead_lettered"
-                               for s in seen for entry in s.entries),
-    )
+    return _assemble(_figures(seen), since, until)
 
 
 def parse_since(text: str) -> timedelta:
@@ -287,26 +297,9 @@ def parse_since(text: str) -> timedelta:
     return timedelta(minutes=minutes)
 
 
-async def fetch(store: Store, since: datetime, until: datetime
-                ) -> tuple[list[EscalationRow], dict[str, list[TimelineEntry]]]:
-    """Escalations opened in [since, until) (newest first) with their timelines. Drills
-    (`tier2gate drill`) are left out: a rehearsal is no escalation, in figures or lists."""
-    _require_aware(since=since, until=until)
-    found = await store.list_escalations(since.timestamp(), FETCH_LIMIT)
-    if len(found) >= FETCH_LIMIT:
-        raise TooManyEscalations(
-            f"more than {FETCH_LIMIT - 1} escalations were opened since {since:%Y-%m-%d %H:%M}"
-            " UTC; ask for a shorter period")
-    rows = [row for row in found
-            if row.opened_at < until.timestamp() and not loaded(row).escalation.drill]
-    timelines: dict[str, list[TimelineEntry]] = {}
-    for start in range(0, len(rows), _TIMELINE_BATCH):
-        batch = rows[start:start + _TIMELINE_BATCH]
-        entries = await asyncio.gather(*(store.timeline(row.id) for row in batch))
-        timelines.update(zip((row.id for row in batch), entries, strict=True))
-    return rows, timelines
-
-
 async def load_report(store: Store, since: datetime, until: datetime) -> Report:
-    rows, timelines = await fetch(store, since, until)
-    return build_report(rows, timelines, since=since, until=until)
+    """The report for escalations opened in [since, until), aggregated by the database: its
+    cost follows the window's size, and the process holds only the figures."""
+    _require_aware(since=since, until=until)
+    figures = await store.report_figures(since.timestamp(), until.timestamp())
+    return _assemble(figures, since, until)

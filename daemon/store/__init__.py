@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from daemon.clock import Clock, SystemClock, iso
 from daemon.logging import get_logger
-from daemon.store import units
+from daemon.store import reads, units
 from daemon.store.records import (
     Changes,
     Conflict,
@@ -275,6 +275,22 @@ class Store:
 
     async def count_needing_attention(self) -> int:
         return await self._run(units.count_needing_attention, proves_writes=False)
+
+    async def page_escalations(self, flt: reads.EscalationFilter,
+                               after: reads.Cursor | None = None, limit: int = 50
+                               ) -> tuple[list[EscalationRow], reads.Cursor | None]:
+        """One page of escalations, newest first, strictly after `after`; and the cursor of
+        the next page (None on the last)."""
+        return await self._run(lambda: reads.page_escalations(flt, after, limit),
+                               proves_writes=False)
+
+    async def timelines(self, escalation_ids: Sequence[str]) -> dict[str, list[TimelineEntry]]:
+        """The timelines of a few escalations (a page), in one transaction."""
+        return await self._run(lambda: reads.timelines(escalation_ids), proves_writes=False)
+
+    async def report_figures(self, since: float, until: float) -> reads.Figures:
+        """The report's aggregates over escalations opened in [since, until)."""
+        return await self._run(lambda: reads.report_figures(since, until), proves_writes=False)
 
     async def timeline(self, escalation_id: str) -> list[TimelineEntry]:
         return await self._run(lambda: units.timeline(escalation_id), proves_writes=False)

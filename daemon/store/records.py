@@ -91,6 +91,7 @@ class EscalationRow:
     created_at: float
     updated_at: float
     attention: bool = False  # a person must act (see `Gate.problems`)
+    drill: bool = False  # a rehearsal (`tier2gate drill`): left out of every figure and list
 
 
 @dataclass(frozen=True)

@@ -66,7 +66,7 @@ _JOB_COLUMNS = (
 )
 _ESC_COLUMNS = (
     "id, source, external_id, state, outcome, data, version, opened_at, created_at, updated_at,"
-    " attention"
+    " attention, drill"
 )
 
 PING = Sql.of("SELECT count(*) AS n FROM schema_migrations")
@@ -136,7 +136,7 @@ TIMELINE = Sql.of(
     " WHERE escalation_id = ? ORDER BY id"
 )
 INSERT_ESCALATION = Sql.of(
-    f"INSERT INTO escalations ({_ESC_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)"
+    f"INSERT INTO escalations ({_ESC_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)"
     " ON CONFLICT DO NOTHING RETURNING id"
 )
 UPDATE_ESCALATION = Sql.of(
@@ -230,6 +230,7 @@ def escalation_from(row: Row) -> EscalationRow:
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         attention=bool(row["attention"]),
+        drill=bool(row["drill"]),
     )
 
 
@@ -318,7 +319,7 @@ def apply_changes(changes: Changes, now: float) -> Unit[None]:
             rows = yield Stmt(
                 INSERT_ESCALATION,
                 (esc.id, esc.source, esc.external_id, esc.state, esc.outcome, dumps(esc.data),
-                 esc.opened_at, now, now, int(esc.attention)),
+                 esc.opened_at, now, now, int(esc.attention), int(esc.drill)),
             )
         else:
             rows = yield Stmt(

@@ -56,14 +56,24 @@ def test_approving_from_the_dashboard_pages_and_opens_the_retro(demo: tuple[str,
             args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update",
                   "--disable-sync"])
-        page = browser.new_page(viewport={"width": 420, "height": 900})  # the SMOC's phone
+        screen = {"width": 390, "height": 844}  # the SMOC's phone (an iPhone 12 to 15)
+        page = browser.new_page(viewport=screen)
         page.goto(url)
         waiting = page.locator("article.esc[data-phase='awaiting_approval']")
         expect(waiting).to_have_count(1)
         expect(waiting).to_contain_text("Checkout is down for Acme Corp")
         escalation_id = waiting.get_attribute("id")
+        # On the first screen, without scrolling, and Approve big enough for a thumb.
+        approve = waiting.locator("form.demo button", has_text="Approve")
+        card, button = waiting.bounding_box(), approve.bounding_box()
+        assert card is not None and button is not None
+        assert card["y"] < screen["height"], card
+        assert button["y"] + button["height"] <= screen["height"], button
+        assert button["width"] >= 44 and button["height"] >= 44, button
+        assert page.evaluate("document.documentElement.scrollWidth") <= screen["width"]
+        page.screenshot(path=str(ARTIFACTS / "dashboard-phone-first-screen.png"))
         page.screenshot(path=str(ARTIFACTS / "dashboard-awaiting-approval.png"), full_page=True)
-        waiting.locator("form.demo button", has_text="Approve").click()
+        approve.click()
         page.wait_for_load_state()
         deadline = time.monotonic() + 30
         phase = ""

@@ -111,8 +111,15 @@ async def test_the_page_shows_escalations_funnel_and_goal(site: Site) -> None:
     assert "<details>" in emergency and ">received</strong>" in emergency
     assert 'data-phase="rfh"' in article(html, site.rfh_id)
     assert "Slow reports" in html
-    assert site.emergency_id in section(html, "open")
-    assert site.rfh_id in section(html, "closed") and site.rfh_id not in section(html, "open")
+    waiting = re.search(r'<section id="waiting" class="waiting">(.*?)</section>', html, re.S)
+    assert waiting is not None and site.emergency_id in waiting.group(1)
+    assert site.rfh_id not in waiting.group(1)
+    # Waiting first: above the figures, and in the list only as a pointer to it.
+    assert html.index('id="waiting"') < html.index('id="summary"')
+    assert html.count(f'<article class="esc" id="{site.emergency_id}"') == 1
+    listed = section(html, "escalations")
+    assert f'href="#{site.emergency_id}"' in listed and site.rfh_id in listed
+    assert '<meta http-equiv="refresh" content="60">' in html
     assert "Our database is sad" not in html  # opened in 2021
     funnel = section(html, "funnel")
     assert '<svg class="chart"' in funnel
@@ -146,18 +153,20 @@ async def test_the_api_lists_escalations_with_their_timelines(site: Site) -> Non
     emergency = views[site.emergency_id]
     assert {key: emergency[key] for key in ("source", "external_id", "title", "severity",
                                             "phase", "outcome", "criteria", "approver",
-                                            "decided", "age_minutes")} == {
+                                            "approver_name", "decided", "age_minutes")} == {
         "source": "incident_io", "external_id": "01EMERGENCY0001", "title": EVIL_TITLE,
         "severity": "Critical", "phase": "awaiting_approval", "outcome": "emergency",
-        "criteria": ["production_unstable"], "approver": None, "decided": None,
-        "age_minutes": 10.0}
+        "criteria": ["production_unstable"], "approver": None, "approver_name": None,
+        "decided": None, "age_minutes": 10.0}
+    assert [view["id"] for view in data["awaiting_decision"]] == [site.emergency_id]
+    assert data["next_cursor"] is None
     stored = await site.harness.store.timeline(site.emergency_id)
     assert [entry["event"] for entry in emergency["timeline"]] == [e.event for e in stored]
     assert emergency["timeline"][:2] == [
         {"at": emergency["timeline"][0]["at"], "event": "received", "actor": "incident_io",
-         "details": stored[0].details},
+         "actor_name": "incident_io", "details": stored[0].details},
         {"at": emergency["timeline"][1]["at"], "event": "classified", "actor": "policy",
-         "details": stored[1].details}]
+         "actor_name": "policy", "details": stored[1].details}]
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", emergency["timeline"][0]["at"])
     assert emergency["links"]["incident"] == "https://app.incident.io/incidents/123"
 
@@ -170,16 +179,67 @@ async def test_the_period_is_chosen_with_since(site: Site) -> None:
 
 
 @pytest.mark.parametrize("path", ["/", "/api/escalations"])
-async def test_a_bad_since_is_400_with_the_reason(site: Site, path: str) -> None:
-    response = await site.client.get(path, params={"since": "forever"})
+@pytest.mark.parametrize(("params", "says"), [
+    ({"since": "forever"}, "e.g. 90m, 12h, 30d or 2w"),
+    ({"cursor": "bm90IGEgY3Vyc29y"}, "cursor is not one this server gave out"),
+    ({"cursor": "%%%"}, "cursor is not one this server gave out"),
+    ({"state": "asleep"}, "state must be one of received, ignored"),
+    ({"source": "email"}, "source must be one of incident_io, pagerduty, slack"),
+    ({"outcome": "maybe"}, "outcome must be one of emergency, rfh, ignore, none"),
+])
+async def test_a_bad_query_is_400_with_the_reason(site: Site, path: str,
+                                                  params: dict[str, str], says: str) -> None:
+    response = await site.client.get(path, params=params)
     assert response.status == 400
-    assert "e.g. 90m, 12h, 30d or 2w" in await response.text()
+    assert says in await response.text()
+
+
+@pytest.mark.parametrize("limit", ["0", "201", "ten"])
+async def test_the_api_page_size_is_bounded(site: Site, limit: str) -> None:
+    response = await site.client.get("/api/escalations", params={"limit": limit})
+    assert response.status == 400
+    assert "limit must be a whole number from 1 to 200" in await response.text()
+
+
+async def test_the_api_pages_by_cursor_with_its_filters(site: Site) -> None:
+    first = await (await site.client.get("/api/escalations",
+                                         params={"since": "520w", "limit": "1"})).json()
+    assert first["report"]["escalations"] == 3 and first["next_cursor"]
+    ids = [view["external_id"] for view in first["escalations"]]
+    cursor = first["next_cursor"]
+    while cursor:
+        page = await (await site.client.get("/api/escalations", params={
+            "since": "520w", "limit": "1", "cursor": cursor})).json()
+        assert page["report"] is None  # the figures come with the first page only
+        ids += [view["external_id"] for view in page["escalations"]]
+        cursor = page["next_cursor"]
+    assert ids == ["01RFH000000002", "01EMERGENCY0001", "01FDAG4SAP5TYPT98WGR2N7W91"]
+    narrowed = await (await site.client.get("/api/escalations", params={
+        "since": "520w", "outcome": "rfh", "state": "rfh", "source": "incident_io"})).json()
+    assert [view["external_id"] for view in narrowed["escalations"]] == [
+        "01RFH000000002", "01FDAG4SAP5TYPT98WGR2N7W91"]  # the 2021 incident is an RFH too
+    paged = await (await site.client.get("/api/escalations", params={
+        "since": "520w", "source": "pagerduty"})).json()
+    assert paged["escalations"] == []
+
+
+async def test_the_page_links_to_older_escalations_keeping_its_filters(site: Site) -> None:
+    html = await (await site.client.get("/", params={"since": "520w",
+                                                     "source": "incident_io"})).text()
+    assert html.count('<article class="esc"') == 3  # the waiting one, and two in the list
+    assert 'rel="next"' not in html  # three fit on one page
+    older = await (await site.client.get("/", params={
+        "since": "520w", "outcome": "rfh"})).text()
+    assert site.rfh_id in section(older, "escalations")
+    assert site.emergency_id not in section(older, "escalations")
+    assert '<option value="rfh" selected>' in older
 
 
 @pytest.mark.parametrize("site", [True], ids=["demo"], indirect=True)
 async def test_demo_mode_offers_approve_and_decline_on_awaiting_escalations(site: Site) -> None:
     html = await (await site.client.get("/")).text()
     emergency = article(html, site.emergency_id)
+    assert emergency.index("/demo/click") < emergency.index("<dl>")  # the decision first
     forms = re.findall(r'<form class="demo" method="post" action="/demo/click">(.*?)</form>',
                        emergency, re.S)
     assert len(forms) == 2

@@ -195,7 +195,8 @@ def test_the_manifest_is_filled_in_for_the_public_url() -> None:
     assert (command["command"], command["url"]) == ("/tier2",
                                                     "https://t2g.example.com/slack/commands")
     assert manifest["oauth_config"]["scopes"]["bot"] == [
-        "chat:write", "channels:history", "groups:history", "users:read", "users:read.email",
+        "chat:write", "channels:history", "groups:history", "channels:read", "groups:read",
+        "users:read", "users:read.email",
         "usergroups:read", "commands"]
     assert "HOST" not in render_manifest("https://t2g.example.com:8443/tier2gate")
     assert public_base("https://t2g.example.com:8443/tier2gate/") == \
