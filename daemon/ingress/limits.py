@@ -89,31 +89,33 @@ async def read_bounded(request: web.Request, max_body_bytes: int, timeout_s: flo
     # reallocated and copied again and again while it grows.
     chunks: list[bytes] = []
     size = 0
-    refused: BodyRefused | None = None
+    # Why the body is refused and how to answer; the exception is made only where it is
+    # raised, as a local here it would refer to this frame through its own traceback.
+    refused: tuple[str, Callable[[], web.HTTPException]] | None = None
     try:
         async with asyncio.timeout(timeout_s):
             while chunk := await request.content.readany():
                 if size + len(chunk) > max_body_bytes:
-                    refused = BodyRefused("too_large", partial(
+                    refused = "too_large", partial(
                         web.HTTPRequestEntityTooLarge, max_size=max_body_bytes,
-                        actual_size=size + len(chunk)))
+                        actual_size=size + len(chunk))
                     break
                 if not budget.take(len(chunk)):
-                    refused = BodyRefused("overloaded", _json_error(
+                    refused = "overloaded", _json_error(
                         web.HTTPServiceUnavailable, "too many request bodies in flight; "
-                        "retry later", **{"Retry-After": str(RETRY_AFTER_S)}))
+                        "retry later", **{"Retry-After": str(RETRY_AFTER_S)})
                     break
                 request[HELD_KEY] = request.get(HELD_KEY, 0) + len(chunk)
                 chunks.append(chunk)
                 size += len(chunk)
     except TimeoutError:
-        refused = BodyRefused("slow", _json_error(
-            web.HTTPRequestTimeout, f"body not received within {timeout_s:g} s"))
+        refused = "slow", _json_error(
+            web.HTTPRequestTimeout, f"body not received within {timeout_s:g} s")
     if refused is not None:
         # This frame lives as long as the exception's traceback: let go of the body first.
         chunk = b""
         chunks.clear()
-        raise refused
+        raise BodyRefused(*refused)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
