@@ -2,9 +2,9 @@
 
 Each open connection costs memory before any handler runs: aiohttp buffers up to twice
 `read_bufsize` of body per connection, the event loop hands over up to 256 KiB per socket read,
-and the allocator keeps its peaks. `http.max_buffered_bytes` bounds the bodies held; only a
-bound on the connections themselves bounds the rest (issue 14: 200 greedy connections grew the
-RSS by 110-245 MB under the byte cap).
+and there are the parser, the request and its task. `http.max_buffered_bytes` bounds the
+bodies held; only a bound on the connections themselves bounds the rest (issue 14: 200 greedy
+connections grew the RSS by 110-245 MB under the byte cap; 3,000 without this cap, 0.2-1.2 GB).
 
 `ConnectionCap` wraps the listener's protocol factory (`web.Server`, which makes one
 `RequestHandler` per connection). Every connection gets a `_Counted` protocol that decides
@@ -21,8 +21,8 @@ The event loop reads whatever the kernel holds, up to 256 KiB at a time, into a 
 and aiohttp takes up to twice `read_bufsize` (128 KiB) before it pauses reading: a greedy
 sender fills both on every connection. A 32 KiB buffer (Linux doubles it: 64 KiB) bounds each
 read, and so what a connection holds before its handler can refuse it, to ~200 KiB. Measured
-(`bench/run --only slow`, 1,000 greedy connections, cap 256): RSS growth ~140-160 MB without
-it, ~40 MB with it. The cost is a TCP window of 64 KiB: a 1 MiB body over a 100 ms round trip
+(`bench/run --only slow`, 1,000 greedy connections, cap 256): RSS growth 136-163 MB without
+it, 41-47 MB with it. The cost is a TCP window of 64 KiB: a 1 MiB body over a 100 ms round trip
 takes ~1.6 s instead of less, a webhook of a few KB is unaffected.
 
 The count is taken in `connection_made` and given back in `connection_lost`, which asyncio
@@ -119,9 +119,8 @@ class _Counted(asyncio.Protocol):
         if self._inner is None:
             transport.abort()  # type: ignore[attr-defined]  # nothing read, nothing written
             return
-        sock = transport.get_extra_info("socket")
-        if sock is not None and self._cap.receive_buffer_bytes:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._cap.receive_buffer_bytes)
+        if self._cap.receive_buffer_bytes:
+            _set_receive_buffer(transport, self._cap.receive_buffer_bytes)
         self._inner.connection_made(transport)
 
     def connection_lost(self, exc: BaseException | None) -> None:
@@ -147,6 +146,16 @@ class _Counted(asyncio.Protocol):
     def resume_writing(self) -> None:
         if self._inner is not None:
             self._inner.resume_writing()
+
+
+def _set_receive_buffer(transport: asyncio.BaseTransport, size: int) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    except OSError as exc:  # not fatal: the kernel's own buffer, as before
+        log.debug("listener.receive_buffer_not_set", error=str(exc))
 
 
 class CappedTCPSite(web.BaseSite):

@@ -48,8 +48,8 @@ class HttpSettings(Section):
     # Request bodies not yet answered, across all connections: over it, 503 (retry later).
     # 16 MiB is 16 bodies at the 1 MiB limit, or thousands of real webhooks of a few KB.
     max_buffered_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
-    # Connections open at once on the public listener; more are closed at once, unread. Each
-    # costs up to ~0.5 MB of buffers under a greedy client; vendors need a few at a time.
+    # Connections open at once on the public listener; more are closed at once, unread. Under
+    # a greedy client each holds ~0.1-0.2 MB of buffers; vendors need a few at a time.
     max_connections: int = Field(default=256, gt=0)
 
 
