@@ -121,10 +121,17 @@ def main() -> int:
             res = asyncio.run(slow_clients(root / "slow"))
             details["slow"] = res
             note("slow_clients", res)
-            emit("slow_uploads_rss_growth_mb", res["capped"]["growth_mb"])
-            emit("slow_uploads_rss_growth_mb_uncapped", res["uncapped"]["growth_mb"])
-            emit("slow_uploads_answers", " ".join(
-                f"{status}x{count}" for status, count in sorted(res["capped"]["answers"].items())))
+            capped, more, uncapped = res["capped"], res["capped_more"], res["uncapped_more"]
+            emit("slow_uploads_rss_growth_goal_mb", capped["goal_growth_mb"])
+            for suffix, run in (("", capped), ("_3000", more), ("_3000_no_connection_cap",
+                                                                  uncapped)):
+                emit(f"slow_uploads_rss_growth_mb{suffix}", run["growth_mb"])
+                emit(f"slow_uploads_peak_rss_mb{suffix}", run["peak_rss_mb"])
+                emit(f"slow_uploads_peak_connections{suffix}", run["peak_connections"])
+                emit(f"slow_uploads_answers{suffix}", " ".join(
+                    f"{status}x{count}" for status, count in sorted(run["answers"].items())))
+            emit("slow_uploads_rss_growth_goal_met",
+                 "yes" if capped["met"] and more["met"] else "no")
             emit("idle_connections_closed_after_max_s", res["idle"]["closed_after_max_s"])
         if "cold" in args.only and template is not None:
             (root / "cold").mkdir()

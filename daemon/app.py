@@ -50,6 +50,29 @@ class ClientClosedRequest(web.HTTPClientError):
 
 
 @web.middleware
+async def errors_as_answers(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """HTTP errors leave the app as plain answers, not as raised exceptions (outermost).
+
+    aiohttp keeps a raised `HTTPException` in a local of the frame that caught it, and that
+    frame is in the exception's own traceback: a reference cycle holding the request, its
+    handler and any unread body until the cyclic garbage collector runs. Under a flood of
+    refused uploads that is memory held for nothing. Answered as a `web.Response`, the
+    exception dies here and everything it held is freed at once.
+    """
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        answer = web.Response(status=exc.status, reason=exc.reason, body=exc.body,
+                              headers={k: v for k, v in exc.headers.items()
+                                       if k.lower() != "content-length"})
+        if exc.keep_alive is False:  # force_close(): the rest of the body stays unread
+            answer.force_close()
+        return answer
+
+
+@web.middleware
 async def count_requests(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
@@ -130,7 +153,8 @@ def build_app(
     `preflight` checks the vendors at start and periodically."""
     app = web.Application(
         client_max_size=settings.http.max_body_bytes,
-        middlewares=[count_requests, store_outage_is_503, release_held_bytes],
+        middlewares=[errors_as_answers, count_requests, store_outage_is_503,
+                     release_held_bytes],
     )
     app[SETTINGS] = settings
     app[STORE] = store
@@ -178,7 +202,8 @@ def build_admin_app(public: web.Application) -> web.Application:
     settings = public[SETTINGS]
     access = AdminAccess.from_settings(settings.admin)
     app = web.Application(
-        middlewares=[count_requests, access.middleware(), store_outage_is_503])
+        middlewares=[errors_as_answers, count_requests, access.middleware(),
+                     store_outage_is_503])
     app[SETTINGS] = settings
     app[STORE] = public[STORE]
     app[METRICS] = public[METRICS]

@@ -1,7 +1,9 @@
 """The two listeners of `tier2gate serve` (and the demo): public and admin, one runner each.
 
 The public app owns the store and the job runner, so it starts first and stops last; the
-admin app only reads what the public one holds. Both get the same connection limits.
+admin app only reads what the public one holds. Both get the same connection limits, and
+each its own cap on connections open at once (`http.max_connections`,
+`admin.max_connections`; `daemon.connections`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import Any
 from aiohttp import web
 
 from daemon.app import ADMIN_ACCESS
-from daemon.appkeys import SETTINGS
+from daemon.appkeys import METRICS, SETTINGS
+from daemon.connections import CappedTCPSite
 from daemon.logging import AccessLogger, get_logger
 from daemon.settings import Settings
 
@@ -60,16 +63,23 @@ class Listeners:
         self._public = web.AppRunner(public, **options)
         self._admin = web.AppRunner(admin, **options)
         self._started: list[web.AppRunner] = []
+        self.sites: dict[str, CappedTCPSite] = {}
 
     async def start(self) -> None:
         """Open the store (public app startup) and listen on both; on failure, undo."""
         http, admin = self.settings.http, self.settings.admin
+        metrics = self._public.app[METRICS]
         try:
-            for runner, host, port in ((self._public, http.host, http.port),
-                                       (self._admin, admin.host, admin.port)):
+            for name, runner, host, port, cap in (
+                    ("public", self._public, http.host, http.port, http.max_connections),
+                    ("admin", self._admin, admin.host, admin.port, admin.max_connections)):
                 await runner.setup()
                 self._started.append(runner)
-                await web.TCPSite(runner, host, port).start()
+                site = CappedTCPSite(runner, host, port, max_connections=cap, listener=name,
+                                     on_refused=metrics.connections_refused.labels(name).inc)
+                metrics.connections_open.labels(name).set_function(site.cap.count)
+                self.sites[name] = site
+                await site.start()
         except BaseException:
             await self.stop()
             raise

@@ -37,6 +37,17 @@ class Metrics:
             "tier2gate_webhook_rejections", "Inbound requests refused, by source and reason",
             ["source", "reason"], registry=self.registry,
         )
+        # Per listener (public, admin): connections closed at once, before a byte was read,
+        # because the listener already had `max_connections` open; and those open now.
+        self.connections_refused = Counter(
+            "tier2gate_connections_refused",
+            "Connections closed unread because the listener was at its max_connections",
+            ["listener"], registry=self.registry,
+        )
+        self.connections_open = Gauge(
+            "tier2gate_connections_open", "Connections open now, by listener", ["listener"],
+            registry=self.registry,
+        )
 
         self.page_latency = Histogram(
             "tier2gate_page_latency_seconds", "From the approval to PagerDuty accepting the page",

@@ -55,6 +55,9 @@ class HttpSettings(Section):
     # Request bodies not yet answered, across all connections: over it, 503 (retry later).
     # 16 MiB is 16 bodies at the 1 MiB limit, or thousands of real webhooks of a few KB.
     max_buffered_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    # Connections open at once on the public listener; more are closed at once, unread. Under
+    # a greedy client each holds ~0.1-0.2 MB of buffers; vendors need a few at a time.
+    max_connections: int = Field(default=256, gt=0)
 
 
 class AdminSettings(Section):
@@ -72,6 +75,8 @@ class AdminSettings(Section):
     # Trusted only when every path to the admin listener goes through that proxy, which
     # overwrites the header: anyone else reaching the listener could send it.
     proxy_user_header: str | None = None
+    # Connections open at once on the admin listener (a browser opens ~6, Prometheus 1).
+    max_connections: int = Field(default=32, gt=0)
 
     @field_validator("token")
     @classmethod

@@ -71,7 +71,7 @@ async def read_body(request: web.Request, source: str, content_types: tuple[str,
         if exc.reason == "too_large":
             raise too_large(limit, limit + 1) from None
         log.warning("webhook.body_refused", source=source, reason=exc.reason)
-        raise exc.response from None
+        raise exc.answer() from None
     except RequestPayloadError:
         # e.g. a body that is not what its Content-Encoding says; vendors never compress. The
         # rest of the stream cannot be trusted either, so this connection ends with the answer.
