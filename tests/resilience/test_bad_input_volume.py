@@ -255,6 +255,9 @@ async def test_ten_thousand_bad_requests_no_5xx_nothing_unsigned_stored_memory_f
         "TIER2GATE_INCIDENT_IO__WEBHOOK_SECRET": INC_SECRET,
         "TIER2GATE_SLACK__SIGNING_SECRET": SLACK_SECRET,
         "TIER2GATE_HTTP__MAX_BODY_BYTES": str(MAX_BODY),
+        # 300 clients at once, above the default connection cap (256): what is tested here is
+        # each bad request's answer; refusing connections over the cap has its own test.
+        "TIER2GATE_HTTP__MAX_CONNECTIONS": str(IN_FLIGHT + 16),
         "TIER2GATE_LOG__LEVEL": "ERROR",
         "TIER2GATE_MODE": "shadow",  # inbound only: live mode needs Slack and a pager
         **fast_jobs_env(),
