@@ -7,11 +7,15 @@ installed wheel where `deploy/` does not exist.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
 TEMPLATE = Path(__file__).resolve().parent / "defaults" / "slack-manifest.yaml"
 PLACEHOLDER = "https://HOST"
+
+
+_SAFE_PATH = re.compile(r"[A-Za-z0-9._~/-]*")
 
 
 class ManifestError(ValueError):
@@ -35,6 +39,15 @@ def public_base(url: str) -> str:
         raise ManifestError("must not have a ?query or #fragment: give the base URL only")
     if parts.hostname == "host":
         raise ManifestError("replace HOST with the public name of your tier2gate")
+    try:
+        parts.port  # noqa: B018 - urlsplit checks the port only when it is read
+    except ValueError:
+        raise ManifestError(f"has a port that is not 1-65535: {url!r}") from None
+    if not _SAFE_PATH.fullmatch(parts.path):
+        # The URL is pasted into YAML and into Slack's settings: a space, `:` or `[` would
+        # break the one or make an address Slack cannot call.
+        raise ManifestError("the path may hold only letters, digits and - . _ ~ / "
+                            f"(a reverse proxy's mount point): {parts.path!r}")
     return f"https://{parts.netloc}{parts.path.rstrip('/')}"
 
 

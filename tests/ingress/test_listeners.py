@@ -126,3 +126,39 @@ async def test_every_answer_forbids_framing_and_sniffing_and_hides_the_version(
         assert response.headers["X-Content-Type-Options"] == "nosniff"
         assert response.headers["Server"] == "tier2gate"
         assert "aiohttp" not in str(response.headers).lower()
+
+
+async def test_a_cross_site_post_cannot_start_a_drill_on_the_loopback_admin_listener(
+        tmp_path: Path) -> None:
+    """Through `kubectl port-forward` / `ssh -L` the dashboard is the operator's own
+    127.0.0.1:8081, with no credentials. A web page the operator has open may send a simple
+    cross-site POST there (no CORS preflight): it must not start a drill (a DRILL request to
+    the real SMOC)."""
+    async with running(tmp_path) as h:
+        response = await h.admin.post("/api/drills", headers={
+            "Origin": "https://attacker.example", "Sec-Fetch-Site": "cross-site",
+            "Content-Type": "text/plain"}, data=b"")
+        assert response.status in (401, 403), response.status
+        assert "drill" not in await h.work()
+
+
+async def test_a_rebound_host_name_cannot_read_the_loopback_admin_listener(tmp_path: Path
+                                                                         ) -> None:
+    """DNS rebinding: attacker.example resolved to 127.0.0.1 would let the operator's browser
+    read http://attacker.example:8081/api/escalations same-origin; only loopback host names
+    are answered."""
+    async with running(tmp_path) as h:
+        response = await h.admin.get("/api/escalations",
+                                     headers={"Host": "attacker.example:8081"})
+        assert response.status in (400, 403, 421), response.status
+
+
+async def test_the_operator_on_a_loopback_name_reads_and_a_same_origin_post_works(
+        tmp_path: Path) -> None:
+    async with running(tmp_path) as h:
+        for host in ("localhost:8081", "127.0.0.1:8081", "[::1]:8081"):
+            assert (await h.admin.get("/healthz", headers={"Host": host})).status == 200
+        same = await h.admin.post("/api/drills", json={}, headers={
+            "Origin": "http://localhost:8081", "Host": "localhost:8081",
+            "Sec-Fetch-Site": "same-origin"})
+        assert same.status not in (403, 421), same.status

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -244,3 +245,21 @@ def test_every_slack_method_the_client_calls_has_its_scope_in_the_manifest() -> 
     assert called == set(needs), "update `needs` and the manifest's scopes"
     scopes = yaml.safe_load(render_manifest("https://x.example"))["oauth_config"]["scopes"]["bot"]
     assert {scope for scope in needs.values() if scope} <= set(scopes)
+
+
+@pytest.mark.parametrize("url", ["https://t2g.example.com/a: b", "https://t2g.example.com/x: [y",
+                                 "https://t2g.example.com/a b",
+                                 "https://t2g.example.com:99999"])
+def test_slack_manifest_never_prints_a_broken_manifest(url: str) -> None:
+    """A path with `: ` or `[` must not break the printed YAML, nor a space or an
+    out-of-range port make URLs Slack cannot call: the URL is refused, or used as given."""
+    try:
+        text = render_manifest(url)
+    except ManifestError:
+        return
+    manifest = yaml.safe_load(text)
+    request_url = manifest["settings"]["interactivity"]["request_url"]
+    assert " " not in request_url
+    assert request_url.startswith(url.rstrip("/")) or request_url.startswith(
+        url.replace(" ", "%20"))
+    urlsplit(request_url).port  # noqa: B018 - raises on a port Slack cannot call
