@@ -66,7 +66,7 @@ async def slack() -> AsyncIterator[FakeSlack]:
 
 @pytest.fixture
 def client(slack: FakeSlack) -> Client:
-    return Client(TOKEN, slack.api_url, timeout_s=0.3)
+    return Client(TOKEN, slack.api_url, timeout_s=1.0)
 
 
 def texts(node: Any) -> str:
@@ -243,7 +243,7 @@ FAULTS: list[tuple[Fault, type[Exception]]] = [
     *[(Fault(status=s), Permanent) for s in (400, 401, 403, 404)],
     *[(Fault(status=s), Retry) for s in (500, 502, 503)],
     (Fault(status=429, retry_after_s=7), Retry),
-    (Fault(status=200, delay_s=1.0), Retry),
+    (Fault(status=200, delay_s=2.0), Retry),
     (Fault(reset=True), Retry),
     (Fault(status=200, body="<html>proxy says hi</html>"), Retry),
 ]
