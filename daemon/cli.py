@@ -17,6 +17,7 @@ from daemon import __version__
 from daemon.app import build_admin_app, build_app
 from daemon.clock import SystemClock
 from daemon.config_check import Finding, check_settings, errors
+from daemon.domain.policy import Policy
 from daemon.domain.policy_file import PolicyError, dump_policy, load_policy
 from daemon.jobs.registry import handlers
 from daemon.listeners import serve
@@ -82,15 +83,23 @@ def cmd_serve(_args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_check_config(_args: argparse.Namespace) -> int:
+def _settings_and_policy() -> tuple[Settings, Policy] | None:
+    """The settings and the policy they name, or None after saying on stderr what is wrong."""
     settings = _settings_or_exit()
     if settings is None:
-        return 1
+        return None
     try:
-        policy = load_policy(settings.resolved_policy_file())
+        return settings, load_policy(settings.resolved_policy_file())
     except PolicyError as exc:
         print(f"tier2gate: invalid policy:\n{exc}", file=sys.stderr)
+        return None
+
+
+def cmd_check_config(_args: argparse.Namespace) -> int:
+    loaded = _settings_and_policy()
+    if loaded is None:
         return 1
+    settings, policy = loaded
     findings = check_settings(settings)
     _print_findings(findings)
     if errors(findings):
@@ -143,14 +152,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from daemon import preflight
     from daemon.wiring import build_vendors
 
-    settings = _settings_or_exit()
-    if settings is None:
+    loaded = _settings_and_policy()
+    if loaded is None:
         return 1
-    try:
-        policy = load_policy(settings.resolved_policy_file())
-    except PolicyError as exc:
-        print(f"tier2gate: invalid policy:\n{exc}", file=sys.stderr)
-        return 1
+    settings, policy = loaded
 
     async def check() -> list[preflight.CheckResult]:
         vendors = build_vendors(settings, SystemClock())

@@ -22,6 +22,7 @@ from tests.world import (
     SMOC,
     World,
     button,
+    emergency,
     incident,
     world,
 )
@@ -140,24 +141,21 @@ async def test_a_page_pagerduty_refuses_is_told_to_the_approvers_and_on_the_dash
 async def test_a_decline_form_that_cannot_open_asks_the_smoc_to_press_again(
         tmp_path: Path) -> None:
     async with world(tmp_path) as w:
-        assert (await w.daemon.incident_io(incident())).status == 202
-        await w.daemon.settle()
-        [row] = await w.daemon.escalations()
-        [message] = top_level(w, CHANNEL)
+        esc_id, ts = await emergency(w)
         w.slack.fail("views.open", "expired_trigger_id")
 
-        await w.daemon.slack_interaction(button(row.id, SMOC, DECLINE_ACTION, message.ts, "8.1"))
+        await w.daemon.slack_interaction(button(esc_id, SMOC, DECLINE_ACTION, ts, "8.1"))
         await w.daemon.settle()
 
         told = w.slack.ephemerals[-1].args
         assert told["user"] == SMOC and "Press Decline again" in told["text"]
-        timeline = await w.daemon.store.timeline(row.id)
+        timeline = await w.daemon.store.timeline(esc_id)
         [failed] = [e for e in timeline if e.event == "decline_form_failed"]
         assert failed.actor == SMOC and "expired_trigger_id" in failed.details["error"]
-        assert has_buttons(message) and await w.daemon.dead_jobs() == []
+        assert has_buttons(w.slack.messages[(CHANNEL, ts)]) and await w.daemon.dead_jobs() == []
 
         # Pressing again opens the form.
-        await w.daemon.slack_interaction(button(row.id, SMOC, DECLINE_ACTION, message.ts, "8.2"))
+        await w.daemon.slack_interaction(button(esc_id, SMOC, DECLINE_ACTION, ts, "8.2"))
         await w.daemon.settle()
         assert len(w.slack.views) == 1
 
@@ -226,15 +224,12 @@ async def test_vendor_reason_with_slack_markup_does_not_ping_the_channel(tmp_pat
     """A vendor's error text is untrusted: in the 'needs attention' thread note it must not
     become a <!channel> mention or a disguised link."""
     async with world(tmp_path) as w:
-        assert (await w.daemon.incident_io(incident())).status == 202
-        await w.daemon.settle()
-        [row] = await w.daemon.escalations()
-        [message] = top_level(w, CHANNEL)
+        esc_id, ts = await emergency(w)
         w.pagerduty.faults.add(pd_error("Invalid Input Provided",
                                         "<!channel> title <https://evil.example|click>"), 5)
-        await w.daemon.slack_interaction(button(row.id, SMOC, APPROVE_ACTION, message.ts, "5.1"))
+        await w.daemon.slack_interaction(button(esc_id, SMOC, APPROVE_ACTION, ts, "5.1"))
         await w.daemon.settle()
-        notes = [m.text for m in w.slack.thread(CHANNEL, message.ts) if "rotating_light" in m.text]
+        notes = [m.text for m in w.slack.thread(CHANNEL, ts) if "rotating_light" in m.text]
         assert notes, "no needs-attention note"
         for text in notes:
             assert "<!channel>" not in text, text
@@ -245,13 +240,10 @@ async def test_vendor_reason_with_a_secret_is_scrubbed_everywhere(tmp_path: Path
     """A vendor error echoing the API token is scrubbed from the needs-attention note, the
     approval message, the dashboard and /api/escalations."""
     async with world(tmp_path) as w:
-        assert (await w.daemon.incident_io(incident())).status == 202
-        await w.daemon.settle()
-        [row] = await w.daemon.escalations()
-        [message] = top_level(w, CHANNEL)
+        esc_id, ts = await emergency(w)
         w.pagerduty.faults.add(pd_error("Invalid Input Provided",
                                         f"token Token token={PD_TOKEN} is not allowed"), 5)
-        await w.daemon.slack_interaction(button(row.id, SMOC, APPROVE_ACTION, message.ts, "5.1"))
+        await w.daemon.slack_interaction(button(esc_id, SMOC, APPROVE_ACTION, ts, "5.1"))
         await w.daemon.settle()
         everything = json.dumps([m.text for m in w.slack.messages.values()])
         everything += json.dumps([str(m.blocks) for m in w.slack.messages.values()])
