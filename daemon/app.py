@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from aiohttp import web
 
 from daemon.admin_auth import AdminAccess
-from daemon.appkeys import CONFIG_CHECKS, METRICS, READY_DETAILS, SETTINGS, STORE
+from daemon.appkeys import CONFIG_CHECKS, INTAKE, METRICS, READY_DETAILS, SETTINGS, STORE
 from daemon.ingress import health, slack, webhooks
 from daemon.ingress.limits import BUDGET, ByteBudget, release_held_bytes
 from daemon.jobs.attention import recovered_job, trouble_job
@@ -30,7 +30,7 @@ from daemon.reporting import dashboard
 from daemon.settings import Settings
 from daemon.store import Store, StoreUnavailable
 from daemon.watch import Watch
-from daemon.workers.runner import Handler, JobRunner
+from daemon.workers.runner import Handler, IntakeGauge, JobRunner
 
 log = get_logger("tier2gate.app")
 
@@ -134,10 +134,11 @@ def build_app(
     app[CONFIG_CHECKS] = list(checks)
     app[READY_DETAILS] = []
     app[BUDGET] = ByteBudget(settings.http.max_buffered_bytes)
+    app[INTAKE] = IntakeGauge()
     scrubber = SecretScrubber(settings.secrets())
     app[RUNNER] = JobRunner(
         store, handlers or {}, settings.jobs, app[METRICS], scrub=scrubber.scrub, owner=owner,
-        urgent=URGENT, on_trouble=trouble_job, on_recovered=recovered_job,
+        urgent=URGENT, on_trouble=trouble_job, on_recovered=recovered_job, intake=app[INTAKE],
     )
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from daemon.app import ADMIN_ACCESS
 from daemon.appkeys import SETTINGS
-from daemon.logging import AccessLogger, get_logger
+from daemon.logging import AccessLogger, UndescribedAccessLogger, get_logger
 from daemon.settings import Settings
 
 log = get_logger("tier2gate.listeners")
@@ -24,8 +24,9 @@ LINGERING_S = 1.0
 
 
 def runner_options(settings: Settings, *, access_log: bool) -> dict[str, Any]:
-    """`web.AppRunner` keyword arguments for either listener; `access_log`: one `http.access`
-    JSON line per request (`logging.AccessLogger`).
+    """`web.AppRunner` keyword arguments for either listener; `access_log`: `http.access`
+    JSON lines as `log.access` says (`logging.AccessLogger`: every request;
+    `UndescribedAccessLogger`: all but the deliveries that have their own line).
 
     `keepalive_timeout`: aiohttp arms this timer when a connection opens and again after each
     answer, and does not extend it while a request head trickles in, so it bounds both an
@@ -40,9 +41,11 @@ def runner_options(settings: Settings, *, access_log: bool) -> dict[str, Any]:
     10 s, would let a refused client keep the connection that long; an honest client's
     remaining bytes arrive in milliseconds.
     """
+    mode = settings.log.access if access_log else "off"
     return {
         **({"access_log": logging.getLogger("aiohttp.access"),
-            "access_log_class": AccessLogger} if access_log else {"access_log": None}),
+            "access_log_class": AccessLogger if mode == "all" else UndescribedAccessLogger}
+           if mode != "off" else {"access_log": None}),
         "keepalive_timeout": settings.http.idle_timeout_s,
         "lingering_time": LINGERING_S,
         "shutdown_timeout": settings.http.shutdown_timeout_s,

@@ -16,10 +16,15 @@ from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 import structlog
+from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
 from daemon.integrations.failures import scrub
+
+DESCRIBED = web.RequestKey("described", bool)
+"""Set on a request whose outcome a log line of its own already gave (a stored delivery): the
+access log may leave it out (`log.access: except_deliveries`)."""
 
 
 class SecretScrubber:
@@ -111,6 +116,15 @@ class AccessLogger(AbstractAccessLogger):
     @property
     def enabled(self) -> bool:
         return self.logger.isEnabledFor(logging.INFO)
+
+
+class UndescribedAccessLogger(AccessLogger):
+    """`log.access: except_deliveries`: leaves out the requests marked `DESCRIBED` (a webhook
+    delivery the store took has its `webhook.stored`/`duplicate`/`stale` line)."""
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        if not request.get(DESCRIBED, False):
+            super().log(request, response, time)
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:

@@ -49,6 +49,17 @@ had failed before (it carries a `last_error`) succeeds; committed with its compl
 _RECORD_TRIES = 5
 
 log = get_logger("tier2gate.jobs")
+_BURST_LOOK_S = 0.01  # while yielding, how often the runner looks whether intake paused
+
+
+class IntakeGauge:
+    """Webhook deliveries being handled right now, counted by the handlers (an int add each:
+    this sits on the hot path). The runner reads it to yield to intake during a burst."""
+
+    __slots__ = ("in_flight",)
+
+    def __init__(self) -> None:
+        self.in_flight = 0
 
 
 class JobRunner:
@@ -64,10 +75,12 @@ class JobRunner:
         urgent: frozenset[str] = frozenset(),
         on_trouble: Trouble | None = None,
         on_recovered: Recovered | None = None,
+        intake: IntakeGauge | None = None,
     ) -> None:
         """`urgent`: job kinds on the emergency path. A retryable failure never dead-letters
         them, and they are retried at least every `settings.urgent_retry_max_s` (a vendor's
-        own Retry-After still wins), so a recovered vendor is noticed within seconds."""
+        own Retry-After still wins), so a recovered vendor is noticed within seconds.
+        `intake`: the listeners' delivery count in this process, to yield to (`_yield`)."""
         self.store = store
         self.handlers = dict(handlers)
         self.settings = settings
@@ -83,6 +96,9 @@ class JobRunner:
         self._stopping = asyncio.Event()
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._heartbeat_task: asyncio.Task[None] | None = None
+        self._intake = intake
+        self._yielding_since: float | None = None
+        self._burst_logged = False
         store.on_enqueue(self._wake.set)
 
     async def run(self) -> None:
@@ -90,6 +106,7 @@ class JobRunner:
         self._start_heartbeat()
         try:
             while not self._stopping.is_set():
+                await self._yield()
                 await self._claim_some()
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
@@ -99,6 +116,37 @@ class JobRunner:
             if self._heartbeat_task is not None:
                 self._heartbeat_task.cancel()
             await self._drain()
+
+    async def _yield(self) -> None:
+        """During a burst of deliveries, claim nothing until intake pauses, for at most
+        `burst_yield_s` per burst; after that, work as usual while the burst goes on (the
+        backlog must not grow without end, and the emergency path waits at most that long).
+
+        A burst is intake that never pauses: with deliveries in flight at every look. At a
+        rate this process answers with time to spare, requests do not overlap and the runner
+        waits a few milliseconds at most. Jobs already running go on; only claims wait, so
+        the CPU and the one SQLite writer go to answering vendors while they queue up."""
+        gauge, limit = self._intake, self.settings.burst_yield_s
+        if gauge is None or limit <= 0:
+            return
+        loop = asyncio.get_running_loop()
+        while gauge.in_flight and not self._stopping.is_set():
+            now = loop.time()
+            if self._yielding_since is None:
+                self._yielding_since = now
+            elif now - self._yielding_since >= limit:
+                if not self._burst_logged:
+                    self._burst_logged = True
+                    log.info("jobs.burst_continues", yielded_s=round(now - self._yielding_since, 1),
+                             in_flight=gauge.in_flight)
+                return  # a long burst: work alongside it until intake pauses again
+            await asyncio.sleep(_BURST_LOOK_S)
+        if self._yielding_since is not None:
+            yielded_s = loop.time() - self._yielding_since
+            if yielded_s >= 1.0:  # a burst, not two requests that overlapped
+                log.info("jobs.yielded_to_intake", yielded_s=round(yielded_s, 1))
+            self._yielding_since = None
+            self._burst_logged = False
 
     def stop(self) -> None:
         self._stopping.set()
