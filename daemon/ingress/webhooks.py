@@ -228,8 +228,9 @@ async def _incident_io_webhook(request: web.Request) -> web.Response:
         log.error("webhook.secret_misconfigured", source="incident_io")
         raise reject(503, "the incident.io webhook secret is misconfigured") from None
     payload = parse_json(request, "incident_io", body)
-    event = _parsed(request, "incident_io", lambda: incident_io.parse_incident_io(payload))
-    return accepted(await store_delivery(request, "incident_io", delivery_id, event.event_type,
+    # Only the checks that decide 400 or 2xx: the escalation is built by the job, once.
+    event_type = _parsed(request, "incident_io", lambda: incident_io.check_incident_io(payload))
+    return accepted(await store_delivery(request, "incident_io", delivery_id, event_type,
                                          body, INTAKE_INCIDENT_IO))
 
 
