@@ -169,11 +169,11 @@ def accepted(new: bool) -> web.Response:
 
 async def pagerduty_webhook(request: web.Request) -> web.Response:
     gauge = request.app[INTAKE]
-    gauge.in_flight += 1  # the job runner yields to a burst of these (`JobRunner._yield`)
+    gauge.begin()  # the job runner yields to a burst of these (`JobRunner._yield`)
     try:
         return await _pagerduty_webhook(request)
     finally:
-        gauge.in_flight -= 1
+        gauge.end()
 
 
 async def _pagerduty_webhook(request: web.Request) -> web.Response:
@@ -207,11 +207,11 @@ async def _pagerduty_webhook(request: web.Request) -> web.Response:
 
 async def incident_io_webhook(request: web.Request) -> web.Response:
     gauge = request.app[INTAKE]
-    gauge.in_flight += 1  # the job runner yields to a burst of these (`JobRunner._yield`)
+    gauge.begin()  # the job runner yields to a burst of these (`JobRunner._yield`)
     try:
         return await _incident_io_webhook(request)
     finally:
-        gauge.in_flight -= 1
+        gauge.end()
 
 
 async def _incident_io_webhook(request: web.Request) -> web.Response:
