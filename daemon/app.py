@@ -118,12 +118,15 @@ def build_app(
     checks: Sequence[Callable[[], str]] = (),
     on_close: Sequence[Callable[[], Awaitable[None]]] = (),
     watch: Watch | None = None,
+    run_jobs: bool = True,
 ) -> web.Application:
     """The public listener's app: the four webhook endpoints and the probes, nothing to read.
 
     It owns the store and the job runner; `build_admin_app` shares them. `checks` return a
     problem ("" when fine) for `/readyz`; `on_close` release vendor clients after the
-    workers stopped; `watch` looks at the clocks and the policy file while the workers run."""
+    workers stopped; `watch` looks at the clocks and the policy file while the workers run.
+    `run_jobs=False` (`serve --role web`): no job runner in this process; other processes
+    (`--role worker`) run the jobs it stores, so readiness does not ask about one."""
     app = web.Application(
         client_max_size=settings.http.max_body_bytes,
         middlewares=[count_requests, store_outage_is_503, release_held_bytes],
@@ -148,7 +151,8 @@ def build_app(
     app.router.add_post("/slack/commands", slack.commands)
     app.on_response_prepare.append(_security_headers)
     app.cleanup_ctx.append(_store_lifetime)
-    app.cleanup_ctx.append(_runner_lifetime)
+    if run_jobs:
+        app.cleanup_ctx.append(_runner_lifetime)
     if watch is not None:
         app[WATCH] = watch
         app[READY_DETAILS].append(watch.detail)

@@ -57,11 +57,15 @@ class Listeners:
     which one was bound."""
 
     def __init__(self, public: web.Application, admin: web.Application, *,
-                 access_log: bool = False) -> None:
+                 access_log: bool = False, public_listener: bool = True) -> None:
+        """`public_listener=False` (`serve --role worker`): the public app still starts (it
+        owns the store and the job runner) but takes no connections; only the admin
+        listener (probes, metrics) listens."""
         self.settings: Settings = public[SETTINGS]
         options = runner_options(self.settings, access_log=access_log)
         self._public = web.AppRunner(public, **options)
         self._admin = web.AppRunner(admin, **options)
+        self._listen_public = public_listener
         self._started: list[web.AppRunner] = []
 
     async def start(self) -> None:
@@ -72,6 +76,8 @@ class Listeners:
                                        (self._admin, admin.host, admin.port)):
                 await runner.setup()
                 self._started.append(runner)
+                if runner is self._public and not self._listen_public:
+                    continue
                 await web.TCPSite(runner, host, port).start()
         except BaseException:
             await self.stop()
@@ -84,7 +90,8 @@ class Listeners:
 
     @property
     def public_url(self) -> str:
-        return _url(self._public)
+        """The public listener's address ("" when it does not listen: `--role worker`)."""
+        return _url(self._public) if self._listen_public else ""
 
     @property
     def admin_url(self) -> str:
@@ -99,17 +106,19 @@ def _url(runner: web.AppRunner) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-async def serve(public: web.Application, admin: web.Application) -> None:
-    """Listen until SIGTERM or SIGINT, then stop accepting, finish requests, drain, close."""
-    listeners = Listeners(public, admin, access_log=True)
+async def serve(public: web.Application, admin: web.Application, *, role: str = "all"
+                ) -> None:
+    """Listen until SIGTERM or SIGINT, then stop accepting, finish requests, drain, close.
+    `role` `worker`: no public listener (see `Listeners`)."""
+    listeners = Listeners(public, admin, access_log=True, public_listener=role != "worker")
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stopping.set)
     await listeners.start()
     try:
-        log.info("serve.listening", public=listeners.public_url, admin=listeners.admin_url,
-                 admin_access=listeners.admin_access())
+        log.info("serve.listening", role=role, public=listeners.public_url,
+                 admin=listeners.admin_url, admin_access=listeners.admin_access())
         await stopping.wait()
     finally:
         await listeners.stop()
