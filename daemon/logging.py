@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
-from daemon.integrations.failures import scrub
+from daemon.integrations.failures import scrub, shortest_form
 
 DESCRIBED = web.RequestKey("described", bool)
 """Set on a request whose outcome a log line of its own already gave (a stored delivery): the
@@ -33,10 +33,11 @@ class SecretScrubber:
 
     def __init__(self, secrets: Iterable[str]) -> None:
         self._secrets = tuple(secrets)
+        self._shortest = shortest_form(self._secrets)
 
     def scrub(self, value: Any) -> Any:
         if isinstance(value, str):
-            return scrub(value, self._secrets)
+            return value if len(value) < self._shortest else scrub(value, self._secrets)
         if isinstance(value, dict):
             return {key: self.scrub(item) for key, item in value.items()}
         if isinstance(value, list | tuple):

@@ -76,23 +76,32 @@ async def read_bounded(request: web.Request, max_body_bytes: int, timeout_s: flo
     # The chunks as aiohttp handed them over, joined once at the end, so that a body is not
     # reallocated and copied again and again while it grows.
     chunks: list[bytes] = []
-    size = 0
-    try:
-        async with asyncio.timeout(timeout_s):
-            while chunk := await request.content.readany():
-                if size + len(chunk) > max_body_bytes:
-                    raise BodyRefused("too_large", web.HTTPRequestEntityTooLarge(
-                        max_size=max_body_bytes, actual_size=size + len(chunk)))
-                if not budget.take(len(chunk)):
-                    raise BodyRefused("overloaded", _json_error(
-                        web.HTTPServiceUnavailable, "too many request bodies in flight; "
-                        "retry later", **{"Retry-After": str(RETRY_AFTER_S)}))
-                request[HELD_KEY] = request.get(HELD_KEY, 0) + len(chunk)
-                chunks.append(chunk)
-                size += len(chunk)
-    except TimeoutError:
-        raise BodyRefused("slow", _json_error(
-            web.HTTPRequestTimeout, f"body not received within {timeout_s:g} s")) from None
+
+    async def read() -> None:
+        size = 0
+        while chunk := await request.content.readany():
+            if size + len(chunk) > max_body_bytes:
+                raise BodyRefused("too_large", web.HTTPRequestEntityTooLarge(
+                    max_size=max_body_bytes, actual_size=size + len(chunk)))
+            if not budget.take(len(chunk)):
+                raise BodyRefused("overloaded", _json_error(
+                    web.HTTPServiceUnavailable, "too many request bodies in flight; "
+                    "retry later", **{"Retry-After": str(RETRY_AFTER_S)}))
+            request[HELD_KEY] = request.get(HELD_KEY, 0) + len(chunk)
+            chunks.append(chunk)
+            size += len(chunk)
+
+    if request.content.is_eof():
+        # Already all here (a webhook of a few KB comes with its head): nothing can be slow,
+        # so no deadline timer to arm and cancel.
+        await read()
+    else:
+        try:
+            async with asyncio.timeout(timeout_s):
+                await read()
+        except TimeoutError:
+            raise BodyRefused("slow", _json_error(
+                web.HTTPRequestTimeout, f"body not received within {timeout_s:g} s")) from None
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
