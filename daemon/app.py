@@ -73,7 +73,7 @@ async def count_requests(
         status = ClientClosedRequest.status_code
         raise
     finally:
-        request.app[METRICS].http_requests.labels(route, str(status)).inc()
+        request.app[METRICS].answered(route, status)
 
 
 @web.middleware

@@ -11,12 +11,22 @@ _LATENCY_BUCKETS_S = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 90
 
 
 class Metrics:
+    def answered(self, route: str, status: int) -> None:
+        """Count one HTTP answer (`tier2gate_http_requests_total{route,status}`)."""
+        child = self._answered.get((route, status))
+        if child is None:
+            child = self._answered[(route, status)] = self.http_requests.labels(
+                route, str(status))
+        child.inc()
+
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.http_requests = Counter(
             "tier2gate_http_requests", "HTTP requests answered, by route and status",
             ["route", "status"], registry=self.registry,
         )
+        # route x status children, looked up once: `labels()` validates and locks every time
+        self._answered: dict[tuple[str, int], Any] = {}
         self.jobs = Gauge(
             "tier2gate_jobs", "Jobs in the store by state", ["state"], registry=self.registry
         )
