@@ -11,14 +11,6 @@ _LATENCY_BUCKETS_S = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 90
 
 
 class Metrics:
-    def answered(self, route: str, status: int) -> None:
-        """Count one HTTP answer (`tier2gate_http_requests_total{route,status}`)."""
-        child = self._answered.get((route, status))
-        if child is None:
-            child = self._answered[(route, status)] = self.http_requests.labels(
-                route, str(status))
-        child.inc()
-
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.http_requests = Counter(
@@ -98,6 +90,14 @@ class Metrics:
             "disagreed with the wall clock, or the policy in force asks for more", ["kind"],
             registry=self.registry,
         )
+
+    def answered(self, route: str, status: int) -> None:
+        """Count one HTTP answer (`tier2gate_http_requests_total{route,status}`)."""
+        child = self._answered.get((route, status))
+        if child is None:
+            child = self._answered[(route, status)] = self.http_requests.labels(
+                route, str(status))
+        child.inc()
 
     def record(self, events: Iterable[Any]) -> None:
         """Count the funnel from timeline entries as they are committed (`NewEvent`s)."""
