@@ -83,13 +83,16 @@ class Requests:
 
 async def closed(spec: dict[str, Any], session: aiohttp.ClientSession, reqs: Requests
                  ) -> dict[str, Any]:
-    url, count, concurrency = spec["url"], int(spec["count"]), int(spec.get("concurrency", 32))
+    count, concurrency = int(spec["count"]), int(spec.get("concurrency", 32))
+    # `urls`: several servers (e.g. two `--role web` processes), each client coroutine
+    # sticking to one as a connection behind a load balancer would
+    urls = spec.get("urls") or [spec["url"]]
     warmup = int(spec.get("warmup", 0))
     statuses: Counter[int] = Counter()
     latencies: list[float] = []
     next_i = 0
 
-    async def worker(limit: int, deadline: float, record: bool) -> None:
+    async def worker(limit: int, deadline: float, record: bool, url: str) -> None:
         nonlocal next_i
         while next_i < limit and time.monotonic() < deadline:
             i = next_i
@@ -104,11 +107,13 @@ async def closed(spec: dict[str, Any], session: aiohttp.ClientSession, reqs: Req
 
     if warmup:
         deadline = time.monotonic() + 10
-        await asyncio.gather(*(worker(warmup, deadline, False) for _ in range(concurrency)))
+        await asyncio.gather(*(worker(warmup, deadline, False, urls[n % len(urls)])
+                               for n in range(concurrency)))
     await _start_at(spec)
     started = time.monotonic()
     deadline = started + float(spec["duration_s"])
-    await asyncio.gather(*(worker(warmup + count, deadline, True) for _ in range(concurrency)))
+    await asyncio.gather(*(worker(warmup + count, deadline, True, urls[n % len(urls)])
+                           for n in range(concurrency)))
     return _result(statuses, latencies, time.monotonic() - started)
 
 

@@ -50,8 +50,10 @@ def note(title: str, data: Any) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", nargs="*",
-                        default=["intake", "clicks", "storm", "cold", "slow", "reads"],
-                        help="benchmarks to run (intake, clicks, storm, cold, slow, reads)")
+                        default=["intake", "intake_pg", "clicks", "storm", "cold", "slow",
+                                 "reads"],
+                        help="benchmarks to run (intake, intake_pg, clicks, storm, cold, slow, "
+                             "reads)")
     parser.add_argument("--rounds", type=int, default=3, help="intake rounds (median taken)")
     parser.add_argument("--json", type=Path, help="also write every detail here")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir")
@@ -60,6 +62,7 @@ def main() -> int:
     from bench.cold_start import cold_start
     from bench.flows import click_to_page, storm
     from bench.intake import intake
+    from bench.intake_pg import intake_postgres
     from bench.reads import reads
     from bench.slow_clients import slow_clients
 
@@ -77,6 +80,9 @@ def main() -> int:
             note("intake", res)
             emit("intake_ratio_vs_aiohttp", res["ratio_vs_aiohttp"])
             emit("intake_ratio_vs_alertmanager", res["ratio_vs_alertmanager"])
+            emit("intake_ratio_vs_group_commit", res["ratio_vs_group_commit"])
+            emit("intake_rps_group_commit", res["groupcommit"]["rps"])
+            emit("intake_server_cpu_us_per_req_group_commit", res["groupcommit"]["cpu_us_per_req"])
             emit("intake_rps_tier2gate", res["tier2gate"]["rps"])
             emit("intake_rps_aiohttp_bare", res["bare"]["rps"])
             emit("intake_rps_alertmanager", res["alertmanager"]["rps"])
@@ -91,6 +97,17 @@ def main() -> int:
             emit("aiohttp_bare_ack_p99_ms_at_200rps", res["bare"]["p99_ms_200rps"])
             emit("tier2gate_peak_rss_mb", res["tier2gate"]["peak_rss_mb"])
             emit("alertmanager_peak_rss_mb", res["alertmanager"]["peak_rss_mb"])
+        if "intake_pg" in args.only:
+            (root / "intake_pg").mkdir()
+            res = intake_postgres(root / "intake_pg")
+            details["intake_pg"] = res
+            note("intake_pg", res)
+            if "skipped" in res:
+                emit("intake_rps_two_web_one_worker", f"skipped: {res['skipped']}")
+            else:
+                emit("intake_rps_two_web_one_worker", res["rps_two_web_one_worker"])
+                emit("intake_rps_one_all_postgres", res["rps_all"])
+                emit("intake_ratio_two_web_one_worker_vs_all", res["ratio_split_vs_all"])
         template = None
         if "clicks" in args.only or "cold" in args.only:
             (root / "clicks").mkdir()

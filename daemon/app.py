@@ -19,7 +19,15 @@ from aiohttp import web
 
 from daemon import drill
 from daemon.admin_auth import AdminAccess
-from daemon.appkeys import CONFIG_CHECKS, METRICS, PREFLIGHT, READY_DETAILS, SETTINGS, STORE
+from daemon.appkeys import (
+    CONFIG_CHECKS,
+    INTAKE,
+    METRICS,
+    PREFLIGHT,
+    READY_DETAILS,
+    SETTINGS,
+    STORE,
+)
 from daemon.ingress import desk_webhooks, health, slack, webhooks
 from daemon.ingress.limits import BUDGET, ByteBudget, release_held_bytes
 from daemon.jobs.attention import recovered_job, trouble_job
@@ -32,7 +40,7 @@ from daemon.reporting import dashboard
 from daemon.settings import Settings
 from daemon.store import Store, StoreUnavailable
 from daemon.watch import Watch
-from daemon.workers.runner import Handler, JobRunner
+from daemon.workers.runner import Handler, IntakeGauge, JobRunner
 
 log = get_logger("tier2gate.app")
 
@@ -98,7 +106,7 @@ async def count_requests(
         status = ClientClosedRequest.status_code
         raise
     finally:
-        request.app[METRICS].http_requests.labels(route, str(status)).inc()
+        request.app[METRICS].answered(route, status)
 
 
 @web.middleware
@@ -144,13 +152,16 @@ def build_app(
     on_close: Sequence[Callable[[], Awaitable[None]]] = (),
     watch: Watch | None = None,
     preflight: PreflightMonitor | None = None,
+    run_jobs: bool = True,
 ) -> web.Application:
     """The public listener's app: the webhook endpoints and the probes, nothing to read.
 
     It owns the store and the job runner; `build_admin_app` shares them. `checks` return a
     problem ("" when fine) for `/readyz`; `on_close` release vendor clients after the
     workers stopped; `watch` looks at the clocks and the policy file while the workers run;
-    `preflight` checks the vendors at start and periodically."""
+    `preflight` checks the vendors at start and periodically. `run_jobs=False` (`serve --role
+    web`): no job runner in this process; other processes (`--role worker`) run the jobs it
+    stores, so readiness does not ask about one."""
     app = web.Application(
         client_max_size=settings.http.max_body_bytes,
         middlewares=[errors_as_answers, count_requests, store_outage_is_503,
@@ -162,10 +173,11 @@ def build_app(
     app[CONFIG_CHECKS] = list(checks)
     app[READY_DETAILS] = []
     app[BUDGET] = ByteBudget(settings.http.max_buffered_bytes)
+    app[INTAKE] = IntakeGauge()
     scrubber = SecretScrubber(settings.secrets())
     app[RUNNER] = JobRunner(
         store, handlers or {}, settings.jobs, app[METRICS], scrub=scrubber.scrub, owner=owner,
-        urgent=URGENT, on_trouble=trouble_job, on_recovered=recovered_job,
+        urgent=URGENT, on_trouble=trouble_job, on_recovered=recovered_job, intake=app[INTAKE],
     )
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz)
@@ -177,7 +189,8 @@ def build_app(
     app.router.add_post("/slack/commands", slack.commands)
     app.on_response_prepare.append(_security_headers)
     app.cleanup_ctx.append(_store_lifetime)
-    app.cleanup_ctx.append(_runner_lifetime)
+    if run_jobs:
+        app.cleanup_ctx.append(_runner_lifetime)
     if watch is not None:
         app[WATCH] = watch
         app[READY_DETAILS].append(watch.detail)

@@ -10,11 +10,14 @@ from daemon.metrics import Metrics
 from daemon.preflight import PreflightMonitor
 from daemon.settings import Settings
 from daemon.store import Store
+from daemon.workers.runner import IntakeGauge
 
 SETTINGS = web.AppKey("settings", Settings)
 STORE = web.AppKey("store", Store)
 METRICS = web.AppKey("metrics", Metrics)
 CONFIG_CHECKS = web.AppKey("config_checks", list[Callable[[], str]])
+INTAKE = web.AppKey("intake", IntakeGauge)
+"""Webhook deliveries in flight: the job runner yields to them during a burst."""
 READY_DETAILS = web.AppKey("ready_details", list[Callable[[], dict[str, object]]])
 """Facts `/readyz` shows whatever its verdict (e.g. the last clock step), never reasons."""
 PREFLIGHT = web.AppKey("preflight", PreflightMonitor)

@@ -42,10 +42,22 @@ def _print_findings(findings: list[Finding]) -> None:
         print(f"tier2gate: {finding.level}: {finding.message}", file=sys.stderr)
 
 
-def cmd_serve(_args: argparse.Namespace) -> int:
+ROLES = ("all", "web", "worker")
+"""`serve --role`: `all` listens and runs the jobs; on PostgreSQL `web` only listens (stores
+and acknowledges deliveries, answers Slack) and `worker` only runs the jobs (admin listener
+for probes and metrics), so each scales on its own behind a load balancer."""
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
     settings = _settings_or_exit()
     if settings is None:
         return 1
+    role: str = getattr(args, "role", "all")
+    if role != "all" and not settings.database_url.startswith(("postgresql://", "postgres://")):
+        print(f"tier2gate: serve --role {role} needs PostgreSQL (database_url: postgresql://...): "
+              "a SQLite store is served by one process, which listens and runs the jobs "
+              "(--role all)", file=sys.stderr)
+        return 2
     configure(settings.log.level, settings.log.format, settings.secrets())
     log = get_logger("tier2gate.serve")
     findings = check_settings(settings)
@@ -63,8 +75,8 @@ def cmd_serve(_args: argparse.Namespace) -> int:
         return 1
     app = build_app(settings, store, handlers=handlers(parts.deps), metrics=metrics,
                     checks=[lambda: parts.deps.policy.problem], on_close=parts.closers,
-                    watch=parts.watch, preflight=parts.preflight())
-    log.info("serve.starting", version=__version__, host=settings.http.host,
+                    watch=parts.watch, preflight=parts.preflight(), run_jobs=role != "web")
+    log.info("serve.starting", version=__version__, role=role, host=settings.http.host,
              port=settings.http.port, admin_host=settings.admin.host,
              admin_port=settings.admin.port, mode=settings.mode, store=store.backend.dialect)
     for finding in findings:
@@ -72,7 +84,7 @@ def cmd_serve(_args: argparse.Namespace) -> int:
     try:
         # measured: uvloop gives ~10% more intake per CPU (bench/README)
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-            runner.run(serve(app, build_admin_app(app)))
+            runner.run(serve(app, build_admin_app(app), role=role))
     except StoreUnavailable as exc:
         log.error("serve.store_unavailable", error=str(exc))
         return 1
@@ -265,9 +277,13 @@ def parser() -> argparse.ArgumentParser:
     )
     root.add_argument("--version", action="version", version=f"tier2gate {__version__}")
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser("serve", help="run the daemon (HTTP server + workers)").set_defaults(
-        func=cmd_serve
-    )
+    serve_cmd = commands.add_parser("serve", help="run the daemon (HTTP server + workers)")
+    serve_cmd.add_argument(
+        "--role", choices=ROLES, default="all",
+        help="all: listen and run the jobs (default, the only role on SQLite); on PostgreSQL, "
+             "web: listeners only (stores and acknowledges), worker: the job runner only "
+             "(admin listener for probes and metrics)")
+    serve_cmd.set_defaults(func=cmd_serve)
     commands.add_parser(
         "check-config", help="validate settings and policy, print them with secrets masked"
     ).set_defaults(func=cmd_check_config)

@@ -16,10 +16,15 @@ from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 import structlog
+from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
-from daemon.integrations.failures import scrub
+from daemon.integrations.failures import scrub, shortest_form
+
+DESCRIBED = web.RequestKey("described", bool)
+"""Set on a request whose outcome a log line of its own already gave (a stored delivery): the
+access log may leave it out (`log.access: except_deliveries`)."""
 
 
 class SecretScrubber:
@@ -28,10 +33,11 @@ class SecretScrubber:
 
     def __init__(self, secrets: Iterable[str]) -> None:
         self._secrets = tuple(secrets)
+        self._shortest = shortest_form(self._secrets)
 
     def scrub(self, value: Any) -> Any:
         if isinstance(value, str):
-            return scrub(value, self._secrets)
+            return value if len(value) < self._shortest else scrub(value, self._secrets)
         if isinstance(value, dict):
             return {key: self.scrub(item) for key, item in value.items()}
         if isinstance(value, list | tuple):
@@ -111,6 +117,15 @@ class AccessLogger(AbstractAccessLogger):
     @property
     def enabled(self) -> bool:
         return self.logger.isEnabledFor(logging.INFO)
+
+
+class UndescribedAccessLogger(AccessLogger):
+    """`log.access: except_deliveries`: leaves out the requests marked `DESCRIBED` (a webhook
+    delivery the store took has its `webhook.stored`/`duplicate`/`stale` line)."""
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        if not request.get(DESCRIBED, False):
+            super().log(request, response, time)
 
 
 def get_logger(name: str) -> structlog.typing.FilteringBoundLogger:

@@ -17,6 +17,8 @@ class Metrics:
             "tier2gate_http_requests", "HTTP requests answered, by route and status",
             ["route", "status"], registry=self.registry,
         )
+        # route x status children, looked up once: `labels()` validates and locks every time
+        self._answered: dict[tuple[str, int], Any] = {}
         self.jobs = Gauge(
             "tier2gate_jobs", "Jobs in the store by state", ["state"], registry=self.registry
         )
@@ -105,6 +107,14 @@ class Metrics:
             "Last preflight result per check (1 passed, 0 failed; see `tier2gate doctor`)",
             ["check"], registry=self.registry,
         )
+
+    def answered(self, route: str, status: int) -> None:
+        """Count one HTTP answer (`tier2gate_http_requests_total{route,status}`)."""
+        child = self._answered.get((route, status))
+        if child is None:
+            child = self._answered[(route, status)] = self.http_requests.labels(
+                route, str(status))
+        child.inc()
 
     def record(self, events: Iterable[Any]) -> None:
         """Count the funnel from timeline entries as they are committed (`NewEvent`s)."""

@@ -186,6 +186,11 @@ class JobSettings(Section):
     lease_s: float = Field(default=30.0, gt=0)
     poll_interval_s: float = Field(default=1.0, gt=0)
     drain_timeout_s: float = Field(default=8.0, ge=0)
+    # While webhook deliveries keep arriving without a pause (intake saturated), claim no new
+    # job for up to this long, so the CPU goes to answering vendors; then work as usual even
+    # if the burst goes on. 0: never wait. Only where the runner shares a process with the
+    # listeners (`serve --role all`).
+    burst_yield_s: float = Field(default=10.0, ge=0)
 
 
 class ClockSettings(Section):
@@ -271,6 +276,11 @@ class DrillSettings(Section):
 class LogSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["json", "console"] = "json"
+    # `http.access` lines: `all` requests; `except_deliveries` (default) all but the webhook
+    # deliveries the store took, whose own line (`webhook.stored`, `webhook.duplicate`,
+    # `webhook.stale`, with the delivery id) already says what happened: one line per
+    # delivery, not two (a line costs ~10 % of a delivery's CPU); `off`.
+    access: Literal["all", "except_deliveries", "off"] = "except_deliveries"
 
 
 class Settings(BaseSettings):

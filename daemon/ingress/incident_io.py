@@ -16,6 +16,7 @@ creation time) raises `PayloadError`, which the endpoint turns into a 400.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -97,6 +98,24 @@ def parse_incident_io(
     payload: object, *, customer_fields: Sequence[str] = CUSTOMER_FIELDS
 ) -> IncidentIoEvent:
     """Normalise a decoded incident.io webhook body."""
+    event = _read(payload, customer_fields, full=True)
+    assert event is not None  # `full` always gives one
+    return event
+
+
+def check_incident_io(payload: object) -> str:
+    """The event type, once the body passed every check of `parse_incident_io` that can refuse
+    it (`PayloadError`, the same reasons) without building the escalation: what the endpoint
+    must know before it answers (400 or 2xx). The intake job parses it fully, once."""
+    _read(payload, (), full=False)
+    event_type: str = payload["event_type"]  # type: ignore[index]  # checked by _read
+    return event_type
+
+
+def _read(payload: object, customer_fields: Sequence[str], *, full: bool
+          ) -> IncidentIoEvent | None:
+    """`parse_incident_io` (`full`) or only its checks (None): one path for both, so the
+    endpoint refuses exactly what the job could not read."""
     if not isinstance(payload, dict):
         raise PayloadError("body is not a JSON object")
     event_type = payload.get("event_type")
@@ -109,10 +128,14 @@ def parse_incident_io(
         if not isinstance(inner, dict):
             raise PayloadError(f"missing {event_type} object")
         if scope == "private_incident":
-            return _private(event_type, inner)
+            private = _private(event_type, inner)
+            return private if full else None
         incident = inner.get("incident") if name == "incident_status_updated_v2" else inner
         if not isinstance(incident, dict):
             raise PayloadError("incident_status_updated_v2 without an incident object")
+        if not full:
+            _identity(incident)
+            return None
         escalation = escalation_from_incident(incident, customer_fields=customer_fields)
         return IncidentIoEvent(
             event_type=event_type,
@@ -127,7 +150,7 @@ def parse_incident_io(
         # and a 400 would only make it retry for a day and then disable the endpoint.
         return IncidentIoEvent(
             event_type=event_type, kind=IncidentIoKind.IGNORED, reason="unsupported event type"
-        )
+        ) if full else None
     if not isinstance(inner, dict):
         raise PayloadError(f"missing {event_type} object")
     return IncidentIoEvent(
@@ -135,7 +158,20 @@ def parse_incident_io(
         kind=IncidentIoKind.IGNORED,
         incident_id=read.text(inner.get("incident_id")),
         reason=reason,
-    )
+    ) if full else None
+
+
+def _identity(incident: dict[str, Any]) -> tuple[str, datetime, datetime]:
+    """(id, created_at, updated_at) of an incident object: what an escalation cannot do
+    without (`PayloadError` otherwise)."""
+    incident_id = read.text(incident.get("id"))
+    if not incident_id:
+        raise PayloadError("incident has no id")
+    created_at = read.timestamp(incident.get("created_at"), "created_at")
+    if created_at is None:
+        raise PayloadError("incident has no created_at")
+    updated_at = read.timestamp(incident.get("updated_at"), "updated_at") or created_at
+    return incident_id, created_at, updated_at
 
 
 def escalation_from_incident(
@@ -148,13 +184,7 @@ def escalation_from_incident(
     """
     if not isinstance(incident, dict):
         raise PayloadError("incident is not an object")
-    incident_id = read.text(incident.get("id"))
-    if not incident_id:
-        raise PayloadError("incident has no id")
-    created_at = read.timestamp(incident.get("created_at"), "created_at")
-    if created_at is None:
-        raise PayloadError("incident has no created_at")
-    updated_at = read.timestamp(incident.get("updated_at"), "updated_at") or created_at
+    incident_id, created_at, updated_at = _identity(incident)
 
     fields = _custom_fields(incident.get("custom_field_entries"))
     status = _status(incident.get("incident_status"))

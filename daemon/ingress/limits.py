@@ -77,6 +77,11 @@ def _json_error(cls: type[web.HTTPException], error: str, **headers: str
     return answer
 
 
+Refusal = tuple[str, Callable[[], web.HTTPException]]
+"""Why a body is refused and how to answer. The exception is made only where it is raised:
+kept as a local it would refer to the reading frame, and the body, through its traceback."""
+
+
 async def read_bounded(request: web.Request, max_body_bytes: int, timeout_s: float) -> bytes:
     """The whole body, charged to the app's budget chunk by chunk as it arrives.
 
@@ -88,32 +93,36 @@ async def read_bounded(request: web.Request, max_body_bytes: int, timeout_s: flo
     # The chunks as aiohttp handed them over, joined once at the end, so that a body is not
     # reallocated and copied again and again while it grows.
     chunks: list[bytes] = []
-    size = 0
-    # Why the body is refused and how to answer; the exception is made only where it is
-    # raised, as a local here it would refer to this frame through its own traceback.
-    refused: tuple[str, Callable[[], web.HTTPException]] | None = None
-    try:
-        async with asyncio.timeout(timeout_s):
-            while chunk := await request.content.readany():
-                if size + len(chunk) > max_body_bytes:
-                    refused = "too_large", partial(
-                        web.HTTPRequestEntityTooLarge, max_size=max_body_bytes,
-                        actual_size=size + len(chunk))
-                    break
-                if not budget.take(len(chunk)):
-                    refused = "overloaded", _json_error(
-                        web.HTTPServiceUnavailable, "too many request bodies in flight; "
-                        "retry later", **{"Retry-After": str(RETRY_AFTER_S)})
-                    break
-                request[HELD_KEY] = request.get(HELD_KEY, 0) + len(chunk)
-                chunks.append(chunk)
-                size += len(chunk)
-    except TimeoutError:
-        refused = "slow", _json_error(
-            web.HTTPRequestTimeout, f"body not received within {timeout_s:g} s")
+    async def read() -> Refusal | None:
+        size = 0
+        while chunk := await request.content.readany():
+            if size + len(chunk) > max_body_bytes:
+                return "too_large", partial(
+                    web.HTTPRequestEntityTooLarge, max_size=max_body_bytes,
+                    actual_size=size + len(chunk))
+            if not budget.take(len(chunk)):
+                return "overloaded", _json_error(
+                    web.HTTPServiceUnavailable, "too many request bodies in flight; "
+                    "retry later", **{"Retry-After": str(RETRY_AFTER_S)})
+            request[HELD_KEY] = request.get(HELD_KEY, 0) + len(chunk)
+            chunks.append(chunk)
+            size += len(chunk)
+        return None
+
+    refused: Refusal | None
+    if request.content.is_eof():
+        # Already all here (a webhook of a few KB comes with its head): nothing can be slow,
+        # so no deadline timer to arm and cancel.
+        refused = await read()
+    else:
+        try:
+            async with asyncio.timeout(timeout_s):
+                refused = await read()
+        except TimeoutError:
+            refused = "slow", _json_error(
+                web.HTTPRequestTimeout, f"body not received within {timeout_s:g} s")
     if refused is not None:
         # This frame lives as long as the exception's traceback: let go of the body first.
-        chunk = b""
         chunks.clear()
         raise BodyRefused(*refused)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -104,6 +104,16 @@ def clean(text: str, secrets: Iterable[str], limit: int = MAX_DETAIL_CHARS) -> s
     return " ".join(scrub(text, secrets).split())[:limit]
 
 
+@functools.lru_cache(maxsize=32)
+def shortest_form(secrets: tuple[str, ...]) -> int:
+    """The length of the shortest text `scrub` could mask for these secrets: a shorter string
+    holds none of them (the log scrubber skips those: most values of a log line are short)."""
+    lengths = [len(secret) for secret in secrets if len(secret) >= MIN_SECRET_CHARS]
+    lengths += [len(core) for secret in secrets if len(secret) >= MIN_SECRET_CHARS
+                for core in _base64_cores(secret.encode())]
+    return min(lengths, default=2**31)
+
+
 @functools.lru_cache(maxsize=32)  # one set of secrets per process in practice (the log scrubber)
 def _secret_pattern(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
     forms: list[tuple[int, str]] = []

@@ -8,7 +8,6 @@ guarded by the escalation's version.
 from __future__ import annotations
 
 import dataclasses
-import json
 from datetime import datetime
 
 from daemon.clock import to_datetime
@@ -17,7 +16,7 @@ from daemon.domain.models import Criterion, Escalation, Source, Status, person
 from daemon.domain.policy import evaluate
 from daemon.domain.transitions import DAEMON, on_facts, on_page_event
 from daemon.ingress.desks import parse_delivery
-from daemon.ingress.fields import PayloadError
+from daemon.ingress.fields import PayloadError, decode_stored
 from daemon.ingress.incident_io import IncidentIoKind, escalation_from_incident, parse_incident_io
 from daemon.ingress.pagerduty import PagerDutyKind, parse_pagerduty
 from daemon.integrations.base import IncidentSource
@@ -104,7 +103,7 @@ class Intake:
         delivery = await self.deps.store.get_delivery(int(job.payload["delivery"]))
         if delivery is None:
             raise Permanent(f"delivery {job.payload['delivery']} is not in the store")
-        return delivery, json.loads(delivery.body)
+        return delivery, decode_stored(delivery.body)
 
     async def incident_io(self, job: Job) -> Changes:
         """A stored incident.io delivery, refreshed from the API when a token is set.

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
@@ -49,6 +50,37 @@ had failed before (it carries a `last_error`) succeeds; committed with its compl
 _RECORD_TRIES = 5
 
 log = get_logger("tier2gate.jobs")
+_BURST_SPAN_S = 0.05  # the shortest span the runner measures intake's busy share over
+_BURST_LOOK_S = 0.01  # while yielding, how often it looks again
+_BURST_BUSY = 0.5  # a burst: a delivery in flight at least this share of the time
+
+
+class IntakeGauge:
+    """How busy the listeners are with webhook deliveries: the handlers call `begin`/`end`
+    (an int add each, and a clock read when the count leaves or reaches zero: this sits on the
+    hot path); the runner reads the share of time with a delivery in flight (`busy_s`) to
+    yield to intake during a burst."""
+
+    __slots__ = ("_busy_s", "_since", "in_flight")
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self._busy_s = 0.0
+        self._since = 0.0
+
+    def begin(self) -> None:
+        if not self.in_flight:
+            self._since = time.monotonic()
+        self.in_flight += 1
+
+    def end(self) -> None:
+        self.in_flight -= 1
+        if not self.in_flight:
+            self._busy_s += time.monotonic() - self._since
+
+    def busy_s(self, now: float) -> float:
+        """Seconds with at least one delivery in flight, since the process started."""
+        return self._busy_s + (now - self._since if self.in_flight else 0.0)
 
 
 class JobRunner:
@@ -64,10 +96,12 @@ class JobRunner:
         urgent: frozenset[str] = frozenset(),
         on_trouble: Trouble | None = None,
         on_recovered: Recovered | None = None,
+        intake: IntakeGauge | None = None,
     ) -> None:
         """`urgent`: job kinds on the emergency path. A retryable failure never dead-letters
         them, and they are retried at least every `settings.urgent_retry_max_s` (a vendor's
-        own Retry-After still wins), so a recovered vendor is noticed within seconds."""
+        own Retry-After still wins), so a recovered vendor is noticed within seconds.
+        `intake`: the listeners' delivery count in this process, to yield to (`_yield`)."""
         self.store = store
         self.handlers = dict(handlers)
         self.settings = settings
@@ -83,6 +117,11 @@ class JobRunner:
         self._stopping = asyncio.Event()
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._heartbeat_task: asyncio.Task[None] | None = None
+        self._intake = intake
+        self._yielding_since: float | None = None
+        self._burst_logged = False
+        self._look = (time.monotonic(), 0.0)  # (when, gauge's busy_s then)
+        self._busy_share = 0.0
         store.on_enqueue(self._wake.set)
 
     async def run(self) -> None:
@@ -90,6 +129,7 @@ class JobRunner:
         self._start_heartbeat()
         try:
             while not self._stopping.is_set():
+                await self._yield()
                 await self._claim_some()
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
@@ -99,6 +139,43 @@ class JobRunner:
             if self._heartbeat_task is not None:
                 self._heartbeat_task.cancel()
             await self._drain()
+
+    async def _yield(self) -> None:
+        """During a burst of deliveries, claim nothing, for at most `burst_yield_s` per burst;
+        after that, work as usual while the burst goes on (the backlog must not grow without
+        end, and the emergency path waits at most that long).
+
+        A burst is intake that keeps a delivery in flight at least `_BURST_BUSY` of the time
+        (measured between the runner's looks, so an instant with nothing in flight, e.g. just
+        after a group commit answered everyone, does not end it). At a rate this process
+        answers with time to spare the share stays low and nothing waits. Jobs already running
+        go on; only claims wait, so the CPU and the one SQLite writer answer vendors first."""
+        gauge, limit = self._intake, self.settings.burst_yield_s
+        if gauge is None or limit <= 0:
+            return
+        while not self._stopping.is_set():
+            now = time.monotonic()
+            busy = gauge.busy_s(now)
+            seen_at, seen_busy = self._look
+            if now - seen_at >= _BURST_SPAN_S:
+                self._busy_share = (busy - seen_busy) / (now - seen_at)
+                self._look = (now, busy)
+            if self._busy_share < _BURST_BUSY:
+                break
+            if self._yielding_since is None:
+                self._yielding_since = now
+            elif now - self._yielding_since >= limit:
+                if not self._burst_logged:
+                    self._burst_logged = True
+                    log.info("jobs.burst_continues", yielded_s=round(now - self._yielding_since, 1))
+                return  # a long burst: work alongside it until intake eases
+            await asyncio.sleep(_BURST_LOOK_S)
+        if self._yielding_since is not None:
+            yielded_s = time.monotonic() - self._yielding_since
+            if yielded_s >= 1.0:  # a burst, not a few requests that overlapped
+                log.info("jobs.yielded_to_intake", yielded_s=round(yielded_s, 1))
+            self._yielding_since = None
+            self._burst_logged = False
 
     def stop(self) -> None:
         self._stopping.set()

@@ -64,3 +64,15 @@ def test_a_second_serve_on_the_same_sqlite_file_is_refused(tmp_path: Path) -> No
     finally:
         first.send_signal(signal.SIGINT)
         assert first.wait(timeout=15) == 0
+
+
+@pytest.mark.parametrize("role", ["web", "worker"])
+def test_a_split_role_on_sqlite_is_refused_with_the_reason(tmp_path: Path, role: str) -> None:
+    log = tmp_path / "serve.log"
+    proc = spawn(tier2gate("serve", "--role", role), tmp_path,
+                 clean_env(TIER2GATE_HTTP__PORT=str(free_port())), log)
+    assert proc.wait(timeout=15) == 2
+    said = log.read_text()
+    assert f"serve --role {role} needs PostgreSQL" in said
+    assert "--role all" in said
+    assert not (tmp_path / "var").exists()  # refused before anything was created
