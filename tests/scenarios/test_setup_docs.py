@@ -27,7 +27,7 @@ ALL = [block for page in PAGES for block in blocks(page)]
 def test_the_guide_has_every_page_and_the_readme_links_it() -> None:
     assert {page.name for page in PAGES} == {
         "README.md", "https.md", "slack.md", "pagerduty.md", "incident-io.md", "trackers.md",
-        "zendesk.md"}
+        "zendesk.md", "jsm.md"}
     index = (SETUP / "README.md").read_text()
     for page in PAGES[1:]:
         assert f"]({page.name})" in index, page.name
