@@ -245,6 +245,21 @@ class Desk(Protocol):
 
 
 @dataclass(frozen=True)
+class DeskIdentity:
+    """Who a support desk's API token acts as (read-only: doctor asks, nothing changes)."""
+
+    name: str  # the email or display name the desk reports
+    role: str | None  # Zendesk's `agent` / `admin` / `end-user`; None where the desk has none
+    active: bool
+
+
+class DeskPreflight(Protocol):
+    async def identity(self) -> DeskIdentity:
+        """The token's own user; raises the classified failure when the token is refused."""
+        ...
+
+
+@dataclass(frozen=True)
 class ChatIdentity:
     """Who the chat token is, and what it may do."""
 

@@ -36,6 +36,7 @@ class FakeDesk:
 
     def __init__(self, user: str, token: str) -> None:
         self.credentials = "Basic " + base64.b64encode(f"{user}:{token}".encode()).decode()
+        self.active = True  # the token's own user, as the "who am I" endpoint reports it
         self.faults = FaultPlan()
         self.requests: list[tuple[str, str]] = []
         self.comments: dict[str, list[Comment]] = {}
@@ -49,6 +50,10 @@ class FakeDesk:
     def url(self) -> str:
         assert self._server is not None, "start() the fake first"
         return str(self._server.make_url("")).rstrip("/")
+
+    def revoke(self) -> None:
+        """The API token is revoked: every request is answered 401 from now on."""
+        self.credentials = "Basic revoked"
 
     def add_ticket(self, ticket: str) -> None:
         self.comments.setdefault(ticket, [])
@@ -111,17 +116,25 @@ class FakeDesk:
 
 
 class FakeZendesk(FakeDesk):
-    """`PUT /api/v2/tickets/{id}.json` (a comment) and `GET …/comments.json` (cursor pages of
-    `page_size`, default 100 as the client asks)."""
+    """`PUT /api/v2/tickets/{id}.json` (a comment), `GET …/comments.json` (cursor pages of
+    `page_size`, default 100 as the client asks) and `GET /api/v2/users/me.json` (the token's
+    user with its `role`; only an agent or admin may comment, as in Zendesk)."""
 
     page_size = 100
 
     def __init__(self, email: str, token: str) -> None:
         super().__init__(f"{email}/token", token)
+        self.email = email
+        self.role = "agent"
 
     def routes(self, app: web.Application) -> None:
         app.router.add_put("/api/v2/tickets/{ticket}.json", self._update)
         app.router.add_get("/api/v2/tickets/{ticket}/comments.json", self._list)
+        app.router.add_get("/api/v2/users/me.json", self._me)
+
+    async def _me(self, _request: web.Request) -> web.Response:
+        return web.json_response({"user": {"id": 1, "email": self.email, "role": self.role,
+                                           "active": self.active}})
 
     def not_found(self) -> web.HTTPException:
         return web.HTTPNotFound(text=json.dumps({"error": "RecordNotFound",
@@ -129,6 +142,9 @@ class FakeZendesk(FakeDesk):
                                 content_type="application/json")
 
     async def _update(self, request: web.Request) -> web.Response:
+        if self.role not in ("agent", "admin"):
+            return web.json_response({"error": "Forbidden", "description":
+                                      "You do not have access to this page."}, status=403)
         comments = self.ticket(request)
         comment = (await request.json()).get("ticket", {}).get("comment", {})
         body = comment.get("body", "")
@@ -160,12 +176,23 @@ class FakeZendesk(FakeDesk):
 
 
 class FakeJsm(FakeDesk):
-    """`POST /rest/servicedeskapi/request/{key}/comment` and its `GET` (pages by start/limit)."""
+    """`POST /rest/servicedeskapi/request/{key}/comment` and its `GET` (pages by start/limit),
+    and `GET /rest/api/3/myself` (the token's account)."""
+
+    def __init__(self, user: str, token: str) -> None:
+        super().__init__(user, token)
+        self.email = user
 
     def routes(self, app: web.Application) -> None:
         path = "/rest/servicedeskapi/request/{ticket}/comment"
         app.router.add_post(path, self._add)
         app.router.add_get(path, self._list)
+        app.router.add_get("/rest/api/3/myself", self._myself)
+
+    async def _myself(self, _request: web.Request) -> web.Response:
+        return web.json_response({"accountId": "5b10ac8d82e05b22cc7d4ef5",
+                                  "emailAddress": self.email, "displayName": "tier2gate",
+                                  "active": self.active, "accountType": "atlassian"})
 
     def not_found(self) -> web.HTTPException:
         return web.HTTPNotFound(text=json.dumps({"errorMessage": "The request does not exist."}),

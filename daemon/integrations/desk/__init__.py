@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import requests
 
 from daemon.clock import Clock, SystemClock
-from daemon.integrations.base import Desk
 from daemon.integrations.failures import Permanent, http_failure, transport_failure
 from daemon.integrations.shorten import shorten
 from daemon.settings import JsmSettings, TlsSettings, ZendeskSettings
+
+if TYPE_CHECKING:
+    from daemon.integrations.desk import jsm, zendesk
 
 T = TypeVar("T")
 TIMEOUT_S = 10.0  # a healthy desk answers a comment in well under this; beyond it, retry
@@ -98,7 +100,7 @@ def _verify(tls: TlsSettings) -> str | bool:
 
 
 def zendesk_from_settings(settings: ZendeskSettings, tls: TlsSettings,
-                          clock: Clock | None = None) -> Desk | None:
+                          clock: Clock | None = None) -> zendesk.Client | None:
     """The Zendesk client when `zendesk.url`, `email` and `api_token` are set, else None."""
     token = settings.api_token.get_secret_value() if settings.api_token else ""
     if not (settings.url and settings.email and token):
@@ -110,7 +112,7 @@ def zendesk_from_settings(settings: ZendeskSettings, tls: TlsSettings,
 
 
 def jsm_from_settings(settings: JsmSettings, tls: TlsSettings,
-                      clock: Clock | None = None) -> Desk | None:
+                      clock: Clock | None = None) -> jsm.Client | None:
     """The Jira Service Management client when `jsm.url`, `email` and `api_token` are set."""
     token = settings.api_token.get_secret_value() if settings.api_token else ""
     if not (settings.url and settings.email and token):

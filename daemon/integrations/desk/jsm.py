@@ -8,6 +8,10 @@
   `values` with `isLastPage` (same page).
 - Auth: the account's email and an API token, HTTP basic
   (https://developer.atlassian.com/cloud/jira/service-desk/basic-auth-for-rest-apis/).
+- Who the token is (doctor, read-only): `GET /rest/api/3/myself`, the account with
+  `accountId`, `emailAddress`, `displayName` and `active`
+  (https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-myself/#api-rest-api-3-myself-get);
+  a wrong email or token is answered 401.
 - Limits: 429 with `Retry-After` (https://developer.atlassian.com/cloud/jira/platform/rate-limiting/);
   a comment of at most 32,767 characters (Jira's text field limit).
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from daemon.integrations.base import DeskIdentity
 from daemon.integrations.desk import MAX_PAGES, HttpDesk, with_marker
 
 COMMENT_CHARS = 32_767
@@ -24,6 +29,16 @@ PAGE_SIZE = 100
 
 class Client(HttpDesk):
     vendor = "Jira Service Management"
+
+    async def identity(self) -> DeskIdentity:
+        """`GET /rest/api/3/myself` (https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-myself/#api-rest-api-3-myself-get)."""
+        def myself() -> DeskIdentity:
+            user = self.json(self.request("GET", f"{self.base}/rest/api/3/myself",
+                                          "get current user"), "get current user")
+            name = user.get("emailAddress") or user.get("displayName") or user.get("accountId")
+            return DeskIdentity(str(name or "?"), None, user.get("active") is not False)
+
+        return await self.run(myself)
 
     def _comments(self, ticket: str) -> str:
         return f"{self.base}/rest/servicedeskapi/request/{quote(ticket, safe='')}/comment"

@@ -9,6 +9,10 @@
   https://developer.zendesk.com/api-reference/ticketing/tickets/ticket_comments/#list-comments).
 - Auth: `{email}/token` and the API token, HTTP basic
   (https://developer.zendesk.com/api-reference/introduction/security-and-auth/#api-token).
+- Who the token is (doctor, read-only): `GET /api/v2/users/me.json`, the authenticated user
+  with its `role` (`end-user`, `agent` or `admin`) and `active`
+  (https://developer.zendesk.com/api-reference/ticketing/users/users/#show-self). Only an
+  agent or admin may add a comment to a ticket; an unauthenticated call is answered 401.
 - Limits: 429 with `Retry-After` when over the account's rate limit
   (https://developer.zendesk.com/api-reference/introduction/rate-limits/); a comment body of at
   most 65,535 characters (support.zendesk.com "Comments are limited to 64 KB").
@@ -19,6 +23,7 @@ from __future__ import annotations
 from urllib.parse import quote
 
 from daemon.clock import Clock
+from daemon.integrations.base import DeskIdentity
 from daemon.integrations.desk import MAX_PAGES, TIMEOUT_S, HttpDesk, with_marker
 
 COMMENT_CHARS = 65_535
@@ -31,6 +36,20 @@ class Client(HttpDesk):
                  timeout_s: float = TIMEOUT_S, clock: Clock | None = None) -> None:
         super().__init__(url, f"{email}/token", token, verify=verify, timeout_s=timeout_s,
                          clock=clock)
+
+    async def identity(self) -> DeskIdentity:
+        """`GET /api/v2/users/me.json` (https://developer.zendesk.com/api-reference/ticketing/users/users/#show-self)."""
+        def me() -> DeskIdentity:
+            body = self.json(self.request("GET", f"{self.base}/api/v2/users/me.json",
+                                          "show self"), "show self")
+            user = body.get("user")
+            user = user if isinstance(user, dict) else {}
+            # Without valid credentials Zendesk may answer with an anonymous user (no id).
+            role = str(user.get("role") or "") if user.get("id") is not None else "anonymous"
+            return DeskIdentity(str(user.get("email") or user.get("name") or "?"), role,
+                                user.get("active") is not False)
+
+        return await self.run(me)
 
     def _ticket(self, ticket: str) -> str:
         return f"{self.base}/api/v2/tickets/{quote(ticket, safe='')}"
