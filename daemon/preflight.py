@@ -25,6 +25,7 @@ from daemon.integrations.base import (
     ChannelState,
     ChatClient,
     ChatPreflight,
+    DeskPreflight,
     IncidentApi,
     PagerClient,
     Tracker,
@@ -48,6 +49,18 @@ AUTH_CODES = frozenset({"invalid_auth", "token_revoked", "account_inactive", "no
                         "token_expired"})
 """Slack codes that mean the token itself is no good (https://docs.slack.dev/reference/methods/auth.test)."""
 SCOPES_URL = "https://api.slack.com/apps → your app → OAuth & Permissions"
+ZENDESK_API_FIX = ("the Zendesk API token is revoked or wrong: add a new one (Admin Center → "
+                     "Apps and integrations → Zendesk API) and set zendesk.api_token "
+                     "(TIER2GATE_ZENDESK__API_TOKEN); check zendesk.url and zendesk.email")
+JSM_API_FIX = ("the Jira API token is revoked or wrong: create a new one "
+                 "(id.atlassian.com → Security → API tokens) for jsm.email and set "
+                 "jsm.api_token (TIER2GATE_JSM__API_TOKEN); check jsm.url")
+ZENDESK_TEST_SECRET = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ=="  # noqa: S105 (public)
+"""The fixed secret Zendesk signs "Test webhook" requests with
+(https://developer.zendesk.com/documentation/webhooks/verifying/): never a real webhook's."""
+DESK_SECRET = re.compile(r"[\x21-\x7e]{16,}")
+"""A desk webhook secret as pasted: printable ASCII without spaces, long enough to be one
+(Zendesk's signing secrets and a generated Jira secret are far longer than 16)."""
 
 
 class Status(StrEnum):
@@ -76,6 +89,8 @@ class Vendors:
     pager: PagerClient | None = None
     catalog: IncidentApi | None = None
     tracker: Tracker | None = None
+    zendesk: DeskPreflight | None = None
+    jsm: DeskPreflight | None = None
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
@@ -102,6 +117,8 @@ async def run_checks(settings: Settings, policy: Policy, vendors: Vendors) -> li
     results += await _guarded("drill_target", _drill_target, settings, vendors)
     results += await _guarded("incident_io_fields", _fields, settings, vendors, policy)
     results += await _guarded("tracker", _tracker, settings, vendors)
+    results += await _guarded("zendesk_api", _zendesk_api, settings, vendors)
+    results += await _guarded("jsm_api", _jsm_api, settings, vendors)
     return results
 
 
@@ -132,6 +149,8 @@ def _fix_for(name: str, code: str) -> str:
         "incident_io_fields": "check incident_io.api_token (it needs to view custom fields) "
                               "and incident_io.api_url",
         "tracker": "check tracker.url, tracker.project and tracker.token",
+        "zendesk_api": ZENDESK_API_FIX,
+        "jsm_api": JSM_API_FIX,
     }
     return fixes.get(name, "see the reason; docs: runbooks/preflight-failed.md")
 
@@ -172,7 +191,61 @@ def secret_checks(settings: Settings) -> list[CheckResult]:
                             "the app's Basic Information page into slack.signing_secret"))
     else:
         results.append(ok("slack_signing_secret", "well-formed"))
+    results += _desk_secret_checks(settings)
     return results
+
+
+def _desk_configured(section: object) -> bool:
+    return any(getattr(section, name, None) for name in
+               ("webhook_secret", "automation_token", "url", "api_token"))
+
+
+def _desk_secret_checks(settings: Settings) -> list[CheckResult]:
+    results: list[CheckResult] = []
+    zendesk = settings.zendesk
+    name = "zendesk_webhook_secret"
+    if not _desk_configured(zendesk):
+        results.append(skip(name, "Zendesk is not configured"))
+    elif zendesk.webhook_secret is None:
+        results.append(fail(name, "zendesk.webhook_secret is not set: every delivery is "
+                                  "refused", ZENDESK_HOOK_FIX))
+    else:
+        secret = zendesk.webhook_secret.get_secret_value()
+        if secret == ZENDESK_TEST_SECRET:
+            results.append(fail(name, "this is Zendesk's fixed test secret, not the "
+                                      "webhook's", ZENDESK_HOOK_FIX))
+        elif not DESK_SECRET.fullmatch(secret):
+            results.append(fail(name, "not a signing secret (spaces, or too short)",
+                                ZENDESK_HOOK_FIX))
+        else:
+            results.append(ok(name, "well-formed"))
+    jsm = settings.jsm
+    name = "jsm_webhook_secret"
+    secret = jsm.webhook_secret.get_secret_value() if jsm.webhook_secret else ""
+    token = jsm.automation_token.get_secret_value() if jsm.automation_token else ""
+    if not _desk_configured(jsm):
+        results.append(skip(name, "Jira Service Management is not configured"))
+    elif not secret and not token:
+        results.append(fail(name, "neither jsm.webhook_secret nor jsm.automation_token is "
+                                  "set: every delivery is refused", JSM_HOOK_FIX))
+    elif any(value and not DESK_SECRET.fullmatch(value) for value in (secret, token)):
+        results.append(fail(name, "jsm.webhook_secret or jsm.automation_token has spaces or "
+                                  "is shorter than 16 characters", JSM_HOOK_FIX))
+    elif not secret:
+        results.append(ok(name, "only jsm.automation_token: unsigned automation requests, "
+                                "lower assurance (docs/setup/jsm.md)"))
+    else:
+        results.append(ok(name, "well-formed" + (", and an automation token (lower "
+                                                  "assurance)" if token else "")))
+    return results
+
+
+ZENDESK_HOOK_FIX = ("reveal the webhook's signing secret (Admin Center → Apps and "
+                      "integrations → Webhooks → the webhook) and set zendesk.webhook_secret "
+                      "(TIER2GATE_ZENDESK__WEBHOOK_SECRET)")
+JSM_HOOK_FIX = ("set jsm.webhook_secret (TIER2GATE_JSM__WEBHOOK_SECRET) to the secret of the "
+                  "Jira admin webhook (Jira settings → System → WebHooks); see "
+                  "docs/setup/jsm.md")
 
 
 # --- Slack --------------------------------------------------------------------------------------
@@ -410,6 +483,42 @@ async def _tracker(settings: Settings, vendors: Vendors) -> CheckResult:
                     "give the token write access: GitLab `api` scope and Planner role or "
                     "higher; GitHub push or triage; Jira Create Issues")
     return ok(name, f"{where}: {access.detail}")
+
+
+# --- support desks -----------------------------------------------------------------------------
+
+
+async def _zendesk_api(settings: Settings, vendors: Vendors) -> CheckResult:
+    """The token works and its user may add internal notes (an agent or admin)."""
+    name = "zendesk_api"
+    if not _desk_configured(settings.zendesk):
+        return skip(name, "Zendesk is not configured")
+    if vendors.zendesk is None:
+        return fail(name, "zendesk.url, email or api_token is not set: no internal note can "
+                          "be written", "set all three (docs/setup/zendesk.md, section 1)")
+    me = await vendors.zendesk.identity()
+    if not me.active:
+        return fail(name, f"{me.name} is deactivated in Zendesk",
+                    "set zendesk.email to an active agent and give it a new API token")
+    if me.role not in ("agent", "admin"):
+        return fail(name, f"{me.name} is {me.role or 'no agent'}: only agents and admins can "
+                          "add internal notes",
+                    "set zendesk.email to an agent who can comment on the escalating tickets")
+    return ok(name, f"{me.name} ({me.role}) can add internal notes")
+
+
+async def _jsm_api(settings: Settings, vendors: Vendors) -> CheckResult:
+    name = "jsm_api"
+    if not _desk_configured(settings.jsm):
+        return skip(name, "Jira Service Management is not configured")
+    if vendors.jsm is None:
+        return fail(name, "jsm.url, email or api_token is not set: no internal comment can "
+                          "be written", "set all three (docs/setup/jsm.md, section 1)")
+    me = await vendors.jsm.identity()
+    if not me.active:
+        return fail(name, f"{me.name} is deactivated in Jira",
+                    "set jsm.email and jsm.api_token to an active agent's account")
+    return ok(name, f"the token acts as {me.name}")
 
 
 # --- output and the daemon's monitor ------------------------------------------------------------

@@ -64,7 +64,22 @@ def build_vendors(settings: Settings, clock: Clock) -> Vendors:
             tracker.close()
 
         vendors.closers.append(close_tracker)
+    zendesk = zendesk_from_settings(settings.zendesk, settings.tls, clock)
+    if zendesk is not None:
+        vendors.zendesk = zendesk
+        vendors.closers.append(_closer(zendesk.close))
+    jsm = jsm_from_settings(settings.jsm, settings.tls, clock)
+    if jsm is not None:
+        vendors.jsm = jsm
+        vendors.closers.append(_closer(jsm.close))
     return vendors
+
+
+def _closer(close: Callable[[], None]) -> Callable[[], Awaitable[None]]:
+    async def closing() -> None:
+        close()
+
+    return closing
 
 
 def build_parts(settings: Settings, store: Store, clock: Clock, metrics: Metrics) -> Parts:
@@ -88,9 +103,8 @@ def build_parts(settings: Settings, store: Store, clock: Clock, metrics: Metrics
         drill_pager = pagerduty.Client.from_settings(target, settings.tls, clock)
         deps.drill_pager = drill_pager
         parts.closers.append(drill_pager.close)
-    for source, desk in ((Source.ZENDESK, zendesk_from_settings(settings.zendesk, settings.tls,
-                                                                clock)),
-                         (Source.JSM, jsm_from_settings(settings.jsm, settings.tls, clock))):
+    # The desk clients doctor checks are the ones that write the notes.
+    for source, desk in ((Source.ZENDESK, vendors.zendesk), (Source.JSM, vendors.jsm)):
         if desk is not None:
-            deps.desks[source] = desk
+            deps.desks[source] = desk  # type: ignore[assignment]
     return parts

@@ -20,6 +20,7 @@ from daemon.domain.policy_file import load_policy
 from daemon.metrics import Metrics
 from daemon.preflight import PreflightMonitor
 from daemon.settings import load_settings
+from daemon.standins.desks import FakeJsm, FakeZendesk
 from daemon.standins.incident_io import FakeIncidentIo
 from daemon.standins.pagerduty import FakePagerDuty
 from daemon.standins.slack import FakeSlack
@@ -188,3 +189,112 @@ async def test_the_daemons_monitor_shows_a_bot_removed_from_the_channel(
     finally:
         for close in parts.closers:
             await close()
+
+
+# --- support desks ------------------------------------------------------------------------------
+
+ZD_SECRET, JIRA_SECRET = "zd-signing-secret-0123456789abcdef", "jira-webhook-secret-0123456789"
+
+
+@dataclass
+class Desks:
+    zendesk: FakeZendesk
+    jsm: FakeJsm
+
+
+@pytest.fixture
+async def desks(vendors: Vendors, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Desks]:
+    """Everything of `vendors`, plus a Zendesk and a JSM desk configured in full."""
+    async with FakeZendesk("agent@acme.example", "zd-token-0123456789") as zendesk, \
+            FakeJsm("agent@acme.example", "jsm-token-0123456789") as jsm:
+        config = yaml.safe_load(vendors.config.read_text())
+        config["zendesk"] = {"url": zendesk.url, "email": "agent@acme.example",
+                             "api_token": "zd-token-0123456789", "webhook_secret": ZD_SECRET}
+        config["jsm"] = {"url": jsm.url, "email": "agent@acme.example",
+                         "api_token": "jsm-token-0123456789", "webhook_secret": JIRA_SECRET}
+        vendors.config.write_text(yaml.safe_dump(config))
+        yield Desks(zendesk, jsm)
+
+
+async def test_without_desks_their_checks_are_skipped(
+        vendors: Vendors, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = await doctor(capsys, "--format", "json")
+    statuses = {c["name"]: c["status"] for c in json.loads(out)["checks"]}
+    assert code == 0, out
+    assert {statuses[name] for name in ("zendesk_api", "jsm_api", "zendesk_webhook_secret",
+                                        "jsm_webhook_secret")} == {"skip"}
+
+
+async def test_with_both_desks_configured_every_check_passes_and_nothing_is_written(
+        desks: Desks, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out = await doctor(capsys, "--format", "json")
+    report = json.loads(out)
+    assert code == 0, out
+    statuses = {c["name"]: c["status"] for c in report["checks"]}
+    for name in ("zendesk_api", "jsm_api", "zendesk_webhook_secret", "jsm_webhook_secret"):
+        assert statuses[name] == "ok", report
+    assert ("GET", "/api/v2/users/me.json") in desks.zendesk.requests
+    assert ("GET", "/rest/api/3/myself") in desks.jsm.requests
+    assert all(method == "GET" for method, _ in desks.zendesk.requests + desks.jsm.requests)
+
+
+def _zendesk_token_revoked(d: Desks) -> None:
+    d.zendesk.revoke()
+
+
+def _jsm_token_revoked(d: Desks) -> None:
+    d.jsm.revoke()
+
+
+def _zendesk_user_not_an_agent(d: Desks) -> None:
+    d.zendesk.role = "end-user"
+
+
+def _jsm_account_deactivated(d: Desks) -> None:
+    d.jsm.active = False
+
+
+@pytest.mark.parametrize(("mistake", "check", "fix"), [
+    (_zendesk_token_revoked, "zendesk_api", "zendesk.api_token"),
+    (_jsm_token_revoked, "jsm_api", "jsm.api_token"),
+    (_zendesk_user_not_an_agent, "zendesk_api", "agent"),
+    (_jsm_account_deactivated, "jsm_api", "active"),
+], ids=lambda value: getattr(value, "__name__", "").strip("_") or None)
+async def test_a_desk_mistake_fails_naming_the_check_and_the_fix(
+        desks: Desks, capsys: pytest.CaptureFixture[str],
+        mistake: Callable[[Desks], None], check: str, fix: str) -> None:
+    mistake(desks)
+    code, out = await doctor(capsys, "--format", "json")
+    assert code == 1, out
+    failing = {c["name"]: c for c in json.loads(out)["checks"] if c["status"] == "fail"}
+    assert list(failing) == [check], out
+    assert fix in failing[check]["fix"], failing[check]
+    code, text = await doctor(capsys)
+    assert code == 1 and f"✗ {check}" in text and "fix: " in text
+
+
+@pytest.mark.parametrize(("variable", "value", "check"), [
+    ("TIER2GATE_ZENDESK__WEBHOOK_SECRET", "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ==",
+     "zendesk_webhook_secret"),
+    ("TIER2GATE_ZENDESK__WEBHOOK_SECRET", "pasted with spaces ", "zendesk_webhook_secret"),
+    ("TIER2GATE_JSM__WEBHOOK_SECRET", "short", "jsm_webhook_secret"),
+])
+async def test_a_malformed_desk_secret_fails_offline(
+        desks: Desks, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+        variable: str, value: str, check: str) -> None:
+    monkeypatch.setenv(variable, value)
+    code, out = await doctor(capsys, "--format", "json")
+    failing = [c["name"] for c in json.loads(out)["checks"] if c["status"] == "fail"]
+    assert code == 1 and failing == [check], out
+
+
+async def test_jsm_with_only_the_automation_token_passes_as_lower_assurance(
+        vendors: Vendors, desks: Desks, capsys: pytest.CaptureFixture[str]) -> None:
+    config = yaml.safe_load(vendors.config.read_text())
+    del config["jsm"]["webhook_secret"]
+    config["jsm"]["automation_token"] = "automation-token-0123456789abcdef"
+    vendors.config.write_text(yaml.safe_dump(config))
+    code, out = await doctor(capsys, "--format", "json")
+    checks = {c["name"]: c for c in json.loads(out)["checks"]}
+    assert code == 0, out
+    assert "lower assurance" in checks["jsm_webhook_secret"]["reason"]
