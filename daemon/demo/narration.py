@@ -19,11 +19,16 @@ class _Demo(Protocol):
     gitlab: Any
 
 
+SOURCE_NAMES = {"incident_io": "incident.io", "pagerduty": "PagerDuty", "slack": "Slack",
+                "zendesk": "Zendesk", "jsm": "Jira Service Management"}
+
+
 def describe(reference: str, entry: TimelineEntry) -> str | None:
     d = entry.details
     match entry.event:
         case "received":
-            return (f"{reference}: incident.io declared \"{d.get('title')}\" "
+            where = SOURCE_NAMES.get(entry.actor, entry.actor)
+            return (f"{reference}: {where} declared \"{d.get('title')}\" "
                     f"({d.get('severity')}, customer {d.get('customer') or '-'}).")
         case "classified" if d.get("outcome") == "emergency":
             criteria = ", ".join(d.get("criteria") or []) or "time-based rule"
@@ -105,12 +110,13 @@ class Narrator:
                 raise TimeoutError(f"{escalation_id}: no {'/'.join(events)} within {_WAIT_S} s")
             await asyncio.sleep(_POLL_S)
 
-    async def approval_request(self, external_id: str) -> tuple[str, str, str]:
+    async def approval_request(self, external_id: str, source: str = "incident_io"
+                               ) -> tuple[str, str, str]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + _WAIT_S
-        while (row := await self.store.find_escalation("incident_io", external_id)) is None:
+        while (row := await self.store.find_escalation(source, external_id)) is None:
             if loop.time() > deadline:
-                raise TimeoutError(f"incident {external_id} never became an escalation")
+                raise TimeoutError(f"{source} {external_id} never became an escalation")
             await asyncio.sleep(_POLL_S)
         entry = await self._wait_event(row.id, ("approval_requested",))
         return row.id, str(entry.details["channel"]), str(entry.details["ts"])
@@ -128,6 +134,20 @@ class Narrator:
     async def retro(self, escalation_id: str) -> str:
         entry = await self._wait_event(escalation_id, ("retro_opened",))
         return str(entry.details["url"])
+
+    async def desk_notes(self, desk: Any, ticket: str, steps: tuple[str, ...]) -> list[str]:
+        """Waits until the ticket has an internal note for each step; returns the notes."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _WAIT_S
+        while True:
+            notes = desk.notes(ticket)
+            done = {note.rsplit(":", 1)[-1] for note in notes}
+            if set(steps) <= done:
+                return list(notes)
+            if loop.time() > deadline:
+                raise TimeoutError(f"ticket {ticket}: no internal note for "
+                                   f"{', '.join(sorted(set(steps) - done))} within {_WAIT_S} s")
+            await asyncio.sleep(_POLL_S)
 
     def summary(self) -> None:
         approvals = [c for c in self.demo.slack.calls_to("chat.postMessage")

@@ -3,7 +3,9 @@
 An incident.io S1 whose support engineer marked "Support exhausted knowledge" asks the SMOC for
 approval; an S3 becomes a request for help due on Monday; a forged webhook is refused. The
 approval comes from the dashboard (or `--auto-approve`), then Tier 2 acknowledges the page, the
-customer recovers, and the retro issue appears in the local GitLab.
+customer recovers, and the retro issue appears in the local GitLab. Last, Support escalates an
+urgent Zendesk ticket through a signed trigger delivery: the SMOC is asked again, and the
+ticket gets internal notes saying so.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from daemon.logging import configure
 from daemon.metrics import Metrics
 from daemon.reporting.dashboard import DEMO_ACTIONS_KEY
 from daemon.settings import Settings
+from daemon.standins.desks import FakeZendesk
 from daemon.standins.pagerduty import FakePagerDuty
 from daemon.standins.slack import FakeSlack
 from daemon.standins.trackers import FakeGitLab
@@ -45,6 +48,7 @@ from daemon.wiring import build_parts
 SMOC_USER_ID, SMOC_EMAIL = "U0SMOC", "smoc@demo.example"
 SCHEDULE, TIER2_SERVICE, CHANNEL = "PSMOC1", "PTIER2", "C0APPROVALS"
 FROM_EMAIL = "tier2gate@demo.example"
+ZD_AGENT, ZD_TICKET, ZD_EXHAUSTED = "tier2gate-agent@demo.example", "4242", "360001234567"
 
 
 class ShiftedClock:
@@ -96,6 +100,8 @@ class Demo:
             SMOC_EMAIL: SMOC_USER_ID})
         self.pagerduty = FakePagerDuty(token=_secret(), ca_file=folder / "standin-ca.pem")
         self.gitlab = FakeGitLab(_secret(), "support/retros")
+        self.zd_secret, self.zd_token = _secret(), _secret()
+        self.zendesk = FakeZendesk(ZD_AGENT, self.zd_token)
 
     def settings(self) -> Settings:
         return DemoSettings(
@@ -111,6 +117,9 @@ class Demo:
                        "webhook_secrets": [self.pd_secret], "smoc_schedule_id": SCHEDULE,
                        "tier2_service_id": TIER2_SERVICE},
             incident_io={"webhook_secret": self.inc_secret},
+            zendesk={"webhook_secret": self.zd_secret, "url": self.zendesk.url,
+                     "email": ZD_AGENT, "api_token": self.zd_token,
+                     "field_names": {ZD_EXHAUSTED: "Support exhausted knowledge"}},
             tls={"ca_file": self.pagerduty.ca_file},
             tracker={"kind": "gitlab", "url": self.gitlab.url, "token": self.gitlab.token,
                      "project": "support/retros"},
@@ -131,6 +140,13 @@ class Demo:
         return await self.post("/webhooks/incident-io", body,
                                {**headers, "Content-Type": "application/json"})
 
+    async def zendesk_trigger(self, ticket: dict[str, Any]) -> tuple[int, Any]:
+        """A Zendesk trigger's webhook delivery, signed as Zendesk signs it."""
+        sent = datetime.fromtimestamp(self.clock.now(), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        body, headers = self.zendesk.signed(ticket, self.zd_secret, sent,
+                                            f"inv-{secrets.token_hex(8)}")
+        return await self.post("/webhooks/zendesk", body, headers)
+
     async def pagerduty_webhook(self, event: dict[str, Any]) -> tuple[int, Any]:
         body = json.dumps(event).encode()
         return await self.post("/webhooks/pagerduty", body, {
@@ -150,6 +166,8 @@ async def run_demo(folder: Path, port: int, auto_approve: bool) -> int:
     async with contextlib.AsyncExitStack() as stack:
         await stack.enter_async_context(demo.slack)
         await stack.enter_async_context(demo.pagerduty)
+        await stack.enter_async_context(demo.zendesk)
+        demo.zendesk.add_ticket(ZD_TICKET)
         await demo.gitlab.start()
         stack.push_async_callback(demo.gitlab.close)
         demo.pagerduty.set_oncall(SCHEDULE, "PSMOCUSER", SMOC_EMAIL)
@@ -182,7 +200,7 @@ async def run_demo(folder: Path, port: int, auto_approve: bool) -> int:
 async def story(demo: Demo, store: Store, narrator: Narrator, auto_approve: bool) -> int:
     opened = iso(demo.clock.now())
     narrator.say(f"Saturday {opened[11:16]} UTC. tier2gate is up at {demo.base}/ "
-                 f"(stand-ins: Slack, PagerDuty over TLS, GitLab).")
+                 f"(stand-ins: Slack, PagerDuty over TLS, GitLab, Zendesk).")
     s1 = incident_io_event(
         incident_id="01DEMOS1", reference="INC-5001", name="Checkout is down for Acme Corp",
         severity="SEV1", customer="Acme Corp", exhausted=True, category="triage",
@@ -219,6 +237,7 @@ async def story(demo: Demo, store: Store, narrator: Narrator, auto_approve: bool
             created_at=opened, updated_at=later)
         await demo.incident_io(closed)
         await narrator.retro(escalation_id)
+    await zendesk_step(demo, narrator)
     narrator.summary()
     if auto_approve:
         return 0 if verdict == "approved" and demo.gitlab.issues else 1
@@ -226,3 +245,30 @@ async def story(demo: Demo, store: Store, narrator: Narrator, auto_approve: bool
     await asyncio.Event().wait()
     return 0
 
+
+
+async def zendesk_step(demo: Demo, narrator: Narrator) -> None:
+    """Support marks an urgent Zendesk ticket for Tier 2; its trigger calls tier2gate."""
+    now = iso(demo.clock.now())
+    status, _ = await demo.zendesk_trigger(zendesk_ticket(ZD_TICKET, now))
+    narrator.say(f"Zendesk ticket #{ZD_TICKET}: the trigger's signed delivery was accepted "
+                 f"(HTTP {status}).")
+    await narrator.approval_request(ZD_TICKET, "zendesk")
+    notes = await narrator.desk_notes(demo.zendesk, ZD_TICKET,
+                                      ("classified-emergency", "approval_requested"))
+    steps = ", ".join(note.rsplit(":", 1)[-1].replace("_", " ").replace("-", " ") for note in notes)
+    narrator.say(f"Zendesk ticket #{ZD_TICKET} got {len(notes)} internal note(s) ({steps}), "
+                 "seen by agents only; the SMOC's answer will be noted there too.")
+
+
+def zendesk_ticket(ticket_id: str, now: str) -> dict[str, Any]:
+    """The trigger body of docs/setup/zendesk.md, rendered for an urgent ticket."""
+    return {
+        "id": ticket_id, "subject": "Payments API returns 500 for Initech",
+        "priority": "Urgent", "status": "Open", "tags": "tier2 payments",
+        "organization": "Initech", "group": "Platform Support", "brand": "Initech",
+        "url": f"https://demo.zendesk.com/agent/tickets/{ticket_id}",
+        "created_at": now, "updated_at": now,
+        "custom_fields": [{"id": ZD_EXHAUSTED, "value": "Yes"}],
+        "updated_by": {"name": "Sam Support", "email": "sam@demo.example"},
+    }

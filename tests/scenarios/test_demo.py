@@ -23,7 +23,11 @@ def test_the_demo_story_runs_unattended_and_the_report_counts_it(tmp_path: Path)
                  "EMERGENCY per rule", "support_exhausted_knowledge",
                  "approval requested from the SMOC", "RFH", "Tier 2 paged",
                  "retro issue opened",
-                 "Summary: 1 approval request(s) in Slack, 1 page(s) in PagerDuty, "
+                 "Zendesk ticket #4242: the trigger's signed delivery was accepted (HTTP 202)",
+                 'ZD-4242: Zendesk declared "Payments API returns 500 for Initech"',
+                 "Zendesk ticket #4242 got 2 internal note(s) (classified emergency, "
+                 "approval requested)",
+                 "Summary: 2 approval request(s) in Slack, 1 page(s) in PagerDuty, "
                  "2 issue(s) in GitLab."):
         assert line in narration
     report = subprocess.run(
@@ -31,11 +35,12 @@ def test_the_demo_story_runs_unattended_and_the_report_counts_it(tmp_path: Path)
         env=clean_env(TIER2GATE_DATABASE_URL="sqlite:///var/demo/tier2gate.db"), timeout=30,
         check=True)
     figures = json.loads(report.stdout)
-    assert figures["escalations"] == 2
-    assert figures["by_outcome"] == {"emergency": 1, "rfh": 1, "ignored": 0, "none": 0}
+    # INC-5001 (approved, paged, retro), INC-5002 (RFH), and the Zendesk ticket, still asking
+    assert figures["escalations"] == 3
+    assert figures["by_outcome"] == {"emergency": 2, "rfh": 1, "ignored": 0, "none": 0}
     funnel = {step["step"]: step["count"] for step in figures["funnel"]}
-    assert funnel == {"received": 2, "emergency": 1, "approval_requested": 1, "approved": 1,
+    assert funnel == {"received": 3, "emergency": 2, "approval_requested": 2, "approved": 1,
                       "declined": 0, "timed_out": 0, "paged": 1, "acknowledged": 1,
                       "retro_opened": 1}
-    assert figures["emergencies_by_day"]["weekend"] == 1
+    assert figures["emergencies_by_day"]["weekend"] == 2
     assert figures["engineering"]["paged"] == 1
