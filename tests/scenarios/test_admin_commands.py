@@ -54,7 +54,7 @@ def test_sqlite_to_postgresql_loses_nothing(tmp_path: Path, pg_url: str) -> None
     sqlite = "sqlite:///var/demo/tier2gate.db"
     exported = run(["export", "dump.jsonl"], tmp_path, TIER2GATE_DATABASE_URL=sqlite)
     assert exported.returncode == 0, exported.stderr
-    assert "2 escalations" in exported.stderr
+    assert "3 escalations" in exported.stderr  # the demo's S1, its RFH and its Zendesk ticket
     migrated = run(["migrate"], tmp_path, TIER2GATE_DATABASE_URL=pg_url)
     assert (migrated.returncode, migrated.stdout.strip()) == (0, "schema is up to date (postgres)")
     imported = run(["import", "dump.jsonl"], tmp_path, TIER2GATE_DATABASE_URL=pg_url)
