@@ -12,8 +12,6 @@ import json
 import signal
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +25,7 @@ from daemon.integrations.slack import APPROVE_ACTION
 from daemon.standins.pagerduty import FakePagerDuty
 from daemon.standins.slack import FakeSlack
 from tests.harness import INC_SECRET, PD_SECRET, REPO, SLACK_SECRET
-from tests.support import POSTGRES_URL, postgres_or_skip
+from tests.support import POSTGRES_URL
 from tests.support_process import clean_env, free_port
 from tests.world import PD_TOKEN, SLACK_TOKEN, SMOC, SMOC_EMAIL, SMOC_SCHEDULE, incident, serve_env
 
@@ -75,19 +73,6 @@ async def ready(session: aiohttp.ClientSession, process: Process, url: str) -> d
             pass
         await asyncio.sleep(0.1)
     pytest.fail(f"not ready:\n{process.log.read_text()}")
-
-
-@pytest.fixture
-async def schema() -> AsyncIterator[str]:
-    url = postgres_or_skip()
-    name = f"t2g_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(url)
-    await admin.execute(f'CREATE SCHEMA "{name}"')
-    try:
-        yield name
-    finally:
-        await admin.execute(f'DROP SCHEMA "{name}" CASCADE')
-        await admin.close()
 
 
 @pytest.mark.timeout(120)

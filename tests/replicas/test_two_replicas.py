@@ -12,8 +12,7 @@ import json
 import signal
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from daemon.standins.pagerduty import FakePagerDuty
 from daemon.standins.slack import FakeSlack
 from daemon.standins.trackers import FakeGitLab
 from tests.harness import INC_SECRET, PD_SECRET, REPO, SLACK_SECRET
-from tests.support import POSTGRES_URL, postgres_or_skip
+from tests.support import POSTGRES_URL
 from tests.support_process import clean_env, free_port
 from tests.world import (
     PD_TOKEN,
@@ -92,19 +91,6 @@ async def until(check: Callable[[], Awaitable[bool]], timeout_s: float, what: st
             return
         await asyncio.sleep(0.05)
     pytest.fail(f"timed out waiting for {what}")
-
-
-@pytest.fixture
-async def schema() -> AsyncIterator[str]:
-    url = postgres_or_skip()
-    name = f"t2g_{uuid.uuid4().hex[:10]}"
-    admin = await asyncpg.connect(url)
-    await admin.execute(f'CREATE SCHEMA "{name}"')
-    try:
-        yield name
-    finally:
-        await admin.execute(f'DROP SCHEMA "{name}" CASCADE')
-        await admin.close()
 
 
 @pytest.mark.timeout(180)
