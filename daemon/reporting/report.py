@@ -24,7 +24,8 @@ from daemon.domain.gate import Phase
 from daemon.domain.policy import Outcome
 from daemon.jobs.escalations import Loaded, loaded
 from daemon.store import EscalationRow, Store, TimelineEntry
-from daemon.store.reads import DEAD_LETTERED, NOTED_EVENTS, REPORT_EVENTS, Figures, Group, Noted
+from daemon.store.reads import NOTED_EVENTS, Figures, Group, Noted
+from daemon.store.units import DEAD_LETTERED, REPORT_EVENTS
 
 PAGE_GOAL_PERCENT = 10  # the program's goal: at most 10% of escalations reach engineering
 _MAX_SINCE_MINUTES = 3660 * 24 * 60  # ten years: longer is a typo, and would overflow datetimes

@@ -16,14 +16,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from daemon.store.records import EscalationRow, TimelineEntry
-from daemon.store.units import _ESC_COLUMNS, Sql, Stmt, Unit, escalation_from
+from daemon.store.units import (
+    _ESC_COLUMNS,
+    EMERGENCY,
+    REPORT_EVENTS,
+    Sql,
+    Stmt,
+    Unit,
+    escalation_from,
+)
 
 NO_OUTCOME = "none"  # the outcome filter's word for "never classified" (outcome IS NULL)
 
-# The events the report counts, each at most once per escalation, and whose first time it uses.
-REPORT_EVENTS = ("received", "approval_requested", "approved", "declined", "approval_timed_out",
-                 "paged", "acknowledged", "resolved", "retro_opened", "would_have_paged")
-DEAD_LETTERED = "job.dead_lettered"  # counted per entry: one per job that died
 NOTED_EVENTS = ("declined", "approval_timed_out")  # listed one by one with their details
 
 
@@ -139,83 +143,48 @@ def timelines(escalation_ids: Sequence[str]) -> Unit[dict[str, list[TimelineEntr
 
 
 # --- the report's figures ----------------------------------------------------------------------
+# Read from the figure columns each escalation carries (migration 0011, kept by `units`), all
+# of them in the covering index `escalations_figures`: a window is one index range, never the
+# rows' JSON or their timelines. A new figure should be a column there (and in that index), an
+# aggregate over the window here, and a field of `Figures`: its cost then grows with the
+# window's escalations, a few bytes each, and not with what else the store holds.
 
-def _summary(weekend: str, extract_outcome: str, no_index: str) -> str:
-    """Per escalation in the window: its phase, outcome, weekend and emergency flags and the
-    first time of each event. The weekend is the policy's (the stored decision), else the UTC
-    weekday; an emergency is one now or ever classified one, as `build_report` says.
-
-    Driven by the window's range on (opened_at, id), which also orders the groups, and for each
-    escalation one range of its timeline (`no_index`: SQLite would otherwise seek once per
-    event name, twelve seeks instead of one)."""
-    columns = ", ".join(f"min(CASE WHEN t.event = '{event}' THEN t.at END) AS {event}"
-                        for event in REPORT_EVENTS)
-    events = ", ".join(f"'{event}'" for event in (*REPORT_EVENTS, DEAD_LETTERED, "classified"))
-    return (
-        f"WITH s AS (SELECT e.state, e.outcome, {weekend} AS weekend, {columns},"
-        f" sum(CASE WHEN t.event = '{DEAD_LETTERED}' THEN 1 ELSE 0 END) AS dead_lettered,"
-        f" max(CASE WHEN e.outcome = 'emergency' OR (t.event = 'classified'"
-        f" AND {extract_outcome} = 'emergency') THEN 1 ELSE 0 END) AS emergency"
-        f" FROM escalations e LEFT JOIN timeline t ON t.escalation_id = e.id"
-        f" AND {no_index}t.event IN ({events})"
-        f" WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0 GROUP BY e.opened_at, e.id)")
-
-
-_SQLITE_SUMMARY = _summary(
-    "COALESCE(json_extract(e.data, '$.gate.decision.facts.weekend'),"
-    " strftime('%w', e.opened_at, 'unixepoch') IN ('0', '6'))",
-    "json_extract(t.details, '$.outcome')", "+")
-_POSTGRES_SUMMARY = _summary(
-    "CASE WHEN COALESCE((e.data::jsonb #>> '{gate,decision,facts,weekend}')::boolean,"
-    " extract(isodow FROM to_timestamp(e.opened_at) AT TIME ZONE 'UTC') >= 6)"
-    " THEN 1 ELSE 0 END",
-    "(t.details::jsonb ->> 'outcome')", "")
-# Groups and the emergencies' durations in one statement, so the window is read once: rows
-# with kind 'g' are groups, rows with kind 'd' one emergency's three durations.
+_WINDOW = "FROM escalations WHERE opened_at >= ? AND opened_at < ? AND drill = 0"
+_IS_EMERGENCY = f"(outcome = '{EMERGENCY}' OR ever_emergency = 1)"  # now or ever classified one
 _NONE = ", ".join(["NULL"] * (len(REPORT_EVENTS) + 2))
-_FIGURES = (
-    " SELECT 'g' AS kind, outcome, state, weekend, emergency, count(*) AS n, "
-    + ", ".join(f"count({event}) AS {event}" for event in REPORT_EVENTS)
-    + ", sum(dead_lettered) AS dead_lettered, NULL AS to_approve, NULL AS to_acknowledge,"
-    " NULL AS to_resolve FROM s GROUP BY outcome, state, weekend, emergency"
+# Groups and the emergencies' durations in one statement (one snapshot): rows with kind 'g'
+# are groups, rows with kind 'd' one emergency's three durations.
+REPORT_FIGURES = Sql.of(
+    "SELECT 'g' AS kind, outcome, state, weekend, emergency, count(*) AS n, "
+    + ", ".join(f"count(first_{event}) AS {event}" for event in REPORT_EVENTS)
+    + ", sum(dead_letters) AS dead_lettered, NULL AS to_approve, NULL AS to_acknowledge,"
+    " NULL AS to_resolve FROM (SELECT outcome, state, weekend, dead_letters, "
+    + ", ".join(f"first_{event}" for event in REPORT_EVENTS)
+    + f", CASE WHEN {_IS_EMERGENCY} THEN 1 ELSE 0 END AS emergency {_WINDOW}) AS s"
+    " GROUP BY outcome, state, weekend, emergency"
     f" UNION ALL SELECT 'd', NULL, NULL, NULL, NULL, {_NONE},"
-    " approved - approval_requested, acknowledged - paged, resolved - received FROM s"
-    " WHERE emergency = 1 AND"
-    " (approved IS NOT NULL OR acknowledged IS NOT NULL OR resolved IS NOT NULL)"
+    " first_approved - first_approval_requested, first_acknowledged - first_paged,"
+    f" first_resolved - first_received {_WINDOW} AND {_IS_EMERGENCY} AND"
+    " (first_approved IS NOT NULL OR first_acknowledged IS NOT NULL"
+    " OR first_resolved IS NOT NULL)"
 )
-REPORT_FIGURES = Sql.of(_SQLITE_SUMMARY + _FIGURES, _POSTGRES_SUMMARY + _FIGURES)
-
 # Criteria: those every classification recorded, counted once per escalation; an escalation
 # classified before criteria were recorded counts those its stored decision held.
-_CRITERIA_TAIL = (
-    " SELECT criterion, count(*) AS n FROM (SELECT id, criterion FROM recorded"
-    " UNION SELECT id, criterion FROM fallback) AS c GROUP BY criterion"
-)
 REPORT_CRITERIA = Sql.of(
-    "WITH classified AS (SELECT t.escalation_id AS id, t.details FROM escalations e"
-    " JOIN timeline t ON t.escalation_id = e.id"
-    " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0"
-    " AND t.event = 'classified' AND json_type(t.details, '$.criteria') IS NOT NULL),"
-    " recorded AS (SELECT c.id, j.value AS criterion FROM classified AS c,"
-    " json_each(c.details, '$.criteria') AS j),"
-    " fallback AS (SELECT e.id, j.key AS criterion FROM escalations e,"
-    " json_each(e.data, '$.gate.decision.facts.criteria') AS j"
-    " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0 AND j.value = 1"
-    " AND e.id NOT IN (SELECT id FROM classified))" + _CRITERIA_TAIL,
-    "WITH classified AS (SELECT t.escalation_id AS id, t.details::jsonb -> 'criteria' AS"
-    " criteria FROM escalations e JOIN timeline t ON t.escalation_id = e.id"
-    " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0 AND t.event = 'classified'"
-    " AND (t.details::jsonb -> 'criteria') IS NOT NULL),"
-    " recorded AS (SELECT c.id, j.criterion FROM classified AS c,"
-    " jsonb_array_elements_text(c.criteria) AS j (criterion)),"
-    " fallback AS (SELECT e.id, j.key AS criterion FROM escalations e,"
-    " jsonb_each(e.data::jsonb #> '{gate,decision,facts,criteria}') AS j"
-    " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0 AND j.value = 'true'::jsonb"
-    " AND e.id NOT IN (SELECT id FROM classified))" + _CRITERIA_TAIL,
+    "SELECT j.value AS criterion, count(*) AS n FROM escalations e,"
+    " json_each(COALESCE(e.recorded_criteria, e.decision_criteria)) AS j"
+    " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0 GROUP BY j.value",
+    "SELECT j.criterion, count(*) AS n FROM escalations e,"
+    " jsonb_array_elements_text(COALESCE(e.recorded_criteria, e.decision_criteria)::jsonb)"
+    " AS j (criterion)"
+    " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0 GROUP BY j.criterion",
 )
+# Declines and timeouts: the window's escalations that had one (from the index), then their
+# entries.
 _NOTED = (
     " FROM escalations e JOIN timeline t ON t.escalation_id = e.id"
-    " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0 AND t.event IN ("
+    f" WHERE e.id IN (SELECT id {_WINDOW} AND (first_declined IS NOT NULL"
+    " OR first_approval_timed_out IS NOT NULL)) AND t.event IN ("
     + ", ".join(f"'{event}'" for event in NOTED_EVENTS)
     + ") ORDER BY t.at, e.opened_at DESC, t.id"
 )
@@ -237,7 +206,7 @@ def _forward(seconds: float | None) -> float | None:
 def report_figures(since: float, until: float) -> Unit[Figures]:
     """The report's figures for escalations opened in [since, until), in one snapshot."""
     window = (since, until)
-    rows = yield Stmt(REPORT_FIGURES, window)
+    rows = yield Stmt(REPORT_FIGURES, window + window)
     groups = tuple(
         Group(outcome=row["outcome"], state=row["state"], weekend=bool(row["weekend"]),
               emergency=bool(row["emergency"]), count=int(row["n"]),
@@ -246,7 +215,7 @@ def report_figures(since: float, until: float) -> Unit[Figures]:
         for row in rows if row["kind"] == "g")
     durations = tuple((_forward(row["to_approve"]), _forward(row["to_acknowledge"]),
                        _forward(row["to_resolve"])) for row in rows if row["kind"] == "d")
-    rows = yield Stmt(REPORT_CRITERIA, window + window)
+    rows = yield Stmt(REPORT_CRITERIA, window)
     criteria = {str(row["criterion"]): int(row["n"]) for row in rows}
     rows = yield Stmt(REPORT_NOTED, window)
     noted = tuple(Noted(escalation_id=row["escalation_id"], reference=row["reference"],

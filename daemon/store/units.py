@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -136,12 +137,13 @@ TIMELINE = Sql.of(
     " WHERE escalation_id = ? ORDER BY id"
 )
 INSERT_ESCALATION = Sql.of(
-    f"INSERT INTO escalations ({_ESC_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)"
-    " ON CONFLICT DO NOTHING RETURNING id"
+    f"INSERT INTO escalations ({_ESC_COLUMNS}, weekend, decision_criteria)"
+    " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id"
 )
 UPDATE_ESCALATION = Sql.of(
     "UPDATE escalations SET state = ?, outcome = ?, data = ?, version = version + 1,"
-    " opened_at = ?, updated_at = ?, attention = ? WHERE id = ? AND version = ? RETURNING id"
+    " opened_at = ?, updated_at = ?, attention = ?, weekend = ?, decision_criteria = ?"
+    " WHERE id = ? AND version = ? RETURNING id"
 )
 GET_ESCALATION = Sql.of(f"SELECT {_ESC_COLUMNS} FROM escalations WHERE id = ?")
 FIND_ESCALATION = Sql.of(
@@ -315,17 +317,20 @@ def _finish(job_id: int, owner: str, state: JobState, run_at: float, error: str,
 def apply_changes(changes: Changes, now: float) -> Unit[None]:
     esc = changes.escalation
     if esc is not None:
+        weekend, decision_criteria = _decided_figures(esc)
         if changes.expected_version == 0:
             rows = yield Stmt(
                 INSERT_ESCALATION,
                 (esc.id, esc.source, esc.external_id, esc.state, esc.outcome, dumps(esc.data),
-                 esc.opened_at, now, now, int(esc.attention), int(esc.drill)),
+                 esc.opened_at, now, now, int(esc.attention), int(esc.drill), weekend,
+                 decision_criteria),
             )
         else:
             rows = yield Stmt(
                 UPDATE_ESCALATION,
                 (esc.state, esc.outcome, dumps(esc.data), esc.opened_at, now,
-                 int(esc.attention), esc.id, changes.expected_version),
+                 int(esc.attention), weekend, decision_criteria, esc.id,
+                 changes.expected_version),
             )
         if not rows:
             raise Conflict(f"escalation {esc.id} changed concurrently")
@@ -344,8 +349,65 @@ def _append(event: NewEvent) -> Unit[None]:
         (event.escalation_id, event.at, event.event, event.actor, dumps(event.details),
          event.once_key),
     )
-    if not rows and event.once_key is not None:
-        raise Duplicate(event.once_key)
+    if not rows:
+        if event.once_key is not None:
+            raise Duplicate(event.once_key)
+        return
+    yield from _count_event(event)
+
+
+# --- the figures kept with each escalation (migration 0011) ------------------------------------
+# The report and the dashboard aggregate these columns over a window from one covering index,
+# instead of joining every escalation's timeline: they are written here, with the escalation
+# and with each timeline entry, and nowhere else (`REFRESH_FIGURES` recomputes them from the
+# data and timelines after an import). A new figure that needs a timeline event's first time
+# or count gets its column the same way.
+
+REPORT_EVENTS = ("received", "approval_requested", "approved", "declined", "approval_timed_out",
+                 "paged", "acknowledged", "resolved", "retro_opened", "would_have_paged")
+DEAD_LETTERED = "job.dead_lettered"  # counted per entry: one per job that died
+CLASSIFIED = "classified"
+EMERGENCY = "emergency"  # the policy's outcome value (daemon.domain.policy.Outcome.EMERGENCY)
+_FIRST_AT = {event: Sql.of(
+    f"UPDATE escalations SET first_{event} = CASE WHEN first_{event} IS NULL"
+    f" OR first_{event} > ? THEN ? ELSE first_{event} END WHERE id = ?")
+    for event in REPORT_EVENTS}
+_DEAD_LETTER = Sql.of("UPDATE escalations SET dead_letters = dead_letters + 1 WHERE id = ?")
+_EVER_EMERGENCY = Sql.of("UPDATE escalations SET ever_emergency = 1 WHERE id = ?")
+_RECORDED_CRITERIA = Sql.of("SELECT recorded_criteria FROM escalations WHERE id = ?")
+_SET_RECORDED_CRITERIA = Sql.of("UPDATE escalations SET recorded_criteria = ? WHERE id = ?")
+
+
+def _decided_figures(esc: EscalationRow) -> tuple[int, str]:
+    """(weekend, decision_criteria) of an escalation as written: the stored decision's weekend
+    flag, else whether it opened on a Saturday or Sunday (UTC); the criteria the decision held
+    as a sorted JSON array."""
+    gate = esc.data.get("gate") or {}
+    decision = gate.get("decision") or {}
+    facts = decision.get("facts") or {}
+    weekend = facts.get("weekend")
+    if weekend is None:
+        weekend = time.gmtime(esc.opened_at).tm_wday >= 5
+    held = sorted(str(name) for name, on in (facts.get("criteria") or {}).items() if on is True)
+    return int(bool(weekend)), dumps(held)
+
+
+def _count_event(event: NewEvent) -> Unit[None]:
+    """Keep the escalation's figure columns up to date with one more timeline entry."""
+    if event.event in _FIRST_AT:
+        yield Stmt(_FIRST_AT[event.event], (event.at, event.at, event.escalation_id))
+    elif event.event == DEAD_LETTERED:
+        yield Stmt(_DEAD_LETTER, (event.escalation_id,))
+    elif event.event == CLASSIFIED:
+        if event.details.get("outcome") == EMERGENCY:
+            yield Stmt(_EVER_EMERGENCY, (event.escalation_id,))
+        criteria = event.details.get("criteria")
+        if isinstance(criteria, list):
+            rows = yield Stmt(_RECORDED_CRITERIA, (event.escalation_id,))
+            before = rows[0]["recorded_criteria"] if rows else None
+            union = set(json.loads(before)) if before else set()
+            union.update(str(name) for name in criteria)
+            yield Stmt(_SET_RECORDED_CRITERIA, (dumps(sorted(union)), event.escalation_id))
 
 
 def complete_job(job_id: int, owner: str, now: float, changes: Changes | None) -> Unit[bool]:

@@ -1,0 +1,59 @@
+-- The report's and the dashboard's figures from the escalations alone, so their aggregates scan
+-- one narrow range of one table instead of joining every escalation's timeline and decoding
+-- JSON. Written with the escalation and with each timeline entry (daemon/store/units.py):
+--   weekend            1 when the stored decision says weekend, else the UTC weekday of opened_at
+--   decision_criteria  JSON array of the criteria the stored decision held
+--   ever_emergency     1 once any `classified` entry said emergency
+--   recorded_criteria  JSON array, the union of the criteria `classified` entries recorded
+--                      (NULL while none recorded any: then decision_criteria counts)
+--   first_<event>      the earliest `at` of that timeline event (NULL: never happened)
+--   dead_letters       how many `job.dead_lettered` entries the escalation has
+-- Existing rows are filled from their data and timelines below.
+ALTER TABLE escalations ADD COLUMN weekend INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE escalations ADD COLUMN decision_criteria TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE escalations ADD COLUMN ever_emergency INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE escalations ADD COLUMN recorded_criteria TEXT;
+ALTER TABLE escalations ADD COLUMN first_received REAL;
+ALTER TABLE escalations ADD COLUMN first_approval_requested REAL;
+ALTER TABLE escalations ADD COLUMN first_approved REAL;
+ALTER TABLE escalations ADD COLUMN first_declined REAL;
+ALTER TABLE escalations ADD COLUMN first_approval_timed_out REAL;
+ALTER TABLE escalations ADD COLUMN first_paged REAL;
+ALTER TABLE escalations ADD COLUMN first_acknowledged REAL;
+ALTER TABLE escalations ADD COLUMN first_resolved REAL;
+ALTER TABLE escalations ADD COLUMN first_retro_opened REAL;
+ALTER TABLE escalations ADD COLUMN first_would_have_paged REAL;
+ALTER TABLE escalations ADD COLUMN dead_letters INTEGER NOT NULL DEFAULT 0;
+UPDATE escalations SET
+    weekend = COALESCE(json_extract(data, '$.gate.decision.facts.weekend'),
+                       strftime('%w', opened_at, 'unixepoch') IN ('0', '6')),
+    decision_criteria = (SELECT json_group_array(j.key)
+                         FROM json_each(data, '$.gate.decision.facts.criteria') AS j
+                         WHERE j.value = 1),
+    ever_emergency = EXISTS (SELECT 1 FROM timeline t WHERE t.escalation_id = escalations.id
+                             AND t.event = 'classified'
+                             AND json_extract(t.details, '$.outcome') = 'emergency'),
+    recorded_criteria = CASE WHEN EXISTS (SELECT 1 FROM timeline t
+                                          WHERE t.escalation_id = escalations.id
+                                          AND t.event = 'classified'
+                                          AND json_type(t.details, '$.criteria') = 'array')
+        THEN (SELECT json_group_array(DISTINCT j.value) FROM timeline t,
+              json_each(t.details, '$.criteria') AS j
+              WHERE t.escalation_id = escalations.id AND t.event = 'classified') END,
+    first_received = (SELECT min(t.at) FROM timeline t WHERE t.escalation_id = escalations.id AND t.event = 'received'),
+    first_approval_requested = (SELECT min(t.at) FROM timeline t WHERE t.escalation_id = escalations.id AND t.event = 'approval_requested'),
+    first_approved = (SELECT min(t.at) FROM timeline t WHERE t.escalation_id = escalations.id AND t.event = 'approved'),
+    first_declined = (SELECT min(t.at) FROM timeline t WHERE t.escalation_id = escalations.id AND t.event = 'declined'),
+    first_approval_timed_out = (SELECT min(t.at) FROM timeline t WHERE t.escalation_id = escalations.id AND t.event = 'approval_timed_out'),
+    first_paged = (SELECT min(t.at) FROM timeline t WHERE t.escalation_id = escalations.id AND t.event = 'paged'),
+    first_acknowledged = (SELECT min(t.at) FROM timeline t WHERE t.escalation_id = escalations.id AND t.event = 'acknowledged'),
+    first_resolved = (SELECT min(t.at) FROM timeline t WHERE t.escalation_id = escalations.id AND t.event = 'resolved'),
+    first_retro_opened = (SELECT min(t.at) FROM timeline t WHERE t.escalation_id = escalations.id AND t.event = 'retro_opened'),
+    first_would_have_paged = (SELECT min(t.at) FROM timeline t WHERE t.escalation_id = escalations.id AND t.event = 'would_have_paged'),
+    dead_letters = (SELECT count(*) FROM timeline t WHERE t.escalation_id = escalations.id AND t.event = 'job.dead_lettered');
+-- Every column the figures read, in the window's order: the aggregates are answered from this
+-- index alone (an index-only scan), never from the rows and their 1-2 kB of JSON.
+CREATE INDEX escalations_figures ON escalations (opened_at, drill, outcome, state, weekend,
+    ever_emergency, dead_letters, first_received, first_approval_requested, first_approved,
+    first_declined, first_approval_timed_out, first_paged, first_acknowledged, first_resolved,
+    first_retro_opened, first_would_have_paged, recorded_criteria, decision_criteria, id);
