@@ -18,3 +18,14 @@ def migration_files(dialect: str) -> list[tuple[int, str, list[str]]]:
         statements = [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
         found.append((version, entry.name, statements))
     return sorted(found)
+
+
+def refresh_statement(dialect: str, name: str) -> str:
+    """The one `UPDATE` statement of migration file `name` (e.g. "0011_figures.sql"): the rule
+    that derives columns from the rest of a row, kept once, for re-use after a bulk load."""
+    for _, file_name, statements in migration_files(dialect):
+        if file_name == name:
+            updates = [s for s in statements if s.upper().startswith("UPDATE ")]
+            if len(updates) == 1:
+                return updates[0]
+    raise LookupError(f"{dialect} migration {name} has no single UPDATE statement")
