@@ -147,17 +147,18 @@ class Store:
 
     async def record_delivery(
         self, source: str, delivery_id: str, event_type: str, body: bytes,
-        job: Callable[[int], NewJob] | None = None,
+        job_kind: str | None = None,
         state: DeliveryState = DeliveryState.STORED, note: str = "",
     ) -> int | None:
-        """Durably store a webhook delivery (and its processing job). None = seen before.
-        `state` and `note` record a delivery that was decided on arrival (stale)."""
+        """Durably store a webhook delivery and, given `job_kind`, the job that processes it
+        (key `delivery:<id>`, payload {"delivery": <id>}). None = seen before. `state` and
+        `note` record a delivery that was decided on arrival (stale)."""
         now = self.clock.now()
         row_id = await self._run(
-            lambda: units.record_delivery(source, delivery_id, event_type, body, now, job,
+            lambda: units.record_delivery(source, delivery_id, event_type, body, now, job_kind,
                                           state, note)
         )
-        if row_id is not None and job is not None:
+        if row_id is not None and job_kind is not None:
             self._notify()
         return row_id
 

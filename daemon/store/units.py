@@ -71,9 +71,22 @@ _ESC_COLUMNS = (
 )
 
 PING = Sql.of("SELECT count(*) AS n FROM schema_migrations")
+# A delivery and its processing job in one statement: a statement is the writer's unit of
+# cost (each one hands the GIL over and back). SQLite inserts the job in the trigger
+# `deliveries_job` (migration 0011); PostgreSQL in a data-modifying CTE.
+_DELIVERY_VALUES = (
+    "INSERT INTO deliveries (source, delivery_id, event_type, received_at, body, state, note,"
+    " job_kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, delivery_id) DO NOTHING"
+    " RETURNING id"
+)
 INSERT_DELIVERY = Sql.of(
-    "INSERT INTO deliveries (source, delivery_id, event_type, received_at, body, state, note)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id"
+    _DELIVERY_VALUES,
+    "WITH d AS (" + _DELIVERY_VALUES.replace("?, ?, ?, ?, ?, ?, ?, ?)",
+                                             "?, ?, ?, ?, ?, ?, ?, ?::text)")
+    + "), j AS (INSERT INTO jobs (kind, key, payload, escalation_id, state, run_at, attempts,"
+    " last_error, created_at, updated_at) SELECT $8::text, 'delivery:' || d.id,"
+    " '{\"delivery\":' || d.id || '}', NULL, 'queued', $4, 0, '', $4, $4 FROM d"
+    " WHERE $8::text IS NOT NULL ON CONFLICT (key) DO NOTHING) SELECT id FROM d",
 )
 INSERT_JOB = Sql.of(
     "INSERT INTO jobs (kind, key, payload, escalation_id, state, run_at, attempts, last_error,"
@@ -276,22 +289,16 @@ def record_delivery(
     event_type: str,
     body: bytes,
     now: float,
-    job: Callable[[int], NewJob] | None,
+    job_kind: str | None,
     state: DeliveryState = DeliveryState.STORED,
     note: str = "",
 ) -> Unit[int | None]:
-    """Store a webhook delivery and the job that will process it; None if seen before.
-    A delivery decided at the door (`state` other than stored) comes without a job."""
+    """Store a webhook delivery and the job (of `job_kind`, key `delivery:<id>`, payload
+    {"delivery": <id>}) that will process it, in one statement; None if seen before. A
+    delivery decided at the door (`state` other than stored) comes without a job."""
     rows = yield Stmt(
-        INSERT_DELIVERY,
-        (source, delivery_id, event_type, now, body, state.value, note),
-    )
-    if not rows:
-        return None
-    row_id = int(rows[0]["id"])
-    if job is not None:
-        yield from _insert_jobs([job(row_id)], now)
-    return row_id
+        INSERT_DELIVERY, (source, delivery_id, event_type, now, body, state.value, note, job_kind))
+    return int(rows[0]["id"]) if rows else None
 
 
 def enqueue(jobs: Sequence[NewJob], now: float) -> Unit[int]:

@@ -62,3 +62,7 @@ CREATE INDEX escalations_figures ON escalations (opened_at, drill, outcome, stat
     ever_emergency, dead_letters, first_received, first_approval_requested, first_approved,
     first_declined, first_approval_timed_out, first_paged, first_acknowledged, first_resolved,
     first_retro_opened, first_would_have_paged, recorded_criteria, decision_criteria, id);
+
+-- The kind of job that processes a stored delivery (NULL: decided at the door, no job). On
+-- PostgreSQL intake inserts the delivery and its job in one statement (daemon/store/units.py).
+ALTER TABLE deliveries ADD COLUMN job_kind TEXT;

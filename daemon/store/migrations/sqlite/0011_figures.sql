@@ -57,3 +57,17 @@ CREATE INDEX escalations_figures ON escalations (opened_at, drill, outcome, stat
     ever_emergency, dead_letters, first_received, first_approval_requested, first_approved,
     first_declined, first_approval_timed_out, first_paged, first_acknowledged, first_resolved,
     first_retro_opened, first_would_have_paged, recorded_criteria, decision_criteria, id);
+
+-- Intake writes one statement per delivery: the job that processes a stored delivery is
+-- inserted by this trigger, in the same statement and transaction, from the kind the endpoint
+-- names (`job_kind`; NULL for a delivery decided at the door, which gets no job). Same key and
+-- payload as before: `delivery:<id>`, {"delivery": <id>}.
+ALTER TABLE deliveries ADD COLUMN job_kind TEXT;
+CREATE TRIGGER deliveries_job AFTER INSERT ON deliveries WHEN NEW.job_kind IS NOT NULL
+BEGIN
+    INSERT INTO jobs (kind, key, payload, escalation_id, state, run_at, attempts, last_error,
+                      created_at, updated_at)
+    VALUES (NEW.job_kind, 'delivery:' || NEW.id, '{"delivery":' || NEW.id || '}', NULL,
+            'queued', NEW.received_at, 0, '', NEW.received_at, NEW.received_at)
+    ON CONFLICT (key) DO NOTHING;
+END;
