@@ -276,13 +276,14 @@ def _assemble(figures: Figures, since: datetime, until: datetime) -> Report:
 
 
 def build_report(rows: Sequence[EscalationRow], timelines: Mapping[str, Sequence[TimelineEntry]],
-                 *, since: datetime, until: datetime) -> Report:
-    """The report for escalations opened in [since, until), from rows and timelines in memory:
-    the definition of every figure, which `load_report` computes in SQL. Rows outside the
-    window are left out."""
+                 *, since: datetime, until: datetime, team: str | None = None) -> Report:
+    """The report for escalations opened in [since, until) (of one Tier 1 team when given),
+    from rows and timelines in memory: the definition of every figure, which `load_report`
+    computes in SQL. Other rows are left out."""
     _require_aware(since=since, until=until)
     low, high = since.timestamp(), until.timestamp()
-    seen = [_seen(row, timelines.get(row.id, ())) for row in rows if low <= row.opened_at < high]
+    seen = [_seen(row, timelines.get(row.id, ())) for row in rows
+            if low <= row.opened_at < high and team in (None, row.team)]
     return _assemble(_figures(seen), since, until)
 
 
@@ -298,9 +299,11 @@ def parse_since(text: str) -> timedelta:
     return timedelta(minutes=minutes)
 
 
-async def load_report(store: Store, since: datetime, until: datetime) -> Report:
-    """The report for escalations opened in [since, until), aggregated by the database: its
-    cost follows the window's size, and the process holds only the figures."""
+async def load_report(store: Store, since: datetime, until: datetime, team: str | None = None
+                      ) -> Report:
+    """The report for escalations opened in [since, until) (of one Tier 1 team when given),
+    aggregated by the database: its cost follows the window's size, and the process holds
+    only the figures."""
     _require_aware(since=since, until=until)
-    figures = await store.report_figures(since.timestamp(), until.timestamp())
+    figures = await store.report_figures(since.timestamp(), until.timestamp(), team)
     return _assemble(figures, since, until)

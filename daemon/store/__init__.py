@@ -289,9 +289,12 @@ class Store:
         """The timelines of a few escalations (a page), in one transaction."""
         return await self._run(lambda: reads.timelines(escalation_ids), proves_writes=False)
 
-    async def report_figures(self, since: float, until: float) -> reads.Figures:
-        """The report's aggregates over escalations opened in [since, until)."""
-        return await self._run(lambda: reads.report_figures(since, until), proves_writes=False)
+    async def report_figures(self, since: float, until: float, team: str | None = None
+                             ) -> reads.Figures:
+        """The report's aggregates over escalations opened in [since, until), of one team
+        when given."""
+        return await self._run(lambda: reads.report_figures(since, until, team),
+                               proves_writes=False)
 
     async def timeline(self, escalation_id: str) -> list[TimelineEntry]:
         return await self._run(lambda: units.timeline(escalation_id), proves_writes=False)

@@ -34,13 +34,15 @@ NOTED_EVENTS = ("declined", "approval_timed_out")  # listed one by one with thei
 @dataclass(frozen=True)
 class EscalationFilter:
     """Which escalations a page shows: opened in [since, until) (epoch seconds) and, when
-    given, of one source, phase (`state`) and outcome (`NO_OUTCOME`: unclassified)."""
+    given, of one source, phase (`state`), outcome (`NO_OUTCOME`: unclassified) and Tier 1
+    team."""
 
     since: float
     until: float
     source: str | None = None
     state: str | None = None
     outcome: str | None = None
+    team: str | None = None
 
 
 Cursor = tuple[float, str]  # (opened_at, id) of the last escalation of the previous page
@@ -88,12 +90,14 @@ class Figures:
 # --- pages -------------------------------------------------------------------------------------
 
 @functools.cache
-def _page_sql(source: bool, state: bool, outcome: str | None, after: bool) -> Sql:
-    """One fixed statement per combination of filters (at most 16, built once): every value
+def _page_sql(source: bool, state: bool, outcome: str | None, after: bool, team: bool = False
+              ) -> Sql:
+    """One fixed statement per combination of filters (at most 32, built once): every value
     is a bound argument, and each single-column filter has an index led by that column."""
     where = ["opened_at >= ?", "opened_at < ?", "drill = 0"]  # a rehearsal is no escalation
     where += ["source = ?"] if source else []
     where += ["state = ?"] if state else []
+    where += ["team = ?"] if team else []
     if outcome == NO_OUTCOME:
         where.append("outcome IS NULL")
     elif outcome is not None:
@@ -112,9 +116,10 @@ def page_escalations(flt: EscalationFilter, after: Cursor | None, limit: int
     outcome_value = flt.outcome if flt.outcome not in (None, NO_OUTCOME) else None
     sql = _page_sql(flt.source is not None, flt.state is not None,
                     NO_OUTCOME if flt.outcome == NO_OUTCOME else outcome_value,
-                    after is not None)
+                    after is not None, flt.team is not None)
     args: list[object] = [flt.since, flt.until]
-    args += [value for value in (flt.source, flt.state, outcome_value) if value is not None]
+    args += [value for value in (flt.source, flt.state, flt.team, outcome_value)
+             if value is not None]
     if after is not None:
         args += [after[0], after[0], after[1]]
     rows = yield Stmt(sql, (*args, limit + 1))  # one more tells whether another page follows
@@ -149,7 +154,15 @@ def timelines(escalation_ids: Sequence[str]) -> Unit[dict[str, list[TimelineEntr
 # aggregate over the window here, and a field of `Figures`: its cost then grows with the
 # window's escalations, a few bytes each, and not with what else the store holds.
 
-_WINDOW = "FROM escalations WHERE opened_at >= ? AND opened_at < ? AND drill = 0"
+# The window, and one team or every team: `team IS NULL` keeps one statement for both, and the
+# team is tested inside the index range (the index holds it), so neither needs another index.
+def _in_window(e: str = "") -> str:
+    """Opened in [?, ?), no drill, of team ? (or every team when ? is NULL); `e`: an alias."""
+    return (f"{e}opened_at >= ? AND {e}opened_at < ? AND {e}drill = 0"
+            f" AND ({e}team = CAST(? AS TEXT) OR CAST(? AS TEXT) IS NULL)")
+
+
+_WINDOW = f"FROM escalations WHERE {_in_window()}"
 _IS_EMERGENCY = f"(outcome = '{EMERGENCY}' OR ever_emergency = 1)"  # now or ever classified one
 _NONE = ", ".join(["NULL"] * (len(REPORT_EVENTS) + 2))
 # Groups and the emergencies' durations in one statement (one snapshot): rows with kind 'g'
@@ -173,11 +186,11 @@ REPORT_FIGURES = Sql.of(
 REPORT_CRITERIA = Sql.of(
     "SELECT j.value AS criterion, count(*) AS n FROM escalations e,"
     " json_each(COALESCE(e.recorded_criteria, e.decision_criteria)) AS j"
-    " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0 GROUP BY j.value",
+    f" WHERE {_in_window('e.')} GROUP BY j.value",
     "SELECT j.criterion, count(*) AS n FROM escalations e,"
     " jsonb_array_elements_text(COALESCE(e.recorded_criteria, e.decision_criteria)::jsonb)"
     " AS j (criterion)"
-    " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0 GROUP BY j.criterion",
+    f" WHERE {_in_window('e.')} GROUP BY j.criterion",
 )
 # Declines and timeouts: the window's escalations that had one (from the index), then their
 # entries.
@@ -203,9 +216,10 @@ def _forward(seconds: float | None) -> float | None:
     return None if seconds is None or seconds < 0 else float(seconds)
 
 
-def report_figures(since: float, until: float) -> Unit[Figures]:
-    """The report's figures for escalations opened in [since, until), in one snapshot."""
-    window = (since, until)
+def report_figures(since: float, until: float, team: str | None = None) -> Unit[Figures]:
+    """The report's figures for escalations opened in [since, until), of one Tier 1 team when
+    given, in one snapshot."""
+    window = (since, until, team, team)
     rows = yield Stmt(REPORT_FIGURES, window + window)
     groups = tuple(
         Group(outcome=row["outcome"], state=row["state"], weekend=bool(row["weekend"]),

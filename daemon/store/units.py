@@ -67,7 +67,7 @@ _JOB_COLUMNS = (
 )
 _ESC_COLUMNS = (
     "id, source, external_id, state, outcome, data, version, opened_at, created_at, updated_at,"
-    " attention, drill"
+    " attention, drill, team"
 )
 
 PING = Sql.of("SELECT count(*) AS n FROM schema_migrations")
@@ -151,12 +151,12 @@ TIMELINE = Sql.of(
 )
 INSERT_ESCALATION = Sql.of(
     f"INSERT INTO escalations ({_ESC_COLUMNS}, weekend, decision_criteria)"
-    " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id"
+    " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id"
 )
 UPDATE_ESCALATION = Sql.of(
     "UPDATE escalations SET state = ?, outcome = ?, data = ?, version = version + 1,"
-    " opened_at = ?, updated_at = ?, attention = ?, weekend = ?, decision_criteria = ?"
-    " WHERE id = ? AND version = ? RETURNING id"
+    " opened_at = ?, updated_at = ?, attention = ?, team = ?, weekend = ?,"
+    " decision_criteria = ? WHERE id = ? AND version = ? RETURNING id"
 )
 GET_ESCALATION = Sql.of(f"SELECT {_ESC_COLUMNS} FROM escalations WHERE id = ?")
 FIND_ESCALATION = Sql.of(
@@ -246,6 +246,7 @@ def escalation_from(row: Row) -> EscalationRow:
         updated_at=row["updated_at"],
         attention=bool(row["attention"]),
         drill=bool(row["drill"]),
+        team=row["team"],
     )
 
 
@@ -329,14 +330,14 @@ def apply_changes(changes: Changes, now: float) -> Unit[None]:
             rows = yield Stmt(
                 INSERT_ESCALATION,
                 (esc.id, esc.source, esc.external_id, esc.state, esc.outcome, dumps(esc.data),
-                 esc.opened_at, now, now, int(esc.attention), int(esc.drill), weekend,
-                 decision_criteria),
+                 esc.opened_at, now, now, int(esc.attention), int(esc.drill), esc.team,
+                 weekend, decision_criteria),
             )
         else:
             rows = yield Stmt(
                 UPDATE_ESCALATION,
                 (esc.state, esc.outcome, dumps(esc.data), esc.opened_at, now,
-                 int(esc.attention), weekend, decision_criteria, esc.id,
+                 int(esc.attention), esc.team, weekend, decision_criteria, esc.id,
                  changes.expected_version),
             )
         if not rows:

@@ -66,6 +66,22 @@ async def test_the_figure_columns_are_rebuilt_from_data_and_timelines(store: Sto
     assert await load_report(store, SINCE, UNTIL) == kept
 
 
+async def test_the_report_of_one_team_counts_only_its_escalations(store: Store) -> None:
+    rows, timelines = month()
+    rows = [replace(row, team="payments") if n % 3 == 0 else row for n, row in enumerate(rows)]
+    for row in rows:
+        events = tuple(NewEvent(row.id, entry.event, entry.actor, entry.at, entry.details)
+                       for entry in timelines[row.id])
+        await store.apply(Changes(escalation=row, events=events))
+    payments = await load_report(store, SINCE, UNTIL, "payments")
+    assert payments == build_report(rows, timelines, since=SINCE, until=UNTIL, team="payments")
+    assert payments.escalations == 3
+    rest = await load_report(store, SINCE, UNTIL, "default")
+    assert rest == build_report(rows, timelines, since=SINCE, until=UNTIL, team="default")
+    assert rest.escalations == 6
+    assert (await load_report(store, SINCE, UNTIL, "nobody")).escalations == 0
+
+
 async def test_an_empty_window_reports_nothing(store: Store) -> None:
     assert await load_report(store, SINCE, UNTIL) == build_report([], {}, since=SINCE,
                                                                    until=UNTIL)

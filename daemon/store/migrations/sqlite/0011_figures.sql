@@ -51,9 +51,9 @@ UPDATE escalations SET
     first_retro_opened = (SELECT min(t.at) FROM timeline t WHERE t.escalation_id = escalations.id AND t.event = 'retro_opened'),
     first_would_have_paged = (SELECT min(t.at) FROM timeline t WHERE t.escalation_id = escalations.id AND t.event = 'would_have_paged'),
     dead_letters = (SELECT count(*) FROM timeline t WHERE t.escalation_id = escalations.id AND t.event = 'job.dead_lettered');
--- Every column the figures read, in the window's order: the aggregates are answered from this
--- index alone (an index-only scan), never from the rows and their 1-2 kB of JSON.
-CREATE INDEX escalations_figures ON escalations (opened_at, drill, outcome, state, weekend,
+-- Every column the figures read, in the window's order: the aggregates (for every team or one)
+-- are answered from this index alone, never from the rows and their 1-2 kB of JSON.
+CREATE INDEX escalations_figures ON escalations (opened_at, drill, team, outcome, state, weekend,
     ever_emergency, dead_letters, first_received, first_approval_requested, first_approved,
     first_declined, first_approval_timed_out, first_paged, first_acknowledged, first_resolved,
     first_retro_opened, first_would_have_paged, recorded_criteria, decision_criteria, id);
