@@ -196,6 +196,19 @@ class IssueRef:
     url: str
 
 
+@dataclass(frozen=True)
+class IssueState:
+    """An issue as the tracker holds it now: whether it is closed, its body (Markdown; Jira's
+    document rendered back to Markdown headings and paragraphs) and who it is assigned to
+    (GitLab username, GitHub login, Jira display name; "" when nobody). All of it is text
+    people wrote in the tracker: untrusted wherever it is shown."""
+
+    ref: IssueRef
+    closed: bool
+    body: str
+    assignee: str = ""
+
+
 class IssueTracker(Protocol):
     """Where retro and request-for-help issues go (GitLab, GitHub, Jira)."""
 
@@ -213,6 +226,11 @@ class IssueTracker(Protocol):
 
     async def close_issue(self, ref: IssueRef) -> None:
         """Close the issue (a drill's retro, once it was shown to open)."""
+        ...
+
+    async def find_state(self, marker: str) -> IssueState | None:
+        """The issue carrying this marker as it is now (one request), or None when there is
+        none: how a retro's follow-through is seen without a tracker webhook."""
         ...
 
 
