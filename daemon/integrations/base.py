@@ -126,6 +126,11 @@ class Chat(Protocol):
         it), so a retry does not post it twice."""
         ...
 
+    async def thread_activity(self, ref: MessageRef, since_s: float) -> float | None:
+        """When a person (not a bot) last wrote in the thread under `ref` after `since_s`
+        (epoch seconds), or None: an emergency's thread counts as its updates."""
+        ...
+
     async def post_notice(self, channel: str, text: str) -> MessageRef:
         """A standalone message, e.g. the request-for-help notice; to a user id: a direct
         message."""

@@ -166,6 +166,20 @@ class Client:
         found = _tagged(answer.get("messages") or [], NOTE_EVENT, "key", key)
         return MessageRef(ref.channel, found) if found else None
 
+    async def thread_activity(self, ref: MessageRef, since_s: float) -> float | None:
+        """`conversations.replies` with `oldest` (the `channels:history` / `groups:history`
+        scopes the app already holds; https://docs.slack.dev/reference/methods/conversations.replies/):
+        the newest reply by a person. A message's `ts` is its time in epoch seconds; bots' posts
+        carry `bot_id` and are not updates."""
+        with self._classified("conversations.replies"):
+            answer = await self._web.conversations_replies(
+                channel=ref.channel, ts=ref.ts, oldest=f"{since_s:.6f}",
+                limit=HISTORY_LOOKBACK)
+        times = [float(message["ts"]) for message in answer.get("messages") or []
+                 if message.get("ts") != ref.ts and message.get("user")
+                 and not message.get("bot_id") and float(message.get("ts", 0)) > since_s]
+        return max(times, default=None)
+
     async def post_notice(self, channel: str, text: str) -> MessageRef:
         with self._classified("chat.postMessage"):
             answer = await self._web.chat_postMessage(

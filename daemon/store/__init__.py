@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from daemon.clock import Clock, SystemClock, iso
 from daemon.logging import get_logger
-from daemon.store import reads, units
+from daemon.store import followthrough, reads, units
 from daemon.store.records import (
     Changes,
     Conflict,
@@ -291,6 +291,16 @@ class Store:
     async def report_figures(self, since: float, until: float) -> reads.Figures:
         """The report's aggregates over escalations opened in [since, until)."""
         return await self._run(lambda: reads.report_figures(since, until), proves_writes=False)
+
+    async def open_retros(self, after: str = "", limit: int = 50) -> list[tuple[str, float]]:
+        """(escalation id, retro opened at) of retros not yet seen closed, by id after
+        `after`: one batch of the retro poll."""
+        return await self._run(lambda: followthrough.open_retros(after, limit),
+                               proves_writes=False)
+
+    async def open_quiet(self, limit: int = 1000) -> list[str]:
+        """Escalations whose latest quiet spell (no update past the cadence) has not ended."""
+        return await self._run(lambda: followthrough.open_quiet(limit), proves_writes=False)
 
     async def timeline(self, escalation_id: str) -> list[TimelineEntry]:
         return await self._run(lambda: units.timeline(escalation_id), proves_writes=False)
