@@ -17,13 +17,9 @@ _COMMENT = re.compile(r"<!--.*?-->", re.DOTALL)
 
 
 def _heading(line: str) -> str | None:
-    """The heading's text, folded; a line that is exactly a section's name counts too (Jira's
-    document comes back from some paths as plain blocks)."""
+    """The heading's text, folded; None for any other line."""
     match = _HEADING.match(line)
-    if match:
-        return match[2].strip().casefold()
-    bare = line.strip().rstrip(":").casefold()
-    return bare if bare in {name.casefold() for name in SECTIONS} else None
+    return match[2].strip().casefold() if match else None
 
 
 def filled_sections(body: str) -> dict[str, bool]:

@@ -329,12 +329,19 @@ class FakeGitHub(FakeTracker):
 
 
 def adf_text(doc: dict[str, Any]) -> str:
-    """The readable text of an ADF doc: blocks split by blank lines, hard breaks as newlines."""
+    """The readable text of an ADF doc: blocks split by blank lines, hard breaks as newlines,
+    headings as `#` lines."""
 
     def inline(nodes: list[dict[str, Any]]) -> str:
         return "".join("\n" if n["type"] == "hardBreak" else n.get("text", "") for n in nodes)
 
-    return "\n\n".join(inline(block.get("content", [])) for block in doc["content"])
+    def block(node: dict[str, Any]) -> str:
+        text = inline(node.get("content", []))
+        if node.get("type") == "heading":  # kept as Markdown, the way it was written
+            return "#" * int((node.get("attrs") or {}).get("level", 1)) + " " + text
+        return text
+
+    return "\n\n".join(block(node) for node in doc["content"])
 
 
 def body_adf(text: str) -> dict[str, Any]:

@@ -1,0 +1,197 @@
+"""After the page, over real HTTP: retro issues read back from the tracker stand-ins until
+they close, overdue retros reminded once per period (across restarts), and an active S1
+nudged once when it goes quiet past its cadence, never while updates flow."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+import pytest
+
+from daemon.domain.retro_sections import PLACEHOLDER, SECTIONS
+from daemon.standins.pagerduty import FakePagerDuty
+from daemon.standins.slack import FakeSlack
+from daemon.standins.trackers import FakeTracker
+from daemon.store import TimelineEntry
+from tests.harness import running
+from tests.world import (
+    CHANNEL,
+    PD_TOKEN,
+    SLACK_TOKEN,
+    SMOC,
+    SMOC_EMAIL,
+    SMOC_SCHEDULE,
+    World,
+    approve,
+    emergency,
+    incident,
+    settings_for,
+    tracker_for,
+    world,
+)
+
+HOUR, DAY = 3600.0, 86400.0
+
+
+async def retro_for(w: World) -> tuple[str, str]:
+    """An S1 approved, paged and resolved: (escalation id, approval message ts), its retro
+    issue opened in the tracker stand-in."""
+    esc_id, ts = await emergency(w)
+    await approve(w, esc_id, ts, "2.001")
+    closed = incident(category="closed", updated_at="2026-11-21T02:30:00Z",
+                      event="public_incident.incident_status_updated_v2")
+    assert (await w.daemon.incident_io(closed)).status == 202
+    await w.daemon.settle()
+    assert "retro_opened" in await w.daemon.events(esc_id)
+    return esc_id, ts
+
+
+def filled(body: str) -> str:
+    """The retro body with every follow-through section written, as an engineer would."""
+    for n, section in enumerate(SECTIONS):
+        body = body.replace(f"# {section}\n\n{PLACEHOLDER}",
+                            f"# {section}\n\nWritten by the engineer ({n}).", 1)
+    return body
+
+
+def entries(timeline: list[TimelineEntry], event: str) -> list[TimelineEntry]:
+    return [e for e in timeline if e.event == event]
+
+
+@pytest.mark.parametrize("kind", ["gitlab", "github", "jira"])
+async def test_a_retro_closed_in_the_tracker_is_seen_closed_with_its_sections(
+        tmp_path: Path, kind: str) -> None:
+    async with world(tmp_path, kind) as w:
+        first, _ts = await retro_for(w)
+        [issue] = w.tracker.issues
+        assert all(f"{s}" in issue.body for s in SECTIONS)
+        w.daemon.clock.advance(HOUR)  # the next poll: still open, nothing recorded
+        await w.daemon.settle()
+        assert "retro_closed" not in await w.daemon.events(first)
+
+        issue.body = filled(issue.body)
+        issue.state = "closed"
+        w.daemon.clock.advance(HOUR)
+        await w.daemon.settle()
+        [closed] = entries(await w.daemon.store.timeline(first), "retro_closed")
+        assert closed.details == {"url": issue.url, "complete": True, "missing": []}
+
+        # Later polls leave a closed retro alone: it is not read again.
+        reads = len(w.tracker.requests)
+        w.daemon.clock.advance(HOUR)
+        await w.daemon.settle()
+        assert len(w.tracker.requests) == reads
+        assert len(entries(await w.daemon.store.timeline(first), "retro_closed")) == 1
+
+
+async def test_a_retro_closed_with_empty_sections_is_incomplete(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        esc_id, _ts = await retro_for(w)
+        [issue] = w.tracker.issues
+        issue.body = issue.body.replace(f"## Root cause\n\n{PLACEHOLDER}",
+                                        "## Root cause\n\nA bad deploy.", 1)
+        issue.state = "closed"
+        w.daemon.clock.advance(HOUR)
+        await w.daemon.settle()
+        [closed] = entries(await w.daemon.store.timeline(esc_id), "retro_closed")
+        assert closed.details["complete"] is False
+        assert closed.details["missing"] == ["Corrective actions",
+                                             "Documentation or error message to improve"]
+
+
+@asynccontextmanager
+async def vendors(tmp_path: Path) -> AsyncIterator[tuple[FakeSlack, FakePagerDuty,
+                                                         FakeTracker]]:
+    """The stand-ins alone, so that the daemon can be stopped and started again beside them."""
+    async with AsyncExitStack() as stack:
+        slack = await stack.enter_async_context(
+            FakeSlack(token=SLACK_TOKEN, users_by_email={SMOC_EMAIL: SMOC}))
+        pagerduty = await stack.enter_async_context(
+            FakePagerDuty(token=PD_TOKEN, ca_file=tmp_path / "pd-ca.pem"))
+        pagerduty.set_oncall(SMOC_SCHEDULE, "PSMOCUSER", SMOC_EMAIL)
+        tracker = tracker_for("gitlab")
+        await tracker.start()
+        stack.push_async_callback(tracker.close)
+        yield slack, pagerduty, tracker
+
+
+async def test_an_overdue_retro_gets_one_reminder_per_period_across_restarts(
+        tmp_path: Path) -> None:
+    async with vendors(tmp_path) as (slack, pagerduty, tracker):
+        settings = settings_for(slack, pagerduty, tracker, "gitlab",
+                                followthrough={"retro_overdue_days": 14})
+
+        def reminders() -> list[str]:
+            return [m.text for m in slack.thread(CHANNEL, ts) if "retro" in m.text
+                    and "has been open" in m.text]
+
+        async with running(tmp_path, settings) as daemon:
+            w = World(daemon, slack, pagerduty, tracker)
+            esc_id, ts = await retro_for(w)
+            tracker.issues[0].assignee = "sam"
+            daemon.clock.advance(13 * DAY)
+            await daemon.settle()
+            assert reminders() == []
+            daemon.clock.advance(2 * DAY)  # 15 days open: the first period is over
+            await daemon.settle()
+            [text] = reminders()
+            assert "15 days" in text and "`sam` (assignee)" in text
+            assert "Root cause" in text
+            daemon.clock.advance(HOUR * 5)
+            await daemon.settle()
+            assert len(reminders()) == 1
+
+        # A restart (the clock of the new process is set to the same day) reminds nobody
+        # again in this period.
+        async with running(tmp_path, settings) as daemon:
+            daemon.clock.advance(15 * DAY + 8 * HOUR)
+            await daemon.settle()
+            assert len(reminders()) == 1
+            daemon.clock.advance(14 * DAY)  # 29 days: the second period
+            await daemon.settle()
+            assert len(reminders()) == 2
+            reminded = entries(await daemon.store.timeline(esc_id), "retro_reminded")
+            assert [e.details["period"] for e in reminded] == [1, 2]
+
+
+async def test_an_s1_gets_one_nudge_when_it_goes_quiet_and_none_while_updates_flow(
+        tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        esc_id, ts = await emergency(w)
+        await approve(w, esc_id, ts, "2.001")
+        engaged = w.daemon.clock.now()
+
+        def nudges() -> list[str]:
+            return [m.text for m in w.slack.thread(CHANNEL, ts) if "No update" in m.text]
+
+        async def at(minutes: float) -> None:
+            w.daemon.clock.advance(engaged + minutes * 60 - w.daemon.clock.now())
+            await w.daemon.settle()
+
+        # Updates flow: a person writes in the thread every 25 minutes.
+        for minute in (25, 50, 75):
+            await at(minute - 1)
+            w.slack.reply(CHANNEL, ts, "UTIER2", "Still digging, next update soon",
+                          engaged + minute * 60)
+            await at(minute)
+        await at(100)  # 25 minutes since the last: within the 30-minute cadence
+        assert nudges() == []
+
+        await at(110)  # 35 minutes quiet: one nudge naming who holds it
+        [nudge] = nudges()
+        assert f"<@{SMOC}> (approved the page)" in nudge
+        assert "every 30 min" in nudge
+        await at(150)
+        await at(200)
+        assert len(nudges()) == 1  # one per quiet spell, however long it lasts
+
+        w.slack.reply(CHANNEL, ts, "UTIER2", "Fix deployed", engaged + 201 * 60)
+        await at(202)
+        timeline = await w.daemon.store.timeline(esc_id)
+        [overdue] = entries(timeline, "update_overdue")
+        assert overdue.details["due_at"] == engaged + 105 * 60
+        [resumed] = entries(timeline, "update_resumed")
+        assert resumed.details["overdue_s"] == pytest.approx(96 * 60)
+        assert await w.daemon.dead_jobs() == []
