@@ -279,6 +279,9 @@ class KpiSettings(Section):
     cadence_adherence: float = Field(default=0.95, ge=0, le=1)  # share of active time
     evidence_complete: float = Field(default=0.90, ge=0, le=1)  # share of emergencies
     top: int = Field(default=5, ge=1, le=50)  # how many drivers each top list shows
+    # The custom fields (display names as the source sends them) that name the service an
+    # escalation is about, for the top services; none: that list stays empty.
+    service_fields: list[str] = Field(default_factory=lambda: ["Service", "Affected service"])
 
 
 class PreflightSettings(Section):

@@ -82,6 +82,10 @@ class ApprovalView:
     page_failed: bool = False  # the page was decided but did not go out (for good)
     no_decision: NoDecision | None = None  # set: nobody decided, and nobody needs to any more
     no_decision_detail: str = ""  # the merge target, or the policy's reason (untrusted text)
+    # The evidence pack (policy `evidence`): labels of what Support handed over and of what is
+    # missing. Shown so the SMOC decides with it in view; it never blocks a decision.
+    evidence_present: tuple[str, ...] = ()
+    evidence_missing: tuple[str, ...] = ()
 
     @property
     def waiting(self) -> bool:

@@ -339,9 +339,21 @@ def _summary(view: ApprovalView) -> str:
     flags = [name for name, on in (("Weekend", view.weekend), ("Off hours", view.off_hours)) if on]
     if flags:
         lines.append(":crescent_moon: " + " · ".join(flags))
+    if view.evidence_present or view.evidence_missing:
+        lines.append(_evidence(view))
     if view.links:
         lines.append(" · ".join(slack_link(url, name) for name, url in view.links.items()))
     return "\n".join(lines)
+
+
+def _evidence(view: ApprovalView) -> str:
+    """The evidence pack as the SMOC reads it: what is there, what is missing (never a
+    reason to hold back a decision, only something to weigh)."""
+    present = ", ".join(slack_literal(label) for label in view.evidence_present) or "none"
+    if not view.evidence_missing:
+        return f"*Evidence:* complete ({present})"
+    missing = ", ".join(slack_literal(label) for label in view.evidence_missing)
+    return f"*Evidence:* {present} · *missing:* {missing}"
 
 
 def _deciders(view: ApprovalView) -> str:

@@ -9,6 +9,7 @@ nobody can approve it, and the escalation needs attention at once.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from daemon.clock import to_datetime
 from daemon.domain.gate import Gate, Phase, Verdict
 from daemon.domain.policy import Approval
 from daemon.domain.transitions import (
+    DAEMON,
     Step,
     on_approval_posted,
     on_click,
@@ -50,10 +52,11 @@ from daemon.jobs.intake import Intake
 from daemon.jobs.policy import judge_again
 from daemon.jobs.views import approval_view, escalation_subject
 from daemon.logging import get_logger
-from daemon.store import Changes, DeliveryState, Job
+from daemon.store import Changes, DeliveryState, Job, NewEvent
 from daemon.workers.retry import Permanent, Retry
 from daemon.workers.runner import Recorder
 
+EVIDENCE_CHECKED = "evidence_checked"
 INTERACTION = "slack_interaction"
 COMMAND = "slack_command"
 _AGREE_SLACK_S = 1.0
@@ -72,6 +75,14 @@ class Deciders:
     ids: tuple[str, ...]  # chat user ids: the SMOC first when resolved, then the backups
     smoc_resolved: bool  # ids[0] is the SMOC; False: every id is a backup
     note: str = ""  # for the message: why there is no SMOC, and who decides instead
+
+
+def evidence_checked(escalation_id: str, view: ApprovalView, at: float) -> NewEvent:
+    """What the SMOC was shown of the evidence pack when asked: the source of `report`'s
+    evidence completeness (one entry per request; a reopened incident's new round adds one)."""
+    return NewEvent(escalation_id, EVIDENCE_CHECKED, DAEMON, at, {
+        "present": list(view.evidence_present), "missing": list(view.evidence_missing),
+        "complete": not view.evidence_missing})
 
 
 class Approvals:
@@ -167,8 +178,9 @@ class Approvals:
         chat = self.deps.need_chat()
         deciders = await self.approvers()
         now = self._now()
+        policy = self.deps.policy.current()
         view = approval_view(current, self.deps.settings, now, deciders.ids, deciders.note,
-                             smoc_resolved=deciders.smoc_resolved)
+                             smoc_resolved=deciders.smoc_resolved, policy=policy)
         # An earlier attempt may have posted and died before recording it: look first.
         found = await self._posted_before(chat, channel, current.row.id) \
             if job.attempts > 1 else None
@@ -190,7 +202,9 @@ class Approvals:
             at = self._now()
             step = self._posted(fresh, deciders, ref, at, copies=copies, channel_refused=refused,
                                 missing=missing)
-            return changes_for(fresh.row.id, fresh.escalation, step, at, previous=fresh.row)
+            changes = changes_for(fresh.row.id, fresh.escalation, step, at, previous=fresh.row)
+            return dataclasses.replace(changes, events=(*changes.events, evidence_checked(
+                fresh.row.id, view, at.timestamp())))
 
         return record
 
@@ -234,7 +248,8 @@ class Approvals:
         if current.gate.phase is not Phase.AWAITING_APPROVAL or current.gate.decided:
             return None  # decided meanwhile: a request now would only be noise
         user_id = str(job.payload["user"])
-        view = approval_view(current, self.deps.settings, self._now())
+        view = approval_view(current, self.deps.settings, self._now(),
+                             policy=self.deps.policy.current())
         ref = await self.deps.need_chat().post_approval(user_id, view)
 
         async def record() -> Changes | None:
@@ -260,7 +275,8 @@ class Approvals:
         if current is None or current.gate.approval is None:
             return
         approval = current.gate.approval
-        view = approval_view(current, self.deps.settings, self._now())
+        view = approval_view(current, self.deps.settings, self._now(),
+                             policy=self.deps.policy.current())
         chat = self.deps.need_chat()
         for channel, ts in ((approval.channel, approval.ts), *approval.copies):
             await chat.update_approval(MessageRef(channel, ts), view)

@@ -23,6 +23,8 @@ from daemon.clock import to_datetime
 from daemon.domain.gate import Phase
 from daemon.domain.policy import Outcome
 from daemon.jobs.escalations import Loaded, loaded
+from daemon.reporting.kpis import Kpis, load_kpis
+from daemon.settings import Settings
 from daemon.store import EscalationRow, Store, TimelineEntry
 from daemon.store.reads import DEAD_LETTERED, NOTED_EVENTS, REPORT_EVENTS, Figures, Group, Noted
 
@@ -121,6 +123,7 @@ class Report(_Model):
     timeouts: tuple[Timeout, ...]
     top_criteria: tuple[CriterionCount, ...]
     dead_lettered_jobs: int  # of jobs that belong to these escalations
+    kpis: Kpis | None = None  # the program's KPIs against their targets (`daemon.reporting.kpis`)
 
 
 @dataclass(frozen=True)
@@ -297,9 +300,16 @@ def parse_since(text: str) -> timedelta:
     return timedelta(minutes=minutes)
 
 
-async def load_report(store: Store, since: datetime, until: datetime) -> Report:
+async def load_report(store: Store, since: datetime, until: datetime, *,
+                      settings: Settings | None = None) -> Report:
     """The report for escalations opened in [since, until), aggregated by the database: its
-    cost follows the window's size, and the process holds only the figures."""
+    cost follows the window's size, and the process holds only the figures. With `settings`
+    it carries the KPIs against their targets too."""
     _require_aware(since=since, until=until)
     figures = await store.report_figures(since.timestamp(), until.timestamp())
-    return _assemble(figures, since, until)
+    report = _assemble(figures, since, until)
+    if settings is None:
+        return report
+    kpis = await load_kpis(store, since.timestamp(), until.timestamp(), kpi=settings.kpi,
+                           followthrough=settings.followthrough)
+    return report.model_copy(update={"kpis": kpis})

@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from daemon.clock import Clock, SystemClock, iso
 from daemon.logging import get_logger
-from daemon.store import followthrough, reads, units
+from daemon.store import followthrough, kpi_reads, reads, units
 from daemon.store.records import (
     Changes,
     Conflict,
@@ -291,6 +291,14 @@ class Store:
     async def report_figures(self, since: float, until: float) -> reads.Figures:
         """The report's aggregates over escalations opened in [since, until)."""
         return await self._run(lambda: reads.report_figures(since, until), proves_writes=False)
+
+    async def kpi_figures(self, since: float, until: float, service_fields: Sequence[str] = ()
+                          ) -> kpi_reads.KpiFigures:
+        """The escalation KPIs' figures over escalations opened in [since, until)."""
+        sqlite = self.backend.dialect == "sqlite"
+        return await self._run(
+            lambda: kpi_reads.kpi_figures(since, until, service_fields, sqlite=sqlite),
+            proves_writes=False)
 
     async def open_retros(self, after: str = "", limit: int = 50) -> list[tuple[str, float]]:
         """(escalation id, retro opened at) of retros not yet seen closed, by id after

@@ -1,0 +1,171 @@
+"""Read units of the escalation KPIs (`daemon.reporting.kpis`), in both dialects.
+
+One row per emergency of the window with the first or last time of the events the KPIs need
+(emergencies are the few: the program aims at 10% of escalations), and per-name counts of
+customers and services over every escalation of the window, grouped by the database. Nothing
+else travels back, so the cost follows the window, as for the report's own figures.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from daemon.store.units import Sql, Stmt, Unit
+
+_EVENTS = ("received", "approved", "paged", "acknowledged", "resolved", "reopened",
+           "approval_requested", "evidence_checked", "retro_opened", "retro_closed",
+           "update_overdue", "update_resumed")
+
+
+@dataclass(frozen=True)
+class EmergencyRow:
+    """One emergency as the KPIs see it. Times are epoch seconds, None when it never
+    happened; `overdue_s` adds up the quiet spells that ended, `open_due_at` is when the one
+    still going (if any) fell due."""
+
+    escalation_id: str
+    reference: str
+    title: str
+    severity: str
+    engaged_at: float | None  # first approved or paged
+    received_at: float | None
+    paged_at: float | None
+    acknowledged_at: float | None
+    resolved_at: float | None  # the latest resolve
+    evidence_checked: bool
+    evidence_complete: bool
+    retro_opened_at: float | None
+    retro_url: str
+    retro_closed: bool
+    retro_complete: bool
+    overdue_s: float
+    open_due_at: float | None
+
+
+@dataclass(frozen=True)
+class KpiFigures:
+    emergencies: tuple[EmergencyRow, ...] = ()
+    resolved: int = 0  # escalations of the window that resolved at least once
+    reopened: int = 0  # ... and of those, reopened at least once
+    customers: tuple[tuple[str, int], ...] = ()  # (customer, escalations), busiest first
+    services: tuple[tuple[str, int], ...] = ()
+
+
+def _emergencies(text: Callable[[str, str], str], number: Callable[[str], str],
+                 flag: Callable[[str], str]) -> str:
+    """`text(path)`, `number(path)`, `flag(path)`: the dialect's JSON reads of `e.data`
+    (path from the root) and of `t.details` (path of one key), as text, number and boolean."""
+    events = ", ".join(f"'{event}'" for event in _EVENTS)
+    return (
+        "SELECT e.id,"
+        f" COALESCE({text('e', 'escalation,reference')}, '') AS reference,"
+        f" COALESCE({text('e', 'escalation,title')}, '') AS title,"
+        f" COALESCE({text('e', 'gate,decision,facts,severity')},"
+        f" {text('e', 'escalation,severity')}, '') AS severity,"
+        " min(CASE WHEN t.event IN ('approved', 'paged') THEN t.at END) AS engaged_at,"
+        " min(CASE WHEN t.event = 'received' THEN t.at END) AS received_at,"
+        " min(CASE WHEN t.event = 'paged' THEN t.at END) AS paged_at,"
+        " min(CASE WHEN t.event = 'acknowledged' THEN t.at END) AS acknowledged_at,"
+        " max(CASE WHEN t.event = 'resolved' THEN t.at END) AS resolved_at,"
+        " max(CASE WHEN t.event = 'evidence_checked' THEN 1 ELSE 0 END) AS evidence_checked,"
+        f" max(CASE WHEN t.event = 'evidence_checked' AND {flag('complete')} THEN 1 ELSE 0 END)"
+        " AS evidence_complete,"
+        " min(CASE WHEN t.event = 'retro_opened' THEN t.at END) AS retro_opened_at,"
+        f" max(CASE WHEN t.event = 'retro_opened' THEN {text('t', 'url')} END) AS retro_url,"
+        " max(CASE WHEN t.event = 'retro_closed' THEN 1 ELSE 0 END) AS retro_closed,"
+        f" max(CASE WHEN t.event = 'retro_closed' AND {flag('complete')} THEN 1 ELSE 0 END)"
+        " AS retro_complete,"
+        " sum(CASE WHEN t.event = 'update_overdue' THEN 1 ELSE 0 END) AS spells,"
+        " sum(CASE WHEN t.event = 'update_resumed' THEN 1 ELSE 0 END) AS spells_ended,"
+        f" max(CASE WHEN t.event = 'update_overdue' THEN {number('due_at')} END) AS last_due_at,"
+        f" sum(CASE WHEN t.event = 'update_resumed' THEN {number('overdue_s')} ELSE 0 END)"
+        " AS overdue_s"
+        " FROM escalations e LEFT JOIN timeline t ON t.escalation_id = e.id"
+        f" AND t.event IN ({events})"
+        " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0"
+        " AND (e.outcome = 'emergency' OR e.id IN"
+        " (SELECT escalation_id FROM timeline WHERE event = 'approval_requested'))"
+        " GROUP BY e.id ORDER BY e.id"
+    )
+
+
+def _sqlite_text(alias: str, path: str) -> str:
+    column = "e.data" if alias == "e" else "t.details"
+    return f"json_extract({column}, '$.{path.replace(',', '.')}')"
+
+
+def _postgres_text(alias: str, path: str) -> str:
+    column = "e.data" if alias == "e" else "t.details"
+    return f"({column}::jsonb #>> '{{{path}}}')"
+
+
+EMERGENCIES = Sql.of(
+    _emergencies(_sqlite_text, lambda key: f"json_extract(t.details, '$.{key}')",
+                 lambda key: f"json_extract(t.details, '$.{key}') = 1"),
+    _emergencies(_postgres_text, lambda key: f"(t.details::jsonb ->> '{key}')::float8",
+                 lambda key: f"(t.details::jsonb ->> '{key}') = 'true'"),
+)
+_REOPENS = (
+    " FROM escalations e JOIN timeline t ON t.escalation_id = e.id"
+    " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0"
+    " AND t.event IN ('resolved', 'reopened')"
+)
+REOPENS = Sql.of(
+    "SELECT count(DISTINCT CASE WHEN t.event = 'resolved' THEN e.id END) AS resolved,"
+    " count(DISTINCT CASE WHEN t.event = 'reopened' THEN e.id END) AS reopened" + _REOPENS)
+_IN_WINDOW = " FROM escalations e WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0"
+CUSTOMERS = Sql.of(
+    "SELECT json_extract(e.data, '$.escalation.customer') AS name, count(*) AS n"
+    + _IN_WINDOW + " GROUP BY name",
+    "SELECT (e.data::jsonb #>> '{escalation,customer}') AS name, count(*) AS n"
+    + _IN_WINDOW + " GROUP BY name")
+SERVICES = Sql.of(
+    "SELECT json_extract(e.data, ?) AS name, count(*) AS n" + _IN_WINDOW + " GROUP BY name",
+    "SELECT (e.data::jsonb -> 'escalation' -> 'fields' ->> ?) AS name, count(*) AS n"
+    + _IN_WINDOW + " GROUP BY name")
+
+
+def _field_arg(dialect_sqlite: bool, name: str) -> str:
+    return f"$.escalation.fields.{json.dumps(name)}" if dialect_sqlite else name
+
+
+def _time(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]  # REAL or numeric
+
+
+def _counted(rows: Sequence[object]) -> tuple[tuple[str, int], ...]:
+    found = [(str(row["name"]).strip(), int(row["n"])) for row in rows  # type: ignore[index]
+             if row["name"] is not None and str(row["name"]).strip()]  # type: ignore[index]
+    return tuple(sorted(found, key=lambda item: (-item[1], item[0])))
+
+
+def kpi_figures(since: float, until: float, service_fields: Sequence[str], *,
+                sqlite: bool) -> Unit[KpiFigures]:
+    """The KPIs' figures for escalations opened in [since, until), in one snapshot."""
+    window = (since, until)
+    rows = yield Stmt(EMERGENCIES, window)
+    emergencies = tuple(
+        EmergencyRow(
+            escalation_id=row["id"], reference=row["reference"], title=row["title"],
+            severity=str(row["severity"]), engaged_at=_time(row["engaged_at"]),
+            received_at=_time(row["received_at"]), paged_at=_time(row["paged_at"]),
+            acknowledged_at=_time(row["acknowledged_at"]), resolved_at=_time(row["resolved_at"]),
+            evidence_checked=bool(row["evidence_checked"]),
+            evidence_complete=bool(row["evidence_complete"]),
+            retro_opened_at=_time(row["retro_opened_at"]), retro_url=row["retro_url"] or "",
+            retro_closed=bool(row["retro_closed"]), retro_complete=bool(row["retro_complete"]),
+            overdue_s=float(row["overdue_s"] or 0.0),
+            open_due_at=(_time(row["last_due_at"])
+                         if int(row["spells"] or 0) > int(row["spells_ended"] or 0) else None))
+        for row in rows)
+    [counts] = yield Stmt(REOPENS, window)
+    customers = _counted((yield Stmt(CUSTOMERS, window)))
+    services: dict[str, int] = {}
+    for name in service_fields:  # one grouped read per field that may name the service
+        for service, n in _counted((yield Stmt(SERVICES, (_field_arg(sqlite, name), *window)))):
+            services[service] = services.get(service, 0) + n
+    return KpiFigures(emergencies=emergencies, resolved=int(counts["resolved"]),
+                      reopened=int(counts["reopened"]), customers=customers,
+                      services=tuple(sorted(services.items(), key=lambda i: (-i[1], i[0]))))
