@@ -6,15 +6,16 @@ start, the command-line test the real clock, so nothing depends on today's date.
 
 Emergencies:
 - K1 S1 Acme, service checkout: paged 5 min after it arrived, acknowledged 10 min later;
-  complete evidence; engaged 4 → resolved 125 (121 min active), one quiet spell of 10 min;
+  complete evidence; engaged 4 → resolved 125 (121 min active), one quiet spell after an
+  update at 35, due at 65, ended by an update at 75 (10 min overdue);
   retro closed complete.
 - K2 S1 Acme, checkout: paged at 3, acknowledged after 20 min; evidence incomplete; engaged
   2 → resolved 63, reopened 70, resolved again 100 (98 min active); retro closed incomplete.
 - K3 S2 Globex, billing: paged at 6, acknowledged after 4 min; complete evidence; engaged 5 →
   resolved 66 (61 min); retro opened at 67 and still open on day 20: overdue.
-- K4 S1 Initech, no service: opened an hour before now, paged at 2, acknowledged after 30
-  min; evidence incomplete; engaged at 1, still active (59 min); quiet since it fell due at
-  40 (20 min overdue now).
+- K4 S1 Initech, no service: opened an hour before now, paged at 2, acknowledged after 10
+  min (its last update); evidence incomplete; engaged at 1, still active (59 min); quiet
+  since it fell due at 42 (18 min overdue now).
 Requests for help: R1 Acme resolved; R2 Globex resolved and reopened.
 """
 
@@ -54,14 +55,37 @@ def _row(esc_id: str, opened_s: float, phase: Phase, outcome: str, severity: str
                          updated_at=opened_s)
 
 
+def _once(event: str, details: dict[str, Any]) -> str | None:
+    """The once keys the cadence job writes, which its next runs look for."""
+    if event == "update_overdue":
+        return str(details["once_key"])
+    if event == "update_resumed":
+        return f"resumed:{details['once_key']}"
+    return None
+
+
 def escalations(base: float) -> list[tuple[EscalationRow, list[NewEvent]]]:
     def at(esc_id: str, start_min: float, *events: tuple[str, float, dict[str, Any]]
            ) -> list[NewEvent]:
-        return [NewEvent(esc_id, event, "fixture", base + (start_min + minute) * 60, details)
-                for event, minute, details in events]
+        return [NewEvent(esc_id, event, "fixture", base + (start_min + minute) * 60, details,
+                         _once(event, details)) for event, minute, details in events]
 
     def e(event: str, minute: float, **details: Any) -> tuple[str, float, dict[str, Any]]:
         return event, minute, details
+
+    def quiet(start_min: float, last_min: float, resumed_min: float | None
+              ) -> list[tuple[str, float, dict[str, Any]]]:
+        """A quiet spell after the update at `last_min`, due 30 minutes later, as the cadence
+        job records it; ended by an update at `resumed_min` (None: still quiet)."""
+        last_s, due_s = base + (start_min + last_min) * 60, base + (start_min + last_min + 30) * 60
+        once = f"update_overdue:{last_s:.3f}"
+        spell = [e("update_overdue", last_min + 30, once_key=once, last_update_at=last_s,
+                   due_at=due_s, cadence_minutes=30, severity="S1")]
+        if resumed_min is not None:
+            spell.append(e("update_resumed", resumed_min, once_key=once,
+                           overdue_s=base + (start_min + resumed_min) * 60 - due_s,
+                           why="update"))
+        return spell
 
     k1, k2, k3, k4 = 0.0, DAY_MIN, 2 * DAY_MIN, 20 * DAY_MIN - 60
     return [
@@ -69,8 +93,7 @@ def escalations(base: float) -> list[tuple[EscalationRow, list[NewEvent]]]:
               {"Service": "checkout"}),
          at("K1", k1, e("received", 0), e("approval_requested", 1),
             e("evidence_checked", 1, complete=True), e("approved", 4), e("paged", 5),
-            e("acknowledged", 15), e("update_overdue", 65, due_at=base + (k1 + 65) * 60),
-            e("update_resumed", 75, overdue_s=600.0), e("resolved", 125),
+            e("acknowledged", 15), *quiet(k1, 35, 75), e("resolved", 125),
             e("retro_opened", 126, url="https://gitlab.example/ops/-/issues/1"),
             e("retro_closed", 3000, complete=True, missing=[]))),
         (_row("K2", base + k2 * 60, Phase.CLOSED, "emergency", "S1", "Acme",
@@ -90,7 +113,7 @@ def escalations(base: float) -> list[tuple[EscalationRow, list[NewEvent]]]:
         (_row("K4", base + k4 * 60, Phase.ACKNOWLEDGED, "emergency", "S1", "Initech", {}),
          at("K4", k4, e("received", 0), e("approval_requested", 0),
             e("evidence_checked", 0, complete=False), e("approved", 1), e("paged", 2),
-            e("acknowledged", 32), e("update_overdue", 40, due_at=base + (k4 + 40) * 60))),
+            e("acknowledged", 12), *quiet(k4, 12, None))),
         (_row("R1", base + 5 * DAY_MIN * 60, Phase.RFH, "rfh", "S3", "Acme", {}),
          at("R1", 5 * DAY_MIN, e("received", 0), e("resolved", 30))),
         (_row("R2", base + 6 * DAY_MIN * 60, Phase.RFH, "rfh", "S3", "Globex", {}),
@@ -105,7 +128,7 @@ async def seed(store: Store, base: float) -> None:
 
 EXPECTED: dict[str, Any] = {
     "time_to_acknowledge": [
-        {"severity": "S1", "samples": 3, "p50_minutes": 20.0, "p90_minutes": 30.0,
+        {"severity": "S1", "samples": 3, "p50_minutes": 10.0, "p90_minutes": 20.0,
          "target_minutes": 15.0, "meets": False},
         {"severity": "S2", "samples": 1, "p50_minutes": 4.0, "p90_minutes": 4.0,
          "target_minutes": None, "meets": None}],
@@ -119,7 +142,7 @@ EXPECTED: dict[str, Any] = {
     "overdue_retros": [
         {"escalation_id": "K3", "reference": "INC-K3", "title": "title K3", "severity": "S2",
          "url": "https://gitlab.example/ops/-/issues/3", "open_days": 18.0}],
-    "update_cadence": {"active_minutes": 339.0, "overdue_minutes": 30.0, "share_within": 0.9115,
+    "update_cadence": {"active_minutes": 339.0, "overdue_minutes": 28.0, "share_within": 0.9174,
                        "target": 0.95, "meets": False, "quiet_spells": 1},
     "evidence_complete": {"count": 2, "total": 4, "share": 0.5, "target": 0.9, "meets": False},
     "repeat_customers": [{"name": "Acme", "count": 3}, {"name": "Globex", "count": 2}],
@@ -128,7 +151,7 @@ EXPECTED: dict[str, Any] = {
     "top_services": [{"name": "checkout", "count": 2}, {"name": "billing", "count": 1}],
 }
 """The KPIs of the month above at `base + NOW_S`, worked out by hand in the docstring's terms:
-acknowledge S1 10/20/30 min (p50 20, p90 30 > 15), engage 5/3/6/2 (p50 3, p90 6), reopened
+acknowledge S1 10/20/10 min (p50 10, p90 20 > 15), engage 5/3/6/2 (p50 3, p90 6), reopened
 K2 and R2 of five resolved, retros S1 one of two complete, S2 none of one, active
-121 + 98 + 61 + 59 = 339 min of which 10 + 20 overdue (1 - 30/339 = 0.9115), evidence
+121 + 98 + 61 + 59 = 339 min of which 10 + 18 overdue (1 - 28/339 = 0.9174), evidence
 complete for K1 and K3 of four."""

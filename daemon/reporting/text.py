@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from daemon.reporting.kpi_text import render_kpis
 from daemon.reporting.report import DaySplit, Durations, Report
 
 _BAR_WIDTH = 30
@@ -86,4 +87,6 @@ def render_text(report: Report) -> str:
     lines += [f"  {c.criterion.replace('_', ' '):<32}{c.count:>4}" for c in report.top_criteria]
     if not report.top_criteria:
         lines.append("  -")
+    if report.kpis is not None:
+        lines += render_kpis(report.kpis)
     return "\n".join(lines) + "\n"
