@@ -86,3 +86,22 @@ async def test_the_dashboard_and_its_api_show_the_hand_checked_kpis(tmp_path: Pa
                       "open 18.0 days", 'href="https://gitlab.example/ops/-/issues/3"',
                       "Acme 3 · Globex 2", "checkout 2 · billing 1"):
             assert shown in section, section
+
+
+async def test_metrics_carry_the_kpis_against_their_targets(tmp_path: Path) -> None:
+    async with running(tmp_path) as daemon:
+        await seed(daemon.store, HARNESS_START - NOW_S)
+        await daemon.settle()
+        assert (await daemon.admin.get("/metrics")).status == 200
+        sample = daemon.metrics.registry.get_sample_value
+        assert sample("tier2gate_kpi", {"kpi": "ack_p90_minutes", "severity": "S1"}) == 20.0
+        assert sample("tier2gate_kpi_target_met",
+                      {"kpi": "ack_p90_minutes", "severity": "S1"}) == 0.0
+        assert sample("tier2gate_kpi", {"kpi": "reopen_rate", "severity": ""}) == 0.4
+        assert sample("tier2gate_kpi", {"kpi": "update_cadence_adherence",
+                                        "severity": ""}) == 0.9174
+        assert sample("tier2gate_kpi", {"kpi": "overdue_retros", "severity": ""}) == 1.0
+        # S2 has no acknowledgement target: a value, but no verdict.
+        assert sample("tier2gate_kpi", {"kpi": "ack_p90_minutes", "severity": "S2"}) == 4.0
+        assert sample("tier2gate_kpi_target_met",
+                      {"kpi": "ack_p90_minutes", "severity": "S2"}) is None
