@@ -64,6 +64,12 @@ def _once(event: str, details: dict[str, Any]) -> str | None:
     return None
 
 
+def pack(complete: bool) -> dict[str, Any]:
+    """The evidence pack an approval request showed, as `approval_requested` records it."""
+    return {"present": ["customer impact"], "missing": [] if complete else ["deadline"],
+            "complete": complete}
+
+
 def escalations(base: float) -> list[tuple[EscalationRow, list[NewEvent]]]:
     def at(esc_id: str, start_min: float, *events: tuple[str, float, dict[str, Any]]
            ) -> list[NewEvent]:
@@ -91,28 +97,28 @@ def escalations(base: float) -> list[tuple[EscalationRow, list[NewEvent]]]:
     return [
         (_row("K1", base + k1 * 60, Phase.CLOSED, "emergency", "S1", "Acme",
               {"Service": "checkout"}),
-         at("K1", k1, e("received", 0), e("approval_requested", 1),
-            e("evidence_checked", 1, complete=True), e("approved", 4), e("paged", 5),
+         at("K1", k1, e("received", 0), e("approval_requested", 1, evidence=pack(True)),
+            e("approved", 4), e("paged", 5),
             e("acknowledged", 15), *quiet(k1, 35, 75), e("resolved", 125),
             e("retro_opened", 126, url="https://gitlab.example/ops/-/issues/1"),
             e("retro_closed", 3000, complete=True, missing=[]))),
         (_row("K2", base + k2 * 60, Phase.CLOSED, "emergency", "S1", "Acme",
               {"Service": "checkout"}),
-         at("K2", k2, e("received", 0), e("approval_requested", 1),
-            e("evidence_checked", 1, complete=False), e("approved", 2), e("paged", 3),
+         at("K2", k2, e("received", 0), e("approval_requested", 1, evidence=pack(False)),
+            e("approved", 2), e("paged", 3),
             e("acknowledged", 23), e("resolved", 63),
             e("retro_opened", 64, url="https://gitlab.example/ops/-/issues/2"),
             e("reopened", 70), e("resolved", 100),
             e("retro_closed", 4000, complete=False, missing=["Root cause"]))),
         (_row("K3", base + k3 * 60, Phase.CLOSED, "emergency", "S2", "Globex",
               {"Service": "billing"}),
-         at("K3", k3, e("received", 0), e("approval_requested", 1),
-            e("evidence_checked", 1, complete=True), e("approved", 5), e("paged", 6),
+         at("K3", k3, e("received", 0), e("approval_requested", 1, evidence=pack(True)),
+            e("approved", 5), e("paged", 6),
             e("acknowledged", 10), e("resolved", 66),
             e("retro_opened", 67, url="https://gitlab.example/ops/-/issues/3"))),
         (_row("K4", base + k4 * 60, Phase.ACKNOWLEDGED, "emergency", "S1", "Initech", {}),
-         at("K4", k4, e("received", 0), e("approval_requested", 0),
-            e("evidence_checked", 0, complete=False), e("approved", 1), e("paged", 2),
+         at("K4", k4, e("received", 0), e("approval_requested", 0, evidence=pack(False)),
+            e("approved", 1), e("paged", 2),
             e("acknowledged", 12), *quiet(k4, 12, None))),
         (_row("R1", base + 5 * DAY_MIN * 60, Phase.RFH, "rfh", "S3", "Acme", {}),
          at("R1", 5 * DAY_MIN, e("received", 0), e("resolved", 30))),

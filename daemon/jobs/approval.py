@@ -19,7 +19,6 @@ from daemon.clock import to_datetime
 from daemon.domain.gate import Gate, Phase, Verdict
 from daemon.domain.policy import Approval
 from daemon.domain.transitions import (
-    DAEMON,
     Step,
     on_approval_posted,
     on_click,
@@ -56,7 +55,7 @@ from daemon.store import Changes, DeliveryState, Job, NewEvent
 from daemon.workers.retry import Permanent, Retry
 from daemon.workers.runner import Recorder
 
-EVIDENCE_CHECKED = "evidence_checked"
+EVIDENCE = "evidence"  # the key of the evidence pack in `approval_requested` details
 INTERACTION = "slack_interaction"
 COMMAND = "slack_command"
 _AGREE_SLACK_S = 1.0
@@ -77,12 +76,15 @@ class Deciders:
     note: str = ""  # for the message: why there is no SMOC, and who decides instead
 
 
-def evidence_checked(escalation_id: str, view: ApprovalView, at: float) -> NewEvent:
-    """What the SMOC was shown of the evidence pack when asked: the source of `report`'s
-    evidence completeness (one entry per request; a reopened incident's new round adds one)."""
-    return NewEvent(escalation_id, EVIDENCE_CHECKED, DAEMON, at, {
+def with_evidence(event: NewEvent, view: ApprovalView) -> NewEvent:
+    """The `approval_requested` entry with what the SMOC was shown of the evidence pack
+    (`evidence`: present, missing, complete): the source of `report`'s evidence completeness,
+    one per request (a reopened incident's new round records its own)."""
+    if event.event != "approval_requested":
+        return event
+    return dataclasses.replace(event, details={**event.details, EVIDENCE: {
         "present": list(view.evidence_present), "missing": list(view.evidence_missing),
-        "complete": not view.evidence_missing})
+        "complete": not view.evidence_missing}})
 
 
 class Approvals:
@@ -203,8 +205,8 @@ class Approvals:
             step = self._posted(fresh, deciders, ref, at, copies=copies, channel_refused=refused,
                                 missing=missing)
             changes = changes_for(fresh.row.id, fresh.escalation, step, at, previous=fresh.row)
-            return dataclasses.replace(changes, events=(*changes.events, evidence_checked(
-                fresh.row.id, view, at.timestamp())))
+            return dataclasses.replace(changes, events=tuple(
+                with_evidence(event, view) for event in changes.events))
 
         return record
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from daemon.store.units import Sql, Stmt, Unit
 
 _EVENTS = ("received", "approved", "paged", "acknowledged", "resolved", "reopened",
-           "approval_requested", "evidence_checked", "retro_opened", "retro_closed",
-           "update_overdue", "update_resumed")
+           "approval_requested", "retro_opened", "retro_closed", "update_overdue",
+           "update_resumed")
 
 
 @dataclass(frozen=True)
@@ -54,9 +54,11 @@ class KpiFigures:
 
 
 def _emergencies(text: Callable[[str, str], str], number: Callable[[str], str],
-                 flag: Callable[[str], str]) -> str:
-    """`text(path)`, `number(path)`, `flag(path)`: the dialect's JSON reads of `e.data`
-    (path from the root) and of `t.details` (path of one key), as text, number and boolean."""
+                 flag: Callable[[str], str], has: Callable[[str], str]) -> str:
+    """`text(alias, path)`, `number(path)`, `flag(path)`, `has(key)`: the dialect's JSON reads
+    of `e.data` or `t.details` (comma-separated path) as text, of `t.details` as a number or a
+    boolean, and whether `t.details` has a key. The evidence pack is what the approval
+    request showed (`approval_requested` details, `evidence`)."""
     events = ", ".join(f"'{event}'" for event in _EVENTS)
     return (
         "SELECT e.id,"
@@ -69,9 +71,10 @@ def _emergencies(text: Callable[[str, str], str], number: Callable[[str], str],
         " min(CASE WHEN t.event = 'paged' THEN t.at END) AS paged_at,"
         " min(CASE WHEN t.event = 'acknowledged' THEN t.at END) AS acknowledged_at,"
         " max(CASE WHEN t.event = 'resolved' THEN t.at END) AS resolved_at,"
-        " max(CASE WHEN t.event = 'evidence_checked' THEN 1 ELSE 0 END) AS evidence_checked,"
-        f" max(CASE WHEN t.event = 'evidence_checked' AND {flag('complete')} THEN 1 ELSE 0 END)"
-        " AS evidence_complete,"
+        f" max(CASE WHEN t.event = 'approval_requested' AND {has('evidence')} THEN 1 ELSE 0 END)"
+        " AS evidence_checked,"
+        " max(CASE WHEN t.event = 'approval_requested'"
+        f" AND {flag('evidence,complete')} THEN 1 ELSE 0 END) AS evidence_complete,"
         " min(CASE WHEN t.event = 'retro_opened' THEN t.at END) AS retro_opened_at,"
         f" max(CASE WHEN t.event = 'retro_opened' THEN {text('t', 'url')} END) AS retro_url,"
         " max(CASE WHEN t.event = 'retro_closed' THEN 1 ELSE 0 END) AS retro_closed,"
@@ -103,9 +106,11 @@ def _postgres_text(alias: str, path: str) -> str:
 
 EMERGENCIES = Sql.of(
     _emergencies(_sqlite_text, lambda key: f"json_extract(t.details, '$.{key}')",
-                 lambda key: f"json_extract(t.details, '$.{key}') = 1"),
+                 lambda path: f"json_extract(t.details, '$.{path.replace(',', '.')}') = 1",
+                 lambda key: f"json_type(t.details, '$.{key}') IS NOT NULL"),
     _emergencies(_postgres_text, lambda key: f"(t.details::jsonb ->> '{key}')::float8",
-                 lambda key: f"(t.details::jsonb ->> '{key}') = 'true'"),
+                 lambda path: f"(t.details::jsonb #>> '{{{path}}}') = 'true'",
+                 lambda key: f"(t.details::jsonb -> '{key}') IS NOT NULL"),
 )
 _REOPENS = (
     " FROM escalations e JOIN timeline t ON t.escalation_id = e.id"
