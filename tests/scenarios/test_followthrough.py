@@ -195,3 +195,27 @@ async def test_an_s1_gets_one_nudge_when_it_goes_quiet_and_none_while_updates_fl
         [resumed] = entries(timeline, "update_resumed")
         assert resumed.details["overdue_s"] == pytest.approx(96 * 60)
         assert await w.daemon.dead_jobs() == []
+
+
+async def test_the_approval_request_shows_the_evidence_pack_and_records_it(
+        tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        body = incident()
+        inner = body["public_incident.incident_created_v2"]
+        impact = dict(inner["custom_field_entries"][1])
+        impact["custom_field"] = {**impact["custom_field"], "name": "Customer impact"}
+        impact["values"] = [{"value_text": "Every checkout fails <!channel>"}]
+        logs = dict(impact, custom_field={**impact["custom_field"], "name": "Request ids"},
+                    values=[{"value_text": "n/a"}])  # said, but hands nothing over
+        inner["custom_field_entries"] = [*inner["custom_field_entries"], impact, logs]
+        assert (await w.daemon.incident_io(body)).status == 202
+        await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        text = str(w.approval_posts()[0].args)
+        assert ("*Evidence:* customer impact · *missing:* what was tried, logs or request ids, "
+                "deadline, rollback status") in text
+        assert "Approve" in text  # shown beside the buttons, never instead of them
+        [requested] = entries(await w.daemon.store.timeline(row.id), "approval_requested")
+        assert requested.details["evidence"] == {
+            "present": ["customer impact"], "complete": False,
+            "missing": ["what was tried", "logs or request ids", "deadline", "rollback status"]}
