@@ -46,8 +46,14 @@ def render_kpis(kpis: Kpis) -> list[str]:
         lines.append(f"    {retro.severity:<26}{retro.complete:>4} of {retro.opened:<4} "
                      f"{_percent(retro.share):>7}   target {target}: {_verdict(retro.meets)}"
                      f"   ({retro.closed} closed)")
+    for retro in kpis.retro_completion_by_team:
+        target = "-" if retro.target is None else f">= {retro.target * 100:.0f}%"
+        name = f"{retro.team} {retro.severity}"
+        lines.append(f"    {name:<26}{retro.complete:>4} of {retro.opened:<4} "
+                     f"{_percent(retro.share):>7}   target {target}: {_verdict(retro.meets)}"
+                     f"   ({retro.closed} closed)")
     lines.append(f"  Overdue retros ({len(kpis.overdue_retros)})")
-    lines += [f"    {r.escalation_id}  {r.reference or '-'}  {r.severity or '-'}  open "
+    lines += [f"    {r.escalation_id}  {r.team}  {r.reference or '-'}  {r.severity or '-'}  open "
               f"{r.open_days:g} days  {r.url}" for r in kpis.overdue_retros]
     cadence = kpis.update_cadence
     lines.append(f"  {'Update cadence':<28}{_percent(cadence.share_within):>7} of "
@@ -55,6 +61,10 @@ def render_kpis(kpis: Kpis) -> list[str]:
                  f"{cadence.target * 100:.0f}%: {_verdict(cadence.meets)}"
                  f"   ({cadence.quiet_spells} quiet now)")
     lines.append(_share("Evidence pack complete", kpis.evidence_complete))
+    lines += [_share(f"  {team.team}", Share(count=team.count, total=team.total,
+                                             share=team.share, target=team.target,
+                                             meets=team.meets))
+              for team in kpis.evidence_by_team]
     lines.append(_names("Repeat customers", kpis.repeat_customers))
     lines.append(_names("Top customers", kpis.top_customers))
     lines.append(_names("Top services", kpis.top_services))

@@ -5,14 +5,14 @@
 - time to engage: escalation received -> Tier 2 paged, p50/p90.
 - reopen rate: escalations reopened after they resolved, of those that resolved; met at or
   under `reopen_rate_max`.
-- retro completion, per severity: retros closed with every follow-through section filled in
-  (`daemon.domain.retro_sections`), of the retros opened; and the retros open past
-  `followthrough.retro_overdue_days`, listed.
+- retro completion, per severity and per Tier 1 team and severity: retros closed with every
+  follow-through section filled in (`daemon.domain.retro_sections`), of the retros opened;
+  and the retros open past `followthrough.retro_overdue_days`, listed.
 - update cadence adherence: the share of active emergency time (from Tier 2 engaged to
   resolved, or the end of the period) not spent in a quiet spell past the policy's cadence
   (`update_overdue` -> `update_resumed`).
-- evidence completeness: emergencies whose approval request showed a complete evidence pack,
-  of those whose request showed one.
+- evidence completeness, in all and per team: emergencies whose approval request showed a
+  complete evidence pack, of those whose request showed one.
 - repeat customers (two or more escalations in the period) and the top customers and
   services; the top criteria are the report's own.
 
@@ -59,6 +59,7 @@ class Share(_Model):
 
 
 class RetroCompletion(_Model):
+    team: str  # "" for every team together
     severity: str
     opened: int
     closed: int
@@ -68,8 +69,18 @@ class RetroCompletion(_Model):
     meets: bool | None
 
 
+class TeamShare(_Model):
+    team: str
+    count: int
+    total: int
+    share: float | None
+    target: float | None
+    meets: bool | None
+
+
 class OverdueRetro(_Model):
     escalation_id: str
+    team: str
     reference: str
     title: str
     severity: str
@@ -95,10 +106,12 @@ class Kpis(_Model):
     time_to_acknowledge: tuple[AckBySeverity, ...]
     time_to_engage: Timing
     reopen_rate: Share
-    retro_completion: tuple[RetroCompletion, ...]
+    retro_completion: tuple[RetroCompletion, ...]  # per severity, every team together
+    retro_completion_by_team: tuple[RetroCompletion, ...]  # per team and severity, with data
     overdue_retros: tuple[OverdueRetro, ...]
     update_cadence: Cadence
     evidence_complete: Share
+    evidence_by_team: tuple[TeamShare, ...]
     repeat_customers: tuple[Named, ...]
     top_customers: tuple[Named, ...]
     top_services: tuple[Named, ...]
@@ -151,17 +164,35 @@ def _acknowledge(rows: Sequence[EmergencyRow], kpi: KpiSettings) -> tuple[AckByS
     return tuple(found)
 
 
-def _retros(rows: Sequence[EmergencyRow], kpi: KpiSettings) -> tuple[RetroCompletion, ...]:
+def _retros(rows: Sequence[EmergencyRow], kpi: KpiSettings, team: str = ""
+            ) -> list[RetroCompletion]:
+    """Per severity (targets' first); `team`: only that team's, and only severities with a
+    retro."""
+    opened = [r for r in rows if r.retro_opened_at is not None and (not team or r.team == team)]
+    severities = (_severities(opened, kpi.retro_completion) if not team
+                  else sorted({r.severity for r in opened}))
     found = []
-    for severity in _severities([r for r in rows if r.retro_opened_at is not None],
-                                kpi.retro_completion):
-        mine = [r for r in rows if r.severity == severity and r.retro_opened_at is not None]
+    for severity in severities:
+        mine = [r for r in opened if r.severity == severity]
         share = _share(sum(r.retro_complete for r in mine), len(mine),
                        kpi.retro_completion.get(severity))
-        found.append(RetroCompletion(severity=severity, opened=len(mine),
+        found.append(RetroCompletion(team=team, severity=severity, opened=len(mine),
                                      closed=sum(r.retro_closed for r in mine),
                                      complete=share.count, share=share.share,
                                      target=share.target, meets=share.meets))
+    return found
+
+
+def _teams(rows: Sequence[EmergencyRow]) -> list[str]:
+    return sorted({row.team for row in rows})
+
+
+def _evidence_by_team(rows: Sequence[EmergencyRow], target: float) -> tuple[TeamShare, ...]:
+    found = []
+    for team in _teams(rows):
+        share = _share(sum(r.evidence_complete for r in rows if r.team == team),
+                       sum(1 for r in rows if r.team == team), target)
+        found.append(TeamShare(team=team, **share.model_dump()))
     return tuple(found)
 
 
@@ -170,7 +201,7 @@ def _overdue(rows: Sequence[EmergencyRow], now_s: float, days: float
     late = [r for r in rows if r.retro_opened_at is not None and not r.retro_closed
             and now_s - r.retro_opened_at > days * 86400]
     late.sort(key=lambda r: (r.retro_opened_at, r.escalation_id))
-    return tuple(OverdueRetro(escalation_id=r.escalation_id, reference=r.reference,
+    return tuple(OverdueRetro(escalation_id=r.escalation_id, team=r.team, reference=r.reference,
                               title=r.title, severity=r.severity, url=r.retro_url,
                               open_days=round((now_s - (r.retro_opened_at or now_s)) / 86400, 1))
                  for r in late)
@@ -211,11 +242,14 @@ def build_kpis(figures: KpiFigures, *, now_s: float, until_s: float, kpi: KpiSet
                                 if (m := _minutes(r.received_at, r.paged_at)) is not None]),
         reopen_rate=_share(figures.reopened, figures.resolved, kpi.reopen_rate_max,
                            at_most=True),
-        retro_completion=_retros(rows, kpi),
+        retro_completion=tuple(_retros(rows, kpi)),
+        retro_completion_by_team=tuple(entry for team in _teams(rows)
+                                       for entry in _retros(rows, kpi, team)),
         overdue_retros=_overdue(rows, now_s, followthrough.retro_overdue_days),
         update_cadence=_cadence(rows, end_s, kpi.cadence_adherence),
         evidence_complete=_share(sum(r.evidence_complete for r in checked), len(checked),
                                  kpi.evidence_complete),
+        evidence_by_team=_evidence_by_team(checked, kpi.evidence_complete),
         repeat_customers=tuple(Named(name=name, count=n) for name, n in figures.customers
                                if n >= 2)[:top],
         top_customers=tuple(Named(name=name, count=n) for name, n in figures.customers[:top]),

@@ -26,6 +26,7 @@ class EmergencyRow:
     still going (if any) fell due."""
 
     escalation_id: str
+    team: str  # the Tier 1 team (`Gate.team`)
     reference: str
     title: str
     severity: str
@@ -61,7 +62,7 @@ def _emergencies(text: Callable[[str, str], str], number: Callable[[str], str],
     request showed (`approval_requested` details, `evidence`)."""
     events = ", ".join(f"'{event}'" for event in _EVENTS)
     return (
-        "SELECT e.id,"
+        "SELECT e.id, e.team,"
         f" COALESCE({text('e', 'escalation,reference')}, '') AS reference,"
         f" COALESCE({text('e', 'escalation,title')}, '') AS title,"
         f" COALESCE({text('e', 'gate,decision,facts,severity')},"
@@ -90,7 +91,7 @@ def _emergencies(text: Callable[[str, str], str], number: Callable[[str], str],
         " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0"
         " AND (e.outcome = 'emergency' OR e.id IN"
         " (SELECT escalation_id FROM timeline WHERE event = 'approval_requested'))"
-        " GROUP BY e.id ORDER BY e.id"
+        " GROUP BY e.id, e.team ORDER BY e.id"
     )
 
 
@@ -153,7 +154,8 @@ def kpi_figures(since: float, until: float, service_fields: Sequence[str], *,
     rows = yield Stmt(EMERGENCIES, window)
     emergencies = tuple(
         EmergencyRow(
-            escalation_id=row["id"], reference=row["reference"], title=row["title"],
+            escalation_id=row["id"], team=row["team"], reference=row["reference"],
+            title=row["title"],
             severity=str(row["severity"]), engaged_at=_time(row["engaged_at"]),
             received_at=_time(row["received_at"]), paged_at=_time(row["paged_at"]),
             acknowledged_at=_time(row["acknowledged_at"]), resolved_at=_time(row["resolved_at"]),

@@ -62,8 +62,10 @@ def test_report_json_carries_the_hand_checked_kpis(
     text = capsys.readouterr().out
     for line in ("S1                           3     10.0     20.0   <= 15 min: MISSED",
                  "Reopen rate                    2 of 5      40.0%   target <= 5%: MISSED",
-                 "K3  INC-K3  S2  open 18 days  https://gitlab.example/ops/-/issues/3",
-                 "Evidence pack complete         2 of 4      50.0%   target >= 90%: MISSED",
+                 "K3  amer  INC-K3  S2  open 18 days  https://gitlab.example/ops/-/issues/3",
+                 "Evidence pack complete         3 of 4      75.0%   target >= 90%: MISSED",
+                 "    emea                         2 of 2     100.0%   target >= 90%: met",
+                 "    amer S1                      0 of 1       0.0%   target >= 95%: MISSED",
                  "Repeat customers            Acme 3 . Globex 2",
                  "Top services                checkout 2 . billing 1"):
         assert line in text, text
@@ -82,7 +84,9 @@ async def test_the_dashboard_and_its_api_show_the_hand_checked_kpis(tmp_path: Pa
         section = section[:section.index("</section>")]
         for shown in ("S1 minutes to acknowledge (p50 / p90, n=3)", "10.0 / 20.0",
                       "Reopen rate (2 of 5)", "40.0%", "S2 retros complete (0 of 1, 0 closed)",
-                      "91.7%", "28.0 of 339.0 min overdue", "Complete evidence pack (2 of 4)",
+                      "91.7%", "28.0 of 339.0 min overdue", "Complete evidence pack (3 of 4)",
+                      "emea retros complete, S1 (1 of 1, 1 closed)",
+                      "amer complete evidence pack (1 of 2)",
                       "open 18.0 days", 'href="https://gitlab.example/ops/-/issues/3"',
                       "Acme 3 · Globex 2", "checkout 2 · billing 1"):
             assert shown in section, section
