@@ -8,9 +8,11 @@ else travels back, so the cost follows the window, as for the report's own figur
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from daemon.store.units import Sql, Stmt, Unit
 
@@ -55,11 +57,13 @@ class KpiFigures:
 
 
 def _emergencies(text: Callable[[str, str], str], number: Callable[[str], str],
-                 flag: Callable[[str], str], has: Callable[[str], str]) -> str:
+                 flag: Callable[[str], str], has: Callable[[str], str], no_index: str) -> str:
     """`text(alias, path)`, `number(path)`, `flag(path)`, `has(key)`: the dialect's JSON reads
     of `e.data` or `t.details` (comma-separated path) as text, of `t.details` as a number or a
     boolean, and whether `t.details` has a key. The evidence pack is what the approval
-    request showed (`approval_requested` details, `evidence`)."""
+    request showed (`approval_requested` details, `evidence`). `no_index` ("+" on SQLite)
+    makes each emergency's timeline one range of its (escalation_id, id) index rather than
+    one seek per event name, as the report's own figures do."""
     events = ", ".join(f"'{event}'" for event in _EVENTS)
     return (
         "SELECT e.id, e.team,"
@@ -87,7 +91,7 @@ def _emergencies(text: Callable[[str, str], str], number: Callable[[str], str],
         f" sum(CASE WHEN t.event = 'update_resumed' THEN {number('overdue_s')} ELSE 0 END)"
         " AS overdue_s"
         " FROM escalations e LEFT JOIN timeline t ON t.escalation_id = e.id"
-        f" AND t.event IN ({events})"
+        f" AND {no_index}t.event IN ({events})"
         " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0"
         " AND (e.outcome = 'emergency' OR e.id IN"
         " (SELECT escalation_id FROM timeline WHERE event = 'approval_requested'))"
@@ -108,10 +112,10 @@ def _postgres_text(alias: str, path: str) -> str:
 EMERGENCIES = Sql.of(
     _emergencies(_sqlite_text, lambda key: f"json_extract(t.details, '$.{key}')",
                  lambda path: f"json_extract(t.details, '$.{path.replace(',', '.')}') = 1",
-                 lambda key: f"json_type(t.details, '$.{key}') IS NOT NULL"),
+                 lambda key: f"json_type(t.details, '$.{key}') IS NOT NULL", "+"),
     _emergencies(_postgres_text, lambda key: f"(t.details::jsonb ->> '{key}')::float8",
                  lambda path: f"(t.details::jsonb #>> '{{{path}}}') = 'true'",
-                 lambda key: f"(t.details::jsonb -> '{key}') IS NOT NULL"),
+                 lambda key: f"(t.details::jsonb -> '{key}') IS NOT NULL", ""),
 )
 _REOPENS = (
     " FROM escalations e JOIN timeline t ON t.escalation_id = e.id"
@@ -122,29 +126,48 @@ REOPENS = Sql.of(
     "SELECT count(DISTINCT CASE WHEN t.event = 'resolved' THEN e.id END) AS resolved,"
     " count(DISTINCT CASE WHEN t.event = 'reopened' THEN e.id END) AS reopened" + _REOPENS)
 _IN_WINDOW = " FROM escalations e WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0"
-CUSTOMERS = Sql.of(
-    "SELECT json_extract(e.data, '$.escalation.customer') AS name, count(*) AS n"
-    + _IN_WINDOW + " GROUP BY name",
-    "SELECT (e.data::jsonb #>> '{escalation,customer}') AS name, count(*) AS n"
-    + _IN_WINDOW + " GROUP BY name")
-SERVICES = Sql.of(
-    "SELECT json_extract(e.data, ?) AS name, count(*) AS n" + _IN_WINDOW + " GROUP BY name",
-    "SELECT (e.data::jsonb -> 'escalation' -> 'fields' ->> ?) AS name, count(*) AS n"
-    + _IN_WINDOW + " GROUP BY name")
 
 
-def _field_arg(dialect_sqlite: bool, name: str) -> str:
-    return f"$.escalation.fields.{json.dumps(name)}" if dialect_sqlite else name
+@functools.cache
+def _drivers_sql(fields: int) -> Sql:
+    """Escalations of the window grouped by customer and the values of `fields` service
+    fields, in one pass over the window (each row's JSON read once: the cost of this read is
+    parsing `data`). SQLite answers the values as one JSON array (`json_extract` with several
+    paths), PostgreSQL as columns."""
+    paths = ", ".join(["'$.escalation.customer'", *(["?"] * max(fields, 1))])
+    columns = ", ".join(["(j #>> '{customer}') AS c",
+                         *(f"(j -> 'fields' ->> ?) AS s{n}" for n in range(fields))])
+    groups = ", ".join(str(n + 1) for n in range(fields + 1))
+    return Sql.of(
+        f"SELECT json_extract(e.data, {paths}) AS v, count(*) AS n" + _IN_WINDOW
+        + " GROUP BY v",
+        f"SELECT {columns}, count(*) AS n FROM (SELECT e.data::jsonb -> 'escalation' AS j"
+        + _IN_WINDOW + f") AS x GROUP BY {groups}")
+
+
+def _drivers(rows: Sequence[Any], fields: int, *, sqlite: bool
+             ) -> tuple[dict[str, int], dict[str, int]]:
+    """Escalations per customer and per service: an escalation counts once per service it
+    names, however many of the fields name it."""
+    customers: dict[str, int] = {}
+    services: dict[str, int] = {}
+    for row in rows:
+        values = json.loads(row["v"]) if sqlite else [row["c"], *(row[f"s{n}"]
+                                                                  for n in range(fields))]
+        names = [str(value).strip() if value is not None else "" for value in values]
+        if names[0]:
+            customers[names[0]] = customers.get(names[0], 0) + int(row["n"])
+        for service in {name for name in names[1:fields + 1] if name}:
+            services[service] = services.get(service, 0) + int(row["n"])
+    return customers, services
+
+
+def _ranked(counts: dict[str, int]) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
 
 
 def _time(value: object) -> float | None:
     return None if value is None else float(value)  # type: ignore[arg-type]  # REAL or numeric
-
-
-def _counted(rows: Sequence[object]) -> tuple[tuple[str, int], ...]:
-    found = [(str(row["name"]).strip(), int(row["n"])) for row in rows  # type: ignore[index]
-             if row["name"] is not None and str(row["name"]).strip()]  # type: ignore[index]
-    return tuple(sorted(found, key=lambda item: (-item[1], item[0])))
 
 
 def kpi_figures(since: float, until: float, service_fields: Sequence[str], *,
@@ -168,11 +191,12 @@ def kpi_figures(since: float, until: float, service_fields: Sequence[str], *,
                          if int(row["spells"] or 0) > int(row["spells_ended"] or 0) else None))
         for row in rows)
     [counts] = yield Stmt(REOPENS, window)
-    customers = _counted((yield Stmt(CUSTOMERS, window)))
-    services: dict[str, int] = {}
-    for name in service_fields:  # one grouped read per field that may name the service
-        for service, n in _counted((yield Stmt(SERVICES, (_field_arg(sqlite, name), *window)))):
-            services[service] = services.get(service, 0) + n
+    fields = len(service_fields)
+    args = ([f"$.escalation.fields.{json.dumps(name)}" for name in service_fields]
+            or ["$.escalation.customer"]) if sqlite else list(service_fields)
+    # SQLite's paths come before the window, PostgreSQL's columns too: same order either way.
+    rows = yield Stmt(_drivers_sql(fields), (*args, *window))
+    customers, services = _drivers(rows, fields, sqlite=sqlite)
     return KpiFigures(emergencies=emergencies, resolved=int(counts["resolved"]),
-                      reopened=int(counts["reopened"]), customers=customers,
-                      services=tuple(sorted(services.items(), key=lambda i: (-i[1], i[0]))))
+                      reopened=int(counts["reopened"]), customers=_ranked(customers),
+                      services=_ranked(services))
