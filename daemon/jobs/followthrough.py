@@ -13,12 +13,13 @@ Two periodic jobs, each one per period across all replicas (keyed by the period'
   early; the rest waits for the vendor's Retry-After.
 - `update_cadence` looks at every active emergency (approved or paged, not resolved): its
   latest update is the latest of the moment Tier 2 was engaged, the source incident's own
-  `updated_at`, the timeline's vendor updates (acknowledged, updated, page events) and the
-  newest reply by a person in its Slack thread. Quiet for longer than the policy's
-  `update_cadence_minutes` for its severity: one `update_overdue` entry and one nudge naming
-  who holds it per quiet spell (both keyed by the moment of the last update); the spell ends
-  (`update_resumed`, with how long it was overdue) at the next update or when the emergency
-  ends. `report` adds those durations up into the share of active time within cadence.
+  `updated_at`, the timeline's vendor updates (acknowledged, updated, page events, PagerDuty
+  notes and status updates) and the newest reply by a person in its Slack thread. Quiet for
+  longer than the policy's `update_cadence_minutes` for its severity: one `update_overdue`
+  entry and one nudge naming who holds it per quiet spell (both keyed by the moment of the
+  last update); the spell ends (`update_resumed`, with how long it was overdue) at the next
+  update or when the emergency ends. `report` adds those durations up into the share of
+  active time within cadence.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from daemon.domain.transitions import DAEMON, THREAD_NOTE
 from daemon.integrations.base import MessageRef
 from daemon.jobs.deps import Deps
 from daemon.jobs.escalations import Loaded, loaded
+from daemon.jobs.intake import INCIDENT_UPDATE
 from daemon.jobs.issues import retro_marker
 from daemon.logging import get_logger
 from daemon.markup import slack_link, slack_literal, slack_mention
@@ -51,7 +53,7 @@ RETRO_REMINDED = "retro_reminded"
 ACTIVE = (Phase.PAGING, Phase.PAGED, Phase.ACKNOWLEDGED)
 ENGAGED_EVENTS = ("approved", "paged", "would_have_paged")
 UPDATE_EVENTS = frozenset({"updated", "acknowledged", "page_escalated", "page_reassigned",
-                           "page_resolved", "page_delegated", "reopened"})
+                           "page_resolved", "page_delegated", "reopened", INCIDENT_UPDATE})
 """Timeline entries that are news from the incident's people or vendors (not tier2gate's)."""
 NEXT_BATCH_S = 60.0  # a full batch of the retro poll is followed by the next one this soon
 

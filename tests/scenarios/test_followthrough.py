@@ -4,9 +4,11 @@ nudged once when it goes quiet past its cadence, never while updates flow."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +17,8 @@ from daemon.standins.pagerduty import FakePagerDuty
 from daemon.standins.slack import FakeSlack
 from daemon.standins.trackers import FakeTracker
 from daemon.store import TimelineEntry
-from tests.harness import running
+from tests.harness import payload, running
+from tests.scenarios.test_reopen_flow import approval_messages, pd_incident
 from tests.world import (
     CHANNEL,
     PD_TOKEN,
@@ -28,6 +31,7 @@ from tests.world import (
     emergency,
     incident,
     settings_for,
+    stamp,
     tracker_for,
     world,
 )
@@ -219,3 +223,47 @@ async def test_the_approval_request_shows_the_evidence_pack_and_records_it(
         assert requested.details["evidence"] == {
             "present": ["customer impact"], "complete": False,
             "missing": ["what was tried", "logs or request ids", "deadline", "rollback status"]}
+
+
+def status_update(event_id: str, occurred_at: str, *, note: bool = False) -> dict[str, Any]:
+    """A PagerDuty V3 status update (or note) on the Support incident `PSRC123`, from the
+    published capture."""
+    sample = json.loads(payload("pagerduty/zulip_status_updated_v3.json"))
+    event = sample["event"]
+    event.update(id=event_id, occurred_at=occurred_at,
+                 event_type="incident.annotated" if note else "incident.status_update_published")
+    event["data"]["incident"]["id"] = "PSRC123"
+    return sample
+
+
+async def test_pagerduty_notes_and_status_updates_keep_the_cadence(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        # An S1 opened at 01:00 and still open: an emergency by the 30-minute rule.
+        trigger = pd_incident("incident.triggered", priority="P1",
+                              occurred_at="2026-11-21T02:01:00Z", event_id="ev-trig")
+        assert (await w.daemon.pagerduty(trigger)).status == 202
+        await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        [ts] = approval_messages(w)
+        await approve(w, row.id, ts, "7.001")
+        engaged = w.daemon.clock.now()
+
+        async def at(minutes: float) -> None:
+            w.daemon.clock.advance(engaged + minutes * 60 - w.daemon.clock.now())
+            await w.daemon.settle()
+
+        def nudges() -> list[str]:
+            return [m.text for m in w.slack.thread(CHANNEL, ts) if "No update" in m.text]
+
+        for n, minute in enumerate((20, 45)):
+            await at(minute)
+            body = status_update(f"ev-update-{n}", stamp(engaged + minute * 60), note=n == 1)
+            assert (await w.daemon.pagerduty(body)).status == 202
+            await w.daemon.settle()
+        await at(70)  # 25 minutes after the note
+        assert nudges() == []
+        updates = entries(await w.daemon.store.timeline(row.id), "incident_update")
+        assert [(u.actor, u.details["kind"]) for u in updates] == [
+            ("Harsh Santwani", "status_update"), ("Harsh Santwani", "note")]
+        await at(80)
+        assert len(nudges()) == 1
