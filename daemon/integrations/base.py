@@ -100,6 +100,8 @@ class EscalationFormSpec:
     severities: tuple[str, ...]
     criteria: tuple[tuple[str, str], ...]  # (criterion name, label the support engineer reads)
     title: str = ""  # prefilled from the command's text
+    # The policy's evidence pack: (field name the answer is stored under, label to show).
+    evidence: tuple[tuple[str, str], ...] = ()
 
 
 class Chat(Protocol):

@@ -462,7 +462,8 @@ class Approvals:
             severities=tuple(policy.severity_aliases),
             criteria=tuple((c.value, names[0]) for c, names in policy.criteria_fields.items()
                            if names),
-            title=command.text.strip()[:150])
+            title=command.text.strip()[:150],
+            evidence=tuple((item.fields[0], item.shown) for item in policy.evidence))
         await self.deps.need_chat().open_escalation_form(command.trigger_id, spec)
         return Changes(delivery_done=(delivery.id, DeliveryState.PROCESSED, ""))
 

@@ -272,6 +272,10 @@ class Intake:
                   if name in known}
         if form.details:
             fields["Details"] = form.details
+        # Evidence answers under the first field name of their item; a name the policy in
+        # force does not list (edited since the form opened, or made up) is dropped.
+        listed = {item.fields[0] for item in policy.evidence}
+        fields.update({name: answer for name, answer in form.evidence if name in listed})
         now = to_datetime(self.deps.clock.now())
         escalation = Escalation(
             source=Source.SLACK, external_id=form.view_id,

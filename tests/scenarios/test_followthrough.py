@@ -13,11 +13,14 @@ from typing import Any
 import pytest
 
 from daemon.domain.retro_sections import PLACEHOLDER, SECTIONS
+from daemon.integrations.slack_forms import EVIDENCE_PREFIX
+from daemon.jobs.escalations import loaded
 from daemon.standins.pagerduty import FakePagerDuty
 from daemon.standins.slack import FakeSlack
 from daemon.standins.trackers import FakeTracker
 from daemon.store import TimelineEntry
 from tests.harness import payload, running
+from tests.scenarios.test_flow import escalation_form
 from tests.scenarios.test_reopen_flow import approval_messages, pd_incident
 from tests.world import (
     CHANNEL,
@@ -267,3 +270,35 @@ async def test_pagerduty_notes_and_status_updates_keep_the_cadence(tmp_path: Pat
             ("Harsh Santwani", "status_update"), ("Harsh Santwani", "note")]
         await at(80)
         assert len(nudges()) == 1
+
+
+async def test_the_tier2_form_asks_for_the_evidence_pack_and_the_smoc_sees_it(
+        tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        assert (await w.daemon.slack_command("Payments API returns 500s")).status == 200
+        await w.daemon.settle()
+        [view] = w.slack.views
+        blocks = {b["block_id"]: b for b in view["blocks"]}
+        asked = [b["label"]["text"] for key, b in blocks.items()
+                 if key.startswith(EVIDENCE_PREFIX)]
+        assert asked == ["customer impact", "what was tried", "logs or request ids", "deadline",
+                         "rollback status"]
+        assert all(blocks[key]["optional"] for key in blocks if key.startswith(EVIDENCE_PREFIX))
+        form = escalation_form(view, "USUPPORT", "Payments API returns 500s", "S1",
+                               ["support_exhausted_knowledge"])
+        values = form["view"]["state"]["values"]  # type: ignore[index]
+        for name, answer in (("Customer impact", "No card payments in the EU"),
+                             ("What was tried", "Restarted the gateway"),
+                             ("Logs", "req-7f3k9"), ("Deadline", "  "),
+                             ("Made up", "dropped: the policy lists no such field")):
+            values[EVIDENCE_PREFIX + name] = {"evidence": {"type": "plain_text_input",
+                                                           "value": answer}}
+        assert (await w.daemon.slack_interaction(form)).status == 200
+        await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        fields = loaded(row).escalation.fields
+        assert fields["Customer impact"] == "No card payments in the EU"
+        assert "Made up" not in fields and "Deadline" not in fields
+        text = str(w.approval_posts()[0].args)
+        assert ("*Evidence:* customer impact, what was tried, logs or request ids · *missing:* "
+                "deadline, rollback status") in text
