@@ -10,6 +10,7 @@ import pytest
 
 from daemon.domain.policy_file import PolicyError, load_policy, parse_policy
 from daemon.domain.retro_sections import PLACEHOLDER, filled_sections, missing_sections
+from daemon.settings import ConfigError, FollowthroughSettings, KpiSettings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = (REPO / "daemon" / "templates" / "retro.md.j2").read_text(encoding="utf-8")
@@ -89,3 +90,26 @@ def test_a_policy_without_follow_through_keeps_its_fingerprint() -> None:
     dumped = bare.model_dump_json(exclude_none=True,
                                   exclude={"update_cadence_minutes", "evidence"})
     assert bare.fingerprint == hashlib.sha256(dumped.encode()).hexdigest()[:12]
+
+
+def test_follow_through_and_kpi_settings_are_checked_by_key_and_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "t2g.yaml"
+    path.write_text("mode: shadow\nfollowthrough:\n  retro_poll_batch: 0\n"
+                    "kpi:\n  reopen_rate_max: 2\n  ack_minuts: {S1: 15}\n", encoding="utf-8")
+    monkeypatch.setenv("TIER2GATE_CONFIG", str(path))
+    with pytest.raises(ConfigError) as caught:
+        load_settings()
+    message = str(caught.value)
+    for words in ("line 3: followthrough.retro_poll_batch: Input should be greater than or "
+                  "equal to 1", "line 5: kpi.reopen_rate_max: Input should be less than or "
+                  "equal to 1", "line 6: kpi.ack_minuts: unknown setting"):
+        assert words in message, message
+
+
+def test_the_shipped_config_file_names_every_follow_through_and_kpi_setting() -> None:
+    text = (REPO / "config" / "tier2gate.yaml").read_text(encoding="utf-8")
+    for section, model in (("followthrough", FollowthroughSettings), ("kpi", KpiSettings)):
+        block = text.split(f"\n{section}:", 1)[1].split("\n\n", 1)[0]
+        for name in model.model_fields:
+            assert f"\n  {name}:" in block, (section, name)
