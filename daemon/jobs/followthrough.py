@@ -170,6 +170,8 @@ class Followthrough:
     async def cadence(self, _job: Job) -> Changes:
         now_s = self.deps.clock.now()
         nxt = cadence_job(self.settings, now_s, next_period=True)
+        if self.deps.shadow:
+            return Changes(jobs=(nxt,))  # nobody was paged: nobody owes an update
         rows = {row.id: row for row in await self.deps.store.escalations_in(
             [phase.value for phase in ACTIVE])}
         for escalation_id in await self.deps.store.open_quiet():
