@@ -31,7 +31,7 @@ class EmergencyRow:
     team: str  # the Tier 1 team (`Gate.team`)
     reference: str
     title: str
-    severity: str
+    severity: str  # canonical (the policy's); "" when the policy did not know it
     engaged_at: float | None  # first approved or paged
     received_at: float | None
     paged_at: float | None
@@ -69,8 +69,9 @@ def _emergencies(text: Callable[[str, str], str], number: Callable[[str], str],
         "SELECT e.id, e.team,"
         f" COALESCE({text('e', 'escalation,reference')}, '') AS reference,"
         f" COALESCE({text('e', 'escalation,title')}, '') AS title,"
-        f" COALESCE({text('e', 'gate,decision,facts,severity')},"
-        f" {text('e', 'escalation,severity')}, '') AS severity,"
+        # The policy's canonical severity only: a vendor's own name is free text, and the
+        # severity is a metric label. "" when the policy did not know it.
+        f" COALESCE({text('e', 'gate,decision,facts,severity')}, '') AS severity,"
         " min(CASE WHEN t.event IN ('approved', 'paged') THEN t.at END) AS engaged_at,"
         " min(CASE WHEN t.event = 'received' THEN t.at END) AS received_at,"
         " min(CASE WHEN t.event = 'paged' THEN t.at END) AS paged_at,"
