@@ -170,7 +170,8 @@ class Client:
         """`conversations.replies` with `oldest` (the `channels:history` / `groups:history`
         scopes the app already holds; https://docs.slack.dev/reference/methods/conversations.replies/):
         the newest reply by a person. A message's `ts` is its time in epoch seconds; bots' posts
-        carry `bot_id` and are not updates."""
+        carry `bot_id` and are not updates. Tier 3 for an internal app (50+ calls a minute);
+        a 429 is classified like any other and the caller judges without the thread."""
         with self._classified("conversations.replies"):
             answer = await self._web.conversations_replies(
                 channel=ref.channel, ts=ref.ts, oldest=f"{since_s:.6f}",
