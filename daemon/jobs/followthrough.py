@@ -96,6 +96,8 @@ class Followthrough:
         now_s = self.deps.clock.now()
         settings = self.settings
         after = str(job.payload.get("after", ""))
+        # A later batch of the same period is keyed by the period and where it starts.
+        period_key = job.key.split(">", 1)[0]
         nxt = retro_poll_job(settings, now_s, next_period=True)
         tracker = self.deps.tracker
         if tracker is None or self.deps.shadow:
@@ -112,7 +114,7 @@ class Followthrough:
                 wait_s = max(exc.after_s or 0.0, NEXT_BATCH_S)
                 log.warning("retro_poll.deferred", escalation_id=escalation_id,
                             reason=exc.reason, wait_s=wait_s)
-                jobs.append(NewJob(RETRO_POLL, f"{job.key}>{escalation_id}",
+                jobs.append(NewJob(RETRO_POLL, f"{period_key}>{last}@{now_s:.0f}",
                                    {"after": last}, now_s + wait_s))
                 return Changes(events=tuple(events), jobs=(*jobs, nxt))
             except Permanent as exc:
@@ -139,7 +141,7 @@ class Followthrough:
                     events.append(reminder[0])
                     jobs.append(reminder[1])
         if len(batch) == settings.retro_poll_batch:
-            jobs.append(NewJob(RETRO_POLL, f"{job.key}>{last}", {"after": last},
+            jobs.append(NewJob(RETRO_POLL, f"{period_key}>{last}", {"after": last},
                                now_s + NEXT_BATCH_S))
         return Changes(events=tuple(events), jobs=(*jobs, nxt))
 

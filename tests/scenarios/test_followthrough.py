@@ -15,6 +15,7 @@ import pytest
 from daemon.domain.retro_sections import PLACEHOLDER, SECTIONS
 from daemon.integrations.slack_forms import EVIDENCE_PREFIX
 from daemon.jobs.escalations import loaded
+from daemon.standins.faults import Fault
 from daemon.standins.pagerduty import FakePagerDuty
 from daemon.standins.slack import FakeSlack
 from daemon.standins.trackers import FakeTracker
@@ -31,6 +32,7 @@ from tests.world import (
     SMOC_SCHEDULE,
     World,
     approve,
+    deliver,
     emergency,
     incident,
     settings_for,
@@ -302,3 +304,44 @@ async def test_the_tier2_form_asks_for_the_evidence_pack_and_the_smoc_sees_it(
         text = str(w.approval_posts()[0].args)
         assert ("*Evidence:* customer impact, what was tried, logs or request ids · *missing:* "
                 "deadline, rollback status") in text
+
+
+async def test_the_retro_poll_reads_a_batch_at_a_time_and_waits_out_a_rate_limit(
+        tmp_path: Path) -> None:
+    async with world(tmp_path, followthrough={"retro_poll_batch": 2}) as w:
+        ids = []
+        for n in range(3):
+            incident_id = f"01INCIDENT{n}"
+            await deliver(w, incident(incident_id=incident_id))
+            esc_id = next(row.id for row in await w.daemon.escalations() if row.id not in ids)
+            [ts] = [m.ts for (c, _t), m in w.slack.messages.items()
+                    if c == CHANNEL and not m.thread_ts and esc_id in str(m.blocks)]
+            await approve(w, esc_id, ts, f"2.00{n}")
+            await deliver(w, incident(incident_id=incident_id, category="closed",
+                                      updated_at="2026-11-21T02:30:00Z",
+                                      event="public_incident.incident_status_updated_v2"))
+            ids.append(esc_id)
+        assert len(w.tracker.issues) == 3
+        for issue in w.tracker.issues:
+            issue.body, issue.state = filled(issue.body), "closed"
+
+        async def closed() -> list[str]:
+            return sorted([e for e in ids if "retro_closed" in await w.daemon.events(e)])
+
+        def reads() -> int:
+            return len([r for r in w.tracker.requests if r.method == "GET"])
+
+        w.tracker.plan.add(Fault(status=429, retry_after_s=120))
+        before = reads()
+        w.daemon.clock.advance(HOUR)
+        await w.daemon.settle()
+        assert await closed() == [] and reads() == before + 1  # stopped at the 429
+        w.daemon.clock.advance(119)
+        await w.daemon.settle()
+        assert await closed() == []  # Retry-After is honoured
+        w.daemon.clock.advance(2)
+        await w.daemon.settle()
+        assert len(await closed()) == 2 and reads() == before + 3  # one batch
+        w.daemon.clock.advance(61)
+        await w.daemon.settle()
+        assert await closed() == sorted(ids) and reads() == before + 4
