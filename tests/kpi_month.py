@@ -140,7 +140,7 @@ EXPECTED: dict[str, Any] = {
          "target_minutes": 15.0, "meets": False},
         {"severity": "S2", "samples": 1, "p50_minutes": 4.0, "p90_minutes": 4.0,
          "target_minutes": None, "meets": None}],
-    "time_to_engage": {"samples": 4, "p50_minutes": 3.0, "p90_minutes": 6.0},
+    "time_to_engage": {"samples": 4, "p50_minutes": 12.0, "p90_minutes": 23.0},
     "reopen_rate": {"count": 2, "total": 5, "share": 0.4, "target": 0.05, "meets": False},
     "retro_completion": [
         {"team": "", "severity": "S1", "opened": 2, "closed": 2, "complete": 1, "share": 0.5,
@@ -169,7 +169,8 @@ EXPECTED: dict[str, Any] = {
     "top_services": [{"name": "checkout", "count": 2}, {"name": "billing", "count": 1}],
 }
 """The KPIs of the month above at `base + NOW_S`, worked out by hand in the docstring's terms:
-acknowledge S1 10/20/10 min (p50 10, p90 20 > 15), engage 5/3/6/2 (p50 3, p90 6), reopened
+acknowledge S1 10/20/10 min (p50 10, p90 20 > 15), engage (arrived -> acknowledged)
+15/23/10/12 (p50 12, p90 23), reopened
 K2 and R2 of five resolved, retros S1 one of two complete, S2 none of one, active
 121 + 98 + 61 + 59 = 339 min of which 10 + 18 overdue (1 - 28/339 = 0.9174), evidence
 complete for K1, K3 and K4 of four. By team (emea: K1, K4; amer: K2, K3): emea's one S1 retro

@@ -2,7 +2,8 @@
 
 - time to acknowledge, per severity: Tier 2 paged -> acknowledged, p50/p90 (nearest rank);
   the target is met when p90 is within it.
-- time to engage: escalation received -> Tier 2 paged, p50/p90.
+- time to engage: escalation received -> Tier 2 engaged (the page acknowledged: an engineer
+  has it), p50/p90; the whole chain of approval, page and acknowledgement.
 - reopen rate: escalations reopened after they resolved, of those that resolved; met at or
   under `reopen_rate_max`.
 - retro completion, per severity and per Tier 1 team and severity: retros closed with every
@@ -239,7 +240,8 @@ def build_kpis(figures: KpiFigures, *, now_s: float, until_s: float, kpi: KpiSet
     return Kpis(
         time_to_acknowledge=_acknowledge(rows, kpi),
         time_to_engage=_timing([m for r in rows
-                                if (m := _minutes(r.received_at, r.paged_at)) is not None]),
+                                if (m := _minutes(r.received_at, r.acknowledged_at))
+                                is not None]),
         reopen_rate=_share(figures.reopened, figures.resolved, kpi.reopen_rate_max,
                            at_most=True),
         retro_completion=tuple(_retros(rows, kpi)),
