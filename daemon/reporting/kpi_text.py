@@ -33,9 +33,10 @@ def render_kpis(kpis: Kpis) -> list[str]:
     lines = ["", "KPIs (targets from the kpi: settings)",
              f"  {'Minutes to acknowledge':<28}{'n':>4}{'p50':>9}{'p90':>9}   target (p90)"]
     for ack in kpis.time_to_acknowledge:
-        target = "-" if ack.target_minutes is None else f"<= {ack.target_minutes:g} min"
-        lines.append(f"    {ack.severity:<26}{ack.samples:>4}{_number(ack.p50_minutes):>9}"
-                     f"{_number(ack.p90_minutes):>9}   {target}: {_verdict(ack.meets)}")
+        judged = ("no target" if ack.target_minutes is None
+                  else f"<= {ack.target_minutes:g} min: {_verdict(ack.meets)}")
+        lines.append(f"    {ack.severity or '(unmapped)':<26}{ack.samples:>4}"
+                     f"{_number(ack.p50_minutes):>9}{_number(ack.p90_minutes):>9}   {judged}")
     engage = kpis.time_to_engage
     lines.append(f"  {'Minutes to engage Tier 2':<28}{engage.samples:>4}"
                  f"{_number(engage.p50_minutes):>9}{_number(engage.p90_minutes):>9}")
