@@ -94,9 +94,11 @@ def _emergencies(text: Callable[[str, str], str], number: Callable[[str], str],
         " FROM escalations e LEFT JOIN timeline t ON t.escalation_id = e.id"
         f" AND {no_index}t.event IN ({events})"
         " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0"
-        " AND (e.outcome = 'emergency' OR e.id IN"
-        " (SELECT escalation_id FROM timeline WHERE event = 'approval_requested'))"
-        " GROUP BY e.id, e.team ORDER BY e.id"
+        # Driven by the window's range on (opened_at, id), in that order (no sort to group);
+        # an escalation no longer called an emergency counts if the SMOC was asked.
+        " AND (e.outcome = 'emergency' OR EXISTS (SELECT 1 FROM timeline r"
+        " WHERE r.event = 'approval_requested' AND r.escalation_id = e.id))"
+        " GROUP BY e.opened_at, e.id"
     )
 
 
