@@ -154,7 +154,9 @@ class Followthrough:
                for e in entries):
             return None
         missing = missing_sections(body)
-        who = f"`{slack_literal(assignee)}` (assignee)" if assignee else "Whoever owns it"
+        # The tracker's name for the assignee, as code: never a Slack mention or markup.
+        shown = slack_literal(" ".join(assignee.replace("`", "'").split()))
+        who = f"`{shown}` (assignee)" if shown else "Whoever owns it"
         still = (f" Still to fill in: {', '.join(missing)}." if missing
                  else " Every section is filled in: close it when it is done.")
         text = (f":memo: The retro {slack_link(url, 'issue')} has been open for "
