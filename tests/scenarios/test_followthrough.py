@@ -345,3 +345,15 @@ async def test_the_retro_poll_reads_a_batch_at_a_time_and_waits_out_a_rate_limit
         w.daemon.clock.advance(61)
         await w.daemon.settle()
         assert await closed() == sorted(ids) and reads() == before + 4
+
+
+async def test_tracker_text_in_a_reminder_stays_literal(tmp_path: Path) -> None:
+    async with world(tmp_path, "github") as w:
+        _esc_id, ts = await retro_for(w)
+        [issue] = w.tracker.issues
+        issue.assignee = "<!channel> `rm -rf` <@U0ADMIN>"
+        w.daemon.clock.advance(15 * DAY)
+        await w.daemon.settle()
+        [text] = [m.text for m in w.slack.thread(CHANNEL, ts) if "has been open" in m.text]
+        assert "`&lt;!channel&gt; 'rm -rf' &lt;@U0ADMIN&gt;` (assignee)" in text
+        assert "<!channel>" not in text and "<@U0ADMIN>" not in text
