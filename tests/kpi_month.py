@@ -17,7 +17,8 @@ Emergencies:
 - K4 S1 Initech, team emea, no service: opened an hour before now, paged at 2, acknowledged
   after 10 min (its last update); complete evidence; engaged at 1, still active (59 min);
   quiet since it fell due at 42 (18 min overdue now).
-Requests for help: R1 Acme resolved; R2 Globex resolved and reopened.
+Requests for help: R1 Acme resolved; R2 Globex resolved and reopened. T1, an ignored test
+incident of Acme on checkout, drives nothing.
 """
 
 from __future__ import annotations
@@ -126,6 +127,10 @@ def escalations(base: float) -> list[tuple[EscalationRow, list[NewEvent]]]:
          at("R1", 5 * DAY_MIN, e("received", 0), e("resolved", 30))),
         (_row("R2", base + 6 * DAY_MIN * 60, Phase.RFH, "rfh", "S3", "Globex", {}),
          at("R2", 6 * DAY_MIN, e("received", 0), e("resolved", 30), e("reopened", 40))),
+        # A test incident: no driver, though it names Acme and checkout.
+        (_row("T1", base + 7 * DAY_MIN * 60, Phase.IGNORED, "ignore", "S3", "Acme",
+              {"Service": "checkout"}),
+         at("T1", 7 * DAY_MIN, e("received", 0))),
     ]
 
 

@@ -15,7 +15,8 @@
 - evidence completeness, in all and per team: emergencies whose approval request showed a
   complete evidence pack, of those whose request showed one.
 - repeat customers (two or more escalations in the period) and the top customers and
-  services; the top criteria are the report's own.
+  services, test incidents (outcome `ignore`) left out; the top criteria are the report's
+  own.
 
 Every share is a fraction with the counts it came from, `None` when nothing was counted, and
 `meets` is None then too: no data meets no target.

@@ -129,6 +129,8 @@ REOPENS = Sql.of(
     "SELECT count(DISTINCT CASE WHEN t.event = 'resolved' THEN e.id END) AS resolved,"
     " count(DISTINCT CASE WHEN t.event = 'reopened' THEN e.id END) AS reopened" + _REOPENS)
 _IN_WINDOW = " FROM escalations e WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0"
+# A test or tutorial incident (outcome `ignore`) drives nothing: left out of the drivers.
+_DRIVING = " AND (e.outcome IS NULL OR e.outcome <> 'ignore')"
 
 
 @functools.cache
@@ -142,10 +144,10 @@ def _drivers_sql(fields: int) -> Sql:
                          *(f"(j -> 'fields' ->> ?) AS s{n}" for n in range(fields))])
     groups = ", ".join(str(n + 1) for n in range(fields + 1))
     return Sql.of(
-        f"SELECT json_extract(e.data, {paths}) AS v, count(*) AS n" + _IN_WINDOW
+        f"SELECT json_extract(e.data, {paths}) AS v, count(*) AS n" + _IN_WINDOW + _DRIVING
         + " GROUP BY v",
         f"SELECT {columns}, count(*) AS n FROM (SELECT e.data::jsonb -> 'escalation' AS j"
-        + _IN_WINDOW + f") AS x GROUP BY {groups}")
+        + _IN_WINDOW + _DRIVING + f") AS x GROUP BY {groups}")
 
 
 def _drivers(rows: Sequence[Any], fields: int, *, sqlite: bool
