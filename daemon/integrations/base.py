@@ -180,6 +180,15 @@ class Pager(Protocol):
         """Page Tier 2, idempotently on `request.key`."""
         ...
 
+    async def user_time_zone(self, user_id: str) -> str | None:
+        """The IANA time zone of a responder's profile, None when PagerDuty has none."""
+        ...
+
+    async def tier2_on_call(self) -> tuple[str, str] | None:
+        """(user id, name) of whoever is on call now on the Tier 2 schedule; None when no
+        schedule is configured or nobody is on call."""
+        ...
+
 
 @dataclass(frozen=True)
 class IssueDraft:
