@@ -1,0 +1,56 @@
+"""The timeline entries behind the Tier 2 load figures, in both dialects.
+
+One range read per window: the entries of `LOAD_EVENTS` whose own time is in [since, until),
+of escalations that are not rehearsals, oldest first, with the escalation's reference. Pages
+are a small share of escalations, so this stays small where the report's escalations are many;
+the `timeline_event_at` index (migration 0008) makes it a range per event name.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from daemon.store.units import Sql, Stmt, Unit
+
+# Who the page reached and when (paged, assigned, escalated, reassigned, acknowledged), what
+# the SMOC decided, and what was asked but never paged (declined, held after the timeout).
+LOAD_EVENTS = ("paged", "page_assigned", "page_escalated", "page_reassigned", "acknowledged",
+               "approval_requested", "approved", "declined", "approval_timed_out")
+
+
+@dataclass(frozen=True)
+class LoadEntry:
+    """One timeline entry the load figures read, with its escalation's reference and team."""
+
+    escalation_id: str
+    reference: str
+    team: str
+    event: str
+    actor: str
+    at: float  # epoch seconds
+    details: dict[str, Any]
+
+
+_EVENTS = ", ".join(f"'{event}'" for event in LOAD_EVENTS)
+_TAIL = (" FROM timeline t JOIN escalations e ON e.id = t.escalation_id"
+         f" WHERE t.event IN ({_EVENTS}) AND t.at >= ? AND t.at < ? AND e.drill = 0"
+         " ORDER BY t.at, t.id")
+LOAD_ENTRIES = Sql.of(
+    "SELECT t.escalation_id, t.event, t.actor, t.at, t.details,"
+    " COALESCE(json_extract(e.data, '$.escalation.reference'), '') AS reference,"
+    " COALESCE(json_extract(e.data, '$.escalation.team'), '') AS team" + _TAIL,
+    "SELECT t.escalation_id, t.event, t.actor, t.at, t.details,"
+    " COALESCE(e.data::jsonb #>> '{escalation,reference}', '') AS reference,"
+    " COALESCE(e.data::jsonb #>> '{escalation,team}', '') AS team" + _TAIL,
+)
+
+
+def load_entries(since: float, until: float) -> Unit[list[LoadEntry]]:
+    """The entries of `LOAD_EVENTS` dated in [since, until) (epoch seconds), oldest first."""
+    rows = yield Stmt(LOAD_ENTRIES, (since, until))
+    return [LoadEntry(escalation_id=row["escalation_id"], reference=str(row["reference"]),
+                      team=str(row["team"]), event=row["event"], actor=row["actor"],
+                      at=float(row["at"]), details=json.loads(row["details"]))
+            for row in rows]
