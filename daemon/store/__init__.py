@@ -288,9 +288,12 @@ class Store:
         """The timelines of a few escalations (a page), in one transaction."""
         return await self._run(lambda: reads.timelines(escalation_ids), proves_writes=False)
 
-    async def report_figures(self, since: float, until: float) -> reads.Figures:
-        """The report's aggregates over escalations opened in [since, until)."""
-        return await self._run(lambda: reads.report_figures(since, until), proves_writes=False)
+    async def report_figures(self, since: float, until: float, zone: str = "UTC",
+                             weekend: str = "67") -> reads.Figures:
+        """The report's aggregates over escalations opened in [since, until); `zone` and
+        `weekend` (ISO weekday digits) judge the weekend of an escalation never decided."""
+        return await self._run(lambda: reads.report_figures(since, until, zone, weekend),
+                               proves_writes=False)
 
     async def load_entries(self, since: float, until: float) -> list[load_reads.LoadEntry]:
         """The page, acknowledgement and decision entries dated in [since, until) that the
