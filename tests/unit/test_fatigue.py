@@ -9,22 +9,23 @@ goes from EDT, UTC-4, to EST, UTC-5) and has responders in three time zones:
     SMOCs U1, U2 are bucketed in Europe/London too (GMT in the whole fortnight).
 
 Buckets: business 08-18 Mon-Fri, off 18-22 Mon-Fri and all weekend, sleep 22-08 (wins).
+"wk 10-31": the weekend whose Saturday is 2026-10-31.
 
     esc  team      what (UTC)                                  local, bucket
     e1   payments  U1 approves Sat 10-31 23:29                 London 23:29 Sat  -> U1 sleep
-                   paged Sat 10-31 23:30, assigned A           NY EDT 19:30 Sat  -> A off, wknd 10-31
+                   paged Sat 10-31 23:30, assigned A           NY EDT 19:30 Sat -> A off, wk 10-31
                    A acknowledges 23:42                        -> acknowledged after 12.0 min
-    e2   payments  paged Sun 11-01 12:30, assigned A           NY EST 07:30 Sun  -> A sleep, wknd 10-31
+    e2   payments  paged Sun 11-01 12:30, assigned A           NY EST 07:30 Sun -> A sleep, wk 10-31
                    (under EDT it would read 08:30, off hours: the DST end matters here)
     e3   payments  paged Mon 11-02 13:30, assigned A           NY EST 08:30 Mon  -> A business
                    escalated Mon 13:45 to B                    Berlin 14:45 Mon  -> B business
                    B acknowledges 13:50                        -> B after 5.0 min, A none
-    e4   search    paged Sat 11-07 21:30, assigned B           Berlin 22:30 Sat  -> B sleep, wknd 11-07
+    e4   search    paged Sat 11-07 21:30, assigned B           Berlin 22:30 Sat -> B sleep, wk 11-07
                    B acknowledges 21:35                        (UTC would say 21:30: off hours)
-    e5   search    paged Sat 11-14 03:00, assigned C (no zone) London 03:00 Sat  -> C sleep, wknd 11-14
+    e5   search    paged Sat 11-14 03:00, assigned C (no zone) London 03:00 Sat -> C sleep, wk 11-14
                    C acknowledges 03:10                        -> 10.0 min
     e6   payments  paged Sat 11-07 15:00; only A's acknowledgement at 15:20 names anyone
-                                                               NY EST 10:00 Sat  -> A off, wknd 11-07
+                                                               NY EST 10:00 Sat -> A off, wk 11-07
                    (reached by the page itself: interrupted at 15:00) -> 20.0 min
     e7   payments  asked Tue 11-03 23:00, U1 declines 23:05    London 23:00      -> avoided sleep,
                                                                                     U1 sleep
