@@ -1,0 +1,90 @@
+"""Tier 2 load end to end: PagerDuty's webhooks about the Tier 2 incident name who was paged,
+their time zone comes from their PagerDuty profile (looked up once), the report buckets the
+page in it, and the next approval request shows the load.
+
+The harness clock is Saturday 2026-11-21 02:05 UTC: Friday 18:05 in Los Angeles, so the page is
+an off-hours weekday page for Tina there (in UTC it would be a weekend sleep-hour page).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from daemon.domain.calendar import BusinessHours
+from daemon.domain.fatigue import Buckets
+from daemon.reporting import load_report
+from tests.world import CHANNEL, approve, emergency, incident, page_event, world
+
+TINA = {"id": "PTINA", "type": "user_reference", "summary": "Tina <!here> Tier2"}
+
+
+def about_tier2(event_type: str, page: dict[str, Any], event_id: str,
+                assignees: list[dict[str, str]]) -> dict[str, Any]:
+    body = page_event(event_type, page["incident_key"], page["id"], event_id=event_id,
+                      agent=TINA["summary"])
+    body["event"]["data"]["assignees"] = assignees
+    return body
+
+
+async def test_the_page_is_judged_in_the_responders_own_time_zone(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        w.pagerduty.set_user("PTINA", "tina@example.com", name=TINA["summary"],
+                             time_zone="America/Los_Angeles")
+        esc_id, ts = await emergency(w)
+        await approve(w, esc_id, ts, "1.001")
+        [page] = w.pagerduty.pages
+        for body in (about_tier2("incident.triggered", page, "ev-trig", [TINA]),
+                     about_tier2("incident.acknowledged", page, "ev-ack", [TINA])):
+            assert (await w.daemon.pagerduty(body)).status == 202
+            await w.daemon.settle()
+        timeline = await w.daemon.store.timeline(esc_id)
+        [assigned] = [e for e in timeline if e.event == "page_assigned"]
+        assert assigned.details["responders"] == [
+            {"id": "PTINA", "name": TINA["summary"], "time_zone": "America/Los_Angeles"}]
+        # one profile lookup for two events: the answer is remembered
+        assert [r.path for r in w.pagerduty.requests].count("/users/PTINA") == 1
+
+        now = datetime.fromtimestamp(w.daemon.clock.now(), UTC)
+        report = await load_report(w.daemon.store, now - timedelta(days=1),
+                                   now + timedelta(hours=1))
+        assert report.load is not None
+        [tina] = report.load.engineers
+        assert (tina.responder_id, tina.time_zone, tina.time_zone_assumed) == (
+            "PTINA", "America/Los_Angeles", False)
+        assert tina.by_bucket == Buckets(off_hours=1)
+        assert (tina.weekend_pages, tina.weekday_pages) == (0, 1)
+        assert [c.escalation_id for c in tina.caused_by] == [esc_id]
+
+        # The next emergency's approval request, ten minutes later, shows her load, her name
+        # as a literal.
+        w.daemon.clock.advance(600)
+        assert (await w.daemon.incident_io(incident(incident_id="01SECOND"))).status == 202
+        await w.daemon.settle()
+        [(_, second_ts)] = [key for key, message in w.slack.messages.items()
+                            if key[0] == CHANNEL and not message.thread_ts and key[1] != ts]
+        text = str(w.slack.messages[(CHANNEL, second_ts)].blocks)
+        assert "Tier 2 paged last:* Tina &lt;!here&gt; Tier2, not paged this weekend" in text
+        assert "0 sleep-hour pages, 1 in all (last 7 days)" in text
+        assert "<!here>" not in text and "policy's thresholds" not in text
+
+
+async def test_a_failed_time_zone_lookup_falls_back_to_the_business_time_zone(
+        tmp_path: Path) -> None:
+    async with world(tmp_path) as w:  # PTINA is no PagerDuty user here: the lookup is a 404
+        esc_id, ts = await emergency(w)
+        await approve(w, esc_id, ts, "1.001")
+        [page] = w.pagerduty.pages
+        body = about_tier2("incident.acknowledged", page, "ev-ack", [TINA])
+        assert (await w.daemon.pagerduty(body)).status == 202
+        await w.daemon.settle()
+        assert "acknowledged" in await w.daemon.events(esc_id)  # the event was not held up
+        now = datetime.fromtimestamp(w.daemon.clock.now(), UTC)
+        report = await load_report(w.daemon.store, now - timedelta(days=1),
+                                   now + timedelta(hours=1), BusinessHours(timezone="Asia/Tokyo"))
+        assert report.load is not None
+        [tina] = report.load.engineers
+        # Saturday 02:05 UTC is Saturday 11:05 in Tokyo: a weekend off-hours page
+        assert (tina.time_zone, tina.time_zone_assumed) == ("Asia/Tokyo", True)
+        assert tina.by_bucket == Buckets(off_hours=1) and tina.weekend_pages == 1
