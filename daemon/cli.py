@@ -132,9 +132,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"tier2gate: --since: {exc}", file=sys.stderr)
         return 1
-    settings = _settings_or_exit()
-    if settings is None:
+    loaded = _settings_and_policy()  # the business calendar judges undecided weekends
+    if loaded is None:
         return 1
+    settings, policy = loaded
     until = datetime.now(UTC)
 
     async def load() -> Report:
@@ -143,7 +144,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             store.backend.check()  # a report must not create an empty database by accident
         await store.open()
         try:
-            return await load_report(store, until - period, until)
+            return await load_report(store, until - period, until, policy.business_hours)
         finally:
             await store.close()
 

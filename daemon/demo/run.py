@@ -171,6 +171,9 @@ async def run_demo(folder: Path, port: int, auto_approve: bool) -> int:
         await demo.gitlab.start()
         stack.push_async_callback(demo.gitlab.close)
         demo.pagerduty.set_oncall(SCHEDULE, "PSMOCUSER", SMOC_EMAIL)
+        # the Tier 2 engineer who acknowledges: her profile time zone judges her load
+        demo.pagerduty.set_user("PTIER2", "tina@example.com", name="Tina (Tier 2)",
+                                time_zone="America/Los_Angeles")
         demo.pagerduty.services[TIER2_SERVICE] = "Tier 2 (demo)"
         demo.pagerduty.requesters = {FROM_EMAIL}
         settings = demo.settings()

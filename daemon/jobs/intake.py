@@ -355,6 +355,9 @@ class Intake:
         event_type, incident_key = event.event_type, event.incident.incident_key
         agent, event_id = event.agent, event.event_id
         kind = _PAGE_EVENTS.get(event_type)
+        # Looked up before the escalation is read: the lookup may take a round trip, and the
+        # escalation read last is the least likely to have changed before this job writes.
+        responders = await self._responders(event, kind) if kind else ()
         escalation_id, page_round = parse_page_key(incident_key)
         row = await self.deps.store.get_escalation(escalation_id) if kind else None
         if row is None:
@@ -370,6 +373,6 @@ class Intake:
         now = to_datetime(self.deps.clock.now())
         step = on_page_event(current.gate, str(kind), agent, now, event_id,
                              source=current.escalation.source, page_round=page_round,
-                             responders=await self._responders(event, str(kind)))
+                             responders=responders)
         return changes_for(row.id, current.escalation, step, now, previous=row,
                            delivery=(delivery.id, DeliveryState.PROCESSED, ""))

@@ -51,8 +51,11 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from daemon.domain.calendar import BusinessHours
 from daemon.domain.fatigue import Bucket, Buckets, bucket, longest_run, weekend_of
+from daemon.reporting import build_report, render_text
 from daemon.reporting.load import build_load, recent_load
+from daemon.store import TimelineEntry
 from daemon.store.load_reads import LoadEntry
 
 LONDON = ZoneInfo("Europe/London")
@@ -178,3 +181,21 @@ def test_weekends_in_a_row() -> None:
     assert weekend_of(datetime(2026, 11, 6, 14, 0, tzinfo=UTC), zone) is None
     days = [datetime(2026, 10, d).date() for d in (3, 10, 24, 31)] + [datetime(2026, 11, 7).date()]
     assert longest_run(days) == 3 and longest_run([]) == 0
+
+
+def test_the_report_text_has_the_load_section() -> None:
+    timelines: dict[str, list[TimelineEntry]] = {}
+    for n, e in enumerate(fortnight()):
+        timelines.setdefault(e.escalation_id, []).append(TimelineEntry(
+            id=n, escalation_id=e.escalation_id, at=e.at, event=e.event, actor=e.actor,
+            details=e.details))
+    report = build_report([], timelines, since=datetime(2026, 10, 25, tzinfo=UTC),
+                          until=datetime(2026, 11, 20, tzinfo=UTC),
+                          hours=BusinessHours(timezone="Europe/London"))
+    text = render_text(report)
+    assert "  Ann                           4    1    2      1      3      2        2  " \
+           "America/New_York\n" in text
+    assert "Europe/London (assumed)" in text  # Cy
+    assert "Pages avoided (declined or held, never paged; Europe/London): business 1, off 0, " \
+           "sleep 1" in text
+    assert text.isascii()
