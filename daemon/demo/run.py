@@ -234,6 +234,7 @@ async def story(demo: Demo, store: Store, narrator: Narrator, auto_approve: bool
             "incident.acknowledged", event_id="ack-1", incident_id=incident,
             incident_key=page_key(escalation_id), service_id=TIER2_SERVICE,
             agent="Tina (Tier 2)", occurred_at=later))
+        await narrator.acknowledged(escalation_id)  # as in life: the ack comes before the close
         closed = incident_io_event(
             incident_id="01DEMOS1", reference="INC-5001", name="Checkout is down for Acme Corp",
             severity="SEV1", customer="Acme Corp", exhausted=True, category="closed",
