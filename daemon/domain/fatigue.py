@@ -34,11 +34,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from daemon.domain.teams import DEFAULT_TEAM
+
 SLEEP_STARTS_H = 22
 SLEEP_ENDS_H = 8
 OFF_STARTS_H = 18
 SATURDAY = 5
-NO_TEAM = ""  # escalations that name no team are counted under this key
 
 
 class Bucket(StrEnum):
@@ -97,7 +98,7 @@ class Interruption:
     time_zone: str  # IANA name from their PagerDuty profile; "" when the lookup failed
     at: datetime
     acknowledged_at: datetime | None = None
-    team: str = NO_TEAM
+    team: str = DEFAULT_TEAM
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,7 @@ class Avoided:
 
     escalation_id: str
     at: datetime
-    team: str = NO_TEAM
+    team: str = DEFAULT_TEAM
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,7 @@ class EngineerLoad(_Model):
 
 
 class TeamLoad(_Model):
-    team: str  # "" for escalations that name no team
+    team: str  # the Tier 1 team of the escalations (`domain.teams`)
     interruptions: int
     by_bucket: Buckets
     weekend_pages: int

@@ -24,6 +24,7 @@ from daemon.domain.calendar import WEEKDAYS, BusinessHours
 from daemon.domain.fatigue import Load
 from daemon.domain.gate import Phase
 from daemon.domain.policy import Outcome
+from daemon.domain.teams import DEFAULT_TEAM
 from daemon.jobs.escalations import Loaded, loaded
 from daemon.reporting.load import build_load, load_load
 from daemon.store import EscalationRow, Store, TimelineEntry
@@ -304,9 +305,10 @@ def build_report(rows: Sequence[EscalationRow], timelines: Mapping[str, Sequence
             if low <= row.opened_at < high]
     drills = {row.id for row in rows if row.drill}
     stored = {row.id: row.data.get("escalation") or {} for row in rows}  # as the SQL reads it
+    teams = {row.id: row.team for row in rows}
     entries = [LoadEntry(escalation_id=entry.escalation_id,
                          reference=str(stored.get(escalation_id, {}).get("reference") or ""),
-                         team=str(stored.get(escalation_id, {}).get("team") or ""),
+                         team=teams.get(escalation_id, DEFAULT_TEAM),
                          event=entry.event, actor=entry.actor, at=entry.at,
                          details=entry.details)
                for escalation_id, timeline in timelines.items() if escalation_id not in drills

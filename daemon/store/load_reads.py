@@ -26,7 +26,7 @@ class LoadEntry:
 
     escalation_id: str
     reference: str
-    team: str
+    team: str  # the Tier 1 team the escalation belongs to (`domain.teams`)
     event: str
     actor: str
     at: float  # epoch seconds
@@ -40,10 +40,10 @@ _TAIL = (" FROM timeline t JOIN escalations e ON e.id = t.escalation_id"
 LOAD_ENTRIES = Sql.of(
     "SELECT t.escalation_id, t.event, t.actor, t.at, t.details,"
     " COALESCE(json_extract(e.data, '$.escalation.reference'), '') AS reference,"
-    " COALESCE(json_extract(e.data, '$.escalation.team'), '') AS team" + _TAIL,
+    " e.team" + _TAIL,
     "SELECT t.escalation_id, t.event, t.actor, t.at, t.details,"
     " COALESCE(e.data::jsonb #>> '{escalation,reference}', '') AS reference,"
-    " COALESCE(e.data::jsonb #>> '{escalation,team}', '') AS team" + _TAIL,
+    " e.team" + _TAIL,
 )
 
 

@@ -23,9 +23,8 @@ UNTIL = datetime(2026, 11, 20, tzinfo=UTC)
 async def test_the_load_in_sql_equals_the_load_in_memory(store: Store) -> None:
     entries = fortnight()
     for esc_id in TEAMS:
-        row = replace(escalation(esc_id=esc_id), external_id=esc_id,
-                      data={"escalation": {"reference": f"#{esc_id[1:]}",
-                                           "team": TEAMS[esc_id]}})
+        row = replace(escalation(esc_id=esc_id), external_id=esc_id, team=TEAMS[esc_id],
+                      data={"escalation": {"reference": f"#{esc_id[1:]}"}})
         events = tuple(NewEvent(e.escalation_id, e.event, e.actor, e.at, e.details)
                        for e in entries if e.escalation_id == esc_id)
         await store.apply(Changes(escalation=row, events=events))
