@@ -57,6 +57,17 @@ async def test_the_page_is_judged_in_the_responders_own_time_zone(tmp_path: Path
         assert (tina.weekend_pages, tina.weekday_pages) == (0, 1)
         assert [c.escalation_id for c in tina.caused_by] == [esc_id]
 
+        # Prometheus sees the load by PagerDuty user id and bucket, never her name.
+        metrics = await (await w.daemon.admin.get("/metrics")).text()
+        assert 'tier2gate_tier2_interruptions{bucket="off_hours",responder="PTINA"} 1.0' \
+            in metrics
+        assert 'tier2gate_tier2_interruptions{bucket="sleep_hours",responder="PTINA"} 0.0' \
+            in metrics
+        assert 'tier2gate_tier2_team_interruptions{bucket="off_hours",team="default"} 1.0' \
+            in metrics
+        assert 'tier2gate_smoc_decisions{bucket="sleep_hours"} 1.0' in metrics  # 02:05 UTC
+        assert "Tina" not in metrics
+
         # The next emergency's approval request, ten minutes later, shows her load, her name
         # as a literal.
         w.daemon.clock.advance(600)
