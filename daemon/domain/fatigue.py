@@ -111,7 +111,7 @@ class Avoided:
 
 
 @dataclass(frozen=True)
-class Decision:
+class SmocDecision:
     """A SMOC's approve or decline at `at`."""
 
     approver: str  # chat user id
@@ -193,7 +193,7 @@ def _ratio(weekend: int, weekday: int) -> float | None:
 
 
 def compute_load(interruptions: Sequence[Interruption], avoided: Sequence[Avoided],
-                 decisions: Sequence[Decision], business_zone: ZoneInfo) -> Load:
+                 decisions: Sequence[SmocDecision], business_zone: ZoneInfo) -> Load:
     """Every figure of the load section, in one pass over each input."""
     per_engineer: dict[str, list[tuple[Interruption, ZoneInfo, bool]]] = defaultdict(list)
     team_buckets: dict[str, list[Bucket]] = defaultdict(list)

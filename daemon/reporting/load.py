@@ -27,9 +27,9 @@ from daemon.clock import to_datetime
 from daemon.domain.fatigue import (
     Avoided,
     Bucket,
-    Decision,
     Interruption,
     Load,
+    SmocDecision,
     compute_load,
     weekend_of,
     zone_or,
@@ -68,11 +68,11 @@ class _Escalation:
 
 
 def facts_from(entries: Iterable[LoadEntry]
-               ) -> tuple[list[Interruption], list[Avoided], list[Decision]]:
+               ) -> tuple[list[Interruption], list[Avoided], list[SmocDecision]]:
     """Interruptions, avoided pages and SMOC decisions from entries in time order."""
     seen: dict[str, _Escalation] = {}
     reached: dict[tuple[str, str], _Reached] = {}
-    decisions: list[Decision] = []
+    decisions: list[SmocDecision] = []
     for entry in entries:
         at = to_datetime(entry.at)
         esc = seen.setdefault(entry.escalation_id, _Escalation(entry.reference, entry.team))
@@ -85,7 +85,7 @@ def facts_from(entries: Iterable[LoadEntry]
                 and entry.details.get("fallback") == OnTimeout.HOLD.value):
             esc.spared = True
         if entry.event in ("approved", "declined"):
-            decisions.append(Decision(approver=entry.actor, at=at, verdict=entry.event))
+            decisions.append(SmocDecision(approver=entry.actor, at=at, verdict=entry.event))
         if entry.event not in _REACHED:
             continue
         for person in _responders(entry.details):

@@ -134,8 +134,9 @@ class Report(_Model):
     timeouts: tuple[Timeout, ...]
     top_criteria: tuple[CriterionCount, ...]
     dead_lettered_jobs: int  # of jobs that belong to these escalations
-    load: Load | None = None  # Tier 2 load: pages, acknowledgements and decisions dated in
-    # the window (by their own time, not the escalation's opening)
+    # Tier 2 load: pages, acknowledgements and decisions dated in the window (by their own
+    # time, not by the escalation's opening); None only in a report built without it.
+    load: Load | None = None
 
 
 @dataclass(frozen=True)
