@@ -99,3 +99,34 @@ async def test_a_failed_time_zone_lookup_falls_back_to_the_business_time_zone(
         # Saturday 02:05 UTC is Saturday 11:05 in Tokyo: a weekend off-hours page
         assert (tina.time_zone, tina.time_zone_assumed) == ("Asia/Tokyo", True)
         assert tina.by_bucket == Buckets(off_hours=1) and tina.weekend_pages == 1
+
+
+async def test_the_on_call_engineers_load_warns_and_never_blocks(tmp_path: Path) -> None:
+    async with world(tmp_path, pagerduty={"tier2_schedule_id": "PT2SCHED"}) as w:
+        # Saturday 02:05 UTC is Saturday 03:05 in Berlin: a weekend sleep-hour page
+        w.pagerduty.set_oncall("PT2SCHED", "PTINA", "tina@example.com",
+                               time_zone="Europe/Berlin")
+        esc_id, ts = await emergency(w)
+        first = str(w.slack.messages[(CHANNEL, ts)].blocks)
+        assert "Tier 2 on call:* tina, not paged this weekend, 0 sleep-hour pages" in first
+        await approve(w, esc_id, ts, "1.001")
+        [page] = w.pagerduty.pages
+        tina = {"id": "PTINA", "type": "user_reference", "summary": "tina"}
+        assert (await w.daemon.pagerduty(
+            about_tier2("incident.triggered", page, "ev-trig", [tina]))).status == 202
+        await w.daemon.settle()
+        w.daemon.clock.advance(600)
+        assert (await w.daemon.incident_io(incident(incident_id="01SECOND"))).status == 202
+        await w.daemon.settle()
+        [second] = [row for row in await w.daemon.escalations() if row.id != esc_id]
+        [(_, second_ts)] = [key for key, message in w.slack.messages.items()
+                            if key[0] == CHANNEL and not message.thread_ts and key[1] != ts]
+        text = str(w.slack.messages[(CHANNEL, second_ts)].blocks)
+        assert "Tier 2 on call:* tina, paged once this weekend, 1 sleep-hour page, 1 in all" in text
+        assert "sleep-hour pages: 1 (the policy warns at 1)" in text
+        # a warning, not a block: the SMOC approves and Tier 2 is paged
+        await approve(w, second.id, second_ts, "2.001")
+        assert len(w.pagerduty.pages) == 2
+        # the decided message still shows the load as it was when the SMOC was asked
+        decided = str(w.slack.messages[(CHANNEL, second_ts)].blocks)
+        assert "Approved by" in decided and "1 sleep-hour page, 1 in all" in decided
