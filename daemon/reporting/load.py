@@ -8,7 +8,8 @@ by `daemon.domain.fatigue`. How the entries become interruptions:
   whoever acknowledged it; interrupted at the later of the page's time and the entry that first
   names them (an acknowledger with no earlier entry was reached by the page itself);
 - their time zone is the one recorded with the entry (their PagerDuty profile's); "" (the
-  lookup failed) means the business time zone, flagged `time_zone_assumed`;
+  lookup failed) means the business time zone, flagged `time_zone_assumed`; an acknowledgement
+  recorded before responders were kept counts its acknowledger by name, the same way;
 - an avoided page is an escalation whose approval was asked, then declined or held after the
   timeout, and never paged; bucketed in the business time zone at the moment it was asked;
 - a SMOC decision is an `approved` or `declined` entry, bucketed in the business time zone
@@ -20,7 +21,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from daemon.clock import to_datetime
@@ -41,9 +41,13 @@ from daemon.store.load_reads import LOAD_EVENTS, LoadEntry
 _REACHED = ("page_assigned", "page_escalated", "page_reassigned", "acknowledged")
 
 
-def _responders(details: dict[str, Any]) -> list[dict[str, str]]:
-    found = details.get("responders")
+def _responders(entry: LoadEntry) -> list[dict[str, str]]:
+    found = entry.details.get("responders")
     if not isinstance(found, list):
+        # An acknowledgement recorded before responders were kept names its acknowledger only
+        # by the name PagerDuty gave: counted under that name, in the business time zone.
+        if entry.event == "acknowledged" and entry.actor not in ("", "pagerduty"):
+            return [{"id": entry.actor, "name": entry.actor, "time_zone": ""}]
         return []
     return [{"id": str(r.get("id", "")), "name": str(r.get("name", "")),
              "time_zone": str(r.get("time_zone", ""))}
@@ -88,7 +92,7 @@ def facts_from(entries: Iterable[LoadEntry]
             decisions.append(SmocDecision(approver=entry.actor, at=at, verdict=entry.event))
         if entry.event not in _REACHED:
             continue
-        for person in _responders(entry.details):
+        for person in _responders(entry):
             key = (entry.escalation_id, person["id"])
             first = reached.setdefault(key, _Reached(person["name"], person["time_zone"], at))
             first.time_zone = first.time_zone or person["time_zone"]

@@ -199,3 +199,15 @@ def test_the_report_text_has_the_load_section() -> None:
     assert "Pages avoided (declined or held, never paged; Europe/London): business 1, off 0, " \
            "sleep 1" in text
     assert text.isascii()
+
+
+def test_an_acknowledgement_from_before_responders_were_kept_counts_by_name() -> None:
+    old = [LoadEntry(escalation_id="e1", reference="#1", team="payments", event="paged",
+                     actor="tier2gate", at=utc(11, 7, 23, 0), details={}),
+           LoadEntry(escalation_id="e1", reference="#1", team="payments", event="acknowledged",
+                     actor="Tina Tier2", at=utc(11, 7, 23, 5), details={"event_id": "ev-1"})]
+    [tina] = build_load(old, LONDON).engineers
+    assert (tina.responder_id, tina.time_zone, tina.time_zone_assumed) == (
+        "Tina Tier2", "Europe/London", True)
+    assert tina.by_bucket == Buckets(sleep_hours=1) and tina.caused_by[0].at == datetime(
+        2026, 11, 7, 23, 0, tzinfo=UTC)
