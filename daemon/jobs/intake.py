@@ -50,7 +50,8 @@ UNFETCHED_PRIVATE = ("a private incident's webhook carries only its id; set inci
 
 log = get_logger("tier2gate.intake")
 
-# PagerDuty events about the Tier 2 page that the escalation's thread should hear about.
+# PagerDuty events about the Tier 2 page: the thread hears of each but the trigger (it heard of
+# the page already); each names who the page reached, for the load figures.
 _PAGE_EVENTS = {
     TRIGGERED_EVENT: "assigned",  # the page itself: who it was assigned to
     "incident.acknowledged": "acknowledged",

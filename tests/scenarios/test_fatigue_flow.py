@@ -43,6 +43,9 @@ async def test_the_page_is_judged_in_the_responders_own_time_zone(tmp_path: Path
         [assigned] = [e for e in timeline if e.event == "page_assigned"]
         assert assigned.details["responders"] == [
             {"id": "PTINA", "name": TINA["summary"], "time_zone": "America/Los_Angeles"}]
+        thread = [m.text for m in w.slack.thread(CHANNEL, ts)]
+        assert not any("assigned" in t for t in thread)  # the trigger is no news to the thread
+        assert any("acknowledged by Tina &lt;!here&gt; Tier2" in t for t in thread)
         # one profile lookup for two events: the answer is remembered
         assert [r.path for r in w.pagerduty.requests].count("/users/PTINA") == 1
 
