@@ -42,7 +42,7 @@ def grow(template: Path, db: Path, target: int) -> dict[str, int]:
                                    or c.startswith("first_") else c) for c in columns]
         conn.execute(_COPIES + f"""
             INSERT INTO escalations ({', '.join(columns)}) SELECT {', '.join(values)}
-            FROM escalations, k""", copies)  # noqa: S608 - the schema's own column names
+            FROM escalations, k""", copies)
         conn.execute(_COPIES + """
             INSERT INTO timeline (escalation_id, at, event, actor, details, once_key)
             SELECT escalation_id || '-' || n, at - n * 3600, event, actor, details, once_key

@@ -56,6 +56,20 @@ class Decided:
 
 
 @dataclass(frozen=True)
+class Tier2Load:
+    """The recent pages of the Tier 2 engineer who would be paged, for the SMOC to weigh."""
+
+    name: str  # as PagerDuty gave it (untrusted text)
+    on_call: bool  # True: on call on the Tier 2 schedule now; False: the engineer paged last
+    pages: int  # in the last `window_days`
+    weekend_pages: int  # on the current weekend, or the last one on a weekday
+    sleep_pages: int  # 22:00-08:00 in their time zone, in the window
+    weekends_in_a_row: int
+    window_days: int
+    warnings: tuple[str, ...] = ()  # the policy's fatigue thresholds reached, in words
+
+
+@dataclass(frozen=True)
 class ApprovalView:
     """Everything the SMOC needs to decide from a phone at 2 a.m., in domain terms."""
 
@@ -82,6 +96,11 @@ class ApprovalView:
     page_failed: bool = False  # the page was decided but did not go out (for good)
     no_decision: NoDecision | None = None  # set: nobody decided, and nobody needs to any more
     no_decision_detail: str = ""  # the merge target, or the policy's reason (untrusted text)
+    # The evidence pack (policy `evidence`): labels of what Support handed over and of what is
+    # missing. Shown so the SMOC decides with it in view; it never blocks a decision.
+    evidence_present: tuple[str, ...] = ()
+    evidence_missing: tuple[str, ...] = ()
+    tier2_load: Tier2Load | None = None  # None: nobody known to be paged, or not looked up
 
     @property
     def waiting(self) -> bool:
@@ -96,6 +115,8 @@ class EscalationFormSpec:
     severities: tuple[str, ...]
     criteria: tuple[tuple[str, str], ...]  # (criterion name, label the support engineer reads)
     title: str = ""  # prefilled from the command's text
+    # The policy's evidence pack: (field name the answer is stored under, label to show).
+    evidence: tuple[tuple[str, str], ...] = ()
 
 
 class Chat(Protocol):
@@ -124,6 +145,11 @@ class Chat(Protocol):
     async def find_in_thread(self, ref: MessageRef, key: str) -> MessageRef | None:
         """A follow-up posted earlier with this key (by an attempt that died before recording
         it), so a retry does not post it twice."""
+        ...
+
+    async def thread_activity(self, ref: MessageRef, since_s: float) -> float | None:
+        """When a person (not a bot) last wrote in the thread under `ref` after `since_s`
+        (epoch seconds), or None: an emergency's thread counts as its updates."""
         ...
 
     async def post_notice(self, channel: str, text: str) -> MessageRef:
@@ -180,6 +206,15 @@ class Pager(Protocol):
         """Page Tier 2, idempotently on `request.key`."""
         ...
 
+    async def user_time_zone(self, user_id: str) -> str | None:
+        """The IANA time zone of a responder's profile, None when PagerDuty has none."""
+        ...
+
+    async def tier2_on_call(self) -> tuple[str, str] | None:
+        """(user id, name) of whoever is on call now on the Tier 2 schedule; None when no
+        schedule is configured or nobody is on call."""
+        ...
+
 
 @dataclass(frozen=True)
 class IssueDraft:
@@ -194,6 +229,19 @@ class IssueDraft:
 class IssueRef:
     id: str
     url: str
+
+
+@dataclass(frozen=True)
+class IssueState:
+    """An issue as the tracker holds it now: whether it is closed, its body (Markdown; Jira's
+    document rendered back to Markdown headings and paragraphs) and who it is assigned to
+    (GitLab username, GitHub login, Jira display name; "" when nobody). All of it is text
+    people wrote in the tracker: untrusted wherever it is shown."""
+
+    ref: IssueRef
+    closed: bool
+    body: str
+    assignee: str = ""
 
 
 class IssueTracker(Protocol):
@@ -213,6 +261,11 @@ class IssueTracker(Protocol):
 
     async def close_issue(self, ref: IssueRef) -> None:
         """Close the issue (a drill's retro, once it was shown to open)."""
+        ...
+
+    async def find_state(self, marker: str) -> IssueState | None:
+        """The issue carrying this marker as it is now (one request), or None when there is
+        none: how a retro's follow-through is seen without a tracker webhook."""
         ...
 
 

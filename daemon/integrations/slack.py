@@ -44,6 +44,7 @@ from daemon.integrations.base import (
     EscalationFormSpec,
     MessageRef,
     NoDecision,
+    Tier2Load,
 )
 from daemon.integrations.failures import Permanent, slack_failure, transport_failure
 from daemon.integrations.shorten import shorten, shorten_mrkdwn
@@ -166,6 +167,21 @@ class Client:
         found = _tagged(answer.get("messages") or [], NOTE_EVENT, "key", key)
         return MessageRef(ref.channel, found) if found else None
 
+    async def thread_activity(self, ref: MessageRef, since_s: float) -> float | None:
+        """`conversations.replies` with `oldest` (the `channels:history` / `groups:history`
+        scopes the app already holds; https://docs.slack.dev/reference/methods/conversations.replies/):
+        the newest reply by a person. A message's `ts` is its time in epoch seconds; bots' posts
+        carry `bot_id` and are not updates. Tier 3 for an internal app (50+ calls a minute);
+        a 429 is classified like any other and the caller judges without the thread."""
+        with self._classified("conversations.replies"):
+            answer = await self._web.conversations_replies(
+                channel=ref.channel, ts=ref.ts, oldest=f"{since_s:.6f}",
+                limit=HISTORY_LOOKBACK)
+        times = [float(message["ts"]) for message in answer.get("messages") or []
+                 if message.get("ts") != ref.ts and message.get("user")
+                 and not message.get("bot_id") and float(message.get("ts", 0)) > since_s]
+        return max(times, default=None)
+
     async def post_notice(self, channel: str, text: str) -> MessageRef:
         with self._classified("chat.postMessage"):
             answer = await self._web.chat_postMessage(
@@ -283,6 +299,9 @@ def approval_blocks(view: ApprovalView) -> list[Block]:
     blocks.append(HeaderBlock(text=shorten(f"Page Tier 2? {view.title}", HEADER_MAX_CHARS)))
     blocks.append(SectionBlock(text=MarkdownTextObject(text=shorten_mrkdwn(
         _summary(view), SECTION_MAX_CHARS))))
+    if view.tier2_load is not None:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=shorten_mrkdwn(
+            load_line(view.tier2_load), CONTEXT_TEXT_MAX_CHARS))]))
     if view.smoc_note:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
             text=shorten_mrkdwn(f":information_source: {_field(view.smoc_note, 'note')}",
@@ -310,6 +329,26 @@ def approval_blocks(view: ApprovalView) -> list[Block]:
     return blocks
 
 
+def _times(count: int) -> str:
+    return {0: "not paged", 1: "paged once", 2: "paged twice"}.get(count, f"paged {count} times")
+
+
+def load_line(load: Tier2Load) -> str:
+    """"Tier 2 on call: Ann, paged twice this weekend, 1 sleep-hour page (7 days)", and the
+    policy's warnings. The name is PagerDuty's, so it is shown as a literal, never a mention."""
+    who = "Tier 2 on call" if load.on_call else "Tier 2 paged last"
+    sleep = f"{load.sleep_pages} sleep-hour page{'' if load.sleep_pages == 1 else 's'}"
+    line = (f":bar_chart: *{who}:* {slack_literal(load.name) or '(unnamed)'}, "
+            f"{_times(load.weekend_pages)} this weekend, {sleep}, {load.pages} in all "
+            f"(last {load.window_days} days)")
+    if load.weekends_in_a_row > 1:
+        line += f", {load.weekends_in_a_row} weekends in a row"
+    if load.warnings:
+        line += "\n:warning: *Load above the policy's thresholds* (a warning, not a block): " \
+                + "; ".join(load.warnings)
+    return line
+
+
 def _summary(view: ApprovalView) -> str:
     lines = [
         f"*{_field(view.reference, 'reference')}* · {_field(view.customer, 'customer')}"
@@ -325,9 +364,21 @@ def _summary(view: ApprovalView) -> str:
     flags = [name for name, on in (("Weekend", view.weekend), ("Off hours", view.off_hours)) if on]
     if flags:
         lines.append(":crescent_moon: " + " · ".join(flags))
+    if view.evidence_present or view.evidence_missing:
+        lines.append(_evidence(view))
     if view.links:
         lines.append(" · ".join(slack_link(url, name) for name, url in view.links.items()))
     return "\n".join(lines)
+
+
+def _evidence(view: ApprovalView) -> str:
+    """The evidence pack as the SMOC reads it: what is there, what is missing (never a
+    reason to hold back a decision, only something to weigh)."""
+    present = ", ".join(slack_literal(label) for label in view.evidence_present) or "none"
+    if not view.evidence_missing:
+        return f"*Evidence:* complete ({present})"
+    missing = ", ".join(slack_literal(label) for label in view.evidence_missing)
+    return f"*Evidence:* {present} · *missing:* {missing}"
 
 
 def _deciders(view: ApprovalView) -> str:

@@ -20,11 +20,18 @@ from datetime import UTC, datetime, timedelta
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from daemon.clock import to_datetime
+from daemon.domain.calendar import WEEKDAYS, BusinessHours
+from daemon.domain.fatigue import Load
 from daemon.domain.gate import Phase
 from daemon.domain.policy import Outcome
+from daemon.domain.teams import DEFAULT_TEAM
 from daemon.jobs.escalations import Loaded, loaded
+from daemon.reporting.kpis import Kpis, load_kpis
+from daemon.reporting.load import build_load, load_load
+from daemon.settings import Settings
 from daemon.store import EscalationRow, Store, TimelineEntry
-from daemon.store.reads import NOTED_EVENTS, Figures, Group, Noted
+from daemon.store.load_reads import LoadEntry
+from daemon.store.reads import NOTED_EVENTS, Figures, Group, Noted, weekend_digits
 from daemon.store.units import DEAD_LETTERED, REPORT_EVENTS
 
 PAGE_GOAL_PERCENT = 10  # the program's goal: at most 10% of escalations reach engineering
@@ -122,6 +129,10 @@ class Report(_Model):
     timeouts: tuple[Timeout, ...]
     top_criteria: tuple[CriterionCount, ...]
     dead_lettered_jobs: int  # of jobs that belong to these escalations
+    # Tier 2 load: pages, acknowledgements and decisions dated in the window (by their own
+    # time, not by the escalation's opening); None only in a report built without it.
+    load: Load | None = None
+    kpis: Kpis | None = None  # the program's KPIs against their targets (`daemon.reporting.kpis`)
 
 
 @dataclass(frozen=True)
@@ -142,7 +153,7 @@ class _Seen:
         return ended.at - began.at
 
 
-def _seen(row: EscalationRow, timeline: Sequence[TimelineEntry]) -> _Seen:
+def _seen(row: EscalationRow, timeline: Sequence[TimelineEntry], hours: BusinessHours) -> _Seen:
     current = loaded(row)
     entries = tuple(sorted(timeline, key=lambda entry: (entry.at, entry.id)))
     first: dict[str, TimelineEntry] = {}
@@ -153,7 +164,8 @@ def _seen(row: EscalationRow, timeline: Sequence[TimelineEntry]) -> _Seen:
     emergency = row.outcome == Outcome.EMERGENCY.value or any(
         details.get("outcome") == Outcome.EMERGENCY.value for details in classified)
     weekend = (decision.facts.weekend if decision is not None
-               else to_datetime(row.opened_at).weekday() >= 5)
+               else WEEKDAYS[hours.local(to_datetime(row.opened_at)).weekday()]
+               in hours.weekend_days)
     recorded = [details["criteria"] for details in classified if "criteria" in details]
     criteria = {str(name) for names in recorded for name in names}
     if not recorded and decision is not None:
@@ -276,15 +288,31 @@ def _assemble(figures: Figures, since: datetime, until: datetime) -> Report:
 
 
 def build_report(rows: Sequence[EscalationRow], timelines: Mapping[str, Sequence[TimelineEntry]],
-                 *, since: datetime, until: datetime, team: str | None = None) -> Report:
-    """The report for escalations opened in [since, until) (of one Tier 1 team when given),
-    from rows and timelines in memory: the definition of every figure, which `load_report`
-    computes in SQL. Other rows are left out."""
+                 *, since: datetime, until: datetime,
+                 hours: BusinessHours | None = None, team: str | None = None) -> Report:
+    """The report for escalations opened in [since, until) (the figures of one Tier 1 team
+    when given; the Tier 2 load is every team's), from rows and timelines in memory: the
+    definition of every figure, which `load_report` computes in SQL. Other rows are left out.
+    `hours` is the policy's business calendar (default: UTC, Saturday and Sunday): an
+    escalation never decided is on a weekend by its time zone, and it judges the load of
+    whoever has no known time zone."""
     _require_aware(since=since, until=until)
+    hours = hours or BusinessHours()
     low, high = since.timestamp(), until.timestamp()
-    seen = [_seen(row, timelines.get(row.id, ())) for row in rows
+    seen = [_seen(row, timelines.get(row.id, ()), hours) for row in rows
             if low <= row.opened_at < high and team in (None, row.team)]
-    return _assemble(_figures(seen), since, until)
+    drills = {row.id for row in rows if row.drill}
+    stored = {row.id: row.data.get("escalation") or {} for row in rows}  # as the SQL reads it
+    teams = {row.id: row.team for row in rows}
+    entries = [LoadEntry(escalation_id=entry.escalation_id,
+                         reference=str(stored.get(escalation_id, {}).get("reference") or ""),
+                         team=teams.get(escalation_id, DEFAULT_TEAM),
+                         event=entry.event, actor=entry.actor, at=entry.at,
+                         details=entry.details)
+               for escalation_id, timeline in timelines.items() if escalation_id not in drills
+               for entry in timeline if low <= entry.at < high]
+    report = _assemble(_figures(seen), since, until)
+    return report.model_copy(update={"load": build_load(entries, hours.zone)})
 
 
 def parse_since(text: str) -> timedelta:
@@ -299,11 +327,21 @@ def parse_since(text: str) -> timedelta:
     return timedelta(minutes=minutes)
 
 
-async def load_report(store: Store, since: datetime, until: datetime, team: str | None = None
-                      ) -> Report:
-    """The report for escalations opened in [since, until) (of one Tier 1 team when given),
-    aggregated by the database: its cost follows the window's size, and the process holds
-    only the figures."""
+async def load_report(store: Store, since: datetime, until: datetime,
+                      hours: BusinessHours | None = None, *,
+                      settings: Settings | None = None, team: str | None = None) -> Report:
+    """The report for escalations opened in [since, until), aggregated by the database: its
+    cost follows the window's size, and the process holds only the figures. With `settings`
+    it carries the KPIs against their targets too; with `team`, the figures are of that Tier
+    1 team (the Tier 2 load and the KPIs, which break down by team themselves, are not)."""
     _require_aware(since=since, until=until)
-    figures = await store.report_figures(since.timestamp(), until.timestamp(), team)
-    return _assemble(figures, since, until)
+    hours = hours or BusinessHours()
+    days = [WEEKDAYS.index(day) + 1 for day in hours.weekend_days]
+    figures = await store.report_figures(since.timestamp(), until.timestamp(), hours.timezone,
+                                         weekend_digits(days), team)
+    report = _assemble(figures, since, until)
+    updates: dict[str, object] = {"load": await load_load(store, since, until, hours.zone)}
+    if settings is not None:
+        updates["kpis"] = await load_kpis(store, since.timestamp(), until.timestamp(),
+                                          kpi=settings.kpi, followthrough=settings.followthrough)
+    return report.model_copy(update=updates)

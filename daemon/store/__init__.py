@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from daemon.clock import Clock, SystemClock, iso
 from daemon.logging import get_logger
-from daemon.store import reads, units
+from daemon.store import followthrough, kpi_reads, load_reads, reads, units
 from daemon.store.records import (
     Changes,
     Conflict,
@@ -289,12 +289,37 @@ class Store:
         """The timelines of a few escalations (a page), in one transaction."""
         return await self._run(lambda: reads.timelines(escalation_ids), proves_writes=False)
 
-    async def report_figures(self, since: float, until: float, team: str | None = None
-                             ) -> reads.Figures:
+    async def report_figures(self, since: float, until: float, zone: str = "UTC",
+                             weekend: str = "67", team: str | None = None) -> reads.Figures:
         """The report's aggregates over escalations opened in [since, until), of one team
-        when given."""
-        return await self._run(lambda: reads.report_figures(since, until, team),
+        when given; `zone` and `weekend` (ISO weekday digits) judge the weekend of an
+        escalation never decided."""
+        return await self._run(lambda: reads.report_figures(since, until, zone, weekend, team),
                                proves_writes=False)
+
+    async def load_entries(self, since: float, until: float) -> list[load_reads.LoadEntry]:
+        """The page, acknowledgement and decision entries dated in [since, until) that the
+        Tier 2 load figures are made of (`daemon.reporting.load`)."""
+        return await self._run(lambda: load_reads.load_entries(since, until),
+                               proves_writes=False)
+
+    async def kpi_figures(self, since: float, until: float, service_fields: Sequence[str] = ()
+                          ) -> kpi_reads.KpiFigures:
+        """The escalation KPIs' figures over escalations opened in [since, until)."""
+        sqlite = self.backend.dialect == "sqlite"
+        return await self._run(
+            lambda: kpi_reads.kpi_figures(since, until, service_fields, sqlite=sqlite),
+            proves_writes=False)
+
+    async def open_retros(self, after: str = "", limit: int = 50) -> list[tuple[str, float]]:
+        """(escalation id, retro opened at) of retros not yet seen closed, by id after
+        `after`: one batch of the retro poll."""
+        return await self._run(lambda: followthrough.open_retros(after, limit),
+                               proves_writes=False)
+
+    async def open_quiet(self, limit: int = 1000) -> list[str]:
+        """Escalations whose latest quiet spell (no update past the cadence) has not ended."""
+        return await self._run(lambda: followthrough.open_quiet(limit), proves_writes=False)
 
     async def timeline(self, escalation_id: str) -> list[TimelineEntry]:
         return await self._run(lambda: units.timeline(escalation_id), proves_writes=False)

@@ -13,7 +13,9 @@ import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from daemon.store.records import EscalationRow, TimelineEntry
 from daemon.store.units import (
@@ -164,23 +166,37 @@ def _in_window(e: str = "") -> str:
 
 _WINDOW = f"FROM escalations WHERE {_in_window()}"
 _IS_EMERGENCY = f"(outcome = '{EMERGENCY}' OR ever_emergency = 1)"  # now or ever classified one
+# An escalation's weekend: its stored decision's (`decided_weekend`), else the weekday of its
+# opening in the business time zone (two arguments: the IANA zone and the ISO weekdays of the
+# weekend as digits, "67"), judged at read time because the calendar is the policy's now. Only
+# escalations never decided (a handful) need the function; the rest read the index.
+_SQLITE_WEEKEND = "COALESCE(decided_weekend, local_weekend(opened_at, ?, ?))"
+_POSTGRES_WEEKEND = (
+    "COALESCE(decided_weekend, CASE WHEN position((extract(isodow FROM"
+    " (to_timestamp(opened_at) AT TIME ZONE ?::text)))::int::text IN ?::text) > 0"
+    " THEN 1 ELSE 0 END)")
 _NONE = ", ".join(["NULL"] * (len(REPORT_EVENTS) + 2))
-# Groups and the emergencies' durations in one statement (one snapshot): rows with kind 'g'
-# are groups, rows with kind 'd' one emergency's three durations.
-REPORT_FIGURES = Sql.of(
-    "SELECT 'g' AS kind, outcome, state, weekend, emergency, count(*) AS n, "
-    + ", ".join(f"count(first_{event}) AS {event}" for event in REPORT_EVENTS)
-    + ", sum(dead_letters) AS dead_lettered, NULL AS to_approve, NULL AS to_acknowledge,"
-    " NULL AS to_resolve FROM (SELECT outcome, state, weekend, dead_letters, "
-    + ", ".join(f"first_{event}" for event in REPORT_EVENTS)
-    + f", CASE WHEN {_IS_EMERGENCY} THEN 1 ELSE 0 END AS emergency {_WINDOW}) AS s"
-    " GROUP BY outcome, state, weekend, emergency"
-    f" UNION ALL SELECT 'd', NULL, NULL, NULL, NULL, {_NONE},"
-    " first_approved - first_approval_requested, first_acknowledged - first_paged,"
-    f" first_resolved - first_received {_WINDOW} AND {_IS_EMERGENCY} AND"
-    " (first_approved IS NOT NULL OR first_acknowledged IS NOT NULL"
-    " OR first_resolved IS NOT NULL)"
-)
+
+
+def _figures_sql(weekend: str) -> str:
+    """Groups and the emergencies' durations in one statement (one snapshot): rows with kind
+    'g' are groups, rows with kind 'd' one emergency's three durations."""
+    return (
+        "SELECT 'g' AS kind, outcome, state, weekend, emergency, count(*) AS n, "
+        + ", ".join(f"count(first_{event}) AS {event}" for event in REPORT_EVENTS)
+        + ", sum(dead_letters) AS dead_lettered, NULL AS to_approve, NULL AS to_acknowledge,"
+        f" NULL AS to_resolve FROM (SELECT outcome, state, {weekend} AS weekend, dead_letters, "
+        + ", ".join(f"first_{event}" for event in REPORT_EVENTS)
+        + f", CASE WHEN {_IS_EMERGENCY} THEN 1 ELSE 0 END AS emergency {_WINDOW}) AS s"
+        " GROUP BY outcome, state, weekend, emergency"
+        f" UNION ALL SELECT 'd', NULL, NULL, NULL, NULL, {_NONE},"
+        " first_approved - first_approval_requested, first_acknowledged - first_paged,"
+        f" first_resolved - first_received {_WINDOW} AND {_IS_EMERGENCY} AND"
+        " (first_approved IS NOT NULL OR first_acknowledged IS NOT NULL"
+        " OR first_resolved IS NOT NULL)")
+
+
+REPORT_FIGURES = Sql.of(_figures_sql(_SQLITE_WEEKEND), _figures_sql(_POSTGRES_WEEKEND))
 # Criteria: those every classification recorded, counted once per escalation; an escalation
 # classified before criteria were recorded counts those its stored decision held.
 REPORT_CRITERIA = Sql.of(
@@ -216,11 +232,25 @@ def _forward(seconds: float | None) -> float | None:
     return None if seconds is None or seconds < 0 else float(seconds)
 
 
-def report_figures(since: float, until: float, team: str | None = None) -> Unit[Figures]:
+def weekend_digits(days: Sequence[int]) -> str:
+    """ISO weekdays (Monday 1 .. Sunday 7) as the digits the weekend test takes: "67"."""
+    return "".join(str(day) for day in sorted(set(days)))
+
+
+def local_weekend(epoch_s: float, zone: str, digits: str) -> int:
+    """SQLite's `local_weekend(opened_at, zone, digits)`: 1 when the moment falls on one of
+    the weekdays in `digits` on a wall clock in `zone` (SQLite has no time zones of its own)."""
+    moment = datetime.fromtimestamp(epoch_s, UTC).astimezone(ZoneInfo(zone))
+    return int(str(moment.isoweekday()) in digits)
+
+
+def report_figures(since: float, until: float, zone: str = "UTC", weekend: str = "67",
+                   team: str | None = None) -> Unit[Figures]:
     """The report's figures for escalations opened in [since, until), of one Tier 1 team when
-    given, in one snapshot."""
+    given, in one snapshot; an escalation without a stored decision is on a weekend by
+    `weekend` (ISO weekday digits) in the IANA `zone`, the business time zone."""
     window = (since, until, team, team)
-    rows = yield Stmt(REPORT_FIGURES, window + window)
+    rows = yield Stmt(REPORT_FIGURES, (zone, weekend, *window, *window))
     groups = tuple(
         Group(outcome=row["outcome"], state=row["state"], weekend=bool(row["weekend"]),
               emergency=bool(row["emergency"]), count=int(row["n"]),

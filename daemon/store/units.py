@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -150,12 +149,12 @@ TIMELINE = Sql.of(
     " WHERE escalation_id = ? ORDER BY id"
 )
 INSERT_ESCALATION = Sql.of(
-    f"INSERT INTO escalations ({_ESC_COLUMNS}, weekend, decision_criteria)"
+    f"INSERT INTO escalations ({_ESC_COLUMNS}, decided_weekend, decision_criteria)"
     " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id"
 )
 UPDATE_ESCALATION = Sql.of(
     "UPDATE escalations SET state = ?, outcome = ?, data = ?, version = version + 1,"
-    " opened_at = ?, updated_at = ?, attention = ?, team = ?, weekend = ?,"
+    " opened_at = ?, updated_at = ?, attention = ?, team = ?, decided_weekend = ?,"
     " decision_criteria = ? WHERE id = ? AND version = ? RETURNING id"
 )
 GET_ESCALATION = Sql.of(f"SELECT {_ESC_COLUMNS} FROM escalations WHERE id = ?")
@@ -386,18 +385,16 @@ _RECORDED_CRITERIA = Sql.of("SELECT recorded_criteria FROM escalations WHERE id 
 _SET_RECORDED_CRITERIA = Sql.of("UPDATE escalations SET recorded_criteria = ? WHERE id = ?")
 
 
-def _decided_figures(esc: EscalationRow) -> tuple[int, str]:
-    """(weekend, decision_criteria) of an escalation as written: the stored decision's weekend
-    flag, else whether it opened on a Saturday or Sunday (UTC); the criteria the decision held
-    as a sorted JSON array."""
+def _decided_figures(esc: EscalationRow) -> tuple[int | None, str]:
+    """(decided_weekend, decision_criteria) of an escalation as written: the stored decision's
+    weekend flag (None when never decided: the reads judge it by the business calendar) and
+    the criteria the decision held, as a sorted JSON array."""
     gate = esc.data.get("gate") or {}
     decision = gate.get("decision") or {}
     facts = decision.get("facts") or {}
     weekend = facts.get("weekend")
-    if weekend is None:
-        weekend = time.gmtime(esc.opened_at).tm_wday >= 5
     held = sorted(str(name) for name, on in (facts.get("criteria") or {}).items() if on is True)
-    return int(bool(weekend)), dumps(held)
+    return (None if weekend is None else int(bool(weekend))), dumps(held)
 
 
 def _count_event(event: NewEvent) -> Unit[None]:

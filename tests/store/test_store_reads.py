@@ -57,7 +57,7 @@ async def test_the_figure_columns_are_rebuilt_from_data_and_timelines(store: Sto
 
     def blank_figures() -> Unit[None]:
         yield Stmt(Sql.of(
-            f"UPDATE escalations SET {blank}, weekend = 0, ever_emergency = 0,"
+            f"UPDATE escalations SET {blank}, decided_weekend = NULL, ever_emergency = 0,"
             " dead_letters = 0, recorded_criteria = NULL, decision_criteria = '[]'"))
 
     await store.backend.run(blank_figures)

@@ -1,7 +1,8 @@
 -- The report's and the dashboard's figures from the escalations alone, so their aggregates scan
 -- one narrow range of one table instead of joining every escalation's timeline and decoding
 -- JSON. Written with the escalation and with each timeline entry (daemon/store/units.py):
---   weekend            1 when the stored decision says weekend, else the UTC weekday of opened_at
+--   decided_weekend    the stored decision's weekend flag, 1 or 0 (NULL: never decided; the
+--                      reads judge those by the policy's business calendar)
 --   decision_criteria  JSON array of the criteria the stored decision held
 --   ever_emergency     1 once any `classified` entry said emergency
 --   recorded_criteria  JSON array, the union of the criteria `classified` entries recorded
@@ -9,7 +10,7 @@
 --   first_<event>      the earliest `at` of that timeline event (NULL: never happened)
 --   dead_letters       how many `job.dead_lettered` entries the escalation has
 -- Existing rows are filled from their data and timelines below.
-ALTER TABLE escalations ADD COLUMN weekend INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE escalations ADD COLUMN decided_weekend INTEGER;
 ALTER TABLE escalations ADD COLUMN decision_criteria TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE escalations ADD COLUMN ever_emergency INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE escalations ADD COLUMN recorded_criteria TEXT;
@@ -25,8 +26,7 @@ ALTER TABLE escalations ADD COLUMN first_retro_opened REAL;
 ALTER TABLE escalations ADD COLUMN first_would_have_paged REAL;
 ALTER TABLE escalations ADD COLUMN dead_letters INTEGER NOT NULL DEFAULT 0;
 UPDATE escalations SET
-    weekend = COALESCE(json_extract(data, '$.gate.decision.facts.weekend'),
-                       strftime('%w', opened_at, 'unixepoch') IN ('0', '6')),
+    decided_weekend = json_extract(data, '$.gate.decision.facts.weekend'),
     decision_criteria = (SELECT json_group_array(j.key)
                          FROM json_each(data, '$.gate.decision.facts.criteria') AS j
                          WHERE j.value = 1),
@@ -53,7 +53,7 @@ UPDATE escalations SET
     dead_letters = (SELECT count(*) FROM timeline t WHERE t.escalation_id = escalations.id AND t.event = 'job.dead_lettered');
 -- Every column the figures read, in the window's order: the aggregates (for every team or one)
 -- are answered from this index alone, never from the rows and their 1-2 kB of JSON.
-CREATE INDEX escalations_figures ON escalations (opened_at, drill, team, outcome, state, weekend,
+CREATE INDEX escalations_figures ON escalations (opened_at, drill, team, outcome, state, decided_weekend,
     ever_emergency, dead_letters, first_received, first_approval_requested, first_approved,
     first_declined, first_approval_timed_out, first_paged, first_acknowledged, first_resolved,
     first_retro_opened, first_would_have_paged, recorded_criteria, decision_criteria, id);
