@@ -375,10 +375,13 @@ REPORT_EVENTS = ("received", "approval_requested", "approved", "declined", "appr
 DEAD_LETTERED = "job.dead_lettered"  # counted per entry: one per job that died
 CLASSIFIED = "classified"
 EMERGENCY = "emergency"  # the policy's outcome value (daemon.domain.policy.Outcome.EMERGENCY)
+# Events whose first time each escalation keeps: the report's, and `reopened` for the KPIs'
+# "resolved, then reopened" share (`kpi_reads.REOPENS`).
+FIRST_EVENTS = (*REPORT_EVENTS, "reopened")
 _FIRST_AT = {event: Sql.of(
     f"UPDATE escalations SET first_{event} = CASE WHEN first_{event} IS NULL"
     f" OR first_{event} > ? THEN ? ELSE first_{event} END WHERE id = ?")
-    for event in REPORT_EVENTS}
+    for event in FIRST_EVENTS}
 _DEAD_LETTER = Sql.of("UPDATE escalations SET dead_letters = dead_letters + 1 WHERE id = ?")
 _EVER_EMERGENCY = Sql.of("UPDATE escalations SET ever_emergency = 1 WHERE id = ?")
 _RECORDED_CRITERIA = Sql.of("SELECT recorded_criteria FROM escalations WHERE id = ?")

@@ -10,7 +10,7 @@ from daemon.reporting import build_report, load_report
 from daemon.store import Changes, EscalationRow, NewEvent, Store
 from daemon.store.reads import NO_OUTCOME, Cursor, EscalationFilter
 from daemon.store.transfer import refresh_figures
-from daemon.store.units import REPORT_EVENTS, Sql, Stmt, Unit
+from daemon.store.units import FIRST_EVENTS, Sql, Stmt, Unit
 from tests.store.test_store_contract import escalation
 from tests.support import START
 from tests.unit.test_report import SINCE, UNTIL, month
@@ -53,7 +53,7 @@ async def test_the_figure_columns_are_rebuilt_from_data_and_timelines(store: Sto
                        for entry in timelines[row.id])
         await store.apply(Changes(escalation=row, events=events))
     kept = await load_report(store, SINCE, UNTIL)
-    blank = ", ".join(f"first_{event} = NULL" for event in REPORT_EVENTS)
+    blank = ", ".join(f"first_{event} = NULL" for event in FIRST_EVENTS)
 
     def blank_figures() -> Unit[None]:
         yield Stmt(Sql.of(
@@ -73,13 +73,13 @@ async def test_the_report_of_one_team_counts_only_its_escalations(store: Store) 
         events = tuple(NewEvent(row.id, entry.event, entry.actor, entry.at, entry.details)
                        for entry in timelines[row.id])
         await store.apply(Changes(escalation=row, events=events))
-    payments = await load_report(store, SINCE, UNTIL, "payments")
+    payments = await load_report(store, SINCE, UNTIL, team="payments")
     assert payments == build_report(rows, timelines, since=SINCE, until=UNTIL, team="payments")
     assert payments.escalations == 3
-    rest = await load_report(store, SINCE, UNTIL, "default")
+    rest = await load_report(store, SINCE, UNTIL, team="default")
     assert rest == build_report(rows, timelines, since=SINCE, until=UNTIL, team="default")
     assert rest.escalations == 6
-    assert (await load_report(store, SINCE, UNTIL, "nobody")).escalations == 0
+    assert (await load_report(store, SINCE, UNTIL, team="nobody")).escalations == 0
 
 
 async def test_an_empty_window_reports_nothing(store: Store) -> None:

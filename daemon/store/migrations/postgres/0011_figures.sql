@@ -7,7 +7,8 @@
 --   ever_emergency     1 once any `classified` entry said emergency
 --   recorded_criteria  JSON array, the union of the criteria `classified` entries recorded
 --                      (NULL while none recorded any: then decision_criteria counts)
---   first_<event>      the earliest `at` of that timeline event (NULL: never happened)
+--   first_<event>      the earliest `at` of that timeline event (NULL: never happened), for
+--                      the report's events and `reopened`
 --   dead_letters       how many `job.dead_lettered` entries the escalation has
 -- Existing rows are filled from their data and timelines below.
 ALTER TABLE escalations ADD COLUMN decided_weekend SMALLINT;
@@ -24,6 +25,7 @@ ALTER TABLE escalations ADD COLUMN first_acknowledged DOUBLE PRECISION;
 ALTER TABLE escalations ADD COLUMN first_resolved DOUBLE PRECISION;
 ALTER TABLE escalations ADD COLUMN first_retro_opened DOUBLE PRECISION;
 ALTER TABLE escalations ADD COLUMN first_would_have_paged DOUBLE PRECISION;
+ALTER TABLE escalations ADD COLUMN first_reopened DOUBLE PRECISION;
 ALTER TABLE escalations ADD COLUMN dead_letters INTEGER NOT NULL DEFAULT 0;
 UPDATE escalations SET
     decided_weekend = ((data::jsonb #>> '{gate,decision,facts,weekend}')::boolean)::int,
@@ -54,13 +56,15 @@ UPDATE escalations SET
     first_resolved = (SELECT min(t.at) FROM timeline t WHERE t.escalation_id = escalations.id AND t.event = 'resolved'),
     first_retro_opened = (SELECT min(t.at) FROM timeline t WHERE t.escalation_id = escalations.id AND t.event = 'retro_opened'),
     first_would_have_paged = (SELECT min(t.at) FROM timeline t WHERE t.escalation_id = escalations.id AND t.event = 'would_have_paged'),
+    first_reopened = (SELECT min(t.at) FROM timeline t WHERE t.escalation_id = escalations.id AND t.event = 'reopened'),
     dead_letters = (SELECT count(*) FROM timeline t WHERE t.escalation_id = escalations.id AND t.event = 'job.dead_lettered');
 -- Every column the figures read, in the window's order: the aggregates (for every team or one)
 -- are answered from this index alone, never from the rows and their 1-2 kB of JSON.
 CREATE INDEX escalations_figures ON escalations (opened_at, drill, team, outcome, state, decided_weekend,
     ever_emergency, dead_letters, first_received, first_approval_requested, first_approved,
     first_declined, first_approval_timed_out, first_paged, first_acknowledged, first_resolved,
-    first_retro_opened, first_would_have_paged, recorded_criteria, decision_criteria, id);
+    first_retro_opened, first_would_have_paged, first_reopened, recorded_criteria,
+    decision_criteria, id);
 
 -- The kind of job that processes a stored delivery (NULL: decided at the door, no job). On
 -- PostgreSQL intake inserts the delivery and its job in one statement (daemon/store/units.py).
