@@ -31,6 +31,7 @@ from daemon.appkeys import (
 from daemon.ingress import desk_webhooks, health, slack, webhooks
 from daemon.ingress.limits import BUDGET, ByteBudget, release_held_bytes
 from daemon.jobs.attention import recovered_job, trouble_job
+from daemon.jobs.ee import ROTATION_CHECK, rotation_check_job
 from daemon.jobs.registry import URGENT
 from daemon.jobs.retention import PRUNE, prune_job
 from daemon.logging import SecretScrubber, get_logger
@@ -257,6 +258,10 @@ async def _runner_lifetime(app: web.Application) -> AsyncIterator[None]:
         # Retention starts with the daemon; the job keeps itself going from then on.
         store = app[STORE]
         await store.enqueue(prune_job(app[SETTINGS].retention, store.clock.now()))
+    if ROTATION_CHECK in runner.handlers and app[SETTINGS].ee.roster_file is not None:
+        # Rotation handoffs start with the daemon; the check keeps itself going from then on.
+        store = app[STORE]
+        await store.enqueue(rotation_check_job(app[SETTINGS].ee, store.clock.now()))
     task = asyncio.create_task(runner.run(), name="job-runner")
     app[CONFIG_CHECKS].append(lambda: "the job runner stopped" if task.done() else "")
     yield

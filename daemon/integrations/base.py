@@ -82,11 +82,34 @@ class ApprovalView:
     page_failed: bool = False  # the page was decided but did not go out (for good)
     no_decision: NoDecision | None = None  # set: nobody decided, and nobody needs to any more
     no_decision_detail: str = ""  # the merge target, or the policy's reason (untrusted text)
+    ee_id: str = ""  # chat user id of the Escalation Engineer who owns it (its DRI), if any
+    ee_outcome: str = ""  # "resolved" / "engineering" once the EE said so
 
     @property
     def waiting(self) -> bool:
         """Whether a decision is wanted: the only state in which the message offers buttons."""
         return self.decided is None and self.no_decision is None
+
+
+@dataclass(frozen=True)
+class EEOfferView:
+    """The offer to the Escalation Engineers on rotation, rendered from the current state:
+    "Take it" while nobody owns it, the owner's two answers while the EE step is open, the
+    answer once given."""
+
+    escalation_id: str
+    title: str
+    reference: str
+    customer: str
+    severity: str
+    emergency: bool
+    reason: str  # the policy's reason, in words (untrusted text)
+    offered_to: tuple[str, ...]  # chat user ids of the EEs on rotation
+    owner_id: str = ""
+    outcome: str = ""  # "" / "resolved" / "engineering"
+    wait_minutes: float = 0  # an emergency waiting this long for an EE before the SMOC
+    links: dict[str, str] = field(default_factory=dict)
+    ended: str = ""  # why no EE is needed any more (resolved, withdrawn), in words
 
 
 @dataclass(frozen=True)
@@ -142,6 +165,14 @@ class Chat(Protocol):
 
     async def open_escalation_form(self, trigger_id: str, spec: EscalationFormSpec) -> None:
         """Open the form a support engineer fills to declare an escalation from chat."""
+        ...
+
+    async def post_ee_offer(self, channel: str, view: EEOfferView) -> MessageRef:
+        """Offer an escalation to the EEs on rotation, with the "Take it" button."""
+        ...
+
+    async def update_ee_offer(self, ref: MessageRef, view: EEOfferView) -> None:
+        """Show the offer's current state (who owns it, the EE's answer)."""
         ...
 
     async def user_id_for_email(self, email: str) -> str | None:

@@ -41,12 +41,14 @@ from daemon.integrations.base import (
     ChatIdentity,
     Decided,
     DecisionKind,
+    EEOfferView,
     EscalationFormSpec,
     MessageRef,
     NoDecision,
 )
 from daemon.integrations.failures import Permanent, slack_failure, transport_failure
 from daemon.integrations.shorten import shorten, shorten_mrkdwn
+from daemon.integrations.slack_ee import OFFER_EVENT, offer_blocks, offer_text
 from daemon.integrations.slack_forms import escalation_modal
 from daemon.integrations.tls import trusted_context
 from daemon.markup import slack_link, slack_literal, slack_mention
@@ -188,6 +190,20 @@ class Client:
         with self._classified("views.open"):
             await self._web.views_open(trigger_id=trigger_id, view=escalation_modal(spec))
 
+    async def post_ee_offer(self, channel: str, view: EEOfferView) -> MessageRef:
+        metadata = {"event_type": OFFER_EVENT,
+                    "event_payload": {"escalation_id": view.escalation_id}}
+        with self._classified("chat.postMessage"):
+            answer = await self._web.chat_postMessage(
+                channel=channel, text=offer_text(view), blocks=offer_blocks(view),
+                metadata=metadata)
+        return MessageRef(channel=answer["channel"], ts=answer["ts"])
+
+    async def update_ee_offer(self, ref: MessageRef, view: EEOfferView) -> None:
+        with self._classified("chat.update"):
+            await self._web.chat_update(channel=ref.channel, ts=ref.ts, text=offer_text(view),
+                                        blocks=offer_blocks(view))
+
     async def user_id_for_email(self, email: str) -> str | None:
         with self._classified("users.lookupByEmail"):
             try:
@@ -320,6 +336,10 @@ def _summary(view: ApprovalView) -> str:
     ]
     if view.declarer_id or view.declarer_name:
         lines.append(f"*Declared by:* {_person(view.declarer_id, view.declarer_name)}")
+    if view.ee_id:
+        said = {"resolved": " · resolved without Engineering",
+                "engineering": " · asks for Engineering"}.get(view.ee_outcome, "")
+        lines.append(f"*Escalation Engineer (DRI):* {slack_mention(view.ee_id)}{said}")
     if view.criteria:
         lines.append("*Criteria:* " + ", ".join(criterion_words(c) for c in view.criteria))
     flags = [name for name, on in (("Weekend", view.weekend), ("Off hours", view.off_hours)) if on]

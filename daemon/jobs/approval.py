@@ -40,11 +40,13 @@ from daemon.integrations.base import (
 from daemon.integrations.slack_payloads import (
     ButtonClick,
     DeclineReason,
+    EEClick,
     EscalationForm,
     parse_interaction,
     parse_slash_command,
 )
 from daemon.jobs.deps import Deps
+from daemon.jobs.ee import EEJobs
 from daemon.jobs.escalations import Loaded, changes_for, job_round, loaded
 from daemon.jobs.intake import Intake
 from daemon.jobs.policy import judge_again
@@ -75,9 +77,10 @@ class Deciders:
 
 
 class Approvals:
-    def __init__(self, deps: Deps, intake: Intake) -> None:
+    def __init__(self, deps: Deps, intake: Intake, ee: EEJobs) -> None:
         self.deps = deps
         self.intake = intake
+        self.ee = ee
         self._smoc_cache: tuple[float, str | None, str] | None = None
 
     async def _load(self, job: Job) -> Loaded | None:
@@ -378,6 +381,8 @@ class Approvals:
             return Changes(delivery_done=(delivery.id, DeliveryState.IGNORED, "not ours"))
         if isinstance(action, EscalationForm):
             return await self.intake.declare(action, delivery)
+        if isinstance(action, EEClick):
+            return await self.ee.click(action, delivery)
         row = await self.deps.store.get_escalation(action.escalation_id)
         if row is None:
             return Changes(delivery_done=(delivery.id, DeliveryState.IGNORED,

@@ -81,6 +81,8 @@ def approval_view(current: Loaded, settings: Settings, now: datetime,
         page_failed=any(p.effect == PAGE and p.final for p in gate.problems),
         no_decision=no_decision,
         no_decision_detail=detail,
+        ee_id=gate.ee.owner if gate.ee else "",
+        ee_outcome=gate.ee.outcome.value if gate.ee and gate.ee.outcome else "",
     )
 
 
