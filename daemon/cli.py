@@ -24,6 +24,7 @@ from daemon.listeners import serve
 from daemon.logging import configure, get_logger
 from daemon.metrics import Metrics
 from daemon.reporting import Report, load_report, parse_since, render_text
+from daemon.reporting.ee import EELayer, load_ee_layer, render_ee_text
 from daemon.roster import RosterError, load_roster, roster_summary
 from daemon.settings import ConfigError, Settings, load_settings
 from daemon.store import StoreUnavailable, open_store
@@ -153,25 +154,27 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 1
     until = datetime.now(UTC)
 
-    async def load() -> Report:
+    async def load() -> tuple[Report, EELayer]:
         store = open_store(settings.database_url)
         if store.backend.dialect == "sqlite":
             store.backend.check()  # a report must not create an empty database by accident
         await store.open()
         try:
-            return await load_report(store, until - period, until)
+            return (await load_report(store, until - period, until),
+                    await load_ee_layer(store, until - period, until))
         finally:
             await store.close()
 
     try:
-        report = asyncio.run(load())
+        report, ee = asyncio.run(load())
     except StoreUnavailable as exc:
         print(f"tier2gate: {exc}", file=sys.stderr)
         return 1
     if args.format == "json":
-        print(json.dumps(report.model_dump(mode="json"), indent=2))
+        print(json.dumps({**report.model_dump(mode="json"),
+                          "escalation_engineers": ee.model_dump(mode="json")}, indent=2))
     else:
-        print(render_text(report), end="")
+        print(render_text(report) + render_ee_text(ee), end="")
     return 0
 
 

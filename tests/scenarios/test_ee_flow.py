@@ -1,0 +1,206 @@
+"""The Escalation Engineer step end to end, over real HTTP against the Slack stand-in: offered
+to the EEs on rotation, the first "Take it" wins, the EE's word decides whether Engineering is
+engaged, and an emergency never waits on an empty rotation."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from daemon.demo.payloads import ee_button_press
+from daemon.integrations.slack_ee import TAKE_ACTION
+from daemon.standins.slack import Message
+from daemon.store import JobState
+from tests.harness import REPO
+from tests.support_process import clean_env, tier2gate
+from tests.world import CHANNEL, World, incident, world
+
+EE_CHANNEL = "C0EESUPPORT"
+EE1, EE2, STRANGER = "UEE0ADA", "UEE0GRACE", "USTRANGER"
+
+
+def roster_file(tmp_path: Path, rotations: list[dict[str, Any]]) -> Path:
+    path = tmp_path / "ee-roster.yaml"
+    path.write_text(yaml.safe_dump({"timezone": "UTC", "handoff_time": "09:00",
+                                    "rotations": rotations}), encoding="utf-8")
+    return path
+
+
+TWO_EES = [{"from": "2026-11-16", "to": "2026-11-29", "engineers": [
+    {"slack_user_id": EE1, "name": "Ada Lovelace"},
+    {"slack_user_id": EE2, "name": "Grace Hopper"}]}]
+"""On rotation at the harness clock's Saturday night (2026-11-21)."""
+
+
+def policy_with_ee(tmp_path: Path, *, emergency_wait_minutes: float | None) -> Path:
+    """The shipped policy, with the request-for-help rule offered to the EEs and, when given,
+    the emergency rules waiting that long for one."""
+    policy = yaml.safe_load((REPO / "config" / "policy.yaml").read_text(encoding="utf-8"))
+    for rule in policy["rules"]:
+        if rule["outcome"] == "rfh":
+            rule["ee"] = {}
+        if rule["outcome"] == "emergency" and emergency_wait_minutes is not None:
+            rule["ee"] = {"wait_minutes": emergency_wait_minutes}
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(policy, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@asynccontextmanager
+async def ee_world(tmp_path: Path, rotations: list[dict[str, Any]],
+                   emergency_wait_minutes: float | None = None) -> AsyncIterator[World]:
+    async with world(tmp_path, policy_file=str(policy_with_ee(
+            tmp_path, emergency_wait_minutes=emergency_wait_minutes)),
+            ee={"roster_file": str(roster_file(tmp_path, rotations)),
+                "channel": EE_CHANNEL}) as w:
+        yield w
+
+
+def offers(w: World) -> list[Message]:
+    return [m for (c, _ts), m in w.slack.messages.items()
+            if c == EE_CHANNEL and not m.thread_ts and TAKE_ACTION in str(m.blocks)]
+
+
+def ephemerals_to(w: World, user: str) -> list[str]:
+    return [str(c.args.get("text")) for c in w.slack.calls_to("chat.postEphemeral")
+            if c.args.get("user") == user]
+
+
+async def click(w: World, esc_id: str, user: str, action: str, ts: str, action_ts: str) -> None:
+    press = ee_button_press(esc_id, user, action, EE_CHANNEL, ts, action_ts)
+    assert (await w.daemon.slack_interaction(press)).status == 200
+
+
+async def request_for_help(w: World, opened_at: float | None = None) -> str:
+    body = incident(severity="SEV3", exhausted=False, **(
+        {"opened_at": opened_at} if opened_at is not None else {}))
+    assert (await w.daemon.incident_io(body)).status == 202
+    await w.daemon.settle()
+    [row] = await w.daemon.escalations()
+    return row.id
+
+
+@pytest.mark.slow
+async def test_first_take_wins_and_the_report_counts_the_ee_resolution(tmp_path: Path) -> None:
+    # The incident is dated now by the real clock, so that `report --since 1d` (which reads
+    # the real clock) finds it whatever today is; the daemon's own clock stays injected.
+    async with ee_world(tmp_path, TWO_EES) as w:
+        esc_id = await request_for_help(w, opened_at=time.time())
+        [offer] = offers(w)
+        assert f"<@{EE1}>" in offer.text and f"<@{EE2}>" in offer.text
+        # Not on today's RFH path yet: the EE decides whether Engineering is needed.
+        assert "rfh_issue" not in await w.daemon.work()
+        assert "rfh_notice" not in await w.daemon.work()
+
+        await click(w, esc_id, EE1, "take", offer.ts, "10.001")
+        await click(w, esc_id, EE2, "take", offer.ts, "10.002")
+        await click(w, esc_id, STRANGER, "take", offer.ts, "10.003")
+        await w.daemon.settle()
+        events = await w.daemon.events(esc_id)
+        assert events.count("ee_assigned") == 1
+        [assigned] = [e for e in await w.daemon.store.timeline(esc_id)
+                      if e.event == "ee_assigned"]
+        assert assigned.actor == EE1
+        assert any(f"<@{EE1}> has already taken" in text for text in ephemerals_to(w, EE2))
+        assert any("Only the Escalation Engineers on the current rotation" in text
+                   for text in ephemerals_to(w, STRANGER))
+        message = w.slack.messages[(EE_CHANNEL, offer.ts)]
+        assert f"*DRI:* <@{EE1}>" in str(message.blocks)
+
+        await click(w, esc_id, EE2, "resolved", offer.ts, "11.001")  # not the owner
+        await w.daemon.settle()
+        assert "ee_resolved" not in await w.daemon.events(esc_id)
+        assert any("Only the EE who took this escalation" in text
+                   for text in ephemerals_to(w, EE2))
+
+        await click(w, esc_id, EE1, "resolved", offer.ts, "11.002")
+        await w.daemon.settle()
+        assert "ee_resolved" in await w.daemon.events(esc_id)
+        assert "rfh_issue" not in await w.daemon.work()  # Engineering was never engaged
+        assert "Resolved without Engineering" in str(
+            w.slack.messages[(EE_CHANNEL, offer.ts)].blocks)
+        assert not await w.daemon.dead_jobs()
+
+    out = subprocess.run(tier2gate("report", "--since", "1d", "--format", "json"), cwd=tmp_path,
+                         env=clean_env(TIER2GATE_DATABASE_URL=f"sqlite:///{tmp_path}/harness.db"),
+                         capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0, out.stderr
+    layer = json.loads(out.stdout)["escalation_engineers"]
+    assert (layer["offered"], layer["taken"], layer["resolved_without_engineering"],
+            layer["reached_engineering"]) == (1, 1, 1, 0)
+    assert layer["engineering_share"] == 0.0 and layer["goal_met"] is True
+    [by_ee] = layer["by_ee"]
+    assert (by_ee["key"], by_ee["resolved_without_engineering"]) == (EE1, 1)
+    assert [g["key"] for g in layer["by_rotation"]] == ["2026-11-16..2026-11-29"]
+    assert layer["open_per_ee"] == {}
+
+
+async def test_needs_engineering_continues_on_the_rfh_path(tmp_path: Path) -> None:
+    async with ee_world(tmp_path, TWO_EES) as w:
+        esc_id = await request_for_help(w)
+        [offer] = offers(w)
+        await click(w, esc_id, EE2, "take", offer.ts, "10.001")
+        await w.daemon.settle()
+        await click(w, esc_id, EE2, "engineering", offer.ts, "10.002")
+        await w.daemon.settle()
+        assert "ee_needs_engineering" in await w.daemon.events(esc_id)
+        done = [j.kind for j in await w.daemon.store.list_jobs(JobState.DONE)]
+        assert {"rfh_notice", "rfh_issue"} <= set(done)
+        assert "rfh_issue_opened" in await w.daemon.events(esc_id)
+
+
+async def test_an_empty_rotation_sends_a_request_for_help_on_at_once(tmp_path: Path) -> None:
+    later = [{**TWO_EES[0], "from": "2026-12-01", "to": "2026-12-14"}]
+    async with ee_world(tmp_path, later) as w:
+        esc_id = await request_for_help(w)
+        assert offers(w) == []
+        events = await w.daemon.events(esc_id)
+        assert "ee_skipped" in events and "rfh_issue_opened" in events
+
+
+async def test_a_weekend_emergency_with_nobody_on_rotation_reaches_the_smoc_at_once(
+        tmp_path: Path) -> None:
+    """Saturday night (the harness clock), a policy whose emergencies wait up to 30 minutes
+    for an EE, and nobody on the rotation: the SMOC is asked without the clock moving."""
+    later = [{**TWO_EES[0], "from": "2026-12-01", "to": "2026-12-14"}]
+    async with ee_world(tmp_path, later, emergency_wait_minutes=30) as w:
+        started = w.daemon.clock.now()
+        assert (await w.daemon.incident_io(incident())).status == 202
+        await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        assert row.data["gate"]["decision"]["facts"]["weekend"] is True
+        assert w.daemon.clock.now() == started  # no time passed: nothing waited
+        assert len(w.approval_posts()) == 1
+        events = await w.daemon.events(row.id)
+        assert events.index("ee_skipped") < events.index("approval_requested")
+        assert offers(w) == []
+
+
+async def test_an_emergency_waits_for_the_ee_on_rotation_then_asks_the_smoc(
+        tmp_path: Path) -> None:
+    """With someone on rotation, the rule's bounded wait holds the SMOC request back; when it
+    is over the SMOC is asked (the EE did not resolve it)."""
+    async with ee_world(tmp_path, TWO_EES, emergency_wait_minutes=15) as w:
+        assert (await w.daemon.incident_io(incident())).status == 202
+        await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        [offer] = offers(w)
+        assert w.approval_posts() == []
+        await click(w, row.id, EE1, "take", offer.ts, "20.001")
+        await w.daemon.settle()
+        w.daemon.clock.advance(15 * 60)
+        await w.daemon.settle()
+        assert len(w.approval_posts()) == 1
+        # The approval request names the EE who owns it.
+        [request] = [m for (c, _ts), m in w.slack.messages.items()
+                     if c == CHANNEL and not m.thread_ts]
+        assert f"*Escalation Engineer (DRI):* <@{EE1}>" in str(request.blocks)
+        assert "ee_wait_over" in await w.daemon.events(row.id)
