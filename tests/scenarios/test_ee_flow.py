@@ -4,8 +4,8 @@ engaged, and an emergency never waits on an empty rotation."""
 
 from __future__ import annotations
 
+import asyncio
 import json
-import subprocess
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,53 +13,28 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from daemon.demo.payloads import ee_button_press
 from daemon.integrations.slack_ee import TAKE_ACTION
 from daemon.standins.slack import Message
 from daemon.store import JobState
-from tests.harness import REPO
+from tests.ee_support import EE_CHANNEL, engineer, policy_with_ee, roster_file, rotation
 from tests.support_process import clean_env, tier2gate
 from tests.world import CHANNEL, World, incident, world
 
-EE_CHANNEL = "C0EESUPPORT"
 EE1, EE2, STRANGER = "UEE0ADA", "UEE0GRACE", "USTRANGER"
-
-
-def roster_file(tmp_path: Path, rotations: list[dict[str, Any]]) -> Path:
-    path = tmp_path / "ee-roster.yaml"
-    path.write_text(yaml.safe_dump({"timezone": "UTC", "handoff_time": "09:00",
-                                    "rotations": rotations}), encoding="utf-8")
-    return path
-
-
-TWO_EES = [{"from": "2026-11-16", "to": "2026-11-29", "engineers": [
-    {"slack_user_id": EE1, "name": "Ada Lovelace"},
-    {"slack_user_id": EE2, "name": "Grace Hopper"}]}]
+TWO_EES = [rotation("2026-11-16", "2026-11-29", engineer(EE1, "Ada Lovelace"),
+                    engineer(EE2, "Grace Hopper"))]
 """On rotation at the harness clock's Saturday night (2026-11-21)."""
-
-
-def policy_with_ee(tmp_path: Path, *, emergency_wait_minutes: float | None) -> Path:
-    """The shipped policy, with the request-for-help rule offered to the EEs and, when given,
-    the emergency rules waiting that long for one."""
-    policy = yaml.safe_load((REPO / "config" / "policy.yaml").read_text(encoding="utf-8"))
-    for rule in policy["rules"]:
-        if rule["outcome"] == "rfh":
-            rule["ee"] = {}
-        if rule["outcome"] == "emergency" and emergency_wait_minutes is not None:
-            rule["ee"] = {"wait_minutes": emergency_wait_minutes}
-    path = tmp_path / "policy.yaml"
-    path.write_text(yaml.safe_dump(policy, sort_keys=False), encoding="utf-8")
-    return path
 
 
 @asynccontextmanager
 async def ee_world(tmp_path: Path, rotations: list[dict[str, Any]],
                    emergency_wait_minutes: float | None = None) -> AsyncIterator[World]:
-    async with world(tmp_path, policy_file=str(policy_with_ee(
-            tmp_path, emergency_wait_minutes=emergency_wait_minutes)),
-            ee={"roster_file": str(roster_file(tmp_path, rotations)),
+    policy = policy_with_ee(tmp_path / "policy.yaml",
+                            emergency_wait_minutes=emergency_wait_minutes)
+    async with world(tmp_path, policy_file=str(policy),
+            ee={"roster_file": str(roster_file(tmp_path / "ee-roster.yaml", rotations)),
                 "channel": EE_CHANNEL}) as w:
         yield w
 
@@ -129,11 +104,13 @@ async def test_first_take_wins_and_the_report_counts_the_ee_resolution(tmp_path:
             w.slack.messages[(EE_CHANNEL, offer.ts)].blocks)
         assert not await w.daemon.dead_jobs()
 
-    out = subprocess.run(tier2gate("report", "--since", "1d", "--format", "json"), cwd=tmp_path,
-                         env=clean_env(TIER2GATE_DATABASE_URL=f"sqlite:///{tmp_path}/harness.db"),
-                         capture_output=True, text=True, timeout=120, check=False)
-    assert out.returncode == 0, out.stderr
-    layer = json.loads(out.stdout)["escalation_engineers"]
+    report = await asyncio.create_subprocess_exec(
+        *tier2gate("report", "--since", "1d", "--format", "json"), cwd=tmp_path,
+        env=clean_env(TIER2GATE_DATABASE_URL=f"sqlite:///{tmp_path}/harness.db"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    stdout, stderr = await asyncio.wait_for(report.communicate(), 120)
+    assert report.returncode == 0, stderr.decode()
+    layer = json.loads(stdout)["escalation_engineers"]
     assert (layer["offered"], layer["taken"], layer["resolved_without_engineering"],
             layer["reached_engineering"]) == (1, 1, 1, 0)
     assert layer["engineering_share"] == 0.0 and layer["goal_met"] is True
@@ -158,7 +135,7 @@ async def test_needs_engineering_continues_on_the_rfh_path(tmp_path: Path) -> No
 
 
 async def test_an_empty_rotation_sends_a_request_for_help_on_at_once(tmp_path: Path) -> None:
-    later = [{**TWO_EES[0], "from": "2026-12-01", "to": "2026-12-14"}]
+    later = [rotation("2026-12-01", "2026-12-14", engineer(EE1, "Ada Lovelace"))]
     async with ee_world(tmp_path, later) as w:
         esc_id = await request_for_help(w)
         assert offers(w) == []
@@ -170,7 +147,7 @@ async def test_a_weekend_emergency_with_nobody_on_rotation_reaches_the_smoc_at_o
         tmp_path: Path) -> None:
     """Saturday night (the harness clock), a policy whose emergencies wait up to 30 minutes
     for an EE, and nobody on the rotation: the SMOC is asked without the clock moving."""
-    later = [{**TWO_EES[0], "from": "2026-12-01", "to": "2026-12-14"}]
+    later = [rotation("2026-12-01", "2026-12-14", engineer(EE1, "Ada Lovelace"))]
     async with ee_world(tmp_path, later, emergency_wait_minutes=30) as w:
         started = w.daemon.clock.now()
         assert (await w.daemon.incident_io(incident())).status == 202
