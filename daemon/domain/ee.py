@@ -49,8 +49,6 @@ def on_ee_nobody(gate: Gate, why: str, now: datetime) -> Step:
     EE layer is not configured at all (nothing to record)."""
     if gate.ee is not None and gate.ee.owner:
         return Step(gate)  # an EE took it meanwhile: the EE decides
-    if gate.resolved_at is not None:
-        return Step(gate)
     effects = _continue(gate, now)
     if gate.ee is not None:
         gate = gate.model_copy(update={"ee": gate.ee.model_copy(

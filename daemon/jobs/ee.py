@@ -98,9 +98,11 @@ class EEJobs:
         if current is None:
             return None
         gate = current.gate
-        if gate.phase not in (Phase.RFH, Phase.AWAITING_APPROVAL) or gate.resolved_at:
+        if gate.phase not in (Phase.RFH, Phase.AWAITING_APPROVAL):
             return None
         now = self._now()
+        if gate.resolved_at is not None:  # over before it was offered: as it was without EEs
+            return self._changes(current, on_ee_nobody(gate, "", now), now)
         wait = float(job.payload.get("wait_minutes", 0)) if gate.emergency else 0.0
         settings = self.deps.settings
         if not self.deps.roster.configured:
@@ -150,7 +152,8 @@ class EEJobs:
 
     async def unclaimed(self, job: Job) -> Changes | None:
         current = await self._load(job.escalation_id)
-        if current is None or current.gate.ee is None or current.gate.ee.owner:
+        if current is None or current.gate.ee is None or current.gate.ee.owner \
+                or current.gate.resolved_at is not None:
             return None
         now = self._now()
         minutes = self.deps.settings.ee.take_within_minutes
