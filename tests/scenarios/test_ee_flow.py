@@ -132,6 +132,9 @@ async def test_needs_engineering_continues_on_the_rfh_path(tmp_path: Path) -> No
         done = [j.kind for j in await w.daemon.store.list_jobs(JobState.DONE)]
         assert {"rfh_notice", "rfh_issue"} <= set(done)
         assert "rfh_issue_opened" in await w.daemon.events(esc_id)
+        [issue] = w.tracker.issues
+        assert "Escalation Engineer (DRI): Grace Hopper (UEE0GRACE): asked for Engineering" \
+            in issue.body
 
 
 async def test_an_empty_rotation_sends_a_request_for_help_on_at_once(tmp_path: Path) -> None:
