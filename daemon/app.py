@@ -25,6 +25,7 @@ from daemon.appkeys import (
     METRICS,
     PREFLIGHT,
     READY_DETAILS,
+    ROSTER,
     SETTINGS,
     STORE,
 )
@@ -37,7 +38,8 @@ from daemon.jobs.retention import PRUNE, prune_job
 from daemon.logging import SecretScrubber, get_logger
 from daemon.metrics import Metrics
 from daemon.preflight import PreflightMonitor
-from daemon.reporting import dashboard
+from daemon.reporting import dashboard, ee_board
+from daemon.roster import RosterSource
 from daemon.settings import Settings
 from daemon.store import Store, StoreUnavailable
 from daemon.watch import Watch
@@ -154,6 +156,7 @@ def build_app(
     watch: Watch | None = None,
     preflight: PreflightMonitor | None = None,
     run_jobs: bool = True,
+    roster: RosterSource | None = None,
 ) -> web.Application:
     """The public listener's app: the webhook endpoints and the probes, nothing to read.
 
@@ -162,7 +165,8 @@ def build_app(
     workers stopped; `watch` looks at the clocks and the policy file while the workers run;
     `preflight` checks the vendors at start and periodically. `run_jobs=False` (`serve --role
     web`): no job runner in this process; other processes (`--role worker`) run the jobs it
-    stores, so readiness does not ask about one."""
+    stores, so readiness does not ask about one. `roster`: the EE rotation the dashboard
+    shows."""
     app = web.Application(
         client_max_size=settings.http.max_body_bytes,
         middlewares=[errors_as_answers, count_requests, store_outage_is_503,
@@ -173,6 +177,7 @@ def build_app(
     app[METRICS] = metrics or Metrics()
     app[CONFIG_CHECKS] = list(checks)
     app[READY_DETAILS] = []
+    app[ROSTER] = roster or RosterSource(None)
     app[BUDGET] = ByteBudget(settings.http.max_buffered_bytes)
     app[INTAKE] = IntakeGauge()
     scrubber = SecretScrubber(settings.secrets())
@@ -226,10 +231,12 @@ def build_admin_app(public: web.Application) -> web.Application:
     app[ADMIN_ACCESS] = access
     if PREFLIGHT in public:
         app[PREFLIGHT] = public[PREFLIGHT]
+    app[ROSTER] = public[ROSTER]
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz_detailed)
     app.router.add_get("/metrics", health.metrics)
     dashboard.add_routes(app)
+    ee_board.add_routes(app)
     drill.add_routes(app)
     app.on_response_prepare.append(_security_headers)
     return app

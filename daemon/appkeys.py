@@ -8,6 +8,7 @@ from aiohttp import web
 
 from daemon.metrics import Metrics
 from daemon.preflight import PreflightMonitor
+from daemon.roster import RosterSource
 from daemon.settings import Settings
 from daemon.store import Store
 from daemon.workers.runner import IntakeGauge
@@ -22,3 +23,5 @@ READY_DETAILS = web.AppKey("ready_details", list[Callable[[], dict[str, object]]
 """Facts `/readyz` shows whatever its verdict (e.g. the last clock step), never reasons."""
 PREFLIGHT = web.AppKey("preflight", PreflightMonitor)
 """The daemon's periodic vendor checks, when enabled: `/readyz` detail and the dashboard."""
+ROSTER = web.AppKey("roster", RosterSource)
+"""The Escalation Engineer rotation: the dashboard's "Escalation Engineers" page reads it."""

@@ -81,7 +81,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = build_app(settings, store, handlers=handlers(parts.deps), metrics=metrics,
                     checks=[lambda: parts.deps.policy.problem,
                             lambda: parts.deps.roster.problem], on_close=parts.closers,
-                    watch=parts.watch, preflight=parts.preflight(), run_jobs=role != "web")
+                    watch=parts.watch, preflight=parts.preflight(), run_jobs=role != "web",
+                    roster=parts.deps.roster)
     log.info("serve.starting", version=__version__, role=role, host=settings.http.host,
              port=settings.http.port, admin_host=settings.admin.host,
              admin_port=settings.admin.port, mode=settings.mode, store=store.backend.dialect)

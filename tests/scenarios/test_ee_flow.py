@@ -184,3 +184,38 @@ async def test_an_emergency_waits_for_the_ee_on_rotation_then_asks_the_smoc(
                      if c == CHANNEL and not m.thread_ts]
         assert f"*Escalation Engineer (DRI):* <@{EE1}>" in str(request.blocks)
         assert "ee_wait_over" in await w.daemon.events(row.id)
+
+
+async def test_the_dashboard_and_metrics_show_who_owns_what(tmp_path: Path) -> None:
+    """The EE page lists the open escalations each EE owns (the running document), marks an
+    owner no longer on the rotation as outgoing, and the metrics count the open work per EE."""
+    async with ee_world(tmp_path, TWO_EES) as w:
+        esc_id = await request_for_help(w)
+        [offer] = offers(w)
+        await click(w, esc_id, EE1, "take", offer.ts, "10.001")
+        await w.daemon.settle()
+
+        board = await (await w.daemon.admin.get("/api/ee?since=7d")).json()
+        assert board["rotation"] == "2026-11-16..2026-11-29"
+        [owner] = board["owners"]
+        assert (owner["ee"], owner["name"], owner["on_rotation"]) == (EE1, "Ada Lovelace", True)
+        [item] = owner["escalations"]
+        assert (item["id"], item["phase"]) == (esc_id, "rfh")
+        assert item["links"]["EE offer"].startswith(f"https://slack.com/archives/{EE_CHANNEL}/")
+        assert board["figures"]["open_per_ee"] == {EE1: 1}
+
+        page = await (await w.daemon.admin.get("/ee")).text()
+        assert "Ada Lovelace (UEE0ADA)" in page and ": outgoing" not in page
+        api = await (await w.daemon.admin.get("/api/escalations")).json()
+        [view] = api["escalations"]
+        assert (view["ee_owner"], view["ee_owner_name"]) == (EE1, "Ada Lovelace")
+        metrics = await (await w.daemon.admin.get("/metrics")).text()
+        assert f'tier2gate_ee_open_escalations{{ee="{EE1}"}} 1.0' in metrics
+        assert 'tier2gate_ee_steps_total{step="assigned"} 1.0' in metrics
+
+        # The rotation ends: the next page shows the owner as outgoing.
+        w.daemon.clock.advance(10 * 24 * 3600)
+        page = await (await w.daemon.admin.get("/ee")).text()
+        assert "Ada Lovelace (UEE0ADA): outgoing" in page
+        assert "Nobody is on the EE rotation now" in page
+        assert (await w.daemon.admin.get("/ee?since=nonsense")).status == 400
