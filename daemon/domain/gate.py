@@ -11,6 +11,7 @@ from enum import StrEnum
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from daemon.domain.policy import Decision
+from daemon.domain.teams import DEFAULT_TEAM
 
 
 class Phase(StrEnum):
@@ -158,6 +159,10 @@ class Gate(_Model):
     ended_as: str = ""
     merged_in: tuple[MergedIn, ...] = ()  # escalations merged into this one
     ee: EEState | None = None  # offered to the Escalation Engineers (None: never)
+    # The Tier 1 team whose approvers decide (`domain.teams`): the latest classification's,
+    # until the approval request is posted; then it stays, so the people asked stay the ones
+    # who may decide.
+    team: str = DEFAULT_TEAM
 
     @property
     def needs_attention(self) -> bool:
