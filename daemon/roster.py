@@ -84,14 +84,13 @@ class RosterFile(_Frozen):
                 from None
         return name
 
-    @model_validator(mode="after")
-    def _no_overlap(self) -> Self:
-        ordered = sorted(self.rotations, key=lambda r: r.from_)
-        for before, after in itertools.pairwise(ordered):
-            if after.from_ <= before.to:
-                raise ValueError(f"rotations {before.from_}..{before.to} and "
-                                 f"{after.from_}..{after.to} overlap")
-        return self
+
+def _overlaps(parsed: RosterFile) -> list[tuple[int, str]]:
+    """(index, message) of each rotation that begins before the one before it ended."""
+    ordered = sorted(enumerate(parsed.rotations), key=lambda item: item[1].from_)
+    return [(index, f"overlaps rotation {before.from_}..{before.to}")
+            for (_, before), (index, after) in itertools.pairwise(ordered)
+            if after.from_ <= before.to]
 
 
 @dataclass(frozen=True)
@@ -134,10 +133,10 @@ def parse_roster(text: str, name: str) -> Roster:
     data: Any = doc.data if doc.data is not None else {}
     if not isinstance(data, dict):
         raise RosterError(f"{name}:1: expected a mapping with `rotations:`")
+    lines: list[str] = []
     try:
         parsed = RosterFile.model_validate(data)
     except ValidationError as exc:
-        lines = []
         for error in exc.errors():
             loc = tuple(error["loc"])
             # The alias is what people write: `from`, not the attribute's name.
@@ -149,6 +148,11 @@ def parse_roster(text: str, name: str) -> Roster:
             lines.append(f"{name}:{line if line is not None else 1}: "
                          f"{dotted(loc) or '(document)'}: {message}")
         raise RosterError("\n".join(lines)) from None
+    for index, message in _overlaps(parsed):
+        loc = ("rotations", index)
+        lines.append(f"{name}:{doc.line_of(loc) or 1}: {dotted(loc)}: {message}")
+    if lines:
+        raise RosterError("\n".join(lines))
     zone = ZoneInfo(parsed.timezone)
 
     def moment(day: date) -> datetime:
