@@ -219,3 +219,44 @@ async def test_the_dashboard_and_metrics_show_who_owns_what(tmp_path: Path) -> N
         assert "Ada Lovelace (UEE0ADA): outgoing" in page
         assert "Nobody is on the EE rotation now" in page
         assert (await w.daemon.admin.get("/ee?since=nonsense")).status == 400
+
+
+async def test_an_ee_who_resolves_a_waiting_emergency_spares_the_smoc(tmp_path: Path) -> None:
+    async with ee_world(tmp_path, TWO_EES, emergency_wait_minutes=15) as w:
+        assert (await w.daemon.incident_io(incident())).status == 202
+        await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        [offer] = offers(w)
+        await click(w, row.id, EE2, "take", offer.ts, "30.001")
+        await w.daemon.settle()
+        await click(w, row.id, EE2, "resolved", offer.ts, "30.002")
+        await w.daemon.settle()
+        w.daemon.clock.advance(16 * 60)
+        await w.daemon.settle()
+        assert w.approval_posts() == []
+        events = await w.daemon.events(row.id)
+        assert "ee_resolved" in events and "approval_requested" not in events
+        [row] = await w.daemon.escalations()
+        assert row.state == "closed"
+
+
+async def test_names_from_the_roster_are_literal_where_they_are_written(tmp_path: Path) -> None:
+    hostile = "Eve <!channel> [x](https://example.invalid) @all <script>alert(1)</script>"
+    roster = [rotation("2026-11-16", "2026-11-29", engineer(EE1, hostile))]
+    async with ee_world(tmp_path, roster) as w:
+        esc_id = await request_for_help(w)
+        [offer] = offers(w)
+        await click(w, esc_id, EE1, "take", offer.ts, "40.001")
+        await w.daemon.settle()
+        await click(w, esc_id, EE1, "engineering", offer.ts, "40.002")
+        await w.daemon.settle()
+        [issue] = w.tracker.issues
+        [line] = [x for x in issue.body.splitlines() if "Escalation Engineer (DRI)" in x]
+        assert "[x](" not in line and r"\[x\]" in line and "<script>" not in line
+        assert "@all" not in line  # a word joiner keeps it from notifying anyone
+        page = await (await w.daemon.admin.get("/ee")).text()
+        assert "<script>alert(1)</script>" not in page
+        assert "&lt;script&gt;" in page
+        texts = " ".join(str(c.args) for c in w.slack.calls_to("chat.postMessage")
+                         + w.slack.calls_to("chat.update") + w.slack.calls_to("chat.postEphemeral"))
+        assert "<!channel>" not in texts
