@@ -294,7 +294,7 @@ class Store:
         """The report's aggregates over escalations opened in [since, until)."""
         return await self._run(lambda: reads.report_figures(since, until), proves_writes=False)
 
-    async def ee_window(self, since: float, until: float) -> list[ee_reads.EERow]:
+    async def ee_window(self, since: float, until: float) -> ee_reads.EEWindow:
         """The EE-offered escalations opened in [since, until) (drills left out)."""
         return await self._run(lambda: ee_reads.ee_window(since, until), proves_writes=False)
 

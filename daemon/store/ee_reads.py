@@ -15,21 +15,35 @@ from daemon.store.units import _ESC_COLUMNS, Sql, Stmt, Unit, escalation_from
 
 
 @dataclass(frozen=True)
-class EERow:
-    """One EE-offered escalation in the report's window."""
+class EEGroupRow:
+    """The window's EE-offered escalations of one rotation and owner ("" : nobody took them)."""
 
     rotation: str
     owner: str
-    offered_at: float
-    assigned_at: float | None
-    outcome: str
-    engineering: bool
-    open: bool
+    offered: int
+    taken: int
+    resolved: int  # resolved without Engineering
+    engineering: int  # reached Engineering
+    open: int
 
 
-_WINDOW = Sql.of(
-    "SELECT rotation, owner, offered_at, assigned_at, outcome, engineering, is_open FROM ee_work"
-    " WHERE opened_at >= ? AND opened_at < ? AND drill = 0"
+@dataclass(frozen=True)
+class EEWindow:
+    groups: tuple[EEGroupRow, ...]
+    # (rotation, owner, seconds from the offer to "Take it") of each taken escalation
+    engagements: tuple[tuple[str, str, float], ...]
+
+
+_WHERE = " FROM ee_work WHERE opened_at >= ? AND opened_at < ? AND drill = 0"
+_GROUPS = Sql.of(
+    "SELECT rotation, owner, count(*) AS offered, count(assigned_at) AS taken,"
+    " sum(CASE WHEN outcome = 'resolved' THEN 1 ELSE 0 END) AS resolved,"
+    " sum(engineering) AS engineering, sum(is_open) AS still_open" + _WHERE
+    + " GROUP BY rotation, owner"
+)
+_ENGAGEMENTS = Sql.of(
+    "SELECT rotation, owner, assigned_at - offered_at AS seconds" + _WHERE
+    + " AND assigned_at IS NOT NULL"
 )
 _OPEN_PER_OWNER = Sql.of(
     "SELECT owner, count(*) AS n FROM ee_work WHERE is_open = 1 AND drill = 0 GROUP BY owner"
@@ -41,12 +55,18 @@ _OPEN_OF = Sql.of(
 )
 
 
-def ee_window(since: float, until: float) -> Unit[list[EERow]]:
-    rows = yield Stmt(_WINDOW, (since, until))
-    return [EERow(rotation=row["rotation"], owner=row["owner"], offered_at=row["offered_at"],
-                  assigned_at=row["assigned_at"], outcome=row["outcome"],
-                  engineering=bool(row["engineering"]), open=bool(row["is_open"]))
-            for row in rows]
+def ee_window(since: float, until: float) -> Unit[EEWindow]:
+    """Counts per (rotation, owner) aggregated by the database, and one number per taken
+    escalation (its percentiles need the samples), in one snapshot."""
+    rows = yield Stmt(_GROUPS, (since, until))
+    groups = tuple(EEGroupRow(rotation=row["rotation"], owner=row["owner"],
+                              offered=int(row["offered"]), taken=int(row["taken"]),
+                              resolved=int(row["resolved"] or 0),
+                              engineering=int(row["engineering"] or 0),
+                              open=int(row["still_open"] or 0)) for row in rows)
+    rows = yield Stmt(_ENGAGEMENTS, (since, until))
+    engagements = tuple((row[0], row[1], max(0.0, float(row[2]))) for row in rows)
+    return EEWindow(groups, engagements)
 
 
 def open_per_owner() -> Unit[dict[str, int]]:
