@@ -108,6 +108,7 @@ class EEOfferView:
     owner_id: str = ""
     outcome: str = ""  # "" / "resolved" / "engineering"
     wait_minutes: float = 0  # an emergency waiting this long for an EE before the SMOC
+    shadow: bool = False  # SHADOW mode: the offer says so (nobody is paged, no issue opened)
     links: dict[str, str] = field(default_factory=dict)
     ended: str = ""  # why no EE is needed any more (resolved, withdrawn), in words
 
@@ -149,9 +150,14 @@ class Chat(Protocol):
         it), so a retry does not post it twice."""
         ...
 
-    async def post_notice(self, channel: str, text: str) -> MessageRef:
+    async def post_notice(self, channel: str, text: str, key: str = "") -> MessageRef:
         """A standalone message, e.g. the request-for-help notice; to a user id: a direct
-        message."""
+        message. `key` tags it so that `find_notice` can tell it was already posted."""
+        ...
+
+    async def find_notice(self, channel: str, key: str) -> MessageRef | None:
+        """A notice posted earlier with this key (by an attempt that died before recording
+        it), so a retry does not post it twice."""
         ...
 
     async def tell_user(self, channel: str, user_id: str, text: str) -> None:
@@ -173,6 +179,11 @@ class Chat(Protocol):
 
     async def update_ee_offer(self, ref: MessageRef, view: EEOfferView) -> None:
         """Show the offer's current state (who owns it, the EE's answer)."""
+        ...
+
+    async def find_ee_offer(self, channel: str, escalation_id: str) -> MessageRef | None:
+        """An offer posted earlier for this escalation (by an attempt that died before
+        recording it), so a retry does not offer it twice."""
         ...
 
     async def user_id_for_email(self, email: str) -> str | None:

@@ -60,6 +60,7 @@ ACTIONS_BLOCK = "tier2gate_decision"
 DECLINE_CALLBACK = "tier2gate_decline_reason"
 APPROVAL_EVENT = "tier2gate_approval_request"  # message metadata: finds our post after a crash
 NOTE_EVENT = "tier2gate_thread_note"
+NOTICE_EVENT = "tier2gate_notice"  # a standalone notice posted once (e.g. a rotation handoff)
 HISTORY_LOOKBACK = 200
 REASON_BLOCK = "tier2gate_reason"
 REASON_ACTION = "tier2gate_reason_input"
@@ -168,11 +169,29 @@ class Client:
         found = _tagged(answer.get("messages") or [], NOTE_EVENT, "key", key)
         return MessageRef(ref.channel, found) if found else None
 
-    async def post_notice(self, channel: str, text: str) -> MessageRef:
+    async def post_notice(self, channel: str, text: str, key: str = "") -> MessageRef:
+        metadata = {"event_type": NOTICE_EVENT, "event_payload": {"key": key}} if key else None
         with self._classified("chat.postMessage"):
             answer = await self._web.chat_postMessage(
-                channel=channel, text=shorten_mrkdwn(text, TEXT_MAX_CHARS))
+                channel=channel, text=shorten_mrkdwn(text, TEXT_MAX_CHARS), metadata=metadata)
         return MessageRef(channel=answer["channel"], ts=answer["ts"])
+
+    async def find_notice(self, channel: str, key: str) -> MessageRef | None:
+        """A notice posted earlier with this key (`channels:history`)."""
+        with self._classified("conversations.history"):
+            answer = await self._web.conversations_history(
+                channel=channel, limit=HISTORY_LOOKBACK, include_all_metadata=True)
+        found = _tagged(answer.get("messages") or [], NOTICE_EVENT, "key", key)
+        return MessageRef(channel, found) if found else None
+
+    async def find_ee_offer(self, channel: str, escalation_id: str) -> MessageRef | None:
+        """An EE offer posted earlier for this escalation (`channels:history`)."""
+        with self._classified("conversations.history"):
+            answer = await self._web.conversations_history(
+                channel=channel, limit=HISTORY_LOOKBACK, include_all_metadata=True)
+        found = _tagged(answer.get("messages") or [], OFFER_EVENT, "escalation_id",
+                        escalation_id)
+        return MessageRef(channel, found) if found else None
 
     async def tell_user(self, channel: str, user_id: str, text: str) -> None:
         with self._classified("chat.postEphemeral"):

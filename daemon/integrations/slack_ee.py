@@ -44,8 +44,13 @@ def offer_text(view: EEOfferView) -> str:
 
 def offer_blocks(view: EEOfferView) -> list[Block]:
     kind = "Emergency" if view.emergency else "Request for help"
-    blocks: list[Block] = [HeaderBlock(text=shorten(f"{kind}: {view.title or '(untitled)'}",
-                                                    _HEADER_MAX_CHARS))]
+    blocks: list[Block] = []
+    if view.shadow:
+        blocks.append(SectionBlock(text=MarkdownTextObject(
+            text=":warning: *SHADOW*: tier2gate is rehearsing; nobody is paged and no issue is "
+                 "opened, whatever is clicked")))
+    blocks.append(HeaderBlock(text=shorten(f"{kind}: {view.title or '(untitled)'}",
+                                           _HEADER_MAX_CHARS)))
     lines = [f"*{_lit(view.reference)}* · {_lit(view.customer)} · severity "
              f"*{_lit(view.severity)}*",
              f"*Why:* {_lit(view.reason)}",

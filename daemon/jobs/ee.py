@@ -25,7 +25,7 @@ from daemon.domain.ee import (
 )
 from daemon.domain.gate import EEOutcome, Phase
 from daemon.domain.transitions import Step
-from daemon.integrations.base import EEOfferView, MessageRef
+from daemon.integrations.base import Chat, EEOfferView, MessageRef
 from daemon.integrations.slack_payloads import EEClick
 from daemon.jobs.deps import Deps
 from daemon.jobs.escalations import Loaded, changes_for, loaded
@@ -54,7 +54,7 @@ def rotation_check_job(ee: EESettings, now_s: float, *, next_period: bool = Fals
 
 
 def offer_view(current: Loaded, offered_to: tuple[str, ...], *, wait_minutes: float = 0,
-               public: dict[str, str] | None = None) -> EEOfferView:
+               public: dict[str, str] | None = None, shadow: bool = False) -> EEOfferView:
     gate, escalation = current.gate, current.escalation
     ee = gate.ee
     facts = gate.decision.facts if gate.decision else None
@@ -68,7 +68,7 @@ def offer_view(current: Loaded, offered_to: tuple[str, ...], *, wait_minutes: fl
         emergency=gate.emergency, reason=gate.decision.reason if gate.decision else "",
         offered_to=offered_to, owner_id=ee.owner if ee else "",
         outcome=ee.outcome.value if ee and ee.outcome else "",
-        wait_minutes=wait_minutes, links=public or {}, ended=ended)
+        wait_minutes=wait_minutes, links=public or {}, ended=ended, shadow=shadow)
 
 
 class EEJobs:
@@ -119,8 +119,18 @@ class EEJobs:
                                  gate.ee.ts, now, waiting=wait > 0, unclaimed_at=None)
             return self._changes(current, step, now)
         view = offer_view(current, rotation.user_ids, wait_minutes=wait,
-                          public=links(current, settings))
-        ref = await self.deps.need_chat().post_ee_offer(channel, view)
+                          public=links(current, settings), shadow=self.deps.shadow)
+        chat = self.deps.need_chat()
+        try:
+            # An earlier attempt may have posted and died before recording it: look first.
+            found = await self._posted_before(chat, channel, current.row.id) \
+                if job.attempts > 1 else None
+            ref = found or await chat.post_ee_offer(channel, view)
+        except Permanent as exc:
+            # Nobody can see an offer that cannot be posted: go on without the EEs at once.
+            log.error("ee.offer_failed", escalation_id=current.row.id, error=str(exc))
+            why = f"the EE offer could not be posted: {exc}"
+            return self._changes(current, on_ee_nobody(gate, why, now), now)
         unclaimed_at = now + timedelta(minutes=settings.ee.take_within_minutes)
 
         async def record() -> Changes | None:
@@ -134,13 +144,22 @@ class EEJobs:
 
         return record
 
+    @staticmethod
+    async def _posted_before(chat: Chat, channel: str, escalation_id: str) -> MessageRef | None:
+        try:
+            return await chat.find_ee_offer(channel, escalation_id)
+        except Permanent as exc:  # e.g. no channels:history scope: post again, maybe twice
+            log.warning("ee.lookup_failed", error=str(exc))
+            return None
+
     async def update(self, job: Job) -> None:
         """Show the offer's current state in its message."""
         current = await self._load(job.escalation_id)
         if current is None or current.gate.ee is None or not current.gate.ee.ts:
             return
         ee = current.gate.ee
-        view = offer_view(current, ee.offered_to, public=links(current, self.deps.settings))
+        view = offer_view(current, ee.offered_to, public=links(current, self.deps.settings),
+                          shadow=self.deps.shadow)
         await self.deps.need_chat().update_ee_offer(MessageRef(ee.channel, ee.ts), view)
 
     async def wait_over(self, job: Job) -> Changes | None:
@@ -245,8 +264,17 @@ class EEJobs:
         channel = self.deps.settings.ee.offer_channel(self.deps.settings.slack)
         if not channel:
             raise Permanent("no channel for the EE handoff: set ee.channel or slack.rfh_channel")
-        text = handoff_text(rotation, previous, outgoing, owned, self.deps)
-        await self.deps.need_chat().post_notice(channel, text)
+        text = handoff_text(rotation, outgoing, owned, self.deps)
+        chat = self.deps.need_chat()
+        # An earlier attempt may have posted and died before finishing: look first.
+        found = None
+        if job.attempts > 1:
+            try:
+                found = await chat.find_notice(channel, job.key)
+            except Permanent as exc:  # e.g. no channels:history scope: post, maybe twice
+                log.warning("ee.lookup_failed", error=str(exc))
+        if found is None:
+            await chat.post_notice(channel, text, job.key)
         log.info("ee.handed_over", rotation=rotation.id, escalations=len(owned))
         at = self.deps.clock.now()
         return Changes(events=tuple(
@@ -256,7 +284,7 @@ class EEJobs:
             for owner, row in owned))
 
 
-def handoff_text(rotation: Rotation, previous: Rotation | None, outgoing: tuple[str, ...],
+def handoff_text(rotation: Rotation, outgoing: tuple[str, ...],
                  owned: list[tuple[str, EscalationRow]], deps: Deps) -> str:
     """The generated running document, Slack mrkdwn: every value from outside is literal."""
     incoming = " ".join(slack_mention(u) for u in rotation.user_ids)

@@ -9,16 +9,23 @@ import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from daemon.clock import to_datetime
 from daemon.demo.payloads import ee_button_press
 from daemon.integrations.slack_ee import TAKE_ACTION
+from daemon.jobs.ee import EEJobs
+from daemon.metrics import Metrics
+from daemon.reporting.ee import load_ee_layer
 from daemon.standins.slack import Message
 from daemon.store import JobState
+from daemon.wiring import build_parts
 from tests.ee_support import EE_CHANNEL, engineer, policy_with_ee, roster_file, rotation
+from tests.harness import HARNESS_START
 from tests.support_process import clean_env, tier2gate
 from tests.world import CHANNEL, World, incident, world
 
@@ -260,3 +267,99 @@ async def test_names_from_the_roster_are_literal_where_they_are_written(tmp_path
         texts = " ".join(str(c.args) for c in w.slack.calls_to("chat.postMessage")
                          + w.slack.calls_to("chat.update") + w.slack.calls_to("chat.postEphemeral"))
         assert "<!channel>" not in texts
+
+
+async def test_a_request_for_help_nobody_takes_goes_on_to_tier2_in_time(tmp_path: Path) -> None:
+    async with ee_world(tmp_path, TWO_EES) as w:
+        esc_id = await request_for_help(w)
+        assert "rfh_issue_opened" not in await w.daemon.events(esc_id)
+        w.daemon.clock.advance(121 * 60)  # ee.take_within_minutes: 120
+        await w.daemon.settle()
+        events = await w.daemon.events(esc_id)
+        assert "ee_skipped" in events and "rfh_issue_opened" in events
+        [skipped] = [e for e in await w.daemon.store.timeline(esc_id) if e.event == "ee_skipped"]
+        assert skipped.details["why"] == "no EE took it within 120 minutes"
+        layer = await load_ee_layer(w.daemon.store, to_datetime(HARNESS_START - 3600),
+                                    to_datetime(w.daemon.clock.now()))
+        assert (layer.offered, layer.taken, layer.reached_engineering) == (1, 0, 1)
+
+
+async def test_the_owner_hears_when_their_escalation_goes_quiet(tmp_path: Path) -> None:
+    async with ee_world(tmp_path, TWO_EES) as w:
+        esc_id = await request_for_help(w)
+        [offer] = offers(w)
+        await click(w, esc_id, EE1, "take", offer.ts, "50.001")
+        await w.daemon.settle()
+
+        def reminders() -> list[str]:
+            return [str(c.args.get("text")) for c in w.slack.calls_to("chat.postMessage")
+                    if c.args.get("channel") == EE1]
+
+        w.daemon.clock.advance(200 * 60)
+        await w.daemon.settle()
+        assert reminders() == []  # not quiet for ee.quiet_after_minutes (240) yet
+        w.daemon.clock.advance(41 * 60)
+        await w.daemon.settle()
+        [text] = reminders()
+        assert f"Nothing has happened on escalation {esc_id}" in text and "DRI" in text
+        assert "ee_reminded" in await w.daemon.events(esc_id)
+        await click(w, esc_id, EE1, "resolved", offer.ts, "50.002")
+        await w.daemon.settle()
+        w.daemon.clock.advance(300 * 60)
+        await w.daemon.settle()
+        assert len(reminders()) == 1  # resolved: no more reminders
+
+
+async def test_an_incoming_ee_takes_over_what_an_outgoing_one_owned(tmp_path: Path) -> None:
+    rotations = [rotation("2026-11-16", "2026-11-22", engineer(EE1, "Ada Lovelace")),
+                 rotation("2026-11-23", "2026-12-06", engineer(EE2, "Grace Hopper"))]
+    async with ee_world(tmp_path, rotations) as w:
+        esc_id = await request_for_help(w)
+        [offer] = offers(w)
+        await click(w, esc_id, EE1, "take", offer.ts, "60.001")
+        await w.daemon.settle()
+        await click(w, esc_id, EE2, "take", offer.ts, "60.002")  # not on rotation yet
+        await w.daemon.settle()
+        assert "ee_taken_over" not in await w.daemon.events(esc_id)
+        w.daemon.clock.advance(3 * 24 * 3600)  # Tuesday: Grace's rotation
+        await w.daemon.settle()
+        await click(w, esc_id, EE2, "take", offer.ts, "60.003")
+        await w.daemon.settle()
+        [moved] = [e for e in await w.daemon.store.timeline(esc_id)
+                   if e.event == "ee_taken_over"]
+        assert (moved.actor, moved.details["from"]) == (EE2, EE1)
+        board = await (await w.daemon.admin.get("/api/ee")).json()
+        assert [(o["ee"], o["on_rotation"]) for o in board["owners"]] == [(EE2, True)]
+
+
+async def test_an_offer_that_cannot_be_posted_sends_the_request_on_at_once(
+        tmp_path: Path) -> None:
+    async with ee_world(tmp_path, TWO_EES) as w:
+        w.slack.refuse(EE_CHANNEL, "channel_not_found")
+        esc_id = await request_for_help(w)
+        events = await w.daemon.events(esc_id)
+        assert "ee_skipped" in events and "rfh_issue_opened" in events
+        # The offer did not die: it handed the request on (the rotation's handoff message,
+        # posted to the same channel, is dead-lettered and needs a person).
+        assert [job.split(":")[0] for job in await w.daemon.dead_jobs()] == ["ee_handoff"]
+
+
+async def test_a_handoff_retried_after_a_lost_answer_is_not_posted_twice(
+        tmp_path: Path) -> None:
+    """The process can die between Slack's answer and the job's completion; the job's next
+    attempt finds its message by its key instead of posting a second one."""
+    async with ee_world(tmp_path, TWO_EES) as w:
+        await w.daemon.settle()
+
+        def handoffs() -> list[str]:
+            return [str(c.args.get("text")) for c in w.slack.calls_to("chat.postMessage")
+                    if "EE rotation 2026-11-16..2026-11-29 starts" in str(c.args.get("text"))]
+
+        assert len(handoffs()) == 1
+        [job] = [j for j in await w.daemon.store.list_jobs(JobState.DONE)
+                 if j.kind == "ee_handoff"]
+        parts = build_parts(w.daemon.settings, w.daemon.store, w.daemon.clock, Metrics())
+        await EEJobs(parts.deps).handoff(replace(job, attempts=2))
+        assert len(handoffs()) == 1
+        await EEJobs(parts.deps).handoff(replace(job, attempts=1))  # a first attempt posts
+        assert len(handoffs()) == 2
