@@ -93,6 +93,9 @@ def on_ee_take(gate: Gate, user_id: str, user_name: str, now: datetime, *, on_ro
     ee = gate.ee
     if ee is None:
         return Step(gate)
+    if gate.resolved_at is not None and not ee.owner:
+        return Step(gate, (), (_tell(user_id, click_id, "This escalation is over: nothing "
+                                     "to take.", channel),))
     if not on_rotation:
         return Step(gate, (), (_tell(user_id, click_id, "Only the Escalation Engineers on the "
                                      "current rotation can take this.", channel),))

@@ -290,6 +290,8 @@ def _resolved(gate: Gate, actor: str, now: datetime) -> Step:
                     Effect(THREAD_NOTE, "resolved-before-page", {"text": note})]
     if gate.page is None and any(m.page is not None for m in gate.merged_in):
         effects.append(Effect(RETRO, "retro"))  # the outage paged, through a merged duplicate
+    if gate.ee is not None and gate.ee.ts:
+        effects.append(Effect(EE_UPDATE, "ended"))  # the EE offer stops offering
     return Step(gate, tuple(records), tuple(effects))
 
 
@@ -333,6 +335,8 @@ def _ended(gate: Gate, escalation: Escalation, now: datetime) -> Step:
                 + (" and continues there." if status is Status.MERGED else
                    ". Close this issue unless something is still wanted."))
         effects.append(Effect(RFH_NOTE, "ended", {"text": text}))
+    if gate.ee is not None and gate.ee.ts:
+        effects.append(Effect(EE_UPDATE, "ended"))  # the EE offer stops offering
     return Step(gate, (Record(status.value, actor, details),), tuple(effects))
 
 

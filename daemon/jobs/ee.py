@@ -60,7 +60,8 @@ def offer_view(current: Loaded, offered_to: tuple[str, ...], *, wait_minutes: fl
     facts = gate.decision.facts if gate.decision else None
     ended = ""
     if gate.resolved_at is not None and not (ee and ee.outcome):
-        ended = "The source incident is over: nothing is needed any more."
+        ended = (f"The source incident {'was ' + gate.ended_as if gate.ended_as else 'is over'}"
+                 ": nothing is needed any more.")
     return EEOfferView(
         escalation_id=current.row.id, title=escalation.title or "(untitled)",
         reference=escalation.reference, customer=escalation.customer,

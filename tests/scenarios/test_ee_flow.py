@@ -27,7 +27,7 @@ from daemon.wiring import build_parts
 from tests.ee_support import EE_CHANNEL, engineer, policy_with_ee, roster_file, rotation
 from tests.harness import HARNESS_START
 from tests.support_process import clean_env, tier2gate
-from tests.world import CHANNEL, World, incident, world
+from tests.world import CHANNEL, World, incident, stamp, world
 
 EE1, EE2, STRANGER = "UEE0ADA", "UEE0GRACE", "USTRANGER"
 TWO_EES = [rotation("2026-11-16", "2026-11-29", engineer(EE1, "Ada Lovelace"),
@@ -363,3 +363,19 @@ async def test_a_handoff_retried_after_a_lost_answer_is_not_posted_twice(
         assert len(handoffs()) == 1
         await EEJobs(parts.deps).handoff(replace(job, attempts=1))  # a first attempt posts
         assert len(handoffs()) == 2
+
+
+async def test_an_offer_stops_offering_once_the_incident_is_over(tmp_path: Path) -> None:
+    async with ee_world(tmp_path, TWO_EES) as w:
+        esc_id = await request_for_help(w)
+        [offer] = offers(w)
+        closed = incident(severity="SEV3", exhausted=False, category="closed",
+                          updated_at=stamp(HARNESS_START + 60))
+        assert (await w.daemon.incident_io(closed)).status == 202
+        await w.daemon.settle()
+        blocks = str(w.slack.messages[(EE_CHANNEL, offer.ts)].blocks)
+        assert TAKE_ACTION not in blocks and "nothing is needed any more" in blocks
+        await click(w, esc_id, EE1, "take", offer.ts, "70.001")
+        await w.daemon.settle()
+        assert "ee_assigned" not in await w.daemon.events(esc_id)
+        assert any("This escalation is over" in text for text in ephemerals_to(w, EE1))
