@@ -108,6 +108,9 @@ class PagerDutySettings(Section):
     events_url: str = "https://events.pagerduty.com"
     webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     smoc_schedule_id: str | None = None
+    # Whose load the approval request shows as "Tier 2 on call"; unset: the engineer tier2gate
+    # paged last.
+    tier2_schedule_id: str | None = None
     tier2_service_id: str | None = None
     tier2_routing_key: SecretStr | None = None
     source_service_ids: Annotated[list[str], NoDecode] = Field(
