@@ -280,6 +280,8 @@ async def _slack_checks(settings: Settings, chat: ChatPreflight | None) -> list[
     channels: list[tuple[str, str | None]] = [
         ("approval_channel", settings.slack.approval_channel),
         ("rfh_channel", settings.slack.rfh_channel)]
+    if settings.ee.roster_file is not None and settings.ee.channel:
+        channels.append(("ee_channel", settings.ee.channel))  # EE offers and handoffs
     private = False
     for name, channel in channels:
         result, state = await _channel(name, channel, chat, identity.scopes)
@@ -303,6 +305,11 @@ def _scopes(settings: Settings, granted: frozenset[str] | None, private: bool) -
                 "update slack.bot_token if it changed")
 
 
+def _setting(name: str) -> str:
+    """The setting that names a checked channel (`ee_channel` is `ee.channel`)."""
+    return "ee.channel" if name == "ee_channel" else f"slack.{name}"
+
+
 async def _channel(name: str, channel: str | None, chat: ChatPreflight,
                    granted: frozenset[str] | None
                    ) -> tuple[CheckResult, ChannelState | None]:
@@ -322,12 +329,12 @@ async def _channel(name: str, channel: str | None, chat: ChatPreflight,
                         "check membership"), None
         if exc.code == "channel_not_found":
             return fail(name, f"{channel} does not exist or the bot cannot see it",
-                        f"check slack.{name} (a channel id, C…, not its name); for a private "
+                        f"check {_setting(name)} (a channel id, C…, not its name); for a private "
                         "channel invite the bot first"), None
         return fail(name, exc.reason, _fix_for(name, exc.code)), None
     if state.is_archived:
         return fail(name, f"{channel} is archived",
-                    f"unarchive it or set slack.{name} to another channel"), state
+                    f"unarchive it or set {_setting(name)} to another channel"), state
     if not state.is_member:
         return fail(name, f"the bot is not a member of {channel}",
                     f"in Slack, run `/invite @<the app>` in {channel}"), state
