@@ -74,6 +74,14 @@ class RosterFile(_Frozen):
     handoff_time: clock_time = clock_time(9, 0)
     rotations: tuple[RotationEntry, ...] = ()
 
+    @field_validator("handoff_time", mode="before")
+    @classmethod
+    def _quoted_time(cls, value: Any) -> Any:
+        """YAML 1.1 reads an unquoted 9:00 as the number 540 (base 60): refuse it by name."""
+        if isinstance(value, int | float):
+            raise ValueError('write the time in quotes, e.g. "09:00"')
+        return value
+
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, name: str) -> str:

@@ -57,6 +57,8 @@ def test_a_rotation_runs_from_its_first_day_to_the_day_after_its_last_at_handoff
     (GOOD.replace("- from: 2026-12-07", "- from: next monday"),
      "roster.yaml:9: rotations[1].from: Input should be a valid date"),
     ("rotations: [\n", "roster.yaml line 2:"),
+    (GOOD.replace('handoff_time: "09:00"', "handoff_time: 9:00"),
+     'roster.yaml:2: handoff_time: write the time in quotes, e.g. "09:00"'),
 ])
 def test_a_bad_roster_names_the_line_and_the_key(text: str, expected: str) -> None:
     with pytest.raises(RosterError) as caught:
