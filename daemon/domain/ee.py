@@ -81,6 +81,15 @@ def _tell(user_id: str, click_id: str, text: str, channel: str) -> Effect:
                                                 "channel": channel})
 
 
+def on_ee_foreign_click(gate: Gate, user_id: str, click_id: str, channel: str) -> Step:
+    """A button naming this escalation on a message that is not its recorded offer (an offer
+    whose post is not recorded yet, or another message): nothing changes, the clicker is
+    told."""
+    return Step(gate, (), (_tell(user_id, click_id, "These buttons are not this escalation's "
+                                 "recorded offer (yet): nothing changed. If the offer was just "
+                                 "posted, press again in a minute.", channel),))
+
+
 def on_ee_take(gate: Gate, user_id: str, user_name: str, now: datetime, *, on_rotation: bool,
                owner_on_rotation: bool, click_id: str, channel: str,
                quiet_minutes: float) -> Step:

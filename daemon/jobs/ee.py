@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from daemon.clock import to_datetime
 from daemon.domain.ee import (
+    on_ee_foreign_click,
     on_ee_nobody,
     on_ee_offered,
     on_ee_outcome,
@@ -219,8 +220,10 @@ class EEJobs:
             # Not this escalation's recorded offer: nothing is decided.
             log.warning("ee.click_mismatch", user=action.user_id, channel=action.channel,
                         ts=action.message_ts)
-            return Changes(delivery_done=(delivery.id, DeliveryState.IGNORED,
-                                          "not the escalation's recorded EE offer"))
+            told = on_ee_foreign_click(gate, action.user_id, click_id, action.channel)
+            return self._changes(current, told, now, (
+                delivery.id, DeliveryState.IGNORED, "not the escalation's recorded EE offer")
+            ) or Changes(delivery_done=done)
         if action.action == "take":
             rotation = self.rotation(now)
             on_rotation = rotation is not None and action.user_id in rotation.user_ids

@@ -379,3 +379,13 @@ async def test_an_offer_stops_offering_once_the_incident_is_over(tmp_path: Path)
         await w.daemon.settle()
         assert "ee_assigned" not in await w.daemon.events(esc_id)
         assert any("This escalation is over" in text for text in ephemerals_to(w, EE1))
+
+
+async def test_a_take_it_on_another_message_changes_nothing_and_says_so(tmp_path: Path) -> None:
+    async with ee_world(tmp_path, TWO_EES) as w:
+        esc_id = await request_for_help(w)
+        await click(w, esc_id, EE1, "take", "1700000000.999999", "80.001")
+        await w.daemon.settle()
+        assert "ee_assigned" not in await w.daemon.events(esc_id)
+        assert any("not this escalation's recorded offer" in text
+                   for text in ephemerals_to(w, EE1))
