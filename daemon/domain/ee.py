@@ -62,9 +62,12 @@ def on_ee_offered(gate: Gate, rotation: str, offered_to: tuple[str, ...], channe
     """The offer is posted to the EEs on rotation (`offered_to`, chat user ids). A request for
     help nobody takes by `unclaimed_at` goes on without them."""
     if gate.ee is not None and gate.ee.ts:
-        # Offered before (a request for help that became an emergency): the same message.
-        ee = gate.ee.model_copy(update={"waiting": waiting and not gate.ee.outcome})
-        return Step(gate.model_copy(update={"ee": ee}), (), (Effect(EE_UPDATE, "emergency"),))
+        # Offered before (a request for help that became an emergency): the same message. An
+        # EE who already gave their word is not waited for: the SMOC is asked now.
+        said = gate.ee.outcome is not None
+        ee = gate.ee.model_copy(update={"waiting": waiting and not said})
+        return Step(gate.model_copy(update={"ee": ee}), (),
+                    (Effect(EE_UPDATE, "emergency"), *(_continue(gate, now) if said else ())))
     ee = EEState(rotation=rotation, offered_at=now, offered_to=offered_to, channel=channel,
                  ts=ts, waiting=waiting)
     effects: tuple[Effect, ...] = ()

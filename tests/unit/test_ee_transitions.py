@@ -122,3 +122,17 @@ def test_a_quiet_timer_reminds_only_after_the_quiet_time() -> None:
     quiet, remind = t_ee.on_ee_quiet(gate, 1, NOW, 240, NOW + timedelta(minutes=241))
     assert remind and [r.event for r in quiet.records] == ["ee_reminded"]
     assert kinds(quiet) == ["ee_quiet:quiet-2"]
+
+
+def test_an_emergency_whose_ee_already_answered_asks_the_smoc_at_once() -> None:
+    """A request for help the EE sent to Engineering becomes an emergency whose rule would wait
+    for an EE: the EE has spoken already, so nobody waits."""
+    said = OWNED.model_copy(update={"outcome": EEOutcome.ENGINEERING})
+    gate = WAITING.model_copy(update={"ee": said})
+    step = t_ee.on_ee_offered(gate, "r1", ("UEE1",), "C0EE", "1.1", NOW, waiting=True,
+                              unclaimed_at=None)
+    assert "request_approval:request" in kinds(step)
+    assert step.gate.ee is not None and not step.gate.ee.waiting
+    undecided = t_ee.on_ee_offered(WAITING.model_copy(update={"ee": OWNED}), "r1", ("UEE1",),
+                                   "C0EE", "1.1", NOW, waiting=True, unclaimed_at=None)
+    assert kinds(undecided) == ["ee_update:emergency"]  # the bounded wait decides
