@@ -353,7 +353,8 @@ def on_merge_target_unknown(gate: Gate, into: str) -> Step:
 def on_approval_posted(gate: Gate, channel: str, ts: str, approvers: tuple[str, ...],
                        smoc_note: str, now: datetime, *,
                        copies: tuple[tuple[str, str], ...] = (), channel_refused: str = "",
-                       missing: tuple[str, ...] = (), smoc_resolved: bool = False) -> Step:
+                       missing: tuple[str, ...] = (), smoc_resolved: bool = False,
+                       channel_setting: str = "slack.approval_channel") -> Step:
     """The approval request is posted (the reminder and timeout clocks run since the
     classification).
 
@@ -364,7 +365,8 @@ def on_approval_posted(gate: Gate, channel: str, ts: str, approvers: tuple[str, 
     directly (`channel`/`ts` and `copies` are then direct messages): someone must fix the
     channel, so the escalation needs attention. `missing`: approvers whose direct message could
     not be sent yet; each gets its own retried job, so nobody else's copy is posted twice.
-    `smoc_resolved`: `approvers[0]` is the SMOC, not a backup.
+    `smoc_resolved`: `approvers[0]` is the SMOC, not a backup. `channel_setting` names where
+    the channel is configured (the settings, or the escalation's team in the policy).
     """
     if gate.approval is not None:
         return Step(gate)
@@ -379,7 +381,7 @@ def on_approval_posted(gate: Gate, channel: str, ts: str, approvers: tuple[str, 
     if channel_refused:
         reason = (f"The approval channel refused the bot ({channel_refused}): the request was "
                   "sent to the approvers as direct messages. Invite the bot to the channel or "
-                  "fix slack.approval_channel.")
+                  f"fix {channel_setting}.")
         updates["problems"] = (*gate.without_problems(APPROVAL_CHANNEL),
                                Problem(effect=APPROVAL_CHANNEL, reason=reason, at=now))
         records.append(Record("approval_channel_refused", DAEMON, {"error": channel_refused}))

@@ -96,6 +96,7 @@ class EscalationFormSpec:
     severities: tuple[str, ...]
     criteria: tuple[tuple[str, str], ...]  # (criterion name, label the support engineer reads)
     title: str = ""  # prefilled from the command's text
+    channel: str = ""  # where `/tier2` was used: kept with the form, it recognises the team
 
 
 class Chat(Protocol):
@@ -172,8 +173,9 @@ class PageResult:
 class Pager(Protocol):
     """Where Tier 2 gets paged and who the SMOC is (PagerDuty)."""
 
-    async def smoc_email(self) -> str | None:
-        """Email of whoever is on call now on the SMOC schedule, None if nobody is."""
+    async def smoc_email(self, schedule_id: str | None = None) -> str | None:
+        """Email of whoever is on call now on `schedule_id` (default: the configured SMOC
+        schedule; a Tier 1 team may have its own), None if nobody is."""
         ...
 
     async def page(self, request: PageRequest) -> PageResult:
@@ -297,7 +299,7 @@ class ChatPreflight(Protocol):
 
 
 class PagerPreflight(Protocol):
-    async def smoc_email(self) -> str | None:
+    async def smoc_email(self, schedule_id: str | None = None) -> str | None:
         ...
 
     async def service_name(self, service_id: str) -> str:

@@ -113,13 +113,15 @@ class Client:
             if client is not None:
                 client.close()
 
-    async def smoc_email(self) -> str | None:
-        """The SMOC on call now; the earliest entry at the lowest level if PagerDuty lists several.
+    async def smoc_email(self, schedule_id: str | None = None) -> str | None:
+        """Who is on call now on `schedule_id` (default: the SMOC schedule of the settings); the
+        earliest entry at the lowest level if PagerDuty lists several
+        (https://developer.pagerduty.com/api-reference/3a6b910f11050-list-all-of-the-on-calls).
 
         `include[]=users` usually saves the second call; the user is looked up only when the
         answer carries a bare reference.
         """
-        schedule_id = self._smoc_schedule_id
+        schedule_id = schedule_id or self._smoc_schedule_id
         if not schedule_id:
             return None
         rest = self._rest_for("resolve the SMOC")

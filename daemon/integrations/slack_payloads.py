@@ -11,6 +11,7 @@ fix, which the caller shows in the form itself.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qs
@@ -41,6 +42,7 @@ _DECISIONS: dict[str, Literal["approve", "decline"]] = {
     DECLINE_ACTION: "decline",
 }
 _MAX_FORM_FIELDS = 100
+_CHANNEL_ID = r"[CGD][A-Z0-9]{2,}"  # Slack conversation ids: public, private, direct
 SLASH_TEXT_MAX_CHARS = TEXT_MAX_CHARS
 """Slack documents no limit of its own for a slash command's text; it is typed into the
 message composer, whose messages Slack cuts at 40,000 characters, so a longer text does not
@@ -111,6 +113,7 @@ class EscalationForm:
     severity: str
     criteria: tuple[str, ...]
     details: str
+    channel: str = ""  # where `/tier2` was used (the form's metadata), if Slack said
 
 
 Interaction = ButtonClick | DeclineReason | EscalationForm
@@ -202,6 +205,10 @@ def _escalation_form(payload: dict[str, Any]) -> EscalationForm:
         if isinstance(option, dict) and _text(option, "value")
     )
     user = _obj(payload, "user")
+    # Our own modal's metadata names the channel; a form opened before it did names none.
+    metadata = _text(view, "private_metadata")
+    channel = _text(_json_object(metadata, "view.private_metadata"), "channel") if metadata \
+        else ""
     form = EscalationForm(
         view_id=_required(_text(view, "id"), "view.id"),
         user_id=_required(_text(user, "id"), "user.id"),
@@ -211,6 +218,7 @@ def _escalation_form(payload: dict[str, Any]) -> EscalationForm:
         severity=_text(_obj(field(SEVERITY), "selected_option"), "value"),
         criteria=criteria,
         details=_text(field(DETAILS), "value").strip(),
+        channel=channel if re.fullmatch(_CHANNEL_ID, channel) else "",
     )
     # The inputs the modal marks required; Slack lets a value of only spaces through.
     required = ((TITLE, form.title, "Say what is wrong."),

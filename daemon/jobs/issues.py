@@ -27,6 +27,7 @@ from daemon.domain.transitions import (
 from daemon.integrations.base import IssueDraft, IssueRef
 from daemon.jobs.deps import Deps
 from daemon.jobs.escalations import Loaded, changes_for, job_round, loaded
+from daemon.jobs.routing import routing
 from daemon.jobs.views import links, rfh_notice
 from daemon.markup import markdown_literal, markdown_url
 from daemon.settings import IssueSettings, Settings
@@ -240,8 +241,9 @@ class Issues:
         current = await self._load(job)
         if current is None:
             return None
-        settings = self.deps.settings.slack
-        channel = settings.rfh_channel or settings.approval_channel
+        # The team's RFH channel (else its approval channel), the settings' when it has none.
+        channel = routing(self.deps.settings, self.deps.policy.current(),
+                          current.gate.team).notice_channel
         now = to_datetime(self.deps.clock.now())
         if self.deps.chat is None or not channel:
             step = on_noted(current.gate, "rfh_notice_skipped",
