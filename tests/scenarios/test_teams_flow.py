@@ -1,0 +1,144 @@
+"""Tier 1 teams end to end over HTTP against the stand-ins: each team's emergency asks its own
+Support Manager on Call (its own PagerDuty schedule, Slack user and approval channel), only
+that team's approvers may decide, and an escalation no team recognises goes to the settings'
+SMOC as before."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+from daemon.integrations.slack import APPROVE_ACTION
+from daemon.demo.payloads import button_press
+from tests.harness import REPO, recent_pagerduty
+from tests.world import CHANNEL, SMOC, World, deliver, incident, world
+
+EMEA_CHANNEL, AMER_CHANNEL, AMER_RFH = "C0EMEAAPPR", "C0AMERAPPR", "C0AMERRFH"
+EMEA_SCHEDULE, AMER_SCHEDULE = "PSMOCEM", "PSMOCAM"
+EMEA_SMOC, AMER_SMOC, EMEA_BACKUP = "UEMEASMOC", "UAMERSMOC", "UEMEABACKUP"
+AMER_SERVICE = "PAMERSVC"
+
+TEAMS = f"""
+teams:
+  - name: emea
+    recognised_by:
+      fields: {{"Tier 1 team": [EMEA, Europe]}}
+    smoc_schedule_id: {EMEA_SCHEDULE}
+    backup_user_ids: [{EMEA_BACKUP}]
+    approval_channel: {EMEA_CHANNEL}
+  - name: amer
+    recognised_by:
+      fields: {{"Tier 1 team": [AMER]}}
+      pagerduty_services: [{AMER_SERVICE}]
+    smoc_schedule_id: {AMER_SCHEDULE}
+    backup_user_ids: []
+    approval_channel: {AMER_CHANNEL}
+    rfh_channel: {AMER_RFH}
+"""
+
+
+def teams_policy(tmp_path: Path, extra: str = TEAMS) -> str:
+    path = tmp_path / "policy.yaml"
+    path.write_text((REPO / "config" / "policy.yaml").read_text() + extra)
+    return str(path)
+
+
+def with_team(body: dict[str, Any], team: str, incident_id: str) -> dict[str, Any]:
+    """The S1 of `tests.world.incident` with its "Tier 1 team" custom field set."""
+    body = copy.deepcopy(body)
+    inner = body[body["event_type"]]
+    inner["id"] = incident_id
+    entry = copy.deepcopy(inner["custom_field_entries"][0])
+    entry["custom_field"].update(id="01TEAMF", name="Tier 1 team")
+    entry["values"] = [{"value_option": {"id": "01TEAMO", "value": team,
+                                         "custom_field_id": "01TEAMF", "sort_key": 1}}]
+    inner["custom_field_entries"].append(entry)
+    return body
+
+
+def request_in(w: World, channel: str) -> tuple[str, str]:
+    """The (ts, text) of the one approval request posted in `channel`."""
+    [(ts, text)] = [(m.ts, str(m.blocks) + m.text) for (ch, _ts), m in w.slack.messages.items()
+                    if ch == channel and not m.thread_ts]
+    return ts, text
+
+
+def oncall_schedules(w: World) -> list[str]:
+    return [value for r in w.pagerduty.requests if r.path == "/oncalls"
+            for key, value in r.query if key == "schedule_ids[]"]
+
+
+async def test_each_teams_emergency_asks_its_own_manager_on_call(tmp_path: Path) -> None:
+    async with world(tmp_path, policy_file=teams_policy(tmp_path)) as w:
+        for schedule, user, email in ((EMEA_SCHEDULE, EMEA_SMOC, "emea-smoc@example.com"),
+                                      (AMER_SCHEDULE, AMER_SMOC, "amer-smoc@example.com")):
+            w.pagerduty.set_oncall(schedule, f"P{user}", email)
+            w.slack.users_by_email[email] = user
+        await deliver(w, with_team(incident(), "EMEA", "01EMEA"))
+        await deliver(w, with_team(incident(), "amer", "01AMER"))  # case does not matter
+        await deliver(w, incident(incident_id="01NOTEAM"))
+
+        rows = {row.external_id: row for row in await w.daemon.escalations()}
+        assert {k: (r.team, r.state) for k, r in rows.items()} == {
+            "01EMEA": ("emea", "awaiting_approval"), "01AMER": ("amer", "awaiting_approval"),
+            "01NOTEAM": ("default", "awaiting_approval")}
+        emea_ts, emea_text = request_in(w, EMEA_CHANNEL)
+        amer_ts, amer_text = request_in(w, AMER_CHANNEL)
+        _ts, default_text = request_in(w, CHANNEL)
+        assert f"<@{EMEA_SMOC}>" in emea_text and f"<@{EMEA_BACKUP}>" in emea_text
+        assert f"<@{AMER_SMOC}>" in amer_text and EMEA_SMOC not in amer_text
+        assert f"<@{SMOC}>" in default_text and EMEA_SMOC not in default_text
+        # Each team's schedule was asked in PagerDuty, and the settings' for the rest.
+        assert set(oncall_schedules(w)) == {EMEA_SCHEDULE, AMER_SCHEDULE, "PSMOC01"}
+
+        # The other team's manager may not decide; the team's own may.
+        amer = rows["01AMER"]
+        click = button_press(amer.id, EMEA_SMOC, "approve", AMER_CHANNEL, amer_ts, "9.001")
+        assert (await w.daemon.slack_interaction(click)).status == 200
+        await w.daemon.settle()
+        assert w.pagerduty.pages == []
+        assert "approval_refused" in await w.daemon.events(amer.id)
+        click = button_press(amer.id, AMER_SMOC, "approve", AMER_CHANNEL, amer_ts, "9.002")
+        assert (await w.daemon.slack_interaction(click)).status == 200
+        await w.daemon.settle()
+        assert len(w.pagerduty.pages) == 1
+        timeline = await w.daemon.store.timeline(amer.id)
+        requested = next(e for e in timeline if e.event == "approval_requested")
+        assert requested.details["team"] == "amer"
+        assert requested.details["to"] == [AMER_SMOC]
+        assert [e.actor for e in timeline if e.event == "approved"] == [AMER_SMOC]
+
+        listed = await (await w.daemon.admin.get("/api/escalations?team=emea")).json()
+        assert [v["external_id"] for v in listed["escalations"]] == ["01EMEA"]
+        assert APPROVE_ACTION in emea_text  # still waiting for EMEA's decision
+
+
+async def test_a_teams_channel_that_refuses_the_bot_sends_the_request_to_its_approvers(
+        tmp_path: Path) -> None:
+    async with world(tmp_path, policy_file=teams_policy(tmp_path)) as w:
+        w.pagerduty.set_oncall(EMEA_SCHEDULE, "PEMEA", "emea-smoc@example.com")
+        w.slack.users_by_email["emea-smoc@example.com"] = EMEA_SMOC
+        w.slack.refuse(EMEA_CHANNEL, "not_in_channel")
+        await deliver(w, with_team(incident(), "Europe", "01EMEA"))
+        [row] = await w.daemon.escalations()
+        assert (row.team, row.state, row.attention) == ("emea", "awaiting_approval", True)
+        direct = {m.channel for m in w.slack.messages.values() if "tier2gate_approve" in
+                  str(m.blocks)}
+        assert direct == {w.slack.dm_channel(EMEA_SMOC), w.slack.dm_channel(EMEA_BACKUP)}
+        listed = await (await w.daemon.admin.get("/api/escalations")).json()
+        [problem] = listed["needs_attention"][0]["problems"]
+        assert "team 'emea' approval_channel in the policy" in problem["reason"]
+
+
+async def test_a_pagerduty_service_recognises_its_team_and_its_rfh_goes_to_its_channel(
+        tmp_path: Path) -> None:
+    async with world(tmp_path, policy_file=teams_policy(tmp_path)) as w:
+        sample = recent_pagerduty("pagerduty/zulip_triggered_v3.json")
+        sample["event"]["data"]["service"]["id"] = AMER_SERVICE
+        assert (await w.daemon.pagerduty(sample)).status == 202
+        await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        assert (row.team, row.state) == ("amer", "rfh")
+        notices = [m for m in w.slack.messages.values() if "Request for help" in m.text]
+        assert [m.channel for m in notices] == [AMER_RFH]
