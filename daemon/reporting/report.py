@@ -121,6 +121,9 @@ class Report(_Model):
     timeouts: tuple[Timeout, ...]
     top_criteria: tuple[CriterionCount, ...]
     dead_lettered_jobs: int  # of jobs that belong to these escalations
+    # Every figure above again for each Tier 1 team that has escalations in the window, by
+    # team name (`domain.teams`; "default" for the implicit team). Empty within a team's own.
+    teams: dict[str, Report] = {}
 
 
 @dataclass(frozen=True)
@@ -216,7 +219,7 @@ def _figures(seen: Sequence[_Seen]) -> Figures:
                       for s in seen if s.emergency)
     noted = tuple(Noted(escalation_id=s.current.row.id, reference=s.current.escalation.reference,
                         title=s.current.escalation.title, event=entry.event, actor=entry.actor,
-                        at=entry.at, details=entry.details)
+                        at=entry.at, details=entry.details, team=s.current.row.team)
                   for s in seen for entry in s.entries if entry.event in NOTED_EVENTS)
     return Figures(groups=groups, durations=durations,
                    criteria=dict(Counter(name for s in seen for name in s.criteria)),
@@ -282,7 +285,18 @@ def build_report(rows: Sequence[EscalationRow], timelines: Mapping[str, Sequence
     _require_aware(since=since, until=until)
     low, high = since.timestamp(), until.timestamp()
     seen = [_seen(row, timelines.get(row.id, ())) for row in rows if low <= row.opened_at < high]
-    return _assemble(_figures(seen), since, until)
+    teams: dict[str, list[_Seen]] = {}
+    for s in seen:
+        teams.setdefault(s.current.row.team, []).append(s)
+    return _with_teams(_assemble(_figures(seen), since, until),
+                       {team: _figures(found) for team, found in teams.items()}, since, until)
+
+
+def _with_teams(report: Report, teams: Mapping[str, Figures], since: datetime,
+                until: datetime) -> Report:
+    """The report with every figure broken down by team, team names in order."""
+    return report.model_copy(update={"teams": {
+        team: _assemble(teams[team], since, until) for team in sorted(teams)}})
 
 
 def parse_since(text: str) -> timedelta:
@@ -301,5 +315,5 @@ async def load_report(store: Store, since: datetime, until: datetime) -> Report:
     """The report for escalations opened in [since, until), aggregated by the database: its
     cost follows the window's size, and the process holds only the figures."""
     _require_aware(since=since, until=until)
-    figures = await store.report_figures(since.timestamp(), until.timestamp())
-    return _assemble(figures, since, until)
+    figures, teams = await store.figures_with_teams(since.timestamp(), until.timestamp())
+    return _with_teams(_assemble(figures, since, until), teams, since, until)

@@ -292,6 +292,13 @@ class Store:
         """The report's aggregates over escalations opened in [since, until)."""
         return await self._run(lambda: reads.report_figures(since, until), proves_writes=False)
 
+    async def figures_with_teams(self, since: float, until: float
+                                 ) -> tuple[reads.Figures, dict[str, reads.Figures]]:
+        """The report's aggregates over escalations opened in [since, until), whole and per
+        Tier 1 team, in one transaction."""
+        return await self._run(lambda: reads.figures_with_teams(since, until),
+                               proves_writes=False)
+
     async def timeline(self, escalation_id: str) -> list[TimelineEntry]:
         return await self._run(lambda: units.timeline(escalation_id), proves_writes=False)
 

@@ -9,8 +9,8 @@ import copy
 from pathlib import Path
 from typing import Any
 
-from daemon.integrations.slack import APPROVE_ACTION
 from daemon.demo.payloads import button_press
+from daemon.integrations.slack import APPROVE_ACTION
 from tests.harness import REPO, recent_pagerduty
 from tests.world import CHANNEL, SMOC, World, deliver, incident, world
 
@@ -83,7 +83,7 @@ async def test_each_teams_emergency_asks_its_own_manager_on_call(tmp_path: Path)
         assert {k: (r.team, r.state) for k, r in rows.items()} == {
             "01EMEA": ("emea", "awaiting_approval"), "01AMER": ("amer", "awaiting_approval"),
             "01NOTEAM": ("default", "awaiting_approval")}
-        emea_ts, emea_text = request_in(w, EMEA_CHANNEL)
+        _emea_ts, emea_text = request_in(w, EMEA_CHANNEL)
         amer_ts, amer_text = request_in(w, AMER_CHANNEL)
         _ts, default_text = request_in(w, CHANNEL)
         assert f"<@{EMEA_SMOC}>" in emea_text and f"<@{EMEA_BACKUP}>" in emea_text
