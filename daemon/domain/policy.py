@@ -28,7 +28,7 @@ from pydantic import (
 )
 
 from daemon.domain.calendar import BusinessHours, require_aware
-from daemon.domain.models import Criterion, Escalation, Source, Status
+from daemon.domain.models import CHAT_USER_ID, Criterion, Escalation, Source, Status
 from daemon.domain.teams import DEFAULT_TEAM, TEAM_NAME, Recognition, recognise
 
 Loc = tuple[int | str, ...]
@@ -172,6 +172,12 @@ class Rule(_Frozen):
         return str(path)
 
 
+# Ids a team names, by shape: a name where an id belongs (`#support`, an email) is a mistake the
+# file can point at, rather than a request posted nowhere at 2 a.m.
+_PAGERDUTY_ID = r"^P[A-Z0-9]{2,}$"
+_CHANNEL_ID = r"^[CG][A-Z0-9]{2,}$"
+
+
 class Team(_Frozen):
     """A Tier 1 team (`domain.teams`): how its escalations are recognised, who approves their
     pages and where, and rules of its own, tried before the shared `rules`.
@@ -184,14 +190,18 @@ class Team(_Frozen):
 
     name: Annotated[Text, Field(pattern=TEAM_NAME)]
     recognised_by: Recognition = Recognition()
-    smoc_schedule_id: Text | None = Field(
+    smoc_schedule_id: Annotated[Text, Field(pattern=_PAGERDUTY_ID)] | None = Field(
         default=None, description="PagerDuty schedule of this team's Support Manager on Call")
-    smoc_user_id: Text | None = Field(
+    smoc_user_id: Annotated[Text, Field(pattern=f"^{CHAT_USER_ID}$")] | None = Field(
         default=None, description="a fixed approver (Slack user id) instead of a schedule")
-    backup_user_ids: Annotated[tuple[Text, ...], BeforeValidator(_listed)] | None = None
-    backup_group_id: Text | None = Field(default=None, description="a Slack user group (S…)")
-    approval_channel: Text | None = Field(default=None, description="Slack channel id (C…)")
-    rfh_channel: Text | None = Field(default=None, description="Slack channel id (C…)")
+    backup_user_ids: Annotated[tuple[Annotated[Text, Field(pattern=f"^{CHAT_USER_ID}$")], ...],
+                               BeforeValidator(_listed)] | None = None
+    backup_group_id: Annotated[Text, Field(pattern=r"^S[A-Z0-9]{2,}$")] | None = Field(
+        default=None, description="a Slack user group (S…)")
+    approval_channel: Annotated[Text, Field(pattern=_CHANNEL_ID)] | None = Field(
+        default=None, description="Slack channel id (C… or G…)")
+    rfh_channel: Annotated[Text, Field(pattern=_CHANNEL_ID)] | None = Field(
+        default=None, description="Slack channel id (C… or G…)")
     rules: tuple[Rule, ...] = ()
 
 
