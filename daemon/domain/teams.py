@@ -111,3 +111,10 @@ def recognise(teams: Sequence[Recognisable], escalation: Escalation, default: st
             if found(team):
                 return team.name
     return default
+
+
+def team_of_channel(teams: Sequence[Recognisable], channel: str, default: str) -> str:
+    """The team whose `slack_channels` hold `channel` (where someone in Support used
+    `/tier2`), else `default`: the team a person there most likely works for."""
+    return next((team.name for team in teams if channel in team.recognised_by.slack_channels),
+                default)

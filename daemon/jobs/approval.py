@@ -18,8 +18,8 @@ from datetime import datetime
 
 from daemon.clock import to_datetime
 from daemon.domain.gate import Gate, Phase, Verdict
-from daemon.domain.policy import Approval
-from daemon.domain.teams import DEFAULT_TEAM
+from daemon.domain.policy import Approval, Policy
+from daemon.domain.teams import DEFAULT_TEAM, team_of_channel
 from daemon.domain.transitions import (
     Step,
     on_approval_posted,
@@ -44,12 +44,14 @@ from daemon.integrations.slack_payloads import (
     ButtonClick,
     DeclineReason,
     EscalationForm,
+    SlashCommand,
     parse_interaction,
     parse_slash_command,
 )
 from daemon.jobs.deps import Deps
 from daemon.jobs.escalations import Loaded, changes_for, job_round, loaded
 from daemon.jobs.intake import Intake
+from daemon.jobs.oncall import WHO, on_call_text
 from daemon.jobs.policy import judge_again
 from daemon.jobs.routing import Routing, routing
 from daemon.jobs.views import approval_view, escalation_subject
@@ -458,6 +460,9 @@ class Approvals:
             raise Permanent("command delivery is not in the store")
         command = parse_slash_command(delivery.body)
         policy = self.deps.policy.current()
+        if command.text.strip().casefold() == WHO:
+            await self._tell_who(command, policy)
+            return Changes(delivery_done=(delivery.id, DeliveryState.PROCESSED, WHO))
         spec = EscalationFormSpec(
             severities=tuple(policy.severity_aliases),
             criteria=tuple((c.value, names[0]) for c, names in policy.criteria_fields.items()
@@ -465,6 +470,19 @@ class Approvals:
             title=command.text.strip()[:150], channel=command.channel_id)
         await self.deps.need_chat().open_escalation_form(command.trigger_id, spec)
         return Changes(delivery_done=(delivery.id, DeliveryState.PROCESSED, ""))
+
+    async def _tell_who(self, command: SlashCommand, policy: Policy) -> None:
+        """`/tier2 who`, answered to the person only: ephemeral where they asked, or a direct
+        message when the bot may not post there (a channel it was never invited to)."""
+        team = team_of_channel(policy.teams or (), command.channel_id,
+                               policy.default_team or DEFAULT_TEAM)
+        text = await on_call_text(self.deps, team, await self.approvers(self.routing(team)))
+        chat = self.deps.need_chat()
+        try:
+            await chat.tell_user(command.channel_id, command.user_id, text)
+        except Permanent as exc:
+            log.info("approval.who_direct", error=str(exc))
+            await chat.post_notice(command.user_id, text)
 
     async def _from_its_message(self, current: Loaded, action: ButtonClick | DeclineReason
                                 ) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 from daemon.demo.payloads import button_press
 from daemon.integrations.slack import APPROVE_ACTION
 from tests.harness import REPO, recent_pagerduty
+from tests.scenarios.test_flow import escalation_form
 from tests.world import CHANNEL, SMOC, World, deliver, incident, world
 
 EMEA_CHANNEL, AMER_CHANNEL, AMER_RFH = "C0EMEAAPPR", "C0AMERAPPR", "C0AMERRFH"
@@ -142,3 +143,62 @@ async def test_a_pagerduty_service_recognises_its_team_and_its_rfh_goes_to_its_c
         assert (row.team, row.state) == ("amer", "rfh")
         notices = [m for m in w.slack.messages.values() if "Request for help" in m.text]
         assert [m.channel for m in notices] == [AMER_RFH]
+
+
+EMEA_SUPPORT = "C0EMEASUP"
+WHO_TEAMS = TEAMS.replace("      fields: {\"Tier 1 team\": [EMEA, Europe]}\n",
+                          "      fields: {\"Tier 1 team\": [EMEA, Europe]}\n"
+                          f"      slack_channels: [{EMEA_SUPPORT}]\n")
+
+
+async def test_tier2_who_names_the_teams_approver_backups_and_tier2_on_call(
+        tmp_path: Path) -> None:
+    async with world(tmp_path, policy_file=teams_policy(tmp_path, WHO_TEAMS),
+                     pagerduty={"tier2_schedule_id": "PTIER2S"}) as w:
+        w.pagerduty.set_oncall(EMEA_SCHEDULE, "PEMEA", "emea-smoc@example.com")
+        w.slack.users_by_email["emea-smoc@example.com"] = EMEA_SMOC
+        w.pagerduty.set_oncall("PTIER2S", "PTINA", "tina@example.com")
+        w.slack.users_by_email["tina@example.com"] = "UTINA"
+
+        # Anyone in Support, in their team's channel: an answer only they see.
+        assert (await w.daemon.slack_command("who", user="UNEWHIRE",
+                                             channel=EMEA_SUPPORT)).status == 200
+        await w.daemon.settle()
+        [answer] = [c.args for c in w.slack.ephemerals]
+        assert (answer["channel"], answer["user"]) == (EMEA_SUPPORT, "UNEWHIRE")
+        assert "(team emea)" in answer["text"]
+        assert f"Approver (Support Manager on Call): <@{EMEA_SMOC}>" in answer["text"]
+        assert f"Backup approvers: <@{EMEA_BACKUP}>" in answer["text"]
+        assert "Tier 2 on call: <@UTINA>" in answer["text"]
+        assert w.slack.views == []  # no form opened
+
+        # Elsewhere: the default team's, as configured in the settings.
+        await w.daemon.slack_command(" WHO ", user="UNEWHIRE", channel="C0RANDOM")
+        await w.daemon.settle()
+        text = w.slack.ephemerals[-1].args["text"]
+        assert "(team default)" in text and f"<@{SMOC}>" in text and EMEA_SMOC not in text
+
+        # A channel the bot may not post in: a direct message instead.
+        w.slack.refuse("C0PRIVATE")
+        await w.daemon.slack_command("who", user="UNEWHIRE", channel="C0PRIVATE")
+        await w.daemon.settle()
+        [direct] = [m for m in w.slack.messages.values()
+                    if m.channel == w.slack.dm_channel("UNEWHIRE")]
+        assert "Who is on call now" in direct.text
+
+
+async def test_a_form_opened_in_a_teams_channel_belongs_to_that_team(tmp_path: Path) -> None:
+    async with world(tmp_path, policy_file=teams_policy(tmp_path, WHO_TEAMS)) as w:
+        w.pagerduty.set_oncall(EMEA_SCHEDULE, "PEMEA", "emea-smoc@example.com")
+        w.slack.users_by_email["emea-smoc@example.com"] = EMEA_SMOC
+        await w.daemon.slack_command("Payments API returns 500s", channel=EMEA_SUPPORT)
+        await w.daemon.settle()
+        [view] = w.slack.views
+        form = escalation_form(view, "USUPPORT", "Payments API returns 500s", "S1",
+                               ["support_exhausted_knowledge"])
+        assert (await w.daemon.slack_interaction(form)).status == 200
+        await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        assert (row.source, row.team, row.state) == ("slack", "emea", "awaiting_approval")
+        _ts, text = request_in(w, EMEA_CHANNEL)
+        assert f"<@{EMEA_SMOC}>" in text
