@@ -38,10 +38,9 @@ teams:
 ])
 def test_an_id_of_the_wrong_shape_is_named_by_team_key_and_line(old: str, new: str,
                                                                key: str) -> None:
-    text = SHIPPED.read_text() + TEAMS
-    line = text[:text.index(old)].count("\n") + 1
+    line = (SHIPPED.read_text() + TEAMS[:TEAMS.index(old)]).count("\n") + 1
     with pytest.raises(PolicyError) as raised:
-        parse_policy(text.replace(old, new), "policy.yaml")
+        parse_policy(SHIPPED.read_text() + TEAMS.replace(old, new), "policy.yaml")
     assert f"policy.yaml:{line}: team " in str(raised.value)
     assert f"{key}: String should match pattern" in str(raised.value)
 

@@ -121,8 +121,8 @@ BASE = SHIPPED.read_text()
 def test_team_mistakes_are_named_by_team_rule_and_line(old: str, new: str,
                                                       fragment: str) -> None:
     assert old in TEAMS
-    text = (BASE + TEAMS).replace(old, new, 1)
-    line = text[:(BASE + TEAMS).index(old)].count("\n") + 1  # the edited line is the culprit
+    text = BASE + TEAMS.replace(old, new, 1)
+    line = (BASE + TEAMS[:TEAMS.index(old)]).count("\n") + 1  # the edited line is the culprit
     with pytest.raises(PolicyError) as raised:
         parse_policy(text, "policy.yaml")
     assert fragment in str(raised.value)
@@ -135,3 +135,12 @@ def test_default_team_must_name_a_team() -> None:
     assert "default_team: no team is named 'apac'; known: amer, default, emea" in str(
         raised.value)
     assert raised.value.problems[0].line == len((BASE + TEAMS).splitlines()) + 1
+
+
+def test_the_example_in_the_shipped_policy_is_a_valid_teams_section() -> None:
+    text = SHIPPED.read_text()
+    start = text.index("# teams:")
+    example = "\n".join(line[2:] for line in text[start:].splitlines())
+    policy = parse_policy(text[:start] + example + "\n", "example.yaml")
+    assert policy.team_names == ("amer", "emea")
+    assert evaluate(policy, esc(fields={"Tier 1 team": "Europe"}), OPENED).team == "emea"
