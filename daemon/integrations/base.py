@@ -82,6 +82,7 @@ class ApprovalView:
     page_failed: bool = False  # the page was decided but did not go out (for good)
     no_decision: NoDecision | None = None  # set: nobody decided, and nobody needs to any more
     no_decision_detail: str = ""  # the merge target, or the policy's reason (untrusted text)
+    team: str = ""  # the Tier 1 team whose approvers decide; "" for the implicit one
 
     @property
     def waiting(self) -> bool:

@@ -7,6 +7,7 @@ from datetime import datetime
 from daemon.clock import iso
 from daemon.domain.gate import Gate, Phase, Verdict
 from daemon.domain.models import Escalation, Status
+from daemon.domain.teams import DEFAULT_TEAM
 from daemon.domain.transitions import PAGE
 from daemon.integrations.base import ApprovalView, Decided, DecisionKind, NoDecision
 from daemon.jobs.escalations import Loaded
@@ -81,6 +82,7 @@ def approval_view(current: Loaded, settings: Settings, now: datetime,
         page_failed=any(p.effect == PAGE and p.final for p in gate.problems),
         no_decision=no_decision,
         no_decision_detail=detail,
+        team="" if gate.team == DEFAULT_TEAM else gate.team,
     )
 
 

@@ -88,6 +88,7 @@ async def test_each_teams_emergency_asks_its_own_manager_on_call(tmp_path: Path)
         amer_ts, amer_text = request_in(w, AMER_CHANNEL)
         _ts, default_text = request_in(w, CHANNEL)
         assert f"<@{EMEA_SMOC}>" in emea_text and f"<@{EMEA_BACKUP}>" in emea_text
+        assert "team *emea*" in emea_text and "team *" not in default_text
         assert f"<@{AMER_SMOC}>" in amer_text and EMEA_SMOC not in amer_text
         assert f"<@{SMOC}>" in default_text and EMEA_SMOC not in default_text
         # Each team's schedule was asked in PagerDuty, and the settings' for the rest.
