@@ -17,7 +17,7 @@ from typing import Any
 
 from daemon.domain.teams import DEFAULT_TEAM
 from daemon.store.records import EscalationRow, TimelineEntry
-from daemon.store.units import _ESC_COLUMNS, Sql, Stmt, Unit, escalation_from
+from daemon.store.units import _ESC_COLUMNS, Row, Sql, Stmt, Unit, escalation_from
 
 NO_OUTCOME = "none"  # the outcome filter's word for "never classified" (outcome IS NULL)
 
@@ -270,11 +270,14 @@ def report_figures(since: float, until: float) -> Unit[Figures]:
     rows = yield Stmt(REPORT_CRITERIA, window + window)
     criteria = {str(row["criterion"]): int(row["n"]) for row in rows}
     rows = yield Stmt(REPORT_NOTED, window)
-    noted = tuple(Noted(escalation_id=row["escalation_id"], reference=row["reference"],
-                        title=row["title"], event=row["event"], actor=row["actor"],
-                        at=row["at"], details=json.loads(row["details"]), team=row["team"])
-                  for row in rows)
+    noted = tuple(_noted(row) for row in rows)
     return Figures(groups, durations, criteria, noted)
+
+
+def _noted(row: Row) -> Noted:
+    return Noted(escalation_id=row["escalation_id"], reference=row["reference"],
+                 title=row["title"], event=row["event"], actor=row["actor"], at=row["at"],
+                 details=json.loads(row["details"]), team=row["team"])
 
 
 # --- the report's figures per Tier 1 team --------------------------------------------------------
@@ -291,7 +294,7 @@ TEAM_CRITERIA = _criteria_sql(True)
 
 def team_figures(since: float, until: float, noted: Sequence[Noted]) -> Unit[dict[str, Figures]]:
     """The report's figures for escalations opened in [since, until), per team; `noted` are
-    the window's declines and timeouts (`report_figures` read them already)."""
+    the window's declines and timeouts (`REPORT_NOTED`)."""
     window = (since, until)
     rows = yield Stmt(TEAM_FIGURES, window)
     groups: dict[str, list[Group]] = {}
@@ -318,7 +321,16 @@ def team_figures(since: float, until: float, noted: Sequence[Noted]) -> Unit[dic
 
 def figures_with_teams(since: float, until: float
                        ) -> Unit[tuple[Figures, dict[str, Figures]]]:
-    """The report's figures for the window, whole and per team, in one snapshot."""
-    whole = yield from report_figures(since, until)
-    teams = yield from team_figures(since, until, whole.noted)
+    """The report's figures for the window, whole and per team, in one snapshot and one pass
+    over the window: the whole is the teams' figures together (a report only ever sums
+    groups, so a group split by team counts the same as the group)."""
+    rows = yield Stmt(REPORT_NOTED, (since, until))
+    noted = tuple(_noted(row) for row in rows)
+    teams = yield from team_figures(since, until, noted)
+    criteria: dict[str, int] = {}
+    for figures in teams.values():
+        for name, n in figures.criteria.items():
+            criteria[name] = criteria.get(name, 0) + n
+    whole = Figures(tuple(g for f in teams.values() for g in f.groups),
+                    tuple(d for f in teams.values() for d in f.durations), criteria, noted)
     return whole, teams
