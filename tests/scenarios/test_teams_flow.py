@@ -13,6 +13,7 @@ from daemon.demo.payloads import button_press
 from daemon.integrations.slack import APPROVE_ACTION
 from tests.harness import REPO, recent_pagerduty
 from tests.scenarios.test_flow import escalation_form
+from tests.scenarios.test_policy_edits import SETTLE_S, SHIPPED, edit, put_in_force
 from tests.world import CHANNEL, SMOC, World, deliver, incident, world
 
 EMEA_CHANNEL, AMER_CHANNEL, AMER_RFH = "C0EMEAAPPR", "C0AMERAPPR", "C0AMERRFH"
@@ -203,3 +204,26 @@ async def test_a_form_opened_in_a_teams_channel_belongs_to_that_team(tmp_path: P
         assert (row.source, row.team, row.state) == ("slack", "emea", "awaiting_approval")
         _ts, text = request_in(w, EMEA_CHANNEL)
         assert f"<@{EMEA_SMOC}>" in text
+
+
+async def test_a_team_added_to_the_policy_takes_its_open_escalations_but_not_asked_ones(
+        tmp_path: Path) -> None:
+    """A policy edit that adds teams judges the open escalations again: a request for help
+    moves to the team that now recognises it (`team_changed`); an emergency whose SMOC was
+    asked stays with the team that was asked."""
+    path = tmp_path / "policy.yaml"
+    edit(path, SHIPPED)
+    async with world(tmp_path, policy_file=str(path), policy_settle_s=SETTLE_S,
+                     clock={"check_interval_s": 0.02}) as w:
+        await deliver(w, with_team(incident(severity="SEV3"), "EMEA", "01RFH"))
+        await deliver(w, with_team(incident(), "EMEA", "01ASKED"))
+        rows = {row.external_id: row for row in await w.daemon.escalations()}
+        assert {k: (r.team, r.state) for k, r in rows.items()} == {
+            "01RFH": ("default", "rfh"), "01ASKED": ("default", "awaiting_approval")}
+        await put_in_force(w, path, SHIPPED + TEAMS)
+        rows = {row.external_id: row for row in await w.daemon.escalations()}
+        assert (rows["01RFH"].team, rows["01ASKED"].team) == ("emea", "default")
+        moved = [e.details for e in await w.daemon.store.timeline(rows["01RFH"].id)
+                 if e.event == "team_changed"]
+        assert moved == [{"from": "default", "to": "emea"}]
+        assert "team_changed" not in await w.daemon.events(rows["01ASKED"].id)
