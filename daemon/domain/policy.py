@@ -288,12 +288,6 @@ class Policy(_Frozen):
         """The configured team of that name; None for the implicit team (the settings')."""
         return next((team for team in self.teams or () if team.name == name), None)
 
-    @property
-    def team_names(self) -> tuple[str, ...]:
-        """Every team an escalation may belong to under this policy, the default first."""
-        default = self.default_team or DEFAULT_TEAM
-        return (default, *(t.name for t in self.teams or () if t.name != default))
-
     def _unknown_references(self, where: Loc, when: Conditions) -> list[tuple[Loc, str]]:
         """Names a rule uses that the policy never defines: such a rule could never match."""
         problems = [
