@@ -83,8 +83,9 @@ def _by_field(team: Recognisable, fields: Mapping[str, str]) -> bool:
     said = {name.strip().casefold(): value for name, value in fields.items()}
     for name, values in team.recognised_by.fields.items():
         value = said.get(name.strip().casefold())
-        # A multi-select field arrives as "A, B": any of its values may name the team.
-        if value is not None and _fold(value.split(",")) & _fold(values):
+        # A multi-select field arrives as "A, B": any of its values may name the team (and so
+        # may the whole, for a single value that holds a comma).
+        if value is not None and _fold([value, *value.split(",")]) & _fold(values):
             return True
     return False
 

@@ -21,7 +21,7 @@ teams:
     smoc_schedule_id: PSMOCEM
   - name: amer
     recognised_by:
-      fields: {"Tier 1 team": AMER, "Request type": ["Americas outage"]}
+      fields: {"Tier 1 team": [AMER, "Americas, North"], "Request type": ["Americas outage"]}
       pagerduty_services: [PAMER01]
       desk_brands: ["Acme US"]
       jsm_projects: [AMS]
@@ -49,6 +49,8 @@ def esc(source: Source = Source.INCIDENT_IO, *, fields: dict[str, str] | None = 
     pytest.param(esc(fields={"tier 1 TEAM": " europe "}), "emea", id="field, any case"),
     pytest.param(esc(fields={"Tier 1 team": "APAC, AMER"}), "amer", id="multi-select"),
     pytest.param(esc(fields={"Tier 1 team": "APAC"}), DEFAULT_TEAM, id="unknown value"),
+    pytest.param(esc(fields={"Tier 1 team": "Americas, North"}), "amer",
+                 id="one value with a comma"),
     pytest.param(esc(Source.PAGERDUTY, origin="PAMER01"), "amer", id="pagerduty service"),
     pytest.param(esc(Source.PAGERDUTY, origin="POTHER"), DEFAULT_TEAM, id="other service"),
     pytest.param(esc(Source.SLACK, origin="C0EMEA"), "emea", id="slack channel"),
