@@ -89,6 +89,7 @@ def retro_context(current: Loaded, entries: list[TimelineEntry], settings: Setti
         "decision": decision,
         "declared_by": _code_span(escalation.declared_by.label) if escalation.declared_by
         else "not said by the source",
+        "team": gate.team,
         "durations": {
             "to_approval": _duration(opened, approved),
             "to_page": _duration(opened, gate.page.at if gate.page else None),
