@@ -23,6 +23,7 @@ from daemon.appkeys import (
     CONFIG_CHECKS,
     INTAKE,
     METRICS,
+    POLICY,
     PREFLIGHT,
     READY_DETAILS,
     SETTINGS,
@@ -225,6 +226,8 @@ def build_admin_app(public: web.Application) -> web.Application:
     app[ADMIN_ACCESS] = access
     if PREFLIGHT in public:
         app[PREFLIGHT] = public[PREFLIGHT]
+    if WATCH in public:
+        app[POLICY] = public[WATCH].policy
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz_detailed)
     app.router.add_get("/metrics", health.metrics)

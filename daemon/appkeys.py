@@ -7,6 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from daemon.metrics import Metrics
+from daemon.policy_source import PolicySource
 from daemon.preflight import PreflightMonitor
 from daemon.settings import Settings
 from daemon.store import Store
@@ -22,3 +23,6 @@ READY_DETAILS = web.AppKey("ready_details", list[Callable[[], dict[str, object]]
 """Facts `/readyz` shows whatever its verdict (e.g. the last clock step), never reasons."""
 PREFLIGHT = web.AppKey("preflight", PreflightMonitor)
 """The daemon's periodic vendor checks, when enabled: `/readyz` detail and the dashboard."""
+POLICY = web.AppKey("policy", PolicySource)
+"""The policy in force, when the daemon watches one: its business calendar judges the report's
+weekend of an undecided escalation and the day of a responder whose time zone is unknown."""

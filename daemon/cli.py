@@ -17,6 +17,7 @@ from daemon import __version__
 from daemon.app import build_admin_app, build_app
 from daemon.clock import SystemClock
 from daemon.config_check import Finding, check_settings, check_teams, errors
+from daemon.domain.calendar import BusinessHours
 from daemon.domain.policy import Policy
 from daemon.domain.policy_file import PolicyError, dump_policy, load_policy
 from daemon.jobs.registry import handlers
@@ -141,6 +142,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     settings = _settings_or_exit()
     if settings is None:
         return 1
+    # The business calendar judges an undecided escalation's weekend and the day of a responder
+    # whose time zone is unknown. A broken policy does not hide the figures: the default
+    # calendar (UTC, Saturday and Sunday) stands in, and stderr says so.
+    try:
+        hours = load_policy(settings.resolved_policy_file()).business_hours
+    except PolicyError as exc:
+        print(f"tier2gate: warning: invalid policy, the report uses UTC weekends:\n{exc}",
+              file=sys.stderr)
+        hours = BusinessHours()
     until = datetime.now(UTC)
 
     async def load() -> Report:
@@ -149,7 +159,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             store.backend.check()  # a report must not create an empty database by accident
         await store.open()
         try:
-            return await load_report(store, until - period, until)
+            return await load_report(store, until - period, until, hours)
         finally:
             await store.close()
 

@@ -97,6 +97,9 @@ def _half_configured(settings: Settings) -> list[Finding]:
     if _given(pd.smoc_schedule_id) and not _given(pd.api_token):
         found.append("pagerduty.smoc_schedule_id is set but TIER2GATE_PAGERDUTY__API_TOKEN is "
                      "not: the SMOC on call cannot be looked up")
+    if _given(pd.tier2_schedule_id) and not _given(pd.api_token):
+        found.append("pagerduty.tier2_schedule_id is set but TIER2GATE_PAGERDUTY__API_TOKEN is "
+                     "not: the Tier 2 engineer on call cannot be looked up")
     if _given(tracker.token) != _given(tracker.project):
         missing = "tracker.project" if _given(tracker.token) else "TIER2GATE_TRACKER__TOKEN"
         found.append(f"the {tracker.kind} tracker is set up in part: {missing} is missing, so "

@@ -192,6 +192,9 @@ async def run_demo(folder: Path, port: int, auto_approve: bool) -> int:
         stack.push_async_callback(demo.gitlab.close)
         demo.pagerduty.set_oncall(SCHEDULE, "PSMOCUSER", SMOC_EMAIL)
         demo.pagerduty.set_oncall(PLATFORM_SCHEDULE, "PPLATUSER", PLATFORM_SMOC_EMAIL)
+        # the Tier 2 engineer who acknowledges: her profile time zone judges her load
+        demo.pagerduty.set_user("PTIER2", "tina@example.com", name="Tina (Tier 2)",
+                                time_zone="America/Los_Angeles")
         demo.pagerduty.services[TIER2_SERVICE] = "Tier 2 (demo)"
         demo.pagerduty.requesters = {FROM_EMAIL}
         settings = demo.settings()
@@ -252,6 +255,7 @@ async def story(demo: Demo, store: Store, narrator: Narrator, auto_approve: bool
             "incident.acknowledged", event_id="ack-1", incident_id=incident,
             incident_key=page_key(escalation_id), service_id=TIER2_SERVICE,
             agent="Tina (Tier 2)", occurred_at=later))
+        await narrator.acknowledged(escalation_id)  # as in life: the ack comes before the close
         closed = incident_io_event(
             incident_id="01DEMOS1", reference="INC-5001", name="Checkout is down for Acme Corp",
             severity="SEV1", customer="Acme Corp", exhausted=True, category="closed",

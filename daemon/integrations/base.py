@@ -56,6 +56,20 @@ class Decided:
 
 
 @dataclass(frozen=True)
+class Tier2Load:
+    """The recent pages of the Tier 2 engineer who would be paged, for the SMOC to weigh."""
+
+    name: str  # as PagerDuty gave it (untrusted text)
+    on_call: bool  # True: on call on the Tier 2 schedule now; False: the engineer paged last
+    pages: int  # in the last `window_days`
+    weekend_pages: int  # on the current weekend, or the last one on a weekday
+    sleep_pages: int  # 22:00-08:00 in their time zone, in the window
+    weekends_in_a_row: int
+    window_days: int
+    warnings: tuple[str, ...] = ()  # the policy's fatigue thresholds reached, in words
+
+
+@dataclass(frozen=True)
 class ApprovalView:
     """Everything the SMOC needs to decide from a phone at 2 a.m., in domain terms."""
 
@@ -82,6 +96,7 @@ class ApprovalView:
     page_failed: bool = False  # the page was decided but did not go out (for good)
     no_decision: NoDecision | None = None  # set: nobody decided, and nobody needs to any more
     no_decision_detail: str = ""  # the merge target, or the policy's reason (untrusted text)
+    tier2_load: Tier2Load | None = None  # None: nobody known to be paged, or not looked up
     team: str = ""  # the Tier 1 team whose approvers decide; "" for the implicit one
 
     @property
@@ -181,6 +196,15 @@ class Pager(Protocol):
 
     async def page(self, request: PageRequest) -> PageResult:
         """Page Tier 2, idempotently on `request.key`."""
+        ...
+
+    async def user_time_zone(self, user_id: str) -> str | None:
+        """The IANA time zone of a responder's profile, None when PagerDuty has none."""
+        ...
+
+    async def tier2_on_call(self) -> tuple[str, str] | None:
+        """(user id, name) of whoever is on call now on the Tier 2 schedule; None when no
+        schedule is configured or nobody is on call."""
         ...
 
 
