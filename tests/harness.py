@@ -34,6 +34,8 @@ PAYLOADS = Path(__file__).resolve().parent / "payloads"
 PD_SECRET = "pd-webhook-secret-RECOGNISABLE"
 INC_SECRET = "whsec_" + "UkVDT0dOSVNBQkxFLWluY2lkZW50LWlvLXNlY3JldA=="
 SLACK_SECRET = "slack-signing-secret-RECOGNISABLE"
+PERIODIC = frozenset({"prune", "retro_poll", "update_cadence"})
+"""Job kinds the daemon keeps going by itself, one per period."""
 HARNESS_START = datetime(2026, 11, 21, 2, 5, tzinfo=UTC).timestamp()
 """The in-process daemon's clock starts five minutes into the Saturday-night incident the
 payload builders describe, whatever today's date is: outcomes never depend on the calendar."""
@@ -140,10 +142,11 @@ class Harness:
         return [entry.event for entry in await self.store.timeline(escalation_id)]
 
     async def work(self) -> list[str]:
-        """Kinds of every job in the store but the daemon's own retention job (`prune`, there
-        from the start): what the deliveries and decisions so far have set in motion."""
+        """Kinds of every job in the store but the daemon's own periodic jobs (retention and
+        follow-through, there from the start): what the deliveries and decisions so far have
+        set in motion."""
         return [j.kind for state in JobState for j in await self.store.list_jobs(state)
-                if j.kind != "prune"]
+                if j.kind not in PERIODIC]
 
     async def dead_jobs(self) -> list[str]:
         return [f"{j.kind}: {j.last_error}" for j in await self.store.list_jobs(JobState.DEAD)]

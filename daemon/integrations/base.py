@@ -96,6 +96,10 @@ class ApprovalView:
     page_failed: bool = False  # the page was decided but did not go out (for good)
     no_decision: NoDecision | None = None  # set: nobody decided, and nobody needs to any more
     no_decision_detail: str = ""  # the merge target, or the policy's reason (untrusted text)
+    # The evidence pack (policy `evidence`): labels of what Support handed over and of what is
+    # missing. Shown so the SMOC decides with it in view; it never blocks a decision.
+    evidence_present: tuple[str, ...] = ()
+    evidence_missing: tuple[str, ...] = ()
     tier2_load: Tier2Load | None = None  # None: nobody known to be paged, or not looked up
     team: str = ""  # the Tier 1 team whose approvers decide; "" for the implicit one
 
@@ -112,6 +116,8 @@ class EscalationFormSpec:
     severities: tuple[str, ...]
     criteria: tuple[tuple[str, str], ...]  # (criterion name, label the support engineer reads)
     title: str = ""  # prefilled from the command's text
+    # The policy's evidence pack: (field name the answer is stored under, label to show).
+    evidence: tuple[tuple[str, str], ...] = ()
     channel: str = ""  # where `/tier2` was used: kept with the form, it recognises the team
 
 
@@ -141,6 +147,11 @@ class Chat(Protocol):
     async def find_in_thread(self, ref: MessageRef, key: str) -> MessageRef | None:
         """A follow-up posted earlier with this key (by an attempt that died before recording
         it), so a retry does not post it twice."""
+        ...
+
+    async def thread_activity(self, ref: MessageRef, since_s: float) -> float | None:
+        """When a person (not a bot) last wrote in the thread under `ref` after `since_s`
+        (epoch seconds), or None: an emergency's thread counts as its updates."""
         ...
 
     async def post_notice(self, channel: str, text: str) -> MessageRef:
@@ -223,6 +234,19 @@ class IssueRef:
     url: str
 
 
+@dataclass(frozen=True)
+class IssueState:
+    """An issue as the tracker holds it now: whether it is closed, its body (Markdown; Jira's
+    document rendered back to Markdown headings and paragraphs) and who it is assigned to
+    (GitLab username, GitHub login, Jira display name; "" when nobody). All of it is text
+    people wrote in the tracker: untrusted wherever it is shown."""
+
+    ref: IssueRef
+    closed: bool
+    body: str
+    assignee: str = ""
+
+
 class IssueTracker(Protocol):
     """Where retro and request-for-help issues go (GitLab, GitHub, Jira)."""
 
@@ -240,6 +264,11 @@ class IssueTracker(Protocol):
 
     async def close_issue(self, ref: IssueRef) -> None:
         """Close the issue (a drill's retro, once it was shown to open)."""
+        ...
+
+    async def find_state(self, marker: str) -> IssueState | None:
+        """The issue carrying this marker as it is now (one request), or None when there is
+        none: how a retro's follow-through is seen without a tracker webhook."""
         ...
 
 
