@@ -23,13 +23,19 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yaml
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from daemon.app import build_admin_app, build_app
 from daemon.clock import iso
 from daemon.demo.clicks import SMOC_USER, WEBHOOKS_URL, click, send_interaction
 from daemon.demo.narration import Narrator
-from daemon.demo.payloads import button_press, incident_io_event, pagerduty_event
+from daemon.demo.payloads import (
+    button_press,
+    ee_button_press,
+    incident_io_event,
+    pagerduty_event,
+)
 from daemon.ingress.signatures import sign_pagerduty, sign_standard_webhook
 from daemon.jobs.intake import page_key
 from daemon.jobs.registry import handlers
@@ -61,6 +67,7 @@ teams:
     smoc_schedule_id: {PLATFORM_SCHEDULE}
     approval_channel: {PLATFORM_CHANNEL}
 """
+EE_USER_ID, EE_NAME, EE_CHANNEL = "U0EEDEMO", "Eve Engineer", "C0EESUPPORT"
 
 
 class ShiftedClock:
@@ -122,6 +129,17 @@ class Demo:
                         encoding="utf-8")
         return path
 
+    def roster(self) -> Path:
+        """This week's Escalation Engineer rotation, around the story's Saturday."""
+        today = datetime.fromtimestamp(self.clock.now(), tz=UTC).date()
+        path = self.folder / "ee-roster.yaml"
+        path.write_text(yaml.safe_dump({"timezone": "UTC", "handoff_time": "09:00", "rotations": [
+            {"from": (today - timedelta(days=5)).isoformat(),
+             "to": (today + timedelta(days=8)).isoformat(),
+             "engineers": [{"slack_user_id": EE_USER_ID, "name": EE_NAME}]}]}),
+            encoding="utf-8")
+        return path
+
     def settings(self) -> Settings:
         return DemoSettings(
             database_url=f"sqlite:///{self.folder / 'tier2gate.db'}",
@@ -144,6 +162,7 @@ class Demo:
             tracker={"kind": "gitlab", "url": self.gitlab.url, "token": self.gitlab.token,
                      "project": "support/retros"},
             jobs={"poll_interval_s": 0.1, "backoff_base_s": 0.5, "backoff_max_s": 5},
+            ee={"roster_file": self.roster(), "channel": EE_CHANNEL},
             log={"level": "ERROR", "format": "console"},
         )
 
@@ -235,6 +254,7 @@ async def story(demo: Demo, store: Store, narrator: Narrator, auto_approve: bool
         severity="SEV3", customer="Globex", exhausted=False, category="triage",
         created_at=opened, updated_at=opened)
     await demo.incident_io(s3)
+    await ee_step(demo, narrator)
     status, body = await demo.incident_io(s1, secret="whsec_" + base64.b64encode(
         b"an attacker's guess at it").decode())
     narrator.say(f"A forged incident.io webhook was refused: HTTP {status} ({body['error']}).")
@@ -270,6 +290,19 @@ async def story(demo: Demo, store: Store, narrator: Narrator, auto_approve: bool
     await asyncio.Event().wait()
     return 0
 
+
+
+async def ee_step(demo: Demo, narrator: Narrator) -> None:
+    """The request for help goes to the Escalation Engineer on rotation, who takes it and
+    resolves it without Engineering: no RFH issue for Tier 2."""
+    escalation_id, channel, ts = await narrator.ee_offer("01DEMOS3")
+    for action, event in (("take", "ee_assigned"), ("resolved", "ee_resolved")):
+        narrator.say(f"{EE_NAME}, the Escalation Engineer on rotation, presses "
+                     f"\"{'Take it' if action == 'take' else 'Resolved without Engineering'}\".")
+        await send_interaction(demo.webhooks, demo.slack_secret, demo.clock.now(),
+                               ee_button_press(escalation_id, EE_USER_ID, action, channel, ts,
+                                               f"{time.time():.6f}"))
+        await narrator.ee_event(escalation_id, event)
 
 
 async def zendesk_step(demo: Demo, narrator: Narrator) -> None:

@@ -45,12 +45,14 @@ from daemon.integrations.base import (
 from daemon.integrations.slack_payloads import (
     ButtonClick,
     DeclineReason,
+    EEClick,
     EscalationForm,
     SlashCommand,
     parse_interaction,
     parse_slash_command,
 )
 from daemon.jobs.deps import Deps
+from daemon.jobs.ee import EEJobs
 from daemon.jobs.escalations import Loaded, changes_for, job_round, loaded
 from daemon.jobs.intake import Intake
 from daemon.jobs.oncall import WHO, on_call_text
@@ -96,9 +98,10 @@ def with_evidence(event: NewEvent, view: ApprovalView) -> NewEvent:
 
 
 class Approvals:
-    def __init__(self, deps: Deps, intake: Intake) -> None:
+    def __init__(self, deps: Deps, intake: Intake, ee: EEJobs) -> None:
         self.deps = deps
         self.intake = intake
+        self.ee = ee
         # Per SMOC schedule: (monotonic time, user id, note) of the last successful lookup.
         self._smoc_cache: dict[str, tuple[float, str | None, str]] = {}
 
@@ -456,6 +459,8 @@ class Approvals:
             return Changes(delivery_done=(delivery.id, DeliveryState.IGNORED, "not ours"))
         if isinstance(action, EscalationForm):
             return await self.intake.declare(action, delivery)
+        if isinstance(action, EEClick):
+            return await self.ee.click(action, delivery)
         row = await self.deps.store.get_escalation(action.escalation_id)
         if row is None:
             return Changes(delivery_done=(delivery.id, DeliveryState.IGNORED,

@@ -10,6 +10,7 @@ from daemon.domain.models import Source
 from daemon.integrations.base import Chat, Desk, IncidentSource, IssueTracker, Pager
 from daemon.metrics import Metrics
 from daemon.policy_source import PolicySource
+from daemon.roster import RosterSource
 from daemon.settings import Settings
 from daemon.store import Store
 from daemon.workers.retry import Permanent
@@ -29,6 +30,8 @@ class Deps:
     incidents: IncidentSource | None = None  # set when incident_io.api_token is
     desks: dict[Source, Desk] = field(default_factory=dict)  # Zendesk, JSM: where notes go
     drill_pager: Pager | None = None  # the drill service; None: drills page nobody
+    # The Escalation Engineer rotation; no roster file: nobody, and no EE step.
+    roster: RosterSource = field(default_factory=lambda: RosterSource(None))
 
     @property
     def shadow(self) -> bool:

@@ -89,6 +89,8 @@ def approval_view(current: Loaded, settings: Settings, now: datetime,
         no_decision_detail=detail,
         evidence_present=evidence[0],
         evidence_missing=evidence[1],
+        ee_id=gate.ee.owner if gate.ee else "",
+        ee_outcome=gate.ee.outcome.value if gate.ee and gate.ee.outcome else "",
         tier2_load=tier2_load,
         team="" if gate.team == DEFAULT_TEAM else gate.team,
     )

@@ -22,7 +22,10 @@ def test_the_demo_story_runs_unattended_and_the_report_counts_it(tmp_path: Path)
     for line in ("A forged incident.io webhook was refused: HTTP 401",
                  "EMERGENCY per rule", "support_exhausted_knowledge",
                  "approval requested from the SMOC <@U0SMOC> of team default in Slack "
-                 "C0APPROVALS", "RFH", "Tier 2 paged",
+                 "C0APPROVALS", "REQUEST FOR HELP", "Tier 2 paged",
+                 "INC-5002: offered to the Escalation Engineers on rotation (<@U0EEDEMO>)",
+                 "INC-5002: taken by Escalation Engineer Eve Engineer, now its DRI.",
+                 "INC-5002: resolved by the EE without Engineering.",
                  "approval requested from the SMOC <@U0PLATSMOC> of team platform in Slack "
                  "C0PLATFORM",
                  "Zendesk ticket #4242 belongs to team platform",
@@ -32,7 +35,7 @@ def test_the_demo_story_runs_unattended_and_the_report_counts_it(tmp_path: Path)
                  "Zendesk ticket #4242 got 2 internal note(s) (classified emergency, "
                  "approval requested)",
                  "Summary: 2 approval request(s) in Slack, 1 page(s) in PagerDuty, "
-                 "2 issue(s) in GitLab."):
+                 "1 issue(s) in GitLab."):
         assert line in narration
     report = subprocess.run(
         tier2gate("report", "--format", "json"), cwd=tmp_path, capture_output=True, text=True,
@@ -53,6 +56,10 @@ def test_the_demo_story_runs_unattended_and_the_report_counts_it(tmp_path: Path)
         "Tina (Tier 2)", "America/Los_Angeles",
         {"business_hours": 0, "off_hours": 1, "sleep_hours": 0})
     assert figures["engineering"]["paged"] == 1
+    ee = figures["escalation_engineers"]  # INC-5002 went to the EE and stayed there
+    assert (ee["offered"], ee["resolved_without_engineering"], ee["reached_engineering"]) == (
+        1, 1, 0)
+    assert [g["key"] for g in ee["by_ee"]] == ["U0EEDEMO"]
     # The second team's figures apart: the Zendesk ticket is Platform Support's.
     assert {name: team["escalations"] for name, team in figures["teams"].items()} == {
         "default": 2, "platform": 1}
