@@ -84,6 +84,7 @@ class Deciders:
     ids: tuple[str, ...]  # chat user ids: the SMOC first when resolved, then the backups
     smoc_resolved: bool  # ids[0] is the SMOC; False: every id is a backup
     note: str = ""  # for the message: why there is no SMOC, and who decides instead
+    team: str = DEFAULT_TEAM  # the Tier 1 team they approve for
 
 
 def with_evidence(event: NewEvent, view: ApprovalView) -> NewEvent:
@@ -160,12 +161,12 @@ class Approvals:
                 log.warning("approval.backup_group_unresolved", error=str(exc))
         ids = tuple(dict.fromkeys([smoc, *backups] if smoc else backups))
         if smoc:
-            return Deciders(ids, smoc_resolved=True)
+            return Deciders(ids, smoc_resolved=True, team=route.team)
         # Never "backup approvers decide" when there are none: the message must not promise a
         # decision nobody can make.
         instead = ("Backup approvers decide." if ids else
                    "There is no backup approver either: nobody can approve this request.")
-        return Deciders(ids, smoc_resolved=False, note=f"{why} {instead}")
+        return Deciders(ids, smoc_resolved=False, note=f"{why} {instead}", team=route.team)
 
     def _posted(self, current: Loaded, deciders: Deciders, ref: MessageRef, now: datetime, *,
                 copies: tuple[tuple[str, str], ...] = (), channel_refused: str = "",
@@ -174,8 +175,8 @@ class Approvals:
         step = on_approval_posted(current.gate, ref.channel, ref.ts, deciders.ids,
                                   deciders.note, now, copies=copies,
                                   channel_refused=channel_refused, missing=missing,
-                                  smoc_resolved=deciders.smoc_resolved,
-                                  channel_setting=self._routing_of(current).channel_setting)
+                                  smoc_resolved=deciders.smoc_resolved, team=deciders.team,
+                                  channel_setting=self.routing(deciders.team).channel_setting)
         if deciders.ids or not step.records:
             return step
         log.error("approval.nobody_can_approve", escalation_id=current.row.id,
