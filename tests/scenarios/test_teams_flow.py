@@ -227,3 +227,24 @@ async def test_a_team_added_to_the_policy_takes_its_open_escalations_but_not_ask
                  if e.event == "team_changed"]
         assert moved == [{"from": "default", "to": "emea"}]
         assert "team_changed" not in await w.daemon.events(rows["01ASKED"].id)
+
+
+async def test_a_team_nobody_can_approve_for_is_told_in_its_own_channel(
+        tmp_path: Path) -> None:
+    """An on-call gap in a team's schedule and no backups: its emergency still asks, says
+    nobody can approve, needs attention, and the team's channel hears what the timeout does."""
+    async with world(tmp_path, policy_file=teams_policy(tmp_path)) as w:
+        await deliver(w, with_team(incident(), "AMER", "01AMER"))  # nobody on PSMOCAM
+        [row] = await w.daemon.escalations()
+        assert (row.team, row.state, row.attention) == ("amer", "awaiting_approval", True)
+        notices = [m.text for m in w.slack.messages.values()
+                   if m.channel == AMER_CHANNEL and "Nobody can approve" in m.text]
+        assert len(notices) == 1 and "pages Tier 2 after 20 minutes" in notices[0]
+        assert not any("Nobody can approve" in m.text for m in w.slack.messages.values()
+                       if m.channel == CHANNEL)
+        for _ in range(2):  # the reminder, then the timeout
+            w.daemon.clock.advance(10 * 60)
+            await w.daemon.settle()
+        assert (await w.daemon.events(row.id))[-2:] == ["approval_timed_out", "paged"], \
+            await w.daemon.events(row.id)
+        assert len(w.pagerduty.pages) == 1  # the timeout fallback, as the notice said
