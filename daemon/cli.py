@@ -16,7 +16,7 @@ import yaml
 from daemon import __version__
 from daemon.app import build_admin_app, build_app
 from daemon.clock import SystemClock
-from daemon.config_check import Finding, check_settings, errors
+from daemon.config_check import Finding, check_settings, check_teams, errors
 from daemon.domain.calendar import BusinessHours
 from daemon.domain.policy import Policy
 from daemon.domain.policy_file import PolicyError, dump_policy, load_policy
@@ -79,6 +79,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except RosterError as exc:
         print(f"tier2gate: invalid EE roster:\n{exc}", file=sys.stderr)
         return 1
+    team_findings = check_teams(settings, parts.deps.policy.current())
+    if errors(team_findings):
+        log.error("serve.config_incomplete", mode=settings.mode,
+                  problems=[finding.message for finding in errors(team_findings)])
+        return 1
+    findings += team_findings
     app = build_app(settings, store, handlers=handlers(parts.deps), metrics=metrics,
                     checks=[lambda: parts.deps.policy.problem,
                             lambda: parts.deps.roster.problem], on_close=parts.closers,
@@ -127,8 +133,8 @@ def cmd_check_config(_args: argparse.Namespace) -> int:
     if loaded is None:
         return 1
     settings, policy = loaded
-    findings = check_settings(settings)
-    _print_findings(findings)
+    findings = check_settings(settings) + check_teams(settings, policy)
+    _print_findings(sorted(findings, key=lambda finding: finding.level != "error"))
     if errors(findings):
         return 1
     print("# effective settings (secrets masked)")

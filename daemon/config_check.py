@@ -18,7 +18,9 @@ from typing import Literal
 
 from pydantic import SecretStr
 
+from daemon.domain.policy import Policy
 from daemon.ingress.signatures import decode_standard_webhook_secret
+from daemon.jobs.routing import routing
 from daemon.settings import Settings
 
 Level = Literal["error", "warning"]
@@ -152,3 +154,28 @@ def _gaps(settings: Settings) -> list[Finding]:
                                         "offers: set ee.channel (or slack.rfh_channel); until "
                                         "then every escalation skips the EE step"))
     return found
+
+
+def check_teams(settings: Settings, policy: Policy) -> list[Finding]:
+    """The policy's Tier 1 teams against the settings they fall back on: a team whose SMOC
+    cannot be looked up, a team nobody can approve for, a team nothing recognises."""
+    found: list[Finding] = []
+    token = _given(settings.pagerduty.api_token)
+    for team in policy.teams or ():
+        route = routing(settings, policy, team.name)
+        if _given(team.smoc_schedule_id) and not token:
+            found.append(Finding("error", f"team {team.name!r} names smoc_schedule_id "
+                                          f"{team.smoc_schedule_id} but "
+                                          "TIER2GATE_PAGERDUTY__API_TOKEN is not set: its SMOC "
+                                          "cannot be looked up"))
+        resolves = _given(route.smoc_schedule_id) and token
+        if not (resolves or _given(route.smoc_user_id) or route.backup_user_ids
+                or _given(route.backup_group_id)):
+            found.append(Finding("warning", f"nobody can approve for team {team.name!r}: give "
+                                            "it a smoc_schedule_id, smoc_user_id or backups in "
+                                            "the policy (or set them in the settings)"))
+        if team.name != policy.default_team and not team.recognised_by.model_dump(
+                exclude_defaults=True):
+            found.append(Finding("warning", f"team {team.name!r} has no recognised_by: no "
+                                            "escalation can belong to it"))
+    return sorted(found, key=lambda finding: finding.level != "error")

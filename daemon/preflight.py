@@ -122,6 +122,7 @@ async def run_checks(settings: Settings, policy: Policy, vendors: Vendors) -> li
     results += await _guarded("tracker", _tracker, settings, vendors)
     results += await _guarded("zendesk_api", _zendesk_api, settings, vendors)
     results += await _guarded("jsm_api", _jsm_api, settings, vendors)
+    results += await _team_checks(policy, vendors)
     return results
 
 
@@ -565,6 +566,54 @@ async def _jsm_api(settings: Settings, vendors: Vendors) -> CheckResult:
 
 
 # --- output and the daemon's monitor ------------------------------------------------------------
+
+
+# --- Tier 1 teams --------------------------------------------------------------------------------
+
+
+async def _team_checks(policy: Policy, vendors: Vendors) -> list[CheckResult]:
+    """What a policy team names of its own (`teams:`): its approval and RFH channels and the SMOC
+    on call on its schedule now. What it leaves to the settings is checked above."""
+    results: list[CheckResult] = []
+    for team in policy.teams or ():
+        for key in ("approval_channel", "rfh_channel"):
+            channel = getattr(team, key)
+            if channel:
+                results += await _guarded(f"team_{team.name}_{key}", _team_channel, team.name,
+                                          key, channel, vendors)
+        if team.smoc_schedule_id:
+            results += await _guarded(f"team_{team.name}_smoc", _team_smoc, team.name,
+                                      team.smoc_schedule_id, vendors)
+    return results
+
+
+async def _team_channel(team: str, key: str, channel: str, vendors: Vendors) -> CheckResult:
+    name, where = f"team_{team}_{key}", f"team {team!r} {key} in the policy"
+    if vendors.chat is None:
+        return fail(name, "Slack is not configured", "set slack.bot_token")
+    state = await vendors.chat.channel_state(channel)
+    if state.is_archived:
+        return fail(name, f"{channel} is archived", f"unarchive it or change {where}")
+    if not state.is_member:
+        return fail(name, f"the bot is not a member of {channel}",
+                    f"in Slack, run `/invite @<the app>` in {channel} (or change {where})")
+    return ok(name, f"{channel}: the bot is a member")
+
+
+async def _team_smoc(team: str, schedule: str, vendors: Vendors) -> CheckResult:
+    name = f"team_{team}_smoc"
+    if vendors.pager is None:
+        return fail(name, f"pagerduty.api_token is not set: schedule {schedule} cannot be read",
+                    "set pagerduty.api_token (a REST API key)")
+    email = await vendors.pager.smoc_email(schedule)
+    if email is None:
+        return fail(name, f"nobody is on call on team {team!r}'s schedule {schedule} now",
+                    "fill the gap in the PagerDuty schedule, or give the team backups")
+    user_id = await vendors.chat.user_id_for_email(email) if vendors.chat else None
+    if user_id is None:
+        return fail(name, f"no Slack user has the email of the SMOC on call ({email})",
+                    "make their PagerDuty email the same as their Slack email")
+    return ok(name, f"{email} on schedule {schedule} is Slack user {user_id}")
 
 
 def render_text(results: list[CheckResult]) -> str:

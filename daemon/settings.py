@@ -108,8 +108,8 @@ class PagerDutySettings(Section):
     events_url: str = "https://events.pagerduty.com"
     webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     smoc_schedule_id: str | None = None
-    # Whose load the approval request shows as "Tier 2 on call"; unset: the engineer tier2gate
-    # paged last.
+    # Whose load the approval request shows as "Tier 2 on call" (unset: the engineer tier2gate
+    # paged last), and who `/tier2 who` names as on call for Tier 2.
     tier2_schedule_id: str | None = None
     tier2_service_id: str | None = None
     tier2_routing_key: SecretStr | None = None

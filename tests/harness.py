@@ -110,9 +110,10 @@ class Harness:
         return await self.client.post("/slack/interactions", data=raw, headers=headers)
 
     async def slack_command(self, text: str, *, user: str = "USUPPORT",
-                            secret: str = SLACK_SECRET) -> ClientResponse:
+                            secret: str = SLACK_SECRET, channel: str = "C0SUPPORT"
+                            ) -> ClientResponse:
         raw = urlencode({
-            "token": "legacy", "team_id": "T1", "team_domain": "acme", "channel_id": "C0SUPPORT",
+            "token": "legacy", "team_id": "T1", "team_domain": "acme", "channel_id": channel,
             "channel_name": "support", "user_id": user, "user_name": user.lower(),
             "command": "/tier2", "text": text, "api_app_id": "A1",
             "response_url": "https://hooks.slack.com/commands/T1/1/x",

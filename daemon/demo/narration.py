@@ -41,7 +41,7 @@ def describe(reference: str, entry: TimelineEntry) -> str | None:
             return f"{reference}: {str(d.get('outcome')).upper()}: {d.get('reason')}."
         case "approval_requested":
             return (f"{reference}: approval requested from the SMOC <@{(d.get('to') or ['?'])[0]}>"
-                    f" in Slack {d.get('channel')}.")
+                    f" of team {d.get('team', 'default')} in Slack {d.get('channel')}.")
         case "approved" | "declined" | "approval_timed_out":
             why = f": {d['reason']}" if d.get("reason") else ""
             return f"{reference}: {entry.event.replace('_', ' ')} by {entry.actor}{why}."

@@ -4,8 +4,9 @@ An incident.io S1 whose support engineer marked "Support exhausted knowledge" as
 approval; an S3 becomes a request for help due on Monday; a forged webhook is refused. The
 approval comes from the dashboard (or `--auto-approve`), then Tier 2 acknowledges the page, the
 customer recovers, and the retro issue appears in the local GitLab. Last, Support escalates an
-urgent Zendesk ticket through a signed trigger delivery: the SMOC is asked again, and the
-ticket gets internal notes saying so.
+urgent Zendesk ticket through a signed trigger delivery: it belongs to a second Tier 1 team,
+Platform Support (recognised by its Zendesk group), so that team's own manager on call is
+asked in its own channel, and the ticket gets internal notes saying so.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from daemon.listeners import Listeners
 from daemon.logging import configure
 from daemon.metrics import Metrics
 from daemon.reporting.dashboard import DEMO_ACTIONS_KEY
-from daemon.settings import Settings
+from daemon.settings import BUILTIN_POLICY_FILE, Settings
 from daemon.standins.desks import FakeZendesk
 from daemon.standins.pagerduty import FakePagerDuty
 from daemon.standins.slack import FakeSlack
@@ -55,6 +56,17 @@ SMOC_USER_ID, SMOC_EMAIL = "U0SMOC", "smoc@demo.example"
 SCHEDULE, TIER2_SERVICE, CHANNEL = "PSMOC1", "PTIER2", "C0APPROVALS"
 FROM_EMAIL = "tier2gate@demo.example"
 ZD_AGENT, ZD_TICKET, ZD_EXHAUSTED = "tier2gate-agent@demo.example", "4242", "360001234567"
+PLATFORM_SMOC_ID, PLATFORM_SMOC_EMAIL = "U0PLATSMOC", "platform-smoc@demo.example"
+PLATFORM_SCHEDULE, PLATFORM_CHANNEL = "PSMOCPF", "C0PLATFORM"
+PLATFORM_TEAM = f"""
+# The demo's second Tier 1 team: Zendesk tickets of the Platform Support group.
+teams:
+  - name: platform
+    recognised_by:
+      desk_groups: ["Platform Support"]
+    smoc_schedule_id: {PLATFORM_SCHEDULE}
+    approval_channel: {PLATFORM_CHANNEL}
+"""
 EE_USER_ID, EE_NAME, EE_CHANNEL = "U0EEDEMO", "Eve Engineer", "C0EESUPPORT"
 
 
@@ -104,11 +116,18 @@ class Demo:
         self.pd_secret, self.slack_secret = _secret(), secrets.token_hex(16)
         self.inc_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
         self.slack = FakeSlack(token="xoxb-" + _secret(), users_by_email={
-            SMOC_EMAIL: SMOC_USER_ID})
+            SMOC_EMAIL: SMOC_USER_ID, PLATFORM_SMOC_EMAIL: PLATFORM_SMOC_ID})
         self.pagerduty = FakePagerDuty(token=_secret(), ca_file=folder / "standin-ca.pem")
         self.gitlab = FakeGitLab(_secret(), "support/retros")
         self.zd_secret, self.zd_token = _secret(), _secret()
         self.zendesk = FakeZendesk(ZD_AGENT, self.zd_token)
+
+    def policy_file(self) -> Path:
+        """The shipped policy with the demo's second team."""
+        path = self.folder / "policy.yaml"
+        path.write_text(BUILTIN_POLICY_FILE.read_text(encoding="utf-8") + PLATFORM_TEAM,
+                        encoding="utf-8")
+        return path
 
     def roster(self) -> Path:
         """This week's Escalation Engineer rotation, around the story's Saturday."""
@@ -124,6 +143,7 @@ class Demo:
     def settings(self) -> Settings:
         return DemoSettings(
             database_url=f"sqlite:///{self.folder / 'tier2gate.db'}",
+            policy_file=self.policy_file(),
             public_url=self.base,
             http={"host": "127.0.0.1", "port": 0},
             admin={"host": "127.0.0.1", "port": self.port},
@@ -190,6 +210,7 @@ async def run_demo(folder: Path, port: int, auto_approve: bool) -> int:
         await demo.gitlab.start()
         stack.push_async_callback(demo.gitlab.close)
         demo.pagerduty.set_oncall(SCHEDULE, "PSMOCUSER", SMOC_EMAIL)
+        demo.pagerduty.set_oncall(PLATFORM_SCHEDULE, "PPLATUSER", PLATFORM_SMOC_EMAIL)
         # the Tier 2 engineer who acknowledges: her profile time zone judges her load
         demo.pagerduty.set_user("PTIER2", "tina@example.com", name="Tina (Tier 2)",
                                 time_zone="America/Los_Angeles")
@@ -291,6 +312,9 @@ async def zendesk_step(demo: Demo, narrator: Narrator) -> None:
     narrator.say(f"Zendesk ticket #{ZD_TICKET}: the trigger's signed delivery was accepted "
                  f"(HTTP {status}).")
     await narrator.approval_request(ZD_TICKET, "zendesk")
+    narrator.say(f"Zendesk ticket #{ZD_TICKET} belongs to team platform (Zendesk group "
+                 f"Platform Support): its own SMOC was asked in its own channel "
+                 f"{PLATFORM_CHANNEL}, not the default team's.")
     notes = await narrator.desk_notes(demo.zendesk, ZD_TICKET,
                                       ("classified-emergency", "approval_requested"))
     steps = ", ".join(note.rsplit(":", 1)[-1].replace("_", " ").replace("-", " ") for note in notes)

@@ -103,6 +103,7 @@ class ApprovalView:
     ee_id: str = ""  # chat user id of the Escalation Engineer who owns it (its DRI), if any
     ee_outcome: str = ""  # "resolved" / "engineering" once the EE said so
     tier2_load: Tier2Load | None = None  # None: nobody known to be paged, or not looked up
+    team: str = ""  # the Tier 1 team whose approvers decide; "" for the implicit one
 
     @property
     def waiting(self) -> bool:
@@ -141,6 +142,7 @@ class EscalationFormSpec:
     title: str = ""  # prefilled from the command's text
     # The policy's evidence pack: (field name the answer is stored under, label to show).
     evidence: tuple[tuple[str, str], ...] = ()
+    channel: str = ""  # where `/tier2` was used: kept with the form, it recognises the team
 
 
 class Chat(Protocol):
@@ -240,8 +242,9 @@ class PageResult:
 class Pager(Protocol):
     """Where Tier 2 gets paged and who the SMOC is (PagerDuty)."""
 
-    async def smoc_email(self) -> str | None:
-        """Email of whoever is on call now on the SMOC schedule, None if nobody is."""
+    async def smoc_email(self, schedule_id: str | None = None) -> str | None:
+        """Email of whoever is on call now on `schedule_id` (default: the configured SMOC
+        schedule; a Tier 1 team may have its own), None if nobody is."""
         ...
 
     async def page(self, request: PageRequest) -> PageResult:
@@ -392,7 +395,7 @@ class ChatPreflight(Protocol):
 
 
 class PagerPreflight(Protocol):
-    async def smoc_email(self) -> str | None:
+    async def smoc_email(self, schedule_id: str | None = None) -> str | None:
         ...
 
     async def service_name(self, service_id: str) -> str:

@@ -118,15 +118,18 @@ class Client:
             if client is not None:
                 client.close()
 
-    async def smoc_email(self) -> str | None:
-        """The SMOC on call now; the earliest entry at the lowest level if PagerDuty lists several.
+    async def smoc_email(self, schedule_id: str | None = None) -> str | None:
+        """Who is on call now on `schedule_id` (default: the SMOC schedule of the settings); the
+        earliest entry at the lowest level if PagerDuty lists several
+        (https://developer.pagerduty.com/api-reference/3a6b910f11050-list-all-of-the-on-calls).
 
         `include[]=users` usually saves the second call; the user is looked up only when the
         answer carries a bare reference.
         """
-        if not self._smoc_schedule_id:
+        schedule_id = schedule_id or self._smoc_schedule_id
+        if not schedule_id:
             return None
-        user = await self._on_call("SMOC", self._smoc_schedule_id)
+        user = await self._on_call("SMOC", schedule_id)
         if user is None:
             return None
         included = user.get("email")

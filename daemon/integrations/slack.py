@@ -389,7 +389,7 @@ def _summary(view: ApprovalView) -> str:
         f"*{_field(view.reference, 'reference')}* · {_field(view.customer, 'customer')}"
         f" · severity *{_field(view.severity, 'severity')}*"
         f" · open {_duration(view.age_minutes)}",
-        _deciders(view),
+        _deciders(view) + (f" · team *{slack_literal(view.team)}*" if view.team else ""),
         f"*Why:* {_field(view.reason, 'reason')}",
     ]
     if view.declarer_id or view.declarer_name:

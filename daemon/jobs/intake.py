@@ -287,7 +287,7 @@ class Intake:
             reference=f"SLACK-{form.view_id[-6:].upper()}", title=form.title,
             severity=form.severity, customer=form.customer, fields=fields,
             declared_by=person(chat_id=form.user_id, name=form.user_name),
-            created_at=now, updated_at=now)
+            origin=form.channel, created_at=now, updated_at=now)
         return await self._apply(escalation, delivery)
 
     async def drill(self, job: Job) -> Changes:
@@ -328,6 +328,11 @@ class Intake:
                 # others, whose agent acknowledged or resolved, keep the declarer known.
                 escalation = escalation.model_copy(
                     update={"declared_by": previous.escalation.declared_by})
+            if previous.escalation.origin:
+                # Where it was declared does not move: an incident delegated to another
+                # service (Tier 2's included) stays its declaring team's.
+                escalation = escalation.model_copy(
+                    update={"origin": previous.escalation.origin})
         return self._decide(escalation, previous, now, delivery, note)
 
     def _decide(self, escalation: Escalation, previous: Loaded | None, now: datetime,

@@ -8,6 +8,7 @@ from daemon.clock import iso
 from daemon.domain.gate import Gate, Phase, Verdict
 from daemon.domain.models import Escalation, Status
 from daemon.domain.policy import Policy
+from daemon.domain.teams import DEFAULT_TEAM
 from daemon.domain.transitions import PAGE
 from daemon.integrations.base import ApprovalView, Decided, DecisionKind, NoDecision, Tier2Load
 from daemon.jobs.escalations import Loaded
@@ -91,6 +92,7 @@ def approval_view(current: Loaded, settings: Settings, now: datetime,
         ee_id=gate.ee.owner if gate.ee else "",
         ee_outcome=gate.ee.outcome.value if gate.ee and gate.ee.outcome else "",
         tier2_load=tier2_load,
+        team="" if gate.team == DEFAULT_TEAM else gate.team,
     )
 
 
