@@ -2,8 +2,10 @@
 
 Every `clock.check_interval_s`: compare the wall clock with elapsed time (a step is logged,
 counted and shown by `/readyz`), and look at the policy file; when a new policy is put in force,
-announce it with a job that re-judges the open escalations. A look that fails (the store is
-down) is logged and made again at the next tick; the change is announced once it succeeds.
+announce it with a job that re-judges the open escalations. The customer-events calendar is
+looked at too (its files when changed, its URL every `customer_events.refresh_s`). A look that
+fails (the store is down) is logged and made again at the next tick; the change is announced
+once it succeeds.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 
 from daemon.clockwatch import ClockWatch
+from daemon.customer_calendar import EventSource
 from daemon.jobs.policy import announcement
 from daemon.logging import get_logger
 from daemon.policy_source import PolicySource
@@ -21,9 +24,10 @@ log = get_logger("tier2gate.watch")
 
 class Watch:
     def __init__(self, clock_watch: ClockWatch, policy: PolicySource, store: Store,
-                 interval_s: float) -> None:
+                 interval_s: float, events: EventSource | None = None) -> None:
         self.clock_watch = clock_watch
         self.policy = policy
+        self.events = events
         self.store = store
         self.interval_s = interval_s
         # The policy loaded at start is in force already: only later changes are news.
@@ -32,6 +36,8 @@ class Watch:
     async def tick(self) -> None:
         self.clock_watch.check()
         self.policy.refresh()
+        if self.events is not None:
+            await self.events.refresh()
         fingerprint = self.policy.fingerprint
         if fingerprint == self._announced:
             return
@@ -51,4 +57,9 @@ class Watch:
     def detail(self) -> dict[str, object]:
         """For `/readyz`: the last clock step, once there was one (news, not a reason to be
         unready: taking the daemon out of service would lose webhooks, not fix the clock)."""
-        return {"clock": self.clock_watch.detail()} if self.clock_watch.last else {}
+        found: dict[str, object] = {}
+        if self.clock_watch.last:
+            found["clock"] = self.clock_watch.detail()
+        if self.events is not None:
+            found.update(self.events.detail())
+        return found

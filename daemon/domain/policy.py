@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from daemon.domain.calendar import BusinessHours, require_aware
+from daemon.domain.customer_events import CustomerEvent, EventCalendar
 from daemon.domain.models import Criterion, Escalation, Source, Status
 
 Loc = tuple[int | str, ...]
@@ -127,6 +128,9 @@ class Conditions(_Frozen):
     weekend: bool | None = None
     off_hours: bool | None = None
     test_mode: bool | None = None
+    customer_event_active: bool | None = Field(
+        default=None, description="the customer has an event (maintenance, migration, ...) "
+                                  "in progress, from the customer-events calendar")
 
 
 class Rule(_Frozen):
@@ -281,6 +285,12 @@ class Facts(_Frozen):
     weekend: bool
     off_hours: bool
     test_mode: bool
+    customer_events: tuple[CustomerEvent, ...] = Field(
+        default=(), description="the customer's events in progress when judged")
+
+    @property
+    def customer_event_active(self) -> bool:
+        return bool(self.customer_events)
 
 
 class Decision(_Frozen):
@@ -299,8 +309,13 @@ class Decision(_Frozen):
     policy: str = Field(default="", description="fingerprint of the policy that decided")
 
 
-def evaluate(policy: Policy, escalation: Escalation, now: datetime) -> Decision:
-    """Classify `escalation` at `now`: the first matching rule wins, else the default outcome."""
+def evaluate(policy: Policy, escalation: Escalation, now: datetime,
+             events: EventCalendar | None = None) -> Decision:
+    """Classify `escalation` at `now`: the first matching rule wins, else the default outcome.
+
+    `events`: the customer-events calendar; the customer's events in progress at `now` become
+    a fact (`customer_events`), shown on the approval request and judged by
+    `customer_event_active`."""
     require_aware(now, "now")
     elapsed = max(timedelta(0), now - escalation.created_at)
     hours = policy.business_hours
@@ -316,6 +331,7 @@ def evaluate(policy: Policy, escalation: Escalation, now: datetime) -> Decision:
         weekend=hours.is_weekend(now),
         off_hours=hours.is_off_hours(now),
         test_mode=escalation.test_mode,
+        customer_events=events.in_progress(escalation.customer, now) if events else (),
     )
     recheck: list[datetime] = []
     for rule in policy.rules:
@@ -382,7 +398,7 @@ def _check(when: Conditions, facts: Facts, elapsed: timedelta) -> tuple[Matched,
     if when.min_age_minutes is not None:
         holds = elapsed >= timedelta(minutes=when.min_age_minutes)
         judge("min_age_minutes", holds, round(facts.age_minutes, 1))
-    for flag in ("weekend", "off_hours", "test_mode"):
+    for flag in ("weekend", "off_hours", "test_mode", "customer_event_active"):
         expected: bool | None = getattr(when, flag)
         if expected is not None:
             judge(flag, getattr(facts, flag) is expected, expected)

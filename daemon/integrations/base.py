@@ -82,6 +82,9 @@ class ApprovalView:
     page_failed: bool = False  # the page was decided but did not go out (for good)
     no_decision: NoDecision | None = None  # set: nobody decided, and nobody needs to any more
     no_decision_detail: str = ""  # the merge target, or the policy's reason (untrusted text)
+    # The customer's events in progress when judged, e.g. "migration: Move to the EU region
+    # (until 2026-12-06 20:00 UTC)" (untrusted text: from a calendar)
+    customer_events: tuple[str, ...] = ()
 
     @property
     def waiting(self) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from daemon.clock import to_datetime
+from daemon.domain.customer_events import EventCalendar
 from daemon.domain.policy import Policy, evaluate
 from daemon.domain.transitions import OPEN, Step, on_policy_changed
 from daemon.jobs.deps import Deps
@@ -32,11 +33,12 @@ def announcement(fingerprint: str, now: float) -> NewJob:
                   {"fingerprint": fingerprint})
 
 
-def judge_again(policy: Policy, current: Loaded, now: datetime) -> Step:
+def judge_again(policy: Policy, current: Loaded, now: datetime,
+                events: EventCalendar | None = None) -> Step:
     """`current` under `policy`: a `policy_changed` step when the policy that judged it is not
     this one, else nothing. Used by the fan-out and before a reminder or timeout acts, so a
     fallback never acts on a policy no longer in force."""
-    return on_policy_changed(current.gate, evaluate(policy, current.escalation, now), now,
+    return on_policy_changed(current.gate, evaluate(policy, current.escalation, now, events), now,
                              rfh_due=policy.business_hours.next_business_start(now))
 
 
@@ -59,7 +61,7 @@ class PolicyJobs:
             return None
         current = loaded(row)
         now = to_datetime(self.deps.clock.now())
-        step = judge_again(self.deps.policy.current(), current, now)
+        step = judge_again(self.deps.policy.current(), current, now, self.deps.calendar())
         if not step.records:
             return None
         return changes_for(row.id, current.escalation, step, now, previous=row)
