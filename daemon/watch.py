@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 
+from daemon.clock import to_datetime
 from daemon.clockwatch import ClockWatch
 from daemon.customer_calendar import EventSource
+from daemon.jobs.headsup import scheduled
 from daemon.jobs.policy import announcement
 from daemon.logging import get_logger
 from daemon.policy_source import PolicySource
@@ -32,12 +34,14 @@ class Watch:
         self.interval_s = interval_s
         # The policy loaded at start is in force already: only later changes are news.
         self._announced = policy.fingerprint
+        self._headsup_key: str | None = None  # the next heads-up enqueued by this process
 
     async def tick(self) -> None:
         self.clock_watch.check()
         self.policy.refresh()
         if self.events is not None:
             await self.events.refresh()
+            await self._schedule_headsup(self.events)
         fingerprint = self.policy.fingerprint
         if fingerprint == self._announced:
             return
@@ -48,6 +52,21 @@ class Watch:
             return
         log.info("policy.changed", previous=self._announced, fingerprint=fingerprint)
         self._announced = fingerprint
+
+    async def _schedule_headsup(self, events: EventSource) -> None:
+        """Enqueue the next weekly heads-up (and, at start, a recent one not yet sent): keyed
+        jobs, so however many processes do it, each heads-up runs once."""
+        now = to_datetime(self.store.clock.now())
+        jobs = scheduled(self.policy.current().business_hours, events.settings, now,
+                         starting=self._headsup_key is None)
+        if jobs[-1].key == self._headsup_key:
+            return
+        try:
+            await self.store.enqueue(*jobs)
+        except StoreUnavailable as exc:
+            log.warning("customer_events.schedule_failed", error=str(exc))
+            return
+        self._headsup_key = jobs[-1].key
 
     async def run(self) -> None:
         while True:

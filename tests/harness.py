@@ -149,9 +149,12 @@ class Harness:
 
 
 @asynccontextmanager
-async def running(tmp_path: Path, settings: Settings | None = None) -> AsyncIterator[Harness]:
+async def running(tmp_path: Path, settings: Settings | None = None, *,
+                  start: float = HARNESS_START) -> AsyncIterator[Harness]:
+    """The daemon on `tmp_path`'s database, its clock at `start`; run it again on the same
+    `tmp_path` for a restart."""
     settings = settings or base_settings()
-    clock = ManualClock(HARNESS_START)
+    clock = ManualClock(start)
     store = Store(SqliteBackend(tmp_path / "harness.db", exclusive=True), clock)
     metrics = Metrics()
     parts = build_parts(settings, store, clock, metrics)

@@ -9,6 +9,7 @@ the job runner owns the timing. Error messages must never contain a token or sec
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -129,9 +130,13 @@ class Chat(Protocol):
         it), so a retry does not post it twice."""
         ...
 
-    async def post_notice(self, channel: str, text: str) -> MessageRef:
+    async def post_notice(self, channel: str, text: str, key: str = "") -> MessageRef:
         """A standalone message, e.g. the request-for-help notice; to a user id: a direct
-        message."""
+        message. `key` tags it so that `find_notice` finds it again after a crash."""
+        ...
+
+    async def find_notice(self, channel: str, key: str) -> MessageRef | None:
+        """Our earlier notice tagged `key` among the channel's latest messages, or None."""
         ...
 
     async def tell_user(self, channel: str, user_id: str, text: str) -> None:
@@ -182,6 +187,21 @@ class Pager(Protocol):
     async def page(self, request: PageRequest) -> PageResult:
         """Page Tier 2, idempotently on `request.key`."""
         ...
+
+    async def on_call(self, schedule_id: str, since: datetime, until: datetime
+                      ) -> tuple[OnCall, ...]:
+        """Who is on call on `schedule_id` at some time in [since, until), in shift order."""
+        ...
+
+
+@dataclass(frozen=True)
+class OnCall:
+    """One person's on-call shift (name and email as the pager has them: untrusted text)."""
+
+    name: str
+    email: str
+    start: datetime | None = None  # None: open-ended (PagerDuty leaves "always on call" empty)
+    end: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -58,6 +58,7 @@ ACTIONS_BLOCK = "tier2gate_decision"
 DECLINE_CALLBACK = "tier2gate_decline_reason"
 APPROVAL_EVENT = "tier2gate_approval_request"  # message metadata: finds our post after a crash
 NOTE_EVENT = "tier2gate_thread_note"
+NOTICE_EVENT = "tier2gate_notice"  # a standalone notice, e.g. the weekend heads-up
 HISTORY_LOOKBACK = 200
 REASON_BLOCK = "tier2gate_reason"
 REASON_ACTION = "tier2gate_reason_input"
@@ -166,11 +167,21 @@ class Client:
         found = _tagged(answer.get("messages") or [], NOTE_EVENT, "key", key)
         return MessageRef(ref.channel, found) if found else None
 
-    async def post_notice(self, channel: str, text: str) -> MessageRef:
+    async def post_notice(self, channel: str, text: str, key: str = "") -> MessageRef:
+        metadata = {"event_type": NOTICE_EVENT, "event_payload": {"key": key}} if key else None
         with self._classified("chat.postMessage"):
             answer = await self._web.chat_postMessage(
-                channel=channel, text=shorten_mrkdwn(text, TEXT_MAX_CHARS))
+                channel=channel, text=shorten_mrkdwn(text, TEXT_MAX_CHARS), metadata=metadata)
         return MessageRef(channel=answer["channel"], ts=answer["ts"])
+
+    async def find_notice(self, channel: str, key: str) -> MessageRef | None:
+        """Looks through the channel's latest messages for our metadata (`channels:history`,
+        https://docs.slack.dev/reference/methods/conversations.history)."""
+        with self._classified("conversations.history"):
+            answer = await self._web.conversations_history(
+                channel=channel, limit=HISTORY_LOOKBACK, include_all_metadata=True)
+        found = _tagged(answer.get("messages") or [], NOTICE_EVENT, "key", key)
+        return MessageRef(channel, found) if found else None
 
     async def tell_user(self, channel: str, user_id: str, text: str) -> None:
         with self._classified("chat.postEphemeral"):

@@ -7,6 +7,7 @@ from daemon.jobs.approval import COMMAND, INTERACTION, Approvals
 from daemon.jobs.attention import Attention
 from daemon.jobs.deps import Deps
 from daemon.jobs.desk_notes import DESK_NOTE, DeskNotes
+from daemon.jobs.headsup import HEADSUP, Headsup
 from daemon.jobs.intake import (
     DRILL,
     INCIDENT_NOTICE,
@@ -59,4 +60,5 @@ def handlers(deps: Deps) -> dict[str, Handler]:
         POLICY_CHANGED: policy.changed,
         REEVALUATE: policy.reevaluate,
         PRUNE: Retention(deps.store, deps.settings.retention).prune,
+        HEADSUP: Headsup(deps).run,
     }

@@ -1,0 +1,141 @@
+"""Customer events: the Friday heads-up to Tier 2 (once, across restarts) and the flag on the
+approval request of a customer whose event is in progress."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from daemon.integrations.slack import Client
+from daemon.store import JobState
+from tests.world import CHANNEL, SLACK_TOKEN, World, emergency, world
+
+TIER2_CHANNEL = "C0TIER2"
+TIER2_SCHEDULE = "PT2SCHED"
+TINA_EMAIL, TINA = "tina@example.com", "UTINA"
+THURSDAY_NOON = datetime(2026, 11, 19, 12, 0, tzinfo=UTC).timestamp()
+FRIDAY_SLOT = datetime(2026, 11, 20, 15, 0, tzinfo=UTC).timestamp()  # shipped policy: UTC
+HOSTILE = "<!channel> *now* <https://evil.example|click>"
+
+EVENTS_YAML = f"""\
+events:
+  - customer: Acme Corp
+    kind: migration
+    summary: "Move to the EU region {HOSTILE}"
+    start: 2026-11-20T20:00:00+00:00
+    end: 2026-11-22T20:00:00+00:00
+  - customer: Globex
+    kind: launch
+    summary: Next month's launch
+    start: 2026-12-12T08:00:00+00:00
+    end: 2026-12-12T20:00:00+00:00
+"""
+
+
+def event_settings(tmp_path: Path) -> dict[str, Any]:
+    path = tmp_path / "events.yaml"
+    path.write_text(EVENTS_YAML)
+    return {"customer_events": {"files": [str(path)]},
+            "slack": {"tier2_channel": TIER2_CHANNEL},
+            "pagerduty": {"tier2_schedule_id": TIER2_SCHEDULE}}
+
+
+def headsups(w: World) -> list[str]:
+    return [c.args.get("text", "") for c in w.slack.calls_to("chat.postMessage")
+            if c.args.get("channel") == TIER2_CHANNEL]
+
+
+async def headsup_jobs(w: World) -> list[tuple[str, str]]:
+    found = []
+    for state in JobState:
+        found += [(j.key, j.state.value) for j in await w.daemon.store.list_jobs(state)
+                  if j.kind == "events_headsup"]
+    return sorted(found)
+
+
+async def test_one_friday_headsup_across_restarts(tmp_path: Path) -> None:
+    settings = event_settings(tmp_path)
+    # Thursday: the heads-up waits for Friday 15:00.
+    async with world(tmp_path, start=THURSDAY_NOON, users={TINA_EMAIL: TINA},
+                     **settings) as w:
+        await w.daemon.settle()
+        assert headsups(w) == []
+        assert await headsup_jobs(w) == [("events_headsup:2026-11-20", "queued")]
+    # Restarted before the slot: still one job; at 15:00 one heads-up.
+    async with world(tmp_path, start=THURSDAY_NOON + 3600, users={TINA_EMAIL: TINA},
+                     **settings) as w:
+        w.pagerduty.set_oncall(TIER2_SCHEDULE, "PTINA", TINA_EMAIL)
+        await w.daemon.settle()
+        assert headsups(w) == []
+        w.daemon.clock.advance(FRIDAY_SLOT + 1 - w.daemon.clock.now())
+        await w.daemon.settle()
+        [text] = headsups(w)
+        assert "*Acme Corp*" in text
+        assert "migration: Move to the EU region" in text
+        assert "Sat 21 Nov" not in text  # the event starts on Friday evening
+        assert "Fri 20 Nov 20:00 to Sun 22 Nov 20:00" in text
+        assert f"<@{TINA}>" in text
+        assert "Globex" not in text  # not this weekend
+        assert "<!channel>" not in text and "&lt;!channel&gt;" in text
+        assert "<https://evil.example" not in text
+        [oncall] = [dict(r.query) for r in w.pagerduty.requests if r.path == "/oncalls"]
+        assert oncall["since"] == "2026-11-20T15:00:00+00:00"
+        assert oncall["until"] == "2026-11-23T00:00:00+00:00"
+    # Restarted an hour after the slot (the late-start rule enqueues that slot again): the key
+    # exists, so nothing is posted twice; next week's heads-up waits.
+    async with world(tmp_path, start=FRIDAY_SLOT + 3600, users={TINA_EMAIL: TINA},
+                     **settings) as w:
+        await w.daemon.settle()
+        assert headsups(w) == []
+        assert await headsup_jobs(w) == [("events_headsup:2026-11-20", "done"),
+                                         ("events_headsup:2026-11-27", "queued")]
+
+
+async def test_a_headsup_posted_before_a_crash_is_not_posted_again(tmp_path: Path) -> None:
+    """The process died between Slack's answer and the commit: the retry finds its notice."""
+    async with world(tmp_path, start=THURSDAY_NOON, **event_settings(tmp_path)) as w:
+        await w.daemon.settle()
+        await Client(SLACK_TOKEN, w.slack.api_url).post_notice(
+            TIER2_CHANNEL, "the heads-up, posted just before a crash",
+            key="events_headsup:2026-11-20")
+        w.daemon.clock.advance(FRIDAY_SLOT + 1 - w.daemon.clock.now())
+        await w.daemon.settle()
+        assert len(headsups(w)) == 1
+        assert ("events_headsup:2026-11-20", "done") in await headsup_jobs(w)
+
+
+async def test_a_late_start_after_the_weekend_posts_nothing(tmp_path: Path) -> None:
+    """Down from Friday to Monday: a heads-up about a weekend that is over helps nobody."""
+    settings = event_settings(tmp_path)
+    async with world(tmp_path, start=THURSDAY_NOON, **settings) as w:
+        await w.daemon.settle()
+    monday = datetime(2026, 11, 23, 9, 0, tzinfo=UTC).timestamp()
+    async with world(tmp_path, start=monday, **settings) as w:
+        await w.daemon.settle()
+        assert headsups(w) == []
+        assert await headsup_jobs(w) == [("events_headsup:2026-11-20", "done"),
+                                         ("events_headsup:2026-11-27", "queued")]
+
+
+async def test_the_approval_request_says_the_customer_has_an_event(tmp_path: Path) -> None:
+    # The harness's Saturday night falls inside Acme Corp's migration.
+    async with world(tmp_path, **event_settings(tmp_path)) as w:
+        esc_id, _ts = await emergency(w)
+        [post] = w.approval_posts()
+        blocks = str(post.args.get("blocks"))
+        assert "Customer event in progress:* migration: Move to the EU region" in blocks
+        assert "until 2026-11-22 20:00 UTC" in blocks
+        assert "<!channel>" not in blocks and "&lt;!channel&gt;" in blocks
+        assert "customer event in progress" in post.args.get("text", "")
+        classified = [e for e in await w.daemon.store.timeline(esc_id)
+                      if e.event == "classified"]
+        assert classified and "customer_events" in str(classified[0].details)
+
+
+async def test_no_flag_without_an_event(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        await emergency(w)
+        [post] = w.approval_posts()
+        assert "Customer event" not in str(post.args.get("blocks"))
+        assert post.args.get("channel") == CHANNEL
