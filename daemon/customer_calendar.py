@@ -259,11 +259,13 @@ class EventSource:
         try:
             async with aiohttp.ClientSession(timeout=timeout) as session, session.get(
                     url, ssl=trusted_context(self._ca_file)) as answer:
-                if answer.status != 200:
-                    raise CalendarError(f"{what}: HTTP {answer.status}")
-                body = await answer.content.read(MAX_CALENDAR_BYTES + 1)
+                status = answer.status
+                body = await answer.content.read(MAX_CALENDAR_BYTES + 1) if status == 200 \
+                    else b""
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             raise CalendarError(f"{what}: {type(exc).__name__}") from None
+        if status != 200:
+            raise CalendarError(f"{what}: HTTP {status}")
         if len(body) > MAX_CALENDAR_BYTES:
             raise CalendarError(f"{what}: larger than {MAX_CALENDAR_BYTES} bytes")
         return body
