@@ -23,11 +23,14 @@ from daemon.appkeys import (
     CONFIG_CHECKS,
     INTAKE,
     METRICS,
+    POLICY_NOW,
     PREFLIGHT,
     READY_DETAILS,
     SETTINGS,
     STORE,
 )
+from daemon.domain.policy_file import PolicyError, load_policy
+from daemon.handbook import render_handbook
 from daemon.ingress import desk_webhooks, health, slack, webhooks
 from daemon.ingress.limits import BUDGET, ByteBudget, release_held_bytes
 from daemon.jobs.attention import recovered_job, trouble_job
@@ -228,10 +231,26 @@ def build_admin_app(public: web.Application) -> web.Application:
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz_detailed)
     app.router.add_get("/metrics", health.metrics)
+    if WATCH in public:
+        app[POLICY_NOW] = public[WATCH].policy.current
     dashboard.add_routes(app)
     drill.add_routes(app)
+    app.router.add_get("/handbook", handbook_page)
     app.on_response_prepare.append(_security_headers)
     return app
+
+
+async def handbook_page(request: web.Request) -> web.Response:
+    """`GET /handbook`: the policy in force in words (Markdown, `tier2gate handbook`)."""
+    settings = request.app[SETTINGS]
+    now = request.app.get(POLICY_NOW)
+    try:
+        policy = now() if now is not None else await asyncio.to_thread(
+            load_policy, settings.resolved_policy_file())
+    except PolicyError as exc:
+        return web.Response(status=503, text=f"the policy cannot be read:\n{exc}\n")
+    text = await asyncio.to_thread(render_handbook, policy, settings)
+    return web.Response(text=text, content_type="text/markdown", charset="utf-8")
 
 
 async def _store_lifetime(app: web.Application) -> AsyncIterator[None]:

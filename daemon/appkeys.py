@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from daemon.domain.policy import Policy
 from daemon.metrics import Metrics
 from daemon.preflight import PreflightMonitor
 from daemon.settings import Settings
@@ -20,5 +21,7 @@ INTAKE = web.AppKey("intake", IntakeGauge)
 """Webhook deliveries in flight: the job runner yields to them during a burst."""
 READY_DETAILS = web.AppKey("ready_details", list[Callable[[], dict[str, object]]])
 """Facts `/readyz` shows whatever its verdict (e.g. the last clock step), never reasons."""
+POLICY_NOW: web.AppKey[Callable[[], Policy]] = web.AppKey("policy_now")
+"""The policy in force (the daemon's `PolicySource.current`): the handbook is rendered from it."""
 PREFLIGHT = web.AppKey("preflight", PreflightMonitor)
 """The daemon's periodic vendor checks, when enabled: `/readyz` detail and the dashboard."""

@@ -217,6 +217,17 @@ def cmd_drill(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_handbook(_args: argparse.Namespace) -> int:
+    """The policy in words (Markdown) on stdout: `tier2gate handbook > docs/handbook.md`."""
+    from daemon.handbook import render_handbook
+
+    loaded = _settings_and_policy()
+    if loaded is None:
+        return 1
+    print(render_handbook(loaded[1], loaded[0]), end="")
+    return 0
+
+
 def cmd_slack_manifest(args: argparse.Namespace) -> int:
     """The Slack app manifest for this public URL: nothing to configure, nothing to read."""
     from daemon.slack_manifest import ManifestError, render_manifest
@@ -287,6 +298,9 @@ def parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "check-config", help="validate settings and policy, print them with secrets masked"
     ).set_defaults(func=cmd_check_config)
+    commands.add_parser(
+        "handbook", help="print the handbook (Markdown): the policy in force in plain words"
+    ).set_defaults(func=cmd_handbook)
     manifest = commands.add_parser(
         "slack-manifest", help="print the Slack app manifest for this daemon's public URL")
     manifest.add_argument("--public-url", required=True, metavar="https://HOST",
