@@ -17,6 +17,7 @@ from daemon import __version__
 from daemon.app import build_admin_app, build_app
 from daemon.clock import SystemClock
 from daemon.config_check import Finding, check_settings, errors
+from daemon.customer_calendar import check_files
 from daemon.domain.policy import Policy
 from daemon.domain.policy_file import PolicyError, dump_policy, load_policy
 from daemon.jobs.registry import handlers
@@ -113,6 +114,9 @@ def cmd_check_config(_args: argparse.Namespace) -> int:
         return 1
     settings, policy = loaded
     findings = check_settings(settings)
+    findings += [Finding("error", f"customer_events: {problem}") for problem in check_files(
+        settings.customer_events, policy.business_hours.zone, datetime.now(UTC))]
+    findings.sort(key=lambda finding: finding.level != "error")
     _print_findings(findings)
     if errors(findings):
         return 1

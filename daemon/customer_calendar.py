@@ -153,6 +153,33 @@ def _kind(component: Any, summary: str) -> EventKind:
     return EventKind.OTHER
 
 
+def read_file(path: Path, zone: ZoneInfo, now: datetime) -> list[CustomerEvent]:
+    """One calendar file, by its extension: YAML (.yaml, .yml) or iCalendar (anything else),
+    recurrences expanded around `now`. Raises `CalendarError`."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CalendarError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            return parse_yaml_events(data.decode("utf-8"), str(path))
+        except UnicodeDecodeError:
+            raise CalendarError(f"{path}: not UTF-8 text") from None
+    return parse_ical(data, str(path), zone, now - EXPAND_BEFORE, now + EXPAND_AFTER)
+
+
+def check_files(settings: CustomerEventSettings, zone: ZoneInfo, now: datetime) -> list[str]:
+    """Every problem of the configured calendar files (`tier2gate check-config`), one per
+    line, naming the file and, for YAML, the line and key."""
+    problems: list[str] = []
+    for path in settings.files:
+        try:
+            read_file(path, zone, now)
+        except CalendarError as exc:
+            problems += str(exc).splitlines()
+    return problems
+
+
 class EventSource:
     """The calendar in force: every source's last good events, together.
 
@@ -220,16 +247,7 @@ class EventSource:
         return self._zone(), now - EXPAND_BEFORE, now + EXPAND_AFTER
 
     def _read_file(self, path: Path) -> list[CustomerEvent]:
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise CalendarError(f"{path}: cannot read ({exc.strerror or exc})") from None
-        if path.suffix.lower() in (".yaml", ".yml"):
-            try:
-                return parse_yaml_events(data.decode("utf-8"), str(path))
-            except UnicodeDecodeError:
-                raise CalendarError(f"{path}: not UTF-8 text") from None
-        return parse_ical(data, str(path), *self._window())
+        return read_file(path, self._zone(), self._now())
 
     def _load(self, name: str, read: Callable[[], list[CustomerEvent]]) -> None:
         try:
