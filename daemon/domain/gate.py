@@ -11,6 +11,7 @@ from enum import StrEnum
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from daemon.domain.policy import Decision
+from daemon.domain.teams import DEFAULT_TEAM
 
 
 class Phase(StrEnum):
@@ -129,6 +130,10 @@ class Gate(_Model):
     # triage or canceled) or "merged"; "" while open or resolved.
     ended_as: str = ""
     merged_in: tuple[MergedIn, ...] = ()  # escalations merged into this one
+    # The Tier 1 team whose approvers decide (`domain.teams`): the latest classification's,
+    # until the approval request is posted; then it stays, so the people asked stay the ones
+    # who may decide.
+    team: str = DEFAULT_TEAM
 
     @property
     def needs_attention(self) -> bool:

@@ -30,6 +30,7 @@ from pydantic import (
 from daemon.domain.calendar import BusinessHours, require_aware
 from daemon.domain.customer_events import CustomerEvent, EventCalendar
 from daemon.domain.models import Criterion, Escalation, Source, Status
+from daemon.domain.teams import DEFAULT_TEAM
 
 Loc = tuple[int | str, ...]
 Matched = dict[str, str | bool | float | list[str]]
@@ -307,6 +308,8 @@ class Decision(_Frozen):
         default=None, description="when a time-based rule that decides first could start to match"
     )
     policy: str = Field(default="", description="fingerprint of the policy that decided")
+    team: str = Field(default=DEFAULT_TEAM, description="the Tier 1 team the escalation "
+                      "belongs to, recognised by the policy's `teams`")
 
 
 def evaluate(policy: Policy, escalation: Escalation, now: datetime,

@@ -207,6 +207,9 @@ def _classify(gate: Gate, decision: Decision, rfh_due: datetime, now: datetime) 
             kept = kept.model_copy(update={"approval": gate.decision.approval})
         decision = kept
     phase = _PHASE_OF[decision.outcome]
+    # Once the request is posted its approvers are the team's: a later change of the facts
+    # (say, the "Tier 1 team" field) must not hand the decision to people nobody asked.
+    team = gate.team if gate.approval is not None else decision.team
     records: list[Record] = []
     effects: list[Effect] = []
     changed = phase is not gate.phase
@@ -216,12 +219,14 @@ def _classify(gate: Gate, decision: Decision, rfh_due: datetime, now: datetime) 
             "matched": decision.matched,
             "criteria": [c.value for c, held in decision.facts.criteria.items() if held],
             "severity": decision.facts.severity, "weekend": decision.facts.weekend,
-            "off_hours": decision.facts.off_hours, "previous": gate.phase.value,
+            "off_hours": decision.facts.off_hours, "previous": gate.phase.value, "team": team,
             **({"due": rfh_due.isoformat()} if phase is Phase.RFH else {}),
             **({"customer_events": [e.model_dump(mode="json")
                                     for e in decision.facts.customer_events]}
                if decision.facts.customer_events else {})}))
-    updates: dict[str, Any] = {"phase": phase, "decision": decision}
+    elif team != gate.team:
+        records.append(Record("team_changed", POLICY, {"from": gate.team, "to": team}))
+    updates: dict[str, Any] = {"phase": phase, "decision": decision, "team": team}
     if changed and phase is Phase.AWAITING_APPROVAL:
         # The approval clocks start now, not when Slack accepts the message: a request that
         # cannot be posted must still remind people and reach its timeout fallback.
@@ -371,6 +376,7 @@ def on_approval_posted(gate: Gate, channel: str, ts: str, approvers: tuple[str, 
                              smoc_resolved=smoc_resolved)
     records = [Record("approval_requested", DAEMON, {
         "to": list(approvers), "channel": channel, "ts": ts, "smoc_note": smoc_note,
+        "team": gate.team,
         **({"direct": True} if channel_refused else {})}, once_key="approval_requested")]
     updates: dict[str, Any] = {"approval": approval}
     if channel_refused:

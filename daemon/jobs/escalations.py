@@ -72,6 +72,7 @@ def changes_for(
         updated_at=at,
         attention=step.gate.needs_attention,
         drill=escalation.drill,
+        team=step.gate.team,
     )
     # Names and once keys are per round (see `domain.transitions`): a reopened incident's new
     # approval request, decision, page and retro note are new jobs and new decisions, and

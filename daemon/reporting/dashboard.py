@@ -6,13 +6,15 @@ in sync. The page and the JSON show the report of `load_report`, so they agree w
 
 Made for the SMOC's phone: what waits for a decision or needs a person comes first, then the
 figures, then the escalations a page at a time (keyset cursor, newest first), narrowed in SQL
-by period, source, phase and outcome. Each request reads one page, not the whole store.
+by period, source, phase, outcome and Tier 1 team. Each request reads one page, not the whole
+store.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +31,7 @@ from daemon.clock import iso, to_datetime
 from daemon.domain.gate import Phase
 from daemon.domain.models import Person, Source
 from daemon.domain.policy import Outcome
+from daemon.domain.teams import TEAM_NAME
 from daemon.jobs.escalations import loaded
 from daemon.reporting.report import Report, load_report, parse_since
 from daemon.reporting.svg import bar_chart
@@ -42,7 +45,7 @@ PAGE_SIZE = 25  # escalations per dashboard page: a phone scrolls through them, 
 API_PAGE_SIZE, API_MAX_PAGE_SIZE = 50, 200
 WAITING_LIMIT = 50  # escalations awaiting a decision shown above everything; more is an outage
 REFRESH_S = 60  # the page reloads itself: long enough to type a decline reason first
-SOURCES = tuple(source.value for source in Source)  # no team concept yet: the source narrows
+SOURCES = tuple(source.value for source in Source)
 PHASES = tuple(phase.value for phase in Phase)
 OUTCOMES = (*(outcome.value for outcome in Outcome), NO_OUTCOME)
 _CLOCK_SKEW = timedelta(minutes=1)
@@ -125,6 +128,7 @@ class EscalationView(_View):
 
     id: str
     source: str
+    team: str  # the Tier 1 team (`domain.teams`; "default" without configured teams)
     external_id: str
     reference: str
     title: str
@@ -161,7 +165,7 @@ def escalation_view(row: EscalationRow, timeline: Sequence[TimelineEntry], now: 
     if gate.retro_url:
         links["retro issue"] = gate.retro_url
     return EscalationView(
-        id=row.id, source=row.source, external_id=row.external_id,
+        id=row.id, source=row.source, team=row.team, external_id=row.external_id,
         reference=escalation.reference, title=escalation.title, customer=escalation.customer,
         severity=escalation.severity, phase=row.state, outcome=row.outcome, criteria=criteria,
         approver=approver, approver_name=names.get(approver, approver) if approver else None,
@@ -215,15 +219,18 @@ class Query:
     state: str | None
     outcome: str | None
     cursor: Cursor | None
+    team: str | None = None
 
     def filter(self) -> EscalationFilter:
         return EscalationFilter(since=self.since.timestamp(), until=self.until.timestamp(),
-                                source=self.source, state=self.state, outcome=self.outcome)
+                                source=self.source, state=self.state, outcome=self.outcome,
+                                team=self.team)
 
     def href(self, path: str, cursor: Cursor | None) -> str:
         """A link to the same view, on the page after `cursor`."""
         params = {"since": self.since_text, "source": self.source, "state": self.state,
-                  "outcome": self.outcome, "cursor": encode_cursor(cursor) if cursor else None}
+                  "outcome": self.outcome, "team": self.team,
+                  "cursor": encode_cursor(cursor) if cursor else None}
         return f"{path}?{urlencode({k: v for k, v in params.items() if v is not None})}"
 
 
@@ -251,6 +258,16 @@ def _choice(request: web.Request, name: str, allowed: Sequence[str]) -> str | No
     return value
 
 
+def _team(request: web.Request) -> str | None:
+    """The `team` filter: a team name (`domain.teams.TEAM_NAME`); one no escalation has
+    simply matches nothing."""
+    value = request.query.get("team") or None
+    if value is not None and not re.fullmatch(TEAM_NAME, value):
+        raise web.HTTPBadRequest(text="team must be a team name: lower-case letters, digits, "
+                                      "- and _, at most 40 characters")
+    return value
+
+
 def parse_query(request: web.Request, now: float) -> Query:
     """The period, filters and cursor of a request; a 400 names what is wrong."""
     since_text = request.query.get("since", DEFAULT_SINCE)
@@ -265,7 +282,7 @@ def parse_query(request: web.Request, now: float) -> Query:
                  source=_choice(request, "source", SOURCES),
                  state=_choice(request, "state", PHASES),
                  outcome=_choice(request, "outcome", OUTCOMES),
-                 cursor=decode_cursor(cursor) if cursor else None)
+                 cursor=decode_cursor(cursor) if cursor else None, team=_team(request))
 
 
 @dataclass(frozen=True)

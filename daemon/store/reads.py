@@ -30,13 +30,15 @@ NOTED_EVENTS = ("declined", "approval_timed_out")  # listed one by one with thei
 @dataclass(frozen=True)
 class EscalationFilter:
     """Which escalations a page shows: opened in [since, until) (epoch seconds) and, when
-    given, of one source, phase (`state`) and outcome (`NO_OUTCOME`: unclassified)."""
+    given, of one source, phase (`state`), outcome (`NO_OUTCOME`: unclassified) and Tier 1
+    team."""
 
     since: float
     until: float
     source: str | None = None
     state: str | None = None
     outcome: str | None = None
+    team: str | None = None
 
 
 Cursor = tuple[float, str]  # (opened_at, id) of the last escalation of the previous page
@@ -84,12 +86,14 @@ class Figures:
 # --- pages -------------------------------------------------------------------------------------
 
 @functools.cache
-def _page_sql(source: bool, state: bool, outcome: str | None, after: bool) -> Sql:
-    """One fixed statement per combination of filters (at most 16, built once): every value
+def _page_sql(source: bool, state: bool, outcome: str | None, after: bool, team: bool = False
+              ) -> Sql:
+    """One fixed statement per combination of filters (at most 32, built once): every value
     is a bound argument, and each single-column filter has an index led by that column."""
     where = ["opened_at >= ?", "opened_at < ?", "drill = 0"]  # a rehearsal is no escalation
     where += ["source = ?"] if source else []
     where += ["state = ?"] if state else []
+    where += ["team = ?"] if team else []
     if outcome == NO_OUTCOME:
         where.append("outcome IS NULL")
     elif outcome is not None:
@@ -108,9 +112,10 @@ def page_escalations(flt: EscalationFilter, after: Cursor | None, limit: int
     outcome_value = flt.outcome if flt.outcome not in (None, NO_OUTCOME) else None
     sql = _page_sql(flt.source is not None, flt.state is not None,
                     NO_OUTCOME if flt.outcome == NO_OUTCOME else outcome_value,
-                    after is not None)
+                    after is not None, flt.team is not None)
     args: list[object] = [flt.since, flt.until]
-    args += [value for value in (flt.source, flt.state, outcome_value) if value is not None]
+    args += [value for value in (flt.source, flt.state, flt.team, outcome_value)
+             if value is not None]
     if after is not None:
         args += [after[0], after[0], after[1]]
     rows = yield Stmt(sql, (*args, limit + 1))  # one more tells whether another page follows

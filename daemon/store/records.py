@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from daemon.domain.teams import DEFAULT_TEAM
+
 
 class JobState(StrEnum):
     QUEUED = "queued"
@@ -92,6 +94,7 @@ class EscalationRow:
     updated_at: float
     attention: bool = False  # a person must act (see `Gate.problems`)
     drill: bool = False  # a rehearsal (`tier2gate drill`): left out of every figure and list
+    team: str = DEFAULT_TEAM  # the Tier 1 team (`Gate.team`)
 
 
 @dataclass(frozen=True)

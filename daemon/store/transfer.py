@@ -11,12 +11,13 @@ import base64
 from collections.abc import Iterator
 from typing import Any
 
+from daemon.domain.teams import DEFAULT_TEAM
 from daemon.store.units import Sql, Stmt, Unit
 
 TABLES: dict[str, tuple[str, ...]] = {
     "escalations": ("id", "source", "external_id", "state", "outcome", "data", "version",
                     "opened_at", "created_at", "updated_at", "attention",
-                    "drill"),
+                    "drill", "team"),
     "timeline": ("id", "escalation_id", "at", "event", "actor", "details", "once_key"),
     "deliveries": ("id", "source", "delivery_id", "event_type", "received_at", "body", "state",
                    "escalation_id", "note"),
@@ -24,7 +25,8 @@ TABLES: dict[str, tuple[str, ...]] = {
              "last_error", "lease_owner", "lease_until", "created_at", "updated_at"),
 }
 _ORDER_BY = {"escalations": "created_at, id"}
-_ADDED_LATER = {("escalations", "attention"): 0, ("escalations", "drill"): 0}
+_ADDED_LATER = {("escalations", "attention"): 0, ("escalations", "drill"): 0,
+                ("escalations", "team"): DEFAULT_TEAM}
 """Columns newer than some exports, with the value an older export means."""
 
 

@@ -66,7 +66,7 @@ _JOB_COLUMNS = (
 )
 _ESC_COLUMNS = (
     "id, source, external_id, state, outcome, data, version, opened_at, created_at, updated_at,"
-    " attention, drill"
+    " attention, drill, team"
 )
 
 PING = Sql.of("SELECT count(*) AS n FROM schema_migrations")
@@ -136,12 +136,13 @@ TIMELINE = Sql.of(
     " WHERE escalation_id = ? ORDER BY id"
 )
 INSERT_ESCALATION = Sql.of(
-    f"INSERT INTO escalations ({_ESC_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)"
+    f"INSERT INTO escalations ({_ESC_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)"
     " ON CONFLICT DO NOTHING RETURNING id"
 )
 UPDATE_ESCALATION = Sql.of(
     "UPDATE escalations SET state = ?, outcome = ?, data = ?, version = version + 1,"
-    " opened_at = ?, updated_at = ?, attention = ? WHERE id = ? AND version = ? RETURNING id"
+    " opened_at = ?, updated_at = ?, attention = ?, team = ? WHERE id = ? AND version = ?"
+    " RETURNING id"
 )
 GET_ESCALATION = Sql.of(f"SELECT {_ESC_COLUMNS} FROM escalations WHERE id = ?")
 FIND_ESCALATION = Sql.of(
@@ -231,6 +232,7 @@ def escalation_from(row: Row) -> EscalationRow:
         updated_at=row["updated_at"],
         attention=bool(row["attention"]),
         drill=bool(row["drill"]),
+        team=row["team"],
     )
 
 
@@ -319,13 +321,13 @@ def apply_changes(changes: Changes, now: float) -> Unit[None]:
             rows = yield Stmt(
                 INSERT_ESCALATION,
                 (esc.id, esc.source, esc.external_id, esc.state, esc.outcome, dumps(esc.data),
-                 esc.opened_at, now, now, int(esc.attention), int(esc.drill)),
+                 esc.opened_at, now, now, int(esc.attention), int(esc.drill), esc.team),
             )
         else:
             rows = yield Stmt(
                 UPDATE_ESCALATION,
                 (esc.state, esc.outcome, dumps(esc.data), esc.opened_at, now,
-                 int(esc.attention), esc.id, changes.expected_version),
+                 int(esc.attention), esc.team, esc.id, changes.expected_version),
             )
         if not rows:
             raise Conflict(f"escalation {esc.id} changed concurrently")
