@@ -5,7 +5,8 @@ approval; an S3 becomes a request for help due on Monday; a forged webhook is re
 approval comes from the dashboard (or `--auto-approve`), then Tier 2 acknowledges the page, the
 customer recovers, and the retro issue appears in the local GitLab. Last, Support escalates an
 urgent Zendesk ticket through a signed trigger delivery: the SMOC is asked again, and the
-ticket gets internal notes saying so.
+ticket gets internal notes saying so. Acme Corp is in the middle of a migration weekend (the
+customer-events calendar): Friday's heads-up told Tier 2, and the approval request says so.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ SMOC_USER_ID, SMOC_EMAIL = "U0SMOC", "smoc@demo.example"
 SCHEDULE, TIER2_SERVICE, CHANNEL = "PSMOC1", "PTIER2", "C0APPROVALS"
 FROM_EMAIL = "tier2gate@demo.example"
 ZD_AGENT, ZD_TICKET, ZD_EXHAUSTED = "tier2gate-agent@demo.example", "4242", "360001234567"
+TIER2_CHANNEL, TIER2_SCHEDULE = "C0TIER2", "PTIER2SCHED"
+TIER2_USER_ID, TIER2_EMAIL = "U0TINA", "tina@demo.example"
 
 
 class ShiftedClock:
@@ -97,7 +100,8 @@ class Demo:
         self.pd_secret, self.slack_secret = _secret(), secrets.token_hex(16)
         self.inc_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
         self.slack = FakeSlack(token="xoxb-" + _secret(), users_by_email={
-            SMOC_EMAIL: SMOC_USER_ID})
+            SMOC_EMAIL: SMOC_USER_ID, TIER2_EMAIL: TIER2_USER_ID})
+        self.calendar = folder / "customer-events.yaml"
         self.pagerduty = FakePagerDuty(token=_secret(), ca_file=folder / "standin-ca.pem")
         self.gitlab = FakeGitLab(_secret(), "support/retros")
         self.zd_secret, self.zd_token = _secret(), _secret()
@@ -110,12 +114,14 @@ class Demo:
             http={"host": "127.0.0.1", "port": 0},
             admin={"host": "127.0.0.1", "port": self.port},
             slack={"bot_token": self.slack.token, "signing_secret": self.slack_secret,
-                   "api_url": self.slack.api_url, "approval_channel": CHANNEL},
+                   "api_url": self.slack.api_url, "approval_channel": CHANNEL,
+                   "tier2_channel": TIER2_CHANNEL},
             pagerduty={"api_token": self.pagerduty.token, "from_email": FROM_EMAIL,
                        "api_url": self.pagerduty.api_url,
                        "events_url": self.pagerduty.events_url,
                        "webhook_secrets": [self.pd_secret], "smoc_schedule_id": SCHEDULE,
-                       "tier2_service_id": TIER2_SERVICE},
+                       "tier2_service_id": TIER2_SERVICE, "tier2_schedule_id": TIER2_SCHEDULE},
+            customer_events={"files": [self.calendar]},
             incident_io={"webhook_secret": self.inc_secret},
             zendesk={"webhook_secret": self.zd_secret, "url": self.zendesk.url,
                      "email": ZD_AGENT, "api_token": self.zd_token,
@@ -126,6 +132,18 @@ class Demo:
             jobs={"poll_interval_s": 0.1, "backoff_base_s": 0.5, "backoff_max_s": 5},
             log={"level": "ERROR", "format": "console"},
         )
+
+    def write_calendar(self) -> None:
+        """Acme Corp migrates to a new payment provider over the story's weekend."""
+        now = datetime.fromtimestamp(self.clock.now(), tz=UTC)
+        start, end = now - timedelta(hours=2), now + timedelta(hours=40)
+        self.calendar.write_text(
+            "events:\n  - customer: Acme Corp\n    kind: migration\n"
+            "    summary: move to the new payment provider\n"
+            f"    start: {start.isoformat()}\n    end: {end.isoformat()}\n", encoding="utf-8")
+
+    def headsups(self) -> list[str]:
+        return [m.text for m in self.slack.messages.values() if m.channel == TIER2_CHANNEL]
 
     async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
         async with aiohttp.ClientSession() as session, session.post(
@@ -171,6 +189,8 @@ async def run_demo(folder: Path, port: int, auto_approve: bool) -> int:
         await demo.gitlab.start()
         stack.push_async_callback(demo.gitlab.close)
         demo.pagerduty.set_oncall(SCHEDULE, "PSMOCUSER", SMOC_EMAIL)
+        demo.pagerduty.set_oncall(TIER2_SCHEDULE, "PTINA", TIER2_EMAIL)
+        demo.write_calendar()
         demo.pagerduty.services[TIER2_SERVICE] = "Tier 2 (demo)"
         demo.pagerduty.requesters = {FROM_EMAIL}
         settings = demo.settings()
@@ -201,6 +221,7 @@ async def story(demo: Demo, store: Store, narrator: Narrator, auto_approve: bool
     opened = iso(demo.clock.now())
     narrator.say(f"Saturday {opened[11:16]} UTC. tier2gate is up at {demo.base}/ "
                  f"(stand-ins: Slack, PagerDuty over TLS, GitLab, Zendesk).")
+    await headsup_step(demo, narrator)
     s1 = incident_io_event(
         incident_id="01DEMOS1", reference="INC-5001", name="Checkout is down for Acme Corp",
         severity="SEV1", customer="Acme Corp", exhausted=True, category="triage",
@@ -245,6 +266,22 @@ async def story(demo: Demo, store: Store, narrator: Narrator, auto_approve: bool
     await asyncio.Event().wait()
     return 0
 
+
+
+async def headsup_step(demo: Demo, narrator: Narrator) -> None:
+    """Friday 15:00 passed while the demo was not running: started within a day of it, the
+    daemon sends the weekend heads-up late, once."""
+    for _ in range(100):
+        if demo.headsups():
+            break
+        await asyncio.sleep(0.1)
+    text = "\n".join(demo.headsups())
+    if "Acme Corp" in text and f"<@{TIER2_USER_ID}>" in text:
+        narrator.say(f"Customer events: Friday's heads-up reached Tier 2 in Slack {TIER2_CHANNEL}"
+                     ": Acme Corp migrates to a new payment provider this weekend; Tina is on "
+                     "call for Tier 2.")
+    else:
+        narrator.say("Customer events: the weekend heads-up did not arrive (see the log).")
 
 
 async def zendesk_step(demo: Demo, narrator: Narrator) -> None:
