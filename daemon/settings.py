@@ -241,6 +241,9 @@ class RfhSettings(IssueSettings):
     title: str = "Request for help: {title} ({reference})"
     labels: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["tier2gate", "request-for-help"])
+    # When a business window opens: judge the held requests for help again and post them to
+    # the Tier 2 channel in one message (`morning_queue` job).
+    morning_queue: bool = True
 
 
 class RetentionSettings(Section):

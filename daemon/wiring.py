@@ -102,7 +102,7 @@ def build_parts(settings: Settings, store: Store, clock: Clock, metrics: Metrics
                 clock_watch=clock_watch, events=event_source(settings, policy, clock))
     vendors = build_vendors(settings, clock)
     parts = Parts(deps, Watch(clock_watch, policy, store, settings.clock.check_interval_s,
-                              deps.events),
+                              deps.events, morning_queue=settings.rfh.morning_queue),
                   vendors, closers=list(vendors.closers))
     deps.chat, deps.pager = vendors.chat, vendors.pager
     deps.incidents, deps.tracker = vendors.catalog, vendors.tracker

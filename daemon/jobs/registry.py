@@ -17,6 +17,7 @@ from daemon.jobs.intake import (
     Intake,
 )
 from daemon.jobs.issues import Issues
+from daemon.jobs.morning import MORNING, MorningQueue
 from daemon.jobs.paging import Paging
 from daemon.jobs.policy import POLICY_CHANGED, REEVALUATE, PolicyJobs
 from daemon.jobs.retention import PRUNE, Retention
@@ -61,4 +62,5 @@ def handlers(deps: Deps) -> dict[str, Handler]:
         REEVALUATE: policy.reevaluate,
         PRUNE: Retention(deps.store, deps.settings.retention).prune,
         HEADSUP: Headsup(deps).run,
+        MORNING: MorningQueue(deps).run,
     }

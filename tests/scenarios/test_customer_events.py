@@ -9,7 +9,8 @@ from typing import Any
 
 from daemon.integrations.slack import Client
 from daemon.store import JobState
-from tests.world import CHANNEL, SLACK_TOKEN, World, emergency, world
+from tests.harness import REPO
+from tests.world import CHANNEL, SLACK_TOKEN, World, emergency, incident, world
 
 TIER2_CHANNEL = "C0TIER2"
 TIER2_SCHEDULE = "PT2SCHED"
@@ -139,3 +140,68 @@ async def test_no_flag_without_an_event(tmp_path: Path) -> None:
         [post] = w.approval_posts()
         assert "Customer event" not in str(post.args.get("blocks"))
         assert post.args.get("channel") == CHANNEL
+
+
+MONDAY_OPEN = datetime(2026, 11, 23, 9, 0, tzinfo=UTC).timestamp()
+WEEKDAY_S2 = """\
+  - name: S2 in business hours
+    when:
+      severity: [S2]
+      status: open
+      off_hours: false
+    outcome: emergency
+
+  # Everything else asks Tier 2 for help during business hours.
+"""
+
+
+def created(incident_id: str, reference: str, severity: str, title: str) -> dict[str, Any]:
+    body = incident(incident_id=incident_id, severity=severity, exhausted=False)
+    inner = body["public_incident.incident_created_v2"]
+    inner.update(reference=reference, name=title)
+    return body
+
+
+async def test_the_morning_queue_rechecks_held_requests_and_lists_them_once(
+        tmp_path: Path) -> None:
+    shipped = (REPO / "config" / "policy.yaml").read_text()
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(shipped.replace(
+        "  # Everything else asks Tier 2 for help during business hours.\n", WEEKDAY_S2))
+    async with world(tmp_path, policy_file=str(policy),
+                     slack={"tier2_channel": TIER2_CHANNEL}) as w:
+        for body in (created("01S3", "INC-3", "SEV3", "Export is slow <!here>"),
+                     created("01S2", "INC-2", "SEV2", "Search is degraded")):
+            assert (await w.daemon.incident_io(body)).status == 202
+        await w.daemon.settle()
+        rows = {row.external_id: row for row in await w.daemon.escalations()}
+        assert {k: r.state for k, r in rows.items()} == {"01S3": "rfh", "01S2": "rfh"}
+        assert headsups(w) == []
+        w.daemon.clock.advance(MONDAY_OPEN + 1 - w.daemon.clock.now())
+        await w.daemon.settle()
+        [text] = headsups(w)
+        assert "Requests for help waiting for Tier 2* (1, business hours open Mon 23 Nov 09:00" \
+               in text
+        assert "*INC-3* · Export is slow &lt;!here&gt; · Acme Corp" in text
+        assert "INC-2" not in text  # an emergency in business hours now
+        rows = {row.external_id: row for row in await w.daemon.escalations()}
+        assert {k: r.state for k, r in rows.items()} == {
+            "01S3": "rfh", "01S2": "awaiting_approval"}
+        assert "|issue>" in text  # the RFH issue is linked
+    # Restarted in the same window: that window's queue was posted; the next one waits.
+    async with world(tmp_path, start=MONDAY_OPEN + 120, policy_file=str(policy),
+                     slack={"tier2_channel": TIER2_CHANNEL}) as w:
+        await w.daemon.settle()
+        assert headsups(w) == []
+        jobs = [(j.key, j.state.value) for state in JobState
+                for j in await w.daemon.store.list_jobs(state) if j.kind == "morning_queue"]
+        assert sorted(jobs) == [("morning_queue:2026-11-23T09:00:00+00:00", "done"),
+                                ("morning_queue:2026-11-24T09:00:00+00:00", "queued")]
+
+
+async def test_no_held_requests_no_morning_message(tmp_path: Path) -> None:
+    async with world(tmp_path, slack={"tier2_channel": TIER2_CHANNEL}) as w:
+        await w.daemon.settle()
+        w.daemon.clock.advance(MONDAY_OPEN + 1 - w.daemon.clock.now())
+        await w.daemon.settle()
+        assert headsups(w) == []
