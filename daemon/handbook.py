@@ -192,5 +192,6 @@ def render_handbook(policy: Policy, settings: Settings) -> str:
         "calendar": events.configured,
         "tier2_schedule": bool(settings.pagerduty.tier2_schedule_id),
         "shadow": settings.mode == "shadow",
+        "morning_queue": settings.rfh.morning_queue,
     }
     return env.from_string(_TEMPLATE.read_text(encoding="utf-8")).render(**context)
