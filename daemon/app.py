@@ -20,6 +20,7 @@ from aiohttp import web
 from daemon import drill
 from daemon.admin_auth import AdminAccess
 from daemon.appkeys import (
+    CALENDAR_PROBLEM,
     CONFIG_CHECKS,
     INTAKE,
     METRICS,
@@ -233,6 +234,9 @@ def build_admin_app(public: web.Application) -> web.Application:
     app.router.add_get("/metrics", health.metrics)
     if WATCH in public:
         app[POLICY_NOW] = public[WATCH].policy.current
+        events = public[WATCH].events
+        if events is not None:
+            app[CALENDAR_PROBLEM] = lambda: events.problem
     dashboard.add_routes(app)
     drill.add_routes(app)
     app.router.add_get("/handbook", handbook_page)

@@ -23,5 +23,7 @@ READY_DETAILS = web.AppKey("ready_details", list[Callable[[], dict[str, object]]
 """Facts `/readyz` shows whatever its verdict (e.g. the last clock step), never reasons."""
 POLICY_NOW: web.AppKey[Callable[[], Policy]] = web.AppKey("policy_now")
 """The policy in force (the daemon's `PolicySource.current`): the handbook is rendered from it."""
+CALENDAR_PROBLEM: web.AppKey[Callable[[], str]] = web.AppKey("calendar_problem")
+"""Why the customer-events calendar is not current ("" when it is): shown on the dashboard."""
 PREFLIGHT = web.AppKey("preflight", PreflightMonitor)
 """The daemon's periodic vendor checks, when enabled: `/readyz` detail and the dashboard."""

@@ -205,3 +205,16 @@ async def test_no_held_requests_no_morning_message(tmp_path: Path) -> None:
         w.daemon.clock.advance(MONDAY_OPEN + 1 - w.daemon.clock.now())
         await w.daemon.settle()
         assert headsups(w) == []
+
+
+async def test_a_broken_calendar_is_said_on_the_dashboard_and_readyz(tmp_path: Path) -> None:
+    path = tmp_path / "events.yaml"
+    path.write_text("events:\n  - customer: Acme Corp\n    '<script>x</script>': 1\n")
+    async with world(tmp_path, customer_events={"files": [str(path)]}) as w:
+        page = await (await w.daemon.admin.get("/")).text()
+        assert "Customer events: the calendar is not current" in page
+        assert "&lt;script&gt;x&lt;/script&gt;: unknown key" in page
+        assert "<script>x" not in page
+        ready = await (await w.daemon.admin.get("/readyz")).json()
+        assert "line 3" in ready["customer_events"]["problem"]
+        assert ready["status"] == "ready"  # news, not a reason to take the daemon out
