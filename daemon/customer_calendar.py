@@ -17,6 +17,7 @@ first colon ("Acme Corp: migration to the EU region"); its kind is a CATEGORIES 
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time as systime
 from collections.abc import Callable
@@ -208,8 +209,10 @@ class EventSource:
     def current(self) -> EventCalendar:
         return self.calendar
 
-    def refresh_files(self) -> None:
-        """Re-read changed files (all of them once a day, to expand recurrences further)."""
+    def refresh_files(self, window: tuple[ZoneInfo, datetime] | None = None) -> None:
+        """Re-read changed files (all of them once a day, to expand recurrences further).
+        `window`: the zone and now to read them with (looked up here when not given)."""
+        zone, now = window or (self._zone(), self._now())
         stale = (self._expanded_at is None
                  or self._monotonic() - self._expanded_at > REEXPAND_S)
         for path in self.settings.files:
@@ -217,14 +220,15 @@ class EventSource:
             if not stale and path in self._stats and self._stats[path] == seen:
                 continue
             self._stats[path] = seen
-            self._load(str(path), functools.partial(self._read_file, path))
+            self._load(str(path), functools.partial(read_file, path, zone, now))
         if stale:
             self._expanded_at = self._monotonic()
         self._combine()
 
     async def refresh(self) -> None:
-        """Files, then the URL when it is due; never raises for a failing source."""
-        self.refresh_files()
+        """Files, then the URL when it is due; never raises for a failing source. Reading and
+        parsing (synchronous, possibly a large calendar) run in a thread, off the event loop."""
+        await asyncio.to_thread(self.refresh_files, (self._zone(), self._now()))
         url = self.settings.ical_url
         if url is None or not url.get_secret_value():
             return
@@ -238,16 +242,14 @@ class EventSource:
         except CalendarError as exc:
             self._failed("customer_events.ical_url", str(exc))
             return
-        self._load("customer_events.ical_url",
-                   lambda: parse_ical(body, "customer_events.ical_url", *self._window()))
+        window = self._window()
+        await asyncio.to_thread(self._load, "customer_events.ical_url",
+                                lambda: parse_ical(body, "customer_events.ical_url", *window))
         self._combine()
 
     def _window(self) -> tuple[ZoneInfo, datetime, datetime]:
         now = self._now()
         return self._zone(), now - EXPAND_BEFORE, now + EXPAND_AFTER
-
-    def _read_file(self, path: Path) -> list[CustomerEvent]:
-        return read_file(path, self._zone(), self._now())
 
     def _load(self, name: str, read: Callable[[], list[CustomerEvent]]) -> None:
         try:
