@@ -37,6 +37,8 @@ SLACK_SECRET = "slack-signing-secret-RECOGNISABLE"
 HARNESS_START = datetime(2026, 11, 21, 2, 5, tzinfo=UTC).timestamp()
 """The in-process daemon's clock starts five minutes into the Saturday-night incident the
 payload builders describe, whatever today's date is: outcomes never depend on the calendar."""
+SCHEDULED = frozenset({"prune", "morning_queue", "events_headsup"})
+"""Jobs the daemon enqueues for itself on a schedule, whatever happens."""
 FAST_JOBS = JobSettings(workers=4, max_attempts=6, backoff_base_s=0.02, backoff_max_s=0.2,
                         lease_s=10, poll_interval_s=0.02, drain_timeout_s=0.5)
 
@@ -139,10 +141,11 @@ class Harness:
         return [entry.event for entry in await self.store.timeline(escalation_id)]
 
     async def work(self) -> list[str]:
-        """Kinds of every job in the store but the daemon's own retention job (`prune`, there
-        from the start): what the deliveries and decisions so far have set in motion."""
+        """Kinds of every job in the store but the daemon's own scheduled ones (retention's
+        `prune`, the next window's `morning_queue`, the weekly `events_headsup`, there from the
+        start): what the deliveries and decisions so far have set in motion."""
         return [j.kind for state in JobState for j in await self.store.list_jobs(state)
-                if j.kind != "prune"]
+                if j.kind not in SCHEDULED]
 
     async def dead_jobs(self) -> list[str]:
         return [f"{j.kind}: {j.last_error}" for j in await self.store.list_jobs(JobState.DEAD)]
