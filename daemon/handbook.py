@@ -20,6 +20,7 @@ import jinja2
 
 from daemon.domain.calendar import WEEKDAYS, BusinessHours
 from daemon.domain.policy import Conditions, OnTimeout, Outcome, Policy, Rule
+from daemon.integrations.slack import criterion_words  # the words the approval request uses
 from daemon.markup import markdown_literal
 from daemon.settings import Settings
 
@@ -64,11 +65,6 @@ def _words(items: list[str]) -> str:
     """"a", "a or b", "a, b or c" of escaped values."""
     shown = [f"**{markdown_literal(item)}**" for item in items]
     return shown[0] if len(shown) == 1 else ", ".join(shown[:-1]) + " or " + shown[-1]
-
-
-def criterion_words(name: str) -> str:
-    """`support_exhausted_knowledge` -> "Support exhausted knowledge"."""
-    return name.replace("_", " ").strip().capitalize()
 
 
 def condition_lines(when: Conditions) -> list[Words]:
@@ -169,7 +165,6 @@ def render_handbook(policy: Policy, settings: Settings) -> str:
     env = jinja2.Environment(autoescape=False, undefined=jinja2.StrictUndefined,  # noqa: S701 - Markdown, escaped by finalize
                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
                              finalize=_literal)
-    env.filters["criterion"] = criterion_words
     rules = [RuleView(n, rule, condition_lines(rule.when), Words(_OUTCOME_WORDS[rule.outcome]),
                       _timing(rule)) for n, rule in enumerate(policy.rules, start=1)]
     hours = policy.business_hours
