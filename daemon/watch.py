@@ -18,7 +18,7 @@ from daemon.clockwatch import ClockWatch
 from daemon.customer_calendar import EventSource
 from daemon.jobs.headsup import scheduled
 from daemon.jobs.morning import morning_job
-from daemon.jobs.policy import announcement
+from daemon.jobs.policy import announcement, events_announcement
 from daemon.logging import get_logger
 from daemon.policy_source import PolicySource
 from daemon.store import Store, StoreUnavailable
@@ -38,6 +38,8 @@ class Watch:
         # The policy loaded at start is in force already: only later changes are news.
         self._announced = policy.fingerprint
         self._headsup_key: str | None = None  # the next heads-up enqueued by this process
+        # The calendar read at start judged nothing yet: only later changes are news.
+        self._events_seen = events.current().fingerprint if events is not None else ""
         self.morning_queue = morning_queue
         self._morning_at: float | None = None  # the business-window start last enqueued for
 
@@ -46,6 +48,7 @@ class Watch:
         self.policy.refresh()
         if self.events is not None:
             await self.events.refresh()
+            await self._announce_events(self.events)
             await self._schedule_headsup(self.events)
         if self.morning_queue:
             await self._schedule_morning()
@@ -60,6 +63,19 @@ class Watch:
         log.info("policy.changed", previous=self._announced, fingerprint=fingerprint)
         self._announced = fingerprint
         self._morning_at = None  # business hours may have changed
+
+    async def _announce_events(self, events: EventSource) -> None:
+        """A changed calendar re-checks the open escalations (`events_changed`)."""
+        fingerprint = events.current().fingerprint
+        if fingerprint == self._events_seen:
+            return
+        try:
+            await self.store.enqueue(events_announcement(fingerprint, self.store.clock.now()))
+        except StoreUnavailable as exc:
+            log.warning("customer_events.announce_failed", error=str(exc))
+            return
+        log.info("customer_events.changed", previous=self._events_seen, fingerprint=fingerprint)
+        self._events_seen = fingerprint
 
     async def _schedule_headsup(self, events: EventSource) -> None:
         """Enqueue the next weekly heads-up (and, at start, a recent one not yet sent): keyed

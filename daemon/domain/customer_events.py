@@ -9,9 +9,11 @@ passed in.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
@@ -65,6 +67,11 @@ class EventCalendar(BaseModel):
 
     events: tuple[CustomerEvent, ...] = ()
 
+    @cached_property
+    def fingerprint(self) -> str:
+        """Equal for equal calendars, whatever source they came from."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]
+
     @classmethod
     def of(cls, events: Iterable[CustomerEvent]) -> EventCalendar:
         """Sorted by start, duplicates (the same event from two sources) dropped."""
@@ -74,6 +81,13 @@ class EventCalendar(BaseModel):
     def in_progress(self, customer: str, at: datetime) -> tuple[CustomerEvent, ...]:
         """`customer`'s events under way at `at`."""
         return tuple(e for e in self.events if e.concerns(customer) and e.in_progress(at))
+
+    def next_change(self, customer: str, at: datetime) -> datetime | None:
+        """When, after `at`, one of `customer`'s events next starts or ends: the first moment
+        `in_progress` could answer otherwise. None when nothing is ahead."""
+        moments = [moment for e in self.events if e.concerns(customer)
+                   for moment in (e.start, e.end) if moment > at]
+        return min(moments, default=None)
 
     def between(self, since: datetime, until: datetime) -> tuple[CustomerEvent, ...]:
         """Events that overlap [since, until), in start order."""

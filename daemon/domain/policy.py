@@ -355,6 +355,11 @@ def evaluate(policy: Policy, escalation: Escalation, now: datetime,
         if failed == ["min_age_minutes"] and rule.when.min_age_minutes is not None:
             due = escalation.created_at + timedelta(minutes=rule.when.min_age_minutes)
             recheck.append(due.astimezone(UTC))
+        if failed == ["customer_event_active"] and events is not None:
+            # The customer's next event starts (or the one under way ends) at a known time.
+            change = events.next_change(escalation.customer, now)
+            if change is not None:
+                recheck.append(change.astimezone(UTC))
     decision = Decision(
         outcome=policy.default_outcome,
         rule=None,

@@ -14,7 +14,7 @@ from datetime import datetime
 from daemon.clock import to_datetime
 from daemon.domain.customer_events import EventCalendar
 from daemon.domain.policy import Policy, evaluate
-from daemon.domain.transitions import OPEN, Step, on_policy_changed
+from daemon.domain.transitions import OPEN, RECHECK, Step, on_policy_changed
 from daemon.jobs.deps import Deps
 from daemon.jobs.escalations import Loaded, changes_for, job_key, loaded
 from daemon.logging import get_logger
@@ -22,6 +22,7 @@ from daemon.store import Changes, Job, NewJob
 
 POLICY_CHANGED = "policy_changed"
 REEVALUATE = "reevaluate"
+EVENTS_CHANGED = "events_changed"
 
 log = get_logger("tier2gate.policy")
 
@@ -30,6 +31,13 @@ def announcement(fingerprint: str, now: float) -> NewJob:
     """The job that spreads a policy change; keyed by the moment it was seen so that a policy
     changed back to an earlier version is announced again."""
     return NewJob(POLICY_CHANGED, f"{POLICY_CHANGED}:{fingerprint}:{int(now * 1000)}",
+                  {"fingerprint": fingerprint})
+
+
+def events_announcement(fingerprint: str, now: float) -> NewJob:
+    """The job that re-checks the open escalations after the customer-events calendar
+    changed (an event added, moved or removed)."""
+    return NewJob(EVENTS_CHANGED, f"{EVENTS_CHANGED}:{fingerprint}:{int(now * 1000)}",
                   {"fingerprint": fingerprint})
 
 
@@ -53,6 +61,16 @@ class PolicyJobs:
         log.info("policy.reevaluating", fingerprint=job.payload["fingerprint"], open=len(rows))
         return Changes(jobs=tuple(
             NewJob(REEVALUATE, job_key(REEVALUATE, row.id, name), {}, 0.0, row.id)
+            for row in rows))
+
+    async def events_changed(self, job: Job) -> Changes:
+        """Fan out: a `recheck` per open escalation, judged with the new calendar (a rule on
+        `customer_event_active` may decide otherwise now)."""
+        rows = await self.deps.store.escalations_in([phase.value for phase in OPEN])
+        log.info("customer_events.rechecking", fingerprint=job.payload["fingerprint"],
+                 open=len(rows))
+        return Changes(jobs=tuple(
+            NewJob(RECHECK, job_key(RECHECK, row.id, f"events-{job.id}"), {}, 0.0, row.id)
             for row in rows))
 
     async def reevaluate(self, job: Job) -> Changes | None:

@@ -19,7 +19,7 @@ from daemon.jobs.intake import (
 from daemon.jobs.issues import Issues
 from daemon.jobs.morning import MORNING, MorningQueue
 from daemon.jobs.paging import Paging
-from daemon.jobs.policy import POLICY_CHANGED, REEVALUATE, PolicyJobs
+from daemon.jobs.policy import EVENTS_CHANGED, POLICY_CHANGED, REEVALUATE, PolicyJobs
 from daemon.jobs.retention import PRUNE, Retention
 from daemon.workers.runner import Handler
 
@@ -60,6 +60,7 @@ def handlers(deps: Deps) -> dict[str, Handler]:
         t.ATTENTION: Attention(deps, approvals.approver_ids).handle,
         POLICY_CHANGED: policy.changed,
         REEVALUATE: policy.reevaluate,
+        EVENTS_CHANGED: policy.events_changed,
         PRUNE: Retention(deps.store, deps.settings.retention).prune,
         HEADSUP: Headsup(deps).run,
         MORNING: MorningQueue(deps).run,

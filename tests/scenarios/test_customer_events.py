@@ -10,6 +10,7 @@ from typing import Any
 from daemon.integrations.slack import Client
 from daemon.store import JobState
 from tests.harness import REPO
+from tests.support import eventually
 from tests.world import CHANNEL, SLACK_TOKEN, World, emergency, incident, world
 
 TIER2_CHANNEL = "C0TIER2"
@@ -218,3 +219,41 @@ async def test_a_broken_calendar_is_said_on_the_dashboard_and_readyz(tmp_path: P
         ready = await (await w.daemon.admin.get("/readyz")).json()
         assert "line 3" in ready["customer_events"]["problem"]
         assert ready["status"] == "ready"  # news, not a reason to take the daemon out
+
+
+S2_DURING_EVENT = """\
+  - name: S2 during a customer event
+    when:
+      severity: [S2]
+      status: open
+      customer_event_active: true
+    outcome: emergency
+
+  # Everything else asks Tier 2 for help during business hours.
+"""
+
+
+async def test_an_event_added_to_the_calendar_rechecks_open_escalations(tmp_path: Path
+                                                                         ) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text((REPO / "config" / "policy.yaml").read_text().replace(
+        "  # Everything else asks Tier 2 for help during business hours.\n", S2_DURING_EVENT))
+    calendar = tmp_path / "events.yaml"
+    calendar.write_text("events: []\n")
+    async with world(tmp_path, policy_file=str(policy),
+                     customer_events={"files": [str(calendar)]}) as w:
+        assert (await w.daemon.incident_io(
+            created("01S2", "INC-2", "SEV2", "Search is degraded"))).status == 202
+        await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        assert row.state == "rfh"
+        calendar.write_text(EVENTS_YAML)  # Acme Corp's migration, under way since Friday
+
+        async def asked() -> bool:
+            await w.daemon.settle()
+            [now] = await w.daemon.escalations()
+            return now.state == "awaiting_approval"
+
+        await eventually(asked, 20)
+        [post] = w.approval_posts()
+        assert "Customer event in progress:* migration" in str(post.args.get("blocks"))

@@ -187,3 +187,19 @@ def test_headsup_slots_and_weekend_in_the_business_timezone() -> None:
         "events_headsup:2026-11-20", "events_headsup:2026-11-27"]
     assert [j.key for j in scheduled(policy, settings, friday_evening, starting=False)] == [
         "events_headsup:2026-11-27"]
+
+
+def test_a_rule_waiting_for_the_customers_event_asks_to_be_judged_again_when_it_starts(
+        ) -> None:
+    policy = parse_policy(S2_DURING_MIGRATION)
+    later = MIGRATION.model_copy(update={"start": OPENED + timedelta(hours=2)})
+    before = evaluate(policy, escalation("SEV2", customer="Acme Corp"), OPENED,
+                      EventCalendar.of([later]))
+    assert before.outcome is Outcome.RFH
+    assert before.recheck_at == later.start
+    during = evaluate(policy, escalation("SEV2", customer="Acme Corp"), later.start,
+                      EventCalendar.of([later]))
+    assert during.outcome is Outcome.EMERGENCY
+    other = evaluate(policy, escalation("SEV3", customer="Acme Corp"), OPENED,
+                     EventCalendar.of([later]))
+    assert other.recheck_at is None  # the severity fails too: the event changes nothing
