@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import time as systime
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,15 @@ EXPAND_AFTER = timedelta(days=42)
 REEXPAND_S = 86400.0  # files are read again this often even unchanged, to expand further
 MAX_CALENDAR_BYTES = 5 * 1024 * 1024
 FETCH_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class Read:
+    """What a calendar source gave: its usable events, and how many entries were skipped
+    (an iCalendar event naming no customer, or without a usable start and end)."""
+
+    events: list[CustomerEvent]
+    skipped: int = 0
 
 
 class CalendarError(ValueError):
@@ -82,10 +92,10 @@ def parse_yaml_events(text: str, name: str) -> list[CustomerEvent]:
 
 
 def parse_ical(data: bytes, name: str, zone: ZoneInfo, since: datetime, until: datetime
-               ) -> list[CustomerEvent]:
+               ) -> Read:
     """The VEVENTs of an iCalendar document that overlap [since, until), recurrences expanded.
     Dates without a time (all-day events) and floating times are read in `zone`. An event
-    that names no customer is skipped (logged), the rest is used."""
+    that names no customer is skipped (counted), the rest is used."""
     try:
         calendar = icalendar.Calendar.from_ical(data)
         found = recurring_ical_events.of(calendar).between(since, until)
@@ -99,11 +109,7 @@ def parse_ical(data: bytes, name: str, zone: ZoneInfo, since: datetime, until: d
             skipped += 1
         else:
             events.append(event)
-    if skipped:
-        log.warning("customer_events.skipped", source=name, count=skipped,
-                    why=f"no customer ({CUSTOMER_PROPERTY} or 'Customer: ...' summary) "
-                        "or no usable start and end")
-    return events
+    return Read(events, skipped)
 
 
 def _event(component: Any, zone: ZoneInfo) -> CustomerEvent | None:
@@ -154,7 +160,7 @@ def _kind(component: Any, summary: str) -> EventKind:
     return EventKind.OTHER
 
 
-def read_file(path: Path, zone: ZoneInfo, now: datetime) -> list[CustomerEvent]:
+def read_file(path: Path, zone: ZoneInfo, now: datetime) -> Read:
     """One calendar file, by its extension: YAML (.yaml, .yml) or iCalendar (anything else),
     recurrences expanded around `now`. Raises `CalendarError`."""
     try:
@@ -163,7 +169,7 @@ def read_file(path: Path, zone: ZoneInfo, now: datetime) -> list[CustomerEvent]:
         raise CalendarError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if path.suffix.lower() in (".yaml", ".yml"):
         try:
-            return parse_yaml_events(data.decode("utf-8"), str(path))
+            return Read(parse_yaml_events(data.decode("utf-8"), str(path)))
         except UnicodeDecodeError:
             raise CalendarError(f"{path}: not UTF-8 text") from None
     return parse_ical(data, str(path), zone, now - EXPAND_BEFORE, now + EXPAND_AFTER)
@@ -179,6 +185,53 @@ def check_files(settings: CustomerEventSettings, zone: ZoneInfo, now: datetime) 
         except CalendarError as exc:
             problems += str(exc).splitlines()
     return problems
+
+
+async def fetch_calendar(url: str, ca_file: Path | None) -> bytes:
+    """GET the calendar; every failure is a `CalendarError` that does not quote the URL."""
+    what = "customer_events.ical_url"
+    timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_S)
+    try:
+        async with aiohttp.ClientSession(timeout=timeout) as session, session.get(
+                url, ssl=trusted_context(ca_file)) as answer:
+            status = answer.status
+            body = await answer.content.read(MAX_CALENDAR_BYTES + 1) if status == 200 \
+                else b""
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+        raise CalendarError(f"{what}: {type(exc).__name__}") from None
+    if status != 200:
+        raise CalendarError(f"{what}: HTTP {status}")
+    if len(body) > MAX_CALENDAR_BYTES:
+        raise CalendarError(f"{what}: larger than {MAX_CALENDAR_BYTES} bytes")
+    return body
+
+
+async def inspect_sources(settings: CustomerEventSettings, zone: ZoneInfo, now: datetime,
+                  ca_file: Path | None) -> tuple[Read, list[str]]:
+    """Every source read once, nothing kept and nothing logged (`tier2gate doctor`): the
+    events and skipped entries of those that could be read, and the problems of the rest."""
+    found, skipped, problems = [], 0, []
+    window = (zone, now - EXPAND_BEFORE, now + EXPAND_AFTER)
+    readers: list[Callable[[], Awaitable[Read]]] = [
+        functools.partial(asyncio.to_thread, read_file, path, zone, now)
+        for path in settings.files]
+    url = settings.ical_url
+    if url is not None and url.get_secret_value():
+        async def from_url() -> Read:
+            body = await fetch_calendar(url.get_secret_value(), ca_file)
+            return await asyncio.to_thread(parse_ical, body, "customer_events.ical_url",
+                                           *window)
+
+        readers.append(from_url)
+    for read in readers:
+        try:
+            result = await read()
+        except CalendarError as exc:
+            problems.append(str(exc))
+            continue
+        found += result.events
+        skipped += result.skipped
+    return Read(found, skipped), problems
 
 
 class EventSource:
@@ -238,7 +291,7 @@ class EventSource:
             return
         self._fetched_at = self._monotonic()
         try:
-            body = await self._fetch(url.get_secret_value())
+            body = await fetch_calendar(url.get_secret_value(), self._ca_file)
         except CalendarError as exc:
             self._failed("customer_events.ical_url", str(exc))
             return
@@ -251,12 +304,17 @@ class EventSource:
         now = self._now()
         return self._zone(), now - EXPAND_BEFORE, now + EXPAND_AFTER
 
-    def _load(self, name: str, read: Callable[[], list[CustomerEvent]]) -> None:
+    def _load(self, name: str, read: Callable[[], Read]) -> None:
         try:
-            events = read()
+            found = read()
         except CalendarError as exc:
             self._failed(name, str(exc))
             return
+        events = found.events
+        if found.skipped:
+            log.warning("customer_events.skipped", source=name, count=found.skipped,
+                        why=f"no customer ({CUSTOMER_PROPERTY} or 'Customer: ...' summary) "
+                            "or no usable start and end")
         if name in self._problems:
             log.info("customer_events.recovered", source=name)
         self._problems.pop(name, None)
@@ -271,24 +329,6 @@ class EventSource:
 
     def _combine(self) -> None:
         self.calendar = EventCalendar.of(e for events in self._events.values() for e in events)
-
-    async def _fetch(self, url: str) -> bytes:
-        """GET the calendar; every failure is a `CalendarError` that does not quote the URL."""
-        what = "customer_events.ical_url"
-        timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_S)
-        try:
-            async with aiohttp.ClientSession(timeout=timeout) as session, session.get(
-                    url, ssl=trusted_context(self._ca_file)) as answer:
-                status = answer.status
-                body = await answer.content.read(MAX_CALENDAR_BYTES + 1) if status == 200 \
-                    else b""
-        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            raise CalendarError(f"{what}: {type(exc).__name__}") from None
-        if status != 200:
-            raise CalendarError(f"{what}: HTTP {status}")
-        if len(body) > MAX_CALENDAR_BYTES:
-            raise CalendarError(f"{what}: larger than {MAX_CALENDAR_BYTES} bytes")
-        return body
 
     def detail(self) -> dict[str, object]:
         """For the admin `/readyz`: how many events are known and what is failing."""

@@ -110,8 +110,10 @@ def test_yaml_events_errors_name_the_line_and_key() -> None:
 
 
 def test_ical_events_with_recurrence_and_all_day_dates() -> None:
-    events = parse_ical(ICS, "t.ics", BERLIN, datetime(2026, 12, 1, tzinfo=UTC),
-                        datetime(2027, 1, 1, tzinfo=UTC))
+    found = parse_ical(ICS, "t.ics", BERLIN, datetime(2026, 12, 1, tzinfo=UTC),
+                       datetime(2027, 1, 1, tzinfo=UTC))
+    events = found.events
+    assert found.skipped == 1  # "names no customer"
     assert [(e.customer, e.kind, e.summary, e.start.isoformat()) for e in events] == [
         ("Acme Corp", EventKind.UPGRADE, "upgrade to v5", "2026-12-05T08:00:00+00:00"),
         ("Globex", EventKind.MAINTENANCE, "Patching night", "2026-12-05T00:00:00+01:00"),
