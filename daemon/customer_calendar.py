@@ -207,10 +207,11 @@ async def fetch_calendar(url: str, ca_file: Path | None) -> bytes:
 
 
 async def inspect_sources(settings: CustomerEventSettings, zone: ZoneInfo, now: datetime,
-                  ca_file: Path | None) -> tuple[Read, list[str]]:
+                          ca_file: Path | None) -> tuple[Read, list[str]]:
     """Every source read once, nothing kept and nothing logged (`tier2gate doctor`): the
     events and skipped entries of those that could be read, and the problems of the rest."""
-    found, skipped, problems = [], 0, []
+    found: list[CustomerEvent] = []
+    skipped, problems = 0, []
     window = (zone, now - EXPAND_BEFORE, now + EXPAND_AFTER)
     readers: list[Callable[[], Awaitable[Read]]] = [
         functools.partial(asyncio.to_thread, read_file, path, zone, now)

@@ -340,8 +340,9 @@ async def _customer_events(settings: Settings, policy: Policy) -> CheckResult:
     name = "customer_events"
     if not settings.customer_events.configured:
         return skip(name, "no calendar (customer_events.files, customer_events.ical_url)")
-    found, problems = await inspect_sources(settings.customer_events, policy.business_hours.zone,
-                                    datetime.now(UTC), settings.tls.ca_file)
+    found, problems = await inspect_sources(
+        settings.customer_events, policy.business_hours.zone, datetime.now(UTC),
+        settings.tls.ca_file)
     if problems:
         return fail(name, "; ".join(problems),
                     "fix the file named (check-config names its line and key), or the URL: "
