@@ -7,7 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from daemon.integrations.slack import Client
+from daemon.standins.faults import Fault
 from daemon.store import JobState
 from tests.harness import REPO
 from tests.support import eventually
@@ -257,3 +260,22 @@ async def test_an_event_added_to_the_calendar_rechecks_open_escalations(tmp_path
         await eventually(asked, 20)
         [post] = w.approval_posts()
         assert "Customer event in progress:* migration" in str(post.args.get("blocks"))
+
+
+@pytest.mark.parametrize(("status", "times", "words"), [
+    (403, 1, "On call for Tier 2: could not be looked up"),
+    (503, 20, "On call for Tier 2: PagerDuty did not answer"),
+])
+async def test_an_on_call_lookup_that_fails_does_not_hold_back_the_headsup(
+        tmp_path: Path, status: int, times: int, words: str) -> None:
+    async with world(tmp_path, start=THURSDAY_NOON, **event_settings(tmp_path)) as w:
+        w.pagerduty.set_oncall(TIER2_SCHEDULE, "PTINA", TINA_EMAIL)
+        await w.daemon.settle()
+        w.pagerduty.faults.add(Fault(status=status), times=times)
+        w.daemon.clock.advance(FRIDAY_SLOT + 1 - w.daemon.clock.now())
+        await w.daemon.settle()
+        for _retry in range(3):  # a temporary failure is tried again (backoff on the clock)
+            w.daemon.clock.advance(5)
+            await w.daemon.settle()
+        [text] = headsups(w)
+        assert words in text and "*Acme Corp*" in text
