@@ -24,7 +24,7 @@ from daemon.appkeys import (
     CONFIG_CHECKS,
     INTAKE,
     METRICS,
-    POLICY_NOW,
+    POLICY,
     PREFLIGHT,
     READY_DETAILS,
     SETTINGS,
@@ -229,11 +229,12 @@ def build_admin_app(public: web.Application) -> web.Application:
     app[ADMIN_ACCESS] = access
     if PREFLIGHT in public:
         app[PREFLIGHT] = public[PREFLIGHT]
+    if WATCH in public:
+        app[POLICY] = public[WATCH].policy
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz_detailed)
     app.router.add_get("/metrics", health.metrics)
     if WATCH in public:
-        app[POLICY_NOW] = public[WATCH].policy.current
         events = public[WATCH].events
         if events is not None:
             app[CALENDAR_PROBLEM] = lambda: events.problem
@@ -247,9 +248,9 @@ def build_admin_app(public: web.Application) -> web.Application:
 async def handbook_page(request: web.Request) -> web.Response:
     """`GET /handbook`: the policy in force in words (Markdown, `tier2gate handbook`)."""
     settings = request.app[SETTINGS]
-    now = request.app.get(POLICY_NOW)
+    source = request.app.get(POLICY)
     try:
-        policy = now() if now is not None else await asyncio.to_thread(
+        policy = source.current() if source is not None else await asyncio.to_thread(
             load_policy, settings.resolved_policy_file())
     except PolicyError as exc:
         return web.Response(status=503, text=f"the policy cannot be read:\n{exc}\n")

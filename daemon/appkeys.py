@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from daemon.domain.policy import Policy
 from daemon.metrics import Metrics
+from daemon.policy_source import PolicySource
 from daemon.preflight import PreflightMonitor
 from daemon.settings import Settings
 from daemon.store import Store
@@ -21,9 +21,10 @@ INTAKE = web.AppKey("intake", IntakeGauge)
 """Webhook deliveries in flight: the job runner yields to them during a burst."""
 READY_DETAILS = web.AppKey("ready_details", list[Callable[[], dict[str, object]]])
 """Facts `/readyz` shows whatever its verdict (e.g. the last clock step), never reasons."""
-POLICY_NOW: web.AppKey[Callable[[], Policy]] = web.AppKey("policy_now")
-"""The policy in force (the daemon's `PolicySource.current`): the handbook is rendered from it."""
 CALENDAR_PROBLEM: web.AppKey[Callable[[], str]] = web.AppKey("calendar_problem")
 """Why the customer-events calendar is not current ("" when it is): shown on the dashboard."""
 PREFLIGHT = web.AppKey("preflight", PreflightMonitor)
 """The daemon's periodic vendor checks, when enabled: `/readyz` detail and the dashboard."""
+POLICY = web.AppKey("policy", PolicySource)
+"""The policy in force, when the daemon watches one: its business calendar judges the report's
+weekend of an undecided escalation and the day of a responder whose time zone is unknown."""

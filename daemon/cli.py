@@ -18,6 +18,7 @@ from daemon.app import build_admin_app, build_app
 from daemon.clock import SystemClock
 from daemon.config_check import Finding, check_settings, errors
 from daemon.customer_calendar import check_files
+from daemon.domain.calendar import BusinessHours
 from daemon.domain.policy import Policy
 from daemon.domain.policy_file import PolicyError, dump_policy, load_policy
 from daemon.jobs.registry import handlers
@@ -139,6 +140,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     settings = _settings_or_exit()
     if settings is None:
         return 1
+    # The business calendar judges an undecided escalation's weekend and the day of a responder
+    # whose time zone is unknown. A broken policy does not hide the figures: the default
+    # calendar (UTC, Saturday and Sunday) stands in, and stderr says so.
+    try:
+        hours = load_policy(settings.resolved_policy_file()).business_hours
+    except PolicyError as exc:
+        print(f"tier2gate: warning: invalid policy, the report uses UTC weekends:\n{exc}",
+              file=sys.stderr)
+        hours = BusinessHours()
     until = datetime.now(UTC)
 
     async def load() -> Report:
@@ -147,7 +157,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             store.backend.check()  # a report must not create an empty database by accident
         await store.open()
         try:
-            return await load_report(store, until - period, until)
+            return await load_report(store, until - period, until, hours)
         finally:
             await store.close()
 

@@ -97,7 +97,8 @@ def _half_configured(settings: Settings) -> list[Finding]:
                      "not: the SMOC on call cannot be looked up")
     if _given(pd.tier2_schedule_id) and not _given(pd.api_token):
         found.append("pagerduty.tier2_schedule_id is set but TIER2GATE_PAGERDUTY__API_TOKEN is "
-                     "not: the weekend heads-up cannot say who is on call for Tier 2")
+                     "not: the Tier 2 engineer on call cannot be looked up (the approval "
+                     "request's load line, the weekend heads-up)")
     if _given(tracker.token) != _given(tracker.project):
         missing = "tracker.project" if _given(tracker.token) else "TIER2GATE_TRACKER__TOKEN"
         found.append(f"the {tracker.kind} tracker is set up in part: {missing} is missing, so "

@@ -141,6 +141,17 @@ def _holidays(hours: BusinessHours) -> Words:
     return Words(" and ".join(parts) if parts else "none")
 
 
+def _fatigue(policy: Policy) -> Words:
+    """The load thresholds that add a warning to the approval request, in words."""
+    fatigue = policy.fatigue
+    found = [f"{count} {what}" for count, what in (
+        (fatigue.warn_sleep_pages, "sleep-hour page(s) (22:00-08:00)"),
+        (fatigue.warn_weekend_pages, "page(s) in one weekend"),
+        (fatigue.warn_consecutive_weekends, "weekends in a row with a page"))
+        if count is not None]
+    return Words(" or ".join(found))
+
+
 def _approvers(settings: Settings) -> list[dict[str, Any]]:
     """Who decides, per team. One entry today (every escalation); a team adds one more."""
     pd, approval = settings.pagerduty, settings.approval
@@ -188,5 +199,6 @@ def render_handbook(policy: Policy, settings: Settings) -> str:
         "tier2_schedule": bool(settings.pagerduty.tier2_schedule_id),
         "shadow": settings.mode == "shadow",
         "morning_queue": settings.rfh.morning_queue,
+        "fatigue_warnings": _fatigue(policy),
     }
     return env.from_string(_TEMPLATE.read_text(encoding="utf-8")).render(**context)

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from daemon.domain.fatigue import Load
+
+_LABEL = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def _label(value: str) -> str:
+    """A label value of a fixed shape (ids, team keys); anything else is "other"."""
+    return value if _LABEL.fullmatch(value) else "other"
 
 _LATENCY_BUCKETS_S = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 
@@ -73,6 +83,30 @@ class Metrics:
             "Approval requests the approval channel refused (sent to the approvers directly "
             "instead), by the chat's error code", ["error"], registry=self.registry,
         )
+        # Tier 2 load over the policy's fatigue window. Label values are PagerDuty user ids
+        # and team names of a fixed shape (`_label`), never people's names.
+        self.tier2_interruptions = Gauge(
+            "tier2gate_tier2_interruptions", "Tier 2 engineers paged by tier2gate in the "
+            "policy's fatigue window, by PagerDuty user id and bucket (business_hours, "
+            "off_hours, sleep_hours, in the engineer's time zone)", ["responder", "bucket"],
+            registry=self.registry)
+        self.tier2_weekend_pages = Gauge(
+            "tier2gate_tier2_weekend_pages", "Of those, pages on a weekend (engineer's time "
+            "zone)", ["responder"], registry=self.registry)
+        self.team_interruptions = Gauge(
+            "tier2gate_tier2_team_interruptions", "Tier 2 interruptions in the fatigue window "
+            "by the escalating team and bucket", ["team", "bucket"], registry=self.registry)
+        self.team_weekend_ratio = Gauge(
+            "tier2gate_tier2_team_weekend_weekday_ratio", "Weekend pages per weekday page in "
+            "the fatigue window, by team (absent without a weekday page)", ["team"],
+            registry=self.registry)
+        self.pages_avoided = Gauge(
+            "tier2gate_pages_avoided", "Emergencies declined or held, never paged, in the "
+            "fatigue window, by bucket in the business time zone", ["bucket"],
+            registry=self.registry)
+        self.smoc_decisions = Gauge(
+            "tier2gate_smoc_decisions", "SMOC approvals and declines in the fatigue window, by "
+            "bucket in the business time zone", ["bucket"], registry=self.registry)
         self.needing_attention = Gauge(
             "tier2gate_escalations_needing_attention",
             "Escalations a person must act on: an effect failed for good or keeps failing",
@@ -129,6 +163,30 @@ class Metrics:
                                      else "none").inc()
             if entry.event in ("approved", "declined") and "waited_s" in details:
                 self.approval_latency.observe(float(details["waited_s"]))
+
+    def set_load(self, load: Load) -> None:
+        """The Tier 2 load gauges over the policy's fatigue window (the whole store, like
+        `tier2gate_escalations_needing_attention`); every scrape replaces every series, so an
+        engineer no longer paged in the window drops out."""
+        for gauge in (self.tier2_interruptions, self.tier2_weekend_pages, self.team_interruptions,
+                      self.team_weekend_ratio, self.pages_avoided, self.smoc_decisions):
+            gauge.clear()
+        for engineer in load.engineers:
+            who = _label(engineer.responder_id)
+            for bucket, count in engineer.by_bucket.model_dump().items():
+                self.tier2_interruptions.labels(who, bucket).inc(count)
+            self.tier2_weekend_pages.labels(who).inc(engineer.weekend_pages)
+        for team in load.teams:
+            name = _label(team.team) if team.team else "none"
+            for bucket, count in team.by_bucket.model_dump().items():
+                self.team_interruptions.labels(name, bucket).inc(count)
+            if team.weekend_weekday_ratio is not None:
+                self.team_weekend_ratio.labels(name).set(team.weekend_weekday_ratio)
+        for bucket, count in load.avoided.model_dump().items():
+            self.pages_avoided.labels(bucket).set(count)
+        for approver in load.approvers:
+            for bucket, count in approver.by_bucket.model_dump().items():
+                self.smoc_decisions.labels(bucket).inc(count)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -115,7 +115,8 @@ class PagerDutySettings(Section):
     events_url: str = "https://events.pagerduty.com"
     webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     smoc_schedule_id: str | None = None
-    # Tier 2's on-call schedule: who is named in the weekend heads-up of customer events.
+    # Tier 2's on-call schedule: whose load the approval request shows as "Tier 2 on call"
+    # (unset: the engineer tier2gate paged last), and who the weekend heads-up names.
     tier2_schedule_id: str | None = None
     tier2_service_id: str | None = None
     tier2_routing_key: SecretStr | None = None

@@ -134,6 +134,10 @@ class Narrator:
         entry = await self._wait_event(escalation_id, ("paged",))
         return str(entry.details["incident_id"])
 
+    async def acknowledged(self, escalation_id: str) -> None:
+        """Until Tier 2's acknowledgement is on the timeline (its line is printed by `_follow`)."""
+        await self._wait_event(escalation_id, ("acknowledged",))
+
     async def retro(self, escalation_id: str) -> str:
         entry = await self._wait_event(escalation_id, ("retro_opened",))
         return str(entry.details["url"])

@@ -51,7 +51,7 @@ SCHEDULE, TIER2_SERVICE, CHANNEL = "PSMOC1", "PTIER2", "C0APPROVALS"
 FROM_EMAIL = "tier2gate@demo.example"
 ZD_AGENT, ZD_TICKET, ZD_EXHAUSTED = "tier2gate-agent@demo.example", "4242", "360001234567"
 TIER2_CHANNEL, TIER2_SCHEDULE = "C0TIER2", "PTIER2SCHED"
-TIER2_USER_ID, TIER2_EMAIL = "U0TINA", "tina@demo.example"
+TIER2_USER_ID, TIER2_EMAIL = "U0TINA", "tina@example.com"
 
 
 class ShiftedClock:
@@ -189,8 +189,11 @@ async def run_demo(folder: Path, port: int, auto_approve: bool) -> int:
         await demo.gitlab.start()
         stack.push_async_callback(demo.gitlab.close)
         demo.pagerduty.set_oncall(SCHEDULE, "PSMOCUSER", SMOC_EMAIL)
-        demo.pagerduty.set_oncall(TIER2_SCHEDULE, "PTINA", TIER2_EMAIL)
         demo.write_calendar()
+        # the Tier 2 engineer on call, who acknowledges: her profile time zone judges her load
+        demo.pagerduty.set_oncall(TIER2_SCHEDULE, "PTIER2", TIER2_EMAIL)
+        demo.pagerduty.set_user("PTIER2", TIER2_EMAIL, name="Tina (Tier 2)",
+                                time_zone="America/Los_Angeles")
         demo.pagerduty.services[TIER2_SERVICE] = "Tier 2 (demo)"
         demo.pagerduty.requesters = {FROM_EMAIL}
         settings = demo.settings()
@@ -252,6 +255,7 @@ async def story(demo: Demo, store: Store, narrator: Narrator, auto_approve: bool
             "incident.acknowledged", event_id="ack-1", incident_id=incident,
             incident_key=page_key(escalation_id), service_id=TIER2_SERVICE,
             agent="Tina (Tier 2)", occurred_at=later))
+        await narrator.acknowledged(escalation_id)  # as in life: the ack comes before the close
         closed = incident_io_event(
             incident_id="01DEMOS1", reference="INC-5001", name="Checkout is down for Acme Corp",
             severity="SEV1", customer="Acme Corp", exhausted=True, category="closed",

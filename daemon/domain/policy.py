@@ -111,6 +111,33 @@ class Approvers(_Frozen):
     )
 
 
+class Fatigue(_Frozen):
+    """Tier 2 load that the approval request warns about: at or above a threshold, the message
+    says so beside the load of the engineer on call. A warning only: it never blocks a page.
+    Counted over the last `window_days`, in the engineer's own time zone; `null` turns a
+    warning off."""
+
+    window_days: int = Field(default=7, ge=1, le=90)
+    warn_sleep_pages: int | None = Field(
+        default=1, ge=1, description="sleep-hour pages (22:00-08:00) in the window")
+    warn_weekend_pages: int | None = Field(
+        default=2, ge=1, description="pages on the current (or the last) weekend")
+    warn_consecutive_weekends: int | None = Field(
+        default=2, ge=1, description="weekends in a row with at least one page")
+
+    def warnings(self, sleep_pages: int, weekend_pages: int, weekends_in_a_row: int
+                 ) -> tuple[str, ...]:
+        """Each threshold reached, in words."""
+        found = []
+        for figure, threshold, what in (
+                (sleep_pages, self.warn_sleep_pages, "sleep-hour pages"),
+                (weekend_pages, self.warn_weekend_pages, "pages this weekend"),
+                (weekends_in_a_row, self.warn_consecutive_weekends, "weekends paged in a row")):
+            if threshold is not None and figure >= threshold:
+                found.append(f"{what}: {figure} (the policy warns at {threshold})")
+        return tuple(found)
+
+
 class Conditions(_Frozen):
     """Facts a rule requires; all given ones must hold, an omitted one does not matter."""
 
@@ -197,6 +224,7 @@ class Policy(_Frozen):
     business_hours: BusinessHours = BusinessHours()
     default_outcome: Outcome
     approval: Approvers = Approvers()
+    fatigue: Fatigue = Fatigue()
     rules: tuple[Rule, ...] = ()
 
     @cached_property

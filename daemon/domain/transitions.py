@@ -639,20 +639,28 @@ def vendor_event_key(event_id: str) -> str:
 
 
 def on_page_event(gate: Gate, kind: str, who: str, now: datetime, event_id: str, *,
-                  source: Source, page_round: int | None = None) -> Step:
-    """What happened to the Tier 2 page (acknowledged, escalated, reassigned, resolved).
+                  source: Source, page_round: int | None = None,
+                  responders: tuple[dict[str, str], ...] = ()) -> Step:
+    """What happened to the Tier 2 page (assigned, acknowledged, escalated, reassigned,
+    resolved).
 
     The entry is unique per vendor event id: PagerDuty delivers at least once, and one event
     delivered twice is still one thing that happened. `page_round` is the round whose page the
     event is about (default: the current one); an earlier round's page is only noted on the
-    timeline: its thread and state are history."""
+    timeline: its thread and state are history. `responders` (`{id, name, time_zone}` each)
+    are the people the page reached by this event, kept for the load figures; "assigned"
+    (the page's own trigger) is only recorded, the thread heard of the page already."""
     event = "acknowledged" if kind == "acknowledged" else f"page_{kind}"
+    extra: dict[str, Any] = {"responders": list(responders)} if responders else {}
     if page_round is not None and page_round != gate.round:
         return Step(gate, (Record(event, who or "pagerduty",
-                                  {"event_id": event_id, "round": page_round},
+                                  {"event_id": event_id, "round": page_round, **extra},
                                   once_key=vendor_event_key(event_id)),))
-    if gate.page is None:
+    if gate.page is None and kind != "assigned":
         return Step(gate)
+    if kind == "assigned":
+        return Step(gate, (Record(event, who or "pagerduty", {"event_id": event_id, **extra},
+                                  once_key=vendor_event_key(event_id)),))
     updates: dict[str, Any] = {}
     if kind == "acknowledged" and gate.acknowledged_at is None:
         updates.update(acknowledged_at=now, acknowledged_by=who)
@@ -660,7 +668,7 @@ def on_page_event(gate: Gate, kind: str, who: str, now: datetime, event_id: str,
             updates["phase"] = Phase.ACKNOWLEDGED
     by = f" by {slack_literal(who)}" if who else ""
     step = Step(gate.model_copy(update=updates),
-                (Record(event, who or "pagerduty", {"event_id": event_id},
+                (Record(event, who or "pagerduty", {"event_id": event_id, **extra},
                         once_key=vendor_event_key(event_id)),),
                 (Effect(THREAD_NOTE, f"page-{event_id}",
                         {"text": f"Tier 2 page {kind.replace('_', ' ')}{by}."}),))

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from daemon.appkeys import CONFIG_CHECKS, METRICS, READY_DETAILS, STORE
+from daemon.appkeys import CONFIG_CHECKS, METRICS, POLICY, READY_DETAILS, STORE
+from daemon.domain.policy import Fatigue
+from daemon.reporting.load import load_load
 from daemon.store import StoreUnavailable
 
 
@@ -55,4 +60,20 @@ async def metrics(request: web.Request) -> web.Response:
         for state in ("queued", "running", "done", "dead"):
             registry.jobs.labels(state).set(counts.get(state, 0))
         registry.needing_attention.set(attention)
+        await _load_gauges(request)
     return web.Response(body=registry.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _load_gauges(request: web.Request) -> None:
+    """The Tier 2 load over the policy's fatigue window: one range read of its page entries."""
+    store = request.app[STORE]
+    policy = request.app[POLICY].current() if POLICY in request.app else None
+    window_days = (policy.fatigue if policy else Fatigue()).window_days
+    zone = policy.business_hours.zone if policy else ZoneInfo("UTC")
+    now = datetime.fromtimestamp(store.clock.now(), UTC)
+    try:
+        load = await load_load(store, now - timedelta(days=window_days),
+                               now + timedelta(seconds=1), zone)
+    except StoreUnavailable:
+        return  # the other gauges keep their last values too
+    request.app[METRICS].set_load(load)

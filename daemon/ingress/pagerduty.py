@@ -59,6 +59,7 @@ class PagerDutyIncident(BaseModel):
     urgency: str = ""
     priority: str = ""
     assignees: tuple[str, ...] = ()
+    assigned: tuple[tuple[str, str], ...] = ()  # (user id, name) of each assignee with an id
 
 
 class PagerDutyEvent(BaseModel):
@@ -77,6 +78,7 @@ class PagerDutyEvent(BaseModel):
     resource_type: str = ""
     occurred_at: AwareDatetime
     agent: str = ""
+    agent_id: str = ""  # the PagerDuty user id when the agent is a user reference
     kind: PagerDutyKind
     reason: str = ""
     incident_id: str = ""
@@ -118,6 +120,7 @@ def parse_pagerduty(payload: object, *, received_at: datetime) -> PagerDutyEvent
         "resource_type": read.text(event.get("resource_type")) or event_type.partition(".")[0],
         "occurred_at": occurred_at,
         "agent": read.text(read.obj(event.get("agent")).get("summary")),
+        "agent_id": _user_id(event.get("agent")),
     }
     if wants_incident:
         incident = _incident(read.obj(data))
@@ -181,7 +184,15 @@ def _incident(data: dict[str, Any]) -> PagerDutyIncident:
             for summary in (read.text(read.obj(a).get("summary")) for a in _list(assignees))
             if summary
         ),
+        assigned=tuple((user_id, read.text(read.obj(a).get("summary")))
+                       for a in _list(assignees) if (user_id := _user_id(a))),
     )
+
+
+def _user_id(reference: object) -> str:
+    """The id of a `user_reference` (`{id, type, summary}`), else ""."""
+    found = read.obj(reference)
+    return read.text(found.get("id")) if found.get("type") == "user_reference" else ""
 
 
 _STATUS_OF_EVENT = {"incident.reopened": Status.OPEN, "incident.resolved": Status.RESOLVED}

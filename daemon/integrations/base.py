@@ -57,6 +57,20 @@ class Decided:
 
 
 @dataclass(frozen=True)
+class Tier2Load:
+    """The recent pages of the Tier 2 engineer who would be paged, for the SMOC to weigh."""
+
+    name: str  # as PagerDuty gave it (untrusted text)
+    on_call: bool  # True: on call on the Tier 2 schedule now; False: the engineer paged last
+    pages: int  # in the last `window_days`
+    weekend_pages: int  # on the current weekend, or the last one on a weekday
+    sleep_pages: int  # 22:00-08:00 in their time zone, in the window
+    weekends_in_a_row: int
+    window_days: int
+    warnings: tuple[str, ...] = ()  # the policy's fatigue thresholds reached, in words
+
+
+@dataclass(frozen=True)
 class ApprovalView:
     """Everything the SMOC needs to decide from a phone at 2 a.m., in domain terms."""
 
@@ -86,6 +100,7 @@ class ApprovalView:
     # The customer's events in progress when judged, e.g. "migration: Move to the EU region
     # (until 2026-12-06 20:00 UTC)" (untrusted text: from a calendar)
     customer_events: tuple[str, ...] = ()
+    tier2_load: Tier2Load | None = None  # None: nobody known to be paged, or not looked up
 
     @property
     def waiting(self) -> bool:
@@ -191,6 +206,15 @@ class Pager(Protocol):
     async def on_call(self, schedule_id: str, since: datetime, until: datetime
                       ) -> tuple[OnCall, ...]:
         """Who is on call on `schedule_id` at some time in [since, until), in shift order."""
+        ...
+
+    async def user_time_zone(self, user_id: str) -> str | None:
+        """The IANA time zone of a responder's profile, None when PagerDuty has none."""
+        ...
+
+    async def tier2_on_call(self) -> tuple[str, str] | None:
+        """(user id, name) of whoever is on call now on the Tier 2 schedule; None when no
+        schedule is configured or nobody is on call."""
         ...
 
 

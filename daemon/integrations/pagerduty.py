@@ -45,6 +45,7 @@ the incident's title; the REST `POST /incidents` reference publishes no maximum 
 (https://developer.pagerduty.com/api-reference/b3A6Mjc0ODE0MA-create-an-incident), so the same
 bound is applied there. The whole title stays in `details`, which the paged engineer reads."""
 _OPEN_STATUSES = ["triggered", "acknowledged"]
+ZONE_CACHE_S = 6 * 3600.0  # people rarely move time zones; a changed profile shows within hours
 T = TypeVar("T")
 C = TypeVar("C", bound=pagerduty.ApiClient)
 
@@ -60,6 +61,7 @@ class Client:
         api_url: str = API_URL,
         events_url: str = EVENTS_URL,
         smoc_schedule_id: str | None = None,
+        tier2_schedule_id: str | None = None,
         tier2_service_id: str | None = None,
         tier2_routing_key: str | None = None,
         ca_file: Path | None = None,
@@ -69,6 +71,8 @@ class Client:
         self._clock = clock or SystemClock()  # what a Retry-After HTTP-date is measured from
         self._from_email = from_email
         self._smoc_schedule_id = smoc_schedule_id
+        self._tier2_schedule_id = tier2_schedule_id
+        self._zones: dict[str, tuple[float, str | None]] = {}  # user id -> (read at, zone)
         self._tier2_service_id = tier2_service_id
         self._secrets = [s for s in (api_token, tier2_routing_key) if s]
         # PagerDuty asks for requests to be serialised per key; the package's call
@@ -101,6 +105,7 @@ class Client:
             api_url=pagerduty.api_url,
             events_url=pagerduty.events_url,
             smoc_schedule_id=pagerduty.smoc_schedule_id,
+            tier2_schedule_id=pagerduty.tier2_schedule_id,
             tier2_service_id=pagerduty.tier2_service_id,
             tier2_routing_key=(pagerduty.tier2_routing_key.get_secret_value()
                                if pagerduty.tier2_routing_key else None),
@@ -120,11 +125,35 @@ class Client:
         `include[]=users` usually saves the second call; the user is looked up only when the
         answer carries a bare reference.
         """
-        schedule_id = self._smoc_schedule_id
-        if not schedule_id:
+        if not self._smoc_schedule_id:
             return None
-        rest = self._rest_for("resolve the SMOC")
-        oncalls = await self._run("list SMOC on-calls", rest.rget, "/oncalls", params={
+        user = await self._on_call("SMOC", self._smoc_schedule_id)
+        if user is None:
+            return None
+        included = user.get("email")
+        if isinstance(included, str) and included:
+            return included
+        found = await self._user("look up the SMOC user", str(user["id"]))
+        email = found.get("email")
+        if not isinstance(email, str) or not email:
+            raise Retry(f"look up the SMOC user: PagerDuty user {user['id']} has no email")
+        return email
+
+    async def tier2_on_call(self) -> tuple[str, str] | None:
+        """(id, name) of the Tier 2 engineer on call now on `pagerduty.tier2_schedule_id`
+        (`GET /oncalls`, https://developer.pagerduty.com/api-reference/ — "List all of the
+        on-calls"); None without a schedule or when nobody is on call."""
+        if not self._tier2_schedule_id:
+            return None
+        user = await self._on_call("Tier 2", self._tier2_schedule_id)
+        if user is None:
+            return None
+        return str(user["id"]), str(user.get("name") or user.get("summary") or user["id"])
+
+    async def _on_call(self, who: str, schedule_id: str) -> dict[str, Any] | None:
+        """The user entry on call now on `schedule_id` (at least its `id`), or None."""
+        rest = self._rest_for(f"resolve the {who} on call")
+        oncalls = await self._run(f"list {who} on-calls", rest.rget, "/oncalls", params={
             "schedule_ids[]": [schedule_id], "earliest": "true", "include[]": ["users"],
         })
         entries = [e for e in _dicts(oncalls) if _dict(e.get("schedule")).get("id") == schedule_id]
@@ -132,19 +161,32 @@ class Client:
             return None
         entry = min(entries, key=_escalation_level)
         user = _dict(entry.get("user"))
-        included = user.get("email")
-        if isinstance(included, str) and included:
-            return included
         user_id = user.get("id")
         if not isinstance(user_id, str) or not user_id:
-            raise Retry("list SMOC on-calls: PagerDuty listed an on-call entry without a user id")
-        found = _dict(await self._run(
-            "look up the SMOC user", rest.rget, f"/users/{quote(user_id, safe='')}"
-        ))
-        email = found.get("email")
-        if not isinstance(email, str) or not email:
-            raise Retry(f"look up the SMOC user: PagerDuty user {user_id} has no email")
-        return email
+            raise Retry(f"list {who} on-calls: PagerDuty listed an on-call entry without a "
+                        "user id")
+        return user
+
+    async def _user(self, what: str, user_id: str) -> dict[str, Any]:
+        rest = self._rest_for(what)
+        return _dict(await self._run(what, rest.rget, f"/users/{quote(user_id, safe='')}"))
+
+    async def user_time_zone(self, user_id: str) -> str | None:
+        """The `time_zone` of the PagerDuty user `user_id` (`GET /users/{id}`,
+        https://developer.pagerduty.com/api-reference/ — "Get a user": "The preferred time
+        zone name. If null, the account's time zone will be used"), an IANA name such as
+        "America/Lima". Remembered for `ZONE_CACHE_S` per user, answers and "none" alike, so a
+        burst of pages costs one lookup per responder; a failure (`Retry`/`Permanent`) is not
+        remembered."""
+        cached = self._zones.get(user_id)
+        now_s = self._clock.now()
+        if cached is not None and now_s - cached[0] < ZONE_CACHE_S:
+            return cached[1]
+        found = await self._user("look up a responder's time zone", user_id)
+        zone = found.get("time_zone")
+        answer = zone if isinstance(zone, str) and zone else None
+        self._zones[user_id] = (now_s, answer)
+        return answer
 
     async def on_call(self, schedule_id: str, since: datetime, until: datetime
                       ) -> tuple[OnCall, ...]:

@@ -44,6 +44,7 @@ from daemon.integrations.base import (
     EscalationFormSpec,
     MessageRef,
     NoDecision,
+    Tier2Load,
 )
 from daemon.integrations.failures import Permanent, slack_failure, transport_failure
 from daemon.integrations.shorten import shorten, shorten_mrkdwn
@@ -294,6 +295,9 @@ def approval_blocks(view: ApprovalView) -> list[Block]:
     blocks.append(HeaderBlock(text=shorten(f"Page Tier 2? {view.title}", HEADER_MAX_CHARS)))
     blocks.append(SectionBlock(text=MarkdownTextObject(text=shorten_mrkdwn(
         _summary(view), SECTION_MAX_CHARS))))
+    if view.tier2_load is not None:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=shorten_mrkdwn(
+            load_line(view.tier2_load), CONTEXT_TEXT_MAX_CHARS))]))
     if view.smoc_note:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(
             text=shorten_mrkdwn(f":information_source: {_field(view.smoc_note, 'note')}",
@@ -319,6 +323,26 @@ def approval_blocks(view: ApprovalView) -> list[Block]:
                 f":rotating_light: *Needs attention:* {slack_literal(view.problem)}",
                 SECTION_MAX_CHARS))))
     return blocks
+
+
+def _times(count: int) -> str:
+    return {0: "not paged", 1: "paged once", 2: "paged twice"}.get(count, f"paged {count} times")
+
+
+def load_line(load: Tier2Load) -> str:
+    """"Tier 2 on call: Ann, paged twice this weekend, 1 sleep-hour page (7 days)", and the
+    policy's warnings. The name is PagerDuty's, so it is shown as a literal, never a mention."""
+    who = "Tier 2 on call" if load.on_call else "Tier 2 paged last"
+    sleep = f"{load.sleep_pages} sleep-hour page{'' if load.sleep_pages == 1 else 's'}"
+    line = (f":bar_chart: *{who}:* {slack_literal(load.name) or '(unnamed)'}, "
+            f"{_times(load.weekend_pages)} this weekend, {sleep}, {load.pages} in all "
+            f"(last {load.window_days} days)")
+    if load.weekends_in_a_row > 1:
+        line += f", {load.weekends_in_a_row} weekends in a row"
+    if load.warnings:
+        line += "\n:warning: *Load above the policy's thresholds* (a warning, not a block): " \
+                + "; ".join(load.warnings)
+    return line
 
 
 def _summary(view: ApprovalView) -> str:

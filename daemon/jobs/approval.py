@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from daemon.clock import to_datetime
 from daemon.domain.gate import Gate, Phase, Verdict
@@ -36,6 +36,7 @@ from daemon.integrations.base import (
     Chat,
     EscalationFormSpec,
     MessageRef,
+    Tier2Load,
 )
 from daemon.integrations.slack_payloads import (
     ButtonClick,
@@ -50,6 +51,7 @@ from daemon.jobs.intake import Intake
 from daemon.jobs.policy import judge_again
 from daemon.jobs.views import approval_view, escalation_subject
 from daemon.logging import get_logger
+from daemon.reporting.load import load_load, recent_load
 from daemon.store import Changes, DeliveryState, Job
 from daemon.workers.retry import Permanent, Retry
 from daemon.workers.runner import Recorder
@@ -149,6 +151,40 @@ class Approvals:
         return step.then(on_nobody_can_approve(
             step.gate, deciders.note, escalation_subject(current), now))
 
+    async def tier2_load(self, until: datetime) -> Tier2Load | None:
+        """The recent pages of the Tier 2 engineer who would be paged, as of `until`: whoever
+        is on call on `pagerduty.tier2_schedule_id`, else (no schedule, nobody on call, or the
+        lookup failed) whoever tier2gate paged last in the window. None when neither is known.
+        One range read of the window's page entries; never holds up the request."""
+        policy = self.deps.policy.current()
+        fatigue = policy.fatigue
+        load = await load_load(self.deps.store, until - timedelta(days=fatigue.window_days),
+                               until, policy.business_hours.zone)
+        on_call = None
+        if self.deps.pager is not None:
+            try:
+                on_call = await self.deps.pager.tier2_on_call()
+            except (Retry, Permanent) as exc:
+                log.warning("approval.tier2_on_call_unresolved", error=str(exc))
+        if on_call is not None:
+            responder_id, name = on_call
+        else:
+            paged = [(c.at, e.responder_id, e.name) for e in load.engineers for c in e.caused_by]
+            if not paged:
+                return None
+            _, responder_id, name = max(paged)
+        recent = recent_load(load, responder_id, until)
+        if recent is None:  # on call, and not paged by tier2gate in the window
+            return Tier2Load(name=name, on_call=True, pages=0, weekend_pages=0, sleep_pages=0,
+                             weekends_in_a_row=0, window_days=fatigue.window_days)
+        return Tier2Load(
+            name=recent.name if on_call is None else name, on_call=on_call is not None,
+            pages=recent.pages, weekend_pages=recent.weekend_pages,
+            sleep_pages=recent.sleep_pages, weekends_in_a_row=recent.consecutive_weekends,
+            window_days=fatigue.window_days,
+            warnings=fatigue.warnings(recent.sleep_pages, recent.weekend_pages,
+                                      recent.consecutive_weekends))
+
     async def approver_ids(self) -> tuple[str, ...]:
         """Who may decide now, SMOC first (the people told when nothing else can be used)."""
         return (await self.approvers()).ids
@@ -168,7 +204,8 @@ class Approvals:
         deciders = await self.approvers()
         now = self._now()
         view = approval_view(current, self.deps.settings, now, deciders.ids, deciders.note,
-                             smoc_resolved=deciders.smoc_resolved)
+                             smoc_resolved=deciders.smoc_resolved,
+                             tier2_load=await self.tier2_load(now))
         # An earlier attempt may have posted and died before recording it: look first.
         found = await self._posted_before(chat, channel, current.row.id) \
             if job.attempts > 1 else None
@@ -234,7 +271,8 @@ class Approvals:
         if current.gate.phase is not Phase.AWAITING_APPROVAL or current.gate.decided:
             return None  # decided meanwhile: a request now would only be noise
         user_id = str(job.payload["user"])
-        view = approval_view(current, self.deps.settings, self._now())
+        view = approval_view(current, self.deps.settings, self._now(),
+                             tier2_load=await self.tier2_load(current.gate.approval.requested_at))
         ref = await self.deps.need_chat().post_approval(user_id, view)
 
         async def record() -> Changes | None:
@@ -260,7 +298,9 @@ class Approvals:
         if current is None or current.gate.approval is None:
             return
         approval = current.gate.approval
-        view = approval_view(current, self.deps.settings, self._now())
+        # The load as it was when the SMOC was asked: this escalation's own page is no news.
+        view = approval_view(current, self.deps.settings, self._now(),
+                             tier2_load=await self.tier2_load(approval.requested_at))
         chat = self.deps.need_chat()
         for channel, ts in ((approval.channel, approval.ts), *approval.copies):
             await chat.update_approval(MessageRef(channel, ts), view)

@@ -18,7 +18,12 @@ from daemon.domain.transitions import DAEMON, on_facts, on_page_event
 from daemon.ingress.desks import parse_delivery
 from daemon.ingress.fields import PayloadError, decode_stored
 from daemon.ingress.incident_io import IncidentIoKind, escalation_from_incident, parse_incident_io
-from daemon.ingress.pagerduty import PagerDutyKind, parse_pagerduty
+from daemon.ingress.pagerduty import (
+    TRIGGERED_EVENT,
+    PagerDutyEvent,
+    PagerDutyKind,
+    parse_pagerduty,
+)
 from daemon.integrations.base import IncidentSource
 from daemon.integrations.slack_payloads import EscalationForm
 from daemon.jobs.deps import Deps
@@ -45,8 +50,10 @@ UNFETCHED_PRIVATE = ("a private incident's webhook carries only its id; set inci
 
 log = get_logger("tier2gate.intake")
 
-# PagerDuty events about the Tier 2 page that the escalation's thread should hear about.
+# PagerDuty events about the Tier 2 page: the thread hears of each but the trigger (it heard of
+# the page already); each names who the page reached, for the load figures.
 _PAGE_EVENTS = {
+    TRIGGERED_EVENT: "assigned",  # the page itself: who it was assigned to
     "incident.acknowledged": "acknowledged",
     "incident.escalated": "escalated",
     "incident.reassigned": "reassigned",
@@ -205,8 +212,7 @@ class Intake:
         if event.kind is PagerDutyKind.IGNORED:
             return _done(delivery, DeliveryState.IGNORED, event.reason)
         if incident is not None and incident.incident_key.startswith(PAGE_KEY_PREFIX):
-            return await self._page_event(delivery, event.event_type, incident.incident_key,
-                                          event.agent, event.event_id)
+            return await self._page_event(delivery, event)
         if event.kind is PagerDutyKind.CUSTOM_FIELDS:
             row = await self.deps.store.find_escalation(Source.PAGERDUTY, event.incident_id)
             if row is None:
@@ -233,8 +239,7 @@ class Intake:
                                              "event_id": event.event_id})
             return await self._apply(event.escalation, delivery, keep_fields=True, note=note)
         if settings.tier2_service_id and incident.service_id == settings.tier2_service_id:
-            return await self._page_event(delivery, event.event_type, incident.incident_key,
-                                          event.agent, event.event_id)
+            return await self._page_event(delivery, event)
         if settings.source_service_ids and incident.service_id not in settings.source_service_ids:
             return _done(delivery, DeliveryState.IGNORED,
                          f"service {incident.service_id} is not an escalation source")
@@ -326,9 +331,35 @@ class Intake:
         now = to_datetime(self.deps.clock.now())
         return self._decide(current.escalation, current, now, None)
 
-    async def _page_event(self, delivery: Delivery, event_type: str, incident_key: str,
-                          agent: str, event_id: str) -> Changes:
+    async def _responders(self, event: PagerDutyEvent, kind: str) -> tuple[dict[str, str], ...]:
+        """Who this event says the page reached: the assignees it names (on trigger, escalate,
+        reassign), and on acknowledge the acknowledger. Each with their PagerDuty profile's
+        time zone, which the load figures judge their day by; "" when the lookup failed (the
+        figures then use the business time zone and say so). A failed lookup never holds up
+        the event."""
+        assert event.incident is not None
+        people = dict(event.incident.assigned) if kind != "resolved" else {}
+        if kind == "acknowledged" and event.agent_id:
+            people = {event.agent_id: event.agent}
+        found = []
+        for user_id, name in people.items():
+            zone = ""
+            if self.deps.pager is not None:
+                try:
+                    zone = await self.deps.pager.user_time_zone(user_id) or ""
+                except (Retry, Permanent) as exc:
+                    log.warning("fatigue.time_zone_unknown", user_id=user_id, error=str(exc))
+            found.append({"id": user_id, "name": name, "time_zone": zone})
+        return tuple(found)
+
+    async def _page_event(self, delivery: Delivery, event: PagerDutyEvent) -> Changes:
+        assert event.incident is not None
+        event_type, incident_key = event.event_type, event.incident.incident_key
+        agent, event_id = event.agent, event.event_id
         kind = _PAGE_EVENTS.get(event_type)
+        # Looked up before the escalation is read: the lookup may take a round trip, and the
+        # escalation read last is the least likely to have changed before this job writes.
+        responders = await self._responders(event, kind) if kind else ()
         escalation_id, page_round = parse_page_key(incident_key)
         row = await self.deps.store.get_escalation(escalation_id) if kind else None
         if row is None:
@@ -343,6 +374,7 @@ class Intake:
         current = loaded(row)
         now = to_datetime(self.deps.clock.now())
         step = on_page_event(current.gate, str(kind), agent, now, event_id,
-                             source=current.escalation.source, page_round=page_round)
+                             source=current.escalation.source, page_round=page_round,
+                             responders=responders)
         return changes_for(row.id, current.escalation, step, now, previous=row,
                            delivery=(delivery.id, DeliveryState.PROCESSED, ""))

@@ -9,7 +9,7 @@ from daemon.domain.customer_events import CustomerEvent
 from daemon.domain.gate import Gate, Phase, Verdict
 from daemon.domain.models import Escalation, Status
 from daemon.domain.transitions import PAGE
-from daemon.integrations.base import ApprovalView, Decided, DecisionKind, NoDecision
+from daemon.integrations.base import ApprovalView, Decided, DecisionKind, NoDecision, Tier2Load
 from daemon.jobs.escalations import Loaded
 from daemon.markup import slack_link, slack_literal, slack_mention
 from daemon.settings import Settings
@@ -41,9 +41,11 @@ def slack_permalink(channel: str, ts: str) -> str:
 
 def approval_view(current: Loaded, settings: Settings, now: datetime,
                   approvers: tuple[str, ...] | None = None, smoc_note: str | None = None, *,
-                  smoc_resolved: bool | None = None) -> ApprovalView:
+                  smoc_resolved: bool | None = None,
+                  tier2_load: Tier2Load | None = None) -> ApprovalView:
     """The approval message's facts; `approvers`, `smoc_note` and `smoc_resolved` are those
-    of a request about to be posted, else the recorded request's."""
+    of a request about to be posted, else the recorded request's; `tier2_load` the load of the
+    engineer who would be paged, as it was when the request was asked."""
     gate, escalation = current.gate, current.escalation
     decision = gate.decision
     facts = decision.facts if decision else None
@@ -83,6 +85,7 @@ def approval_view(current: Loaded, settings: Settings, now: datetime,
         no_decision=no_decision,
         no_decision_detail=detail,
         customer_events=tuple(event_line(e) for e in facts.customer_events) if facts else (),
+        tier2_load=tier2_load,
     )
 
 

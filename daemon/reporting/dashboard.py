@@ -26,8 +26,9 @@ import jinja2
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from daemon.appkeys import CALENDAR_PROBLEM, PREFLIGHT, STORE
+from daemon.appkeys import CALENDAR_PROBLEM, POLICY, PREFLIGHT, STORE
 from daemon.clock import iso, to_datetime
+from daemon.domain.calendar import BusinessHours
 from daemon.domain.gate import Phase
 from daemon.domain.models import Person, Source
 from daemon.domain.policy import Outcome
@@ -298,6 +299,11 @@ class Board:
     stranded: list[StrandedJobView]
 
 
+def business_hours(app: web.Application) -> BusinessHours | None:
+    """The policy's business calendar, when the daemon watches a policy (not in bare tests)."""
+    return app[POLICY].current().business_hours if POLICY in app else None
+
+
 async def _load(request: web.Request, limit: int, *, with_report: bool) -> Board:
     """One page of escalations with their timelines, every escalation waiting for a decision
     or needing a person whenever it opened, the dead jobs of no escalation and (`with_report`)
@@ -317,7 +323,8 @@ async def _load(request: web.Request, limit: int, *, with_report: bool) -> Board
                                     at=iso(job.updated_at))
                     for job in await store.list_jobs(JobState.DEAD, 500)
                     if job.escalation_id is None]
-        report = await load_report(store, query.since, query.until) if with_report else None
+        report = (await load_report(store, query.since, query.until, business_hours(request.app))
+                  if with_report else None)
     except StoreUnavailable as exc:
         raise web.HTTPServiceUnavailable(text=f"the store is unavailable: {exc}") from None
     views = {row_id: escalation_view(row, timelines[row_id], now) for row_id, row in shown.items()}

@@ -20,11 +20,24 @@ from datetime import UTC, datetime, timedelta
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from daemon.clock import to_datetime
+from daemon.domain.calendar import WEEKDAYS, BusinessHours
+from daemon.domain.fatigue import Load
 from daemon.domain.gate import Phase
 from daemon.domain.policy import Outcome
+from daemon.domain.teams import DEFAULT_TEAM
 from daemon.jobs.escalations import Loaded, loaded
+from daemon.reporting.load import build_load, load_load
 from daemon.store import EscalationRow, Store, TimelineEntry
-from daemon.store.reads import DEAD_LETTERED, NOTED_EVENTS, REPORT_EVENTS, Figures, Group, Noted
+from daemon.store.load_reads import LoadEntry
+from daemon.store.reads import (
+    DEAD_LETTERED,
+    NOTED_EVENTS,
+    REPORT_EVENTS,
+    Figures,
+    Group,
+    Noted,
+    weekend_digits,
+)
 
 PAGE_GOAL_PERCENT = 10  # the program's goal: at most 10% of escalations reach engineering
 _MAX_SINCE_MINUTES = 3660 * 24 * 60  # ten years: longer is a typo, and would overflow datetimes
@@ -121,6 +134,9 @@ class Report(_Model):
     timeouts: tuple[Timeout, ...]
     top_criteria: tuple[CriterionCount, ...]
     dead_lettered_jobs: int  # of jobs that belong to these escalations
+    # Tier 2 load: pages, acknowledgements and decisions dated in the window (by their own
+    # time, not by the escalation's opening); None only in a report built without it.
+    load: Load | None = None
 
 
 @dataclass(frozen=True)
@@ -141,7 +157,7 @@ class _Seen:
         return ended.at - began.at
 
 
-def _seen(row: EscalationRow, timeline: Sequence[TimelineEntry]) -> _Seen:
+def _seen(row: EscalationRow, timeline: Sequence[TimelineEntry], hours: BusinessHours) -> _Seen:
     current = loaded(row)
     entries = tuple(sorted(timeline, key=lambda entry: (entry.at, entry.id)))
     first: dict[str, TimelineEntry] = {}
@@ -152,7 +168,8 @@ def _seen(row: EscalationRow, timeline: Sequence[TimelineEntry]) -> _Seen:
     emergency = row.outcome == Outcome.EMERGENCY.value or any(
         details.get("outcome") == Outcome.EMERGENCY.value for details in classified)
     weekend = (decision.facts.weekend if decision is not None
-               else to_datetime(row.opened_at).weekday() >= 5)
+               else WEEKDAYS[hours.local(to_datetime(row.opened_at)).weekday()]
+               in hours.weekend_days)
     recorded = [details["criteria"] for details in classified if "criteria" in details]
     criteria = {str(name) for names in recorded for name in names}
     if not recorded and decision is not None:
@@ -275,14 +292,30 @@ def _assemble(figures: Figures, since: datetime, until: datetime) -> Report:
 
 
 def build_report(rows: Sequence[EscalationRow], timelines: Mapping[str, Sequence[TimelineEntry]],
-                 *, since: datetime, until: datetime) -> Report:
+                 *, since: datetime, until: datetime,
+                 hours: BusinessHours | None = None) -> Report:
     """The report for escalations opened in [since, until), from rows and timelines in memory:
     the definition of every figure, which `load_report` computes in SQL. Rows outside the
-    window are left out."""
+    window are left out. `hours` is the policy's business calendar (default: UTC, Saturday
+    and Sunday): an escalation never decided is on a weekend by its time zone, and it judges
+    the load of whoever has no known time zone."""
     _require_aware(since=since, until=until)
+    hours = hours or BusinessHours()
     low, high = since.timestamp(), until.timestamp()
-    seen = [_seen(row, timelines.get(row.id, ())) for row in rows if low <= row.opened_at < high]
-    return _assemble(_figures(seen), since, until)
+    seen = [_seen(row, timelines.get(row.id, ()), hours) for row in rows
+            if low <= row.opened_at < high]
+    drills = {row.id for row in rows if row.drill}
+    stored = {row.id: row.data.get("escalation") or {} for row in rows}  # as the SQL reads it
+    teams = {row.id: row.team for row in rows}
+    entries = [LoadEntry(escalation_id=entry.escalation_id,
+                         reference=str(stored.get(escalation_id, {}).get("reference") or ""),
+                         team=teams.get(escalation_id, DEFAULT_TEAM),
+                         event=entry.event, actor=entry.actor, at=entry.at,
+                         details=entry.details)
+               for escalation_id, timeline in timelines.items() if escalation_id not in drills
+               for entry in timeline if low <= entry.at < high]
+    report = _assemble(_figures(seen), since, until)
+    return report.model_copy(update={"load": build_load(entries, hours.zone)})
 
 
 def parse_since(text: str) -> timedelta:
@@ -297,9 +330,14 @@ def parse_since(text: str) -> timedelta:
     return timedelta(minutes=minutes)
 
 
-async def load_report(store: Store, since: datetime, until: datetime) -> Report:
+async def load_report(store: Store, since: datetime, until: datetime,
+                      hours: BusinessHours | None = None) -> Report:
     """The report for escalations opened in [since, until), aggregated by the database: its
     cost follows the window's size, and the process holds only the figures."""
     _require_aware(since=since, until=until)
-    figures = await store.report_figures(since.timestamp(), until.timestamp())
-    return _assemble(figures, since, until)
+    hours = hours or BusinessHours()
+    days = [WEEKDAYS.index(day) + 1 for day in hours.weekend_days]
+    figures = await store.report_figures(since.timestamp(), until.timestamp(), hours.timezone,
+                                         weekend_digits(days))
+    report = _assemble(figures, since, until)
+    return report.model_copy(update={"load": await load_load(store, since, until, hours.zone)})

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from daemon.domain.fatigue import Buckets, Load
 from daemon.reporting.report import DaySplit, Durations, Report
 
 _BAR_WIDTH = 30
@@ -86,4 +87,51 @@ def render_text(report: Report) -> str:
     lines += [f"  {c.criterion.replace('_', ' '):<32}{c.count:>4}" for c in report.top_criteria]
     if not report.top_criteria:
         lines.append("  -")
+    if report.load is not None:
+        lines += _load(report.load)
     return "\n".join(lines) + "\n"
+
+
+def _buckets(b: Buckets) -> str:
+    return f"{b.business_hours:>5}{b.off_hours:>5}{b.sleep_hours:>7}"
+
+
+def _ascii(text: str) -> str:
+    """Names come from PagerDuty: kept to one printable ASCII line, as the rest of the table."""
+    return "".join(c if " " <= c <= "~" else "?" for c in text)[:24]
+
+
+def _load(load: Load) -> list[str]:
+    """Interruptions bucketed as PagerDuty's Operational Reviews do (business 08-18 Mon-Fri,
+    off 18-22 and weekends, sleep 22-08), per engineer in their own time zone."""
+    lines = ["", "Tier 2 load (pages in the period, each engineer's own time zone)",
+             "  bus 08-18 Mon-Fri . off 18-22 Mon-Fri and weekends . sleep 22-08 (wins)",
+             f"  {'engineer':<26}{'pages':>5}{'bus':>5}{'off':>5}{'sleep':>7}"
+             f"{'wkend':>7}{'wkends':>7}{'in a row':>9}  time zone"]
+    for e in load.engineers:
+        zone = f"{e.time_zone} (assumed)" if e.time_zone_assumed else e.time_zone
+        lines.append(f"  {_ascii(e.name) or e.responder_id:<26}{e.interruptions:>5}"
+                     f"{_buckets(e.by_bucket)}{e.weekend_pages:>7}{e.weekends_paged:>7}"
+                     f"{e.longest_weekend_streak:>9}  {zone}")
+        lines += [f"    {c.at.strftime(_WHEN)}  {c.escalation_id}  {c.reference or '-'}  "
+                  f"{c.bucket.value.replace('_', ' ')}" for c in e.caused_by]
+    if not load.engineers:
+        lines.append("  -")
+    lines.append(f"  {'team':<26}{'pages':>5}{'bus':>5}{'off':>5}{'sleep':>7}"
+                 f"{'wkend':>7}{'wkday':>7}{'ratio':>9}  avoided bus/off/sleep")
+    for t in load.teams:
+        ratio = "-" if t.weekend_weekday_ratio is None else f"{t.weekend_weekday_ratio:.2f}"
+        lines.append(f"  {_ascii(t.team) or '(no team)':<26}{t.interruptions:>5}"
+                     f"{_buckets(t.by_bucket)}{t.weekend_pages:>7}{t.weekday_pages:>7}"
+                     f"{ratio:>9}  {t.avoided.business_hours}/{t.avoided.off_hours}/"
+                     f"{t.avoided.sleep_hours}")
+    avoided = load.avoided
+    lines.append(f"Pages avoided (declined or held, never paged; {load.time_zone_fallback}): "
+                 f"business {avoided.business_hours}, off {avoided.off_hours}, "
+                 f"sleep {avoided.sleep_hours}")
+    lines.append(f"SMOC decisions ({load.time_zone_fallback})")
+    lines += [f"  {_ascii(a.approver):<26}{a.decisions:>5}{_buckets(a.by_bucket)}"
+              for a in load.approvers]
+    if not load.approvers:
+        lines.append("  -")
+    return lines

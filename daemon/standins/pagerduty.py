@@ -123,12 +123,19 @@ class FakePagerDuty:
     # --- what a test sets up -------------------------------------------------------------------
 
     def set_oncall(self, schedule_id: str, user_id: str, email: str,
-                   escalation_level: int = 1) -> None:
+                   escalation_level: int = 1, time_zone: str = "Etc/UTC") -> None:
         """`user_id` is on call on `schedule_id` (at that level) from now on."""
         self._oncalls[(schedule_id, escalation_level)] = user_id
+        self.set_user(user_id, email, time_zone=time_zone)
+
+    def set_user(self, user_id: str, email: str, *, name: str = "",
+                 time_zone: str = "Etc/UTC") -> None:
+        """A user as `GET /users/{id}` shows them. PagerDuty always fills `time_zone` (the
+        account's when the user chose none), an IANA name like the sample's "America/Lima"."""
         self._users[user_id] = {
-            "id": user_id, "type": "user", "name": email.split("@")[0], "summary": email,
-            "email": email, "self": f"{self.api_url}/users/{user_id}",
+            "id": user_id, "type": "user", "name": name or email.split("@")[0],
+            "summary": name or email, "email": email, "time_zone": time_zone,
+            "self": f"{self.api_url}/users/{user_id}",
             "html_url": f"https://subdomain.pagerduty.com/users/{user_id}",
         }
 

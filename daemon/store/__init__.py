@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from daemon.clock import Clock, SystemClock, iso
 from daemon.logging import get_logger
-from daemon.store import reads, units
+from daemon.store import load_reads, reads, units
 from daemon.store.records import (
     Changes,
     Conflict,
@@ -288,9 +288,18 @@ class Store:
         """The timelines of a few escalations (a page), in one transaction."""
         return await self._run(lambda: reads.timelines(escalation_ids), proves_writes=False)
 
-    async def report_figures(self, since: float, until: float) -> reads.Figures:
-        """The report's aggregates over escalations opened in [since, until)."""
-        return await self._run(lambda: reads.report_figures(since, until), proves_writes=False)
+    async def report_figures(self, since: float, until: float, zone: str = "UTC",
+                             weekend: str = "67") -> reads.Figures:
+        """The report's aggregates over escalations opened in [since, until); `zone` and
+        `weekend` (ISO weekday digits) judge the weekend of an escalation never decided."""
+        return await self._run(lambda: reads.report_figures(since, until, zone, weekend),
+                               proves_writes=False)
+
+    async def load_entries(self, since: float, until: float) -> list[load_reads.LoadEntry]:
+        """The page, acknowledgement and decision entries dated in [since, until) that the
+        Tier 2 load figures are made of (`daemon.reporting.load`)."""
+        return await self._run(lambda: load_reads.load_entries(since, until),
+                               proves_writes=False)
 
     async def timeline(self, escalation_id: str) -> list[TimelineEntry]:
         return await self._run(lambda: units.timeline(escalation_id), proves_writes=False)

@@ -13,7 +13,9 @@ import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from daemon.store.records import EscalationRow, TimelineEntry
 from daemon.store.units import _ESC_COLUMNS, Sql, Stmt, Unit, escalation_from
@@ -147,8 +149,10 @@ def timelines(escalation_ids: Sequence[str]) -> Unit[dict[str, list[TimelineEntr
 
 def _summary(weekend: str, extract_outcome: str, no_index: str) -> str:
     """Per escalation in the window: its phase, outcome, weekend and emergency flags and the
-    first time of each event. The weekend is the policy's (the stored decision), else the UTC
-    weekday; an emergency is one now or ever classified one, as `build_report` says.
+    first time of each event. The weekend is the policy's (the stored decision), else the
+    weekday of its opening in the business time zone (the first two arguments: the IANA zone
+    and the ISO weekdays of the weekend as digits, "67"); an emergency is one now or ever
+    classified one, as `build_report` says.
 
     Driven by the window's range on (opened_at, id), which also orders the groups, and for each
     escalation one range of its timeline (`no_index`: SQLite would otherwise seek once per
@@ -168,11 +172,12 @@ def _summary(weekend: str, extract_outcome: str, no_index: str) -> str:
 
 _SQLITE_SUMMARY = _summary(
     "COALESCE(json_extract(e.data, '$.gate.decision.facts.weekend'),"
-    " strftime('%w', e.opened_at, 'unixepoch') IN ('0', '6'))",
+    " local_weekend(e.opened_at, ?, ?))",
     "json_extract(t.details, '$.outcome')", "+")
 _POSTGRES_SUMMARY = _summary(
     "CASE WHEN COALESCE((e.data::jsonb #>> '{gate,decision,facts,weekend}')::boolean,"
-    " extract(isodow FROM to_timestamp(e.opened_at) AT TIME ZONE 'UTC') >= 6)"
+    " position((extract(isodow FROM (to_timestamp(e.opened_at) AT TIME ZONE ?::text)))"
+    "::int::text IN ?::text) > 0)"
     " THEN 1 ELSE 0 END",
     "(t.details::jsonb ->> 'outcome')", "")
 # Groups and the emergencies' durations in one statement, so the window is read once: rows
@@ -239,10 +244,25 @@ def _forward(seconds: float | None) -> float | None:
     return None if seconds is None or seconds < 0 else float(seconds)
 
 
-def report_figures(since: float, until: float) -> Unit[Figures]:
-    """The report's figures for escalations opened in [since, until), in one snapshot."""
+def weekend_digits(days: Sequence[int]) -> str:
+    """ISO weekdays (Monday 1 .. Sunday 7) as the digits the weekend test takes: "67"."""
+    return "".join(str(day) for day in sorted(set(days)))
+
+
+def local_weekend(epoch_s: float, zone: str, digits: str) -> int:
+    """SQLite's `local_weekend(opened_at, zone, digits)`: 1 when the moment falls on one of
+    the weekdays in `digits` on a wall clock in `zone` (SQLite has no time zones of its own)."""
+    moment = datetime.fromtimestamp(epoch_s, UTC).astimezone(ZoneInfo(zone))
+    return int(str(moment.isoweekday()) in digits)
+
+
+def report_figures(since: float, until: float, zone: str = "UTC",
+                   weekend: str = "67") -> Unit[Figures]:
+    """The report's figures for escalations opened in [since, until), in one snapshot; an
+    escalation without a stored decision is on a weekend by `weekend` (ISO weekday digits) in
+    the IANA `zone`, the business time zone."""
     window = (since, until)
-    rows = yield Stmt(REPORT_FIGURES, window)
+    rows = yield Stmt(REPORT_FIGURES, (zone, weekend, *window))
     groups = tuple(
         Group(outcome=row["outcome"], state=row["state"], weekend=bool(row["weekend"]),
               emergency=bool(row["emergency"]), count=int(row["n"]),

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from daemon.store.migrations import migration_files
+from daemon.store.reads import local_weekend
 from daemon.store.records import Outage, StoreUnavailable, unavailable
 from daemon.store.units import Unit, UnitFactory
 
@@ -163,6 +164,7 @@ class SqliteBackend:
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, timeout=BUSY_TIMEOUT_S)
         conn.row_factory = sqlite3.Row
+        conn.create_function("local_weekend", 3, local_weekend, deterministic=True)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")

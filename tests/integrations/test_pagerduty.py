@@ -16,10 +16,12 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from daemon.clock import ManualClock
 from daemon.integrations.base import PageRequest, PageResult
-from daemon.integrations.pagerduty import Client
+from daemon.integrations.pagerduty import ZONE_CACHE_S, Client
 from daemon.settings import ConfigError, PagerDutySettings, TlsSettings
 from daemon.standins.faults import Fault
+from daemon.standins.pagerduty import SAMPLES as STANDIN_SAMPLES
 from daemon.standins.pagerduty import FakePagerDuty
 from daemon.workers.retry import Permanent, Retry
 
@@ -327,3 +329,35 @@ async def test_from_settings_uses_the_secrets_and_the_ca_file(fake: FakePagerDut
         assert await client.page(REQUEST) == PageResult(REQUEST.key)
     finally:
         await client.close()
+
+
+# --- responders: time zones and the Tier 2 engineer on call ------------------------------------
+
+async def test_a_time_zone_is_read_once_and_a_failure_is_not_remembered(
+        fake: FakePagerDuty, make: Make) -> None:
+    fake.set_user("PTINA", "tina@example.com", time_zone="America/Los_Angeles")
+    clock = ManualClock(1_800_000_000.0)
+    client = make(clock=clock)
+    fake.faults.add(Fault(status=503))
+    with pytest.raises(Retry):
+        await client.user_time_zone("PTINA")
+    assert await client.user_time_zone("PTINA") == "America/Los_Angeles"
+    assert await client.user_time_zone("PTINA") == "America/Los_Angeles"
+    # the failure and one answer went out; the third call was answered from memory
+    assert [r.path for r in fake.requests].count("/users/PTINA") == 2
+    clock.advance(ZONE_CACHE_S + 1)
+    await client.user_time_zone("PTINA")
+    assert [r.path for r in fake.requests].count("/users/PTINA") == 3
+
+
+async def test_the_published_user_sample_gives_its_time_zone(
+        fake: FakePagerDuty, make: Make) -> None:
+    fake.set_user_body("PXPGF42", json.loads((STANDIN_SAMPLES / "get_user_200.json").read_text()))
+    assert await make().user_time_zone("PXPGF42") == "America/Lima"
+
+
+async def test_the_tier2_engineer_on_call(fake: FakePagerDuty, make: Make) -> None:
+    fake.set_oncall("PT2SCHED", "PTINA", "tina@example.com", time_zone="Europe/Berlin")
+    assert await make(tier2_schedule_id="PT2SCHED").tier2_on_call() == ("PTINA", "tina")
+    assert await make().tier2_on_call() is None  # no schedule configured: nobody to name
+    assert await make(tier2_schedule_id="PEMPTY").tier2_on_call() is None

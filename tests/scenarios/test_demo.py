@@ -45,4 +45,9 @@ def test_the_demo_story_runs_unattended_and_the_report_counts_it(tmp_path: Path)
                       "declined": 0, "timed_out": 0, "paged": 1, "acknowledged": 1,
                       "retro_opened": 1}
     assert figures["emergencies_by_day"]["weekend"] == 2
+    # Tina acknowledged the page: Saturday 02:00 UTC is Friday evening in her Los Angeles
+    [tina] = figures["load"]["engineers"]
+    assert (tina["name"], tina["time_zone"], tina["by_bucket"]) == (
+        "Tina (Tier 2)", "America/Los_Angeles",
+        {"business_hours": 0, "off_hours": 1, "sleep_hours": 0})
     assert figures["engineering"]["paged"] == 1

@@ -50,7 +50,9 @@ def test_docs_priority_updated_example() -> None:
         urgency="high",
         priority="P1",
         assignees=("User 123",),
+        assigned=(("PTUXL6G", "User 123"),),  # the user reference's id: whose time zone counts
     )
+    assert event.agent_id == "PLH1HKV"
     assert event.escalation == Escalation(
         source=Source.PAGERDUTY,
         external_id="PGR0VU2",
@@ -249,7 +251,9 @@ def test_zulip_incident_captures(
         urgency=urgency,
         priority=priority,
         assignees=assignees,
+        assigned=tuple((a["id"], a["summary"]) for a in data.get("assignees") or ()),
     )
+    assert event.agent_id == body["event"]["agent"]["id"]
     assert event.escalation == Escalation(
         source=Source.PAGERDUTY,
         external_id=incident_id,

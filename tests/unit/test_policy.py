@@ -471,3 +471,21 @@ def test_dump_is_the_effective_policy_and_reloads_to_the_same(shipped: Policy) -
     }
     assert dumped["business_hours"]["weekly"]["mon"] == ["09:00-17:00"]
     assert parse_policy(yaml.safe_dump(dumped), "dumped.yaml") == shipped
+
+
+def test_fatigue_thresholds_warn_in_words_and_a_bad_one_names_its_line() -> None:
+    from daemon.domain.policy import Fatigue
+
+    shipped = (Path(__file__).resolve().parents[2] / "config" / "policy.yaml").read_text()
+    fatigue = Fatigue(warn_sleep_pages=2, warn_weekend_pages=None)
+    assert fatigue.warnings(sleep_pages=1, weekend_pages=9, weekends_in_a_row=2) == (
+        "weekends paged in a row: 2 (the policy warns at 2)",)
+    assert fatigue.warnings(2, 0, 0) == ("sleep-hour pages: 2 (the policy warns at 2)",)
+    assert parse_policy(shipped).fatigue == Fatigue()  # the shipped file states the defaults
+    text = shipped.replace("  warn_sleep_pages: 1 ", "  warn_sleep_pages: -1 ")
+    assert text != shipped
+    with pytest.raises(PolicyError) as caught:
+        parse_policy(text)
+    line = 1 + shipped.splitlines().index("  warn_sleep_pages: 1            # sleep-hour pages "
+                                          "in the window (null: no warning)")
+    assert str(caught.value).startswith(f"<policy>:{line}: fatigue.warn_sleep_pages: ")
