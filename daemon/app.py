@@ -35,6 +35,7 @@ from daemon.handbook import render_handbook
 from daemon.ingress import desk_webhooks, health, slack, webhooks
 from daemon.ingress.limits import BUDGET, ByteBudget, release_held_bytes
 from daemon.jobs.attention import recovered_job, trouble_job
+from daemon.jobs.followthrough import CADENCE, RETRO_POLL, cadence_job, retro_poll_job
 from daemon.jobs.registry import URGENT
 from daemon.jobs.retention import PRUNE, prune_job
 from daemon.logging import SecretScrubber, get_logger
@@ -281,6 +282,12 @@ async def _runner_lifetime(app: web.Application) -> AsyncIterator[None]:
         # Retention starts with the daemon; the job keeps itself going from then on.
         store = app[STORE]
         await store.enqueue(prune_job(app[SETTINGS].retention, store.clock.now()))
+    if RETRO_POLL in runner.handlers and CADENCE in runner.handlers:
+        # Follow-through too: each job schedules its next period.
+        store, followthrough = app[STORE], app[SETTINGS].followthrough
+        now_s = store.clock.now()
+        await store.enqueue(retro_poll_job(followthrough, now_s),
+                            cadence_job(followthrough, now_s))
     task = asyncio.create_task(runner.run(), name="job-runner")
     app[CONFIG_CHECKS].append(lambda: "the job runner stopped" if task.done() else "")
     yield

@@ -157,7 +157,8 @@ def cmd_report(args: argparse.Namespace) -> int:
             store.backend.check()  # a report must not create an empty database by accident
         await store.open()
         try:
-            return await load_report(store, until - period, until, hours)
+            return await load_report(store, until - period, until, hours,
+                                     settings=settings)
         finally:
             await store.close()
 

@@ -142,6 +142,19 @@ class Metrics:
             ["check"], registry=self.registry,
         )
 
+        # The program's KPIs over the last `KPI_WINDOW_S` (daemon/reporting/kpi_metrics.py).
+        # Labels are fixed names and the policy's canonical severities (bounded); "" when the
+        # figure is not per severity.
+        self.kpi = Gauge(
+            "tier2gate_kpi", "Escalation KPIs over the last 30 days: minutes (p90) or shares "
+            "(0-1); absent when nothing was counted", ["kpi", "severity"], registry=self.registry,
+        )
+        self.kpi_met = Gauge(
+            "tier2gate_kpi_target_met", "Whether each KPI meets its target (1 met, 0 missed)",
+            ["kpi", "severity"], registry=self.registry,
+        )
+        self.kpi_refreshed_s = 0.0  # monotonic time of the last refresh: at most once a minute
+
     def answered(self, route: str, status: int) -> None:
         """Count one HTTP answer (`tier2gate_http_requests_total{route,status}`)."""
         child = self._answered.get((route, status))

@@ -264,6 +264,39 @@ class RetentionSettings(Section):
     interval_s: float = Field(default=3600.0, ge=60)  # how often the `prune` job runs
 
 
+class FollowthroughSettings(Section):
+    """After the page: retros followed until done, and active emergencies kept talking.
+
+    Retros are followed by a bounded poll of the tracker (one request per open retro issue,
+    at most `retro_poll_batch` per run, the next run resuming where this one stopped; a rate
+    limit ends the run early and the next waits for the tracker's Retry-After). A retro open
+    longer than `retro_overdue_days` gets one reminder per such period in the escalation's
+    Slack thread. The update cadence itself (minutes per severity) is in the policy;
+    `cadence_check_interval_s` is how often active emergencies are looked at."""
+
+    retro_poll_interval_s: float = Field(default=3600.0, ge=60)
+    retro_poll_batch: int = Field(default=50, ge=1, le=500)
+    retro_overdue_days: float = Field(default=14.0, gt=0)
+    cadence_check_interval_s: float = Field(default=60.0, ge=10)
+
+
+class KpiSettings(Section):
+    """The escalation program's targets; `report`, the dashboard and /metrics say for each
+    figure whether it meets its target. Shares are fractions (0.95 is 95%)."""
+
+    ack_minutes: dict[str, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=lambda: {"S1": 15.0})  # p90 time to acknowledge, per severity
+    retro_completion: dict[str, Annotated[float, Field(ge=0, le=1)]] = Field(
+        default_factory=lambda: {"S1": 0.95, "S2": 0.80})  # retros complete, per severity
+    reopen_rate_max: float = Field(default=0.05, ge=0, le=1)
+    cadence_adherence: float = Field(default=0.95, ge=0, le=1)  # share of active time
+    evidence_complete: float = Field(default=0.90, ge=0, le=1)  # share of emergencies
+    top: int = Field(default=5, ge=1, le=50)  # how many drivers each top list shows
+    # The custom fields (display names as the source sends them) that name the service an
+    # escalation is about, for the top services; none: that list stays empty.
+    service_fields: list[str] = Field(default_factory=lambda: ["Service", "Affected service"])
+
+
 class PreflightSettings(Section):
     """The vendor checks of `tier2gate doctor`, also run by the daemon: at start and every
     `interval_s`, so a revoked token or a bot removed from a channel shows before it matters."""
@@ -365,6 +398,8 @@ class Settings(BaseSettings):
     clock: ClockSettings = ClockSettings()
     retention: RetentionSettings = RetentionSettings()
     preflight: PreflightSettings = PreflightSettings()
+    followthrough: FollowthroughSettings = FollowthroughSettings()
+    kpi: KpiSettings = KpiSettings()
     drill: DrillSettings = DrillSettings()
     customer_events: CustomerEventSettings = CustomerEventSettings()
     log: LogSettings = LogSettings()

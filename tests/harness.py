@@ -34,11 +34,13 @@ PAYLOADS = Path(__file__).resolve().parent / "payloads"
 PD_SECRET = "pd-webhook-secret-RECOGNISABLE"
 INC_SECRET = "whsec_" + "UkVDT0dOSVNBQkxFLWluY2lkZW50LWlvLXNlY3JldA=="
 SLACK_SECRET = "slack-signing-secret-RECOGNISABLE"
+PERIODIC = frozenset({"prune", "retro_poll", "update_cadence", "morning_queue",
+                      "events_headsup"})
+"""Job kinds the daemon keeps going by itself, one per period (the morning queue one per
+business window, the heads-up of customer events one per week)."""
 HARNESS_START = datetime(2026, 11, 21, 2, 5, tzinfo=UTC).timestamp()
 """The in-process daemon's clock starts five minutes into the Saturday-night incident the
 payload builders describe, whatever today's date is: outcomes never depend on the calendar."""
-SCHEDULED = frozenset({"prune", "morning_queue", "events_headsup"})
-"""Jobs the daemon enqueues for itself on a schedule, whatever happens."""
 FAST_JOBS = JobSettings(workers=4, max_attempts=6, backoff_base_s=0.02, backoff_max_s=0.2,
                         lease_s=10, poll_interval_s=0.02, drain_timeout_s=0.5)
 
@@ -141,11 +143,11 @@ class Harness:
         return [entry.event for entry in await self.store.timeline(escalation_id)]
 
     async def work(self) -> list[str]:
-        """Kinds of every job in the store but the daemon's own scheduled ones (retention's
-        `prune`, the next window's `morning_queue`, the weekly `events_headsup`, there from the
-        start): what the deliveries and decisions so far have set in motion."""
+        """Kinds of every job in the store but the daemon's own periodic jobs (retention and
+        follow-through, there from the start): what the deliveries and decisions so far have
+        set in motion."""
         return [j.kind for state in JobState for j in await self.store.list_jobs(state)
-                if j.kind not in SCHEDULED]
+                if j.kind not in PERIODIC]
 
     async def dead_jobs(self) -> list[str]:
         return [f"{j.kind}: {j.last_error}" for j in await self.store.list_jobs(JobState.DEAD)]

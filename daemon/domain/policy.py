@@ -111,6 +111,24 @@ class Approvers(_Frozen):
     )
 
 
+class EvidenceItem(_Frozen):
+    """One thing Support should hand over with an emergency (the evidence pack): present when
+    any of `fields` (custom-field display names in incident.io, PagerDuty, the desks or the
+    `/tier2` form, case-insensitive) holds a value that says something."""
+
+    name: Annotated[Text, Field(min_length=1)]
+    label: str = Field(default="", description="what the SMOC reads; default: the name")
+    fields: Texts
+
+    @property
+    def shown(self) -> str:
+        return self.label or self.name.replace("_", " ")
+
+
+EMPTY_VALUES = frozenset({"", "no", "none", "n/a", "na", "-", "unknown", "tbd"})
+"""Field values that hand nothing over: a form field answered "n/a" is evidence missing."""
+
+
 class Fatigue(_Frozen):
     """Tier 2 load that the approval request warns about: at or above a threshold, the message
     says so beside the load of the engineer on call. A warning only: it never blocks a page.
@@ -226,12 +244,21 @@ class Policy(_Frozen):
     approval: Approvers = Approvers()
     fatigue: Fatigue = Fatigue()
     rules: tuple[Rule, ...] = ()
+    update_cadence_minutes: dict[Text, Annotated[float, Field(gt=0)]] = Field(
+        default_factory=dict,
+        description="canonical severity -> minutes an active emergency may go without an update"
+    )
+    evidence: tuple[EvidenceItem, ...] = ()
 
     @cached_property
     def fingerprint(self) -> str:
         """Names this policy in timelines and logs: equal for files that differ only in
-        comments or layout, so such an edit is not a change of the policy in force."""
-        canonical = self.model_dump_json(exclude_none=True).encode()
+        comments or layout, so such an edit is not a change of the policy in force. Follow-
+        through settings left out are left out of the fingerprint too, so a policy written
+        before they existed keeps its name."""
+        unset = {name for name in ("update_cadence_minutes", "evidence")
+                 if not getattr(self, name)}
+        canonical = self.model_dump_json(exclude_none=True, exclude=unset).encode()
         return hashlib.sha256(canonical).hexdigest()[:12]
 
     @model_validator(mode="after")
@@ -250,6 +277,16 @@ class Policy(_Frozen):
                 problems.append((("rules", index, "name"), f"rule name {rule.name!r} is taken"))
             names.add(rule.name)
             problems.extend(self._unknown_references(index, rule.when))
+        problems.extend(
+            (("update_cadence_minutes", name), f"unknown severity {name!r}; known: "
+                                               f"{self._severities}")
+            for name in self.update_cadence_minutes if name not in self.severity_aliases)
+        seen: set[str] = set()
+        for index, item in enumerate(self.evidence):
+            if item.name in seen:
+                problems.append((("evidence", index, "name"),
+                                 f"evidence name {item.name!r} is taken"))
+            seen.add(item.name)
         if problems:
             raise Misplaced(problems)
         return self
@@ -298,6 +335,25 @@ class Policy(_Frozen):
             )
             for criterion in Criterion
         }
+
+
+    def cadence_minutes(self, severity: str | None) -> float | None:
+        """How long an active emergency of this canonical severity may go without an update;
+        None when the policy sets no cadence for it."""
+        return self.update_cadence_minutes.get(severity) if severity else None
+
+    def evidence_pack(self, fields: dict[str, str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(present, missing): the labels of the evidence items the escalation's fields hand
+        over and of those they do not, in the policy's order."""
+        values = {name.strip().casefold(): value.strip().casefold()
+                  for name, value in fields.items()}
+        present: list[str] = []
+        missing: list[str] = []
+        for item in self.evidence:
+            held = any(values.get(name.strip().casefold(), "") not in EMPTY_VALUES
+                       for name in item.fields)
+            (present if held else missing).append(item.shown)
+        return tuple(present), tuple(missing)
 
 
 class Facts(_Frozen):

@@ -8,8 +8,9 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
-from daemon.appkeys import CONFIG_CHECKS, METRICS, POLICY, READY_DETAILS, STORE
+from daemon.appkeys import CONFIG_CHECKS, METRICS, POLICY, READY_DETAILS, SETTINGS, STORE
 from daemon.domain.policy import Fatigue
+from daemon.reporting import kpi_metrics
 from daemon.reporting.load import load_load
 from daemon.store import StoreUnavailable
 
@@ -54,6 +55,8 @@ async def metrics(request: web.Request) -> web.Response:
     try:
         counts = await request.app[STORE].job_counts()
         attention = await request.app[STORE].count_needing_attention()
+        if SETTINGS in request.app:
+            await kpi_metrics.refresh(registry, request.app[STORE], request.app[SETTINGS])
     except StoreUnavailable:
         counts = None
     if counts is not None:

@@ -100,6 +100,10 @@ class ApprovalView:
     # The customer's events in progress when judged, e.g. "migration: Move to the EU region
     # (until 2026-12-06 20:00 UTC)" (untrusted text: from a calendar)
     customer_events: tuple[str, ...] = ()
+    # The evidence pack (policy `evidence`): labels of what Support handed over and of what is
+    # missing. Shown so the SMOC decides with it in view; it never blocks a decision.
+    evidence_present: tuple[str, ...] = ()
+    evidence_missing: tuple[str, ...] = ()
     tier2_load: Tier2Load | None = None  # None: nobody known to be paged, or not looked up
 
     @property
@@ -115,6 +119,8 @@ class EscalationFormSpec:
     severities: tuple[str, ...]
     criteria: tuple[tuple[str, str], ...]  # (criterion name, label the support engineer reads)
     title: str = ""  # prefilled from the command's text
+    # The policy's evidence pack: (field name the answer is stored under, label to show).
+    evidence: tuple[tuple[str, str], ...] = ()
 
 
 class Chat(Protocol):
@@ -143,6 +149,11 @@ class Chat(Protocol):
     async def find_in_thread(self, ref: MessageRef, key: str) -> MessageRef | None:
         """A follow-up posted earlier with this key (by an attempt that died before recording
         it), so a retry does not post it twice."""
+        ...
+
+    async def thread_activity(self, ref: MessageRef, since_s: float) -> float | None:
+        """When a person (not a bot) last wrote in the thread under `ref` after `since_s`
+        (epoch seconds), or None: an emergency's thread counts as its updates."""
         ...
 
     async def post_notice(self, channel: str, text: str, key: str = "") -> MessageRef:
@@ -243,6 +254,19 @@ class IssueRef:
     url: str
 
 
+@dataclass(frozen=True)
+class IssueState:
+    """An issue as the tracker holds it now: whether it is closed, its body (Markdown; Jira's
+    document rendered back to Markdown headings and paragraphs) and who it is assigned to
+    (GitLab username, GitHub login, Jira display name; "" when nobody). All of it is text
+    people wrote in the tracker: untrusted wherever it is shown."""
+
+    ref: IssueRef
+    closed: bool
+    body: str
+    assignee: str = ""
+
+
 class IssueTracker(Protocol):
     """Where retro and request-for-help issues go (GitLab, GitHub, Jira)."""
 
@@ -260,6 +284,11 @@ class IssueTracker(Protocol):
 
     async def close_issue(self, ref: IssueRef) -> None:
         """Close the issue (a drill's retro, once it was shown to open)."""
+        ...
+
+    async def find_state(self, marker: str) -> IssueState | None:
+        """The issue carrying this marker as it is now (one request), or None when there is
+        none: how a retro's follow-through is seen without a tracker webhook."""
         ...
 
 

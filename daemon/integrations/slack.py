@@ -168,6 +168,21 @@ class Client:
         found = _tagged(answer.get("messages") or [], NOTE_EVENT, "key", key)
         return MessageRef(ref.channel, found) if found else None
 
+    async def thread_activity(self, ref: MessageRef, since_s: float) -> float | None:
+        """`conversations.replies` with `oldest` (the `channels:history` / `groups:history`
+        scopes the app already holds; https://docs.slack.dev/reference/methods/conversations.replies/):
+        the newest reply by a person. A message's `ts` is its time in epoch seconds; bots' posts
+        carry `bot_id` and are not updates. Tier 3 for an internal app (50+ calls a minute);
+        a 429 is classified like any other and the caller judges without the thread."""
+        with self._classified("conversations.replies"):
+            answer = await self._web.conversations_replies(
+                channel=ref.channel, ts=ref.ts, oldest=f"{since_s:.6f}",
+                limit=HISTORY_LOOKBACK)
+        times = [float(message["ts"]) for message in answer.get("messages") or []
+                 if message.get("ts") != ref.ts and message.get("user")
+                 and not message.get("bot_id") and float(message.get("ts", 0)) > since_s]
+        return max(times, default=None)
+
     async def post_notice(self, channel: str, text: str, key: str = "") -> MessageRef:
         metadata = {"event_type": NOTICE_EVENT, "event_payload": {"key": key}} if key else None
         with self._classified("chat.postMessage"):
@@ -362,9 +377,21 @@ def _summary(view: ApprovalView) -> str:
     flags = [name for name, on in (("Weekend", view.weekend), ("Off hours", view.off_hours)) if on]
     if flags:
         lines.append(":crescent_moon: " + " · ".join(flags))
+    if view.evidence_present or view.evidence_missing:
+        lines.append(_evidence(view))
     if view.links:
         lines.append(" · ".join(slack_link(url, name) for name, url in view.links.items()))
     return "\n".join(lines)
+
+
+def _evidence(view: ApprovalView) -> str:
+    """The evidence pack as the SMOC reads it: what is there, what is missing (never a
+    reason to hold back a decision, only something to weigh)."""
+    present = ", ".join(slack_literal(label) for label in view.evidence_present) or "none"
+    if not view.evidence_missing:
+        return f"*Evidence:* complete ({present})"
+    missing = ", ".join(slack_literal(label) for label in view.evidence_missing)
+    return f"*Evidence:* {present} · *missing:* {missing}"
 
 
 def _deciders(view: ApprovalView) -> str:

@@ -29,6 +29,12 @@ The modal's own title, submit and close are ours and under Slack's 24 characters
 (https://docs.slack.dev/reference/views/modal-views)."""
 CUSTOMER_MAX_CHARS = 150
 DETAILS_MAX_CHARS = 2000
+EVIDENCE_PREFIX = "tier2gate_evidence:"  # + the field name the answer is stored under
+EVIDENCE_ACTION = "evidence"
+EVIDENCE_MAX_CHARS = 500
+EVIDENCE_FIELD_MAX_CHARS = 200
+"""A block_id may be at most 255 characters (https://docs.slack.dev/reference/block-kit/blocks/input-block):
+an evidence field named longer than this gets no input of its own."""
 """Our caps on the other inputs, as `max_length` in the modal; `slack_payloads` refuses a
 longer value in a submission, since a request that does not come from Slack's own form is not
 bound by them."""
@@ -53,5 +59,11 @@ def escalation_modal(spec: EscalationFormSpec) -> View:
                    optional=True, element=PlainTextInputElement(
                        action_id=DETAILS[1], multiline=True, max_length=DETAILS_MAX_CHARS)),
     ]
+    # The evidence pack, one optional line each: the SMOC sees what is there and what is not.
+    blocks += [
+        InputBlock(block_id=EVIDENCE_PREFIX + name, label=shorten(label, 2000), optional=True,
+                   element=PlainTextInputElement(action_id=EVIDENCE_ACTION,
+                                                 max_length=EVIDENCE_MAX_CHARS))
+        for name, label in spec.evidence if len(name) <= EVIDENCE_FIELD_MAX_CHARS]
     return View(type="modal", callback_id=ESCALATE_CALLBACK, title="Escalate to Tier 2",
                 submit="Escalate", close="Cancel", blocks=blocks)

@@ -31,6 +31,9 @@ from daemon.integrations.slack_forms import (
     DETAILS,
     DETAILS_MAX_CHARS,
     ESCALATE_CALLBACK,
+    EVIDENCE_ACTION,
+    EVIDENCE_MAX_CHARS,
+    EVIDENCE_PREFIX,
     SEVERITY,
     TITLE,
     TITLE_MAX_CHARS,
@@ -111,6 +114,7 @@ class EscalationForm:
     severity: str
     criteria: tuple[str, ...]
     details: str
+    evidence: tuple[tuple[str, str], ...] = ()  # (field name, answer) of the answered ones
 
 
 Interaction = ButtonClick | DeclineReason | EscalationForm
@@ -211,6 +215,11 @@ def _escalation_form(payload: dict[str, Any]) -> EscalationForm:
         severity=_text(_obj(field(SEVERITY), "selected_option"), "value"),
         criteria=criteria,
         details=_text(field(DETAILS), "value").strip(),
+        evidence=tuple(
+            (block_id.removeprefix(EVIDENCE_PREFIX), answer)
+            for block_id, block in sorted(values.items())
+            if isinstance(block_id, str) and block_id.startswith(EVIDENCE_PREFIX)
+            and (answer := _text(_obj(block, EVIDENCE_ACTION), "value").strip())),
     )
     # The inputs the modal marks required; Slack lets a value of only spaces through.
     required = ((TITLE, form.title, "Say what is wrong."),
@@ -222,6 +231,8 @@ def _escalation_form(payload: dict[str, Any]) -> EscalationForm:
                (DETAILS, form.details, DETAILS_MAX_CHARS))
     errors.update({where[0]: _too_long(limit) for where, value, limit in bounded
                    if len(value) > limit})
+    errors.update({EVIDENCE_PREFIX + name: _too_long(EVIDENCE_MAX_CHARS)
+                   for name, answer in form.evidence if len(answer) > EVIDENCE_MAX_CHARS})
     if errors:
         raise InvalidInput(errors)
     return form

@@ -9,6 +9,7 @@ nobody can approve it, and the escalation needs attention at once.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,10 +53,11 @@ from daemon.jobs.policy import judge_again
 from daemon.jobs.views import approval_view, escalation_subject
 from daemon.logging import get_logger
 from daemon.reporting.load import load_load, recent_load
-from daemon.store import Changes, DeliveryState, Job
+from daemon.store import Changes, DeliveryState, Job, NewEvent
 from daemon.workers.retry import Permanent, Retry
 from daemon.workers.runner import Recorder
 
+EVIDENCE = "evidence"  # the key of the evidence pack in `approval_requested` details
 INTERACTION = "slack_interaction"
 COMMAND = "slack_command"
 _AGREE_SLACK_S = 1.0
@@ -74,6 +76,17 @@ class Deciders:
     ids: tuple[str, ...]  # chat user ids: the SMOC first when resolved, then the backups
     smoc_resolved: bool  # ids[0] is the SMOC; False: every id is a backup
     note: str = ""  # for the message: why there is no SMOC, and who decides instead
+
+
+def with_evidence(event: NewEvent, view: ApprovalView) -> NewEvent:
+    """The `approval_requested` entry with what the SMOC was shown of the evidence pack
+    (`evidence`: present, missing, complete): the source of `report`'s evidence completeness,
+    one per request (a reopened incident's new round records its own)."""
+    if event.event != "approval_requested":
+        return event
+    return dataclasses.replace(event, details={**event.details, EVIDENCE: {
+        "present": list(view.evidence_present), "missing": list(view.evidence_missing),
+        "complete": not view.evidence_missing}})
 
 
 class Approvals:
@@ -203,8 +216,9 @@ class Approvals:
         chat = self.deps.need_chat()
         deciders = await self.approvers()
         now = self._now()
+        policy = self.deps.policy.current()
         view = approval_view(current, self.deps.settings, now, deciders.ids, deciders.note,
-                             smoc_resolved=deciders.smoc_resolved,
+                             smoc_resolved=deciders.smoc_resolved, policy=policy,
                              tier2_load=await self.tier2_load(now))
         # An earlier attempt may have posted and died before recording it: look first.
         found = await self._posted_before(chat, channel, current.row.id) \
@@ -227,7 +241,9 @@ class Approvals:
             at = self._now()
             step = self._posted(fresh, deciders, ref, at, copies=copies, channel_refused=refused,
                                 missing=missing)
-            return changes_for(fresh.row.id, fresh.escalation, step, at, previous=fresh.row)
+            changes = changes_for(fresh.row.id, fresh.escalation, step, at, previous=fresh.row)
+            return dataclasses.replace(changes, events=tuple(
+                with_evidence(event, view) for event in changes.events))
 
         return record
 
@@ -272,6 +288,7 @@ class Approvals:
             return None  # decided meanwhile: a request now would only be noise
         user_id = str(job.payload["user"])
         view = approval_view(current, self.deps.settings, self._now(),
+                             policy=self.deps.policy.current(),
                              tier2_load=await self.tier2_load(current.gate.approval.requested_at))
         ref = await self.deps.need_chat().post_approval(user_id, view)
 
@@ -300,6 +317,7 @@ class Approvals:
         approval = current.gate.approval
         # The load as it was when the SMOC was asked: this escalation's own page is no news.
         view = approval_view(current, self.deps.settings, self._now(),
+                             policy=self.deps.policy.current(),
                              tier2_load=await self.tier2_load(approval.requested_at))
         chat = self.deps.need_chat()
         for channel, ts in ((approval.channel, approval.ts), *approval.copies):
@@ -484,7 +502,8 @@ class Approvals:
             severities=tuple(policy.severity_aliases),
             criteria=tuple((c.value, names[0]) for c, names in policy.criteria_fields.items()
                            if names),
-            title=command.text.strip()[:150])
+            title=command.text.strip()[:150],
+            evidence=tuple((item.fields[0], item.shown) for item in policy.evidence))
         await self.deps.need_chat().open_escalation_form(command.trigger_id, spec)
         return Changes(delivery_done=(delivery.id, DeliveryState.PROCESSED, ""))
 

@@ -14,7 +14,7 @@ from daemon.clock import to_datetime
 from daemon.domain.gate import Gate
 from daemon.domain.models import Criterion, Escalation, Source, Status, person
 from daemon.domain.policy import evaluate
-from daemon.domain.transitions import DAEMON, on_facts, on_page_event
+from daemon.domain.transitions import DAEMON, on_facts, on_page_event, vendor_event_key
 from daemon.ingress.desks import parse_delivery
 from daemon.ingress.fields import PayloadError, decode_stored
 from daemon.ingress.incident_io import IncidentIoKind, escalation_from_incident, parse_incident_io
@@ -39,6 +39,11 @@ INTAKE_DESK = "intake_desk"  # Zendesk and JSM deliveries: the stored delivery n
 INCIDENT_NOTICE = "incident_notice"
 PAGE_KEY_PREFIX = "tier2gate-"
 DELEGATED_EVENT = "incident.delegated"  # moved to another escalation policy (and service)
+ANNOTATED_EVENT = "incident.annotated"  # a note was added
+PAGERDUTY_UPDATES = frozenset({ANNOTATED_EVENT, "incident.status_update_published"})
+"""V3 event types that are people's updates on an incident: a note, a status update
+(https://developer.pagerduty.com/docs/webhooks-overview#event-types)."""
+INCIDENT_UPDATE = "incident_update"
 _ROUND_MARK = ".round"
 FETCH_ATTEMPTS = 3
 """Tries of the optional incident.io re-fetch while it fails temporarily (5xx, 429, timeouts)
@@ -209,6 +214,9 @@ class Intake:
         event = parse_pagerduty(payload, received_at=to_datetime(delivery.received_at))
         settings = self.deps.settings.pagerduty
         incident = event.incident
+        if event.event_type in PAGERDUTY_UPDATES and event.incident_id:
+            return await self._incident_update(delivery, event.incident_id, event.event_type,
+                                               event.agent, event.event_id)
         if event.kind is PagerDutyKind.IGNORED:
             return _done(delivery, DeliveryState.IGNORED, event.reason)
         if incident is not None and incident.incident_key.startswith(PAGE_KEY_PREFIX):
@@ -245,6 +253,21 @@ class Intake:
                          f"service {incident.service_id} is not an escalation source")
         return await self._apply(event.escalation, delivery, keep_fields=True)
 
+    async def _incident_update(self, delivery: Delivery, incident_id: str, event_type: str,
+                               agent: str, event_id: str) -> Changes:
+        """A note or a status update on an escalation's PagerDuty incident: news from the
+        people working it, which keeps the update cadence (`jobs.followthrough`). Recorded
+        once per event (`incident_update`); its text stays in PagerDuty."""
+        row = await self.deps.store.find_escalation(Source.PAGERDUTY, incident_id)
+        if row is None:
+            return _done(delivery, DeliveryState.IGNORED,
+                         "an update on an incident that is not an escalation")
+        kind = "note" if event_type == ANNOTATED_EVENT else "status_update"
+        entry = NewEvent(row.id, INCIDENT_UPDATE, agent or "pagerduty", self.deps.clock.now(),
+                         {"kind": kind, "event_id": event_id}, vendor_event_key(event_id))
+        return Changes(events=(entry,), delivery_done=(delivery.id, DeliveryState.PROCESSED,
+                                                       f"incident {kind}"))
+
     async def declare(self, form: EscalationForm, delivery: Delivery) -> Changes:
         """An escalation declared in Slack with `/tier2`: it has no incident of its own."""
         policy = self.deps.policy.current()
@@ -254,6 +277,10 @@ class Intake:
                   if name in known}
         if form.details:
             fields["Details"] = form.details
+        # Evidence answers under the first field name of their item; a name the policy in
+        # force does not list (edited since the form opened, or made up) is dropped.
+        listed = {item.fields[0] for item in policy.evidence}
+        fields.update({name: answer for name, answer in form.evidence if name in listed})
         now = to_datetime(self.deps.clock.now())
         escalation = Escalation(
             source=Source.SLACK, external_id=form.view_id,

@@ -7,6 +7,7 @@ from daemon.jobs.approval import COMMAND, INTERACTION, Approvals
 from daemon.jobs.attention import Attention
 from daemon.jobs.deps import Deps
 from daemon.jobs.desk_notes import DESK_NOTE, DeskNotes
+from daemon.jobs.followthrough import CADENCE, RETRO_POLL, Followthrough
 from daemon.jobs.headsup import HEADSUP, Headsup
 from daemon.jobs.intake import (
     DRILL,
@@ -32,6 +33,7 @@ def handlers(deps: Deps) -> dict[str, Handler]:
     intake = Intake(deps)
     approvals, paging, issues = Approvals(deps, intake), Paging(deps), Issues(deps)
     policy = PolicyJobs(deps)
+    followthrough = Followthrough(deps)
     return {
         INTAKE_INCIDENT_IO: intake.incident_io,
         INTAKE_PAGERDUTY: intake.pagerduty,
@@ -64,4 +66,6 @@ def handlers(deps: Deps) -> dict[str, Handler]:
         PRUNE: Retention(deps.store, deps.settings.retention).prune,
         HEADSUP: Headsup(deps).run,
         MORNING: MorningQueue(deps).run,
+        RETRO_POLL: followthrough.retro_poll,
+        CADENCE: followthrough.cadence,
     }

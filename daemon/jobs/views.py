@@ -8,6 +8,7 @@ from daemon.clock import iso
 from daemon.domain.customer_events import CustomerEvent
 from daemon.domain.gate import Gate, Phase, Verdict
 from daemon.domain.models import Escalation, Status
+from daemon.domain.policy import Policy
 from daemon.domain.transitions import PAGE
 from daemon.integrations.base import ApprovalView, Decided, DecisionKind, NoDecision, Tier2Load
 from daemon.jobs.escalations import Loaded
@@ -41,11 +42,12 @@ def slack_permalink(channel: str, ts: str) -> str:
 
 def approval_view(current: Loaded, settings: Settings, now: datetime,
                   approvers: tuple[str, ...] | None = None, smoc_note: str | None = None, *,
-                  smoc_resolved: bool | None = None,
+                  smoc_resolved: bool | None = None, policy: Policy | None = None,
                   tier2_load: Tier2Load | None = None) -> ApprovalView:
     """The approval message's facts; `approvers`, `smoc_note` and `smoc_resolved` are those
     of a request about to be posted, else the recorded request's; `tier2_load` the load of the
-    engineer who would be paged, as it was when the request was asked."""
+    engineer who would be paged, as it was when the request was asked. `policy` (the one in
+    force) says which evidence Support should have handed over."""
     gate, escalation = current.gate, current.escalation
     decision = gate.decision
     facts = decision.facts if decision else None
@@ -57,6 +59,7 @@ def approval_view(current: Loaded, settings: Settings, now: datetime,
     approval = gate.approval
     no_decision, detail = _no_decision(gate, escalation)
     declarer = escalation.declared_by
+    evidence = policy.evidence_pack(escalation.fields) if policy is not None else ((), ())
     return ApprovalView(
         escalation_id=current.row.id,
         title=escalation.title or "(untitled)",
@@ -85,6 +88,8 @@ def approval_view(current: Loaded, settings: Settings, now: datetime,
         no_decision=no_decision,
         no_decision_detail=detail,
         customer_events=tuple(event_line(e) for e in facts.customer_events) if facts else (),
+        evidence_present=evidence[0],
+        evidence_missing=evidence[1],
         tier2_load=tier2_load,
     )
 

@@ -26,7 +26,7 @@ import jinja2
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from daemon.appkeys import CALENDAR_PROBLEM, POLICY, PREFLIGHT, STORE
+from daemon.appkeys import CALENDAR_PROBLEM, POLICY, PREFLIGHT, SETTINGS, STORE
 from daemon.clock import iso, to_datetime
 from daemon.domain.calendar import BusinessHours
 from daemon.domain.gate import Phase
@@ -323,8 +323,8 @@ async def _load(request: web.Request, limit: int, *, with_report: bool) -> Board
                                     at=iso(job.updated_at))
                     for job in await store.list_jobs(JobState.DEAD, 500)
                     if job.escalation_id is None]
-        report = (await load_report(store, query.since, query.until, business_hours(request.app))
-                  if with_report else None)
+        report = (await load_report(store, query.since, query.until, business_hours(request.app),
+                                    settings=request.app[SETTINGS]) if with_report else None)
     except StoreUnavailable as exc:
         raise web.HTTPServiceUnavailable(text=f"the store is unavailable: {exc}") from None
     views = {row_id: escalation_view(row, timelines[row_id], now) for row_id, row in shown.items()}

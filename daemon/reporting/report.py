@@ -26,7 +26,9 @@ from daemon.domain.gate import Phase
 from daemon.domain.policy import Outcome
 from daemon.domain.teams import DEFAULT_TEAM
 from daemon.jobs.escalations import Loaded, loaded
+from daemon.reporting.kpis import Kpis, load_kpis
 from daemon.reporting.load import build_load, load_load
+from daemon.settings import Settings
 from daemon.store import EscalationRow, Store, TimelineEntry
 from daemon.store.load_reads import LoadEntry
 from daemon.store.reads import (
@@ -137,6 +139,7 @@ class Report(_Model):
     # Tier 2 load: pages, acknowledgements and decisions dated in the window (by their own
     # time, not by the escalation's opening); None only in a report built without it.
     load: Load | None = None
+    kpis: Kpis | None = None  # the program's KPIs against their targets (`daemon.reporting.kpis`)
 
 
 @dataclass(frozen=True)
@@ -331,13 +334,19 @@ def parse_since(text: str) -> timedelta:
 
 
 async def load_report(store: Store, since: datetime, until: datetime,
-                      hours: BusinessHours | None = None) -> Report:
+                      hours: BusinessHours | None = None, *,
+                      settings: Settings | None = None) -> Report:
     """The report for escalations opened in [since, until), aggregated by the database: its
-    cost follows the window's size, and the process holds only the figures."""
+    cost follows the window's size, and the process holds only the figures. With `settings`
+    it carries the KPIs against their targets too."""
     _require_aware(since=since, until=until)
     hours = hours or BusinessHours()
     days = [WEEKDAYS.index(day) + 1 for day in hours.weekend_days]
     figures = await store.report_figures(since.timestamp(), until.timestamp(), hours.timezone,
                                          weekend_digits(days))
     report = _assemble(figures, since, until)
-    return report.model_copy(update={"load": await load_load(store, since, until, hours.zone)})
+    updates: dict[str, object] = {"load": await load_load(store, since, until, hours.zone)}
+    if settings is not None:
+        updates["kpis"] = await load_kpis(store, since.timestamp(), until.timestamp(),
+                                          kpi=settings.kpi, followthrough=settings.followthrough)
+    return report.model_copy(update=updates)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from daemon.domain.fatigue import Buckets, Load
+from daemon.reporting.kpi_text import render_kpis
 from daemon.reporting.report import DaySplit, Durations, Report
 
 _BAR_WIDTH = 30
@@ -89,6 +90,8 @@ def render_text(report: Report) -> str:
         lines.append("  -")
     if report.load is not None:
         lines += _load(report.load)
+    if report.kpis is not None:
+        lines += render_kpis(report.kpis)
     return "\n".join(lines) + "\n"
 
 

@@ -45,6 +45,10 @@ class Message:
     thread_ts: str | None = None
     updates: int = 0
     metadata: dict[str, Any] | None = None
+    user: str = ""  # a person's id; "" for the bot's own posts, which carry `bot_id`
+
+
+BOT_ID = "B0001"
 
 
 class FakeSlack:
@@ -73,7 +77,7 @@ class FakeSlack:
         self._next_ts = 100
         self._server: TestServer | None = None
         self._methods: dict[str, Callable[[dict[str, Any]], Answer]] = {
-            "auth.test": lambda _: {"user_id": "UBOT", "team_id": "T0001", "bot_id": "B0001"},
+            "auth.test": lambda _: {"user_id": "UBOT", "team_id": "T0001", "bot_id": BOT_ID},
             "conversations.info": self._conversation_info,
             "users.info": self._user_info,
             "chat.postMessage": self._post_message,
@@ -134,6 +138,13 @@ class FakeSlack:
 
     def calls_to(self, method: str) -> list[Call]:
         return [call for call in self.calls if call.method == method]
+
+    def reply(self, channel: str, thread_ts: str, user: str, text: str, at_s: float) -> str:
+        """A person replies in a thread at `at_s` (epoch seconds: Slack's ts is the post's
+        time); returns the reply's ts."""
+        ts = f"{at_s:.6f}"
+        self.messages[(channel, ts)] = Message(channel, ts, text, thread_ts=thread_ts, user=user)
+        return ts
 
     def thread(self, channel: str, ts: str) -> list[Message]:
         return [m for m in self.messages.values() if m.channel == channel and m.thread_ts == ts]
@@ -216,9 +227,14 @@ class FakeSlack:
         if parent is None:
             return {"ok": False, "error": "thread_not_found"}
         with_metadata = str(args.get("include_all_metadata", "")).lower() in ("1", "true")
-        thread = [parent, *sorted(self.thread(channel, ts), key=lambda m: m.ts)]
+        oldest = float(args.get("oldest") or 0)
+        thread = [parent, *sorted(self.thread(channel, ts), key=lambda m: float(m.ts))]
+        # `oldest`: only messages after that time, the parent still first (Slack's behaviour,
+        # https://docs.slack.dev/reference/methods/conversations.replies/).
+        thread = [parent, *(m for m in thread[1:] if float(m.ts) > oldest)]
         return {"messages": [
             {"type": "message", "ts": m.ts, "text": m.text, "thread_ts": ts,
+             **({"user": m.user} if m.user else {"bot_id": BOT_ID}),
              **({"metadata": m.metadata} if with_metadata and m.metadata else {})}
             for m in thread[: int(args.get("limit", 100))]]}
 

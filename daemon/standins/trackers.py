@@ -329,12 +329,33 @@ class FakeGitHub(FakeTracker):
 
 
 def adf_text(doc: dict[str, Any]) -> str:
-    """The readable text of an ADF doc: blocks split by blank lines, hard breaks as newlines."""
+    """The readable text of an ADF doc: blocks split by blank lines, hard breaks as newlines,
+    headings as `#` lines."""
 
     def inline(nodes: list[dict[str, Any]]) -> str:
         return "".join("\n" if n["type"] == "hardBreak" else n.get("text", "") for n in nodes)
 
-    return "\n\n".join(inline(block.get("content", [])) for block in doc["content"])
+    def block(node: dict[str, Any]) -> str:
+        text = inline(node.get("content", []))
+        if node.get("type") == "heading":  # kept as Markdown, the way it was written
+            return "#" * int((node.get("attrs") or {}).get("level", 1)) + " " + text
+        return text
+
+    return "\n\n".join(block(node) for node in doc["content"])
+
+
+def body_adf(text: str) -> dict[str, Any]:
+    """A stored body (blocks split by blank lines) as an ADF doc; `#` blocks are headings, as
+    the client's own conversion writes them."""
+    blocks: list[dict[str, Any]] = []
+    for block in (b for b in text.split("\n\n") if b.strip()):
+        hashes = len(block) - len(block.lstrip("#"))
+        if 0 < hashes <= 6 and block[hashes:hashes + 1] == " ":
+            blocks.append({"type": "heading", "attrs": {"level": hashes},
+                           "content": [{"type": "text", "text": block[hashes + 1:].strip()}]})
+        else:
+            blocks.append({"type": "paragraph", "content": [{"type": "text", "text": block}]})
+    return {"type": "doc", "version": 1, "content": blocks}
 
 
 class FakeJira(FakeTracker):
@@ -419,11 +440,27 @@ class FakeJira(FakeTracker):
         issues: list[dict[str, Any]] = [
             {"id": str(10000 + int(issue.number.split("-")[1])), "key": issue.number,
              "self": f"{self.url}/rest/api/3/issue/{issue.number}",
-             "fields": {"summary": issue.title}} if fields
+             "fields": self._fields_of(issue, fields)} if fields
             else {"id": str(10000 + int(issue.number.split("-")[1]))}
             for issue in found
         ]
         return web.json_response({"issues": issues, "isLast": True})
+
+    def _fields_of(self, issue: StoredIssue, wanted: list[str]) -> dict[str, Any]:
+        """The fields asked for, shaped as Cloud answers them: `status.statusCategory.key`
+        (`new`, `indeterminate`, `done`), `description` as ADF, `assignee` with `accountId`
+        and `displayName` (https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-search/#api-rest-api-3-search-jql-get)."""
+        names = {name for value in wanted for name in value.split(",")}
+        closed = issue.state == "closed"
+        every: dict[str, Any] = {
+            "summary": issue.title,
+            "status": {"name": "Done" if closed else "To Do", "statusCategory": {
+                "key": "done" if closed else "new"}},
+            "description": body_adf(issue.body),
+            "assignee": ({"accountId": issue.assignee, "displayName": issue.assignee}
+                         if issue.assignee else None),
+        }
+        return {name: value for name, value in every.items() if name in names}
 
     async def _comment(self, request: web.Request) -> web.Response:
         issue = self._issue(request.match_info["key"])

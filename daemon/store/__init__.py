@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from daemon.clock import Clock, SystemClock, iso
 from daemon.logging import get_logger
-from daemon.store import load_reads, reads, units
+from daemon.store import followthrough, kpi_reads, load_reads, reads, units
 from daemon.store.records import (
     Changes,
     Conflict,
@@ -300,6 +300,24 @@ class Store:
         Tier 2 load figures are made of (`daemon.reporting.load`)."""
         return await self._run(lambda: load_reads.load_entries(since, until),
                                proves_writes=False)
+
+    async def kpi_figures(self, since: float, until: float, service_fields: Sequence[str] = ()
+                          ) -> kpi_reads.KpiFigures:
+        """The escalation KPIs' figures over escalations opened in [since, until)."""
+        sqlite = self.backend.dialect == "sqlite"
+        return await self._run(
+            lambda: kpi_reads.kpi_figures(since, until, service_fields, sqlite=sqlite),
+            proves_writes=False)
+
+    async def open_retros(self, after: str = "", limit: int = 50) -> list[tuple[str, float]]:
+        """(escalation id, retro opened at) of retros not yet seen closed, by id after
+        `after`: one batch of the retro poll."""
+        return await self._run(lambda: followthrough.open_retros(after, limit),
+                               proves_writes=False)
+
+    async def open_quiet(self, limit: int = 1000) -> list[str]:
+        """Escalations whose latest quiet spell (no update past the cadence) has not ended."""
+        return await self._run(lambda: followthrough.open_quiet(limit), proves_writes=False)
 
     async def timeline(self, escalation_id: str) -> list[TimelineEntry]:
         return await self._run(lambda: units.timeline(escalation_id), proves_writes=False)

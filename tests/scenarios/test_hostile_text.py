@@ -31,8 +31,9 @@ from tests.world import (
 )
 
 OUR_LINK_LABELS = ("incident", "call", "runbook", "tier2gate", "page", "slack thread")
-OUR_HEADINGS = ("Summary", "Durations", "Links", "Timeline (UTC)", "Retro checklist",
-                "Request for help")
+OUR_HEADINGS = ("Summary", "Durations", "Links", "Timeline (UTC)", "Root cause",
+                "Corrective actions", "Documentation or error message to improve",
+                "Retro checklist", "Request for help")
 
 
 def hostile_incident(text: str, incident_id: str, **kwargs: Any) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from github import Auth, Github, GithubException, RateLimitExceededException
 from github.Issue import Issue
 
 from daemon.clock import Clock, SystemClock
-from daemon.integrations.base import IssueDraft, IssueRef, TrackerAccess
+from daemon.integrations.base import IssueDraft, IssueRef, IssueState, TrackerAccess
 from daemon.integrations.failures import http_failure
 from daemon.integrations.tracker import Limits, labels_with_marker, title_and_body, unanswered
 
@@ -73,6 +73,22 @@ class Client:
             return _ref(first) if first is not None else None
 
         return await self._call("find issue by marker", find)
+
+    async def find_state(self, marker: str) -> IssueState | None:
+        """`GET /repos/{owner}/{repo}/issues?labels=<marker>&state=all`, whose issues carry
+        `state` (`open` or `closed`), `body` and `assignees`
+        (https://docs.github.com/en/rest/issues/issues#list-repository-issues)."""
+        def find() -> IssueState | None:
+            issues = self._repo.get_issues(labels=[marker], state="all")
+            first = next(iter(issues), None)
+            if first is None:
+                return None
+            assignees = first.assignees or []
+            return IssueState(_ref(first), closed=first.state == "closed",
+                              body=first.body or "",
+                              assignee=assignees[0].login if assignees else "")
+
+        return await self._call("read issue state", find)
 
     async def create(self, draft: IssueDraft) -> IssueRef:
         def create() -> IssueRef:

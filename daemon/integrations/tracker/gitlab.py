@@ -21,7 +21,7 @@ import requests
 from gitlab.v4.objects import ProjectIssue
 
 from daemon.clock import Clock, SystemClock
-from daemon.integrations.base import IssueDraft, IssueRef, TrackerAccess
+from daemon.integrations.base import IssueDraft, IssueRef, IssueState, TrackerAccess
 from daemon.integrations.failures import Permanent, http_failure
 from daemon.integrations.tracker import Limits, labels_with_marker, title_and_body, unanswered
 
@@ -65,6 +65,24 @@ class Client:
             return _ref(found[0]) if found else None
 
         return await self._call("find issue by marker", find)
+
+    async def find_state(self, marker: str) -> IssueState | None:
+        """`GET /projects/:id/issues?labels=<marker>&state=all`, whose issues carry `state`
+        (`opened` or `closed`), `description` and `assignees`
+        (https://docs.gitlab.com/api/issues/#list-project-issues)."""
+        def find() -> IssueState | None:
+            found = self._project.issues.list(labels=[marker], state="all", per_page=1,
+                                              get_all=False)
+            if not found:
+                return None
+            issue = found[0]
+            assignees = issue.attributes.get("assignees") or []
+            return IssueState(_ref(issue), closed=issue.attributes.get("state") == "closed",
+                              body=str(issue.attributes.get("description") or ""),
+                              assignee=str(assignees[0].get("username", "")) if assignees
+                              else "")
+
+        return await self._call("read issue state", find)
 
     async def create(self, draft: IssueDraft) -> IssueRef:
         def create() -> IssueRef:

@@ -34,7 +34,7 @@ import requests
 from jira import JIRA, JIRAError
 
 from daemon.clock import Clock, SystemClock
-from daemon.integrations.base import IssueDraft, IssueRef, TrackerAccess
+from daemon.integrations.base import IssueDraft, IssueRef, IssueState, TrackerAccess
 from daemon.integrations.failures import Permanent, http_failure
 from daemon.integrations.tracker import Limits, labels_with_marker, title_and_body, unanswered
 
@@ -229,6 +229,23 @@ def adf(markdown: str) -> dict[str, Any]:
     return {"type": "doc", "version": 1, "content": blocks}
 
 
+def adf_markdown(doc: dict[str, Any]) -> str:
+    """An ADF document read back as Markdown enough to find its sections: headings as `#`
+    lines, every other block as its text, blocks split by blank lines."""
+    def text(nodes: list[dict[str, Any]]) -> str:
+        return "".join("\n" if node.get("type") == "hardBreak"
+                       else node.get("text", "") or text(node.get("content") or [])
+                       for node in nodes)
+
+    blocks = []
+    for block in doc.get("content") or []:
+        body = text(block.get("content") or [])
+        if block.get("type") == "heading":
+            body = "#" * int((block.get("attrs") or {}).get("level", 2)) + " " + body
+        blocks.append(body)
+    return "\n\n".join(blocks)
+
+
 def _jql_string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -283,6 +300,29 @@ class Client:
             return self._ref(issues[0]["key"]) if issues else None
 
         return await self._call("find issue by marker", find)
+
+    async def find_state(self, marker: str) -> IssueState | None:
+        """`GET /rest/api/3/search/jql` with `fields=status,description,assignee`: the status
+        category `done` is closed, the description an ADF document
+        (https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-search/#api-rest-api-3-search-jql-get)."""
+        def find() -> IssueState | None:
+            found = self._connected().enhanced_search_issues(
+                f"labels = {_jql_string(marker)}", maxResults=1,
+                fields=["status", "description", "assignee"], json_result=True)
+            issues = found.get("issues", []) if isinstance(found, dict) else []
+            if not issues:
+                return None
+            fields = issues[0].get("fields") or {}
+            category = (((fields.get("status") or {}).get("statusCategory") or {})
+                        .get("key"))
+            description = fields.get("description")
+            return IssueState(self._ref(issues[0]["key"]), closed=category == "done",
+                              body=adf_markdown(description) if isinstance(description, dict)
+                              else str(description or ""),
+                              assignee=str((fields.get("assignee") or {})
+                                           .get("displayName", "")))
+
+        return await self._call("read issue state", find)
 
     async def create(self, draft: IssueDraft) -> IssueRef:
         def create() -> IssueRef:

@@ -1,0 +1,359 @@
+"""After the page, over real HTTP: retro issues read back from the tracker stand-ins until
+they close, overdue retros reminded once per period (across restarts), and an active S1
+nudged once when it goes quiet past its cadence, never while updates flow."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemon.domain.retro_sections import PLACEHOLDER, SECTIONS
+from daemon.integrations.slack_forms import EVIDENCE_PREFIX
+from daemon.jobs.escalations import loaded
+from daemon.standins.faults import Fault
+from daemon.standins.pagerduty import FakePagerDuty
+from daemon.standins.slack import FakeSlack
+from daemon.standins.trackers import FakeTracker
+from daemon.store import TimelineEntry
+from tests.harness import payload, running
+from tests.scenarios.test_flow import escalation_form
+from tests.scenarios.test_reopen_flow import approval_messages, pd_incident
+from tests.world import (
+    CHANNEL,
+    PD_TOKEN,
+    SLACK_TOKEN,
+    SMOC,
+    SMOC_EMAIL,
+    SMOC_SCHEDULE,
+    World,
+    approve,
+    deliver,
+    emergency,
+    incident,
+    settings_for,
+    stamp,
+    tracker_for,
+    world,
+)
+
+HOUR, DAY = 3600.0, 86400.0
+
+
+async def retro_for(w: World) -> tuple[str, str]:
+    """An S1 approved, paged and resolved: (escalation id, approval message ts), its retro
+    issue opened in the tracker stand-in."""
+    esc_id, ts = await emergency(w)
+    await approve(w, esc_id, ts, "2.001")
+    closed = incident(category="closed", updated_at="2026-11-21T02:30:00Z",
+                      event="public_incident.incident_status_updated_v2")
+    assert (await w.daemon.incident_io(closed)).status == 202
+    await w.daemon.settle()
+    assert "retro_opened" in await w.daemon.events(esc_id)
+    return esc_id, ts
+
+
+def filled(body: str) -> str:
+    """The retro body with every follow-through section written, as an engineer would."""
+    for n, section in enumerate(SECTIONS):
+        body = body.replace(f"# {section}\n\n{PLACEHOLDER}",
+                            f"# {section}\n\nWritten by the engineer ({n}).", 1)
+    return body
+
+
+def entries(timeline: list[TimelineEntry], event: str) -> list[TimelineEntry]:
+    return [e for e in timeline if e.event == event]
+
+
+@pytest.mark.parametrize("kind", ["gitlab", "github", "jira"])
+async def test_a_retro_closed_in_the_tracker_is_seen_closed_with_its_sections(
+        tmp_path: Path, kind: str) -> None:
+    async with world(tmp_path, kind) as w:
+        first, _ts = await retro_for(w)
+        [issue] = w.tracker.issues
+        assert all(f"{s}" in issue.body for s in SECTIONS)
+        w.daemon.clock.advance(HOUR)  # the next poll: still open, nothing recorded
+        await w.daemon.settle()
+        assert "retro_closed" not in await w.daemon.events(first)
+
+        issue.body = filled(issue.body)
+        issue.state = "closed"
+        w.daemon.clock.advance(HOUR)
+        await w.daemon.settle()
+        [closed] = entries(await w.daemon.store.timeline(first), "retro_closed")
+        assert closed.details == {"url": issue.url, "complete": True, "missing": []}
+
+        # Later polls leave a closed retro alone: it is not read again.
+        reads = len(w.tracker.requests)
+        w.daemon.clock.advance(HOUR)
+        await w.daemon.settle()
+        assert len(w.tracker.requests) == reads
+        assert len(entries(await w.daemon.store.timeline(first), "retro_closed")) == 1
+
+
+async def test_a_retro_closed_with_empty_sections_is_incomplete(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        esc_id, _ts = await retro_for(w)
+        [issue] = w.tracker.issues
+        issue.body = issue.body.replace(f"## Root cause\n\n{PLACEHOLDER}",
+                                        "## Root cause\n\nA bad deploy.", 1)
+        issue.state = "closed"
+        w.daemon.clock.advance(HOUR)
+        await w.daemon.settle()
+        [closed] = entries(await w.daemon.store.timeline(esc_id), "retro_closed")
+        assert closed.details["complete"] is False
+        assert closed.details["missing"] == ["Corrective actions",
+                                             "Documentation or error message to improve"]
+
+
+@asynccontextmanager
+async def vendors(tmp_path: Path) -> AsyncIterator[tuple[FakeSlack, FakePagerDuty,
+                                                         FakeTracker]]:
+    """The stand-ins alone, so that the daemon can be stopped and started again beside them."""
+    async with AsyncExitStack() as stack:
+        slack = await stack.enter_async_context(
+            FakeSlack(token=SLACK_TOKEN, users_by_email={SMOC_EMAIL: SMOC}))
+        pagerduty = await stack.enter_async_context(
+            FakePagerDuty(token=PD_TOKEN, ca_file=tmp_path / "pd-ca.pem"))
+        pagerduty.set_oncall(SMOC_SCHEDULE, "PSMOCUSER", SMOC_EMAIL)
+        tracker = tracker_for("gitlab")
+        await tracker.start()
+        stack.push_async_callback(tracker.close)
+        yield slack, pagerduty, tracker
+
+
+async def test_an_overdue_retro_gets_one_reminder_per_period_across_restarts(
+        tmp_path: Path) -> None:
+    async with vendors(tmp_path) as (slack, pagerduty, tracker):
+        settings = settings_for(slack, pagerduty, tracker, "gitlab",
+                                followthrough={"retro_overdue_days": 14})
+
+        def reminders() -> list[str]:
+            return [m.text for m in slack.thread(CHANNEL, ts) if "retro" in m.text
+                    and "has been open" in m.text]
+
+        async with running(tmp_path, settings) as daemon:
+            w = World(daemon, slack, pagerduty, tracker)
+            esc_id, ts = await retro_for(w)
+            tracker.issues[0].assignee = "sam"
+            daemon.clock.advance(13 * DAY)
+            await daemon.settle()
+            assert reminders() == []
+            daemon.clock.advance(2 * DAY)  # 15 days open: the first period is over
+            await daemon.settle()
+            [text] = reminders()
+            assert "15 days" in text and "`sam` (assignee)" in text
+            assert "Root cause" in text
+            daemon.clock.advance(HOUR * 5)
+            await daemon.settle()
+            assert len(reminders()) == 1
+
+        # A restart (the clock of the new process is set to the same day) reminds nobody
+        # again in this period.
+        async with running(tmp_path, settings) as daemon:
+            daemon.clock.advance(15 * DAY + 8 * HOUR)
+            await daemon.settle()
+            assert len(reminders()) == 1
+            daemon.clock.advance(14 * DAY)  # 29 days: the second period
+            await daemon.settle()
+            assert len(reminders()) == 2
+            reminded = entries(await daemon.store.timeline(esc_id), "retro_reminded")
+            assert [e.details["period"] for e in reminded] == [1, 2]
+
+
+async def test_an_s1_gets_one_nudge_when_it_goes_quiet_and_none_while_updates_flow(
+        tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        esc_id, ts = await emergency(w)
+        await approve(w, esc_id, ts, "2.001")
+        engaged = w.daemon.clock.now()
+
+        def nudges() -> list[str]:
+            return [m.text for m in w.slack.thread(CHANNEL, ts) if "No update" in m.text]
+
+        async def at(minutes: float) -> None:
+            w.daemon.clock.advance(engaged + minutes * 60 - w.daemon.clock.now())
+            await w.daemon.settle()
+
+        # Updates flow: a person writes in the thread every 25 minutes.
+        for minute in (25, 50, 75):
+            await at(minute - 1)
+            w.slack.reply(CHANNEL, ts, "UTIER2", "Still digging, next update soon",
+                          engaged + minute * 60)
+            await at(minute)
+        await at(100)  # 25 minutes since the last: within the 30-minute cadence
+        assert nudges() == []
+
+        await at(110)  # 35 minutes quiet: one nudge naming who holds it
+        [nudge] = nudges()
+        assert f"<@{SMOC}> (approved the page)" in nudge
+        assert "every 30 min" in nudge
+        await at(150)
+        await at(200)
+        assert len(nudges()) == 1  # one per quiet spell, however long it lasts
+
+        w.slack.reply(CHANNEL, ts, "UTIER2", "Fix deployed", engaged + 201 * 60)
+        await at(202)
+        timeline = await w.daemon.store.timeline(esc_id)
+        [overdue] = entries(timeline, "update_overdue")
+        assert overdue.details["due_at"] == engaged + 105 * 60
+        [resumed] = entries(timeline, "update_resumed")
+        assert resumed.details["overdue_s"] == pytest.approx(96 * 60)
+        assert await w.daemon.dead_jobs() == []
+
+
+async def test_the_approval_request_shows_the_evidence_pack_and_records_it(
+        tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        body = incident()
+        inner = body["public_incident.incident_created_v2"]
+        impact = dict(inner["custom_field_entries"][1])
+        impact["custom_field"] = {**impact["custom_field"], "name": "Customer impact"}
+        impact["values"] = [{"value_text": "Every checkout fails <!channel>"}]
+        logs = dict(impact, custom_field={**impact["custom_field"], "name": "Request ids"},
+                    values=[{"value_text": "n/a"}])  # said, but hands nothing over
+        inner["custom_field_entries"] = [*inner["custom_field_entries"], impact, logs]
+        assert (await w.daemon.incident_io(body)).status == 202
+        await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        text = str(w.approval_posts()[0].args)
+        assert ("*Evidence:* customer impact · *missing:* what was tried, logs or request ids, "
+                "deadline, rollback status") in text
+        assert "Approve" in text  # shown beside the buttons, never instead of them
+        [requested] = entries(await w.daemon.store.timeline(row.id), "approval_requested")
+        assert requested.details["evidence"] == {
+            "present": ["customer impact"], "complete": False,
+            "missing": ["what was tried", "logs or request ids", "deadline", "rollback status"]}
+
+
+def status_update(event_id: str, occurred_at: str, *, note: bool = False) -> dict[str, Any]:
+    """A PagerDuty V3 status update (or note) on the Support incident `PSRC123`, from the
+    published capture."""
+    sample = json.loads(payload("pagerduty/zulip_status_updated_v3.json"))
+    event = sample["event"]
+    event.update(id=event_id, occurred_at=occurred_at,
+                 event_type="incident.annotated" if note else "incident.status_update_published")
+    event["data"]["incident"]["id"] = "PSRC123"
+    return sample
+
+
+async def test_pagerduty_notes_and_status_updates_keep_the_cadence(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        # An S1 opened at 01:00 and still open: an emergency by the 30-minute rule.
+        trigger = pd_incident("incident.triggered", priority="P1",
+                              occurred_at="2026-11-21T02:01:00Z", event_id="ev-trig")
+        assert (await w.daemon.pagerduty(trigger)).status == 202
+        await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        [ts] = approval_messages(w)
+        await approve(w, row.id, ts, "7.001")
+        engaged = w.daemon.clock.now()
+
+        async def at(minutes: float) -> None:
+            w.daemon.clock.advance(engaged + minutes * 60 - w.daemon.clock.now())
+            await w.daemon.settle()
+
+        def nudges() -> list[str]:
+            return [m.text for m in w.slack.thread(CHANNEL, ts) if "No update" in m.text]
+
+        for n, minute in enumerate((20, 45)):
+            await at(minute)
+            body = status_update(f"ev-update-{n}", stamp(engaged + minute * 60), note=n == 1)
+            assert (await w.daemon.pagerduty(body)).status == 202
+            await w.daemon.settle()
+        await at(70)  # 25 minutes after the note
+        assert nudges() == []
+        updates = entries(await w.daemon.store.timeline(row.id), "incident_update")
+        assert [(u.actor, u.details["kind"]) for u in updates] == [
+            ("Harsh Santwani", "status_update"), ("Harsh Santwani", "note")]
+        await at(80)
+        assert len(nudges()) == 1
+
+
+async def test_the_tier2_form_asks_for_the_evidence_pack_and_the_smoc_sees_it(
+        tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        assert (await w.daemon.slack_command("Payments API returns 500s")).status == 200
+        await w.daemon.settle()
+        [view] = w.slack.views
+        blocks = {b["block_id"]: b for b in view["blocks"]}
+        asked = [b["label"]["text"] for key, b in blocks.items()
+                 if key.startswith(EVIDENCE_PREFIX)]
+        assert asked == ["customer impact", "what was tried", "logs or request ids", "deadline",
+                         "rollback status"]
+        assert all(blocks[key]["optional"] for key in blocks if key.startswith(EVIDENCE_PREFIX))
+        form = escalation_form(view, "USUPPORT", "Payments API returns 500s", "S1",
+                               ["support_exhausted_knowledge"])
+        values = form["view"]["state"]["values"]  # type: ignore[index]
+        for name, answer in (("Customer impact", "No card payments in the EU"),
+                             ("What was tried", "Restarted the gateway"),
+                             ("Logs", "req-7f3k9"), ("Deadline", "  "),
+                             ("Made up", "dropped: the policy lists no such field")):
+            values[EVIDENCE_PREFIX + name] = {"evidence": {"type": "plain_text_input",
+                                                           "value": answer}}
+        assert (await w.daemon.slack_interaction(form)).status == 200
+        await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        fields = loaded(row).escalation.fields
+        assert fields["Customer impact"] == "No card payments in the EU"
+        assert "Made up" not in fields and "Deadline" not in fields
+        text = str(w.approval_posts()[0].args)
+        assert ("*Evidence:* customer impact, what was tried, logs or request ids · *missing:* "
+                "deadline, rollback status") in text
+
+
+async def test_the_retro_poll_reads_a_batch_at_a_time_and_waits_out_a_rate_limit(
+        tmp_path: Path) -> None:
+    async with world(tmp_path, followthrough={"retro_poll_batch": 2}) as w:
+        ids = []
+        for n in range(3):
+            incident_id = f"01INCIDENT{n}"
+            await deliver(w, incident(incident_id=incident_id))
+            esc_id = next(row.id for row in await w.daemon.escalations() if row.id not in ids)
+            [ts] = [m.ts for (c, _t), m in w.slack.messages.items()
+                    if c == CHANNEL and not m.thread_ts and esc_id in str(m.blocks)]
+            await approve(w, esc_id, ts, f"2.00{n}")
+            await deliver(w, incident(incident_id=incident_id, category="closed",
+                                      updated_at="2026-11-21T02:30:00Z",
+                                      event="public_incident.incident_status_updated_v2"))
+            ids.append(esc_id)
+        assert len(w.tracker.issues) == 3
+        for issue in w.tracker.issues:
+            issue.body, issue.state = filled(issue.body), "closed"
+
+        async def closed() -> list[str]:
+            return sorted([e for e in ids if "retro_closed" in await w.daemon.events(e)])
+
+        def reads() -> int:
+            return len([r for r in w.tracker.requests if r.method == "GET"])
+
+        w.tracker.plan.add(Fault(status=429, retry_after_s=120))
+        before = reads()
+        w.daemon.clock.advance(HOUR)
+        await w.daemon.settle()
+        assert await closed() == [] and reads() == before + 1  # stopped at the 429
+        w.daemon.clock.advance(119)
+        await w.daemon.settle()
+        assert await closed() == []  # Retry-After is honoured
+        w.daemon.clock.advance(2)
+        await w.daemon.settle()
+        assert len(await closed()) == 2 and reads() == before + 3  # one batch
+        w.daemon.clock.advance(61)
+        await w.daemon.settle()
+        assert await closed() == sorted(ids) and reads() == before + 4
+
+
+async def test_tracker_text_in_a_reminder_stays_literal(tmp_path: Path) -> None:
+    async with world(tmp_path, "github") as w:
+        _esc_id, ts = await retro_for(w)
+        [issue] = w.tracker.issues
+        issue.assignee = "<!channel> `rm -rf` <@U0ADMIN>"
+        w.daemon.clock.advance(15 * DAY)
+        await w.daemon.settle()
+        [text] = [m.text for m in w.slack.thread(CHANNEL, ts) if "has been open" in m.text]
+        assert "`&lt;!channel&gt; 'rm -rf' &lt;@U0ADMIN&gt;` (assignee)" in text
+        assert "<!channel>" not in text and "<@U0ADMIN>" not in text

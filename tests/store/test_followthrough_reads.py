@@ -1,0 +1,48 @@
+"""The follow-through jobs' reads on both databases: open retros in batches by id, and the
+quiet spells that have not ended."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from daemon.store import Changes, NewEvent, Store
+from tests.store.test_store_contract import escalation
+from tests.support import START
+
+
+async def test_open_retros_come_in_batches_by_id_without_closed_ones_or_drills(
+        store: Store) -> None:
+    for esc_id, closed, drill in (("esc-a", False, False), ("esc-b", True, False),
+                                  ("esc-c", False, True), ("esc-d", False, False),
+                                  ("esc-e", False, False)):
+        events = [NewEvent(esc_id, "retro_opened", "tier2gate", START + 60, {"url": "u"})]
+        if closed:
+            events.append(NewEvent(esc_id, "retro_closed", "tracker", START + 120,
+                                   {"complete": True}, "retro_closed"))
+        await store.apply(Changes(escalation=replace(escalation(esc_id=esc_id),
+                                                     external_id=esc_id, drill=drill),
+                                  events=tuple(events)))
+    await store.apply(Changes(escalation=replace(escalation(esc_id="esc-f"),
+                                                 external_id="esc-f")))  # no retro at all
+    assert await store.open_retros("", 2) == [("esc-a", START + 60), ("esc-d", START + 60)]
+    assert await store.open_retros("esc-d", 2) == [("esc-e", START + 60)]
+    assert await store.open_retros("esc-e", 2) == []
+
+
+async def test_open_quiet_spells_are_those_without_their_resumption(store: Store) -> None:
+    def spell(esc_id: str, key: str, resumed: bool) -> list[NewEvent]:
+        found = [NewEvent(esc_id, "update_overdue", "tier2gate", START,
+                          {"once_key": key}, key)]
+        if resumed:
+            found.append(NewEvent(esc_id, "update_resumed", "tier2gate", START + 60,
+                                  {"once_key": key, "overdue_s": 60.0}, f"resumed:{key}"))
+        return found
+
+    for esc_id, spells in (("esc-a", spell("esc-a", "update_overdue:1", True)),
+                           ("esc-b", [*spell("esc-b", "update_overdue:1", True),
+                                      *spell("esc-b", "update_overdue:2", False)]),
+                           ("esc-c", spell("esc-c", "update_overdue:1", False))):
+        await store.apply(Changes(escalation=replace(escalation(esc_id=esc_id),
+                                                     external_id=esc_id),
+                                  events=tuple(spells)))
+    assert await store.open_quiet() == ["esc-b", "esc-c"]
