@@ -27,6 +27,7 @@ from daemon.appkeys import (
     POLICY,
     PREFLIGHT,
     READY_DETAILS,
+    ROSTER,
     SETTINGS,
     STORE,
 )
@@ -35,13 +36,15 @@ from daemon.handbook import render_handbook
 from daemon.ingress import desk_webhooks, health, slack, webhooks
 from daemon.ingress.limits import BUDGET, ByteBudget, release_held_bytes
 from daemon.jobs.attention import recovered_job, trouble_job
+from daemon.jobs.ee import ROTATION_CHECK, rotation_check_job
 from daemon.jobs.followthrough import CADENCE, RETRO_POLL, cadence_job, retro_poll_job
 from daemon.jobs.registry import URGENT
 from daemon.jobs.retention import PRUNE, prune_job
 from daemon.logging import SecretScrubber, get_logger
 from daemon.metrics import Metrics
 from daemon.preflight import PreflightMonitor
-from daemon.reporting import dashboard
+from daemon.reporting import dashboard, ee_board
+from daemon.roster import RosterSource
 from daemon.settings import Settings
 from daemon.store import Store, StoreUnavailable
 from daemon.watch import Watch
@@ -158,6 +161,7 @@ def build_app(
     watch: Watch | None = None,
     preflight: PreflightMonitor | None = None,
     run_jobs: bool = True,
+    roster: RosterSource | None = None,
 ) -> web.Application:
     """The public listener's app: the webhook endpoints and the probes, nothing to read.
 
@@ -166,7 +170,8 @@ def build_app(
     workers stopped; `watch` looks at the clocks and the policy file while the workers run;
     `preflight` checks the vendors at start and periodically. `run_jobs=False` (`serve --role
     web`): no job runner in this process; other processes (`--role worker`) run the jobs it
-    stores, so readiness does not ask about one."""
+    stores, so readiness does not ask about one. `roster`: the EE rotation the dashboard
+    shows."""
     app = web.Application(
         client_max_size=settings.http.max_body_bytes,
         middlewares=[errors_as_answers, count_requests, store_outage_is_503,
@@ -177,6 +182,7 @@ def build_app(
     app[METRICS] = metrics or Metrics()
     app[CONFIG_CHECKS] = list(checks)
     app[READY_DETAILS] = []
+    app[ROSTER] = roster or RosterSource(None)
     app[BUDGET] = ByteBudget(settings.http.max_buffered_bytes)
     app[INTAKE] = IntakeGauge()
     scrubber = SecretScrubber(settings.secrets())
@@ -230,6 +236,7 @@ def build_admin_app(public: web.Application) -> web.Application:
     app[ADMIN_ACCESS] = access
     if PREFLIGHT in public:
         app[PREFLIGHT] = public[PREFLIGHT]
+    app[ROSTER] = public[ROSTER]
     if WATCH in public:
         app[POLICY] = public[WATCH].policy
     app.router.add_get("/healthz", health.healthz)
@@ -240,6 +247,7 @@ def build_admin_app(public: web.Application) -> web.Application:
         if events is not None:
             app[CALENDAR_PROBLEM] = lambda: events.problem
     dashboard.add_routes(app)
+    ee_board.add_routes(app)
     drill.add_routes(app)
     app.router.add_get("/handbook", handbook_page)
     app.on_response_prepare.append(_security_headers)
@@ -288,6 +296,10 @@ async def _runner_lifetime(app: web.Application) -> AsyncIterator[None]:
         now_s = store.clock.now()
         await store.enqueue(retro_poll_job(followthrough, now_s),
                             cadence_job(followthrough, now_s))
+    if ROTATION_CHECK in runner.handlers and app[SETTINGS].ee.roster_file is not None:
+        # Rotation handoffs start with the daemon; the check keeps itself going from then on.
+        store = app[STORE]
+        await store.enqueue(rotation_check_job(app[SETTINGS].ee, store.clock.now()))
     task = asyncio.create_task(runner.run(), name="job-runner")
     app[CONFIG_CHECKS].append(lambda: "the job runner stopped" if task.done() else "")
     yield

@@ -9,6 +9,7 @@ from aiohttp import web
 from daemon.metrics import Metrics
 from daemon.policy_source import PolicySource
 from daemon.preflight import PreflightMonitor
+from daemon.roster import RosterSource
 from daemon.settings import Settings
 from daemon.store import Store
 from daemon.workers.runner import IntakeGauge
@@ -25,6 +26,8 @@ CALENDAR_PROBLEM: web.AppKey[Callable[[], str]] = web.AppKey("calendar_problem")
 """Why the customer-events calendar is not current ("" when it is): shown on the dashboard."""
 PREFLIGHT = web.AppKey("preflight", PreflightMonitor)
 """The daemon's periodic vendor checks, when enabled: `/readyz` detail and the dashboard."""
+ROSTER = web.AppKey("roster", RosterSource)
+"""The Escalation Engineer rotation: the dashboard's "Escalation Engineers" page reads it."""
 POLICY = web.AppKey("policy", PolicySource)
 """The policy in force, when the daemon watches one: its business calendar judges the report's
 weekend of an undecided escalation and the day of a responder whose time zone is unknown."""

@@ -26,6 +26,8 @@ from daemon.listeners import serve
 from daemon.logging import configure, get_logger
 from daemon.metrics import Metrics
 from daemon.reporting import Report, load_report, parse_since, render_text
+from daemon.reporting.ee import EELayer, load_ee_layer, render_ee_text
+from daemon.roster import RosterError, load_roster, roster_summary
 from daemon.settings import ConfigError, Settings, load_settings
 from daemon.store import StoreUnavailable, open_store
 from daemon.wiring import build_parts
@@ -75,9 +77,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         print(f"tier2gate: invalid policy:\n{exc}", file=sys.stderr)
         return 1
+    except RosterError as exc:
+        print(f"tier2gate: invalid EE roster:\n{exc}", file=sys.stderr)
+        return 1
     app = build_app(settings, store, handlers=handlers(parts.deps), metrics=metrics,
-                    checks=[lambda: parts.deps.policy.problem], on_close=parts.closers,
-                    watch=parts.watch, preflight=parts.preflight(), run_jobs=role != "web")
+                    checks=[lambda: parts.deps.policy.problem,
+                            lambda: parts.deps.roster.problem], on_close=parts.closers,
+                    watch=parts.watch, preflight=parts.preflight(), run_jobs=role != "web",
+                    roster=parts.deps.roster)
     log.info("serve.starting", version=__version__, role=role, host=settings.http.host,
              port=settings.http.port, admin_host=settings.admin.host,
              admin_port=settings.admin.port, mode=settings.mode, store=store.backend.dialect)
@@ -103,10 +110,17 @@ def _settings_and_policy() -> tuple[Settings, Policy] | None:
     if settings is None:
         return None
     try:
-        return settings, load_policy(settings.resolved_policy_file())
+        policy = load_policy(settings.resolved_policy_file())
     except PolicyError as exc:
         print(f"tier2gate: invalid policy:\n{exc}", file=sys.stderr)
         return None
+    if settings.ee.roster_file is not None:
+        try:
+            load_roster(settings.ee.roster_file)
+        except RosterError as exc:
+            print(f"tier2gate: invalid EE roster:\n{exc}", file=sys.stderr)
+            return None
+    return settings, policy
 
 
 def cmd_check_config(_args: argparse.Namespace) -> int:
@@ -125,6 +139,10 @@ def cmd_check_config(_args: argparse.Namespace) -> int:
     print(yaml.safe_dump(settings.masked(), sort_keys=False).rstrip())
     print(f"\n# effective policy ({settings.resolved_policy_file()})")
     print(yaml.safe_dump(dump_policy(policy), sort_keys=False).rstrip())
+    if settings.ee.roster_file is not None:
+        print(f"\n# EE roster ({settings.ee.roster_file})")
+        print(yaml.safe_dump(roster_summary(load_roster(settings.ee.roster_file)),
+                             sort_keys=False).rstrip())
     return 0
 
 
@@ -151,26 +169,27 @@ def cmd_report(args: argparse.Namespace) -> int:
         hours = BusinessHours()
     until = datetime.now(UTC)
 
-    async def load() -> Report:
+    async def load() -> tuple[Report, EELayer]:
         store = open_store(settings.database_url)
         if store.backend.dialect == "sqlite":
             store.backend.check()  # a report must not create an empty database by accident
         await store.open()
         try:
-            return await load_report(store, until - period, until, hours,
-                                     settings=settings)
+            return (await load_report(store, until - period, until, hours, settings=settings),
+                    await load_ee_layer(store, until - period, until))
         finally:
             await store.close()
 
     try:
-        report = asyncio.run(load())
+        report, ee = asyncio.run(load())
     except StoreUnavailable as exc:
         print(f"tier2gate: {exc}", file=sys.stderr)
         return 1
     if args.format == "json":
-        print(json.dumps(report.model_dump(mode="json"), indent=2))
+        print(json.dumps({**report.model_dump(mode="json"),
+                          "escalation_engineers": ee.model_dump(mode="json")}, indent=2))
     else:
-        print(render_text(report), end="")
+        print(render_text(report) + render_ee_text(ee), end="")
     return 0
 
 

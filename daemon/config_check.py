@@ -152,4 +152,8 @@ def _gaps(settings: Settings) -> list[Finding]:
                                         "(with the API token), approval.smoc_user_id or backup "
                                         "approvers; until then every emergency takes the "
                                         "policy's timeout fallback"))
+    if settings.ee.roster_file is not None and not settings.ee.offer_channel(settings.slack):
+        found.append(Finding("warning", "ee.roster_file is set but no channel takes the EE "
+                                        "offers: set ee.channel (or slack.rfh_channel); until "
+                                        "then every escalation skips the EE step"))
     return found

@@ -105,6 +105,7 @@ class RuleView:
     conditions: list[Words]
     outcome: Words
     timing: Words | None
+    ee: Words | None
 
 
 def _timing(rule: Rule) -> Words | None:
@@ -116,6 +117,21 @@ def _timing(rule: Rule) -> Words | None:
             "the request stays open and keeps waiting for a decision (hold)")
     return Words(f"The SMOC is reminded after **{a.remind_after_minutes:g} minutes**; with no "
                  f"decision after **{a.timeout_minutes:g} minutes**, {then}.")
+
+
+def _ee(rule: Rule, settings: Settings) -> Words | None:
+    """The rule's Escalation Engineer step in words, when it has one."""
+    if rule.ee is None:
+        return None
+    if rule.outcome is Outcome.EMERGENCY and rule.ee.wait_minutes:
+        return Words(f"It is offered to the Escalation Engineers on rotation first: the SMOC's "
+                     f"request waits up to **{rule.ee.wait_minutes:g} minutes** for one to take "
+                     "it and resolve it without Engineering (never when nobody is on rotation).")
+    if rule.outcome is Outcome.EMERGENCY:
+        return Words("The Escalation Engineers on rotation are told alongside the SMOC.")
+    return Words(f"It is offered to the Escalation Engineers on rotation first; when nobody "
+                 f"takes it within **{settings.ee.take_within_minutes:g} minutes** (or nobody "
+                 "is on rotation), it goes on as above.")
 
 
 def _hours(hours: BusinessHours) -> list[Words]:
@@ -177,7 +193,8 @@ def render_handbook(policy: Policy, settings: Settings) -> str:
                              keep_trailing_newline=True, trim_blocks=True, lstrip_blocks=True,
                              finalize=_literal)
     rules = [RuleView(n, rule, condition_lines(rule.when), Words(_OUTCOME_WORDS[rule.outcome]),
-                      _timing(rule)) for n, rule in enumerate(policy.rules, start=1)]
+                      _timing(rule), _ee(rule, settings))
+             for n, rule in enumerate(policy.rules, start=1)]
     hours = policy.business_hours
     events = settings.customer_events
     context = {

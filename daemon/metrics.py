@@ -20,6 +20,12 @@ def _label(value: str) -> str:
 _LATENCY_BUCKETS_S = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 
 
+_EE_STEPS = {"ee_offered": "offered", "ee_assigned": "assigned",
+             "ee_resolved": "resolved_without_engineering",
+             "ee_needs_engineering": "needs_engineering", "ee_skipped": "skipped",
+             "ee_wait_over": "wait_over"}
+
+
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -136,6 +142,25 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.ee_steps = Counter(
+            "tier2gate_ee_steps",
+            "Escalation Engineer steps committed, by step (offered, assigned, "
+            "resolved_without_engineering, needs_engineering, skipped, wait_over)", ["step"],
+            registry=self.registry,
+        )
+        self.ee_engagement = Histogram(
+            "tier2gate_ee_engagement_seconds",
+            "From the offer to the EEs to an EE taking the escalation",
+            buckets=(60, 300, 900, 1800, 3600, 7200, 14400, 28800, 86400),
+            registry=self.registry,
+        )
+        self._ee_owners: set[str] = set()  # every EE shown so far: one who owns none shows 0
+        self.ee_open = Gauge(
+            "tier2gate_ee_open_escalations",
+            "Open escalations each Escalation Engineer owns (the whole store), by chat user id",
+            ["ee"], registry=self.registry,
+        )
+
         self.preflight_ok = Gauge(
             "tier2gate_preflight_ok",
             "Last preflight result per check (1 passed, 0 failed; see `tier2gate doctor`)",
@@ -176,6 +201,17 @@ class Metrics:
                                      else "none").inc()
             if entry.event in ("approved", "declined") and "waited_s" in details:
                 self.approval_latency.observe(float(details["waited_s"]))
+            step = _EE_STEPS.get(entry.event)
+            if step is not None:
+                self.ee_steps.labels(step).inc()
+            if entry.event == "ee_assigned" and "after_s" in details:
+                self.ee_engagement.observe(float(details["after_s"]))
+
+    def set_ee_open(self, per_owner: dict[str, int]) -> None:
+        """The open escalations per EE now; an EE who owns none any more shows 0."""
+        self._ee_owners.update(per_owner)
+        for owner in self._ee_owners:
+            self.ee_open.labels(owner).set(per_owner.get(owner, 0))
 
     def set_load(self, load: Load) -> None:
         """The Tier 2 load gauges over the policy's fatigue window (the whole store, like

@@ -35,6 +35,7 @@ from daemon.integrations.base import (
 from daemon.integrations.failures import Permanent, Retry
 from daemon.logging import get_logger
 from daemon.metrics import Metrics
+from daemon.roster import RosterError, load_roster
 from daemon.settings import Settings
 
 log = get_logger("tier2gate.preflight")
@@ -114,6 +115,7 @@ async def run_checks(settings: Settings, policy: Policy, vendors: Vendors) -> li
     results += await _slack_checks(settings, vendors.chat)
     results += await _guarded("smoc", _smoc, settings, vendors)
     results += await _guarded("backups", _backups, settings, vendors)
+    results += await _guarded("ee_roster", _ee_roster, settings, vendors)
     results += await _guarded("pagerduty_tier2", _tier2, settings, vendors)
     results += await _guarded("pagerduty_from_email", _from_email, settings, vendors)
     results += await _guarded("drill_target", _drill_target, settings, vendors)
@@ -281,6 +283,8 @@ async def _slack_checks(settings: Settings, chat: ChatPreflight | None) -> list[
         ("approval_channel", settings.slack.approval_channel),
         ("rfh_channel", settings.slack.rfh_channel),
         ("tier2_channel", settings.slack.tier2_channel)]
+    if settings.ee.roster_file is not None and settings.ee.channel:
+        channels.append(("ee_channel", settings.ee.channel))  # EE offers and handoffs
     private = False
     for name, channel in channels:
         result, state = await _channel(name, channel, chat, identity.scopes)
@@ -304,6 +308,11 @@ def _scopes(settings: Settings, granted: frozenset[str] | None, private: bool) -
                 "update slack.bot_token if it changed")
 
 
+def _setting(name: str) -> str:
+    """The setting that names a checked channel (`ee_channel` is `ee.channel`)."""
+    return "ee.channel" if name == "ee_channel" else f"slack.{name}"
+
+
 async def _channel(name: str, channel: str | None, chat: ChatPreflight,
                    granted: frozenset[str] | None
                    ) -> tuple[CheckResult, ChannelState | None]:
@@ -323,12 +332,12 @@ async def _channel(name: str, channel: str | None, chat: ChatPreflight,
                         "check membership"), None
         if exc.code == "channel_not_found":
             return fail(name, f"{channel} does not exist or the bot cannot see it",
-                        f"check slack.{name} (a channel id, C…, not its name); for a private "
+                        f"check {_setting(name)} (a channel id, C…, not its name); for a private "
                         "channel invite the bot first"), None
         return fail(name, exc.reason, _fix_for(name, exc.code)), None
     if state.is_archived:
         return fail(name, f"{channel} is archived",
-                    f"unarchive it or set slack.{name} to another channel"), state
+                    f"unarchive it or set {_setting(name)} to another channel"), state
     if not state.is_member:
         return fail(name, f"the bot is not a member of {channel}",
                     f"in Slack, run `/invite @<the app>` in {channel}"), state
@@ -397,6 +406,39 @@ async def _backups(settings: Settings, vendors: Vendors) -> CheckResult:
         return fail(name, f"user group {group} has no members",
                     "add people to the group or fix approval.backup_group_id")
     return ok(name, f"{len(users) + len(members)} backup approver(s)")
+
+
+async def _ee_roster(settings: Settings, vendors: Vendors) -> CheckResult:
+    """The Escalation Engineer roster: valid, someone on rotation now, every EE of a rotation
+    not yet over an active Slack user, and a channel for the offers."""
+    name = "ee_roster"
+    path = settings.ee.roster_file
+    if path is None:
+        return skip(name, "no EE roster (ee.roster_file): escalations skip the EE step")
+    try:
+        roster = load_roster(path)
+    except RosterError as exc:
+        return fail(name, str(exc), "fix the roster file at the line named (see README, "
+                                    "Escalation Engineers)")
+    channel = settings.ee.offer_channel(settings.slack)
+    if not channel:
+        return fail(name, "no channel for EE offers and handoffs",
+                    "set ee.channel (or slack.rfh_channel) to a channel id (C…)")
+    if vendors.chat is None:
+        return fail(name, "Slack is not configured", "set slack.bot_token")
+    now = datetime.now(UTC)
+    current = [r for r in roster.rotations if r.end > now]
+    ids = dict.fromkeys(u for r in current for u in r.user_ids)
+    gone = [user for user in ids if not await vendors.chat.user_active(user)]
+    if gone:
+        return fail(name, "not active Slack users: " + ", ".join(gone),
+                    f"fix the slack_user_id entries in {path} (Slack user ids, U…)")
+    rotation = roster.at(now)
+    if rotation is None:
+        return ok(name, f"{len(roster.rotations)} rotation(s); nobody is on rotation now: "
+                        "escalations go on without an EE")
+    return ok(name, f"rotation {rotation.id}: " + ", ".join(
+        f"{e.name} ({e.slack_user_id})" for e in rotation.engineers))
 
 
 # --- PagerDuty ----------------------------------------------------------------------------------

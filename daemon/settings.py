@@ -295,6 +295,24 @@ class KpiSettings(Section):
     # The custom fields (display names as the source sends them) that name the service an
     # escalation is about, for the top services; none: that list stays empty.
     service_fields: list[str] = Field(default_factory=lambda: ["Service", "Affected service"])
+class EESettings(Section):
+    """The Escalation Engineer rotation (see `daemon/roster.py` for the roster file).
+
+    No `roster_file`: no EE step, escalations go straight on as before."""
+
+    roster_file: Path | None = None  # YAML: date ranges -> engineers; re-read when it changes
+    # Where offers and the rotation handoff are posted; default: slack.rfh_channel, then
+    # slack.approval_channel.
+    channel: str | None = None
+    # A request for help nobody takes this long goes on without an EE (RFH notice and issue).
+    take_within_minutes: float = Field(default=120.0, gt=0)
+    # The owning EE is reminded when nothing happened on their escalation this long.
+    quiet_after_minutes: float = Field(default=240.0, gt=0)
+    # How often a rotation change is looked for (one check per period across replicas).
+    check_interval_s: float = Field(default=300.0, ge=10)
+
+    def offer_channel(self, slack: SlackSettings) -> str | None:
+        return self.channel or slack.rfh_channel or slack.approval_channel
 
 
 class PreflightSettings(Section):
@@ -400,6 +418,7 @@ class Settings(BaseSettings):
     preflight: PreflightSettings = PreflightSettings()
     followthrough: FollowthroughSettings = FollowthroughSettings()
     kpi: KpiSettings = KpiSettings()
+    ee: EESettings = EESettings()
     drill: DrillSettings = DrillSettings()
     customer_events: CustomerEventSettings = CustomerEventSettings()
     log: LogSettings = LogSettings()

@@ -20,6 +20,7 @@ from daemon.jobs.deps import Deps
 from daemon.metrics import Metrics
 from daemon.policy_source import PolicySource
 from daemon.preflight import PreflightMonitor, Vendors
+from daemon.roster import RosterSource
 from daemon.settings import Settings
 from daemon.store import Store
 from daemon.watch import Watch
@@ -94,12 +95,14 @@ def event_source(settings: Settings, policy: PolicySource, clock: Clock) -> Even
 
 
 def build_parts(settings: Settings, store: Store, clock: Clock, metrics: Metrics) -> Parts:
-    """Raises PolicyError when the policy file cannot be used (the daemon must not start)."""
+    """Raises PolicyError when the policy file cannot be used, RosterError when the EE roster
+    cannot be (the daemon must not start)."""
     policy = PolicySource(settings.resolved_policy_file(), settle_s=settings.policy_settle_s,
                           monotonic=clock.monotonic)
     clock_watch = ClockWatch(clock, settings.clock.step_threshold_s, metrics)
     deps = Deps(settings=settings, store=store, policy=policy, clock=clock, metrics=metrics,
-                clock_watch=clock_watch, events=event_source(settings, policy, clock))
+                clock_watch=clock_watch, events=event_source(settings, policy, clock),
+                roster=RosterSource(settings.ee.roster_file))
     vendors = build_vendors(settings, clock)
     parts = Parts(deps, Watch(clock_watch, policy, store, settings.clock.check_interval_s,
                               deps.events, morning_queue=settings.rfh.morning_queue),

@@ -60,6 +60,18 @@ def describe(reference: str, entry: TimelineEntry) -> str | None:
             return f"{reference}: request-for-help issue opened: {d.get('url')}"
         case "rfh_notice_posted":
             return f"{reference}: RFH notice posted in Slack: queued for business hours."
+        case "ee_offered":
+            return (f"{reference}: offered to the Escalation Engineers on rotation "
+                    f"({', '.join(f'<@{u}>' for u in d.get('to') or [])}) in Slack "
+                    f"{d.get('channel')}.")
+        case "ee_assigned":
+            return f"{reference}: taken by Escalation Engineer {d.get('name')}, now its DRI."
+        case "ee_resolved":
+            return f"{reference}: resolved by the EE without Engineering."
+        case "ee_needs_engineering":
+            return f"{reference}: the EE asks for Engineering."
+        case "ee_skipped":
+            return f"{reference}: no Escalation Engineer ({d.get('why')}): on to Tier 2."
         case "job.dead_lettered":
             return f"{reference}: a side effect gave up: {d.get('error')}"
     return None
@@ -123,6 +135,20 @@ class Narrator:
             await asyncio.sleep(_POLL_S)
         entry = await self._wait_event(row.id, ("approval_requested",))
         return row.id, str(entry.details["channel"]), str(entry.details["ts"])
+
+    async def ee_offer(self, external_id: str) -> tuple[str, str, str]:
+        """Waits for the offer to the EEs: (escalation id, channel, ts)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _WAIT_S
+        while (row := await self.store.find_escalation("incident_io", external_id)) is None:
+            if loop.time() > deadline:
+                raise TimeoutError(f"incident_io {external_id} never became an escalation")
+            await asyncio.sleep(_POLL_S)
+        entry = await self._wait_event(row.id, ("ee_offered",))
+        return row.id, str(entry.details["channel"]), str(entry.details["ts"])
+
+    async def ee_event(self, escalation_id: str, event: str) -> None:
+        await self._wait_event(escalation_id, (event,))
 
     async def decision(self, escalation_id: str) -> str:
         """Waits as long as it takes: in the interactive demo a person decides."""

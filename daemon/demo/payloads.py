@@ -13,6 +13,7 @@ from daemon.integrations.slack import (
     REASON_ACTION,
     REASON_BLOCK,
 )
+from daemon.integrations.slack_ee import ENGINEERING_ACTION, RESOLVED_ACTION, TAKE_ACTION
 
 
 def incident_io_event(*, incident_id: str, reference: str, name: str, severity: str,
@@ -58,6 +59,15 @@ def button_press(escalation_id: str, user: str, decision: str, channel: str, ts:
         "actions": [{"action_id": action, "block_id": "actions", "value": escalation_id,
                      "type": "button", "action_ts": action_ts}],
     }
+
+
+def ee_button_press(escalation_id: str, user: str, action: str, channel: str, ts: str,
+                    action_ts: str) -> dict[str, Any]:
+    """An Escalation Engineer's click on an offer: `action` is take, resolved or engineering."""
+    press = button_press(escalation_id, user, "approve", channel, ts, action_ts)
+    press["actions"][0]["action_id"] = {"take": TAKE_ACTION, "resolved": RESOLVED_ACTION,
+                                        "engineering": ENGINEERING_ACTION}[action]
+    return press
 
 
 def decline_submission(escalation_id: str, user: str, channel: str, ts: str, reason: str

@@ -23,13 +23,19 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import yaml
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 
 from daemon.app import build_admin_app, build_app
 from daemon.clock import iso
 from daemon.demo.clicks import SMOC_USER, WEBHOOKS_URL, click, send_interaction
 from daemon.demo.narration import Narrator
-from daemon.demo.payloads import button_press, incident_io_event, pagerduty_event
+from daemon.demo.payloads import (
+    button_press,
+    ee_button_press,
+    incident_io_event,
+    pagerduty_event,
+)
 from daemon.ingress.signatures import sign_pagerduty, sign_standard_webhook
 from daemon.jobs.intake import page_key
 from daemon.jobs.registry import handlers
@@ -52,6 +58,7 @@ FROM_EMAIL = "tier2gate@demo.example"
 ZD_AGENT, ZD_TICKET, ZD_EXHAUSTED = "tier2gate-agent@demo.example", "4242", "360001234567"
 TIER2_CHANNEL, TIER2_SCHEDULE = "C0TIER2", "PTIER2SCHED"
 TIER2_USER_ID, TIER2_EMAIL = "U0TINA", "tina@example.com"
+EE_USER_ID, EE_NAME, EE_CHANNEL = "U0EEDEMO", "Eve Engineer", "C0EESUPPORT"
 
 
 class ShiftedClock:
@@ -107,6 +114,17 @@ class Demo:
         self.zd_secret, self.zd_token = _secret(), _secret()
         self.zendesk = FakeZendesk(ZD_AGENT, self.zd_token)
 
+    def roster(self) -> Path:
+        """This week's Escalation Engineer rotation, around the story's Saturday."""
+        today = datetime.fromtimestamp(self.clock.now(), tz=UTC).date()
+        path = self.folder / "ee-roster.yaml"
+        path.write_text(yaml.safe_dump({"timezone": "UTC", "handoff_time": "09:00", "rotations": [
+            {"from": (today - timedelta(days=5)).isoformat(),
+             "to": (today + timedelta(days=8)).isoformat(),
+             "engineers": [{"slack_user_id": EE_USER_ID, "name": EE_NAME}]}]}),
+            encoding="utf-8")
+        return path
+
     def settings(self) -> Settings:
         return DemoSettings(
             database_url=f"sqlite:///{self.folder / 'tier2gate.db'}",
@@ -130,6 +148,7 @@ class Demo:
             tracker={"kind": "gitlab", "url": self.gitlab.url, "token": self.gitlab.token,
                      "project": "support/retros"},
             jobs={"poll_interval_s": 0.1, "backoff_base_s": 0.5, "backoff_max_s": 5},
+            ee={"roster_file": self.roster(), "channel": EE_CHANNEL},
             log={"level": "ERROR", "format": "console"},
         )
 
@@ -235,6 +254,7 @@ async def story(demo: Demo, store: Store, narrator: Narrator, auto_approve: bool
         severity="SEV3", customer="Globex", exhausted=False, category="triage",
         created_at=opened, updated_at=opened)
     await demo.incident_io(s3)
+    await ee_step(demo, narrator)
     status, body = await demo.incident_io(s1, secret="whsec_" + base64.b64encode(
         b"an attacker's guess at it").decode())
     narrator.say(f"A forged incident.io webhook was refused: HTTP {status} ({body['error']}).")
@@ -286,6 +306,19 @@ async def headsup_step(demo: Demo, narrator: Narrator) -> None:
                      "call for Tier 2.")
     else:
         narrator.say("Customer events: the weekend heads-up did not arrive (see the log).")
+
+
+async def ee_step(demo: Demo, narrator: Narrator) -> None:
+    """The request for help goes to the Escalation Engineer on rotation, who takes it and
+    resolves it without Engineering: no RFH issue for Tier 2."""
+    escalation_id, channel, ts = await narrator.ee_offer("01DEMOS3")
+    for action, event in (("take", "ee_assigned"), ("resolved", "ee_resolved")):
+        narrator.say(f"{EE_NAME}, the Escalation Engineer on rotation, presses "
+                     f"\"{'Take it' if action == 'take' else 'Resolved without Engineering'}\".")
+        await send_interaction(demo.webhooks, demo.slack_secret, demo.clock.now(),
+                               ee_button_press(escalation_id, EE_USER_ID, action, channel, ts,
+                                               f"{time.time():.6f}"))
+        await narrator.ee_event(escalation_id, event)
 
 
 async def zendesk_step(demo: Demo, narrator: Narrator) -> None:

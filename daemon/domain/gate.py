@@ -107,6 +107,34 @@ class MergedIn(_Model):
     page: PageState | None = None
 
 
+class EEOutcome(StrEnum):
+    RESOLVED = "resolved"  # resolved by the EE without Engineering
+    ENGINEERING = "engineering"  # the EE asked for Engineering: today's path continues
+
+
+class EEState(_Model):
+    """The escalation's Escalation Engineer step: offered to the rotation, taken by one EE
+    (its directly responsible individual, DRI), and ended by the EE's word.
+
+    `rotation` is the roster's id of the rotation it was offered to; `channel`/`ts` the offer
+    message ("" until posted); `owner` the chat user id of the EE who took it."""
+
+    rotation: str
+    offered_at: AwareDatetime
+    offered_to: tuple[str, ...] = ()
+    channel: str = ""
+    ts: str = ""
+    owner: str = ""
+    owner_name: str = ""
+    assigned_at: AwareDatetime | None = None
+    outcome: EEOutcome | None = None
+    outcome_at: AwareDatetime | None = None
+    outcome_by: str = ""
+    waiting: bool = False  # an emergency whose SMOC request waits for the EE's word
+    unclaimed: bool = False  # nobody took it in time: it went on to Engineering without an EE
+    quiet_reminders: int = 0
+
+
 class Gate(_Model):
     phase: Phase = Phase.RECEIVED
     decision: Decision | None = None  # the policy's latest classification
@@ -130,6 +158,7 @@ class Gate(_Model):
     # triage or canceled) or "merged"; "" while open or resolved.
     ended_as: str = ""
     merged_in: tuple[MergedIn, ...] = ()  # escalations merged into this one
+    ee: EEState | None = None  # offered to the Escalation Engineers (None: never)
     # The Tier 1 team whose approvers decide (`domain.teams`): the latest classification's,
     # until the approval request is posted; then it stays, so the people asked stay the ones
     # who may decide.
@@ -161,6 +190,13 @@ class Gate(_Model):
         this one: the escalation earns a retro."""
         return (self.page is not None or any(r.page is not None for r in self.earlier)
                 or any(m.page is not None for m in self.merged_in))
+
+    @property
+    def ee_open(self) -> bool:
+        """An EE owns it and it is not over: on the next rotation's handoff list."""
+        return (self.ee is not None and bool(self.ee.owner)
+                and self.ee.outcome is not EEOutcome.RESOLVED and self.resolved_at is None
+                and self.phase not in (Phase.IGNORED, Phase.CLOSED))
 
     @property
     def emergency(self) -> bool:

@@ -101,6 +101,17 @@ class Approval(_Frozen):
         return self
 
 
+class EERoute(_Frozen):
+    """A rule's Escalation Engineer step: the escalation is offered to the EEs on rotation.
+
+    For an emergency, `wait_minutes` is how long the SMOC's approval request waits for an EE to
+    take it and decide (0: the SMOC is asked at once, the EEs are told alongside). The wait is
+    bounded and never applies when nobody is on the rotation: an emergency never waits on an
+    empty rotation."""
+
+    wait_minutes: float = Field(default=0, ge=0, le=60)
+
+
 class Approvers(_Frozen):
     """Who may approve, for every emergency (the per-rule `approval` is about timing)."""
 
@@ -188,6 +199,8 @@ class Rule(_Frozen):
     reason: str = ""
     runbook: str | None = Field(default=None, description="e.g. runbooks/emergency-page.md")
     approval: Approval | None = None
+    ee: EERoute | None = Field(
+        default=None, description="offer the escalation to the Escalation Engineers first")
 
     @model_validator(mode="before")
     @classmethod
@@ -201,6 +214,10 @@ class Rule(_Frozen):
     def _approval_only_for_emergencies(self) -> Self:
         if self.approval is not None and self.outcome is not Outcome.EMERGENCY:
             raise Misplaced([(("approval",), "only emergency rules ask for approval")])
+        if self.ee is not None and self.outcome is Outcome.IGNORE:
+            raise Misplaced([(("ee",), "an ignored escalation is offered to nobody")])
+        if self.ee is not None and self.ee.wait_minutes and self.outcome is not Outcome.EMERGENCY:
+            raise Misplaced([(("ee", "wait_minutes"), "only an emergency waits for an EE")])
         return self
 
     @field_validator("runbook")
@@ -388,6 +405,7 @@ class Decision(_Frozen):
     facts: Facts
     runbook: str | None = None
     approval: Approval | None = None
+    ee: EERoute | None = None  # offered to the Escalation Engineers (see `EERoute`)
     recheck_at: AwareDatetime | None = Field(
         default=None, description="when a time-based rule that decides first could start to match"
     )
@@ -432,6 +450,7 @@ def evaluate(policy: Policy, escalation: Escalation, now: datetime,
                 facts=facts,
                 runbook=rule.runbook,
                 approval=rule.approval,
+                ee=rule.ee,
                 recheck_at=min(recheck, default=None),
                 policy=policy.fingerprint,
             )
@@ -518,6 +537,7 @@ def _never_page_tests(decision: Decision) -> Decision:
             "reason": f"test-mode escalation never pages ({by} would have made it an emergency)",
             "runbook": None,
             "approval": None,
+            "ee": None,
         }
     )
 

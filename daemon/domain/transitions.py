@@ -57,6 +57,11 @@ APPROVERS = "approvers"  # a problem, not an effect: nobody may decide the reque
 MERGE_INTO = "merge_into"
 RETRO_NOTE = "retro_note"
 RFH_NOTE = "rfh_note"
+EE_OFFER = "ee_offer"  # offer the escalation to the EEs on rotation (or go on without them)
+EE_UPDATE = "ee_update"  # show the offer message's current state
+EE_WAIT = "ee_wait"  # an emergency's bounded wait for an EE is over: ask the SMOC
+EE_UNCLAIMED = "ee_unclaimed"  # nobody took a request for help in time: today's path
+EE_QUIET = "ee_quiet"  # remind the owning EE when the escalation goes quiet
 
 POLICY = "policy"
 DAEMON = "tier2gate"
@@ -199,6 +204,25 @@ def _retro(gate: Gate) -> Effect:
     return Effect(RETRO, "retro", {"note": note})
 
 
+def smoc_effects(decision: Decision | None, now: datetime) -> tuple[Effect, ...]:
+    """Ask the SMOC. The approval clocks start now, not when Slack accepts the message: a
+    request that cannot be posted must still remind people and reach its timeout fallback."""
+    timings = (decision.approval if decision else None) or Approval()
+    since = now.timestamp()
+    return (
+        Effect(REQUEST_APPROVAL, "request"),
+        Effect(REMIND, "1", {"n": 1, "since": since},
+               now + timedelta(minutes=timings.remind_after_minutes)),
+        Effect(TIMEOUT, "timeout", {"since": since},
+               now + timedelta(minutes=timings.timeout_minutes)),
+    )
+
+
+def rfh_effects() -> tuple[Effect, ...]:
+    """Today's request-for-help path: the Slack notice and the RFH issue."""
+    return (Effect(RFH_NOTICE, "notice"), Effect(RFH_ISSUE, "issue"))
+
+
 def _classify(gate: Gate, decision: Decision, rfh_due: datetime, now: datetime) -> Step:
     if gate.phase is Phase.AWAITING_APPROVAL:
         kept = reevaluate(Outcome.EMERGENCY, gate.approval is not None, decision)
@@ -227,21 +251,21 @@ def _classify(gate: Gate, decision: Decision, rfh_due: datetime, now: datetime) 
     elif team != gate.team:
         records.append(Record("team_changed", POLICY, {"from": gate.team, "to": team}))
     updates: dict[str, Any] = {"phase": phase, "decision": decision, "team": team}
+    route = decision.ee
     if changed and phase is Phase.AWAITING_APPROVAL:
-        # The approval clocks start now, not when Slack accepts the message: a request that
-        # cannot be posted must still remind people and reach its timeout fallback.
-        timings = decision.approval or Approval()
-        since = now.timestamp()
-        effects += [
-            Effect(REQUEST_APPROVAL, "request"),
-            Effect(REMIND, "1", {"n": 1, "since": since},
-                   now + timedelta(minutes=timings.remind_after_minutes)),
-            Effect(TIMEOUT, "timeout", {"since": since},
-                   now + timedelta(minutes=timings.timeout_minutes)),
-        ]
+        wait = route.wait_minutes if route is not None and gate.approval is None else 0
+        if route is not None:
+            # The offer job asks the SMOC at once when nobody is on the rotation: an
+            # emergency never waits on an empty rotation.
+            effects.append(Effect(EE_OFFER, "offer-emergency", {"wait_minutes": wait}))
+        if wait:
+            effects.append(Effect(EE_WAIT, "wait", run_at=now + timedelta(minutes=wait)))
+        else:
+            effects += smoc_effects(decision, now)
     if changed and phase is Phase.RFH:
         updates["rfh_due_at"] = rfh_due
-        effects += [Effect(RFH_NOTICE, "notice"), Effect(RFH_ISSUE, "issue")]
+        effects += ([Effect(EE_OFFER, "offer")] if route is not None and gate.ee is None
+                    else rfh_effects())
     if decision.recheck_at is not None and phase is not Phase.AWAITING_APPROVAL:
         stamp = int(decision.recheck_at.timestamp())
         effects.append(Effect(RECHECK, f"at-{stamp}", run_at=decision.recheck_at))
@@ -269,6 +293,8 @@ def _resolved(gate: Gate, actor: str, now: datetime) -> Step:
                     Effect(THREAD_NOTE, "resolved-before-page", {"text": note})]
     if gate.page is None and any(m.page is not None for m in gate.merged_in):
         effects.append(Effect(RETRO, "retro"))  # the outage paged, through a merged duplicate
+    if gate.ee is not None and gate.ee.ts:
+        effects.append(Effect(EE_UPDATE, "ended"))  # the EE offer stops offering
     return Step(gate, tuple(records), tuple(effects))
 
 
@@ -312,6 +338,8 @@ def _ended(gate: Gate, escalation: Escalation, now: datetime) -> Step:
                 + (" and continues there." if status is Status.MERGED else
                    ". Close this issue unless something is still wanted."))
         effects.append(Effect(RFH_NOTE, "ended", {"text": text}))
+    if gate.ee is not None and gate.ee.ts:
+        effects.append(Effect(EE_UPDATE, "ended"))  # the EE offer stops offering
     return Step(gate, (Record(status.value, actor, details),), tuple(effects))
 
 

@@ -57,12 +57,14 @@ async def metrics(request: web.Request) -> web.Response:
         attention = await request.app[STORE].count_needing_attention()
         if SETTINGS in request.app:
             await kpi_metrics.refresh(registry, request.app[STORE], request.app[SETTINGS])
+        ee_open = await request.app[STORE].ee_open_per_owner()
     except StoreUnavailable:
         counts = None
     if counts is not None:
         for state in ("queued", "running", "done", "dead"):
             registry.jobs.labels(state).set(counts.get(state, 0))
         registry.needing_attention.set(attention)
+        registry.set_ee_open(ee_open)
         await _load_gauges(request)
     return web.Response(body=registry.render(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 

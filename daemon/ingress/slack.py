@@ -29,6 +29,7 @@ from daemon.integrations.slack_forms import TITLE
 from daemon.integrations.slack_payloads import (
     ButtonClick,
     DeclineReason,
+    EEClick,
     InvalidInput,
     PayloadError,
     parse_interaction,
@@ -85,13 +86,14 @@ async def interactions(request: web.Request) -> web.Response:
         raise reject(400, exc.reason) from None
     if action is None:
         return web.Response(status=200)  # another app's button or a form we do not own
-    kind = "block_actions" if isinstance(action, ButtonClick) else "view_submission"
+    click = isinstance(action, ButtonClick | EEClick)
+    kind = "block_actions" if click else "view_submission"
     delivery_id = hashlib.sha256(body).hexdigest()[:40]
     try:
         await record_delivery(request, "slack", delivery_id, kind, body, INTERACTION,
                               timeout_s=STORE_WAIT_S)
     except StoreUnavailable as exc:
-        if isinstance(action, ButtonClick):
+        if click:
             return web.Response(status=503, text=unavailable_text(exc))
         block = REASON_BLOCK if isinstance(action, DeclineReason) else TITLE[0]
         return web.json_response({"response_action": "errors",

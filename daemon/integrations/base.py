@@ -104,12 +104,36 @@ class ApprovalView:
     # missing. Shown so the SMOC decides with it in view; it never blocks a decision.
     evidence_present: tuple[str, ...] = ()
     evidence_missing: tuple[str, ...] = ()
+    ee_id: str = ""  # chat user id of the Escalation Engineer who owns it (its DRI), if any
+    ee_outcome: str = ""  # "resolved" / "engineering" once the EE said so
     tier2_load: Tier2Load | None = None  # None: nobody known to be paged, or not looked up
 
     @property
     def waiting(self) -> bool:
         """Whether a decision is wanted: the only state in which the message offers buttons."""
         return self.decided is None and self.no_decision is None
+
+
+@dataclass(frozen=True)
+class EEOfferView:
+    """The offer to the Escalation Engineers on rotation, rendered from the current state:
+    "Take it" while nobody owns it, the owner's two answers while the EE step is open, the
+    answer once given."""
+
+    escalation_id: str
+    title: str
+    reference: str
+    customer: str
+    severity: str
+    emergency: bool
+    reason: str  # the policy's reason, in words (untrusted text)
+    offered_to: tuple[str, ...]  # chat user ids of the EEs on rotation
+    owner_id: str = ""
+    outcome: str = ""  # "" / "resolved" / "engineering"
+    wait_minutes: float = 0  # an emergency waiting this long for an EE before the SMOC
+    shadow: bool = False  # SHADOW mode: the offer says so (nobody is paged, no issue opened)
+    links: dict[str, str] = field(default_factory=dict)
+    ended: str = ""  # why no EE is needed any more (resolved, withdrawn), in words
 
 
 @dataclass(frozen=True)
@@ -158,11 +182,12 @@ class Chat(Protocol):
 
     async def post_notice(self, channel: str, text: str, key: str = "") -> MessageRef:
         """A standalone message, e.g. the request-for-help notice; to a user id: a direct
-        message. `key` tags it so that `find_notice` finds it again after a crash."""
+        message. `key` tags it so that `find_notice` can tell it was already posted."""
         ...
 
     async def find_notice(self, channel: str, key: str) -> MessageRef | None:
-        """Our earlier notice tagged `key` among the channel's latest messages, or None."""
+        """A notice posted earlier with this key (by an attempt that died before recording
+        it), so a retry does not post it twice."""
         ...
 
     async def tell_user(self, channel: str, user_id: str, text: str) -> None:
@@ -176,6 +201,19 @@ class Chat(Protocol):
 
     async def open_escalation_form(self, trigger_id: str, spec: EscalationFormSpec) -> None:
         """Open the form a support engineer fills to declare an escalation from chat."""
+        ...
+
+    async def post_ee_offer(self, channel: str, view: EEOfferView) -> MessageRef:
+        """Offer an escalation to the EEs on rotation, with the "Take it" button."""
+        ...
+
+    async def update_ee_offer(self, ref: MessageRef, view: EEOfferView) -> None:
+        """Show the offer's current state (who owns it, the EE's answer)."""
+        ...
+
+    async def find_ee_offer(self, channel: str, escalation_id: str) -> MessageRef | None:
+        """An offer posted earlier for this escalation (by an attempt that died before
+        recording it), so a retry does not offer it twice."""
         ...
 
     async def user_id_for_email(self, email: str) -> str | None:

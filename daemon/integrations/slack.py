@@ -41,6 +41,7 @@ from daemon.integrations.base import (
     ChatIdentity,
     Decided,
     DecisionKind,
+    EEOfferView,
     EscalationFormSpec,
     MessageRef,
     NoDecision,
@@ -48,6 +49,7 @@ from daemon.integrations.base import (
 )
 from daemon.integrations.failures import Permanent, slack_failure, transport_failure
 from daemon.integrations.shorten import shorten, shorten_mrkdwn
+from daemon.integrations.slack_ee import OFFER_EVENT, offer_blocks, offer_text
 from daemon.integrations.slack_forms import escalation_modal
 from daemon.integrations.tls import trusted_context
 from daemon.markup import slack_link, slack_literal, slack_mention
@@ -59,7 +61,7 @@ ACTIONS_BLOCK = "tier2gate_decision"
 DECLINE_CALLBACK = "tier2gate_decline_reason"
 APPROVAL_EVENT = "tier2gate_approval_request"  # message metadata: finds our post after a crash
 NOTE_EVENT = "tier2gate_thread_note"
-NOTICE_EVENT = "tier2gate_notice"  # a standalone notice, e.g. the weekend heads-up
+NOTICE_EVENT = "tier2gate_notice"  # a notice posted once (a rotation handoff, a heads-up)
 HISTORY_LOOKBACK = 200
 REASON_BLOCK = "tier2gate_reason"
 REASON_ACTION = "tier2gate_reason_input"
@@ -191,12 +193,20 @@ class Client:
         return MessageRef(channel=answer["channel"], ts=answer["ts"])
 
     async def find_notice(self, channel: str, key: str) -> MessageRef | None:
-        """Looks through the channel's latest messages for our metadata (`channels:history`,
-        https://docs.slack.dev/reference/methods/conversations.history)."""
+        """A notice posted earlier with this key (`channels:history`)."""
         with self._classified("conversations.history"):
             answer = await self._web.conversations_history(
                 channel=channel, limit=HISTORY_LOOKBACK, include_all_metadata=True)
         found = _tagged(answer.get("messages") or [], NOTICE_EVENT, "key", key)
+        return MessageRef(channel, found) if found else None
+
+    async def find_ee_offer(self, channel: str, escalation_id: str) -> MessageRef | None:
+        """An EE offer posted earlier for this escalation (`channels:history`)."""
+        with self._classified("conversations.history"):
+            answer = await self._web.conversations_history(
+                channel=channel, limit=HISTORY_LOOKBACK, include_all_metadata=True)
+        found = _tagged(answer.get("messages") or [], OFFER_EVENT, "escalation_id",
+                        escalation_id)
         return MessageRef(channel, found) if found else None
 
     async def tell_user(self, channel: str, user_id: str, text: str) -> None:
@@ -214,6 +224,20 @@ class Client:
     async def open_escalation_form(self, trigger_id: str, spec: EscalationFormSpec) -> None:
         with self._classified("views.open"):
             await self._web.views_open(trigger_id=trigger_id, view=escalation_modal(spec))
+
+    async def post_ee_offer(self, channel: str, view: EEOfferView) -> MessageRef:
+        metadata = {"event_type": OFFER_EVENT,
+                    "event_payload": {"escalation_id": view.escalation_id}}
+        with self._classified("chat.postMessage"):
+            answer = await self._web.chat_postMessage(
+                channel=channel, text=offer_text(view), blocks=offer_blocks(view),
+                metadata=metadata)
+        return MessageRef(channel=answer["channel"], ts=answer["ts"])
+
+    async def update_ee_offer(self, ref: MessageRef, view: EEOfferView) -> None:
+        with self._classified("chat.update"):
+            await self._web.chat_update(channel=ref.channel, ts=ref.ts, text=offer_text(view),
+                                        blocks=offer_blocks(view))
 
     async def user_id_for_email(self, email: str) -> str | None:
         with self._classified("users.lookupByEmail"):
@@ -370,6 +394,10 @@ def _summary(view: ApprovalView) -> str:
     ]
     if view.declarer_id or view.declarer_name:
         lines.append(f"*Declared by:* {_person(view.declarer_id, view.declarer_name)}")
+    if view.ee_id:
+        said = {"resolved": " · resolved without Engineering",
+                "engineering": " · asks for Engineering"}.get(view.ee_outcome, "")
+        lines.append(f"*Escalation Engineer (DRI):* {slack_mention(view.ee_id)}{said}")
     if view.criteria:
         lines.append("*Criteria:* " + ", ".join(criterion_words(c) for c in view.criteria))
     for event in view.customer_events:

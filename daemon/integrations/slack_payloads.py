@@ -24,6 +24,7 @@ from daemon.integrations.slack import (
     REASON_MAX_CHARS,
     TEXT_MAX_CHARS,
 )
+from daemon.integrations.slack_ee import ENGINEERING_ACTION, RESOLVED_ACTION, TAKE_ACTION
 from daemon.integrations.slack_forms import (
     CRITERIA,
     CUSTOMER,
@@ -39,6 +40,11 @@ from daemon.integrations.slack_forms import (
     TITLE_MAX_CHARS,
 )
 
+_EE_ACTIONS: dict[str, Literal["take", "resolved", "engineering"]] = {
+    TAKE_ACTION: "take",
+    RESOLVED_ACTION: "resolved",
+    ENGINEERING_ACTION: "engineering",
+}
 _DECISIONS: dict[str, Literal["approve", "decline"]] = {
     APPROVE_ACTION: "approve",
     DECLINE_ACTION: "decline",
@@ -83,6 +89,19 @@ class ButtonClick:
 
 
 @dataclass(frozen=True)
+class EEClick:
+    """An Escalation Engineer's button on an offer: take it, or end the EE step."""
+
+    escalation_id: str
+    action: Literal["take", "resolved", "engineering"]
+    user_id: str
+    user_name: str
+    channel: str
+    message_ts: str
+    action_ts: str
+
+
+@dataclass(frozen=True)
 class DeclineReason:
     escalation_id: str
     user_id: str
@@ -117,7 +136,7 @@ class EscalationForm:
     evidence: tuple[tuple[str, str], ...] = ()  # (field name, answer) of the answered ones
 
 
-Interaction = ButtonClick | DeclineReason | EscalationForm
+Interaction = ButtonClick | DeclineReason | EscalationForm | EEClick
 
 
 def parse_interaction(body: bytes) -> Interaction | None:
@@ -148,16 +167,27 @@ def parse_slash_command(body: bytes) -> SlashCommand:
     )
 
 
-def _button_click(payload: dict[str, Any]) -> ButtonClick | None:
+def _button_click(payload: dict[str, Any]) -> ButtonClick | EEClick | None:
     actions = payload.get("actions")
     if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
         raise PayloadError("block_actions without actions")
     action = actions[0]
+    user = _obj(payload, "user")
+    container = _obj(payload, "container")
+    ee_action = _EE_ACTIONS.get(_text(action, "action_id"))
+    if ee_action is not None:
+        return EEClick(
+            escalation_id=_required(_text(action, "value"), "actions[0].value"),
+            action=ee_action,
+            user_id=_required(_text(user, "id"), "user.id"),
+            user_name=_user_name(user),
+            channel=_required(_text(container, "channel_id"), "container.channel_id"),
+            message_ts=_required(_text(container, "message_ts"), "container.message_ts"),
+            action_ts=_required(_text(action, "action_ts"), "actions[0].action_ts"),
+        )
     decision = _DECISIONS.get(_text(action, "action_id"))
     if decision is None:
         return None
-    user = _obj(payload, "user")
-    container = _obj(payload, "container")
     return ButtonClick(
         escalation_id=_required(_text(action, "value"), "actions[0].value"),
         decision=decision,

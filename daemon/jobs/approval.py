@@ -42,11 +42,13 @@ from daemon.integrations.base import (
 from daemon.integrations.slack_payloads import (
     ButtonClick,
     DeclineReason,
+    EEClick,
     EscalationForm,
     parse_interaction,
     parse_slash_command,
 )
 from daemon.jobs.deps import Deps
+from daemon.jobs.ee import EEJobs
 from daemon.jobs.escalations import Loaded, changes_for, job_round, loaded
 from daemon.jobs.intake import Intake
 from daemon.jobs.policy import judge_again
@@ -90,9 +92,10 @@ def with_evidence(event: NewEvent, view: ApprovalView) -> NewEvent:
 
 
 class Approvals:
-    def __init__(self, deps: Deps, intake: Intake) -> None:
+    def __init__(self, deps: Deps, intake: Intake, ee: EEJobs) -> None:
         self.deps = deps
         self.intake = intake
+        self.ee = ee
         self._smoc_cache: tuple[float, str | None, str] | None = None
 
     async def _load(self, job: Job) -> Loaded | None:
@@ -436,6 +439,8 @@ class Approvals:
             return Changes(delivery_done=(delivery.id, DeliveryState.IGNORED, "not ours"))
         if isinstance(action, EscalationForm):
             return await self.intake.declare(action, delivery)
+        if isinstance(action, EEClick):
+            return await self.ee.click(action, delivery)
         row = await self.deps.store.get_escalation(action.escalation_id)
         if row is None:
             return Changes(delivery_done=(delivery.id, DeliveryState.IGNORED,

@@ -12,6 +12,7 @@ from daemon.domain.models import Source
 from daemon.integrations.base import Chat, Desk, IncidentSource, IssueTracker, Pager
 from daemon.metrics import Metrics
 from daemon.policy_source import PolicySource
+from daemon.roster import RosterSource
 from daemon.settings import Settings
 from daemon.store import Store
 from daemon.workers.retry import Permanent
@@ -36,6 +37,8 @@ class Deps:
     def calendar(self) -> EventCalendar | None:
         """The customer events in force (None: no calendar configured)."""
         return self.events.current() if self.events is not None else None
+    # The Escalation Engineer rotation; no roster file: nobody, and no EE step.
+    roster: RosterSource = field(default_factory=lambda: RosterSource(None))
 
     @property
     def shadow(self) -> bool:

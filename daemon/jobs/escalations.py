@@ -6,11 +6,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from daemon.domain.gate import Gate
+from daemon.domain.gate import EEOutcome, Gate
 from daemon.domain.models import Escalation
 from daemon.domain.transitions import Step
 from daemon.jobs.desk_notes import note_jobs
-from daemon.store import Changes, DeliveryState, EscalationRow, Job, NewEvent, NewJob
+from daemon.store import Changes, DeliveryState, EEWork, EscalationRow, Job, NewEvent, NewJob
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o, u to misread
 
@@ -94,4 +94,21 @@ def changes_for(
         # Only the audit trail grows: no version bump, so concurrent notes never conflict.
         return Changes(events=events, jobs=jobs, delivery_done=delivery)
     return Changes(escalation=row, expected_version=previous.version if previous else 0,
-                   events=events, jobs=jobs, delivery_done=delivery)
+                   events=events, jobs=jobs, delivery_done=delivery,
+                   ee=ee_work(escalation_id, escalation, step.gate))
+
+
+def ee_work(escalation_id: str, escalation: Escalation, gate: Gate) -> EEWork | None:
+    """The `ee_work` row of an escalation offered to the EEs (None: never offered)."""
+    ee = gate.ee
+    if ee is None:
+        return None
+    # Asking the SMOC reaches Engineering either way: a page, or a request for help to Tier 2.
+    engineering = ee.outcome is EEOutcome.ENGINEERING or gate.ever_paged or ee.unclaimed or (
+        gate.approval is not None and ee.outcome is not EEOutcome.RESOLVED)
+    return EEWork(
+        escalation_id=escalation_id, rotation=ee.rotation,
+        opened_at=escalation.created_at.timestamp(), offered_at=ee.offered_at.timestamp(),
+        owner=ee.owner, assigned_at=ee.assigned_at.timestamp() if ee.assigned_at else None,
+        outcome=ee.outcome.value if ee.outcome else "", engineering=engineering,
+        open=gate.ee_open, drill=escalation.drill)

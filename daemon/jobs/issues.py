@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 
 from daemon.clock import iso, to_datetime
+from daemon.domain.gate import EEOutcome, Gate
 from daemon.domain.transitions import (
     DAEMON,
     on_merge_target_unknown,
@@ -88,6 +89,7 @@ def retro_context(current: Loaded, entries: list[TimelineEntry], settings: Setti
         "decision": decision,
         "declared_by": _code_span(escalation.declared_by.label) if escalation.declared_by
         else "not said by the source",
+        "escalation_engineer": _escalation_engineer(gate),
         "durations": {
             "to_approval": _duration(opened, approved),
             "to_page": _duration(opened, gate.page.at if gate.page else None),
@@ -99,6 +101,21 @@ def retro_context(current: Loaded, entries: list[TimelineEntry], settings: Setti
         "timeline": _timeline_rows(entries),
         "rfh_due": iso(gate.rfh_due_at.timestamp()) if gate.rfh_due_at else "next business day",
     }
+
+
+def _escalation_engineer(gate: Gate) -> str:
+    """The EE who owns the escalation (its DRI) and their word if given; the template makes
+    the roster's (or Slack's) name literal Markdown like every value."""
+    ee = gate.ee
+    if ee is None:
+        return "not offered to the Escalation Engineers"
+    if not ee.owner:
+        return "offered to the Escalation Engineers, not taken"
+    said = {EEOutcome.RESOLVED: ": resolved without Engineering",
+            EEOutcome.ENGINEERING: ": asked for Engineering"}.get(ee.outcome, "") \
+        if ee.outcome else ""
+    name = f"{ee.owner_name} ({ee.owner})" if ee.owner_name else ee.owner
+    return name + said
 
 
 def _code_span(text: str) -> str:

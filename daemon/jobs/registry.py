@@ -7,6 +7,7 @@ from daemon.jobs.approval import COMMAND, INTERACTION, Approvals
 from daemon.jobs.attention import Attention
 from daemon.jobs.deps import Deps
 from daemon.jobs.desk_notes import DESK_NOTE, DeskNotes
+from daemon.jobs.ee import HANDOFF, ROTATION_CHECK, EEJobs
 from daemon.jobs.followthrough import CADENCE, RETRO_POLL, Followthrough
 from daemon.jobs.headsup import HEADSUP, Headsup
 from daemon.jobs.intake import (
@@ -25,13 +26,14 @@ from daemon.jobs.retention import PRUNE, Retention
 from daemon.workers.runner import Handler
 
 URGENT = frozenset({INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY, INTAKE_DESK, INTERACTION,
-                    t.REQUEST_APPROVAL, t.PAGE})
+                    t.REQUEST_APPROVAL, t.PAGE, t.EE_OFFER, t.EE_WAIT})
 """The emergency path: never given up on while a vendor is only temporarily failing."""
 
 
 def handlers(deps: Deps) -> dict[str, Handler]:
     intake = Intake(deps)
-    approvals, paging, issues = Approvals(deps, intake), Paging(deps), Issues(deps)
+    ee = EEJobs(deps)
+    approvals, paging, issues = Approvals(deps, intake, ee), Paging(deps), Issues(deps)
     policy = PolicyJobs(deps)
     followthrough = Followthrough(deps)
     return {
@@ -63,6 +65,13 @@ def handlers(deps: Deps) -> dict[str, Handler]:
         POLICY_CHANGED: policy.changed,
         REEVALUATE: policy.reevaluate,
         EVENTS_CHANGED: policy.events_changed,
+        t.EE_OFFER: ee.offer,
+        t.EE_UPDATE: ee.update,
+        t.EE_WAIT: ee.wait_over,
+        t.EE_UNCLAIMED: ee.unclaimed,
+        t.EE_QUIET: ee.quiet,
+        ROTATION_CHECK: ee.check_rotation,
+        HANDOFF: ee.handoff,
         PRUNE: Retention(deps.store, deps.settings.retention).prune,
         HEADSUP: Headsup(deps).run,
         MORNING: MorningQueue(deps).run,

@@ -90,6 +90,8 @@ def approval_view(current: Loaded, settings: Settings, now: datetime,
         customer_events=tuple(event_line(e) for e in facts.customer_events) if facts else (),
         evidence_present=evidence[0],
         evidence_missing=evidence[1],
+        ee_id=gate.ee.owner if gate.ee else "",
+        ee_outcome=gate.ee.outcome.value if gate.ee and gate.ee.outcome else "",
         tier2_load=tier2_load,
     )
 

@@ -149,6 +149,9 @@ class EscalationView(_View):
     links: dict[str, str]
     timeline: list[TimelineView]
     problems: list[ProblemView]
+    ee_owner: str | None = None  # chat user id of the Escalation Engineer who owns it (DRI)
+    ee_owner_name: str | None = None
+    ee_outcome: str | None = None  # resolved / engineering once the EE said so
 
 
 def escalation_view(row: EscalationRow, timeline: Sequence[TimelineEntry], now: float
@@ -181,6 +184,9 @@ def escalation_view(row: EscalationRow, timeline: Sequence[TimelineEntry], now: 
                                details=entry.details) for entry in timeline],
         problems=[ProblemView(effect=p.effect, reason=p.reason, final=p.final,
                               at=iso(p.at.timestamp())) for p in gate.problems],
+        ee_owner=gate.ee.owner or None if gate.ee else None,
+        ee_owner_name=(gate.ee.owner_name or gate.ee.owner) or None if gate.ee else None,
+        ee_outcome=gate.ee.outcome.value if gate.ee and gate.ee.outcome else None,
     )
 
 
@@ -385,6 +391,11 @@ async def api_escalations(request: web.Request) -> web.Response:
         "escalations": [view.model_dump(mode="json") for view in board.page],
         "next_cursor": encode_cursor(board.next_cursor) if board.next_cursor else None,
     })
+
+
+def template(name: str) -> jinja2.Template:
+    """A page template of the dashboard's environment (autoescaped HTML, its filters)."""
+    return _ENV.get_template(name)
 
 
 def add_routes(app: web.Application) -> None:

@@ -15,13 +15,14 @@ from typing import Any, Protocol, TypeVar
 
 from daemon.clock import Clock, SystemClock, iso
 from daemon.logging import get_logger
-from daemon.store import followthrough, kpi_reads, load_reads, reads, units
+from daemon.store import ee_reads, followthrough, kpi_reads, load_reads, reads, units
 from daemon.store.records import (
     Changes,
     Conflict,
     Delivery,
     DeliveryState,
     Duplicate,
+    EEWork,
     EscalationRow,
     Job,
     JobState,
@@ -34,7 +35,8 @@ from daemon.store.records import (
 )
 
 __all__ = [
-    "Changes", "Conflict", "Delivery", "DeliveryState", "Duplicate", "EscalationRow", "Job",
+    "Changes", "Conflict", "Delivery", "DeliveryState", "Duplicate", "EEWork", "EscalationRow",
+    "Job",
     "JobState", "NewEvent", "NewJob", "Outage", "Store", "StoreError", "StoreUnavailable",
     "TimelineEntry", "Trouble", "open_store",
 ]
@@ -318,6 +320,18 @@ class Store:
     async def open_quiet(self, limit: int = 1000) -> list[str]:
         """Escalations whose latest quiet spell (no update past the cadence) has not ended."""
         return await self._run(lambda: followthrough.open_quiet(limit), proves_writes=False)
+    async def ee_window(self, since: float, until: float) -> ee_reads.EEWindow:
+        """The EE-offered escalations opened in [since, until) (drills left out)."""
+        return await self._run(lambda: ee_reads.ee_window(since, until), proves_writes=False)
+
+    async def ee_open_per_owner(self) -> dict[str, int]:
+        """Open escalations per owning EE (chat user id), now."""
+        return await self._run(ee_reads.open_per_owner, proves_writes=False)
+
+    async def ee_open_owned_by(self, owners: Sequence[str]
+                               ) -> list[tuple[str, EscalationRow]]:
+        """Every open escalation these EEs own: the rotation handoff's list."""
+        return await self._run(lambda: ee_reads.open_owned_by(owners), proves_writes=False)
 
     async def timeline(self, escalation_id: str) -> list[TimelineEntry]:
         return await self._run(lambda: units.timeline(escalation_id), proves_writes=False)

@@ -111,6 +111,25 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class EEWork:
+    """An escalation's Escalation Engineer step as the figures read it (table `ee_work`).
+
+    `engineering`: it reached Engineering (the EE asked for it, nobody took it in time, or
+    Tier 2 was paged); `open`: an EE owns it and it is not over (the handoff lists it)."""
+
+    escalation_id: str
+    rotation: str
+    opened_at: float
+    offered_at: float
+    owner: str = ""
+    assigned_at: float | None = None
+    outcome: str = ""
+    engineering: bool = False
+    open: bool = False
+    drill: bool = False
+
+
+@dataclass(frozen=True)
 class Changes:
     """Everything one decision writes, applied atomically (or not at all).
 
@@ -123,6 +142,7 @@ class Changes:
     events: tuple[NewEvent, ...] = ()
     jobs: tuple[NewJob, ...] = ()
     delivery_done: tuple[int, DeliveryState, str] | None = None
+    ee: EEWork | None = None  # written with the escalation, in the same transaction
 
 
 class StoreError(Exception):

@@ -19,12 +19,14 @@ TABLES: dict[str, tuple[str, ...]] = {
                     "opened_at", "created_at", "updated_at", "attention",
                     "drill", "team"),
     "timeline": ("id", "escalation_id", "at", "event", "actor", "details", "once_key"),
+    "ee_work": ("escalation_id", "rotation", "opened_at", "offered_at", "owner", "assigned_at",
+                "outcome", "engineering", "is_open", "drill"),
     "deliveries": ("id", "source", "delivery_id", "event_type", "received_at", "body", "state",
                    "escalation_id", "note"),
     "jobs": ("id", "kind", "key", "payload", "escalation_id", "state", "run_at", "attempts",
              "last_error", "lease_owner", "lease_until", "created_at", "updated_at"),
 }
-_ORDER_BY = {"escalations": "created_at, id"}
+_ORDER_BY = {"escalations": "created_at, id", "ee_work": "escalation_id"}
 _ADDED_LATER = {("escalations", "attention"): 0, ("escalations", "drill"): 0,
                 ("escalations", "team"): DEFAULT_TEAM}
 """Columns newer than some exports, with the value an older export means."""
@@ -57,7 +59,7 @@ def load_rows(table: str, rows: list[dict[str, Any]], dialect: str) -> Unit[int]
             values["body"] = base64.b64decode(values["body"])
         yield Stmt(insert, tuple(values[c] if c in values else _ADDED_LATER[table, c]
                                  for c in columns))
-    if dialect == "postgres" and table != "escalations" and rows:
+    if dialect == "postgres" and table not in ("escalations", "ee_work") and rows:
         yield Stmt(Sql.of(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
                           f" (SELECT max(id) FROM {table}))"))
     return len(rows)
@@ -72,7 +74,7 @@ def require_empty() -> Unit[None]:
 
 
 def table_order() -> Iterator[str]:
-    """Parents before children (timeline references escalations)."""
+    """Parents before children (timeline and ee_work reference escalations)."""
     yield from TABLES
 
 

@@ -20,6 +20,7 @@ from daemon.store.records import (
     Delivery,
     DeliveryState,
     Duplicate,
+    EEWork,
     EscalationRow,
     Job,
     JobState,
@@ -190,6 +191,15 @@ DELETE_OLD_JOBS = Sql.of(f"DELETE FROM jobs WHERE id IN ({_OLD_JOBS}) RETURNING 
 SELECT_OLD_ESCALATIONS = Sql.of(_OLD_ESCALATIONS)
 DELETE_TIMELINE_OF = Sql.of("DELETE FROM timeline WHERE escalation_id = ?")
 DELETE_ESCALATION = Sql.of("DELETE FROM escalations WHERE id = ? RETURNING id")
+DELETE_EE_WORK_OF = Sql.of("DELETE FROM ee_work WHERE escalation_id = ?")
+UPSERT_EE_WORK = Sql.of(
+    "INSERT INTO ee_work (escalation_id, rotation, opened_at, offered_at, owner, assigned_at,"
+    " outcome, engineering, is_open, drill) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (escalation_id) DO UPDATE SET rotation = excluded.rotation,"
+    " opened_at = excluded.opened_at, offered_at = excluded.offered_at, owner = excluded.owner,"
+    " assigned_at = excluded.assigned_at, outcome = excluded.outcome,"
+    " engineering = excluded.engineering, is_open = excluded.is_open, drill = excluded.drill"
+)
 
 # `data` is JSON text on both backends: a LIKE finds the candidates, the caller decides.
 ESCALATIONS_QUOTING = Sql.of(
@@ -331,6 +341,8 @@ def apply_changes(changes: Changes, now: float) -> Unit[None]:
             )
         if not rows:
             raise Conflict(f"escalation {esc.id} changed concurrently")
+    if changes.ee is not None:
+        yield from _upsert_ee(changes.ee)
     for event in changes.events:
         yield from _append(event)
     yield from _insert_jobs(changes.jobs, now)
@@ -338,6 +350,12 @@ def apply_changes(changes: Changes, now: float) -> Unit[None]:
         delivery_id, state, note = changes.delivery_done
         escalation_id = esc.id if esc is not None else None
         yield Stmt(FINISH_DELIVERY, (state.value, note, escalation_id, delivery_id))
+
+
+def _upsert_ee(work: EEWork) -> Unit[None]:
+    yield Stmt(UPSERT_EE_WORK, (
+        work.escalation_id, work.rotation, work.opened_at, work.offered_at, work.owner,
+        work.assigned_at, work.outcome, int(work.engineering), int(work.open), int(work.drill)))
 
 
 def _append(event: NewEvent) -> Unit[None]:
@@ -436,6 +454,7 @@ def prune(deliveries_before: float, jobs_before: float, escalations_before: floa
         ids = yield Stmt(SELECT_OLD_ESCALATIONS, (escalations_before, limit))
         for row in ids:
             yield Stmt(DELETE_TIMELINE_OF, (row["id"],))
+            yield Stmt(DELETE_EE_WORK_OF, (row["id"],))
             yield Stmt(DELETE_ESCALATION, (row["id"],))
         found["escalations"] = len(ids)
     return found

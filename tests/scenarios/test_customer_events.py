@@ -155,8 +155,14 @@ WEEKDAY_S2 = """\
       off_hours: false
     outcome: emergency
 
-  # Everything else asks Tier 2 for help during business hours.
 """
+
+
+def with_rule(policy: str, rule: str) -> str:
+    """The shipped policy with `rule` tried just before its catch-all request for help."""
+    anchor = "  - name: request for help\n"
+    assert policy.count(anchor) == 1
+    return policy.replace(anchor, rule + anchor)
 
 
 def created(incident_id: str, reference: str, severity: str, title: str) -> dict[str, Any]:
@@ -170,8 +176,7 @@ async def test_the_morning_queue_rechecks_held_requests_and_lists_them_once(
         tmp_path: Path) -> None:
     shipped = (REPO / "config" / "policy.yaml").read_text()
     policy = tmp_path / "policy.yaml"
-    policy.write_text(shipped.replace(
-        "  # Everything else asks Tier 2 for help during business hours.\n", WEEKDAY_S2))
+    policy.write_text(with_rule(shipped, WEEKDAY_S2))
     async with world(tmp_path, policy_file=str(policy),
                      slack={"tier2_channel": TIER2_CHANNEL}) as w:
         for body in (created("01S3", "INC-3", "SEV3", "Export is slow <!here>"),
@@ -232,15 +237,13 @@ S2_DURING_EVENT = """\
       customer_event_active: true
     outcome: emergency
 
-  # Everything else asks Tier 2 for help during business hours.
 """
 
 
 async def test_an_event_added_to_the_calendar_rechecks_open_escalations(tmp_path: Path
                                                                          ) -> None:
     policy = tmp_path / "policy.yaml"
-    policy.write_text((REPO / "config" / "policy.yaml").read_text().replace(
-        "  # Everything else asks Tier 2 for help during business hours.\n", S2_DURING_EVENT))
+    policy.write_text(with_rule((REPO / "config" / "policy.yaml").read_text(), S2_DURING_EVENT))
     calendar = tmp_path / "events.yaml"
     calendar.write_text("events: []\n")
     async with world(tmp_path, policy_file=str(policy),

@@ -21,7 +21,10 @@ def test_the_demo_story_runs_unattended_and_the_report_counts_it(tmp_path: Path)
     narration = demo.stdout
     for line in ("A forged incident.io webhook was refused: HTTP 401",
                  "EMERGENCY per rule", "support_exhausted_knowledge",
-                 "approval requested from the SMOC", "RFH", "Tier 2 paged",
+                 "approval requested from the SMOC", "REQUEST FOR HELP", "Tier 2 paged",
+                 "INC-5002: offered to the Escalation Engineers on rotation (<@U0EEDEMO>)",
+                 "INC-5002: taken by Escalation Engineer Eve Engineer, now its DRI.",
+                 "INC-5002: resolved by the EE without Engineering.",
                  "retro issue opened",
                  "Zendesk ticket #4242: the trigger's signed delivery was accepted (HTTP 202)",
                  'ZD-4242: Zendesk declared "Payments API returns 500 for Initech"',
@@ -30,7 +33,7 @@ def test_the_demo_story_runs_unattended_and_the_report_counts_it(tmp_path: Path)
                  "Customer events: Friday's heads-up reached Tier 2 in Slack C0TIER2",
                  "customer event in progress: migration, move to the new payment provider",
                  "Summary: 2 approval request(s) in Slack, 1 page(s) in PagerDuty, "
-                 "2 issue(s) in GitLab."):
+                 "1 issue(s) in GitLab."):
         assert line in narration
     report = subprocess.run(
         tier2gate("report", "--format", "json"), cwd=tmp_path, capture_output=True, text=True,
@@ -51,3 +54,7 @@ def test_the_demo_story_runs_unattended_and_the_report_counts_it(tmp_path: Path)
         "Tina (Tier 2)", "America/Los_Angeles",
         {"business_hours": 0, "off_hours": 1, "sleep_hours": 0})
     assert figures["engineering"]["paged"] == 1
+    ee = figures["escalation_engineers"]  # INC-5002 went to the EE and stayed there
+    assert (ee["offered"], ee["resolved_without_engineering"], ee["reached_engineering"]) == (
+        1, 1, 0)
+    assert [g["key"] for g in ee["by_ee"]] == ["U0EEDEMO"]

@@ -109,7 +109,7 @@ REOPENED_RFH = esc("SEV3", updated_at=REOPENED_AT)
      Phase.AWAITING_APPROVAL, 2, ["updated", "reopened", "classified"], ASK),
     # A new round that the policy now calls a request for help takes the RFH path.
     (paged_closed, esc(fields=EXHAUSTED), REOPENED_RFH, Phase.RFH, 2,
-     ["updated", "reopened", "classified"], ["rfh_notice:notice", "rfh_issue:issue"]),
+     ["updated", "reopened", "classified"], ["ee_offer:offer"]),
 ])
 def test_a_reopen_clears_the_resolution_and_decides_again(
         resolved: Callable[[], Gate], before: Escalation, reopened: Escalation, phase: Phase,

@@ -55,11 +55,13 @@ def awaiting(requested: bool = True) -> Gate:
 @pytest.mark.parametrize(("escalation", "phase", "recorded", "effects"), [
     (esc(fields=EXHAUSTED), Phase.AWAITING_APPROVAL, ["received", "classified"],
      ["request_approval:request", "approval_remind:1", "approval_timeout:timeout"]),
-    (esc("SEV3"), Phase.RFH, ["received", "classified"], ["rfh_notice:notice", "rfh_issue:issue"]),
+    # The shipped policy offers a request for help to the Escalation Engineers first; the
+    # offer job sends it on to the RFH notice and issue when nobody is on the rotation.
+    (esc("SEV3"), Phase.RFH, ["received", "classified"], ["ee_offer:offer"]),
     (esc("SEV1"), Phase.RFH, ["received", "classified"],
-     ["rfh_notice:notice", "rfh_issue:issue", f"recheck:at-{int(OPENED.timestamp()) + 1800}"]),
+     ["ee_offer:offer", f"recheck:at-{int(OPENED.timestamp()) + 1800}"]),
     (esc(fields=EXHAUSTED, status=Status.RESOLVED), Phase.RFH,
-     ["received", "classified", "resolved"], ["rfh_notice:notice", "rfh_issue:issue"]),
+     ["received", "classified", "resolved"], ["ee_offer:offer"]),
 ])
 def test_first_facts_classify(escalation: Escalation, phase: Phase, recorded: list[str],
                               effects: list[str]) -> None:

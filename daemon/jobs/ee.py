@@ -1,0 +1,313 @@
+"""The Escalation Engineer jobs: offer, clicks, the bounded wait, quiet reminders, handoffs.
+
+Who is on rotation comes from the roster (`daemon/roster.py`), read when a job runs, so an
+edited roster counts from the next job on. Ownership is decided under the escalation row's
+version check: two "Take it" clicks handled at once on two replicas both read the row, one
+commits, the other conflicts, reads again and is told who has it.
+
+The rotation handoff is one job per rotation, keyed by the rotation's id: the periodic check
+(`ee_rotation`, one per period across replicas, like `prune`) enqueues it, and the job key
+makes a second enqueue a no-op, across restarts and replicas.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from daemon.clock import to_datetime
+from daemon.domain.ee import (
+    on_ee_foreign_click,
+    on_ee_nobody,
+    on_ee_offered,
+    on_ee_outcome,
+    on_ee_quiet,
+    on_ee_take,
+    on_ee_wait_over,
+)
+from daemon.domain.gate import EEOutcome, Phase
+from daemon.domain.transitions import Step
+from daemon.integrations.base import Chat, EEOfferView, MessageRef
+from daemon.integrations.slack_payloads import EEClick
+from daemon.jobs.deps import Deps
+from daemon.jobs.escalations import Loaded, changes_for, loaded
+from daemon.jobs.views import escalation_subject, human_time, links, slack_permalink
+from daemon.logging import get_logger
+from daemon.markup import slack_link, slack_literal, slack_mention
+from daemon.roster import Rotation
+from daemon.settings import EESettings
+from daemon.store import Changes, Delivery, DeliveryState, EscalationRow, Job, NewEvent, NewJob
+from daemon.workers.retry import Permanent
+from daemon.workers.runner import Recorder
+
+ROTATION_CHECK = "ee_rotation"
+HANDOFF = "ee_handoff"
+_QUIET_EVENTS = ("ee_reminded",)  # a reminder is not news: it does not reset the quiet clock
+
+log = get_logger("tier2gate.ee")
+
+
+def rotation_check_job(ee: EESettings, now_s: float, *, next_period: bool = False) -> NewJob:
+    """The rotation check of the period `now_s` falls in (due now), or of the next one."""
+    period = int(now_s // ee.check_interval_s) + (1 if next_period else 0)
+    run_at = period * ee.check_interval_s if next_period else 0.0
+    return NewJob(ROTATION_CHECK, f"{ROTATION_CHECK}:{ee.check_interval_s:g}:{period}", {},
+                  run_at)
+
+
+def offer_view(current: Loaded, offered_to: tuple[str, ...], *, wait_minutes: float = 0,
+               public: dict[str, str] | None = None, shadow: bool = False) -> EEOfferView:
+    gate, escalation = current.gate, current.escalation
+    ee = gate.ee
+    facts = gate.decision.facts if gate.decision else None
+    ended = ""
+    if gate.resolved_at is not None and not (ee and ee.outcome):
+        ended = (f"The source incident {'was ' + gate.ended_as if gate.ended_as else 'is over'}"
+                 ": nothing is needed any more.")
+    return EEOfferView(
+        escalation_id=current.row.id, title=escalation.title or "(untitled)",
+        reference=escalation.reference, customer=escalation.customer,
+        severity=(facts.severity if facts and facts.severity else escalation.severity),
+        emergency=gate.emergency, reason=gate.decision.reason if gate.decision else "",
+        offered_to=offered_to, owner_id=ee.owner if ee else "",
+        outcome=ee.outcome.value if ee and ee.outcome else "",
+        wait_minutes=wait_minutes, links=public or {}, ended=ended, shadow=shadow)
+
+
+class EEJobs:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def _now(self) -> datetime:
+        return to_datetime(self.deps.clock.now())
+
+    def rotation(self, now: datetime) -> Rotation | None:
+        return self.deps.roster.current().at(now)
+
+    async def _load(self, escalation_id: str | None) -> Loaded | None:
+        row = await self.deps.store.get_escalation(str(escalation_id))
+        return loaded(row) if row else None
+
+    def _changes(self, current: Loaded, step: Step, now: datetime,
+                 delivery: tuple[int, DeliveryState, str] | None = None) -> Changes | None:
+        if not step.records and not step.effects and step.gate == current.gate:
+            return Changes(delivery_done=delivery) if delivery else None
+        return changes_for(current.row.id, current.escalation, step, now,
+                           previous=current.row, delivery=delivery)
+
+    async def offer(self, job: Job) -> Changes | Recorder | None:
+        """Offer the escalation to the EEs on rotation, or go on without them at once."""
+        current = await self._load(job.escalation_id)
+        if current is None:
+            return None
+        gate = current.gate
+        if gate.phase not in (Phase.RFH, Phase.AWAITING_APPROVAL):
+            return None
+        now = self._now()
+        if gate.resolved_at is not None:  # over before it was offered: as it was without EEs
+            return self._changes(current, on_ee_nobody(gate, "", now), now)
+        wait = float(job.payload.get("wait_minutes", 0)) if gate.emergency else 0.0
+        settings = self.deps.settings
+        if not self.deps.roster.configured:
+            return self._changes(current, on_ee_nobody(gate, "", now), now)
+        rotation = self.rotation(now)
+        channel = settings.ee.offer_channel(settings.slack)
+        if rotation is None or not channel:
+            why = ("nobody is on the EE rotation" if rotation is None
+                   else "no channel for EE offers (ee.channel)")
+            log.info("ee.skipped", escalation_id=current.row.id, why=why)
+            return self._changes(current, on_ee_nobody(gate, why, now), now)
+        if gate.ee is not None and gate.ee.ts:
+            step = on_ee_offered(gate, rotation.id, rotation.user_ids, gate.ee.channel,
+                                 gate.ee.ts, now, waiting=wait > 0, unclaimed_at=None)
+            return self._changes(current, step, now)
+        view = offer_view(current, rotation.user_ids, wait_minutes=wait,
+                          public=links(current, settings), shadow=self.deps.shadow)
+        chat = self.deps.need_chat()
+        try:
+            # An earlier attempt may have posted and died before recording it: look first.
+            found = await self._posted_before(chat, channel, current.row.id) \
+                if job.attempts > 1 else None
+            ref = found or await chat.post_ee_offer(channel, view)
+        except Permanent as exc:
+            # Nobody can see an offer that cannot be posted: go on without the EEs at once.
+            log.error("ee.offer_failed", escalation_id=current.row.id, error=str(exc))
+            why = f"the EE offer could not be posted: {exc}"
+            return self._changes(current, on_ee_nobody(gate, why, now), now)
+        unclaimed_at = now + timedelta(minutes=settings.ee.take_within_minutes)
+
+        async def record() -> Changes | None:
+            fresh = await self._load(job.escalation_id)
+            if fresh is None:
+                return None
+            at = self._now()
+            step = on_ee_offered(fresh.gate, rotation.id, rotation.user_ids, ref.channel,
+                                 ref.ts, at, waiting=wait > 0, unclaimed_at=unclaimed_at)
+            return self._changes(fresh, step, at)
+
+        return record
+
+    @staticmethod
+    async def _posted_before(chat: Chat, channel: str, escalation_id: str) -> MessageRef | None:
+        try:
+            return await chat.find_ee_offer(channel, escalation_id)
+        except Permanent as exc:  # e.g. no channels:history scope: post again, maybe twice
+            log.warning("ee.lookup_failed", error=str(exc))
+            return None
+
+    async def update(self, job: Job) -> None:
+        """Show the offer's current state in its message."""
+        current = await self._load(job.escalation_id)
+        if current is None or current.gate.ee is None or not current.gate.ee.ts:
+            return
+        ee = current.gate.ee
+        view = offer_view(current, ee.offered_to, public=links(current, self.deps.settings),
+                          shadow=self.deps.shadow)
+        await self.deps.need_chat().update_ee_offer(MessageRef(ee.channel, ee.ts), view)
+
+    async def wait_over(self, job: Job) -> Changes | None:
+        current = await self._load(job.escalation_id)
+        if current is None:
+            return None
+        now = self._now()
+        return self._changes(current, on_ee_wait_over(current.gate, now), now)
+
+    async def unclaimed(self, job: Job) -> Changes | None:
+        current = await self._load(job.escalation_id)
+        if current is None or current.gate.ee is None or current.gate.ee.owner \
+                or current.gate.resolved_at is not None:
+            return None
+        now = self._now()
+        minutes = self.deps.settings.ee.take_within_minutes
+        step = on_ee_nobody(current.gate, f"no EE took it within {minutes:g} minutes", now)
+        return self._changes(current, step, now)
+
+    async def quiet(self, job: Job) -> Changes | None:
+        """Remind the owning EE when nothing happened on their escalation for a while."""
+        current = await self._load(job.escalation_id)
+        if current is None:
+            return None
+        now = self._now()
+        timeline = await self.deps.store.timeline(current.row.id)
+        last = max((entry.at for entry in timeline if entry.event not in _QUIET_EVENTS),
+                   default=current.row.updated_at)
+        n = int(job.payload.get("n", 1))
+        step, remind = on_ee_quiet(current.gate, n, to_datetime(last),
+                                   self.deps.settings.ee.quiet_after_minutes, now)
+        if remind and current.gate.ee is not None:
+            quiet_h = (now - to_datetime(last)).total_seconds() / 3600
+            found = links(current, self.deps.settings)
+            text = (f":hourglass: Nothing has happened on escalation "
+                    f"{escalation_subject(current)} for {quiet_h:.1f} hours, and you are its "
+                    "DRI. Post an update where the ask came from, or press \"Resolved without "
+                    "Engineering\" or \"Needs Engineering\" on the offer.")
+            if found:
+                text += "\n" + " · ".join(slack_link(url, name) for name, url in found.items())
+            await self.deps.need_chat().post_notice(current.gate.ee.owner, text)
+        return self._changes(current, step, now)
+
+    async def click(self, action: EEClick, delivery: Delivery) -> Changes:
+        """"Take it", "Resolved without Engineering" or "Needs Engineering" on an offer."""
+        done = (delivery.id, DeliveryState.PROCESSED, "")
+        current = await self._load(action.escalation_id)
+        if current is None:
+            return Changes(delivery_done=(delivery.id, DeliveryState.IGNORED,
+                                          f"unknown escalation {action.escalation_id}"))
+        gate = current.gate
+        now = self._now()
+        click_id = f"{action.user_id}-{action.action_ts}"
+        ee = gate.ee
+        if ee is None or (action.channel, action.message_ts) != (ee.channel, ee.ts):
+            # Not this escalation's recorded offer: nothing is decided.
+            log.warning("ee.click_mismatch", user=action.user_id, channel=action.channel,
+                        ts=action.message_ts)
+            told = on_ee_foreign_click(gate, action.user_id, click_id, action.channel)
+            return self._changes(current, told, now, (
+                delivery.id, DeliveryState.IGNORED, "not the escalation's recorded EE offer")
+            ) or Changes(delivery_done=done)
+        if action.action == "take":
+            rotation = self.rotation(now)
+            on_rotation = rotation is not None and action.user_id in rotation.user_ids
+            name = (rotation.name_of(action.user_id) if rotation else "") or action.user_name
+            owner_stays = rotation is not None and ee.owner in rotation.user_ids
+            step = on_ee_take(gate, action.user_id, name, now, on_rotation=on_rotation,
+                              owner_on_rotation=owner_stays, click_id=click_id,
+                              channel=action.channel,
+                              quiet_minutes=self.deps.settings.ee.quiet_after_minutes)
+        else:
+            outcome = EEOutcome.RESOLVED if action.action == "resolved" else \
+                EEOutcome.ENGINEERING
+            step = on_ee_outcome(gate, action.user_id, outcome, now, click_id=click_id,
+                                 channel=action.channel)
+        return self._changes(current, step, now, done) or Changes(delivery_done=done)
+
+    async def check_rotation(self, _job: Job) -> Changes:
+        """Hand the current rotation over once: its handoff job's key is the rotation's id.
+
+        A rotation older than the retention of finished jobs is not handed over (its handoff
+        job may have been pruned: it would be sent again)."""
+        now_s = self.deps.clock.now()
+        jobs: list[NewJob] = [rotation_check_job(self.deps.settings.ee, now_s, next_period=True)]
+        rotation = self.rotation(to_datetime(now_s))
+        recent = timedelta(days=self.deps.settings.retention.jobs_days - 1)
+        if rotation is not None and to_datetime(now_s) - rotation.start < recent:
+            jobs.append(NewJob(HANDOFF, f"{HANDOFF}:{rotation.id}", {"rotation": rotation.id}))
+        return Changes(jobs=tuple(jobs))
+
+    async def handoff(self, job: Job) -> Changes | None:
+        """One message to the incoming EEs listing every open escalation the outgoing EEs
+        own, with its state, last update and links; each listed escalation notes it."""
+        roster = self.deps.roster.current()
+        rotation = next((r for r in roster.rotations if r.id == job.payload["rotation"]), None)
+        if rotation is None:
+            log.warning("ee.handoff_rotation_gone", rotation=job.payload["rotation"])
+            return None
+        previous = roster.before(rotation)
+        outgoing = tuple(u for u in (previous.user_ids if previous else ())
+                         if u not in rotation.user_ids)
+        owned = await self.deps.store.ee_open_owned_by(outgoing)
+        channel = self.deps.settings.ee.offer_channel(self.deps.settings.slack)
+        if not channel:
+            raise Permanent("no channel for the EE handoff: set ee.channel or slack.rfh_channel")
+        text = handoff_text(rotation, outgoing, owned, self.deps)
+        chat = self.deps.need_chat()
+        # An earlier attempt may have posted and died before finishing: look first.
+        found = None
+        if job.attempts > 1:
+            try:
+                found = await chat.find_notice(channel, job.key)
+            except Permanent as exc:  # e.g. no channels:history scope: post, maybe twice
+                log.warning("ee.lookup_failed", error=str(exc))
+        if found is None:
+            await chat.post_notice(channel, text, job.key)
+        log.info("ee.handed_over", rotation=rotation.id, escalations=len(owned))
+        at = self.deps.clock.now()
+        return Changes(events=tuple(
+            NewEvent(row.id, "ee_handed_over", "tier2gate",
+                     at, {"rotation": rotation.id, "owner": owner,
+                          "to": list(rotation.user_ids)}, f"ee_handed_over:{rotation.id}")
+            for owner, row in owned))
+
+
+def handoff_text(rotation: Rotation, outgoing: tuple[str, ...],
+                 owned: list[tuple[str, EscalationRow]], deps: Deps) -> str:
+    """The generated running document, Slack mrkdwn: every value from outside is literal."""
+    incoming = " ".join(slack_mention(u) for u in rotation.user_ids)
+    head = (f":handshake: EE rotation {slack_literal(rotation.id)} starts: {incoming}. "
+            f"Welcome on rotation.")
+    if not owned:
+        who = (" from " + " ".join(slack_mention(u) for u in outgoing)) if outgoing else ""
+        return head + f"\nNo open escalation is handed over{who}."
+    lines = [head, f"Open escalations owned by the outgoing EEs ({len(owned)}). Ownership "
+                   "moves only when one of you takes it over: press Take it on its EE offer."]
+    for owner, row in owned:
+        current = loaded(row)
+        found = links(current, deps.settings)
+        if current.gate.ee is not None and current.gate.ee.ts:
+            found["EE offer"] = slack_permalink(current.gate.ee.channel, current.gate.ee.ts)
+        updated = human_time(to_datetime(row.updated_at))
+        line = (f"• {escalation_subject(current)}: {slack_literal(current.escalation.title)} · "
+                f"{row.state} · owner {slack_mention(owner)} · last update {updated}")
+        if found:
+            line += " · " + " · ".join(slack_link(url, name) for name, url in found.items())
+        lines.append(line)
+    return "\n".join(lines)

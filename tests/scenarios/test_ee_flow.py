@@ -1,0 +1,391 @@
+"""The Escalation Engineer step end to end, over real HTTP against the Slack stand-in: offered
+to the EEs on rotation, the first "Take it" wins, the EE's word decides whether Engineering is
+engaged, and an emergency never waits on an empty rotation."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from daemon.clock import to_datetime
+from daemon.demo.payloads import ee_button_press
+from daemon.integrations.slack_ee import TAKE_ACTION
+from daemon.jobs.ee import EEJobs
+from daemon.metrics import Metrics
+from daemon.reporting.ee import load_ee_layer
+from daemon.standins.slack import Message
+from daemon.store import JobState
+from daemon.wiring import build_parts
+from tests.ee_support import EE_CHANNEL, engineer, policy_with_ee, roster_file, rotation
+from tests.harness import HARNESS_START
+from tests.support_process import clean_env, tier2gate
+from tests.world import CHANNEL, World, incident, stamp, world
+
+EE1, EE2, STRANGER = "UEE0ADA", "UEE0GRACE", "USTRANGER"
+TWO_EES = [rotation("2026-11-16", "2026-11-29", engineer(EE1, "Ada Lovelace"),
+                    engineer(EE2, "Grace Hopper"))]
+"""On rotation at the harness clock's Saturday night (2026-11-21)."""
+
+
+@asynccontextmanager
+async def ee_world(tmp_path: Path, rotations: list[dict[str, Any]],
+                   emergency_wait_minutes: float | None = None) -> AsyncIterator[World]:
+    policy = policy_with_ee(tmp_path / "policy.yaml",
+                            emergency_wait_minutes=emergency_wait_minutes)
+    async with world(tmp_path, policy_file=str(policy),
+            ee={"roster_file": str(roster_file(tmp_path / "ee-roster.yaml", rotations)),
+                "channel": EE_CHANNEL}) as w:
+        yield w
+
+
+def offers(w: World) -> list[Message]:
+    return [m for (c, _ts), m in w.slack.messages.items()
+            if c == EE_CHANNEL and not m.thread_ts and TAKE_ACTION in str(m.blocks)]
+
+
+def ephemerals_to(w: World, user: str) -> list[str]:
+    return [str(c.args.get("text")) for c in w.slack.calls_to("chat.postEphemeral")
+            if c.args.get("user") == user]
+
+
+async def click(w: World, esc_id: str, user: str, action: str, ts: str, action_ts: str) -> None:
+    press = ee_button_press(esc_id, user, action, EE_CHANNEL, ts, action_ts)
+    assert (await w.daemon.slack_interaction(press)).status == 200
+
+
+async def request_for_help(w: World, opened_at: float | None = None) -> str:
+    body = incident(severity="SEV3", exhausted=False, **(
+        {"opened_at": opened_at} if opened_at is not None else {}))
+    assert (await w.daemon.incident_io(body)).status == 202
+    await w.daemon.settle()
+    [row] = await w.daemon.escalations()
+    return row.id
+
+
+@pytest.mark.slow
+async def test_first_take_wins_and_the_report_counts_the_ee_resolution(tmp_path: Path) -> None:
+    # The incident is dated now by the real clock, so that `report --since 1d` (which reads
+    # the real clock) finds it whatever today is; the daemon's own clock stays injected.
+    async with ee_world(tmp_path, TWO_EES) as w:
+        esc_id = await request_for_help(w, opened_at=time.time())
+        [offer] = offers(w)
+        assert f"<@{EE1}>" in offer.text and f"<@{EE2}>" in offer.text
+        # Not on today's RFH path yet: the EE decides whether Engineering is needed.
+        assert "rfh_issue" not in await w.daemon.work()
+        assert "rfh_notice" not in await w.daemon.work()
+
+        await click(w, esc_id, EE1, "take", offer.ts, "10.001")
+        await click(w, esc_id, EE2, "take", offer.ts, "10.002")
+        await click(w, esc_id, STRANGER, "take", offer.ts, "10.003")
+        await w.daemon.settle()
+        events = await w.daemon.events(esc_id)
+        assert events.count("ee_assigned") == 1
+        [assigned] = [e for e in await w.daemon.store.timeline(esc_id)
+                      if e.event == "ee_assigned"]
+        assert assigned.actor == EE1
+        assert any(f"<@{EE1}> has already taken" in text for text in ephemerals_to(w, EE2))
+        assert any("Only the Escalation Engineers on the current rotation" in text
+                   for text in ephemerals_to(w, STRANGER))
+        message = w.slack.messages[(EE_CHANNEL, offer.ts)]
+        assert f"*DRI:* <@{EE1}>" in str(message.blocks)
+
+        await click(w, esc_id, EE2, "resolved", offer.ts, "11.001")  # not the owner
+        await w.daemon.settle()
+        assert "ee_resolved" not in await w.daemon.events(esc_id)
+        assert any("Only the EE who took this escalation" in text
+                   for text in ephemerals_to(w, EE2))
+
+        await click(w, esc_id, EE1, "resolved", offer.ts, "11.002")
+        await w.daemon.settle()
+        assert "ee_resolved" in await w.daemon.events(esc_id)
+        assert "rfh_issue" not in await w.daemon.work()  # Engineering was never engaged
+        assert "Resolved without Engineering" in str(
+            w.slack.messages[(EE_CHANNEL, offer.ts)].blocks)
+        assert not await w.daemon.dead_jobs()
+
+    report = await asyncio.create_subprocess_exec(
+        *tier2gate("report", "--since", "1d", "--format", "json"), cwd=tmp_path,
+        env=clean_env(TIER2GATE_DATABASE_URL=f"sqlite:///{tmp_path}/harness.db"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    stdout, stderr = await asyncio.wait_for(report.communicate(), 120)
+    assert report.returncode == 0, stderr.decode()
+    layer = json.loads(stdout)["escalation_engineers"]
+    assert (layer["offered"], layer["taken"], layer["resolved_without_engineering"],
+            layer["reached_engineering"]) == (1, 1, 1, 0)
+    assert layer["engineering_share"] == 0.0 and layer["goal_met"] is True
+    [by_ee] = layer["by_ee"]
+    assert (by_ee["key"], by_ee["resolved_without_engineering"]) == (EE1, 1)
+    assert [g["key"] for g in layer["by_rotation"]] == ["2026-11-16..2026-11-29"]
+    assert layer["open_per_ee"] == {}
+
+
+async def test_needs_engineering_continues_on_the_rfh_path(tmp_path: Path) -> None:
+    async with ee_world(tmp_path, TWO_EES) as w:
+        esc_id = await request_for_help(w)
+        [offer] = offers(w)
+        await click(w, esc_id, EE2, "take", offer.ts, "10.001")
+        await w.daemon.settle()
+        await click(w, esc_id, EE2, "engineering", offer.ts, "10.002")
+        await w.daemon.settle()
+        assert "ee_needs_engineering" in await w.daemon.events(esc_id)
+        done = [j.kind for j in await w.daemon.store.list_jobs(JobState.DONE)]
+        assert {"rfh_notice", "rfh_issue"} <= set(done)
+        assert "rfh_issue_opened" in await w.daemon.events(esc_id)
+        [issue] = w.tracker.issues
+        assert "Escalation Engineer (DRI): Grace Hopper (UEE0GRACE): asked for Engineering" \
+            in issue.body
+
+
+async def test_an_empty_rotation_sends_a_request_for_help_on_at_once(tmp_path: Path) -> None:
+    later = [rotation("2026-12-01", "2026-12-14", engineer(EE1, "Ada Lovelace"))]
+    async with ee_world(tmp_path, later) as w:
+        esc_id = await request_for_help(w)
+        assert offers(w) == []
+        events = await w.daemon.events(esc_id)
+        assert "ee_skipped" in events and "rfh_issue_opened" in events
+
+
+async def test_a_weekend_emergency_with_nobody_on_rotation_reaches_the_smoc_at_once(
+        tmp_path: Path) -> None:
+    """Saturday night (the harness clock), a policy whose emergencies wait up to 30 minutes
+    for an EE, and nobody on the rotation: the SMOC is asked without the clock moving."""
+    later = [rotation("2026-12-01", "2026-12-14", engineer(EE1, "Ada Lovelace"))]
+    async with ee_world(tmp_path, later, emergency_wait_minutes=30) as w:
+        started = w.daemon.clock.now()
+        assert (await w.daemon.incident_io(incident())).status == 202
+        await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        assert row.data["gate"]["decision"]["facts"]["weekend"] is True
+        assert w.daemon.clock.now() == started  # no time passed: nothing waited
+        assert len(w.approval_posts()) == 1
+        events = await w.daemon.events(row.id)
+        assert events.index("ee_skipped") < events.index("approval_requested")
+        assert offers(w) == []
+
+
+async def test_an_emergency_waits_for_the_ee_on_rotation_then_asks_the_smoc(
+        tmp_path: Path) -> None:
+    """With someone on rotation, the rule's bounded wait holds the SMOC request back; when it
+    is over the SMOC is asked (the EE did not resolve it)."""
+    async with ee_world(tmp_path, TWO_EES, emergency_wait_minutes=15) as w:
+        assert (await w.daemon.incident_io(incident())).status == 202
+        await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        [offer] = offers(w)
+        assert w.approval_posts() == []
+        await click(w, row.id, EE1, "take", offer.ts, "20.001")
+        await w.daemon.settle()
+        w.daemon.clock.advance(15 * 60)
+        await w.daemon.settle()
+        assert len(w.approval_posts()) == 1
+        # The approval request names the EE who owns it.
+        [request] = [m for (c, _ts), m in w.slack.messages.items()
+                     if c == CHANNEL and not m.thread_ts]
+        assert f"*Escalation Engineer (DRI):* <@{EE1}>" in str(request.blocks)
+        assert "ee_wait_over" in await w.daemon.events(row.id)
+
+
+async def test_the_dashboard_and_metrics_show_who_owns_what(tmp_path: Path) -> None:
+    """The EE page lists the open escalations each EE owns (the running document), marks an
+    owner no longer on the rotation as outgoing, and the metrics count the open work per EE."""
+    async with ee_world(tmp_path, TWO_EES) as w:
+        esc_id = await request_for_help(w)
+        [offer] = offers(w)
+        await click(w, esc_id, EE1, "take", offer.ts, "10.001")
+        await w.daemon.settle()
+
+        board = await (await w.daemon.admin.get("/api/ee?since=7d")).json()
+        assert board["rotation"] == "2026-11-16..2026-11-29"
+        [owner] = board["owners"]
+        assert (owner["ee"], owner["name"], owner["on_rotation"]) == (EE1, "Ada Lovelace", True)
+        [item] = owner["escalations"]
+        assert (item["id"], item["phase"]) == (esc_id, "rfh")
+        assert item["links"]["EE offer"].startswith(f"https://slack.com/archives/{EE_CHANNEL}/")
+        assert board["figures"]["open_per_ee"] == {EE1: 1}
+
+        page = await (await w.daemon.admin.get("/ee")).text()
+        assert "Ada Lovelace (UEE0ADA)" in page and ": outgoing" not in page
+        api = await (await w.daemon.admin.get("/api/escalations")).json()
+        [view] = api["escalations"]
+        assert (view["ee_owner"], view["ee_owner_name"]) == (EE1, "Ada Lovelace")
+        metrics = await (await w.daemon.admin.get("/metrics")).text()
+        assert f'tier2gate_ee_open_escalations{{ee="{EE1}"}} 1.0' in metrics
+        assert 'tier2gate_ee_steps_total{step="assigned"} 1.0' in metrics
+
+        # The rotation ends: the next page shows the owner as outgoing.
+        w.daemon.clock.advance(10 * 24 * 3600)
+        page = await (await w.daemon.admin.get("/ee")).text()
+        assert "Ada Lovelace (UEE0ADA): outgoing" in page
+        assert "Nobody is on the EE rotation now" in page
+        assert (await w.daemon.admin.get("/ee?since=nonsense")).status == 400
+
+
+async def test_an_ee_who_resolves_a_waiting_emergency_spares_the_smoc(tmp_path: Path) -> None:
+    async with ee_world(tmp_path, TWO_EES, emergency_wait_minutes=15) as w:
+        assert (await w.daemon.incident_io(incident())).status == 202
+        await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        [offer] = offers(w)
+        await click(w, row.id, EE2, "take", offer.ts, "30.001")
+        await w.daemon.settle()
+        await click(w, row.id, EE2, "resolved", offer.ts, "30.002")
+        await w.daemon.settle()
+        w.daemon.clock.advance(16 * 60)
+        await w.daemon.settle()
+        assert w.approval_posts() == []
+        events = await w.daemon.events(row.id)
+        assert "ee_resolved" in events and "approval_requested" not in events
+        [row] = await w.daemon.escalations()
+        assert row.state == "closed"
+
+
+async def test_names_from_the_roster_are_literal_where_they_are_written(tmp_path: Path) -> None:
+    hostile = "Eve <!channel> [x](https://example.invalid) @all <script>alert(1)</script>"
+    roster = [rotation("2026-11-16", "2026-11-29", engineer(EE1, hostile))]
+    async with ee_world(tmp_path, roster) as w:
+        esc_id = await request_for_help(w)
+        [offer] = offers(w)
+        await click(w, esc_id, EE1, "take", offer.ts, "40.001")
+        await w.daemon.settle()
+        await click(w, esc_id, EE1, "engineering", offer.ts, "40.002")
+        await w.daemon.settle()
+        [issue] = w.tracker.issues
+        [line] = [x for x in issue.body.splitlines() if "Escalation Engineer (DRI)" in x]
+        assert "[x](" not in line and r"\[x\]" in line and "<script>" not in line
+        assert "@all" not in line  # a word joiner keeps it from notifying anyone
+        page = await (await w.daemon.admin.get("/ee")).text()
+        assert "<script>alert(1)</script>" not in page
+        assert "&lt;script&gt;" in page
+        texts = " ".join(str(c.args) for c in w.slack.calls_to("chat.postMessage")
+                         + w.slack.calls_to("chat.update") + w.slack.calls_to("chat.postEphemeral"))
+        assert "<!channel>" not in texts
+
+
+async def test_a_request_for_help_nobody_takes_goes_on_to_tier2_in_time(tmp_path: Path) -> None:
+    async with ee_world(tmp_path, TWO_EES) as w:
+        esc_id = await request_for_help(w)
+        assert "rfh_issue_opened" not in await w.daemon.events(esc_id)
+        w.daemon.clock.advance(121 * 60)  # ee.take_within_minutes: 120
+        await w.daemon.settle()
+        events = await w.daemon.events(esc_id)
+        assert "ee_skipped" in events and "rfh_issue_opened" in events
+        [skipped] = [e for e in await w.daemon.store.timeline(esc_id) if e.event == "ee_skipped"]
+        assert skipped.details["why"] == "no EE took it within 120 minutes"
+        layer = await load_ee_layer(w.daemon.store, to_datetime(HARNESS_START - 3600),
+                                    to_datetime(w.daemon.clock.now()))
+        assert (layer.offered, layer.taken, layer.reached_engineering) == (1, 0, 1)
+
+
+async def test_the_owner_hears_when_their_escalation_goes_quiet(tmp_path: Path) -> None:
+    async with ee_world(tmp_path, TWO_EES) as w:
+        esc_id = await request_for_help(w)
+        [offer] = offers(w)
+        await click(w, esc_id, EE1, "take", offer.ts, "50.001")
+        await w.daemon.settle()
+
+        def reminders() -> list[str]:
+            return [str(c.args.get("text")) for c in w.slack.calls_to("chat.postMessage")
+                    if c.args.get("channel") == EE1]
+
+        w.daemon.clock.advance(200 * 60)
+        await w.daemon.settle()
+        assert reminders() == []  # not quiet for ee.quiet_after_minutes (240) yet
+        w.daemon.clock.advance(41 * 60)
+        await w.daemon.settle()
+        [text] = reminders()
+        assert f"Nothing has happened on escalation {esc_id}" in text and "DRI" in text
+        assert "ee_reminded" in await w.daemon.events(esc_id)
+        await click(w, esc_id, EE1, "resolved", offer.ts, "50.002")
+        await w.daemon.settle()
+        w.daemon.clock.advance(300 * 60)
+        await w.daemon.settle()
+        assert len(reminders()) == 1  # resolved: no more reminders
+
+
+async def test_an_incoming_ee_takes_over_what_an_outgoing_one_owned(tmp_path: Path) -> None:
+    rotations = [rotation("2026-11-16", "2026-11-22", engineer(EE1, "Ada Lovelace")),
+                 rotation("2026-11-23", "2026-12-06", engineer(EE2, "Grace Hopper"))]
+    async with ee_world(tmp_path, rotations) as w:
+        esc_id = await request_for_help(w)
+        [offer] = offers(w)
+        await click(w, esc_id, EE1, "take", offer.ts, "60.001")
+        await w.daemon.settle()
+        await click(w, esc_id, EE2, "take", offer.ts, "60.002")  # not on rotation yet
+        await w.daemon.settle()
+        assert "ee_taken_over" not in await w.daemon.events(esc_id)
+        w.daemon.clock.advance(3 * 24 * 3600)  # Tuesday: Grace's rotation
+        await w.daemon.settle()
+        await click(w, esc_id, EE2, "take", offer.ts, "60.003")
+        await w.daemon.settle()
+        [moved] = [e for e in await w.daemon.store.timeline(esc_id)
+                   if e.event == "ee_taken_over"]
+        assert (moved.actor, moved.details["from"]) == (EE2, EE1)
+        board = await (await w.daemon.admin.get("/api/ee")).json()
+        assert [(o["ee"], o["on_rotation"]) for o in board["owners"]] == [(EE2, True)]
+
+
+async def test_an_offer_that_cannot_be_posted_sends_the_request_on_at_once(
+        tmp_path: Path) -> None:
+    async with ee_world(tmp_path, TWO_EES) as w:
+        w.slack.refuse(EE_CHANNEL, "channel_not_found")
+        esc_id = await request_for_help(w)
+        events = await w.daemon.events(esc_id)
+        assert "ee_skipped" in events and "rfh_issue_opened" in events
+        # The offer did not die: it handed the request on (the rotation's handoff message,
+        # posted to the same channel, is dead-lettered and needs a person).
+        assert [job.split(":")[0] for job in await w.daemon.dead_jobs()] == ["ee_handoff"]
+
+
+async def test_a_handoff_retried_after_a_lost_answer_is_not_posted_twice(
+        tmp_path: Path) -> None:
+    """The process can die between Slack's answer and the job's completion; the job's next
+    attempt finds its message by its key instead of posting a second one."""
+    async with ee_world(tmp_path, TWO_EES) as w:
+        await w.daemon.settle()
+
+        def handoffs() -> list[str]:
+            return [str(c.args.get("text")) for c in w.slack.calls_to("chat.postMessage")
+                    if "EE rotation 2026-11-16..2026-11-29 starts" in str(c.args.get("text"))]
+
+        assert len(handoffs()) == 1
+        [job] = [j for j in await w.daemon.store.list_jobs(JobState.DONE)
+                 if j.kind == "ee_handoff"]
+        parts = build_parts(w.daemon.settings, w.daemon.store, w.daemon.clock, Metrics())
+        await EEJobs(parts.deps).handoff(replace(job, attempts=2))
+        assert len(handoffs()) == 1
+        await EEJobs(parts.deps).handoff(replace(job, attempts=1))  # a first attempt posts
+        assert len(handoffs()) == 2
+
+
+async def test_an_offer_stops_offering_once_the_incident_is_over(tmp_path: Path) -> None:
+    async with ee_world(tmp_path, TWO_EES) as w:
+        esc_id = await request_for_help(w)
+        [offer] = offers(w)
+        closed = incident(severity="SEV3", exhausted=False, category="closed",
+                          updated_at=stamp(HARNESS_START + 60))
+        assert (await w.daemon.incident_io(closed)).status == 202
+        await w.daemon.settle()
+        blocks = str(w.slack.messages[(EE_CHANNEL, offer.ts)].blocks)
+        assert TAKE_ACTION not in blocks and "nothing is needed any more" in blocks
+        await click(w, esc_id, EE1, "take", offer.ts, "70.001")
+        await w.daemon.settle()
+        assert "ee_assigned" not in await w.daemon.events(esc_id)
+        assert any("This escalation is over" in text for text in ephemerals_to(w, EE1))
+
+
+async def test_a_take_it_on_another_message_changes_nothing_and_says_so(tmp_path: Path) -> None:
+    async with ee_world(tmp_path, TWO_EES) as w:
+        esc_id = await request_for_help(w)
+        await click(w, esc_id, EE1, "take", "1700000000.999999", "80.001")
+        await w.daemon.settle()
+        assert "ee_assigned" not in await w.daemon.events(esc_id)
+        assert any("not this escalation's recorded offer" in text
+                   for text in ephemerals_to(w, EE1))
