@@ -99,7 +99,8 @@ def _half_configured(settings: Settings) -> list[Finding]:
                      "not: the SMOC on call cannot be looked up")
     if _given(pd.tier2_schedule_id) and not _given(pd.api_token):
         found.append("pagerduty.tier2_schedule_id is set but TIER2GATE_PAGERDUTY__API_TOKEN is "
-                     "not: the Tier 2 engineer on call cannot be looked up")
+                     "not: the Tier 2 engineer on call cannot be looked up (the approval "
+                     "request's load line, the weekend heads-up)")
     if _given(tracker.token) != _given(tracker.project):
         missing = "tracker.project" if _given(tracker.token) else "TIER2GATE_TRACKER__TOKEN"
         found.append(f"the {tracker.kind} tracker is set up in part: {missing} is missing, so "
@@ -142,6 +143,10 @@ def _gaps(settings: Settings) -> list[Finding]:
             and not _given(settings.tracker.project):
         found.append(Finding("warning", "no tracker (tracker.token, tracker.project): retro and "
                                         "request-for-help issues cannot be opened"))
+    if settings.customer_events.configured and not settings.slack.tier2():
+        found.append(Finding("warning", "customer events are configured but no channel is: "
+                                        "set slack.tier2_channel for the weekend heads-up "
+                                        "(events are still flagged on approval requests)"))
     resolves_smoc = _given(pd.smoc_schedule_id) and _given(pd.api_token)
     if not (resolves_smoc or _given(approval.smoc_user_id) or approval.backup_user_ids
             or _given(approval.backup_group_id)):

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from daemon.customer_calendar import CUSTOMER_PROPERTY, inspect_sources
 from daemon.domain.policy import Policy
 from daemon.ingress.incident_io import CUSTOMER_FIELDS
 from daemon.ingress.signatures import decode_standard_webhook_secret
@@ -123,6 +124,7 @@ async def run_checks(settings: Settings, policy: Policy, vendors: Vendors) -> li
     results += await _guarded("zendesk_api", _zendesk_api, settings, vendors)
     results += await _guarded("jsm_api", _jsm_api, settings, vendors)
     results += await _team_checks(policy, vendors)
+    results.append(await _customer_events(settings, policy))
     return results
 
 
@@ -280,7 +282,8 @@ async def _slack_checks(settings: Settings, chat: ChatPreflight | None) -> list[
     results = [ok("slack_token", f"valid, bot user {identity.user_id}")]
     channels: list[tuple[str, str | None]] = [
         ("approval_channel", settings.slack.approval_channel),
-        ("rfh_channel", settings.slack.rfh_channel)]
+        ("rfh_channel", settings.slack.rfh_channel),
+        ("tier2_channel", settings.slack.tier2_channel)]
     if settings.ee.roster_file is not None and settings.ee.channel:
         channels.append(("ee_channel", settings.ee.channel))  # EE offers and handoffs
     private = False
@@ -340,6 +343,23 @@ async def _channel(name: str, channel: str | None, chat: ChatPreflight,
         return fail(name, f"the bot is not a member of {channel}",
                     f"in Slack, run `/invite @<the app>` in {channel}"), state
     return ok(name, f"{channel}: the bot is a member"), state
+
+
+async def _customer_events(settings: Settings, policy: Policy) -> CheckResult:
+    """The customer-events calendar as the daemon reads it: every file and the URL."""
+    name = "customer_events"
+    if not settings.customer_events.configured:
+        return skip(name, "no calendar (customer_events.files, customer_events.ical_url)")
+    found, problems = await inspect_sources(
+        settings.customer_events, policy.business_hours.zone, datetime.now(UTC),
+        settings.tls.ca_file)
+    if problems:
+        return fail(name, "; ".join(problems),
+                    "fix the file named (check-config names its line and key), or the URL: "
+                    "customer_events.ical_url must answer 200 with an iCalendar document")
+    skipped = (f"; {found.skipped} entries name no customer ({CUSTOMER_PROPERTY} or a "
+               "'Customer: …' summary) and are left out" if found.skipped else "")
+    return ok(name, f"{len(found.events)} event(s) around now{skipped}")
 
 
 async def _smoc(settings: Settings, vendors: Vendors) -> CheckResult:

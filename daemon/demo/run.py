@@ -6,7 +6,9 @@ approval comes from the dashboard (or `--auto-approve`), then Tier 2 acknowledge
 customer recovers, and the retro issue appears in the local GitLab. Last, Support escalates an
 urgent Zendesk ticket through a signed trigger delivery: it belongs to a second Tier 1 team,
 Platform Support (recognised by its Zendesk group), so that team's own manager on call is
-asked in its own channel, and the ticket gets internal notes saying so.
+asked in its own channel, and the ticket gets internal notes saying so. Acme Corp is in the
+middle of a migration weekend (the customer-events calendar): Friday's heads-up told Tier 2,
+and the approval request says so.
 """
 
 from __future__ import annotations
@@ -67,6 +69,8 @@ teams:
     smoc_schedule_id: {PLATFORM_SCHEDULE}
     approval_channel: {PLATFORM_CHANNEL}
 """
+TIER2_CHANNEL, TIER2_SCHEDULE = "C0TIER2", "PTIER2SCHED"
+TIER2_USER_ID, TIER2_EMAIL = "U0TINA", "tina@example.com"
 EE_USER_ID, EE_NAME, EE_CHANNEL = "U0EEDEMO", "Eve Engineer", "C0EESUPPORT"
 
 
@@ -116,7 +120,9 @@ class Demo:
         self.pd_secret, self.slack_secret = _secret(), secrets.token_hex(16)
         self.inc_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
         self.slack = FakeSlack(token="xoxb-" + _secret(), users_by_email={
-            SMOC_EMAIL: SMOC_USER_ID, PLATFORM_SMOC_EMAIL: PLATFORM_SMOC_ID})
+            SMOC_EMAIL: SMOC_USER_ID, PLATFORM_SMOC_EMAIL: PLATFORM_SMOC_ID,
+            TIER2_EMAIL: TIER2_USER_ID})
+        self.calendar = folder / "customer-events.yaml"
         self.pagerduty = FakePagerDuty(token=_secret(), ca_file=folder / "standin-ca.pem")
         self.gitlab = FakeGitLab(_secret(), "support/retros")
         self.zd_secret, self.zd_token = _secret(), _secret()
@@ -148,12 +154,14 @@ class Demo:
             http={"host": "127.0.0.1", "port": 0},
             admin={"host": "127.0.0.1", "port": self.port},
             slack={"bot_token": self.slack.token, "signing_secret": self.slack_secret,
-                   "api_url": self.slack.api_url, "approval_channel": CHANNEL},
+                   "api_url": self.slack.api_url, "approval_channel": CHANNEL,
+                   "tier2_channel": TIER2_CHANNEL},
             pagerduty={"api_token": self.pagerduty.token, "from_email": FROM_EMAIL,
                        "api_url": self.pagerduty.api_url,
                        "events_url": self.pagerduty.events_url,
                        "webhook_secrets": [self.pd_secret], "smoc_schedule_id": SCHEDULE,
-                       "tier2_service_id": TIER2_SERVICE},
+                       "tier2_service_id": TIER2_SERVICE, "tier2_schedule_id": TIER2_SCHEDULE},
+            customer_events={"files": [self.calendar]},
             incident_io={"webhook_secret": self.inc_secret},
             zendesk={"webhook_secret": self.zd_secret, "url": self.zendesk.url,
                      "email": ZD_AGENT, "api_token": self.zd_token,
@@ -165,6 +173,18 @@ class Demo:
             ee={"roster_file": self.roster(), "channel": EE_CHANNEL},
             log={"level": "ERROR", "format": "console"},
         )
+
+    def write_calendar(self) -> None:
+        """Acme Corp migrates to a new payment provider over the story's weekend."""
+        now = datetime.fromtimestamp(self.clock.now(), tz=UTC)
+        start, end = now - timedelta(hours=2), now + timedelta(hours=40)
+        self.calendar.write_text(
+            "events:\n  - customer: Acme Corp\n    kind: migration\n"
+            "    summary: move to the new payment provider\n"
+            f"    start: {start.isoformat()}\n    end: {end.isoformat()}\n", encoding="utf-8")
+
+    def headsups(self) -> list[str]:
+        return [m.text for m in self.slack.messages.values() if m.channel == TIER2_CHANNEL]
 
     async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
         async with aiohttp.ClientSession() as session, session.post(
@@ -211,8 +231,10 @@ async def run_demo(folder: Path, port: int, auto_approve: bool) -> int:
         stack.push_async_callback(demo.gitlab.close)
         demo.pagerduty.set_oncall(SCHEDULE, "PSMOCUSER", SMOC_EMAIL)
         demo.pagerduty.set_oncall(PLATFORM_SCHEDULE, "PPLATUSER", PLATFORM_SMOC_EMAIL)
-        # the Tier 2 engineer who acknowledges: her profile time zone judges her load
-        demo.pagerduty.set_user("PTIER2", "tina@example.com", name="Tina (Tier 2)",
+        demo.write_calendar()
+        # the Tier 2 engineer on call, who acknowledges: her profile time zone judges her load
+        demo.pagerduty.set_oncall(TIER2_SCHEDULE, "PTIER2", TIER2_EMAIL)
+        demo.pagerduty.set_user("PTIER2", TIER2_EMAIL, name="Tina (Tier 2)",
                                 time_zone="America/Los_Angeles")
         demo.pagerduty.services[TIER2_SERVICE] = "Tier 2 (demo)"
         demo.pagerduty.requesters = {FROM_EMAIL}
@@ -244,6 +266,7 @@ async def story(demo: Demo, store: Store, narrator: Narrator, auto_approve: bool
     opened = iso(demo.clock.now())
     narrator.say(f"Saturday {opened[11:16]} UTC. tier2gate is up at {demo.base}/ "
                  f"(stand-ins: Slack, PagerDuty over TLS, GitLab, Zendesk).")
+    await headsup_step(demo, narrator)
     s1 = incident_io_event(
         incident_id="01DEMOS1", reference="INC-5001", name="Checkout is down for Acme Corp",
         severity="SEV1", customer="Acme Corp", exhausted=True, category="triage",
@@ -290,6 +313,22 @@ async def story(demo: Demo, store: Store, narrator: Narrator, auto_approve: bool
     await asyncio.Event().wait()
     return 0
 
+
+
+async def headsup_step(demo: Demo, narrator: Narrator) -> None:
+    """Friday 15:00 passed while the demo was not running: started within a day of it, the
+    daemon sends the weekend heads-up late, once."""
+    for _ in range(100):
+        if demo.headsups():
+            break
+        await asyncio.sleep(0.1)
+    text = "\n".join(demo.headsups())
+    if "Acme Corp" in text and f"<@{TIER2_USER_ID}>" in text:
+        narrator.say(f"Customer events: Friday's heads-up reached Tier 2 in Slack {TIER2_CHANNEL}"
+                     ": Acme Corp migrates to a new payment provider this weekend; Tina is on "
+                     "call for Tier 2.")
+    else:
+        narrator.say("Customer events: the weekend heads-up did not arrive (see the log).")
 
 
 async def ee_step(demo: Demo, narrator: Narrator) -> None:

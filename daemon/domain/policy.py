@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from daemon.domain.calendar import BusinessHours, require_aware
+from daemon.domain.customer_events import CustomerEvent, EventCalendar
 from daemon.domain.models import CHAT_USER_ID, Criterion, Escalation, Source, Status
 from daemon.domain.teams import DEFAULT_TEAM, TEAM_NAME, Recognition, recognise
 
@@ -184,6 +185,9 @@ class Conditions(_Frozen):
     weekend: bool | None = None
     off_hours: bool | None = None
     test_mode: bool | None = None
+    customer_event_active: bool | None = Field(
+        default=None, description="the customer has an event (maintenance, migration, ...) "
+                                  "in progress, from the customer-events calendar")
 
 
 class Rule(_Frozen):
@@ -448,6 +452,12 @@ class Facts(_Frozen):
     weekend: bool
     off_hours: bool
     test_mode: bool
+    customer_events: tuple[CustomerEvent, ...] = Field(
+        default=(), description="the customer's events in progress when judged")
+
+    @property
+    def customer_event_active(self) -> bool:
+        return bool(self.customer_events)
 
 
 class Decision(_Frozen):
@@ -469,8 +479,13 @@ class Decision(_Frozen):
                       "belongs to, recognised by the policy's `teams`")
 
 
-def evaluate(policy: Policy, escalation: Escalation, now: datetime) -> Decision:
-    """Classify `escalation` at `now`: the first matching rule wins, else the default outcome."""
+def evaluate(policy: Policy, escalation: Escalation, now: datetime,
+             events: EventCalendar | None = None) -> Decision:
+    """Classify `escalation` at `now`: the first matching rule wins, else the default outcome.
+
+    `events`: the customer-events calendar; the customer's events in progress at `now` become
+    a fact (`customer_events`), shown on the approval request and judged by
+    `customer_event_active`."""
     require_aware(now, "now")
     elapsed = max(timedelta(0), now - escalation.created_at)
     hours = policy.business_hours
@@ -486,6 +501,7 @@ def evaluate(policy: Policy, escalation: Escalation, now: datetime) -> Decision:
         weekend=hours.is_weekend(now),
         off_hours=hours.is_off_hours(now),
         test_mode=escalation.test_mode,
+        customer_events=events.in_progress(escalation.customer, now) if events else (),
     )
     recheck: list[datetime] = []
     team_name = recognise(policy.teams or (), escalation, policy.default_team or DEFAULT_TEAM)
@@ -510,6 +526,11 @@ def evaluate(policy: Policy, escalation: Escalation, now: datetime) -> Decision:
         if failed == ["min_age_minutes"] and rule.when.min_age_minutes is not None:
             due = escalation.created_at + timedelta(minutes=rule.when.min_age_minutes)
             recheck.append(due.astimezone(UTC))
+        if failed == ["customer_event_active"] and events is not None:
+            # The customer's next event starts (or the one under way ends) at a known time.
+            change = events.next_change(escalation.customer, now)
+            if change is not None:
+                recheck.append(change.astimezone(UTC))
     decision = Decision(
         outcome=policy.default_outcome,
         rule=None,
@@ -557,7 +578,7 @@ def _check(when: Conditions, facts: Facts, elapsed: timedelta) -> tuple[Matched,
     if when.min_age_minutes is not None:
         holds = elapsed >= timedelta(minutes=when.min_age_minutes)
         judge("min_age_minutes", holds, round(facts.age_minutes, 1))
-    for flag in ("weekend", "off_hours", "test_mode"):
+    for flag in ("weekend", "off_hours", "test_mode", "customer_event_active"):
         expected: bool | None = getattr(when, flag)
         if expected is not None:
             judge(flag, getattr(facts, flag) is expected, expected)

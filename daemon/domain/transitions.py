@@ -244,7 +244,10 @@ def _classify(gate: Gate, decision: Decision, rfh_due: datetime, now: datetime) 
             "criteria": [c.value for c, held in decision.facts.criteria.items() if held],
             "severity": decision.facts.severity, "weekend": decision.facts.weekend,
             "off_hours": decision.facts.off_hours, "previous": gate.phase.value, "team": team,
-            **({"due": rfh_due.isoformat()} if phase is Phase.RFH else {})}))
+            **({"due": rfh_due.isoformat()} if phase is Phase.RFH else {}),
+            **({"customer_events": [e.model_dump(mode="json")
+                                    for e in decision.facts.customer_events]}
+               if decision.facts.customer_events else {})}))
     elif team != gate.team:
         records.append(Record("team_changed", POLICY, {"from": gate.team, "to": team}))
     updates: dict[str, Any] = {"phase": phase, "decision": decision, "team": team}

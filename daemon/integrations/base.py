@@ -9,6 +9,7 @@ the job runner owns the timing. Error messages must never contain a token or sec
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -96,6 +97,9 @@ class ApprovalView:
     page_failed: bool = False  # the page was decided but did not go out (for good)
     no_decision: NoDecision | None = None  # set: nobody decided, and nobody needs to any more
     no_decision_detail: str = ""  # the merge target, or the policy's reason (untrusted text)
+    # The customer's events in progress when judged, e.g. "migration: Move to the EU region
+    # (until 2026-12-06 20:00 UTC)" (untrusted text: from a calendar)
+    customer_events: tuple[str, ...] = ()
     # The evidence pack (policy `evidence`): labels of what Support handed over and of what is
     # missing. Shown so the SMOC decides with it in view; it never blocks a decision.
     evidence_present: tuple[str, ...] = ()
@@ -251,6 +255,11 @@ class Pager(Protocol):
         """Page Tier 2, idempotently on `request.key`."""
         ...
 
+    async def on_call(self, schedule_id: str, since: datetime, until: datetime
+                      ) -> tuple[OnCall, ...]:
+        """Who is on call on `schedule_id` at some time in [since, until), in shift order."""
+        ...
+
     async def user_time_zone(self, user_id: str) -> str | None:
         """The IANA time zone of a responder's profile, None when PagerDuty has none."""
         ...
@@ -259,6 +268,16 @@ class Pager(Protocol):
         """(user id, name) of whoever is on call now on the Tier 2 schedule; None when no
         schedule is configured or nobody is on call."""
         ...
+
+
+@dataclass(frozen=True)
+class OnCall:
+    """One person's on-call shift (name and email as the pager has them: untrusted text)."""
+
+    name: str
+    email: str
+    start: datetime | None = None  # None: open-ended (PagerDuty leaves "always on call" empty)
+    end: datetime | None = None
 
 
 @dataclass(frozen=True)

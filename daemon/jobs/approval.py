@@ -396,7 +396,7 @@ class Approvals:
         if current is None or job_round(job) != current.gate.round:
             return None
         now = self._now()
-        step = judge_again(self.deps.policy.current(), current, now)
+        step = judge_again(self.deps.policy.current(), current, now, self.deps.calendar())
         gate = step.gate
         early = self._early(job, gate, 60 * minutes(timing(gate)), now)
         step = step.then(early if early is not None else act(gate, now))

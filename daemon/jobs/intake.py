@@ -339,9 +339,10 @@ class Intake:
                 delivery: Delivery | None, note: tuple[str, dict[str, str]] | None = None
                 ) -> Changes:
         policy = self.deps.policy.current()
+        decision = evaluate(policy, escalation, now, self.deps.calendar())
         step = on_facts(
-            previous.gate if previous else Gate(), escalation, evaluate(policy, escalation, now),
-            now, previous=previous.escalation if previous else None,
+            previous.gate if previous else Gate(), escalation, decision, now,
+            previous=previous.escalation if previous else None,
             rfh_due=policy.business_hours.next_business_start(now),
         )
         escalation_id = previous.row.id if previous else new_escalation_id()

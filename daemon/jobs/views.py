@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from daemon.clock import iso
+from daemon.domain.customer_events import CustomerEvent
 from daemon.domain.gate import Gate, Phase, Verdict
 from daemon.domain.models import Escalation, Status
 from daemon.domain.policy import Policy
@@ -87,6 +88,7 @@ def approval_view(current: Loaded, settings: Settings, now: datetime,
         page_failed=any(p.effect == PAGE and p.final for p in gate.problems),
         no_decision=no_decision,
         no_decision_detail=detail,
+        customer_events=tuple(event_line(e) for e in facts.customer_events) if facts else (),
         evidence_present=evidence[0],
         evidence_missing=evidence[1],
         ee_id=gate.ee.owner if gate.ee else "",
@@ -94,6 +96,12 @@ def approval_view(current: Loaded, settings: Settings, now: datetime,
         tier2_load=tier2_load,
         team="" if gate.team == DEFAULT_TEAM else gate.team,
     )
+
+
+def event_line(event: CustomerEvent) -> str:
+    """A customer event as the approval request names it (plain text: the chat escapes it)."""
+    what = f"{event.kind.value}: {event.summary}" if event.summary else event.kind.value
+    return f"{what} (until {human_time(event.end)})"
 
 
 def _no_decision(gate: Gate, escalation: Escalation) -> tuple[NoDecision | None, str]:

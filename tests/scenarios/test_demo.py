@@ -34,6 +34,8 @@ def test_the_demo_story_runs_unattended_and_the_report_counts_it(tmp_path: Path)
                  'ZD-4242: Zendesk declared "Payments API returns 500 for Initech"',
                  "Zendesk ticket #4242 got 2 internal note(s) (classified emergency, "
                  "approval requested)",
+                 "Customer events: Friday's heads-up reached Tier 2 in Slack C0TIER2",
+                 "customer event in progress: migration, move to the new payment provider",
                  "Summary: 2 approval request(s) in Slack, 1 page(s) in PagerDuty, "
                  "1 issue(s) in GitLab."):
         assert line in narration
