@@ -17,11 +17,13 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from daemon.domain.teams import DEFAULT_TEAM
 from daemon.store.records import EscalationRow, TimelineEntry
 from daemon.store.units import (
     _ESC_COLUMNS,
     EMERGENCY,
     REPORT_EVENTS,
+    Row,
     Sql,
     Stmt,
     Unit,
@@ -75,6 +77,7 @@ class Noted:
     actor: str
     at: float
     details: dict[str, Any]
+    team: str = DEFAULT_TEAM
 
 
 @dataclass(frozen=True)
@@ -178,18 +181,20 @@ _POSTGRES_WEEKEND = (
 _NONE = ", ".join(["NULL"] * (len(REPORT_EVENTS) + 2))
 
 
-def _figures_sql(weekend: str) -> str:
+def _figures_sql(weekend: str, team: bool = False) -> str:
     """Groups and the emergencies' durations in one statement (one snapshot): rows with kind
-    'g' are groups, rows with kind 'd' one emergency's three durations."""
+    'g' are groups, rows with kind 'd' one emergency's three durations; `team`: one group per
+    team too, each duration tagged with its team."""
+    key = "team, " if team else ""
     return (
-        "SELECT 'g' AS kind, outcome, state, weekend, emergency, count(*) AS n, "
+        f"SELECT 'g' AS kind, {key}outcome, state, weekend, emergency, count(*) AS n, "
         + ", ".join(f"count(first_{event}) AS {event}" for event in REPORT_EVENTS)
         + ", sum(dead_letters) AS dead_lettered, NULL AS to_approve, NULL AS to_acknowledge,"
-        f" NULL AS to_resolve FROM (SELECT outcome, state, {weekend} AS weekend, dead_letters, "
-        + ", ".join(f"first_{event}" for event in REPORT_EVENTS)
+        f" NULL AS to_resolve FROM (SELECT {key}outcome, state, {weekend} AS weekend,"
+        " dead_letters, " + ", ".join(f"first_{event}" for event in REPORT_EVENTS)
         + f", CASE WHEN {_IS_EMERGENCY} THEN 1 ELSE 0 END AS emergency {_WINDOW}) AS s"
-        " GROUP BY outcome, state, weekend, emergency"
-        f" UNION ALL SELECT 'd', NULL, NULL, NULL, NULL, {_NONE},"
+        f" GROUP BY {key}outcome, state, weekend, emergency"
+        f" UNION ALL SELECT 'd', {key}NULL, NULL, NULL, NULL, {_NONE},"
         " first_approved - first_approval_requested, first_acknowledged - first_paged,"
         f" first_resolved - first_received {_WINDOW} AND {_IS_EMERGENCY} AND"
         " (first_approved IS NOT NULL OR first_acknowledged IS NOT NULL"
@@ -199,15 +204,22 @@ def _figures_sql(weekend: str) -> str:
 REPORT_FIGURES = Sql.of(_figures_sql(_SQLITE_WEEKEND), _figures_sql(_POSTGRES_WEEKEND))
 # Criteria: those every classification recorded, counted once per escalation; an escalation
 # classified before criteria were recorded counts those its stored decision held.
-REPORT_CRITERIA = Sql.of(
-    "SELECT j.value AS criterion, count(*) AS n FROM escalations e,"
-    " json_each(COALESCE(e.recorded_criteria, e.decision_criteria)) AS j"
-    f" WHERE {_in_window('e.')} GROUP BY j.value",
-    "SELECT j.criterion, count(*) AS n FROM escalations e,"
-    " jsonb_array_elements_text(COALESCE(e.recorded_criteria, e.decision_criteria)::jsonb)"
-    " AS j (criterion)"
-    f" WHERE {_in_window('e.')} GROUP BY j.criterion",
-)
+def _criteria_sql(team: bool) -> Sql:
+    """Criteria: those every classification recorded, counted once per escalation; an
+    escalation classified before criteria were recorded counts those its stored decision
+    held. `team`: counted per team."""
+    key = "e.team, " if team else ""
+    return Sql.of(
+        f"SELECT {key}j.value AS criterion, count(*) AS n FROM escalations e,"
+        " json_each(COALESCE(e.recorded_criteria, e.decision_criteria)) AS j"
+        f" WHERE {_in_window('e.')} GROUP BY {key}j.value",
+        f"SELECT {key}j.criterion, count(*) AS n FROM escalations e,"
+        " jsonb_array_elements_text(COALESCE(e.recorded_criteria, e.decision_criteria)::jsonb)"
+        f" AS j (criterion) WHERE {_in_window('e.')} GROUP BY {key}j.criterion",
+    )
+
+
+REPORT_CRITERIA = _criteria_sql(False)
 # Declines and timeouts: the window's escalations that had one (from the index), then their
 # entries.
 _NOTED = (
@@ -218,10 +230,10 @@ _NOTED = (
     + ") ORDER BY t.at, e.opened_at DESC, t.id"
 )
 REPORT_NOTED = Sql.of(
-    "SELECT t.escalation_id, t.event, t.actor, t.at, t.details,"
+    "SELECT t.escalation_id, t.event, t.actor, t.at, t.details, e.team,"
     " COALESCE(json_extract(e.data, '$.escalation.reference'), '') AS reference,"
     " COALESCE(json_extract(e.data, '$.escalation.title'), '') AS title" + _NOTED,
-    "SELECT t.escalation_id, t.event, t.actor, t.at, t.details,"
+    "SELECT t.escalation_id, t.event, t.actor, t.at, t.details, e.team,"
     " COALESCE(e.data::jsonb #>> '{escalation,reference}', '') AS reference,"
     " COALESCE(e.data::jsonb #>> '{escalation,title}', '') AS title" + _NOTED,
 )
@@ -262,7 +274,68 @@ def report_figures(since: float, until: float, zone: str = "UTC", weekend: str =
     rows = yield Stmt(REPORT_CRITERIA, window)
     criteria = {str(row["criterion"]): int(row["n"]) for row in rows}
     rows = yield Stmt(REPORT_NOTED, window)
-    noted = tuple(Noted(escalation_id=row["escalation_id"], reference=row["reference"],
-                        title=row["title"], event=row["event"], actor=row["actor"],
-                        at=row["at"], details=json.loads(row["details"])) for row in rows)
+    noted = tuple(_noted(row) for row in rows)
     return Figures(groups, durations, criteria, noted)
+
+
+def _noted(row: Row) -> Noted:
+    return Noted(escalation_id=row["escalation_id"], reference=row["reference"],
+                 title=row["title"], event=row["event"], actor=row["actor"], at=row["at"],
+                 details=json.loads(row["details"]), team=row["team"])
+
+
+# --- the report's figures per Tier 1 team --------------------------------------------------------
+# The same statements with the team as one more grouping key: one pass over the window for all
+# teams, not one per team, and nothing but aggregates (and one duration row per emergency, as
+# above) travels back.
+
+TEAM_FIGURES = Sql.of(_figures_sql(_SQLITE_WEEKEND, team=True),
+                      _figures_sql(_POSTGRES_WEEKEND, team=True))
+TEAM_CRITERIA = _criteria_sql(True)
+
+
+def team_figures(since: float, until: float, noted: Sequence[Noted], zone: str = "UTC",
+                 weekend: str = "67") -> Unit[dict[str, Figures]]:
+    """The report's figures for escalations opened in [since, until), per team; `noted` are
+    the window's declines and timeouts (`REPORT_NOTED`); `zone` and `weekend` as for
+    `report_figures`."""
+    window = (since, until, None, None)  # every team, grouped by team
+    rows = yield Stmt(TEAM_FIGURES, (zone, weekend, *window, *window))
+    groups: dict[str, list[Group]] = {}
+    durations: dict[str, list[tuple[float | None, float | None, float | None]]] = {}
+    for row in rows:
+        if row["kind"] == "g":
+            groups.setdefault(row["team"], []).append(Group(
+                outcome=row["outcome"], state=row["state"], weekend=bool(row["weekend"]),
+                emergency=bool(row["emergency"]), count=int(row["n"]),
+                reached={event: int(row[event]) for event in REPORT_EVENTS},
+                dead_lettered=int(row["dead_lettered"])))
+        else:
+            durations.setdefault(row["team"], []).append((
+                _forward(row["to_approve"]), _forward(row["to_acknowledge"]),
+                _forward(row["to_resolve"])))
+    rows = yield Stmt(TEAM_CRITERIA, window)
+    criteria: dict[str, dict[str, int]] = {}
+    for row in rows:
+        criteria.setdefault(row["team"], {})[str(row["criterion"])] = int(row["n"])
+    return {team: Figures(tuple(found), tuple(durations.get(team, ())), criteria.get(team, {}),
+                          tuple(n for n in noted if n.team == team))
+            for team, found in groups.items()}
+
+
+def figures_with_teams(since: float, until: float, zone: str = "UTC", weekend: str = "67"
+                       ) -> Unit[tuple[Figures, dict[str, Figures]]]:
+    """The report's figures for the window, whole and per team, in one snapshot and one pass
+    over the window: the whole is the teams' figures together (a report only ever sums
+    groups, so a group split by team counts the same as the group). `zone` and `weekend` as
+    for `report_figures`."""
+    rows = yield Stmt(REPORT_NOTED, (since, until, None, None))
+    noted = tuple(_noted(row) for row in rows)
+    teams = yield from team_figures(since, until, noted, zone, weekend)
+    criteria: dict[str, int] = {}
+    for figures in teams.values():
+        for name, n in figures.criteria.items():
+            criteria[name] = criteria.get(name, 0) + n
+    whole = Figures(tuple(g for f in teams.values() for g in f.groups),
+                    tuple(d for f in teams.values() for d in f.durations), criteria, noted)
+    return whole, teams
