@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import sys
 from collections.abc import Sequence
@@ -96,6 +97,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
              admin_port=settings.admin.port, mode=settings.mode, store=store.backend.dialect)
     for finding in findings:
         log.warning("serve.config_warning", problem=finding.message)
+    # Everything imported and built so far lives as long as the process: moved out of the
+    # collector's generations, each full collection no longer walks it again. Measured on the
+    # dashboard over 100,000 escalations: time in the collector 10-14 % -> ~5 % (bench/README).
+    gc.freeze()
     try:
         # measured: uvloop gives ~10% more intake per CPU (bench/README)
         with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:

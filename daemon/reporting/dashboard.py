@@ -330,7 +330,8 @@ async def _load(request: web.Request, limit: int, *, with_report: bool) -> Board
                     for job in await store.list_jobs(JobState.DEAD, 500)
                     if job.escalation_id is None]
         report = (await load_report(store, query.since, query.until, business_hours(request.app),
-                                    settings=request.app[SETTINGS]) if with_report else None)
+                                    settings=request.app[SETTINGS])
+                  if with_report else None)
     except StoreUnavailable as exc:
         raise web.HTTPServiceUnavailable(text=f"the store is unavailable: {exc}") from None
     views = {row_id: escalation_view(row, timelines[row_id], now) for row_id, row in shown.items()}
