@@ -159,7 +159,10 @@ def on_ee_outcome(gate: Gate, user_id: str, outcome: EEOutcome, now: datetime, *
         effects += _continue(gate, now)
     else:
         event = "ee_resolved"
-        if gate.phase is Phase.AWAITING_APPROVAL and gate.approval is None:
+        # Only an emergency whose rule holds the SMOC's request back for the EE is closed by
+        # the EE's word; one on its way to the SMOC (its rule does not wait, or the wait is
+        # over) stays the SMOC's to decide, even before the request is posted.
+        if gate.phase is Phase.AWAITING_APPROVAL and gate.approval is None and ee.waiting:
             updates["phase"] = Phase.CLOSED  # the SMOC was never needed
     if gate.approval is not None:
         effects.append(Effect(UPDATE_APPROVAL, f"ee-{outcome.value}"))

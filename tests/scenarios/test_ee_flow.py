@@ -389,3 +389,29 @@ async def test_a_take_it_on_another_message_changes_nothing_and_says_so(tmp_path
         assert "ee_assigned" not in await w.daemon.events(esc_id)
         assert any("not this escalation's recorded offer" in text
                    for text in ephemerals_to(w, EE1))
+
+
+async def test_an_ee_cannot_close_an_emergency_that_goes_to_the_smoc(tmp_path: Path) -> None:
+    """A request for help an EE owns becomes an emergency whose rule does not wait for an EE:
+    the SMOC is asked. While the approval channel fails for a moment, the EE presses
+    "Resolved without Engineering": the emergency still reaches the SMOC."""
+    async with ee_world(tmp_path, TWO_EES) as w:
+        esc_id = await request_for_help(w)
+        [offer] = offers(w)
+        await click(w, esc_id, EE1, "take", offer.ts, "90.001")
+        await w.daemon.settle()
+        w.slack.fail_post_to(CHANNEL, "internal_error", times=3)
+        worse = incident(severity="SEV1", exhausted=True, updated_at=stamp(HARNESS_START + 30))
+        assert (await w.daemon.incident_io(worse)).status == 202
+        await w.daemon.settle()
+        assert "approval_requested" not in await w.daemon.events(esc_id)  # Slack failing
+        await click(w, esc_id, EE1, "resolved", offer.ts, "90.002")
+        await w.daemon.settle()
+        for _ in range(3):  # the approval request's retries
+            w.daemon.clock.advance(1)
+            await w.daemon.settle()
+        events = await w.daemon.events(esc_id)
+        assert "ee_resolved" in events and "approval_requested" in events
+        [row] = await w.daemon.escalations()
+        assert row.state == "awaiting_approval"
+        assert [m for (c, _ts), m in w.slack.messages.items() if c == CHANNEL and not m.thread_ts]
