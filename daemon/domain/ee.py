@@ -111,7 +111,9 @@ def on_ee_take(gate: Gate, user_id: str, user_name: str, now: datetime, *, on_ro
     if not on_rotation:
         return Step(gate, (), (_tell(user_id, click_id, "Only the Escalation Engineers on the "
                                      "current rotation can take this.", channel),))
-    if ee.owner and (ee.owner == user_id or owner_on_rotation or ee.outcome is not None):
+    # An escalation its EE sent on to Engineering is still theirs while it is open (the
+    # handoff lists it): an incoming EE takes it over like any other.
+    if ee.owner and (ee.owner == user_id or owner_on_rotation or not gate.ee_open):
         text = ("You already own this escalation." if ee.owner == user_id else
                 f"{slack_mention(ee.owner)} has already taken this escalation.")
         return Step(gate, (), (_tell(user_id, click_id, text, channel),))

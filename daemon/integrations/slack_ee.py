@@ -68,11 +68,17 @@ def offer_blocks(view: EEOfferView) -> list[Block]:
     if view.outcome or view.ended:
         said = {"resolved": ":white_check_mark: Resolved without Engineering",
                 "engineering": ":arrow_right: Needs Engineering: continues to Tier 2"}
-        text = said.get(view.outcome, "") + (f" by {slack_mention(view.owner_id)}"
-                                             if view.outcome else "")
+        text = said.get(view.outcome, "") + (
+            f" by {slack_mention(view.outcome_by or view.owner_id)}" if view.outcome else "")
         if view.ended:
             text = (text + ". " if text else "") + _lit(view.ended)
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=text)]))
+        if view.take_over:
+            # Sent on to Engineering, the escalation is still its EE's: after a rotation
+            # change an incoming EE takes it over.
+            blocks.append(ActionsBlock(block_id=EE_BLOCK, elements=[
+                ButtonElement(text="Take it over", action_id=TAKE_ACTION,
+                              value=view.escalation_id)]))
     elif not view.owner_id:
         blocks.append(ActionsBlock(block_id=EE_BLOCK, elements=[
             ButtonElement(text="Take it", action_id=TAKE_ACTION, value=view.escalation_id,

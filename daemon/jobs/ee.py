@@ -70,7 +70,9 @@ def offer_view(current: Loaded, offered_to: tuple[str, ...], *, wait_minutes: fl
         emergency=gate.emergency, reason=gate.decision.reason if gate.decision else "",
         offered_to=offered_to, owner_id=ee.owner if ee else "",
         outcome=ee.outcome.value if ee and ee.outcome else "",
-        wait_minutes=wait_minutes, links=public or {}, ended=ended, shadow=shadow)
+        outcome_by=ee.outcome_by if ee else "",
+        wait_minutes=wait_minutes, links=public or {}, ended=ended, shadow=shadow,
+        take_over=gate.ee_open and ee is not None and ee.outcome is EEOutcome.ENGINEERING)
 
 
 class EEJobs:

@@ -415,3 +415,34 @@ async def test_an_ee_cannot_close_an_emergency_that_goes_to_the_smoc(tmp_path: P
         [row] = await w.daemon.escalations()
         assert row.state == "awaiting_approval"
         assert [m for (c, _ts), m in w.slack.messages.items() if c == CHANNEL and not m.thread_ts]
+
+
+async def test_an_incoming_ee_takes_over_what_an_outgoing_one_sent_to_engineering(
+        tmp_path: Path) -> None:
+    """An escalation its EE sent on to Engineering is still open and still theirs: the handoff
+    lists it, and its offer keeps a "Take it over" button for the incoming EEs."""
+    rotations = [rotation("2026-11-16", "2026-11-22", engineer(EE1, "Ada Lovelace")),
+                 rotation("2026-11-23", "2026-12-06", engineer(EE2, "Grace Hopper"))]
+    async with ee_world(tmp_path, rotations) as w:
+        esc_id = await request_for_help(w)
+        [offer] = offers(w)
+        await click(w, esc_id, EE1, "take", offer.ts, "61.001")
+        await w.daemon.settle()
+        await click(w, esc_id, EE1, "engineering", offer.ts, "61.002")
+        await w.daemon.settle()
+        w.daemon.clock.advance(3 * 24 * 3600)  # Tuesday: Grace's rotation
+        await w.daemon.settle()
+        [handoff] = [str(c.args.get("text")) for c in w.slack.calls_to("chat.postMessage")
+                     if "EE rotation 2026-11-23..2026-12-06 starts" in str(c.args.get("text"))]
+        assert esc_id in handoff and "press Take it" in handoff
+        blocks = str(w.slack.messages[(EE_CHANNEL, offer.ts)].blocks)
+        assert "Needs Engineering" in blocks and TAKE_ACTION in blocks
+        await click(w, esc_id, EE2, "take", offer.ts, "61.003")
+        await w.daemon.settle()
+        [moved] = [e for e in await w.daemon.store.timeline(esc_id)
+                   if e.event == "ee_taken_over"]
+        assert (moved.actor, moved.details["from"]) == (EE2, EE1)
+        blocks = str(w.slack.messages[(EE_CHANNEL, offer.ts)].blocks)
+        assert f"*DRI:* <@{EE2}>" in blocks and f"continues to Tier 2 by <@{EE1}>" in blocks
+        board = await (await w.daemon.admin.get("/api/ee")).json()
+        assert [(o["ee"], o["on_rotation"]) for o in board["owners"]] == [(EE2, True)]
