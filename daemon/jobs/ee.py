@@ -257,15 +257,20 @@ class EEJobs:
 
     async def handoff(self, job: Job) -> Changes | None:
         """One message to the incoming EEs listing every open escalation the outgoing EEs
-        own, with its state, last update and links; each listed escalation notes it."""
+        own (the previous rotation's, and any earlier owner off this rotation whose work nobody
+        took over), with its state, last update and links; each listed escalation notes it."""
         roster = self.deps.roster.current()
         rotation = next((r for r in roster.rotations if r.id == job.payload["rotation"]), None)
         if rotation is None:
             log.warning("ee.handoff_rotation_gone", rotation=job.payload["rotation"])
             return None
         previous = roster.before(rotation)
-        outgoing = tuple(u for u in (previous.user_ids if previous else ())
-                         if u not in rotation.user_ids)
+        # The previous rotation's EEs, and anyone off this rotation who still owns open work
+        # (an earlier rotation's EE whose escalations nobody took over): minus those who stay.
+        still_own = sorted(await self.deps.store.ee_open_per_owner())
+        outgoing = tuple(u for u in dict.fromkeys(
+            (*(previous.user_ids if previous else ()), *still_own))
+            if u not in rotation.user_ids)
         owned = await self.deps.store.ee_open_owned_by(outgoing)
         channel = self.deps.settings.ee.offer_channel(self.deps.settings.slack)
         if not channel:

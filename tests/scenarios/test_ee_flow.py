@@ -446,3 +446,33 @@ async def test_an_incoming_ee_takes_over_what_an_outgoing_one_sent_to_engineerin
         assert f"*DRI:* <@{EE2}>" in blocks and f"continues to Tier 2 by <@{EE1}>" in blocks
         board = await (await w.daemon.admin.get("/api/ee")).json()
         assert [(o["ee"], o["on_rotation"]) for o in board["owners"]] == [(EE2, True)]
+
+
+async def test_a_handoff_lists_what_an_earlier_rotation_left_untaken(tmp_path: Path) -> None:
+    """Nobody took over what Ada owned when her rotation ended: it is still owned by someone
+    off the rotation, so the rotation after the next one hears of it too."""
+    ee3 = "UEE0KATE"
+    rotations = [rotation("2026-11-16", "2026-11-22", engineer(EE1, "Ada Lovelace")),
+                 rotation("2026-11-23", "2026-11-29", engineer(EE2, "Grace Hopper")),
+                 rotation("2026-11-30", "2026-12-06", engineer(ee3, "Katherine Johnson"))]
+    async with ee_world(tmp_path, rotations) as w:
+        esc_id = await request_for_help(w)
+        [offer] = offers(w)
+        await click(w, esc_id, EE1, "take", offer.ts, "62.001")
+        await w.daemon.settle()
+
+        def handoff(rotation_id: str) -> str:
+            [text] = [str(c.args.get("text")) for c in w.slack.calls_to("chat.postMessage")
+                      if f"EE rotation {rotation_id} starts" in str(c.args.get("text"))]
+            return text
+
+        w.daemon.clock.advance(3 * 24 * 3600)  # Grace's rotation: nobody takes it over
+        await w.daemon.settle()
+        assert esc_id in handoff("2026-11-23..2026-11-29")
+        w.daemon.clock.advance(7 * 24 * 3600)  # Katherine's
+        await w.daemon.settle()
+        text = handoff("2026-11-30..2026-12-06")
+        assert esc_id in text and f"owner <@{EE1}>" in text
+        handed = [e for e in await w.daemon.store.timeline(esc_id) if e.event == "ee_handed_over"]
+        assert [e.details["rotation"] for e in handed] == ["2026-11-23..2026-11-29",
+                                                          "2026-11-30..2026-12-06"]
