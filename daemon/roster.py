@@ -37,6 +37,7 @@ from daemon.yamlfile import YamlDoc, YamlError, dotted
 log = get_logger("tier2gate.roster")
 
 _SLACK_USER_ID = r"^[UW][A-Z0-9]{2,}$"  # Slack user ids: U… (W… on Enterprise Grid)
+_FIRST_DAY, _LAST_DAY = date(1970, 1, 1), date(9998, 12, 31)
 
 
 class RosterError(ValueError):
@@ -63,6 +64,9 @@ class RotationEntry(_Frozen):
     def _ordered(self) -> Self:
         if self.to < self.from_:
             raise ValueError("`to` is before `from`")
+        if self.from_ < _FIRST_DAY or self.to > _LAST_DAY:
+            # Beyond these the hand-over moments (the day after `to`, in UTC) are no dates.
+            raise ValueError(f"dates must lie between {_FIRST_DAY} and {_LAST_DAY}")
         ids = [e.slack_user_id for e in self.engineers]
         if len(set(ids)) != len(ids):
             raise ValueError("an engineer is listed twice")

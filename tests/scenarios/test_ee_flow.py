@@ -476,3 +476,25 @@ async def test_a_handoff_lists_what_an_earlier_rotation_left_untaken(tmp_path: P
         handed = [e for e in await w.daemon.store.timeline(esc_id) if e.event == "ee_handed_over"]
         assert [e.details["rotation"] for e in handed] == ["2026-11-23..2026-11-29",
                                                           "2026-11-30..2026-12-06"]
+
+
+@pytest.mark.parametrize(("mistake", "said"), [
+    (("to: '2026-11-29'", "to: 2026-11-31"), "yaml:9: rotations[0].to: '2026-11-31' is not"),
+    (("to: '2026-11-29'", "to: 9999-12-31"), "ee-roster.yaml:3: rotations[0]: dates must lie"),
+])
+async def test_a_roster_edited_to_an_impossible_date_keeps_the_last_good_one(
+        tmp_path: Path, mistake: tuple[str, str], said: str) -> None:
+    """A date that is no date (November 31st), or the last one there is: the edit is refused
+    naming its line, the rotation in force stays, and the EEs still get the offer."""
+    async with ee_world(tmp_path, TWO_EES) as w:
+        path = tmp_path / "ee-roster.yaml"
+        text = path.read_text(encoding="utf-8")
+        assert mistake[0] in text
+        path.write_text(text.replace(*mistake), encoding="utf-8")
+        await request_for_help(w)
+        [offer] = offers(w)
+        assert f"<@{EE1}>" in offer.text
+        assert not await w.daemon.dead_jobs()
+        ready = await w.daemon.admin.get("/readyz")
+        body = await ready.text()
+        assert ready.status == 503 and "not reloaded" in body and said in body
