@@ -250,7 +250,10 @@ class EEJobs:
         now_s = self.deps.clock.now()
         jobs: list[NewJob] = [rotation_check_job(self.deps.settings.ee, now_s, next_period=True)]
         rotation = self.rotation(to_datetime(now_s))
-        recent = timedelta(days=self.deps.settings.retention.jobs_days - 1)
+        # A day's margin for the job to finish and be kept, or half the retention when it is
+        # shorter than two days (at least one day is kept: the window is never empty).
+        kept = self.deps.settings.retention.jobs_days
+        recent = timedelta(days=max(kept - 1, kept / 2))
         if rotation is not None and to_datetime(now_s) - rotation.start < recent:
             jobs.append(NewJob(HANDOFF, f"{HANDOFF}:{rotation.id}", {"rotation": rotation.id}))
         return Changes(jobs=tuple(jobs))

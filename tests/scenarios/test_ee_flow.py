@@ -498,3 +498,18 @@ async def test_a_roster_edited_to_an_impossible_date_keeps_the_last_good_one(
         ready = await w.daemon.admin.get("/readyz")
         body = await ready.text()
         assert ready.status == 503 and "not reloaded" in body and said in body
+
+
+async def test_a_rotation_is_handed_over_with_the_shortest_job_retention(tmp_path: Path) -> None:
+    """`retention.jobs_days: 1`, the least allowed: the rotation in force is still handed over
+    (once), in the first half of the day its handoff job is kept."""
+    policy = policy_with_ee(tmp_path / "policy.yaml", emergency_wait_minutes=None)
+    async with world(tmp_path, policy_file=str(policy), retention={"jobs_days": 1},
+                     ee={"roster_file": str(roster_file(tmp_path / "ee-roster.yaml", [
+                         rotation("2026-11-21", "2026-11-29", engineer(EE1, "Ada"))],
+                         handoff_time="00:00")),
+                         "channel": EE_CHANNEL}) as w:
+        await w.daemon.settle()
+        handoffs = [c for c in w.slack.calls_to("chat.postMessage")
+                    if "EE rotation 2026-11-21..2026-11-29 starts" in str(c.args.get("text"))]
+        assert len(handoffs) == 1
