@@ -27,6 +27,7 @@ from daemon.domain.ee import (
 from daemon.domain.gate import EEOutcome, Phase
 from daemon.domain.transitions import Step
 from daemon.integrations.base import Chat, EEOfferView, MessageRef
+from daemon.integrations.shorten import shorten, shorten_mrkdwn
 from daemon.integrations.slack_payloads import EEClick
 from daemon.jobs.deps import Deps
 from daemon.jobs.escalations import Loaded, changes_for, loaded
@@ -42,6 +43,11 @@ from daemon.workers.runner import Recorder
 ROTATION_CHECK = "ee_rotation"
 HANDOFF = "ee_handoff"
 _QUIET_EVENTS = ("ee_reminded",)  # a reminder is not news: it does not reset the quiet clock
+# The handoff is one Slack message (at most 40,000 characters of text): each listed escalation
+# gets a bounded line, and what does not fit is counted and left to the EE page (`/ee`).
+_HANDOFF_TITLE_MAX_CHARS = 150
+_HANDOFF_LINE_MAX_CHARS = 1_200
+_HANDOFF_MAX_CHARS = 36_000
 
 log = get_logger("tier2gate.ee")
 
@@ -309,15 +315,23 @@ def handoff_text(rotation: Rotation, outgoing: tuple[str, ...],
         return head + f"\nNo open escalation is handed over{who}."
     lines = [head, f"Open escalations owned by the outgoing EEs ({len(owned)}). Ownership "
                    "moves only when one of you takes it over: press Take it on its EE offer."]
-    for owner, row in owned:
+    size = sum(len(line) + 1 for line in lines)
+    for listed, (owner, row) in enumerate(owned):
         current = loaded(row)
         found = links(current, deps.settings)
         if current.gate.ee is not None and current.gate.ee.ts:
             found["EE offer"] = slack_permalink(current.gate.ee.channel, current.gate.ee.ts)
         updated = human_time(to_datetime(row.updated_at))
-        line = (f"• {escalation_subject(current)}: {slack_literal(current.escalation.title)} · "
+        title = shorten(current.escalation.title, _HANDOFF_TITLE_MAX_CHARS)
+        line = (f"• {escalation_subject(current)}: {slack_literal(title)} · "
                 f"{row.state} · owner {slack_mention(owner)} · last update {updated}")
         if found:
             line += " · " + " · ".join(slack_link(url, name) for name, url in found.items())
+        line = shorten_mrkdwn(line, _HANDOFF_LINE_MAX_CHARS)
+        if size + len(line) + 1 > _HANDOFF_MAX_CHARS:
+            lines.append(f"…and {len(owned) - listed} more: the Escalation Engineers page of "
+                         "the dashboard lists them all.")
+            break
+        size += len(line) + 1
         lines.append(line)
     return "\n".join(lines)

@@ -513,3 +513,28 @@ async def test_a_rotation_is_handed_over_with_the_shortest_job_retention(tmp_pat
         handoffs = [c for c in w.slack.calls_to("chat.postMessage")
                     if "EE rotation 2026-11-21..2026-11-29 starts" in str(c.args.get("text"))]
         assert len(handoffs) == 1
+
+
+async def test_a_handoff_lists_every_escalation_whatever_their_titles(tmp_path: Path) -> None:
+    """One escalation's title is the size of a Slack message: the handoff still lists the
+    escalation after it, and fits in one message."""
+    rotations = [rotation("2026-11-16", "2026-11-22", engineer(EE1, "Ada Lovelace")),
+                 rotation("2026-11-23", "2026-12-06", engineer(EE2, "Grace Hopper"))]
+    async with ee_world(tmp_path, rotations) as w:
+        huge = incident(severity="SEV3", exhausted=False, incident_id="01HUGE")
+        huge[huge["event_type"]]["name"] = "Checkout \u00e9chou\u00e9 " * 4000
+        assert (await w.daemon.incident_io(huge)).status == 202
+        other = incident(severity="SEV3", exhausted=False, incident_id="01OTHER")
+        assert (await w.daemon.incident_io(other)).status == 202
+        await w.daemon.settle()
+        rows = sorted(await w.daemon.escalations(), key=lambda r: r.opened_at)
+        for n, row in enumerate(rows):
+            [offer] = [m for m in offers(w) if row.id in str(m.blocks)]
+            await click(w, row.id, EE1, "take", offer.ts, f"63.00{n}")
+        await w.daemon.settle()
+        w.daemon.clock.advance(3 * 24 * 3600)
+        await w.daemon.settle()
+        [text] = [str(c.args.get("text")) for c in w.slack.calls_to("chat.postMessage")
+                  if "EE rotation 2026-11-23..2026-12-06 starts" in str(c.args.get("text"))]
+        assert all(row.id in text for row in rows), text[-300:]
+        assert len(text) < 4000
