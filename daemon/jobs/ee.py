@@ -128,6 +128,14 @@ class EEJobs:
             step = on_ee_offered(gate, rotation.id, rotation.user_ids, gate.ee.channel,
                                  gate.ee.ts, now, waiting=wait > 0, unclaimed_at=None)
             return self._changes(current, step, now)
+        take_within = settings.ee.take_within_minutes
+        if not gate.emergency and job.attempts > 1 \
+                and now.timestamp() - job.created_at >= take_within * 60:
+            # Tried and tried (Slack failing): the EEs could not have taken it in time either,
+            # so it goes on to the RFH path as if nobody had. An emergency has its own bound.
+            why = f"the EE offer could not be posted within {take_within:g} minutes"
+            log.error("ee.offer_failed", escalation_id=current.row.id, error=why)
+            return self._changes(current, on_ee_nobody(gate, why, now), now)
         view = offer_view(current, rotation.user_ids, wait_minutes=wait,
                           public=links(current, settings), shadow=self.deps.shadow)
         chat = self.deps.need_chat()
@@ -141,7 +149,7 @@ class EEJobs:
             log.error("ee.offer_failed", escalation_id=current.row.id, error=str(exc))
             why = f"the EE offer could not be posted: {exc}"
             return self._changes(current, on_ee_nobody(gate, why, now), now)
-        unclaimed_at = now + timedelta(minutes=settings.ee.take_within_minutes)
+        unclaimed_at = now + timedelta(minutes=take_within)
 
         async def record() -> Changes | None:
             fresh = await self._load(job.escalation_id)

@@ -538,3 +538,23 @@ async def test_a_handoff_lists_every_escalation_whatever_their_titles(tmp_path: 
                   if "EE rotation 2026-11-23..2026-12-06 starts" in str(c.args.get("text"))]
         assert all(row.id in text for row in rows), text[-300:]
         assert len(text) < 4000
+
+
+async def test_a_request_for_help_whose_offer_slack_keeps_failing_goes_on_in_time(
+        tmp_path: Path) -> None:
+    """Slack fails every post to the EE channel for hours (temporarily, so the offer is tried
+    again and again): once `ee.take_within_minutes` is over the request for help goes on to
+    the RFH path, as it would had nobody taken it, and its issue is opened."""
+    async with ee_world(tmp_path, TWO_EES) as w:
+        w.slack.fail_post_to(EE_CHANNEL, "service_unavailable", times=10_000)
+        esc_id = await request_for_help(w)
+        for _ in range(26):  # 130 minutes: ee.take_within_minutes is 120
+            w.daemon.clock.advance(300)
+            await w.daemon.settle()
+        events = await w.daemon.events(esc_id)
+        assert "ee_skipped" in events and "rfh_issue_opened" in events, events
+        [skipped] = [e for e in await w.daemon.store.timeline(esc_id) if e.event == "ee_skipped"]
+        assert "could not be posted" in skipped.details["why"]
+        assert offers(w) == []
+        [row] = await w.daemon.escalations()
+        assert not row.attention  # the offer's trouble is over: it went on
