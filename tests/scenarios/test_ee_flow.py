@@ -558,3 +558,26 @@ async def test_a_request_for_help_whose_offer_slack_keeps_failing_goes_on_in_tim
         assert offers(w) == []
         [row] = await w.daemon.escalations()
         assert not row.attention  # the offer's trouble is over: it went on
+
+
+async def test_an_emergency_the_smoc_was_asked_about_reached_engineering_whatever_the_ee_says(
+        tmp_path: Path) -> None:
+    """The EE's bounded wait is over and the SMOC is asked; the EE then says "Resolved without
+    Engineering". Engineering was engaged (the SMOC decides whether Tier 2 is paged): the
+    figures count it as having reached Engineering, and not also as resolved without it."""
+    async with ee_world(tmp_path, TWO_EES, emergency_wait_minutes=15) as w:
+        assert (await w.daemon.incident_io(incident())).status == 202
+        await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        [offer] = offers(w)
+        await click(w, row.id, EE1, "take", offer.ts, "64.001")
+        await w.daemon.settle()
+        w.daemon.clock.advance(15 * 60)
+        await w.daemon.settle()
+        assert len(w.approval_posts()) == 1
+        await click(w, row.id, EE1, "resolved", offer.ts, "64.002")
+        await w.daemon.settle()
+        layer = await load_ee_layer(w.daemon.store, to_datetime(HARNESS_START - 3600),
+                                    to_datetime(w.daemon.clock.now()))
+        assert (layer.offered, layer.taken, layer.resolved_without_engineering,
+                layer.reached_engineering) == (1, 1, 0, 1)
