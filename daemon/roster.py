@@ -12,7 +12,7 @@
 A rotation is in force from `from` at `handoff_time` until the day after `to` at
 `handoff_time`. Rotations may leave gaps (nobody is on rotation then: requests for help and
 emergencies go on at once without an EE) and may not overlap. Its id is
-`<from>..<to>`, stable across edits of its engineers.
+`<from>..<to>`, stable across edits of its engineers; its handoff is keyed by `from` alone.
 
 Like the policy, the roster is re-read when its file changes, and a file that became invalid
 keeps the last good roster in force (`problem` says why, `/readyz` and `check-config` show it).
@@ -113,6 +113,7 @@ class Rotation:
     start: datetime
     end: datetime
     engineers: tuple[Engineer, ...]
+    first_day: date  # `from`: what the rotation is known by when its end or people are edited
 
     @property
     def user_ids(self) -> tuple[str, ...]:
@@ -173,7 +174,7 @@ def parse_roster(text: str, name: str) -> Roster:
     rotations = tuple(
         Rotation(id=f"{entry.from_.isoformat()}..{entry.to.isoformat()}",
                  start=moment(entry.from_), end=moment(entry.to + timedelta(days=1)),
-                 engineers=entry.engineers)
+                 engineers=entry.engineers, first_day=entry.from_)
         for entry in sorted(parsed.rotations, key=lambda r: r.from_))
     return Roster(rotations)
 

@@ -257,7 +257,8 @@ class EEJobs:
         return self._changes(current, step, now, done) or Changes(delivery_done=done)
 
     async def check_rotation(self, _job: Job) -> Changes:
-        """Hand the current rotation over once: its handoff job's key is the rotation's id.
+        """Hand the current rotation over once: its handoff job's key is the rotation's first
+        day.
 
         A rotation older than the retention of finished jobs is not handed over (its handoff
         job may have been pruned: it would be sent again)."""
@@ -269,7 +270,11 @@ class EEJobs:
         kept = self.deps.settings.retention.jobs_days
         recent = timedelta(days=max(kept - 1, kept / 2))
         if rotation is not None and to_datetime(now_s) - rotation.start < recent:
-            jobs.append(NewJob(HANDOFF, f"{HANDOFF}:{rotation.id}", {"rotation": rotation.id}))
+            # Keyed by the first day: a rotation whose end or people are edited in the roster
+            # (someone stays a week longer) is the same rotation, handed over once.
+            first = rotation.first_day.isoformat()
+            jobs.append(NewJob(HANDOFF, f"{HANDOFF}:{first}",
+                               {"rotation": rotation.id, "first_day": first}))
         return Changes(jobs=tuple(jobs))
 
     async def handoff(self, job: Job) -> Changes | None:
@@ -277,7 +282,10 @@ class EEJobs:
         own (the previous rotation's, and any earlier owner off this rotation whose work nobody
         took over), with its state, last update and links; each listed escalation notes it."""
         roster = self.deps.roster.current()
-        rotation = next((r for r in roster.rotations if r.id == job.payload["rotation"]), None)
+        first = job.payload.get("first_day")
+        rotation = next((r for r in roster.rotations
+                         if (r.first_day.isoformat() == first if first
+                             else r.id == job.payload["rotation"])), None)
         if rotation is None:
             log.warning("ee.handoff_rotation_gone", rotation=job.payload["rotation"])
             return None

@@ -581,3 +581,18 @@ async def test_an_emergency_the_smoc_was_asked_about_reached_engineering_whateve
                                     to_datetime(w.daemon.clock.now()))
         assert (layer.offered, layer.taken, layer.resolved_without_engineering,
                 layer.reached_engineering) == (1, 1, 0, 1)
+
+
+async def test_a_rotation_extended_in_the_roster_is_not_handed_over_again(tmp_path: Path) -> None:
+    """Ada stays a week longer: the roster's `to` moves, the rotation is the same one, and the
+    EE channel hears of its start once."""
+    async with ee_world(tmp_path, TWO_EES) as w:
+        await w.daemon.settle()
+        roster_file(tmp_path / "ee-roster.yaml", [
+            rotation("2026-11-16", "2026-12-06", engineer(EE1, "Ada Lovelace"),
+                     engineer(EE2, "Grace Hopper"))])
+        w.daemon.clock.advance(600)
+        await w.daemon.settle()
+        starts = [c for c in w.slack.calls_to("chat.postMessage")
+                  if "EE rotation 2026-11-16.." in str(c.args.get("text"))]
+        assert len(starts) == 1
