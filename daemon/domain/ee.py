@@ -49,6 +49,8 @@ def on_ee_nobody(gate: Gate, why: str, now: datetime) -> Step:
     EE layer is not configured at all (nothing to record)."""
     if gate.ee is not None and gate.ee.owner:
         return Step(gate)  # an EE took it meanwhile: the EE decides
+    if gate.phase not in (Phase.RFH, Phase.AWAITING_APPROVAL):
+        return Step(gate)  # ignored or over meanwhile: nobody is needed, nothing to go on to
     effects = _continue(gate, now)
     if gate.ee is not None:
         gate = gate.model_copy(update={"ee": gate.ee.model_copy(
@@ -105,7 +107,7 @@ def on_ee_take(gate: Gate, user_id: str, user_name: str, now: datetime, *, on_ro
     ee = gate.ee
     if ee is None:
         return Step(gate)
-    if gate.resolved_at is not None and not ee.owner:
+    if (gate.resolved_at is not None or gate.phase is Phase.IGNORED) and not ee.owner:
         return Step(gate, (), (_tell(user_id, click_id, "This escalation is over: nothing "
                                      "to take.", channel),))
     if not on_rotation:

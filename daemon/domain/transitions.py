@@ -263,6 +263,9 @@ def _classify(gate: Gate, decision: Decision, rfh_due: datetime, now: datetime) 
         updates["rfh_due_at"] = rfh_due
         effects += ([Effect(EE_OFFER, "offer")] if route is not None and gate.ee is None
                     else rfh_effects())
+    if changed and phase is Phase.IGNORED and gate.ee is not None and gate.ee.ts:
+        # Now ignored (say, marked a test): the EE offer stops offering.
+        effects.append(Effect(EE_UPDATE, f"ignored-{int(now.timestamp())}"))
     if decision.recheck_at is not None and phase is not Phase.AWAITING_APPROVAL:
         stamp = int(decision.recheck_at.timestamp())
         effects.append(Effect(RECHECK, f"at-{stamp}", run_at=decision.recheck_at))

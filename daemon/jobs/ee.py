@@ -69,6 +69,9 @@ def offer_view(current: Loaded, offered_to: tuple[str, ...], *, wait_minutes: fl
     if gate.resolved_at is not None and not (ee and ee.outcome):
         ended = (f"The source incident {'was ' + gate.ended_as if gate.ended_as else 'is over'}"
                  ": nothing is needed any more.")
+    elif gate.phase is Phase.IGNORED and not (ee and ee.outcome):
+        why = gate.decision.reason if gate.decision else "no rule asks for help"
+        ended = f"The policy now ignores this escalation ({why}): nothing is needed any more."
     return EEOfferView(
         escalation_id=current.row.id, title=escalation.title or "(untitled)",
         reference=escalation.reference, customer=escalation.customer,

@@ -596,3 +596,32 @@ async def test_a_rotation_extended_in_the_roster_is_not_handed_over_again(tmp_pa
         starts = [c for c in w.slack.calls_to("chat.postMessage")
                   if "EE rotation 2026-11-16.." in str(c.args.get("text"))]
         assert len(starts) == 1
+
+
+async def test_a_request_for_help_marked_a_test_is_taken_back_from_the_ees(
+        tmp_path: Path) -> None:
+    """Offered to the EEs, the incident is then marked a test (the policy ignores it): the
+    offer stops offering, nobody can take it, it does not go on to Tier 2 when nobody took it,
+    and the figures do not count it as having reached Engineering."""
+    async with ee_world(tmp_path, TWO_EES) as w:
+        esc_id = await request_for_help(w)
+        [offer] = offers(w)
+        body = incident(severity="SEV3", exhausted=False, updated_at=stamp(HARNESS_START + 60))
+        body[body["event_type"]]["mode"] = "test"
+        assert (await w.daemon.incident_io(body)).status == 202
+        await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        assert row.state == "ignored"
+        blocks = str(w.slack.messages[(EE_CHANNEL, offer.ts)].blocks)
+        assert TAKE_ACTION not in blocks and "nothing is needed any more" in blocks
+        await click(w, esc_id, EE1, "take", offer.ts, "65.001")
+        await w.daemon.settle()
+        assert any("nothing to take" in text for text in ephemerals_to(w, EE1))
+        w.daemon.clock.advance(121 * 60)  # past ee.take_within_minutes
+        await w.daemon.settle()
+        events = await w.daemon.events(esc_id)
+        assert "ee_assigned" not in events and "ee_skipped" not in events
+        assert "rfh_issue_opened" not in events
+        layer = await load_ee_layer(w.daemon.store, to_datetime(HARNESS_START - 3600),
+                                    to_datetime(w.daemon.clock.now()))
+        assert (layer.offered, layer.reached_engineering) == (1, 0)
