@@ -128,6 +128,11 @@ def cmd_check_config(_args: argparse.Namespace) -> int:
         return 1
     settings, policy = loaded
     findings = check_settings(settings)
+    if settings.ee.roster_file is not None and not any(r.ee is not None for r in policy.rules):
+        findings.append(Finding("warning", f"ee.roster_file is set but no rule of the policy "
+                                           f"({settings.resolved_policy_file()}) offers "
+                                           "escalations to the EEs: add `ee: {}` to the request "
+                                           "for help rule (see config/policy.yaml)"))
     _print_findings(findings)
     if errors(findings):
         return 1
