@@ -22,6 +22,7 @@ from daemon.domain.transitions import (
     EE_QUIET,
     EE_UNCLAIMED,
     EE_UPDATE,
+    RFH_NOTE,
     TELL_USER,
     UPDATE_APPROVAL,
     Effect,
@@ -53,6 +54,8 @@ def on_ee_nobody(gate: Gate, why: str, now: datetime) -> Step:
         return Step(gate)  # ignored or over meanwhile: nobody is needed, nothing to go on to
     effects = _continue(gate, now)
     if gate.ee is not None:
+        if gate.ee.ts:  # the offer says it went on without an EE
+            effects += (Effect(EE_UPDATE, "unclaimed"),)
         gate = gate.model_copy(update={"ee": gate.ee.model_copy(
             update={"waiting": False, "unclaimed": True})})
     records = (Record("ee_skipped", DAEMON, {"why": why}),) if why else ()
@@ -163,6 +166,12 @@ def on_ee_outcome(gate: Gate, user_id: str, outcome: EEOutcome, now: datetime, *
         effects += _continue(gate, now)
     else:
         event = "ee_resolved"
+        if ee.unclaimed and gate.phase is Phase.RFH:
+            # It had gone on to Tier 2 before this EE took it: its issue hears it is done.
+            effects.append(Effect(RFH_NOTE, "ee-resolved", {"text": (
+                f"The Escalation Engineer who took this request for help (Slack user {user_id}) "
+                "resolved it without Engineering after it had come here: close this issue "
+                "unless something is still wanted.")}))
         # Only an emergency whose rule holds the SMOC's request back for the EE is closed by
         # the EE's word; one on its way to the SMOC (its rule does not wait, or the wait is
         # over) stays the SMOC's to decide, even before the request is posted.

@@ -134,6 +134,8 @@ class EEOfferView:
     # The owner sent it on to Engineering and it is still open: it is still theirs, and an
     # incoming EE takes it over after a rotation change.
     take_over: bool = False
+    # Nobody took it in time: it went on without an EE (to Tier 2, or to the SMOC).
+    went_on: bool = False
 
 
 @dataclass(frozen=True)

@@ -81,7 +81,8 @@ def offer_view(current: Loaded, offered_to: tuple[str, ...], *, wait_minutes: fl
         outcome=ee.outcome.value if ee and ee.outcome else "",
         outcome_by=ee.outcome_by if ee else "",
         wait_minutes=wait_minutes, links=public or {}, ended=ended, shadow=shadow,
-        take_over=gate.ee_open and ee is not None and ee.outcome is EEOutcome.ENGINEERING)
+        take_over=gate.ee_open and ee is not None and ee.outcome is EEOutcome.ENGINEERING,
+        went_on=ee is not None and ee.unclaimed and ee.outcome is None)
 
 
 class EEJobs:

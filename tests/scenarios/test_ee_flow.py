@@ -625,3 +625,28 @@ async def test_a_request_for_help_marked_a_test_is_taken_back_from_the_ees(
         layer = await load_ee_layer(w.daemon.store, to_datetime(HARNESS_START - 3600),
                                     to_datetime(w.daemon.clock.now()))
         assert (layer.offered, layer.reached_engineering) == (1, 0)
+
+
+async def test_an_offer_nobody_took_in_time_says_it_went_on_and_its_issue_hears_the_ee(
+        tmp_path: Path) -> None:
+    """Nobody took the request for help in time: the offer says it went on to Tier 2. An EE
+    who takes it afterwards and resolves it tells its RFH issue, so Tier 2 does not work on
+    it for nothing; the figures count it as having reached Engineering."""
+    async with ee_world(tmp_path, TWO_EES) as w:
+        esc_id = await request_for_help(w)
+        [offer] = offers(w)
+        w.daemon.clock.advance(121 * 60)
+        await w.daemon.settle()
+        blocks = str(w.slack.messages[(EE_CHANNEL, offer.ts)].blocks)
+        assert "No EE took it in time: it went on to Tier 2" in blocks
+        await click(w, esc_id, EE1, "take", offer.ts, "66.001")
+        await w.daemon.settle()
+        await click(w, esc_id, EE1, "resolved", offer.ts, "66.002")
+        await w.daemon.settle()
+        assert "rfh_issue_noted" in await w.daemon.events(esc_id)
+        [issue] = w.tracker.issues
+        assert any("resolved it without Engineering after it had come here" in note
+                   for note in issue.notes)
+        layer = await load_ee_layer(w.daemon.store, to_datetime(HARNESS_START - 3600),
+                                    to_datetime(w.daemon.clock.now()))
+        assert (layer.resolved_without_engineering, layer.reached_engineering) == (0, 1)

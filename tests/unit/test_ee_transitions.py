@@ -94,8 +94,9 @@ def test_only_the_owner_ends_the_ee_step() -> None:
 
 
 @pytest.mark.parametrize(("gate", "effects"), [
-    (RFH, ["rfh_notice:notice", "rfh_issue:issue"]),
-    (WAITING, ["request_approval:request", "approval_remind:1", "approval_timeout:timeout"]),
+    (RFH, ["rfh_notice:notice", "rfh_issue:issue", "ee_update:unclaimed"]),
+    (WAITING, ["request_approval:request", "approval_remind:1", "approval_timeout:timeout",
+               "ee_update:unclaimed"]),
     (RFH.model_copy(update={"ee": OWNED}), []),  # an EE took it meanwhile: the EE decides
 ])
 def test_nobody_on_rotation_goes_on_at_once(gate: Gate, effects: list[str]) -> None:
