@@ -16,6 +16,8 @@ emergencies go on at once without an EE) and may not overlap. Its id is
 
 Like the policy, the roster is re-read when its file changes, and a file that became invalid
 keeps the last good roster in force (`problem` says why, `/readyz` and `check-config` show it).
+An empty file, or one without `rotations:`, is invalid (an editor saving in place empties the
+file for a moment); no rotation at all is `rotations: []`.
 Validation errors name the file, the line and the key.
 """
 
@@ -76,7 +78,7 @@ class RotationEntry(_Frozen):
 class RosterFile(_Frozen):
     timezone: str = "UTC"
     handoff_time: clock_time = clock_time(9, 0)
-    rotations: tuple[RotationEntry, ...] = ()
+    rotations: tuple[RotationEntry, ...]  # required: a file without it is no roster
 
     @field_validator("handoff_time", mode="before")
     @classmethod
@@ -143,7 +145,11 @@ def parse_roster(text: str, name: str) -> Roster:
         doc = YamlDoc(text, name)
     except YamlError as exc:
         raise RosterError(str(exc)) from None
-    data: Any = doc.data if doc.data is not None else {}
+    if doc.data is None:
+        # Most likely a file caught between an editor's truncate and its write: refused, so
+        # the last good roster stays. No rotation at all is written `rotations: []`.
+        raise RosterError(f"{name}:1: the file is empty: write `rotations: []` for no rotation")
+    data: Any = doc.data
     if not isinstance(data, dict):
         raise RosterError(f"{name}:1: expected a mapping with `rotations:`")
     lines: list[str] = []

@@ -650,3 +650,16 @@ async def test_an_offer_nobody_took_in_time_says_it_went_on_and_its_issue_hears_
         layer = await load_ee_layer(w.daemon.store, to_datetime(HARNESS_START - 3600),
                                     to_datetime(w.daemon.clock.now()))
         assert (layer.resolved_without_engineering, layer.reached_engineering) == (0, 1)
+
+
+async def test_a_roster_file_caught_empty_keeps_the_rotation_in_force(tmp_path: Path) -> None:
+    """An editor saving in place truncates the file before it writes it again: a roster read
+    in between is empty. That is no roster, not a roster without rotations: the rotation in
+    force stays, and the request for help is offered to its EEs."""
+    async with ee_world(tmp_path, TWO_EES) as w:
+        (tmp_path / "ee-roster.yaml").write_text("", encoding="utf-8")
+        await request_for_help(w)
+        [offer] = offers(w)
+        assert f"<@{EE1}>" in offer.text
+        body = await (await w.daemon.admin.get("/readyz")).text()
+        assert "the file is empty" in body

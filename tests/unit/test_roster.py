@@ -66,6 +66,8 @@ def test_a_rotation_runs_from_its_first_day_to_the_day_after_its_last_at_handoff
     (GOOD.replace("    to: 2026-12-20", "    to: 9999-12-31"),
      "roster.yaml:9: rotations[1]: dates must lie between 1970-01-01 and 9998-12-31"),
     ("rotations: &r [*r]\n", "roster.yaml: an alias (*name) inside the value its anchor"),
+    ("", "roster.yaml:1: the file is empty: write `rotations: []` for no rotation"),
+    ("timezone: UTC\n", "roster.yaml:1: rotations: Field required"),
 ])
 def test_a_bad_roster_names_the_line_and_the_key(text: str, expected: str) -> None:
     with pytest.raises(RosterError) as caught:
