@@ -135,8 +135,12 @@ def on_facts(gate: Gate, escalation: Escalation, decision: Decision, now: dateti
             and escalation.status is Status.OPEN and gate.resolved_at is not None):
         step = step.then(_reopened(step.gate, escalation.source.value, now))
     # A withdrawn or merged incident asks nobody anything new: what it would have been is moot.
+    # Nor does an emergency not yet put to the SMOC (say, held back for its EE) whose incident
+    # is resolved: it is over, not a request for help for Tier 2 to pick up on Monday.
     if (step.gate.phase in _UNDECIDED and step.gate.resolved_at is None
-            and escalation.status in (Status.OPEN, Status.RESOLVED)):
+            and (escalation.status is Status.OPEN or (escalation.status is Status.RESOLVED
+                                                      and step.gate.phase
+                                                      is not Phase.AWAITING_APPROVAL))):
         step = step.then(_classify(step.gate, decision, rfh_due, now))
     if escalation.status.ended and step.gate.resolved_at is None:
         step = step.then(_ended(step.gate, escalation, now))

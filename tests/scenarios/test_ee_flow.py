@@ -663,3 +663,27 @@ async def test_a_roster_file_caught_empty_keeps_the_rotation_in_force(tmp_path: 
         assert f"<@{EE1}>" in offer.text
         body = await (await w.daemon.admin.get("/readyz")).text()
         assert "the file is empty" in body
+
+
+async def test_an_emergency_resolved_while_it_waits_for_its_ee_ends_there(
+        tmp_path: Path) -> None:
+    """The incident is resolved while its emergency is held back for the EEs: it is over. It
+    is not turned into a request for help for Tier 2 (no notice, no issue due on Monday)."""
+    async with ee_world(tmp_path, TWO_EES, emergency_wait_minutes=15) as w:
+        assert (await w.daemon.incident_io(incident())).status == 202
+        await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        [offer] = offers(w)
+        closed = incident(category="closed", updated_at=stamp(HARNESS_START + 60))
+        assert (await w.daemon.incident_io(closed)).status == 202
+        await w.daemon.settle()
+        w.daemon.clock.advance(16 * 60)  # past the wait
+        await w.daemon.settle()
+        events = await w.daemon.events(row.id)
+        assert "resolved" in events
+        assert not {"rfh_notice_posted", "rfh_issue_opened", "approval_requested"} & set(events)
+        assert w.tracker.issues == [] and w.approval_posts() == []
+        [row] = await w.daemon.escalations()
+        assert row.state == "closed" and not await w.daemon.dead_jobs()
+        assert "nothing is needed any more" in str(
+            w.slack.messages[(EE_CHANNEL, offer.ts)].blocks)
