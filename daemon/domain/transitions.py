@@ -265,8 +265,14 @@ def _classify(gate: Gate, decision: Decision, rfh_due: datetime, now: datetime) 
             effects += smoc_effects(decision, now)
     if changed and phase is Phase.RFH:
         updates["rfh_due_at"] = rfh_due
-        effects += ([Effect(EE_OFFER, "offer")] if route is not None and gate.ee is None
-                    else rfh_effects())
+        if route is not None and gate.ee is None:
+            effects.append(Effect(EE_OFFER, "offer"))
+        elif gate.ee is not None and gate.ee.owner and gate.ee.outcome is None:
+            # An emergency its EE holds became a request for help: the EE still decides
+            # whether Engineering is needed ("Needs Engineering" sends it on).
+            updates["ee"] = gate.ee.model_copy(update={"waiting": False})
+        else:
+            effects += rfh_effects()
     if changed and phase is Phase.IGNORED and gate.ee is not None and gate.ee.ts:
         # Now ignored (say, marked a test): the EE offer stops offering.
         effects.append(Effect(EE_UPDATE, f"ignored-{int(now.timestamp())}"))

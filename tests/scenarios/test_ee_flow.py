@@ -687,3 +687,29 @@ async def test_an_emergency_resolved_while_it_waits_for_its_ee_ends_there(
         assert row.state == "closed" and not await w.daemon.dead_jobs()
         assert "nothing is needed any more" in str(
             w.slack.messages[(EE_CHANNEL, offer.ts)].blocks)
+
+
+async def test_an_emergency_downgraded_while_its_ee_holds_it_stays_with_the_ee(
+        tmp_path: Path) -> None:
+    """An EE took an emergency held back for them; Support then unticks the criterion, so the
+    policy makes it a request for help. The EE who owns it still decides whether Engineering
+    is needed: no RFH issue until they say so."""
+    async with ee_world(tmp_path, TWO_EES, emergency_wait_minutes=15) as w:
+        assert (await w.daemon.incident_io(incident(severity="SEV2"))).status == 202
+        await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        [offer] = offers(w)
+        await click(w, row.id, EE1, "take", offer.ts, "67.001")
+        await w.daemon.settle()
+        calmer = incident(severity="SEV2", exhausted=False, updated_at=stamp(HARNESS_START + 60))
+        assert (await w.daemon.incident_io(calmer)).status == 202
+        await w.daemon.settle()
+        w.daemon.clock.advance(16 * 60)
+        await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        assert row.state == "rfh"
+        events = await w.daemon.events(row.id)
+        assert "rfh_issue_opened" not in events and "approval_requested" not in events
+        await click(w, row.id, EE1, "engineering", offer.ts, "67.002")
+        await w.daemon.settle()
+        assert "rfh_issue_opened" in await w.daemon.events(row.id)
