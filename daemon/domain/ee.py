@@ -191,8 +191,10 @@ def on_ee_wait_over(gate: Gate, now: datetime) -> Step:
     if gate.resolved_at is not None or (gate.ee is not None and gate.ee.outcome is not None):
         return Step(gate)
     ee = gate.ee.model_copy(update={"waiting": False}) if gate.ee else None
+    shown = (Effect(EE_UPDATE, "wait-over"),) if ee is not None and ee.ts else ()
     return Step(gate.model_copy(update={"ee": ee}),
-                (Record("ee_wait_over", DAEMON, {}),), smoc_effects(gate.decision, now))
+                (Record("ee_wait_over", DAEMON, {}),),
+                (*smoc_effects(gate.decision, now), *shown))
 
 
 def on_ee_quiet(gate: Gate, n: int, last_activity: datetime, quiet_minutes: float,

@@ -136,6 +136,7 @@ class EEOfferView:
     take_over: bool = False
     # Nobody took it in time: it went on without an EE (to Tier 2, or to the SMOC).
     went_on: bool = False
+    smoc_asked: bool = False  # an emergency put to the SMOC (no longer held back for an EE)
 
 
 @dataclass(frozen=True)

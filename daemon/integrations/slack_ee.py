@@ -59,6 +59,8 @@ def offer_blocks(view: EEOfferView) -> list[Block]:
     if view.emergency and view.wait_minutes and not view.owner_id:
         lines.append(f":hourglass: The SMOC is asked in {view.wait_minutes:g} minutes unless an "
                      "EE takes it and resolves it without Engineering.")
+    if view.emergency and view.smoc_asked and not view.went_on:
+        lines.append(":arrow_right: The SMOC was asked: they decide whether Tier 2 is paged.")
     if view.went_on:
         lines.append(":arrow_right: No EE took it in time: it went on to "
                      + ("the SMOC" if view.emergency else "Tier 2 (the request-for-help issue)")

@@ -82,7 +82,9 @@ def offer_view(current: Loaded, offered_to: tuple[str, ...], *, wait_minutes: fl
         outcome_by=ee.outcome_by if ee else "",
         wait_minutes=wait_minutes, links=public or {}, ended=ended, shadow=shadow,
         take_over=gate.ee_open and ee is not None and ee.outcome is EEOutcome.ENGINEERING,
-        went_on=ee is not None and ee.unclaimed and ee.outcome is None)
+        went_on=ee is not None and ee.unclaimed and ee.outcome is None,
+        smoc_asked=gate.approval is not None or (
+            gate.phase is Phase.AWAITING_APPROVAL and ee is not None and not ee.waiting))
 
 
 class EEJobs:

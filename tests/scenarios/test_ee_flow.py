@@ -713,3 +713,16 @@ async def test_an_emergency_downgraded_while_its_ee_holds_it_stays_with_the_ee(
         await click(w, row.id, EE1, "engineering", offer.ts, "67.002")
         await w.daemon.settle()
         assert "rfh_issue_opened" in await w.daemon.events(row.id)
+
+
+async def test_an_offer_stops_counting_down_once_the_smoc_is_asked(tmp_path: Path) -> None:
+    async with ee_world(tmp_path, TWO_EES, emergency_wait_minutes=15) as w:
+        assert (await w.daemon.incident_io(incident())).status == 202
+        await w.daemon.settle()
+        [offer] = offers(w)
+        assert "The SMOC is asked in 15 minutes" in str(offer.blocks)
+        w.daemon.clock.advance(15 * 60)
+        await w.daemon.settle()
+        assert len(w.approval_posts()) == 1
+        blocks = str(w.slack.messages[(EE_CHANNEL, offer.ts)].blocks)
+        assert "The SMOC is asked in" not in blocks and "The SMOC was asked" in blocks
