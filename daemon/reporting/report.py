@@ -140,6 +140,10 @@ class Report(_Model):
     # time, not by the escalation's opening); None only in a report built without it.
     load: Load | None = None
     kpis: Kpis | None = None  # the program's KPIs against their targets (`daemon.reporting.kpis`)
+    # Every figure above again for each Tier 1 team that has escalations in the window, by
+    # team name (`domain.teams`; "default" for the implicit team). Empty within a team's own,
+    # where `load` and `kpis` are None too (`load.teams` breaks the load down by team).
+    teams: dict[str, Report] = {}
 
 
 @dataclass(frozen=True)
@@ -236,7 +240,7 @@ def _figures(seen: Sequence[_Seen]) -> Figures:
                       for s in seen if s.emergency)
     noted = tuple(Noted(escalation_id=s.current.row.id, reference=s.current.escalation.reference,
                         title=s.current.escalation.title, event=entry.event, actor=entry.actor,
-                        at=entry.at, details=entry.details)
+                        at=entry.at, details=entry.details, team=s.current.row.team)
                   for s in seen for entry in s.entries if entry.event in NOTED_EVENTS)
     return Figures(groups=groups, durations=durations,
                    criteria=dict(Counter(name for s in seen for name in s.criteria)),
@@ -317,8 +321,20 @@ def build_report(rows: Sequence[EscalationRow], timelines: Mapping[str, Sequence
                          details=entry.details)
                for escalation_id, timeline in timelines.items() if escalation_id not in drills
                for entry in timeline if low <= entry.at < high]
-    report = _assemble(_figures(seen), since, until)
+    by_team: dict[str, list[_Seen]] = {}
+    for s in seen:
+        by_team.setdefault(s.current.row.team, []).append(s)
+    report = _with_teams(_assemble(_figures(seen), since, until),
+                         {team: _figures(found) for team, found in by_team.items()},
+                         since, until)
     return report.model_copy(update={"load": build_load(entries, hours.zone)})
+
+
+def _with_teams(report: Report, teams: Mapping[str, Figures], since: datetime,
+                until: datetime) -> Report:
+    """The report with every figure broken down by team, team names in order."""
+    return report.model_copy(update={"teams": {
+        team: _assemble(teams[team], since, until) for team in sorted(teams)}})
 
 
 def parse_since(text: str) -> timedelta:
@@ -342,9 +358,9 @@ async def load_report(store: Store, since: datetime, until: datetime,
     _require_aware(since=since, until=until)
     hours = hours or BusinessHours()
     days = [WEEKDAYS.index(day) + 1 for day in hours.weekend_days]
-    figures = await store.report_figures(since.timestamp(), until.timestamp(), hours.timezone,
-                                         weekend_digits(days))
-    report = _assemble(figures, since, until)
+    figures, teams = await store.figures_with_teams(since.timestamp(), until.timestamp(),
+                                                    hours.timezone, weekend_digits(days))
+    report = _with_teams(_assemble(figures, since, until), teams, since, until)
     updates: dict[str, object] = {"load": await load_load(store, since, until, hours.zone)}
     if settings is not None:
         updates["kpis"] = await load_kpis(store, since.timestamp(), until.timestamp(),

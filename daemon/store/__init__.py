@@ -303,6 +303,14 @@ class Store:
         return await self._run(lambda: load_reads.load_entries(since, until),
                                proves_writes=False)
 
+    async def figures_with_teams(self, since: float, until: float, zone: str = "UTC",
+                                 weekend: str = "67"
+                                 ) -> tuple[reads.Figures, dict[str, reads.Figures]]:
+        """The report's aggregates over escalations opened in [since, until), whole and per
+        Tier 1 team, in one transaction; `zone` and `weekend` as for `report_figures`."""
+        return await self._run(lambda: reads.figures_with_teams(since, until, zone, weekend),
+                               proves_writes=False)
+
     async def kpi_figures(self, since: float, until: float, service_fields: Sequence[str] = ()
                           ) -> kpi_reads.KpiFigures:
         """The escalation KPIs' figures over escalations opened in [since, until)."""

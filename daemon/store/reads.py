@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from daemon.domain.teams import DEFAULT_TEAM
 from daemon.store.records import EscalationRow, TimelineEntry
-from daemon.store.units import _ESC_COLUMNS, Sql, Stmt, Unit, escalation_from
+from daemon.store.units import _ESC_COLUMNS, Row, Sql, Stmt, Unit, escalation_from
 
 NO_OUTCOME = "none"  # the outcome filter's word for "never classified" (outcome IS NULL)
 
@@ -71,6 +72,7 @@ class Noted:
     actor: str
     at: float
     details: dict[str, Any]
+    team: str = DEFAULT_TEAM
 
 
 @dataclass(frozen=True)
@@ -147,12 +149,12 @@ def timelines(escalation_ids: Sequence[str]) -> Unit[dict[str, list[TimelineEntr
 
 # --- the report's figures ----------------------------------------------------------------------
 
-def _summary(weekend: str, extract_outcome: str, no_index: str) -> str:
+def _summary(weekend: str, extract_outcome: str, no_index: str, team: bool = False) -> str:
     """Per escalation in the window: its phase, outcome, weekend and emergency flags and the
-    first time of each event. The weekend is the policy's (the stored decision), else the
-    weekday of its opening in the business time zone (the first two arguments: the IANA zone
-    and the ISO weekdays of the weekend as digits, "67"); an emergency is one now or ever
-    classified one, as `build_report` says.
+    first time of each event (and, `team`, its Tier 1 team). The weekend is the policy's (the
+    stored decision), else the weekday of its opening in the business time zone (the first two
+    arguments: the IANA zone and the ISO weekdays of the weekend as digits, "67"); an emergency
+    is one now or ever classified one, as `build_report` says.
 
     Driven by the window's range on (opened_at, id), which also orders the groups, and for each
     escalation one range of its timeline (`no_index`: SQLite would otherwise seek once per
@@ -161,7 +163,8 @@ def _summary(weekend: str, extract_outcome: str, no_index: str) -> str:
                         for event in REPORT_EVENTS)
     events = ", ".join(f"'{event}'" for event in (*REPORT_EVENTS, DEAD_LETTERED, "classified"))
     return (
-        f"WITH s AS (SELECT e.state, e.outcome, {weekend} AS weekend, {columns},"
+        f"WITH s AS (SELECT {'e.team, ' if team else ''}e.state, e.outcome,"
+        f" {weekend} AS weekend, {columns},"
         f" sum(CASE WHEN t.event = '{DEAD_LETTERED}' THEN 1 ELSE 0 END) AS dead_lettered,"
         f" max(CASE WHEN e.outcome = 'emergency' OR (t.event = 'classified'"
         f" AND {extract_outcome} = 'emergency') THEN 1 ELSE 0 END) AS emergency"
@@ -170,59 +173,71 @@ def _summary(weekend: str, extract_outcome: str, no_index: str) -> str:
         f" WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0 GROUP BY e.opened_at, e.id)")
 
 
-_SQLITE_SUMMARY = _summary(
-    "COALESCE(json_extract(e.data, '$.gate.decision.facts.weekend'),"
-    " local_weekend(e.opened_at, ?, ?))",
-    "json_extract(t.details, '$.outcome')", "+")
-_POSTGRES_SUMMARY = _summary(
+_SQLITE_WEEKEND = ("COALESCE(json_extract(e.data, '$.gate.decision.facts.weekend'),"
+                   " local_weekend(e.opened_at, ?, ?))")
+_POSTGRES_WEEKEND = (
     "CASE WHEN COALESCE((e.data::jsonb #>> '{gate,decision,facts,weekend}')::boolean,"
     " position((extract(isodow FROM (to_timestamp(e.opened_at) AT TIME ZONE ?::text)))"
     "::int::text IN ?::text) > 0)"
-    " THEN 1 ELSE 0 END",
-    "(t.details::jsonb ->> 'outcome')", "")
+    " THEN 1 ELSE 0 END")
+_SQLITE_SUMMARY = _summary(_SQLITE_WEEKEND, "json_extract(t.details, '$.outcome')", "+")
+_POSTGRES_SUMMARY = _summary(_POSTGRES_WEEKEND, "(t.details::jsonb ->> 'outcome')", "")
 # Groups and the emergencies' durations in one statement, so the window is read once: rows
 # with kind 'g' are groups, rows with kind 'd' one emergency's three durations.
 _NONE = ", ".join(["NULL"] * (len(REPORT_EVENTS) + 2))
-_FIGURES = (
-    " SELECT 'g' AS kind, outcome, state, weekend, emergency, count(*) AS n, "
-    + ", ".join(f"count({event}) AS {event}" for event in REPORT_EVENTS)
-    + ", sum(dead_lettered) AS dead_lettered, NULL AS to_approve, NULL AS to_acknowledge,"
-    " NULL AS to_resolve FROM s GROUP BY outcome, state, weekend, emergency"
-    f" UNION ALL SELECT 'd', NULL, NULL, NULL, NULL, {_NONE},"
-    " approved - approval_requested, acknowledged - paged, resolved - received FROM s"
-    " WHERE emergency = 1 AND"
-    " (approved IS NOT NULL OR acknowledged IS NOT NULL OR resolved IS NOT NULL)"
-)
-REPORT_FIGURES = Sql.of(_SQLITE_SUMMARY + _FIGURES, _POSTGRES_SUMMARY + _FIGURES)
 
-# Criteria: those every classification recorded, counted once per escalation; an escalation
-# classified before criteria were recorded counts those its stored decision held.
-_CRITERIA_TAIL = (
-    " SELECT criterion, count(*) AS n FROM (SELECT id, criterion FROM recorded"
-    " UNION SELECT id, criterion FROM fallback) AS c GROUP BY criterion"
-)
-REPORT_CRITERIA = Sql.of(
-    "WITH classified AS (SELECT t.escalation_id AS id, t.details FROM escalations e"
-    " JOIN timeline t ON t.escalation_id = e.id"
-    " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0"
-    " AND t.event = 'classified' AND json_type(t.details, '$.criteria') IS NOT NULL),"
-    " recorded AS (SELECT c.id, j.value AS criterion FROM classified AS c,"
-    " json_each(c.details, '$.criteria') AS j),"
-    " fallback AS (SELECT e.id, j.key AS criterion FROM escalations e,"
-    " json_each(e.data, '$.gate.decision.facts.criteria') AS j"
-    " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0 AND j.value = 1"
-    " AND e.id NOT IN (SELECT id FROM classified))" + _CRITERIA_TAIL,
-    "WITH classified AS (SELECT t.escalation_id AS id, t.details::jsonb -> 'criteria' AS"
-    " criteria FROM escalations e JOIN timeline t ON t.escalation_id = e.id"
-    " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0 AND t.event = 'classified'"
-    " AND (t.details::jsonb -> 'criteria') IS NOT NULL),"
-    " recorded AS (SELECT c.id, j.criterion FROM classified AS c,"
-    " jsonb_array_elements_text(c.criteria) AS j (criterion)),"
-    " fallback AS (SELECT e.id, j.key AS criterion FROM escalations e,"
-    " jsonb_each(e.data::jsonb #> '{gate,decision,facts,criteria}') AS j"
-    " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0 AND j.value = 'true'::jsonb"
-    " AND e.id NOT IN (SELECT id FROM classified))" + _CRITERIA_TAIL,
-)
+
+def _figures_tail(team: bool) -> str:
+    key = "team, " if team else ""  # `team`: one group per team too, each duration tagged
+    return (
+        f" SELECT 'g' AS kind, {key}outcome, state, weekend, emergency, count(*) AS n, "
+        + ", ".join(f"count({event}) AS {event}" for event in REPORT_EVENTS)
+        + ", sum(dead_lettered) AS dead_lettered, NULL AS to_approve, NULL AS to_acknowledge,"
+        f" NULL AS to_resolve FROM s GROUP BY {key}outcome, state, weekend, emergency"
+        f" UNION ALL SELECT 'd', {key}NULL, NULL, NULL, NULL, {_NONE},"
+        " approved - approval_requested, acknowledged - paged, resolved - received FROM s"
+        " WHERE emergency = 1 AND"
+        " (approved IS NOT NULL OR acknowledged IS NOT NULL OR resolved IS NOT NULL)"
+    )
+
+
+REPORT_FIGURES = Sql.of(_SQLITE_SUMMARY + _figures_tail(False),
+                        _POSTGRES_SUMMARY + _figures_tail(False))
+
+
+def _criteria_sql(team: bool) -> Sql:
+    """Criteria: those every classification recorded, counted once per escalation; an
+    escalation classified before criteria were recorded counts those its stored decision
+    held. `team`: counted per team."""
+    key, e_key, c_key = ("team, ", "e.team, ", "c.team, ") if team else ("", "", "")
+    tail = (f" SELECT {key}criterion, count(*) AS n FROM (SELECT id, {key}criterion FROM"
+            f" recorded UNION SELECT id, {key}criterion FROM fallback) AS c"
+            f" GROUP BY {key}criterion")
+    return Sql.of(
+        f"WITH classified AS (SELECT t.escalation_id AS id, {e_key}t.details FROM escalations e"
+        " JOIN timeline t ON t.escalation_id = e.id"
+        " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0"
+        " AND t.event = 'classified' AND json_type(t.details, '$.criteria') IS NOT NULL),"
+        f" recorded AS (SELECT c.id, {c_key}j.value AS criterion FROM classified AS c,"
+        " json_each(c.details, '$.criteria') AS j),"
+        f" fallback AS (SELECT e.id, {e_key}j.key AS criterion FROM escalations e,"
+        " json_each(e.data, '$.gate.decision.facts.criteria') AS j"
+        " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0 AND j.value = 1"
+        " AND e.id NOT IN (SELECT id FROM classified))" + tail,
+        f"WITH classified AS (SELECT t.escalation_id AS id, {e_key}t.details::jsonb ->"
+        " 'criteria' AS criteria FROM escalations e JOIN timeline t ON t.escalation_id = e.id"
+        " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0 AND t.event = 'classified'"
+        " AND (t.details::jsonb -> 'criteria') IS NOT NULL),"
+        f" recorded AS (SELECT c.id, {c_key}j.criterion FROM classified AS c,"
+        " jsonb_array_elements_text(c.criteria) AS j (criterion)),"
+        f" fallback AS (SELECT e.id, {e_key}j.key AS criterion FROM escalations e,"
+        " jsonb_each(e.data::jsonb #> '{gate,decision,facts,criteria}') AS j"
+        " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0 AND j.value = 'true'::jsonb"
+        " AND e.id NOT IN (SELECT id FROM classified))" + tail,
+    )
+
+
+REPORT_CRITERIA = _criteria_sql(False)
 _NOTED = (
     " FROM escalations e JOIN timeline t ON t.escalation_id = e.id"
     " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0 AND t.event IN ("
@@ -230,10 +245,10 @@ _NOTED = (
     + ") ORDER BY t.at, e.opened_at DESC, t.id"
 )
 REPORT_NOTED = Sql.of(
-    "SELECT t.escalation_id, t.event, t.actor, t.at, t.details,"
+    "SELECT t.escalation_id, t.event, t.actor, t.at, t.details, e.team,"
     " COALESCE(json_extract(e.data, '$.escalation.reference'), '') AS reference,"
     " COALESCE(json_extract(e.data, '$.escalation.title'), '') AS title" + _NOTED,
-    "SELECT t.escalation_id, t.event, t.actor, t.at, t.details,"
+    "SELECT t.escalation_id, t.event, t.actor, t.at, t.details, e.team,"
     " COALESCE(e.data::jsonb #>> '{escalation,reference}', '') AS reference,"
     " COALESCE(e.data::jsonb #>> '{escalation,title}', '') AS title" + _NOTED,
 )
@@ -274,7 +289,70 @@ def report_figures(since: float, until: float, zone: str = "UTC",
     rows = yield Stmt(REPORT_CRITERIA, window + window)
     criteria = {str(row["criterion"]): int(row["n"]) for row in rows}
     rows = yield Stmt(REPORT_NOTED, window)
-    noted = tuple(Noted(escalation_id=row["escalation_id"], reference=row["reference"],
-                        title=row["title"], event=row["event"], actor=row["actor"],
-                        at=row["at"], details=json.loads(row["details"])) for row in rows)
+    noted = tuple(_noted(row) for row in rows)
     return Figures(groups, durations, criteria, noted)
+
+
+def _noted(row: Row) -> Noted:
+    return Noted(escalation_id=row["escalation_id"], reference=row["reference"],
+                 title=row["title"], event=row["event"], actor=row["actor"], at=row["at"],
+                 details=json.loads(row["details"]), team=row["team"])
+
+
+# --- the report's figures per Tier 1 team --------------------------------------------------------
+# The same statements with the team as one more grouping key: one pass over the window for all
+# teams, not one per team, and nothing but aggregates (and one duration row per emergency, as
+# above) travels back.
+
+TEAM_FIGURES = Sql.of(_summary(_SQLITE_WEEKEND, "json_extract(t.details, '$.outcome')", "+",
+                               team=True) + _figures_tail(True),
+                      _summary(_POSTGRES_WEEKEND, "(t.details::jsonb ->> 'outcome')", "",
+                               team=True) + _figures_tail(True))
+TEAM_CRITERIA = _criteria_sql(True)
+
+
+def team_figures(since: float, until: float, noted: Sequence[Noted], zone: str = "UTC",
+                 weekend: str = "67") -> Unit[dict[str, Figures]]:
+    """The report's figures for escalations opened in [since, until), per team; `noted` are
+    the window's declines and timeouts (`REPORT_NOTED`); `zone` and `weekend` as for
+    `report_figures`."""
+    window = (since, until)
+    rows = yield Stmt(TEAM_FIGURES, (zone, weekend, *window))
+    groups: dict[str, list[Group]] = {}
+    durations: dict[str, list[tuple[float | None, float | None, float | None]]] = {}
+    for row in rows:
+        if row["kind"] == "g":
+            groups.setdefault(row["team"], []).append(Group(
+                outcome=row["outcome"], state=row["state"], weekend=bool(row["weekend"]),
+                emergency=bool(row["emergency"]), count=int(row["n"]),
+                reached={event: int(row[event]) for event in REPORT_EVENTS},
+                dead_lettered=int(row["dead_lettered"])))
+        else:
+            durations.setdefault(row["team"], []).append((
+                _forward(row["to_approve"]), _forward(row["to_acknowledge"]),
+                _forward(row["to_resolve"])))
+    rows = yield Stmt(TEAM_CRITERIA, window + window)
+    criteria: dict[str, dict[str, int]] = {}
+    for row in rows:
+        criteria.setdefault(row["team"], {})[str(row["criterion"])] = int(row["n"])
+    return {team: Figures(tuple(found), tuple(durations.get(team, ())), criteria.get(team, {}),
+                          tuple(n for n in noted if n.team == team))
+            for team, found in groups.items()}
+
+
+def figures_with_teams(since: float, until: float, zone: str = "UTC", weekend: str = "67"
+                       ) -> Unit[tuple[Figures, dict[str, Figures]]]:
+    """The report's figures for the window, whole and per team, in one snapshot and one pass
+    over the window: the whole is the teams' figures together (a report only ever sums
+    groups, so a group split by team counts the same as the group). `zone` and `weekend` as
+    for `report_figures`."""
+    rows = yield Stmt(REPORT_NOTED, (since, until))
+    noted = tuple(_noted(row) for row in rows)
+    teams = yield from team_figures(since, until, noted, zone, weekend)
+    criteria: dict[str, int] = {}
+    for figures in teams.values():
+        for name, n in figures.criteria.items():
+            criteria[name] = criteria.get(name, 0) + n
+    whole = Figures(tuple(g for f in teams.values() for g in f.groups),
+                    tuple(d for f in teams.values() for d in f.durations), criteria, noted)
+    return whole, teams
