@@ -142,6 +142,12 @@ def cmd_check_config(_args: argparse.Namespace) -> int:
     findings = check_settings(settings) + check_teams(settings, policy)
     findings += [Finding("error", f"customer_events: {problem}") for problem in check_files(
         settings.customer_events, policy.business_hours.zone, datetime.now(UTC))]
+    rules = (*policy.rules, *(rule for team in policy.teams or () for rule in team.rules))
+    if settings.ee.roster_file is not None and not any(r.ee is not None for r in rules):
+        findings.append(Finding("warning", f"ee.roster_file is set but no rule of the policy "
+                                           f"({settings.resolved_policy_file()}) offers "
+                                           "escalations to the EEs: add `ee: {}` to the request "
+                                           "for help rule (see config/policy.yaml)"))
     findings.sort(key=lambda finding: finding.level != "error")
     _print_findings(findings)
     if errors(findings):

@@ -135,8 +135,12 @@ def on_facts(gate: Gate, escalation: Escalation, decision: Decision, now: dateti
             and escalation.status is Status.OPEN and gate.resolved_at is not None):
         step = step.then(_reopened(step.gate, escalation.source.value, now))
     # A withdrawn or merged incident asks nobody anything new: what it would have been is moot.
+    # Nor does an emergency not yet put to the SMOC (say, held back for its EE) whose incident
+    # is resolved: it is over, not a request for help for Tier 2 to pick up on Monday.
     if (step.gate.phase in _UNDECIDED and step.gate.resolved_at is None
-            and escalation.status in (Status.OPEN, Status.RESOLVED)):
+            and (escalation.status is Status.OPEN or (escalation.status is Status.RESOLVED
+                                                      and step.gate.phase
+                                                      is not Phase.AWAITING_APPROVAL))):
         step = step.then(_classify(step.gate, decision, rfh_due, now))
     if escalation.status.ended and step.gate.resolved_at is None:
         step = step.then(_ended(step.gate, escalation, now))
@@ -264,8 +268,17 @@ def _classify(gate: Gate, decision: Decision, rfh_due: datetime, now: datetime) 
             effects += smoc_effects(decision, now)
     if changed and phase is Phase.RFH:
         updates["rfh_due_at"] = rfh_due
-        effects += ([Effect(EE_OFFER, "offer")] if route is not None and gate.ee is None
-                    else rfh_effects())
+        if route is not None and gate.ee is None:
+            effects.append(Effect(EE_OFFER, "offer"))
+        elif gate.ee is not None and gate.ee.owner and gate.ee.outcome is None:
+            # An emergency its EE holds became a request for help: the EE still decides
+            # whether Engineering is needed ("Needs Engineering" sends it on).
+            updates["ee"] = gate.ee.model_copy(update={"waiting": False})
+        else:
+            effects += rfh_effects()
+    if changed and phase is Phase.IGNORED and gate.ee is not None and gate.ee.ts:
+        # Now ignored (say, marked a test): the EE offer stops offering.
+        effects.append(Effect(EE_UPDATE, f"ignored-{int(now.timestamp())}"))
     if decision.recheck_at is not None and phase is not Phase.AWAITING_APPROVAL:
         stamp = int(decision.recheck_at.timestamp())
         effects.append(Effect(RECHECK, f"at-{stamp}", run_at=decision.recheck_at))
