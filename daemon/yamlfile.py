@@ -40,7 +40,7 @@ def _hint(problem: str) -> str:
     return ""
 
 
-def _bad_timestamp(root: yaml.Node | None) -> tuple[int, Loc, str] | None:
+def bad_timestamp(root: yaml.Node | None) -> tuple[int, Loc, str] | None:
     """(line, key, text) of the first scalar YAML reads as a timestamp that is no real date."""
     loader = yaml.SafeLoader("")
     pending: list[tuple[yaml.Node, Loc]] = [(root, ())] if root is not None else []
@@ -91,7 +91,7 @@ class YamlDoc:
                             "marks: the value would contain itself") from None
         except (ValueError, OverflowError) as exc:
             # PyYAML reads 2026-02-30 as a date and fails outside its own error type.
-            found = _bad_timestamp(node)
+            found = bad_timestamp(node)
             if found is None:
                 raise YamlError(f"{name}: {exc}") from None
             line, path, value = found
