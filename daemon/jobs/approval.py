@@ -54,7 +54,7 @@ from daemon.jobs.intake import Intake
 from daemon.jobs.policy import judge_again
 from daemon.jobs.views import approval_view, escalation_subject
 from daemon.logging import get_logger
-from daemon.reporting.load import load_load, recent_load
+from daemon.reporting.load import STREAK_WEEKS, load_load, recent_load
 from daemon.store import Changes, DeliveryState, Job, NewEvent
 from daemon.workers.retry import Permanent, Retry
 from daemon.workers.runner import Recorder
@@ -174,7 +174,10 @@ class Approvals:
         One range read of the window's page entries; never holds up the request."""
         policy = self.deps.policy.current()
         fatigue = policy.fatigue
-        load = await load_load(self.deps.store, until - timedelta(days=fatigue.window_days),
+        since = until - timedelta(days=fatigue.window_days)
+        # Weekends in a row reach further back than the window: read that far.
+        load = await load_load(self.deps.store,
+                               min(since, until - timedelta(weeks=STREAK_WEEKS)),
                                until, policy.business_hours.zone)
         on_call = None
         if self.deps.pager is not None:
@@ -185,12 +188,13 @@ class Approvals:
         if on_call is not None:
             responder_id, name = on_call
         else:
-            paged = [(c.at, e.responder_id, e.name) for e in load.engineers for c in e.caused_by]
+            paged = [(c.at, e.responder_id, e.name) for e in load.engineers for c in e.caused_by
+                     if c.at >= since]
             if not paged:
                 return None
             _, responder_id, name = max(paged)
-        recent = recent_load(load, responder_id, until)
-        if recent is None:  # on call, and not paged by tier2gate in the window
+        recent = recent_load(load, responder_id, until, since)
+        if recent is None:  # on call, and never paged by tier2gate as far back as read
             return Tier2Load(name=name, on_call=True, pages=0, weekend_pages=0, sleep_pages=0,
                              weekends_in_a_row=0, window_days=fatigue.window_days)
         return Tier2Load(

@@ -138,6 +138,11 @@ async def load_load(store: Store, since: datetime, until: datetime,
                       business_zone)
 
 
+STREAK_WEEKS = 13
+"""How many weekends back the approval request counts weekends paged in a row: a streak is
+longer than the policy's look-back (`fatigue.window_days`, 7 shipped) as soon as it is two."""
+
+
 @dataclass(frozen=True)
 class Recent:
     """One engineer's pages over the policy's look-back, as the approval request shows it."""
@@ -149,24 +154,28 @@ class Recent:
     consecutive_weekends: int  # weekends in a row up to the latest with a page
 
 
-def recent_load(load: Load, responder_id: str, now: datetime) -> Recent | None:
-    """The figures the approval request shows for `responder_id`, None if never paged."""
+def recent_load(load: Load, responder_id: str, now: datetime,
+                since: datetime | None = None) -> Recent | None:
+    """The figures the approval request shows for `responder_id`, None if never paged in
+    `load`. Pages, sleep-hour pages and this weekend's pages count from `since` (default: all
+    of `load`); weekends in a row reach back over the whole of `load`, up to this weekend when
+    it has a page already, else up to the last one (a weekend in progress with no page yet
+    has not broken the run: a page now would extend it)."""
     found = next((e for e in load.engineers if e.responder_id == responder_id), None)
     if found is None:
         return None
+    recent = [c for c in found.caused_by if since is None or c.at >= since]
     zone, _ = zone_or(found.time_zone, ZoneInfo(load.time_zone_fallback))
     this_weekend = weekend_of(now, zone)
     if this_weekend is None:  # on a weekday: the weekend just gone
         local = now.astimezone(zone).date()
         this_weekend = local - timedelta(days=local.weekday() + 2)
     saturdays = {w for c in found.caused_by if (w := weekend_of(c.at, zone)) is not None}
-    run, week = 0, this_weekend
+    week = this_weekend if this_weekend in saturdays else this_weekend - timedelta(days=7)
+    run = 0
     while week in saturdays:
         run, week = run + 1, week - timedelta(days=7)
-    return Recent(name=found.name, pages=found.interruptions,
-                  weekend_pages=sum(weekend_of(c.at, zone) == this_weekend
-                                    for c in found.caused_by),
-                  sleep_pages=sum(c.bucket is Bucket.SLEEP for c in found.caused_by),
+    return Recent(name=found.name, pages=len(recent),
+                  weekend_pages=sum(weekend_of(c.at, zone) == this_weekend for c in recent),
+                  sleep_pages=sum(c.bucket is Bucket.SLEEP for c in recent),
                   consecutive_weekends=run)
-
-

@@ -15,7 +15,7 @@ from typing import Any
 from daemon.domain.calendar import BusinessHours
 from daemon.domain.fatigue import Buckets
 from daemon.reporting import load_report
-from tests.world import CHANNEL, approve, emergency, incident, page_event, world
+from tests.world import CHANNEL, approve, emergency, incident, page_event, stamp, world
 
 TINA = {"id": "PTINA", "type": "user_reference", "summary": "Tina <!here> Tier2"}
 
@@ -139,3 +139,42 @@ async def test_the_on_call_engineers_load_warns_and_never_blocks(tmp_path: Path)
         # the decided message still shows the load as it was when the SMOC was asked
         decided = str(w.slack.messages[(CHANNEL, second_ts)].blocks)
         assert "Approved by" in decided and "1 sleep-hour page, 1 in all" in decided
+
+
+async def test_weekends_in_a_row_reach_back_past_the_window(tmp_path: Path) -> None:
+    """Tina was paged on each of the last two Saturday nights; a third Saturday night's request
+    says so and warns (the shipped policy warns at 2), though the 7-day window holds neither
+    page and nobody has been paged this weekend yet."""
+    async with world(tmp_path, pagerduty={"tier2_schedule_id": "PT2SCHED"}) as w:
+        w.pagerduty.set_oncall("PT2SCHED", "PTINA", "tina@example.com",
+                               time_zone="Europe/Berlin")
+        tina = {"id": "PTINA", "type": "user_reference", "summary": "tina"}
+        seen: set[str] = set()
+        known: set[str] = set()
+
+        async def ask(incident_id: str) -> tuple[str, str]:
+            now_s = w.daemon.clock.now()
+            assert (await w.daemon.incident_io(incident(
+                incident_id=incident_id, opened_at=now_s - 300))).status == 202
+            await w.daemon.settle()
+            [row] = [r for r in await w.daemon.escalations() if r.id not in known]
+            known.add(row.id)
+            [ts] = [key[1] for key, message in w.slack.messages.items()
+                    if key[0] == CHANNEL and not message.thread_ts and key[1] not in seen]
+            seen.add(ts)
+            return row.id, ts
+
+        for week, incident_id in enumerate(("01WEEKONE", "01WEEKTWO")):
+            esc_id, ts = await ask(incident_id)
+            await approve(w, esc_id, ts, f"{week + 1}.001")
+            body = about_tier2("incident.triggered", w.pagerduty.pages[-1],
+                               f"ev-trig-{week}", [tina])
+            body["event"]["occurred_at"] = stamp(w.daemon.clock.now())
+            assert (await w.daemon.pagerduty(body)).status == 202
+            await w.daemon.settle()
+            w.daemon.clock.advance(7 * 86400 + 3600)  # a week on, an hour later
+        _, ts = await ask("01WEEKTHREE")
+        text = str(w.slack.messages[(CHANNEL, ts)].blocks)
+        assert "tina, not paged this weekend, 0 sleep-hour pages, 0 in all (last 7 days), " \
+            "2 weekends in a row" in text
+        assert "weekends paged in a row: 2 (the policy warns at 2)" in text

@@ -47,7 +47,7 @@ Buckets: business 08-18 Mon-Fri, off 18-22 Mon-Fri and all weekend, sleep 22-08 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -160,6 +160,12 @@ def test_the_approval_request_figures_for_the_weekend_in_progress() -> None:
     monday = recent_load(load, "PA", datetime(2026, 11, 2, 14, 0, tzinfo=UTC))
     assert monday is not None and (monday.weekend_pages, monday.consecutive_weekends) == (2, 1)
     assert recent_load(load, "PZ", datetime(2026, 11, 8, tzinfo=UTC)) is None
+    # Saturday 11-14 before any page: the run of 10-31 and 11-07 is not broken yet; the
+    # window of the last 7 days holds only e6 (11-07 is in it, 10-31 is not).
+    saturday = datetime(2026, 11, 14, 9, 0, tzinfo=UTC)
+    later = recent_load(load, "PA", saturday, saturday - timedelta(days=7))
+    assert later is not None and (later.weekend_pages, later.consecutive_weekends) == (0, 2)
+    assert later.pages == 1
 
 
 def test_buckets_at_their_edges_and_sleep_wins_on_weekend_nights() -> None:
