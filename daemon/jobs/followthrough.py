@@ -218,9 +218,12 @@ class Followthrough:
             if latest <= float(spell.details["last_update_at"]):
                 return events, []  # still quiet: it was nudged once, that is enough
             events.append(self._resumed(escalation_id, spell, latest, now_s, "update"))
+        # The incident's severity now (raised or lowered since the page), else the decision's.
+        policy = self.deps.policy.current()
         facts = gate.decision.facts if gate.decision else None
-        severity = facts.severity if facts else None
-        minutes = self.deps.policy.current().cadence_minutes(severity)
+        severity = (policy.canonical_severity(current.escalation.severity)
+                    or (facts.severity if facts else None))
+        minutes = policy.cadence_minutes(severity)
         if minutes is None or now_s - latest < minutes * 60:
             return events, []
         once = f"{UPDATE_OVERDUE}:{latest:.3f}"

@@ -357,3 +357,31 @@ async def test_tracker_text_in_a_reminder_stays_literal(tmp_path: Path) -> None:
         [text] = [m.text for m in w.slack.thread(CHANNEL, ts) if "has been open" in m.text]
         assert "`&lt;!channel&gt; 'rm -rf' &lt;@U0ADMIN&gt;` (assignee)" in text
         assert "<!channel>" not in text and "<@U0ADMIN>" not in text
+
+
+async def test_the_cadence_follows_a_severity_raised_after_the_page(tmp_path: Path) -> None:
+    """An S2 emergency paged, then raised to S1 in incident.io: from then on it is held to
+    the S1 cadence (30 min), not the S2 one (60 min) it was paged under."""
+    async with world(tmp_path) as w:
+        await deliver(w, incident(severity="SEV2"))
+        [row] = await w.daemon.escalations()
+        [ts] = approval_messages(w)
+        await approve(w, row.id, ts, "2.001")
+        engaged = w.daemon.clock.now()
+
+        def nudges() -> list[str]:
+            return [m.text for m in w.slack.thread(CHANNEL, ts) if "No update" in m.text]
+
+        async def at(minutes: float) -> None:
+            w.daemon.clock.advance(engaged + minutes * 60 - w.daemon.clock.now())
+            await w.daemon.settle()
+
+        await at(40)
+        assert nudges() == []  # 40 minutes: within the S2 cadence
+        await deliver(w, incident(severity="SEV1", updated_at=stamp(engaged + 40 * 60),
+                                  event="public_incident.incident_updated_v2"))
+        await at(65)
+        assert nudges() == []  # 25 minutes since the change
+        await at(75)  # 35 minutes quiet: past the S1 cadence
+        [nudge] = nudges()
+        assert "S1 emergency" in nudge and "every 30 min" in nudge
