@@ -3,7 +3,8 @@
 Read from the timeline entries of a window (`Store.load_entries`, one range read) and reduced
 by `daemon.domain.fatigue`. How the entries become interruptions:
 
-- each responder the Tier 2 page reached, per escalation: the assignees recorded from the Tier 2
+- each responder the Tier 2 page reached, per page of an escalation (a reopened emergency
+  paged again interrupts again): the assignees recorded from the Tier 2
   incident's `incident.triggered`, `incident.escalated` and `incident.reassigned` webhooks and
   whoever acknowledged it; interrupted at the later of the page's time and the entry that first
   names them (an acknowledger with no earlier entry was reached by the page itself);
@@ -19,7 +20,7 @@ by `daemon.domain.fatigue`. How the entries become interruptions:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -66,22 +67,31 @@ class _Reached:
 class _Escalation:
     reference: str
     team: str
-    paged_at: datetime | None = None
+    pages: list[datetime] = field(default_factory=list)  # each page (a reopen pages again)
     asked_at: datetime | None = None
     spared: bool = False  # declined, or held after the approval timeout
+
+    @property
+    def paged_at(self) -> datetime | None:
+        return self.pages[0] if self.pages else None
 
 
 def facts_from(entries: Iterable[LoadEntry]
                ) -> tuple[list[Interruption], list[Avoided], list[SmocDecision]]:
-    """Interruptions, avoided pages and SMOC decisions from entries in time order."""
+    """Interruptions, avoided pages and SMOC decisions from entries in time order.
+
+    A reopened emergency paged again interrupts its responders again: who a page reached is
+    kept per page (the number of `paged` entries so far). The trigger of a page may be
+    recorded before the page job's own entry: a `page_assigned` naming someone the current
+    page reached already is the trigger of the next page."""
     seen: dict[str, _Escalation] = {}
-    reached: dict[tuple[str, str], _Reached] = {}
+    reached: dict[tuple[str, int, str], _Reached] = {}
     decisions: list[SmocDecision] = []
     for entry in entries:
         at = to_datetime(entry.at)
         esc = seen.setdefault(entry.escalation_id, _Escalation(entry.reference, entry.team))
         if entry.event == "paged":
-            esc.paged_at = esc.paged_at or at
+            esc.pages.append(at)
         elif entry.event == "approval_requested":
             esc.asked_at = esc.asked_at or at
         elif entry.event == "declined" or (
@@ -93,18 +103,22 @@ def facts_from(entries: Iterable[LoadEntry]
         if entry.event not in _REACHED:
             continue
         for person in _responders(entry):
-            key = (entry.escalation_id, person["id"])
+            page = max(len(esc.pages), 1)
+            key = (entry.escalation_id, page, person["id"])
+            if entry.event == "page_assigned" and key in reached:
+                key = (entry.escalation_id, page + 1, person["id"])
             first = reached.setdefault(key, _Reached(person["name"], person["time_zone"], at))
             first.time_zone = first.time_zone or person["time_zone"]
             if entry.event == "acknowledged" and first.acknowledged_at is None:
                 first.acknowledged_at = at
     interruptions = []
-    for (escalation_id, responder_id), one in reached.items():
+    for (escalation_id, page, responder_id), one in reached.items():
         esc = seen[escalation_id]
+        paged_at = esc.pages[page - 1] if page <= len(esc.pages) else None
         interruptions.append(Interruption(
             escalation_id=escalation_id, reference=esc.reference, responder_id=responder_id,
             responder=one.name, time_zone=one.time_zone,
-            at=_reached_at(one.at, esc.paged_at, one.acknowledged_at),
+            at=_reached_at(one.at, paged_at, one.acknowledged_at),
             acknowledged_at=one.acknowledged_at, team=esc.team))
     avoided = [Avoided(escalation_id=escalation_id, at=asked, team=spared.team)
                for escalation_id, spared in seen.items()
