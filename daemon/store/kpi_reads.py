@@ -120,17 +120,18 @@ EMERGENCIES = Sql.of(
                  lambda path: f"(t.details::jsonb #>> '{{{path}}}') = 'true'",
                  lambda key: f"(t.details::jsonb -> '{key}') IS NOT NULL", ""),
 )
+_IN_WINDOW = " FROM escalations e WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0"
+# A test or tutorial incident (outcome `ignore`) drives nothing: left out of the drivers, and
+# of the reopen rate (people practise resolving and reopening them).
+_DRIVING = " AND (e.outcome IS NULL OR e.outcome <> 'ignore')"
 _REOPENS = (
     " FROM escalations e JOIN timeline t ON t.escalation_id = e.id"
     " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0"
-    " AND t.event IN ('resolved', 'reopened')"
+    " AND t.event IN ('resolved', 'reopened')" + _DRIVING
 )
 REOPENS = Sql.of(
     "SELECT count(DISTINCT CASE WHEN t.event = 'resolved' THEN e.id END) AS resolved,"
     " count(DISTINCT CASE WHEN t.event = 'reopened' THEN e.id END) AS reopened" + _REOPENS)
-_IN_WINDOW = " FROM escalations e WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0"
-# A test or tutorial incident (outcome `ignore`) drives nothing: left out of the drivers.
-_DRIVING = " AND (e.outcome IS NULL OR e.outcome <> 'ignore')"
 
 
 @functools.cache
