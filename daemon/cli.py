@@ -16,7 +16,7 @@ import yaml
 from daemon import __version__
 from daemon.app import build_admin_app, build_app
 from daemon.clock import SystemClock
-from daemon.config_check import Finding, check_settings, errors
+from daemon.config_check import Finding, check_against_policy, check_settings, errors
 from daemon.domain.calendar import BusinessHours
 from daemon.domain.policy import Policy
 from daemon.domain.policy_file import PolicyError, dump_policy, load_policy
@@ -27,9 +27,10 @@ from daemon.metrics import Metrics
 from daemon.reporting import Report, load_report, parse_since, render_text
 from daemon.reporting.ee import EELayer, load_ee_layer, render_ee_text
 from daemon.roster import RosterError, load_roster, roster_summary
-from daemon.settings import ConfigError, Settings, load_settings
+from daemon.settings import ConfigError, Settings, config_path, load_settings
 from daemon.store import StoreUnavailable, open_store
 from daemon.wiring import build_parts
+from daemon.yamlfile import YamlDoc
 
 
 def _settings_or_exit() -> Settings | None:
@@ -128,6 +129,11 @@ def cmd_check_config(_args: argparse.Namespace) -> int:
         return 1
     settings, policy = loaded
     findings = check_settings(settings)
+    path, _named = config_path()
+    doc = YamlDoc.from_path(path) if path.exists() else None  # read once already: it parses
+    findings = sorted(findings + check_against_policy(settings, tuple(policy.severity_aliases),
+                                                      doc),
+                      key=lambda finding: finding.level != "error")
     _print_findings(findings)
     if errors(findings):
         return 1
