@@ -213,7 +213,8 @@ class Followthrough:
             return events, []
         latest = max([min(engaged), current.escalation.updated_at.timestamp(),
                       *(e.at for e in entries if e.event in UPDATE_EVENTS)])
-        latest = max(latest, await self._thread_activity(current, latest) or latest)
+        replied, unseen = await self._thread_activity(current, latest)
+        latest = max(latest, replied or latest)
         if spell is not None:
             if latest <= float(spell.details["last_update_at"]):
                 return events, []  # still quiet: it was nudged once, that is enough
@@ -224,7 +225,9 @@ class Followthrough:
         severity = (policy.canonical_severity(current.escalation.severity)
                     or (facts.severity if facts else None))
         minutes = policy.cadence_minutes(severity)
-        if minutes is None or now_s - latest < minutes * 60:
+        # A thread Slack would not show just now (rate-limited, down) may be where people
+        # talk: its silence is not taken for a quiet spell until twice the cadence.
+        if minutes is None or now_s - latest < minutes * 60 * (2 if unseen else 1):
             return events, []
         once = f"{UPDATE_OVERDUE}:{latest:.3f}"
         if any(e.details.get("once_key") == once for e in entries):
@@ -251,19 +254,22 @@ class Followthrough:
             "once_key": spell.details["once_key"], "overdue_s": round(overdue_s, 3),
             "why": why}, once)
 
-    async def _thread_activity(self, current: Loaded, since_s: float) -> float | None:
-        """A person's newest reply in the thread, when Slack answers; an unreadable thread
-        leaves the other updates to judge by (a nudge it causes goes to the same Slack)."""
+    async def _thread_activity(self, current: Loaded, since_s: float
+                               ) -> tuple[float | None, bool]:
+        """(a person's newest reply in the thread, whether the thread could not be read just
+        now). Slack refusing for good (no scope, no channel) leaves the other updates to judge
+        by (a nudge it causes goes to the same Slack); a rate limit or an outage is `True`:
+        people may be talking there."""
         approval = current.gate.approval
         if self.deps.chat is None or approval is None:
-            return None
+            return None, False
         try:
             return await self.deps.chat.thread_activity(
-                MessageRef(approval.channel, approval.ts), since_s)
+                MessageRef(approval.channel, approval.ts), since_s), False
         except (Retry, Permanent) as exc:
             log.warning("cadence.thread_unreadable", escalation_id=current.row.id,
                         reason=exc.reason)
-            return None
+            return None, isinstance(exc, Retry)
 
     @staticmethod
     def _holder(current: Loaded) -> str:

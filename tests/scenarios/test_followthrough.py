@@ -385,3 +385,55 @@ async def test_the_cadence_follows_a_severity_raised_after_the_page(tmp_path: Pa
         await at(75)  # 35 minutes quiet: past the S1 cadence
         [nudge] = nudges()
         assert "S1 emergency" in nudge and "every 30 min" in nudge
+
+
+async def test_a_thread_slack_will_not_show_now_is_no_reason_to_nudge(tmp_path: Path) -> None:
+    """Slack answers the thread read with a 429 while people are talking in the thread: the
+    check does not take the silence it cannot see for a quiet spell; the next one judges."""
+    async with world(tmp_path) as w:
+        esc_id, ts = await emergency(w)
+        await approve(w, esc_id, ts, "2.001")
+        engaged = w.daemon.clock.now()
+
+        def nudges() -> list[str]:
+            return [m.text for m in w.slack.thread(CHANNEL, ts) if "No update" in m.text]
+
+        async def at(minutes: float) -> None:
+            w.daemon.clock.advance(engaged + minutes * 60 - w.daemon.clock.now())
+            await w.daemon.settle()
+
+        await at(24)
+        w.slack.reply(CHANNEL, ts, "UTIER2", "Rolling back now", engaged + 25 * 60)
+        await at(34)
+        w.slack.faults.add(Fault(status=429, retry_after_s=30))
+        await at(35)  # the thread cannot be read: 35 minutes since Tier 2 was engaged
+        assert w.slack.faults.injected == 1
+        await at(36)
+        assert nudges() == []
+        assert "update_overdue" not in await w.daemon.events(esc_id)
+        await at(56)  # 31 minutes after the reply, read this time
+        assert len(nudges()) == 1
+
+
+async def test_a_thread_slack_never_shows_still_gets_its_nudge(tmp_path: Path) -> None:
+    """Slack keeps refusing the thread read for a while (rate-limited): the nudge is not held
+    back for ever, it comes at twice the cadence."""
+    async with world(tmp_path) as w:
+        esc_id, ts = await emergency(w)
+        await approve(w, esc_id, ts, "2.001")
+        engaged = w.daemon.clock.now()
+        w.slack.fail("conversations.replies", "ratelimited", times=1000)
+
+        def nudges() -> list[str]:
+            return [m.text for m in w.slack.thread(CHANNEL, ts) if "No update" in m.text]
+
+        async def at(minutes: float) -> None:
+            w.daemon.clock.advance(engaged + minutes * 60 - w.daemon.clock.now())
+            await w.daemon.settle()
+
+        await at(31)
+        await at(59)
+        assert nudges() == []
+        await at(61)
+        [nudge] = nudges()
+        assert "for 61 min" in nudge
