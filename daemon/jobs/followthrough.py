@@ -5,7 +5,9 @@ Two periodic jobs, each one per period across all replicas (keyed by the period'
 
 - `retro_poll` reads open retro issues back from the tracker, a bounded batch per run (the
   next batch follows a minute later, resuming after the last id read), and records
-  `retro_closed` (with the sections still empty) once the tracker says closed. A retro open
+  `retro_closed` (with the sections still empty) once the tracker says closed. One closed
+  with a section empty is read on for `retro_overdue_days` after it closed: written then,
+  it is recorded closed again, complete. A retro open
   longer than `followthrough.retro_overdue_days` gets one reminder per such period in the
   escalation's Slack thread: the `retro_reminded` entry (once key per period) and the
   `thread_note` job (key per period) are written together, so a restart or a second replica
@@ -42,6 +44,7 @@ from daemon.store import Changes, Job, NewEvent, NewJob, TimelineEntry
 from daemon.store.followthrough import (
     RESUMED_PREFIX,
     RETRO_CLOSED,
+    RETRO_COMPLETED_KEY,
     UPDATE_OVERDUE,
     UPDATE_RESUMED,
 )
@@ -102,11 +105,15 @@ class Followthrough:
         tracker = self.deps.tracker
         if tracker is None or self.deps.shadow:
             return Changes(jobs=(nxt,))
-        batch = await self.deps.store.open_retros(after, settings.retro_poll_batch)
+        overdue_s = settings.retro_overdue_days * 86400
+        # A retro closed with a section empty is read on for as long as an open one is given:
+        # its sections may be written after the close.
+        batch = await self.deps.store.open_retros(after, settings.retro_poll_batch,
+                                                  closed_since=now_s - overdue_s)
         events: list[NewEvent] = []
         jobs: list[NewJob] = []
         last = after
-        for escalation_id, opened_at in batch:
+        for escalation_id, opened_at, closed_at in batch:
             try:
                 state = await tracker.find_state(retro_marker(escalation_id))
             except Retry as exc:
@@ -126,13 +133,21 @@ class Followthrough:
             if state is None:
                 log.warning("retro_poll.not_found", escalation_id=escalation_id)
                 continue
+            missing = missing_sections(state.body)
+            if closed_at is not None:
+                # Seen closed before with a section empty: now complete, it counts as such
+                # (a second `retro_closed`, once); reopened in the tracker, it is not
+                # reminded of (it was closed once).
+                if state.closed and not missing:
+                    events.append(NewEvent(escalation_id, RETRO_CLOSED, "tracker", now_s, {
+                        "url": state.ref.url, "complete": True, "missing": [],
+                        "completed_after_close": True}, RETRO_COMPLETED_KEY))
+                continue
             if state.closed:
-                missing = missing_sections(state.body)
                 events.append(NewEvent(escalation_id, RETRO_CLOSED, "tracker", now_s, {
                     "url": state.ref.url, "complete": not missing, "missing": list(missing)},
                     RETRO_CLOSED))
                 continue
-            overdue_s = settings.retro_overdue_days * 86400
             period = math.floor((now_s - opened_at) / overdue_s)
             if period >= 1:
                 reminder = await self._reminder(escalation_id, period, now_s - opened_at,

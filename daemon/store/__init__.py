@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -311,11 +312,14 @@ class Store:
             lambda: kpi_reads.kpi_figures(since, until, service_fields, sqlite=sqlite),
             proves_writes=False)
 
-    async def open_retros(self, after: str = "", limit: int = 50) -> list[tuple[str, float]]:
-        """(escalation id, retro opened at) of retros not yet seen closed, by id after
-        `after`: one batch of the retro poll."""
-        return await self._run(lambda: followthrough.open_retros(after, limit),
-                               proves_writes=False)
+    async def open_retros(self, after: str = "", limit: int = 50,
+                          closed_since: float = math.inf
+                          ) -> list[tuple[str, float, float | None]]:
+        """(escalation id, retro opened at, seen closed at) of the retros still followed, by id
+        after `after`: one batch of the retro poll. Not yet seen closed, or seen closed with
+        a section empty at or after `closed_since` (default: none of those)."""
+        return await self._run(lambda: followthrough.open_retros(
+            after, limit, min(closed_since, followthrough.FAR_FUTURE_S)), proves_writes=False)
 
     async def open_quiet(self, limit: int = 1000) -> list[str]:
         """Escalations whose latest quiet spell (no update past the cadence) has not ended."""

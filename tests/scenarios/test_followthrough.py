@@ -437,3 +437,47 @@ async def test_a_thread_slack_never_shows_still_gets_its_nudge(tmp_path: Path) -
         await at(61)
         [nudge] = nudges()
         assert "for 61 min" in nudge
+
+
+async def test_a_retro_closed_first_and_written_after_is_seen_complete(tmp_path: Path) -> None:
+    """The assignee closes the retro, then writes its sections: it counts complete once the
+    poll sees them, while it is still followed (`retro_overdue_days` after it closed); a retro
+    left incomplete past that is no longer read."""
+    async with world(tmp_path, followthrough={"retro_overdue_days": 14}) as w:
+        esc_id, _ts = await retro_for(w)
+        [issue] = w.tracker.issues
+        issue.state = "closed"
+        w.daemon.clock.advance(HOUR)
+        await w.daemon.settle()
+        [closed] = entries(await w.daemon.store.timeline(esc_id), "retro_closed")
+        assert closed.details["complete"] is False
+        w.daemon.clock.advance(HOUR)  # still empty: nothing new
+        await w.daemon.settle()
+        assert len(entries(await w.daemon.store.timeline(esc_id), "retro_closed")) == 1
+
+        issue.body = filled(issue.body)
+        w.daemon.clock.advance(3 * DAY)
+        await w.daemon.settle()
+        closings = entries(await w.daemon.store.timeline(esc_id), "retro_closed")
+        assert [c.details["complete"] for c in closings] == [False, True]
+        assert not any("has been open" in m.text for m in w.slack.thread(CHANNEL, _ts))
+        reads = len(w.tracker.requests)
+        w.daemon.clock.advance(HOUR)  # complete: no longer read
+        await w.daemon.settle()
+        assert len(w.tracker.requests) == reads
+
+
+async def test_a_retro_closed_incomplete_is_followed_for_a_while_only(tmp_path: Path) -> None:
+    async with world(tmp_path, followthrough={"retro_overdue_days": 14}) as w:
+        esc_id, _ts = await retro_for(w)
+        [issue] = w.tracker.issues
+        issue.state = "closed"
+        w.daemon.clock.advance(HOUR)
+        await w.daemon.settle()
+        w.daemon.clock.advance(15 * DAY)
+        await w.daemon.settle()
+        reads = len(w.tracker.requests)
+        w.daemon.clock.advance(HOUR)
+        await w.daemon.settle()
+        assert len(w.tracker.requests) == reads
+        assert len(entries(await w.daemon.store.timeline(esc_id), "retro_closed")) == 1

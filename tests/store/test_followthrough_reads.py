@@ -24,9 +24,27 @@ async def test_open_retros_come_in_batches_by_id_without_closed_ones_or_drills(
                                   events=tuple(events)))
     await store.apply(Changes(escalation=replace(escalation(esc_id="esc-f"),
                                                  external_id="esc-f")))  # no retro at all
-    assert await store.open_retros("", 2) == [("esc-a", START + 60), ("esc-d", START + 60)]
-    assert await store.open_retros("esc-d", 2) == [("esc-e", START + 60)]
+    assert await store.open_retros("", 2) == [("esc-a", START + 60, None),
+                                              ("esc-d", START + 60, None)]
+    assert await store.open_retros("esc-d", 2) == [("esc-e", START + 60, None)]
     assert await store.open_retros("esc-e", 2) == []
+
+
+async def test_a_retro_closed_incomplete_is_followed_from_a_given_time(store: Store) -> None:
+    for esc_id, complete in (("esc-a", False), ("esc-b", True)):
+        await store.apply(Changes(
+            escalation=replace(escalation(esc_id=esc_id), external_id=esc_id),
+            events=(NewEvent(esc_id, "retro_opened", "tier2gate", START + 60, {"url": "u"}),
+                    NewEvent(esc_id, "retro_closed", "tracker", START + 120,
+                             {"complete": complete}, "retro_closed"))))
+    assert await store.open_retros("", 10) == []  # by default no closed one
+    assert await store.open_retros("", 10, closed_since=START + 120) == [
+        ("esc-a", START + 60, START + 120)]
+    assert await store.open_retros("", 10, closed_since=START + 121) == []
+    await store.apply(Changes(events=(NewEvent(
+        "esc-a", "retro_closed", "tracker", START + 600, {"complete": True},
+        "retro_closed:complete"),)))
+    assert await store.open_retros("", 10, closed_since=START) == []
 
 
 async def test_open_quiet_spells_are_those_without_their_resumption(store: Store) -> None:
