@@ -83,8 +83,10 @@ class Deciders:
 def with_evidence(event: NewEvent, view: ApprovalView) -> NewEvent:
     """The `approval_requested` entry with what the SMOC was shown of the evidence pack
     (`evidence`: present, missing, complete): the source of `report`'s evidence completeness,
-    one per request (a reopened incident's new round records its own)."""
-    if event.event != "approval_requested":
+    one per request (a reopened incident's new round records its own). A policy that lists
+    no evidence showed none: nothing is recorded, so the request counts in no completeness."""
+    if event.event != "approval_requested" or not (view.evidence_present
+                                                   or view.evidence_missing):
         return event
     return dataclasses.replace(event, details={**event.details, EVIDENCE: {
         "present": list(view.evidence_present), "missing": list(view.evidence_missing),

@@ -12,15 +12,17 @@ from typing import Any
 
 import pytest
 
+from daemon.clock import to_datetime
 from daemon.domain.retro_sections import PLACEHOLDER, SECTIONS
 from daemon.integrations.slack_forms import EVIDENCE_PREFIX
 from daemon.jobs.escalations import loaded
+from daemon.reporting import load_report
 from daemon.standins.faults import Fault
 from daemon.standins.pagerduty import FakePagerDuty
 from daemon.standins.slack import FakeSlack
 from daemon.standins.trackers import FakeTracker
 from daemon.store import TimelineEntry
-from tests.harness import payload, running
+from tests.harness import REPO, payload, running
 from tests.scenarios.test_flow import escalation_form
 from tests.scenarios.test_reopen_flow import approval_messages, pd_incident
 from tests.world import (
@@ -481,3 +483,25 @@ async def test_a_retro_closed_incomplete_is_followed_for_a_while_only(tmp_path: 
         await w.daemon.settle()
         assert len(w.tracker.requests) == reads
         assert len(entries(await w.daemon.store.timeline(esc_id), "retro_closed")) == 1
+
+
+async def test_a_policy_without_an_evidence_pack_claims_no_complete_one(
+        tmp_path: Path) -> None:
+    """A policy written before the evidence pack lists none: its approval requests checked
+    nothing, so the KPI has nothing counted (and meets no target), not 100%."""
+    text = (REPO / "config" / "policy.yaml").read_text(encoding="utf-8")
+    start, end = text.index("\nevidence:"), text.index("\nrules:")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(text[:start] + "\n" + text[end:], encoding="utf-8")
+    async with world(tmp_path, policy_file=str(policy)) as w:
+        esc_id, ts = await emergency(w)
+        await approve(w, esc_id, ts, "2.001")
+        assert "*Evidence:*" not in str(w.approval_posts()[0].args)
+        [requested] = entries(await w.daemon.store.timeline(esc_id), "approval_requested")
+        assert "evidence" not in requested.details
+        now = w.daemon.clock.now()
+        report = await load_report(w.daemon.store, to_datetime(now - DAY),
+                                   to_datetime(now + HOUR), settings=w.daemon.settings)
+        assert report.kpis is not None
+        assert (report.kpis.evidence_complete.total, report.kpis.evidence_complete.meets) == (
+            0, None)
