@@ -321,6 +321,11 @@ class Store:
         return await self._run(lambda: followthrough.open_retros(
             after, limit, min(closed_since, followthrough.FAR_FUTURE_S)), proves_writes=False)
 
+    async def paged_escalation(self, incident_id: str) -> str | None:
+        """The escalation whose Tier 2 page is the PagerDuty incident `incident_id`."""
+        return await self._run(lambda: followthrough.paged_escalation(incident_id),
+                               proves_writes=False)
+
     async def open_quiet(self, limit: int = 1000) -> list[str]:
         """Escalations whose latest quiet spell (no update past the cadence) has not ended."""
         return await self._run(lambda: followthrough.open_quiet(limit), proves_writes=False)

@@ -56,3 +56,24 @@ def open_quiet(limit: int) -> Unit[list[str]]:
     """Escalations with a quiet spell (`update_overdue`) that has not ended yet."""
     rows = yield Stmt(OPEN_QUIET, (limit,))
     return [str(row["id"]) for row in rows]
+
+
+_PAGE_EVENTS = ("paged", "page_assigned", "acknowledged", "page_escalated", "page_reassigned",
+                "page_resolved", "page_unacknowledged", "page_reopened")
+_PAGE_EVENT_NAMES = ", ".join(f"'{event}'" for event in _PAGE_EVENTS)
+PAGED_ESCALATION = Sql.of(
+    "SELECT escalation_id AS id FROM timeline"
+    f" WHERE event IN ({_PAGE_EVENT_NAMES}) AND json_extract(details, '$.incident_id') = ?"
+    " ORDER BY id DESC LIMIT 1",
+    "SELECT escalation_id AS id FROM timeline"
+    f" WHERE event IN ({_PAGE_EVENT_NAMES}) AND (details::jsonb ->> 'incident_id') = ?"
+    " ORDER BY id DESC LIMIT 1",
+)
+
+
+def paged_escalation(incident_id: str) -> Unit[str | None]:
+    """The escalation whose Tier 2 page is PagerDuty's incident `incident_id`: named by the
+    page's own entry (an incident created through the REST API) or by the page's webhooks
+    (which carry it whichever way the page was sent)."""
+    rows = yield Stmt(PAGED_ESCALATION, (incident_id,))
+    return str(rows[0]["id"]) if rows else None

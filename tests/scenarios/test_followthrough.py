@@ -37,6 +37,7 @@ from tests.world import (
     deliver,
     emergency,
     incident,
+    page_event,
     settings_for,
     stamp,
     tracker_for,
@@ -505,3 +506,46 @@ async def test_a_policy_without_an_evidence_pack_claims_no_complete_one(
         assert report.kpis is not None
         assert (report.kpis.evidence_complete.total, report.kpis.evidence_complete.meets) == (
             0, None)
+
+
+@pytest.mark.parametrize("routing_key", [False, True])
+async def test_notes_on_the_tier2_page_keep_the_cadence(tmp_path: Path,
+                                                        routing_key: bool) -> None:
+    """Tier 2 works the page tier2gate sent: their PagerDuty notes and status updates on it
+    are updates of the emergency, whether the page was created through the REST API or
+    triggered through the Events API (whose answer names no incident id)."""
+    overrides: dict[str, Any] = (
+        {"pagerduty": {"tier2_routing_key": "R" * 32, "tier2_service_id": None}}
+        if routing_key else {})
+    async with world(tmp_path, **overrides) as w:
+        w.pagerduty.routing_key = "R" * 32
+        esc_id, ts = await emergency(w)
+        await approve(w, esc_id, ts, "2.001")
+        engaged = w.daemon.clock.now()
+        page = w.pagerduty.pages[-1] if not routing_key else w.pagerduty.events[-1]
+        incident_id = "PT2PAGE" if routing_key else page["id"]
+        key = page["incident_key"] if not routing_key else page["dedup_key"]
+        trigger = page_event("incident.triggered", key, incident_id, event_id="ev-trig")
+        trigger["event"]["occurred_at"] = stamp(engaged)
+        assert (await w.daemon.pagerduty(trigger)).status == 202
+        await w.daemon.settle()
+
+        async def at(minutes: float) -> None:
+            w.daemon.clock.advance(engaged + minutes * 60 - w.daemon.clock.now())
+            await w.daemon.settle()
+
+        def nudges() -> list[str]:
+            return [m.text for m in w.slack.thread(CHANNEL, ts) if "No update" in m.text]
+
+        for n, minute in enumerate((20, 45)):
+            await at(minute)
+            body = status_update(f"ev-update-{n}", stamp(engaged + minute * 60), note=n == 1)
+            body["event"]["data"]["incident"]["id"] = incident_id
+            assert (await w.daemon.pagerduty(body)).status == 202
+            await w.daemon.settle()
+        await at(70)  # 25 minutes after the note on the page
+        assert nudges() == []
+        updates = entries(await w.daemon.store.timeline(esc_id), "incident_update")
+        assert [u.details["kind"] for u in updates] == ["status_update", "note"]
+        await at(80)
+        assert len(nudges()) == 1
