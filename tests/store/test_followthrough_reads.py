@@ -64,3 +64,19 @@ async def test_open_quiet_spells_are_those_without_their_resumption(store: Store
                                                      external_id=esc_id),
                                   events=tuple(spells)))
     assert await store.open_quiet() == ["esc-b", "esc-c"]
+
+
+async def test_the_escalation_of_a_tier2_page_is_found_by_its_incident_id(store: Store) -> None:
+    for esc_id, found in (
+            ("esc-a", [("paged", {"incident_id": "PREST1", "url": "u"})]),
+            ("esc-b", [("paged", {"incident_id": "tier2gate-esc-b", "url": ""}),
+                       ("page_assigned", {"event_id": "ev-1", "incident_id": "PEVENTS2"})]),
+            ("esc-c", [("updated", {"incident_id": "PSOURCE3"})])):
+        await store.apply(Changes(
+            escalation=replace(escalation(esc_id=esc_id), external_id=esc_id),
+            events=tuple(NewEvent(esc_id, event, "pagerduty", START, details)
+                         for event, details in found)))
+    assert await store.paged_escalation("PREST1") == "esc-a"
+    assert await store.paged_escalation("PEVENTS2") == "esc-b"
+    assert await store.paged_escalation("PSOURCE3") is None  # not a page
+    assert await store.paged_escalation("PNONE") is None
