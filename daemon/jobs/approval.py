@@ -177,10 +177,11 @@ class Approvals:
         policy = self.deps.policy.current()
         fatigue = policy.fatigue
         since = until - timedelta(days=fatigue.window_days)
-        # Weekends in a row reach further back than the window: read that far.
+        # Weekends in a row reach further back than the window: read that far, the page
+        # entries only (on the request's way to the SMOC: the decisions are not wanted here).
         load = await load_load(self.deps.store,
                                min(since, until - timedelta(weeks=STREAK_WEEKS)),
-                               until, policy.business_hours.zone)
+                               until, policy.business_hours.zone, pages_only=True)
         on_call = None
         if self.deps.pager is not None:
             try:

@@ -146,10 +146,11 @@ def build_load(entries: Sequence[LoadEntry], business_zone: ZoneInfo) -> Load:
 
 
 async def load_load(store: Store, since: datetime, until: datetime,
-                    business_zone: ZoneInfo) -> Load:
-    """The load section for pages dated in [since, until)."""
-    return build_load(await store.load_entries(since.timestamp(), until.timestamp()),
-                      business_zone)
+                    business_zone: ZoneInfo, *, pages_only: bool = False) -> Load:
+    """The load section for pages dated in [since, until); `pages_only`: the engineers alone
+    (no avoided pages, no SMOC decisions), from a read of the page entries only."""
+    return build_load(await store.load_entries(since.timestamp(), until.timestamp(),
+                                               pages_only=pages_only), business_zone)
 
 
 STREAK_WEEKS = 13

@@ -298,11 +298,14 @@ class Store:
         return await self._run(lambda: reads.report_figures(since, until, zone, weekend),
                                proves_writes=False)
 
-    async def load_entries(self, since: float, until: float) -> list[load_reads.LoadEntry]:
+    async def load_entries(self, since: float, until: float, *, pages_only: bool = False
+                           ) -> list[load_reads.LoadEntry]:
         """The page, acknowledgement and decision entries dated in [since, until) that the
-        Tier 2 load figures are made of (`daemon.reporting.load`)."""
-        return await self._run(lambda: load_reads.load_entries(since, until),
-                               proves_writes=False)
+        Tier 2 load figures are made of (`daemon.reporting.load`); `pages_only`: who the
+        pages reached, without the decisions (the approval request's figures)."""
+        return await self._run(
+            lambda: load_reads.load_entries(since, until, pages_only=pages_only),
+            proves_writes=False)
 
     async def kpi_figures(self, since: float, until: float, service_fields: Sequence[str] = ()
                           ) -> kpi_reads.KpiFigures:
