@@ -55,11 +55,12 @@ from daemon.jobs.policy import judge_again
 from daemon.jobs.views import approval_view, escalation_subject
 from daemon.logging import get_logger
 from daemon.reporting.load import STREAK_WEEKS, load_load, recent_load
-from daemon.store import Changes, DeliveryState, Job, NewEvent
+from daemon.store import Changes, DeliveryState, Job, NewEvent, TimelineEntry
 from daemon.workers.retry import Permanent, Retry
 from daemon.workers.runner import Recorder
 
 EVIDENCE = "evidence"  # the key of the evidence pack in `approval_requested` details
+TIER2_LOAD = "tier2_load"  # ... and of the Tier 2 load line it showed
 INTERACTION = "slack_interaction"
 COMMAND = "slack_command"
 _AGREE_SLACK_S = 1.0
@@ -84,13 +85,36 @@ def with_evidence(event: NewEvent, view: ApprovalView) -> NewEvent:
     """The `approval_requested` entry with what the SMOC was shown of the evidence pack
     (`evidence`: present, missing, complete): the source of `report`'s evidence completeness,
     one per request (a reopened incident's new round records its own). A policy that lists
-    no evidence showed none: nothing is recorded, so the request counts in no completeness."""
-    if event.event != "approval_requested" or not (view.evidence_present
-                                                   or view.evidence_missing):
+    no evidence showed none: nothing is recorded, so the request counts in no completeness.
+    The Tier 2 load line it showed is kept too (`tier2_load`, null for none), so every later
+    rendering of the message shows the same."""
+    if event.event != "approval_requested":
         return event
-    return dataclasses.replace(event, details={**event.details, EVIDENCE: {
-        "present": list(view.evidence_present), "missing": list(view.evidence_missing),
-        "complete": not view.evidence_missing}})
+    details = {**event.details, TIER2_LOAD: (dataclasses.asdict(view.tier2_load)
+                                             if view.tier2_load is not None else None)}
+    if view.evidence_present or view.evidence_missing:
+        details[EVIDENCE] = {
+            "present": list(view.evidence_present), "missing": list(view.evidence_missing),
+            "complete": not view.evidence_missing}
+    return dataclasses.replace(event, details=details)
+
+
+def shown_load(entries: list[TimelineEntry], channel: str, ts: str
+               ) -> tuple[bool, Tier2Load | None]:
+    """(found, the load) the request posted as `channel`/`ts` showed; found is False for a
+    request recorded before the load was kept."""
+    for entry in reversed(entries):
+        if (entry.event == "approval_requested" and entry.details.get("ts") == ts
+                and entry.details.get("channel") == channel and TIER2_LOAD in entry.details):
+            kept = entry.details[TIER2_LOAD]
+            if not isinstance(kept, dict):
+                return True, None
+            try:
+                return True, Tier2Load(**{**kept,
+                                          "warnings": tuple(kept.get("warnings") or ())})
+            except TypeError:  # kept by another version: worked out again instead
+                return False, None
+    return False, None
 
 
 class Approvals:
@@ -168,6 +192,15 @@ class Approvals:
                   why=deciders.note, channel=ref.channel)
         return step.then(on_nobody_can_approve(
             step.gate, deciders.note, escalation_subject(current), now))
+
+    async def shown_tier2_load(self, current: Loaded) -> Tier2Load | None:
+        """The load the request showed when posted; worked out again (as of then) only for
+        a request recorded before it was kept."""
+        approval = current.gate.approval
+        assert approval is not None
+        found, load = shown_load(await self.deps.store.timeline(current.row.id),
+                                 approval.channel, approval.ts)
+        return load if found else await self.tier2_load(approval.requested_at)
 
     async def tier2_load(self, until: datetime) -> Tier2Load | None:
         """The recent pages of the Tier 2 engineer who would be paged, as of `until`: whoever
@@ -299,7 +332,7 @@ class Approvals:
         user_id = str(job.payload["user"])
         view = approval_view(current, self.deps.settings, self._now(),
                              policy=self.deps.policy.current(),
-                             tier2_load=await self.tier2_load(current.gate.approval.requested_at))
+                             tier2_load=await self.shown_tier2_load(current))
         ref = await self.deps.need_chat().post_approval(user_id, view)
 
         async def record() -> Changes | None:
@@ -325,10 +358,10 @@ class Approvals:
         if current is None or current.gate.approval is None:
             return
         approval = current.gate.approval
-        # The load as it was when the SMOC was asked: this escalation's own page is no news.
+        # The load the SMOC was shown when asked: this escalation's own page is no news.
         view = approval_view(current, self.deps.settings, self._now(),
                              policy=self.deps.policy.current(),
-                             tier2_load=await self.tier2_load(approval.requested_at))
+                             tier2_load=await self.shown_tier2_load(current))
         chat = self.deps.need_chat()
         for channel, ts in ((approval.channel, approval.ts), *approval.copies):
             await chat.update_approval(MessageRef(channel, ts), view)

@@ -178,3 +178,21 @@ async def test_weekends_in_a_row_reach_back_past_the_window(tmp_path: Path) -> N
         assert "tina, not paged this weekend, 0 sleep-hour pages, 0 in all (last 7 days), " \
             "2 weekends in a row" in text
         assert "weekends paged in a row: 2 (the policy warns at 2)" in text
+
+
+async def test_the_decided_message_shows_the_load_the_smoc_was_shown(tmp_path: Path) -> None:
+    """The Tier 2 schedule hands over between the request and the click: the decided message
+    still names the engineer the SMOC weighed, and asks PagerDuty nothing more for it."""
+    async with world(tmp_path, pagerduty={"tier2_schedule_id": "PT2SCHED"}) as w:
+        w.pagerduty.set_oncall("PT2SCHED", "PTINA", "tina@example.com",
+                               time_zone="Europe/Berlin")
+        esc_id, ts = await emergency(w)
+        assert "Tier 2 on call:* tina" in str(w.slack.messages[(CHANNEL, ts)].blocks)
+        w.pagerduty.set_oncall("PT2SCHED", "PBOB", "bob@example.com",
+                               time_zone="Europe/Berlin")
+        asked = [r.path for r in w.pagerduty.requests].count("/oncalls")
+        await approve(w, esc_id, ts, "1.001")
+        decided = str(w.slack.messages[(CHANNEL, ts)].blocks)
+        assert "Approved by" in decided and "Tier 2 on call:* tina" in decided
+        assert "bob" not in decided
+        assert [r.path for r in w.pagerduty.requests].count("/oncalls") == asked
