@@ -242,7 +242,9 @@ class Followthrough:
         minutes = policy.cadence_minutes(severity)
         # A thread Slack would not show just now (rate-limited, down) may be where people
         # talk: its silence is not taken for a quiet spell until twice the cadence.
-        if minutes is None or now_s - latest < minutes * 60 * (2 if unseen else 1):
+        # Quiet for as long as really passed: a wall clock stepped forward is no silence.
+        quiet_s = self.deps.clock_watch.elapsed_since(latest)
+        if minutes is None or quiet_s < minutes * 60 * (2 if unseen else 1):
             return events, []
         once = f"{UPDATE_OVERDUE}:{latest:.3f}"
         if any(e.details.get("once_key") == once for e in entries):
@@ -251,7 +253,7 @@ class Followthrough:
         events.append(NewEvent(escalation_id, UPDATE_OVERDUE, DAEMON, now_s, {
             "once_key": once, "last_update_at": latest, "due_at": due_s,
             "cadence_minutes": minutes, "severity": severity}, once))
-        quiet_min = round((now_s - latest) / 60)
+        quiet_min = round(quiet_s / 60)
         text = (f":speech_balloon: No update on this {slack_literal(severity or '')} emergency "
                 f"for {quiet_min} min (the cadence is every {minutes:g} min). "
                 f"{self._holder(current)}: please post an update in the incident or in this "

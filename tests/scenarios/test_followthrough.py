@@ -549,3 +549,26 @@ async def test_notes_on_the_tier2_page_keep_the_cadence(tmp_path: Path,
         assert [u.details["kind"] for u in updates] == ["status_update", "note"]
         await at(80)
         assert len(nudges()) == 1
+
+
+async def test_a_wall_clock_stepped_forward_is_no_quiet_spell(tmp_path: Path) -> None:
+    """The host's clock jumps 40 minutes ahead ten minutes after Tier 2 was engaged: nobody
+    went quiet, so nobody is nudged until 30 minutes have really passed."""
+    async with world(tmp_path) as w:
+        esc_id, ts = await emergency(w)
+        await approve(w, esc_id, ts, "2.001")
+
+        def nudges() -> list[str]:
+            return [m.text for m in w.slack.thread(CHANNEL, ts) if "No update" in m.text]
+
+        w.daemon.clock.advance(10 * 60)
+        await w.daemon.settle()
+        w.daemon.clock.step(40 * 60)
+        await w.daemon.settle()
+        w.daemon.clock.advance(60)
+        await w.daemon.settle()
+        assert nudges() == []
+        assert "update_overdue" not in await w.daemon.events(esc_id)
+        w.daemon.clock.advance(20 * 60)  # 31 minutes really passed
+        await w.daemon.settle()
+        assert len(nudges()) == 1
