@@ -151,21 +151,41 @@ def _drivers_sql(fields: int) -> Sql:
         + _IN_WINDOW + _DRIVING + f") AS x GROUP BY {groups}")
 
 
+class _Tally:
+    """Counts per name typed by hand: "Acme Corp", "ACME  corp" and "acme corp" are one
+    (case and spacing ignored, as the policy's `customer` condition reads them), shown as
+    most often written."""
+
+    def __init__(self) -> None:
+        self.spellings: dict[str, dict[str, int]] = {}
+
+    def add(self, name: str, count: int) -> None:
+        spellings = self.spellings.setdefault(" ".join(name.split()).casefold(), {})
+        spellings[name] = spellings.get(name, 0) + count
+
+    def counts(self) -> dict[str, int]:
+        return {min(spellings, key=lambda name: (-spellings[name], name)):
+                sum(spellings.values()) for spellings in self.spellings.values()}
+
+
 def _drivers(rows: Sequence[Any], fields: int, *, sqlite: bool
              ) -> tuple[dict[str, int], dict[str, int]]:
     """Escalations per customer and per service: an escalation counts once per service it
     names, however many of the fields name it."""
-    customers: dict[str, int] = {}
-    services: dict[str, int] = {}
+    customers, services = _Tally(), _Tally()
     for row in rows:
         values = json.loads(row["v"]) if sqlite else [row["c"], *(row[f"s{n}"]
                                                                   for n in range(fields))]
         names = [str(value).strip() if value is not None else "" for value in values]
         if names[0]:
-            customers[names[0]] = customers.get(names[0], 0) + int(row["n"])
-        for service in {name for name in names[1:fields + 1] if name}:
-            services[service] = services.get(service, 0) + int(row["n"])
-    return customers, services
+            customers.add(names[0], int(row["n"]))
+        seen: dict[str, str] = {}
+        for name in names[1:fields + 1]:
+            if name:
+                seen.setdefault(" ".join(name.split()).casefold(), name)
+        for service in seen.values():
+            services.add(service, int(row["n"]))
+    return customers.counts(), services.counts()
 
 
 def _ranked(counts: dict[str, int]) -> tuple[tuple[str, int], ...]:
