@@ -196,3 +196,33 @@ async def test_the_decided_message_shows_the_load_the_smoc_was_shown(tmp_path: P
         assert "Approved by" in decided and "Tier 2 on call:* tina" in decided
         assert "bob" not in decided
         assert [r.path for r in w.pagerduty.requests].count("/oncalls") == asked
+
+
+async def test_a_time_zone_that_names_no_zone_never_holds_up_the_next_request(
+        tmp_path: Path) -> None:
+    """A PagerDuty profile whose time zone is no IANA zone but one of its folders ("America",
+    or a name too long for a file): the load judges that engineer in the business time zone,
+    and the next emergency still reaches the SMOC."""
+    async with world(tmp_path) as w:
+        w.pagerduty.set_user("PTINA", "tina@example.com", name=TINA["summary"],
+                             time_zone="America")
+        w.pagerduty.set_user("PBO", "bo@example.com", name="Bo", time_zone="x" * 300)
+        bo = {"id": "PBO", "type": "user_reference", "summary": "Bo"}
+        esc_id, ts = await emergency(w)
+        await approve(w, esc_id, ts, "1.001")
+        [page] = w.pagerduty.pages
+        assert (await w.daemon.pagerduty(
+            about_tier2("incident.triggered", page, "ev-trig", [TINA, bo]))).status == 202
+        await w.daemon.settle()
+        w.daemon.clock.advance(600)
+        assert (await w.daemon.incident_io(incident(incident_id="01SECOND"))).status == 202
+        await w.daemon.settle()
+        assert len([key for key, message in w.slack.messages.items()
+                    if key[0] == CHANNEL and not message.thread_ts]) == 2
+        assert await w.daemon.dead_jobs() == []
+        now = datetime.fromtimestamp(w.daemon.clock.now(), UTC)
+        report = await load_report(w.daemon.store, now - timedelta(days=1),
+                                   now + timedelta(hours=1))
+        assert report.load is not None
+        assert {(e.responder_id, e.time_zone_assumed) for e in report.load.engineers} == {
+            ("PTINA", True), ("PBO", True)}
