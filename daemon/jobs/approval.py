@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from daemon.clock import to_datetime
+from daemon.domain.fatigue import weekend_of
 from daemon.domain.gate import Gate, Phase, Verdict
 from daemon.domain.policy import Approval
 from daemon.domain.transitions import (
@@ -232,14 +233,18 @@ class Approvals:
         recent = recent_load(load, responder_id, until, since)
         if recent is None:  # on call, and never paged by tier2gate as far back as read
             return Tier2Load(name=name, on_call=True, pages=0, weekend_pages=0, sleep_pages=0,
-                             weekends_in_a_row=0, window_days=fatigue.window_days)
+                             weekends_in_a_row=0, window_days=fatigue.window_days,
+                             weekend_now=weekend_of(until, policy.business_hours.zone)
+                             is not None)
         return Tier2Load(
             name=recent.name if on_call is None else name, on_call=on_call is not None,
             pages=recent.pages, weekend_pages=recent.weekend_pages,
             sleep_pages=recent.sleep_pages, weekends_in_a_row=recent.consecutive_weekends,
             window_days=fatigue.window_days,
+            weekend_now=recent.weekend_now,
             warnings=fatigue.warnings(recent.sleep_pages, recent.weekend_pages,
-                                      recent.consecutive_weekends))
+                                      recent.consecutive_weekends,
+                                      weekend_now=recent.weekend_now))
 
     async def approver_ids(self) -> tuple[str, ...]:
         """Who may decide now, SMOC first (the people told when nothing else can be used)."""

@@ -167,6 +167,7 @@ class Recent:
     weekend_pages: int  # on the weekend `now` is in, or the latest one
     sleep_pages: int
     consecutive_weekends: int  # weekends in a row up to the latest with a page
+    weekend_now: bool = True  # `now` is on a weekend; False: `weekend_pages` are the last one's
 
 
 def recent_load(load: Load, responder_id: str, now: datetime,
@@ -193,4 +194,4 @@ def recent_load(load: Load, responder_id: str, now: datetime,
     return Recent(name=found.name, pages=len(recent),
                   weekend_pages=sum(weekend_of(c.at, zone) == this_weekend for c in recent),
                   sleep_pages=sum(c.bucket is Bucket.SLEEP for c in recent),
-                  consecutive_weekends=run)
+                  consecutive_weekends=run, weekend_now=weekend_of(now, zone) is not None)

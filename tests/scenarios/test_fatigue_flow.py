@@ -85,7 +85,8 @@ async def test_the_page_is_judged_in_the_responders_own_time_zone(tmp_path: Path
         [(_, second_ts)] = [key for key, message in w.slack.messages.items()
                             if key[0] == CHANNEL and not message.thread_ts and key[1] != ts]
         text = str(w.slack.messages[(CHANNEL, second_ts)].blocks)
-        assert "Tier 2 paged last:* Tina &lt;!here&gt; Tier2, not paged this weekend" in text
+        # still Friday evening in her Los Angeles: the weekend counted is the last one
+        assert "Tier 2 paged last:* Tina &lt;!here&gt; Tier2, not paged last weekend" in text
         assert "0 sleep-hour pages, 1 in all (last 7 days)" in text
         assert "<!here>" not in text and "policy's thresholds" not in text
 

@@ -160,6 +160,7 @@ def test_the_approval_request_figures_for_the_weekend_in_progress() -> None:
     # On Monday 11-02 the weekend just gone (10-31) is the one shown: e1 and e2.
     monday = recent_load(load, "PA", datetime(2026, 11, 2, 14, 0, tzinfo=UTC))
     assert monday is not None and (monday.weekend_pages, monday.consecutive_weekends) == (2, 1)
+    assert (monday.weekend_now, recent.weekend_now) == (False, True)
     assert recent_load(load, "PZ", datetime(2026, 11, 8, tzinfo=UTC)) is None
     # Saturday 11-14 before any page: the run of 10-31 and 11-07 is not broken yet; the
     # window of the last 7 days holds only e6 (11-07 is in it, 10-31 is not).
