@@ -34,10 +34,14 @@ def grow(template: Path, db: Path, target: int) -> dict[str, int]:
             raise RuntimeError(f"{template} has no escalations to copy")
         copies = {"copies": math.ceil(target / base) - 1}
         conn.execute("BEGIN")
-        conn.execute(_COPIES + """
-            INSERT INTO escalations SELECT id || '-' || n, source, external_id || '-' || n,
-                state, outcome, data, version, opened_at - n * 3600, created_at - n * 3600,
-                updated_at - n * 3600
+        # Every column, whatever migrations added: ids made unique, times moved back an hour
+        # per copy (the figure columns' first event times with them).
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(escalations)")]
+        moved = {"id": "id || '-' || n", "external_id": "external_id || '-' || n"}
+        values = [moved.get(c) or (f"{c} - n * 3600" if c.endswith("_at")
+                                   or c.startswith("first_") else c) for c in columns]
+        conn.execute(_COPIES + f"""
+            INSERT INTO escalations ({', '.join(columns)}) SELECT {', '.join(values)}
             FROM escalations, k""", copies)
         conn.execute(_COPIES + """
             INSERT INTO timeline (escalation_id, at, event, actor, details, once_key)

@@ -70,8 +70,9 @@ async def click_to_page(tmp: Path, approvals: int = 200, **extra: str) -> dict[s
     One click at a time (each waits for its page, then 20 ms of quiet), so every figure is the
     latency of the path itself, not of a queue of other clicks."""
     async with Vendors(tmp) as vendors:
+        # Live mode: the page must reach PagerDuty (`serve_env` starts in shadow mode).
         serve = await asyncio.to_thread(start_serve, tmp, "clicks", 30.0,
-                                        **vendors.env(), **extra)
+                                        **{**vendors.env(), "TIER2GATE_MODE": "live", **extra})
         try:
             async with aiohttp.ClientSession() as session:
                 ids = [f"01CLICK{n:05d}" for n in range(approvals)]

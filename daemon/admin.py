@@ -74,6 +74,7 @@ def import_(settings: Settings, path: Path) -> int:
             rows = tables.get(table, [])
             counts[table] = await store.backend.run(
                 partial(transfer.load_rows, table, rows, dialect))
+        await store.backend.run(transfer.refresh_figures)
         print(f"imported {_counts(counts)} from {path}", file=sys.stderr)
         return 0
 

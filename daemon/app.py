@@ -20,6 +20,7 @@ from aiohttp import web
 from daemon import drill
 from daemon.admin_auth import AdminAccess
 from daemon.appkeys import (
+    CALENDAR_PROBLEM,
     CONFIG_CHECKS,
     INTAKE,
     METRICS,
@@ -30,6 +31,8 @@ from daemon.appkeys import (
     SETTINGS,
     STORE,
 )
+from daemon.domain.policy_file import PolicyError, load_policy
+from daemon.handbook import render_handbook
 from daemon.ingress import desk_webhooks, health, slack, webhooks
 from daemon.ingress.limits import BUDGET, ByteBudget, release_held_bytes
 from daemon.jobs.attention import recovered_job, trouble_job
@@ -239,11 +242,29 @@ def build_admin_app(public: web.Application) -> web.Application:
     app.router.add_get("/healthz", health.healthz)
     app.router.add_get("/readyz", health.readyz_detailed)
     app.router.add_get("/metrics", health.metrics)
+    if WATCH in public:
+        events = public[WATCH].events
+        if events is not None:
+            app[CALENDAR_PROBLEM] = lambda: events.problem
     dashboard.add_routes(app)
     ee_board.add_routes(app)
     drill.add_routes(app)
+    app.router.add_get("/handbook", handbook_page)
     app.on_response_prepare.append(_security_headers)
     return app
+
+
+async def handbook_page(request: web.Request) -> web.Response:
+    """`GET /handbook`: the policy in force in words (Markdown, `tier2gate handbook`)."""
+    settings = request.app[SETTINGS]
+    source = request.app.get(POLICY)
+    try:
+        policy = source.current() if source is not None else await asyncio.to_thread(
+            load_policy, settings.resolved_policy_file())
+    except PolicyError as exc:
+        return web.Response(status=503, text=f"the policy cannot be read:\n{exc}\n")
+    text = await asyncio.to_thread(render_handbook, policy, settings)
+    return web.Response(text=text, content_type="text/markdown", charset="utf-8")
 
 
 async def _store_lifetime(app: web.Application) -> AsyncIterator[None]:

@@ -22,6 +22,8 @@ INTAKE = web.AppKey("intake", IntakeGauge)
 """Webhook deliveries in flight: the job runner yields to them during a burst."""
 READY_DETAILS = web.AppKey("ready_details", list[Callable[[], dict[str, object]]])
 """Facts `/readyz` shows whatever its verdict (e.g. the last clock step), never reasons."""
+CALENDAR_PROBLEM: web.AppKey[Callable[[], str]] = web.AppKey("calendar_problem")
+"""Why the customer-events calendar is not current ("" when it is): shown on the dashboard."""
 PREFLIGHT = web.AppKey("preflight", PreflightMonitor)
 """The daemon's periodic vendor checks, when enabled: `/readyz` detail and the dashboard."""
 ROSTER = web.AppKey("roster", RosterSource)

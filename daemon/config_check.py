@@ -20,7 +20,9 @@ from typing import Literal
 
 from pydantic import SecretStr
 
+from daemon.domain.policy import Policy
 from daemon.ingress.signatures import decode_standard_webhook_secret
+from daemon.jobs.routing import routing
 from daemon.settings import ENV_PREFIX, Settings
 from daemon.yamlfile import YamlDoc, dotted
 
@@ -123,7 +125,8 @@ def _half_configured(settings: Settings) -> list[Finding]:
                      "not: the SMOC on call cannot be looked up")
     if _given(pd.tier2_schedule_id) and not _given(pd.api_token):
         found.append("pagerduty.tier2_schedule_id is set but TIER2GATE_PAGERDUTY__API_TOKEN is "
-                     "not: the Tier 2 engineer on call cannot be looked up")
+                     "not: the Tier 2 engineer on call cannot be looked up (the approval "
+                     "request's load line, the weekend heads-up)")
     if _given(tracker.token) != _given(tracker.project):
         missing = "tracker.project" if _given(tracker.token) else "TIER2GATE_TRACKER__TOKEN"
         found.append(f"the {tracker.kind} tracker is set up in part: {missing} is missing, so "
@@ -166,6 +169,10 @@ def _gaps(settings: Settings) -> list[Finding]:
             and not _given(settings.tracker.project):
         found.append(Finding("warning", "no tracker (tracker.token, tracker.project): retro and "
                                         "request-for-help issues cannot be opened"))
+    if settings.customer_events.configured and not settings.slack.tier2():
+        found.append(Finding("warning", "customer events are configured but no channel is: "
+                                        "set slack.tier2_channel for the weekend heads-up "
+                                        "(events are still flagged on approval requests)"))
     resolves_smoc = _given(pd.smoc_schedule_id) and _given(pd.api_token)
     if not (resolves_smoc or _given(approval.smoc_user_id) or approval.backup_user_ids
             or _given(approval.backup_group_id)):
@@ -178,3 +185,28 @@ def _gaps(settings: Settings) -> list[Finding]:
                                         "offers: set ee.channel (or slack.rfh_channel); until "
                                         "then every escalation skips the EE step"))
     return found
+
+
+def check_teams(settings: Settings, policy: Policy) -> list[Finding]:
+    """The policy's Tier 1 teams against the settings they fall back on: a team whose SMOC
+    cannot be looked up, a team nobody can approve for, a team nothing recognises."""
+    found: list[Finding] = []
+    token = _given(settings.pagerduty.api_token)
+    for team in policy.teams or ():
+        route = routing(settings, policy, team.name)
+        if _given(team.smoc_schedule_id) and not token:
+            found.append(Finding("error", f"team {team.name!r} names smoc_schedule_id "
+                                          f"{team.smoc_schedule_id} but "
+                                          "TIER2GATE_PAGERDUTY__API_TOKEN is not set: its SMOC "
+                                          "cannot be looked up"))
+        resolves = _given(route.smoc_schedule_id) and token
+        if not (resolves or _given(route.smoc_user_id) or route.backup_user_ids
+                or _given(route.backup_group_id)):
+            found.append(Finding("warning", f"nobody can approve for team {team.name!r}: give "
+                                            "it a smoc_schedule_id, smoc_user_id or backups in "
+                                            "the policy (or set them in the settings)"))
+        if team.name != policy.default_team and not team.recognised_by.model_dump(
+                exclude_defaults=True):
+            found.append(Finding("warning", f"team {team.name!r} has no recognised_by: no "
+                                            "escalation can belong to it"))
+    return sorted(found, key=lambda finding: finding.level != "error")

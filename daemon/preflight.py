@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from daemon.customer_calendar import CUSTOMER_PROPERTY, inspect_sources
 from daemon.domain.policy import Policy
 from daemon.ingress.incident_io import CUSTOMER_FIELDS
 from daemon.ingress.signatures import decode_standard_webhook_secret
@@ -122,6 +123,8 @@ async def run_checks(settings: Settings, policy: Policy, vendors: Vendors) -> li
     results += await _guarded("tracker", _tracker, settings, vendors)
     results += await _guarded("zendesk_api", _zendesk_api, settings, vendors)
     results += await _guarded("jsm_api", _jsm_api, settings, vendors)
+    results += await _team_checks(policy, vendors)
+    results.append(await _customer_events(settings, policy))
     return results
 
 
@@ -279,7 +282,8 @@ async def _slack_checks(settings: Settings, chat: ChatPreflight | None) -> list[
     results = [ok("slack_token", f"valid, bot user {identity.user_id}")]
     channels: list[tuple[str, str | None]] = [
         ("approval_channel", settings.slack.approval_channel),
-        ("rfh_channel", settings.slack.rfh_channel)]
+        ("rfh_channel", settings.slack.rfh_channel),
+        ("tier2_channel", settings.slack.tier2_channel)]
     if settings.ee.roster_file is not None and settings.ee.channel:
         channels.append(("ee_channel", settings.ee.channel))  # EE offers and handoffs
     private = False
@@ -339,6 +343,23 @@ async def _channel(name: str, channel: str | None, chat: ChatPreflight,
         return fail(name, f"the bot is not a member of {channel}",
                     f"in Slack, run `/invite @<the app>` in {channel}"), state
     return ok(name, f"{channel}: the bot is a member"), state
+
+
+async def _customer_events(settings: Settings, policy: Policy) -> CheckResult:
+    """The customer-events calendar as the daemon reads it: every file and the URL."""
+    name = "customer_events"
+    if not settings.customer_events.configured:
+        return skip(name, "no calendar (customer_events.files, customer_events.ical_url)")
+    found, problems = await inspect_sources(
+        settings.customer_events, policy.business_hours.zone, datetime.now(UTC),
+        settings.tls.ca_file)
+    if problems:
+        return fail(name, "; ".join(problems),
+                    "fix the file named (check-config names its line and key), or the URL: "
+                    "customer_events.ical_url must answer 200 with an iCalendar document")
+    skipped = (f"; {found.skipped} entries name no customer ({CUSTOMER_PROPERTY} or a "
+               "'Customer: …' summary) and are left out" if found.skipped else "")
+    return ok(name, f"{len(found.events)} event(s) around now{skipped}")
 
 
 async def _smoc(settings: Settings, vendors: Vendors) -> CheckResult:
@@ -565,6 +586,54 @@ async def _jsm_api(settings: Settings, vendors: Vendors) -> CheckResult:
 
 
 # --- output and the daemon's monitor ------------------------------------------------------------
+
+
+# --- Tier 1 teams --------------------------------------------------------------------------------
+
+
+async def _team_checks(policy: Policy, vendors: Vendors) -> list[CheckResult]:
+    """What a policy team names of its own (`teams:`): its approval and RFH channels and the SMOC
+    on call on its schedule now. What it leaves to the settings is checked above."""
+    results: list[CheckResult] = []
+    for team in policy.teams or ():
+        for key in ("approval_channel", "rfh_channel"):
+            channel = getattr(team, key)
+            if channel:
+                results += await _guarded(f"team_{team.name}_{key}", _team_channel, team.name,
+                                          key, channel, vendors)
+        if team.smoc_schedule_id:
+            results += await _guarded(f"team_{team.name}_smoc", _team_smoc, team.name,
+                                      team.smoc_schedule_id, vendors)
+    return results
+
+
+async def _team_channel(team: str, key: str, channel: str, vendors: Vendors) -> CheckResult:
+    name, where = f"team_{team}_{key}", f"team {team!r} {key} in the policy"
+    if vendors.chat is None:
+        return fail(name, "Slack is not configured", "set slack.bot_token")
+    state = await vendors.chat.channel_state(channel)
+    if state.is_archived:
+        return fail(name, f"{channel} is archived", f"unarchive it or change {where}")
+    if not state.is_member:
+        return fail(name, f"the bot is not a member of {channel}",
+                    f"in Slack, run `/invite @<the app>` in {channel} (or change {where})")
+    return ok(name, f"{channel}: the bot is a member")
+
+
+async def _team_smoc(team: str, schedule: str, vendors: Vendors) -> CheckResult:
+    name = f"team_{team}_smoc"
+    if vendors.pager is None:
+        return fail(name, f"pagerduty.api_token is not set: schedule {schedule} cannot be read",
+                    "set pagerduty.api_token (a REST API key)")
+    email = await vendors.pager.smoc_email(schedule)
+    if email is None:
+        return fail(name, f"nobody is on call on team {team!r}'s schedule {schedule} now",
+                    "fill the gap in the PagerDuty schedule, or give the team backups")
+    user_id = await vendors.chat.user_id_for_email(email) if vendors.chat else None
+    if user_id is None:
+        return fail(name, f"no Slack user has the email of the SMOC on call ({email})",
+                    "make their PagerDuty email the same as their Slack email")
+    return ok(name, f"{email} on schedule {schedule} is Slack user {user_id}")
 
 
 def render_text(results: list[CheckResult]) -> str:

@@ -93,6 +93,13 @@ class SlackSettings(Section):
     api_url: str = "https://slack.com/api/"
     approval_channel: str | None = None
     rfh_channel: str | None = None
+    # Where Tier 2 reads: the Friday heads-up of customer events; default rfh_channel, then
+    # approval_channel.
+    tier2_channel: str | None = None
+
+    def tier2(self) -> str | None:
+        """The channel Tier 2 reads, after the fallbacks."""
+        return self.tier2_channel or self.rfh_channel or self.approval_channel
 
 
 def _split_commas(value: Any) -> Any:
@@ -108,8 +115,9 @@ class PagerDutySettings(Section):
     events_url: str = "https://events.pagerduty.com"
     webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     smoc_schedule_id: str | None = None
-    # Whose load the approval request shows as "Tier 2 on call"; unset: the engineer tier2gate
-    # paged last.
+    # Tier 2's on-call schedule: whose load the approval request shows as "Tier 2 on call"
+    # (unset: the engineer tier2gate paged last), who `/tier2 who` names as on call for
+    # Tier 2, and who the weekend heads-up names.
     tier2_schedule_id: str | None = None
     tier2_service_id: str | None = None
     tier2_routing_key: SecretStr | None = None
@@ -235,6 +243,9 @@ class RfhSettings(IssueSettings):
     title: str = "Request for help: {title} ({reference})"
     labels: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["tier2gate", "request-for-help"])
+    # When a business window opens: judge the held requests for help again and post them to
+    # the Tier 2 channel in one message (`morning_queue` job).
+    morning_queue: bool = True
 
 
 class RetentionSettings(Section):
@@ -327,6 +338,38 @@ class DrillSettings(Section):
     _split = field_validator("labels", mode="before")(_split_commas)
 
 
+def _hhmm(value: str) -> str:
+    hours, sep, minutes = value.partition(":")
+    if not (sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2
+            and int(hours) < 24 and int(minutes) < 60):
+        raise ValueError(f"{value!r} is not a time of day like 15:00")
+    return f"{int(hours):02d}:{minutes}"
+
+
+class CustomerEventSettings(Section):
+    """The calendar of customer events (maintenance windows, upgrades, migrations, launches):
+    flagged on approval requests, judged by the policy's `customer_event_active`, and listed
+    for the weekend in a heads-up to Tier 2. Neither files nor a URL: no calendar."""
+
+    # iCalendar (.ics) or YAML (.yaml/.yml, a list under `events:`) files, re-read when changed.
+    files: Annotated[list[Path], NoDecode] = Field(default_factory=list)
+    # An iCalendar URL, e.g. a shared calendar's secret address (so a secret: never logged).
+    ical_url: SecretStr | None = None
+    refresh_s: float = Field(default=900.0, ge=60)  # how often the URL is fetched again
+    # The heads-up: weekday and local time (policy business_hours.timezone); it lists events
+    # from then until the end of the weekend (the policy's weekend_days).
+    headsup_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "fri"
+    headsup_time: str = "15:00"
+
+    _split = field_validator("files", mode="before")(_split_commas)
+    _time = field_validator("headsup_time")(_hhmm)
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.files) or (self.ical_url is not None
+                                    and bool(self.ical_url.get_secret_value()))
+
+
 class LogSettings(Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     format: Literal["json", "console"] = "json"
@@ -378,6 +421,7 @@ class Settings(BaseSettings):
     kpi: KpiSettings = KpiSettings()
     ee: EESettings = EESettings()
     drill: DrillSettings = DrillSettings()
+    customer_events: CustomerEventSettings = CustomerEventSettings()
     log: LogSettings = LogSettings()
 
     @field_validator("database_url")

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from daemon.clock import Clock
+from daemon.clock import Clock, to_datetime
 from daemon.clockwatch import ClockWatch
+from daemon.customer_calendar import EventSource
 from daemon.domain.models import Source
 from daemon.integrations import incident_io, pagerduty, slack
 from daemon.integrations.desk import jsm_from_settings, zendesk_from_settings
@@ -83,6 +84,16 @@ def _closer(close: Callable[[], None]) -> Callable[[], Awaitable[None]]:
     return closing
 
 
+def event_source(settings: Settings, policy: PolicySource, clock: Clock) -> EventSource | None:
+    """The customer-events calendar, read in the policy's business timezone; None when no
+    file or URL is configured."""
+    if not settings.customer_events.configured:
+        return None
+    return EventSource(settings.customer_events, lambda: policy.current().business_hours.zone,
+                       lambda: to_datetime(clock.now()), ca_file=settings.tls.ca_file,
+                       monotonic=clock.monotonic)
+
+
 def build_parts(settings: Settings, store: Store, clock: Clock, metrics: Metrics) -> Parts:
     """Raises PolicyError when the policy file cannot be used, RosterError when the EE roster
     cannot be (the daemon must not start)."""
@@ -90,10 +101,11 @@ def build_parts(settings: Settings, store: Store, clock: Clock, metrics: Metrics
                           monotonic=clock.monotonic)
     clock_watch = ClockWatch(clock, settings.clock.step_threshold_s, metrics)
     deps = Deps(settings=settings, store=store, policy=policy, clock=clock, metrics=metrics,
-                clock_watch=clock_watch,
+                clock_watch=clock_watch, events=event_source(settings, policy, clock),
                 roster=RosterSource(settings.ee.roster_file))
     vendors = build_vendors(settings, clock)
-    parts = Parts(deps, Watch(clock_watch, policy, store, settings.clock.check_interval_s),
+    parts = Parts(deps, Watch(clock_watch, policy, store, settings.clock.check_interval_s,
+                              deps.events, morning_queue=settings.rfh.morning_queue),
                   vendors, closers=list(vendors.closers))
     deps.chat, deps.pager = vendors.chat, vendors.pager
     deps.incidents, deps.tracker = vendors.catalog, vendors.tracker

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -54,3 +55,18 @@ async def make_store(request: pytest.FixtureRequest, tmp_path: Path, clock: Manu
 @pytest.fixture
 async def store(make_store: StoreFactory) -> Store:
     return await make_store()
+
+
+@pytest.fixture
+def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """For the CLI commands: a config naming a SQLite file in tmp_path, and no stray
+    TIER2GATE_* settings."""
+    for name in list(os.environ):
+        if name.startswith("TIER2GATE_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+    database = tmp_path / "report.db"
+    config = tmp_path / "tier2gate.yaml"
+    config.write_text(f"database_url: sqlite:///{database}\n", encoding="utf-8")
+    monkeypatch.setenv("TIER2GATE_CONFIG", str(config))
+    return database

@@ -34,8 +34,10 @@ PAYLOADS = Path(__file__).resolve().parent / "payloads"
 PD_SECRET = "pd-webhook-secret-RECOGNISABLE"
 INC_SECRET = "whsec_" + "UkVDT0dOSVNBQkxFLWluY2lkZW50LWlvLXNlY3JldA=="
 SLACK_SECRET = "slack-signing-secret-RECOGNISABLE"
-PERIODIC = frozenset({"prune", "retro_poll", "update_cadence"})
-"""Job kinds the daemon keeps going by itself, one per period."""
+PERIODIC = frozenset({"prune", "retro_poll", "update_cadence", "morning_queue",
+                      "events_headsup"})
+"""Job kinds the daemon keeps going by itself, one per period (the morning queue one per
+business window, the heads-up of customer events one per week)."""
 HARNESS_START = datetime(2026, 11, 21, 2, 5, tzinfo=UTC).timestamp()
 """The in-process daemon's clock starts five minutes into the Saturday-night incident the
 payload builders describe, whatever today's date is: outcomes never depend on the calendar."""
@@ -110,9 +112,10 @@ class Harness:
         return await self.client.post("/slack/interactions", data=raw, headers=headers)
 
     async def slack_command(self, text: str, *, user: str = "USUPPORT",
-                            secret: str = SLACK_SECRET) -> ClientResponse:
+                            secret: str = SLACK_SECRET, channel: str = "C0SUPPORT"
+                            ) -> ClientResponse:
         raw = urlencode({
-            "token": "legacy", "team_id": "T1", "team_domain": "acme", "channel_id": "C0SUPPORT",
+            "token": "legacy", "team_id": "T1", "team_domain": "acme", "channel_id": channel,
             "channel_name": "support", "user_id": user, "user_name": user.lower(),
             "command": "/tier2", "text": text, "api_app_id": "A1",
             "response_url": "https://hooks.slack.com/commands/T1/1/x",
@@ -152,9 +155,12 @@ class Harness:
 
 
 @asynccontextmanager
-async def running(tmp_path: Path, settings: Settings | None = None) -> AsyncIterator[Harness]:
+async def running(tmp_path: Path, settings: Settings | None = None, *,
+                  start: float = HARNESS_START) -> AsyncIterator[Harness]:
+    """The daemon on `tmp_path`'s database, its clock at `start`; run it again on the same
+    `tmp_path` for a restart."""
     settings = settings or base_settings()
-    clock = ManualClock(HARNESS_START)
+    clock = ManualClock(start)
     store = Store(SqliteBackend(tmp_path / "harness.db", exclusive=True), clock)
     metrics = Metrics()
     parts = build_parts(settings, store, clock, metrics)

@@ -18,7 +18,7 @@ from daemon.settings import Settings
 from daemon.standins.pagerduty import FakePagerDuty
 from daemon.standins.slack import FakeSlack
 from daemon.standins.trackers import FakeGitHub, FakeGitLab, FakeJira, FakeTracker
-from tests.harness import Harness, base_settings, payload, running
+from tests.harness import HARNESS_START, Harness, base_settings, payload, running
 
 SLACK_TOKEN = "xoxb-RECOGNISABLE-bot-token"
 PD_TOKEN = "pd-RECOGNISABLE-api-token"
@@ -94,10 +94,13 @@ def settings_for(slack: FakeSlack, pagerduty: FakePagerDuty, tracker: FakeTracke
 
 
 @asynccontextmanager
-async def world(tmp_path: Path, kind: str = "gitlab", **overrides: Any) -> AsyncIterator[World]:
+async def world(tmp_path: Path, kind: str = "gitlab", *, start: float = HARNESS_START,
+                users: dict[str, str] | None = None, **overrides: Any) -> AsyncIterator[World]:
+    """The daemon among the stand-ins, its clock at `start`; `users` are more Slack users by
+    email (the SMOC is one)."""
     async with AsyncExitStack() as stack:
         slack = await stack.enter_async_context(
-            FakeSlack(token=SLACK_TOKEN, users_by_email={SMOC_EMAIL: SMOC}))
+            FakeSlack(token=SLACK_TOKEN, users_by_email={SMOC_EMAIL: SMOC, **(users or {})}))
         pagerduty = await stack.enter_async_context(
             FakePagerDuty(token=PD_TOKEN, ca_file=tmp_path / "pd-ca.pem"))
         pagerduty.set_oncall(SMOC_SCHEDULE, "PSMOCUSER", SMOC_EMAIL)
@@ -105,7 +108,7 @@ async def world(tmp_path: Path, kind: str = "gitlab", **overrides: Any) -> Async
         await tracker.start()
         stack.push_async_callback(tracker.close)
         settings = settings_for(slack, pagerduty, tracker, kind, **overrides)
-        daemon = await stack.enter_async_context(running(tmp_path, settings))
+        daemon = await stack.enter_async_context(running(tmp_path, settings, start=start))
         yield World(daemon, slack, pagerduty, tracker)
 
 

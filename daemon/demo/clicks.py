@@ -47,7 +47,8 @@ async def click(request: web.Request) -> web.Response:
     secret = settings.slack.signing_secret.get_secret_value()
     base = request.app[WEBHOOKS_URL]
     now = request.app[STORE].clock.now()
-    user = request.app[SMOC_USER]
+    # As the request's own SMOC (each Tier 1 team has its own), else the demo's.
+    user = approval.approvers[0] if approval.approvers else request.app[SMOC_USER]
     await send_interaction(base, secret, now, button_press(
         escalation_id, user, decision, approval.channel, approval.ts, f"{time.time():.6f}"))
     if decision == "decline":

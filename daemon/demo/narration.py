@@ -32,7 +32,10 @@ def describe(reference: str, entry: TimelineEntry) -> str | None:
                     f"({d.get('severity')}, customer {d.get('customer') or '-'}).")
         case "classified" if d.get("outcome") == "emergency":
             criteria = ", ".join(d.get("criteria") or []) or "time-based rule"
-            return f"{reference}: EMERGENCY per rule '{d.get('rule')}' (criteria: {criteria})."
+            events = "".join(f"; customer event in progress: {e.get('kind')}, {e.get('summary')}"
+                             for e in d.get("customer_events") or [] if isinstance(e, dict))
+            return (f"{reference}: EMERGENCY per rule '{d.get('rule')}' (criteria: {criteria})"
+                    f"{events}.")
         case "classified" if d.get("due"):
             due = str(d["due"])[:16].replace("T", " ")
             return (f"{reference}: REQUEST FOR HELP, queued for business hours (due {due} UTC): "
@@ -41,7 +44,7 @@ def describe(reference: str, entry: TimelineEntry) -> str | None:
             return f"{reference}: {str(d.get('outcome')).upper()}: {d.get('reason')}."
         case "approval_requested":
             return (f"{reference}: approval requested from the SMOC <@{(d.get('to') or ['?'])[0]}>"
-                    f" in Slack {d.get('channel')}.")
+                    f" of team {d.get('team', 'default')} in Slack {d.get('channel')}.")
         case "approved" | "declined" | "approval_timed_out":
             why = f": {d['reason']}" if d.get("reason") else ""
             return f"{reference}: {entry.event.replace('_', ' ')} by {entry.actor}{why}."

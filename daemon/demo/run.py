@@ -4,8 +4,11 @@ An incident.io S1 whose support engineer marked "Support exhausted knowledge" as
 approval; an S3 becomes a request for help due on Monday; a forged webhook is refused. The
 approval comes from the dashboard (or `--auto-approve`), then Tier 2 acknowledges the page, the
 customer recovers, and the retro issue appears in the local GitLab. Last, Support escalates an
-urgent Zendesk ticket through a signed trigger delivery: the SMOC is asked again, and the
-ticket gets internal notes saying so.
+urgent Zendesk ticket through a signed trigger delivery: it belongs to a second Tier 1 team,
+Platform Support (recognised by its Zendesk group), so that team's own manager on call is
+asked in its own channel, and the ticket gets internal notes saying so. Acme Corp is in the
+middle of a migration weekend (the customer-events calendar): Friday's heads-up told Tier 2,
+and the approval request says so.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from daemon.listeners import Listeners
 from daemon.logging import configure
 from daemon.metrics import Metrics
 from daemon.reporting.dashboard import DEMO_ACTIONS_KEY
-from daemon.settings import Settings
+from daemon.settings import BUILTIN_POLICY_FILE, Settings
 from daemon.standins.desks import FakeZendesk
 from daemon.standins.pagerduty import FakePagerDuty
 from daemon.standins.slack import FakeSlack
@@ -55,6 +58,19 @@ SMOC_USER_ID, SMOC_EMAIL = "U0SMOC", "smoc@demo.example"
 SCHEDULE, TIER2_SERVICE, CHANNEL = "PSMOC1", "PTIER2", "C0APPROVALS"
 FROM_EMAIL = "tier2gate@demo.example"
 ZD_AGENT, ZD_TICKET, ZD_EXHAUSTED = "tier2gate-agent@demo.example", "4242", "360001234567"
+PLATFORM_SMOC_ID, PLATFORM_SMOC_EMAIL = "U0PLATSMOC", "platform-smoc@demo.example"
+PLATFORM_SCHEDULE, PLATFORM_CHANNEL = "PSMOCPF", "C0PLATFORM"
+PLATFORM_TEAM = f"""
+# The demo's second Tier 1 team: Zendesk tickets of the Platform Support group.
+teams:
+  - name: platform
+    recognised_by:
+      desk_groups: ["Platform Support"]
+    smoc_schedule_id: {PLATFORM_SCHEDULE}
+    approval_channel: {PLATFORM_CHANNEL}
+"""
+TIER2_CHANNEL, TIER2_SCHEDULE = "C0TIER2", "PTIER2SCHED"
+TIER2_USER_ID, TIER2_EMAIL = "U0TINA", "tina@example.com"
 EE_USER_ID, EE_NAME, EE_CHANNEL = "U0EEDEMO", "Eve Engineer", "C0EESUPPORT"
 
 
@@ -104,11 +120,20 @@ class Demo:
         self.pd_secret, self.slack_secret = _secret(), secrets.token_hex(16)
         self.inc_secret = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
         self.slack = FakeSlack(token="xoxb-" + _secret(), users_by_email={
-            SMOC_EMAIL: SMOC_USER_ID})
+            SMOC_EMAIL: SMOC_USER_ID, PLATFORM_SMOC_EMAIL: PLATFORM_SMOC_ID,
+            TIER2_EMAIL: TIER2_USER_ID})
+        self.calendar = folder / "customer-events.yaml"
         self.pagerduty = FakePagerDuty(token=_secret(), ca_file=folder / "standin-ca.pem")
         self.gitlab = FakeGitLab(_secret(), "support/retros")
         self.zd_secret, self.zd_token = _secret(), _secret()
         self.zendesk = FakeZendesk(ZD_AGENT, self.zd_token)
+
+    def policy_file(self) -> Path:
+        """The shipped policy with the demo's second team."""
+        path = self.folder / "policy.yaml"
+        path.write_text(BUILTIN_POLICY_FILE.read_text(encoding="utf-8") + PLATFORM_TEAM,
+                        encoding="utf-8")
+        return path
 
     def roster(self) -> Path:
         """This week's Escalation Engineer rotation, around the story's Saturday."""
@@ -124,16 +149,19 @@ class Demo:
     def settings(self) -> Settings:
         return DemoSettings(
             database_url=f"sqlite:///{self.folder / 'tier2gate.db'}",
+            policy_file=self.policy_file(),
             public_url=self.base,
             http={"host": "127.0.0.1", "port": 0},
             admin={"host": "127.0.0.1", "port": self.port},
             slack={"bot_token": self.slack.token, "signing_secret": self.slack_secret,
-                   "api_url": self.slack.api_url, "approval_channel": CHANNEL},
+                   "api_url": self.slack.api_url, "approval_channel": CHANNEL,
+                   "tier2_channel": TIER2_CHANNEL},
             pagerduty={"api_token": self.pagerduty.token, "from_email": FROM_EMAIL,
                        "api_url": self.pagerduty.api_url,
                        "events_url": self.pagerduty.events_url,
                        "webhook_secrets": [self.pd_secret], "smoc_schedule_id": SCHEDULE,
-                       "tier2_service_id": TIER2_SERVICE},
+                       "tier2_service_id": TIER2_SERVICE, "tier2_schedule_id": TIER2_SCHEDULE},
+            customer_events={"files": [self.calendar]},
             incident_io={"webhook_secret": self.inc_secret},
             zendesk={"webhook_secret": self.zd_secret, "url": self.zendesk.url,
                      "email": ZD_AGENT, "api_token": self.zd_token,
@@ -145,6 +173,18 @@ class Demo:
             ee={"roster_file": self.roster(), "channel": EE_CHANNEL},
             log={"level": "ERROR", "format": "console"},
         )
+
+    def write_calendar(self) -> None:
+        """Acme Corp migrates to a new payment provider over the story's weekend."""
+        now = datetime.fromtimestamp(self.clock.now(), tz=UTC)
+        start, end = now - timedelta(hours=2), now + timedelta(hours=40)
+        self.calendar.write_text(
+            "events:\n  - customer: Acme Corp\n    kind: migration\n"
+            "    summary: move to the new payment provider\n"
+            f"    start: {start.isoformat()}\n    end: {end.isoformat()}\n", encoding="utf-8")
+
+    def headsups(self) -> list[str]:
+        return [m.text for m in self.slack.messages.values() if m.channel == TIER2_CHANNEL]
 
     async def post(self, path: str, body: bytes, headers: dict[str, str]) -> tuple[int, Any]:
         async with aiohttp.ClientSession() as session, session.post(
@@ -190,8 +230,11 @@ async def run_demo(folder: Path, port: int, auto_approve: bool) -> int:
         await demo.gitlab.start()
         stack.push_async_callback(demo.gitlab.close)
         demo.pagerduty.set_oncall(SCHEDULE, "PSMOCUSER", SMOC_EMAIL)
-        # the Tier 2 engineer who acknowledges: her profile time zone judges her load
-        demo.pagerduty.set_user("PTIER2", "tina@example.com", name="Tina (Tier 2)",
+        demo.pagerduty.set_oncall(PLATFORM_SCHEDULE, "PPLATUSER", PLATFORM_SMOC_EMAIL)
+        demo.write_calendar()
+        # the Tier 2 engineer on call, who acknowledges: her profile time zone judges her load
+        demo.pagerduty.set_oncall(TIER2_SCHEDULE, "PTIER2", TIER2_EMAIL)
+        demo.pagerduty.set_user("PTIER2", TIER2_EMAIL, name="Tina (Tier 2)",
                                 time_zone="America/Los_Angeles")
         demo.pagerduty.services[TIER2_SERVICE] = "Tier 2 (demo)"
         demo.pagerduty.requesters = {FROM_EMAIL}
@@ -223,6 +266,7 @@ async def story(demo: Demo, store: Store, narrator: Narrator, auto_approve: bool
     opened = iso(demo.clock.now())
     narrator.say(f"Saturday {opened[11:16]} UTC. tier2gate is up at {demo.base}/ "
                  f"(stand-ins: Slack, PagerDuty over TLS, GitLab, Zendesk).")
+    await headsup_step(demo, narrator)
     s1 = incident_io_event(
         incident_id="01DEMOS1", reference="INC-5001", name="Checkout is down for Acme Corp",
         severity="SEV1", customer="Acme Corp", exhausted=True, category="triage",
@@ -271,6 +315,22 @@ async def story(demo: Demo, store: Store, narrator: Narrator, auto_approve: bool
 
 
 
+async def headsup_step(demo: Demo, narrator: Narrator) -> None:
+    """Friday 15:00 passed while the demo was not running: started within a day of it, the
+    daemon sends the weekend heads-up late, once."""
+    for _ in range(100):
+        if demo.headsups():
+            break
+        await asyncio.sleep(0.1)
+    text = "\n".join(demo.headsups())
+    if "Acme Corp" in text and f"<@{TIER2_USER_ID}>" in text:
+        narrator.say(f"Customer events: Friday's heads-up reached Tier 2 in Slack {TIER2_CHANNEL}"
+                     ": Acme Corp migrates to a new payment provider this weekend; Tina is on "
+                     "call for Tier 2.")
+    else:
+        narrator.say("Customer events: the weekend heads-up did not arrive (see the log).")
+
+
 async def ee_step(demo: Demo, narrator: Narrator) -> None:
     """The request for help goes to the Escalation Engineer on rotation, who takes it and
     resolves it without Engineering: no RFH issue for Tier 2."""
@@ -291,6 +351,9 @@ async def zendesk_step(demo: Demo, narrator: Narrator) -> None:
     narrator.say(f"Zendesk ticket #{ZD_TICKET}: the trigger's signed delivery was accepted "
                  f"(HTTP {status}).")
     await narrator.approval_request(ZD_TICKET, "zendesk")
+    narrator.say(f"Zendesk ticket #{ZD_TICKET} belongs to team platform (Zendesk group "
+                 f"Platform Support): its own SMOC was asked in its own channel "
+                 f"{PLATFORM_CHANNEL}, not the default team's.")
     notes = await narrator.desk_notes(demo.zendesk, ZD_TICKET,
                                       ("classified-emergency", "approval_requested"))
     steps = ", ".join(note.rsplit(":", 1)[-1].replace("_", " ").replace("-", " ") for note in notes)

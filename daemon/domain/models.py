@@ -139,6 +139,9 @@ class Escalation(BaseModel):
         "end, kept out of the report's figures")
     declared_by: Person | None = Field(
         default=None, description="who declared it, when the source says (a person, not a bot)")
+    origin: str = Field(
+        default="", description="where it was declared, when the source says: the PagerDuty "
+        "service id, the Slack channel id `/tier2` was used in (recognises its Tier 1 team)")
     created_at: AwareDatetime
     updated_at: AwareDatetime
     fields_updated_at: AwareDatetime | None = Field(

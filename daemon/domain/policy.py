@@ -28,8 +28,9 @@ from pydantic import (
 )
 
 from daemon.domain.calendar import BusinessHours, require_aware
-from daemon.domain.models import Criterion, Escalation, Source, Status
-from daemon.domain.teams import DEFAULT_TEAM
+from daemon.domain.customer_events import CustomerEvent, EventCalendar
+from daemon.domain.models import CHAT_USER_ID, Criterion, Escalation, Source, Status
+from daemon.domain.teams import DEFAULT_TEAM, TEAM_NAME, Recognition, recognise
 
 Loc = tuple[int | str, ...]
 Matched = dict[str, str | bool | float | list[str]]
@@ -186,6 +187,9 @@ class Conditions(_Frozen):
     weekend: bool | None = None
     off_hours: bool | None = None
     test_mode: bool | None = None
+    customer_event_active: bool | None = Field(
+        default=None, description="the customer has an event (maintenance, migration, ...) "
+                                  "in progress, from the customer-events calendar")
 
 
 class Rule(_Frozen):
@@ -236,6 +240,39 @@ class Rule(_Frozen):
         return str(path)
 
 
+# Ids a team names, by shape: a name where an id belongs (`#support`, an email) is a mistake the
+# file can point at, rather than a request posted nowhere at 2 a.m.
+_PAGERDUTY_ID = r"^P[A-Z0-9]{2,}$"
+_CHANNEL_ID = r"^[CG][A-Z0-9]{2,}$"
+
+
+class Team(_Frozen):
+    """A Tier 1 team (`domain.teams`): how its escalations are recognised, who approves their
+    pages and where, and rules of its own, tried before the shared `rules`.
+
+    Every approval key left out is the settings' (`pagerduty.smoc_schedule_id`,
+    `approval.smoc_user_id`, `approval.backup_user_ids`, `approval.backup_group_id`,
+    `slack.approval_channel`, `slack.rfh_channel`); a team that names its own SMOC (schedule or
+    user) replaces both of the settings' SMOC keys.
+    """
+
+    name: Annotated[Text, Field(pattern=TEAM_NAME)]
+    recognised_by: Recognition = Recognition()
+    smoc_schedule_id: Annotated[Text, Field(pattern=_PAGERDUTY_ID)] | None = Field(
+        default=None, description="PagerDuty schedule of this team's Support Manager on Call")
+    smoc_user_id: Annotated[Text, Field(pattern=f"^{CHAT_USER_ID}$")] | None = Field(
+        default=None, description="a fixed approver (Slack user id) instead of a schedule")
+    backup_user_ids: Annotated[tuple[Annotated[Text, Field(pattern=f"^{CHAT_USER_ID}$")], ...],
+                               BeforeValidator(_listed)] | None = None
+    backup_group_id: Annotated[Text, Field(pattern=r"^S[A-Z0-9]{2,}$")] | None = Field(
+        default=None, description="a Slack user group (S…)")
+    approval_channel: Annotated[Text, Field(pattern=_CHANNEL_ID)] | None = Field(
+        default=None, description="Slack channel id (C… or G…)")
+    rfh_channel: Annotated[Text, Field(pattern=_CHANNEL_ID)] | None = Field(
+        default=None, description="Slack channel id (C… or G…)")
+    rules: tuple[Rule, ...] = ()
+
+
 _IGNORED_IN_SEVERITY = re.compile(r"[\s_-]+")
 
 
@@ -264,6 +301,13 @@ class Policy(_Frozen):
         description="canonical severity -> minutes an active emergency may go without an update"
     )
     evidence: tuple[EvidenceItem, ...] = ()
+    # None (not an empty list) when absent, so that a policy without teams keeps the
+    # fingerprint it had before teams existed (see `fingerprint`).
+    teams: tuple[Team, ...] | None = Field(
+        default=None, description="Tier 1 teams, each recognised, approved and ruled its way")
+    default_team: Text | None = Field(
+        default=None, description="the team of an escalation no team recognises; unset: the "
+                                  "implicit team 'default', approved as the settings say")
 
     @cached_property
     def fingerprint(self) -> str:
@@ -286,12 +330,8 @@ class Policy(_Frozen):
                 if other != canonical:
                     where = ("severity_aliases", canonical, index - 1 if index else "[key]")
                     problems.append((where, f"severity {alias!r} is already an alias of {other}"))
-        names: set[str] = set()
-        for index, rule in enumerate(self.rules):
-            if rule.name in names:
-                problems.append((("rules", index, "name"), f"rule name {rule.name!r} is taken"))
-            names.add(rule.name)
-            problems.extend(self._unknown_references(index, rule.when))
+        problems += self._check_rules(self.rules, ("rules",), set())
+        problems += self._check_teams()
         problems.extend(
             (("update_cadence_minutes", name), f"unknown severity {name!r}; known: "
                                                f"{self._severities}")
@@ -306,9 +346,38 @@ class Policy(_Frozen):
             raise Misplaced(problems)
         return self
 
-    def _unknown_references(self, index: int, when: Conditions) -> list[tuple[Loc, str]]:
+    def _check_rules(self, rules: Iterable[Rule], at: Loc, names: set[str]
+                     ) -> list[tuple[Loc, str]]:
+        problems: list[tuple[Loc, str]] = []
+        for index, rule in enumerate(rules):
+            if rule.name in names:
+                problems.append(((*at, index, "name"), f"rule name {rule.name!r} is taken"))
+            names.add(rule.name)
+            problems.extend(self._unknown_references((*at, index, "when"), rule.when))
+        return problems
+
+    def _check_teams(self) -> list[tuple[Loc, str]]:
+        """Team names are unique, `default_team` names one, and a team's rules are named apart
+        from the shared ones (a decision names its rule; the name must say which)."""
+        problems: list[tuple[Loc, str]] = []
+        seen: set[str] = set()
+        shared = {rule.name for rule in self.rules}
+        for index, team in enumerate(self.teams or ()):
+            if team.name in seen:
+                problems.append((("teams", index, "name"), f"team name {team.name!r} is taken"))
+            seen.add(team.name)
+            problems += self._check_rules(team.rules, ("teams", index, "rules"), set(shared))
+        if self.default_team is not None and self.default_team not in seen | {DEFAULT_TEAM}:
+            problems.append((("default_team",), f"no team is named {self.default_team!r}; "
+                             f"known: {', '.join(sorted(seen | {DEFAULT_TEAM}))}"))
+        return problems
+
+    def team(self, name: str) -> Team | None:
+        """The configured team of that name; None for the implicit team (the settings')."""
+        return next((team for team in self.teams or () if team.name == name), None)
+
+    def _unknown_references(self, where: Loc, when: Conditions) -> list[tuple[Loc, str]]:
         """Names a rule uses that the policy never defines: such a rule could never match."""
-        where: Loc = ("rules", index, "when")
         problems = [
             ((*where, "severity", pos), f"unknown severity {name!r}; known: {self._severities}")
             for pos, name in enumerate(when.severity or ())
@@ -385,6 +454,12 @@ class Facts(_Frozen):
     weekend: bool
     off_hours: bool
     test_mode: bool
+    customer_events: tuple[CustomerEvent, ...] = Field(
+        default=(), description="the customer's events in progress when judged")
+
+    @property
+    def customer_event_active(self) -> bool:
+        return bool(self.customer_events)
 
 
 class Decision(_Frozen):
@@ -406,8 +481,13 @@ class Decision(_Frozen):
                       "belongs to, recognised by the policy's `teams`")
 
 
-def evaluate(policy: Policy, escalation: Escalation, now: datetime) -> Decision:
-    """Classify `escalation` at `now`: the first matching rule wins, else the default outcome."""
+def evaluate(policy: Policy, escalation: Escalation, now: datetime,
+             events: EventCalendar | None = None) -> Decision:
+    """Classify `escalation` at `now`: the first matching rule wins, else the default outcome.
+
+    `events`: the customer-events calendar; the customer's events in progress at `now` become
+    a fact (`customer_events`), shown on the approval request and judged by
+    `customer_event_active`."""
     require_aware(now, "now")
     elapsed = max(timedelta(0), now - escalation.created_at)
     hours = policy.business_hours
@@ -423,9 +503,12 @@ def evaluate(policy: Policy, escalation: Escalation, now: datetime) -> Decision:
         weekend=hours.is_weekend(now),
         off_hours=hours.is_off_hours(now),
         test_mode=escalation.test_mode,
+        customer_events=events.in_progress(escalation.customer, now) if events else (),
     )
     recheck: list[datetime] = []
-    for rule in policy.rules:
+    team_name = recognise(policy.teams or (), escalation, policy.default_team or DEFAULT_TEAM)
+    team = policy.team(team_name)
+    for rule in (*(team.rules if team else ()), *policy.rules):
         matched, failed = _check(rule.when, facts, elapsed)
         if not failed:
             decision = Decision(
@@ -439,11 +522,17 @@ def evaluate(policy: Policy, escalation: Escalation, now: datetime) -> Decision:
                 ee=rule.ee,
                 recheck_at=min(recheck, default=None),
                 policy=policy.fingerprint,
+                team=team_name,
             )
             return _never_page_tests(decision)
         if failed == ["min_age_minutes"] and rule.when.min_age_minutes is not None:
             due = escalation.created_at + timedelta(minutes=rule.when.min_age_minutes)
             recheck.append(due.astimezone(UTC))
+        if failed == ["customer_event_active"] and events is not None:
+            # The customer's next event starts (or the one under way ends) at a known time.
+            change = events.next_change(escalation.customer, now)
+            if change is not None:
+                recheck.append(change.astimezone(UTC))
     decision = Decision(
         outcome=policy.default_outcome,
         rule=None,
@@ -453,6 +542,7 @@ def evaluate(policy: Policy, escalation: Escalation, now: datetime) -> Decision:
         approval=Approval() if policy.default_outcome is Outcome.EMERGENCY else None,
         recheck_at=min(recheck, default=None),
         policy=policy.fingerprint,
+        team=team_name,
     )
     return _never_page_tests(decision)
 
@@ -490,7 +580,7 @@ def _check(when: Conditions, facts: Facts, elapsed: timedelta) -> tuple[Matched,
     if when.min_age_minutes is not None:
         holds = elapsed >= timedelta(minutes=when.min_age_minutes)
         judge("min_age_minutes", holds, round(facts.age_minutes, 1))
-    for flag in ("weekend", "off_hours", "test_mode"):
+    for flag in ("weekend", "off_hours", "test_mode", "customer_event_active"):
         expected: bool | None = getattr(when, flag)
         if expected is not None:
             judge(flag, getattr(facts, flag) is expected, expected)

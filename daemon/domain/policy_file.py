@@ -28,11 +28,13 @@ class Problem:
     message: str
     line: int | None = None
     rule: str | None = None
+    team: str | None = None
 
     def render(self, source: str) -> str:
         where = f"{source}:{self.line}" if self.line is not None else source
+        team = f" team {self.team!r}:" if self.team else ""
         rule = f" rule {self.rule!r}:" if self.rule else ""
-        return f"{where}:{rule} {self.path}: {self.message}"
+        return f"{where}:{team}{rule} {self.path}: {self.message}"
 
 
 class PolicyError(Exception):
@@ -122,18 +124,29 @@ def _problems_from(exc: ValidationError, data: Any, node: yaml.Node | None) -> l
 
 def _problem(loc: Loc, message: str, data: Any, node: yaml.Node | None) -> Problem:
     shown = loc[:-1] if loc[-1:] == ("[key]",) else loc
+    team = _item_name(data, loc, "teams")
+    if team is not None:  # a team's own rule: `teams.N.rules.M…`
+        teams = data.get("teams") if isinstance(data, dict) else None
+        inner = teams[loc[1]] if isinstance(teams, list) and isinstance(loc[1], int) else None
+        return Problem(_dotted(shown), message, _line(node, loc),
+                       _item_name(inner, loc[2:], "rules"), team)
     return Problem(_dotted(shown), message, _line(node, loc), _rule_name(data, loc))
 
 
 def _rule_name(data: Any, loc: Loc) -> str | None:
     """The rule a location belongs to, by name when it has one, so people can find it."""
-    if len(loc) < 2 or loc[0] != "rules" or not isinstance(loc[1], int):
+    return _item_name(data, loc, "rules")
+
+
+def _item_name(data: Any, loc: Loc, section: str) -> str | None:
+    """The name of the item of `section` (a list of named mappings) that `loc` is inside."""
+    if len(loc) < 2 or loc[0] != section or not isinstance(loc[1], int):
         return None
-    rules = data.get("rules") if isinstance(data, dict) else None
-    if not isinstance(rules, list) or not 0 <= loc[1] < len(rules):
+    items = data.get(section) if isinstance(data, dict) else None
+    if not isinstance(items, list) or not 0 <= loc[1] < len(items):
         return None
-    rule = rules[loc[1]]
-    name = rule.get("name") if isinstance(rule, dict) else None
+    item = items[loc[1]]
+    name = item.get("name") if isinstance(item, dict) else None
     return name if isinstance(name, str) and name else f"#{loc[1] + 1}"
 
 

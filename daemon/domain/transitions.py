@@ -244,7 +244,10 @@ def _classify(gate: Gate, decision: Decision, rfh_due: datetime, now: datetime) 
             "criteria": [c.value for c, held in decision.facts.criteria.items() if held],
             "severity": decision.facts.severity, "weekend": decision.facts.weekend,
             "off_hours": decision.facts.off_hours, "previous": gate.phase.value, "team": team,
-            **({"due": rfh_due.isoformat()} if phase is Phase.RFH else {})}))
+            **({"due": rfh_due.isoformat()} if phase is Phase.RFH else {}),
+            **({"customer_events": [e.model_dump(mode="json")
+                                    for e in decision.facts.customer_events]}
+               if decision.facts.customer_events else {})}))
     elif team != gate.team:
         records.append(Record("team_changed", POLICY, {"from": gate.team, "to": team}))
     updates: dict[str, Any] = {"phase": phase, "decision": decision, "team": team}
@@ -381,7 +384,9 @@ def on_merge_target_unknown(gate: Gate, into: str) -> Step:
 def on_approval_posted(gate: Gate, channel: str, ts: str, approvers: tuple[str, ...],
                        smoc_note: str, now: datetime, *,
                        copies: tuple[tuple[str, str], ...] = (), channel_refused: str = "",
-                       missing: tuple[str, ...] = (), smoc_resolved: bool = False) -> Step:
+                       missing: tuple[str, ...] = (), smoc_resolved: bool = False,
+                       team: str | None = None,
+                       channel_setting: str = "slack.approval_channel") -> Step:
     """The approval request is posted (the reminder and timeout clocks run since the
     classification).
 
@@ -392,22 +397,26 @@ def on_approval_posted(gate: Gate, channel: str, ts: str, approvers: tuple[str, 
     directly (`channel`/`ts` and `copies` are then direct messages): someone must fix the
     channel, so the escalation needs attention. `missing`: approvers whose direct message could
     not be sent yet; each gets its own retried job, so nobody else's copy is posted twice.
-    `smoc_resolved`: `approvers[0]` is the SMOC, not a backup.
+    `smoc_resolved`: `approvers[0]` is the SMOC, not a backup. `team`: the Tier 1 team whose
+    approvers were asked, which the escalation keeps from now on (facts that moved it while the
+    request was being posted do not move the people asked); None: its current team.
+    `channel_setting` names where the channel is configured (the settings, or the team's).
     """
     if gate.approval is not None:
         return Step(gate)
     approval = ApprovalState(requested_at=now, channel=channel, ts=ts, approvers=approvers,
                              smoc_note=smoc_note, copies=copies,
                              smoc_resolved=smoc_resolved)
+    team = team or gate.team
     records = [Record("approval_requested", DAEMON, {
         "to": list(approvers), "channel": channel, "ts": ts, "smoc_note": smoc_note,
-        "team": gate.team,
+        "team": team,
         **({"direct": True} if channel_refused else {})}, once_key="approval_requested")]
-    updates: dict[str, Any] = {"approval": approval}
+    updates: dict[str, Any] = {"approval": approval, "team": team}
     if channel_refused:
         reason = (f"The approval channel refused the bot ({channel_refused}): the request was "
                   "sent to the approvers as direct messages. Invite the bot to the channel or "
-                  "fix slack.approval_channel.")
+                  f"fix {channel_setting}.")
         updates["problems"] = (*gate.without_problems(APPROVAL_CHANNEL),
                                Problem(effect=APPROVAL_CHANNEL, reason=reason, at=now))
         records.append(Record("approval_channel_refused", DAEMON, {"error": channel_refused}))

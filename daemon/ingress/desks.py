@@ -187,8 +187,9 @@ def _named(by_id: Mapping[str, str], names: Mapping[str, str]) -> dict[str, str]
 
 
 def _value_text(value: object) -> str:
-    """One field value as text: a string, a number or boolean, a Jira option (`value`) or
-    object (`name`), or a list of those joined with ", "."""
+    """One field value as text: a string, a number or boolean, a Jira option (`value`),
+    object (`name`) or request type (`requestType.name`), or a list of those joined with
+    ", "."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int | float):
@@ -196,7 +197,11 @@ def _value_text(value: object) -> str:
     if isinstance(value, str):
         return value.strip()
     if isinstance(value, dict):
-        return read.text(value.get("value") or value.get("name")).strip()
+        # JSM's "Customer Request Type" field holds `{"requestType": {"name", …}, …}`
+        # (developer.atlassian.com/cloud/jira/service-desk/exploring-the-jira-service-desk-
+        # domain-model-via-the-rest-apis): its name, so a team can be recognised by it.
+        kind = read.obj(value.get("requestType"))
+        return read.text(value.get("value") or value.get("name") or kind.get("name")).strip()
     if isinstance(value, list):
         return ", ".join(text for text in (_value_text(v) for v in value) if text)
     return ""

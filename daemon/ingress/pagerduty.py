@@ -239,6 +239,7 @@ def _escalation(
                 event_type, Status.RESOLVED if incident.status == "resolved" else Status.OPEN),
             links=links,
             declared_by=declared_by,
+            origin=incident.service_id,
             created_at=created_at,
             updated_at=occurred_at,
         )

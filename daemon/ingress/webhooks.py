@@ -31,7 +31,7 @@ from daemon.ingress.limits import BodyRefused, read_bounded
 from daemon.ingress.signatures import SignatureError, verify_pagerduty, verify_standard_webhook
 from daemon.jobs.intake import INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY
 from daemon.logging import DESCRIBED, get_logger
-from daemon.store import DeliveryState, NewJob, Outage, StoreUnavailable
+from daemon.store import DeliveryState, Outage, StoreUnavailable
 
 log = get_logger("tier2gate.ingress")
 
@@ -103,12 +103,8 @@ async def record_delivery(request: web.Request, source: str, delivery_id: str,
 
     Raises StoreUnavailable (logged) when the store cannot take it, or has not within
     `timeout_s`: the caller picks the answer its sender understands."""
-
-    def job(row_id: int) -> NewJob:
-        return NewJob(job_kind, f"delivery:{row_id}", {"delivery": row_id})
-
     stored = request.app[STORE].record_delivery(
-        source, delivery_id, event_type, body, None if stale else job,
+        source, delivery_id, event_type, body, None if stale else job_kind,
         DeliveryState.STALE if stale else DeliveryState.STORED, stale)
     # The ids go into the two log lines directly: binding them as context variables for the
     # duration of one await cost more than everything else this function does.

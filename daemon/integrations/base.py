@@ -9,6 +9,7 @@ the job runner owns the timing. Error messages must never contain a token or sec
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -97,6 +98,9 @@ class ApprovalView:
     page_failed: bool = False  # the page was decided but did not go out (for good)
     no_decision: NoDecision | None = None  # set: nobody decided, and nobody needs to any more
     no_decision_detail: str = ""  # the merge target, or the policy's reason (untrusted text)
+    # The customer's events in progress when judged, e.g. "migration: Move to the EU region
+    # (until 2026-12-06 20:00 UTC)" (untrusted text: from a calendar)
+    customer_events: tuple[str, ...] = ()
     # The evidence pack (policy `evidence`): labels of what Support handed over and of what is
     # missing. Shown so the SMOC decides with it in view; it never blocks a decision.
     evidence_present: tuple[str, ...] = ()
@@ -104,6 +108,7 @@ class ApprovalView:
     ee_id: str = ""  # chat user id of the Escalation Engineer who owns it (its DRI), if any
     ee_outcome: str = ""  # "resolved" / "engineering" once the EE said so
     tier2_load: Tier2Load | None = None  # None: nobody known to be paged, or not looked up
+    team: str = ""  # the Tier 1 team whose approvers decide; "" for the implicit one
 
     @property
     def waiting(self) -> bool:
@@ -142,6 +147,7 @@ class EscalationFormSpec:
     title: str = ""  # prefilled from the command's text
     # The policy's evidence pack: (field name the answer is stored under, label to show).
     evidence: tuple[tuple[str, str], ...] = ()
+    channel: str = ""  # where `/tier2` was used: kept with the form, it recognises the team
 
 
 class Chat(Protocol):
@@ -241,12 +247,18 @@ class PageResult:
 class Pager(Protocol):
     """Where Tier 2 gets paged and who the SMOC is (PagerDuty)."""
 
-    async def smoc_email(self) -> str | None:
-        """Email of whoever is on call now on the SMOC schedule, None if nobody is."""
+    async def smoc_email(self, schedule_id: str | None = None) -> str | None:
+        """Email of whoever is on call now on `schedule_id` (default: the configured SMOC
+        schedule; a Tier 1 team may have its own), None if nobody is."""
         ...
 
     async def page(self, request: PageRequest) -> PageResult:
         """Page Tier 2, idempotently on `request.key`."""
+        ...
+
+    async def on_call(self, schedule_id: str, since: datetime, until: datetime
+                      ) -> tuple[OnCall, ...]:
+        """Who is on call on `schedule_id` at some time in [since, until), in shift order."""
         ...
 
     async def user_time_zone(self, user_id: str) -> str | None:
@@ -257,6 +269,16 @@ class Pager(Protocol):
         """(user id, name) of whoever is on call now on the Tier 2 schedule; None when no
         schedule is configured or nobody is on call."""
         ...
+
+
+@dataclass(frozen=True)
+class OnCall:
+    """One person's on-call shift (name and email as the pager has them: untrusted text)."""
+
+    name: str
+    email: str
+    start: datetime | None = None  # None: open-ended (PagerDuty leaves "always on call" empty)
+    end: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -393,7 +415,7 @@ class ChatPreflight(Protocol):
 
 
 class PagerPreflight(Protocol):
-    async def smoc_email(self) -> str | None:
+    async def smoc_email(self, schedule_id: str | None = None) -> str | None:
         ...
 
     async def service_name(self, service_id: str) -> str:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -26,7 +27,7 @@ import httpx2
 import pagerduty
 
 from daemon.clock import Clock, SystemClock
-from daemon.integrations.base import PageRequest, PageResult
+from daemon.integrations.base import OnCall, PageRequest, PageResult
 from daemon.integrations.failures import Permanent, Retry, http_failure, transport_failure
 from daemon.integrations.shorten import shorten
 from daemon.integrations.tls import trusted_context
@@ -118,15 +119,18 @@ class Client:
             if client is not None:
                 client.close()
 
-    async def smoc_email(self) -> str | None:
-        """The SMOC on call now; the earliest entry at the lowest level if PagerDuty lists several.
+    async def smoc_email(self, schedule_id: str | None = None) -> str | None:
+        """Who is on call now on `schedule_id` (default: the SMOC schedule of the settings); the
+        earliest entry at the lowest level if PagerDuty lists several
+        (https://developer.pagerduty.com/api-reference/3a6b910f11050-list-all-of-the-on-calls).
 
         `include[]=users` usually saves the second call; the user is looked up only when the
         answer carries a bare reference.
         """
-        if not self._smoc_schedule_id:
+        schedule_id = schedule_id or self._smoc_schedule_id
+        if not schedule_id:
             return None
-        user = await self._on_call("SMOC", self._smoc_schedule_id)
+        user = await self._on_call("SMOC", schedule_id)
         if user is None:
             return None
         included = user.get("email")
@@ -186,6 +190,28 @@ class Client:
         answer = zone if isinstance(zone, str) and zone else None
         self._zones[user_id] = (now_s, answer)
         return answer
+
+    async def on_call(self, schedule_id: str, since: datetime, until: datetime
+                      ) -> tuple[OnCall, ...]:
+        """Every shift on the schedule at some time in [since, until), lowest escalation
+        level first, then by shift start: `GET /oncalls` with `since`/`until` lists the
+        entries of that range ("List all of the on-calls",
+        https://developer.pagerduty.com/api-reference/3a6b910f11050-list-all-of-the-on-calls).
+        """
+        rest = self._rest_for("look up Tier 2 on call")
+        oncalls = await self._run("list Tier 2 on-calls", rest.rget, "/oncalls", params={
+            "schedule_ids[]": [schedule_id], "include[]": ["users"],
+            "since": since.isoformat(), "until": until.isoformat(),
+        })
+        entries = [e for e in _dicts(oncalls) if _dict(e.get("schedule")).get("id") == schedule_id]
+        shifts = []
+        for entry in sorted(entries, key=lambda e: (_escalation_level(e), str(e.get("start")))):
+            user = _dict(entry.get("user"))
+            email, name = user.get("email"), user.get("name") or user.get("summary")
+            shifts.append(OnCall(name=name if isinstance(name, str) else "",
+                                 email=email if isinstance(email, str) else "",
+                                 start=_when(entry.get("start")), end=_when(entry.get("end"))))
+        return tuple(shifts)
 
     async def page(self, request: PageRequest) -> PageResult:
         """Create the Tier 2 incident (REST) or trigger the alert (Events API), once per key."""
@@ -330,6 +356,17 @@ def _dict(value: object) -> dict[str, Any]:
 
 def _dicts(value: object) -> list[dict[str, Any]]:
     return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _when(value: object) -> datetime | None:
+    """An ISO 8601 time from PagerDuty, or None (absent, or not a time)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        found = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return found if found.tzinfo is not None else None
 
 
 def _escalation_level(entry: dict[str, Any]) -> float:

@@ -61,7 +61,7 @@ ACTIONS_BLOCK = "tier2gate_decision"
 DECLINE_CALLBACK = "tier2gate_decline_reason"
 APPROVAL_EVENT = "tier2gate_approval_request"  # message metadata: finds our post after a crash
 NOTE_EVENT = "tier2gate_thread_note"
-NOTICE_EVENT = "tier2gate_notice"  # a standalone notice posted once (e.g. a rotation handoff)
+NOTICE_EVENT = "tier2gate_notice"  # a notice posted once (a rotation handoff, a heads-up)
 HISTORY_LOOKBACK = 200
 REASON_BLOCK = "tier2gate_reason"
 REASON_ACTION = "tier2gate_reason_input"
@@ -92,7 +92,7 @@ https://docs.slack.dev/reference/block-kit/composition-objects/text-object"""
 # https://docs.slack.dev/reference/block-kit/block-elements/button-element) carry only our
 # own words and the escalation id, both far shorter; the stand-in still enforces them.
 FIELD_MAX_CHARS = {"title": 200, "reference": 100, "customer": 200, "severity": 50,
-                   "reason": 1000, "note": 1000, "person": 200}
+                   "reason": 1000, "note": 1000, "person": 200, "event": 300}
 """Our own budget per untrusted field inside the 3000-character section, so that one huge
 value cannot push the others (Why, criteria, links) out of the message."""
 
@@ -390,7 +390,7 @@ def _summary(view: ApprovalView) -> str:
         f"*{_field(view.reference, 'reference')}* · {_field(view.customer, 'customer')}"
         f" · severity *{_field(view.severity, 'severity')}*"
         f" · open {_duration(view.age_minutes)}",
-        _deciders(view),
+        _deciders(view) + (f" · team *{slack_literal(view.team)}*" if view.team else ""),
         f"*Why:* {_field(view.reason, 'reason')}",
     ]
     if view.declarer_id or view.declarer_name:
@@ -401,6 +401,8 @@ def _summary(view: ApprovalView) -> str:
         lines.append(f"*Escalation Engineer (DRI):* {slack_mention(view.ee_id)}{said}")
     if view.criteria:
         lines.append("*Criteria:* " + ", ".join(criterion_words(c) for c in view.criteria))
+    for event in view.customer_events:
+        lines.append(f":calendar: *Customer event in progress:* {_field(event, 'event')}")
     flags = [name for name, on in (("Weekend", view.weekend), ("Off hours", view.off_hours)) if on]
     if flags:
         lines.append(":crescent_moon: " + " · ".join(flags))
@@ -489,7 +491,8 @@ def fallback_text(view: ApprovalView) -> str:
     if view.no_decision is not None:
         return f"{shadow}{facts}: no decision needed ({view.no_decision.value.replace('_', ' ')})"
     smoc = f" {slack_mention(view.approver_ids[0])}" if view.approver_ids else ""
-    return f"{shadow}Tier 2 page needs approval:{smoc} {facts}"
+    event = " (customer event in progress)" if view.customer_events else ""
+    return f"{shadow}Tier 2 page needs approval:{smoc} {facts}{event}"
 
 
 def decline_modal(escalation_id: str, message: MessageRef) -> View:

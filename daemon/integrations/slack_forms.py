@@ -3,6 +3,8 @@ engineer sees at 2 a.m. are exactly the criteria the policy decides on."""
 
 from __future__ import annotations
 
+import json
+
 from slack_sdk.models.blocks import (
     CheckboxesElement,
     InputBlock,
@@ -65,5 +67,8 @@ def escalation_modal(spec: EscalationFormSpec) -> View:
                    element=PlainTextInputElement(action_id=EVIDENCE_ACTION,
                                                  max_length=EVIDENCE_MAX_CHARS))
         for name, label in spec.evidence if len(name) <= EVIDENCE_FIELD_MAX_CHARS]
+    # The submission does not say where the command was used; the metadata carries it back
+    # (https://docs.slack.dev/reference/views/modal-views: private_metadata, up to 3000 chars).
+    metadata = json.dumps({"channel": spec.channel}) if spec.channel else None
     return View(type="modal", callback_id=ESCALATE_CALLBACK, title="Escalate to Tier 2",
-                submit="Escalate", close="Cancel", blocks=blocks)
+                submit="Escalate", close="Cancel", blocks=blocks, private_metadata=metadata)

@@ -11,6 +11,7 @@ fix, which the caller shows in the form itself.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qs
@@ -50,6 +51,7 @@ _DECISIONS: dict[str, Literal["approve", "decline"]] = {
     DECLINE_ACTION: "decline",
 }
 _MAX_FORM_FIELDS = 100
+_CHANNEL_ID = r"[CGD][A-Z0-9]{2,}"  # Slack conversation ids: public, private, direct
 SLASH_TEXT_MAX_CHARS = TEXT_MAX_CHARS
 """Slack documents no limit of its own for a slash command's text; it is typed into the
 message composer, whose messages Slack cuts at 40,000 characters, so a longer text does not
@@ -134,6 +136,7 @@ class EscalationForm:
     criteria: tuple[str, ...]
     details: str
     evidence: tuple[tuple[str, str], ...] = ()  # (field name, answer) of the answered ones
+    channel: str = ""  # where `/tier2` was used (the form's metadata), if Slack said
 
 
 Interaction = ButtonClick | DeclineReason | EscalationForm | EEClick
@@ -236,6 +239,10 @@ def _escalation_form(payload: dict[str, Any]) -> EscalationForm:
         if isinstance(option, dict) and _text(option, "value")
     )
     user = _obj(payload, "user")
+    # Our own modal's metadata names the channel; a form opened before it did names none.
+    metadata = _text(view, "private_metadata")
+    channel = _text(_json_object(metadata, "view.private_metadata"), "channel") if metadata \
+        else ""
     form = EscalationForm(
         view_id=_required(_text(view, "id"), "view.id"),
         user_id=_required(_text(user, "id"), "user.id"),
@@ -250,6 +257,7 @@ def _escalation_form(payload: dict[str, Any]) -> EscalationForm:
             for block_id, block in sorted(values.items())
             if isinstance(block_id, str) and block_id.startswith(EVIDENCE_PREFIX)
             and (answer := _text(_obj(block, EVIDENCE_ACTION), "value").strip())),
+        channel=channel if re.fullmatch(_CHANNEL_ID, channel) else "",
     )
     # The inputs the modal marks required; Slack lets a value of only spaces through.
     required = ((TITLE, form.title, "Say what is wrong."),

@@ -1,10 +1,12 @@
 """Asking the Support Manager on Call, and acting on the answer (or on the silence).
 
 Who may decide: the SMOC resolved from the PagerDuty schedule (email -> Slack user), the
-configured backups (user ids, a user group) and a static override. A failed lookup never blocks
-the request: the message says so and the backups decide. When there is no SMOC and no backup
-either, the request still goes out (the timeout fallback still applies), says plainly that
-nobody can approve it, and the escalation needs attention at once.
+configured backups (user ids, a user group) and a static override, all of them those of the
+escalation's Tier 1 team (`jobs.routing`: the team's own, else the settings'), and so is the
+channel asked in. A failed lookup never blocks the request: the message says so and the
+backups decide. When there is no SMOC and no backup either, the request still goes out (the
+timeout fallback still applies), says plainly that nobody can approve it, and the escalation
+needs attention at once.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from datetime import datetime, timedelta
 from daemon.clock import to_datetime
 from daemon.domain.fatigue import weekend_of
 from daemon.domain.gate import Gate, Phase, Verdict
-from daemon.domain.policy import Approval
+from daemon.domain.policy import Approval, Policy
+from daemon.domain.teams import DEFAULT_TEAM, team_of_channel
 from daemon.domain.transitions import (
     Step,
     on_approval_posted,
@@ -45,6 +48,7 @@ from daemon.integrations.slack_payloads import (
     DeclineReason,
     EEClick,
     EscalationForm,
+    SlashCommand,
     parse_interaction,
     parse_slash_command,
 )
@@ -52,7 +56,9 @@ from daemon.jobs.deps import Deps
 from daemon.jobs.ee import EEJobs
 from daemon.jobs.escalations import Loaded, changes_for, job_round, loaded
 from daemon.jobs.intake import Intake
+from daemon.jobs.oncall import WHO, on_call_text
 from daemon.jobs.policy import judge_again
+from daemon.jobs.routing import Routing, routing
 from daemon.jobs.views import approval_view, escalation_subject
 from daemon.logging import get_logger
 from daemon.reporting.load import STREAK_WEEKS, load_load, recent_load
@@ -80,6 +86,7 @@ class Deciders:
     ids: tuple[str, ...]  # chat user ids: the SMOC first when resolved, then the backups
     smoc_resolved: bool  # ids[0] is the SMOC; False: every id is a backup
     note: str = ""  # for the message: why there is no SMOC, and who decides instead
+    team: str = DEFAULT_TEAM  # the Tier 1 team they approve for
 
 
 def with_evidence(event: NewEvent, view: ApprovalView) -> NewEvent:
@@ -123,7 +130,8 @@ class Approvals:
         self.deps = deps
         self.intake = intake
         self.ee = ee
-        self._smoc_cache: tuple[float, str | None, str] | None = None
+        # Per SMOC schedule: (monotonic time, user id, note) of the last successful lookup.
+        self._smoc_cache: dict[str, tuple[float, str | None, str]] = {}
 
     async def _load(self, job: Job) -> Loaded | None:
         row = await self.deps.store.get_escalation(str(job.escalation_id))
@@ -132,25 +140,33 @@ class Approvals:
     def _now(self) -> datetime:
         return to_datetime(self.deps.clock.now())
 
-    async def smoc(self) -> tuple[str | None, str]:
-        """(Slack user id of the SMOC or None, why there is none when it is None)."""
-        settings = self.deps.settings.approval
-        if settings.smoc_user_id:
-            return settings.smoc_user_id, ""
-        cached = self._smoc_cache
-        if cached is not None and time.monotonic() - cached[0] < settings.smoc_cache_s:
+    def routing(self, team: str) -> Routing:
+        """Who approves `team`'s escalations and where, under the policy in force."""
+        return routing(self.deps.settings, self.deps.policy.current(), team)
+
+    def _routing_of(self, current: Loaded) -> Routing:
+        return self.routing(current.gate.team)
+
+    async def smoc(self, route: Routing) -> tuple[str | None, str]:
+        """(Slack user id of the team's SMOC or None, why there is none when it is None)."""
+        if route.smoc_user_id:
+            return route.smoc_user_id, ""
+        schedule = route.smoc_schedule_id or ""
+        cached = self._smoc_cache.get(schedule)
+        if cached is not None and \
+                time.monotonic() - cached[0] < self.deps.settings.approval.smoc_cache_s:
             return cached[1], cached[2]
-        user_id, note = await self._resolve_smoc()
+        user_id, note = await self._resolve_smoc(schedule)
         if user_id is not None:  # a failed lookup is asked again next time, never remembered
-            self._smoc_cache = (time.monotonic(), user_id, note)
+            self._smoc_cache[schedule] = (time.monotonic(), user_id, note)
         return user_id, note
 
-    async def _resolve_smoc(self) -> tuple[str | None, str]:
+    async def _resolve_smoc(self, schedule: str) -> tuple[str | None, str]:
         """The SMOC, or None and why not (who decides instead is `approvers`' to say)."""
-        if self.deps.pager is None or not self.deps.settings.pagerduty.smoc_schedule_id:
+        if self.deps.pager is None or not schedule:
             return None, "No SMOC schedule is configured."
         try:
-            email = await self.deps.pager.smoc_email()
+            email = await self.deps.pager.smoc_email(schedule)
             if email is None:
                 return None, "Nobody is on call on the SMOC schedule."
             user_id = await self.deps.need_chat().user_id_for_email(email)
@@ -161,23 +177,23 @@ class Approvals:
             return None, "The SMOC's email has no Slack account."
         return user_id, ""
 
-    async def approvers(self) -> Deciders:
-        smoc, why = await self.smoc()
-        settings = self.deps.settings.approval
-        backups = list(settings.backup_user_ids)
-        if settings.backup_group_id:
+    async def approvers(self, route: Routing) -> Deciders:
+        """Who may decide a request of the routing's team now."""
+        smoc, why = await self.smoc(route)
+        backups = list(route.backup_user_ids)
+        if route.backup_group_id:
             try:
-                backups += await self.deps.need_chat().group_members(settings.backup_group_id)
+                backups += await self.deps.need_chat().group_members(route.backup_group_id)
             except (Retry, Permanent) as exc:
                 log.warning("approval.backup_group_unresolved", error=str(exc))
         ids = tuple(dict.fromkeys([smoc, *backups] if smoc else backups))
         if smoc:
-            return Deciders(ids, smoc_resolved=True)
+            return Deciders(ids, smoc_resolved=True, team=route.team)
         # Never "backup approvers decide" when there are none: the message must not promise a
         # decision nobody can make.
         instead = ("Backup approvers decide." if ids else
                    "There is no backup approver either: nobody can approve this request.")
-        return Deciders(ids, smoc_resolved=False, note=f"{why} {instead}")
+        return Deciders(ids, smoc_resolved=False, note=f"{why} {instead}", team=route.team)
 
     def _posted(self, current: Loaded, deciders: Deciders, ref: MessageRef, now: datetime, *,
                 copies: tuple[tuple[str, str], ...] = (), channel_refused: str = "",
@@ -186,7 +202,8 @@ class Approvals:
         step = on_approval_posted(current.gate, ref.channel, ref.ts, deciders.ids,
                                   deciders.note, now, copies=copies,
                                   channel_refused=channel_refused, missing=missing,
-                                  smoc_resolved=deciders.smoc_resolved)
+                                  smoc_resolved=deciders.smoc_resolved, team=deciders.team,
+                                  channel_setting=self.routing(deciders.team).channel_setting)
         if deciders.ids or not step.records:
             return step
         log.error("approval.nobody_can_approve", escalation_id=current.row.id,
@@ -247,8 +264,9 @@ class Approvals:
                                       weekend_now=recent.weekend_now))
 
     async def approver_ids(self) -> tuple[str, ...]:
-        """Who may decide now, SMOC first (the people told when nothing else can be used)."""
-        return (await self.approvers()).ids
+        """Who may decide now for the implicit team, SMOC first (the people told when a failure
+        belongs to no escalation and nothing else can be used)."""
+        return (await self.approvers(self.routing(DEFAULT_TEAM))).ids
 
     async def request(self, job: Job) -> Recorder | None:
         current = await self._load(job)
@@ -258,11 +276,12 @@ class Approvals:
         # message then shows that outcome at once and carries the thread of the page.
         if not current.gate.emergency or current.gate.phase in (Phase.CLOSED, Phase.DECLINED):
             return None
-        channel = self.deps.settings.slack.approval_channel
+        route = self._routing_of(current)
+        channel = route.approval_channel
         if not channel:
-            raise Permanent("slack.approval_channel is not set")
+            raise Permanent(f"{route.channel_setting} is not set")
         chat = self.deps.need_chat()
-        deciders = await self.approvers()
+        deciders = await self.approvers(route)
         now = self._now()
         policy = self.deps.policy.current()
         view = approval_view(current, self.deps.settings, now, deciders.ids, deciders.note,
@@ -280,7 +299,8 @@ class Approvals:
             ref = found or await chat.post_approval(channel, view)
         except ChannelRefused as exc:
             refused = exc.code or str(exc)
-            ref, copies, missing = await self._post_directly(chat, deciders.ids, view, exc)
+            ref, copies, missing = await self._post_directly(chat, channel, deciders.ids, view,
+                                                             exc)
 
         async def record() -> Changes | None:
             fresh = await self._load(job)
@@ -295,14 +315,14 @@ class Approvals:
 
         return record
 
-    async def _post_directly(self, chat: Chat, approvers: tuple[str, ...], view: ApprovalView,
-                             refusal: ChannelRefused
+    async def _post_directly(self, chat: Chat, channel: str, approvers: tuple[str, ...],
+                             view: ApprovalView, refusal: ChannelRefused
                              ) -> tuple[MessageRef, tuple[tuple[str, str], ...], tuple[str, ...]]:
         """The approval channel refused the bot: the same request, buttons included, goes to
         every approver as a direct message; a click there decides like one in the channel.
         Returns the first message, the other copies, and the approvers not reached yet."""
-        log.error("approval.channel_refused", channel=self.deps.settings.slack.approval_channel,
-                  error=str(refusal), approvers=len(approvers))
+        log.error("approval.channel_refused", channel=channel, error=str(refusal),
+                  approvers=len(approvers))
         self.deps.metrics.approval_channel_refusals.labels(refusal.code or "other").inc()
         sent: list[MessageRef] = []
         later: list[str] = []
@@ -377,15 +397,16 @@ class Approvals:
         approval channel instead (no approvers are involved, e.g. a request for help)."""
         text = str(job.payload["text"])
         chat = self.deps.need_chat()
-        channel = self.deps.settings.slack.approval_channel
         current = await self._load(job) if job.escalation_id else None
+        route = self._routing_of(current) if current else self.routing(DEFAULT_TEAM)
+        channel = route.approval_channel
         approvers: tuple[str, ...] = ()
         if job.payload.get("to") != "channel":
             approvers = (current.gate.approval.approvers if current and current.gate.approval
-                         else (await self.approvers()).ids)
+                         else (await self.approvers(route)).ids)
         if not approvers:
             if not channel:
-                raise Permanent("nobody to tell: no approver and no slack.approval_channel")
+                raise Permanent(f"nobody to tell: no approver and no {route.channel_setting}")
             await chat.post_notice(channel, text)
             return
         failures = []
@@ -420,7 +441,7 @@ class Approvals:
         if current is None or job_round(job) != current.gate.round:
             return None
         now = self._now()
-        step = judge_again(self.deps.policy.current(), current, now)
+        step = judge_again(self.deps.policy.current(), current, now, self.deps.calendar())
         gate = step.gate
         early = self._early(job, gate, 60 * minutes(timing(gate)), now)
         step = step.then(early if early is not None else act(gate, now))
@@ -469,7 +490,7 @@ class Approvals:
         # `channel`: where the person clicked, when that is not the escalation's own message.
         channel = str(job.payload.get("channel") or "") or (
             current.gate.approval.channel if current and current.gate.approval
-            else self.deps.settings.slack.approval_channel)
+            else self.routing(current.gate.team if current else DEFAULT_TEAM).approval_channel)
         if channel:
             await self.deps.need_chat().tell_user(channel, str(job.payload["user"]),
                                                   str(job.payload["text"]))
@@ -530,7 +551,7 @@ class Approvals:
             # A click on a message we never recorded (the process died between Slack's answer
             # and our commit) proves that message exists and, past `_from_its_message`, that
             # it can only be this request: it becomes the approval message.
-            adopted = self._posted(current, await self.approvers(),
+            adopted = self._posted(current, await self.approvers(self._routing_of(current)),
                                    MessageRef(action.channel, action.message_ts), now)
         step = adopted.then(on_click(
             adopted.gate, action.user_id, verdict, now, allowed=allowed,
@@ -548,14 +569,30 @@ class Approvals:
             raise Permanent("command delivery is not in the store")
         command = parse_slash_command(delivery.body)
         policy = self.deps.policy.current()
+        if command.text.strip().casefold() == WHO:
+            await self._tell_who(command, policy)
+            return Changes(delivery_done=(delivery.id, DeliveryState.PROCESSED, WHO))
         spec = EscalationFormSpec(
             severities=tuple(policy.severity_aliases),
             criteria=tuple((c.value, names[0]) for c, names in policy.criteria_fields.items()
                            if names),
-            title=command.text.strip()[:150],
+            title=command.text.strip()[:150], channel=command.channel_id,
             evidence=tuple((item.fields[0], item.shown) for item in policy.evidence))
         await self.deps.need_chat().open_escalation_form(command.trigger_id, spec)
         return Changes(delivery_done=(delivery.id, DeliveryState.PROCESSED, ""))
+
+    async def _tell_who(self, command: SlashCommand, policy: Policy) -> None:
+        """`/tier2 who`, answered to the person only: ephemeral where they asked, or a direct
+        message when the bot may not post there (a channel it was never invited to)."""
+        team = team_of_channel(policy.teams or (), command.channel_id,
+                               policy.default_team or DEFAULT_TEAM)
+        text = await on_call_text(self.deps, team, await self.approvers(self.routing(team)))
+        chat = self.deps.need_chat()
+        try:
+            await chat.tell_user(command.channel_id, command.user_id, text)
+        except Permanent as exc:
+            log.info("approval.who_direct", error=str(exc))
+            await chat.post_notice(command.user_id, text)
 
     async def _from_its_message(self, current: Loaded, action: ButtonClick | DeclineReason
                                 ) -> bool:
@@ -574,7 +611,7 @@ class Approvals:
         channel, ts = action.channel, action.message_ts
         if gate.approval is not None:
             return gate.asked_on(channel, ts)
-        if channel != self.deps.settings.slack.approval_channel and \
+        if channel != self._routing_of(current).approval_channel and \
                 not channel.startswith(_DIRECT_MESSAGE_PREFIX):
             return False
         others = await self.deps.store.escalations_quoting(ts)
@@ -586,7 +623,7 @@ class Approvals:
         if user_id in listed:
             return True
         # The on-call may have changed since.
-        return user_id in (await self.approvers()).ids
+        return user_id in (await self.approvers(self._routing_of(current))).ids
 
 
 def _click_id(action: ButtonClick | DeclineReason) -> str:

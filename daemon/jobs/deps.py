@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from daemon.clock import Clock
 from daemon.clockwatch import ClockWatch
+from daemon.customer_calendar import EventSource
+from daemon.domain.customer_events import EventCalendar
 from daemon.domain.models import Source
 from daemon.integrations.base import Chat, Desk, IncidentSource, IssueTracker, Pager
 from daemon.metrics import Metrics
@@ -30,6 +32,11 @@ class Deps:
     incidents: IncidentSource | None = None  # set when incident_io.api_token is
     desks: dict[Source, Desk] = field(default_factory=dict)  # Zendesk, JSM: where notes go
     drill_pager: Pager | None = None  # the drill service; None: drills page nobody
+    events: EventSource | None = None  # the customer-events calendar, when configured
+
+    def calendar(self) -> EventCalendar | None:
+        """The customer events in force (None: no calendar configured)."""
+        return self.events.current() if self.events is not None else None
     # The Escalation Engineer rotation; no roster file: nobody, and no EE step.
     roster: RosterSource = field(default_factory=lambda: RosterSource(None))
 

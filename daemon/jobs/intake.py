@@ -291,7 +291,7 @@ class Intake:
             reference=f"SLACK-{form.view_id[-6:].upper()}", title=form.title,
             severity=form.severity, customer=form.customer, fields=fields,
             declared_by=person(chat_id=form.user_id, name=form.user_name),
-            created_at=now, updated_at=now)
+            origin=form.channel, created_at=now, updated_at=now)
         return await self._apply(escalation, delivery)
 
     async def drill(self, job: Job) -> Changes:
@@ -332,15 +332,21 @@ class Intake:
                 # others, whose agent acknowledged or resolved, keep the declarer known.
                 escalation = escalation.model_copy(
                     update={"declared_by": previous.escalation.declared_by})
+            if previous.escalation.origin:
+                # Where it was declared does not move: an incident delegated to another
+                # service (Tier 2's included) stays its declaring team's.
+                escalation = escalation.model_copy(
+                    update={"origin": previous.escalation.origin})
         return self._decide(escalation, previous, now, delivery, note)
 
     def _decide(self, escalation: Escalation, previous: Loaded | None, now: datetime,
                 delivery: Delivery | None, note: tuple[str, dict[str, str]] | None = None
                 ) -> Changes:
         policy = self.deps.policy.current()
+        decision = evaluate(policy, escalation, now, self.deps.calendar())
         step = on_facts(
-            previous.gate if previous else Gate(), escalation, evaluate(policy, escalation, now),
-            now, previous=previous.escalation if previous else None,
+            previous.gate if previous else Gate(), escalation, decision, now,
+            previous=previous.escalation if previous else None,
             rfh_due=policy.business_hours.next_business_start(now),
         )
         escalation_id = previous.row.id if previous else new_escalation_id()

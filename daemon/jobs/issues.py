@@ -28,6 +28,7 @@ from daemon.domain.transitions import (
 from daemon.integrations.base import IssueDraft, IssueRef
 from daemon.jobs.deps import Deps
 from daemon.jobs.escalations import Loaded, changes_for, job_round, loaded
+from daemon.jobs.routing import routing
 from daemon.jobs.views import links, rfh_notice
 from daemon.markup import markdown_literal, markdown_url
 from daemon.settings import IssueSettings, Settings
@@ -89,6 +90,7 @@ def retro_context(current: Loaded, entries: list[TimelineEntry], settings: Setti
         "decision": decision,
         "declared_by": _code_span(escalation.declared_by.label) if escalation.declared_by
         else "not said by the source",
+        "team": gate.team,
         "escalation_engineer": _escalation_engineer(gate),
         "durations": {
             "to_approval": _duration(opened, approved),
@@ -257,8 +259,9 @@ class Issues:
         current = await self._load(job)
         if current is None:
             return None
-        settings = self.deps.settings.slack
-        channel = settings.rfh_channel or settings.approval_channel
+        # The team's RFH channel (else its approval channel), the settings' when it has none.
+        channel = routing(self.deps.settings, self.deps.policy.current(),
+                          current.gate.team).notice_channel
         now = to_datetime(self.deps.clock.now())
         if self.deps.chat is None or not channel:
             step = on_noted(current.gate, "rfh_notice_skipped",

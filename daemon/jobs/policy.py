@@ -12,8 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from daemon.clock import to_datetime
+from daemon.domain.customer_events import EventCalendar
 from daemon.domain.policy import Policy, evaluate
-from daemon.domain.transitions import OPEN, Step, on_policy_changed
+from daemon.domain.transitions import OPEN, RECHECK, Step, on_policy_changed
 from daemon.jobs.deps import Deps
 from daemon.jobs.escalations import Loaded, changes_for, job_key, loaded
 from daemon.logging import get_logger
@@ -21,6 +22,7 @@ from daemon.store import Changes, Job, NewJob
 
 POLICY_CHANGED = "policy_changed"
 REEVALUATE = "reevaluate"
+EVENTS_CHANGED = "events_changed"
 
 log = get_logger("tier2gate.policy")
 
@@ -32,11 +34,19 @@ def announcement(fingerprint: str, now: float) -> NewJob:
                   {"fingerprint": fingerprint})
 
 
-def judge_again(policy: Policy, current: Loaded, now: datetime) -> Step:
+def events_announcement(fingerprint: str, now: float) -> NewJob:
+    """The job that re-checks the open escalations after the customer-events calendar
+    changed (an event added, moved or removed)."""
+    return NewJob(EVENTS_CHANGED, f"{EVENTS_CHANGED}:{fingerprint}:{int(now * 1000)}",
+                  {"fingerprint": fingerprint})
+
+
+def judge_again(policy: Policy, current: Loaded, now: datetime,
+                events: EventCalendar | None = None) -> Step:
     """`current` under `policy`: a `policy_changed` step when the policy that judged it is not
     this one, else nothing. Used by the fan-out and before a reminder or timeout acts, so a
     fallback never acts on a policy no longer in force."""
-    return on_policy_changed(current.gate, evaluate(policy, current.escalation, now), now,
+    return on_policy_changed(current.gate, evaluate(policy, current.escalation, now, events), now,
                              rfh_due=policy.business_hours.next_business_start(now))
 
 
@@ -53,13 +63,23 @@ class PolicyJobs:
             NewJob(REEVALUATE, job_key(REEVALUATE, row.id, name), {}, 0.0, row.id)
             for row in rows))
 
+    async def events_changed(self, job: Job) -> Changes:
+        """Fan out: a `recheck` per open escalation, judged with the new calendar (a rule on
+        `customer_event_active` may decide otherwise now)."""
+        rows = await self.deps.store.escalations_in([phase.value for phase in OPEN])
+        log.info("customer_events.rechecking", fingerprint=job.payload["fingerprint"],
+                 open=len(rows))
+        return Changes(jobs=tuple(
+            NewJob(RECHECK, job_key(RECHECK, row.id, f"events-{job.id}"), {}, 0.0, row.id)
+            for row in rows))
+
     async def reevaluate(self, job: Job) -> Changes | None:
         row = await self.deps.store.get_escalation(str(job.escalation_id))
         if row is None:
             return None
         current = loaded(row)
         now = to_datetime(self.deps.clock.now())
-        step = judge_again(self.deps.policy.current(), current, now)
+        step = judge_again(self.deps.policy.current(), current, now, self.deps.calendar())
         if not step.records:
             return None
         return changes_for(row.id, current.escalation, step, now, previous=row)

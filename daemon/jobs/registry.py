@@ -9,6 +9,7 @@ from daemon.jobs.deps import Deps
 from daemon.jobs.desk_notes import DESK_NOTE, DeskNotes
 from daemon.jobs.ee import HANDOFF, ROTATION_CHECK, EEJobs
 from daemon.jobs.followthrough import CADENCE, RETRO_POLL, Followthrough
+from daemon.jobs.headsup import HEADSUP, Headsup
 from daemon.jobs.intake import (
     DRILL,
     INCIDENT_NOTICE,
@@ -18,8 +19,9 @@ from daemon.jobs.intake import (
     Intake,
 )
 from daemon.jobs.issues import Issues
+from daemon.jobs.morning import MORNING, MorningQueue
 from daemon.jobs.paging import Paging
-from daemon.jobs.policy import POLICY_CHANGED, REEVALUATE, PolicyJobs
+from daemon.jobs.policy import EVENTS_CHANGED, POLICY_CHANGED, REEVALUATE, PolicyJobs
 from daemon.jobs.retention import PRUNE, Retention
 from daemon.workers.runner import Handler
 
@@ -62,6 +64,7 @@ def handlers(deps: Deps) -> dict[str, Handler]:
         t.ATTENTION: Attention(deps, approvals.approver_ids).handle,
         POLICY_CHANGED: policy.changed,
         REEVALUATE: policy.reevaluate,
+        EVENTS_CHANGED: policy.events_changed,
         t.EE_OFFER: ee.offer,
         t.EE_UPDATE: ee.update,
         t.EE_WAIT: ee.wait_over,
@@ -70,6 +73,8 @@ def handlers(deps: Deps) -> dict[str, Handler]:
         ROTATION_CHECK: ee.check_rotation,
         HANDOFF: ee.handoff,
         PRUNE: Retention(deps.store, deps.settings.retention).prune,
+        HEADSUP: Headsup(deps).run,
+        MORNING: MorningQueue(deps).run,
         RETRO_POLL: followthrough.retro_poll,
         CADENCE: followthrough.cadence,
     }

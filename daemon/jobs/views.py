@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from daemon.clock import iso
+from daemon.domain.customer_events import CustomerEvent
 from daemon.domain.gate import Gate, Phase, Verdict
 from daemon.domain.models import Escalation, Status
 from daemon.domain.policy import Policy
+from daemon.domain.teams import DEFAULT_TEAM
 from daemon.domain.transitions import PAGE
 from daemon.integrations.base import ApprovalView, Decided, DecisionKind, NoDecision, Tier2Load
 from daemon.jobs.escalations import Loaded
@@ -86,12 +88,20 @@ def approval_view(current: Loaded, settings: Settings, now: datetime,
         page_failed=any(p.effect == PAGE and p.final for p in gate.problems),
         no_decision=no_decision,
         no_decision_detail=detail,
+        customer_events=tuple(event_line(e) for e in facts.customer_events) if facts else (),
         evidence_present=evidence[0],
         evidence_missing=evidence[1],
         ee_id=gate.ee.owner if gate.ee else "",
         ee_outcome=gate.ee.outcome.value if gate.ee and gate.ee.outcome else "",
         tier2_load=tier2_load,
+        team="" if gate.team == DEFAULT_TEAM else gate.team,
     )
+
+
+def event_line(event: CustomerEvent) -> str:
+    """A customer event as the approval request names it (plain text: the chat escapes it)."""
+    what = f"{event.kind.value}: {event.summary}" if event.summary else event.kind.value
+    return f"{what} (until {human_time(event.end)})"
 
 
 def _no_decision(gate: Gate, escalation: Escalation) -> tuple[NoDecision | None, str]:

@@ -26,7 +26,7 @@ import jinja2
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from daemon.appkeys import POLICY, PREFLIGHT, SETTINGS, STORE
+from daemon.appkeys import CALENDAR_PROBLEM, POLICY, PREFLIGHT, SETTINGS, STORE
 from daemon.clock import iso, to_datetime
 from daemon.domain.calendar import BusinessHours
 from daemon.domain.gate import Phase
@@ -330,7 +330,8 @@ async def _load(request: web.Request, limit: int, *, with_report: bool) -> Board
                     for job in await store.list_jobs(JobState.DEAD, 500)
                     if job.escalation_id is None]
         report = (await load_report(store, query.since, query.until, business_hours(request.app),
-                                    settings=request.app[SETTINGS]) if with_report else None)
+                                    settings=request.app[SETTINGS])
+                  if with_report else None)
     except StoreUnavailable as exc:
         raise web.HTTPServiceUnavailable(text=f"the store is unavailable: {exc}") from None
     views = {row_id: escalation_view(row, timelines[row_id], now) for row_id, row in shown.items()}
@@ -348,7 +349,8 @@ async def index(request: web.Request) -> web.Response:
         since=query.since_text,
         since_choices=SINCE_CHOICES,
         query=query,
-        filters={"state": PHASES, "outcome": OUTCOMES, "source": SOURCES},
+        filters={"state": PHASES, "outcome": OUTCOMES, "source": SOURCES,
+                 "team": _team_choices(report, query)},
         report=report,
         needs_attention=board.attention,
         stranded_jobs=board.stranded,
@@ -368,8 +370,15 @@ async def index(request: web.Request) -> web.Response:
         demo_actions=request.app.get(DEMO_ACTIONS_KEY, False),
         awaiting=Phase.AWAITING_APPROVAL.value,
         preflight_failing=request.app[PREFLIGHT].failing if PREFLIGHT in request.app else [],
+        calendar_problem=request.app[CALENDAR_PROBLEM]() if CALENDAR_PROBLEM in request.app
+        else "",
     )
     return web.Response(text=html, content_type="text/html", charset="utf-8")
+
+
+def _team_choices(report: Report, query: Query) -> tuple[str, ...]:
+    """The teams the period has escalations of, and the one asked for (if it has none)."""
+    return tuple(sorted({*report.teams, *([query.team] if query.team else [])}))
 
 
 async def api_escalations(request: web.Request) -> web.Response:

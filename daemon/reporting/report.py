@@ -31,15 +31,8 @@ from daemon.reporting.load import build_load, load_load
 from daemon.settings import Settings
 from daemon.store import EscalationRow, Store, TimelineEntry
 from daemon.store.load_reads import LoadEntry
-from daemon.store.reads import (
-    DEAD_LETTERED,
-    NOTED_EVENTS,
-    REPORT_EVENTS,
-    Figures,
-    Group,
-    Noted,
-    weekend_digits,
-)
+from daemon.store.reads import NOTED_EVENTS, Figures, Group, Noted, weekend_digits
+from daemon.store.units import DEAD_LETTERED, REPORT_EVENTS
 
 PAGE_GOAL_PERCENT = 10  # the program's goal: at most 10% of escalations reach engineering
 _MAX_SINCE_MINUTES = 3660 * 24 * 60  # ten years: longer is a typo, and would overflow datetimes
@@ -140,6 +133,10 @@ class Report(_Model):
     # time, not by the escalation's opening); None only in a report built without it.
     load: Load | None = None
     kpis: Kpis | None = None  # the program's KPIs against their targets (`daemon.reporting.kpis`)
+    # Every figure above again for each Tier 1 team that has escalations in the window, by
+    # team name (`domain.teams`; "default" for the implicit team). Empty within a team's own,
+    # where `load` and `kpis` are None too (`load.teams` breaks the load down by team).
+    teams: dict[str, Report] = {}
 
 
 @dataclass(frozen=True)
@@ -236,7 +233,7 @@ def _figures(seen: Sequence[_Seen]) -> Figures:
                       for s in seen if s.emergency)
     noted = tuple(Noted(escalation_id=s.current.row.id, reference=s.current.escalation.reference,
                         title=s.current.escalation.title, event=entry.event, actor=entry.actor,
-                        at=entry.at, details=entry.details)
+                        at=entry.at, details=entry.details, team=s.current.row.team)
                   for s in seen for entry in s.entries if entry.event in NOTED_EVENTS)
     return Figures(groups=groups, durations=durations,
                    criteria=dict(Counter(name for s in seen for name in s.criteria)),
@@ -296,17 +293,18 @@ def _assemble(figures: Figures, since: datetime, until: datetime) -> Report:
 
 def build_report(rows: Sequence[EscalationRow], timelines: Mapping[str, Sequence[TimelineEntry]],
                  *, since: datetime, until: datetime,
-                 hours: BusinessHours | None = None) -> Report:
-    """The report for escalations opened in [since, until), from rows and timelines in memory:
-    the definition of every figure, which `load_report` computes in SQL. Rows outside the
-    window are left out. `hours` is the policy's business calendar (default: UTC, Saturday
-    and Sunday): an escalation never decided is on a weekend by its time zone, and it judges
-    the load of whoever has no known time zone."""
+                 hours: BusinessHours | None = None, team: str | None = None) -> Report:
+    """The report for escalations opened in [since, until) (the figures of one Tier 1 team
+    when given; the Tier 2 load is every team's), from rows and timelines in memory: the
+    definition of every figure, which `load_report` computes in SQL. Other rows are left out.
+    `hours` is the policy's business calendar (default: UTC, Saturday and Sunday): an
+    escalation never decided is on a weekend by its time zone, and it judges the load of
+    whoever has no known time zone."""
     _require_aware(since=since, until=until)
     hours = hours or BusinessHours()
     low, high = since.timestamp(), until.timestamp()
     seen = [_seen(row, timelines.get(row.id, ()), hours) for row in rows
-            if low <= row.opened_at < high]
+            if low <= row.opened_at < high and team in (None, row.team)]
     drills = {row.id for row in rows if row.drill}
     stored = {row.id: row.data.get("escalation") or {} for row in rows}  # as the SQL reads it
     teams = {row.id: row.team for row in rows}
@@ -317,8 +315,20 @@ def build_report(rows: Sequence[EscalationRow], timelines: Mapping[str, Sequence
                          details=entry.details)
                for escalation_id, timeline in timelines.items() if escalation_id not in drills
                for entry in timeline if low <= entry.at < high]
-    report = _assemble(_figures(seen), since, until)
+    by_team: dict[str, list[_Seen]] = {}
+    for s in seen:
+        by_team.setdefault(s.current.row.team, []).append(s)
+    report = _with_teams(_assemble(_figures(seen), since, until),
+                         {team: _figures(found) for team, found in by_team.items()},
+                         since, until)
     return report.model_copy(update={"load": build_load(entries, hours.zone)})
+
+
+def _with_teams(report: Report, teams: Mapping[str, Figures], since: datetime,
+                until: datetime) -> Report:
+    """The report with every figure broken down by team, team names in order."""
+    return report.model_copy(update={"teams": {
+        team: _assemble(teams[team], since, until) for team in sorted(teams)}})
 
 
 def parse_since(text: str) -> timedelta:
@@ -335,16 +345,20 @@ def parse_since(text: str) -> timedelta:
 
 async def load_report(store: Store, since: datetime, until: datetime,
                       hours: BusinessHours | None = None, *,
-                      settings: Settings | None = None) -> Report:
+                      settings: Settings | None = None, team: str | None = None) -> Report:
     """The report for escalations opened in [since, until), aggregated by the database: its
     cost follows the window's size, and the process holds only the figures. With `settings`
-    it carries the KPIs against their targets too."""
+    it carries the KPIs against their targets too; with `team`, the figures are of that Tier
+    1 team (the Tier 2 load and the KPIs, which break down by team themselves, are not)."""
     _require_aware(since=since, until=until)
     hours = hours or BusinessHours()
     days = [WEEKDAYS.index(day) + 1 for day in hours.weekend_days]
-    figures = await store.report_figures(since.timestamp(), until.timestamp(), hours.timezone,
-                                         weekend_digits(days))
-    report = _assemble(figures, since, until)
+    figures, teams = await store.figures_with_teams(since.timestamp(), until.timestamp(),
+                                                    hours.timezone, weekend_digits(days))
+    if team is not None:  # one team's figures: its share of the same single pass
+        figures = teams.get(team, Figures())
+        teams = {team: figures} if team in teams else {}
+    report = _with_teams(_assemble(figures, since, until), teams, since, until)
     updates: dict[str, object] = {"load": await load_load(store, since, until, hours.zone)}
     if settings is not None:
         updates["kpis"] = await load_kpis(store, since.timestamp(), until.timestamp(),

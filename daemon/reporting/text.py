@@ -92,6 +92,7 @@ def render_text(report: Report) -> str:
         lines += _load(report.load)
     if report.kpis is not None:
         lines += render_kpis(report.kpis)
+    lines += _by_team(report)
     return "\n".join(lines) + "\n"
 
 
@@ -136,5 +137,22 @@ def _load(load: Load) -> list[str]:
     lines += [f"  {_ascii(a.approver):<26}{a.decisions:>5}{_buckets(a.by_bucket)}"
               for a in load.approvers]
     if not load.approvers:
+        lines.append("  -")
+    return lines
+
+
+def _by_team(report: Report) -> list[str]:
+    """The main figures per Tier 1 team, one line each (`--format json` has every figure)."""
+    lines = ["", "By team (minutes p50: to approve, to acknowledge)",
+             f"  {'team':<20}{'esc':>5}{'emerg':>7}{'paged':>7}{'share':>8}{'approve':>9}"
+             f"{'ack':>7}{'declined':>10}{'timeouts':>10}"]
+    for name, team in report.teams.items():
+        lines.append(
+            f"  {name:<20}{team.escalations:>5}{team.by_outcome['emergency']:>7}"
+            f"{team.engineering.paged:>7}{_percent(team.engineering.share):>8}"
+            f"{_number(team.time_to_approve.p50_minutes):>9}"
+            f"{_number(team.time_to_acknowledge.p50_minutes):>7}"
+            f"{len(team.declines):>10}{len(team.timeouts):>10}")
+    if not report.teams:
         lines.append("  -")
     return lines

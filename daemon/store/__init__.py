@@ -150,17 +150,18 @@ class Store:
 
     async def record_delivery(
         self, source: str, delivery_id: str, event_type: str, body: bytes,
-        job: Callable[[int], NewJob] | None = None,
+        job_kind: str | None = None,
         state: DeliveryState = DeliveryState.STORED, note: str = "",
     ) -> int | None:
-        """Durably store a webhook delivery (and its processing job). None = seen before.
-        `state` and `note` record a delivery that was decided on arrival (stale)."""
+        """Durably store a webhook delivery and, given `job_kind`, the job that processes it
+        (key `delivery:<id>`, payload {"delivery": <id>}). None = seen before. `state` and
+        `note` record a delivery that was decided on arrival (stale)."""
         now = self.clock.now()
         row_id = await self._run(
-            lambda: units.record_delivery(source, delivery_id, event_type, body, now, job,
+            lambda: units.record_delivery(source, delivery_id, event_type, body, now, job_kind,
                                           state, note)
         )
-        if row_id is not None and job is not None:
+        if row_id is not None and job_kind is not None:
             self._notify()
         return row_id
 
@@ -292,10 +293,11 @@ class Store:
         return await self._run(lambda: reads.timelines(escalation_ids), proves_writes=False)
 
     async def report_figures(self, since: float, until: float, zone: str = "UTC",
-                             weekend: str = "67") -> reads.Figures:
-        """The report's aggregates over escalations opened in [since, until); `zone` and
-        `weekend` (ISO weekday digits) judge the weekend of an escalation never decided."""
-        return await self._run(lambda: reads.report_figures(since, until, zone, weekend),
+                             weekend: str = "67", team: str | None = None) -> reads.Figures:
+        """The report's aggregates over escalations opened in [since, until), of one team
+        when given; `zone` and `weekend` (ISO weekday digits) judge the weekend of an
+        escalation never decided."""
+        return await self._run(lambda: reads.report_figures(since, until, zone, weekend, team),
                                proves_writes=False)
 
     async def load_entries(self, since: float, until: float, *, pages_only: bool = False
@@ -306,6 +308,14 @@ class Store:
         return await self._run(
             lambda: load_reads.load_entries(since, until, pages_only=pages_only),
             proves_writes=False)
+
+    async def figures_with_teams(self, since: float, until: float, zone: str = "UTC",
+                                 weekend: str = "67"
+                                 ) -> tuple[reads.Figures, dict[str, reads.Figures]]:
+        """The report's aggregates over escalations opened in [since, until), whole and per
+        Tier 1 team, in one transaction; `zone` and `weekend` as for `report_figures`."""
+        return await self._run(lambda: reads.figures_with_teams(since, until, zone, weekend),
+                               proves_writes=False)
 
     async def kpi_figures(self, since: float, until: float, service_fields: Sequence[str] = ()
                           ) -> kpi_reads.KpiFigures:

@@ -17,15 +17,21 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from daemon.domain.teams import DEFAULT_TEAM
 from daemon.store.records import EscalationRow, TimelineEntry
-from daemon.store.units import _ESC_COLUMNS, Sql, Stmt, Unit, escalation_from
+from daemon.store.units import (
+    _ESC_COLUMNS,
+    EMERGENCY,
+    REPORT_EVENTS,
+    Row,
+    Sql,
+    Stmt,
+    Unit,
+    escalation_from,
+)
 
 NO_OUTCOME = "none"  # the outcome filter's word for "never classified" (outcome IS NULL)
 
-# The events the report counts, each at most once per escalation, and whose first time it uses.
-REPORT_EVENTS = ("received", "approval_requested", "approved", "declined", "approval_timed_out",
-                 "paged", "acknowledged", "resolved", "retro_opened", "would_have_paged")
-DEAD_LETTERED = "job.dead_lettered"  # counted per entry: one per job that died
 NOTED_EVENTS = ("declined", "approval_timed_out")  # listed one by one with their details
 
 
@@ -71,6 +77,7 @@ class Noted:
     actor: str
     at: float
     details: dict[str, Any]
+    team: str = DEFAULT_TEAM
 
 
 @dataclass(frozen=True)
@@ -146,94 +153,87 @@ def timelines(escalation_ids: Sequence[str]) -> Unit[dict[str, list[TimelineEntr
 
 
 # --- the report's figures ----------------------------------------------------------------------
+# Read from the figure columns each escalation carries (migration 0011, kept by `units`), all
+# of them in the covering index `escalations_figures`: a window is one index range, never the
+# rows' JSON or their timelines. A new figure should be a column there (and in that index), an
+# aggregate over the window here, and a field of `Figures`: its cost then grows with the
+# window's escalations, a few bytes each, and not with what else the store holds.
 
-def _summary(weekend: str, extract_outcome: str, no_index: str) -> str:
-    """Per escalation in the window: its phase, outcome, weekend and emergency flags and the
-    first time of each event. The weekend is the policy's (the stored decision), else the
-    weekday of its opening in the business time zone (the first two arguments: the IANA zone
-    and the ISO weekdays of the weekend as digits, "67"); an emergency is one now or ever
-    classified one, as `build_report` says.
-
-    Driven by the window's range on (opened_at, id), which also orders the groups, and for each
-    escalation one range of its timeline (`no_index`: SQLite would otherwise seek once per
-    event name, twelve seeks instead of one)."""
-    columns = ", ".join(f"min(CASE WHEN t.event = '{event}' THEN t.at END) AS {event}"
-                        for event in REPORT_EVENTS)
-    events = ", ".join(f"'{event}'" for event in (*REPORT_EVENTS, DEAD_LETTERED, "classified"))
-    return (
-        f"WITH s AS (SELECT e.state, e.outcome, {weekend} AS weekend, {columns},"
-        f" sum(CASE WHEN t.event = '{DEAD_LETTERED}' THEN 1 ELSE 0 END) AS dead_lettered,"
-        f" max(CASE WHEN e.outcome = 'emergency' OR (t.event = 'classified'"
-        f" AND {extract_outcome} = 'emergency') THEN 1 ELSE 0 END) AS emergency"
-        f" FROM escalations e LEFT JOIN timeline t ON t.escalation_id = e.id"
-        f" AND {no_index}t.event IN ({events})"
-        f" WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0 GROUP BY e.opened_at, e.id)")
+# The window, and one team or every team: `team IS NULL` keeps one statement for both, and the
+# team is tested inside the index range (the index holds it), so neither needs another index.
+def _in_window(e: str = "") -> str:
+    """Opened in [?, ?), no drill, of team ? (or every team when ? is NULL); `e`: an alias."""
+    return (f"{e}opened_at >= ? AND {e}opened_at < ? AND {e}drill = 0"
+            f" AND ({e}team = CAST(? AS TEXT) OR CAST(? AS TEXT) IS NULL)")
 
 
-_SQLITE_SUMMARY = _summary(
-    "COALESCE(json_extract(e.data, '$.gate.decision.facts.weekend'),"
-    " local_weekend(e.opened_at, ?, ?))",
-    "json_extract(t.details, '$.outcome')", "+")
-_POSTGRES_SUMMARY = _summary(
-    "CASE WHEN COALESCE((e.data::jsonb #>> '{gate,decision,facts,weekend}')::boolean,"
-    " position((extract(isodow FROM (to_timestamp(e.opened_at) AT TIME ZONE ?::text)))"
-    "::int::text IN ?::text) > 0)"
-    " THEN 1 ELSE 0 END",
-    "(t.details::jsonb ->> 'outcome')", "")
-# Groups and the emergencies' durations in one statement, so the window is read once: rows
-# with kind 'g' are groups, rows with kind 'd' one emergency's three durations.
+_WINDOW = f"FROM escalations WHERE {_in_window()}"
+_IS_EMERGENCY = f"(outcome = '{EMERGENCY}' OR ever_emergency = 1)"  # now or ever classified one
+# An escalation's weekend: its stored decision's (`decided_weekend`), else the weekday of its
+# opening in the business time zone (two arguments: the IANA zone and the ISO weekdays of the
+# weekend as digits, "67"), judged at read time because the calendar is the policy's now. Only
+# escalations never decided (a handful) need the function; the rest read the index.
+_SQLITE_WEEKEND = "COALESCE(decided_weekend, local_weekend(opened_at, ?, ?))"
+_POSTGRES_WEEKEND = (
+    "COALESCE(decided_weekend, CASE WHEN position((extract(isodow FROM"
+    " (to_timestamp(opened_at) AT TIME ZONE ?::text)))::int::text IN ?::text) > 0"
+    " THEN 1 ELSE 0 END)")
 _NONE = ", ".join(["NULL"] * (len(REPORT_EVENTS) + 2))
-_FIGURES = (
-    " SELECT 'g' AS kind, outcome, state, weekend, emergency, count(*) AS n, "
-    + ", ".join(f"count({event}) AS {event}" for event in REPORT_EVENTS)
-    + ", sum(dead_lettered) AS dead_lettered, NULL AS to_approve, NULL AS to_acknowledge,"
-    " NULL AS to_resolve FROM s GROUP BY outcome, state, weekend, emergency"
-    f" UNION ALL SELECT 'd', NULL, NULL, NULL, NULL, {_NONE},"
-    " approved - approval_requested, acknowledged - paged, resolved - received FROM s"
-    " WHERE emergency = 1 AND"
-    " (approved IS NOT NULL OR acknowledged IS NOT NULL OR resolved IS NOT NULL)"
-)
-REPORT_FIGURES = Sql.of(_SQLITE_SUMMARY + _FIGURES, _POSTGRES_SUMMARY + _FIGURES)
 
+
+def _figures_sql(weekend: str, team: bool = False) -> str:
+    """Groups and the emergencies' durations in one statement (one snapshot): rows with kind
+    'g' are groups, rows with kind 'd' one emergency's three durations; `team`: one group per
+    team too, each duration tagged with its team."""
+    key = "team, " if team else ""
+    return (
+        f"SELECT 'g' AS kind, {key}outcome, state, weekend, emergency, count(*) AS n, "
+        + ", ".join(f"count(first_{event}) AS {event}" for event in REPORT_EVENTS)
+        + ", sum(dead_letters) AS dead_lettered, NULL AS to_approve, NULL AS to_acknowledge,"
+        f" NULL AS to_resolve FROM (SELECT {key}outcome, state, {weekend} AS weekend,"
+        " dead_letters, " + ", ".join(f"first_{event}" for event in REPORT_EVENTS)
+        + f", CASE WHEN {_IS_EMERGENCY} THEN 1 ELSE 0 END AS emergency {_WINDOW}) AS s"
+        f" GROUP BY {key}outcome, state, weekend, emergency"
+        f" UNION ALL SELECT 'd', {key}NULL, NULL, NULL, NULL, {_NONE},"
+        " first_approved - first_approval_requested, first_acknowledged - first_paged,"
+        f" first_resolved - first_received {_WINDOW} AND {_IS_EMERGENCY} AND"
+        " (first_approved IS NOT NULL OR first_acknowledged IS NOT NULL"
+        " OR first_resolved IS NOT NULL)")
+
+
+REPORT_FIGURES = Sql.of(_figures_sql(_SQLITE_WEEKEND), _figures_sql(_POSTGRES_WEEKEND))
 # Criteria: those every classification recorded, counted once per escalation; an escalation
 # classified before criteria were recorded counts those its stored decision held.
-_CRITERIA_TAIL = (
-    " SELECT criterion, count(*) AS n FROM (SELECT id, criterion FROM recorded"
-    " UNION SELECT id, criterion FROM fallback) AS c GROUP BY criterion"
-)
-REPORT_CRITERIA = Sql.of(
-    "WITH classified AS (SELECT t.escalation_id AS id, t.details FROM escalations e"
-    " JOIN timeline t ON t.escalation_id = e.id"
-    " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0"
-    " AND t.event = 'classified' AND json_type(t.details, '$.criteria') IS NOT NULL),"
-    " recorded AS (SELECT c.id, j.value AS criterion FROM classified AS c,"
-    " json_each(c.details, '$.criteria') AS j),"
-    " fallback AS (SELECT e.id, j.key AS criterion FROM escalations e,"
-    " json_each(e.data, '$.gate.decision.facts.criteria') AS j"
-    " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0 AND j.value = 1"
-    " AND e.id NOT IN (SELECT id FROM classified))" + _CRITERIA_TAIL,
-    "WITH classified AS (SELECT t.escalation_id AS id, t.details::jsonb -> 'criteria' AS"
-    " criteria FROM escalations e JOIN timeline t ON t.escalation_id = e.id"
-    " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0 AND t.event = 'classified'"
-    " AND (t.details::jsonb -> 'criteria') IS NOT NULL),"
-    " recorded AS (SELECT c.id, j.criterion FROM classified AS c,"
-    " jsonb_array_elements_text(c.criteria) AS j (criterion)),"
-    " fallback AS (SELECT e.id, j.key AS criterion FROM escalations e,"
-    " jsonb_each(e.data::jsonb #> '{gate,decision,facts,criteria}') AS j"
-    " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0 AND j.value = 'true'::jsonb"
-    " AND e.id NOT IN (SELECT id FROM classified))" + _CRITERIA_TAIL,
-)
+def _criteria_sql(team: bool) -> Sql:
+    """Criteria: those every classification recorded, counted once per escalation; an
+    escalation classified before criteria were recorded counts those its stored decision
+    held. `team`: counted per team."""
+    key = "e.team, " if team else ""
+    return Sql.of(
+        f"SELECT {key}j.value AS criterion, count(*) AS n FROM escalations e,"
+        " json_each(COALESCE(e.recorded_criteria, e.decision_criteria)) AS j"
+        f" WHERE {_in_window('e.')} GROUP BY {key}j.value",
+        f"SELECT {key}j.criterion, count(*) AS n FROM escalations e,"
+        " jsonb_array_elements_text(COALESCE(e.recorded_criteria, e.decision_criteria)::jsonb)"
+        f" AS j (criterion) WHERE {_in_window('e.')} GROUP BY {key}j.criterion",
+    )
+
+
+REPORT_CRITERIA = _criteria_sql(False)
+# Declines and timeouts: the window's escalations that had one (from the index), then their
+# entries.
 _NOTED = (
     " FROM escalations e JOIN timeline t ON t.escalation_id = e.id"
-    " WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0 AND t.event IN ("
+    f" WHERE e.id IN (SELECT id {_WINDOW} AND (first_declined IS NOT NULL"
+    " OR first_approval_timed_out IS NOT NULL)) AND t.event IN ("
     + ", ".join(f"'{event}'" for event in NOTED_EVENTS)
     + ") ORDER BY t.at, e.opened_at DESC, t.id"
 )
 REPORT_NOTED = Sql.of(
-    "SELECT t.escalation_id, t.event, t.actor, t.at, t.details,"
+    "SELECT t.escalation_id, t.event, t.actor, t.at, t.details, e.team,"
     " COALESCE(json_extract(e.data, '$.escalation.reference'), '') AS reference,"
     " COALESCE(json_extract(e.data, '$.escalation.title'), '') AS title" + _NOTED,
-    "SELECT t.escalation_id, t.event, t.actor, t.at, t.details,"
+    "SELECT t.escalation_id, t.event, t.actor, t.at, t.details, e.team,"
     " COALESCE(e.data::jsonb #>> '{escalation,reference}', '') AS reference,"
     " COALESCE(e.data::jsonb #>> '{escalation,title}', '') AS title" + _NOTED,
 )
@@ -256,13 +256,13 @@ def local_weekend(epoch_s: float, zone: str, digits: str) -> int:
     return int(str(moment.isoweekday()) in digits)
 
 
-def report_figures(since: float, until: float, zone: str = "UTC",
-                   weekend: str = "67") -> Unit[Figures]:
-    """The report's figures for escalations opened in [since, until), in one snapshot; an
-    escalation without a stored decision is on a weekend by `weekend` (ISO weekday digits) in
-    the IANA `zone`, the business time zone."""
-    window = (since, until)
-    rows = yield Stmt(REPORT_FIGURES, (zone, weekend, *window))
+def report_figures(since: float, until: float, zone: str = "UTC", weekend: str = "67",
+                   team: str | None = None) -> Unit[Figures]:
+    """The report's figures for escalations opened in [since, until), of one Tier 1 team when
+    given, in one snapshot; an escalation without a stored decision is on a weekend by
+    `weekend` (ISO weekday digits) in the IANA `zone`, the business time zone."""
+    window = (since, until, team, team)
+    rows = yield Stmt(REPORT_FIGURES, (zone, weekend, *window, *window))
     groups = tuple(
         Group(outcome=row["outcome"], state=row["state"], weekend=bool(row["weekend"]),
               emergency=bool(row["emergency"]), count=int(row["n"]),
@@ -271,10 +271,71 @@ def report_figures(since: float, until: float, zone: str = "UTC",
         for row in rows if row["kind"] == "g")
     durations = tuple((_forward(row["to_approve"]), _forward(row["to_acknowledge"]),
                        _forward(row["to_resolve"])) for row in rows if row["kind"] == "d")
-    rows = yield Stmt(REPORT_CRITERIA, window + window)
+    rows = yield Stmt(REPORT_CRITERIA, window)
     criteria = {str(row["criterion"]): int(row["n"]) for row in rows}
     rows = yield Stmt(REPORT_NOTED, window)
-    noted = tuple(Noted(escalation_id=row["escalation_id"], reference=row["reference"],
-                        title=row["title"], event=row["event"], actor=row["actor"],
-                        at=row["at"], details=json.loads(row["details"])) for row in rows)
+    noted = tuple(_noted(row) for row in rows)
     return Figures(groups, durations, criteria, noted)
+
+
+def _noted(row: Row) -> Noted:
+    return Noted(escalation_id=row["escalation_id"], reference=row["reference"],
+                 title=row["title"], event=row["event"], actor=row["actor"], at=row["at"],
+                 details=json.loads(row["details"]), team=row["team"])
+
+
+# --- the report's figures per Tier 1 team --------------------------------------------------------
+# The same statements with the team as one more grouping key: one pass over the window for all
+# teams, not one per team, and nothing but aggregates (and one duration row per emergency, as
+# above) travels back.
+
+TEAM_FIGURES = Sql.of(_figures_sql(_SQLITE_WEEKEND, team=True),
+                      _figures_sql(_POSTGRES_WEEKEND, team=True))
+TEAM_CRITERIA = _criteria_sql(True)
+
+
+def team_figures(since: float, until: float, noted: Sequence[Noted], zone: str = "UTC",
+                 weekend: str = "67") -> Unit[dict[str, Figures]]:
+    """The report's figures for escalations opened in [since, until), per team; `noted` are
+    the window's declines and timeouts (`REPORT_NOTED`); `zone` and `weekend` as for
+    `report_figures`."""
+    window = (since, until, None, None)  # every team, grouped by team
+    rows = yield Stmt(TEAM_FIGURES, (zone, weekend, *window, *window))
+    groups: dict[str, list[Group]] = {}
+    durations: dict[str, list[tuple[float | None, float | None, float | None]]] = {}
+    for row in rows:
+        if row["kind"] == "g":
+            groups.setdefault(row["team"], []).append(Group(
+                outcome=row["outcome"], state=row["state"], weekend=bool(row["weekend"]),
+                emergency=bool(row["emergency"]), count=int(row["n"]),
+                reached={event: int(row[event]) for event in REPORT_EVENTS},
+                dead_lettered=int(row["dead_lettered"])))
+        else:
+            durations.setdefault(row["team"], []).append((
+                _forward(row["to_approve"]), _forward(row["to_acknowledge"]),
+                _forward(row["to_resolve"])))
+    rows = yield Stmt(TEAM_CRITERIA, window)
+    criteria: dict[str, dict[str, int]] = {}
+    for row in rows:
+        criteria.setdefault(row["team"], {})[str(row["criterion"])] = int(row["n"])
+    return {team: Figures(tuple(found), tuple(durations.get(team, ())), criteria.get(team, {}),
+                          tuple(n for n in noted if n.team == team))
+            for team, found in groups.items()}
+
+
+def figures_with_teams(since: float, until: float, zone: str = "UTC", weekend: str = "67"
+                       ) -> Unit[tuple[Figures, dict[str, Figures]]]:
+    """The report's figures for the window, whole and per team, in one snapshot and one pass
+    over the window: the whole is the teams' figures together (a report only ever sums
+    groups, so a group split by team counts the same as the group). `zone` and `weekend` as
+    for `report_figures`."""
+    rows = yield Stmt(REPORT_NOTED, (since, until, None, None))
+    noted = tuple(_noted(row) for row in rows)
+    teams = yield from team_figures(since, until, noted, zone, weekend)
+    criteria: dict[str, int] = {}
+    for figures in teams.values():
+        for name, n in figures.criteria.items():
+            criteria[name] = criteria.get(name, 0) + n
+    whole = Figures(tuple(g for f in teams.values() for g in f.groups),
+                    tuple(d for f in teams.values() for d in f.durations), criteria, noted)
+    return whole, teams

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from daemon.domain.teams import DEFAULT_TEAM
+from daemon.store.migrations import refresh_statement
 from daemon.store.units import Sql, Stmt, Unit
 
 TABLES: dict[str, tuple[str, ...]] = {
@@ -63,6 +64,16 @@ def load_rows(table: str, rows: list[dict[str, Any]], dialect: str) -> Unit[int]
         yield Stmt(Sql.of(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
                           f" (SELECT max(id) FROM {table}))"))
     return len(rows)
+
+
+def refresh_figures() -> Unit[None]:
+    """Recompute the figure columns every escalation carries (migration 0011) from its data
+    and timeline: an export leaves them out, since they follow from the rows it holds."""
+    yield Stmt(Sql(_FIGURES_SQLITE, _FIGURES_POSTGRES))
+
+
+_FIGURES_SQLITE = refresh_statement("sqlite", "0011_figures.sql")
+_FIGURES_POSTGRES = refresh_statement("postgres", "0011_figures.sql")
 
 
 def require_empty() -> Unit[None]:

@@ -71,9 +71,22 @@ _ESC_COLUMNS = (
 )
 
 PING = Sql.of("SELECT count(*) AS n FROM schema_migrations")
+# A delivery and its processing job in one statement: a statement is the writer's unit of
+# cost (each one hands the GIL over and back). SQLite inserts the job in the trigger
+# `deliveries_job` (migration 0011); PostgreSQL in a data-modifying CTE.
+_DELIVERY_VALUES = (
+    "INSERT INTO deliveries (source, delivery_id, event_type, received_at, body, state, note,"
+    " job_kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, delivery_id) DO NOTHING"
+    " RETURNING id"
+)
 INSERT_DELIVERY = Sql.of(
-    "INSERT INTO deliveries (source, delivery_id, event_type, received_at, body, state, note)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, delivery_id) DO NOTHING RETURNING id"
+    _DELIVERY_VALUES,
+    "WITH d AS (" + _DELIVERY_VALUES.replace("?, ?, ?, ?, ?, ?, ?, ?)",
+                                             "?, ?, ?, ?, ?, ?, ?, ?::text)")
+    + "), j AS (INSERT INTO jobs (kind, key, payload, escalation_id, state, run_at, attempts,"
+    " last_error, created_at, updated_at) SELECT $8::text, 'delivery:' || d.id,"
+    " '{\"delivery\":' || d.id || '}', NULL, 'queued', $4, 0, '', $4, $4 FROM d"
+    " WHERE $8::text IS NOT NULL ON CONFLICT (key) DO NOTHING) SELECT id FROM d",
 )
 INSERT_JOB = Sql.of(
     "INSERT INTO jobs (kind, key, payload, escalation_id, state, run_at, attempts, last_error,"
@@ -137,13 +150,13 @@ TIMELINE = Sql.of(
     " WHERE escalation_id = ? ORDER BY id"
 )
 INSERT_ESCALATION = Sql.of(
-    f"INSERT INTO escalations ({_ESC_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT DO NOTHING RETURNING id"
+    f"INSERT INTO escalations ({_ESC_COLUMNS}, decided_weekend, decision_criteria)"
+    " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id"
 )
 UPDATE_ESCALATION = Sql.of(
     "UPDATE escalations SET state = ?, outcome = ?, data = ?, version = version + 1,"
-    " opened_at = ?, updated_at = ?, attention = ?, team = ? WHERE id = ? AND version = ?"
-    " RETURNING id"
+    " opened_at = ?, updated_at = ?, attention = ?, team = ?, decided_weekend = ?,"
+    " decision_criteria = ? WHERE id = ? AND version = ? RETURNING id"
 )
 GET_ESCALATION = Sql.of(f"SELECT {_ESC_COLUMNS} FROM escalations WHERE id = ?")
 FIND_ESCALATION = Sql.of(
@@ -286,22 +299,16 @@ def record_delivery(
     event_type: str,
     body: bytes,
     now: float,
-    job: Callable[[int], NewJob] | None,
+    job_kind: str | None,
     state: DeliveryState = DeliveryState.STORED,
     note: str = "",
 ) -> Unit[int | None]:
-    """Store a webhook delivery and the job that will process it; None if seen before.
-    A delivery decided at the door (`state` other than stored) comes without a job."""
+    """Store a webhook delivery and the job (of `job_kind`, key `delivery:<id>`, payload
+    {"delivery": <id>}) that will process it, in one statement; None if seen before. A
+    delivery decided at the door (`state` other than stored) comes without a job."""
     rows = yield Stmt(
-        INSERT_DELIVERY,
-        (source, delivery_id, event_type, now, body, state.value, note),
-    )
-    if not rows:
-        return None
-    row_id = int(rows[0]["id"])
-    if job is not None:
-        yield from _insert_jobs([job(row_id)], now)
-    return row_id
+        INSERT_DELIVERY, (source, delivery_id, event_type, now, body, state.value, note, job_kind))
+    return int(rows[0]["id"]) if rows else None
 
 
 def enqueue(jobs: Sequence[NewJob], now: float) -> Unit[int]:
@@ -327,17 +334,20 @@ def _finish(job_id: int, owner: str, state: JobState, run_at: float, error: str,
 def apply_changes(changes: Changes, now: float) -> Unit[None]:
     esc = changes.escalation
     if esc is not None:
+        weekend, decision_criteria = _decided_figures(esc)
         if changes.expected_version == 0:
             rows = yield Stmt(
                 INSERT_ESCALATION,
                 (esc.id, esc.source, esc.external_id, esc.state, esc.outcome, dumps(esc.data),
-                 esc.opened_at, now, now, int(esc.attention), int(esc.drill), esc.team),
+                 esc.opened_at, now, now, int(esc.attention), int(esc.drill), esc.team,
+                 weekend, decision_criteria),
             )
         else:
             rows = yield Stmt(
                 UPDATE_ESCALATION,
                 (esc.state, esc.outcome, dumps(esc.data), esc.opened_at, now,
-                 int(esc.attention), esc.team, esc.id, changes.expected_version),
+                 int(esc.attention), esc.team, weekend, decision_criteria, esc.id,
+                 changes.expected_version),
             )
         if not rows:
             raise Conflict(f"escalation {esc.id} changed concurrently")
@@ -364,8 +374,66 @@ def _append(event: NewEvent) -> Unit[None]:
         (event.escalation_id, event.at, event.event, event.actor, dumps(event.details),
          event.once_key),
     )
-    if not rows and event.once_key is not None:
-        raise Duplicate(event.once_key)
+    if not rows:
+        if event.once_key is not None:
+            raise Duplicate(event.once_key)
+        return
+    yield from _count_event(event)
+
+
+# --- the figures kept with each escalation (migration 0011) ------------------------------------
+# The report and the dashboard aggregate these columns over a window from one covering index,
+# instead of joining every escalation's timeline: they are written here, with the escalation
+# and with each timeline entry, and nowhere else (`REFRESH_FIGURES` recomputes them from the
+# data and timelines after an import). A new figure that needs a timeline event's first time
+# or count gets its column the same way.
+
+REPORT_EVENTS = ("received", "approval_requested", "approved", "declined", "approval_timed_out",
+                 "paged", "acknowledged", "resolved", "retro_opened", "would_have_paged")
+DEAD_LETTERED = "job.dead_lettered"  # counted per entry: one per job that died
+CLASSIFIED = "classified"
+EMERGENCY = "emergency"  # the policy's outcome value (daemon.domain.policy.Outcome.EMERGENCY)
+# Events whose first time each escalation keeps: the report's, and `reopened` for the KPIs'
+# "resolved, then reopened" share (`kpi_reads.REOPENS`).
+FIRST_EVENTS = (*REPORT_EVENTS, "reopened")
+_FIRST_AT = {event: Sql.of(
+    f"UPDATE escalations SET first_{event} = CASE WHEN first_{event} IS NULL"
+    f" OR first_{event} > ? THEN ? ELSE first_{event} END WHERE id = ?")
+    for event in FIRST_EVENTS}
+_DEAD_LETTER = Sql.of("UPDATE escalations SET dead_letters = dead_letters + 1 WHERE id = ?")
+_EVER_EMERGENCY = Sql.of("UPDATE escalations SET ever_emergency = 1 WHERE id = ?")
+_RECORDED_CRITERIA = Sql.of("SELECT recorded_criteria FROM escalations WHERE id = ?")
+_SET_RECORDED_CRITERIA = Sql.of("UPDATE escalations SET recorded_criteria = ? WHERE id = ?")
+
+
+def _decided_figures(esc: EscalationRow) -> tuple[int | None, str]:
+    """(decided_weekend, decision_criteria) of an escalation as written: the stored decision's
+    weekend flag (None when never decided: the reads judge it by the business calendar) and
+    the criteria the decision held, as a sorted JSON array."""
+    gate = esc.data.get("gate") or {}
+    decision = gate.get("decision") or {}
+    facts = decision.get("facts") or {}
+    weekend = facts.get("weekend")
+    held = sorted(str(name) for name, on in (facts.get("criteria") or {}).items() if on is True)
+    return (None if weekend is None else int(bool(weekend))), dumps(held)
+
+
+def _count_event(event: NewEvent) -> Unit[None]:
+    """Keep the escalation's figure columns up to date with one more timeline entry."""
+    if event.event in _FIRST_AT:
+        yield Stmt(_FIRST_AT[event.event], (event.at, event.at, event.escalation_id))
+    elif event.event == DEAD_LETTERED:
+        yield Stmt(_DEAD_LETTER, (event.escalation_id,))
+    elif event.event == CLASSIFIED:
+        if event.details.get("outcome") == EMERGENCY:
+            yield Stmt(_EVER_EMERGENCY, (event.escalation_id,))
+        criteria = event.details.get("criteria")
+        if isinstance(criteria, list):
+            rows = yield Stmt(_RECORDED_CRITERIA, (event.escalation_id,))
+            before = rows[0]["recorded_criteria"] if rows else None
+            union = set(json.loads(before)) if before else set()
+            union.update(str(name) for name in criteria)
+            yield Stmt(_SET_RECORDED_CRITERIA, (dumps(sorted(union)), event.escalation_id))
 
 
 def complete_job(job_id: int, owner: str, now: float, changes: Changes | None) -> Unit[bool]:

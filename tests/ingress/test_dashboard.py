@@ -250,3 +250,37 @@ async def test_demo_mode_offers_approve_and_decline_on_awaiting_escalations(site
     assert '<input type="hidden" name="decision" value="decline">' in decline
     assert '<input type="text" name="reason"' in decline
     assert "/demo/click" not in article(html, site.rfh_id)
+
+
+async def test_the_api_pages_give_each_escalation_once_while_new_ones_arrive(site: Site
+                                                                             ) -> None:
+    """Signed deliveries keep arriving between the pages a script reads: new incidents (newer
+    than its cursor) and late ones opened minutes ago (behind it). Every escalation that was
+    there before the first page comes exactly once; none comes twice."""
+    harness = site.harness
+    now = datetime.fromtimestamp(harness.clock.now(), UTC)
+    for n in range(6):
+        body = incident(f"01BEFORE{n:07}", f"Before {n}", "Minor", now - timedelta(minutes=n))
+        assert (await harness.incident_io(body)).status == 202
+    await harness.settle()
+    before = {row.external_id for row in await harness.escalations()}
+    seen: list[str] = []
+    params = {"since": "520w", "limit": "2"}
+    arrived = 0
+    while True:
+        page = await (await site.client.get("/api/escalations", params=params)).json()
+        seen += [view["external_id"] for view in page["escalations"]]
+        for late in (False, True):
+            opened = now - timedelta(minutes=3, seconds=30) if late else now
+            body = incident(f"01ARRIVED{arrived:06}", "Arrived", "Minor", opened)
+            assert (await harness.incident_io(body)).status == 202
+            arrived += 1
+        await harness.settle()
+        if page["next_cursor"] is None:
+            break
+        params["cursor"] = page["next_cursor"]
+    assert len(before) == 9  # the fixture's three and six more
+    assert len(seen) == len(set(seen))
+    assert before <= set(seen)
+    assert {esc for esc in seen if esc not in before} <= {
+        f"01ARRIVED{n:06}" for n in range(arrived)}

@@ -15,7 +15,7 @@ import pytest
 
 from daemon.ingress.pagerduty import CUSTOM_FIELDS_EVENT
 from daemon.jobs.intake import INTAKE_PAGERDUTY
-from daemon.store import DeliveryState, NewJob
+from daemon.store import DeliveryState
 from tests.harness import Harness, base_settings, payload, running
 from tests.world import CHANNEL, incident, page_event, stamp, world
 
@@ -256,12 +256,10 @@ async def test_one_vendor_event_stored_as_two_deliveries_is_one_timeline_entry(
         body = json.dumps(page_event("incident.acknowledged", page["incident_key"], page["id"],
                                      event_id="ev-ack")).encode()
 
-        def job(row_id: int) -> NewJob:
-            return NewJob(INTAKE_PAGERDUTY, f"delivery:{row_id}", {"delivery": row_id})
-
         for header_id in ("wh_before_upgrade_1", "wh_before_upgrade_2"):
             await w.daemon.store.record_delivery("pagerduty", header_id,
-                                                 "incident.acknowledged", body, job)
+                                                 "incident.acknowledged", body,
+                                                 INTAKE_PAGERDUTY)
             await w.daemon.settle()
         assert (await w.daemon.events(esc_id)).count("acknowledged") == 1
         assert [m.text for m in w.slack.thread(CHANNEL, _thread_ts(w))].count(

@@ -21,15 +21,21 @@ def test_the_demo_story_runs_unattended_and_the_report_counts_it(tmp_path: Path)
     narration = demo.stdout
     for line in ("A forged incident.io webhook was refused: HTTP 401",
                  "EMERGENCY per rule", "support_exhausted_knowledge",
-                 "approval requested from the SMOC", "REQUEST FOR HELP", "Tier 2 paged",
+                 "approval requested from the SMOC <@U0SMOC> of team default in Slack "
+                 "C0APPROVALS", "REQUEST FOR HELP", "Tier 2 paged",
                  "INC-5002: offered to the Escalation Engineers on rotation (<@U0EEDEMO>)",
                  "INC-5002: taken by Escalation Engineer Eve Engineer, now its DRI.",
                  "INC-5002: resolved by the EE without Engineering.",
+                 "approval requested from the SMOC <@U0PLATSMOC> of team platform in Slack "
+                 "C0PLATFORM",
+                 "Zendesk ticket #4242 belongs to team platform",
                  "retro issue opened",
                  "Zendesk ticket #4242: the trigger's signed delivery was accepted (HTTP 202)",
                  'ZD-4242: Zendesk declared "Payments API returns 500 for Initech"',
                  "Zendesk ticket #4242 got 2 internal note(s) (classified emergency, "
                  "approval requested)",
+                 "Customer events: Friday's heads-up reached Tier 2 in Slack C0TIER2",
+                 "customer event in progress: migration, move to the new payment provider",
                  "Summary: 2 approval request(s) in Slack, 1 page(s) in PagerDuty, "
                  "1 issue(s) in GitLab."):
         assert line in narration
@@ -56,3 +62,8 @@ def test_the_demo_story_runs_unattended_and_the_report_counts_it(tmp_path: Path)
     assert (ee["offered"], ee["resolved_without_engineering"], ee["reached_engineering"]) == (
         1, 1, 0)
     assert [g["key"] for g in ee["by_ee"]] == ["U0EEDEMO"]
+    # The second team's figures apart: the Zendesk ticket is Platform Support's.
+    assert {name: team["escalations"] for name, team in figures["teams"].items()} == {
+        "default": 2, "platform": 1}
+    assert figures["teams"]["platform"]["funnel"][2] == {"step": "approval_requested",
+                                                         "count": 1}

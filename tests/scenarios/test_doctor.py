@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 import yaml
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from daemon.cli import main
 from daemon.clock import SystemClock
@@ -298,3 +300,30 @@ async def test_jsm_with_only_the_automation_token_passes_as_lower_assurance(
     checks = {c["name"]: c for c in json.loads(out)["checks"]}
     assert code == 0, out
     assert "lower assurance" in checks["jsm_webhook_secret"]["reason"]
+
+
+async def test_a_calendar_url_that_fails_is_a_failing_check_that_keeps_its_secret(
+        vendors: Vendors, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    code, out = await doctor(capsys, "--format", "json")
+    assert {c["name"]: c["status"] for c in json.loads(out)["checks"]}["customer_events"] \
+        == "skip"
+    answers = [web.Response(status=404), web.Response(
+        body=b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nEND:VCALENDAR\r\n",
+        content_type="text/calendar")]
+
+    async def calendar(_request: web.Request) -> web.Response:
+        return answers.pop(0)
+
+    app = web.Application()
+    app.router.add_get("/private-RECOGNISABLE-token/basic.ics", calendar)
+    async with TestServer(app) as server:
+        monkeypatch.setenv("TIER2GATE_CUSTOMER_EVENTS__ICAL_URL",
+                           str(server.make_url("/private-RECOGNISABLE-token/basic.ics")))
+        code, out = await doctor(capsys, "--format", "json")
+        assert code == 1
+        [check] = [c for c in json.loads(out)["checks"] if c["name"] == "customer_events"]
+        assert check["status"] == "fail" and "HTTP 404" in check["reason"]
+        assert "RECOGNISABLE" not in out
+        code, out = await doctor(capsys, "--format", "json")
+        assert code == 0, out

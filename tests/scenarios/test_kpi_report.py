@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from pathlib import Path
 
@@ -15,20 +14,6 @@ from daemon.cli import main
 from daemon.store import open_store
 from tests.harness import HARNESS_START, running
 from tests.kpi_month import EXPECTED, NOW_S, seed
-
-
-@pytest.fixture
-def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A config naming a SQLite file in tmp_path, and no stray TIER2GATE_* settings."""
-    for name in list(os.environ):
-        if name.startswith("TIER2GATE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    database = tmp_path / "report.db"
-    config = tmp_path / "tier2gate.yaml"
-    config.write_text(f"database_url: sqlite:///{database}\n", encoding="utf-8")
-    monkeypatch.setenv("TIER2GATE_CONFIG", str(config))
-    return database
 
 
 def _seed(database: Path, base: float) -> None:

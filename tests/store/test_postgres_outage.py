@@ -67,7 +67,8 @@ async def test_refused_connections_mean_503_and_the_runner_survives(
         await store.enqueue(NewJob("work", "work:after-outage"))
 
         async def done() -> bool:
-            return ran == ["work:after-outage"]
+            # The handler has run before the runner records the job done: wait for both.
+            return ran == ["work:after-outage"] and bool(await store.list_jobs(JobState.DONE))
 
         await eventually(done)
         [job] = await store.list_jobs(JobState.DONE)

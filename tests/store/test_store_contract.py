@@ -38,9 +38,7 @@ async def test_reopening_runs_no_migration_twice(make_store: StoreFactory) -> No
 
 
 async def test_a_delivery_is_stored_once_with_its_job(store: Store) -> None:
-    def job(row_id: int) -> NewJob:
-        return NewJob("process_delivery", f"delivery:{row_id}", {"delivery": row_id})
-
+    job = "process_delivery"
     first = await store.record_delivery("pagerduty", "wh-1", "incident.triggered", b"{}", job)
     again = [await store.record_delivery("pagerduty", "wh-1", "incident.triggered", b"{}", job)
              for _ in range(4)]
@@ -54,6 +52,17 @@ async def test_a_delivery_is_stored_once_with_its_job(store: Store) -> None:
     assert stored is not None
     assert (stored.body, stored.state, stored.event_type) == (
         b"{}", DeliveryState.STORED, "incident.triggered")
+    claimed = await store.claim_jobs("w", 30, 10)
+    assert sorted((job.kind, job.key, job.payload) for job in claimed) == sorted(
+        ("process_delivery", f"delivery:{row}", {"delivery": row})
+        for row in (first, other_source))
+
+
+async def test_a_delivery_decided_at_the_door_gets_no_job(store: Store) -> None:
+    row = await store.record_delivery("pagerduty", "wh-1", "incident.triggered", b"{}", None,
+                                      DeliveryState.STALE, "too old")
+    assert row is not None
+    assert await store.job_counts() == {}
 
 
 async def test_enqueue_is_idempotent_on_the_key(store: Store) -> None:

@@ -9,6 +9,8 @@ from dataclasses import replace
 from daemon.reporting import build_report, load_report
 from daemon.store import Changes, EscalationRow, NewEvent, Store
 from daemon.store.reads import NO_OUTCOME, Cursor, EscalationFilter
+from daemon.store.transfer import refresh_figures
+from daemon.store.units import FIRST_EVENTS, Sql, Stmt, Unit
 from tests.store.test_store_contract import escalation
 from tests.support import START
 from tests.unit.test_report import SINCE, UNTIL, month
@@ -40,6 +42,44 @@ async def test_the_report_in_sql_equals_the_report_in_memory(store: Store) -> No
     in_sql = await load_report(store, SINCE, UNTIL)
     assert in_sql == build_report(rows, timelines, since=SINCE, until=UNTIL)
     assert in_sql.escalations == 9 and in_sql.top_criteria  # the hand-checked month
+
+
+async def test_the_figure_columns_are_rebuilt_from_data_and_timelines(store: Store) -> None:
+    """What migration 0011 fills in for existing escalations and `import` recomputes equals
+    what the write path keeps: blanked, then rebuilt, the report is the same again."""
+    rows, timelines = month()
+    for row in rows:
+        events = tuple(NewEvent(row.id, entry.event, entry.actor, entry.at, entry.details)
+                       for entry in timelines[row.id])
+        await store.apply(Changes(escalation=row, events=events))
+    kept = await load_report(store, SINCE, UNTIL)
+    blank = ", ".join(f"first_{event} = NULL" for event in FIRST_EVENTS)
+
+    def blank_figures() -> Unit[None]:
+        yield Stmt(Sql.of(
+            f"UPDATE escalations SET {blank}, decided_weekend = NULL, ever_emergency = 0,"
+            " dead_letters = 0, recorded_criteria = NULL, decision_criteria = '[]'"))
+
+    await store.backend.run(blank_figures)
+    assert await load_report(store, SINCE, UNTIL) != kept
+    await store.backend.run(refresh_figures)
+    assert await load_report(store, SINCE, UNTIL) == kept
+
+
+async def test_the_report_of_one_team_counts_only_its_escalations(store: Store) -> None:
+    rows, timelines = month()
+    rows = [replace(row, team="payments") if n % 3 == 0 else row for n, row in enumerate(rows)]
+    for row in rows:
+        events = tuple(NewEvent(row.id, entry.event, entry.actor, entry.at, entry.details)
+                       for entry in timelines[row.id])
+        await store.apply(Changes(escalation=row, events=events))
+    payments = await load_report(store, SINCE, UNTIL, team="payments")
+    assert payments == build_report(rows, timelines, since=SINCE, until=UNTIL, team="payments")
+    assert payments.escalations == 3
+    rest = await load_report(store, SINCE, UNTIL, team="default")
+    assert rest == build_report(rows, timelines, since=SINCE, until=UNTIL, team="default")
+    assert rest.escalations == 6
+    assert (await load_report(store, SINCE, UNTIL, team="nobody")).escalations == 0
 
 
 async def test_an_empty_window_reports_nothing(store: Store) -> None:

@@ -26,10 +26,7 @@ async def finish(store: Store, kind: str, *, dead: bool = False) -> None:
 async def test_old_bodies_and_finished_jobs_go_and_everything_else_stays(
     store: Store, clock: ManualClock,
 ) -> None:
-    def job(row_id: int) -> NewJob:
-        return NewJob("intake", f"intake:{row_id}", {"delivery": row_id})
-
-    old = await store.record_delivery("pagerduty", "old", "incident.annotated", b"{}", job)
+    old = await store.record_delivery("pagerduty", "old", "incident.annotated", b"{}", "intake")
     pending = await store.record_delivery("pagerduty", "pending", "incident.x", b"{}")
     assert old is not None and pending is not None
     await finish(store, "intake")

@@ -284,3 +284,33 @@ def test_check_config_names_a_kpi_target_for_a_severity_the_policy_does_not_know
     assert f"{path} line 5: kpi.retro_completion.sev2: unknown severity 'sev2'" in err
     path.write_text("kpi:\n  ack_minutes: {S1: 15, S2: 30}\n")
     assert main(["check-config"]) == 0
+
+
+def test_check_config_names_the_line_and_key_of_customer_events(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TIER2GATE_MODE", "shadow")
+    (tmp_path / "events.yaml").write_text(
+        "events:\n  - customer: Acme\n    kind: party\n"
+        "    start: 2026-12-05T08:00:00+01:00\n    end: 2026-12-06T08:00:00+01:00\n")
+    config = tmp_path / "t2g.yaml"
+    config.write_text("customer_events:\n  files: [events.yaml]\n  headsup_time: '25:00'\n")
+    monkeypatch.setenv("TIER2GATE_CONFIG", str(config))
+    assert main(["check-config"]) == 1
+    assert "t2g.yaml line 3: customer_events.headsup_time: Value error, '25:00' is not a " \
+           "time of day" in capsys.readouterr().err
+    config.write_text("customer_events:\n  files: [events.yaml]\n")
+    assert main(["check-config"]) == 1
+    err = capsys.readouterr().err
+    assert "tier2gate: error: customer_events: events.yaml line 3: events[0].kind:" in err
+    assert "set slack.tier2_channel for the weekend heads-up" in err
+    (tmp_path / "events.yaml").write_text("events: []\n")
+    assert main(["check-config"]) == 0
+
+
+def test_a_tier2_schedule_needs_the_api_token() -> None:
+    found = messages(settings(pagerduty={**COMPLETE["pagerduty"], "api_token": None,
+                                         "tier2_schedule_id": "PT2"}))
+    assert any("pagerduty.tier2_schedule_id is set but TIER2GATE_PAGERDUTY__API_TOKEN" in m
+               for m in found)

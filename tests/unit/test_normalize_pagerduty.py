@@ -64,6 +64,7 @@ def test_docs_priority_updated_example() -> None:
             "incident": "https://acme.pagerduty.com/incidents/PGR0VU2",
             "call": "https://example.com",
         },
+        origin="PF9KMXH",  # the service it was declared on: recognises its Tier 1 team
         created_at=at("2020-04-09T15:16:27"),
         updated_at=at("2020-10-02T18:45:22.169"),
     )
@@ -266,6 +267,7 @@ def test_zulip_incident_captures(
         declared_by=Person(name=body["event"]["agent"]["summary"],
                            source_id=body["event"]["agent"]["id"])
         if event_type == "incident.triggered" else None,
+        origin=data["service"]["id"],
         created_at=at(created_at or occurred_at),
         updated_at=at(occurred_at),
     )

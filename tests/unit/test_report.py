@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -283,20 +282,6 @@ def test_render_text_shows_the_key_figures(report: Report) -> None:
 
 
 # --- the `tier2gate report` command -----------------------------------------------------------
-
-
-@pytest.fixture
-def configured(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A config naming a SQLite file in tmp_path, and no stray TIER2GATE_* settings."""
-    for name in list(os.environ):
-        if name.startswith("TIER2GATE_"):
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-    database = tmp_path / "report.db"
-    config = tmp_path / "tier2gate.yaml"
-    config.write_text(f"database_url: sqlite:///{database}\n", encoding="utf-8")
-    monkeypatch.setenv("TIER2GATE_CONFIG", str(config))
-    return database
 
 
 def _seed(database: Path) -> None:

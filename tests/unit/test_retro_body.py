@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from daemon.domain.policy import evaluate
 from daemon.jobs.escalations import changes_for, loaded
 from daemon.jobs.issues import render, retro_context
 from daemon.policy_source import PolicySource
-from daemon.settings import RetroSettings, Settings
+from daemon.settings import RetroSettings, RfhSettings, Settings
 from daemon.store import EscalationRow, TimelineEntry
 
 POLICY_FILE = Path(__file__).resolve().parents[2] / "config" / "policy.yaml"
@@ -71,3 +72,15 @@ def test_a_custom_template_replaces_the_built_in_one(tmp_path: Path) -> None:
     body = render(RetroSettings(template_file=template), "retro.md.j2",
                   retro_context(loaded(row), entries, Settings()))
     assert body == "Checkout down for Acme Corp: 1 h 30 min\n"
+
+
+def test_the_retro_and_the_rfh_name_the_tier1_team() -> None:
+    row, entries = story()
+    current = loaded(row)
+    moved = current.gate.model_copy(update={"team": "emea"})
+    data = {**row.data, "gate": moved.model_dump(mode="json")}
+    context = retro_context(loaded(replace(row, data=data)), entries, Settings())
+    assert "- Tier 1 team: emea" in render(RetroSettings(), "retro.md.j2", context)
+    assert "- Tier 1 team: emea" in render(RfhSettings(), "rfh.md.j2", context)
+    assert "- Tier 1 team: default" in render(
+        RetroSettings(), "retro.md.j2", retro_context(current, entries, Settings()))

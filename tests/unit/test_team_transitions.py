@@ -48,3 +48,15 @@ def test_once_the_request_is_posted_the_team_stays() -> None:
     step = judged(gate, esc(fields=moved), "amer", previous=esc(fields=EXHAUSTED))
     assert step.gate.team == "emea"
     assert "team_changed" not in events(step)
+
+
+def test_the_request_keeps_the_team_whose_approvers_were_asked() -> None:
+    """Facts that moved the escalation while its request was being posted do not move the
+    people asked: the escalation stays with the team the request went to."""
+    gate = judged(Gate(), esc(fields=EXHAUSTED), "emea").gate
+    moved = judged(gate, esc(fields={**EXHAUSTED, "Tier 1 team": "AMER"}), "amer",
+                   previous=esc(fields=EXHAUSTED)).gate
+    assert moved.team == "amer"
+    posted = t.on_approval_posted(moved, "C1", "1.1", ("UEMEASMOC",), "", NOW, team="emea")
+    assert posted.gate.team == "emea"
+    assert posted.records[0].details["team"] == "emea"

@@ -1,0 +1,103 @@
+"""The morning queue: when a business window opens, the requests for help held for it are
+judged again and Tier 2 gets them in one message.
+
+One `morning_queue` job per business-window start (policy `business_hours`), keyed by that
+instant: every process enqueues the next one (at start and whenever the previous one passed),
+and the key makes it run once however many replicas do. The job fans out a `recheck` per held
+request for help (the facts are judged under the policy in force: an RFH may have become an
+emergency overnight), and posts the requests the policy still calls requests for help, oldest
+first, to the Tier 2 channel (`slack.tier2_channel`, else `rfh_channel`, else
+`approval_channel`). The notice is tagged with the key, so a retry after a crash finds it
+instead of posting twice. Nothing held: no message.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from daemon.clock import to_datetime
+from daemon.domain.calendar import BusinessHours
+from daemon.domain.gate import Phase
+from daemon.domain.policy import Outcome, evaluate
+from daemon.domain.transitions import RECHECK
+from daemon.jobs.deps import Deps
+from daemon.jobs.escalations import Loaded, job_key, loaded
+from daemon.jobs.views import human_time
+from daemon.logging import get_logger
+from daemon.markup import slack_link, slack_literal
+from daemon.store import Changes, Job, NewJob, TimelineEntry
+from daemon.workers.retry import Permanent
+
+MORNING = "morning_queue"
+MAX_LISTED = 50  # one message: past this many the rest are counted, not listed
+
+log = get_logger("tier2gate.morning")
+
+
+def morning_job(hours: BusinessHours, now: datetime) -> NewJob:
+    """The job of the next business-window start at or after `now`."""
+    start = hours.next_business_start(now).astimezone(UTC)
+    return NewJob(MORNING, f"{MORNING}:{start.isoformat()}", {"start": start.timestamp()},
+                  start.timestamp())
+
+
+def queue_text(start: datetime, hours: BusinessHours, held: list[tuple[Loaded, str]]) -> str:
+    """Slack mrkdwn: titles, references and customers are the sources' text, made literal."""
+    local = hours.local(start).strftime("%a %d %b %H:%M")
+    lines = [f":sunrise: *Requests for help waiting for Tier 2* ({len(held)}, business hours "
+             f"open {local} {hours.timezone})"]
+    for current, issue_url in held[:MAX_LISTED]:
+        escalation = current.escalation
+        parts = [f"*{slack_literal(escalation.reference or current.row.id)}*",
+                 slack_literal(escalation.title or "(untitled)")]
+        if escalation.customer:
+            parts.append(slack_literal(escalation.customer))
+        parts.append(f"since {human_time(escalation.created_at)}")
+        if issue_url:
+            parts.append(slack_link(issue_url, "issue"))
+        lines.append("• " + " · ".join(parts))
+    if len(held) > MAX_LISTED:
+        lines.append(f"… and {len(held) - MAX_LISTED} more (the dashboard lists them all)")
+    return "\n".join(lines)
+
+
+def _issue_url(entries: list[TimelineEntry]) -> str:
+    urls = [str(e.details.get("url", "")) for e in entries if e.event == "rfh_issue_opened"]
+    return urls[-1] if urls else ""
+
+
+class MorningQueue:
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    async def run(self, job: Job) -> Changes | None:
+        deps = self.deps
+        start = to_datetime(float(job.payload["start"]))
+        now = to_datetime(deps.clock.now())
+        rows = await deps.store.escalations_in([Phase.RFH.value])
+        rows = [row for row in rows if not loaded(row).escalation.drill]
+        if not rows:
+            log.info("morning.queue_empty", key=job.key)
+            return None
+        policy = deps.policy.current()
+        calendar = deps.calendar()
+        current = [loaded(row) for row in rows]
+        still = [c for c in current
+                 if evaluate(policy, c.escalation, now, calendar).outcome is Outcome.RFH]
+        rechecks = tuple(NewJob(RECHECK, job_key(RECHECK, c.row.id, job.key), {}, 0.0, c.row.id)
+                         for c in current)
+        channel = deps.settings.slack.tier2()
+        if not still:
+            return Changes(jobs=rechecks)
+        if not channel:
+            raise Permanent("no channel for the morning's requests for help: set "
+                            "slack.tier2_channel (or slack.rfh_channel)")
+        chat = deps.need_chat()
+        if await chat.find_notice(channel, job.key) is None:
+            timelines = await deps.store.timelines([c.row.id for c in still])
+            held = sorted(((c, _issue_url(timelines.get(c.row.id, []))) for c in still),
+                          key=lambda pair: pair[0].escalation.created_at)
+            await chat.post_notice(channel, queue_text(start, policy.business_hours, held),
+                                   key=job.key)
+            log.info("morning.queue_posted", key=job.key, held=len(held))
+        return Changes(jobs=rechecks)

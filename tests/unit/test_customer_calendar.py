@@ -1,0 +1,207 @@
+"""The customer-events calendar: reading it, judging by it, and keeping the last good one."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from daemon.clock import ManualClock, to_datetime
+from daemon.customer_calendar import CalendarError, EventSource, parse_ical, parse_yaml_events
+from daemon.domain.customer_events import CustomerEvent, EventCalendar, EventKind
+from daemon.domain.policy import Outcome, evaluate
+from daemon.domain.policy_file import PolicyError, parse_policy
+from daemon.jobs.headsup import scheduled, slots_around, weekend_end
+from daemon.settings import CustomerEventSettings
+from tests.unit.test_policy import OPENED, SHIPPED, escalation
+
+BERLIN = ZoneInfo("Europe/Berlin")
+MIGRATION = CustomerEvent(customer="Acme Corp", kind=EventKind.MIGRATION, summary="EU move",
+                          start=OPENED - timedelta(hours=1), end=OPENED + timedelta(hours=5))
+ICS = b"""BEGIN:VCALENDAR\r
+VERSION:2.0\r
+PRODID:-//tier2gate tests//EN\r
+BEGIN:VEVENT\r
+UID:1@tests\r
+DTSTAMP:20261101T000000Z\r
+SUMMARY:Acme Corp: upgrade to v5\r
+DTSTART:20261205T080000Z\r
+DTEND:20261205T120000Z\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:2@tests\r
+DTSTAMP:20261101T000000Z\r
+SUMMARY:Patching night\r
+X-TIER2GATE-CUSTOMER:Globex\r
+CATEGORIES:maintenance\r
+DTSTART;VALUE=DATE:20261205\r
+RRULE:FREQ=WEEKLY;COUNT=2\r
+END:VEVENT\r
+BEGIN:VEVENT\r
+UID:3@tests\r
+DTSTAMP:20261101T000000Z\r
+SUMMARY:names no customer\r
+DTSTART:20261205T080000Z\r
+DTEND:20261205T120000Z\r
+END:VEVENT\r
+END:VCALENDAR\r
+"""
+
+S2_DURING_MIGRATION = textwrap.dedent("""\
+    severity_aliases: {S1: [SEV1], S2: [SEV2]}
+    criteria_fields: {production_unstable: ["Production unstable"]}
+    default_outcome: rfh
+    rules:
+      - name: S2 during a customer's event
+        when: {severity: [S2], customer_event_active: true}
+        outcome: emergency
+""")
+
+
+def test_an_s2_during_the_customers_migration_is_an_emergency() -> None:
+    policy = parse_policy(S2_DURING_MIGRATION)
+    calendar = EventCalendar.of([MIGRATION])
+    during = evaluate(policy, escalation("SEV2", customer="ACME corp "), OPENED, calendar)
+    assert during.outcome is Outcome.EMERGENCY
+    assert during.matched == {"severity": "S2", "customer_event_active": True}
+    assert during.facts.customer_events == (MIGRATION,)
+    after = evaluate(policy, escalation("SEV2", customer="Acme Corp"),
+                     MIGRATION.end, calendar)
+    assert after.outcome is Outcome.RFH
+    other = evaluate(policy, escalation("SEV2", customer="Globex"), OPENED, calendar)
+    assert other.outcome is Outcome.RFH
+    assert evaluate(policy, escalation("SEV2", customer="Acme Corp"), OPENED).outcome \
+        is Outcome.RFH  # no calendar: no event
+
+
+def test_the_condition_is_validated_like_the_others() -> None:
+    with pytest.raises(PolicyError, match=r"<policy>:6: rule .S2 during a customer's event.: "
+                                          r"rules\.0\.when\.customer_event_active"):
+        parse_policy(S2_DURING_MIGRATION.replace("customer_event_active: true",
+                                                 "customer_event_active: perhaps"))
+
+
+def test_yaml_events_errors_name_the_line_and_key() -> None:
+    text = textwrap.dedent("""\
+        events:
+          - customer: Acme Corp
+            start: 2026-12-05T08:00:00+01:00
+            end: 2026-12-06T08:00:00+01:00
+          - customer: Globex
+            kind: party
+            start: 2026-12-05T08:00:00
+            end: 2026-12-06T08:00:00+01:00
+            colour: red
+    """)
+    with pytest.raises(CalendarError) as caught:
+        parse_yaml_events(text, "events.yaml")
+    message = str(caught.value)
+    assert "events.yaml line 6: events[1].kind:" in message
+    assert "events.yaml line 7: events[1].start: Input should have timezone info" in message
+    assert "events.yaml line 9: events[1].colour: unknown key" in message
+    [event] = parse_yaml_events(text.split("  - customer: Globex")[0], "events.yaml")
+    assert event.customer == "Acme Corp"
+
+
+def test_ical_events_with_recurrence_and_all_day_dates() -> None:
+    found = parse_ical(ICS, "t.ics", BERLIN, datetime(2026, 12, 1, tzinfo=UTC),
+                       datetime(2027, 1, 1, tzinfo=UTC))
+    events = found.events
+    assert found.skipped == 1  # "names no customer"
+    assert [(e.customer, e.kind, e.summary, e.start.isoformat()) for e in events] == [
+        ("Acme Corp", EventKind.UPGRADE, "upgrade to v5", "2026-12-05T08:00:00+00:00"),
+        ("Globex", EventKind.MAINTENANCE, "Patching night", "2026-12-05T00:00:00+01:00"),
+        ("Globex", EventKind.MAINTENANCE, "Patching night", "2026-12-12T00:00:00+01:00"),
+    ]
+    with pytest.raises(CalendarError, match="not a readable iCalendar"):
+        parse_ical(b"BEGIN:VCALENDAR\r\nnonsense", "t.ics", BERLIN, OPENED, OPENED)
+
+
+class CalendarServer:
+    def __init__(self) -> None:
+        self.status, self.body, self.requests = 200, ICS, 0
+
+    async def handle(self, _request: web.Request) -> web.Response:
+        self.requests += 1
+        return web.Response(status=self.status, body=self.body)
+
+
+@pytest.fixture
+async def calendar_server() -> AsyncIterator[tuple[CalendarServer, str]]:
+    fake = CalendarServer()
+    app = web.Application()
+    app.router.add_get("/secret-token-RECOGNISABLE/basic.ics", fake.handle)
+    async with TestServer(app) as server:
+        yield fake, str(server.make_url("/secret-token-RECOGNISABLE/basic.ics"))
+
+
+async def test_a_failing_url_keeps_the_last_good_calendar(
+        calendar_server: tuple[CalendarServer, str], tmp_path: Path) -> None:
+    fake, url = calendar_server
+    clock = ManualClock(datetime(2026, 12, 1, tzinfo=UTC).timestamp())
+    yaml_file = tmp_path / "events.yaml"
+    yaml_file.write_text("events: []\n")
+    settings = CustomerEventSettings(ical_url=url, files=[yaml_file], refresh_s=60)
+    source = EventSource(settings, lambda: BERLIN, lambda: to_datetime(clock.now()),
+                         monotonic=clock.monotonic)
+    await source.refresh()
+    assert len(source.current().events) == 3 and source.problem == ""
+    fake.status = 500
+    await source.refresh()  # not due yet: nothing fetched
+    assert fake.requests == 1
+    clock.advance(60)
+    await source.refresh()
+    assert fake.requests == 2
+    assert len(source.current().events) == 3  # the last good ones
+    assert "HTTP 500" in source.problem and "last good ones (3)" in source.problem
+    assert "RECOGNISABLE" not in source.problem  # the URL's secret is never repeated
+    assert source.detail()["customer_events"] == {"events": 3, "problem": source.problem}
+    yaml_file.write_text("events: [{customer: Acme Corp, start: nope}]\n")
+    source.refresh_files()
+    assert len(source.current().events) == 3
+    assert f"{yaml_file} line 1: events[0].start" in source.problem
+    fake.status = 200
+    clock.advance(60)
+    yaml_file.write_text("events: []\n")
+    await source.refresh()
+    assert source.problem == ""
+
+
+def test_headsup_slots_and_weekend_in_the_business_timezone() -> None:
+    policy = parse_policy(SHIPPED.read_text()).business_hours.model_copy(
+        update={"timezone": "Europe/Berlin"})
+    settings = CustomerEventSettings(headsup_day="fri", headsup_time="15:00")
+    thursday = datetime(2026, 11, 19, 12, 0, tzinfo=UTC)
+    latest, upcoming = slots_around(policy, settings, thursday)
+    assert latest.isoformat() == "2026-11-13T14:00:00+00:00"  # 15:00 in Berlin
+    assert upcoming.isoformat() == "2026-11-20T14:00:00+00:00"
+    assert weekend_end(policy, upcoming).isoformat() == "2026-11-22T23:00:00+00:00"
+    assert [j.key for j in scheduled(policy, settings, thursday, starting=True)] == [
+        "events_headsup:2026-11-20"]  # last week's slot is more than a day ago
+    friday_evening = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
+    assert [j.key for j in scheduled(policy, settings, friday_evening, starting=True)] == [
+        "events_headsup:2026-11-20", "events_headsup:2026-11-27"]
+    assert [j.key for j in scheduled(policy, settings, friday_evening, starting=False)] == [
+        "events_headsup:2026-11-27"]
+
+
+def test_a_rule_waiting_for_the_customers_event_asks_to_be_judged_again_when_it_starts(
+        ) -> None:
+    policy = parse_policy(S2_DURING_MIGRATION)
+    later = MIGRATION.model_copy(update={"start": OPENED + timedelta(hours=2)})
+    before = evaluate(policy, escalation("SEV2", customer="Acme Corp"), OPENED,
+                      EventCalendar.of([later]))
+    assert before.outcome is Outcome.RFH
+    assert before.recheck_at == later.start
+    during = evaluate(policy, escalation("SEV2", customer="Acme Corp"), later.start,
+                      EventCalendar.of([later]))
+    assert during.outcome is Outcome.EMERGENCY
+    other = evaluate(policy, escalation("SEV3", customer="Acme Corp"), OPENED,
+                     EventCalendar.of([later]))
+    assert other.recheck_at is None  # the severity fails too: the event changes nothing
