@@ -13,6 +13,8 @@ flow undone (no tracker: no retro issue) but do not stop the rest.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
@@ -21,7 +23,8 @@ from pydantic import SecretStr
 from daemon.domain.policy import Policy
 from daemon.ingress.signatures import decode_standard_webhook_secret
 from daemon.jobs.routing import routing
-from daemon.settings import Settings
+from daemon.settings import ENV_PREFIX, Settings
+from daemon.yamlfile import YamlDoc, dotted
 
 Level = Literal["error", "warning"]
 
@@ -43,6 +46,29 @@ def check_settings(settings: Settings) -> list[Finding]:
     found = _malformed(settings) + _half_configured(settings) + _live_needs(settings)
     found += _gaps(settings)
     return sorted(found, key=lambda finding: finding.level != "error")
+
+
+def check_against_policy(settings: Settings, severities: Collection[str],
+                         doc: YamlDoc | None) -> list[Finding]:
+    """Settings keyed by the policy's canonical severities (the KPI targets) that name one the
+    policy does not know: that target would judge no figure, and the severity it was meant
+    for would have none. `doc`: the settings file, to name the line."""
+    found = []
+    for table in ("ack_minutes", "retro_completion"):
+        for name in getattr(settings.kpi, table):
+            if name in severities:
+                continue
+            loc = ("kpi", table, name)
+            env_name = f"{ENV_PREFIX}KPI__{table.upper()}"
+            if doc is not None and doc.has(loc) and env_name not in os.environ:
+                where = f"{doc.name} line {doc.line_of(loc)}: {dotted(loc)}"
+            elif env_name in os.environ:
+                where = f"environment variable {env_name}: {name}"
+            else:
+                where = dotted(loc)
+            found.append(Finding("error", f"{where}: unknown severity {name!r}; the policy's "
+                                          f"canonical severities: {', '.join(severities)}"))
+    return found
 
 
 def errors(findings: list[Finding]) -> list[Finding]:

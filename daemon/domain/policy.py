@@ -154,13 +154,15 @@ class Fatigue(_Frozen):
     warn_consecutive_weekends: int | None = Field(
         default=2, ge=1, description="weekends in a row with at least one page")
 
-    def warnings(self, sleep_pages: int, weekend_pages: int, weekends_in_a_row: int
-                 ) -> tuple[str, ...]:
-        """Each threshold reached, in words."""
+    def warnings(self, sleep_pages: int, weekend_pages: int, weekends_in_a_row: int, *,
+                 weekend_now: bool = True) -> tuple[str, ...]:
+        """Each threshold reached, in words; `weekend_now` False: asked on a weekday, the
+        weekend pages are last weekend's."""
+        weekend = "pages this weekend" if weekend_now else "pages last weekend"
         found = []
         for figure, threshold, what in (
                 (sleep_pages, self.warn_sleep_pages, "sleep-hour pages"),
-                (weekend_pages, self.warn_weekend_pages, "pages this weekend"),
+                (weekend_pages, self.warn_weekend_pages, weekend),
                 (weekends_in_a_row, self.warn_consecutive_weekends, "weekends paged in a row")):
             if threshold is not None and figure >= threshold:
                 found.append(f"{what}: {figure} (the policy warns at {threshold})")

@@ -687,7 +687,7 @@ def vendor_event_key(event_id: str) -> str:
 
 def on_page_event(gate: Gate, kind: str, who: str, now: datetime, event_id: str, *,
                   source: Source, page_round: int | None = None,
-                  responders: tuple[dict[str, str], ...] = ()) -> Step:
+                  responders: tuple[dict[str, str], ...] = (), incident_id: str = "") -> Step:
     """What happened to the Tier 2 page (assigned, acknowledged, escalated, reassigned,
     resolved).
 
@@ -696,9 +696,13 @@ def on_page_event(gate: Gate, kind: str, who: str, now: datetime, event_id: str,
     event is about (default: the current one); an earlier round's page is only noted on the
     timeline: its thread and state are history. `responders` (`{id, name, time_zone}` each)
     are the people the page reached by this event, kept for the load figures; "assigned"
-    (the page's own trigger) is only recorded, the thread heard of the page already."""
+    (the page's own trigger) is only recorded, the thread heard of the page already.
+    `incident_id`, PagerDuty's id of the page's incident, is kept too: notes and status
+    updates on it name only that id (an Events API trigger never learns it otherwise)."""
     event = "acknowledged" if kind == "acknowledged" else f"page_{kind}"
     extra: dict[str, Any] = {"responders": list(responders)} if responders else {}
+    if incident_id:
+        extra["incident_id"] = incident_id
     if page_round is not None and page_round != gate.round:
         return Step(gate, (Record(event, who or "pagerduty",
                                   {"event_id": event_id, "round": page_round, **extra},

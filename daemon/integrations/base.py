@@ -68,6 +68,7 @@ class Tier2Load:
     weekends_in_a_row: int
     window_days: int
     warnings: tuple[str, ...] = ()  # the policy's fatigue thresholds reached, in words
+    weekend_now: bool = True  # False: asked on a weekday, `weekend_pages` are last weekend's
 
 
 @dataclass(frozen=True)

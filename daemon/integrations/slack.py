@@ -374,7 +374,8 @@ def load_line(load: Tier2Load) -> str:
     who = "Tier 2 on call" if load.on_call else "Tier 2 paged last"
     sleep = f"{load.sleep_pages} sleep-hour page{'' if load.sleep_pages == 1 else 's'}"
     line = (f":bar_chart: *{who}:* {slack_literal(load.name) or '(unnamed)'}, "
-            f"{_times(load.weekend_pages)} this weekend, {sleep}, {load.pages} in all "
+            f"{_times(load.weekend_pages)} {'this' if load.weekend_now else 'last'} weekend, "
+            f"{sleep}, {load.pages} in all "
             f"(last {load.window_days} days)")
     if load.weekends_in_a_row > 1:
         line += f", {load.weekends_in_a_row} weekends in a row"

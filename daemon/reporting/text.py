@@ -117,7 +117,7 @@ def _load(load: Load) -> list[str]:
         lines.append(f"  {_ascii(e.name) or e.responder_id:<26}{e.interruptions:>5}"
                      f"{_buckets(e.by_bucket)}{e.weekend_pages:>7}{e.weekends_paged:>7}"
                      f"{e.longest_weekend_streak:>9}  {zone}")
-        lines += [f"    {c.at.strftime(_WHEN)}  {c.escalation_id}  {c.reference or '-'}  "
+        lines += [f"    {c.at.strftime(_WHEN)}  {c.escalation_id}  {_ascii(c.reference) or '-'}  "
                   f"{c.bucket.value.replace('_', ' ')}" for c in e.caused_by]
     if not load.engineers:
         lines.append("  -")

@@ -16,8 +16,8 @@ from daemon.store.units import Sql, Stmt, Unit
 
 # Who the page reached and when (paged, assigned, escalated, reassigned, acknowledged), what
 # the SMOC decided, and what was asked but never paged (declined, held after the timeout).
-LOAD_EVENTS = ("paged", "page_assigned", "page_escalated", "page_reassigned", "acknowledged",
-               "approval_requested", "approved", "declined", "approval_timed_out")
+PAGE_EVENTS = ("paged", "page_assigned", "page_escalated", "page_reassigned", "acknowledged")
+LOAD_EVENTS = (*PAGE_EVENTS, "approval_requested", "approved", "declined", "approval_timed_out")
 
 
 @dataclass(frozen=True)
@@ -33,30 +33,33 @@ class LoadEntry:
     details: dict[str, Any]
 
 
-_EVENTS = ", ".join(f"'{event}'" for event in LOAD_EVENTS)
-
-
-def _entries_sql(reference: str) -> str:
+def _entries_sql(reference: str, events: tuple[str, ...] = LOAD_EVENTS) -> str:
     """The window's entries, then their escalations' columns once per escalation: reading the
     reference out of a stored escalation's JSON once per entry would parse it several times.
     `GROUP BY e.id` (the key: one row each) keeps SQLite from folding `x` into the join, which
     would evaluate the JSON path again for every entry."""
+    names = ", ".join(f"'{event}'" for event in events)
     return (
         "WITH w AS (SELECT id, escalation_id, event, actor, at, details FROM timeline"
-        f" WHERE event IN ({_EVENTS}) AND at >= ? AND at < ?),"
+        f" WHERE event IN ({names}) AND at >= ? AND at < ?),"
         f" x AS (SELECT e.id, e.team, COALESCE({reference}, '') AS reference FROM escalations e"
         " WHERE e.id IN (SELECT escalation_id FROM w) AND e.drill = 0 GROUP BY e.id)"
         " SELECT w.escalation_id, w.event, w.actor, w.at, w.details, x.reference, x.team"
         " FROM w JOIN x ON x.id = w.escalation_id ORDER BY w.at, w.id")
 
 
-LOAD_ENTRIES = Sql.of(_entries_sql("json_extract(e.data, '$.escalation.reference')"),
-                      _entries_sql("e.data::jsonb #>> '{escalation,reference}'"))
+_SQLITE_REFERENCE = "json_extract(e.data, '$.escalation.reference')"
+_POSTGRES_REFERENCE = "e.data::jsonb #>> '{escalation,reference}'"
+LOAD_ENTRIES = Sql.of(_entries_sql(_SQLITE_REFERENCE), _entries_sql(_POSTGRES_REFERENCE))
+PAGE_ENTRIES = Sql.of(_entries_sql(_SQLITE_REFERENCE, PAGE_EVENTS),
+                      _entries_sql(_POSTGRES_REFERENCE, PAGE_EVENTS))
 
 
-def load_entries(since: float, until: float) -> Unit[list[LoadEntry]]:
-    """The entries of `LOAD_EVENTS` dated in [since, until) (epoch seconds), oldest first."""
-    rows = yield Stmt(LOAD_ENTRIES, (since, until))
+def load_entries(since: float, until: float, *, pages_only: bool = False
+                 ) -> Unit[list[LoadEntry]]:
+    """The entries of `LOAD_EVENTS` (`PAGE_EVENTS`: who the pages reached, nothing of the
+    decisions) dated in [since, until) (epoch seconds), oldest first."""
+    rows = yield Stmt(PAGE_ENTRIES if pages_only else LOAD_ENTRIES, (since, until))
     return [LoadEntry(escalation_id=row["escalation_id"], reference=str(row["reference"]),
                       team=str(row["team"]), event=row["event"], actor=row["actor"],
                       at=float(row["at"]), details=json.loads(row["details"]))

@@ -268,6 +268,24 @@ def test_slack_manifest_never_prints_a_broken_manifest(url: str) -> None:
     urlsplit(request_url).port  # noqa: B018 - raises on a port Slack cannot call
 
 
+def test_check_config_names_a_kpi_target_for_a_severity_the_policy_does_not_know(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TIER2GATE_MODE", "shadow")
+    path = tmp_path / "t2g.yaml"
+    path.write_text("kpi:\n  ack_minutes: {SEV1: 15}\n  retro_completion:\n    S1: 0.95\n"
+                    "    sev2: 0.8\n")
+    monkeypatch.setenv("TIER2GATE_CONFIG", str(path))
+    assert main(["check-config"]) == 1
+    err = capsys.readouterr().err
+    assert (f"tier2gate: error: {path} line 2: kpi.ack_minutes.SEV1: unknown severity 'SEV1'; "
+            "the policy's canonical severities: S1, S2, S3, S4") in err
+    assert f"{path} line 5: kpi.retro_completion.sev2: unknown severity 'sev2'" in err
+    path.write_text("kpi:\n  ack_minutes: {S1: 15, S2: 30}\n")
+    assert main(["check-config"]) == 0
+
+
 def test_check_config_names_the_line_and_key_of_customer_events(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
