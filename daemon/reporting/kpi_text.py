@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from daemon.markup import terminal_line
 from daemon.reporting.kpis import Kpis, Named, Share
 
 
 def _ascii(text: str, limit: int = 40) -> str:
-    """Names that came from incidents or trackers (customers, services, references, links):
-    one printable ASCII line, so none can add a line or move the terminal's cursor."""
-    return "".join(c if " " <= c <= "~" else "?" for c in text)[:limit]
+    """Names that came from incidents or trackers (customers, services, references, links)."""
+    return terminal_line(text, limit)
 
 
 def _verdict(meets: bool | None) -> str:
