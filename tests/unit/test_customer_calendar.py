@@ -123,6 +123,45 @@ def test_ical_events_with_recurrence_and_all_day_dates() -> None:
         parse_ical(b"BEGIN:VCALENDAR\r\nnonsense", "t.ics", BERLIN, OPENED, OPENED)
 
 
+def _series(uid: str, customer: str, start: str, rule: str) -> bytes:
+    return (f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20261101T000000Z\r\n"
+            f"SUMMARY:{customer}: maintenance\r\nDTSTART:{start}\r\n"
+            f"DURATION:PT1S\r\nRRULE:{rule}\r\nEND:VEVENT\r\n").encode()
+
+
+@pytest.mark.timeout(30)
+def test_a_recurrence_too_frequent_to_expand_is_left_out_not_expanded() -> None:
+    """Anyone who may edit the calendar could make a series repeat every minute or second:
+    expanded it would take minutes and gigabytes at every reload (the daemon's start, the
+    URL every 15 minutes). It is left out and counted; sensible series are kept."""
+    minute = ",".join(str(n) for n in range(60))
+    dense = [
+        _series("m@t", "Minutely", "20261101T000000Z", "FREQ=MINUTELY"),
+        _series("h@t", "Hourly by minute", "20261101T000000Z",
+                f"FREQ=HOURLY;BYMINUTE={minute};BYSECOND={minute}"),
+        _series("s@t", "Secondly", "20160101T000000Z", "FREQ=SECONDLY"),
+        _series("d@t", "Daily since year one", "00010101T000000Z", "FREQ=DAILY;BYHOUR=1,2"),
+    ]
+    sensible = [
+        _series("w@t", "Globex", "20160104T020000Z", "FREQ=WEEKLY;BYDAY=MO,TH"),
+        _series("1@t", "Initech", "20261101T000000Z", "FREQ=MONTHLY;BYDAY=1SA"),
+        _series("c@t", "Hooli", "20261129T000000Z", "FREQ=SECONDLY;COUNT=3"),
+    ]
+    ics = (b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\n" + b"".join(dense)
+           + b"".join(sensible) + b"END:VCALENDAR\r\n")
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    found = parse_ical(ics, "t.ics", BERLIN, now - timedelta(days=7), now + timedelta(days=42))
+    assert found.too_frequent == len(dense)
+    assert {e.customer for e in found.events} == {"Globex", "Initech", "Hooli"}
+    assert len([e for e in found.events if e.customer == "Globex"]) == 14
+    assert len([e for e in found.events if e.customer == "Hooli"]) == 3
+    many = b"".join(_series(f"{n}@t", f"Customer {n}", "20261101T000000Z", "FREQ=HOURLY")
+                    for n in range(60))
+    with pytest.raises(CalendarError, match="could recur more than 50000 times"):
+        parse_ical(b"BEGIN:VCALENDAR\r\n" + many + b"END:VCALENDAR\r\n", "t.ics", BERLIN,
+                   now - timedelta(days=7), now + timedelta(days=42))
+
+
 class CalendarServer:
     def __init__(self) -> None:
         self.status, self.body, self.requests = 200, ICS, 0
