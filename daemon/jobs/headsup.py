@@ -11,9 +11,10 @@ twice. The notice is tagged with the key, and a retry after a crash between Slac
 the commit finds it instead of posting again.
 
 The heads-up lists the customer events from the slot until the weekend is over (the first
-local day after the policy's `weekend_days`) and who is on call for Tier 2 then
-(`pagerduty.tier2_schedule_id`). With no events it posts nothing. A job that runs after its
-weekend ended (the daemon was down) posts nothing either: news of a past weekend helps nobody.
+local day after the policy's `weekend_days` and the holidays that follow them) and who is on
+call for Tier 2 then (`pagerduty.tier2_schedule_id`). With no events it posts nothing. A job
+that runs after its weekend ended (the daemon was down) posts nothing either: news of a past
+weekend helps nobody.
 """
 
 from __future__ import annotations
@@ -57,14 +58,16 @@ def slots_around(hours: BusinessHours, settings: CustomerEventSettings, now: dat
 
 
 def weekend_end(hours: BusinessHours, slot: datetime) -> datetime:
-    """Local midnight starting the first day after the weekend that follows (or holds) `slot`.
-    Without weekend days: three days after the slot."""
+    """Local midnight starting the first day after the weekend that follows (or holds) `slot`,
+    lengthened by the public holidays and closing days next to it (a Labor Day Monday is
+    covered like the weekend, and no heads-up comes before it). Without weekend days: three
+    days after the slot."""
     if not hours.weekend_days:
         return slot + timedelta(days=3)
     day = hours.local(slot).date()
     while WEEKDAYS[day.weekday()] not in hours.weekend_days:
         day += timedelta(days=1)
-    while WEEKDAYS[day.weekday()] in hours.weekend_days:
+    while WEEKDAYS[day.weekday()] in hours.weekend_days or hours.is_holiday(day):
         day += timedelta(days=1)
     return datetime.combine(day, time(0), tzinfo=hours.zone).astimezone(UTC)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -228,6 +228,21 @@ def test_headsup_slots_and_weekend_in_the_business_timezone() -> None:
         "events_headsup:2026-11-20", "events_headsup:2026-11-27"]
     assert [j.key for j in scheduled(policy, settings, friday_evening, starting=False)] == [
         "events_headsup:2026-11-27"]
+
+
+def test_the_headsup_covers_a_public_holiday_that_lengthens_the_weekend() -> None:
+    """Labor Day weekend (US, the shipped policy's holidays): Monday is off-hours like the
+    weekend and no heads-up comes before it, so Friday's lists Monday's events too."""
+    hours = parse_policy(SHIPPED.read_text()).business_hours
+    settings = CustomerEventSettings(headsup_day="fri", headsup_time="15:00")
+    before = datetime(2026, 9, 3, 12, 0, tzinfo=UTC)  # Thursday
+    _latest, friday = slots_around(hours, settings, before)
+    assert friday.isoformat() == "2026-09-04T15:00:00+00:00"
+    assert weekend_end(hours, friday).isoformat() == "2026-09-08T00:00:00+00:00"
+    with_closing = hours.model_copy(update={"extra_holidays": (date(2026, 11, 30),)})
+    plain = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
+    assert weekend_end(hours, plain).isoformat() == "2026-11-30T00:00:00+00:00"
+    assert weekend_end(with_closing, plain).isoformat() == "2026-12-01T00:00:00+00:00"
 
 
 def test_a_rule_waiting_for_the_customers_event_asks_to_be_judged_again_when_it_starts(
