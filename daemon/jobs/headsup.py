@@ -12,9 +12,10 @@ the commit finds it instead of posting again.
 
 The heads-up lists the customer events from the slot until the weekend is over (the first
 local day after the policy's `weekend_days` and the holidays that follow them) and who is on
-call for Tier 2 then (`pagerduty.tier2_schedule_id`). With no events it posts nothing. A job
-that runs after its weekend ended (the daemon was down) posts nothing either: news of a past
-weekend helps nobody.
+call for Tier 2 then (`pagerduty.tier2_schedule_id`). With no events it posts nothing, unless
+a calendar source could not be read: then it says so (with the events that are known), since
+silence would read as a quiet weekend. A job that runs after its weekend ended (the daemon was
+down) posts nothing either: news of a past weekend helps nobody.
 """
 
 from __future__ import annotations
@@ -89,10 +90,16 @@ def scheduled(hours: BusinessHours, settings: CustomerEventSettings, now: dateti
 
 
 def headsup_text(hours: BusinessHours, since: datetime, until: datetime,
-                 events: dict[str, tuple[CustomerEvent, ...]], on_call: str) -> str:
-    """Slack mrkdwn: every customer name and summary is made literal (calendar text)."""
+                 events: dict[str, tuple[CustomerEvent, ...]], on_call: str,
+                 problem: str = "") -> str:
+    """Slack mrkdwn: every customer name and summary is made literal (calendar text), and so
+    is `problem`, why some calendar source could not be read (it never quotes the URL)."""
     lines = [f":calendar: *Customer events this weekend* ({_local(hours, since)} to "
              f"{_local(hours, until)}, {hours.timezone})", on_call]
+    if problem:
+        lines.append(":warning: The customer-events calendar could not be read, so this list "
+                     f"may miss events{'' if events else ' (none is known)'}: "
+                     f"{slack_literal(problem)}")
     for customer, found in events.items():
         lines.append(f"*{slack_literal(customer)}*")
         for event in found:
@@ -123,7 +130,8 @@ class Headsup:
             log.warning("customer_events.headsup_skipped", key=job.key, why="weekend is over")
             return None
         events = deps.events.current().by_customer(slot, until)
-        if not events:
+        problem = deps.events.problem  # no events known may be a calendar that failed
+        if not events and not problem:
             log.info("customer_events.headsup_skipped", key=job.key, why="no events")
             return None
         channel = deps.settings.slack.tier2()
@@ -135,8 +143,8 @@ class Headsup:
             log.info("customer_events.headsup_found", key=job.key)  # posted before a crash
             return None
         on_call = await self._on_call(chat, slot, until, job.attempts)
-        await chat.post_notice(channel, headsup_text(hours, slot, until, events, on_call),
-                               key=job.key)
+        await chat.post_notice(channel, headsup_text(hours, slot, until, events, on_call,
+                                                     problem), key=job.key)
         log.info("customer_events.headsup_posted", key=job.key, customers=len(events),
                  events=sum(len(found) for found in events.values()))
         return None

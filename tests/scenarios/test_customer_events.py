@@ -282,3 +282,18 @@ async def test_an_on_call_lookup_that_fails_does_not_hold_back_the_headsup(
             await w.daemon.settle()
         [text] = headsups(w)
         assert words in text and "*Acme Corp*" in text
+
+
+async def test_a_calendar_that_cannot_be_read_is_said_in_the_headsup(tmp_path: Path) -> None:
+    """No events known because the calendar is broken is not "no events this weekend": Tier 2
+    is told the heads-up cannot be trusted rather than hearing nothing."""
+    settings = event_settings(tmp_path)
+    (tmp_path / "events.yaml").write_text("events:\n  - customer: Acme Corp\n    when: soon\n")
+    async with world(tmp_path, start=THURSDAY_NOON, **settings) as w:
+        w.pagerduty.set_oncall(TIER2_SCHEDULE, "PTINA", TINA_EMAIL)
+        await w.daemon.settle()
+        w.daemon.clock.advance(FRIDAY_SLOT + 1 - w.daemon.clock.now())
+        await w.daemon.settle()
+        [text] = headsups(w)
+        assert "could not be read" in text and "line 3" in text
+        assert "On call for Tier 2" in text
