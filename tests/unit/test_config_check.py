@@ -291,6 +291,21 @@ def test_check_config_names_the_line_and_key_of_customer_events(
     assert main(["check-config"]) == 0
 
 
+def test_an_unquoted_headsup_time_is_refused_by_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """YAML 1.1 reads `headsup_time: 15:00` as the number 900 (base 60): the error must say
+    to quote it, not "Input should be a valid string"."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TIER2GATE_MODE", "shadow")
+    config = tmp_path / "t2g.yaml"
+    config.write_text("customer_events:\n  headsup_time: 15:00\n")
+    monkeypatch.setenv("TIER2GATE_CONFIG", str(config))
+    assert main(["check-config"]) == 1
+    assert ("t2g.yaml line 2: customer_events.headsup_time: Value error, write the time in "
+            'quotes, e.g. "15:00"') in capsys.readouterr().err
+
+
 def test_a_tier2_schedule_needs_the_api_token() -> None:
     found = messages(settings(pagerduty={**COMPLETE["pagerduty"], "api_token": None,
                                          "tier2_schedule_id": "PT2"}))
