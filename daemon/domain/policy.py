@@ -251,7 +251,8 @@ class Team(_Frozen):
     Every approval key left out is the settings' (`pagerduty.smoc_schedule_id`,
     `approval.smoc_user_id`, `approval.backup_user_ids`, `approval.backup_group_id`,
     `slack.approval_channel`, `slack.rfh_channel`); a team that names its own SMOC (schedule or
-    user) replaces both of the settings' SMOC keys.
+    user) replaces both of the settings' SMOC keys, and one that names its own backups (users,
+    even none, or group) both of the settings' backup keys.
     """
 
     name: Annotated[Text, Field(pattern=TEAM_NAME)]
