@@ -172,11 +172,12 @@ def _fatigue(policy: Policy) -> Words:
 
 
 def _smoc_words(schedule_id: str | None, user_id: str | None) -> Words:
+    """Who the daemon asks (`jobs.approval.Approvals.smoc`): a fixed user before a schedule."""
+    if user_id:
+        return Words(f"the Slack user `{markdown_literal(user_id)}` (the SMOC)")
     if schedule_id:
         return Words(f"whoever is on call on the PagerDuty schedule "
                      f"`{markdown_literal(schedule_id)}` (the SMOC)")
-    if user_id:
-        return Words(f"the Slack user `{markdown_literal(user_id)}` (the SMOC)")
     return Words("nobody is configured as SMOC (pagerduty.smoc_schedule_id or "
                  "approval.smoc_user_id)")
 
