@@ -18,6 +18,7 @@ from typing import Literal
 
 from pydantic import SecretStr
 
+from daemon.customer_calendar import is_web_address
 from daemon.domain.policy import Policy
 from daemon.ingress.signatures import decode_standard_webhook_secret
 from daemon.jobs.routing import routing
@@ -50,6 +51,20 @@ def errors(findings: list[Finding]) -> list[Finding]:
 
 
 def _malformed(settings: Settings) -> list[Finding]:
+    return _malformed_calendar_url(settings) + _malformed_incident_io_secret(settings)
+
+
+def _malformed_calendar_url(settings: Settings) -> list[Finding]:
+    """An iCalendar URL that is no web address fails at every fetch; it is a secret, so the
+    message never quotes it."""
+    url = settings.customer_events.ical_url
+    if url is None or not _given(url) or is_web_address(url.get_secret_value()):
+        return []
+    return [Finding("error", "customer_events.ical_url is not an http(s) address: give the "
+                             "calendar's https:// (or webcal://) address")]
+
+
+def _malformed_incident_io_secret(settings: Settings) -> list[Finding]:
     secret = settings.incident_io.webhook_secret
     if secret is None or not _given(secret):
         return []

@@ -289,13 +289,27 @@ def check_files(settings: CustomerEventSettings, zone: ZoneInfo, now: datetime) 
     return problems
 
 
+def calendar_url(url: str) -> str:
+    """The address to GET: `webcal://` (and `webcals://`), which iCloud and Outlook hand out
+    for a subscription, is https by convention, as every calendar client reads it."""
+    scheme, sep, rest = url.strip().partition("://")
+    return f"https://{rest}" if sep and scheme.casefold() in ("webcal", "webcals") \
+        else url.strip()
+
+
+def is_web_address(url: str) -> bool:
+    """Whether `calendar_url(url)` is an http(s) address with a host (`check-config`)."""
+    scheme, sep, rest = calendar_url(url).partition("://")
+    return bool(sep) and scheme.casefold() in ("http", "https") and bool(rest.split("/")[0])
+
+
 async def fetch_calendar(url: str, ca_file: Path | None) -> bytes:
     """GET the calendar; every failure is a `CalendarError` that does not quote the URL."""
     what = "customer_events.ical_url"
     timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_S)
     try:
         async with aiohttp.ClientSession(timeout=timeout) as session, session.get(
-                url, ssl=trusted_context(ca_file)) as answer:
+                calendar_url(url), ssl=trusted_context(ca_file)) as answer:
             status = answer.status
             body = await answer.content.read(MAX_CALENDAR_BYTES + 1) if status == 200 \
                 else b""

@@ -14,6 +14,7 @@ import yaml
 
 from daemon.cli import main
 from daemon.config_check import check_settings, errors
+from daemon.customer_calendar import calendar_url
 from daemon.settings import ConfigError, Settings, load_settings, unknown_environment
 from daemon.slack_manifest import ManifestError, public_base, render_manifest
 from tests.harness import INC_SECRET, PD_SECRET, SLACK_SECRET
@@ -311,3 +312,19 @@ def test_a_tier2_schedule_needs_the_api_token() -> None:
                                          "tier2_schedule_id": "PT2"}))
     assert any("pagerduty.tier2_schedule_id is set but TIER2GATE_PAGERDUTY__API_TOKEN" in m
                for m in found)
+
+
+def test_a_calendar_url_that_is_no_web_address_is_named_without_quoting_it() -> None:
+    """`webcal://` (what iCloud and Outlook hand out) is read as https://; anything else that
+    is no http(s) address could only fail at every fetch, so check-config says so, without
+    the address itself (a shared calendar's secret)."""
+    sections = {"slack": {**COMPLETE["slack"], "tier2_channel": "C0TIER2"}}
+    for url in ("webcal://p12-caldav.icloud.com/published/2/SECRETTOKEN",
+                "https://calendar.google.com/calendar/ical/SECRETTOKEN/basic.ics"):
+        assert messages(settings(customer_events={"ical_url": url}, **sections)) == []
+    found = messages(settings(customer_events={"ical_url": "calendar.example.com/SECRETTOKEN"},
+                              **sections))
+    assert found == ["customer_events.ical_url is not an http(s) address: give the calendar's "
+                     "https:// (or webcal://) address"]
+    assert calendar_url("webcal://p12.icloud.com/x.ics") == "https://p12.icloud.com/x.ics"
+    assert calendar_url("WEBCALS://p12.icloud.com/x.ics") == "https://p12.icloud.com/x.ics"
