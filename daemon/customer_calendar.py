@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time as systime
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -49,9 +49,10 @@ FETCH_TIMEOUT_S = 10.0
 # Expanding a recurrence walks it from its DTSTART, one step per occurrence the rule can make,
 # in memory: `FREQ=SECONDLY` (or `FREQ=HOURLY;BYMINUTE=0,…,59;BYSECOND=0,…,59`) in a calendar
 # anyone with access may edit would take hours and gigabytes, and hold up every reload. A
-# series is estimated before it is expanded, from its rule alone, and left out (counted in
-# `Read.too_frequent`) past either bound; a calendar whose series together could make more
-# than `MAX_OCCURRENCES` in the window is refused like an unreadable one.
+# series is estimated before it is expanded, from its rules and listed dates (RDATE), wherever
+# it is in the document, and left out (counted in `Read.too_frequent`) past either bound; a
+# calendar whose series together could make more than `MAX_OCCURRENCES` in the window is
+# refused like an unreadable one.
 MAX_RECURRENCE_STEPS = 500_000  # steps from a series' DTSTART to the window's end
 MAX_SERIES_OCCURRENCES = 5_000  # occurrences of one series in the window (hourly: ~1,200)
 MAX_OCCURRENCES = 50_000  # occurrences of a whole calendar in the window
@@ -134,21 +135,23 @@ def _drop_too_frequent(calendar: Any, name: str, zone: ZoneInfo, since: datetime
     """Remove the recurring events too costly to expand (see `MAX_RECURRENCE_STEPS`); how
     many. Raises `CalendarError` when what is left could still make too many occurrences."""
     dropped, total = 0, 0
-    for component in list(calendar.subcomponents):
+    for parent, component in _nested(calendar):  # a VEVENT may hide inside another component
         if getattr(component, "name", "") != "VEVENT":
             continue
         rules = component.get("RRULE")
         start = component.get("DTSTART")
+        dates = component.get("RDATE")  # listed occurrences count one each
+        steps = occurrences = 1 + sum(len(getattr(listed, "dts", ()))
+                                      for listed in (dates if isinstance(dates, list)
+                                                     else [dates] if dates is not None else []))
         if rules is None or start is None:
-            total += 1
-            continue
-        first = _instant(start.dt, zone)
-        steps, occurrences = 0, 0
+            rules = []
+        first = _instant(start.dt, zone) if start is not None else since
         for rule in rules if isinstance(rules, list) else [rules]:
             rule_steps, rule_occurrences = _rule_cost(rule, first, zone, since, until)
             steps, occurrences = steps + rule_steps, occurrences + rule_occurrences
         if steps > MAX_RECURRENCE_STEPS or occurrences > MAX_SERIES_OCCURRENCES:
-            calendar.subcomponents.remove(component)
+            parent.subcomponents.remove(component)
             dropped += 1
         else:
             total += occurrences
@@ -156,6 +159,13 @@ def _drop_too_frequent(calendar: Any, name: str, zone: ZoneInfo, since: datetime
         raise CalendarError(f"{name}: its events could recur more than {MAX_OCCURRENCES} "
                             f"times between {since:%Y-%m-%d} and {until:%Y-%m-%d}")
     return dropped
+
+
+def _nested(parent: Any) -> Iterator[tuple[Any, Any]]:
+    """(parent, component) for every component under `parent`, at any depth."""
+    for child in list(getattr(parent, "subcomponents", ())):
+        yield parent, child
+        yield from _nested(child)
 
 
 def _rule_cost(rule: Any, first: datetime, zone: ZoneInfo, since: datetime, until: datetime

@@ -147,6 +147,14 @@ def test_a_recurrence_too_frequent_to_expand_is_left_out_not_expanded() -> None:
         _series("1@t", "Initech", "20261101T000000Z", "FREQ=MONTHLY;BYDAY=1SA"),
         _series("c@t", "Hooli", "20261129T000000Z", "FREQ=SECONDLY;COUNT=3"),
     ]
+    dates = ",".join(f"202612{d:02d}T{h:02d}{m:02d}00Z" for d in range(1, 29)
+                     for h in range(24) for m in range(0, 60, 5))  # 8,064 listed dates
+    dense.append(f"BEGIN:VEVENT\r\nUID:r@t\r\nDTSTAMP:20261101T000000Z\r\n"
+                 f"SUMMARY:Listed: maintenance\r\nDTSTART:20261201T000000Z\r\n"
+                 f"DURATION:PT1S\r\nRDATE:{dates}\r\nEND:VEVENT\r\n".encode())
+    # Inside another component, where a first look at the calendar's own would not find it.
+    dense.append(b"BEGIN:VTODO\r\nUID:todo@t\r\n" + _series(
+        "n@t", "Nested", "20261101T000000Z", "FREQ=MINUTELY") + b"END:VTODO\r\n")
     ics = (b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\n" + b"".join(dense)
            + b"".join(sensible) + b"END:VCALENDAR\r\n")
     now = datetime(2026, 12, 1, tzinfo=UTC)
