@@ -80,6 +80,24 @@ def test_an_s2_during_the_customers_migration_is_an_emergency() -> None:
         is Outcome.RFH  # no calendar: no event
 
 
+@pytest.mark.parametrize("written", [
+    "Acme\u00a0Corp",  # a no-break space pasted from a web page or a CRM
+    "Acme  Corp",  # two spaces
+    "\uff21cme Corp",  # a fullwidth A (an IME)
+])
+def test_a_customer_written_with_other_spaces_or_width_is_the_same_customer(written: str
+                                                                            ) -> None:
+    """The incident's Customer field and the calendar are typed by different people in
+    different tools: spacing and compatibility forms must not hide a migration from the
+    SMOC and the policy."""
+    policy = parse_policy(S2_DURING_MIGRATION)
+    calendar = EventCalendar.of([MIGRATION])
+    during = evaluate(policy, escalation("SEV2", customer=written), OPENED, calendar)
+    assert during.outcome is Outcome.EMERGENCY
+    both = EventCalendar.of([MIGRATION.model_copy(update={"customer": written}), MIGRATION])
+    assert len(both.by_customer(OPENED, MIGRATION.end)) == 1  # one customer in the heads-up
+
+
 def test_the_condition_is_validated_like_the_others() -> None:
     with pytest.raises(PolicyError, match=r"<policy>:6: rule .S2 during a customer's event.: "
                                           r"rules\.0\.when\.customer_event_active"):
