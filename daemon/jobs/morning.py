@@ -1,8 +1,10 @@
 """The morning queue: when a business window opens, the requests for help held for it are
 judged again and Tier 2 gets them in one message.
 
-One `morning_queue` job per business-window start (policy `business_hours`), keyed by that
-instant: every process enqueues the next one (at start and whenever the previous one passed),
+The requests held are the requests for help and the emergencies the SMOC declined (a decline
+makes one a request for help, due the next business morning; it is listed as such, not judged
+again). One `morning_queue` job per business-window start (policy `business_hours`), keyed by
+that instant: every process enqueues the next one (at start and whenever the previous one passed),
 and the key makes it run once however many replicas do. The job fans out a `recheck` per held
 request for help (the facts are judged under the policy in force: an RFH may have become an
 emergency overnight), and posts the requests the policy still calls requests for help, oldest
@@ -53,6 +55,8 @@ def queue_text(start: datetime, hours: BusinessHours, held: list[tuple[Loaded, s
         if escalation.customer:
             parts.append(slack_literal(escalation.customer))
         parts.append(f"since {human_time(escalation.created_at)}")
+        if current.gate.phase is Phase.DECLINED:
+            parts.append("declined by the SMOC")
         if issue_url:
             parts.append(slack_link(issue_url, "issue"))
         lines.append("• " + " · ".join(parts))
@@ -74,16 +78,20 @@ class MorningQueue:
         deps = self.deps
         start = to_datetime(float(job.payload["start"]))
         now = to_datetime(deps.clock.now())
-        rows = await deps.store.escalations_in([Phase.RFH.value])
-        rows = [row for row in rows if not loaded(row).escalation.drill]
-        if not rows:
+        rows = await deps.store.escalations_in([Phase.RFH.value, Phase.DECLINED.value])
+        every = [loaded(row) for row in rows]
+        every = [c for c in every if not c.escalation.drill and not c.gate.ended_as]
+        if not every:
             log.info("morning.queue_empty", key=job.key)
             return None
         policy = deps.policy.current()
         calendar = deps.calendar()
-        current = [loaded(row) for row in rows]
-        still = [c for c in current
-                 if evaluate(policy, c.escalation, now, calendar).outcome is Outcome.RFH]
+        current = [c for c in every if c.gate.phase is Phase.RFH]
+        # An emergency the SMOC declined is a request for help by their decision ("Monday"):
+        # listed as it is, never judged again (the SMOC is not asked twice).
+        still = [c for c in every if c.gate.phase is Phase.DECLINED] + [
+            c for c in current
+            if evaluate(policy, c.escalation, now, calendar).outcome is Outcome.RFH]
         rechecks = tuple(NewJob(RECHECK, job_key(RECHECK, c.row.id, job.key), {}, 0.0, c.row.id)
                          for c in current)
         channel = deps.settings.slack.tier2()

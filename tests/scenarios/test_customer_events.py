@@ -14,7 +14,16 @@ from daemon.standins.faults import Fault
 from daemon.store import JobState
 from tests.harness import REPO
 from tests.support import eventually
-from tests.world import CHANNEL, SLACK_TOKEN, World, emergency, incident, world
+from tests.world import (
+    CHANNEL,
+    SLACK_TOKEN,
+    SMOC,
+    World,
+    decline_form,
+    emergency,
+    incident,
+    world,
+)
 
 TIER2_CHANNEL = "C0TIER2"
 TIER2_SCHEDULE = "PT2SCHED"
@@ -297,3 +306,23 @@ async def test_a_calendar_that_cannot_be_read_is_said_in_the_headsup(tmp_path: P
         [text] = headsups(w)
         assert "could not be read" in text and "line 3" in text
         assert "On call for Tier 2" in text
+
+
+async def test_an_emergency_declined_over_the_weekend_is_in_mondays_queue(
+        tmp_path: Path) -> None:
+    """"Not a page: Monday" is a request for help held for the business morning, the case the
+    morning queue exists for; it must not be left out because the SMOC decided it."""
+    async with world(tmp_path, slack={"tier2_channel": TIER2_CHANNEL}) as w:
+        esc_id, ts = await emergency(w)  # Saturday night
+        assert (await w.daemon.slack_interaction(
+            decline_form(esc_id, SMOC, ts, "Customer agreed to wait for Monday"))).status == 200
+        await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        assert row.state == "declined"
+        w.daemon.clock.advance(MONDAY_OPEN + 1 - w.daemon.clock.now())
+        await w.daemon.settle()
+        [text] = headsups(w)
+        assert "Requests for help waiting for Tier 2* (1," in text
+        assert "Checkout is down for Acme" in text and "declined by the SMOC" in text
+        [row] = await w.daemon.escalations()
+        assert row.state == "declined"  # listed, not asked again
