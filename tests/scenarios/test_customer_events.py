@@ -326,3 +326,23 @@ async def test_an_emergency_declined_over_the_weekend_is_in_mondays_queue(
         assert "Checkout is down for Acme" in text and "declined by the SMOC" in text
         [row] = await w.daemon.escalations()
         assert row.state == "declined"  # listed, not asked again
+
+
+async def test_many_events_in_progress_do_not_push_the_links_out_of_the_request(
+        tmp_path: Path) -> None:
+    """Anyone who may edit the calendar can give a customer a dozen overlapping events with
+    long summaries; the SMOC still needs the incident link and the weekend flag."""
+    events = "events:\n" + "".join(
+        f"  - customer: Acme Corp\n    kind: maintenance\n    summary: \"{n} {'x' * 400}\"\n"
+        "    start: 2026-11-20T20:00:00+00:00\n    end: 2026-11-22T20:00:00+00:00\n"
+        for n in range(12))
+    path = tmp_path / "events.yaml"
+    path.write_text(events)
+    async with world(tmp_path, customer_events={"files": [str(path)]},
+                     slack={"tier2_channel": TIER2_CHANNEL}) as w:
+        await emergency(w)
+        [post] = w.approval_posts()
+        blocks = str(post.args.get("blocks"))
+        assert "Customer event in progress" in blocks
+        assert "|incident>" in blocks and "Weekend · Off hours" in blocks
+        assert "and 9 more customer events in progress" in blocks
