@@ -36,6 +36,9 @@ from daemon.workers.retry import Permanent, Retry
 HEADSUP = "events_headsup"
 LATE_START_S = 86400.0  # a process started this long after a slot still sends its heads-up
 _ONCALL_TRIES = 3  # then the heads-up goes out saying the on-call lookup failed
+# Slack cuts a message past 40,000 characters (`integrations.slack.TEXT_MAX_CHARS`): the events
+# that do not fit are counted in a last line instead of vanishing in the cut.
+HEADSUP_MAX_CHARS = 39_000
 
 log = get_logger("tier2gate.customer_events")
 
@@ -100,12 +103,21 @@ def headsup_text(hours: BusinessHours, since: datetime, until: datetime,
         lines.append(":warning: The customer-events calendar could not be read, so this list "
                      f"may miss events{'' if events else ' (none is known)'}: "
                      f"{slack_literal(problem)}")
+    size = sum(len(line) + 1 for line in lines)
+    left = sum(len(found) for found in events.values())
     for customer, found in events.items():
-        lines.append(f"*{slack_literal(customer)}*")
-        for event in found:
+        header = f"*{slack_literal(customer)}*"
+        for n, event in enumerate(found):
             what = event.kind.value + (f": {slack_literal(event.summary)}" if event.summary
                                        else "")
-            lines.append(f"• {what}, {_local(hours, event.start)} to {_local(hours, event.end)}")
+            line = f"• {what}, {_local(hours, event.start)} to {_local(hours, event.end)}"
+            adding = ([header] if n == 0 else []) + [line]
+            if size + sum(len(text) + 1 for text in adding) > HEADSUP_MAX_CHARS:
+                lines.append(f"… and {left} more events (the calendar has them all)")
+                return "\n".join(lines)
+            lines += adding
+            size += sum(len(text) + 1 for text in adding)
+            left -= 1
     return "\n".join(lines)
 
 

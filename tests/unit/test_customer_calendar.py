@@ -17,7 +17,7 @@ from daemon.customer_calendar import CalendarError, EventSource, parse_ical, par
 from daemon.domain.customer_events import CustomerEvent, EventCalendar, EventKind
 from daemon.domain.policy import Outcome, evaluate
 from daemon.domain.policy_file import PolicyError, parse_policy
-from daemon.jobs.headsup import scheduled, slots_around, weekend_end
+from daemon.jobs.headsup import headsup_text, scheduled, slots_around, weekend_end
 from daemon.settings import CustomerEventSettings
 from tests.unit.test_policy import OPENED, SHIPPED, escalation
 
@@ -269,6 +269,24 @@ def test_the_headsup_covers_a_public_holiday_that_lengthens_the_weekend() -> Non
     plain = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
     assert weekend_end(hours, plain).isoformat() == "2026-11-30T00:00:00+00:00"
     assert weekend_end(with_closing, plain).isoformat() == "2026-12-01T00:00:00+00:00"
+
+
+def test_a_headsup_too_long_for_one_message_says_how_many_events_it_leaves_out() -> None:
+    """Slack cuts a message past 40,000 characters: the customers after the cut would vanish
+    without a word. The heads-up lists what fits and counts the rest."""
+    hours = parse_policy(SHIPPED.read_text()).business_hours
+    slot = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+    events = EventCalendar.of(
+        CustomerEvent(customer=f"Customer {n:03d}", kind=EventKind.MAINTENANCE,
+                      summary="y" * 500, start=slot + timedelta(hours=1),
+                      end=slot + timedelta(hours=5))
+        for n in range(300))
+    text = headsup_text(hours, slot, weekend_end(hours, slot),
+                        events.by_customer(slot, weekend_end(hours, slot)), "On call: x")
+    assert len(text) <= 40_000
+    listed = text.count("• maintenance")
+    assert 0 < listed < 300
+    assert text.endswith(f"… and {300 - listed} more events (the calendar has them all)")
 
 
 def test_a_rule_waiting_for_the_customers_event_asks_to_be_judged_again_when_it_starts(
