@@ -10,9 +10,10 @@ it is never logged or put in a message.
 iCalendar (RFC 5545, https://www.rfc-editor.org/rfc/rfc5545) is parsed with `icalendar`
 (https://icalendar.readthedocs.io/) and recurring events are expanded with
 `recurring-ical-events` (https://github.com/niccokunzmann/python-recurring-ical-events).
-An event names its customer in `X-TIER2GATE-CUSTOMER`, or as the SUMMARY's text before the
-first colon ("Acme Corp: migration to the EU region"); its kind is a CATEGORIES value
-(maintenance, upgrade, migration, launch), else the first such word in the summary.
+An event names its customer in `X-TIER2GATE-CUSTOMER` (repeated for each customer of a
+shared event), or as the SUMMARY's text before the first colon ("Acme Corp: migration to the
+EU region"); its kind is a CATEGORIES value (maintenance, upgrade, migration, launch), else
+the first such word in the summary.
 """
 
 from __future__ import annotations
@@ -122,11 +123,10 @@ def parse_ical(data: bytes, name: str, zone: ZoneInfo, since: datetime, until: d
                             f"({type(exc).__name__})") from None
     events, skipped = [], 0
     for component in found:
-        event = _event(component, zone)
-        if event is None:
+        each = _events(component, zone)
+        if not each:
             skipped += 1
-        else:
-            events.append(event)
+        events += each
     return Read(events, skipped, too_frequent)
 
 
@@ -224,14 +224,25 @@ def _days_per_period(frequency: str, values: Callable[[str], list[Any]]) -> int:
     return min(bounds) if bounds else months
 
 
-def _event(component: Any, zone: ZoneInfo) -> CustomerEvent | None:
+def _events(component: Any, zone: ZoneInfo) -> list[CustomerEvent]:
+    """The event of each customer the component names: one per `X-TIER2GATE-CUSTOMER` line
+    (a shared maintenance names several), else the one before the summary's colon."""
     summary = str(component.get("SUMMARY", "")).strip()
-    customer = str(component.get(CUSTOMER_PROPERTY, "")).strip()
+    named = component.get(CUSTOMER_PROPERTY)
+    customers = [str(value).strip() for value in
+                 (named if isinstance(named, list) else [named] if named is not None else [])]
+    customers = [customer for customer in dict.fromkeys(customers) if customer]
     title = summary
-    if not customer:
+    if not customers:
         customer, colon, title = summary.partition(":")
         if not colon:
-            return None
+            return []
+        customers = [customer]
+    events = [_event(component, zone, customer, title) for customer in customers]
+    return [event for event in events if event is not None]
+
+
+def _event(component: Any, zone: ZoneInfo, customer: str, title: str) -> CustomerEvent | None:
     start_value = component.get("DTSTART")
     if start_value is None:
         return None

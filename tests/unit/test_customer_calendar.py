@@ -188,6 +188,20 @@ def test_a_recurrence_too_frequent_to_expand_is_left_out_not_expanded() -> None:
                    now - timedelta(days=7), now + timedelta(days=42))
 
 
+def test_an_event_naming_two_customers_is_each_ones() -> None:
+    """A shared maintenance names each customer on its own X-TIER2GATE-CUSTOMER line: it is
+    an event of each of them, not of a customer called "[vUnknown(…), …]"."""
+    ics = (b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:s@t\r\nDTSTART:20261205T080000Z\r\n"
+           b"DTEND:20261205T120000Z\r\nSUMMARY:Shared database maintenance\r\n"
+           b"X-TIER2GATE-CUSTOMER:Acme Corp\r\nX-TIER2GATE-CUSTOMER:Globex\r\n"
+           b"END:VEVENT\r\nEND:VCALENDAR\r\n")
+    found = parse_ical(ics, "t.ics", BERLIN, datetime(2026, 12, 1, tzinfo=UTC),
+                       datetime(2027, 1, 1, tzinfo=UTC))
+    assert sorted((e.customer, e.kind, e.summary) for e in found.events) == [
+        ("Acme Corp", EventKind.MAINTENANCE, "Shared database maintenance"),
+        ("Globex", EventKind.MAINTENANCE, "Shared database maintenance")]
+
+
 class CalendarServer:
     def __init__(self) -> None:
         self.status, self.body, self.requests = 200, ICS, 0
