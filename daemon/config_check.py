@@ -178,8 +178,17 @@ def _gaps(settings: Settings) -> list[Finding]:
 
 def check_teams(settings: Settings, policy: Policy) -> list[Finding]:
     """The policy's Tier 1 teams against the settings they fall back on: a team whose SMOC
-    cannot be looked up, a team nobody can approve for, a team nothing recognises."""
+    cannot be looked up, a team nobody can approve for, a team nothing recognises; and a rule
+    (shared or a team's) waiting for a customer event with no calendar to have one."""
     found: list[Finding] = []
+    if not settings.customer_events.configured:
+        ruled = [("", rule) for rule in policy.rules] + [
+            (f"team {team.name!r} ", rule) for team in policy.teams or () for rule in team.rules]
+        found += [Finding("warning", f"{owner}rule {rule.name!r} needs a customer event "
+                                     "(customer_event_active: true) but no customer-events "
+                                     "calendar is configured (customer_events.files or "
+                                     "ical_url): it can never match")
+                  for owner, rule in ruled if rule.when.customer_event_active is True]
     token = _given(settings.pagerduty.api_token)
     for team in policy.teams or ():
         route = routing(settings, policy, team.name)

@@ -118,3 +118,25 @@ def test_a_recogniser_another_team_already_claims_is_named_by_line() -> None:
     assert (f"policy.yaml:{base + 12}: team 'dedicated': teams.1.recognised_by.desk_groups.0: "
             "'emea support' already recognises team 'emea'" in message)
     assert "C0DEDICATED" not in message and "PDEDICATED" not in message
+
+
+def test_a_rule_on_customer_events_without_a_calendar_is_named() -> None:
+    """`customer_event_active: true` with no calendar configured can never hold: the S2
+    during a migration the rule was written for would stay a request for help unnoticed."""
+    rule = """
+      - name: S2 during a migration
+        when:
+          severity: [S2]
+          customer_event_active: true
+        outcome: emergency
+"""
+    text = SHIPPED.read_text() + TEAMS.replace("  - name: apac\n",
+                                               "  - name: apac\n    rules:" + rule)
+    policy = parse_policy(text, "policy.yaml")
+    found = [(f.level, f.message) for f in check_teams(settings(), policy)]
+    assert ("warning", "team 'apac' rule 'S2 during a migration' needs a customer event "
+                       "(customer_event_active: true) but no customer-events calendar is "
+                       "configured (customer_events.files or ical_url): it can never "
+                       "match") in found
+    with_calendar = settings(customer_events={"files": ["events.yaml"]})
+    assert not any("customer event" in f.message for f in check_teams(with_calendar, policy))
