@@ -1,7 +1,8 @@
 """The morning queue: when a business window opens, the requests for help held for it are
 judged again and Tier 2 gets them in one message.
 
-The requests held are the requests for help and the emergencies the SMOC declined (a decline
+The requests held are the requests for help on Tier 2's path (not those the Escalation
+Engineers hold or resolved without Engineering) and the emergencies the SMOC declined (a decline
 makes one a request for help, due the next business morning; it is listed as such, not judged
 again). One `morning_queue` job per business-window start (policy `business_hours`), keyed by
 that instant: every process enqueues the next one (at start and whenever the previous one passed),
@@ -19,7 +20,7 @@ from datetime import UTC, datetime
 
 from daemon.clock import to_datetime
 from daemon.domain.calendar import BusinessHours
-from daemon.domain.gate import Phase
+from daemon.domain.gate import EEOutcome, Gate, Phase
 from daemon.domain.policy import Outcome, evaluate
 from daemon.domain.transitions import RECHECK
 from daemon.jobs.deps import Deps
@@ -65,6 +66,17 @@ def queue_text(start: datetime, hours: BusinessHours, held: list[tuple[Loaded, s
     return "\n".join(lines)
 
 
+def with_tier2(gate: Gate) -> bool:
+    """Whether the request waits for Tier 2: not one the Escalation Engineers hold (offered,
+    or taken and not yet sent to Engineering) or resolved without Engineering."""
+    ee = gate.ee
+    if ee is None:
+        return True
+    if ee.outcome is EEOutcome.RESOLVED:
+        return False
+    return ee.outcome is EEOutcome.ENGINEERING or ee.unclaimed
+
+
 def _issue_url(entries: list[TimelineEntry]) -> str:
     urls = [str(e.details.get("url", "")) for e in entries if e.event == "rfh_issue_opened"]
     return urls[-1] if urls else ""
@@ -86,12 +98,12 @@ class MorningQueue:
             return None
         policy = deps.policy.current()
         calendar = deps.calendar()
-        current = [c for c in every if c.gate.phase is Phase.RFH]
+        current = [c for c in every if c.gate.phase is Phase.RFH]  # each judged again
         # An emergency the SMOC declined is a request for help by their decision ("Monday"):
         # listed as it is, never judged again (the SMOC is not asked twice).
         still = [c for c in every if c.gate.phase is Phase.DECLINED] + [
-            c for c in current
-            if evaluate(policy, c.escalation, now, calendar).outcome is Outcome.RFH]
+            c for c in current if with_tier2(c.gate)
+            and evaluate(policy, c.escalation, now, calendar).outcome is Outcome.RFH]
         rechecks = tuple(NewJob(RECHECK, job_key(RECHECK, c.row.id, job.key), {}, 0.0, c.row.id)
                          for c in current)
         channel = deps.settings.slack.tier2()
