@@ -99,7 +99,7 @@ def _by_origin(team: Recognisable, escalation: Escalation) -> bool:
     if not escalation.source.desk:
         return False
     labels = {label.casefold() for label in escalation.labels}
-    return any(f"{prefix}{name}".casefold() in labels
+    return any(f"{prefix}{name.strip()}".casefold() in labels
                for key, prefix in DESK_LABELS.items()
                for name in getattr(wanted, key))
 

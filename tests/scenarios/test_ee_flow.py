@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -726,3 +727,39 @@ async def test_an_offer_stops_counting_down_once_the_smoc_is_asked(tmp_path: Pat
         assert len(w.approval_posts()) == 1
         blocks = str(w.slack.messages[(EE_CHANNEL, offer.ts)].blocks)
         assert "The SMOC is asked in" not in blocks and "The SMOC was asked" in blocks
+
+
+async def test_the_morning_queue_leaves_to_the_ees_what_they_hold(tmp_path: Path) -> None:
+    """Monday's queue is what waits for Tier 2: a request an EE resolved without Engineering
+    is done, and one an EE holds is theirs until they ask for Engineering; only that one,
+    and one nobody took, reach Tier 2's morning message."""
+    tier2 = "C0TIER2"
+    policy = policy_with_ee(tmp_path / "policy.yaml", emergency_wait_minutes=None)
+    async with world(tmp_path, policy_file=str(policy), slack={"tier2_channel": tier2},
+                     ee={"roster_file": str(roster_file(tmp_path / "ee-roster.yaml", TWO_EES)),
+                         "channel": EE_CHANNEL}) as w:
+        ids = {}
+        for name in ("RESOLVED", "HELD", "ENGINEERING"):
+            body = incident(incident_id=f"01{name}", severity="SEV3", exhausted=False)
+            body[body["event_type"]]["name"] = f"{name.lower()} request"
+            assert (await w.daemon.incident_io(body)).status == 202
+            await w.daemon.settle()
+            ids[name] = next(r.id for r in await w.daemon.escalations()
+                             if r.external_id == f"01{name}")
+        ts = {m.text: m.ts for m in offers(w)}
+        by_id = {esc_id: next(t for text, t in ts.items() if f"{name.lower()} request" in text)
+                 for name, esc_id in ids.items()}
+        for n, (name, outcome) in enumerate((("RESOLVED", "resolved"), ("HELD", None),
+                                             ("ENGINEERING", "engineering"))):
+            esc_id = ids[name]
+            await click(w, esc_id, EE1, "take", by_id[esc_id], f"20.{n}01")
+            if outcome:
+                await click(w, esc_id, EE1, outcome, by_id[esc_id], f"20.{n}02")
+            await w.daemon.settle()
+        monday = datetime(2026, 11, 23, 9, 0, tzinfo=UTC).timestamp()
+        w.daemon.clock.advance(monday + 1 - w.daemon.clock.now())
+        await w.daemon.settle()
+        [queue] = [c.args.get("text", "") for c in w.slack.calls_to("chat.postMessage")
+                   if c.args.get("channel") == tier2]
+        assert "engineering request" in queue and "(1," in queue
+        assert "resolved request" not in queue and "held request" not in queue
