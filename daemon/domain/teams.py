@@ -20,7 +20,7 @@ step, teams in the order the policy lists them):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Protocol
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -106,8 +106,10 @@ def _by_origin(team: Recognisable, escalation: Escalation) -> bool:
 
 def recognise(teams: Sequence[Recognisable], escalation: Escalation, default: str) -> str:
     """The name of the team `escalation` belongs to (see the module's order), else `default`."""
-    for found in (lambda team: _by_field(team, escalation.fields),
-                  lambda team: _by_origin(team, escalation)):
+    steps: tuple[Callable[[Recognisable], bool], ...] = (
+        lambda team: _by_field(team, escalation.fields),
+        lambda team: _by_origin(team, escalation))
+    for found in steps:
         for team in teams:
             if found(team):
                 return team.name
