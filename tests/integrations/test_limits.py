@@ -95,7 +95,9 @@ async def test_tracker_titles_bodies_and_labels_fit_and_keep_the_marker(
         kind: str, module: object) -> None:
     fake, token, project = _tracker(kind)
     await fake.start()
-    made = {"gitlab": gitlab.Client, "github": github.Client, "jira": jira.Client}[kind]
+    clients: dict[str, type[gitlab.Client | github.Client | jira.Client]] = {
+        "gitlab": gitlab.Client, "github": github.Client, "jira": jira.Client}
+    made = clients[kind]
     client = made(fake.url, token, project, timeout_s=5)
     marker = "tier2gate-retro-esc-limits"
     draft = IssueDraft(title=LONG, body="## Timeline\n" + "y" * 1_100_000, marker=marker,

@@ -57,8 +57,9 @@ HANG_S = 1.5  # the fake answers after this: well past our timeout
 def short_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(slack_client.Client.__init__, "__defaults__",
                         (None, HANG_TIMEOUT_S, None))
-    monkeypatch.setitem(pagerduty_client.Client.__init__.__kwdefaults__, "timeout_s",
-                        HANG_TIMEOUT_S)
+    keyword_defaults = pagerduty_client.Client.__init__.__kwdefaults__
+    assert keyword_defaults is not None  # timeout_s is keyword-only
+    monkeypatch.setitem(keyword_defaults, "timeout_s", HANG_TIMEOUT_S)
     monkeypatch.setattr(tracker_clients, "TIMEOUT_S", HANG_TIMEOUT_S)
 
 

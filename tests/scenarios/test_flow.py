@@ -252,10 +252,10 @@ async def test_tier2_in_slack_declares_an_escalation_that_pages_and_gets_a_retro
         assert "Initech" in issue.body
 
 
-def huge(name: str, event: str = "public_incident.incident_created_v2", **kwargs: str
-         ) -> dict[str, object]:
+def huge(name: str, event: str = "public_incident.incident_created_v2", *,
+         category: str = "live", updated_at: str | None = None) -> dict[str, object]:
     """The Saturday-night incident, named with 45,000 characters (seen in production)."""
-    body = incident(event=event, **kwargs)
+    body = incident(event=event, category=category, updated_at=updated_at)
     inner = body[event]
     target = inner.get("incident", inner)
     target["name"] = name

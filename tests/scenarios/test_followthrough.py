@@ -236,7 +236,7 @@ async def test_the_approval_request_shows_the_evidence_pack_and_records_it(
 def status_update(event_id: str, occurred_at: str, *, note: bool = False) -> dict[str, Any]:
     """A PagerDuty V3 status update (or note) on the Support incident `PSRC123`, from the
     published capture."""
-    sample = json.loads(payload("pagerduty/zulip_status_updated_v3.json"))
+    sample: dict[str, Any] = json.loads(payload("pagerduty/zulip_status_updated_v3.json"))
     event = sample["event"]
     event.update(id=event_id, occurred_at=occurred_at,
                  event_type="incident.annotated" if note else "incident.status_update_published")
