@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 import daemon.integrations.pagerduty as pagerduty_client
 import daemon.integrations.slack as slack_client
@@ -64,14 +65,14 @@ def short_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @asynccontextmanager
-async def outage_world(tmp_path: Path, *, slack_middleware: object = None
+async def outage_world(tmp_path: Path, *, slack_middleware: Middleware | None = None
                        ) -> AsyncIterator[World]:
     """tests/world.py's world with a static SMOC, so that approval requests make no lookups:
     the faults queued for Slack and PagerDuty hit the posts and the page, nothing else."""
     async with AsyncExitStack() as stack:
         slack = FakeSlack(token=SLACK_TOKEN, users_by_email={SMOC_EMAIL: SMOC})
         if slack_middleware is not None:
-            slack.app.middlewares.append(slack_middleware)  # type: ignore[arg-type]
+            slack.app.middlewares.append(slack_middleware)
         await stack.enter_async_context(slack)
         pagerduty = await stack.enter_async_context(
             FakePagerDuty(token=PD_TOKEN, ca_file=tmp_path / "pd-ca.pem"))
@@ -236,7 +237,7 @@ async def test_every_vendor_failing_every_way_still_gets_each_effect_exactly_onc
         assert (slack.faults.injected, pd.faults.injected, gitlab.plan.injected) == (4, 4, 4)
 
 
-def slow_approval_posts(delay_s: float) -> object:
+def slow_approval_posts(delay_s: float) -> Middleware:
     """Slack posts the approval message at once but answers `delay_s` later."""
 
     @web.middleware

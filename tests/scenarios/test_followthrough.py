@@ -291,7 +291,7 @@ async def test_the_tier2_form_asks_for_the_evidence_pack_and_the_smoc_sees_it(
         assert all(blocks[key]["optional"] for key in blocks if key.startswith(EVIDENCE_PREFIX))
         form = escalation_form(view, "USUPPORT", "Payments API returns 500s", "S1",
                                ["support_exhausted_knowledge"])
-        values = form["view"]["state"]["values"]  # type: ignore[index]
+        values = form["view"]["state"]["values"]
         for name, answer in (("Customer impact", "No card payments in the EU"),
                              ("What was tried", "Restarted the gateway"),
                              ("Logs", "req-7f3k9"), ("Deadline", "  "),

@@ -20,6 +20,7 @@ EVERYTHING = EscalationFilter(since=0.0, until=START * 2)
 
 def at(esc_id: str, opened_at: float, **columns: str | None) -> EscalationRow:
     row = escalation(esc_id=esc_id)
+    # Text columns by name (source, state, outcome); replace() rejects an unknown one.
     return replace(row, external_id=esc_id, opened_at=opened_at, **columns)  # type: ignore[arg-type]
 
 
@@ -105,6 +106,7 @@ async def test_filters_narrow_in_sql(store: Store) -> None:
                                                 outcome=outcome)))
 
     async def ids(**narrow: str | float) -> list[str]:
+        # The filter's fields by name, text or epoch seconds; replace() rejects an unknown one.
         return await walk(store, replace(EVERYTHING, **narrow), 10)  # type: ignore[arg-type]
 
     assert await ids(source="pagerduty") == ["d", "b"]
