@@ -132,29 +132,26 @@ _DRIVING = " AND (e.outcome IS NULL OR e.outcome <> 'ignore')"
 @functools.cache
 def _drivers_sql(fields: int) -> Sql:
     """Escalations of the window grouped by customer and the values of `fields` service
-    fields, in one pass over the window (each row's JSON read once: the cost of this read is
-    parsing `data`). SQLite answers the values as one JSON array (`json_extract` with several
-    paths), PostgreSQL as columns."""
-    paths = ", ".join(["'$.escalation.customer'", *(["?"] * max(fields, 1))])
-    columns = ", ".join(["(j #>> '{customer}') AS c",
-                         *(f"(j -> 'fields' ->> ?) AS s{n}" for n in range(fields))])
+    fields, from the `escalations_drivers` index alone (migration 0012: the customer and the
+    custom fields are kept beside each escalation, so no row's `data` is parsed). Each field
+    is one column `s<n>`; its name is an argument, before the window's."""
+    sqlite = ", ".join(["customer AS c", *(f"json_extract(custom_fields, ?) AS s{n}"
+                                           for n in range(fields))])
+    postgres = ", ".join(["customer AS c", *(f"(custom_fields::jsonb ->> ?) AS s{n}"
+                                             for n in range(fields))])
     groups = ", ".join(str(n + 1) for n in range(fields + 1))
     return Sql.of(
-        f"SELECT json_extract(e.data, {paths}) AS v, count(*) AS n" + _IN_WINDOW + _DRIVING
-        + " GROUP BY v",
-        f"SELECT {columns}, count(*) AS n FROM (SELECT e.data::jsonb -> 'escalation' AS j"
-        + _IN_WINDOW + _DRIVING + f") AS x GROUP BY {groups}")
+        f"SELECT {sqlite}, count(*) AS n" + _IN_WINDOW + _DRIVING + f" GROUP BY {groups}",
+        f"SELECT {postgres}, count(*) AS n" + _IN_WINDOW + _DRIVING + f" GROUP BY {groups}")
 
 
-def _drivers(rows: Sequence[Any], fields: int, *, sqlite: bool
-             ) -> tuple[dict[str, int], dict[str, int]]:
+def _drivers(rows: Sequence[Any], fields: int) -> tuple[dict[str, int], dict[str, int]]:
     """Escalations per customer and per service: an escalation counts once per service it
     names, however many of the fields name it."""
     customers: dict[str, int] = {}
     services: dict[str, int] = {}
     for row in rows:
-        values = json.loads(row["v"]) if sqlite else [row["c"], *(row[f"s{n}"]
-                                                                  for n in range(fields))]
+        values = [row["c"], *(row[f"s{n}"] for n in range(fields))]
         names = [str(value).strip() if value is not None else "" for value in values]
         if names[0]:
             customers[names[0]] = customers.get(names[0], 0) + int(row["n"])
@@ -193,11 +190,11 @@ def kpi_figures(since: float, until: float, service_fields: Sequence[str], *,
         for row in rows)
     [counts] = yield Stmt(REOPENS, window)
     fields = len(service_fields)
-    args = ([f"$.escalation.fields.{json.dumps(name)}" for name in service_fields]
-            or ["$.escalation.customer"]) if sqlite else list(service_fields)
-    # SQLite's paths come before the window, PostgreSQL's columns too: same order either way.
+    # SQLite reads a field by JSON path (the name quoted: it may hold spaces or dots),
+    # PostgreSQL by key.
+    args = [f"$.{json.dumps(name)}" if sqlite else name for name in service_fields]
     rows = yield Stmt(_drivers_sql(fields), (*args, *window))
-    customers, services = _drivers(rows, fields, sqlite=sqlite)
+    customers, services = _drivers(rows, fields)
     return KpiFigures(emergencies=emergencies, resolved=int(counts["resolved"]),
                       reopened=int(counts["reopened"]), customers=_ranked(customers),
                       services=_ranked(services))

@@ -150,13 +150,15 @@ TIMELINE = Sql.of(
     " WHERE escalation_id = ? ORDER BY id"
 )
 INSERT_ESCALATION = Sql.of(
-    f"INSERT INTO escalations ({_ESC_COLUMNS}, decided_weekend, decision_criteria)"
-    " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id"
+    f"INSERT INTO escalations ({_ESC_COLUMNS}, decided_weekend, decision_criteria, customer,"
+    " custom_fields) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT DO NOTHING RETURNING id"
 )
 UPDATE_ESCALATION = Sql.of(
     "UPDATE escalations SET state = ?, outcome = ?, data = ?, version = version + 1,"
     " opened_at = ?, updated_at = ?, attention = ?, team = ?, decided_weekend = ?,"
-    " decision_criteria = ? WHERE id = ? AND version = ? RETURNING id"
+    " decision_criteria = ?, customer = ?, custom_fields = ? WHERE id = ? AND version = ?"
+    " RETURNING id"
 )
 GET_ESCALATION = Sql.of(f"SELECT {_ESC_COLUMNS} FROM escalations WHERE id = ?")
 FIND_ESCALATION = Sql.of(
@@ -335,19 +337,20 @@ def apply_changes(changes: Changes, now: float) -> Unit[None]:
     esc = changes.escalation
     if esc is not None:
         weekend, decision_criteria = _decided_figures(esc)
+        customer, custom_fields = _driver_columns(esc)
         if changes.expected_version == 0:
             rows = yield Stmt(
                 INSERT_ESCALATION,
                 (esc.id, esc.source, esc.external_id, esc.state, esc.outcome, dumps(esc.data),
                  esc.opened_at, now, now, int(esc.attention), int(esc.drill), esc.team,
-                 weekend, decision_criteria),
+                 weekend, decision_criteria, customer, custom_fields),
             )
         else:
             rows = yield Stmt(
                 UPDATE_ESCALATION,
                 (esc.state, esc.outcome, dumps(esc.data), esc.opened_at, now,
-                 int(esc.attention), esc.team, weekend, decision_criteria, esc.id,
-                 changes.expected_version),
+                 int(esc.attention), esc.team, weekend, decision_criteria, customer,
+                 custom_fields, esc.id, changes.expected_version),
             )
         if not rows:
             raise Conflict(f"escalation {esc.id} changed concurrently")
@@ -416,6 +419,13 @@ def _decided_figures(esc: EscalationRow) -> tuple[int | None, str]:
     weekend = facts.get("weekend")
     held = sorted(str(name) for name, on in (facts.get("criteria") or {}).items() if on is True)
     return (None if weekend is None else int(bool(weekend))), dumps(held)
+
+
+def _driver_columns(esc: EscalationRow) -> tuple[str | None, str]:
+    """(customer, custom_fields) of an escalation as written (migration 0012): the customer as
+    stored (None when absent) and the custom fields as a JSON object, for the KPIs' drivers."""
+    escalation = esc.data.get("escalation") or {}
+    return escalation.get("customer"), dumps(escalation.get("fields") or {})
 
 
 def _count_event(event: NewEvent) -> Unit[None]:
