@@ -75,7 +75,7 @@ def refresh_figures() -> Unit[None]:
 
 
 _REFRESH = tuple(Sql(refresh_statement("sqlite", name), refresh_statement("postgres", name))
-                 for name in ("0011_figures.sql", "0012_drivers.sql"))
+                 for name in ("0011_figures.sql", "0012_kpi_columns.sql"))
 
 
 def require_empty() -> Unit[None]:
