@@ -36,22 +36,13 @@ class LoadEntry:
 _EVENTS = ", ".join(f"'{event}'" for event in LOAD_EVENTS)
 
 
-def _entries_sql(reference: str) -> str:
-    """The window's entries, then their escalations' columns once per escalation: reading the
-    reference out of a stored escalation's JSON once per entry would parse it several times.
-    `GROUP BY e.id` (the key: one row each) keeps SQLite from folding `x` into the join, which
-    would evaluate the JSON path again for every entry."""
-    return (
-        "WITH w AS (SELECT id, escalation_id, event, actor, at, details FROM timeline"
-        f" WHERE event IN ({_EVENTS}) AND at >= ? AND at < ?),"
-        f" x AS (SELECT e.id, e.team, COALESCE({reference}, '') AS reference FROM escalations e"
-        " WHERE e.id IN (SELECT escalation_id FROM w) AND e.drill = 0 GROUP BY e.id)"
-        " SELECT w.escalation_id, w.event, w.actor, w.at, w.details, x.reference, x.team"
-        " FROM w JOIN x ON x.id = w.escalation_id ORDER BY w.at, w.id")
-
-
-LOAD_ENTRIES = Sql.of(_entries_sql("json_extract(e.data, '$.escalation.reference')"),
-                      _entries_sql("e.data::jsonb #>> '{escalation,reference}'"))
+# The window's entries with their escalation's reference and team (columns: no escalation's
+# JSON is parsed, migration 0012).
+LOAD_ENTRIES = Sql.of(
+    "SELECT t.escalation_id, t.event, t.actor, t.at, t.details, e.reference, e.team"
+    " FROM timeline t JOIN escalations e ON e.id = t.escalation_id"
+    f" WHERE t.event IN ({_EVENTS}) AND t.at >= ? AND t.at < ? AND e.drill = 0"
+    " ORDER BY t.at, t.id")
 
 
 def load_entries(since: float, until: float) -> Unit[list[LoadEntry]]:
