@@ -57,3 +57,9 @@ CREATE INDEX escalations_emergencies ON escalations (opened_at, id, drill, team,
     evidence_checked, evidence_complete, first_retro_opened, retro_url, retro_closed,
     retro_complete, spells, spells_ended, last_due_at, overdue_s, outcome, first_approval_requested)
     WHERE outcome = 'emergency' OR first_approval_requested IS NOT NULL;
+-- The Tier 2 load's window of entries (`load_reads.LOAD_ENTRIES`), answered from these two
+-- indexes alone, in time order: the load's entries with what the figures read of them, and
+-- each escalation's reference and team.
+CREATE INDEX timeline_load ON timeline (at, id, event, escalation_id, actor, details)
+    WHERE event IN ('paged', 'page_assigned', 'page_escalated', 'page_reassigned', 'acknowledged', 'approval_requested', 'approved', 'declined', 'approval_timed_out');
+CREATE INDEX escalations_refs ON escalations (id, drill, reference, team);
