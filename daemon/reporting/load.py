@@ -78,26 +78,32 @@ def facts_from(entries: Iterable[LoadEntry]
     reached: dict[tuple[str, str], _Reached] = {}
     decisions: list[SmocDecision] = []
     for entry in entries:
-        at = to_datetime(entry.at)
-        esc = seen.setdefault(entry.escalation_id, _Escalation(entry.reference, entry.team))
-        if entry.event == "paged":
-            esc.paged_at = esc.paged_at or at
-        elif entry.event == "approval_requested":
-            esc.asked_at = esc.asked_at or at
-        elif entry.event == "declined" or (
-                entry.event == "approval_timed_out"
+        esc = seen.get(entry.escalation_id)
+        if esc is None:  # not built per entry: a year holds tens of thousands of entries
+            esc = seen[entry.escalation_id] = _Escalation(entry.reference, entry.team)
+        event = entry.event
+        if event == "paged":
+            esc.paged_at = esc.paged_at or to_datetime(entry.at)
+        elif event == "approval_requested":
+            esc.asked_at = esc.asked_at or to_datetime(entry.at)
+        elif event == "declined" or (
+                event == "approval_timed_out"
                 and entry.details.get("fallback") == OnTimeout.HOLD.value):
             esc.spared = True
-        if entry.event in ("approved", "declined"):
-            decisions.append(SmocDecision(approver=entry.actor, at=at, verdict=entry.event))
-        if entry.event not in _REACHED:
+        if event in ("approved", "declined"):
+            decisions.append(SmocDecision(approver=entry.actor, at=to_datetime(entry.at),
+                                          verdict=event))
+        if event not in _REACHED:
             continue
         for person in _responders(entry):
             key = (entry.escalation_id, person["id"])
-            first = reached.setdefault(key, _Reached(person["name"], person["time_zone"], at))
+            first = reached.get(key)
+            if first is None:
+                first = reached[key] = _Reached(person["name"], person["time_zone"],
+                                                to_datetime(entry.at))
             first.time_zone = first.time_zone or person["time_zone"]
-            if entry.event == "acknowledged" and first.acknowledged_at is None:
-                first.acknowledged_at = at
+            if event == "acknowledged" and first.acknowledged_at is None:
+                first.acknowledged_at = to_datetime(entry.at)
     interruptions = []
     for (escalation_id, responder_id), one in reached.items():
         esc = seen[escalation_id]
