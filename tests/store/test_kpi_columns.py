@@ -1,6 +1,6 @@
 """The KPIs' columns (migration 0012): rebuilt from data and timelines they give the same
-KPIs as the write path keeps, and SQLite answers the KPIs' window reads from an index alone,
-never from the escalations' `data` or their timelines."""
+KPIs as the write path keeps, and SQLite answers the window reads of the KPIs, the Tier 2
+load and the criteria from index ranges alone, never from the escalations' `data`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from daemon.reporting import load_report
 from daemon.settings import Settings
 from daemon.store import Store, open_store
 from daemon.store.kpi_reads import EMERGENCIES, _drivers_sql
+from daemon.store.load_reads import LOAD_ENTRIES
+from daemon.store.reads import TEAM_CRITERIA
 from daemon.store.transfer import refresh_figures
 from daemon.store.units import Row, Sql, Stmt, Unit
 from tests.kpi_month import EXPECTED, NOW_S, seed
@@ -48,26 +50,33 @@ async def test_the_kpi_columns_are_rebuilt_from_data_and_timelines(store: Store,
     assert await _kpis(store) == EXPECTED
 
 
-async def test_sqlite_reads_the_kpis_window_from_covering_indexes(tmp_path: Path,
+async def test_sqlite_reads_the_windows_from_covering_indexes(tmp_path: Path,
                                                                   clock: ManualClock) -> None:
     store = open_store(f"sqlite:///{tmp_path / 'plans.db'}", clock=clock)
     await store.open()
     try:
         await seed(store, START)
 
-        def plans() -> Unit[list[list[Row]]]:
+        def plans() -> Unit[list[list[str]]]:
             found = []
             for sql, args in ((EMERGENCIES, (0.0, START * 2)),
                               (_drivers_sql(2), ('$."Service"', '$."Affected service"', 0.0,
-                                                 START * 2))):
-                found.append((yield Stmt(Sql.of("EXPLAIN QUERY PLAN " + sql.sqlite), args)))
+                                                 START * 2)),
+                              (LOAD_ENTRIES, (0.0, START * 2)),
+                              (TEAM_CRITERIA, (0.0, START * 2, None, None))):
+                rows: list[Row] = yield Stmt(Sql.of("EXPLAIN QUERY PLAN " + sql.sqlite), args)
+                found.append([row["detail"] for row in rows])
             return found
 
-        emergencies, drivers = await store.backend.run(plans)
+        emergencies, drivers, load, criteria = await store.backend.run(plans)
     finally:
         await store.close()
-    assert [row["detail"] for row in emergencies] == [
-        "SEARCH escalations USING COVERING INDEX escalations_emergencies"
-        " (opened_at>? AND opened_at<?)"]
-    assert drivers[0]["detail"] == (
+    assert emergencies == ["SEARCH escalations USING COVERING INDEX escalations_emergencies"
+                           " (opened_at>? AND opened_at<?)"]
+    assert drivers[0] == (
         "SEARCH e USING COVERING INDEX escalations_drivers (opened_at>? AND opened_at<?)")
+    # the load's entries in time order (no sort), each escalation's reference from an index
+    assert load == ["SEARCH t USING COVERING INDEX timeline_load (at>? AND at<?)",
+                    "SEARCH e USING COVERING INDEX escalations_refs (id=? AND drill=?)"]
+    assert criteria[0] == (
+        "SEARCH e USING COVERING INDEX escalations_figures (opened_at>? AND opened_at<?)")
