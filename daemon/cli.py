@@ -17,7 +17,13 @@ import yaml
 from daemon import __version__
 from daemon.app import build_admin_app, build_app
 from daemon.clock import SystemClock
-from daemon.config_check import Finding, check_settings, check_teams, errors
+from daemon.config_check import (
+    Finding,
+    check_against_policy,
+    check_settings,
+    check_teams,
+    errors,
+)
 from daemon.customer_calendar import check_files
 from daemon.domain.calendar import BusinessHours
 from daemon.domain.policy import Policy
@@ -29,9 +35,10 @@ from daemon.metrics import Metrics
 from daemon.reporting import Report, load_report, parse_since, render_text
 from daemon.reporting.ee import EELayer, load_ee_layer, render_ee_text
 from daemon.roster import RosterError, load_roster, roster_summary
-from daemon.settings import ConfigError, Settings, load_settings
+from daemon.settings import ConfigError, Settings, config_path, load_settings
 from daemon.store import StoreUnavailable, open_store
 from daemon.wiring import build_parts
+from daemon.yamlfile import YamlDoc
 
 
 def _settings_or_exit() -> Settings | None:
@@ -142,6 +149,15 @@ def cmd_check_config(_args: argparse.Namespace) -> int:
     findings = check_settings(settings) + check_teams(settings, policy)
     findings += [Finding("error", f"customer_events: {problem}") for problem in check_files(
         settings.customer_events, policy.business_hours.zone, datetime.now(UTC))]
+    rules = (*policy.rules, *(rule for team in policy.teams or () for rule in team.rules))
+    if settings.ee.roster_file is not None and not any(r.ee is not None for r in rules):
+        findings.append(Finding("warning", f"ee.roster_file is set but no rule of the policy "
+                                           f"({settings.resolved_policy_file()}) offers "
+                                           "escalations to the EEs: add `ee: {}` to the request "
+                                           "for help rule (see config/policy.yaml)"))
+    path, _named = config_path()
+    doc = YamlDoc.from_path(path) if path.exists() else None  # read once already: it parses
+    findings += check_against_policy(settings, tuple(policy.severity_aliases), doc)
     findings.sort(key=lambda finding: finding.level != "error")
     _print_findings(findings)
     if errors(findings):

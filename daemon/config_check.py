@@ -13,15 +13,19 @@ flow undone (no tracker: no retro issue) but do not stop the rest.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import SecretStr
 
+from daemon.customer_calendar import is_web_address
 from daemon.domain.policy import Policy
 from daemon.ingress.signatures import decode_standard_webhook_secret
 from daemon.jobs.routing import routing
-from daemon.settings import Settings
+from daemon.settings import ENV_PREFIX, Settings
+from daemon.yamlfile import YamlDoc, dotted
 
 Level = Literal["error", "warning"]
 
@@ -45,11 +49,48 @@ def check_settings(settings: Settings) -> list[Finding]:
     return sorted(found, key=lambda finding: finding.level != "error")
 
 
+def check_against_policy(settings: Settings, severities: Collection[str],
+                         doc: YamlDoc | None) -> list[Finding]:
+    """Settings keyed by the policy's canonical severities (the KPI targets) that name one the
+    policy does not know: that target would judge no figure, and the severity it was meant
+    for would have none. `doc`: the settings file, to name the line."""
+    found = []
+    for table in ("ack_minutes", "retro_completion"):
+        for name in getattr(settings.kpi, table):
+            if name in severities:
+                continue
+            loc = ("kpi", table, name)
+            env_name = f"{ENV_PREFIX}KPI__{table.upper()}"
+            if doc is not None and doc.has(loc) and env_name not in os.environ:
+                where = f"{doc.name} line {doc.line_of(loc)}: {dotted(loc)}"
+            elif env_name in os.environ:
+                where = f"environment variable {env_name}: {name}"
+            else:
+                where = dotted(loc)
+            found.append(Finding("error", f"{where}: unknown severity {name!r}; the policy's "
+                                          f"canonical severities: {', '.join(severities)}"))
+    return found
+
+
 def errors(findings: list[Finding]) -> list[Finding]:
     return [finding for finding in findings if finding.level == "error"]
 
 
 def _malformed(settings: Settings) -> list[Finding]:
+    return _malformed_calendar_url(settings) + _malformed_incident_io_secret(settings)
+
+
+def _malformed_calendar_url(settings: Settings) -> list[Finding]:
+    """An iCalendar URL that is no web address fails at every fetch; it is a secret, so the
+    message never quotes it."""
+    url = settings.customer_events.ical_url
+    if url is None or not _given(url) or is_web_address(url.get_secret_value()):
+        return []
+    return [Finding("error", "customer_events.ical_url is not an http(s) address: give the "
+                             "calendar's https:// (or webcal://) address")]
+
+
+def _malformed_incident_io_secret(settings: Settings) -> list[Finding]:
     secret = settings.incident_io.webhook_secret
     if secret is None or not _given(secret):
         return []
@@ -163,8 +204,17 @@ def _gaps(settings: Settings) -> list[Finding]:
 
 def check_teams(settings: Settings, policy: Policy) -> list[Finding]:
     """The policy's Tier 1 teams against the settings they fall back on: a team whose SMOC
-    cannot be looked up, a team nobody can approve for, a team nothing recognises."""
+    cannot be looked up, a team nobody can approve for, a team nothing recognises; and a rule
+    (shared or a team's) waiting for a customer event with no calendar to have one."""
     found: list[Finding] = []
+    if not settings.customer_events.configured:
+        ruled = [("", rule) for rule in policy.rules] + [
+            (f"team {team.name!r} ", rule) for team in policy.teams or () for rule in team.rules]
+        found += [Finding("warning", f"{owner}rule {rule.name!r} needs a customer event "
+                                     "(customer_event_active: true) but no customer-events "
+                                     "calendar is configured (customer_events.files or "
+                                     "ical_url): it can never match")
+                  for owner, rule in ruled if rule.when.customer_event_active is True]
     token = _given(settings.pagerduty.api_token)
     for team in policy.teams or ():
         route = routing(settings, policy, team.name)

@@ -10,9 +10,10 @@ it is never logged or put in a message.
 iCalendar (RFC 5545, https://www.rfc-editor.org/rfc/rfc5545) is parsed with `icalendar`
 (https://icalendar.readthedocs.io/) and recurring events are expanded with
 `recurring-ical-events` (https://github.com/niccokunzmann/python-recurring-ical-events).
-An event names its customer in `X-TIER2GATE-CUSTOMER`, or as the SUMMARY's text before the
-first colon ("Acme Corp: migration to the EU region"); its kind is a CATEGORIES value
-(maintenance, upgrade, migration, launch), else the first such word in the summary.
+An event names its customer in `X-TIER2GATE-CUSTOMER` (repeated for each customer of a
+shared event), or as the SUMMARY's text before the first colon ("Acme Corp: migration to the
+EU region"); its kind is a CATEGORIES value (maintenance, upgrade, migration, launch), else
+the first such word in the summary.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time as systime
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -46,6 +47,20 @@ EXPAND_AFTER = timedelta(days=42)
 REEXPAND_S = 86400.0  # files are read again this often even unchanged, to expand further
 MAX_CALENDAR_BYTES = 5 * 1024 * 1024
 FETCH_TIMEOUT_S = 10.0
+# Expanding a recurrence walks it from its DTSTART, one step per occurrence the rule can make,
+# in memory: `FREQ=SECONDLY` (or `FREQ=HOURLY;BYMINUTE=0,…,59;BYSECOND=0,…,59`) in a calendar
+# anyone with access may edit would take hours and gigabytes, and hold up every reload. A
+# series is estimated before it is expanded, from its rules and listed dates (RDATE), wherever
+# it is in the document, and left out (counted in `Read.too_frequent`) past either bound; a
+# calendar whose series together could make more than `MAX_OCCURRENCES` in the window is
+# refused like an unreadable one.
+MAX_RECURRENCE_STEPS = 500_000  # steps from a series' DTSTART to the window's end
+MAX_SERIES_OCCURRENCES = 5_000  # occurrences of one series in the window (hourly: ~1,200)
+MAX_OCCURRENCES = 50_000  # occurrences of a whole calendar in the window
+_RULE_PERIOD = {"SECONDLY": timedelta(seconds=1), "MINUTELY": timedelta(minutes=1),
+                "HOURLY": timedelta(hours=1), "DAILY": timedelta(days=1),
+                "WEEKLY": timedelta(weeks=1), "MONTHLY": timedelta(days=28),
+                "YEARLY": timedelta(days=365)}
 
 
 @dataclass(frozen=True)
@@ -55,6 +70,7 @@ class Read:
 
     events: list[CustomerEvent]
     skipped: int = 0
+    too_frequent: int = 0  # recurring series left out: they repeat too often to expand
 
 
 class CalendarError(ValueError):
@@ -98,28 +114,135 @@ def parse_ical(data: bytes, name: str, zone: ZoneInfo, since: datetime, until: d
     that names no customer is skipped (counted), the rest is used."""
     try:
         calendar = icalendar.Calendar.from_ical(data)
+        too_frequent = _drop_too_frequent(calendar, name, zone, since, until)
         found = recurring_ical_events.of(calendar).between(since, until)
+    except CalendarError:
+        raise
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CalendarError(f"{name}: not a readable iCalendar document "
                             f"({type(exc).__name__})") from None
     events, skipped = [], 0
     for component in found:
-        event = _event(component, zone)
-        if event is None:
+        each = _events(component, zone)
+        if not each:
             skipped += 1
+        events += each
+    return Read(events, skipped, too_frequent)
+
+
+def _drop_too_frequent(calendar: Any, name: str, zone: ZoneInfo, since: datetime,
+                       until: datetime) -> int:
+    """Remove the recurring events too costly to expand (see `MAX_RECURRENCE_STEPS`); how
+    many. Raises `CalendarError` when what is left could still make too many occurrences."""
+    dropped, total = 0, 0
+    for parent, component in _nested(calendar):  # a VEVENT may hide inside another component
+        if getattr(component, "name", "") != "VEVENT":
+            continue
+        rules = component.get("RRULE")
+        start = component.get("DTSTART")
+        dates = component.get("RDATE")  # listed occurrences count one each
+        steps = occurrences = 1 + sum(len(getattr(listed, "dts", ()))
+                                      for listed in (dates if isinstance(dates, list)
+                                                     else [dates] if dates is not None else []))
+        if rules is None or start is None:
+            rules = []
+        first = _instant(start.dt, zone) if start is not None else since
+        for rule in rules if isinstance(rules, list) else [rules]:
+            rule_steps, rule_occurrences = _rule_cost(rule, first, zone, since, until)
+            steps, occurrences = steps + rule_steps, occurrences + rule_occurrences
+        if steps > MAX_RECURRENCE_STEPS or occurrences > MAX_SERIES_OCCURRENCES:
+            parent.subcomponents.remove(component)
+            dropped += 1
         else:
-            events.append(event)
-    return Read(events, skipped)
+            total += occurrences
+    if total > MAX_OCCURRENCES:
+        raise CalendarError(f"{name}: its events could recur more than {MAX_OCCURRENCES} "
+                            f"times between {since:%Y-%m-%d} and {until:%Y-%m-%d}")
+    return dropped
 
 
-def _event(component: Any, zone: ZoneInfo) -> CustomerEvent | None:
+def _nested(parent: Any) -> Iterator[tuple[Any, Any]]:
+    """(parent, component) for every component under `parent`, at any depth."""
+    for child in list(getattr(parent, "subcomponents", ())):
+        yield parent, child
+        yield from _nested(child)
+
+
+def _rule_cost(rule: Any, first: datetime, zone: ZoneInfo, since: datetime, until: datetime
+               ) -> tuple[int, int]:
+    """(steps from `first` to `until`, occurrences in [since, until)) that an RRULE can make
+    at most, from its frequency, interval, BY lists, UNTIL and COUNT. An unknown frequency
+    costs nothing here (the expansion refuses it)."""
+    def values(key: str) -> list[Any]:
+        found = rule.get(key)
+        return [] if found is None else found if isinstance(found, list) else [found]
+
+    frequency = str((values("FREQ") or [""])[0]).upper()
+    period = _RULE_PERIOD.get(frequency)
+    if period is None:
+        return 0, 0
+    try:
+        period *= max(1, int((values("INTERVAL") or [1])[0]))
+        count = int(values("COUNT")[0]) if values("COUNT") else None
+    except (TypeError, ValueError):
+        count = None
+    finer = {"SECONDLY": (), "MINUTELY": ("BYSECOND",), "HOURLY": ("BYSECOND", "BYMINUTE")}
+    per_period = 1
+    for key in finer.get(frequency, ("BYSECOND", "BYMINUTE", "BYHOUR")):
+        per_period *= max(1, len(values(key)))
+    per_period *= _days_per_period(frequency, values)
+    if values("BYSETPOS"):
+        per_period = min(per_period, len(values("BYSETPOS")))
+    end = until
+    last = values("UNTIL")
+    if last and isinstance(last[0], date):
+        end = min(end, _instant(last[0], zone))
+    walked = int(max(0.0, (end - first) / period) + 1) * per_period
+    shown = int(max(0.0, (end - max(first, since)) / period) + 1) * per_period
+    if count is None:
+        return walked, shown
+    # COUNT ends the walk after that many occurrences; with a BY list that skips some, a walk
+    # by the second could still pass months between two of them, so it bounds only rules
+    # without one.
+    plain = not any(key.startswith("BY") for key in rule)
+    return (min(walked, count) if plain else walked), min(shown, count)
+
+
+def _days_per_period(frequency: str, values: Callable[[str], list[Any]]) -> int:
+    """How many days of one period a rule can fall on, at most."""
+    if frequency == "WEEKLY":
+        return max(1, len(values("BYDAY")))
+    if frequency not in ("MONTHLY", "YEARLY"):
+        return 1
+    weeks = 5 if frequency == "MONTHLY" else 53
+    # A weekday with an ordinal ("1MO", "-1FR") falls once per period, a bare one every week.
+    by_weekday = sum(1 if str(day)[:1] in "+-0123456789" else weeks for day in values("BYDAY"))
+    months = max(1, len(values("BYMONTH"))) if frequency == "YEARLY" else 1
+    bounds = [count for count in (by_weekday, len(values("BYMONTHDAY")) * months,
+                                  len(values("BYYEARDAY")), len(values("BYWEEKNO")) * 7)
+              if count]
+    return min(bounds) if bounds else months
+
+
+def _events(component: Any, zone: ZoneInfo) -> list[CustomerEvent]:
+    """The event of each customer the component names: one per `X-TIER2GATE-CUSTOMER` line
+    (a shared maintenance names several), else the one before the summary's colon."""
     summary = str(component.get("SUMMARY", "")).strip()
-    customer = str(component.get(CUSTOMER_PROPERTY, "")).strip()
+    named = component.get(CUSTOMER_PROPERTY)
+    customers = [str(value).strip() for value in
+                 (named if isinstance(named, list) else [named] if named is not None else [])]
+    customers = [customer for customer in dict.fromkeys(customers) if customer]
     title = summary
-    if not customer:
+    if not customers:
         customer, colon, title = summary.partition(":")
         if not colon:
-            return None
+            return []
+        customers = [customer]
+    events = [_event(component, zone, customer, title) for customer in customers]
+    return [event for event in events if event is not None]
+
+
+def _event(component: Any, zone: ZoneInfo, customer: str, title: str) -> CustomerEvent | None:
     start_value = component.get("DTSTART")
     if start_value is None:
         return None
@@ -187,13 +310,27 @@ def check_files(settings: CustomerEventSettings, zone: ZoneInfo, now: datetime) 
     return problems
 
 
+def calendar_url(url: str) -> str:
+    """The address to GET: `webcal://` (and `webcals://`), which iCloud and Outlook hand out
+    for a subscription, is https by convention, as every calendar client reads it."""
+    scheme, sep, rest = url.strip().partition("://")
+    return f"https://{rest}" if sep and scheme.casefold() in ("webcal", "webcals") \
+        else url.strip()
+
+
+def is_web_address(url: str) -> bool:
+    """Whether `calendar_url(url)` is an http(s) address with a host (`check-config`)."""
+    scheme, sep, rest = calendar_url(url).partition("://")
+    return bool(sep) and scheme.casefold() in ("http", "https") and bool(rest.split("/")[0])
+
+
 async def fetch_calendar(url: str, ca_file: Path | None) -> bytes:
     """GET the calendar; every failure is a `CalendarError` that does not quote the URL."""
     what = "customer_events.ical_url"
     timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT_S)
     try:
         async with aiohttp.ClientSession(timeout=timeout) as session, session.get(
-                url, ssl=trusted_context(ca_file)) as answer:
+                calendar_url(url), ssl=trusted_context(ca_file)) as answer:
             status = answer.status
             body = await answer.content.read(MAX_CALENDAR_BYTES + 1) if status == 200 \
                 else b""
@@ -211,7 +348,7 @@ async def inspect_sources(settings: CustomerEventSettings, zone: ZoneInfo, now: 
     """Every source read once, nothing kept and nothing logged (`tier2gate doctor`): the
     events and skipped entries of those that could be read, and the problems of the rest."""
     found: list[CustomerEvent] = []
-    skipped, problems = 0, []
+    skipped, too_frequent, problems = 0, 0, []
     window = (zone, now - EXPAND_BEFORE, now + EXPAND_AFTER)
     readers: list[Callable[[], Awaitable[Read]]] = [
         functools.partial(asyncio.to_thread, read_file, path, zone, now)
@@ -232,7 +369,8 @@ async def inspect_sources(settings: CustomerEventSettings, zone: ZoneInfo, now: 
             continue
         found += result.events
         skipped += result.skipped
-    return Read(found, skipped), problems
+        too_frequent += result.too_frequent
+    return Read(found, skipped, too_frequent), problems
 
 
 class EventSource:
@@ -312,6 +450,10 @@ class EventSource:
             self._failed(name, str(exc))
             return
         events = found.events
+        if found.too_frequent:
+            log.warning("customer_events.skipped", source=name, count=found.too_frequent,
+                        why="recurring more often than a customer event can (a rule that "
+                            "repeats by the minute or second, or from too long ago)")
         if found.skipped:
             log.warning("customer_events.skipped", source=name, count=found.skipped,
                         why=f"no customer ({CUSTOMER_PROPERTY} or 'Customer: ...' summary) "

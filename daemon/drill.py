@@ -92,7 +92,7 @@ class DrillFailed(Exception):
 
 def _summary(entry: dict[str, Any]) -> str:
     details = entry["details"]
-    event = entry["event"]
+    event = str(entry["event"])
     if event == "classified":
         return f"{details.get('outcome')} per rule {details.get('rule')!r}"
     if event == "approval_requested":

@@ -23,6 +23,7 @@ from daemon.domain.calendar import WEEKDAYS, BusinessHours
 from daemon.domain.policy import Conditions, OnTimeout, Outcome, Policy, Rule, Team
 from daemon.domain.teams import DEFAULT_TEAM
 from daemon.integrations.slack import criterion_words  # the words the approval request uses
+from daemon.jobs.routing import routing
 from daemon.markup import markdown_literal
 from daemon.settings import Settings
 
@@ -171,11 +172,12 @@ def _fatigue(policy: Policy) -> Words:
 
 
 def _smoc_words(schedule_id: str | None, user_id: str | None) -> Words:
+    """Who the daemon asks (`jobs.approval.Approvals.smoc`): a fixed user before a schedule."""
+    if user_id:
+        return Words(f"the Slack user `{markdown_literal(user_id)}` (the SMOC)")
     if schedule_id:
         return Words(f"whoever is on call on the PagerDuty schedule "
                      f"`{markdown_literal(schedule_id)}` (the SMOC)")
-    if user_id:
-        return Words(f"the Slack user `{markdown_literal(user_id)}` (the SMOC)")
     return Words("nobody is configured as SMOC (pagerduty.smoc_schedule_id or "
                  "approval.smoc_user_id)")
 
@@ -217,17 +219,13 @@ def _approvers(policy: Policy, settings: Settings) -> list[dict[str, Any]]:
             "backups": _backup_words(approval.backup_user_ids, approval.backup_group_id),
             "rules": []})
     for team in policy.teams or ():
-        own_smoc = team.smoc_schedule_id is not None or team.smoc_user_id is not None
+        route = routing(settings, policy, team.name)  # what the daemon asks, gaps filled
         entries.append({
             "team": team.name + (" (also escalations no team recognises)"
                                  if team.name == default else ""),
             "recognised": _recognition_words(team),
-            "smoc": _smoc_words(team.smoc_schedule_id, team.smoc_user_id) if own_smoc
-            else _smoc_words(pd.smoc_schedule_id, approval.smoc_user_id),
-            "backups": _backup_words(
-                team.backup_user_ids if team.backup_user_ids is not None
-                else approval.backup_user_ids,
-                team.backup_group_id or approval.backup_group_id),
+            "smoc": _smoc_words(route.smoc_schedule_id, route.smoc_user_id),
+            "backups": _backup_words(route.backup_user_ids, route.backup_group_id),
             "rules": [rule.name for rule in team.rules]})
     return entries
 

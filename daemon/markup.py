@@ -81,6 +81,13 @@ def one_line(text: str) -> str:
     return " ".join(text.splitlines())
 
 
+def terminal_line(text: str, limit: int | None = None) -> str:
+    """Text for a plain-text report on a terminal: one printable ASCII line (anything else is
+    `?`), so no name or reason can add a line or move the terminal's cursor; at most `limit`
+    characters when given."""
+    return "".join(c if " " <= c <= "~" else "?" for c in text)[:limit]
+
+
 def tracker_title(text: str) -> str:
     """An issue title from untrusted text: one line, and no `@name` that notifies (GitLab
     reads mentions in titles too). Titles are plain text otherwise."""

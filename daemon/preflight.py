@@ -359,6 +359,9 @@ async def _customer_events(settings: Settings, policy: Policy) -> CheckResult:
                     "customer_events.ical_url must answer 200 with an iCalendar document")
     skipped = (f"; {found.skipped} entries name no customer ({CUSTOMER_PROPERTY} or a "
                "'Customer: …' summary) and are left out" if found.skipped else "")
+    if found.too_frequent:
+        skipped += (f"; {found.too_frequent} recurring events repeat too often to expand (by "
+                    "the minute or second, or from too long ago) and are left out")
     return ok(name, f"{len(found.events)} event(s) around now{skipped}")
 
 

@@ -12,10 +12,12 @@
 A rotation is in force from `from` at `handoff_time` until the day after `to` at
 `handoff_time`. Rotations may leave gaps (nobody is on rotation then: requests for help and
 emergencies go on at once without an EE) and may not overlap. Its id is
-`<from>..<to>`, stable across edits of its engineers.
+`<from>..<to>`, stable across edits of its engineers; its handoff is keyed by `from` alone.
 
 Like the policy, the roster is re-read when its file changes, and a file that became invalid
 keeps the last good roster in force (`problem` says why, `/readyz` and `check-config` show it).
+An empty file, or one without `rotations:`, is invalid (an editor saving in place empties the
+file for a moment); no rotation at all is `rotations: []`.
 Validation errors name the file, the line and the key.
 """
 
@@ -37,6 +39,7 @@ from daemon.yamlfile import YamlDoc, YamlError, dotted
 log = get_logger("tier2gate.roster")
 
 _SLACK_USER_ID = r"^[UW][A-Z0-9]{2,}$"  # Slack user ids: U… (W… on Enterprise Grid)
+_FIRST_DAY, _LAST_DAY = date(1970, 1, 1), date(9998, 12, 31)
 
 
 class RosterError(ValueError):
@@ -63,6 +66,9 @@ class RotationEntry(_Frozen):
     def _ordered(self) -> Self:
         if self.to < self.from_:
             raise ValueError("`to` is before `from`")
+        if self.from_ < _FIRST_DAY or self.to > _LAST_DAY:
+            # Beyond these the hand-over moments (the day after `to`, in UTC) are no dates.
+            raise ValueError(f"dates must lie between {_FIRST_DAY} and {_LAST_DAY}")
         ids = [e.slack_user_id for e in self.engineers]
         if len(set(ids)) != len(ids):
             raise ValueError("an engineer is listed twice")
@@ -72,7 +78,7 @@ class RotationEntry(_Frozen):
 class RosterFile(_Frozen):
     timezone: str = "UTC"
     handoff_time: clock_time = clock_time(9, 0)
-    rotations: tuple[RotationEntry, ...] = ()
+    rotations: tuple[RotationEntry, ...]  # required: a file without it is no roster
 
     @field_validator("handoff_time", mode="before")
     @classmethod
@@ -109,6 +115,7 @@ class Rotation:
     start: datetime
     end: datetime
     engineers: tuple[Engineer, ...]
+    first_day: date  # `from`: what the rotation is known by when its end or people are edited
 
     @property
     def user_ids(self) -> tuple[str, ...]:
@@ -138,7 +145,11 @@ def parse_roster(text: str, name: str) -> Roster:
         doc = YamlDoc(text, name)
     except YamlError as exc:
         raise RosterError(str(exc)) from None
-    data: Any = doc.data if doc.data is not None else {}
+    if doc.data is None:
+        # Most likely a file caught between an editor's truncate and its write: refused, so
+        # the last good roster stays. No rotation at all is written `rotations: []`.
+        raise RosterError(f"{name}:1: the file is empty: write `rotations: []` for no rotation")
+    data: Any = doc.data
     if not isinstance(data, dict):
         raise RosterError(f"{name}:1: expected a mapping with `rotations:`")
     lines: list[str] = []
@@ -169,7 +180,7 @@ def parse_roster(text: str, name: str) -> Roster:
     rotations = tuple(
         Rotation(id=f"{entry.from_.isoformat()}..{entry.to.isoformat()}",
                  start=moment(entry.from_), end=moment(entry.to + timedelta(days=1)),
-                 engineers=entry.engineers)
+                 engineers=entry.engineers, first_day=entry.from_)
         for entry in sorted(parsed.rotations, key=lambda r: r.from_))
     return Roster(rotations)
 

@@ -338,6 +338,13 @@ class DrillSettings(Section):
     _split = field_validator("labels", mode="before")(_split_commas)
 
 
+def _quoted_time(value: object) -> object:
+    """YAML 1.1 reads an unquoted 15:00 as the number 900 (base 60): refuse it by name."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError('write the time in quotes, e.g. "15:00"')
+    return value
+
+
 def _hhmm(value: str) -> str:
     hours, sep, minutes = value.partition(":")
     if not (sep and hours.isdigit() and minutes.isdigit() and len(minutes) == 2
@@ -362,6 +369,7 @@ class CustomerEventSettings(Section):
     headsup_time: str = "15:00"
 
     _split = field_validator("files", mode="before")(_split_commas)
+    _quoted = field_validator("headsup_time", mode="before")(_quoted_time)
     _time = field_validator("headsup_time")(_hhmm)
 
     @property

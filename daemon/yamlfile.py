@@ -40,6 +40,30 @@ def _hint(problem: str) -> str:
     return ""
 
 
+def bad_timestamp(root: yaml.Node | None) -> tuple[int, Loc, str] | None:
+    """(line, key, text) of the first scalar YAML reads as a timestamp that is no real date."""
+    loader = yaml.SafeLoader("")
+    pending: list[tuple[yaml.Node, Loc]] = [(root, ())] if root is not None else []
+    seen: set[int] = set()
+    while pending:
+        node, path = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            if node.tag == "tag:yaml.org,2002:timestamp":
+                try:
+                    loader.construct_yaml_timestamp(node)
+                except (ValueError, OverflowError):
+                    return node.start_mark.line + 1, path, str(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            pending += [(value, (*path, key.value)) for key, value in reversed(node.value)]
+        elif isinstance(node, yaml.SequenceNode):
+            pending += [(item, (*path, index)) for index, item in reversed(
+                list(enumerate(node.value)))]
+    return None
+
+
 class YamlError(ValueError):
     """The file is not YAML we can read; the message names the file and line."""
 
@@ -49,18 +73,31 @@ class YamlDoc:
 
     def __init__(self, text: str, name: str) -> None:
         self.name = name
+        node: yaml.Node | None = None
         try:
             node = yaml.compose(text, Loader=yaml.SafeLoader)
             self.data: Any = yaml.safe_load(text)
+            self._lines: dict[Loc, int] = {}
+            if node is not None:
+                self._walk(node, ())
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark is not None else ""
             problem = getattr(exc, "problem", None) or "not valid YAML"
             hint = _hint(problem)
             raise YamlError(f"{name}{where}: {problem}{hint}") from None
-        self._lines: dict[Loc, int] = {}
-        if node is not None:
-            self._walk(node, ())
+        except RecursionError:
+            raise YamlError(f"{name}: an alias (*name) inside the value its anchor (&name) "
+                            "marks: the value would contain itself") from None
+        except (ValueError, OverflowError) as exc:
+            # PyYAML reads 2026-02-30 as a date and fails outside its own error type.
+            found = bad_timestamp(node)
+            if found is None:
+                raise YamlError(f"{name}: {exc}") from None
+            line, path, value = found
+            raise YamlError(f"{name}:{line}: {dotted(path) or '(document)'}: {value!r} is not a "
+                            f"date ({exc}); write a real date as YYYY-MM-DD, or quote text") \
+                from None
 
     @classmethod
     def from_path(cls, path: Path) -> YamlDoc:

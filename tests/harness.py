@@ -165,7 +165,8 @@ async def running(tmp_path: Path, settings: Settings | None = None, *,
     metrics = Metrics()
     parts = build_parts(settings, store, clock, metrics)
     app = build_app(settings, store, handlers=handlers(parts.deps), metrics=metrics,
-                    checks=[lambda: parts.deps.policy.problem], on_close=parts.closers,
+                    checks=[lambda: parts.deps.policy.problem,
+                            lambda: parts.deps.roster.problem], on_close=parts.closers,
                     watch=parts.watch, roster=parts.deps.roster)
     async with both_listeners(app) as (client, admin):
         yield Harness(client, store, clock, settings, metrics, admin)

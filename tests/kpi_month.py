@@ -18,7 +18,8 @@ Emergencies:
   after 10 min (its last update); complete evidence; engaged at 1, still active (59 min);
   quiet since it fell due at 42 (18 min overdue now).
 Requests for help: R1 Acme resolved; R2 Globex resolved and reopened. T1, an ignored test
-incident of Acme on checkout, drives nothing.
+incident of Acme on checkout, resolved and reopened as people practise, drives nothing and
+counts in no reopen rate.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ def escalations(base: float) -> list[tuple[EscalationRow, list[NewEvent]]]:
         # A test incident: no driver, though it names Acme and checkout.
         (_row("T1", base + 7 * DAY_MIN * 60, Phase.IGNORED, "ignore", "S3", "Acme",
               {"Service": "checkout"}),
-         at("T1", 7 * DAY_MIN, e("received", 0))),
+         at("T1", 7 * DAY_MIN, e("received", 0), e("resolved", 30), e("reopened", 40))),
     ]
 
 

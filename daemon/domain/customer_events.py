@@ -10,6 +10,7 @@ passed in.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
@@ -17,6 +18,14 @@ from functools import cached_property
 from typing import Annotated, Self
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+
+def customer_key(name: str) -> str:
+    """A customer's name as compared: without case, with any run of spaces (a no-break space
+    pasted from a web page too) as one, and compatibility forms (a fullwidth letter) as their
+    plain letter. The incident's Customer field and the calendar are typed in different tools
+    by different people."""
+    return " ".join(unicodedata.normalize("NFKC", name).split()).casefold()
 
 
 class EventKind(StrEnum):
@@ -48,9 +57,9 @@ class CustomerEvent(BaseModel):
         return self
 
     def concerns(self, customer: str) -> bool:
-        """Whether this event is `customer`'s: names compare without case or outer spaces."""
-        return bool(customer.strip()) and \
-            self.customer.strip().casefold() == customer.strip().casefold()
+        """Whether this event is `customer`'s (see `customer_key`)."""
+        key = customer_key(customer)
+        return bool(key) and customer_key(self.customer) == key
 
     def overlaps(self, since: datetime, until: datetime) -> bool:
         """Whether any part of the event falls in [since, until)."""
@@ -100,7 +109,7 @@ class EventCalendar(BaseModel):
         grouped: dict[str, list[CustomerEvent]] = {}
         names: dict[str, str] = {}
         for event in self.between(since, until):
-            key = event.customer.strip().casefold()
+            key = customer_key(event.customer)
             names.setdefault(key, event.customer.strip())
             grouped.setdefault(key, []).append(event)
         return {names[key]: tuple(grouped[key]) for key in sorted(grouped)}

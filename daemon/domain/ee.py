@@ -22,6 +22,7 @@ from daemon.domain.transitions import (
     EE_QUIET,
     EE_UNCLAIMED,
     EE_UPDATE,
+    RFH_NOTE,
     TELL_USER,
     UPDATE_APPROVAL,
     Effect,
@@ -49,8 +50,12 @@ def on_ee_nobody(gate: Gate, why: str, now: datetime) -> Step:
     EE layer is not configured at all (nothing to record)."""
     if gate.ee is not None and gate.ee.owner:
         return Step(gate)  # an EE took it meanwhile: the EE decides
+    if gate.phase not in (Phase.RFH, Phase.AWAITING_APPROVAL):
+        return Step(gate)  # ignored or over meanwhile: nobody is needed, nothing to go on to
     effects = _continue(gate, now)
     if gate.ee is not None:
+        if gate.ee.ts:  # the offer says it went on without an EE
+            effects += (Effect(EE_UPDATE, "unclaimed"),)
         gate = gate.model_copy(update={"ee": gate.ee.model_copy(
             update={"waiting": False, "unclaimed": True})})
     records = (Record("ee_skipped", DAEMON, {"why": why}),) if why else ()
@@ -105,13 +110,15 @@ def on_ee_take(gate: Gate, user_id: str, user_name: str, now: datetime, *, on_ro
     ee = gate.ee
     if ee is None:
         return Step(gate)
-    if gate.resolved_at is not None and not ee.owner:
+    if (gate.resolved_at is not None or gate.phase is Phase.IGNORED) and not ee.owner:
         return Step(gate, (), (_tell(user_id, click_id, "This escalation is over: nothing "
                                      "to take.", channel),))
     if not on_rotation:
         return Step(gate, (), (_tell(user_id, click_id, "Only the Escalation Engineers on the "
                                      "current rotation can take this.", channel),))
-    if ee.owner and (ee.owner == user_id or owner_on_rotation or ee.outcome is not None):
+    # An escalation its EE sent on to Engineering is still theirs while it is open (the
+    # handoff lists it): an incoming EE takes it over like any other.
+    if ee.owner and (ee.owner == user_id or owner_on_rotation or not gate.ee_open):
         text = ("You already own this escalation." if ee.owner == user_id else
                 f"{slack_mention(ee.owner)} has already taken this escalation.")
         return Step(gate, (), (_tell(user_id, click_id, text, channel),))
@@ -159,7 +166,16 @@ def on_ee_outcome(gate: Gate, user_id: str, outcome: EEOutcome, now: datetime, *
         effects += _continue(gate, now)
     else:
         event = "ee_resolved"
-        if gate.phase is Phase.AWAITING_APPROVAL and gate.approval is None:
+        if ee.unclaimed and gate.phase is Phase.RFH:
+            # It had gone on to Tier 2 before this EE took it: its issue hears it is done.
+            effects.append(Effect(RFH_NOTE, "ee-resolved", {"text": (
+                f"The Escalation Engineer who took this request for help (Slack user {user_id}) "
+                "resolved it without Engineering after it had come here: close this issue "
+                "unless something is still wanted.")}))
+        # Only an emergency whose rule holds the SMOC's request back for the EE is closed by
+        # the EE's word; one on its way to the SMOC (its rule does not wait, or the wait is
+        # over) stays the SMOC's to decide, even before the request is posted.
+        if gate.phase is Phase.AWAITING_APPROVAL and gate.approval is None and ee.waiting:
             updates["phase"] = Phase.CLOSED  # the SMOC was never needed
     if gate.approval is not None:
         effects.append(Effect(UPDATE_APPROVAL, f"ee-{outcome.value}"))
@@ -175,8 +191,10 @@ def on_ee_wait_over(gate: Gate, now: datetime) -> Step:
     if gate.resolved_at is not None or (gate.ee is not None and gate.ee.outcome is not None):
         return Step(gate)
     ee = gate.ee.model_copy(update={"waiting": False}) if gate.ee else None
+    shown = (Effect(EE_UPDATE, "wait-over"),) if ee is not None and ee.ts else ()
     return Step(gate.model_copy(update={"ee": ee}),
-                (Record("ee_wait_over", DAEMON, {}),), smoc_effects(gate.decision, now))
+                (Record("ee_wait_over", DAEMON, {}),),
+                (*smoc_effects(gate.decision, now), *shown))
 
 
 def on_ee_quiet(gate: Gate, n: int, last_activity: datetime, quiet_minutes: float,

@@ -49,11 +49,13 @@ class Bucket(StrEnum):
 
 
 def zone_or(name: str, fallback: ZoneInfo) -> tuple[ZoneInfo, bool]:
-    """(the IANA zone `name`, False), or (fallback, True) when `name` is empty or unknown."""
+    """(the IANA zone `name`, False), or (fallback, True) when `name` is empty or unknown:
+    not a zone, a folder of zones ("America": IsADirectoryError) or too long for a file
+    name (OSError) alike."""
     if name:
         try:
             return ZoneInfo(name), False
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):
             pass
     return fallback, True
 

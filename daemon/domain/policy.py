@@ -154,13 +154,15 @@ class Fatigue(_Frozen):
     warn_consecutive_weekends: int | None = Field(
         default=2, ge=1, description="weekends in a row with at least one page")
 
-    def warnings(self, sleep_pages: int, weekend_pages: int, weekends_in_a_row: int
-                 ) -> tuple[str, ...]:
-        """Each threshold reached, in words."""
+    def warnings(self, sleep_pages: int, weekend_pages: int, weekends_in_a_row: int, *,
+                 weekend_now: bool = True) -> tuple[str, ...]:
+        """Each threshold reached, in words; `weekend_now` False: asked on a weekday, the
+        weekend pages are last weekend's."""
+        weekend = "pages this weekend" if weekend_now else "pages last weekend"
         found = []
         for figure, threshold, what in (
                 (sleep_pages, self.warn_sleep_pages, "sleep-hour pages"),
-                (weekend_pages, self.warn_weekend_pages, "pages this weekend"),
+                (weekend_pages, self.warn_weekend_pages, weekend),
                 (weekends_in_a_row, self.warn_consecutive_weekends, "weekends paged in a row")):
             if threshold is not None and figure >= threshold:
                 found.append(f"{what}: {figure} (the policy warns at {threshold})")
@@ -251,7 +253,8 @@ class Team(_Frozen):
     Every approval key left out is the settings' (`pagerduty.smoc_schedule_id`,
     `approval.smoc_user_id`, `approval.backup_user_ids`, `approval.backup_group_id`,
     `slack.approval_channel`, `slack.rfh_channel`); a team that names its own SMOC (schedule or
-    user) replaces both of the settings' SMOC keys.
+    user) replaces both of the settings' SMOC keys, and one that names its own backups (users,
+    even none, or group) both of the settings' backup keys.
     """
 
     name: Annotated[Text, Field(pattern=TEAM_NAME)]
@@ -269,6 +272,35 @@ class Team(_Frozen):
     rfh_channel: Annotated[Text, Field(pattern=_CHANNEL_ID)] | None = Field(
         default=None, description="Slack channel id (C… or G…)")
     rules: tuple[Rule, ...] = ()
+
+
+# Recognisers compared as recognition compares them (`domain.teams`): ids as written, names of
+# fields, desk groups and brands without case.
+_RECOGNISERS = {"pagerduty_services": False, "slack_channels": False, "desk_groups": True,
+                "desk_brands": True, "jsm_projects": True}
+
+
+def _shadowed(team: Team, at: Loc, claimed: dict[tuple[str, ...], str]
+              ) -> list[tuple[Loc, str]]:
+    """The recognisers of `team` that a team listed before it already has: teams are tried in
+    order, so they could never recognise this one. `claimed` collects them as teams go by."""
+    problems: list[tuple[Loc, str]] = []
+
+    def claim(key: tuple[str, ...], where: Loc, shown: str) -> None:
+        owner = claimed.setdefault(key, team.name)
+        if owner != team.name:
+            problems.append((where, f"{shown!r} already recognises team {owner!r} (teams are "
+                                    "tried in order: it could never recognise this one)"))
+
+    wanted = team.recognised_by
+    for field, values in wanted.fields.items():
+        for pos, value in enumerate(values):
+            claim(("fields", field.strip().casefold(), value.strip().casefold()),
+                  (*at, "fields", field, pos), value)
+    for name, fold in _RECOGNISERS.items():
+        for pos, value in enumerate(getattr(wanted, name)):
+            claim((name, value.strip().casefold() if fold else value), (*at, name, pos), value)
+    return problems
 
 
 _IGNORED_IN_SEVERITY = re.compile(r"[\s_-]+")
@@ -360,11 +392,13 @@ class Policy(_Frozen):
         problems: list[tuple[Loc, str]] = []
         seen: set[str] = set()
         shared = {rule.name for rule in self.rules}
+        claimed: dict[tuple[str, ...], str] = {}  # a recogniser -> the first team listing it
         for index, team in enumerate(self.teams or ()):
             if team.name in seen:
                 problems.append((("teams", index, "name"), f"team name {team.name!r} is taken"))
             seen.add(team.name)
             problems += self._check_rules(team.rules, ("teams", index, "rules"), set(shared))
+            problems += _shadowed(team, ("teams", index, "recognised_by"), claimed)
         if self.default_team is not None and self.default_team not in seen | {DEFAULT_TEAM}:
             problems.append((("default_team",), f"no team is named {self.default_team!r}; "
                              f"known: {', '.join(sorted(seen | {DEFAULT_TEAM}))}"))

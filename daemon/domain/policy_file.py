@@ -18,6 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from daemon.domain.policy import Conditions, Loc, Misplaced, Policy
+from daemon.yamlfile import bad_timestamp
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ def _dotted(loc: Loc) -> str:
 def _read_document(text: str, source: str) -> tuple[Any, yaml.Node | None]:
     """Parse YAML once into plain data and the node tree that remembers line numbers."""
     loader = yaml.SafeLoader(text)
+    node: yaml.Node | None = None
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
@@ -62,6 +64,19 @@ def _read_document(text: str, source: str) -> tuple[Any, yaml.Node | None]:
         line = mark.line + 1 if mark is not None else None
         problem = Problem("(document)", f"not valid YAML: {exc.problem}", line)
         raise PolicyError(source, [problem]) from exc
+    except RecursionError:
+        raise PolicyError(source, [Problem("(document)", "an alias (*name) inside the value its "
+                                           "anchor (&name) marks: the value would contain itself")]
+                          ) from None
+    except (ValueError, OverflowError) as exc:
+        # PyYAML reads 2026-02-30 as a date and fails outside its own error type.
+        found = bad_timestamp(node)
+        if found is None:
+            raise PolicyError(source, [Problem("(document)", f"not valid YAML: {exc}")]) from None
+        line, path, value = found
+        raise PolicyError(source, [Problem(
+            _dotted(path) or "(document)", f"{value!r} is not a date ({exc}); write a real date "
+            "as YYYY-MM-DD, or quote text", line, _rule_name(None, path))]) from None
     finally:
         loader.dispose()
     duplicates = [

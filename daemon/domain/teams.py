@@ -20,7 +20,7 @@ step, teams in the order the policy lists them):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Protocol
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
@@ -99,15 +99,17 @@ def _by_origin(team: Recognisable, escalation: Escalation) -> bool:
     if not escalation.source.desk:
         return False
     labels = {label.casefold() for label in escalation.labels}
-    return any(f"{prefix}{name}".casefold() in labels
+    return any(f"{prefix}{name.strip()}".casefold() in labels
                for key, prefix in DESK_LABELS.items()
                for name in getattr(wanted, key))
 
 
 def recognise(teams: Sequence[Recognisable], escalation: Escalation, default: str) -> str:
     """The name of the team `escalation` belongs to (see the module's order), else `default`."""
-    for found in (lambda team: _by_field(team, escalation.fields),
-                  lambda team: _by_origin(team, escalation)):
+    steps: tuple[Callable[[Recognisable], bool], ...] = (
+        lambda team: _by_field(team, escalation.fields),
+        lambda team: _by_origin(team, escalation))
+    for found in steps:
         for team in teams:
             if found(team):
                 return team.name

@@ -135,8 +135,12 @@ def on_facts(gate: Gate, escalation: Escalation, decision: Decision, now: dateti
             and escalation.status is Status.OPEN and gate.resolved_at is not None):
         step = step.then(_reopened(step.gate, escalation.source.value, now))
     # A withdrawn or merged incident asks nobody anything new: what it would have been is moot.
+    # Nor does an emergency not yet put to the SMOC (say, held back for its EE) whose incident
+    # is resolved: it is over, not a request for help for Tier 2 to pick up on Monday.
     if (step.gate.phase in _UNDECIDED and step.gate.resolved_at is None
-            and escalation.status in (Status.OPEN, Status.RESOLVED)):
+            and (escalation.status is Status.OPEN or (escalation.status is Status.RESOLVED
+                                                      and step.gate.phase
+                                                      is not Phase.AWAITING_APPROVAL))):
         step = step.then(_classify(step.gate, decision, rfh_due, now))
     if escalation.status.ended and step.gate.resolved_at is None:
         step = step.then(_ended(step.gate, escalation, now))
@@ -264,8 +268,17 @@ def _classify(gate: Gate, decision: Decision, rfh_due: datetime, now: datetime) 
             effects += smoc_effects(decision, now)
     if changed and phase is Phase.RFH:
         updates["rfh_due_at"] = rfh_due
-        effects += ([Effect(EE_OFFER, "offer")] if route is not None and gate.ee is None
-                    else rfh_effects())
+        if route is not None and gate.ee is None:
+            effects.append(Effect(EE_OFFER, "offer"))
+        elif gate.ee is not None and gate.ee.owner and gate.ee.outcome is None:
+            # An emergency its EE holds became a request for help: the EE still decides
+            # whether Engineering is needed ("Needs Engineering" sends it on).
+            updates["ee"] = gate.ee.model_copy(update={"waiting": False})
+        else:
+            effects += rfh_effects()
+    if changed and phase is Phase.IGNORED and gate.ee is not None and gate.ee.ts:
+        # Now ignored (say, marked a test): the EE offer stops offering.
+        effects.append(Effect(EE_UPDATE, f"ignored-{int(now.timestamp())}"))
     if decision.recheck_at is not None and phase is not Phase.AWAITING_APPROVAL:
         stamp = int(decision.recheck_at.timestamp())
         effects.append(Effect(RECHECK, f"at-{stamp}", run_at=decision.recheck_at))
@@ -674,7 +687,7 @@ def vendor_event_key(event_id: str) -> str:
 
 def on_page_event(gate: Gate, kind: str, who: str, now: datetime, event_id: str, *,
                   source: Source, page_round: int | None = None,
-                  responders: tuple[dict[str, str], ...] = ()) -> Step:
+                  responders: tuple[dict[str, str], ...] = (), incident_id: str = "") -> Step:
     """What happened to the Tier 2 page (assigned, acknowledged, escalated, reassigned,
     resolved).
 
@@ -683,9 +696,13 @@ def on_page_event(gate: Gate, kind: str, who: str, now: datetime, event_id: str,
     event is about (default: the current one); an earlier round's page is only noted on the
     timeline: its thread and state are history. `responders` (`{id, name, time_zone}` each)
     are the people the page reached by this event, kept for the load figures; "assigned"
-    (the page's own trigger) is only recorded, the thread heard of the page already."""
+    (the page's own trigger) is only recorded, the thread heard of the page already.
+    `incident_id`, PagerDuty's id of the page's incident, is kept too: notes and status
+    updates on it name only that id (an Events API trigger never learns it otherwise)."""
     event = "acknowledged" if kind == "acknowledged" else f"page_{kind}"
     extra: dict[str, Any] = {"responders": list(responders)} if responders else {}
+    if incident_id:
+        extra["incident_id"] = incident_id
     if page_round is not None and page_round != gate.round:
         return Step(gate, (Record(event, who or "pagerduty",
                                   {"event_id": event_id, "round": page_round, **extra},

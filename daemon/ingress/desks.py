@@ -12,7 +12,8 @@ Jira issue key), so the policy, approval, page, retro and report work as for any
 - customer: the Zendesk organization, or the JSM `Organizations` field (`customer_field`);
 - labels: the ticket's tags (Zendesk) or labels (Jira), plus `group:…`, `brand:…` (Zendesk) or
   `project:…` (Jira), so a policy rule (`labels_any`) can single out a team by desk group or
-  brand;
+  brand; a tag or label of the ticket's own that starts with one of those prefixes is left
+  out, so that only the ticket's group, brand and project say where it is;
 - declared_by: whoever changed the ticket and so fired the trigger or webhook.
 
 Parsing is defensive like the other sources (`ingress.fields`): what is absent or of another
@@ -73,7 +74,7 @@ def parse_zendesk(payload: object, *, field_names: Mapping[str, str]) -> DeskEve
     if updated_at is None:
         raise PayloadError("ticket has no updated_at")
     tags = ticket.get("tags")
-    labels = [*(tags.split() if isinstance(tags, str) else _texts(tags)),
+    labels = [*_own(tags.split() if isinstance(tags, str) else _texts(tags)),
               *_prefixed("group", ticket.get("group")), *_prefixed("brand", ticket.get("brand"))]
     status = read.text(ticket.get("status")).strip().casefold()
     priority = read.text(ticket.get("priority")).strip()
@@ -134,7 +135,7 @@ def parse_jsm(payload: object, *, field_names: Mapping[str, str], customer_field
         severity=read.text(read.obj(fields.get("priority")).get("name")),
         status=status, customer=_value_text(fields.get(customer_field)),
         fields=_named({k: v for k, v in custom.items() if v}, field_names),
-        labels=tuple(dict.fromkeys([*_texts(fields.get("labels")),
+        labels=tuple(dict.fromkeys([*_own(_texts(fields.get("labels"))),
                                     *_prefixed("project", project)])),
         links=_browse_link(read.text(issue.get("self")), key),
         declared_by=person(name=read.text(user.get("displayName")),
@@ -161,6 +162,16 @@ def _id_text(value: object) -> str:
 
 def _texts(values: object) -> list[str]:
     return [v.strip() for v in values if isinstance(v, str)] if isinstance(values, list) else []
+
+
+def _own(tags: list[str]) -> list[str]:
+    """The ticket's tags or labels without those that read like the `group:`, `brand:` and
+    `project:` labels we add: those say where the ticket is, and so which Tier 1 team approves
+    it (`domain.teams`); a tag is text anyone editing the ticket types."""
+    return [tag for tag in tags if not tag.casefold().startswith(_WHERE)]
+
+
+_WHERE = ("group:", "brand:", "project:")
 
 
 def _prefixed(prefix: str, value: object) -> list[str]:

@@ -68,6 +68,7 @@ class Tier2Load:
     weekends_in_a_row: int
     window_days: int
     warnings: tuple[str, ...] = ()  # the policy's fatigue thresholds reached, in words
+    weekend_now: bool = True  # False: asked on a weekday, `weekend_pages` are last weekend's
 
 
 @dataclass(frozen=True)
@@ -131,10 +132,17 @@ class EEOfferView:
     offered_to: tuple[str, ...]  # chat user ids of the EEs on rotation
     owner_id: str = ""
     outcome: str = ""  # "" / "resolved" / "engineering"
+    outcome_by: str = ""  # chat user id of the EE who said it (the owner may change after)
     wait_minutes: float = 0  # an emergency waiting this long for an EE before the SMOC
     shadow: bool = False  # SHADOW mode: the offer says so (nobody is paged, no issue opened)
     links: dict[str, str] = field(default_factory=dict)
     ended: str = ""  # why no EE is needed any more (resolved, withdrawn), in words
+    # The owner sent it on to Engineering and it is still open: it is still theirs, and an
+    # incoming EE takes it over after a rotation change.
+    take_over: bool = False
+    # Nobody took it in time: it went on without an EE (to Tier 2, or to the SMOC).
+    went_on: bool = False
+    smoc_asked: bool = False  # an emergency put to the SMOC (no longer held back for an EE)
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,9 @@ FIELD_MAX_CHARS = {"title": 200, "reference": 100, "customer": 200, "severity": 
                    "reason": 1000, "note": 1000, "person": 200, "event": 300}
 """Our own budget per untrusted field inside the 3000-character section, so that one huge
 value cannot push the others (Why, criteria, links) out of the message."""
+EVENTS_SHOWN = 3
+"""Customer events in progress named on an approval request; the rest are counted, so that
+many (a calendar anyone may edit) cannot push the flags and links out either."""
 
 
 class Client:
@@ -374,7 +377,8 @@ def load_line(load: Tier2Load) -> str:
     who = "Tier 2 on call" if load.on_call else "Tier 2 paged last"
     sleep = f"{load.sleep_pages} sleep-hour page{'' if load.sleep_pages == 1 else 's'}"
     line = (f":bar_chart: *{who}:* {slack_literal(load.name) or '(unnamed)'}, "
-            f"{_times(load.weekend_pages)} this weekend, {sleep}, {load.pages} in all "
+            f"{_times(load.weekend_pages)} {'this' if load.weekend_now else 'last'} weekend, "
+            f"{sleep}, {load.pages} in all "
             f"(last {load.window_days} days)")
     if load.weekends_in_a_row > 1:
         line += f", {load.weekends_in_a_row} weekends in a row"
@@ -400,8 +404,11 @@ def _summary(view: ApprovalView) -> str:
         lines.append(f"*Escalation Engineer (DRI):* {slack_mention(view.ee_id)}{said}")
     if view.criteria:
         lines.append("*Criteria:* " + ", ".join(criterion_words(c) for c in view.criteria))
-    for event in view.customer_events:
+    for event in view.customer_events[:EVENTS_SHOWN]:
         lines.append(f":calendar: *Customer event in progress:* {_field(event, 'event')}")
+    if len(view.customer_events) > EVENTS_SHOWN:
+        lines.append(f":calendar: … and {len(view.customer_events) - EVENTS_SHOWN} more "
+                     "customer events in progress (the timeline lists them)")
     flags = [name for name, on in (("Weekend", view.weekend), ("Off hours", view.off_hours)) if on]
     if flags:
         lines.append(":crescent_moon: " + " · ".join(flags))

@@ -59,6 +59,12 @@ def offer_blocks(view: EEOfferView) -> list[Block]:
     if view.emergency and view.wait_minutes and not view.owner_id:
         lines.append(f":hourglass: The SMOC is asked in {view.wait_minutes:g} minutes unless an "
                      "EE takes it and resolves it without Engineering.")
+    if view.emergency and view.smoc_asked and not view.went_on:
+        lines.append(":arrow_right: The SMOC was asked: they decide whether Tier 2 is paged.")
+    if view.went_on:
+        lines.append(":arrow_right: No EE took it in time: it went on to "
+                     + ("the SMOC" if view.emergency else "Tier 2 (the request-for-help issue)")
+                     + ". An EE who takes it now is its DRI there.")
     if view.owner_id:
         lines.append(f"*DRI:* {slack_mention(view.owner_id)}")
     if view.links:
@@ -68,11 +74,17 @@ def offer_blocks(view: EEOfferView) -> list[Block]:
     if view.outcome or view.ended:
         said = {"resolved": ":white_check_mark: Resolved without Engineering",
                 "engineering": ":arrow_right: Needs Engineering: continues to Tier 2"}
-        text = said.get(view.outcome, "") + (f" by {slack_mention(view.owner_id)}"
-                                             if view.outcome else "")
+        text = said.get(view.outcome, "") + (
+            f" by {slack_mention(view.outcome_by or view.owner_id)}" if view.outcome else "")
         if view.ended:
             text = (text + ". " if text else "") + _lit(view.ended)
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=text)]))
+        if view.take_over:
+            # Sent on to Engineering, the escalation is still its EE's: after a rotation
+            # change an incoming EE takes it over.
+            blocks.append(ActionsBlock(block_id=EE_BLOCK, elements=[
+                ButtonElement(text="Take it over", action_id=TAKE_ACTION,
+                              value=view.escalation_id)]))
     elif not view.owner_id:
         blocks.append(ActionsBlock(block_id=EE_BLOCK, elements=[
             ButtonElement(text="Take it", action_id=TAKE_ACTION, value=view.escalation_id,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from daemon.clock import to_datetime
+from daemon.domain.fatigue import weekend_of
 from daemon.domain.gate import Gate, Phase, Verdict
 from daemon.domain.policy import Approval, Policy
 from daemon.domain.teams import DEFAULT_TEAM, team_of_channel
@@ -60,12 +61,13 @@ from daemon.jobs.policy import judge_again
 from daemon.jobs.routing import Routing, routing
 from daemon.jobs.views import approval_view, escalation_subject
 from daemon.logging import get_logger
-from daemon.reporting.load import load_load, recent_load
-from daemon.store import Changes, DeliveryState, Job, NewEvent
+from daemon.reporting.load import STREAK_WEEKS, load_load, recent_load
+from daemon.store import Changes, DeliveryState, Job, NewEvent, TimelineEntry
 from daemon.workers.retry import Permanent, Retry
 from daemon.workers.runner import Recorder
 
 EVIDENCE = "evidence"  # the key of the evidence pack in `approval_requested` details
+TIER2_LOAD = "tier2_load"  # ... and of the Tier 2 load line it showed
 INTERACTION = "slack_interaction"
 COMMAND = "slack_command"
 _AGREE_SLACK_S = 1.0
@@ -90,12 +92,37 @@ class Deciders:
 def with_evidence(event: NewEvent, view: ApprovalView) -> NewEvent:
     """The `approval_requested` entry with what the SMOC was shown of the evidence pack
     (`evidence`: present, missing, complete): the source of `report`'s evidence completeness,
-    one per request (a reopened incident's new round records its own)."""
+    one per request (a reopened incident's new round records its own). A policy that lists
+    no evidence showed none: nothing is recorded, so the request counts in no completeness.
+    The Tier 2 load line it showed is kept too (`tier2_load`, null for none), so every later
+    rendering of the message shows the same."""
     if event.event != "approval_requested":
         return event
-    return dataclasses.replace(event, details={**event.details, EVIDENCE: {
-        "present": list(view.evidence_present), "missing": list(view.evidence_missing),
-        "complete": not view.evidence_missing}})
+    details = {**event.details, TIER2_LOAD: (dataclasses.asdict(view.tier2_load)
+                                             if view.tier2_load is not None else None)}
+    if view.evidence_present or view.evidence_missing:
+        details[EVIDENCE] = {
+            "present": list(view.evidence_present), "missing": list(view.evidence_missing),
+            "complete": not view.evidence_missing}
+    return dataclasses.replace(event, details=details)
+
+
+def shown_load(entries: list[TimelineEntry], channel: str, ts: str
+               ) -> tuple[bool, Tier2Load | None]:
+    """(found, the load) the request posted as `channel`/`ts` showed; found is False for a
+    request recorded before the load was kept."""
+    for entry in reversed(entries):
+        if (entry.event == "approval_requested" and entry.details.get("ts") == ts
+                and entry.details.get("channel") == channel and TIER2_LOAD in entry.details):
+            kept = entry.details[TIER2_LOAD]
+            if not isinstance(kept, dict):
+                return True, None
+            try:
+                return True, Tier2Load(**{**kept,
+                                          "warnings": tuple(kept.get("warnings") or ())})
+            except TypeError:  # kept by another version: worked out again instead
+                return False, None
+    return False, None
 
 
 class Approvals:
@@ -184,6 +211,15 @@ class Approvals:
         return step.then(on_nobody_can_approve(
             step.gate, deciders.note, escalation_subject(current), now))
 
+    async def shown_tier2_load(self, current: Loaded) -> Tier2Load | None:
+        """The load the request showed when posted; worked out again (as of then) only for
+        a request recorded before it was kept."""
+        approval = current.gate.approval
+        assert approval is not None
+        found, load = shown_load(await self.deps.store.timeline(current.row.id),
+                                 approval.channel, approval.ts)
+        return load if found else await self.tier2_load(approval.requested_at)
+
     async def tier2_load(self, until: datetime) -> Tier2Load | None:
         """The recent pages of the Tier 2 engineer who would be paged, as of `until`: whoever
         is on call on `pagerduty.tier2_schedule_id`, else (no schedule, nobody on call, or the
@@ -191,8 +227,12 @@ class Approvals:
         One range read of the window's page entries; never holds up the request."""
         policy = self.deps.policy.current()
         fatigue = policy.fatigue
-        load = await load_load(self.deps.store, until - timedelta(days=fatigue.window_days),
-                               until, policy.business_hours.zone)
+        since = until - timedelta(days=fatigue.window_days)
+        # Weekends in a row reach further back than the window: read that far, the page
+        # entries only (on the request's way to the SMOC: the decisions are not wanted here).
+        load = await load_load(self.deps.store,
+                               min(since, until - timedelta(weeks=STREAK_WEEKS)),
+                               until, policy.business_hours.zone, pages_only=True)
         on_call = None
         if self.deps.pager is not None:
             try:
@@ -202,21 +242,26 @@ class Approvals:
         if on_call is not None:
             responder_id, name = on_call
         else:
-            paged = [(c.at, e.responder_id, e.name) for e in load.engineers for c in e.caused_by]
+            paged = [(c.at, e.responder_id, e.name) for e in load.engineers for c in e.caused_by
+                     if c.at >= since]
             if not paged:
                 return None
             _, responder_id, name = max(paged)
-        recent = recent_load(load, responder_id, until)
-        if recent is None:  # on call, and not paged by tier2gate in the window
+        recent = recent_load(load, responder_id, until, since)
+        if recent is None:  # on call, and never paged by tier2gate as far back as read
             return Tier2Load(name=name, on_call=True, pages=0, weekend_pages=0, sleep_pages=0,
-                             weekends_in_a_row=0, window_days=fatigue.window_days)
+                             weekends_in_a_row=0, window_days=fatigue.window_days,
+                             weekend_now=weekend_of(until, policy.business_hours.zone)
+                             is not None)
         return Tier2Load(
             name=recent.name if on_call is None else name, on_call=on_call is not None,
             pages=recent.pages, weekend_pages=recent.weekend_pages,
             sleep_pages=recent.sleep_pages, weekends_in_a_row=recent.consecutive_weekends,
             window_days=fatigue.window_days,
+            weekend_now=recent.weekend_now,
             warnings=fatigue.warnings(recent.sleep_pages, recent.weekend_pages,
-                                      recent.consecutive_weekends))
+                                      recent.consecutive_weekends,
+                                      weekend_now=recent.weekend_now))
 
     async def approver_ids(self) -> tuple[str, ...]:
         """Who may decide now for the implicit team, SMOC first (the people told when a failure
@@ -312,7 +357,7 @@ class Approvals:
         user_id = str(job.payload["user"])
         view = approval_view(current, self.deps.settings, self._now(),
                              policy=self.deps.policy.current(),
-                             tier2_load=await self.tier2_load(current.gate.approval.requested_at))
+                             tier2_load=await self.shown_tier2_load(current))
         ref = await self.deps.need_chat().post_approval(user_id, view)
 
         async def record() -> Changes | None:
@@ -338,10 +383,10 @@ class Approvals:
         if current is None or current.gate.approval is None:
             return
         approval = current.gate.approval
-        # The load as it was when the SMOC was asked: this escalation's own page is no news.
+        # The load the SMOC was shown when asked: this escalation's own page is no news.
         view = approval_view(current, self.deps.settings, self._now(),
                              policy=self.deps.policy.current(),
-                             tier2_load=await self.tier2_load(approval.requested_at))
+                             tier2_load=await self.shown_tier2_load(current))
         chat = self.deps.need_chat()
         for channel, ts in ((approval.channel, approval.ts), *approval.copies):
             await chat.update_approval(MessageRef(channel, ts), view)

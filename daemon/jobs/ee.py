@@ -27,6 +27,7 @@ from daemon.domain.ee import (
 from daemon.domain.gate import EEOutcome, Phase
 from daemon.domain.transitions import Step
 from daemon.integrations.base import Chat, EEOfferView, MessageRef
+from daemon.integrations.shorten import shorten, shorten_mrkdwn
 from daemon.integrations.slack_payloads import EEClick
 from daemon.jobs.deps import Deps
 from daemon.jobs.escalations import Loaded, changes_for, loaded
@@ -42,6 +43,11 @@ from daemon.workers.runner import Recorder
 ROTATION_CHECK = "ee_rotation"
 HANDOFF = "ee_handoff"
 _QUIET_EVENTS = ("ee_reminded",)  # a reminder is not news: it does not reset the quiet clock
+# The handoff is one Slack message (at most 40,000 characters of text): each listed escalation
+# gets a bounded line, and what does not fit is counted and left to the EE page (`/ee`).
+_HANDOFF_TITLE_MAX_CHARS = 150
+_HANDOFF_LINE_MAX_CHARS = 1_200
+_HANDOFF_MAX_CHARS = 36_000
 
 log = get_logger("tier2gate.ee")
 
@@ -63,6 +69,9 @@ def offer_view(current: Loaded, offered_to: tuple[str, ...], *, wait_minutes: fl
     if gate.resolved_at is not None and not (ee and ee.outcome):
         ended = (f"The source incident {'was ' + gate.ended_as if gate.ended_as else 'is over'}"
                  ": nothing is needed any more.")
+    elif gate.phase is Phase.IGNORED and not (ee and ee.outcome):
+        why = gate.decision.reason if gate.decision else "no rule asks for help"
+        ended = f"The policy now ignores this escalation ({why}): nothing is needed any more."
     return EEOfferView(
         escalation_id=current.row.id, title=escalation.title or "(untitled)",
         reference=escalation.reference, customer=escalation.customer,
@@ -70,7 +79,12 @@ def offer_view(current: Loaded, offered_to: tuple[str, ...], *, wait_minutes: fl
         emergency=gate.emergency, reason=gate.decision.reason if gate.decision else "",
         offered_to=offered_to, owner_id=ee.owner if ee else "",
         outcome=ee.outcome.value if ee and ee.outcome else "",
-        wait_minutes=wait_minutes, links=public or {}, ended=ended, shadow=shadow)
+        outcome_by=ee.outcome_by if ee else "",
+        wait_minutes=wait_minutes, links=public or {}, ended=ended, shadow=shadow,
+        take_over=gate.ee_open and ee is not None and ee.outcome is EEOutcome.ENGINEERING,
+        went_on=ee is not None and ee.unclaimed and ee.outcome is None,
+        smoc_asked=gate.approval is not None or (
+            gate.phase is Phase.AWAITING_APPROVAL and ee is not None and not ee.waiting))
 
 
 class EEJobs:
@@ -120,6 +134,14 @@ class EEJobs:
             step = on_ee_offered(gate, rotation.id, rotation.user_ids, gate.ee.channel,
                                  gate.ee.ts, now, waiting=wait > 0, unclaimed_at=None)
             return self._changes(current, step, now)
+        take_within = settings.ee.take_within_minutes
+        if not gate.emergency and job.attempts > 1 \
+                and now.timestamp() - job.created_at >= take_within * 60:
+            # Tried and tried (Slack failing): the EEs could not have taken it in time either,
+            # so it goes on to the RFH path as if nobody had. An emergency has its own bound.
+            why = f"the EE offer could not be posted within {take_within:g} minutes"
+            log.error("ee.offer_failed", escalation_id=current.row.id, error=why)
+            return self._changes(current, on_ee_nobody(gate, why, now), now)
         view = offer_view(current, rotation.user_ids, wait_minutes=wait,
                           public=links(current, settings), shadow=self.deps.shadow)
         chat = self.deps.need_chat()
@@ -133,7 +155,7 @@ class EEJobs:
             log.error("ee.offer_failed", escalation_id=current.row.id, error=str(exc))
             why = f"the EE offer could not be posted: {exc}"
             return self._changes(current, on_ee_nobody(gate, why, now), now)
-        unclaimed_at = now + timedelta(minutes=settings.ee.take_within_minutes)
+        unclaimed_at = now + timedelta(minutes=take_within)
 
         async def record() -> Changes | None:
             fresh = await self._load(job.escalation_id)
@@ -241,29 +263,45 @@ class EEJobs:
         return self._changes(current, step, now, done) or Changes(delivery_done=done)
 
     async def check_rotation(self, _job: Job) -> Changes:
-        """Hand the current rotation over once: its handoff job's key is the rotation's id.
+        """Hand the current rotation over once: its handoff job's key is the rotation's first
+        day.
 
         A rotation older than the retention of finished jobs is not handed over (its handoff
         job may have been pruned: it would be sent again)."""
         now_s = self.deps.clock.now()
         jobs: list[NewJob] = [rotation_check_job(self.deps.settings.ee, now_s, next_period=True)]
         rotation = self.rotation(to_datetime(now_s))
-        recent = timedelta(days=self.deps.settings.retention.jobs_days - 1)
+        # A day's margin for the job to finish and be kept, or half the retention when it is
+        # shorter than two days (at least one day is kept: the window is never empty).
+        kept = self.deps.settings.retention.jobs_days
+        recent = timedelta(days=max(kept - 1, kept / 2))
         if rotation is not None and to_datetime(now_s) - rotation.start < recent:
-            jobs.append(NewJob(HANDOFF, f"{HANDOFF}:{rotation.id}", {"rotation": rotation.id}))
+            # Keyed by the first day: a rotation whose end or people are edited in the roster
+            # (someone stays a week longer) is the same rotation, handed over once.
+            first = rotation.first_day.isoformat()
+            jobs.append(NewJob(HANDOFF, f"{HANDOFF}:{first}",
+                               {"rotation": rotation.id, "first_day": first}))
         return Changes(jobs=tuple(jobs))
 
     async def handoff(self, job: Job) -> Changes | None:
         """One message to the incoming EEs listing every open escalation the outgoing EEs
-        own, with its state, last update and links; each listed escalation notes it."""
+        own (the previous rotation's, and any earlier owner off this rotation whose work nobody
+        took over), with its state, last update and links; each listed escalation notes it."""
         roster = self.deps.roster.current()
-        rotation = next((r for r in roster.rotations if r.id == job.payload["rotation"]), None)
+        first = job.payload.get("first_day")
+        rotation = next((r for r in roster.rotations
+                         if (r.first_day.isoformat() == first if first
+                             else r.id == job.payload["rotation"])), None)
         if rotation is None:
             log.warning("ee.handoff_rotation_gone", rotation=job.payload["rotation"])
             return None
         previous = roster.before(rotation)
-        outgoing = tuple(u for u in (previous.user_ids if previous else ())
-                         if u not in rotation.user_ids)
+        # The previous rotation's EEs, and anyone off this rotation who still owns open work
+        # (an earlier rotation's EE whose escalations nobody took over): minus those who stay.
+        still_own = sorted(await self.deps.store.ee_open_per_owner())
+        outgoing = tuple(u for u in dict.fromkeys(
+            (*(previous.user_ids if previous else ()), *still_own))
+            if u not in rotation.user_ids)
         owned = await self.deps.store.ee_open_owned_by(outgoing)
         channel = self.deps.settings.ee.offer_channel(self.deps.settings.slack)
         if not channel:
@@ -299,15 +337,23 @@ def handoff_text(rotation: Rotation, outgoing: tuple[str, ...],
         return head + f"\nNo open escalation is handed over{who}."
     lines = [head, f"Open escalations owned by the outgoing EEs ({len(owned)}). Ownership "
                    "moves only when one of you takes it over: press Take it on its EE offer."]
-    for owner, row in owned:
+    size = sum(len(line) + 1 for line in lines)
+    for listed, (owner, row) in enumerate(owned):
         current = loaded(row)
         found = links(current, deps.settings)
         if current.gate.ee is not None and current.gate.ee.ts:
             found["EE offer"] = slack_permalink(current.gate.ee.channel, current.gate.ee.ts)
         updated = human_time(to_datetime(row.updated_at))
-        line = (f"• {escalation_subject(current)}: {slack_literal(current.escalation.title)} · "
+        title = shorten(current.escalation.title, _HANDOFF_TITLE_MAX_CHARS)
+        line = (f"• {escalation_subject(current)}: {slack_literal(title)} · "
                 f"{row.state} · owner {slack_mention(owner)} · last update {updated}")
         if found:
             line += " · " + " · ".join(slack_link(url, name) for name, url in found.items())
+        line = shorten_mrkdwn(line, _HANDOFF_LINE_MAX_CHARS)
+        if size + len(line) + 1 > _HANDOFF_MAX_CHARS:
+            lines.append(f"…and {len(owned) - listed} more: the Escalation Engineers page of "
+                         "the dashboard lists them all.")
+            break
+        size += len(line) + 1
         lines.append(line)
     return "\n".join(lines)

@@ -103,9 +103,10 @@ def ee_work(escalation_id: str, escalation: Escalation, gate: Gate) -> EEWork | 
     ee = gate.ee
     if ee is None:
         return None
-    # Asking the SMOC reaches Engineering either way: a page, or a request for help to Tier 2.
-    engineering = ee.outcome is EEOutcome.ENGINEERING or gate.ever_paged or ee.unclaimed or (
-        gate.approval is not None and ee.outcome is not EEOutcome.RESOLVED)
+    # Asking the SMOC reaches Engineering either way: a page, or a request for help to Tier 2,
+    # whatever the EE says meanwhile (the SMOC still decides).
+    engineering = (ee.outcome is EEOutcome.ENGINEERING or gate.ever_paged or ee.unclaimed
+                   or gate.approval is not None)
     return EEWork(
         escalation_id=escalation_id, rotation=ee.rotation,
         opened_at=escalation.created_at.timestamp(), offered_at=ee.offered_at.timestamp(),

@@ -5,7 +5,9 @@ Two periodic jobs, each one per period across all replicas (keyed by the period'
 
 - `retro_poll` reads open retro issues back from the tracker, a bounded batch per run (the
   next batch follows a minute later, resuming after the last id read), and records
-  `retro_closed` (with the sections still empty) once the tracker says closed. A retro open
+  `retro_closed` (with the sections still empty) once the tracker says closed. One closed
+  with a section empty is read on for `retro_overdue_days` after it closed: written then,
+  it is recorded closed again, complete. A retro open
   longer than `followthrough.retro_overdue_days` gets one reminder per such period in the
   escalation's Slack thread: the `retro_reminded` entry (once key per period) and the
   `thread_note` job (key per period) are written together, so a restart or a second replica
@@ -42,6 +44,7 @@ from daemon.store import Changes, Job, NewEvent, NewJob, TimelineEntry
 from daemon.store.followthrough import (
     RESUMED_PREFIX,
     RETRO_CLOSED,
+    RETRO_COMPLETED_KEY,
     UPDATE_OVERDUE,
     UPDATE_RESUMED,
 )
@@ -102,11 +105,15 @@ class Followthrough:
         tracker = self.deps.tracker
         if tracker is None or self.deps.shadow:
             return Changes(jobs=(nxt,))
-        batch = await self.deps.store.open_retros(after, settings.retro_poll_batch)
+        overdue_s = settings.retro_overdue_days * 86400
+        # A retro closed with a section empty is read on for as long as an open one is given:
+        # its sections may be written after the close.
+        batch = await self.deps.store.open_retros(after, settings.retro_poll_batch,
+                                                  closed_since=now_s - overdue_s)
         events: list[NewEvent] = []
         jobs: list[NewJob] = []
         last = after
-        for escalation_id, opened_at in batch:
+        for escalation_id, opened_at, closed_at in batch:
             try:
                 state = await tracker.find_state(retro_marker(escalation_id))
             except Retry as exc:
@@ -126,13 +133,21 @@ class Followthrough:
             if state is None:
                 log.warning("retro_poll.not_found", escalation_id=escalation_id)
                 continue
+            missing = missing_sections(state.body)
+            if closed_at is not None:
+                # Seen closed before with a section empty: now complete, it counts as such
+                # (a second `retro_closed`, once); reopened in the tracker, it is not
+                # reminded of (it was closed once).
+                if state.closed and not missing:
+                    events.append(NewEvent(escalation_id, RETRO_CLOSED, "tracker", now_s, {
+                        "url": state.ref.url, "complete": True, "missing": [],
+                        "completed_after_close": True}, RETRO_COMPLETED_KEY))
+                continue
             if state.closed:
-                missing = missing_sections(state.body)
                 events.append(NewEvent(escalation_id, RETRO_CLOSED, "tracker", now_s, {
                     "url": state.ref.url, "complete": not missing, "missing": list(missing)},
                     RETRO_CLOSED))
                 continue
-            overdue_s = settings.retro_overdue_days * 86400
             period = math.floor((now_s - opened_at) / overdue_s)
             if period >= 1:
                 reminder = await self._reminder(escalation_id, period, now_s - opened_at,
@@ -213,15 +228,23 @@ class Followthrough:
             return events, []
         latest = max([min(engaged), current.escalation.updated_at.timestamp(),
                       *(e.at for e in entries if e.event in UPDATE_EVENTS)])
-        latest = max(latest, await self._thread_activity(current, latest) or latest)
+        replied, unseen = await self._thread_activity(current, latest)
+        latest = max(latest, replied or latest)
         if spell is not None:
             if latest <= float(spell.details["last_update_at"]):
                 return events, []  # still quiet: it was nudged once, that is enough
             events.append(self._resumed(escalation_id, spell, latest, now_s, "update"))
+        # The incident's severity now (raised or lowered since the page), else the decision's.
+        policy = self.deps.policy.current()
         facts = gate.decision.facts if gate.decision else None
-        severity = facts.severity if facts else None
-        minutes = self.deps.policy.current().cadence_minutes(severity)
-        if minutes is None or now_s - latest < minutes * 60:
+        severity = (policy.canonical_severity(current.escalation.severity)
+                    or (facts.severity if facts else None))
+        minutes = policy.cadence_minutes(severity)
+        # A thread Slack would not show just now (rate-limited, down) may be where people
+        # talk: its silence is not taken for a quiet spell until twice the cadence.
+        # Quiet for as long as really passed: a wall clock stepped forward is no silence.
+        quiet_s = self.deps.clock_watch.elapsed_since(latest)
+        if minutes is None or quiet_s < minutes * 60 * (2 if unseen else 1):
             return events, []
         once = f"{UPDATE_OVERDUE}:{latest:.3f}"
         if any(e.details.get("once_key") == once for e in entries):
@@ -230,7 +253,7 @@ class Followthrough:
         events.append(NewEvent(escalation_id, UPDATE_OVERDUE, DAEMON, now_s, {
             "once_key": once, "last_update_at": latest, "due_at": due_s,
             "cadence_minutes": minutes, "severity": severity}, once))
-        quiet_min = round((now_s - latest) / 60)
+        quiet_min = round(quiet_s / 60)
         text = (f":speech_balloon: No update on this {slack_literal(severity or '')} emergency "
                 f"for {quiet_min} min (the cadence is every {minutes:g} min). "
                 f"{self._holder(current)}: please post an update in the incident or in this "
@@ -248,19 +271,22 @@ class Followthrough:
             "once_key": spell.details["once_key"], "overdue_s": round(overdue_s, 3),
             "why": why}, once)
 
-    async def _thread_activity(self, current: Loaded, since_s: float) -> float | None:
-        """A person's newest reply in the thread, when Slack answers; an unreadable thread
-        leaves the other updates to judge by (a nudge it causes goes to the same Slack)."""
+    async def _thread_activity(self, current: Loaded, since_s: float
+                               ) -> tuple[float | None, bool]:
+        """(a person's newest reply in the thread, whether the thread could not be read just
+        now). Slack refusing for good (no scope, no channel) leaves the other updates to judge
+        by (a nudge it causes goes to the same Slack); a rate limit or an outage is `True`:
+        people may be talking there."""
         approval = current.gate.approval
         if self.deps.chat is None or approval is None:
-            return None
+            return None, False
         try:
             return await self.deps.chat.thread_activity(
-                MessageRef(approval.channel, approval.ts), since_s)
+                MessageRef(approval.channel, approval.ts), since_s), False
         except (Retry, Permanent) as exc:
             log.warning("cadence.thread_unreadable", escalation_id=current.row.id,
                         reason=exc.reason)
-            return None
+            return None, isinstance(exc, Retry)
 
     @staticmethod
     def _holder(current: Loaded) -> str:

@@ -11,9 +11,11 @@ twice. The notice is tagged with the key, and a retry after a crash between Slac
 the commit finds it instead of posting again.
 
 The heads-up lists the customer events from the slot until the weekend is over (the first
-local day after the policy's `weekend_days`) and who is on call for Tier 2 then
-(`pagerduty.tier2_schedule_id`). With no events it posts nothing. A job that runs after its
-weekend ended (the daemon was down) posts nothing either: news of a past weekend helps nobody.
+local day after the policy's `weekend_days` and the holidays that follow them) and who is on
+call for Tier 2 then (`pagerduty.tier2_schedule_id`). With no events it posts nothing, unless
+a calendar source could not be read: then it says so (with the events that are known), since
+silence would read as a quiet weekend. A job that runs after its weekend ended (the daemon was
+down) posts nothing either: news of a past weekend helps nobody.
 """
 
 from __future__ import annotations
@@ -34,6 +36,9 @@ from daemon.workers.retry import Permanent, Retry
 HEADSUP = "events_headsup"
 LATE_START_S = 86400.0  # a process started this long after a slot still sends its heads-up
 _ONCALL_TRIES = 3  # then the heads-up goes out saying the on-call lookup failed
+# Slack cuts a message past 40,000 characters (`integrations.slack.TEXT_MAX_CHARS`): the events
+# that do not fit are counted in a last line instead of vanishing in the cut.
+HEADSUP_MAX_CHARS = 39_000
 
 log = get_logger("tier2gate.customer_events")
 
@@ -57,14 +62,16 @@ def slots_around(hours: BusinessHours, settings: CustomerEventSettings, now: dat
 
 
 def weekend_end(hours: BusinessHours, slot: datetime) -> datetime:
-    """Local midnight starting the first day after the weekend that follows (or holds) `slot`.
-    Without weekend days: three days after the slot."""
+    """Local midnight starting the first day after the weekend that follows (or holds) `slot`,
+    lengthened by the public holidays and closing days next to it (a Labor Day Monday is
+    covered like the weekend, and no heads-up comes before it). Without weekend days: three
+    days after the slot."""
     if not hours.weekend_days:
         return slot + timedelta(days=3)
     day = hours.local(slot).date()
     while WEEKDAYS[day.weekday()] not in hours.weekend_days:
         day += timedelta(days=1)
-    while WEEKDAYS[day.weekday()] in hours.weekend_days:
+    while WEEKDAYS[day.weekday()] in hours.weekend_days or hours.is_holiday(day):
         day += timedelta(days=1)
     return datetime.combine(day, time(0), tzinfo=hours.zone).astimezone(UTC)
 
@@ -86,16 +93,31 @@ def scheduled(hours: BusinessHours, settings: CustomerEventSettings, now: dateti
 
 
 def headsup_text(hours: BusinessHours, since: datetime, until: datetime,
-                 events: dict[str, tuple[CustomerEvent, ...]], on_call: str) -> str:
-    """Slack mrkdwn: every customer name and summary is made literal (calendar text)."""
+                 events: dict[str, tuple[CustomerEvent, ...]], on_call: str,
+                 problem: str = "") -> str:
+    """Slack mrkdwn: every customer name and summary is made literal (calendar text), and so
+    is `problem`, why some calendar source could not be read (it never quotes the URL)."""
     lines = [f":calendar: *Customer events this weekend* ({_local(hours, since)} to "
              f"{_local(hours, until)}, {hours.timezone})", on_call]
+    if problem:
+        lines.append(":warning: The customer-events calendar could not be read, so this list "
+                     f"may miss events{'' if events else ' (none is known)'}: "
+                     f"{slack_literal(problem)}")
+    size = sum(len(line) + 1 for line in lines)
+    left = sum(len(found) for found in events.values())
     for customer, found in events.items():
-        lines.append(f"*{slack_literal(customer)}*")
-        for event in found:
+        header = f"*{slack_literal(customer)}*"
+        for n, event in enumerate(found):
             what = event.kind.value + (f": {slack_literal(event.summary)}" if event.summary
                                        else "")
-            lines.append(f"• {what}, {_local(hours, event.start)} to {_local(hours, event.end)}")
+            line = f"• {what}, {_local(hours, event.start)} to {_local(hours, event.end)}"
+            adding = ([header] if n == 0 else []) + [line]
+            if size + sum(len(text) + 1 for text in adding) > HEADSUP_MAX_CHARS:
+                lines.append(f"… and {left} more events (the calendar has them all)")
+                return "\n".join(lines)
+            lines += adding
+            size += sum(len(text) + 1 for text in adding)
+            left -= 1
     return "\n".join(lines)
 
 
@@ -120,7 +142,8 @@ class Headsup:
             log.warning("customer_events.headsup_skipped", key=job.key, why="weekend is over")
             return None
         events = deps.events.current().by_customer(slot, until)
-        if not events:
+        problem = deps.events.problem  # no events known may be a calendar that failed
+        if not events and not problem:
             log.info("customer_events.headsup_skipped", key=job.key, why="no events")
             return None
         channel = deps.settings.slack.tier2()
@@ -132,8 +155,8 @@ class Headsup:
             log.info("customer_events.headsup_found", key=job.key)  # posted before a crash
             return None
         on_call = await self._on_call(chat, slot, until, job.attempts)
-        await chat.post_notice(channel, headsup_text(hours, slot, until, events, on_call),
-                               key=job.key)
+        await chat.post_notice(channel, headsup_text(hours, slot, until, events, on_call,
+                                                     problem), key=job.key)
         log.info("customer_events.headsup_posted", key=job.key, customers=len(events),
                  events=sum(len(found) for found in events.values()))
         return None

@@ -255,10 +255,14 @@ class Intake:
 
     async def _incident_update(self, delivery: Delivery, incident_id: str, event_type: str,
                                agent: str, event_id: str) -> Changes:
-        """A note or a status update on an escalation's PagerDuty incident: news from the
-        people working it, which keeps the update cadence (`jobs.followthrough`). Recorded
-        once per event (`incident_update`); its text stays in PagerDuty."""
+        """A note or a status update on an escalation's PagerDuty incident, or on the Tier 2
+        page tier2gate sent for it: news from the people working it, which keeps the update
+        cadence (`jobs.followthrough`). Recorded once per event (`incident_update`); its text
+        stays in PagerDuty."""
         row = await self.deps.store.find_escalation(Source.PAGERDUTY, incident_id)
+        if row is None:
+            paged = await self.deps.store.paged_escalation(incident_id)
+            row = await self.deps.store.get_escalation(paged) if paged else None
         if row is None:
             return _done(delivery, DeliveryState.IGNORED,
                          "an update on an incident that is not an escalation")
@@ -407,6 +411,6 @@ class Intake:
         now = to_datetime(self.deps.clock.now())
         step = on_page_event(current.gate, str(kind), agent, now, event_id,
                              source=current.escalation.source, page_round=page_round,
-                             responders=responders)
+                             responders=responders, incident_id=event.incident.id)
         return changes_for(row.id, current.escalation, step, now, previous=row,
                            delivery=(delivery.id, DeliveryState.PROCESSED, ""))

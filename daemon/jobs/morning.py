@@ -1,8 +1,11 @@
 """The morning queue: when a business window opens, the requests for help held for it are
 judged again and Tier 2 gets them in one message.
 
-One `morning_queue` job per business-window start (policy `business_hours`), keyed by that
-instant: every process enqueues the next one (at start and whenever the previous one passed),
+The requests held are the requests for help on Tier 2's path (not those the Escalation
+Engineers hold or resolved without Engineering) and the emergencies the SMOC declined (a decline
+makes one a request for help, due the next business morning; it is listed as such, not judged
+again). One `morning_queue` job per business-window start (policy `business_hours`), keyed by
+that instant: every process enqueues the next one (at start and whenever the previous one passed),
 and the key makes it run once however many replicas do. The job fans out a `recheck` per held
 request for help (the facts are judged under the policy in force: an RFH may have become an
 emergency overnight), and posts the requests the policy still calls requests for help, oldest
@@ -17,7 +20,7 @@ from datetime import UTC, datetime
 
 from daemon.clock import to_datetime
 from daemon.domain.calendar import BusinessHours
-from daemon.domain.gate import Phase
+from daemon.domain.gate import EEOutcome, Gate, Phase
 from daemon.domain.policy import Outcome, evaluate
 from daemon.domain.transitions import RECHECK
 from daemon.jobs.deps import Deps
@@ -53,12 +56,25 @@ def queue_text(start: datetime, hours: BusinessHours, held: list[tuple[Loaded, s
         if escalation.customer:
             parts.append(slack_literal(escalation.customer))
         parts.append(f"since {human_time(escalation.created_at)}")
+        if current.gate.phase is Phase.DECLINED:
+            parts.append("declined by the SMOC")
         if issue_url:
             parts.append(slack_link(issue_url, "issue"))
         lines.append("• " + " · ".join(parts))
     if len(held) > MAX_LISTED:
         lines.append(f"… and {len(held) - MAX_LISTED} more (the dashboard lists them all)")
     return "\n".join(lines)
+
+
+def with_tier2(gate: Gate) -> bool:
+    """Whether the request waits for Tier 2: not one the Escalation Engineers hold (offered,
+    or taken and not yet sent to Engineering) or resolved without Engineering."""
+    ee = gate.ee
+    if ee is None:
+        return True
+    if ee.outcome is EEOutcome.RESOLVED:
+        return False
+    return ee.outcome is EEOutcome.ENGINEERING or ee.unclaimed
 
 
 def _issue_url(entries: list[TimelineEntry]) -> str:
@@ -74,16 +90,20 @@ class MorningQueue:
         deps = self.deps
         start = to_datetime(float(job.payload["start"]))
         now = to_datetime(deps.clock.now())
-        rows = await deps.store.escalations_in([Phase.RFH.value])
-        rows = [row for row in rows if not loaded(row).escalation.drill]
-        if not rows:
+        rows = await deps.store.escalations_in([Phase.RFH.value, Phase.DECLINED.value])
+        every = [loaded(row) for row in rows]
+        every = [c for c in every if not c.escalation.drill and not c.gate.ended_as]
+        if not every:
             log.info("morning.queue_empty", key=job.key)
             return None
         policy = deps.policy.current()
         calendar = deps.calendar()
-        current = [loaded(row) for row in rows]
-        still = [c for c in current
-                 if evaluate(policy, c.escalation, now, calendar).outcome is Outcome.RFH]
+        current = [c for c in every if c.gate.phase is Phase.RFH]  # each judged again
+        # An emergency the SMOC declined is a request for help by their decision ("Monday"):
+        # listed as it is, never judged again (the SMOC is not asked twice).
+        still = [c for c in every if c.gate.phase is Phase.DECLINED] + [
+            c for c in current if with_tier2(c.gate)
+            and evaluate(policy, c.escalation, now, calendar).outcome is Outcome.RFH]
         rechecks = tuple(NewJob(RECHECK, job_key(RECHECK, c.row.id, job.key), {}, 0.0, c.row.id)
                          for c in current)
         channel = deps.settings.slack.tier2()

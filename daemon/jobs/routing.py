@@ -44,15 +44,18 @@ def routing(settings: Settings, policy: Policy, team: str) -> Routing:
                        backup_group_id=approval.backup_group_id,
                        approval_channel=slack.approval_channel, rfh_channel=slack.rfh_channel)
     own_smoc = found.smoc_schedule_id is not None or found.smoc_user_id is not None
+    # Backups are one setting, as the SMOC is: a team that names its users or its group (even
+    # `backup_user_ids: []`) has the backups it names, and none of the settings'.
+    own_backups = found.backup_user_ids is not None or found.backup_group_id is not None
     where = f"team {found.name!r} approval_channel in the policy"
     return Routing(
         team=team,
         smoc_schedule_id=(found.smoc_schedule_id if own_smoc
                           else settings.pagerduty.smoc_schedule_id),
         smoc_user_id=found.smoc_user_id if own_smoc else approval.smoc_user_id,
-        backup_user_ids=(found.backup_user_ids if found.backup_user_ids is not None
+        backup_user_ids=(tuple(found.backup_user_ids or ()) if own_backups
                          else tuple(approval.backup_user_ids)),
-        backup_group_id=found.backup_group_id or approval.backup_group_id,
+        backup_group_id=found.backup_group_id if own_backups else approval.backup_group_id,
         approval_channel=found.approval_channel or slack.approval_channel,
         rfh_channel=found.rfh_channel or slack.rfh_channel,
         channel_setting=where if found.approval_channel else "slack.approval_channel")

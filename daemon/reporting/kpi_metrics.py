@@ -37,8 +37,17 @@ def _figures(kpis: Kpis) -> list[tuple[str, str, float | None, bool | None]]:
 
 
 def publish(metrics: Metrics, kpis: Kpis) -> None:
-    """Set (or remove) every KPI gauge from `kpis`."""
-    for kpi, severity, value, meets in _figures(kpis):
+    """Set (or remove) every KPI gauge from `kpis`; a severity no longer among the figures
+    (none in the window, no target) loses its gauges too."""
+    figures = _figures(kpis)
+    current = {(kpi, severity) for kpi, severity, _value, _meets in figures}
+    for gauge in (metrics.kpi, metrics.kpi_met):
+        for labels in [tuple(sample.labels.values()) for family in gauge.collect()
+                       for sample in family.samples]:
+            if labels not in current:
+                with contextlib.suppress(KeyError):
+                    gauge.remove(*labels)
+    for kpi, severity, value, meets in figures:
         for gauge, number in ((metrics.kpi, value),
                               (metrics.kpi_met, None if meets is None else float(meets))):
             if number is None:

@@ -4,8 +4,8 @@
   the target is met when p90 is within it.
 - time to engage: escalation received -> Tier 2 engaged (the page acknowledged: an engineer
   has it), p50/p90; the whole chain of approval, page and acknowledgement.
-- reopen rate: escalations reopened after they resolved, of those that resolved; met at or
-  under `reopen_rate_max`.
+- reopen rate: escalations reopened after they resolved, of those that resolved (test
+  incidents, outcome `ignore`, left out); met at or under `reopen_rate_max`.
 - retro completion, per severity and per Tier 1 team and severity: retros closed with every
   follow-through section filled in (`daemon.domain.retro_sections`), of the retros opened;
   and the retros open past `followthrough.retro_overdue_days`, listed.

@@ -3,7 +3,8 @@
 Read from the timeline entries of a window (`Store.load_entries`, one range read) and reduced
 by `daemon.domain.fatigue`. How the entries become interruptions:
 
-- each responder the Tier 2 page reached, per escalation: the assignees recorded from the Tier 2
+- each responder the Tier 2 page reached, per page of an escalation (a reopened emergency
+  paged again interrupts again): the assignees recorded from the Tier 2
   incident's `incident.triggered`, `incident.escalated` and `incident.reassigned` webhooks and
   whoever acknowledged it; interrupted at the later of the page's time and the entry that first
   names them (an acknowledger with no earlier entry was reached by the page itself);
@@ -19,7 +20,7 @@ by `daemon.domain.fatigue`. How the entries become interruptions:
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -66,51 +67,58 @@ class _Reached:
 class _Escalation:
     reference: str
     team: str
-    paged_at: datetime | None = None
+    pages: list[datetime] = field(default_factory=list)  # each page (a reopen pages again)
     asked_at: datetime | None = None
     spared: bool = False  # declined, or held after the approval timeout
+
+    @property
+    def paged_at(self) -> datetime | None:
+        return self.pages[0] if self.pages else None
 
 
 def facts_from(entries: Iterable[LoadEntry]
                ) -> tuple[list[Interruption], list[Avoided], list[SmocDecision]]:
-    """Interruptions, avoided pages and SMOC decisions from entries in time order."""
+    """Interruptions, avoided pages and SMOC decisions from entries in time order.
+
+    A reopened emergency paged again interrupts its responders again: who a page reached is
+    kept per page (the number of `paged` entries so far). The trigger of a page may be
+    recorded before the page job's own entry: a `page_assigned` naming someone the current
+    page reached already is the trigger of the next page."""
     seen: dict[str, _Escalation] = {}
-    reached: dict[tuple[str, str], _Reached] = {}
+    reached: dict[tuple[str, int, str], _Reached] = {}
     decisions: list[SmocDecision] = []
     for entry in entries:
-        esc = seen.get(entry.escalation_id)
-        if esc is None:  # not built per entry: a year holds tens of thousands of entries
-            esc = seen[entry.escalation_id] = _Escalation(entry.reference, entry.team)
-        event = entry.event
-        if event == "paged":
-            esc.paged_at = esc.paged_at or to_datetime(entry.at)
-        elif event == "approval_requested":
-            esc.asked_at = esc.asked_at or to_datetime(entry.at)
-        elif event == "declined" or (
-                event == "approval_timed_out"
+        at = to_datetime(entry.at)
+        esc = seen.setdefault(entry.escalation_id, _Escalation(entry.reference, entry.team))
+        if entry.event == "paged":
+            esc.pages.append(at)
+        elif entry.event == "approval_requested":
+            esc.asked_at = esc.asked_at or at
+        elif entry.event == "declined" or (
+                entry.event == "approval_timed_out"
                 and entry.details.get("fallback") == OnTimeout.HOLD.value):
             esc.spared = True
-        if event in ("approved", "declined"):
-            decisions.append(SmocDecision(approver=entry.actor, at=to_datetime(entry.at),
-                                          verdict=event))
-        if event not in _REACHED:
+        if entry.event in ("approved", "declined"):
+            decisions.append(SmocDecision(approver=entry.actor, at=at, verdict=entry.event))
+        if entry.event not in _REACHED:
             continue
         for person in _responders(entry):
-            key = (entry.escalation_id, person["id"])
-            first = reached.get(key)
-            if first is None:
-                first = reached[key] = _Reached(person["name"], person["time_zone"],
-                                                to_datetime(entry.at))
+            page = max(len(esc.pages), 1)
+            key = (entry.escalation_id, page, person["id"])
+            if entry.event == "page_assigned" and key in reached:
+                key = (entry.escalation_id, page + 1, person["id"])
+            first = reached.setdefault(key, _Reached(person["name"], person["time_zone"], at))
             first.time_zone = first.time_zone or person["time_zone"]
-            if event == "acknowledged" and first.acknowledged_at is None:
-                first.acknowledged_at = to_datetime(entry.at)
+            if entry.event == "acknowledged" and first.acknowledged_at is None:
+                first.acknowledged_at = at
     interruptions = []
-    for (escalation_id, responder_id), one in reached.items():
+    for (escalation_id, page, responder_id), one in reached.items():
         esc = seen[escalation_id]
+        paged_at = esc.pages[page - 1] if page <= len(esc.pages) else None
         interruptions.append(Interruption(
             escalation_id=escalation_id, reference=esc.reference, responder_id=responder_id,
             responder=one.name, time_zone=one.time_zone,
-            at=_reached_at(one.at, esc.paged_at, one.acknowledged_at),
+            at=_reached_at(one.at, paged_at, one.acknowledged_at),
             acknowledged_at=one.acknowledged_at, team=esc.team))
     avoided = [Avoided(escalation_id=escalation_id, at=asked, team=spared.team)
                for escalation_id, spared in seen.items()
@@ -138,10 +146,16 @@ def build_load(entries: Sequence[LoadEntry], business_zone: ZoneInfo) -> Load:
 
 
 async def load_load(store: Store, since: datetime, until: datetime,
-                    business_zone: ZoneInfo) -> Load:
-    """The load section for pages dated in [since, until)."""
-    return build_load(await store.load_entries(since.timestamp(), until.timestamp()),
-                      business_zone)
+                    business_zone: ZoneInfo, *, pages_only: bool = False) -> Load:
+    """The load section for pages dated in [since, until); `pages_only`: the engineers alone
+    (no avoided pages, no SMOC decisions), from a read of the page entries only."""
+    return build_load(await store.load_entries(since.timestamp(), until.timestamp(),
+                                               pages_only=pages_only), business_zone)
+
+
+STREAK_WEEKS = 13
+"""How many weekends back the approval request counts weekends paged in a row: a streak is
+longer than the policy's look-back (`fatigue.window_days`, 7 shipped) as soon as it is two."""
 
 
 @dataclass(frozen=True)
@@ -153,26 +167,31 @@ class Recent:
     weekend_pages: int  # on the weekend `now` is in, or the latest one
     sleep_pages: int
     consecutive_weekends: int  # weekends in a row up to the latest with a page
+    weekend_now: bool = True  # `now` is on a weekend; False: `weekend_pages` are the last one's
 
 
-def recent_load(load: Load, responder_id: str, now: datetime) -> Recent | None:
-    """The figures the approval request shows for `responder_id`, None if never paged."""
+def recent_load(load: Load, responder_id: str, now: datetime,
+                since: datetime | None = None) -> Recent | None:
+    """The figures the approval request shows for `responder_id`, None if never paged in
+    `load`. Pages, sleep-hour pages and this weekend's pages count from `since` (default: all
+    of `load`); weekends in a row reach back over the whole of `load`, up to this weekend when
+    it has a page already, else up to the last one (a weekend in progress with no page yet
+    has not broken the run: a page now would extend it)."""
     found = next((e for e in load.engineers if e.responder_id == responder_id), None)
     if found is None:
         return None
+    recent = [c for c in found.caused_by if since is None or c.at >= since]
     zone, _ = zone_or(found.time_zone, ZoneInfo(load.time_zone_fallback))
     this_weekend = weekend_of(now, zone)
     if this_weekend is None:  # on a weekday: the weekend just gone
         local = now.astimezone(zone).date()
         this_weekend = local - timedelta(days=local.weekday() + 2)
     saturdays = {w for c in found.caused_by if (w := weekend_of(c.at, zone)) is not None}
-    run, week = 0, this_weekend
+    week = this_weekend if this_weekend in saturdays else this_weekend - timedelta(days=7)
+    run = 0
     while week in saturdays:
         run, week = run + 1, week - timedelta(days=7)
-    return Recent(name=found.name, pages=found.interruptions,
-                  weekend_pages=sum(weekend_of(c.at, zone) == this_weekend
-                                    for c in found.caused_by),
-                  sleep_pages=sum(c.bucket is Bucket.SLEEP for c in found.caused_by),
-                  consecutive_weekends=run)
-
-
+    return Recent(name=found.name, pages=len(recent),
+                  weekend_pages=sum(weekend_of(c.at, zone) == this_weekend for c in recent),
+                  sleep_pages=sum(c.bucket is Bucket.SLEEP for c in recent),
+                  consecutive_weekends=run, weekend_now=weekend_of(now, zone) is not None)

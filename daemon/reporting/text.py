@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from daemon.domain.fatigue import Buckets, Load
+from daemon.markup import terminal_line
 from daemon.reporting.kpi_text import render_kpis
 from daemon.reporting.report import DaySplit, Durations, Report
 
@@ -78,10 +79,12 @@ def render_text(report: Report) -> str:
         "",
         f"Declines ({len(report.declines)})",
     ]
-    lines += [f"  {_when(d.at)}  {d.escalation_id}  {d.reference or '-'}  by {d.by or '-'}: "
-              f"{d.reason or '(no reason given)'}" for d in report.declines]
+    # References and reasons are vendor and SMOC text: one printable line each.
+    lines += [f"  {_when(d.at)}  {d.escalation_id}  {terminal_line(d.reference) or '-'}  by "
+              f"{terminal_line(d.by) or '-'}: {terminal_line(d.reason) or '(no reason given)'}"
+              for d in report.declines]
     lines.append(f"Approval timeouts ({len(report.timeouts)})")
-    lines += [f"  {_when(t.at)}  {t.escalation_id}  {t.reference or '-'}  after "
+    lines += [f"  {_when(t.at)}  {t.escalation_id}  {terminal_line(t.reference) or '-'}  after "
               f"{_number(t.after_minutes, ' min')}, fallback {t.fallback or '-'}"
               for t in report.timeouts]
     lines.append("Top matched criteria")
@@ -102,7 +105,7 @@ def _buckets(b: Buckets) -> str:
 
 def _ascii(text: str) -> str:
     """Names come from PagerDuty: kept to one printable ASCII line, as the rest of the table."""
-    return "".join(c if " " <= c <= "~" else "?" for c in text)[:24]
+    return terminal_line(text, 24)
 
 
 def _load(load: Load) -> list[str]:
@@ -117,7 +120,7 @@ def _load(load: Load) -> list[str]:
         lines.append(f"  {_ascii(e.name) or e.responder_id:<26}{e.interruptions:>5}"
                      f"{_buckets(e.by_bucket)}{e.weekend_pages:>7}{e.weekends_paged:>7}"
                      f"{e.longest_weekend_streak:>9}  {zone}")
-        lines += [f"    {c.at.strftime(_WHEN)}  {c.escalation_id}  {c.reference or '-'}  "
+        lines += [f"    {c.at.strftime(_WHEN)}  {c.escalation_id}  {_ascii(c.reference) or '-'}  "
                   f"{c.bucket.value.replace('_', ' ')}" for c in e.caused_by]
     if not load.engineers:
         lines.append("  -")

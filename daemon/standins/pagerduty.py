@@ -38,7 +38,8 @@ SEVERITIES = ("critical", "error", "warning", "info")
 
 
 def _sample(name: str) -> dict[str, Any]:
-    return json.loads((SAMPLES / name).read_text())
+    sample: dict[str, Any] = json.loads((SAMPLES / name).read_text())
+    return sample
 
 
 def _error(status: int, code: int, message: str, *errors: str) -> web.Response:

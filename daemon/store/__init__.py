@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -299,11 +300,14 @@ class Store:
         return await self._run(lambda: reads.report_figures(since, until, zone, weekend, team),
                                proves_writes=False)
 
-    async def load_entries(self, since: float, until: float) -> list[load_reads.LoadEntry]:
+    async def load_entries(self, since: float, until: float, *, pages_only: bool = False
+                           ) -> list[load_reads.LoadEntry]:
         """The page, acknowledgement and decision entries dated in [since, until) that the
-        Tier 2 load figures are made of (`daemon.reporting.load`)."""
-        return await self._run(lambda: load_reads.load_entries(since, until),
-                               proves_writes=False)
+        Tier 2 load figures are made of (`daemon.reporting.load`); `pages_only`: who the
+        pages reached, without the decisions (the approval request's figures)."""
+        return await self._run(
+            lambda: load_reads.load_entries(since, until, pages_only=pages_only),
+            proves_writes=False)
 
     async def figures_with_teams(self, since: float, until: float, zone: str = "UTC",
                                  weekend: str = "67"
@@ -321,10 +325,18 @@ class Store:
             lambda: kpi_reads.kpi_figures(since, until, service_fields, sqlite=sqlite),
             proves_writes=False)
 
-    async def open_retros(self, after: str = "", limit: int = 50) -> list[tuple[str, float]]:
-        """(escalation id, retro opened at) of retros not yet seen closed, by id after
-        `after`: one batch of the retro poll."""
-        return await self._run(lambda: followthrough.open_retros(after, limit),
+    async def open_retros(self, after: str = "", limit: int = 50,
+                          closed_since: float = math.inf
+                          ) -> list[tuple[str, float, float | None]]:
+        """(escalation id, retro opened at, seen closed at) of the retros still followed, by id
+        after `after`: one batch of the retro poll. Not yet seen closed, or seen closed with
+        a section empty at or after `closed_since` (default: none of those)."""
+        return await self._run(lambda: followthrough.open_retros(
+            after, limit, min(closed_since, followthrough.FAR_FUTURE_S)), proves_writes=False)
+
+    async def paged_escalation(self, incident_id: str) -> str | None:
+        """The escalation whose Tier 2 page is the PagerDuty incident `incident_id`."""
+        return await self._run(lambda: followthrough.paged_escalation(incident_id),
                                proves_writes=False)
 
     async def open_quiet(self, limit: int = 1000) -> list[str]:

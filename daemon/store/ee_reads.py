@@ -37,7 +37,9 @@ class EEWindow:
 _WHERE = " FROM ee_work WHERE opened_at >= ? AND opened_at < ? AND drill = 0"
 _GROUPS = Sql.of(
     "SELECT rotation, owner, count(*) AS offered, count(assigned_at) AS taken,"
-    " sum(CASE WHEN outcome = 'resolved' THEN 1 ELSE 0 END) AS resolved,"
+    # Resolved without Engineering and reached Engineering exclude each other: an EE's word
+    # after the SMOC was asked does not undo that Engineering was engaged.
+    " sum(CASE WHEN outcome = 'resolved' AND engineering = 0 THEN 1 ELSE 0 END) AS resolved,"
     " sum(engineering) AS engineering, sum(is_open) AS still_open" + _WHERE
     + " GROUP BY rotation, owner"
 )

@@ -65,14 +65,16 @@ EMERGENCIES = Sql.of(
     " WHERE opened_at >= ? AND opened_at < ? AND drill = 0"
     " AND (outcome = 'emergency' OR first_approval_requested IS NOT NULL)"
     " ORDER BY opened_at, id")
+_IN_WINDOW = " FROM escalations e WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0"
+# A test or tutorial incident (outcome `ignore`) drives nothing: left out of the drivers, and
+# of the reopen rate (people practise resolving and reopening them).
+_DRIVING = " AND (e.outcome IS NULL OR e.outcome <> 'ignore')"
 # Escalations that resolved, and that were reopened, at least once: from the first times each
-# escalation keeps (migration 0011), an index-only range of `escalations_figures`.
+# escalation keeps (migration 0011), an index-only range of `escalations_figures` (which holds
+# the outcome too).
 REOPENS = Sql.of(
     "SELECT count(first_resolved) AS resolved, count(first_reopened) AS reopened"
-    " FROM escalations WHERE opened_at >= ? AND opened_at < ? AND drill = 0")
-_IN_WINDOW = " FROM escalations e WHERE e.opened_at >= ? AND e.opened_at < ? AND e.drill = 0"
-# A test or tutorial incident (outcome `ignore`) drives nothing: left out of the drivers.
-_DRIVING = " AND (e.outcome IS NULL OR e.outcome <> 'ignore')"
+    " FROM escalations e WHERE opened_at >= ? AND opened_at < ? AND drill = 0" + _DRIVING)
 
 
 @functools.cache
@@ -91,19 +93,39 @@ def _drivers_sql(fields: int) -> Sql:
         f"SELECT {postgres}, count(*) AS n" + _IN_WINDOW + _DRIVING + f" GROUP BY {groups}")
 
 
+class _Tally:
+    """Counts per name typed by hand: "Acme Corp", "ACME  corp" and "acme corp" are one
+    (case and spacing ignored, as the policy's `customer` condition reads them), shown as
+    most often written."""
+
+    def __init__(self) -> None:
+        self.spellings: dict[str, dict[str, int]] = {}
+
+    def add(self, name: str, count: int) -> None:
+        spellings = self.spellings.setdefault(" ".join(name.split()).casefold(), {})
+        spellings[name] = spellings.get(name, 0) + count
+
+    def counts(self) -> dict[str, int]:
+        return {min(spellings, key=lambda name: (-spellings[name], name)):
+                sum(spellings.values()) for spellings in self.spellings.values()}
+
+
 def _drivers(rows: Sequence[Any], fields: int) -> tuple[dict[str, int], dict[str, int]]:
     """Escalations per customer and per service: an escalation counts once per service it
     names, however many of the fields name it."""
-    customers: dict[str, int] = {}
-    services: dict[str, int] = {}
+    customers, services = _Tally(), _Tally()
     for row in rows:
         values = [row["c"], *(row[f"s{n}"] for n in range(fields))]
         names = [str(value).strip() if value is not None else "" for value in values]
         if names[0]:
-            customers[names[0]] = customers.get(names[0], 0) + int(row["n"])
-        for service in {name for name in names[1:fields + 1] if name}:
-            services[service] = services.get(service, 0) + int(row["n"])
-    return customers, services
+            customers.add(names[0], int(row["n"]))
+        seen: dict[str, str] = {}
+        for name in names[1:fields + 1]:
+            if name:
+                seen.setdefault(" ".join(name.split()).casefold(), name)
+        for service in seen.values():
+            services.add(service, int(row["n"]))
+    return customers.counts(), services.counts()
 
 
 def _ranked(counts: dict[str, int]) -> tuple[tuple[str, int], ...]:

@@ -16,9 +16,9 @@ from daemon.store.units import Sql, Stmt, Unit
 
 # Who the page reached and when (paged, assigned, escalated, reassigned, acknowledged), what
 # the SMOC decided, and what was asked but never paged (declined, held after the timeout).
+PAGE_EVENTS = ("paged", "page_assigned", "page_escalated", "page_reassigned", "acknowledged")
 # The same names, in the same order, make the partial index `timeline_load` (migration 0012).
-LOAD_EVENTS = ("paged", "page_assigned", "page_escalated", "page_reassigned", "acknowledged",
-               "approval_requested", "approved", "declined", "approval_timed_out")
+LOAD_EVENTS = (*PAGE_EVENTS, "approval_requested", "approved", "declined", "approval_timed_out")
 
 
 @dataclass(frozen=True)
@@ -34,26 +34,30 @@ class LoadEntry:
     details: dict[str, Any]
 
 
-_EVENTS = ", ".join(f"'{event}'" for event in LOAD_EVENTS)
+def _entries_sql(events: tuple[str, ...], indexed: str = "") -> str:
+    """The window's entries of `events` with their escalation's reference and team (columns:
+    no escalation's JSON is parsed, migration 0012). `indexed`: SQLite's `INDEXED BY` clause
+    for the partial index `timeline_load`, which holds the load's entries in time order with
+    everything read of them; left alone SQLite picks `timeline_event_at` (one range per event
+    name), then reads every entry's row and sorts them."""
+    names = ", ".join(f"'{event}'" for event in events)
+    return (
+        "SELECT t.escalation_id, t.event, t.actor, t.at, t.details, e.reference, e.team"
+        f" FROM timeline t{indexed} JOIN escalations e ON e.id = t.escalation_id"
+        f" WHERE t.event IN ({names}) AND t.at >= ? AND t.at < ? AND e.drill = 0"
+        " ORDER BY t.at, t.id")
 
 
-# The window's entries with their escalation's reference and team (columns: no escalation's
-# JSON is parsed, migration 0012).
-# SQLite is told to read the partial index `timeline_load` (migration 0012), which holds these
-# entries in time order with everything read of them; left alone it picks `timeline_event_at`
-# (one range per event name), then reads every entry's row and sorts them.
-_ENTRIES = (
-    "SELECT t.escalation_id, t.event, t.actor, t.at, t.details, e.reference, e.team"
-    " FROM timeline t{indexed} JOIN escalations e ON e.id = t.escalation_id"
-    f" WHERE t.event IN ({_EVENTS}) AND t.at >= ? AND t.at < ? AND e.drill = 0"
-    " ORDER BY t.at, t.id")
-LOAD_ENTRIES = Sql.of(_ENTRIES.format(indexed=" INDEXED BY timeline_load"),
-                      _ENTRIES.format(indexed=""))
+LOAD_ENTRIES = Sql.of(_entries_sql(LOAD_EVENTS, " INDEXED BY timeline_load"),
+                      _entries_sql(LOAD_EVENTS))
+PAGE_ENTRIES = Sql.of(_entries_sql(PAGE_EVENTS))
 
 
-def load_entries(since: float, until: float) -> Unit[list[LoadEntry]]:
-    """The entries of `LOAD_EVENTS` dated in [since, until) (epoch seconds), oldest first."""
-    rows = yield Stmt(LOAD_ENTRIES, (since, until))
+def load_entries(since: float, until: float, *, pages_only: bool = False
+                 ) -> Unit[list[LoadEntry]]:
+    """The entries of `LOAD_EVENTS` (`PAGE_EVENTS`: who the pages reached, nothing of the
+    decisions) dated in [since, until) (epoch seconds), oldest first."""
+    rows = yield Stmt(PAGE_ENTRIES if pages_only else LOAD_ENTRIES, (since, until))
     return [LoadEntry(escalation_id=row["escalation_id"], reference=str(row["reference"]),
                       team=str(row["team"]), event=row["event"], actor=row["actor"],
                       at=float(row["at"]), details=json.loads(row["details"]))

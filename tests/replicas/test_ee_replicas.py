@@ -222,7 +222,7 @@ async def test_one_owner_and_exactly_one_handoff_across_replicas_and_restarts(
             async def handed_over() -> bool:
                 return await conn.fetchval("SELECT count(*) FROM jobs WHERE kind = 'ee_handoff'"
                                            " AND key = $1 AND state = 'done'",
-                                           f"ee_handoff:{rotation_id}") == 1
+                                           f"ee_handoff:{day(0)}") == 1
 
             await until(handed_over, 30, "the handoff")
             await asyncio.sleep(2.0)  # a second message, if any, would be posted by now

@@ -14,7 +14,16 @@ from daemon.standins.faults import Fault
 from daemon.store import JobState
 from tests.harness import REPO
 from tests.support import eventually
-from tests.world import CHANNEL, SLACK_TOKEN, World, emergency, incident, world
+from tests.world import (
+    CHANNEL,
+    SLACK_TOKEN,
+    SMOC,
+    World,
+    decline_form,
+    emergency,
+    incident,
+    world,
+)
 
 TIER2_CHANNEL = "C0TIER2"
 TIER2_SCHEDULE = "PT2SCHED"
@@ -282,3 +291,58 @@ async def test_an_on_call_lookup_that_fails_does_not_hold_back_the_headsup(
             await w.daemon.settle()
         [text] = headsups(w)
         assert words in text and "*Acme Corp*" in text
+
+
+async def test_a_calendar_that_cannot_be_read_is_said_in_the_headsup(tmp_path: Path) -> None:
+    """No events known because the calendar is broken is not "no events this weekend": Tier 2
+    is told the heads-up cannot be trusted rather than hearing nothing."""
+    settings = event_settings(tmp_path)
+    (tmp_path / "events.yaml").write_text("events:\n  - customer: Acme Corp\n    when: soon\n")
+    async with world(tmp_path, start=THURSDAY_NOON, **settings) as w:
+        w.pagerduty.set_oncall(TIER2_SCHEDULE, "PTINA", TINA_EMAIL)
+        await w.daemon.settle()
+        w.daemon.clock.advance(FRIDAY_SLOT + 1 - w.daemon.clock.now())
+        await w.daemon.settle()
+        [text] = headsups(w)
+        assert "could not be read" in text and "line 3" in text
+        assert "On call for Tier 2" in text
+
+
+async def test_an_emergency_declined_over_the_weekend_is_in_mondays_queue(
+        tmp_path: Path) -> None:
+    """"Not a page: Monday" is a request for help held for the business morning, the case the
+    morning queue exists for; it must not be left out because the SMOC decided it."""
+    async with world(tmp_path, slack={"tier2_channel": TIER2_CHANNEL}) as w:
+        esc_id, ts = await emergency(w)  # Saturday night
+        assert (await w.daemon.slack_interaction(
+            decline_form(esc_id, SMOC, ts, "Customer agreed to wait for Monday"))).status == 200
+        await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        assert row.state == "declined"
+        w.daemon.clock.advance(MONDAY_OPEN + 1 - w.daemon.clock.now())
+        await w.daemon.settle()
+        [text] = headsups(w)
+        assert "Requests for help waiting for Tier 2* (1," in text
+        assert "Checkout is down for Acme" in text and "declined by the SMOC" in text
+        [row] = await w.daemon.escalations()
+        assert row.state == "declined"  # listed, not asked again
+
+
+async def test_many_events_in_progress_do_not_push_the_links_out_of_the_request(
+        tmp_path: Path) -> None:
+    """Anyone who may edit the calendar can give a customer a dozen overlapping events with
+    long summaries; the SMOC still needs the incident link and the weekend flag."""
+    events = "events:\n" + "".join(
+        f"  - customer: Acme Corp\n    kind: maintenance\n    summary: \"{n} {'x' * 400}\"\n"
+        "    start: 2026-11-20T20:00:00+00:00\n    end: 2026-11-22T20:00:00+00:00\n"
+        for n in range(12))
+    path = tmp_path / "events.yaml"
+    path.write_text(events)
+    async with world(tmp_path, customer_events={"files": [str(path)]},
+                     slack={"tier2_channel": TIER2_CHANNEL}) as w:
+        await emergency(w)
+        [post] = w.approval_posts()
+        blocks = str(post.args.get("blocks"))
+        assert "Customer event in progress" in blocks
+        assert "|incident>" in blocks and "Weekend · Off hours" in blocks
+        assert "and 9 more customer events in progress" in blocks

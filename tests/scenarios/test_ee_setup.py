@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from daemon.cli import main
-from tests.ee_support import EE_CHANNEL, engineer, roster_file, rotation
+from tests.ee_support import EE_CHANNEL, engineer, policy_with_ee, roster_file, rotation
 from tests.scenarios.test_doctor import Vendors
 from tests.scenarios.test_doctor import vendors as vendors  # the shared fixture, by name
 
@@ -75,3 +75,26 @@ def test_check_config_refuses_a_broken_roster_naming_line_and_key(
     err = capsys.readouterr().err
     line = path.read_text().splitlines().index("    slack_user_id: ada") + 1
     assert f"invalid EE roster:\n{path}:{line}: rotations[0].engineers[0].slack_user_id" in err
+
+
+def test_check_config_warns_of_a_roster_that_no_policy_rule_offers_to(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A policy copied before the EE step (no rule with `ee:`) beside a new roster: nothing
+    would ever be offered to the EEs, and check-config says so."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TIER2GATE_MODE", "shadow")
+    monkeypatch.setenv("TIER2GATE_SLACK__APPROVAL_CHANNEL", "C0APPROVALS")
+    roster = roster_file(tmp_path / "ee-roster.yaml", [
+        rotation("2026-11-16", "2026-11-29", engineer(EE1, "Ada Lovelace"))])
+    monkeypatch.setenv("TIER2GATE_EE__ROSTER_FILE", str(roster))
+    policy = policy_with_ee(tmp_path / "policy.yaml", emergency_wait_minutes=None)
+    monkeypatch.setenv("TIER2GATE_POLICY_FILE", str(policy))
+    assert main(["check-config"]) == 0
+    assert "no rule of the policy" not in capsys.readouterr().err
+    text = policy.read_text(encoding="utf-8")
+    policy.write_text(text.replace("  ee: {}\n", ""), encoding="utf-8")
+    assert "ee:" not in policy.read_text(encoding="utf-8")
+    assert main(["check-config"]) == 0
+    err = capsys.readouterr().err
+    assert "warning: ee.roster_file is set but no rule of the policy" in err

@@ -12,15 +12,17 @@ from typing import Any
 
 import pytest
 
+from daemon.clock import to_datetime
 from daemon.domain.retro_sections import PLACEHOLDER, SECTIONS
 from daemon.integrations.slack_forms import EVIDENCE_PREFIX
 from daemon.jobs.escalations import loaded
+from daemon.reporting import load_report
 from daemon.standins.faults import Fault
 from daemon.standins.pagerduty import FakePagerDuty
 from daemon.standins.slack import FakeSlack
 from daemon.standins.trackers import FakeTracker
 from daemon.store import TimelineEntry
-from tests.harness import payload, running
+from tests.harness import REPO, payload, running
 from tests.scenarios.test_flow import escalation_form
 from tests.scenarios.test_reopen_flow import approval_messages, pd_incident
 from tests.world import (
@@ -35,6 +37,7 @@ from tests.world import (
     deliver,
     emergency,
     incident,
+    page_event,
     settings_for,
     stamp,
     tracker_for,
@@ -357,3 +360,215 @@ async def test_tracker_text_in_a_reminder_stays_literal(tmp_path: Path) -> None:
         [text] = [m.text for m in w.slack.thread(CHANNEL, ts) if "has been open" in m.text]
         assert "`&lt;!channel&gt; 'rm -rf' &lt;@U0ADMIN&gt;` (assignee)" in text
         assert "<!channel>" not in text and "<@U0ADMIN>" not in text
+
+
+async def test_the_cadence_follows_a_severity_raised_after_the_page(tmp_path: Path) -> None:
+    """An S2 emergency paged, then raised to S1 in incident.io: from then on it is held to
+    the S1 cadence (30 min), not the S2 one (60 min) it was paged under."""
+    async with world(tmp_path) as w:
+        await deliver(w, incident(severity="SEV2"))
+        [row] = await w.daemon.escalations()
+        [ts] = approval_messages(w)
+        await approve(w, row.id, ts, "2.001")
+        engaged = w.daemon.clock.now()
+
+        def nudges() -> list[str]:
+            return [m.text for m in w.slack.thread(CHANNEL, ts) if "No update" in m.text]
+
+        async def at(minutes: float) -> None:
+            w.daemon.clock.advance(engaged + minutes * 60 - w.daemon.clock.now())
+            await w.daemon.settle()
+
+        await at(40)
+        assert nudges() == []  # 40 minutes: within the S2 cadence
+        await deliver(w, incident(severity="SEV1", updated_at=stamp(engaged + 40 * 60),
+                                  event="public_incident.incident_updated_v2"))
+        await at(65)
+        assert nudges() == []  # 25 minutes since the change
+        await at(75)  # 35 minutes quiet: past the S1 cadence
+        [nudge] = nudges()
+        assert "S1 emergency" in nudge and "every 30 min" in nudge
+
+
+async def test_a_thread_slack_will_not_show_now_is_no_reason_to_nudge(tmp_path: Path) -> None:
+    """Slack answers the thread read with a 429 while people are talking in the thread: the
+    check does not take the silence it cannot see for a quiet spell; the next one judges."""
+    async with world(tmp_path) as w:
+        esc_id, ts = await emergency(w)
+        await approve(w, esc_id, ts, "2.001")
+        engaged = w.daemon.clock.now()
+
+        def nudges() -> list[str]:
+            return [m.text for m in w.slack.thread(CHANNEL, ts) if "No update" in m.text]
+
+        async def at(minutes: float) -> None:
+            w.daemon.clock.advance(engaged + minutes * 60 - w.daemon.clock.now())
+            await w.daemon.settle()
+
+        await at(24)
+        w.slack.reply(CHANNEL, ts, "UTIER2", "Rolling back now", engaged + 25 * 60)
+        await at(34)
+        w.slack.faults.add(Fault(status=429, retry_after_s=30))
+        await at(35)  # the thread cannot be read: 35 minutes since Tier 2 was engaged
+        assert w.slack.faults.injected == 1
+        await at(36)
+        assert nudges() == []
+        assert "update_overdue" not in await w.daemon.events(esc_id)
+        await at(56)  # 31 minutes after the reply, read this time
+        assert len(nudges()) == 1
+
+
+async def test_a_thread_slack_never_shows_still_gets_its_nudge(tmp_path: Path) -> None:
+    """Slack keeps refusing the thread read for a while (rate-limited): the nudge is not held
+    back for ever, it comes at twice the cadence."""
+    async with world(tmp_path) as w:
+        esc_id, ts = await emergency(w)
+        await approve(w, esc_id, ts, "2.001")
+        engaged = w.daemon.clock.now()
+        w.slack.fail("conversations.replies", "ratelimited", times=1000)
+
+        def nudges() -> list[str]:
+            return [m.text for m in w.slack.thread(CHANNEL, ts) if "No update" in m.text]
+
+        async def at(minutes: float) -> None:
+            w.daemon.clock.advance(engaged + minutes * 60 - w.daemon.clock.now())
+            await w.daemon.settle()
+
+        await at(31)
+        await at(59)
+        assert nudges() == []
+        await at(61)
+        [nudge] = nudges()
+        assert "for 61 min" in nudge
+
+
+async def test_a_retro_closed_first_and_written_after_is_seen_complete(tmp_path: Path) -> None:
+    """The assignee closes the retro, then writes its sections: it counts complete once the
+    poll sees them, while it is still followed (`retro_overdue_days` after it closed); a retro
+    left incomplete past that is no longer read."""
+    async with world(tmp_path, followthrough={"retro_overdue_days": 14}) as w:
+        esc_id, _ts = await retro_for(w)
+        [issue] = w.tracker.issues
+        issue.state = "closed"
+        w.daemon.clock.advance(HOUR)
+        await w.daemon.settle()
+        [closed] = entries(await w.daemon.store.timeline(esc_id), "retro_closed")
+        assert closed.details["complete"] is False
+        w.daemon.clock.advance(HOUR)  # still empty: nothing new
+        await w.daemon.settle()
+        assert len(entries(await w.daemon.store.timeline(esc_id), "retro_closed")) == 1
+
+        issue.body = filled(issue.body)
+        w.daemon.clock.advance(3 * DAY)
+        await w.daemon.settle()
+        closings = entries(await w.daemon.store.timeline(esc_id), "retro_closed")
+        assert [c.details["complete"] for c in closings] == [False, True]
+        assert not any("has been open" in m.text for m in w.slack.thread(CHANNEL, _ts))
+        reads = len(w.tracker.requests)
+        w.daemon.clock.advance(HOUR)  # complete: no longer read
+        await w.daemon.settle()
+        assert len(w.tracker.requests) == reads
+
+
+async def test_a_retro_closed_incomplete_is_followed_for_a_while_only(tmp_path: Path) -> None:
+    async with world(tmp_path, followthrough={"retro_overdue_days": 14}) as w:
+        esc_id, _ts = await retro_for(w)
+        [issue] = w.tracker.issues
+        issue.state = "closed"
+        w.daemon.clock.advance(HOUR)
+        await w.daemon.settle()
+        w.daemon.clock.advance(15 * DAY)
+        await w.daemon.settle()
+        reads = len(w.tracker.requests)
+        w.daemon.clock.advance(HOUR)
+        await w.daemon.settle()
+        assert len(w.tracker.requests) == reads
+        assert len(entries(await w.daemon.store.timeline(esc_id), "retro_closed")) == 1
+
+
+async def test_a_policy_without_an_evidence_pack_claims_no_complete_one(
+        tmp_path: Path) -> None:
+    """A policy written before the evidence pack lists none: its approval requests checked
+    nothing, so the KPI has nothing counted (and meets no target), not 100%."""
+    text = (REPO / "config" / "policy.yaml").read_text(encoding="utf-8")
+    start, end = text.index("\nevidence:"), text.index("\nrules:")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(text[:start] + "\n" + text[end:], encoding="utf-8")
+    async with world(tmp_path, policy_file=str(policy)) as w:
+        esc_id, ts = await emergency(w)
+        await approve(w, esc_id, ts, "2.001")
+        assert "*Evidence:*" not in str(w.approval_posts()[0].args)
+        [requested] = entries(await w.daemon.store.timeline(esc_id), "approval_requested")
+        assert "evidence" not in requested.details
+        now = w.daemon.clock.now()
+        report = await load_report(w.daemon.store, to_datetime(now - DAY),
+                                   to_datetime(now + HOUR), settings=w.daemon.settings)
+        assert report.kpis is not None
+        assert (report.kpis.evidence_complete.total, report.kpis.evidence_complete.meets) == (
+            0, None)
+
+
+@pytest.mark.parametrize("routing_key", [False, True])
+async def test_notes_on_the_tier2_page_keep_the_cadence(tmp_path: Path,
+                                                        routing_key: bool) -> None:
+    """Tier 2 works the page tier2gate sent: their PagerDuty notes and status updates on it
+    are updates of the emergency, whether the page was created through the REST API or
+    triggered through the Events API (whose answer names no incident id)."""
+    overrides: dict[str, Any] = (
+        {"pagerduty": {"tier2_routing_key": "R" * 32, "tier2_service_id": None}}
+        if routing_key else {})
+    async with world(tmp_path, **overrides) as w:
+        w.pagerduty.routing_key = "R" * 32
+        esc_id, ts = await emergency(w)
+        await approve(w, esc_id, ts, "2.001")
+        engaged = w.daemon.clock.now()
+        page = w.pagerduty.pages[-1] if not routing_key else w.pagerduty.events[-1]
+        incident_id = "PT2PAGE" if routing_key else page["id"]
+        key = page["incident_key"] if not routing_key else page["dedup_key"]
+        trigger = page_event("incident.triggered", key, incident_id, event_id="ev-trig")
+        trigger["event"]["occurred_at"] = stamp(engaged)
+        assert (await w.daemon.pagerduty(trigger)).status == 202
+        await w.daemon.settle()
+
+        async def at(minutes: float) -> None:
+            w.daemon.clock.advance(engaged + minutes * 60 - w.daemon.clock.now())
+            await w.daemon.settle()
+
+        def nudges() -> list[str]:
+            return [m.text for m in w.slack.thread(CHANNEL, ts) if "No update" in m.text]
+
+        for n, minute in enumerate((20, 45)):
+            await at(minute)
+            body = status_update(f"ev-update-{n}", stamp(engaged + minute * 60), note=n == 1)
+            body["event"]["data"]["incident"]["id"] = incident_id
+            assert (await w.daemon.pagerduty(body)).status == 202
+            await w.daemon.settle()
+        await at(70)  # 25 minutes after the note on the page
+        assert nudges() == []
+        updates = entries(await w.daemon.store.timeline(esc_id), "incident_update")
+        assert [u.details["kind"] for u in updates] == ["status_update", "note"]
+        await at(80)
+        assert len(nudges()) == 1
+
+
+async def test_a_wall_clock_stepped_forward_is_no_quiet_spell(tmp_path: Path) -> None:
+    """The host's clock jumps 40 minutes ahead ten minutes after Tier 2 was engaged: nobody
+    went quiet, so nobody is nudged until 30 minutes have really passed."""
+    async with world(tmp_path) as w:
+        esc_id, ts = await emergency(w)
+        await approve(w, esc_id, ts, "2.001")
+
+        def nudges() -> list[str]:
+            return [m.text for m in w.slack.thread(CHANNEL, ts) if "No update" in m.text]
+
+        w.daemon.clock.advance(10 * 60)
+        await w.daemon.settle()
+        w.daemon.clock.step(40 * 60)
+        await w.daemon.settle()
+        w.daemon.clock.advance(60)
+        await w.daemon.settle()
+        assert nudges() == []
+        assert "update_overdue" not in await w.daemon.events(esc_id)
+        w.daemon.clock.advance(20 * 60)  # 31 minutes really passed
+        await w.daemon.settle()
+        assert len(nudges()) == 1

@@ -77,3 +77,31 @@ async def test_desk_tickets_recognise_their_team(tmp_path: Path) -> None:
             assert asked == [("C0APPROVALS", "USMOC"), ("C0GLOBEX", "U0GLOBEXSMOC"),
                              ("C0GLOBEX", "U0GLOBEXSMOC"), ("C0OUTAGES", "U0OUTAGESMOC"),
                              ("C0PLATFORM", "U0PLATSMOC")]
+
+
+async def test_a_tag_or_label_cannot_pose_as_the_group_brand_or_project(tmp_path: Path
+                                                                         ) -> None:
+    """A Zendesk tag `brand:globex` or a Jira label `project:GX` is text anyone editing the
+    ticket types, not where the ticket is: it must not send the request to another team's
+    approver. The group, brand and project come from the ticket's own fields alone."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text((REPO / "config" / "policy.yaml").read_text() + TEAMS)
+    async with desks(tmp_path) as w:
+        assert isinstance(w.zendesk, FakeZendesk) and isinstance(w.jsm, FakeJsm)
+        settings = w.settings.model_copy(update={"policy_file": policy})
+        w.zendesk.add_ticket("4244")
+        w.jsm.add_ticket("SD-11")
+        async with running(tmp_path, settings) as d:
+            posing = {**zendesk_ticket("4244"), "group": "Billing", "brand": "Acme",
+                      "tags": "tier2 brand:globex group:platform_support"}
+            assert (await post_zendesk(d, w.zendesk, posing, "inv-pose")).status == 202
+            labelled = jsm_issue(d.clock.now(), key="SD-11")
+            labelled["issue"]["fields"]["labels"] = ["tier2", "project:GX"]
+            assert (await post_jira(d, w.jsm, labelled, "wh-pose")).status == 202
+            await d.settle()
+            rows = {row.external_id: row for row in await d.escalations()}
+            assert {key: row.team for key, row in rows.items()} == {
+                "4244": "default", "SD-11": "default"}
+            asked = {m.channel for m in w.slack.messages.values()
+                     if "tier2gate_approve" in str(m.blocks)}
+            assert asked == {"C0APPROVALS"}

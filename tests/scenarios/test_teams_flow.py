@@ -248,3 +248,34 @@ async def test_a_team_nobody_can_approve_for_is_told_in_its_own_channel(
         assert (await w.daemon.events(row.id))[-2:] == ["approval_timed_out", "paged"], \
             await w.daemon.events(row.id)
         assert len(w.pagerduty.pages) == 1  # the timeout fallback, as the notice said
+
+
+DEDICATED_CHANNEL, DEDICATED_SMOC, SUPPORT_MANAGERS = "C0DEDAPPR", "UDEDSMOC", "S0SUPMGRS"
+
+
+async def test_a_team_that_names_its_backups_leaves_out_the_settings_group(tmp_path: Path) -> None:
+    """Dedicated approves its own pages: `backup_user_ids: []` says "no backups" (a team that
+    names its backups replaces the settings' users and group alike, as its SMOC replaces the
+    settings' schedule and user), so the settings' group of Support managers may not decide
+    for it."""
+    dedicated = TEAMS + f"""\
+  - name: dedicated
+    recognised_by:
+      fields: {{"Tier 1 team": [Dedicated]}}
+    smoc_user_id: {DEDICATED_SMOC}
+    backup_user_ids: []
+    approval_channel: {DEDICATED_CHANNEL}
+"""
+    async with world(tmp_path, policy_file=teams_policy(tmp_path, dedicated),
+                     approval={"backup_group_id": SUPPORT_MANAGERS}) as w:
+        w.slack.groups[SUPPORT_MANAGERS] = ("USUPMGR",)
+        await deliver(w, with_team(incident(), "Dedicated", "01DED"))
+        [row] = await w.daemon.escalations()
+        assert (row.team, row.state) == ("dedicated", "awaiting_approval")
+        ts, text = request_in(w, DEDICATED_CHANNEL)
+        assert f"<@{DEDICATED_SMOC}>" in text and "USUPMGR" not in text
+        click = button_press(row.id, "USUPMGR", "approve", DEDICATED_CHANNEL, ts, "9.001")
+        assert (await w.daemon.slack_interaction(click)).status == 200
+        await w.daemon.settle()
+        assert w.pagerduty.pages == []
+        assert "approval_refused" in await w.daemon.events(row.id)

@@ -58,3 +58,18 @@ async def test_an_escalation_pruned_takes_its_ee_row_with_it(store: Store) -> No
     assert removed["escalations"] == 1
     assert await store.get_escalation("esc-old") is None
     assert (await store.ee_window(START - 1, START + 1)).groups == ()
+
+
+async def test_resolved_without_engineering_and_reached_engineering_exclude_each_other(
+        store: Store) -> None:
+    """An EE said "resolved" on an escalation that had reached Engineering anyway (the SMOC
+    was asked, or it had gone on to Tier 2): it counts once, as having reached Engineering."""
+    await store.apply(Changes(escalation=at("esc-a", START), ee=work(
+        "esc-a", owner="U1", assigned_at=START + 60, outcome="resolved", engineering=True)))
+    await store.apply(Changes(escalation=at("esc-b", START), ee=work(
+        "esc-b", owner="U1", assigned_at=START + 60, outcome="resolved")))
+    layer = ee_layer(await store.ee_window(START - 1, START + 1), {})
+    assert (layer.offered, layer.resolved_without_engineering,
+            layer.reached_engineering) == (2, 1, 1)
+    assert [(g.key, g.resolved_without_engineering, g.reached_engineering)
+            for g in layer.by_ee] == [("U1", 1, 1)]

@@ -31,6 +31,10 @@ async def test_the_load_in_sql_equals_the_load_in_memory(store: Store) -> None:
     from_store = await load_load(store, SINCE, UNTIL, LONDON)
     assert from_store == build_load(entries, LONDON)
     assert [e.interruptions for e in from_store.engineers] == [4, 2, 1]  # the hand count
+    # the page entries alone (the approval request's read): the same engineers, no decisions
+    pages = await load_load(store, SINCE, UNTIL, LONDON, pages_only=True)
+    assert pages.engineers == from_store.engineers
+    assert (pages.approvers, pages.avoided.total) == ((), 0)
     # a window that ends before the DST weekend's second page leaves it out
     early = await load_load(store, SINCE, datetime(2026, 11, 1, 12, 0, tzinfo=UTC), LONDON)
     assert [e.interruptions for e in early.engineers] == [1]

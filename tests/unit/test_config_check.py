@@ -14,6 +14,7 @@ import yaml
 
 from daemon.cli import main
 from daemon.config_check import check_settings, errors
+from daemon.customer_calendar import calendar_url
 from daemon.settings import ConfigError, Settings, load_settings, unknown_environment
 from daemon.slack_manifest import ManifestError, public_base, render_manifest
 from tests.harness import INC_SECRET, PD_SECRET, SLACK_SECRET
@@ -268,6 +269,24 @@ def test_slack_manifest_never_prints_a_broken_manifest(url: str) -> None:
     urlsplit(request_url).port  # noqa: B018 - raises on a port Slack cannot call
 
 
+def test_check_config_names_a_kpi_target_for_a_severity_the_policy_does_not_know(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TIER2GATE_MODE", "shadow")
+    path = tmp_path / "t2g.yaml"
+    path.write_text("kpi:\n  ack_minutes: {SEV1: 15}\n  retro_completion:\n    S1: 0.95\n"
+                    "    sev2: 0.8\n")
+    monkeypatch.setenv("TIER2GATE_CONFIG", str(path))
+    assert main(["check-config"]) == 1
+    err = capsys.readouterr().err
+    assert (f"tier2gate: error: {path} line 2: kpi.ack_minutes.SEV1: unknown severity 'SEV1'; "
+            "the policy's canonical severities: S1, S2, S3, S4") in err
+    assert f"{path} line 5: kpi.retro_completion.sev2: unknown severity 'sev2'" in err
+    path.write_text("kpi:\n  ack_minutes: {S1: 15, S2: 30}\n")
+    assert main(["check-config"]) == 0
+
+
 def test_check_config_names_the_line_and_key_of_customer_events(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
@@ -291,8 +310,39 @@ def test_check_config_names_the_line_and_key_of_customer_events(
     assert main(["check-config"]) == 0
 
 
+def test_an_unquoted_headsup_time_is_refused_by_name(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """YAML 1.1 reads `headsup_time: 15:00` as the number 900 (base 60): the error must say
+    to quote it, not "Input should be a valid string"."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TIER2GATE_MODE", "shadow")
+    config = tmp_path / "t2g.yaml"
+    config.write_text("customer_events:\n  headsup_time: 15:00\n")
+    monkeypatch.setenv("TIER2GATE_CONFIG", str(config))
+    assert main(["check-config"]) == 1
+    assert ("t2g.yaml line 2: customer_events.headsup_time: Value error, write the time in "
+            'quotes, e.g. "15:00"') in capsys.readouterr().err
+
+
 def test_a_tier2_schedule_needs_the_api_token() -> None:
     found = messages(settings(pagerduty={**COMPLETE["pagerduty"], "api_token": None,
                                          "tier2_schedule_id": "PT2"}))
     assert any("pagerduty.tier2_schedule_id is set but TIER2GATE_PAGERDUTY__API_TOKEN" in m
                for m in found)
+
+
+def test_a_calendar_url_that_is_no_web_address_is_named_without_quoting_it() -> None:
+    """`webcal://` (what iCloud and Outlook hand out) is read as https://; anything else that
+    is no http(s) address could only fail at every fetch, so check-config says so, without
+    the address itself (a shared calendar's secret)."""
+    sections = {"slack": {**COMPLETE["slack"], "tier2_channel": "C0TIER2"}}
+    for url in ("webcal://p12-caldav.icloud.com/published/2/SECRETTOKEN",
+                "https://calendar.google.com/calendar/ical/SECRETTOKEN/basic.ics"):
+        assert messages(settings(customer_events={"ical_url": url}, **sections)) == []
+    found = messages(settings(customer_events={"ical_url": "calendar.example.com/SECRETTOKEN"},
+                              **sections))
+    assert found == ["customer_events.ical_url is not an http(s) address: give the calendar's "
+                     "https:// (or webcal://) address"]
+    assert calendar_url("webcal://p12.icloud.com/x.ics") == "https://p12.icloud.com/x.ics"
+    assert calendar_url("WEBCALS://p12.icloud.com/x.ics") == "https://p12.icloud.com/x.ics"

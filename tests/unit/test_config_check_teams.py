@@ -82,3 +82,61 @@ def test_check_config_validates_the_teams_and_prints_them(
     captured = capsys.readouterr()
     assert "warning: team 'apac' has no recognised_by" in captured.err
     assert "teams:\n- name: emea\n" in captured.out
+
+
+SHADOWED = """
+teams:
+  - name: emea
+    recognised_by:
+      fields: {"Tier 1 team": [EMEA, Europe]}
+      slack_channels: [C0SUPPORT]
+      desk_groups: ["EMEA Support"]
+  - name: dedicated
+    recognised_by:
+      fields: {"tier 1 TEAM": [europe]}
+      slack_channels: [C0DEDICATED, C0SUPPORT]
+      desk_groups: ["emea support"]
+      pagerduty_services: [PDEDICATED]
+"""
+
+
+def test_a_recogniser_another_team_already_claims_is_named_by_line() -> None:
+    """Teams are tried in order, so a channel, field value or desk group that an earlier team
+    lists can never recognise a later one: its escalations would go to the earlier team's
+    approver without a word. The copy-paste is named at its line."""
+    text = SHIPPED.read_text() + SHADOWED
+    base = SHIPPED.read_text().count("\n")
+    with pytest.raises(PolicyError) as raised:
+        parse_policy(text, "policy.yaml")
+    message = str(raised.value)
+    assert (f"policy.yaml:{base + 10}: team 'dedicated': teams.1.recognised_by.fields.tier 1 "
+            "TEAM.0: 'europe' already recognises team 'emea' (teams are tried in order: it "
+            "could never recognise this one)"
+            in message)
+    assert (f"policy.yaml:{base + 11}: team 'dedicated': teams.1.recognised_by.slack_channels.1:"
+            " 'C0SUPPORT' already recognises team 'emea'" in message)
+    assert (f"policy.yaml:{base + 12}: team 'dedicated': teams.1.recognised_by.desk_groups.0: "
+            "'emea support' already recognises team 'emea'" in message)
+    assert "C0DEDICATED" not in message and "PDEDICATED" not in message
+
+
+def test_a_rule_on_customer_events_without_a_calendar_is_named() -> None:
+    """`customer_event_active: true` with no calendar configured can never hold: the S2
+    during a migration the rule was written for would stay a request for help unnoticed."""
+    rule = """
+      - name: S2 during a migration
+        when:
+          severity: [S2]
+          customer_event_active: true
+        outcome: emergency
+"""
+    text = SHIPPED.read_text() + TEAMS.replace("  - name: apac\n",
+                                               "  - name: apac\n    rules:" + rule)
+    policy = parse_policy(text, "policy.yaml")
+    found = [(f.level, f.message) for f in check_teams(settings(), policy)]
+    assert ("warning", "team 'apac' rule 'S2 during a migration' needs a customer event "
+                       "(customer_event_active: true) but no customer-events calendar is "
+                       "configured (customer_events.files or ical_url): it can never "
+                       "match") in found
+    with_calendar = settings(customer_events={"files": ["events.yaml"]})
+    assert not any("customer event" in f.message for f in check_teams(with_calendar, policy))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,7 +17,7 @@ from daemon.customer_calendar import CalendarError, EventSource, parse_ical, par
 from daemon.domain.customer_events import CustomerEvent, EventCalendar, EventKind
 from daemon.domain.policy import Outcome, evaluate
 from daemon.domain.policy_file import PolicyError, parse_policy
-from daemon.jobs.headsup import scheduled, slots_around, weekend_end
+from daemon.jobs.headsup import headsup_text, scheduled, slots_around, weekend_end
 from daemon.settings import CustomerEventSettings
 from tests.unit.test_policy import OPENED, SHIPPED, escalation
 
@@ -80,6 +80,24 @@ def test_an_s2_during_the_customers_migration_is_an_emergency() -> None:
         is Outcome.RFH  # no calendar: no event
 
 
+@pytest.mark.parametrize("written", [
+    "Acme\u00a0Corp",  # a no-break space pasted from a web page or a CRM
+    "Acme  Corp",  # two spaces
+    "\uff21cme Corp",  # a fullwidth A (an IME)
+])
+def test_a_customer_written_with_other_spaces_or_width_is_the_same_customer(written: str
+                                                                            ) -> None:
+    """The incident's Customer field and the calendar are typed by different people in
+    different tools: spacing and compatibility forms must not hide a migration from the
+    SMOC and the policy."""
+    policy = parse_policy(S2_DURING_MIGRATION)
+    calendar = EventCalendar.of([MIGRATION])
+    during = evaluate(policy, escalation("SEV2", customer=written), OPENED, calendar)
+    assert during.outcome is Outcome.EMERGENCY
+    both = EventCalendar.of([MIGRATION.model_copy(update={"customer": written}), MIGRATION])
+    assert len(both.by_customer(OPENED, MIGRATION.end)) == 1  # one customer in the heads-up
+
+
 def test_the_condition_is_validated_like_the_others() -> None:
     with pytest.raises(PolicyError, match=r"<policy>:6: rule .S2 during a customer's event.: "
                                           r"rules\.0\.when\.customer_event_active"):
@@ -121,6 +139,67 @@ def test_ical_events_with_recurrence_and_all_day_dates() -> None:
     ]
     with pytest.raises(CalendarError, match="not a readable iCalendar"):
         parse_ical(b"BEGIN:VCALENDAR\r\nnonsense", "t.ics", BERLIN, OPENED, OPENED)
+
+
+def _series(uid: str, customer: str, start: str, rule: str) -> bytes:
+    return (f"BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20261101T000000Z\r\n"
+            f"SUMMARY:{customer}: maintenance\r\nDTSTART:{start}\r\n"
+            f"DURATION:PT1S\r\nRRULE:{rule}\r\nEND:VEVENT\r\n").encode()
+
+
+@pytest.mark.timeout(30)
+def test_a_recurrence_too_frequent_to_expand_is_left_out_not_expanded() -> None:
+    """Anyone who may edit the calendar could make a series repeat every minute or second:
+    expanded it would take minutes and gigabytes at every reload (the daemon's start, the
+    URL every 15 minutes). It is left out and counted; sensible series are kept."""
+    minute = ",".join(str(n) for n in range(60))
+    dense = [
+        _series("m@t", "Minutely", "20261101T000000Z", "FREQ=MINUTELY"),
+        _series("h@t", "Hourly by minute", "20261101T000000Z",
+                f"FREQ=HOURLY;BYMINUTE={minute};BYSECOND={minute}"),
+        _series("s@t", "Secondly", "20160101T000000Z", "FREQ=SECONDLY"),
+        _series("d@t", "Daily since year one", "00010101T000000Z", "FREQ=DAILY;BYHOUR=1,2"),
+    ]
+    sensible = [
+        _series("w@t", "Globex", "20160104T020000Z", "FREQ=WEEKLY;BYDAY=MO,TH"),
+        _series("1@t", "Initech", "20261101T000000Z", "FREQ=MONTHLY;BYDAY=1SA"),
+        _series("c@t", "Hooli", "20261129T000000Z", "FREQ=SECONDLY;COUNT=3"),
+    ]
+    dates = ",".join(f"202612{d:02d}T{h:02d}{m:02d}00Z" for d in range(1, 29)
+                     for h in range(24) for m in range(0, 60, 5))  # 8,064 listed dates
+    dense.append(f"BEGIN:VEVENT\r\nUID:r@t\r\nDTSTAMP:20261101T000000Z\r\n"
+                 f"SUMMARY:Listed: maintenance\r\nDTSTART:20261201T000000Z\r\n"
+                 f"DURATION:PT1S\r\nRDATE:{dates}\r\nEND:VEVENT\r\n".encode())
+    # Inside another component, where a first look at the calendar's own would not find it.
+    dense.append(b"BEGIN:VTODO\r\nUID:todo@t\r\n" + _series(
+        "n@t", "Nested", "20261101T000000Z", "FREQ=MINUTELY") + b"END:VTODO\r\n")
+    ics = (b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\n" + b"".join(dense)
+           + b"".join(sensible) + b"END:VCALENDAR\r\n")
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    found = parse_ical(ics, "t.ics", BERLIN, now - timedelta(days=7), now + timedelta(days=42))
+    assert found.too_frequent == len(dense)
+    assert {e.customer for e in found.events} == {"Globex", "Initech", "Hooli"}
+    assert len([e for e in found.events if e.customer == "Globex"]) == 14
+    assert len([e for e in found.events if e.customer == "Hooli"]) == 3
+    many = b"".join(_series(f"{n}@t", f"Customer {n}", "20261101T000000Z", "FREQ=HOURLY")
+                    for n in range(60))
+    with pytest.raises(CalendarError, match="could recur more than 50000 times"):
+        parse_ical(b"BEGIN:VCALENDAR\r\n" + many + b"END:VCALENDAR\r\n", "t.ics", BERLIN,
+                   now - timedelta(days=7), now + timedelta(days=42))
+
+
+def test_an_event_naming_two_customers_is_each_ones() -> None:
+    """A shared maintenance names each customer on its own X-TIER2GATE-CUSTOMER line: it is
+    an event of each of them, not of a customer called "[vUnknown(…), …]"."""
+    ics = (b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:s@t\r\nDTSTART:20261205T080000Z\r\n"
+           b"DTEND:20261205T120000Z\r\nSUMMARY:Shared database maintenance\r\n"
+           b"X-TIER2GATE-CUSTOMER:Acme Corp\r\nX-TIER2GATE-CUSTOMER:Globex\r\n"
+           b"END:VEVENT\r\nEND:VCALENDAR\r\n")
+    found = parse_ical(ics, "t.ics", BERLIN, datetime(2026, 12, 1, tzinfo=UTC),
+                       datetime(2027, 1, 1, tzinfo=UTC))
+    assert sorted((e.customer, e.kind, e.summary) for e in found.events) == [
+        ("Acme Corp", EventKind.MAINTENANCE, "Shared database maintenance"),
+        ("Globex", EventKind.MAINTENANCE, "Shared database maintenance")]
 
 
 class CalendarServer:
@@ -189,6 +268,39 @@ def test_headsup_slots_and_weekend_in_the_business_timezone() -> None:
         "events_headsup:2026-11-20", "events_headsup:2026-11-27"]
     assert [j.key for j in scheduled(policy, settings, friday_evening, starting=False)] == [
         "events_headsup:2026-11-27"]
+
+
+def test_the_headsup_covers_a_public_holiday_that_lengthens_the_weekend() -> None:
+    """Labor Day weekend (US, the shipped policy's holidays): Monday is off-hours like the
+    weekend and no heads-up comes before it, so Friday's lists Monday's events too."""
+    hours = parse_policy(SHIPPED.read_text()).business_hours
+    settings = CustomerEventSettings(headsup_day="fri", headsup_time="15:00")
+    before = datetime(2026, 9, 3, 12, 0, tzinfo=UTC)  # Thursday
+    _latest, friday = slots_around(hours, settings, before)
+    assert friday.isoformat() == "2026-09-04T15:00:00+00:00"
+    assert weekend_end(hours, friday).isoformat() == "2026-09-08T00:00:00+00:00"
+    with_closing = hours.model_copy(update={"extra_holidays": (date(2026, 11, 30),)})
+    plain = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
+    assert weekend_end(hours, plain).isoformat() == "2026-11-30T00:00:00+00:00"
+    assert weekend_end(with_closing, plain).isoformat() == "2026-12-01T00:00:00+00:00"
+
+
+def test_a_headsup_too_long_for_one_message_says_how_many_events_it_leaves_out() -> None:
+    """Slack cuts a message past 40,000 characters: the customers after the cut would vanish
+    without a word. The heads-up lists what fits and counts the rest."""
+    hours = parse_policy(SHIPPED.read_text()).business_hours
+    slot = datetime(2026, 11, 20, 15, 0, tzinfo=UTC)
+    events = EventCalendar.of(
+        CustomerEvent(customer=f"Customer {n:03d}", kind=EventKind.MAINTENANCE,
+                      summary="y" * 500, start=slot + timedelta(hours=1),
+                      end=slot + timedelta(hours=5))
+        for n in range(300))
+    text = headsup_text(hours, slot, weekend_end(hours, slot),
+                        events.by_customer(slot, weekend_end(hours, slot)), "On call: x")
+    assert len(text) <= 40_000
+    listed = text.count("• maintenance")
+    assert 0 < listed < 300
+    assert text.endswith(f"… and {300 - listed} more events (the calendar has them all)")
 
 
 def test_a_rule_waiting_for_the_customers_event_asks_to_be_judged_again_when_it_starts(

@@ -65,8 +65,12 @@ def test_the_first_take_sets_the_quiet_timer_and_updates_the_offer() -> None:
      ["ee_update:outcome"]),
     (RFH.model_copy(update={"ee": OWNED}), EEOutcome.ENGINEERING, Phase.RFH,
      "ee_needs_engineering", ["ee_update:outcome", "rfh_notice:notice", "rfh_issue:issue"]),
-    (WAITING.model_copy(update={"ee": OWNED}), EEOutcome.RESOLVED, Phase.CLOSED, "ee_resolved",
-     ["ee_update:outcome"]),
+    (WAITING.model_copy(update={"ee": OWNED.model_copy(update={"waiting": True})}),
+     EEOutcome.RESOLVED, Phase.CLOSED, "ee_resolved", ["ee_update:outcome"]),
+    # An emergency on its way to the SMOC (its rule does not wait for an EE, or the wait is
+    # over) stays the SMOC's to decide, even before the request is posted.
+    (WAITING.model_copy(update={"ee": OWNED}), EEOutcome.RESOLVED, Phase.AWAITING_APPROVAL,
+     "ee_resolved", ["ee_update:outcome"]),
     (WAITING.model_copy(update={"ee": OWNED}), EEOutcome.ENGINEERING, Phase.AWAITING_APPROVAL,
      "ee_needs_engineering", ["ee_update:outcome", "request_approval:request",
                               "approval_remind:1", "approval_timeout:timeout"]),
@@ -90,8 +94,9 @@ def test_only_the_owner_ends_the_ee_step() -> None:
 
 
 @pytest.mark.parametrize(("gate", "effects"), [
-    (RFH, ["rfh_notice:notice", "rfh_issue:issue"]),
-    (WAITING, ["request_approval:request", "approval_remind:1", "approval_timeout:timeout"]),
+    (RFH, ["rfh_notice:notice", "rfh_issue:issue", "ee_update:unclaimed"]),
+    (WAITING, ["request_approval:request", "approval_remind:1", "approval_timeout:timeout",
+               "ee_update:unclaimed"]),
     (RFH.model_copy(update={"ee": OWNED}), []),  # an EE took it meanwhile: the EE decides
 ])
 def test_nobody_on_rotation_goes_on_at_once(gate: Gate, effects: list[str]) -> None:

@@ -47,7 +47,7 @@ Buckets: business 08-18 Mon-Fri, off 18-22 Mon-Fri and all weekend, sleep 22-08 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -61,7 +61,8 @@ from daemon.store.load_reads import LoadEntry
 LONDON = ZoneInfo("Europe/London")
 NY, BERLIN = "America/New_York", "Europe/Berlin"
 TEAMS = {"e1": "payments", "e2": "payments", "e3": "payments", "e4": "search", "e5": "search",
-         "e6": "payments", "e7": "payments", "e8": "payments", "e9": "payments"}
+         "e6": "payments", "e7": "payments", "e8": "payments", "e9": "payments",
+         "e10": "payments"}
 
 
 def utc(month: int, day: int, hour: int, minute: int) -> float:
@@ -159,7 +160,14 @@ def test_the_approval_request_figures_for_the_weekend_in_progress() -> None:
     # On Monday 11-02 the weekend just gone (10-31) is the one shown: e1 and e2.
     monday = recent_load(load, "PA", datetime(2026, 11, 2, 14, 0, tzinfo=UTC))
     assert monday is not None and (monday.weekend_pages, monday.consecutive_weekends) == (2, 1)
+    assert (monday.weekend_now, recent.weekend_now) == (False, True)
     assert recent_load(load, "PZ", datetime(2026, 11, 8, tzinfo=UTC)) is None
+    # Saturday 11-14 before any page: the run of 10-31 and 11-07 is not broken yet; the
+    # window of the last 7 days holds only e6 (11-07 is in it, 10-31 is not).
+    saturday = datetime(2026, 11, 14, 9, 0, tzinfo=UTC)
+    later = recent_load(load, "PA", saturday, saturday - timedelta(days=7))
+    assert later is not None and (later.weekend_pages, later.consecutive_weekends) == (0, 2)
+    assert later.pages == 1
 
 
 def test_buckets_at_their_edges_and_sleep_wins_on_weekend_nights() -> None:
@@ -211,3 +219,23 @@ def test_an_acknowledgement_from_before_responders_were_kept_counts_by_name() ->
         "Tina Tier2", "Europe/London", True)
     assert tina.by_bucket == Buckets(sleep_hours=1) and tina.caused_by[0].at == datetime(
         2026, 11, 7, 23, 0, tzinfo=UTC)
+
+
+def test_a_reopened_emergency_paged_again_interrupts_again() -> None:
+    """Ann is paged for e10 at 03:00 on Saturday 11-14 in New York; it is reopened and she
+    is paged for it again at the same hour the next Saturday (the trigger of the second page
+    recorded before the page job's own entry): two sleep-hour interruptions, not one."""
+    load = build_load([
+        entry("e10", "paged", utc(11, 14, 8, 0)),
+        entry("e10", "page_assigned", utc(11, 14, 8, 0), responders=[ANN]),
+        entry("e10", "acknowledged", utc(11, 14, 8, 10), "Ann", responders=[ANN]),
+        entry("e10", "page_assigned", utc(11, 21, 8, 0), responders=[ANN]),
+        entry("e10", "paged", utc(11, 21, 8, 1)),
+        entry("e10", "acknowledged", utc(11, 21, 8, 6), "Ann", responders=[ANN]),
+    ], LONDON)
+    [ann] = load.engineers
+    assert (ann.interruptions, ann.by_bucket) == (2, Buckets(sleep_hours=2))
+    assert (ann.weekends_paged, ann.longest_weekend_streak) == (2, 2)
+    assert [(c.at, c.acknowledged_after_minutes) for c in ann.caused_by] == [
+        (datetime(2026, 11, 14, 8, 0, tzinfo=UTC), 10.0),
+        (datetime(2026, 11, 21, 8, 1, tzinfo=UTC), 5.0)]

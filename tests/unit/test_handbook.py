@@ -126,3 +126,14 @@ def test_each_team_says_who_approves_it_and_how_it_is_recognised() -> None:
     amer = section.split("**amer**", 1)[1]
     assert "schedule `PSMOC01`" in amer and "`UBACKUP`" in amer  # the settings fill in
     assert "Jira project `AMS`" in amer
+
+
+def test_a_fixed_approver_named_with_a_schedule_is_the_one_the_handbook_names() -> None:
+    """Given both, the daemon asks the fixed `smoc_user_id` and never looks the schedule up:
+    the handbook must name that person, not the schedule."""
+    settings = Settings(pagerduty={"smoc_schedule_id": "PSMOC01"},
+                        approval={"smoc_user_id": "UFIXED"})
+    text = render_handbook(parse_policy(TEAMS), settings)
+    section = text.split("## Who approves", 1)[1]
+    default = section.split("**emea**", 1)[0]
+    assert "the Slack user `UFIXED` (the SMOC)" in default and "PSMOC01" not in default

@@ -34,6 +34,16 @@ def test_the_load_in_words_with_the_policys_warnings() -> None:
                                 "0 sleep-hour pages, 1 in all (last 7 days)")
 
 
+def test_asked_on_a_weekday_the_weekend_counted_is_called_the_last_one() -> None:
+    tuesday = replace(ANN, weekend_now=False, warnings=Fatigue().warnings(
+        sleep_pages=0, weekend_pages=2, weekends_in_a_row=1, weekend_now=False))
+    assert load_line(tuesday) == (
+        ":bar_chart: *Tier 2 on call:* Ann, paged twice last weekend, 1 sleep-hour page, 5 in "
+        "all (last 7 days), 2 weekends in a row\n"
+        ":warning: *Load above the policy's thresholds* (a warning, not a block): "
+        "pages last weekend: 2 (the policy warns at 2)")
+
+
 def test_the_buttons_stay_beside_a_warning() -> None:
     blocks = json.dumps([b.to_dict() for b in approval_blocks(replace(VIEW, tier2_load=ANN))])
     assert "Load above the policy" in blocks and "tier2gate_approve" in blocks

@@ -443,6 +443,13 @@ rules:
             "(document): not valid YAML",
             id="yaml-syntax",
         ),
+        pytest.param(
+            "default_outcome: rfh\n",
+            "default_outcome: rfh\nbusiness_hours:\n  extra_holidays: [2026-12-24, 2026-02-30]\n",
+            7,  # PyYAML reads it as a date and fails outside its own error type
+            "business_hours.extra_holidays.1: '2026-02-30' is not a date",
+            id="impossible-date",
+        ),
     ],
 )
 def test_policy_file_errors_name_rule_and_line(

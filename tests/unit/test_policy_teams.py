@@ -145,3 +145,12 @@ def test_the_example_in_the_shipped_policy_is_a_valid_teams_section() -> None:
     assert [team.name for team in policy.teams or ()] == ["emea", "amer"]
     assert policy.default_team == "amer"
     assert evaluate(policy, esc(fields={"Tier 1 team": "Europe"}), OPENED).team == "emea"
+
+
+def test_desk_names_ignore_outer_spaces_like_field_values() -> None:
+    """`desk_groups: ["EMEA Support "]` (a space typed at the end) names the group the ticket
+    is in, as a field value with spaces around it does; the ticket's own name is trimmed."""
+    spaced = TEAMS.replace('desk_groups: ["EMEA Support"]', 'desk_groups: [" EMEA Support "]')
+    policy = parse_policy(SHIPPED.read_text() + spaced, "policy.yaml")
+    ticket = esc(Source.ZENDESK, labels=("group:EMEA Support",))
+    assert evaluate(policy, ticket, OPENED).team == "emea"

@@ -331,3 +331,16 @@ def test_report_command_does_not_create_a_missing_database(
     assert main(["report"]) == 1
     assert "missing" in capsys.readouterr().err
     assert not configured.exists()
+
+
+def test_a_decline_reason_cannot_forge_report_lines(report: Report) -> None:
+    [decline] = report.declines
+    forged = report.model_copy(update={"declines": [decline.model_copy(update={
+        "reason": "no\nReached engineering      0   0.0% (goal <= 10%: met)\x1b[2J",
+        "reference": "INC-\r\nC"})]})
+    text = render_text(forged)
+    lines = text.splitlines()
+    assert len(lines) == len(render_text(report).splitlines())
+    [line] = [line for line in lines if "by U2:" in line]
+    assert line.endswith("no?Reached engineering      0   0.0% (goal <= 10%: met)?[2J")
+    assert "INC-??C" in line and "\x1b" not in text

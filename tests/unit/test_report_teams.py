@@ -14,9 +14,7 @@ from daemon.cli import main
 from daemon.domain.gate import Phase
 from daemon.reporting import Report
 from daemon.store import Changes, NewEvent, open_store
-from tests.unit.test_report import PU, SEK, configured, row
-
-__all__ = ["configured"]
+from tests.unit.test_report import PU, SEK, row
 
 
 def _seed(database: Path) -> None:

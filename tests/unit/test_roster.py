@@ -59,6 +59,15 @@ def test_a_rotation_runs_from_its_first_day_to_the_day_after_its_last_at_handoff
     ("rotations: [\n", "roster.yaml line 2:"),
     (GOOD.replace('handoff_time: "09:00"', "handoff_time: 9:00"),
      'roster.yaml:2: handoff_time: write the time in quotes, e.g. "09:00"'),
+    (GOOD.replace("    to: 2026-11-29", "    to: 2026-11-31"),
+     "roster.yaml:5: rotations[0].to: '2026-11-31' is not a date (day is out of range for month)"),
+    (GOOD.replace("- from: 2026-12-07", "- from: 2026-13-07"),
+     "roster.yaml:9: rotations[1].from: '2026-13-07' is not a date"),
+    (GOOD.replace("    to: 2026-12-20", "    to: 9999-12-31"),
+     "roster.yaml:9: rotations[1]: dates must lie between 1970-01-01 and 9998-12-31"),
+    ("rotations: &r [*r]\n", "roster.yaml: an alias (*name) inside the value its anchor"),
+    ("", "roster.yaml:1: the file is empty: write `rotations: []` for no rotation"),
+    ("timezone: UTC\n", "roster.yaml:1: rotations: Field required"),
 ])
 def test_a_bad_roster_names_the_line_and_the_key(text: str, expected: str) -> None:
     with pytest.raises(RosterError) as caught:

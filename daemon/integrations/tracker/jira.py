@@ -269,7 +269,7 @@ class Client:
         """Release the pooled connections (the daemon's shutdown, and tests)."""
         with self._lock:
             if self._jira is not None:
-                self._jira.close()
+                self._jira.close()  # type: ignore[no-untyped-call]  # unannotated upstream
                 self._jira = None
 
     def _connected(self) -> JIRA:
@@ -284,7 +284,7 @@ class Client:
                     client = JIRA(server=self._url, options=options, token_auth=self._token,
                                   max_retries=0, timeout=self._timeout_s)
                 if client.deploymentType != "Cloud":
-                    client.close()
+                    client.close()  # type: ignore[no-untyped-call]  # unannotated upstream
                     raise Permanent(f"Jira at {self._url} is not Jira Cloud "
                                     f"(deploymentType={client.deploymentType!r})")
                 self._jira = client
