@@ -3,7 +3,8 @@
 One range read per window: the entries of `LOAD_EVENTS` whose own time is in [since, until),
 of escalations that are not rehearsals, oldest first, with the escalation's reference. Pages
 are a small share of escalations, so this stays small where the report's escalations are many;
-the `timeline_event_at` index (migration 0008) makes it a range per event name.
+on SQLite the partial index `timeline_load` (migration 0012) makes it one range in time order,
+and `PAGE_EVENTS` a range per event name of `timeline_event_at` (migration 0008).
 """
 
 from __future__ import annotations
