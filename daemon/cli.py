@@ -196,22 +196,30 @@ def cmd_report(args: argparse.Namespace) -> int:
         hours = BusinessHours()
     until = datetime.now(UTC)
 
-    async def load() -> tuple[Report, EELayer]:
+    loaded: list[tuple[Report, EELayer]] = []
+
+    async def load() -> None:
+        # Handed over in `loaded`, not as the task's result: on leaving, `asyncio.run` looks
+        # up its SIGINT handler, which holds the main task, and Python 3.11's `signal` module
+        # formats that handler (the task and its result with it) in an error message it then
+        # discards: a year's report took about half a second to format for nothing.
         store = open_store(settings.database_url)
         if store.backend.dialect == "sqlite":
             store.backend.check()  # a report must not create an empty database by accident
         await store.open()
         try:
-            return (await load_report(store, until - period, until, hours, settings=settings),
-                    await load_ee_layer(store, until - period, until))
+            loaded.append((await load_report(store, until - period, until, hours,
+                                             settings=settings),
+                           await load_ee_layer(store, until - period, until)))
         finally:
             await store.close()
 
     try:
-        report, ee = asyncio.run(load())
+        asyncio.run(load())
     except StoreUnavailable as exc:
         print(f"tier2gate: {exc}", file=sys.stderr)
         return 1
+    [(report, ee)] = loaded
     if args.format == "json":
         print(json.dumps({**report.model_dump(mode="json"),
                           "escalation_engineers": ee.model_dump(mode="json")}, indent=2))

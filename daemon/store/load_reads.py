@@ -3,7 +3,8 @@
 One range read per window: the entries of `LOAD_EVENTS` whose own time is in [since, until),
 of escalations that are not rehearsals, oldest first, with the escalation's reference. Pages
 are a small share of escalations, so this stays small where the report's escalations are many;
-the `timeline_event_at` index (migration 0008) makes it a range per event name.
+on SQLite the partial index `timeline_load` (migration 0012) makes it one range in time order,
+and `PAGE_EVENTS` a range per event name of `timeline_event_at` (migration 0008).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from daemon.store.units import Sql, Stmt, Unit
 # Who the page reached and when (paged, assigned, escalated, reassigned, acknowledged), what
 # the SMOC decided, and what was asked but never paged (declined, held after the timeout).
 PAGE_EVENTS = ("paged", "page_assigned", "page_escalated", "page_reassigned", "acknowledged")
+# The same names, in the same order, make the partial index `timeline_load` (migration 0012).
 LOAD_EVENTS = (*PAGE_EVENTS, "approval_requested", "approved", "declined", "approval_timed_out")
 
 
@@ -33,26 +35,23 @@ class LoadEntry:
     details: dict[str, Any]
 
 
-def _entries_sql(reference: str, events: tuple[str, ...] = LOAD_EVENTS) -> str:
-    """The window's entries, then their escalations' columns once per escalation: reading the
-    reference out of a stored escalation's JSON once per entry would parse it several times.
-    `GROUP BY e.id` (the key: one row each) keeps SQLite from folding `x` into the join, which
-    would evaluate the JSON path again for every entry."""
+def _entries_sql(events: tuple[str, ...], indexed: str = "") -> str:
+    """The window's entries of `events` with their escalation's reference and team (columns:
+    no escalation's JSON is parsed, migration 0012). `indexed`: SQLite's `INDEXED BY` clause
+    for the partial index `timeline_load`, which holds the load's entries in time order with
+    everything read of them; left alone SQLite picks `timeline_event_at` (one range per event
+    name), then reads every entry's row and sorts them."""
     names = ", ".join(f"'{event}'" for event in events)
     return (
-        "WITH w AS (SELECT id, escalation_id, event, actor, at, details FROM timeline"
-        f" WHERE event IN ({names}) AND at >= ? AND at < ?),"
-        f" x AS (SELECT e.id, e.team, COALESCE({reference}, '') AS reference FROM escalations e"
-        " WHERE e.id IN (SELECT escalation_id FROM w) AND e.drill = 0 GROUP BY e.id)"
-        " SELECT w.escalation_id, w.event, w.actor, w.at, w.details, x.reference, x.team"
-        " FROM w JOIN x ON x.id = w.escalation_id ORDER BY w.at, w.id")
+        "SELECT t.escalation_id, t.event, t.actor, t.at, t.details, e.reference, e.team"
+        f" FROM timeline t{indexed} JOIN escalations e ON e.id = t.escalation_id"
+        f" WHERE t.event IN ({names}) AND t.at >= ? AND t.at < ? AND e.drill = 0"
+        " ORDER BY t.at, t.id")
 
 
-_SQLITE_REFERENCE = "json_extract(e.data, '$.escalation.reference')"
-_POSTGRES_REFERENCE = "e.data::jsonb #>> '{escalation,reference}'"
-LOAD_ENTRIES = Sql.of(_entries_sql(_SQLITE_REFERENCE), _entries_sql(_POSTGRES_REFERENCE))
-PAGE_ENTRIES = Sql.of(_entries_sql(_SQLITE_REFERENCE, PAGE_EVENTS),
-                      _entries_sql(_POSTGRES_REFERENCE, PAGE_EVENTS))
+LOAD_ENTRIES = Sql.of(_entries_sql(LOAD_EVENTS, " INDEXED BY timeline_load"),
+                      _entries_sql(LOAD_EVENTS))
+PAGE_ENTRIES = Sql.of(_entries_sql(PAGE_EVENTS))
 
 
 def load_entries(since: float, until: float, *, pages_only: bool = False

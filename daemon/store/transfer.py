@@ -67,13 +67,15 @@ def load_rows(table: str, rows: list[dict[str, Any]], dialect: str) -> Unit[int]
 
 
 def refresh_figures() -> Unit[None]:
-    """Recompute the figure columns every escalation carries (migration 0011) from its data
-    and timeline: an export leaves them out, since they follow from the rows it holds."""
-    yield Stmt(Sql(_FIGURES_SQLITE, _FIGURES_POSTGRES))
+    """Recompute the figure columns every escalation carries (migrations 0011 and 0012) from
+    its data and timeline: an export leaves them out, since they follow from the rows it
+    holds."""
+    for statement in _REFRESH:
+        yield Stmt(statement)
 
 
-_FIGURES_SQLITE = refresh_statement("sqlite", "0011_figures.sql")
-_FIGURES_POSTGRES = refresh_statement("postgres", "0011_figures.sql")
+_REFRESH = tuple(Sql(refresh_statement("sqlite", name), refresh_statement("postgres", name))
+                 for name in ("0011_figures.sql", "0012_kpi_columns.sql"))
 
 
 def require_empty() -> Unit[None]:

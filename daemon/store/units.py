@@ -150,13 +150,16 @@ TIMELINE = Sql.of(
     " WHERE escalation_id = ? ORDER BY id"
 )
 INSERT_ESCALATION = Sql.of(
-    f"INSERT INTO escalations ({_ESC_COLUMNS}, decided_weekend, decision_criteria)"
-    " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING id"
+    f"INSERT INTO escalations ({_ESC_COLUMNS}, decided_weekend, decision_criteria, customer,"
+    " custom_fields, reference, title, severity)"
+    " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT DO NOTHING RETURNING id"
 )
 UPDATE_ESCALATION = Sql.of(
     "UPDATE escalations SET state = ?, outcome = ?, data = ?, version = version + 1,"
     " opened_at = ?, updated_at = ?, attention = ?, team = ?, decided_weekend = ?,"
-    " decision_criteria = ? WHERE id = ? AND version = ? RETURNING id"
+    " decision_criteria = ?, customer = ?, custom_fields = ?, reference = ?, title = ?,"
+    " severity = ? WHERE id = ? AND version = ? RETURNING id"
 )
 GET_ESCALATION = Sql.of(f"SELECT {_ESC_COLUMNS} FROM escalations WHERE id = ?")
 FIND_ESCALATION = Sql.of(
@@ -335,19 +338,20 @@ def apply_changes(changes: Changes, now: float) -> Unit[None]:
     esc = changes.escalation
     if esc is not None:
         weekend, decision_criteria = _decided_figures(esc)
+        kpi_columns = _kpi_columns(esc)
         if changes.expected_version == 0:
             rows = yield Stmt(
                 INSERT_ESCALATION,
                 (esc.id, esc.source, esc.external_id, esc.state, esc.outcome, dumps(esc.data),
                  esc.opened_at, now, now, int(esc.attention), int(esc.drill), esc.team,
-                 weekend, decision_criteria),
+                 weekend, decision_criteria, *kpi_columns),
             )
         else:
             rows = yield Stmt(
                 UPDATE_ESCALATION,
                 (esc.state, esc.outcome, dumps(esc.data), esc.opened_at, now,
-                 int(esc.attention), esc.team, weekend, decision_criteria, esc.id,
-                 changes.expected_version),
+                 int(esc.attention), esc.team, weekend, decision_criteria, *kpi_columns,
+                 esc.id, changes.expected_version),
             )
         if not rows:
             raise Conflict(f"escalation {esc.id} changed concurrently")
@@ -418,6 +422,50 @@ def _decided_figures(esc: EscalationRow) -> tuple[int | None, str]:
     return (None if weekend is None else int(bool(weekend))), dumps(held)
 
 
+def _kpi_columns(esc: EscalationRow) -> tuple[str | None, str, str, str, str]:
+    """(customer, custom_fields, reference, title, severity) of an escalation as written
+    (migration 0012): the customer as stored (None when absent), the custom fields as a JSON
+    object, and the policy's canonical severity of the stored decision ("" when none)."""
+    escalation = esc.data.get("escalation") or {}
+    facts = ((esc.data.get("gate") or {}).get("decision") or {}).get("facts") or {}
+    return (escalation.get("customer"), dumps(escalation.get("fields") or {}),
+            _text(escalation.get("reference")), _text(escalation.get("title")),
+            _text(facts.get("severity")))
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+def _number(value: object) -> float | None:
+    """A JSON number of a timeline entry's details; anything else counts as absent."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else None
+
+
+# The KPIs' columns kept from timeline entries (migration 0012), one statement per entry.
+_LAST_RESOLVED = Sql.of(
+    "UPDATE escalations SET last_resolved = CASE WHEN last_resolved IS NULL"
+    " OR last_resolved < ? THEN ? ELSE last_resolved END WHERE id = ?")
+_EVIDENCE = {complete: Sql.of(
+    "UPDATE escalations SET evidence_checked = 1"
+    + (", evidence_complete = 1" if complete else "") + " WHERE id = ?")
+    for complete in (False, True)}
+_RETRO_URL = Sql.of(
+    "UPDATE escalations SET retro_url = CASE WHEN retro_url IS NULL OR retro_url < ? THEN ?"
+    " ELSE retro_url END WHERE id = ?")
+_RETRO_CLOSED = {complete: Sql.of(
+    "UPDATE escalations SET retro_closed = 1" + (", retro_complete = 1" if complete else "")
+    + " WHERE id = ?") for complete in (False, True)}
+_SPELL_BEGAN = Sql.of("UPDATE escalations SET spells = spells + 1 WHERE id = ?")
+_SPELL_BEGAN_DUE = Sql.of(
+    "UPDATE escalations SET spells = spells + 1, last_due_at = CASE WHEN last_due_at IS NULL"
+    " OR last_due_at < ? THEN ? ELSE last_due_at END WHERE id = ?")
+_SPELL_ENDED = Sql.of(
+    "UPDATE escalations SET spells_ended = spells_ended + 1, overdue_s = overdue_s + ?"
+    " WHERE id = ?")
+
+
 def _count_event(event: NewEvent) -> Unit[None]:
     """Keep the escalation's figure columns up to date with one more timeline entry."""
     if event.event in _FIRST_AT:
@@ -434,6 +482,30 @@ def _count_event(event: NewEvent) -> Unit[None]:
             union = set(json.loads(before)) if before else set()
             union.update(str(name) for name in criteria)
             yield Stmt(_SET_RECORDED_CRITERIA, (dumps(sorted(union)), event.escalation_id))
+    yield from _count_kpi_event(event)
+
+
+def _count_kpi_event(event: NewEvent) -> Unit[None]:
+    """The KPIs' columns (migration 0012) for one more timeline entry; the evidence pack is
+    what the approval request showed (`approval_requested` details, `evidence`)."""
+    details, esc_id = event.details, event.escalation_id
+    if event.event == "resolved":
+        yield Stmt(_LAST_RESOLVED, (event.at, event.at, esc_id))
+    elif event.event == "approval_requested" and "evidence" in details:
+        evidence = details["evidence"]
+        complete = isinstance(evidence, dict) and evidence.get("complete") is True
+        yield Stmt(_EVIDENCE[complete], (esc_id,))
+    elif event.event == "retro_opened" and details.get("url") is not None:
+        url = str(details["url"])
+        yield Stmt(_RETRO_URL, (url, url, esc_id))
+    elif event.event == "retro_closed":
+        yield Stmt(_RETRO_CLOSED[details.get("complete") is True], (esc_id,))
+    elif event.event == "update_overdue":
+        due = _number(details.get("due_at"))
+        yield (Stmt(_SPELL_BEGAN, (esc_id,)) if due is None
+               else Stmt(_SPELL_BEGAN_DUE, (due, due, esc_id)))
+    elif event.event == "update_resumed":
+        yield Stmt(_SPELL_ENDED, (_number(details.get("overdue_s")) or 0.0, esc_id))
 
 
 def complete_job(job_id: int, owner: str, now: float, changes: Changes | None) -> Unit[bool]:

@@ -302,7 +302,8 @@ class JobRunner:
             self.metrics.job_runs.labels(job.kind, "lost").inc()
             return
         self.metrics.job_runs.labels(job.kind, "done").inc()
-        if changes is not None:
+        if changes is not None and not (changes.escalation and changes.escalation.drill):
+            # A drill rehearses the path; it is no escalation in the funnel's counters.
             self.metrics.record(changes.events)
         self.metrics.job_latency.labels(job.kind).observe(
             max(0.0, self.store.clock.now() - job.run_at)

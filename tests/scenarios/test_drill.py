@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import yaml
 
@@ -121,6 +122,13 @@ async def test_drill_with_auto_approve_rehearses_every_step(
     figures: dict[str, Any] = report.model_dump(mode="json")
     assert figures["escalations"] == 0
     assert figures["engineering"]["paged"] == 0
+    # Nor in the funnel the alerts and Grafana read: a rehearsal is no escalation.
+    async with (aiohttp.ClientSession() as session,
+                session.get(daemon.listeners.admin_url + "/metrics") as answer):
+        exposition = await answer.text()
+    counted = [line for line in exposition.splitlines() if line.startswith((
+        "tier2gate_escalations_total{", "tier2gate_approval_latency_seconds_count"))]
+    assert counted and all(line.endswith(" 0.0") for line in counted), counted
 
 
 @pytest.mark.parametrize("daemon", [None], indirect=True)
