@@ -75,14 +75,18 @@ def base_settings(**overrides: Any) -> Settings:
     return Settings(**data)
 
 
+# A test client of one of our aiohttp applications (the public listener or the admin one).
+AppClient = TestClient[web.Request, web.Application]
+
+
 @dataclass
 class Harness:
-    client: TestClient
+    client: AppClient
     store: Store
     clock: ManualClock
     settings: Settings
     metrics: Metrics
-    admin: TestClient  # the admin listener: dashboard, /api/escalations, /metrics
+    admin: AppClient  # the admin listener: dashboard, /api/escalations, /metrics
     _seq: int = 0
 
     async def incident_io(self, body: bytes | dict[str, Any], *, msg_id: str | None = None,
@@ -173,7 +177,7 @@ async def running(tmp_path: Path, settings: Settings | None = None, *,
 
 
 @asynccontextmanager
-async def both_listeners(app: web.Application) -> AsyncIterator[tuple[TestClient, TestClient]]:
+async def both_listeners(app: web.Application) -> AsyncIterator[tuple[AppClient, AppClient]]:
     """Test clients for the public app and its admin app. The public app opens the store, so
     its server starts first and stops last."""
     async with TestClient(TestServer(app)) as client, \

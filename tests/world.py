@@ -190,7 +190,7 @@ def decline_form(escalation_id: str, user: str, ts: str, reason: str) -> dict[st
 def page_event(event_type: str, incident_key: str, incident_id: str, *, event_id: str,
                agent: str = "Tina Tier2") -> dict[str, Any]:
     """A PagerDuty V3 webhook about the Tier 2 incident, from the published sample's shape."""
-    sample = json.loads(payload("pagerduty/zulip_triggered_v3.json"))
+    sample: dict[str, Any] = json.loads(payload("pagerduty/zulip_triggered_v3.json"))
     event = sample["event"]
     event.update(id=event_id, event_type=event_type, occurred_at="2026-11-21T02:20:00Z")
     event["agent"] = {"id": "PTINA", "type": "user_reference", "summary": agent}

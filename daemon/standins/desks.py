@@ -14,6 +14,7 @@ import json
 import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Self
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -72,7 +73,7 @@ class FakeDesk:
         if self._server is not None:
             await self._server.close()
 
-    async def __aenter__(self) -> FakeDesk:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 

@@ -46,7 +46,7 @@ def demo(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 
 def test_approving_from_the_dashboard_pages_and_opens_the_retro(demo: tuple[str, Path]) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import ViewportSize, expect, sync_playwright
 
     url, log = demo
     ARTIFACTS.mkdir(exist_ok=True)
@@ -56,7 +56,8 @@ def test_approving_from_the_dashboard_pages_and_opens_the_retro(demo: tuple[str,
             args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update",
                   "--disable-sync"])
-        screen = {"width": 390, "height": 844}  # the SMOC's phone (an iPhone 12 to 15)
+        # The SMOC's phone (an iPhone 12 to 15).
+        screen: ViewportSize = {"width": 390, "height": 844}
         page = browser.new_page(viewport=screen)
         page.goto(url)
         waiting = page.locator("article.esc[data-phase='awaiting_approval']")
@@ -77,15 +78,15 @@ def test_approving_from_the_dashboard_pages_and_opens_the_retro(demo: tuple[str,
         page.wait_for_load_state()
         deadline = time.monotonic() + 30
         phase = ""
-        card = page.locator(f"article.esc[id='{escalation_id}']")
+        shown = page.locator(f"article.esc[id='{escalation_id}']")
         while time.monotonic() < deadline:  # page, acknowledgement, resolution, then the retro
             page.goto(url)
-            phase = card.get_attribute("data-phase") or ""
-            if phase == "closed" and "retro opened" in (card.text_content() or ""):
+            phase = shown.get_attribute("data-phase") or ""
+            if phase == "closed" and "retro opened" in (shown.text_content() or ""):
                 break
             time.sleep(0.3)
         assert phase == "closed", log.read_text()
-        timeline = card.locator("details")
+        timeline = shown.locator("details")
         timeline.locator("summary").click()  # the timeline is folded by default
         expect(timeline).to_contain_text("retro opened")
         page.screenshot(path=str(ARTIFACTS / "dashboard-after-approval.png"), full_page=True)

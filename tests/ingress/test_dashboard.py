@@ -18,9 +18,10 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from daemon.appkeys import SETTINGS, STORE
 from daemon.reporting.dashboard import DEMO_ACTIONS_KEY, add_routes
-from tests.harness import Harness, payload, running
+from tests.harness import AppClient, Harness, payload, running
 
-CREATED = json.loads(payload("incident_io/openapi_example_public_incident_created_v2.json"))
+CREATED: dict[str, Any] = json.loads(
+    payload("incident_io/openapi_example_public_incident_created_v2.json"))
 EVIL_TITLE = "<script>alert('pwned')</script> checkout down"
 
 
@@ -44,12 +45,12 @@ def incident(incident_id: str, name: str, severity: str, created: datetime,
 @dataclass
 class Site:
     harness: Harness
-    client: TestClient
+    client: AppClient
     emergency_id: str
     rfh_id: str
 
 
-async def _demo_site(harness: Harness) -> TestClient:
+async def _demo_site(harness: Harness) -> AppClient:
     """The dashboard with demo actions on the harness's store: the key must be set before an
     app starts, and the harness app is already running."""
     app = web.Application()

@@ -9,18 +9,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
 
 from daemon.admin_auth import AdminAccess, is_loopback
 from daemon.settings import AdminSettings, ConfigError, load_settings
-from tests.harness import base_settings, running
+from tests.harness import AppClient, base_settings, running
 
 READ_SIDE = ("/", "/api/escalations", "/metrics")
 TOKEN = "admin-token-RECOGNISABLE-0123456789"
 
 
 @asynccontextmanager
-async def clients(tmp_path: Path, **admin: Any) -> AsyncIterator[tuple[TestClient, TestClient]]:
+async def clients(tmp_path: Path, **admin: Any) -> AsyncIterator[tuple[AppClient, AppClient]]:
     async with running(tmp_path, base_settings(admin=admin) if admin else None) as harness:
         yield harness.client, harness.admin
 

@@ -121,7 +121,9 @@ async def _tracker(stack: AsyncExitStack, clock: ManualClock, tls: ssl.SSLContex
                                         f"{JIRA_EMAIL}:{JIRA_TOKEN}", JIRA_TOKEN, "OPS")
     await fake.start(ssl_context=tls)
     stack.push_async_callback(fake.close)
-    made = {"gitlab": gitlab.Client, "github": github.Client, "jira": jira.Client}[kind]
+    clients: dict[str, type[gitlab.Client | github.Client | jira.Client]] = {
+        "gitlab": gitlab.Client, "github": github.Client, "jira": jira.Client}
+    made = clients[kind]
     client = made(fake.url, token, project, timeout_s=TIMEOUT_S, clock=clock)
     stack.callback(client.close)
     if tls is None:
@@ -195,7 +197,9 @@ async def failure(made: Subject, fault: Fault) -> Retry | Permanent:
     made.faults.clear()
     printed = "".join(traceback.format_exception(caught.value))
     assert made.secret not in printed, printed
-    return caught.value
+    error = caught.value
+    assert isinstance(error, Retry | Permanent)
+    return error
 
 
 def echo(status: int, secret: str) -> Fault:

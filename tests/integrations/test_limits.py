@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from slack_sdk.errors import SlackApiError
@@ -92,10 +93,12 @@ def _tracker(kind: str) -> tuple[FakeTracker, str, str]:
 @pytest.mark.parametrize(("kind", "module"), [("gitlab", gitlab), ("github", github),
                                               ("jira", jira)])
 async def test_tracker_titles_bodies_and_labels_fit_and_keep_the_marker(
-        kind: str, module: object) -> None:
+        kind: str, module: ModuleType) -> None:
     fake, token, project = _tracker(kind)
     await fake.start()
-    made = {"gitlab": gitlab.Client, "github": github.Client, "jira": jira.Client}[kind]
+    clients: dict[str, type[gitlab.Client | github.Client | jira.Client]] = {
+        "gitlab": gitlab.Client, "github": github.Client, "jira": jira.Client}
+    made = clients[kind]
     client = made(fake.url, token, project, timeout_s=5)
     marker = "tier2gate-retro-esc-limits"
     draft = IssueDraft(title=LONG, body="## Timeline\n" + "y" * 1_100_000, marker=marker,
@@ -107,7 +110,7 @@ async def test_tracker_titles_bodies_and_labels_fit_and_keep_the_marker(
         client.close()
         await fake.close()
     [issue] = fake.issues
-    limits = module.LIMITS  # type: ignore[attr-defined]
+    limits = module.LIMITS
     assert len(issue.title) == limits.title and issue.title.endswith("…")
     assert len(issue.body) <= limits.body
     assert marker in issue.labels

@@ -34,7 +34,9 @@ SAMPLES = Path(__file__).parents[1] / "payloads" / "slack"
 
 
 def sample(name: str) -> dict[str, Any]:
-    return json.loads((SAMPLES / name).read_bytes())
+    body = json.loads((SAMPLES / name).read_bytes())
+    assert isinstance(body, dict)
+    return body
 
 
 def form(payload: object) -> bytes:
@@ -110,8 +112,8 @@ def test_other_interaction_types_are_ignored(kind: str | None) -> None:
     assert parse_interaction(form(payload)) is None
 
 
-def _without(payload: dict[str, Any], *path: str) -> dict[str, Any]:
-    node = payload
+def _without(payload: dict[str, Any], *path: str | int) -> dict[str, Any]:
+    node: Any = payload  # objects and lists, as the path walks them
     for key in path[:-1]:
         node = node[key]
     del node[path[-1]]

@@ -167,7 +167,9 @@ async def faulted(kit: Kit, operation: str, fault: Fault, timeout_s: float = 5.0
     assert kit.fake.plan.injected == 1
     assert last.method == method and last.path.endswith(path)  # the fault hit the operation
     assert kit.secret not in str(caught.value)
-    return caught.value
+    error = caught.value
+    assert isinstance(error, Retry | Permanent)
+    return error
 
 
 @pytest.mark.parametrize("operation", ["find", "create"])

@@ -162,8 +162,8 @@ async def test_one_owner_and_exactly_one_handoff_across_replicas_and_restarts(
             return found["id"], found["ts"]
 
         async def assigned(esc_id: str) -> bool:
-            return await conn.fetchval("SELECT count(*) FROM timeline WHERE escalation_id = $1"
-                                       " AND event = 'ee_assigned'", esc_id) == 1
+            return int(await conn.fetchval("SELECT count(*) FROM timeline WHERE escalation_id"
+                                           " = $1 AND event = 'ee_assigned'", esc_id)) == 1
 
         # Two EEs press "Take it" at once, each on another replica, twice each.
         kept, kept_ts = await escalation("01KEPT")
@@ -198,8 +198,8 @@ async def test_one_owner_and_exactly_one_handoff_across_replicas_and_restarts(
         await until(lambda: assigned(stays), 20, "STAYS to own one")
 
         async def resolved() -> bool:
-            return await conn.fetchval("SELECT count(*) FROM timeline WHERE event ="
-                                       " 'ee_resolved'") == 1
+            return int(await conn.fetchval("SELECT count(*) FROM timeline WHERE event ="
+                                           " 'ee_resolved'")) == 1
 
         await until(resolved, 20, "the EE's resolution")
         await stop(a, b)
@@ -220,9 +220,9 @@ async def test_one_owner_and_exactly_one_handoff_across_replicas_and_restarts(
             a, b = await setup.replicas(env, session, attempt)
 
             async def handed_over() -> bool:
-                return await conn.fetchval("SELECT count(*) FROM jobs WHERE kind = 'ee_handoff'"
-                                           " AND key = $1 AND state = 'done'",
-                                           f"ee_handoff:{day(0)}") == 1
+                return int(await conn.fetchval("SELECT count(*) FROM jobs WHERE kind ="
+                                               " 'ee_handoff' AND key = $1 AND state = 'done'",
+                                               f"ee_handoff:{day(0)}")) == 1
 
             await until(handed_over, 30, "the handoff")
             await asyncio.sleep(2.0)  # a second message, if any, would be posted by now

@@ -83,8 +83,8 @@ async def test_two_replicas_and_a_restart_post_one_headsup(tmp_path: Path, schem
             stack.push_async_callback(conn.close)
 
             async def done() -> bool:
-                return await conn.fetchval("SELECT count(*) FROM jobs WHERE kind ="
-                                           " 'events_headsup' AND state = 'done'") == 1
+                return int(await conn.fetchval("SELECT count(*) FROM jobs WHERE kind ="
+                                               " 'events_headsup' AND state = 'done'")) == 1
 
             await until(done, 10, "the heads-up job to finish")
             # Both replicas enqueued this slot (and the next): one job per key.

@@ -142,7 +142,7 @@ async def test_a_web_process_stores_and_acknowledges_a_worker_process_processes(
             assert '"role": "web"' in web.log.read_text()
             assert '"role": "worker"' in worker.log.read_text()
         finally:
-            for process in (web, worker):
-                if process is not None and process.proc.returncode is None:
-                    process.proc.kill()
+            for started in (web, worker):
+                if started is not None and started.proc.returncode is None:
+                    started.proc.kill()
                     await process.proc.wait()

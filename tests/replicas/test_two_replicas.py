@@ -151,8 +151,8 @@ async def test_two_replicas_one_approval_one_page_one_retro(tmp_path: Path, sche
             assert await asyncio.gather(*clicks) == [200, 200, 200, 200]
 
             async def paged() -> bool:
-                return await conn.fetchval(
-                    "SELECT count(*) FROM timeline WHERE event = 'paged'") == 1
+                return int(await conn.fetchval(
+                    "SELECT count(*) FROM timeline WHERE event = 'paged'")) == 1
 
             await until(paged, 20, "the page")
 

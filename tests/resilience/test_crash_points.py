@@ -256,8 +256,9 @@ class Chaos:
                     tasks.append(asyncio.create_task(self.story(story), name=f"story-{story.n}"))
                 await asyncio.sleep(self.rng.uniform(0.5, 1.5))
                 for task in tasks:
-                    if task.done() and task.exception() is not None:
-                        raise task.exception()  # type: ignore[misc]
+                    failure = task.exception() if task.done() else None
+                    if failure is not None:
+                        raise failure
             await asyncio.gather(*tasks[1:])
         finally:
             self.killing = False

@@ -14,6 +14,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -100,9 +101,10 @@ def cli(folder: Path, daemon: LiveDaemon, *args: str, **env: str) -> tuple[int, 
         errors="replace")
 
 
-async def until(check: object, what: str, daemon: LiveDaemon, timeout_s: float = 30) -> None:
+async def until(check: Callable[[], bool], what: str, daemon: LiveDaemon,
+                timeout_s: float = 30) -> None:
     deadline = time.monotonic() + timeout_s
-    while not check():  # type: ignore[operator]
+    while not check():
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} never happened:\n{daemon.log_tail()}")
         await asyncio.sleep(0.02)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 import daemon.integrations.pagerduty as pagerduty_client
 import daemon.integrations.slack as slack_client
@@ -57,20 +58,21 @@ HANG_S = 1.5  # the fake answers after this: well past our timeout
 def short_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(slack_client.Client.__init__, "__defaults__",
                         (None, HANG_TIMEOUT_S, None))
-    monkeypatch.setitem(pagerduty_client.Client.__init__.__kwdefaults__, "timeout_s",
-                        HANG_TIMEOUT_S)
+    keyword_defaults = pagerduty_client.Client.__init__.__kwdefaults__
+    assert keyword_defaults is not None  # timeout_s is keyword-only
+    monkeypatch.setitem(keyword_defaults, "timeout_s", HANG_TIMEOUT_S)
     monkeypatch.setattr(tracker_clients, "TIMEOUT_S", HANG_TIMEOUT_S)
 
 
 @asynccontextmanager
-async def outage_world(tmp_path: Path, *, slack_middleware: object = None
+async def outage_world(tmp_path: Path, *, slack_middleware: Middleware | None = None
                        ) -> AsyncIterator[World]:
     """tests/world.py's world with a static SMOC, so that approval requests make no lookups:
     the faults queued for Slack and PagerDuty hit the posts and the page, nothing else."""
     async with AsyncExitStack() as stack:
         slack = FakeSlack(token=SLACK_TOKEN, users_by_email={SMOC_EMAIL: SMOC})
         if slack_middleware is not None:
-            slack.app.middlewares.append(slack_middleware)  # type: ignore[arg-type]
+            slack.app.middlewares.append(slack_middleware)
         await stack.enter_async_context(slack)
         pagerduty = await stack.enter_async_context(
             FakePagerDuty(token=PD_TOKEN, ca_file=tmp_path / "pd-ca.pem"))
@@ -235,7 +237,7 @@ async def test_every_vendor_failing_every_way_still_gets_each_effect_exactly_onc
         assert (slack.faults.injected, pd.faults.injected, gitlab.plan.injected) == (4, 4, 4)
 
 
-def slow_approval_posts(delay_s: float) -> object:
+def slow_approval_posts(delay_s: float) -> Middleware:
     """Slack posts the approval message at once but answers `delay_s` later."""
 
     @web.middleware

@@ -69,6 +69,7 @@ def test_sqlite_to_postgresql_loses_nothing(tmp_path: Path, pg_url: str) -> None
     def report(url: str) -> dict[str, object]:
         out = run(["report", "--format", "json"], tmp_path, TIER2GATE_DATABASE_URL=url)
         figures = json.loads(out.stdout)
+        assert isinstance(figures, dict)
         for window in (figures, *figures["teams"].values()):  # each team's is the same window
             window.pop("since")
             window.pop("until")

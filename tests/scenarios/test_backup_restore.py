@@ -88,6 +88,6 @@ def test_the_runbook_backs_up_while_serving_and_restores_into_a_fresh_path(
 
     restored_rows = export(f"sqlite:///{restored}", "restored.jsonl")
     assert restored_rows == export(f"sqlite:///{restored}.from-export", "from-export.jsonl")
-    event_id = json.dumps(sample["event"]["id"])  # type: ignore[index]
+    event_id = json.dumps(sample["event"]["id"])
     assert any('"table": "escalations"' in row for row in restored_rows)
     assert any(event_id in row for row in restored_rows if '"table": "deliveries"' in row)

@@ -28,7 +28,7 @@ from daemon.wiring import build_parts
 from tests.ee_support import EE_CHANNEL, engineer, policy_with_ee, roster_file, rotation
 from tests.harness import HARNESS_START
 from tests.support_process import clean_env, tier2gate
-from tests.world import CHANNEL, World, incident, stamp, world
+from tests.world import CHANNEL, OPENED, World, incident, stamp, world
 
 EE1, EE2, STRANGER = "UEE0ADA", "UEE0GRACE", "USTRANGER"
 TWO_EES = [rotation("2026-11-16", "2026-11-29", engineer(EE1, "Ada Lovelace"),
@@ -62,9 +62,8 @@ async def click(w: World, esc_id: str, user: str, action: str, ts: str, action_t
     assert (await w.daemon.slack_interaction(press)).status == 200
 
 
-async def request_for_help(w: World, opened_at: float | None = None) -> str:
-    body = incident(severity="SEV3", exhausted=False, **(
-        {"opened_at": opened_at} if opened_at is not None else {}))
+async def request_for_help(w: World, opened_at: float = OPENED) -> str:
+    body = incident(severity="SEV3", exhausted=False, opened_at=opened_at)
     assert (await w.daemon.incident_io(body)).status == 202
     await w.daemon.settle()
     [row] = await w.daemon.escalations()

@@ -71,9 +71,9 @@ async def test_the_page_is_judged_in_the_responders_own_time_zone(tmp_path: Path
         assert 'tier2gate_smoc_decisions{bucket="sleep_hours"} 1.0' in metrics  # 02:05 UTC
         assert "Tina" not in metrics
         # The dashboard's load table shows her name as text.
-        page = await (await w.daemon.admin.get("/?since=1d")).text()
-        load_table = page[page.index('<section id="load">'):
-                          page.index('<section id="escalations">')]
+        html = await (await w.daemon.admin.get("/?since=1d")).text()
+        load_table = html[html.index('<section id="load">'):
+                          html.index('<section id="escalations">')]
         assert "<td>Tina &lt;!here&gt; Tier2</td><td>1</td>" in load_table
         assert "<!here>" not in page and "America/Los_Angeles" in load_table
 

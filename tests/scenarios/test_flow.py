@@ -4,6 +4,7 @@ pages Tier 2 once, is followed in the thread, and leaves exactly one retro issue
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -197,12 +198,13 @@ async def test_an_s1_without_criteria_becomes_an_emergency_after_30_minutes(tmp_
         assert w.approval_posts() == []
         w.daemon.clock.advance(30 * 60)
         await w.daemon.settle()
-        assert (await w.daemon.store.get_escalation(row.id)).state == "awaiting_approval"  # type: ignore[union-attr]
+        stored = await w.daemon.store.get_escalation(row.id)
+        assert stored is not None and stored.state == "awaiting_approval"
         assert len(w.approval_posts()) == 1
 
 
 def escalation_form(view: dict[str, object], user: str, title: str, severity: str,
-                    criteria: list[str]) -> dict[str, object]:
+                    criteria: list[str]) -> dict[str, Any]:
     """The view_submission Slack sends when the support engineer presses Escalate."""
     from daemon.integrations.slack_forms import CRITERIA, CUSTOMER, SEVERITY, TITLE
 
@@ -252,10 +254,10 @@ async def test_tier2_in_slack_declares_an_escalation_that_pages_and_gets_a_retro
         assert "Initech" in issue.body
 
 
-def huge(name: str, event: str = "public_incident.incident_created_v2", **kwargs: str
-         ) -> dict[str, object]:
+def huge(name: str, event: str = "public_incident.incident_created_v2", *,
+         category: str = "live", updated_at: str | None = None) -> dict[str, object]:
     """The Saturday-night incident, named with 45,000 characters (seen in production)."""
-    body = incident(event=event, **kwargs)
+    body = incident(event=event, category=category, updated_at=updated_at)
     inner = body[event]
     target = inner.get("incident", inner)
     target["name"] = name

@@ -236,7 +236,7 @@ async def test_the_approval_request_shows_the_evidence_pack_and_records_it(
 def status_update(event_id: str, occurred_at: str, *, note: bool = False) -> dict[str, Any]:
     """A PagerDuty V3 status update (or note) on the Support incident `PSRC123`, from the
     published capture."""
-    sample = json.loads(payload("pagerduty/zulip_status_updated_v3.json"))
+    sample: dict[str, Any] = json.loads(payload("pagerduty/zulip_status_updated_v3.json"))
     event = sample["event"]
     event.update(id=event_id, occurred_at=occurred_at,
                  event_type="incident.annotated" if note else "incident.status_update_published")
@@ -291,7 +291,7 @@ async def test_the_tier2_form_asks_for_the_evidence_pack_and_the_smoc_sees_it(
         assert all(blocks[key]["optional"] for key in blocks if key.startswith(EVIDENCE_PREFIX))
         form = escalation_form(view, "USUPPORT", "Payments API returns 500s", "S1",
                                ["support_exhausted_knowledge"])
-        values = form["view"]["state"]["values"]  # type: ignore[index]
+        values = form["view"]["state"]["values"]
         for name, answer in (("Customer impact", "No card payments in the EU"),
                              ("What was tried", "Restarted the gateway"),
                              ("Logs", "req-7f3k9"), ("Deadline", "  "),

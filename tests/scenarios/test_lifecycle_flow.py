@@ -51,6 +51,14 @@ def approval_messages(w: World) -> list[Message]:
                    and m.metadata.get("event_type") == APPROVAL_EVENT), key=lambda m: m.ts)
 
 
+def escalation_of(message: Message) -> str:
+    """The escalation id an approval request carries in its Slack message metadata."""
+    assert message.metadata is not None
+    escalation_id = message.metadata["event_payload"]["escalation_id"]
+    assert isinstance(escalation_id, str)
+    return escalation_id
+
+
 def has_buttons(message: Message) -> bool:
     return APPROVE_ACTION in str(message.blocks)
 
@@ -148,7 +156,7 @@ async def test_two_incidents_for_one_outage_both_paged_one_merged_get_one_retro(
         await deliver(w, named(incident(incident_id="01OUTAGEB"), reference="INC-2"))
         rows = {r.external_id: r.id for r in await w.daemon.escalations()}
         first, second = approval_messages(w)
-        ids = {m.ts: m.metadata["event_payload"]["escalation_id"] for m in (first, second)}
+        ids = {m.ts: escalation_of(m) for m in (first, second)}
         for n, message in enumerate((first, second)):
             await approve(w, ids[message.ts], message.ts, f"5.00{n}")
         assert len(w.pagerduty.pages) == 2
@@ -178,7 +186,7 @@ async def test_a_paged_incident_merged_after_its_target_retro_is_noted_there(tmp
         await deliver(w, named(incident(incident_id="01OUTAGEB"), reference="INC-2"))
         first, second = approval_messages(w)
         for n, message in enumerate((first, second)):
-            await approve(w, message.metadata["event_payload"]["escalation_id"], message.ts,
+            await approve(w, escalation_of(message), message.ts,
                           f"5.00{n}")
         await deliver(w, named(incident(incident_id="01OUTAGEB", category="closed",
                                         updated_at="2026-11-21T02:30:00Z",
@@ -230,7 +238,7 @@ async def test_a_declined_emergency_withdraws_its_pending_request(tmp_path: Path
 def pd_incident(event_type: str, *, occurred_at: str, event_id: str, service: str,
                 status: str = "triggered") -> dict[str, Any]:
     """A PagerDuty V3 event about a Support (source) incident, from a published capture."""
-    sample = json.loads(payload("pagerduty/zulip_reopened_v3.json"))
+    sample: dict[str, Any] = json.loads(payload("pagerduty/zulip_reopened_v3.json"))
     event = sample["event"]
     event.update(id=event_id, event_type=event_type, occurred_at=occurred_at)
     data = event["data"]

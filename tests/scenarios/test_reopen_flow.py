@@ -77,7 +77,7 @@ async def test_an_old_live_delivery_after_closed_does_not_reopen(tmp_path: Path)
 def pd_incident(event_type: str, *, priority: str, occurred_at: str, event_id: str,
                 status: str = "triggered") -> dict[str, Any]:
     """A PagerDuty V3 incident event on a Support (source) service, from a published capture."""
-    sample = json.loads(payload("pagerduty/zulip_reopened_v3.json"))
+    sample: dict[str, Any] = json.loads(payload("pagerduty/zulip_reopened_v3.json"))
     event = sample["event"]
     event.update(id=event_id, event_type=event_type, occurred_at=occurred_at)
     data = event["data"]

@@ -53,8 +53,8 @@ async def test_desk_tickets_recognise_their_team(tmp_path: Path) -> None:
         async with running(tmp_path, settings) as d:
             by_group = zendesk_ticket("4242")  # group Platform Support, brand Acme
             by_brand = {**zendesk_ticket("4243"), "group": "Billing", "brand": "Globex"}
-            for n, ticket in enumerate((by_group, by_brand)):
-                assert (await post_zendesk(d, w.zendesk, ticket, f"inv-{n}")).status == 202
+            for n, body in enumerate((by_group, by_brand)):
+                assert (await post_zendesk(d, w.zendesk, body, f"inv-{n}")).status == 202
             by_project = jsm_issue(d.clock.now(), key="GX-1")
             by_project["issue"]["fields"]["project"] = {"key": "GX"}
             by_type = jsm_issue(d.clock.now(), key="SD-9")

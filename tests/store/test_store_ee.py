@@ -12,6 +12,7 @@ from tests.support import START
 def work(esc_id: str, **fields: object) -> EEWork:
     base: dict[str, object] = {"escalation_id": esc_id, "rotation": "r1", "opened_at": START,
                                "offered_at": START}
+    # Each test overrides the columns it is about; the dataclass checks their names at run time.
     return EEWork(**{**base, **fields})  # type: ignore[arg-type]
 
 

@@ -18,9 +18,11 @@ from tests.unit.test_report import SINCE, UNTIL, month
 EVERYTHING = EscalationFilter(since=0.0, until=START * 2)
 
 
-def at(esc_id: str, opened_at: float, **columns: str | None) -> EscalationRow:
-    row = escalation(esc_id=esc_id)
-    return replace(row, external_id=esc_id, opened_at=opened_at, **columns)  # type: ignore[arg-type]
+def at(esc_id: str, opened_at: float, *, source: str = "incident_io", state: str = "received",
+       outcome: str | None = None) -> EscalationRow:
+    """The contract suite's escalation, opened at `opened_at` (epoch seconds)."""
+    return replace(escalation(esc_id=esc_id, state=state), external_id=esc_id,
+                   opened_at=opened_at, source=source, outcome=outcome)
 
 
 async def walk(store: Store, flt: EscalationFilter, limit: int) -> list[str]:
@@ -104,8 +106,12 @@ async def test_filters_narrow_in_sql(store: Store) -> None:
         await store.apply(Changes(escalation=at(esc_id, opened, source=source, state=state,
                                                 outcome=outcome)))
 
-    async def ids(**narrow: str | float) -> list[str]:
-        return await walk(store, replace(EVERYTHING, **narrow), 10)  # type: ignore[arg-type]
+    async def ids(*, since: float = EVERYTHING.since, until: float = EVERYTHING.until,
+                  source: str | None = None, state: str | None = None,
+                  outcome: str | None = None) -> list[str]:
+        narrowed = EscalationFilter(since=since, until=until, source=source, state=state,
+                                    outcome=outcome)
+        return await walk(store, narrowed, 10)
 
     assert await ids(source="pagerduty") == ["d", "b"]
     assert await ids(state="awaiting_approval") == ["a"]

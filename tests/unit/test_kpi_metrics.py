@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from daemon.metrics import Metrics
 from daemon.reporting.kpi_metrics import publish
-from daemon.reporting.kpis import build_kpis
+from daemon.reporting.kpis import Kpis, build_kpis
 from daemon.settings import FollowthroughSettings, KpiSettings
 from daemon.store.kpi_reads import EmergencyRow, KpiFigures
 
@@ -24,11 +24,13 @@ def paged(severity: str, acknowledged_after_s: float) -> EmergencyRow:
 def test_a_severity_gone_from_the_window_leaves_no_gauge() -> None:
     metrics = Metrics()
     sample = metrics.registry.get_sample_value
-    settings = {"now_s": 2 * DAY, "until_s": 2 * DAY, "kpi": KpiSettings(),
-                "followthrough": FollowthroughSettings()}
-    publish(metrics, build_kpis(KpiFigures(emergencies=(paged("S1", 300), paged("S3", 600))),
-                                **settings))
+
+    def kpis(figures: KpiFigures) -> Kpis:
+        return build_kpis(figures, now_s=2 * DAY, until_s=2 * DAY, kpi=KpiSettings(),
+                          followthrough=FollowthroughSettings())
+
+    publish(metrics, kpis(KpiFigures(emergencies=(paged("S1", 300), paged("S3", 600)))))
     assert sample("tier2gate_kpi", {"kpi": "ack_p90_minutes", "severity": "S3"}) == 10.0
-    publish(metrics, build_kpis(KpiFigures(emergencies=(paged("S1", 300),)), **settings))
+    publish(metrics, kpis(KpiFigures(emergencies=(paged("S1", 300),))))
     assert sample("tier2gate_kpi", {"kpi": "ack_p90_minutes", "severity": "S3"}) is None
     assert sample("tier2gate_kpi", {"kpi": "ack_p90_minutes", "severity": "S1"}) == 5.0

@@ -14,9 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from daemon.domain.models import Escalation, Person, Source, Status
+from daemon.ingress.fields import PayloadError
 from daemon.ingress.incident_io import (
     IncidentIoKind,
-    PayloadError,
     escalation_from_incident,
     parse_incident_io,
 )
@@ -26,7 +26,9 @@ EXAMPLE_TIME = datetime(2021, 8, 17, 13, 28, 57, 801578, tzinfo=UTC)
 
 
 def load(name: str) -> dict[str, Any]:
-    return json.loads((PAYLOADS / f"openapi_example_{name}.json").read_bytes())
+    body = json.loads((PAYLOADS / f"openapi_example_{name}.json").read_bytes())
+    assert isinstance(body, dict)
+    return body
 
 
 def incident_of(name: str) -> dict[str, Any]:
@@ -82,7 +84,7 @@ def test_private_incident_carries_only_an_id() -> None:
 
 
 def test_private_incident_update_needs_fetch_too() -> None:
-    body = {"event_type": "private_incident.incident_updated_v2"}
+    body: dict[str, Any] = {"event_type": "private_incident.incident_updated_v2"}
     body["private_incident.incident_updated_v2"] = {"id": "01PRIVATE"}
     event = parse_incident_io(body)
     assert (event.incident_id, event.needs_fetch, event.escalation) == ("01PRIVATE", True, None)
@@ -195,7 +197,7 @@ def test_incident_without_id_or_creation_time_is_malformed(
 ) -> None:
     incident = incident_of("public_incident_created_v2")
     incident.update(change)
-    body = {"event_type": "public_incident.incident_updated_v2"}
+    body: dict[str, Any] = {"event_type": "public_incident.incident_updated_v2"}
     body["public_incident.incident_updated_v2"] = incident
     with pytest.raises(PayloadError, match=reason):
         parse_incident_io(body)
@@ -288,7 +290,7 @@ def test_customer_field_names_are_configurable_in_priority_order() -> None:
     assert escalation_from_incident(incident).customer == "Acme"
     named = escalation_from_incident(incident, customer_fields=("ACCOUNT", "Customer"))
     assert named.customer == "Globex"
-    body = {"event_type": "public_incident.incident_created_v2"}
+    body: dict[str, Any] = {"event_type": "public_incident.incident_created_v2"}
     body["public_incident.incident_created_v2"] = incident
     event = parse_incident_io(body, customer_fields=("account",))
     assert event.escalation is not None

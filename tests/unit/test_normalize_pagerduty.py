@@ -14,13 +14,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from daemon.domain.models import Escalation, Person, Source, Status
-from daemon.ingress.pagerduty import PagerDutyIncident, PagerDutyKind, PayloadError, parse_pagerduty
+from daemon.ingress.fields import PayloadError
+from daemon.ingress.pagerduty import PagerDutyIncident, PagerDutyKind, parse_pagerduty
 
 PAYLOADS = Path(__file__).parents[1] / "payloads" / "pagerduty"
 
 
 def load(name: str) -> dict[str, Any]:
-    return json.loads((PAYLOADS / name).read_bytes())
+    body = json.loads((PAYLOADS / name).read_bytes())
+    assert isinstance(body, dict)
+    return body
 
 
 def at(text: str) -> datetime:

@@ -48,8 +48,9 @@ def test_a_changed_file_is_put_in_force_only_once_it_stayed_the_same(tmp_path: P
     assert source.current().fingerprint == shipped
     clock.advance(0.1)
     assert source.current().fingerprint != shipped
-    assert source.current().rules[1].approval is not None
-    assert source.current().rules[1].approval.on_timeout.value == "hold"
+    approval = source.current().rules[1].approval
+    assert approval is not None
+    assert approval.on_timeout.value == "hold"
 
 
 def test_content_that_changes_under_the_same_metadata_is_not_put_in_force(tmp_path: Path

@@ -80,11 +80,12 @@ def test_the_default_team_takes_what_no_team_recognises() -> None:
 
 
 def test_a_teams_rules_come_before_the_shared_ones_and_only_for_it() -> None:
-    bank = {"severity": "S3", "customer": "Big Bank"}
-    amer = evaluate(POLICY, esc(Source.PAGERDUTY, origin="PAMER01", **bank), OPENED)
+    bank = esc(Source.PAGERDUTY, origin="PAMER01", severity="S3", customer="Big Bank")
+    amer = evaluate(POLICY, bank, OPENED)
     assert (amer.outcome, amer.rule, amer.team) == (
         Outcome.EMERGENCY, "amer pages for its S3 banks", "amer")
-    emea = evaluate(POLICY, esc(fields={"Tier 1 team": "EMEA"}, **bank), OPENED)
+    emea_bank = esc(fields={"Tier 1 team": "EMEA"}, severity="S3", customer="Big Bank")
+    emea = evaluate(POLICY, emea_bank, OPENED)
     assert (emea.outcome, emea.rule) == (Outcome.RFH, "request for help")
 
 

@@ -62,7 +62,8 @@ def timeline(esc_id: str, *events: tuple[str, datetime, str, dict[str, Any]]
                           actor=actor, details=details) for event, when, actor, details in events]
 
 
-def classified(when: datetime, outcome: str, *criteria: str) -> tuple[str, datetime, str, dict]:
+def classified(when: datetime, outcome: str, *criteria: str
+               ) -> tuple[str, datetime, str, dict[str, Any]]:
     return ev("classified", when, "policy", outcome=outcome, criteria=list(criteria))
 
 

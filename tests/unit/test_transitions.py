@@ -96,7 +96,9 @@ def test_an_s1_timer_turns_it_into_an_emergency_at_30_minutes_if_still_open() ->
 def test_no_downgrade_once_the_smoc_was_asked() -> None:
     step = facts(awaiting(requested=True), esc("SEV3"), previous=esc(fields=EXHAUSTED))
     assert step.gate.phase is Phase.AWAITING_APPROVAL
-    assert "downgrade to rfh refused" in step.gate.decision.reason  # type: ignore[union-attr]
+    decision = step.gate.decision
+    assert decision is not None
+    assert "downgrade to rfh refused" in decision.reason
     assert "classified" not in events(step)
 
 

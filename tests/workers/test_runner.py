@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -189,7 +189,7 @@ async def test_a_timer_fires_when_due_and_not_before(tmp_path: Path) -> None:
     await store.close()
 
 
-async def _fired(fired: list[float]) -> bool:
+async def _fired(fired: Sequence[object]) -> bool:
     return bool(fired)
 
 

@@ -7,6 +7,7 @@ import asyncio
 import io
 import json
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -53,7 +54,7 @@ async def test_a_handler_bug_is_logged_with_its_traceback_as_one_scrubbed_json_l
     settings = FAST.model_copy(update={"max_attempts": 1})
     async with running(JobRunner(store, {"buggy": buggy, "leaky": leaky}, settings, Metrics())):
         for key in ("buggy", "leaky"):
-            await eventually(lambda key=key: _dead(store, key))
+            await eventually(partial(_dead, store, key))
     await store.close()
 
     crashed = [e for e in events(log_lines) if e["event"] == "job.crashed"]
