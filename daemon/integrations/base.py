@@ -272,6 +272,10 @@ class Pager(Protocol):
         """The IANA time zone of a responder's profile, None when PagerDuty has none."""
         ...
 
+    async def user_email(self, user_id: str) -> str | None:
+        """The email of a responder's profile, None when PagerDuty has none."""
+        ...
+
     async def tier2_on_call(self) -> tuple[str, str] | None:
         """(user id, name) of whoever is on call now on the Tier 2 schedule; None when no
         schedule is configured or nobody is on call."""

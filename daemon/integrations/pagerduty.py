@@ -191,6 +191,14 @@ class Client:
         self._zones[user_id] = (now_s, answer)
         return answer
 
+    async def user_email(self, user_id: str) -> str | None:
+        """The `email` of the PagerDuty user `user_id` (`GET /users/{id}`, "Get a user",
+        https://developer.pagerduty.com/api-reference/), so a responder can be mentioned in
+        Slack by the same address; None when the profile has none."""
+        found = await self._user("look up a responder's email", user_id)
+        email = found.get("email")
+        return email if isinstance(email, str) and email else None
+
     async def on_call(self, schedule_id: str, since: datetime, until: datetime
                       ) -> tuple[OnCall, ...]:
         """Every shift on the schedule at some time in [since, until), lowest escalation

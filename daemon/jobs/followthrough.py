@@ -256,7 +256,8 @@ class Followthrough:
         quiet_min = round(quiet_s / 60)
         text = (f":speech_balloon: No update on this {slack_literal(severity or '')} emergency "
                 f"for {quiet_min} min (the cadence is every {minutes:g} min). "
-                f"{self._holder(current)}: please post an update in the incident or in this "
+                f"{await self._holder(current, entries)}: please post an update in the incident "
+                "or in this "
                 "thread.")
         note = NewJob(THREAD_NOTE, f"{THREAD_NOTE}:{escalation_id}:cadence-{latest:.3f}",
                       {"text": text}, 0.0, escalation_id)
@@ -288,15 +289,32 @@ class Followthrough:
                         reason=exc.reason)
             return None, isinstance(exc, Retry)
 
-    @staticmethod
-    def _holder(current: Loaded) -> str:
-        """Who holds the emergency: whoever acknowledged the page, else who approved it, else
-        the approvers."""
+    async def _holder(self, current: Loaded, entries: list[TimelineEntry]) -> str:
+        """Who holds the emergency: whoever acknowledged the page (mentioned, so Slack tells
+        them, when their PagerDuty email is a Slack user's), else who approved it, else the
+        approvers."""
         gate = current.gate
         if gate.acknowledged_by:
-            return f"{slack_literal(gate.acknowledged_by)} (acknowledged the page)"
+            who = await self._responder_mention(entries) or slack_literal(gate.acknowledged_by)
+            return f"{who} (acknowledged the page)"
         if gate.decided is not None and gate.decided.by:
             return f"{slack_mention(gate.decided.by)} (approved the page)"
         if gate.approval is not None and gate.approval.approvers:
             return f"{slack_mention(gate.approval.approvers[0])} (approver)"
         return "Whoever holds this emergency"
+
+    async def _responder_mention(self, entries: list[TimelineEntry]) -> str | None:
+        """A Slack mention of the engineer who acknowledged the page: their PagerDuty profile's
+        email looked up in Slack (`users.lookupByEmail`). None when either side does not know
+        them or cannot answer now: the nudge then names them in words and still goes out."""
+        acks = [e for e in entries if e.event == "acknowledged" and e.details.get("responders")]
+        if not acks or self.deps.pager is None or self.deps.chat is None:
+            return None
+        responder = acks[-1].details["responders"][0]
+        try:
+            email = await self.deps.pager.user_email(str(responder.get("id", "")))
+            user_id = await self.deps.chat.user_id_for_email(email) if email else None
+        except (Retry, Permanent) as exc:
+            log.warning("cadence.responder_unresolved", reason=exc.reason)
+            return None
+        return slack_mention(user_id) if user_id else None

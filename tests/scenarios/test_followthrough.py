@@ -572,3 +572,42 @@ async def test_a_wall_clock_stepped_forward_is_no_quiet_spell(tmp_path: Path) ->
         w.daemon.clock.advance(20 * 60)  # 31 minutes really passed
         await w.daemon.settle()
         assert len(nudges()) == 1
+
+
+
+async def nudge_after_ack(w: World) -> str:
+    """An S1 approved, its page acknowledged by PagerDuty user PTINA, then 35 quiet minutes:
+    the one nudge's text."""
+    esc_id, ts = await emergency(w)
+    await approve(w, esc_id, ts, "2.001")
+    engaged = w.daemon.clock.now()
+    [page] = w.pagerduty.pages
+    ack = page_event("incident.acknowledged", page["incident_key"], page["id"],
+                     event_id="ev-ack", agent="Tina <!here>")
+    ack["event"]["data"]["assignees"] = [
+        {"id": "PTINA", "type": "user_reference", "summary": "Tina <!here>"}]
+    assert (await w.daemon.pagerduty(ack)).status == 202
+    await w.daemon.settle()
+    w.daemon.clock.advance(engaged + 35 * 60 - w.daemon.clock.now())
+    await w.daemon.settle()
+    [nudge] = [m.text for m in w.slack.thread(CHANNEL, ts) if "No update" in m.text]
+    return nudge
+
+
+async def test_the_nudge_mentions_the_engineer_who_acknowledged_the_page(tmp_path: Path) -> None:
+    """Named in words only, the engineer holding a quiet emergency would not hear of the nudge:
+    their PagerDuty email, found in Slack, makes it a mention Slack notifies them of."""
+    async with world(tmp_path) as w:
+        w.pagerduty.set_user("PTINA", "tina@example.com", name="Tina <!here>")
+        w.slack.users_by_email["tina@example.com"] = "UTINA"
+        nudge = await nudge_after_ack(w)
+        assert "<@UTINA> (acknowledged the page)" in nudge
+        assert "<!here>" not in nudge
+
+
+async def test_a_responder_slack_does_not_know_is_named_in_words(tmp_path: Path) -> None:
+    async with world(tmp_path) as w:
+        w.pagerduty.set_user("PTINA", "tina@elsewhere.example", name="Tina <!here>")
+        nudge = await nudge_after_ack(w)
+        assert "Tina &lt;!here&gt; (acknowledged the page)" in nudge
+        assert await w.daemon.dead_jobs() == []
