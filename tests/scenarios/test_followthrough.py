@@ -68,6 +68,17 @@ def filled(body: str) -> str:
     return body
 
 
+def nudges(w: World, ts: str) -> list[str]:
+    """The update-cadence nudges in the approval thread `ts`."""
+    return [m.text for m in w.slack.thread(CHANNEL, ts) if "No update" in m.text]
+
+
+async def at_minute(w: World, engaged: float, minutes: float) -> None:
+    """Move the clock to `minutes` after `engaged` (epoch s) and let the daemon catch up."""
+    w.daemon.clock.advance(engaged + minutes * 60 - w.daemon.clock.now())
+    await w.daemon.settle()
+
+
 def entries(timeline: list[TimelineEntry], event: str) -> list[TimelineEntry]:
     return [e for e in timeline if e.event == event]
 
@@ -175,32 +186,25 @@ async def test_an_s1_gets_one_nudge_when_it_goes_quiet_and_none_while_updates_fl
         await approve(w, esc_id, ts, "2.001")
         engaged = w.daemon.clock.now()
 
-        def nudges() -> list[str]:
-            return [m.text for m in w.slack.thread(CHANNEL, ts) if "No update" in m.text]
-
-        async def at(minutes: float) -> None:
-            w.daemon.clock.advance(engaged + minutes * 60 - w.daemon.clock.now())
-            await w.daemon.settle()
-
         # Updates flow: a person writes in the thread every 25 minutes.
         for minute in (25, 50, 75):
-            await at(minute - 1)
+            await at_minute(w, engaged, minute - 1)
             w.slack.reply(CHANNEL, ts, "UTIER2", "Still digging, next update soon",
                           engaged + minute * 60)
-            await at(minute)
-        await at(100)  # 25 minutes since the last: within the 30-minute cadence
-        assert nudges() == []
+            await at_minute(w, engaged, minute)
+        await at_minute(w, engaged, 100)  # 25 minutes since the last: within the 30-minute cadence
+        assert nudges(w, ts) == []
 
-        await at(110)  # 35 minutes quiet: one nudge naming who holds it
-        [nudge] = nudges()
+        await at_minute(w, engaged, 110)  # 35 minutes quiet: one nudge naming who holds it
+        [nudge] = nudges(w, ts)
         assert f"<@{SMOC}> (approved the page)" in nudge
         assert "every 30 min" in nudge
-        await at(150)
-        await at(200)
-        assert len(nudges()) == 1  # one per quiet spell, however long it lasts
+        await at_minute(w, engaged, 150)
+        await at_minute(w, engaged, 200)
+        assert len(nudges(w, ts)) == 1  # one per quiet spell, however long it lasts
 
         w.slack.reply(CHANNEL, ts, "UTIER2", "Fix deployed", engaged + 201 * 60)
-        await at(202)
+        await at_minute(w, engaged, 202)
         timeline = await w.daemon.store.timeline(esc_id)
         [overdue] = entries(timeline, "update_overdue")
         assert overdue.details["due_at"] == engaged + 105 * 60
@@ -256,25 +260,18 @@ async def test_pagerduty_notes_and_status_updates_keep_the_cadence(tmp_path: Pat
         await approve(w, row.id, ts, "7.001")
         engaged = w.daemon.clock.now()
 
-        async def at(minutes: float) -> None:
-            w.daemon.clock.advance(engaged + minutes * 60 - w.daemon.clock.now())
-            await w.daemon.settle()
-
-        def nudges() -> list[str]:
-            return [m.text for m in w.slack.thread(CHANNEL, ts) if "No update" in m.text]
-
         for n, minute in enumerate((20, 45)):
-            await at(minute)
+            await at_minute(w, engaged, minute)
             body = status_update(f"ev-update-{n}", stamp(engaged + minute * 60), note=n == 1)
             assert (await w.daemon.pagerduty(body)).status == 202
             await w.daemon.settle()
-        await at(70)  # 25 minutes after the note
-        assert nudges() == []
+        await at_minute(w, engaged, 70)  # 25 minutes after the note
+        assert nudges(w, ts) == []
         updates = entries(await w.daemon.store.timeline(row.id), "incident_update")
         assert [(u.actor, u.details["kind"]) for u in updates] == [
             ("Harsh Santwani", "status_update"), ("Harsh Santwani", "note")]
-        await at(80)
-        assert len(nudges()) == 1
+        await at_minute(w, engaged, 80)
+        assert len(nudges(w, ts)) == 1
 
 
 async def test_the_tier2_form_asks_for_the_evidence_pack_and_the_smoc_sees_it(
@@ -372,21 +369,14 @@ async def test_the_cadence_follows_a_severity_raised_after_the_page(tmp_path: Pa
         await approve(w, row.id, ts, "2.001")
         engaged = w.daemon.clock.now()
 
-        def nudges() -> list[str]:
-            return [m.text for m in w.slack.thread(CHANNEL, ts) if "No update" in m.text]
-
-        async def at(minutes: float) -> None:
-            w.daemon.clock.advance(engaged + minutes * 60 - w.daemon.clock.now())
-            await w.daemon.settle()
-
-        await at(40)
-        assert nudges() == []  # 40 minutes: within the S2 cadence
+        await at_minute(w, engaged, 40)
+        assert nudges(w, ts) == []  # 40 minutes: within the S2 cadence
         await deliver(w, incident(severity="SEV1", updated_at=stamp(engaged + 40 * 60),
                                   event="public_incident.incident_updated_v2"))
-        await at(65)
-        assert nudges() == []  # 25 minutes since the change
-        await at(75)  # 35 minutes quiet: past the S1 cadence
-        [nudge] = nudges()
+        await at_minute(w, engaged, 65)
+        assert nudges(w, ts) == []  # 25 minutes since the change
+        await at_minute(w, engaged, 75)  # 35 minutes quiet: past the S1 cadence
+        [nudge] = nudges(w, ts)
         assert "S1 emergency" in nudge and "every 30 min" in nudge
 
 
@@ -398,24 +388,18 @@ async def test_a_thread_slack_will_not_show_now_is_no_reason_to_nudge(tmp_path: 
         await approve(w, esc_id, ts, "2.001")
         engaged = w.daemon.clock.now()
 
-        def nudges() -> list[str]:
-            return [m.text for m in w.slack.thread(CHANNEL, ts) if "No update" in m.text]
-
-        async def at(minutes: float) -> None:
-            w.daemon.clock.advance(engaged + minutes * 60 - w.daemon.clock.now())
-            await w.daemon.settle()
-
-        await at(24)
+        await at_minute(w, engaged, 24)
         w.slack.reply(CHANNEL, ts, "UTIER2", "Rolling back now", engaged + 25 * 60)
-        await at(34)
+        await at_minute(w, engaged, 34)
         w.slack.faults.add(Fault(status=429, retry_after_s=30))
-        await at(35)  # the thread cannot be read: 35 minutes since Tier 2 was engaged
+        # the thread cannot be read: 35 minutes since Tier 2 was engaged
+        await at_minute(w, engaged, 35)
         assert w.slack.faults.injected == 1
-        await at(36)
-        assert nudges() == []
+        await at_minute(w, engaged, 36)
+        assert nudges(w, ts) == []
         assert "update_overdue" not in await w.daemon.events(esc_id)
-        await at(56)  # 31 minutes after the reply, read this time
-        assert len(nudges()) == 1
+        await at_minute(w, engaged, 56)  # 31 minutes after the reply, read this time
+        assert len(nudges(w, ts)) == 1
 
 
 async def test_a_thread_slack_never_shows_still_gets_its_nudge(tmp_path: Path) -> None:
@@ -427,18 +411,11 @@ async def test_a_thread_slack_never_shows_still_gets_its_nudge(tmp_path: Path) -
         engaged = w.daemon.clock.now()
         w.slack.fail("conversations.replies", "ratelimited", times=1000)
 
-        def nudges() -> list[str]:
-            return [m.text for m in w.slack.thread(CHANNEL, ts) if "No update" in m.text]
-
-        async def at(minutes: float) -> None:
-            w.daemon.clock.advance(engaged + minutes * 60 - w.daemon.clock.now())
-            await w.daemon.settle()
-
-        await at(31)
-        await at(59)
-        assert nudges() == []
-        await at(61)
-        [nudge] = nudges()
+        await at_minute(w, engaged, 31)
+        await at_minute(w, engaged, 59)
+        assert nudges(w, ts) == []
+        await at_minute(w, engaged, 61)
+        [nudge] = nudges(w, ts)
         assert "for 61 min" in nudge
 
 
@@ -530,25 +507,18 @@ async def test_notes_on_the_tier2_page_keep_the_cadence(tmp_path: Path,
         assert (await w.daemon.pagerduty(trigger)).status == 202
         await w.daemon.settle()
 
-        async def at(minutes: float) -> None:
-            w.daemon.clock.advance(engaged + minutes * 60 - w.daemon.clock.now())
-            await w.daemon.settle()
-
-        def nudges() -> list[str]:
-            return [m.text for m in w.slack.thread(CHANNEL, ts) if "No update" in m.text]
-
         for n, minute in enumerate((20, 45)):
-            await at(minute)
+            await at_minute(w, engaged, minute)
             body = status_update(f"ev-update-{n}", stamp(engaged + minute * 60), note=n == 1)
             body["event"]["data"]["incident"]["id"] = incident_id
             assert (await w.daemon.pagerduty(body)).status == 202
             await w.daemon.settle()
-        await at(70)  # 25 minutes after the note on the page
-        assert nudges() == []
+        await at_minute(w, engaged, 70)  # 25 minutes after the note on the page
+        assert nudges(w, ts) == []
         updates = entries(await w.daemon.store.timeline(esc_id), "incident_update")
         assert [u.details["kind"] for u in updates] == ["status_update", "note"]
-        await at(80)
-        assert len(nudges()) == 1
+        await at_minute(w, engaged, 80)
+        assert len(nudges(w, ts)) == 1
 
 
 async def test_a_wall_clock_stepped_forward_is_no_quiet_spell(tmp_path: Path) -> None:
@@ -558,20 +528,17 @@ async def test_a_wall_clock_stepped_forward_is_no_quiet_spell(tmp_path: Path) ->
         esc_id, ts = await emergency(w)
         await approve(w, esc_id, ts, "2.001")
 
-        def nudges() -> list[str]:
-            return [m.text for m in w.slack.thread(CHANNEL, ts) if "No update" in m.text]
-
         w.daemon.clock.advance(10 * 60)
         await w.daemon.settle()
         w.daemon.clock.step(40 * 60)
         await w.daemon.settle()
         w.daemon.clock.advance(60)
         await w.daemon.settle()
-        assert nudges() == []
+        assert nudges(w, ts) == []
         assert "update_overdue" not in await w.daemon.events(esc_id)
         w.daemon.clock.advance(20 * 60)  # 31 minutes really passed
         await w.daemon.settle()
-        assert len(nudges()) == 1
+        assert len(nudges(w, ts)) == 1
 
 
 
@@ -588,9 +555,8 @@ async def nudge_after_ack(w: World) -> str:
         {"id": "PTINA", "type": "user_reference", "summary": "Tina <!here>"}]
     assert (await w.daemon.pagerduty(ack)).status == 202
     await w.daemon.settle()
-    w.daemon.clock.advance(engaged + 35 * 60 - w.daemon.clock.now())
-    await w.daemon.settle()
-    [nudge] = [m.text for m in w.slack.thread(CHANNEL, ts) if "No update" in m.text]
+    await at_minute(w, engaged, 35)
+    [nudge] = nudges(w, ts)
     return nudge
 
 
