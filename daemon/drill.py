@@ -63,7 +63,7 @@ async def start_drill(request: web.Request) -> web.Response:
 
 async def drill_status(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    row = await store.find_escalation(Source.SLACK, drill_external_id(request.match_info["id"]))
+    row = await store.find_escalation(Source.CHAT, drill_external_id(request.match_info["id"]))
     if row is None:
         return web.json_response({"phase": "queued", "timeline": []})
     gate = loaded(row).gate

@@ -18,7 +18,7 @@ class Source(StrEnum):
 
     INCIDENT_IO = "incident_io"
     PAGERDUTY = "pagerduty"
-    SLACK = "slack"
+    CHAT = "slack"  # a chat's own command (`/tier2`): the escalation has no incident of its own
     ZENDESK = "zendesk"  # a Zendesk Support ticket (trigger or automation webhook)
     JSM = "jsm"  # a Jira Service Management request (admin webhook)
 

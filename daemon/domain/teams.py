@@ -94,7 +94,7 @@ def _by_origin(team: Recognisable, escalation: Escalation) -> bool:
     wanted = team.recognised_by
     if escalation.source is Source.PAGERDUTY and escalation.origin in wanted.pagerduty_services:
         return True
-    if escalation.source is Source.SLACK and escalation.origin in wanted.slack_channels:
+    if escalation.source is Source.CHAT and escalation.origin in wanted.slack_channels:
         return True
     if not escalation.source.desk:
         return False

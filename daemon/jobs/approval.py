@@ -18,6 +18,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from daemon.clock import to_datetime
+from daemon.domain.effects import (
+    ApprovalCopy,
+    Audience,
+    DirectNote,
+    EffectKind,
+    Remind,
+    TellUser,
+    ThreadNote,
+)
+from daemon.domain.effects import Timeout as TimeoutPayload
 from daemon.domain.fatigue import weekend_of
 from daemon.domain.gate import Gate, Phase, Verdict
 from daemon.domain.policy import Approval, Policy
@@ -54,13 +64,14 @@ from daemon.integrations.slack_payloads import (
 )
 from daemon.jobs.deps import Deps
 from daemon.jobs.ee import EEJobs
-from daemon.jobs.escalations import Loaded, changes_for, job_round, loaded
+from daemon.jobs.escalations import Loaded, changes_for, effect_payload, job_round, loaded
 from daemon.jobs.intake import Intake
 from daemon.jobs.oncall import WHO, on_call_text
 from daemon.jobs.policy import judge_again
 from daemon.jobs.routing import Routing, routing
-from daemon.jobs.views import approval_view, escalation_subject
+from daemon.jobs.views import approval_view, escalation_name
 from daemon.logging import get_logger
+from daemon.markup import slack_mrkdwn
 from daemon.reporting.load import STREAK_WEEKS, load_load, recent_load
 from daemon.store import Changes, DeliveryState, Job, NewEvent, TimelineEntry
 from daemon.workers.retry import Permanent, Retry
@@ -209,7 +220,7 @@ class Approvals:
         log.error("approval.nobody_can_approve", escalation_id=current.row.id,
                   why=deciders.note, channel=ref.channel)
         return step.then(on_nobody_can_approve(
-            step.gate, deciders.note, escalation_subject(current), now))
+            step.gate, deciders.note, escalation_name(current), now))
 
     async def shown_tier2_load(self, current: Loaded) -> Tier2Load | None:
         """The load the request showed when posted; worked out again (as of then) only for
@@ -354,7 +365,7 @@ class Approvals:
             return None
         if current.gate.phase is not Phase.AWAITING_APPROVAL or current.gate.decided:
             return None  # decided meanwhile: a request now would only be noise
-        user_id = str(job.payload["user"])
+        user_id = effect_payload(job, ApprovalCopy).user
         view = approval_view(current, self.deps.settings, self._now(),
                              policy=self.deps.policy.current(),
                              tier2_load=await self.shown_tier2_load(current))
@@ -395,13 +406,14 @@ class Approvals:
         """A note for the approvers that cannot go in the approval thread (there is none yet,
         or the thread is what fails): a direct message to each; `to: channel` posts it in the
         approval channel instead (no approvers are involved, e.g. a request for help)."""
-        text = str(job.payload["text"])
+        note = effect_payload(job, DirectNote)
+        text = slack_mrkdwn(note.text)
         chat = self.deps.need_chat()
         current = await self._load(job) if job.escalation_id else None
         route = self._routing_of(current) if current else self.routing(DEFAULT_TEAM)
         channel = route.approval_channel
         approvers: tuple[str, ...] = ()
-        if job.payload.get("to") != "channel":
+        if note.to is Audience.APPROVERS:
             approvers = (current.gate.approval.approvers if current and current.gate.approval
                          else (await self.approvers(route)).ids)
         if not approvers:
@@ -419,7 +431,7 @@ class Approvals:
             raise Permanent("no approver could be told: " + "; ".join(failures))
 
     async def remind(self, job: Job) -> Changes | None:
-        n = int(job.payload.get("n", 1))
+        n = effect_payload(job, Remind).n
         return await self._timer(job, lambda gate, now: on_remind(gate, n, now),
                                  lambda timings: timings.remind_after_minutes)
 
@@ -454,7 +466,9 @@ class Approvals:
         if gate.phase is not Phase.AWAITING_APPROVAL or gate.decided is not None:
             return None
         # Timers set before `since` was recorded count from when their job was stored.
-        since = float(job.payload.get("since", job.created_at))
+        timer = (effect_payload(job, Remind) if job.kind == EffectKind.REMIND
+                 else effect_payload(job, TimeoutPayload))
+        since = job.created_at if timer.since is None else timer.since
         measured_s = self.deps.clock_watch.elapsed_since(since)
         if measured_s + _AGREE_SLACK_S >= needed_s:
             return None
@@ -462,7 +476,7 @@ class Approvals:
         log.warning("approval.timer_deferred", timer=job.kind, needed_s=round(needed_s, 3),
                     measured_s=round(measured_s, 3), wall_clock_s=round(wall_s, 3))
         self.deps.metrics.fallbacks_deferred.labels(job.kind).inc()
-        return on_timer_early(gate, job.kind, {**job.payload, "since": since},
+        return on_timer_early(gate, timer.model_copy(update={"since": since}),
                               measured_s=measured_s, needed_s=needed_s, wall_s=wall_s, now=now)
 
     async def thread_note(self, job: Job) -> None:
@@ -483,17 +497,17 @@ class Approvals:
                     return
             except Permanent as exc:  # e.g. no channels:history scope: post, maybe twice
                 log.warning("thread_note.lookup_failed", error=str(exc))
-        await chat.post_in_thread(thread, str(job.payload["text"]), job.key)
+        await chat.post_in_thread(thread, effect_payload(job, ThreadNote).text, job.key)
 
     async def tell_user(self, job: Job) -> None:
         current = await self._load(job)
+        told = effect_payload(job, TellUser)
         # `channel`: where the person clicked, when that is not the escalation's own message.
-        channel = str(job.payload.get("channel") or "") or (
+        channel = told.channel or (
             current.gate.approval.channel if current and current.gate.approval
             else self.routing(current.gate.team if current else DEFAULT_TEAM).approval_channel)
         if channel:
-            await self.deps.need_chat().tell_user(channel, str(job.payload["user"]),
-                                                  str(job.payload["text"]))
+            await self.deps.need_chat().tell_user(channel, told.user, told.text)
 
     async def interaction(self, job: Job) -> Changes | None:
         """A verified Slack click or form submission, stored by the ingress."""
@@ -592,7 +606,7 @@ class Approvals:
             await chat.tell_user(command.channel_id, command.user_id, text)
         except Permanent as exc:
             log.info("approval.who_direct", error=str(exc))
-            await chat.post_notice(command.user_id, text)
+            await chat.post_notice(command.user_id, slack_mrkdwn(text))
 
     async def _from_its_message(self, current: Loaded, action: ButtonClick | DeclineReason
                                 ) -> bool:

@@ -10,16 +10,14 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from daemon.clock import to_datetime
-from daemon.domain.transitions import (
-    ATTENTION,
-    failure_runbook,
-    on_effect_failed,
-    on_effect_recovered,
-)
+from daemon.domain.effects import Attention as Failed
+from daemon.domain.effects import EffectKind, payload_json
+from daemon.domain.messages import Message, message
+from daemon.domain.transitions import failure_runbook, on_effect_failed, on_effect_recovered
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import changes_for, loaded
+from daemon.jobs.escalations import changes_for, effect_payload, loaded
 from daemon.logging import get_logger
-from daemon.markup import slack_literal
+from daemon.markup import message_from_mrkdwn, slack_literal, slack_mrkdwn
 from daemon.store import Changes, Job, NewJob
 from daemon.workers.retry import Permanent
 
@@ -29,22 +27,33 @@ log = get_logger("tier2gate.attention")
 def trouble_job(job: Job, reason: str, final: bool) -> NewJob | None:
     """The job that tells people about `job`'s failure; None when that job is itself the
     telling (its failure is left to the log, the metrics and the dashboard)."""
-    if job.kind == ATTENTION:
+    if job.kind == EffectKind.ATTENTION:
         return None
-    payload: dict[str, object] = {"kind": job.kind, "error": reason, "final": final,
-                                  "job_id": job.id}
-    if "text" in job.payload:  # a note or notice that did not reach anyone: pass it on
-        payload["text"] = str(job.payload["text"])
+    failed = Failed(kind=job.kind, error=reason, final=final, job_id=job.id,
+                    text=_lost_text(job))
     stage = "dead" if final else "stuck"
-    return NewJob(ATTENTION, f"{ATTENTION}:{job.id}:{stage}", payload, 0.0, job.escalation_id)
+    return NewJob(EffectKind.ATTENTION, f"{EffectKind.ATTENTION}:{job.id}:{stage}",
+                  payload_json(failed), 0.0, job.escalation_id)
+
+
+def _lost_text(job: Job) -> Message | None:
+    """The text of a note or notice that did not reach anyone, to pass on: a chat text (a
+    `Message`, or Slack mrkdwn in a job stored before messages were typed, or a notice the
+    jobs worded in mrkdwn), or the plain text of a tracker note."""
+    text = job.payload.get("text")
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        return Message.model_validate(text)
+    return message(text) if job.kind == EffectKind.RFH_NOTE else message_from_mrkdwn(text)
 
 
 def recovered_job(job: Job) -> NewJob | None:
     """The job that clears what `trouble_job` raised, once `job` succeeded after failing."""
-    if job.kind == ATTENTION or job.escalation_id is None:
+    if job.kind == EffectKind.ATTENTION or job.escalation_id is None:
         return None
-    return NewJob(ATTENTION, f"{ATTENTION}:{job.id}:recovered-{job.attempts}",
-                  {"kind": job.kind, "recovered": True}, 0.0, job.escalation_id)
+    return NewJob(EffectKind.ATTENTION, f"{EffectKind.ATTENTION}:{job.id}:recovered-{job.attempts}",
+                  payload_json(Failed(kind=job.kind, recovered=True)), 0.0, job.escalation_id)
 
 
 class Attention:
@@ -61,16 +70,15 @@ class Attention:
         return f"{base.rstrip('/')}/{path}" if base else path
 
     async def handle(self, job: Job) -> Changes | None:
-        effect = str(job.payload["kind"])
-        if job.payload.get("recovered"):
+        failed = effect_payload(job, Failed)
+        effect = failed.kind
+        if failed.recovered:
             return await self._recovered(str(job.escalation_id), effect)
-        reason = str(job.payload["error"])
-        final = bool(job.payload["final"])
+        reason, final = failed.error, failed.final
         log.error("escalation.needs_attention", effect=effect, final=final, error=reason,
-                  failed_job=job.payload.get("job_id"))
+                  failed_job=failed.job_id)
         if job.escalation_id is None:
-            await self._unattached(effect, reason, int(job.payload.get("job_id", 0)),
-                                   str(job.payload.get("text", "")))
+            await self._unattached(effect, reason, failed.job_id, failed.text)
             return None
         row = await self.deps.store.get_escalation(job.escalation_id)
         if row is None:
@@ -79,7 +87,7 @@ class Attention:
         now = to_datetime(self.deps.clock.now())
         step = on_effect_failed(current.gate, effect, reason, now, final=final,
                                 runbook_url=self._runbook_url(effect),
-                                lost_text=str(job.payload.get("text", "")))
+                                lost_text=failed.text)
         return changes_for(row.id, current.escalation, step, now, previous=row)
 
     async def _recovered(self, escalation_id: str, effect: str) -> Changes | None:
@@ -94,7 +102,8 @@ class Attention:
         log.info("escalation.attention_cleared", effect=effect)
         return changes_for(row.id, current.escalation, step, now, previous=row)
 
-    async def _unattached(self, effect: str, reason: str, job_id: int, lost_text: str) -> None:
+    async def _unattached(self, effect: str, reason: str, job_id: int,
+                          lost_text: Message | None) -> None:
         """A failed job with no escalation (a webhook delivery or a click that could not be
         processed): it may have been an emergency, so the approval channel hears of it."""
         text = (f":rotating_light: tier2gate could not process a {effect.replace('_', ' ')} "
@@ -102,7 +111,7 @@ class Attention:
                 f"about: check the source and `tier2gate jobs --state dead`.\n"
                 f"Runbook: {self._runbook_url(effect)}")
         if lost_text:
-            text += f"\nThe notice was: {lost_text}"
+            text += f"\nThe notice was: {slack_mrkdwn(lost_text)}"
         chat = self.deps.need_chat()
         channel = self.deps.settings.slack.approval_channel
         if channel:

@@ -24,13 +24,14 @@ from daemon.domain.ee import (
     on_ee_take,
     on_ee_wait_over,
 )
+from daemon.domain.effects import EEOffer, EEQuiet
 from daemon.domain.gate import EEOutcome, Phase
 from daemon.domain.transitions import Step
 from daemon.integrations.base import Chat, EEOfferView, MessageRef
 from daemon.integrations.shorten import shorten, shorten_mrkdwn
 from daemon.integrations.slack_payloads import EEClick
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import Loaded, changes_for, loaded
+from daemon.jobs.escalations import Loaded, changes_for, effect_payload, loaded
 from daemon.jobs.views import escalation_subject, human_time, links, slack_permalink
 from daemon.logging import get_logger
 from daemon.markup import slack_link, slack_literal, slack_mention
@@ -119,7 +120,7 @@ class EEJobs:
         now = self._now()
         if gate.resolved_at is not None:  # over before it was offered: as it was without EEs
             return self._changes(current, on_ee_nobody(gate, "", now), now)
-        wait = float(job.payload.get("wait_minutes", 0)) if gate.emergency else 0.0
+        wait = effect_payload(job, EEOffer).wait_minutes if gate.emergency else 0.0
         settings = self.deps.settings
         if not self.deps.roster.configured:
             return self._changes(current, on_ee_nobody(gate, "", now), now)
@@ -212,7 +213,7 @@ class EEJobs:
         timeline = await self.deps.store.timeline(current.row.id)
         last = max((entry.at for entry in timeline if entry.event not in _QUIET_EVENTS),
                    default=current.row.updated_at)
-        n = int(job.payload.get("n", 1))
+        n = effect_payload(job, EEQuiet).n
         step, remind = on_ee_quiet(current.gate, n, to_datetime(last),
                                    self.deps.settings.ee.quiet_after_minutes, now)
         if remind and current.gate.ee is not None:

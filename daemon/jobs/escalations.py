@@ -5,11 +5,15 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, TypeVar
 
+from daemon.domain.effects import Payload, payload_json
 from daemon.domain.gate import EEOutcome, Gate
+from daemon.domain.messages import Message
 from daemon.domain.models import Escalation
 from daemon.domain.transitions import Step
 from daemon.jobs.desk_notes import note_jobs
+from daemon.markup import message_from_mrkdwn
 from daemon.store import Changes, DeliveryState, EEWork, EscalationRow, Job, NewEvent, NewJob
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o, u to misread
@@ -33,6 +37,24 @@ def per_round(name: str, round_no: int) -> str:
 def job_round(job: Job) -> int:
     """The round of the gate a job was made for (`changes_for` writes it from round 2 on)."""
     return int(job.payload.get("round", 1))
+
+
+P = TypeVar("P", bound=Payload)
+
+
+def effect_payload(job: Job, model: type[P]) -> P:
+    """The payload of an effect's job as the model of its kind (`domain.effects.PAYLOADS`).
+
+    A chat text (`text` where the model takes a `Message`) stored as a string is Slack mrkdwn
+    from the version before messages were typed: read back into its `Message`. The job's
+    round (`job_round`) is the job's, not the payload's. Raises pydantic's ValidationError
+    when the stored payload does not fit the model (the job runner dead-letters the job)."""
+    data = {key: value for key, value in job.payload.items() if key != "round"}
+    field = model.model_fields.get("text")
+    chat_text = field is not None and field.annotation in (Message, Message | None)
+    if chat_text and isinstance(data.get("text"), str):
+        data["text"] = message_from_mrkdwn(data["text"]).model_dump(mode="json")
+    return model.model_validate(data)
 
 
 @dataclass(frozen=True)
@@ -85,7 +107,7 @@ def changes_for(
     )
     jobs = tuple(
         NewJob(effect.kind, job_key(effect.kind, escalation_id, per_round(effect.name, round_no)),
-               effect.payload if round_no <= 1 else {"round": round_no, **effect.payload},
+               _with_round(payload_json(effect.payload), effect.round or round_no),
                effect.run_at.timestamp() if effect.run_at else 0.0, escalation_id)
         for effect in step.effects
     ) + note_jobs(escalation_id, escalation, step.records, at,
@@ -96,6 +118,11 @@ def changes_for(
     return Changes(escalation=row, expected_version=previous.version if previous else 0,
                    events=events, jobs=jobs, delivery_done=delivery,
                    ee=ee_work(escalation_id, escalation, step.gate))
+
+
+def _with_round(payload: dict[str, Any], round_no: int) -> dict[str, Any]:
+    """A job's stored payload: round 1 writes none (as jobs stored before rounds existed)."""
+    return payload if round_no <= 1 else {"round": round_no, **payload}
 
 
 def ee_work(escalation_id: str, escalation: Escalation, gate: Gate) -> EEWork | None:

@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 
 from daemon.clock import iso, to_datetime
+from daemon.domain.effects import Retro, RetroNote, RfhNote
 from daemon.domain.gate import EEOutcome, Gate
 from daemon.domain.transitions import (
     DAEMON,
@@ -27,7 +28,7 @@ from daemon.domain.transitions import (
 )
 from daemon.integrations.base import IssueDraft, IssueRef
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import Loaded, changes_for, job_round, loaded
+from daemon.jobs.escalations import Loaded, changes_for, effect_payload, job_round, loaded
 from daemon.jobs.routing import routing
 from daemon.jobs.views import links, rfh_notice
 from daemon.markup import markdown_literal, markdown_url
@@ -196,7 +197,8 @@ class Issues:
             return None
         # SHADOW mode opens no issue, so it has no URL to go by: a later round would have noted.
         noting = bool(gate.retro_url) or (self.deps.shadow and page_round > 1)
-        note = str(job.payload.get("note", "")) or f"Tier 2 was paged again (round {page_round})."
+        note = (effect_payload(job, Retro).note
+                or f"Tier 2 was paged again (round {page_round}).")
         marker = retro_marker(current.row.id)
         url = gate.retro_url
         if not self.deps.shadow and noting:
@@ -280,7 +282,7 @@ class Issues:
         current = await self._load(job)
         if current is None:
             return None
-        text = str(job.payload["text"])
+        text = effect_payload(job, RfhNote).text
         details: dict[str, str] = {"note": text}
         if self.deps.shadow:
             event = "would_have_noted_rfh_issue"
@@ -304,7 +306,7 @@ class Issues:
         current = await self._load(job)
         if current is None:
             return None
-        note = str(job.payload["note"])
+        note = effect_payload(job, RetroNote).note
         event = "would_have_noted_retro" if self.deps.shadow else "retro_noted"
         if not self.deps.shadow:
             marker = retro_marker(current.row.id)

@@ -13,8 +13,9 @@ from datetime import datetime
 
 from daemon.clock import to_datetime
 from daemon.domain.customer_events import EventCalendar
+from daemon.domain.effects import EffectKind
 from daemon.domain.policy import Policy, evaluate
-from daemon.domain.transitions import OPEN, RECHECK, Step, on_policy_changed
+from daemon.domain.transitions import OPEN, Step, on_policy_changed
 from daemon.jobs.deps import Deps
 from daemon.jobs.escalations import Loaded, changes_for, job_key, loaded
 from daemon.logging import get_logger
@@ -70,7 +71,8 @@ class PolicyJobs:
         log.info("customer_events.rechecking", fingerprint=job.payload["fingerprint"],
                  open=len(rows))
         return Changes(jobs=tuple(
-            NewJob(RECHECK, job_key(RECHECK, row.id, f"events-{job.id}"), {}, 0.0, row.id)
+            NewJob(EffectKind.RECHECK, job_key(EffectKind.RECHECK, row.id, f"events-{job.id}"),
+                   {}, 0.0, row.id)
             for row in rows))
 
     async def reevaluate(self, job: Job) -> Changes | None:

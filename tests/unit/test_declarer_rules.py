@@ -30,7 +30,7 @@ HOSTILE = "<!channel> *bold* <https://evil.example|click>"
 
 
 def awaiting(declared_by: Person | None = SMOC) -> tuple[Gate, Escalation]:
-    escalation = Escalation(source=Source.SLACK, external_id="V1", severity="S1",
+    escalation = Escalation(source=Source.CHAT, external_id="V1", severity="S1",
                             fields={"Support exhausted knowledge": "yes"}, declared_by=declared_by,
                             created_at=OPENED, updated_at=OPENED)
     step = t.on_facts(Gate(), escalation, evaluate(POLICY, escalation, NOW), NOW, previous=None,

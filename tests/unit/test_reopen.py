@@ -146,8 +146,8 @@ def test_a_new_round_keeps_the_earlier_one_and_starts_clean() -> None:
     # A timer's re-check hands in the stored facts: resolved both times.
     (rfh_closed, closed(esc("SEV1")), closed(esc("SEV1"))),
     # A Slack-declared escalation ends with its page; its own facts stay open.
-    (rfh_closed, esc("SEV1", EXHAUSTED, source=Source.SLACK),
-     esc("SEV1", EXHAUSTED, source=Source.SLACK)),
+    (rfh_closed, esc("SEV1", EXHAUSTED, source=Source.CHAT),
+     esc("SEV1", EXHAUSTED, source=Source.CHAT)),
     # Still resolved, other details changed.
     (paged_closed, closed(esc("SEV2", EXHAUSTED)), closed(esc(fields=EXHAUSTED))),
 ])

@@ -266,7 +266,7 @@ def test_declined_escalations_never_get_a_retro() -> None:
     assert step.gate.phase is Phase.DECLINED
 
 
-@pytest.mark.parametrize(("source", "closes"), [(Source.SLACK, True),
+@pytest.mark.parametrize(("source", "closes"), [(Source.CHAT, True),
                                                 (Source.INCIDENT_IO, False)])
 def test_page_events_follow_the_page(source: Source, closes: bool) -> None:
     ack = t.on_page_event(paged(), "acknowledged", "Tier 2 Tina", NOW, "ev1", source=source)
