@@ -77,7 +77,7 @@ class Audience(StrEnum):
 
 class DirectNote(Payload):
     text: Message
-    to: Audience = Audience.APPROVERS
+    to: Audience
 
 
 class TellUser(Payload):
@@ -154,7 +154,8 @@ class Effect:
     """A side effect for the job runner. `name` is unique per escalation and kind: the job's
     idempotency key. `round`: the round of the gate it is for, when not the current one.
 
-    Raises TypeError when `payload` is not of the model `kind` takes."""
+    Left out, `payload` is the kind's model with its defaults. Raises TypeError when it is not
+    of the model `kind` takes (pydantic's ValidationError when that model has no defaults)."""
 
     kind: EffectKind
     name: str
@@ -163,7 +164,10 @@ class Effect:
     round: int | None = None
 
     def __post_init__(self) -> None:
-        if type(self.payload) is not payload_model(self.kind):
+        model = payload_model(self.kind)
+        if self.payload is NOTHING and model is not Nothing:
+            object.__setattr__(self, "payload", model())  # frozen: set once, here
+        if type(self.payload) is not model:
             raise TypeError(f"a {self.kind} effect takes {payload_model(self.kind).__name__}, "
                             f"not {type(self.payload).__name__}")
 

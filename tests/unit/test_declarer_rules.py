@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from daemon.domain import transitions as t
+from daemon.domain.effects import EffectKind
 from daemon.domain.gate import Gate, Verdict
 from daemon.domain.models import Escalation, Person, Source, person
 from daemon.domain.policy import Approval, OnTimeout, evaluate
@@ -19,6 +20,7 @@ from daemon.ingress.incident_io import escalation_from_incident
 from daemon.ingress.pagerduty import parse_pagerduty
 from daemon.integrations.base import ApprovalView, Decided, DecisionKind
 from daemon.integrations.slack import approval_blocks
+from tests.support import said, stored
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY_TEXT = (REPO / "config" / "policy.yaml").read_text(encoding="utf-8")
@@ -61,7 +63,7 @@ def test_self_approval_is_refused_when_forbidden_and_flagged_when_allowed(
     if recorded == ["approval_refused"]:
         assert step.records[0].details["why"] == "self_approval_forbidden"
         [tell] = step.effects
-        assert tell.kind == t.TELL_USER and "<@UBACKUP>" in tell.payload["text"]
+        assert tell.kind == EffectKind.TELL_USER and "<@UBACKUP>" in said(tell)
         assert step.gate == gate
     else:
         assert step.gate.decided is not None
@@ -98,8 +100,9 @@ def test_nobody_can_approve_needs_attention_and_tells_the_channel(
     assert problem.effect == t.APPROVERS and problem.final
     assert [f"{e.kind}:{e.name}" for e in step.effects] == [
         "update_approval:nobody-can-approve", "direct_note:nobody-can-approve"]
-    note = step.effects[1].payload
-    assert note["to"] == "channel" and says in note["text"] and "esc-1 (INC-7)" in note["text"]
+    note = stored(step.effects[1])
+    assert note["to"] == "channel" and says in said(step.effects[1])
+    assert "esc-1 (INC-7)" in said(step.effects[1])
     # Whoever decides after all (the on-call changed) clears it.
     decided = click(step.gate, "UBACKUP", Verdict.APPROVED, None, forbid=False)
     assert not decided.gate.needs_attention

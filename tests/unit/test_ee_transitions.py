@@ -8,7 +8,9 @@ import pytest
 
 from daemon.domain import ee as t_ee
 from daemon.domain import transitions as t
+from daemon.domain.effects import EffectKind
 from daemon.domain.gate import ApprovalState, EEOutcome, EEState, Gate, Phase
+from tests.support import said as chat_text
 from tests.unit.test_transitions import decide, esc
 
 NOW = datetime(2026, 11, 21, 2, 5, tzinfo=UTC)
@@ -49,7 +51,7 @@ def test_take_it(gate: Gate, user: str, on_rotation: bool, owner_stays: bool, ow
     step = take(gate, user, on_rotation=on_rotation, owner_on_rotation=owner_stays)
     assert step.gate.ee is not None and step.gate.ee.owner == owner
     assert [r.event for r in step.records] == events
-    texts = [str(e.payload.get("text")) for e in step.effects if e.kind == t.TELL_USER]
+    texts = [chat_text(e) for e in step.effects if e.kind == EffectKind.TELL_USER]
     assert (told in texts[0]) if told else texts == []
 
 
@@ -90,7 +92,7 @@ def test_only_the_owner_ends_the_ee_step() -> None:
     step = t_ee.on_ee_outcome(gate, "UEE2", EEOutcome.RESOLVED, NOW, click_id="c",
                               channel="C0EE")
     assert step.gate == gate and step.records == ()
-    assert "Only the EE who took this escalation (<@UEE1>)" in str(step.effects[0].payload)
+    assert "Only the EE who took this escalation (<@UEE1>)" in chat_text(step.effects[0])
 
 
 @pytest.mark.parametrize(("gate", "effects"), [
