@@ -85,7 +85,7 @@ class Problem(_Model):
 class EarlierRound(_Model):
     """A round of the gate that a reopen closed: what was asked, decided and paged then.
 
-    Kept so that a new round never mistakes the earlier round's Slack message for its own and
+    Kept so that a new round never mistakes the earlier round's chat message for its own and
     so that a page that went out in an earlier round still earns (or is noted on) the retro.
     """
 
