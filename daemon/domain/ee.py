@@ -42,7 +42,7 @@ def on_ee_nobody(gate: Gate, why: str, now: datetime) -> Step:
         return Step(gate)  # ignored or over meanwhile: nobody is needed, nothing to go on to
     effects = _continue(gate, now)
     if gate.ee is not None:
-        if gate.ee.ts:  # the offer says it went on without an EE
+        if gate.ee.message_id:  # the offer says it went on without an EE
             effects += (Effect(EffectKind.EE_UPDATE, "unclaimed"),)
         gate = gate.model_copy(update={"ee": gate.ee.model_copy(
             update={"waiting": False, "unclaimed": True})})
@@ -54,7 +54,7 @@ def on_ee_offered(gate: Gate, rotation: str, offered_to: tuple[str, ...], channe
                   now: datetime, *, waiting: bool, unclaimed_at: datetime | None) -> Step:
     """The offer is posted to the EEs on rotation (`offered_to`, chat user ids). A request for
     help nobody takes by `unclaimed_at` goes on without them."""
-    if gate.ee is not None and gate.ee.ts:
+    if gate.ee is not None and gate.ee.message_id:
         # Offered before (a request for help that became an emergency): the same message. An
         # EE who already gave their word is not waited for: the SMOC is asked now.
         said = gate.ee.outcome is not None
@@ -63,7 +63,7 @@ def on_ee_offered(gate: Gate, rotation: str, offered_to: tuple[str, ...], channe
                     (Effect(EffectKind.EE_UPDATE, "emergency"),
                      *(_continue(gate, now) if said else ())))
     ee = EEState(rotation=rotation, offered_at=now, offered_to=offered_to, channel=channel,
-                 ts=ts, waiting=waiting)
+                 message_id=ts, waiting=waiting)
     effects: tuple[Effect, ...] = ()
     if unclaimed_at is not None and gate.phase is Phase.RFH:
         effects = (Effect(EffectKind.EE_UNCLAIMED, "unclaimed", run_at=unclaimed_at),)
@@ -181,7 +181,7 @@ def on_ee_wait_over(gate: Gate, now: datetime) -> Step:
     if gate.resolved_at is not None or (gate.ee is not None and gate.ee.outcome is not None):
         return Step(gate)
     ee = gate.ee.model_copy(update={"waiting": False}) if gate.ee else None
-    shown = (Effect(EffectKind.EE_UPDATE, "wait-over"),) if ee is not None and ee.ts else ()
+    shown = (Effect(EffectKind.EE_UPDATE, "wait-over"),) if ee is not None and ee.message_id else ()
     return Step(gate.model_copy(update={"ee": ee}),
                 (Record("ee_wait_over", DAEMON, {}),),
                 (*smoc_effects(gate.decision, now), *shown))

@@ -263,7 +263,7 @@ def _classify(gate: Gate, decision: Decision, rfh_due: datetime, now: datetime) 
             updates["ee"] = gate.ee.model_copy(update={"waiting": False})
         else:
             effects += rfh_effects()
-    if changed and phase is Phase.IGNORED and gate.ee is not None and gate.ee.ts:
+    if changed and phase is Phase.IGNORED and gate.ee is not None and gate.ee.message_id:
         # Now ignored (say, marked a test): the EE offer stops offering.
         effects.append(Effect(EffectKind.EE_UPDATE, f"ignored-{int(now.timestamp())}"))
     if decision.recheck_at is not None and phase is not Phase.AWAITING_APPROVAL:
@@ -295,7 +295,7 @@ def _resolved(gate: Gate, actor: str, now: datetime) -> Step:
     if gate.page is None and any(m.page is not None for m in gate.merged_in):
         # The outage paged, through a merged duplicate.
         effects.append(Effect(EffectKind.RETRO, "retro"))
-    if gate.ee is not None and gate.ee.ts:
+    if gate.ee is not None and gate.ee.message_id:
         effects.append(Effect(EffectKind.EE_UPDATE, "ended"))  # the EE offer stops offering
     return Step(gate, tuple(records), tuple(effects))
 
@@ -341,7 +341,7 @@ def _ended(gate: Gate, escalation: Escalation, now: datetime) -> Step:
                 + (" and continues there." if status is Status.MERGED else
                    ". Close this issue unless something is still wanted."))
         effects.append(Effect(EffectKind.RFH_NOTE, "ended", RfhNote(text=text)))
-    if gate.ee is not None and gate.ee.ts:
+    if gate.ee is not None and gate.ee.message_id:
         effects.append(Effect(EffectKind.EE_UPDATE, "ended"))  # the EE offer stops offering
     return Step(gate, (Record(status.value, actor, details),), tuple(effects))
 
@@ -407,7 +407,7 @@ def on_approval_posted(gate: Gate, channel: str, ts: str, approvers: tuple[str, 
     """
     if gate.approval is not None:
         return Step(gate)
-    approval = ApprovalState(requested_at=now, channel=channel, ts=ts, approvers=approvers,
+    approval = ApprovalState(requested_at=now, channel=channel, message_id=ts, approvers=approvers,
                              smoc_note=smoc_note, copies=copies,
                              smoc_resolved=smoc_resolved)
     team = team or gate.team

@@ -228,7 +228,7 @@ class Approvals:
         approval = current.gate.approval
         assert approval is not None
         found, load = shown_load(await self.deps.store.timeline(current.row.id),
-                                 approval.channel, approval.ts)
+                                 approval.channel, approval.message_id)
         return load if found else await self.tier2_load(approval.requested_at)
 
     async def tier2_load(self, until: datetime) -> Tier2Load | None:
@@ -399,7 +399,7 @@ class Approvals:
                              policy=self.deps.policy.current(),
                              tier2_load=await self.shown_tier2_load(current))
         chat = self.deps.need_chat()
-        for channel, ts in ((approval.channel, approval.ts), *approval.copies):
+        for channel, ts in ((approval.channel, approval.message_id), *approval.copies):
             await chat.update_approval(MessageRef(channel, ts), view)
 
     async def direct_note(self, job: Job) -> None:
@@ -489,7 +489,7 @@ class Approvals:
                 raise Retry("the approval message is not recorded yet", after_s=1.0)
             return  # no approval message (an RFH): nothing to reply under
         chat = self.deps.need_chat()
-        thread = MessageRef(current.gate.approval.channel, current.gate.approval.ts)
+        thread = MessageRef(current.gate.approval.channel, current.gate.approval.message_id)
         # An earlier attempt may have posted and died before recording it: look first.
         if job.attempts > 1:
             try:

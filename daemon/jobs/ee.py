@@ -131,9 +131,9 @@ class EEJobs:
                    else "no channel for EE offers (ee.channel)")
             log.info("ee.skipped", escalation_id=current.row.id, why=why)
             return self._changes(current, on_ee_nobody(gate, why, now), now)
-        if gate.ee is not None and gate.ee.ts:
+        if gate.ee is not None and gate.ee.message_id:
             step = on_ee_offered(gate, rotation.id, rotation.user_ids, gate.ee.channel,
-                                 gate.ee.ts, now, waiting=wait > 0, unclaimed_at=None)
+                                 gate.ee.message_id, now, waiting=wait > 0, unclaimed_at=None)
             return self._changes(current, step, now)
         take_within = settings.ee.take_within_minutes
         if not gate.emergency and job.attempts > 1 \
@@ -180,12 +180,12 @@ class EEJobs:
     async def update(self, job: Job) -> None:
         """Show the offer's current state in its message."""
         current = await self._load(job.escalation_id)
-        if current is None or current.gate.ee is None or not current.gate.ee.ts:
+        if current is None or current.gate.ee is None or not current.gate.ee.message_id:
             return
         ee = current.gate.ee
         view = offer_view(current, ee.offered_to, public=links(current, self.deps.settings),
                           shadow=self.deps.shadow)
-        await self.deps.need_chat().update_ee_offer(MessageRef(ee.channel, ee.ts), view)
+        await self.deps.need_chat().update_ee_offer(MessageRef(ee.channel, ee.message_id), view)
 
     async def wait_over(self, job: Job) -> Changes | None:
         current = await self._load(job.escalation_id)
@@ -239,7 +239,7 @@ class EEJobs:
         now = self._now()
         click_id = f"{action.user_id}-{action.action_ts}"
         ee = gate.ee
-        if ee is None or (action.channel, action.message_ts) != (ee.channel, ee.ts):
+        if ee is None or (action.channel, action.message_ts) != (ee.channel, ee.message_id):
             # Not this escalation's recorded offer: nothing is decided.
             log.warning("ee.click_mismatch", user=action.user_id, channel=action.channel,
                         ts=action.message_ts)
@@ -342,8 +342,8 @@ def handoff_text(rotation: Rotation, outgoing: tuple[str, ...],
     for listed, (owner, row) in enumerate(owned):
         current = loaded(row)
         found = links(current, deps.settings)
-        if current.gate.ee is not None and current.gate.ee.ts:
-            found["EE offer"] = slack_permalink(current.gate.ee.channel, current.gate.ee.ts)
+        if current.gate.ee is not None and current.gate.ee.message_id:
+            found["EE offer"] = slack_permalink(current.gate.ee.channel, current.gate.ee.message_id)
         updated = human_time(to_datetime(row.updated_at))
         title = shorten(current.escalation.title, _HANDOFF_TITLE_MAX_CHARS)
         line = (f"• {escalation_subject(current)}: {slack_literal(title)} · "

@@ -285,7 +285,7 @@ class Followthrough:
             return None, False
         try:
             return await self.deps.chat.thread_activity(
-                MessageRef(approval.channel, approval.ts), since_s), False
+                MessageRef(approval.channel, approval.message_id), since_s), False
         except (Retry, Permanent) as exc:
             log.warning("cadence.thread_unreadable", escalation_id=current.row.id,
                         reason=exc.reason)

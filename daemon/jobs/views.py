@@ -32,7 +32,7 @@ def links(current: Loaded, settings: Settings) -> dict[str, str]:
         found["page"] = current.gate.page.url
     if current.gate.approval is not None:
         found["slack thread"] = slack_permalink(current.gate.approval.channel,
-                                                current.gate.approval.ts)
+                                                current.gate.approval.message_id)
     return found
 
 

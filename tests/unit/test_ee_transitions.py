@@ -15,7 +15,7 @@ from tests.unit.test_transitions import decide, esc
 
 NOW = datetime(2026, 11, 21, 2, 5, tzinfo=UTC)
 OFFERED = EEState(rotation="r1", offered_at=NOW, offered_to=("UEE1", "UEE2"), channel="C0EE",
-                  ts="1.1")
+                  message_id="1.1")
 OWNED = OFFERED.model_copy(update={"owner": "UEE1", "owner_name": "Ada",
                                    "assigned_at": NOW + timedelta(minutes=3)})
 RFH = Gate(phase=Phase.RFH, decision=decide(esc("SEV3")), ee=OFFERED)
@@ -114,7 +114,7 @@ def test_nobody_on_rotation_goes_on_at_once(gate: Gate, effects: list[str]) -> N
     (WAITING.model_copy(update={"ee": OWNED.model_copy(update={
         "outcome": EEOutcome.RESOLVED})}), False),
     (WAITING.model_copy(update={"approval": ApprovalState(
-        requested_at=NOW, channel="C1", ts="2.2", approvers=("USMOC",))}), False),
+        requested_at=NOW, channel="C1", message_id="2.2", approvers=("USMOC",))}), False),
 ])
 def test_the_bounded_wait_ends_by_asking_the_smoc(gate: Gate, asks: bool) -> None:
     step = t_ee.on_ee_wait_over(gate, NOW + timedelta(minutes=15))

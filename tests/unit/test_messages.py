@@ -17,6 +17,7 @@ from daemon.domain.effects import (
     ThreadNote,
     payload_json,
 )
+from daemon.domain.gate import Gate
 from daemon.domain.messages import Link, Message, mention, mentions, message
 from daemon.jobs.escalations import effect_payload
 from daemon.markup import message_from_mrkdwn, slack_literal, slack_mrkdwn
@@ -93,3 +94,18 @@ def test_an_effect_takes_only_its_kinds_payload() -> None:
     with pytest.raises(ValidationError):
         Effect(EffectKind.THREAD_NOTE, "x")  # a note says something
     assert Effect(EffectKind.REMIND, "1").payload == Remind()
+
+
+def test_a_gate_stored_by_the_previous_version_reads_its_message_ids() -> None:
+    stored = {"phase": "awaiting_approval", "approval": {
+        "requested_at": "2026-11-21T03:00:00Z", "channel": "C1", "ts": "1.1",
+        "copies": [["D1", "2.2"]], "approvers": ["USMOC"]},
+        "ee": {"rotation": "r1", "offered_at": "2026-11-21T03:00:00Z", "channel": "C0EE",
+               "ts": "3.3"}}
+    gate = Gate.model_validate(stored)
+    assert gate.approval is not None and gate.approval.message_id == "1.1"
+    assert gate.owns_message("D1", "2.2") and gate.ee is not None
+    assert gate.ee.message_id == "3.3"
+    again = gate.model_dump(mode="json")
+    assert again["approval"]["message_id"] == "1.1" and "ts" not in again["approval"]
+    assert Gate.model_validate(again) == gate
