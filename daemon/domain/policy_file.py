@@ -1,4 +1,5 @@
-"""Reading the policy file and explaining its mistakes by line.
+"""Parsing the policy's text and explaining its mistakes by line. Pure: the file itself is read
+by `daemon.policy_source`.
 
 The policy is edited by support managers, not developers, so a bad file must fail at start-up
 (and in `tier2gate check-config`) with the file, the rule's name and the YAML line, never with a
@@ -10,8 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from os import PathLike
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -97,15 +96,6 @@ def parse_policy(text: str, source_name: str = "<policy>") -> Policy:
         return Policy.model_validate(data)
     except ValidationError as exc:
         raise PolicyError(source_name, _problems_from(exc, data, node)) from None
-
-
-def load_policy(path: str | PathLike[str]) -> Policy:
-    """Read and validate a policy file; every failure, unreadable included, is a `PolicyError`."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(str(path), [Problem("(document)", f"cannot read: {exc}")]) from exc
-    return parse_policy(text, str(path))
 
 
 def dump_policy(policy: Policy) -> dict[str, Any]:
