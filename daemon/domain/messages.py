@@ -47,15 +47,13 @@ Part = Text | Mention | Link
 
 
 class Message(_Frozen):
-    """A chat message as parts, in order. `+` joins messages, parts and strings (as `Text`)."""
+    """A chat message as parts, in order. `message + x` joins a message, part or string (as
+    `Text`) to it."""
 
     parts: tuple[Part, ...] = ()
 
     def __add__(self, other: Message | Part | str) -> Message:
         return Message(parts=(*self.parts, *message(other).parts))
-
-    def __radd__(self, other: Part | str) -> Message:
-        return message(other) + self
 
     def __bool__(self) -> bool:
         return bool(self.parts)

@@ -13,7 +13,7 @@ from daemon.domain.gate import ApprovalState, Gate, Phase, Verdict
 from daemon.domain.messages import message
 from daemon.domain.models import Escalation, Source, Status
 from daemon.domain.policy import Decision, OnTimeout, evaluate
-from daemon.domain.policy_file import load_policy
+from daemon.policy_source import load_policy
 from tests.support import said, stored
 
 POLICY = load_policy(Path(__file__).resolve().parents[2] / "config" / "policy.yaml")
