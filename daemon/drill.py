@@ -25,10 +25,10 @@ from daemon.appkeys import STORE
 from daemon.demo.clicks import send_interaction
 from daemon.demo.payloads import button_press
 from daemon.domain.models import Source
-from daemon.jobs.escalations import loaded
 from daemon.jobs.intake import DRILL, drill_external_id
 from daemon.settings import Settings
 from daemon.store import NewJob
+from daemon.store.mapping import loaded
 
 POLL_S = 0.25
 

@@ -14,7 +14,7 @@ from aiohttp import web
 from daemon.appkeys import SETTINGS, STORE
 from daemon.demo.payloads import button_press, decline_submission
 from daemon.ingress.signatures import sign_slack
-from daemon.jobs.escalations import loaded
+from daemon.store.mapping import loaded
 
 SMOC_USER = web.AppKey("demo_smoc_user", str)
 WEBHOOKS_URL = web.AppKey("demo_webhooks_url", str)  # the public listener, where Slack posts

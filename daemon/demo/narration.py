@@ -8,6 +8,7 @@ import sys
 from typing import Any, Protocol
 
 from daemon.store import Store, TimelineEntry
+from daemon.store.mapping import loaded
 
 _POLL_S = 0.1
 _WAIT_S = 60.0
@@ -103,7 +104,7 @@ class Narrator:
 
     async def _print_new(self) -> None:
         for row in reversed(await self.store.list_escalations()):
-            reference = row.data["escalation"].get("reference") or row.id
+            reference = loaded(row).escalation.reference or row.id
             for entry in await self.store.timeline(row.id):
                 if entry.id in self._seen:
                     continue

@@ -54,7 +54,7 @@ from daemon.integrations.slack_payloads import (
 )
 from daemon.jobs.deps import Deps
 from daemon.jobs.ee import EEJobs
-from daemon.jobs.escalations import Loaded, changes_for, job_round, loaded
+from daemon.jobs.escalations import changes_for, job_round
 from daemon.jobs.intake import Intake
 from daemon.jobs.oncall import WHO, on_call_text
 from daemon.jobs.policy import judge_again
@@ -63,6 +63,7 @@ from daemon.jobs.views import approval_view, escalation_subject
 from daemon.logging import get_logger
 from daemon.reporting.load import STREAK_WEEKS, load_load, recent_load
 from daemon.store import Changes, DeliveryState, Job, NewEvent, TimelineEntry
+from daemon.store.mapping import Loaded, loaded
 from daemon.workers.retry import Permanent, Retry
 from daemon.workers.runner import Recorder
 

@@ -17,10 +17,11 @@ from daemon.domain.transitions import (
     on_effect_recovered,
 )
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import changes_for, loaded
+from daemon.jobs.escalations import changes_for
 from daemon.logging import get_logger
 from daemon.markup import slack_literal
 from daemon.store import Changes, Job, NewJob
+from daemon.store.mapping import loaded
 from daemon.workers.retry import Permanent
 
 log = get_logger("tier2gate.attention")

@@ -30,13 +30,14 @@ from daemon.integrations.base import Chat, EEOfferView, MessageRef
 from daemon.integrations.shorten import shorten, shorten_mrkdwn
 from daemon.integrations.slack_payloads import EEClick
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import Loaded, changes_for, loaded
+from daemon.jobs.escalations import changes_for
 from daemon.jobs.views import escalation_subject, human_time, links, slack_permalink
 from daemon.logging import get_logger
 from daemon.markup import slack_link, slack_literal, slack_mention
 from daemon.roster import Rotation
 from daemon.settings import EESettings
 from daemon.store import Changes, Delivery, DeliveryState, EscalationRow, Job, NewEvent, NewJob
+from daemon.store.mapping import Loaded, loaded
 from daemon.workers.retry import Permanent
 from daemon.workers.runner import Recorder
 

@@ -34,7 +34,6 @@ from daemon.domain.retro_sections import missing_sections
 from daemon.domain.transitions import DAEMON, THREAD_NOTE
 from daemon.integrations.base import MessageRef
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import Loaded, loaded
 from daemon.jobs.intake import INCIDENT_UPDATE
 from daemon.jobs.issues import retro_marker
 from daemon.logging import get_logger
@@ -48,6 +47,7 @@ from daemon.store.followthrough import (
     UPDATE_OVERDUE,
     UPDATE_RESUMED,
 )
+from daemon.store.mapping import Loaded, loaded
 from daemon.workers.retry import Permanent, Retry
 
 RETRO_POLL = "retro_poll"

@@ -27,10 +27,11 @@ from daemon.ingress.pagerduty import (
 from daemon.integrations.base import IncidentSource
 from daemon.integrations.slack_payloads import EscalationForm
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import Loaded, changes_for, loaded, new_escalation_id
+from daemon.jobs.escalations import changes_for, new_escalation_id
 from daemon.jobs.views import unreadable_incident_notice
 from daemon.logging import get_logger
 from daemon.store import Changes, Delivery, DeliveryState, Job, NewEvent, NewJob
+from daemon.store.mapping import Loaded, loaded
 from daemon.workers.retry import Permanent, Retry
 
 INTAKE_INCIDENT_IO = "intake_incident_io"

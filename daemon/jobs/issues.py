@@ -27,12 +27,13 @@ from daemon.domain.transitions import (
 )
 from daemon.integrations.base import IssueDraft, IssueRef
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import Loaded, changes_for, job_round, loaded
+from daemon.jobs.escalations import changes_for, job_round
 from daemon.jobs.routing import routing
 from daemon.jobs.views import links, rfh_notice
 from daemon.markup import markdown_literal, markdown_url
 from daemon.settings import IssueSettings, Settings
 from daemon.store import Changes, Job, NewEvent, TimelineEntry
+from daemon.store.mapping import Loaded, loaded
 from daemon.workers.retry import Permanent
 from daemon.workers.runner import Recorder
 

@@ -24,11 +24,12 @@ from daemon.domain.gate import EEOutcome, Gate, Phase
 from daemon.domain.policy import Outcome, evaluate
 from daemon.domain.transitions import RECHECK
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import Loaded, job_key, loaded
+from daemon.jobs.escalations import job_key
 from daemon.jobs.views import human_time
 from daemon.logging import get_logger
 from daemon.markup import slack_link, slack_literal
 from daemon.store import Changes, Job, NewJob, TimelineEntry
+from daemon.store.mapping import Loaded, loaded
 from daemon.workers.retry import Permanent
 
 MORNING = "morning_queue"

@@ -8,10 +8,11 @@ from daemon.domain.gate import Phase
 from daemon.domain.transitions import on_paged
 from daemon.integrations.base import PageRequest
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import changes_for, loaded
+from daemon.jobs.escalations import changes_for
 from daemon.jobs.intake import page_key
 from daemon.jobs.views import page_details
 from daemon.store import Changes, Job
+from daemon.store.mapping import loaded
 from daemon.workers.runner import Recorder
 
 

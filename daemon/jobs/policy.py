@@ -16,9 +16,10 @@ from daemon.domain.customer_events import EventCalendar
 from daemon.domain.policy import Policy, evaluate
 from daemon.domain.transitions import OPEN, RECHECK, Step, on_policy_changed
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import Loaded, changes_for, job_key, loaded
+from daemon.jobs.escalations import changes_for, job_key
 from daemon.logging import get_logger
 from daemon.store import Changes, Job, NewJob
+from daemon.store.mapping import Loaded, loaded
 
 POLICY_CHANGED = "policy_changed"
 REEVALUATE = "reevaluate"

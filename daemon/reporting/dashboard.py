@@ -33,10 +33,10 @@ from daemon.domain.gate import Phase
 from daemon.domain.models import Person, Source
 from daemon.domain.policy import Outcome
 from daemon.domain.teams import TEAM_NAME
-from daemon.jobs.escalations import loaded
 from daemon.reporting.report import Report, load_report, parse_since
 from daemon.reporting.svg import bar_chart
 from daemon.store import EscalationRow, JobState, StoreUnavailable, TimelineEntry
+from daemon.store.mapping import loaded
 from daemon.store.reads import NO_OUTCOME, Cursor, EscalationFilter
 
 DEMO_ACTIONS_KEY = web.AppKey("demo_actions", bool)

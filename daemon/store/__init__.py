@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar
 from daemon.clock import Clock, SystemClock, iso
 from daemon.logging import get_logger
 from daemon.store import ee_reads, followthrough, kpi_reads, load_reads, reads, units
+from daemon.store.mapping import Loaded, loaded
 from daemon.store.records import (
     Changes,
     Conflict,
@@ -236,6 +237,11 @@ class Store:
 
     async def get_escalation(self, escalation_id: str) -> EscalationRow | None:
         return await self._run(lambda: units.get_escalation(escalation_id), proves_writes=False)
+
+    async def load_escalation(self, escalation_id: str) -> Loaded | None:
+        """The escalation as its domain objects (`mapping.Loaded`); None when it is unknown."""
+        row = await self.get_escalation(escalation_id)
+        return loaded(row) if row else None
 
     async def find_escalation(self, source: str, external_id: str) -> EscalationRow | None:
         return await self._run(lambda: units.find_escalation(source, external_id),
