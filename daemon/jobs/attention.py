@@ -18,6 +18,7 @@ from daemon.domain.transitions import (
 )
 from daemon.jobs.deps import Deps
 from daemon.jobs.escalations import changes_for
+from daemon.jobs.notes import tell_each
 from daemon.logging import get_logger
 from daemon.markup import slack_literal
 from daemon.store import Changes, Job, NewJob
@@ -112,13 +113,10 @@ class Attention:
                 return
             except Permanent as exc:  # e.g. the channel refuses the bot: tell people directly
                 log.error("attention.channel_refused", error=str(exc))
-        told = 0
-        for user_id in await self._approvers():
-            try:
-                await chat.post_notice(user_id, text)
-                told += 1
-            except Permanent as exc:
-                log.error("attention.direct_message_failed", user=user_id, error=str(exc))
-        if not told:
+        approvers = await self._approvers()
+        failures = await tell_each(chat, approvers, text)
+        for user_id, error in failures:
+            log.error("attention.direct_message_failed", user=user_id, error=error)
+        if len(failures) == len(approvers):
             raise Permanent("nobody could be told: no usable approval channel and no approver "
                             "reachable by direct message")
