@@ -30,14 +30,13 @@ from daemon.integrations.base import (
 )
 from daemon.jobs.approvers import Approvers, Deciders
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import changes_for
+from daemon.jobs.handler import After, step_handler
 from daemon.jobs.shown import shown_tier2_load, tier2_load, with_evidence
 from daemon.jobs.views import approval_view, escalation_subject
 from daemon.logging import get_logger
-from daemon.store import Changes, Job
+from daemon.store import Job
 from daemon.store.mapping import Loaded
 from daemon.workers.retry import Permanent, Retry
-from daemon.workers.runner import Recorder
 
 log = get_logger("tier2gate.approval")
 
@@ -67,22 +66,16 @@ class Asking:
     def __init__(self, deps: Deps, approvers: Approvers) -> None:
         self.deps = deps
         self.approvers = approvers
+        self.request = step_handler(deps, self._request, guard=_to_ask)
+        self.copy = step_handler(deps, self._copy, guard=_undecided)
 
-    async def request(self, job: Job) -> Recorder | None:
-        current = await self.deps.store.load_escalation(str(job.escalation_id))
-        if current is None or current.gate.approval is not None:
-            return None
-        # Still posted when the approval timeout paged meanwhile (the chat was down): the
-        # message then shows that outcome at once and carries the thread of the page.
-        if not current.gate.emergency or current.gate.phase in (Phase.CLOSED, Phase.DECLINED):
-            return None
+    async def _request(self, job: Job, current: Loaded, now: datetime) -> After:
         route = self.approvers.routing_of(current)
         channel = route.approval_channel
         if not channel:
             raise Permanent(f"{route.channel_setting} is not set")
         chat = self.deps.need_chat()
         deciders = await self.approvers.deciders(route)
-        now = self.deps.now()
         policy = self.deps.policy.current()
         view = approval_view(current, self.deps.settings, now, deciders.ids, deciders.note,
                              smoc_resolved=deciders.smoc_resolved, policy=policy,
@@ -102,19 +95,14 @@ class Asking:
             ref, copies, missing = await self._post_directly(chat, channel, deciders.ids, view,
                                                              exc)
 
-        async def record() -> Changes | None:
-            fresh = await self.deps.store.load_escalation(str(job.escalation_id))
-            if fresh is None:
-                return None
-            at = self.deps.now()
+        def posted(fresh: Loaded, at: datetime) -> Step:
             setting = self.approvers.routing(deciders.team).channel_setting
             step = request_posted(fresh, deciders, ref, at, channel_setting=setting,
                                   copies=copies, channel_refused=refused, missing=missing)
-            changes = changes_for(fresh.row.id, fresh.escalation, step, at, previous=fresh.row)
-            return dataclasses.replace(changes, events=tuple(
-                with_evidence(event, view) for event in changes.events))
+            return dataclasses.replace(step, records=tuple(
+                with_evidence(record, view) for record in step.records))
 
-        return record
+        return posted
 
     async def _post_directly(self, chat: Chat, channel: str, approvers: tuple[str, ...],
                              view: ApprovalView, refusal: ChannelRefused
@@ -147,29 +135,15 @@ class Asking:
         first, *rest = sent
         return first, tuple((m.channel, m.ts) for m in rest), tuple(later)
 
-    async def copy(self, job: Job) -> Recorder | None:
+    async def _copy(self, job: Job, current: Loaded, now: datetime) -> After:
         """A direct-message copy of the approval request for one approver, after a temporary
         failure when the channel refused the bot."""
-        current = await self.deps.store.load_escalation(str(job.escalation_id))
-        if current is None or current.gate.approval is None:
-            return None
-        if current.gate.phase is not Phase.AWAITING_APPROVAL or current.gate.decided:
-            return None  # decided meanwhile: a request now would only be noise
         user_id = str(job.payload["user"])
-        view = approval_view(current, self.deps.settings, self.deps.now(),
+        view = approval_view(current, self.deps.settings, now,
                              policy=self.deps.policy.current(),
                              tier2_load=await shown_tier2_load(self.deps, current))
         ref = await self.deps.need_chat().post_approval(user_id, view)
-
-        async def record() -> Changes | None:
-            fresh = await self.deps.store.load_escalation(str(job.escalation_id))
-            if fresh is None:
-                return None
-            at = self.deps.now()
-            step = on_copy_posted(fresh.gate, user_id, ref.channel, ref.ts)
-            return changes_for(fresh.row.id, fresh.escalation, step, at, previous=fresh.row)
-
-        return record
+        return lambda fresh, _at: on_copy_posted(fresh.gate, user_id, ref.channel, ref.ts)
 
     async def _posted_before(self, chat: Chat, channel: str, escalation_id: str
                              ) -> MessageRef | None:
@@ -192,3 +166,18 @@ class Asking:
         for channel, ts in ((approval.channel, approval.ts), *approval.copies):
             await chat.update_approval(MessageRef(channel, ts), view)
 
+
+def _to_ask(_job: Job, current: Loaded) -> bool:
+    """An emergency not asked about yet. Still asked when the approval timeout paged
+    meanwhile (the chat was down): the message then shows that outcome at once and carries
+    the thread of the page."""
+    gate = current.gate
+    return gate.approval is None and gate.emergency and \
+        gate.phase not in (Phase.CLOSED, Phase.DECLINED)
+
+
+def _undecided(_job: Job, current: Loaded) -> bool:
+    """Asked and not decided: once decided, a copy would only be noise."""
+    gate = current.gate
+    return gate.approval is not None and gate.phase is Phase.AWAITING_APPROVAL \
+        and not gate.decided

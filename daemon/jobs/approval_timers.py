@@ -9,10 +9,11 @@ from daemon.domain.gate import Gate, Phase
 from daemon.domain.policy import Approval
 from daemon.domain.transitions import Step, on_remind, on_timeout, on_timer_early, timing
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import changes_for, job_round
+from daemon.jobs.handler import Act, step_handler, this_round
 from daemon.jobs.policy import judge_again
 from daemon.logging import get_logger
-from daemon.store import Changes, Job
+from daemon.store import Job
+from daemon.store.mapping import Loaded
 
 _AGREE_SLACK_S = 1.0
 """How far short of its time a timer may measure and still act: rounding between a timer's
@@ -24,17 +25,15 @@ log = get_logger("tier2gate.approval")
 class ApprovalTimers:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
+        self.remind = step_handler(deps, self._timer(
+            lambda job, gate, now: on_remind(gate, int(job.payload.get("n", 1)), now),
+            lambda timings: timings.remind_after_minutes), guard=this_round)
+        self.timeout = step_handler(deps, self._timer(
+            lambda _job, gate, now: on_timeout(gate, now),
+            lambda timings: timings.timeout_minutes), guard=this_round)
 
-    async def remind(self, job: Job) -> Changes | None:
-        n = int(job.payload.get("n", 1))
-        return await self._timer(job, lambda gate, now: on_remind(gate, n, now),
-                                 lambda timings: timings.remind_after_minutes)
-
-    async def timeout(self, job: Job) -> Changes | None:
-        return await self._timer(job, on_timeout, lambda timings: timings.timeout_minutes)
-
-    async def _timer(self, job: Job, act: Callable[[Gate, datetime], Step],
-                     minutes: Callable[[Approval], float]) -> Changes | None:
+    def _timer(self, act: Callable[[Job, Gate, datetime], Step],
+               minutes: Callable[[Approval], float]) -> Act:
         """A reminder or the timeout: only under the policy in force, and only once the time
         it stands for has passed by the process's own measure.
 
@@ -44,17 +43,15 @@ class ApprovalTimers:
         steps seen while running: a timer made due by a step, or by a policy that now asks
         for longer, is set again for the rest of its time instead of acting.
         """
-        current = await self.deps.store.load_escalation(str(job.escalation_id))
-        if current is None or job_round(job) != current.gate.round:
-            return None
-        now = self.deps.now()
-        step = judge_again(self.deps.policy.current(), current, now, self.deps.calendar())
-        gate = step.gate
-        early = self._early(job, gate, 60 * minutes(timing(gate)), now)
-        step = step.then(early if early is not None else act(gate, now))
-        if not step.records:
-            return None
-        return changes_for(current.row.id, current.escalation, step, now, previous=current.row)
+
+        async def timer(job: Job, current: Loaded, now: datetime) -> Step | None:
+            step = judge_again(self.deps.policy.current(), current, now, self.deps.calendar())
+            gate = step.gate
+            early = self._early(job, gate, 60 * minutes(timing(gate)), now)
+            step = step.then(early if early is not None else act(job, gate, now))
+            return step if step.records else None
+
+        return timer
 
     def _early(self, job: Job, gate: Gate, needed_s: float, now: datetime) -> Step | None:
         """A step that sets the timer again, or None when it may act (or has nothing to do)."""

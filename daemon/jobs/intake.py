@@ -14,7 +14,7 @@ from daemon.clock import to_datetime
 from daemon.domain.gate import Gate
 from daemon.domain.models import Criterion, Escalation, Source, Status, person
 from daemon.domain.policy import evaluate
-from daemon.domain.transitions import DAEMON, on_facts, on_page_event, vendor_event_key
+from daemon.domain.transitions import DAEMON, Step, on_facts, on_page_event, vendor_event_key
 from daemon.ingress.desks import parse_delivery
 from daemon.ingress.fields import PayloadError, decode_stored
 from daemon.ingress.incident_io import IncidentIoKind, escalation_from_incident, parse_incident_io
@@ -28,6 +28,7 @@ from daemon.integrations.base import IncidentSource
 from daemon.integrations.slack_payloads import EscalationForm
 from daemon.jobs.deps import Deps
 from daemon.jobs.escalations import changes_for, new_escalation_id
+from daemon.jobs.handler import step_handler
 from daemon.jobs.views import unreadable_incident_notice
 from daemon.logging import get_logger
 from daemon.store import Changes, Delivery, DeliveryState, Job, NewEvent, NewJob
@@ -111,6 +112,7 @@ def _done(delivery: Delivery, state: DeliveryState, note: str) -> Changes:
 class Intake:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
+        self.recheck = step_handler(deps, self._recheck)
 
     async def _delivery(self, job: Job) -> tuple[Delivery, object]:
         delivery = await self.deps.store.get_delivery(int(job.payload["delivery"]))
@@ -343,13 +345,7 @@ class Intake:
     def _decide(self, escalation: Escalation, previous: Loaded | None, now: datetime,
                 delivery: Delivery | None, note: tuple[str, dict[str, str]] | None = None
                 ) -> Changes:
-        policy = self.deps.policy.current()
-        decision = evaluate(policy, escalation, now, self.deps.calendar())
-        step = on_facts(
-            previous.gate if previous else Gate(), escalation, decision, now,
-            previous=previous.escalation if previous else None,
-            rfh_due=policy.business_hours.next_business_start(now),
-        )
+        step = self._judged(escalation, previous, now)
         escalation_id = previous.row.id if previous else new_escalation_id()
         done = (delivery.id, DeliveryState.PROCESSED, "") if delivery else None
         changes = changes_for(escalation_id, escalation, step, now,
@@ -359,14 +355,19 @@ class Intake:
         return dataclasses.replace(changes, events=(*changes.events, NewEvent(
             escalation_id, note[0], DAEMON, now.timestamp(), note[1])))
 
-    async def recheck(self, job: Job) -> Changes | None:
+    def _judged(self, escalation: Escalation, previous: Loaded | None, now: datetime) -> Step:
+        """`escalation`'s facts judged under the policy in force, over what was known."""
+        policy = self.deps.policy.current()
+        decision = evaluate(policy, escalation, now, self.deps.calendar())
+        return on_facts(
+            previous.gate if previous else Gate(), escalation, decision, now,
+            previous=previous.escalation if previous else None,
+            rfh_due=policy.business_hours.next_business_start(now),
+        )
+
+    async def _recheck(self, _job: Job, current: Loaded, now: datetime) -> Step:
         """A time-based criterion may hold now ("S1 unresolved for 30 minutes")."""
-        row = await self.deps.store.get_escalation(str(job.escalation_id))
-        if row is None:
-            return None
-        current = loaded(row)
-        now = to_datetime(self.deps.clock.now())
-        return self._decide(current.escalation, current, now, None)
+        return self._judged(current.escalation, current, now)
 
     async def _responders(self, event: PagerDutyEvent, kind: str) -> tuple[dict[str, str], ...]:
         """Who this event says the page reached: the assignees it names (on trigger, escalate,

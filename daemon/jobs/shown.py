@@ -8,11 +8,12 @@ import dataclasses
 from datetime import datetime, timedelta
 
 from daemon.domain.fatigue import weekend_of
+from daemon.domain.transitions import Record
 from daemon.integrations.base import ApprovalView, Tier2Load
 from daemon.jobs.deps import Deps
 from daemon.logging import get_logger
 from daemon.reporting.load import STREAK_WEEKS, load_load, recent_load
-from daemon.store import NewEvent, TimelineEntry
+from daemon.store import TimelineEntry
 from daemon.store.mapping import Loaded
 from daemon.workers.retry import Permanent, Retry
 
@@ -22,22 +23,22 @@ TIER2_LOAD = "tier2_load"  # ... and of the Tier 2 load line it showed
 log = get_logger("tier2gate.approval")
 
 
-def with_evidence(event: NewEvent, view: ApprovalView) -> NewEvent:
+def with_evidence(record: Record, view: ApprovalView) -> Record:
     """The `approval_requested` entry with what the SMOC was shown of the evidence pack
     (`evidence`: present, missing, complete): the source of `report`'s evidence completeness,
     one per request (a reopened incident's new round records its own). A policy that lists
     no evidence showed none: nothing is recorded, so the request counts in no completeness.
     The Tier 2 load line it showed is kept too (`tier2_load`, null for none), so every later
     rendering of the message shows the same."""
-    if event.event != "approval_requested":
-        return event
-    details = {**event.details, TIER2_LOAD: (dataclasses.asdict(view.tier2_load)
+    if record.event != "approval_requested":
+        return record
+    details = {**record.details, TIER2_LOAD: (dataclasses.asdict(view.tier2_load)
                                              if view.tier2_load is not None else None)}
     if view.evidence_present or view.evidence_missing:
         details[EVIDENCE] = {
             "present": list(view.evidence_present), "missing": list(view.evidence_missing),
             "complete": not view.evidence_missing}
-    return dataclasses.replace(event, details=details)
+    return dataclasses.replace(record, details=details)
 
 
 def shown_load(entries: list[TimelineEntry], channel: str, ts: str
