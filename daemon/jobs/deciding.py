@@ -27,7 +27,7 @@ from daemon.jobs.escalations import changes_for
 from daemon.jobs.intake import Intake
 from daemon.logging import get_logger
 from daemon.store import Changes, DeliveryState, Job
-from daemon.store.mapping import Loaded, loaded
+from daemon.store.mapping import Loaded
 from daemon.workers.retry import Permanent, Retry
 
 INTERACTION = "slack_interaction"
@@ -136,9 +136,9 @@ class Deciding:
         if channel != self.approvers.routing_of(current).approval_channel and \
                 not channel.startswith(_DIRECT_MESSAGE_PREFIX):
             return False
-        others = await self.deps.store.escalations_quoting(ts)
-        return not any(loaded(row).gate.owns_message(channel, ts)
-                       for row in others if row.id != current.row.id)
+        others = await self.deps.store.load_quoting(ts)
+        return not any(other.gate.owns_message(channel, ts)
+                       for other in others if other.row.id != current.row.id)
 
     async def _allowed(self, current: Loaded, user_id: str) -> bool:
         listed = current.gate.approval.approvers if current.gate.approval else ()

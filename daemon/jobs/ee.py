@@ -36,8 +36,8 @@ from daemon.logging import get_logger
 from daemon.markup import slack_link, slack_literal, slack_mention
 from daemon.roster import Rotation
 from daemon.settings import EESettings
-from daemon.store import Changes, Delivery, DeliveryState, EscalationRow, Job, NewEvent, NewJob
-from daemon.store.mapping import Loaded, loaded
+from daemon.store import Changes, Delivery, DeliveryState, Job, NewEvent, NewJob
+from daemon.store.mapping import Loaded
 from daemon.workers.retry import Permanent
 
 ROTATION_CHECK = "ee_rotation"
@@ -263,7 +263,7 @@ class EEJobs:
         outgoing = tuple(u for u in dict.fromkeys(
             (*(previous.user_ids if previous else ()), *still_own))
             if u not in rotation.user_ids)
-        owned = await self.deps.store.ee_open_owned_by(outgoing)
+        owned = await self.deps.store.load_owned_by(outgoing)
         channel = self.deps.settings.ee.offer_channel(self.deps.settings.slack)
         if not channel:
             raise Permanent("no channel for the EE handoff: set ee.channel or slack.rfh_channel")
@@ -281,10 +281,10 @@ class EEJobs:
         log.info("ee.handed_over", rotation=rotation.id, escalations=len(owned))
         at = self.deps.clock.now()
         return Changes(events=tuple(
-            NewEvent(row.id, "ee_handed_over", "tier2gate",
+            NewEvent(current.row.id, "ee_handed_over", "tier2gate",
                      at, {"rotation": rotation.id, "owner": owner,
                           "to": list(rotation.user_ids)}, f"ee_handed_over:{rotation.id}")
-            for owner, row in owned))
+            for owner, current in owned))
 
 
 def _to_offer(_job: Job, current: Loaded) -> bool:
@@ -299,7 +299,7 @@ def _unclaimed(_job: Job, current: Loaded) -> bool:
 
 
 def handoff_text(rotation: Rotation, outgoing: tuple[str, ...],
-                 owned: list[tuple[str, EscalationRow]], deps: Deps) -> str:
+                 owned: list[tuple[str, Loaded]], deps: Deps) -> str:
     """The generated running document, Slack mrkdwn: every value from outside is literal."""
     incoming = " ".join(slack_mention(u) for u in rotation.user_ids)
     head = (f":handshake: EE rotation {slack_literal(rotation.id)} starts: {incoming}. "
@@ -310,15 +310,14 @@ def handoff_text(rotation: Rotation, outgoing: tuple[str, ...],
     lines = [head, f"Open escalations owned by the outgoing EEs ({len(owned)}). Ownership "
                    "moves only when one of you takes it over: press Take it on its EE offer."]
     size = sum(len(line) + 1 for line in lines)
-    for listed, (owner, row) in enumerate(owned):
-        current = loaded(row)
+    for listed, (owner, current) in enumerate(owned):
         found = links(current, deps.settings)
         if current.gate.ee is not None and current.gate.ee.ts:
             found["EE offer"] = slack_permalink(current.gate.ee.channel, current.gate.ee.ts)
-        updated = human_time(to_datetime(row.updated_at))
+        updated = human_time(to_datetime(current.row.updated_at))
         title = shorten(current.escalation.title, _HANDOFF_TITLE_MAX_CHARS)
         line = (f"• {escalation_subject(current)}: {slack_literal(title)} · "
-                f"{row.state} · owner {slack_mention(owner)} · last update {updated}")
+                f"{current.row.state} · owner {slack_mention(owner)} · last update {updated}")
         if found:
             line += " · " + " · ".join(slack_link(url, name) for name, url in found.items())
         line = shorten_mrkdwn(line, _HANDOFF_LINE_MAX_CHARS)

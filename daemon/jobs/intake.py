@@ -32,7 +32,7 @@ from daemon.jobs.handler import step_handler
 from daemon.jobs.views import unreadable_incident_notice
 from daemon.logging import get_logger
 from daemon.store import Changes, Delivery, DeliveryState, Job, NewEvent, NewJob
-from daemon.store.mapping import Loaded, loaded
+from daemon.store.mapping import Loaded
 from daemon.workers.retry import Permanent, Retry
 
 INTAKE_INCIDENT_IO = "intake_incident_io"
@@ -225,11 +225,11 @@ class Intake:
         if incident is not None and incident.incident_key.startswith(PAGE_KEY_PREFIX):
             return await self._page_event(delivery, event)
         if event.kind is PagerDutyKind.CUSTOM_FIELDS:
-            row = await self.deps.store.find_escalation(Source.PAGERDUTY, event.incident_id)
-            if row is None:
+            found = await self.deps.store.load_by_source(Source.PAGERDUTY, event.incident_id)
+            if found is None:
                 return _done(delivery, DeliveryState.IGNORED,
                              "custom fields for an incident that is not an escalation")
-            current = loaded(row).escalation
+            current = found.escalation
             # Each such event carries all of the incident's custom fields, so the newest one
             # wins whole. Its time is kept apart from `updated_at`: custom fields and incident
             # attributes come in separate events, and a newer event of one kind must not make
@@ -320,9 +320,8 @@ class Intake:
         """Merge and decide; `note` is a timeline entry (event, details) to add to the
         escalation, e.g. why its facts came from the webhook rather than the API."""
         store = self.deps.store
-        row = await store.find_escalation(escalation.source, escalation.external_id)
+        previous = await store.load_by_source(escalation.source, escalation.external_id)
         now = to_datetime(self.deps.clock.now())
-        previous = loaded(row) if row else None
         if previous is not None:
             if _stale(escalation, previous.escalation) and delivery is not None:
                 return _done(delivery, DeliveryState.IGNORED, _OLDER)
@@ -399,20 +398,19 @@ class Intake:
         # escalation read last is the least likely to have changed before this job writes.
         responders = await self._responders(event, kind) if kind else ()
         escalation_id, page_round = parse_page_key(incident_key)
-        row = await self.deps.store.get_escalation(escalation_id) if kind else None
-        if row is None:
+        current = await self.deps.store.load_escalation(escalation_id) if kind else None
+        if current is None:
             return _done(delivery, DeliveryState.IGNORED,
                          f"Tier 2 incident event {event_type} not tied to an escalation")
         # The timeline refuses the entry a second time anyway (its once_key); looking first
         # lets the delivery say so instead of staying "stored".
         if any(entry.details.get("event_id") == event_id
-               for entry in await self.deps.store.timeline(row.id)):
+               for entry in await self.deps.store.timeline(current.row.id)):
             return _done(delivery, DeliveryState.IGNORED,
                          f"PagerDuty event {event_id} is already on the timeline")
-        current = loaded(row)
         now = to_datetime(self.deps.clock.now())
         step = on_page_event(current.gate, str(kind), agent, now, event_id,
                              source=current.escalation.source, page_round=page_round,
                              responders=responders, incident_id=event.incident.id)
-        return changes_for(row.id, current.escalation, step, now, previous=row,
+        return changes_for(current.row.id, current.escalation, step, now, previous=current.row,
                            delivery=(delivery.id, DeliveryState.PROCESSED, ""))

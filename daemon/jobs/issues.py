@@ -35,7 +35,7 @@ from daemon.jobs.views import links, rfh_notice
 from daemon.markup import markdown_literal, markdown_url
 from daemon.settings import IssueSettings, Settings
 from daemon.store import Changes, Job, NewEvent, TimelineEntry
-from daemon.store.mapping import Loaded, loaded
+from daemon.store.mapping import Loaded
 from daemon.workers.retry import Permanent
 
 _TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -318,11 +318,11 @@ class Issues:
 
     async def _merge_target(self, current: Loaded) -> Loaded | None:
         since = current.escalation.created_at.timestamp() - MERGE_LOOKBACK_S
-        for row in await self.deps.store.list_escalations(since=since):
-            if (row.id != current.row.id and row.source == current.escalation.source.value):
-                candidate = loaded(row)
-                if candidate.escalation.reference == current.escalation.merged_into:
-                    return candidate
+        for candidate in await self.deps.store.load_since(since):
+            if (candidate.row.id != current.row.id
+                    and candidate.escalation.source == current.escalation.source
+                    and candidate.escalation.reference == current.escalation.merged_into):
+                return candidate
         return None
 
 
