@@ -9,7 +9,7 @@ from daemon.domain.models import Escalation
 from daemon.domain.transitions import Step
 from daemon.jobs.desk_notes import note_jobs
 from daemon.store import Changes, DeliveryState, EscalationRow, Job, NewEvent, NewJob
-from daemon.store.mapping import ee_work, escalation_row
+from daemon.store.mapping import escalation_changes
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o, u to misread
 
@@ -45,7 +45,6 @@ def changes_for(
 ) -> Changes:
     """The row, timeline entries and jobs a Step implies, to be written atomically."""
     at = now.timestamp()
-    row = escalation_row(escalation_id, escalation, step.gate, at, previous=previous)
     # Names and once keys are per round (see `domain.transitions`): a reopened incident's new
     # approval request, decision, page and retro note are new jobs and new decisions, and
     # every job knows its round so that an earlier round's timer cannot act on the new one.
@@ -62,10 +61,5 @@ def changes_for(
         for effect in step.effects
     ) + note_jobs(escalation_id, escalation, step.records, at,
                   lambda name: per_round(name, round_no))
-    if previous is not None and previous.data == row.data:
-        # Only the audit trail grows: no version bump, so concurrent notes never conflict.
-        return Changes(events=events, jobs=jobs, delivery_done=delivery)
-    return Changes(escalation=row, expected_version=previous.version if previous else 0,
-                   events=events, jobs=jobs, delivery_done=delivery,
-                   ee=ee_work(escalation_id, escalation, step.gate))
-
+    return escalation_changes(escalation_id, escalation, step.gate, at, previous=previous,
+                              events=events, jobs=jobs, delivery=delivery)

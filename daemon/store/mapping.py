@@ -1,5 +1,5 @@
 """Between stored rows and the domain: an escalation row read as its `Escalation` and `Gate`,
-and the row (and `ee_work` row) an escalation and its gate are written as.
+and the changes (its row, its `ee_work` row) an escalation and its gate are written as.
 
 The only place that knows the row's `data` layout (`{"escalation": …, "gate": …}`) and which
 columns are copied out of the domain objects for queries.
@@ -11,7 +11,14 @@ from dataclasses import dataclass
 
 from daemon.domain.gate import EEOutcome, Gate
 from daemon.domain.models import Escalation
-from daemon.store.records import EEWork, EscalationRow
+from daemon.store.records import (
+    Changes,
+    DeliveryState,
+    EEWork,
+    EscalationRow,
+    NewEvent,
+    NewJob,
+)
 
 
 @dataclass(frozen=True)
@@ -31,10 +38,24 @@ def loaded(row: EscalationRow) -> Loaded:
                   Gate.model_validate(row.data["gate"]))
 
 
-def escalation_row(escalation_id: str, escalation: Escalation, gate: Gate, at: float, *,
-                   previous: EscalationRow | None) -> EscalationRow:
-    """The row of `escalation` under `gate`, as written at `at` (epoch seconds) over
-    `previous` (None: a new escalation, version 0, created now)."""
+def escalation_changes(escalation_id: str, escalation: Escalation, gate: Gate, at: float, *,
+                       previous: EscalationRow | None, events: tuple[NewEvent, ...],
+                       jobs: tuple[NewJob, ...],
+                       delivery: tuple[int, DeliveryState, str] | None) -> Changes:
+    """What writes `escalation` under `gate` at `at` (epoch seconds) over `previous` (None: a
+    new escalation, version 0, created now), with `events`, `jobs` and `delivery` marked done:
+    under the version check when the row changes, as an append only when it does not."""
+    row = _row(escalation_id, escalation, gate, at, previous=previous)
+    if previous is not None and previous.data == row.data:
+        # Only the audit trail grows: no version bump, so concurrent notes never conflict.
+        return Changes(events=events, jobs=jobs, delivery_done=delivery)
+    return Changes(escalation=row, expected_version=previous.version if previous else 0,
+                   events=events, jobs=jobs, delivery_done=delivery,
+                   ee=_ee_work(escalation_id, escalation, gate))
+
+
+def _row(escalation_id: str, escalation: Escalation, gate: Gate, at: float, *,
+         previous: EscalationRow | None) -> EscalationRow:
     return EscalationRow(
         id=escalation_id,
         source=escalation.source.value,
@@ -53,7 +74,7 @@ def escalation_row(escalation_id: str, escalation: Escalation, gate: Gate, at: f
     )
 
 
-def ee_work(escalation_id: str, escalation: Escalation, gate: Gate) -> EEWork | None:
+def _ee_work(escalation_id: str, escalation: Escalation, gate: Gate) -> EEWork | None:
     """The `ee_work` row of an escalation offered to the EEs (None: never offered)."""
     ee = gate.ee
     if ee is None:
