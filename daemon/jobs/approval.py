@@ -1,14 +1,12 @@
-"""Asking the Support Manager on Call, and acting on the answer (or on the silence).
+"""Asking the Support Manager on Call: the approval request in the team's approval channel
+(or, when the channel refuses the bot, to each approver directly), its direct-message copies,
+and every posted message kept showing the escalation's current state.
 
-Who may decide: the SMOC resolved from the PagerDuty schedule (email -> Slack user), the
-configured backups (user ids, a user group) and a static override, all of them those of the
-escalation's Tier 1 team (`jobs.routing`: the team's own, else the settings'), and so is the
-channel asked in. A failed lookup never blocks the request: the message says so and the
-backups decide. When there is no SMOC and no backup either, the request still goes out (the
-timeout fallback still applies), says plainly that nobody can approve it, and the escalation
-needs attention at once.
+Who is asked is `jobs.approvers`'. When there is no SMOC and no backup either, the request
+still goes out (the timeout fallback still applies), says plainly that nobody can approve it,
+and the escalation needs attention at once. The answer is `jobs.deciding`'s, the silence
+`jobs.approval_timers`'.
 """
-
 
 from __future__ import annotations
 
@@ -22,12 +20,7 @@ from daemon.domain.transitions import (
     on_copy_posted,
     on_nobody_can_approve,
 )
-from daemon.integrations.base import (
-    ApprovalView,
-    ChannelRefused,
-    Chat,
-    MessageRef,
-)
+from daemon.integrations.base import ApprovalView, ChannelRefused, Chat, MessageRef
 from daemon.jobs.approvers import Approvers, Deciders
 from daemon.jobs.deps import Deps
 from daemon.jobs.handler import After, step_handler

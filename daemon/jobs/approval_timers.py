@@ -23,6 +23,9 @@ log = get_logger("tier2gate.approval")
 
 
 class ApprovalTimers:
+    """The `approval_remind` and `approval_timeout` jobs (`remind`, `timeout`): a timer of a
+    round before the current one does nothing."""
+
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self.remind = step_handler(deps, self._timer(

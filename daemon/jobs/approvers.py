@@ -29,6 +29,10 @@ class Deciders:
 
 
 class Approvers:
+    """Who approves where (`routing`) and who may decide now (`deciders`), for the jobs that
+    ask, decide, answer `/tier2 who` and tell people. Lookups that fail are logged and said
+    in the `Deciders.note`; nothing here raises for them."""
+
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         # Per SMOC schedule: (the clock's monotonic reading, user id, note) of the last
@@ -40,6 +44,7 @@ class Approvers:
         return routing(self.deps.settings, self.deps.policy.current(), team)
 
     def routing_of(self, current: Loaded) -> Routing:
+        """The routing of the escalation's Tier 1 team."""
         return self.routing(current.gate.team)
 
     async def smoc(self, route: Routing) -> tuple[str | None, str]:

@@ -19,6 +19,9 @@ log = get_logger("tier2gate.approval")
 
 
 class Forms:
+    """The `/tier2` command: `open_form` opens the escalation form, or answers `/tier2 who`.
+    Raises `Permanent` when the stored delivery is gone."""
+
     def __init__(self, deps: Deps, approvers: Approvers) -> None:
         self.deps = deps
         self.approvers = approvers

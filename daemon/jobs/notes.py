@@ -30,6 +30,9 @@ async def tell_each(chat: Chat, user_ids: Sequence[str], text: str) -> list[tupl
 
 
 class Notes:
+    """`thread_note`, `direct_note` and `tell_user` jobs: text for people, nothing recorded.
+    `direct_note` raises `Permanent` when nobody could be told."""
+
     def __init__(self, deps: Deps, approvers: Approvers) -> None:
         self.deps = deps
         self.approvers = approvers
