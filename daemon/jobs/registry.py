@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from daemon.domain.effects import EffectKind
-from daemon.jobs.approval import COMMAND, INTERACTION, Approvals
+from daemon.jobs.approval import Asking
+from daemon.jobs.approval_timers import ApprovalTimers
+from daemon.jobs.approvers import Approvers
 from daemon.jobs.attention import Attention
+from daemon.jobs.deciding import INTERACTION, Deciding
 from daemon.jobs.deps import Deps
 from daemon.jobs.desk_notes import DESK_NOTE, DeskNotes
 from daemon.jobs.ee import HANDOFF, ROTATION_CHECK, EEJobs
 from daemon.jobs.followthrough import CADENCE, RETRO_POLL, Followthrough
+from daemon.jobs.forms import COMMAND, Forms
 from daemon.jobs.headsup import HEADSUP, Headsup
 from daemon.jobs.intake import (
     DRILL,
@@ -20,6 +24,7 @@ from daemon.jobs.intake import (
 )
 from daemon.jobs.issues import Issues
 from daemon.jobs.morning import MORNING, MorningQueue
+from daemon.jobs.notes import Notes
 from daemon.jobs.paging import Paging
 from daemon.jobs.policy import EVENTS_CHANGED, POLICY_CHANGED, REEVALUATE, PolicyJobs
 from daemon.jobs.retention import PRUNE, Retention
@@ -34,7 +39,9 @@ URGENT = frozenset({INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY, INTAKE_DESK, INTERACTI
 def handlers(deps: Deps) -> dict[str, Handler]:
     intake = Intake(deps)
     ee = EEJobs(deps)
-    approvals, paging, issues = Approvals(deps, intake, ee), Paging(deps), Issues(deps)
+    approvers = Approvers(deps)
+    asking, timers, notes = Asking(deps, approvers), ApprovalTimers(deps), Notes(deps, approvers)
+    paging, issues = Paging(deps), Issues(deps)
     policy = PolicyJobs(deps)
     followthrough = Followthrough(deps)
     return {
@@ -45,14 +52,14 @@ def handlers(deps: Deps) -> dict[str, Handler]:
         INCIDENT_NOTICE: intake.notice,
         DRILL: intake.drill,
         EffectKind.RECHECK: intake.recheck,
-        EffectKind.REQUEST_APPROVAL: approvals.request,
-        EffectKind.UPDATE_APPROVAL: approvals.update,
-        EffectKind.REMIND: approvals.remind,
-        EffectKind.TIMEOUT: approvals.timeout,
-        EffectKind.THREAD_NOTE: approvals.thread_note,
-        EffectKind.TELL_USER: approvals.tell_user,
-        INTERACTION: approvals.interaction,
-        COMMAND: approvals.open_form,
+        EffectKind.REQUEST_APPROVAL: asking.request,
+        EffectKind.UPDATE_APPROVAL: asking.update,
+        EffectKind.REMIND: timers.remind,
+        EffectKind.TIMEOUT: timers.timeout,
+        EffectKind.THREAD_NOTE: notes.thread_note,
+        EffectKind.TELL_USER: notes.tell_user,
+        INTERACTION: Deciding(deps, approvers, intake, ee).interaction,
+        COMMAND: Forms(deps, approvers).open_form,
         EffectKind.PAGE: paging.page,
         EffectKind.RETRO: issues.retro,
         EffectKind.RFH_ISSUE: issues.rfh_issue,
@@ -60,9 +67,9 @@ def handlers(deps: Deps) -> dict[str, Handler]:
         EffectKind.RFH_NOTE: issues.rfh_note,
         EffectKind.RETRO_NOTE: issues.retro_note,
         EffectKind.MERGE_INTO: issues.merge_into,
-        EffectKind.DIRECT_NOTE: approvals.direct_note,
-        EffectKind.APPROVAL_COPY: approvals.copy,
-        EffectKind.ATTENTION: Attention(deps, approvals.approver_ids).handle,
+        EffectKind.DIRECT_NOTE: notes.direct_note,
+        EffectKind.APPROVAL_COPY: asking.copy,
+        EffectKind.ATTENTION: Attention(deps, approvers.approver_ids).handle,
         POLICY_CHANGED: policy.changed,
         REEVALUATE: policy.reevaluate,
         EVENTS_CHANGED: policy.events_changed,
