@@ -24,13 +24,13 @@ from daemon.domain.transitions import (
 from daemon.integrations.base import ApprovalView, ChannelRefused, Chat, MessageRef
 from daemon.jobs.approvers import Approvers, Deciders
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import effect_payload
 from daemon.jobs.handler import After, step_handler
 from daemon.jobs.shown import shown_tier2_load, tier2_load, with_evidence
 from daemon.jobs.views import approval_view, escalation_name
 from daemon.logging import get_logger
 from daemon.store import Job
 from daemon.store.mapping import Loaded
+from daemon.store.payloads import effect_payload
 from daemon.workers.retry import Permanent, Retry
 
 log = get_logger("tier2gate.approval")

@@ -10,12 +10,12 @@ from daemon.domain.gate import Gate, Phase
 from daemon.domain.policy import Approval
 from daemon.domain.transitions import Step, on_remind, on_timeout, on_timer_early, timing
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import effect_payload
 from daemon.jobs.handler import Act, step_handler, this_round
 from daemon.jobs.policy import judge_again
 from daemon.logging import get_logger
 from daemon.store import Job
 from daemon.store.mapping import Loaded
+from daemon.store.payloads import effect_payload
 
 _AGREE_SLACK_S = 1.0
 """How far short of its time a timer may measure and still act: rounding between a timer's

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from daemon.domain.effects import Attention as Failed
 from daemon.domain.effects import EffectKind, payload_json
-from daemon.domain.messages import Message, message
+from daemon.domain.messages import Message
 from daemon.domain.transitions import (
     Step,
     failure_runbook,
@@ -20,13 +20,13 @@ from daemon.domain.transitions import (
     on_effect_recovered,
 )
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import effect_payload
 from daemon.jobs.handler import step_handler
 from daemon.jobs.notes import tell_each
 from daemon.logging import get_logger
-from daemon.markup import message_from_mrkdwn, slack_literal, slack_mrkdwn
+from daemon.markup import slack_literal, slack_mrkdwn
 from daemon.store import Changes, Job, NewJob
 from daemon.store.mapping import Loaded
+from daemon.store.payloads import effect_payload, lost_text
 from daemon.workers.retry import Permanent
 from daemon.workers.runner import Recorder
 
@@ -39,22 +39,10 @@ def trouble_job(job: Job, reason: str, final: bool) -> NewJob | None:
     if job.kind == EffectKind.ATTENTION:
         return None
     failed = Failed(kind=job.kind, error=reason, final=final, job_id=job.id,
-                    text=_lost_text(job))
+                    text=lost_text(job))
     stage = "dead" if final else "stuck"
     return NewJob(EffectKind.ATTENTION, f"{EffectKind.ATTENTION}:{job.id}:{stage}",
                   payload_json(failed), 0.0, job.escalation_id)
-
-
-def _lost_text(job: Job) -> Message | None:
-    """The text of a note or notice that did not reach anyone, to pass on: a chat text (a
-    `Message`, or Slack mrkdwn in a job stored before messages were typed, or a notice the
-    jobs worded in mrkdwn), or the plain text of a tracker note."""
-    text = job.payload.get("text")
-    if text is None:
-        return None
-    if not isinstance(text, str):
-        return Message.model_validate(text)
-    return message(text) if job.kind == EffectKind.RFH_NOTE else message_from_mrkdwn(text)
 
 
 def recovered_job(job: Job) -> NewJob | None:

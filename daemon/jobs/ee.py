@@ -31,7 +31,6 @@ from daemon.integrations.base import Chat, EEOfferView, MessageRef
 from daemon.integrations.shorten import shorten, shorten_mrkdwn
 from daemon.integrations.slack_payloads import EEClick
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import effect_payload
 from daemon.jobs.handler import After, recorded, step_handler
 from daemon.jobs.views import escalation_subject, human_time, links, slack_permalink
 from daemon.logging import get_logger
@@ -40,6 +39,7 @@ from daemon.roster import Rotation
 from daemon.settings import EESettings
 from daemon.store import Changes, Delivery, DeliveryState, Job, NewEvent, NewJob
 from daemon.store.mapping import Loaded
+from daemon.store.payloads import effect_payload
 from daemon.workers.retry import Permanent
 
 ROTATION_CHECK = "ee_rotation"

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from daemon.domain.effects import Payload, payload_json
-from daemon.domain.messages import Message
+from daemon.domain.effects import payload_json
 from daemon.domain.models import Escalation
 from daemon.domain.transitions import Step
 from daemon.jobs.desk_notes import note_jobs
-from daemon.markup import message_from_mrkdwn
 from daemon.store import Changes, DeliveryState, EscalationRow, Job, NewEvent, NewJob
 from daemon.store.mapping import escalation_changes
 
@@ -36,24 +34,6 @@ def per_round(name: str, round_no: int) -> str:
 def job_round(job: Job) -> int:
     """The round of the gate a job was made for (`changes_for` writes it from round 2 on)."""
     return int(job.payload.get("round", 1))
-
-
-P = TypeVar("P", bound=Payload)
-
-
-def effect_payload(job: Job, model: type[P]) -> P:
-    """The payload of an effect's job as the model of its kind (`domain.effects.PAYLOADS`).
-
-    A chat text (`text` where the model takes a `Message`) stored as a string is Slack mrkdwn
-    from the version before messages were typed: read back into its `Message`. The job's
-    round (`job_round`) is the job's, not the payload's. Raises pydantic's ValidationError
-    when the stored payload does not fit the model (the job runner dead-letters the job)."""
-    data = {key: value for key, value in job.payload.items() if key != "round"}
-    field = model.model_fields.get("text")
-    chat_text = field is not None and field.annotation in (Message, Message | None)
-    if chat_text and isinstance(data.get("text"), str):
-        data["text"] = message_from_mrkdwn(data["text"]).model_dump(mode="json")
-    return model.model_validate(data)
 
 
 def changes_for(

@@ -29,7 +29,7 @@ from daemon.domain.transitions import (
 )
 from daemon.integrations.base import IssueDraft, IssueRef
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import changes_for, effect_payload, job_round
+from daemon.jobs.escalations import changes_for, job_round
 from daemon.jobs.handler import After, step_handler
 from daemon.jobs.routing import routing
 from daemon.jobs.views import links, rfh_notice
@@ -37,6 +37,7 @@ from daemon.markup import markdown_literal, markdown_url
 from daemon.settings import IssueSettings, Settings
 from daemon.store import Changes, Job, NewEvent, TimelineEntry
 from daemon.store.mapping import Loaded
+from daemon.store.payloads import effect_payload
 from daemon.workers.retry import Permanent
 
 _TEMPLATES = Path(__file__).resolve().parent.parent / "templates"

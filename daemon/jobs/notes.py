@@ -10,10 +10,10 @@ from daemon.domain.teams import DEFAULT_TEAM
 from daemon.integrations.base import Chat, MessageRef
 from daemon.jobs.approvers import Approvers
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import effect_payload
 from daemon.logging import get_logger
 from daemon.markup import slack_mrkdwn
 from daemon.store import Job
+from daemon.store.payloads import effect_payload
 from daemon.workers.retry import Permanent, Retry
 
 log = get_logger("tier2gate.approval")

@@ -19,9 +19,9 @@ from daemon.domain.effects import (
 )
 from daemon.domain.gate import Gate
 from daemon.domain.messages import Link, Message, mention, mentions, message
-from daemon.jobs.escalations import effect_payload
 from daemon.markup import message_from_mrkdwn, slack_literal, slack_mrkdwn
 from daemon.store import Job, JobState
+from daemon.store.payloads import effect_payload
 from tests.hostile import HOSTILE
 
 DOMAIN = Path(__file__).resolve().parents[2] / "daemon" / "domain"
