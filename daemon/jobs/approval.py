@@ -36,9 +36,10 @@ from daemon.domain.transitions import (
     timing,
 )
 from daemon.integrations.base import (
+    ApprovalAnswer,
+    ApprovalRequests,
     ApprovalView,
     ChannelRefused,
-    Chat,
     EscalationFormSpec,
     MessageRef,
     Tier2Load,
@@ -70,6 +71,10 @@ EVIDENCE = "evidence"  # the key of the evidence pack in `approval_requested` de
 TIER2_LOAD = "tier2_load"  # ... and of the Tier 2 load line it showed
 INTERACTION = "slack_interaction"
 COMMAND = "slack_command"
+ANSWER = "approval_answer"
+"""The job of a delivery whose body is an `ApprovalAnswer` (a chat that reads its own clicks)."""
+NO_FORMS = ("This chat cannot open the escalation form: declare the escalation in incident.io "
+            "or PagerDuty instead.")
 _AGREE_SLACK_S = 1.0
 """How far short of its time a timer may measure and still act: rounding between a timer's
 wall-clock due time and the process's own count, not a step (steps are seconds and more)."""
@@ -169,7 +174,7 @@ class Approvals:
             email = await self.deps.pager.smoc_email(schedule)
             if email is None:
                 return None, "Nobody is on call on the SMOC schedule."
-            user_id = await self.deps.need_chat().user_id_for_email(email)
+            user_id = await self.deps.need_identity().user_id_for_email(email)
         except (Retry, Permanent) as exc:
             log.warning("approval.smoc_unresolved", error=str(exc))
             return None, f"The SMOC could not be resolved ({exc})."
@@ -183,7 +188,7 @@ class Approvals:
         backups = list(route.backup_user_ids)
         if route.backup_group_id:
             try:
-                backups += await self.deps.need_chat().group_members(route.backup_group_id)
+                backups += await self.deps.need_identity().group_members(route.backup_group_id)
             except (Retry, Permanent) as exc:
                 log.warning("approval.backup_group_unresolved", error=str(exc))
         ids = tuple(dict.fromkeys([smoc, *backups] if smoc else backups))
@@ -280,7 +285,7 @@ class Approvals:
         channel = route.approval_channel
         if not channel:
             raise Permanent(f"{route.channel_setting} is not set")
-        chat = self.deps.need_chat()
+        chat = self.deps.need_requests()
         deciders = await self.approvers(route)
         now = self._now()
         policy = self.deps.policy.current()
@@ -315,7 +320,7 @@ class Approvals:
 
         return record
 
-    async def _post_directly(self, chat: Chat, channel: str, approvers: tuple[str, ...],
+    async def _post_directly(self, chat: ApprovalRequests, channel: str, approvers: tuple[str, ...],
                              view: ApprovalView, refusal: ChannelRefused
                              ) -> tuple[MessageRef, tuple[tuple[str, str], ...], tuple[str, ...]]:
         """The approval channel refused the bot: the same request, buttons included, goes to
@@ -358,7 +363,7 @@ class Approvals:
         view = approval_view(current, self.deps.settings, self._now(),
                              policy=self.deps.policy.current(),
                              tier2_load=await self.shown_tier2_load(current))
-        ref = await self.deps.need_chat().post_approval(user_id, view)
+        ref = await self.deps.need_requests().post_approval(user_id, view)
 
         async def record() -> Changes | None:
             fresh = await self._load(job)
@@ -370,7 +375,7 @@ class Approvals:
 
         return record
 
-    async def _posted_before(self, chat: Chat, channel: str, escalation_id: str
+    async def _posted_before(self, chat: ApprovalRequests, channel: str, escalation_id: str
                              ) -> MessageRef | None:
         try:
             return await chat.find_approval(channel, escalation_id)
@@ -387,7 +392,7 @@ class Approvals:
         view = approval_view(current, self.deps.settings, self._now(),
                              policy=self.deps.policy.current(),
                              tier2_load=await self.shown_tier2_load(current))
-        chat = self.deps.need_chat()
+        chat = self.deps.need_requests()
         for channel, ts in ((approval.channel, approval.ts), *approval.copies):
             await chat.update_approval(MessageRef(channel, ts), view)
 
@@ -396,7 +401,7 @@ class Approvals:
         or the thread is what fails): a direct message to each; `to: channel` posts it in the
         approval channel instead (no approvers are involved, e.g. a request for help)."""
         text = str(job.payload["text"])
-        chat = self.deps.need_chat()
+        chat = self.deps.need_notices()
         current = await self._load(job) if job.escalation_id else None
         route = self._routing_of(current) if current else self.routing(DEFAULT_TEAM)
         channel = route.approval_channel
@@ -474,7 +479,7 @@ class Approvals:
                 # The request is being posted (or Slack is down): reply once it is recorded.
                 raise Retry("the approval message is not recorded yet", after_s=1.0)
             return  # no approval message (an RFH): nothing to reply under
-        chat = self.deps.need_chat()
+        chat = self.deps.need_requests()
         thread = MessageRef(current.gate.approval.channel, current.gate.approval.ts)
         # An earlier attempt may have posted and died before recording it: look first.
         if job.attempts > 1:
@@ -492,8 +497,8 @@ class Approvals:
             current.gate.approval.channel if current and current.gate.approval
             else self.routing(current.gate.team if current else DEFAULT_TEAM).approval_channel)
         if channel:
-            await self.deps.need_chat().tell_user(channel, str(job.payload["user"]),
-                                                  str(job.payload["text"]))
+            await self.deps.need_notices().tell_user(channel, str(job.payload["user"]),
+                                                     str(job.payload["text"]))
 
     async def interaction(self, job: Job) -> Changes | None:
         """A verified Slack click or form submission, stored by the ingress."""
@@ -507,43 +512,59 @@ class Approvals:
             return await self.intake.declare(action, delivery)
         if isinstance(action, EEClick):
             return await self.ee.click(action, delivery)
-        row = await self.deps.store.get_escalation(action.escalation_id)
+        return await self.answer(_answer_of(action), delivery.id)
+
+    async def answered(self, job: Job) -> Changes | None:
+        """An `ApprovalAnswer` a chat stored as a delivery of its own (`ANSWER`)."""
+        delivery = await self.deps.store.get_delivery(int(job.payload["delivery"]))
+        if delivery is None:
+            raise Permanent("answer delivery is not in the store")
+        try:
+            answer = ApprovalAnswer.from_body(delivery.body)
+        except ValueError as exc:
+            return Changes(delivery_done=(delivery.id, DeliveryState.IGNORED, str(exc)))
+        return await self.answer(answer, delivery.id)
+
+    async def answer(self, answer: ApprovalAnswer, delivery_id: int) -> Changes:
+        """Decide on a person's answer to an approval request, whichever chat it came from:
+        the one door for buttons and the decline-reason form. `delivery_id` is the stored
+        delivery that carried it, marked done with the decision."""
+        row = await self.deps.store.get_escalation(answer.escalation_id)
         if row is None:
-            return Changes(delivery_done=(delivery.id, DeliveryState.IGNORED,
-                                          f"unknown escalation {action.escalation_id}"))
+            return Changes(delivery_done=(delivery_id, DeliveryState.IGNORED,
+                                          f"unknown escalation {answer.escalation_id}"))
         current = loaded(row)
         now = self._now()
-        done = (delivery.id, DeliveryState.PROCESSED, "")
-        verdict = Verdict.APPROVED if isinstance(action, ButtonClick) and \
-            action.decision == "approve" else Verdict.DECLINED
-        earlier = current.gate.asked_earlier(action.channel, action.message_ts)
-        if not earlier and not await self._from_its_message(current, action):
-            log.warning("approval.click_mismatch", user=action.user_id,
-                        channel=action.channel, ts=action.message_ts)
-            foreign = on_foreign_click(current.gate, action.user_id, verdict,
-                                       click_id=_click_id(action), channel=action.channel,
-                                       ts=action.message_ts)
+        done = (delivery_id, DeliveryState.PROCESSED, "")
+        verdict = answer.verdict
+        earlier = current.gate.asked_earlier(answer.channel, answer.message_ts)
+        if not earlier and not await self._from_its_message(current, answer):
+            log.warning("approval.click_mismatch", user=answer.user_id,
+                        channel=answer.channel, ts=answer.message_ts)
+            foreign = on_foreign_click(current.gate, answer.user_id, verdict,
+                                       click_id=answer.answer_id, channel=answer.channel,
+                                       ts=answer.message_ts)
             return changes_for(current.row.id, current.escalation, foreign, now,
                                previous=current.row, delivery=done)
-        allowed = await self._allowed(current, action.user_id)
-        if isinstance(action, ButtonClick) and action.decision == "decline":
+        allowed = await self._allowed(current, answer.user_id)
+        if answer.reason is None and verdict is Verdict.DECLINED:
             pending = current.gate.phase is Phase.AWAITING_APPROVAL and not current.gate.decided \
                 and not earlier
             if allowed and pending:
                 try:
-                    await self.deps.need_chat().ask_decline_reason(
-                        action.trigger_id, current.row.id,
-                        MessageRef(action.channel, action.message_ts))
+                    await self.deps.need_requests().ask_decline_reason(
+                        answer.trigger_id, current.row.id,
+                        MessageRef(answer.channel, answer.message_ts))
                 except (Retry, Permanent) as exc:
                     # Slack's trigger id lives 3 seconds: a retry later could never open the
                     # form. Nothing is decided; the clicker is asked to press again.
                     log.warning("approval.decline_form_failed", error=str(exc))
-                    failed = on_decline_form_failed(current.gate, action.user_id, str(exc),
-                                                     _click_id(action))
+                    failed = on_decline_form_failed(current.gate, answer.user_id, str(exc),
+                                                     answer.answer_id)
                     return changes_for(current.row.id, current.escalation, failed, now,
                                        previous=current.row, delivery=done)
                 return Changes(delivery_done=done)
-        reason = action.reason if isinstance(action, DeclineReason) else ""
+        reason = answer.reason or ""
         policy = self.deps.policy.current()
         adopted = Step(current.gate)
         if current.gate.approval is None and current.gate.phase is Phase.AWAITING_APPROVAL \
@@ -552,10 +573,10 @@ class Approvals:
             # and our commit) proves that message exists and, past `_from_its_message`, that
             # it can only be this request: it becomes the approval message.
             adopted = self._posted(current, await self.approvers(self._routing_of(current)),
-                                   MessageRef(action.channel, action.message_ts), now)
+                                   MessageRef(answer.channel, answer.message_ts), now)
         step = adopted.then(on_click(
-            adopted.gate, action.user_id, verdict, now, allowed=allowed,
-            click_id=_click_id(action), reason=reason,
+            adopted.gate, answer.user_id, verdict, now, allowed=allowed,
+            click_id=answer.answer_id, reason=reason,
             rfh_due=policy.business_hours.next_business_start(now), earlier_round=earlier,
             declared_by=current.escalation.declared_by,
             forbid_self_approval=policy.approval.forbid_self_approval))
@@ -578,7 +599,12 @@ class Approvals:
                            if names),
             title=command.text.strip()[:150], channel=command.channel_id,
             evidence=tuple((item.fields[0], item.shown) for item in policy.evidence))
-        await self.deps.need_chat().open_escalation_form(command.trigger_id, spec)
+        if self.deps.chat is not None and self.deps.forms is None:
+            # A chat without forms does not offer `/tier2`: the person hears so at once.
+            await self.deps.need_notices().tell_user(command.channel_id, command.user_id,
+                                                     NO_FORMS)
+            return Changes(delivery_done=(delivery.id, DeliveryState.IGNORED, NO_FORMS))
+        await self.deps.need_forms().open_escalation_form(command.trigger_id, spec)
         return Changes(delivery_done=(delivery.id, DeliveryState.PROCESSED, ""))
 
     async def _tell_who(self, command: SlashCommand, policy: Policy) -> None:
@@ -587,15 +613,14 @@ class Approvals:
         team = team_of_channel(policy.teams or (), command.channel_id,
                                policy.default_team or DEFAULT_TEAM)
         text = await on_call_text(self.deps, team, await self.approvers(self.routing(team)))
-        chat = self.deps.need_chat()
+        chat = self.deps.need_notices()
         try:
             await chat.tell_user(command.channel_id, command.user_id, text)
         except Permanent as exc:
             log.info("approval.who_direct", error=str(exc))
             await chat.post_notice(command.user_id, text)
 
-    async def _from_its_message(self, current: Loaded, action: ButtonClick | DeclineReason
-                                ) -> bool:
+    async def _from_its_message(self, current: Loaded, answer: ApprovalAnswer) -> bool:
         """Whether a click naming this escalation may be its own: it came from a message
         recorded for this round (the request or a direct-message copy), or, when none is
         recorded yet, from a message that can be nothing but its unrecorded request.
@@ -608,7 +633,7 @@ class Approvals:
         lost post is; a payload forged with the signing secret could pass anything.
         """
         gate = current.gate
-        channel, ts = action.channel, action.message_ts
+        channel, ts = answer.channel, answer.message_ts
         if gate.approval is not None:
             return gate.asked_on(channel, ts)
         if channel != self._routing_of(current).approval_channel and \
@@ -626,7 +651,13 @@ class Approvals:
         return user_id in (await self.approvers(self._routing_of(current))).ids
 
 
-def _click_id(action: ButtonClick | DeclineReason) -> str:
+def _answer_of(action: ButtonClick | DeclineReason) -> ApprovalAnswer:
+    """A Slack button or decline-reason form, as the answer the approval jobs decide on."""
     if isinstance(action, ButtonClick):
-        return f"{action.user_id}-{action.action_ts}"
-    return f"{action.user_id}-form-{action.message_ts}"
+        verdict = Verdict.APPROVED if action.decision == "approve" else Verdict.DECLINED
+        return ApprovalAnswer(action.escalation_id, verdict, action.user_id, action.channel,
+                              action.message_ts, f"{action.user_id}-{action.action_ts}",
+                              trigger_id=action.trigger_id)
+    return ApprovalAnswer(action.escalation_id, Verdict.DECLINED, action.user_id,
+                          action.channel, action.message_ts,
+                          f"{action.user_id}-form-{action.message_ts}", reason=action.reason)

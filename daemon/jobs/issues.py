@@ -263,12 +263,12 @@ class Issues:
         channel = routing(self.deps.settings, self.deps.policy.current(),
                           current.gate.team).notice_channel
         now = to_datetime(self.deps.clock.now())
-        if self.deps.chat is None or not channel:
+        notices = self.deps.notices
+        if notices is None or not channel:
             step = on_noted(current.gate, "rfh_notice_skipped",
                             {"note": "Slack or its channel is not configured"}, "rfh_notice")
         else:
-            ref = await self.deps.chat.post_notice(channel, rfh_notice(current,
-                                                                       self.deps.settings))
+            ref = await notices.post_notice(channel, rfh_notice(current, self.deps.settings))
             step = on_noted(current.gate, "rfh_notice_posted",
                             {"channel": ref.channel, "ts": ref.ts}, "rfh_notice")
         return changes_for(current.row.id, current.escalation, step, now, previous=current.row)

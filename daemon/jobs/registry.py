@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from daemon.domain import transitions as t
-from daemon.jobs.approval import COMMAND, INTERACTION, Approvals
+from daemon.jobs.approval import ANSWER, COMMAND, INTERACTION, Approvals
 from daemon.jobs.attention import Attention
 from daemon.jobs.deps import Deps
 from daemon.jobs.desk_notes import DESK_NOTE, DeskNotes
@@ -25,7 +25,7 @@ from daemon.jobs.policy import EVENTS_CHANGED, POLICY_CHANGED, REEVALUATE, Polic
 from daemon.jobs.retention import PRUNE, Retention
 from daemon.workers.runner import Handler
 
-URGENT = frozenset({INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY, INTAKE_DESK, INTERACTION,
+URGENT = frozenset({INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY, INTAKE_DESK, INTERACTION, ANSWER,
                     t.REQUEST_APPROVAL, t.PAGE, t.EE_OFFER, t.EE_WAIT})
 """The emergency path: never given up on while a vendor is only temporarily failing."""
 
@@ -51,6 +51,7 @@ def handlers(deps: Deps) -> dict[str, Handler]:
         t.THREAD_NOTE: approvals.thread_note,
         t.TELL_USER: approvals.tell_user,
         INTERACTION: approvals.interaction,
+        ANSWER: approvals.answered,
         COMMAND: approvals.open_form,
         t.PAGE: paging.page,
         t.RETRO: issues.retro,
