@@ -297,7 +297,7 @@ class ApprovalAnswer:
         try:
             fields = json.loads(body)
             return cls(**{**fields, "verdict": Verdict(fields["verdict"])})
-        except (TypeError, KeyError, json.JSONDecodeError) as exc:
+        except (TypeError, KeyError, ValueError) as exc:  # ValueError: JSON, UTF-8, verdict
             raise ValueError(f"not an approval answer: {exc}") from None
 
 

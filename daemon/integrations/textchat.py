@@ -61,6 +61,11 @@ class TextMessage:
     def ref(self) -> MessageRef:
         return MessageRef(self.channel, self.ts)
 
+    @property
+    def buttons(self) -> bool:
+        """Whether it offers Approve / Decline now: its last line is the buttons' own."""
+        return self.text.rsplit("\n", 1)[-1] == BUTTONS
+
 
 class TextChat:
     """The chat roles over a list of plain-text messages. `users_by_email` and `groups` are
@@ -151,7 +156,7 @@ class TextChat:
         """`user_id` presses `button` ("Approve" or "Decline") on the approval request `ref`.
         ValueError when the message shows no such button now."""
         message = self._find(ref)
-        if button not in _ANSWERS or not message.text.endswith(BUTTONS):
+        if button not in _ANSWERS or not message.buttons:
             raise ValueError(f"message {ref.ts} shows no {button!r} button")
         self._presses += 1
         trigger_id = f"press-{self._presses}"

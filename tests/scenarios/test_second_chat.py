@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from daemon.integrations.base import ApprovalAnswer
-from daemon.integrations.textchat import BUTTONS, TextChat, TextMessage, record
-from daemon.jobs.approval import COMMAND, NO_FORMS
+from daemon.integrations.textchat import SOURCE, TextChat, TextMessage, record
+from daemon.jobs.approval import ANSWER, COMMAND, NO_FORMS
 from daemon.store import DeliveryState, JobState
 from tests.ee_support import EE_CHANNEL, engineer, policy_with_ee, roster_file, rotation
 from tests.world import (
@@ -64,7 +64,7 @@ async def test_approved_on_the_text_chat_pages_once_and_opens_one_retro(tmp_path
         for fact in ("Page Tier 2? Checkout is down for Acme", "INC-4242 · Acme Corp",
                      f"Who decides: @{SMOC} (SMOC), @{BACKUP}"):
             assert fact in request.text, request.text
-        assert request.text.endswith(BUTTONS)
+        assert request.buttons
         assert await w.daemon.events(esc_id) == ["received", "classified", "approval_requested"]
 
         # The SMOC presses Approve twice before the message changes; the first press arrives
@@ -110,7 +110,7 @@ async def test_a_click_by_someone_who_may_not_decide_is_refused_in_plain_text(tm
         assert "<@" not in refusal.text and f"@{SMOC}" in refusal.text
         assert w.pagerduty.pages == []
         assert "approved" not in await w.daemon.events(esc_id)
-        assert request.text.endswith(BUTTONS)  # still waiting for someone who may decide
+        assert request.buttons  # still waiting for someone who may decide
 
 
 async def test_declined_with_a_reason_on_the_text_chat_becomes_a_request_for_help(
@@ -188,3 +188,14 @@ async def test_without_forms_tier2_is_not_offered_and_the_person_hears_so(tmp_pa
         delivery = await w.daemon.store.get_delivery(int(job.payload["delivery"]))
         assert delivery is not None
         assert (delivery.state, delivery.note) == (DeliveryState.IGNORED, NO_FORMS)
+
+
+async def test_a_stored_answer_that_is_none_is_set_aside_not_retried(tmp_path: Path) -> None:
+    async with text_world(tmp_path) as (w, _chat):
+        row = await w.daemon.store.record_delivery(SOURCE, "garbled", ANSWER, b"{not json",
+                                                   ANSWER)
+        assert row is not None
+        await w.daemon.settle()
+        delivery = await w.daemon.store.get_delivery(row)
+        assert delivery is not None and delivery.state is DeliveryState.IGNORED
+        assert delivery.note.startswith("not an approval answer")
