@@ -4,8 +4,8 @@ needs nothing of Slack.
 Every message is kept in memory, in order, as plain text under an id (`ts`); buttons are text
 too (`[Approve] [Decline]`, the last line while a decision is wanted). A person's press is
 `press` (or `give_reason` for the decline-reason question), which returns the
-`ApprovalAnswer` the approval jobs decide on; `record` stores it the way the Slack ingress
-stores a click, a delivery and its job, so the same door (`Approvals.answer`) decides it.
+`ApprovalAnswer` the approval jobs decide on; `jobs.answers.record_answer` stores it the way
+the Slack ingress stores a click, so the same door (`Approvals.answer`) decides it.
 
 It plays the approval-flow roles only (`roles`): it has no `/tier2` form, no offers to the
 Escalation Engineers and no thread to read, and the daemon says so where it matters.
@@ -27,10 +27,7 @@ from daemon.integrations.base import (
     MessageRef,
     NoDecision,
 )
-from daemon.jobs.approval import ANSWER
-from daemon.store import Store
 
-SOURCE = "text_chat"  # the deliveries' source: its answers, apart from Slack's
 BUTTONS = "[Approve] [Decline]"
 _ANSWERS = {"Approve": Verdict.APPROVED, "Decline": Verdict.DECLINED}
 _MENTION = re.compile(r"<@([A-Z0-9]+)>")
@@ -172,13 +169,6 @@ class TextChat:
             raise ValueError(f"{user_id} was asked no reason under {ref.ts}")
         return ApprovalAnswer(asked[-1].escalation_id, Verdict.DECLINED, user_id, ref.channel,
                               ref.ts, f"{user_id}-reason-{asked[-1].ts}", reason=reason)
-
-
-async def record(store: Store, answer: ApprovalAnswer) -> bool:
-    """Store an answer durably with the job that decides it, as the Slack ingress stores a
-    click; False when the same answer was stored before (pressing twice is one answer)."""
-    return await store.record_delivery(SOURCE, answer.answer_id, ANSWER, answer.to_body(),
-                                       ANSWER) is not None
 
 
 def plain(text: str) -> str:

@@ -71,8 +71,6 @@ EVIDENCE = "evidence"  # the key of the evidence pack in `approval_requested` de
 TIER2_LOAD = "tier2_load"  # ... and of the Tier 2 load line it showed
 INTERACTION = "slack_interaction"
 COMMAND = "slack_command"
-ANSWER = "approval_answer"
-"""The job of a delivery whose body is an `ApprovalAnswer` (a chat that reads its own clicks)."""
 NO_FORMS = ("This chat cannot open the escalation form: declare the escalation in incident.io "
             "or PagerDuty instead.")
 _AGREE_SLACK_S = 1.0
@@ -515,7 +513,7 @@ class Approvals:
         return await self.answer(_answer_of(action), delivery.id)
 
     async def answered(self, job: Job) -> Changes | None:
-        """An `ApprovalAnswer` a chat stored as a delivery of its own (`ANSWER`)."""
+        """An `ApprovalAnswer` a chat stored as a delivery of its own (`answers.ANSWER`)."""
         delivery = await self.deps.store.get_delivery(int(job.payload["delivery"]))
         if delivery is None:
             raise Permanent("answer delivery is not in the store")

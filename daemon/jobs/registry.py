@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from daemon.domain import transitions as t
-from daemon.jobs.approval import ANSWER, COMMAND, INTERACTION, Approvals
+from daemon.jobs.answers import ANSWER
+from daemon.jobs.approval import COMMAND, INTERACTION, Approvals
 from daemon.jobs.attention import Attention
 from daemon.jobs.deps import Deps
 from daemon.jobs.desk_notes import DESK_NOTE, DeskNotes

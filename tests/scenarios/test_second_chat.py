@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from daemon.integrations.base import ApprovalAnswer
-from daemon.integrations.textchat import SOURCE, TextChat, TextMessage, record
-from daemon.jobs.approval import ANSWER, COMMAND, NO_FORMS
+from daemon.integrations.textchat import TextChat, TextMessage
+from daemon.jobs.answers import ANSWER, SOURCE, record_answer
+from daemon.jobs.approval import COMMAND, NO_FORMS
 from daemon.store import DeliveryState, JobState
 from tests.ee_support import EE_CHANNEL, engineer, policy_with_ee, roster_file, rotation
 from tests.world import (
@@ -51,7 +52,7 @@ async def emergency(w: World, chat: TextChat) -> tuple[str, TextMessage]:
 
 async def answer(w: World, given: ApprovalAnswer) -> bool:
     """The answer arrives (False: the same answer arrived before), and its effects are done."""
-    new = await record(w.daemon.store, given)
+    new = await record_answer(w.daemon.store, given)
     await w.daemon.settle()
     return new
 
@@ -70,8 +71,8 @@ async def test_approved_on_the_text_chat_pages_once_and_opens_one_retro(tmp_path
         # The SMOC presses Approve twice before the message changes; the first press arrives
         # twice: one decision, one page.
         first, second = (chat.press(request.ref, SMOC, "Approve") for _ in range(2))
-        assert await record(w.daemon.store, first)
-        assert not await record(w.daemon.store, first)
+        assert await record_answer(w.daemon.store, first)
+        assert not await record_answer(w.daemon.store, first)
         assert await answer(w, second)
         [page] = w.pagerduty.pages
         assert page["incident_key"] == f"tier2gate-{esc_id}"
