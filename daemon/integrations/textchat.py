@@ -5,7 +5,7 @@ Every message is kept in memory, in order, as plain text under an id (`ts`); but
 too (`[Approve] [Decline]`, the last line while a decision is wanted). A person's press is
 `press` (or `give_reason` for the decline-reason question), which returns the
 `ApprovalAnswer` the approval jobs decide on; `jobs.answers.record_answer` stores it the way
-the Slack ingress stores a click, so the same door (`Approvals.answer`) decides it.
+the Slack ingress stores a click, so the same door (`Deciding.answer`) decides it.
 
 It plays the approval-flow roles only (`roles`): it has no `/tier2` form, no offers to the
 Escalation Engineers and no thread to read, and the daemon says so where it matters.

@@ -1,6 +1,6 @@
 """Answers on approval requests from a chat that reads its own clicks (the text chat), stored
 the way the Slack ingress stores a click: a delivery, and with it the job that decides it
-(`Approvals.answered`, then the same door as Slack's, `Approvals.answer`)."""
+(`Deciding.answered`, then the same door as Slack's, `Deciding.answer`)."""
 
 from __future__ import annotations
 
