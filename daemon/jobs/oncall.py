@@ -35,7 +35,7 @@ async def tier2_on_call(deps: Deps) -> Message:
         email = await deps.pager.smoc_email(schedule)
         if email is None:
             return message("nobody is on call on the Tier 2 schedule")
-        user_id = await deps.need_chat().user_id_for_email(email)
+        user_id = await deps.need_identity().user_id_for_email(email)
     except (Retry, Permanent) as exc:
         return message(f"could not be looked up ({exc})")
     return mention(user_id) if user_id else message(email)

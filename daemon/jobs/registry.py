@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from daemon.domain.effects import EffectKind
+from daemon.jobs.answers import ANSWER
 from daemon.jobs.approval import Asking
 from daemon.jobs.approval_timers import ApprovalTimers
 from daemon.jobs.approvers import Approvers
@@ -30,7 +31,7 @@ from daemon.jobs.policy import EVENTS_CHANGED, POLICY_CHANGED, REEVALUATE, Polic
 from daemon.jobs.retention import PRUNE, Retention
 from daemon.workers.runner import Handler
 
-URGENT = frozenset({INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY, INTAKE_DESK, INTERACTION,
+URGENT = frozenset({INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY, INTAKE_DESK, INTERACTION, ANSWER,
                     EffectKind.REQUEST_APPROVAL, EffectKind.PAGE, EffectKind.EE_OFFER,
                     EffectKind.EE_WAIT})
 """The emergency path: never given up on while a vendor is only temporarily failing."""
@@ -42,6 +43,7 @@ def handlers(deps: Deps) -> dict[str, Handler]:
     approvers = Approvers(deps)
     asking, timers, notes = Asking(deps, approvers), ApprovalTimers(deps), Notes(deps, approvers)
     paging, issues = Paging(deps), Issues(deps)
+    deciding = Deciding(deps, approvers, intake, ee)
     policy = PolicyJobs(deps)
     followthrough = Followthrough(deps)
     return {
@@ -58,7 +60,8 @@ def handlers(deps: Deps) -> dict[str, Handler]:
         EffectKind.TIMEOUT: timers.timeout,
         EffectKind.THREAD_NOTE: notes.thread_note,
         EffectKind.TELL_USER: notes.tell_user,
-        INTERACTION: Deciding(deps, approvers, intake, ee).interaction,
+        INTERACTION: deciding.interaction,
+        ANSWER: deciding.answered,
         COMMAND: Forms(deps, approvers).open_form,
         EffectKind.PAGE: paging.page,
         EffectKind.RETRO: issues.retro,
