@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+import structlog
+
 from daemon.clock import Clock, SystemClock, iso
-from daemon.logging import get_logger
 from daemon.store import ee_reads, followthrough, kpi_reads, load_reads, reads, units
 from daemon.store.records import (
     Changes,
@@ -45,7 +46,9 @@ __all__ = [
 T = TypeVar("T")
 _COUNT_ALL = 2**62  # a dry run counts everything at once: it changes nothing, holds nothing
 
-log = get_logger("tier2gate.store")
+# structlog's own logger, the one `daemon.logging.get_logger` returns: that module imports
+# aiohttp (its access log), which `report` would otherwise load for nothing (~0.1 s).
+log: structlog.typing.FilteringBoundLogger = structlog.get_logger("tier2gate.store")
 
 
 @dataclass(frozen=True)
