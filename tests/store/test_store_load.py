@@ -116,3 +116,19 @@ async def test_a_store_computes_the_due_facts_when_it_opens(tmp_path: Path) -> N
                                                                              LONDON)
     finally:
         await reopened.close()
+
+
+async def test_the_load_follows_every_write(store: Store) -> None:
+    """No figure lags a write: entry by entry, as the webhooks and jobs add them (a trigger,
+    then the page job's own entry, then the acknowledgement), the load read from the store
+    is the load of the entries written so far."""
+    entries = sorted(fortnight(), key=lambda e: e.at)
+    for esc_id in TEAMS:
+        row = replace(escalation(esc_id=esc_id), external_id=esc_id, team=TEAMS[esc_id],
+                      data={"escalation": {"reference": f"#{esc_id[1:]}"}})
+        await store.apply(Changes(escalation=row))
+    for count, e in enumerate(entries, start=1):
+        await store.apply(Changes(events=(
+            NewEvent(e.escalation_id, e.event, e.actor, e.at, e.details),)))
+        assert await load_load(store, SINCE, UNTIL, LONDON) == build_load(entries[:count],
+                                                                          LONDON), e
