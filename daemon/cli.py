@@ -122,7 +122,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _settings_and_policy() -> tuple[Settings, Policy] | None:
     """The settings and the policy they name, or None after saying on stderr what is wrong."""
-    from daemon.domain.policy_file import PolicyError, load_policy
+    from daemon.domain.policy_file import PolicyError
+    from daemon.policy_source import load_policy
     from daemon.roster import RosterError, load_roster
 
     settings = _settings_or_exit()
@@ -193,7 +194,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     """Escalation analytics from the store. Safe beside a running daemon: it only reads and
     does not take the daemon's lock. Imports only the store and the reporting modules."""
     from daemon.domain.calendar import BusinessHours
-    from daemon.domain.policy_file import PolicyError, load_policy
+    from daemon.domain.policy_file import PolicyError
+    from daemon.policy_source import load_policy
     from daemon.reporting import Report, load_report, parse_since, render_text
     from daemon.reporting.ee import EELayer, load_ee_layer, render_ee_text
     from daemon.store import StoreUnavailable, open_store

@@ -11,7 +11,7 @@ import sys
 _PROBE = """
 import json, sys
 import daemon.cli
-from daemon.domain.policy_file import load_policy
+from daemon.policy_source import load_policy
 from daemon.reporting import load_report, render_text
 from daemon.reporting.ee import load_ee_layer
 from daemon.store import open_store
