@@ -31,6 +31,7 @@ from daemon.reporting.load import build_load, load_load
 from daemon.settings import Settings
 from daemon.store import EscalationRow, Store, TimelineEntry
 from daemon.store.load_reads import LoadEntry
+from daemon.store.mapping import Loaded, loaded
 from daemon.store.reads import NOTED_EVENTS, Figures, Group, Noted, weekend_digits
 from daemon.store.units import DEAD_LETTERED, REPORT_EVENTS
 
