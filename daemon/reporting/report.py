@@ -16,7 +16,6 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
@@ -34,9 +33,6 @@ from daemon.store.load_reads import LoadEntry
 from daemon.store.mapping import Loaded, loaded
 from daemon.store.reads import NOTED_EVENTS, Figures, Group, Noted, weekend_digits
 from daemon.store.units import DEAD_LETTERED, REPORT_EVENTS
-
-if TYPE_CHECKING:
-    from daemon.jobs.escalations import Loaded
 
 PAGE_GOAL_PERCENT = 10  # the program's goal: at most 10% of escalations reach engineering
 _MAX_SINCE_MINUTES = 3660 * 24 * 60  # ten years: longer is a typo, and would overflow datetimes
@@ -162,10 +158,6 @@ class _Seen:
 
 
 def _seen(row: EscalationRow, timeline: Sequence[TimelineEntry], hours: BusinessHours) -> _Seen:
-    # Imported here: only the in-memory definition reads the escalation's model, and the jobs
-    # package it lives in costs `report` ~0.4 s of imports (aiohttp, the vendors).
-    from daemon.jobs.escalations import loaded
-
     current = loaded(row)
     entries = tuple(sorted(timeline, key=lambda entry: (entry.at, entry.id)))
     first: dict[str, TimelineEntry] = {}
