@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from daemon.clock import to_datetime
+from daemon.domain.events import ApprovalRequested, EventKind
 from daemon.domain.fatigue import weekend_of
 from daemon.domain.gate import Gate, Phase, Verdict
 from daemon.domain.policy import Approval, Policy
@@ -96,7 +97,7 @@ def with_evidence(event: NewEvent, view: ApprovalView) -> NewEvent:
     no evidence showed none: nothing is recorded, so the request counts in no completeness.
     The Tier 2 load line it showed is kept too (`tier2_load`, null for none), so every later
     rendering of the message shows the same."""
-    if event.event != "approval_requested":
+    if event.event is not EventKind.APPROVAL_REQUESTED:
         return event
     details = {**event.details, TIER2_LOAD: (dataclasses.asdict(view.tier2_load)
                                              if view.tier2_load is not None else None)}
@@ -112,8 +113,8 @@ def shown_load(entries: list[TimelineEntry], channel: str, ts: str
     """(found, the load) the request posted as `channel`/`ts` showed; found is False for a
     request recorded before the load was kept."""
     for entry in reversed(entries):
-        if (entry.event == "approval_requested" and entry.details.get("ts") == ts
-                and entry.details.get("channel") == channel and TIER2_LOAD in entry.details):
+        if (isinstance(asked := entry.fact, ApprovalRequested) and asked.ts == ts
+                and asked.channel == channel and TIER2_LOAD in entry.details):
             kept = entry.details[TIER2_LOAD]
             if not isinstance(kept, dict):
                 return True, None

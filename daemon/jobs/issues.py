@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 
 from daemon.clock import iso, to_datetime
+from daemon.domain import events
 from daemon.domain.gate import EEOutcome, Gate
 from daemon.domain.transitions import (
     DAEMON,
@@ -240,19 +241,17 @@ class Issues:
         now = to_datetime(self.deps.clock.now())
         if current.gate.ended_as:
             # Withdrawn or merged before its issue was opened: nobody is to pick it up.
-            step = on_noted(current.gate, "rfh_issue_skipped",
-                            {"why": f"the source incident was {current.gate.ended_as} first"},
-                            "rfh_issue")
+            step = on_noted(current.gate, events.RfhIssueSkipped(
+                why=f"the source incident was {current.gate.ended_as} first"), "rfh_issue")
         elif self.deps.shadow:
-            step = on_noted(current.gate, "would_have_opened_rfh_issue", {}, "rfh_issue")
+            step = on_noted(current.gate, events.WouldHaveOpenedRfhIssue(), "rfh_issue")
         elif self.deps.tracker is None:
-            step = on_noted(current.gate, "rfh_recorded",
-                            {"note": "no tracker configured: the RFH lives on this timeline"},
-                            "rfh_issue")
+            step = on_noted(current.gate, events.RfhRecorded(
+                note="no tracker configured: the RFH lives on this timeline"), "rfh_issue")
         else:
             issue = await self._open(rfh_marker(current.row.id), self.deps.settings.rfh,
                                      "rfh.md.j2", current)
-            step = on_noted(current.gate, "rfh_issue_opened", {"url": issue.url}, "rfh_issue")
+            step = on_noted(current.gate, events.RfhIssueOpened(url=issue.url), "rfh_issue")
         return changes_for(current.row.id, current.escalation, step, now, previous=current.row)
 
     async def rfh_notice(self, job: Job) -> Changes | None:
@@ -264,13 +263,13 @@ class Issues:
                           current.gate.team).notice_channel
         now = to_datetime(self.deps.clock.now())
         if self.deps.chat is None or not channel:
-            step = on_noted(current.gate, "rfh_notice_skipped",
-                            {"note": "Slack or its channel is not configured"}, "rfh_notice")
+            step = on_noted(current.gate, events.RfhNoticeSkipped(
+                note="Slack or its channel is not configured"), "rfh_notice")
         else:
             ref = await self.deps.chat.post_notice(channel, rfh_notice(current,
                                                                        self.deps.settings))
-            step = on_noted(current.gate, "rfh_notice_posted",
-                            {"channel": ref.channel, "ts": ref.ts}, "rfh_notice")
+            step = on_noted(current.gate, events.RfhNoticePosted(channel=ref.channel, ts=ref.ts),
+                            "rfh_notice")
         return changes_for(current.row.id, current.escalation, step, now, previous=current.row)
 
     async def rfh_note(self, job: Job) -> Changes | None:
@@ -281,19 +280,19 @@ class Issues:
         if current is None:
             return None
         text = str(job.payload["text"])
-        details: dict[str, str] = {"note": text}
+        noted: events.RfhNote
         if self.deps.shadow:
-            event = "would_have_noted_rfh_issue"
+            noted = events.WouldHaveNotedRfhIssue(note=text)
         elif self.deps.tracker is None:
-            event, details["why"] = "rfh_note_skipped", "no tracker configured"
+            noted = events.RfhNoteSkipped(note=text, why="no tracker configured")
         else:
             issue = await self.deps.tracker.find_by_marker(rfh_marker(current.row.id))
             if issue is None:
-                event, details["why"] = "rfh_note_skipped", "no request-for-help issue exists"
+                noted = events.RfhNoteSkipped(note=text, why="no request-for-help issue exists")
             else:
                 await self.deps.tracker.add_note(issue, text)
-                event, details["url"] = "rfh_issue_noted", issue.url
-        step = on_noted(current.gate, event, details, job.key)
+                noted = events.RfhIssueNoted(note=text, url=issue.url)
+        step = on_noted(current.gate, noted, job.key)
         return changes_for(current.row.id, current.escalation, step,
                            to_datetime(self.deps.clock.now()), previous=current.row)
 
@@ -305,7 +304,7 @@ class Issues:
         if current is None:
             return None
         note = str(job.payload["note"])
-        event = "would_have_noted_retro" if self.deps.shadow else "retro_noted"
+        noted_as = events.WouldHaveNotedRetro if self.deps.shadow else events.RetroNoted
         if not self.deps.shadow:
             marker = retro_marker(current.row.id)
             issue = await self.deps.need_tracker().find_by_marker(marker)
@@ -313,8 +312,7 @@ class Issues:
                 raise Permanent(f"the retro issue {current.gate.retro_url} is no longer found by "
                                 f"its label {marker}: add this note by hand: {note}")
             await self.deps.need_tracker().add_note(issue, note)
-        step = on_noted(current.gate, event, {"url": current.gate.retro_url, "note": note},
-                        job.key)
+        step = on_noted(current.gate, noted_as(url=current.gate.retro_url, note=note), job.key)
         return changes_for(current.row.id, current.escalation, step,
                            to_datetime(self.deps.clock.now()), previous=current.row)
 
@@ -339,9 +337,9 @@ class Issues:
         step = on_merged_in(target.gate, current.row.id, current.escalation.reference,
                             current.gate.page)
         changes = changes_for(target.row.id, target.escalation, step, now, previous=target.row)
-        told = NewEvent(current.row.id, "merged_into", DAEMON, now.timestamp(),
-                        {"escalation_id": target.row.id, "reference": into},
-                        f"merged_into-{target.row.id}")
+        told = NewEvent.of(current.row.id,
+                           events.MergedInto(escalation_id=target.row.id, reference=into),
+                           DAEMON, now.timestamp(), f"merged_into-{target.row.id}")
         return dataclasses.replace(changes, events=(*changes.events, told))
 
     async def _merge_target(self, current: Loaded) -> Loaded | None:

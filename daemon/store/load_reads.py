@@ -13,13 +13,16 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from daemon.domain.events import EventKind
 from daemon.store.units import Sql, Stmt, Unit
 
 # Who the page reached and when (paged, assigned, escalated, reassigned, acknowledged), what
 # the SMOC decided, and what was asked but never paged (declined, held after the timeout).
-PAGE_EVENTS = ("paged", "page_assigned", "page_escalated", "page_reassigned", "acknowledged")
+PAGE_EVENTS = (EventKind.PAGED, EventKind.PAGE_ASSIGNED, EventKind.PAGE_ESCALATED,
+               EventKind.PAGE_REASSIGNED, EventKind.ACKNOWLEDGED)
 # The same names, in the same order, make the partial index `timeline_load` (migration 0012).
-LOAD_EVENTS = (*PAGE_EVENTS, "approval_requested", "approved", "declined", "approval_timed_out")
+LOAD_EVENTS = (*PAGE_EVENTS, EventKind.APPROVAL_REQUESTED, EventKind.APPROVED, EventKind.DECLINED,
+               EventKind.APPROVAL_TIMED_OUT)
 
 
 @dataclass(frozen=True)
@@ -29,19 +32,19 @@ class LoadEntry:
     escalation_id: str
     reference: str
     team: str  # the Tier 1 team the escalation belongs to (`domain.teams`)
-    event: str
+    event: EventKind
     actor: str
     at: float  # epoch seconds
     details: dict[str, Any]
 
 
-def _entries_sql(events: tuple[str, ...], indexed: str = "") -> str:
+def _entries_sql(events: tuple[EventKind, ...], indexed: str = "") -> str:
     """The window's entries of `events` with their escalation's reference and team (columns:
     no escalation's JSON is parsed, migration 0012). `indexed`: SQLite's `INDEXED BY` clause
     for the partial index `timeline_load`, which holds the load's entries in time order with
     everything read of them; left alone SQLite picks `timeline_event_at` (one range per event
     name), then reads every entry's row and sorts them."""
-    names = ", ".join(f"'{event}'" for event in events)
+    names = ", ".join(f"'{event.value}'" for event in events)
     return (
         "SELECT t.escalation_id, t.event, t.actor, t.at, t.details, e.reference, e.team"
         f" FROM timeline t{indexed} JOIN escalations e ON e.id = t.escalation_id"
@@ -60,6 +63,6 @@ def load_entries(since: float, until: float, *, pages_only: bool = False
     decisions) dated in [since, until) (epoch seconds), oldest first."""
     rows = yield Stmt(PAGE_ENTRIES if pages_only else LOAD_ENTRIES, (since, until))
     return [LoadEntry(escalation_id=row["escalation_id"], reference=str(row["reference"]),
-                      team=str(row["team"]), event=row["event"], actor=row["actor"],
+                      team=str(row["team"]), event=EventKind(row["event"]), actor=row["actor"],
                       at=float(row["at"]), details=json.loads(row["details"]))
             for row in rows]
