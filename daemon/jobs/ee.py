@@ -43,7 +43,8 @@ from daemon.workers.runner import Recorder
 
 ROTATION_CHECK = "ee_rotation"
 HANDOFF = "ee_handoff"
-_QUIET_EVENTS = (EventKind.EE_REMINDED,)  # a reminder is not news: it does not reset the quiet clock
+# A reminder is not news: it does not reset the quiet clock.
+_QUIET_EVENTS = (EventKind.EE_REMINDED,)
 # The handoff is one Slack message (at most 40,000 characters of text): each listed escalation
 # gets a bounded line, and what does not fit is counted and left to the EE page (`/ee`).
 _HANDOFF_TITLE_MAX_CHARS = 150

@@ -60,7 +60,7 @@ def _duration(start: datetime | None, end: datetime | None) -> str:
 
 def _timeline_rows(entries: list[TimelineEntry]) -> list[dict[str, str]]:
     return [
-        {"at": iso(e.at).replace("T", " ").removesuffix("Z"), "event": e.event,
+        {"at": iso(e.at).replace("T", " ").removesuffix("Z"), "event": e.event.value,
          "actor": e.actor,
          "details": json.dumps(e.details, sort_keys=True) if e.details else ""}
         for e in entries

@@ -25,6 +25,15 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from daemon.clock import to_datetime
+from daemon.domain.events import (
+    ApprovalRequested,
+    ApprovalTimedOut,
+    Approved,
+    Declined,
+    EventKind,
+    Paged,
+    details_of,
+)
 from daemon.domain.fatigue import (
     Avoided,
     Bucket,
@@ -39,7 +48,8 @@ from daemon.domain.policy import OnTimeout
 from daemon.store import Store
 from daemon.store.load_reads import LOAD_EVENTS, LoadEntry
 
-_REACHED = ("page_assigned", "page_escalated", "page_reassigned", "acknowledged")
+_REACHED = (EventKind.PAGE_ASSIGNED, EventKind.PAGE_ESCALATED, EventKind.PAGE_REASSIGNED,
+            EventKind.ACKNOWLEDGED)
 
 
 def _responders(entry: LoadEntry) -> list[dict[str, str]]:
@@ -47,7 +57,7 @@ def _responders(entry: LoadEntry) -> list[dict[str, str]]:
     if not isinstance(found, list):
         # An acknowledgement recorded before responders were kept names its acknowledger only
         # by the name PagerDuty gave: counted under that name, in the business time zone.
-        if entry.event == "acknowledged" and entry.actor not in ("", "pagerduty"):
+        if entry.event is EventKind.ACKNOWLEDGED and entry.actor not in ("", "pagerduty"):
             return [{"id": entry.actor, "name": entry.actor, "time_zone": ""}]
         return []
     return [{"id": str(r.get("id", "")), "name": str(r.get("name", "")),
@@ -90,26 +100,27 @@ def facts_from(entries: Iterable[LoadEntry]
     for entry in entries:
         at = to_datetime(entry.at)
         esc = seen.setdefault(entry.escalation_id, _Escalation(entry.reference, entry.team))
-        if entry.event == "paged":
+        fact = details_of(entry.event, entry.details)
+        if isinstance(fact, Paged):
             esc.pages.append(at)
-        elif entry.event == "approval_requested":
+        elif isinstance(fact, ApprovalRequested):
             esc.asked_at = esc.asked_at or at
-        elif entry.event == "declined" or (
-                entry.event == "approval_timed_out"
-                and entry.details.get("fallback") == OnTimeout.HOLD.value):
+        elif isinstance(fact, Declined) or (
+                isinstance(fact, ApprovalTimedOut) and fact.fallback == OnTimeout.HOLD.value):
             esc.spared = True
-        if entry.event in ("approved", "declined"):
-            decisions.append(SmocDecision(approver=entry.actor, at=at, verdict=entry.event))
+        if isinstance(fact, Approved | Declined):
+            decisions.append(SmocDecision(approver=entry.actor, at=at,
+                                          verdict=entry.event.value))
         if entry.event not in _REACHED:
             continue
         for person in _responders(entry):
             page = max(len(esc.pages), 1)
             key = (entry.escalation_id, page, person["id"])
-            if entry.event == "page_assigned" and key in reached:
+            if entry.event is EventKind.PAGE_ASSIGNED and key in reached:
                 key = (entry.escalation_id, page + 1, person["id"])
             first = reached.setdefault(key, _Reached(person["name"], person["time_zone"], at))
             first.time_zone = first.time_zone or person["time_zone"]
-            if entry.event == "acknowledged" and first.acknowledged_at is None:
+            if entry.event is EventKind.ACKNOWLEDGED and first.acknowledged_at is None:
                 first.acknowledged_at = at
     interruptions = []
     for (escalation_id, page, responder_id), one in reached.items():

@@ -33,7 +33,8 @@ from daemon.store.units import (
 
 NO_OUTCOME = "none"  # the outcome filter's word for "never classified" (outcome IS NULL)
 
-NOTED_EVENTS = (EventKind.DECLINED, EventKind.APPROVAL_TIMED_OUT)  # listed one by one with their details
+# Listed one by one with their details.
+NOTED_EVENTS = (EventKind.DECLINED, EventKind.APPROVAL_TIMED_OUT)
 
 
 @dataclass(frozen=True)
@@ -284,7 +285,8 @@ def report_figures(since: float, until: float, zone: str = "UTC", weekend: str =
 
 def _noted(row: Row) -> Noted:
     return Noted(escalation_id=row["escalation_id"], reference=row["reference"],
-                 title=row["title"], event=EventKind(row["event"]), actor=row["actor"], at=row["at"],
+                 title=row["title"], event=EventKind(row["event"]), actor=row["actor"],
+                 at=row["at"],
                  details=json.loads(row["details"]), team=row["team"])
 
 
