@@ -24,7 +24,14 @@ import re
 from dataclasses import fields
 from pathlib import Path
 
-from daemon.domain.events import FACTS, EventKind, details_of
+from daemon.domain.events import (
+    FACTS,
+    EETakenOver,
+    EventKind,
+    IncidentUpdate,
+    TeamChanged,
+    details_of,
+)
 
 DAEMON = Path(__file__).resolve().parents[2] / "daemon"
 DEFINITIONS = DAEMON / "domain" / "events.py"
@@ -154,10 +161,34 @@ def test_every_kind_has_one_fact_that_stores_and_reads_back() -> None:
 
 
 def test_keys_python_keeps_for_itself_are_stored_as_written() -> None:
-    from daemon.domain.events import EETakenOver, IncidentUpdate, TeamChanged
-
     assert TeamChanged(from_team="a", to="b").stored() == {"from": "a", "to": "b"}
     assert IncidentUpdate(update="note", event_id="E1").stored() == {
         "kind": "note", "event_id": "E1"}
     assert EETakenOver.read({"from": "U1", "name": "Ann"}).from_owner == "U1"
     assert all(f.name != "kind" for cls in FACTS.values() for f in fields(cls))
+
+
+STORED = (
+    (EventKind.CLASSIFIED, {
+        "outcome": "rfh", "rule": None, "reason": "no criterion", "matched": {},
+        "criteria": [], "severity": "S3", "weekend": False, "off_hours": True,
+        "previous": "received", "team": "default", "due": "2026-11-30T09:00:00+00:00"}),
+    (EventKind.APPROVED, {"waited_s": 12.5, "self_approved": True}),
+    (EventKind.APPROVED, {}),
+    (EventKind.APPROVAL_REMINDED, {"n": 1, "posted": False}),
+    (EventKind.ACKNOWLEDGED, {"event_id": "E1", "round": 2, "incident_id": "P1",
+                              "responders": [{"id": "PA", "name": "Ann", "time_zone": ""}]}),
+    (EventKind.POLICY_CHANGED, {"from": "a", "to": "b", "previous": None, "outcome": "ignore",
+                                "rule": "test", "reason": "r"}),
+    (EventKind.UPDATED, {"title": "new", "severity": "S1"}),
+    (EventKind.DEAD_LETTERED, {"job_id": 7, "kind": "page", "attempts": 5, "error": "x"}),
+    (EventKind.RETRO_CLOSED, {"url": "u", "complete": True, "missing": [],
+                              "completed_after_close": True}),
+)
+
+
+def test_stored_details_read_back_and_store_the_same() -> None:
+    """Entries as earlier versions wrote them: the fact stores exactly those keys and values
+    again, so a database written before `events.py` reads and writes on unchanged."""
+    for kind, details in STORED:
+        assert details_of(kind, details).stored() == details, kind
