@@ -11,8 +11,9 @@ Adding an event: a member of `EventKind` in its group, a `Fact` subclass naming 
 (fields with defaults; metadata `OMIT` on a key written only when it says something), and
 the producer builds it; `tests/unit/test_event_vocabulary.py` holds every kind to one fact class.
 
-Reading never fails on an entry written by another version: a key it lacks reads as the
-field's default, a key the fact does not know is ignored.
+Reading the details of an entry written by another version never fails: a key they lack reads
+as the field's default, a key the fact does not know is ignored. (An event name this version
+does not know is a ValueError of `EventKind`.)
 """
 
 from __future__ import annotations

@@ -705,8 +705,8 @@ def vendor_event_key(event_id: str) -> str:
 def on_page_event(gate: Gate, kind: str, who: str, now: datetime, event_id: str, *,
                   source: Source, page_round: int | None = None,
                   responders: tuple[dict[str, str], ...] = (), incident_id: str = "") -> Step:
-    """What happened to the Tier 2 page (assigned, acknowledged, escalated, reassigned,
-    resolved).
+    """What happened to the Tier 2 page (`kind`: a word of `events.PAGE_NEWS`, such as
+    assigned, acknowledged, escalated, reassigned, resolved; KeyError for another).
 
     The entry is unique per vendor event id: PagerDuty delivers at least once, and one event
     delivered twice is still one thing that happened. `page_round` is the round whose page the
