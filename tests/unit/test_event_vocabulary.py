@@ -23,6 +23,7 @@ import ast
 import re
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 from daemon.domain.events import (
     FACTS,
@@ -168,7 +169,7 @@ def test_keys_python_keeps_for_itself_are_stored_as_written() -> None:
     assert all(f.name != "kind" for cls in FACTS.values() for f in fields(cls))
 
 
-STORED = (
+STORED: tuple[tuple[EventKind, dict[str, Any]], ...] = (
     (EventKind.CLASSIFIED, {
         "outcome": "rfh", "rule": None, "reason": "no criterion", "matched": {},
         "criteria": [], "severity": "S3", "weekend": False, "off_hours": True,
