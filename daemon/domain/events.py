@@ -125,11 +125,8 @@ def _stored_as(key: str) -> Mapping[str, Any]:
 
 
 def _default(f: Field[Any]) -> Any:
-    if f.default is not MISSING:
-        return f.default
-    if f.default_factory is not MISSING:
-        return f.default_factory()
-    return MISSING
+    """The field's default: every fact field has one, so that any stored version reads."""
+    return f.default if f.default_factory is MISSING else f.default_factory()
 
 
 @dataclass(frozen=True)
