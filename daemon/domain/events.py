@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields
-from enum import StrEnum
-from typing import Any, ClassVar, Self
+from enum import Enum, StrEnum
+from typing import Any, ClassVar, Literal, Self
 
 
 class EventKind(StrEnum):
@@ -298,6 +298,12 @@ class IncidentUpdate(Fact):
 
 # --- the SMOC's approval --------------------------------------------------------------------
 
+class Unkept(Enum):
+    """A detail an older version did not store (told apart from a stored null)."""
+
+    NOT_KEPT = "not kept"
+
+
 @dataclass(frozen=True)
 class ApprovalRequested(Fact):
     kind = EventKind.APPROVAL_REQUESTED
@@ -310,6 +316,10 @@ class ApprovalRequested(Fact):
     direct: bool = field(default=False, metadata=OMIT)
     # what the request showed of the evidence pack
     evidence: dict[str, Any] | None = field(default=None, metadata=OMIT)
+    # the Tier 2 load line it showed (None: it showed none); `NOT_KEPT` for a request recorded
+    # before the line was kept, which is then worked out again
+    tier2_load: dict[str, Any] | Literal[Unkept.NOT_KEPT] | None = field(
+        default=Unkept.NOT_KEPT, metadata=OMIT)
 
 
 @dataclass(frozen=True)
