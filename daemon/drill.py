@@ -24,7 +24,10 @@ from aiohttp import web
 from daemon.appkeys import STORE
 from daemon.demo.clicks import send_interaction
 from daemon.demo.payloads import button_press
+from daemon.domain import events
+from daemon.domain.events import EventKind, details_of
 from daemon.domain.models import Source
+from daemon.domain.policy import Outcome
 from daemon.jobs.intake import DRILL, drill_external_id
 from daemon.settings import Settings
 from daemon.store import NewJob
@@ -36,16 +39,17 @@ POLL_S = 0.25
 class Step:
     """A timeline event the drill waits for, and how it reads on the terminal."""
 
-    events: tuple[str, ...]
+    events: tuple[EventKind, ...]
     words: str
 
 
 STEPS = (
-    Step(("classified",), "classified"),
-    Step(("approval_requested",), "approval request posted"),
-    Step(("approved", "declined", "approval_timed_out"), "decided"),
-    Step(("paged", "would_have_paged"), "page"),
-    Step(("retro_opened", "would_have_opened_retro"), "retro issue opened and closed"),
+    Step((EventKind.CLASSIFIED,), "classified"),
+    Step((EventKind.APPROVAL_REQUESTED,), "approval request posted"),
+    Step((EventKind.APPROVED, EventKind.DECLINED, EventKind.APPROVAL_TIMED_OUT), "decided"),
+    Step((EventKind.PAGED, EventKind.WOULD_HAVE_PAGED), "page"),
+    Step((EventKind.RETRO_OPENED, EventKind.WOULD_HAVE_OPENED_RETRO),
+         "retro issue opened and closed"),
 )
 
 
@@ -74,7 +78,7 @@ async def drill_status(request: web.Request) -> web.Response:
             "channel": approval.channel, "ts": approval.message_id,
             "approvers": list(approval.approvers)},
         "problems": [p.reason for p in gate.problems],
-        "timeline": [{"event": e.event, "at": e.at, "actor": e.actor, "details": e.details}
+        "timeline": [{"event": e.event.value, "at": e.at, "actor": e.actor, "details": e.details}
                      for e in await store.timeline(current.row.id)],
     })
 
@@ -92,22 +96,21 @@ class DrillFailed(Exception):
 
 
 def _summary(entry: dict[str, Any]) -> str:
-    details = entry["details"]
-    event = str(entry["event"])
-    if event == "classified":
-        return f"{details.get('outcome')} per rule {details.get('rule')!r}"
-    if event == "approval_requested":
-        return "to " + ", ".join(details.get("approvers") or []) if details.get(
-            "approvers") else "posted"
-    if event in ("approved", "declined"):
-        return f"{event} by {entry['actor']}"
-    if event == "would_have_paged":
-        return "recorded without paging (no drill.pagerduty_service_id or routing key)"
-    if event == "paged":
-        return f"drill service paged: {details.get('url') or details.get('incident_id')}"
-    if event in ("retro_opened", "would_have_opened_retro"):
-        return str(details.get("url") or "SHADOW mode: no issue")
-    return event
+    """One entry of the drill's status (`drill_status`) in words."""
+    match fact := details_of(EventKind(entry["event"]), entry["details"]):
+        case events.Classified():
+            return f"{fact.outcome} per rule {fact.rule!r}"
+        case events.ApprovalRequested():
+            return "to " + ", ".join(fact.to) if fact.to else "posted"
+        case events.Approved() | events.Declined():
+            return f"{fact.kind.value} by {entry['actor']}"
+        case events.WouldHavePaged():
+            return "recorded without paging (no drill.pagerduty_service_id or routing key)"
+        case events.Paged():
+            return f"drill service paged: {fact.url or fact.incident_id}"
+        case events.RetroIssue():
+            return str(fact.url or "SHADOW mode: no issue")
+    return fact.kind.value
 
 
 async def run_drill(settings: Settings, admin_url: str, public_url: str, *,
@@ -131,13 +134,14 @@ async def run_drill(settings: Settings, admin_url: str, public_url: str, *,
             while True:
                 async with session.get(f"{admin_url}/api/drills/{drill_id}") as response:
                     status = await response.json()
-                entry = next((e for e in status["timeline"] if e["event"] in step.events), None)
+                entry = next((e for e in status["timeline"]
+                              if EventKind(e["event"]) in step.events), None)
                 if entry is not None:
                     break
                 if status.get("problems"):
                     raise DrillFailed(f"{step.words}: {'; '.join(status['problems'])}")
                 if (auto_approve and not pressed and status.get("approval")
-                        and step.events[0] == "approved"):
+                        and step.events[0] is EventKind.APPROVED):
                     await _press_approve(settings, public_url, status)
                     pressed = True
                 if time.monotonic() > deadline:
@@ -148,11 +152,12 @@ async def run_drill(settings: Settings, admin_url: str, public_url: str, *,
             print(f"  ✓ {step.words:<30} +{now - last:6.2f} s  (total {now - started:6.2f} s)"
                   f"  {_summary(entry)}", file=out, flush=True)
             last = now
-            if entry["event"] == "classified" and entry["details"].get("outcome") != "emergency":
+            fact = details_of(EventKind(entry["event"]), entry["details"])
+            if isinstance(fact, events.Classified) and fact.outcome != Outcome.EMERGENCY.value:
                 raise DrillFailed("the policy does not call the drill an emergency: check that "
                                   "its first severity with every criterion is one")
-            if entry["event"] in ("declined", "approval_timed_out"):
-                raise DrillFailed(f"the approver did not approve ({entry['event']})")
+            if isinstance(fact, events.Declined | events.ApprovalTimedOut):
+                raise DrillFailed(f"the approver did not approve ({fact.kind.value})")
     print(f"drill {drill_id}: passed in {time.monotonic() - started:.2f} s", file=out)
 
 

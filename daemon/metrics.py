@@ -8,7 +8,17 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from daemon.domain.events import (
+    ApprovalTimedOut,
+    Approved,
+    Classified,
+    Declined,
+    EEAssigned,
+    EventKind,
+    details_of,
+)
 from daemon.domain.fatigue import Load
+from daemon.store.records import NewEvent
 
 _LABEL = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
@@ -20,10 +30,10 @@ def _label(value: str) -> str:
 _LATENCY_BUCKETS_S = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
 
 
-_EE_STEPS = {"ee_offered": "offered", "ee_assigned": "assigned",
-             "ee_resolved": "resolved_without_engineering",
-             "ee_needs_engineering": "needs_engineering", "ee_skipped": "skipped",
-             "ee_wait_over": "wait_over"}
+_EE_STEPS = {EventKind.EE_OFFERED: "offered", EventKind.EE_ASSIGNED: "assigned",
+             EventKind.EE_RESOLVED: "resolved_without_engineering",
+             EventKind.EE_NEEDS_ENGINEERING: "needs_engineering",
+             EventKind.EE_SKIPPED: "skipped", EventKind.EE_WAIT_OVER: "wait_over"}
 
 
 class Metrics:
@@ -188,24 +198,24 @@ class Metrics:
                 route, str(status))
         child.inc()
 
-    def record(self, events: Iterable[Any]) -> None:
-        """Count the funnel from timeline entries as they are committed (`NewEvent`s)."""
+    def record(self, events: Iterable[NewEvent]) -> None:
+        """Count the funnel from timeline entries as they are committed."""
         for entry in events:
-            details = entry.details
-            if entry.event == "classified":
-                self.escalations.labels(str(details.get("outcome", ""))).inc()
-            elif entry.event == "approval_timed_out":
-                self.approval_timeouts.labels(str(details.get("fallback", ""))).inc()
-            elif entry.event == "declined":
-                self.declines.labels("given" if str(details.get("reason", "")).strip()
-                                     else "none").inc()
-            if entry.event in ("approved", "declined") and "waited_s" in details:
-                self.approval_latency.observe(float(details["waited_s"]))
+            fact = details_of(entry.event, entry.details)
+            match fact:
+                case Classified():
+                    self.escalations.labels(str(fact.outcome)).inc()
+                case ApprovalTimedOut():
+                    self.approval_timeouts.labels(str(fact.fallback)).inc()
+                case Declined():
+                    self.declines.labels("given" if str(fact.reason).strip() else "none").inc()
+            if isinstance(fact, Approved | Declined) and fact.waited_s is not None:
+                self.approval_latency.observe(float(fact.waited_s))
             step = _EE_STEPS.get(entry.event)
             if step is not None:
                 self.ee_steps.labels(step).inc()
-            if entry.event == "ee_assigned" and "after_s" in details:
-                self.ee_engagement.observe(float(details["after_s"]))
+            if isinstance(fact, EEAssigned) and fact.after_s is not None:
+                self.ee_engagement.observe(float(fact.after_s))
 
     def set_ee_open(self, per_owner: dict[str, int]) -> None:
         """The open escalations per EE now; an EE who owns none any more shows 0."""

@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from daemon.clock import to_datetime
+from daemon.domain.events import EventKind
 from daemon.domain.gate import Gate, Phase
 from daemon.domain.models import Criterion, Escalation, Source, Status
 from daemon.domain.policy import Decision, Facts, Outcome
@@ -76,7 +77,8 @@ def pack(complete: bool) -> dict[str, Any]:
 def escalations(base: float) -> list[tuple[EscalationRow, list[NewEvent]]]:
     def at(esc_id: str, start_min: float, *events: tuple[str, float, dict[str, Any]]
            ) -> list[NewEvent]:
-        return [NewEvent(esc_id, event, "fixture", base + (start_min + minute) * 60, details,
+        return [NewEvent(esc_id, EventKind(event), "fixture", base + (start_min + minute) * 60,
+                         details,
                          _once(event, details)) for event, minute, details in events]
 
     def e(event: str, minute: float, **details: Any) -> tuple[str, float, dict[str, Any]]:

@@ -7,6 +7,8 @@ import contextlib
 import sys
 from typing import Any, Protocol
 
+from daemon.domain import events
+from daemon.domain.events import EventKind
 from daemon.store import Store, TimelineEntry
 
 _POLL_S = 0.1
@@ -24,57 +26,60 @@ SOURCE_NAMES = {"incident_io": "incident.io", "pagerduty": "PagerDuty", "slack":
 
 
 def describe(reference: str, entry: TimelineEntry) -> str | None:
-    d = entry.details
-    match entry.event:
-        case "received":
+    match fact := entry.fact:
+        case events.Received():
             where = SOURCE_NAMES.get(entry.actor, entry.actor)
-            return (f"{reference}: {where} declared \"{d.get('title')}\" "
-                    f"({d.get('severity')}, customer {d.get('customer') or '-'}).")
-        case "classified" if d.get("outcome") == "emergency":
-            criteria = ", ".join(d.get("criteria") or []) or "time-based rule"
-            events = "".join(f"; customer event in progress: {e.get('kind')}, {e.get('summary')}"
-                             for e in d.get("customer_events") or [] if isinstance(e, dict))
-            return (f"{reference}: EMERGENCY per rule '{d.get('rule')}' (criteria: {criteria})"
-                    f"{events}.")
-        case "classified" if d.get("due"):
-            due = str(d["due"])[:16].replace("T", " ")
+            return (f"{reference}: {where} declared \"{fact.title}\" "
+                    f"({fact.severity}, customer {fact.customer or '-'}).")
+        case events.Classified(outcome="emergency"):
+            criteria = ", ".join(fact.criteria or []) or "time-based rule"
+            told = "".join(f"; customer event in progress: {e.get('kind')}, {e.get('summary')}"
+                           for e in fact.customer_events if isinstance(e, dict))
+            return (f"{reference}: EMERGENCY per rule '{fact.rule}' (criteria: {criteria})"
+                    f"{told}.")
+        case events.Classified(due=due) if due:
+            due = str(due)[:16].replace("T", " ")
             return (f"{reference}: REQUEST FOR HELP, queued for business hours (due {due} UTC): "
-                    f"{d.get('reason')}.")
-        case "classified":
-            return f"{reference}: {str(d.get('outcome')).upper()}: {d.get('reason')}."
-        case "approval_requested":
-            return (f"{reference}: approval requested from the SMOC <@{(d.get('to') or ['?'])[0]}>"
-                    f" of team {d.get('team', 'default')} in Slack {d.get('channel')}.")
-        case "approved" | "declined" | "approval_timed_out":
-            why = f": {d['reason']}" if d.get("reason") else ""
-            return f"{reference}: {entry.event.replace('_', ' ')} by {entry.actor}{why}."
-        case "paged":
-            return f"{reference}: Tier 2 paged (PagerDuty incident {d.get('incident_id')})."
-        case "acknowledged":
+                    f"{fact.reason}.")
+        case events.Classified():
+            return f"{reference}: {str(fact.outcome).upper()}: {fact.reason}."
+        case events.ApprovalRequested():
+            return (f"{reference}: approval requested from the SMOC <@{(fact.to or ['?'])[0]}>"
+                    f" of team {fact.team or 'default'} in Slack {fact.channel}.")
+        case events.Approved() | events.Declined() | events.ApprovalTimedOut():
+            reason = fact.reason if isinstance(fact, events.Declined) else ""
+            why = f": {reason}" if reason else ""
+            return f"{reference}: {fact.kind.value.replace('_', ' ')} by {entry.actor}{why}."
+        case events.Paged():
+            return f"{reference}: Tier 2 paged (PagerDuty incident {fact.incident_id})."
+        case events.Acknowledged():
             return f"{reference}: Tier 2 page acknowledged by {entry.actor}."
-        case "resolved":
+        case events.Resolved():
             return f"{reference}: resolved at the source."
-        case "retro_opened":
-            return f"{reference}: retro issue opened: {d.get('url')}"
-        case "rfh_issue_opened":
-            return f"{reference}: request-for-help issue opened: {d.get('url')}"
-        case "rfh_notice_posted":
+        case events.RetroOpened():
+            return f"{reference}: retro issue opened: {fact.url}"
+        case events.RfhIssueOpened():
+            return f"{reference}: request-for-help issue opened: {fact.url}"
+        case events.RfhNoticePosted():
             return f"{reference}: RFH notice posted in Slack: queued for business hours."
-        case "ee_offered":
+        case events.EEOffered():
             return (f"{reference}: offered to the Escalation Engineers on rotation "
-                    f"({', '.join(f'<@{u}>' for u in d.get('to') or [])}) in Slack "
-                    f"{d.get('channel')}.")
-        case "ee_assigned":
-            return f"{reference}: taken by Escalation Engineer {d.get('name')}, now its DRI."
-        case "ee_resolved":
+                    f"({', '.join(f'<@{u}>' for u in fact.to)}) in Slack "
+                    f"{fact.channel}.")
+        case events.EEAssigned():
+            return f"{reference}: taken by Escalation Engineer {fact.name}, now its DRI."
+        case events.EEResolved():
             return f"{reference}: resolved by the EE without Engineering."
-        case "ee_needs_engineering":
+        case events.EENeedsEngineering():
             return f"{reference}: the EE asks for Engineering."
-        case "ee_skipped":
-            return f"{reference}: no Escalation Engineer ({d.get('why')}): on to Tier 2."
-        case "job.dead_lettered":
-            return f"{reference}: a side effect gave up: {d.get('error')}"
+        case events.EESkipped():
+            return f"{reference}: no Escalation Engineer ({fact.why}): on to Tier 2."
+        case events.DeadLettered():
+            return f"{reference}: a side effect gave up: {fact.error}"
     return None
+
+
+_DECISIONS = (EventKind.APPROVED, EventKind.DECLINED, EventKind.APPROVAL_TIMED_OUT)
 
 
 class Narrator:
@@ -112,17 +117,17 @@ class Narrator:
                 if line:
                     self.say(line)
 
-    async def _wait_event(self, escalation_id: str, events: tuple[str, ...]) -> TimelineEntry:
+    async def _wait_event(self, escalation_id: str, kinds: tuple[EventKind, ...]
+                          ) -> TimelineEntry:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + _WAIT_S
         while True:
             for entry in await self.store.timeline(escalation_id):
-                if entry.event in events:
+                if entry.event in kinds:
                     await self._print_new()
                     return entry
-            if loop.time() > deadline and events != ("approved", "declined",
-                                                     "approval_timed_out"):
-                raise TimeoutError(f"{escalation_id}: no {'/'.join(events)} within {_WAIT_S} s")
+            if loop.time() > deadline and kinds != _DECISIONS:
+                raise TimeoutError(f"{escalation_id}: no {'/'.join(kinds)} within {_WAIT_S} s")
             await asyncio.sleep(_POLL_S)
 
     async def approval_request(self, external_id: str, source: str = "incident_io"
@@ -133,8 +138,9 @@ class Narrator:
             if loop.time() > deadline:
                 raise TimeoutError(f"{source} {external_id} never became an escalation")
             await asyncio.sleep(_POLL_S)
-        entry = await self._wait_event(row.id, ("approval_requested",))
-        return row.id, str(entry.details["channel"]), str(entry.details["ts"])
+        asked = events.ApprovalRequested.read(
+            (await self._wait_event(row.id, (EventKind.APPROVAL_REQUESTED,))).details)
+        return row.id, str(asked.channel), str(asked.ts)
 
     async def ee_offer(self, external_id: str) -> tuple[str, str, str]:
         """Waits for the offer to the EEs: (escalation id, channel, ts)."""
@@ -144,29 +150,32 @@ class Narrator:
             if loop.time() > deadline:
                 raise TimeoutError(f"incident_io {external_id} never became an escalation")
             await asyncio.sleep(_POLL_S)
-        entry = await self._wait_event(row.id, ("ee_offered",))
-        return row.id, str(entry.details["channel"]), str(entry.details["ts"])
+        offered = events.EEOffered.read(
+            (await self._wait_event(row.id, (EventKind.EE_OFFERED,))).details)
+        return row.id, str(offered.channel), str(offered.ts)
 
-    async def ee_event(self, escalation_id: str, event: str) -> None:
-        await self._wait_event(escalation_id, (event,))
+    async def ee_event(self, escalation_id: str, kind: EventKind) -> None:
+        await self._wait_event(escalation_id, (kind,))
 
     async def decision(self, escalation_id: str) -> str:
-        """Waits as long as it takes: in the interactive demo a person decides."""
-        entry = await self._wait_event(escalation_id, ("approved", "declined",
-                                                       "approval_timed_out"))
-        return "approved" if entry.event in ("approved", "approval_timed_out") else "declined"
+        """Waits as long as it takes: in the interactive demo a person decides. Returns the
+        verdict for the page: "declined", or "approved" (by the SMOC or the timeout)."""
+        entry = await self._wait_event(escalation_id, _DECISIONS)
+        return "declined" if entry.event is EventKind.DECLINED else "approved"
 
     async def page(self, escalation_id: str) -> str:
-        entry = await self._wait_event(escalation_id, ("paged",))
-        return str(entry.details["incident_id"])
+        paged = events.Paged.read(
+            (await self._wait_event(escalation_id, (EventKind.PAGED,))).details)
+        return str(paged.incident_id)
 
     async def acknowledged(self, escalation_id: str) -> None:
         """Until Tier 2's acknowledgement is on the timeline (its line is printed by `_follow`)."""
-        await self._wait_event(escalation_id, ("acknowledged",))
+        await self._wait_event(escalation_id, (EventKind.ACKNOWLEDGED,))
 
     async def retro(self, escalation_id: str) -> str:
-        entry = await self._wait_event(escalation_id, ("retro_opened",))
-        return str(entry.details["url"])
+        opened = events.RetroOpened.read(
+            (await self._wait_event(escalation_id, (EventKind.RETRO_OPENED,))).details)
+        return str(opened.url)
 
     async def desk_notes(self, desk: Any, ticket: str, steps: tuple[str, ...]) -> list[str]:
         """Waits until the ticket has an internal note for each step; returns the notes."""

@@ -38,6 +38,7 @@ from daemon.demo.payloads import (
     incident_io_event,
     pagerduty_event,
 )
+from daemon.domain.events import EventKind
 from daemon.ingress.signatures import sign_pagerduty, sign_standard_webhook
 from daemon.jobs.intake import page_key
 from daemon.jobs.registry import handlers
@@ -335,7 +336,7 @@ async def ee_step(demo: Demo, narrator: Narrator) -> None:
     """The request for help goes to the Escalation Engineer on rotation, who takes it and
     resolves it without Engineering: no RFH issue for Tier 2."""
     escalation_id, channel, ts = await narrator.ee_offer("01DEMOS3")
-    for action, event in (("take", "ee_assigned"), ("resolved", "ee_resolved")):
+    for action, event in (("take", EventKind.EE_ASSIGNED), ("resolved", EventKind.EE_RESOLVED)):
         narrator.say(f"{EE_NAME}, the Escalation Engineer on rotation, presses "
                      f"\"{'Take it' if action == 'take' else 'Resolved without Engineering'}\".")
         await send_interaction(demo.webhooks, demo.slack_secret, demo.clock.now(),
@@ -355,7 +356,8 @@ async def zendesk_step(demo: Demo, narrator: Narrator) -> None:
                  f"Platform Support): its own SMOC was asked in its own channel "
                  f"{PLATFORM_CHANNEL}, not the default team's.")
     notes = await narrator.desk_notes(demo.zendesk, ZD_TICKET,
-                                      ("classified-emergency", "approval_requested"))
+                                      (f"{EventKind.CLASSIFIED.value}-emergency",
+                                       EventKind.APPROVAL_REQUESTED.value))
     steps = ", ".join(note.rsplit(":", 1)[-1].replace("_", " ").replace("-", " ") for note in notes)
     narrator.say(f"Zendesk ticket #{ZD_TICKET} got {len(notes)} internal note(s) ({steps}), "
                  "seen by agents only; the SMOC's answer will be noted there too.")

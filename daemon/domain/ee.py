@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from daemon.domain import events
 from daemon.domain.effects import EEQuiet, Effect, EffectKind, RfhNote, TellUser
 from daemon.domain.gate import EEOutcome, EEState, Gate, Phase
 from daemon.domain.messages import Message, mention, message
@@ -46,7 +47,7 @@ def on_ee_nobody(gate: Gate, why: str, now: datetime) -> Step:
             effects += (Effect(EffectKind.EE_UPDATE, "unclaimed"),)
         gate = gate.model_copy(update={"ee": gate.ee.model_copy(
             update={"waiting": False, "unclaimed": True})})
-    records = (Record("ee_skipped", DAEMON, {"why": why}),) if why else ()
+    records = (Record(events.EESkipped(why=why), DAEMON),) if why else ()
     return Step(gate, records, effects)
 
 
@@ -68,8 +69,8 @@ def on_ee_offered(gate: Gate, rotation: str, offered_to: tuple[str, ...], channe
     if unclaimed_at is not None and gate.phase is Phase.RFH:
         effects = (Effect(EffectKind.EE_UNCLAIMED, "unclaimed", run_at=unclaimed_at),)
     return Step(gate.model_copy(update={"ee": ee}),
-                (Record("ee_offered", DAEMON, {"rotation": rotation, "to": list(offered_to),
-                                               "channel": channel, "ts": ts},
+                (Record(events.EEOffered(rotation=rotation, to=list(offered_to),
+                                         channel=channel, ts=ts), DAEMON,
                         once_key="ee_offered"),), effects)
 
 
@@ -117,8 +118,8 @@ def on_ee_take(gate: Gate, user_id: str, user_name: str, now: datetime, *, on_ro
         if gate.approval is not None:
             effects.append(Effect(EffectKind.UPDATE_APPROVAL, f"ee-taken-over-{click_id}"))
         return Step(gate.model_copy(update={"ee": moved}),
-                    (Record("ee_taken_over", user_id, {"from": ee.owner, "name": user_name,
-                                                       "rotation": ee.rotation}),),
+                    (Record(events.EETakenOver(from_owner=ee.owner, name=user_name,
+                                               rotation=ee.rotation), user_id),),
                     tuple(effects))
     taken = ee.model_copy(update={"owner": user_id, "owner_name": user_name,
                                   "assigned_at": now})
@@ -128,10 +129,10 @@ def on_ee_take(gate: Gate, user_id: str, user_name: str, now: datetime, *, on_ro
     if gate.approval is not None:
         # The request shows the DRI.
         effects.append(Effect(EffectKind.UPDATE_APPROVAL, "ee-assigned"))
-    details: dict[str, Any] = {"rotation": ee.rotation, "name": user_name,
-                               "after_s": round((now - ee.offered_at).total_seconds(), 3)}
+    assigned = events.EEAssigned(rotation=ee.rotation, name=user_name,
+                                 after_s=round((now - ee.offered_at).total_seconds(), 3))
     return Step(gate.model_copy(update={"ee": taken}),
-                (Record("ee_assigned", user_id, details, once_key="ee_assigned"),),
+                (Record(assigned, user_id, once_key="ee_assigned"),),
                 tuple(effects))
 
 
@@ -152,10 +153,10 @@ def on_ee_outcome(gate: Gate, user_id: str, outcome: EEOutcome, now: datetime, *
     updates: dict[str, Any] = {"ee": ended}
     effects: list[Effect] = [Effect(EffectKind.EE_UPDATE, "outcome")]
     if outcome is EEOutcome.ENGINEERING:
-        event = "ee_needs_engineering"
+        said: type[events.EENeedsEngineering | events.EEResolved] = events.EENeedsEngineering
         effects += _continue(gate, now)
     else:
-        event = "ee_resolved"
+        said = events.EEResolved
         if ee.unclaimed and gate.phase is Phase.RFH:
             # It had gone on to Tier 2 before this EE took it: its issue hears it is done.
             effects.append(Effect(EffectKind.RFH_NOTE, "ee-resolved", RfhNote(text=(
@@ -170,7 +171,7 @@ def on_ee_outcome(gate: Gate, user_id: str, outcome: EEOutcome, now: datetime, *
     if gate.approval is not None:
         effects.append(Effect(EffectKind.UPDATE_APPROVAL, f"ee-{outcome.value}"))
     return Step(gate.model_copy(update=updates),
-                (Record(event, user_id, {"rotation": ee.rotation}, once_key="ee_outcome"),),
+                (Record(said(rotation=ee.rotation), user_id, once_key="ee_outcome"),),
                 tuple(effects))
 
 
@@ -183,7 +184,7 @@ def on_ee_wait_over(gate: Gate, now: datetime) -> Step:
     ee = gate.ee.model_copy(update={"waiting": False}) if gate.ee else None
     shown = (Effect(EffectKind.EE_UPDATE, "wait-over"),) if ee is not None and ee.message_id else ()
     return Step(gate.model_copy(update={"ee": ee}),
-                (Record("ee_wait_over", DAEMON, {}),),
+                (Record(events.EEWaitOver(), DAEMON),),
                 (*smoc_effects(gate.decision, now), *shown))
 
 
@@ -201,6 +202,6 @@ def on_ee_quiet(gate: Gate, n: int, last_activity: datetime, quiet_minutes: floa
                                       EEQuiet(n=n), due),)), False
     ee = gate.ee.model_copy(update={"quiet_reminders": gate.ee.quiet_reminders + 1})
     return Step(gate.model_copy(update={"ee": ee}),
-                (Record("ee_reminded", DAEMON, {"owner": ee.owner, "n": n}),),
+                (Record(events.EEReminded(owner=ee.owner, n=n), DAEMON),),
                 (Effect(EffectKind.EE_QUIET, f"quiet-{n + 1}", EEQuiet(n=n + 1),
                         now + quiet),)), True

@@ -20,10 +20,12 @@ whoever decided) are `Mention`s.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from daemon.domain import events
 from daemon.domain.effects import (
     ApprovalCopy,
     Audience,
@@ -39,6 +41,7 @@ from daemon.domain.effects import (
     ThreadNote,
     Timeout,
 )
+from daemon.domain.events import EventKind, Fact
 from daemon.domain.gate import (
     ApprovalState,
     DecisionState,
@@ -73,10 +76,21 @@ source (there are many, and an edit should not wake every test incident ever fil
 
 @dataclass(frozen=True)
 class Record:
-    event: str
+    """A timeline entry: `fact` says what happened (its kind and typed details), `actor` who
+    did it (a chat user id, a source, `POLICY` or `DAEMON`)."""
+
+    fact: Fact
     actor: str
-    details: dict[str, Any] = field(default_factory=dict)
     once_key: str | None = None
+
+    @property
+    def event(self) -> EventKind:
+        return self.fact.kind
+
+    @property
+    def details(self) -> dict[str, Any]:
+        """The details as stored."""
+        return self.fact.stored()
 
 
 @dataclass(frozen=True)
@@ -107,16 +121,16 @@ def on_facts(gate: Gate, escalation: Escalation, decision: Decision, now: dateti
     """
     step = Step(gate)
     if previous is None:
-        step = Step(gate, (Record("received", escalation.source.value, {
-            "reference": escalation.reference, "title": escalation.title,
-            "severity": escalation.severity, "status": escalation.status.value,
-            "customer": escalation.customer,
-            **({"declared_by": escalation.declared_by.model_dump(exclude_defaults=True)}
-               if escalation.declared_by else {})}),))
+        step = Step(gate, (Record(events.Received(
+            reference=escalation.reference, title=escalation.title,
+            severity=escalation.severity, status=escalation.status.value,
+            customer=escalation.customer,
+            declared_by=(escalation.declared_by.model_dump(exclude_defaults=True)
+                         if escalation.declared_by else None)), escalation.source.value),))
     else:
         changed = _changes(previous, escalation)
         if changed:
-            step = Step(gate, (Record("updated", escalation.source.value, changed),))
+            step = Step(gate, (Record(events.Updated(changed), escalation.source.value),))
     if (previous is not None and previous.status.ended
             and escalation.status is Status.OPEN and gate.resolved_at is not None):
         step = step.then(_reopened(step.gate, escalation.source.value, now))
@@ -155,10 +169,10 @@ def _reopened(gate: Gate, actor: str, now: datetime) -> Step:
     retro issue that exists already.
     """
     assert gate.resolved_at is not None
-    details: dict[str, Any] = {
-        "previous": gate.phase.value,
-        "outcome": gate.decision.outcome.value if gate.decision else None,
-        "resolved_at": gate.resolved_at.isoformat()}
+    reopened = events.Reopened(
+        previous=gate.phase.value,
+        outcome=gate.decision.outcome.value if gate.decision else None,
+        resolved_at=gate.resolved_at.isoformat())
     updates: dict[str, Any] = {"resolved_at": None, "reopened_at": now, "ended_as": ""}
     if gate.emergency:
         closed = EarlierRound(round=gate.round, phase=gate.phase, approval=gate.approval,
@@ -167,8 +181,8 @@ def _reopened(gate: Gate, actor: str, now: datetime) -> Step:
         updates.update(round=gate.round + 1, phase=Phase.RECEIVED, approval=None, decided=None,
                        page=None, acknowledged_at=None, acknowledged_by="", rfh_due_at=None,
                        earlier=(*gate.earlier, closed))
-        details["round"] = gate.round + 1
-    return Step(gate.model_copy(update=updates), (Record("reopened", actor, details),))
+        reopened = dataclasses.replace(reopened, round=gate.round + 1)
+    return Step(gate.model_copy(update=updates), (Record(reopened, actor),))
 
 
 def _human(at: datetime) -> str:
@@ -228,18 +242,17 @@ def _classify(gate: Gate, decision: Decision, rfh_due: datetime, now: datetime) 
     effects: list[Effect] = []
     changed = phase is not gate.phase
     if changed:
-        records.append(Record("classified", POLICY, {
-            "outcome": decision.outcome.value, "rule": decision.rule, "reason": decision.reason,
-            "matched": decision.matched,
-            "criteria": [c.value for c, held in decision.facts.criteria.items() if held],
-            "severity": decision.facts.severity, "weekend": decision.facts.weekend,
-            "off_hours": decision.facts.off_hours, "previous": gate.phase.value, "team": team,
-            **({"due": rfh_due.isoformat()} if phase is Phase.RFH else {}),
-            **({"customer_events": [e.model_dump(mode="json")
-                                    for e in decision.facts.customer_events]}
-               if decision.facts.customer_events else {})}))
+        records.append(Record(events.Classified(
+            outcome=decision.outcome.value, rule=decision.rule, reason=decision.reason,
+            matched=decision.matched,
+            criteria=[c.value for c, held in decision.facts.criteria.items() if held],
+            severity=decision.facts.severity, weekend=decision.facts.weekend,
+            off_hours=decision.facts.off_hours, previous=gate.phase.value, team=team,
+            due=rfh_due.isoformat() if phase is Phase.RFH else "",
+            customer_events=[e.model_dump(mode="json")
+                             for e in decision.facts.customer_events]), POLICY))
     elif team != gate.team:
-        records.append(Record("team_changed", POLICY, {"from": gate.team, "to": team}))
+        records.append(Record(events.TeamChanged(from_team=gate.team, to=team), POLICY))
     updates: dict[str, Any] = {"phase": phase, "decision": decision, "team": team}
     route = decision.ee
     if changed and phase is Phase.AWAITING_APPROVAL:
@@ -278,7 +291,7 @@ def _resolved(gate: Gate, actor: str, now: datetime) -> Step:
     # status note that failed is moot now.
     gate = gate.model_copy(update={"resolved_at": now, "problems": tuple(
         p for p in gate.problems if p.effect in (EffectKind.RETRO, EffectKind.RFH_ISSUE))})
-    records = [Record("resolved", actor)]
+    records = [Record(events.Resolved(), actor)]
     effects: list[Effect] = []
     if gate.page is not None:
         gate = gate.model_copy(update={"phase": Phase.CLOSED})
@@ -319,7 +332,8 @@ def _ended(gate: Gate, escalation: Escalation, now: datetime) -> Step:
             else "was declined or canceled")
     gate = gate.model_copy(update={"resolved_at": now, "ended_as": status.value, "problems": tuple(
         p for p in gate.problems if p.effect in (EffectKind.RETRO, EffectKind.RFH_ISSUE))})
-    details = {"merged_into": target} if status is Status.MERGED else {}
+    ended: Fact = (events.Merged(merged_into=target) if status is Status.MERGED
+                   else events.Withdrawn())
     effects: list[Effect] = []
     if gate.phase in (Phase.AWAITING_APPROVAL, Phase.PAGING):
         note = (f"The source incident {what} before a decision: the request is withdrawn and "
@@ -343,7 +357,7 @@ def _ended(gate: Gate, escalation: Escalation, now: datetime) -> Step:
         effects.append(Effect(EffectKind.RFH_NOTE, "ended", RfhNote(text=text)))
     if gate.ee is not None and gate.ee.message_id:
         effects.append(Effect(EffectKind.EE_UPDATE, "ended"))  # the EE offer stops offering
-    return Step(gate, (Record(status.value, actor, details),), tuple(effects))
+    return Step(gate, (Record(ended, actor),), tuple(effects))
 
 
 def _earned(gate: Gate) -> Effect:
@@ -363,24 +377,25 @@ def on_merged_in(gate: Gate, from_id: str, reference: str, page: PageState | Non
         return Step(gate)
     gate = gate.model_copy(update={"merged_in": (*gate.merged_in, MergedIn(
         escalation_id=from_id, reference=reference, page=page))})
-    details: dict[str, Any] = {"escalation_id": from_id, "reference": reference}
+    merged = events.MergedIn(escalation_id=from_id, reference=reference)
     effects: list[Effect] = []
     if page is not None:
-        details.update(page_url=page.url or page.incident_id, paged_at=page.at.isoformat())
+        merged = dataclasses.replace(merged, page_url=page.url or page.incident_id,
+                                     paged_at=page.at.isoformat())
         note = (f"{reference or from_id} (tier2gate {from_id}) was merged into this incident. "
                 f"Tier 2 was paged for it at {_human(page.at)}: {page.url or page.incident_id}.")
         if gate.retro_url:
             effects.append(Effect(EffectKind.RETRO_NOTE, f"merged-{from_id}", RetroNote(note=note)))
         elif gate.resolved_at is not None and gate.page is None:
             effects.append(Effect(EffectKind.RETRO, "retro"))
-    return Step(gate, (Record("merged_in", DAEMON, details, once_key=f"merged_in-{from_id}"),),
+    return Step(gate, (Record(merged, DAEMON, once_key=f"merged_in-{from_id}"),),
                 tuple(effects))
 
 
 def on_merge_target_unknown(gate: Gate, into: str) -> Step:
     """A paged incident was merged into one tier2gate does not know (or cannot tell): its page
     keeps its own retro, which says it was merged."""
-    return Step(gate, (Record("merge_target_unknown", DAEMON, {"merged_into": into}),),
+    return Step(gate, (Record(events.MergeTargetUnknown(merged_into=into), DAEMON),),
                 (_retro(gate),))
 
 
@@ -411,10 +426,9 @@ def on_approval_posted(gate: Gate, channel: str, ts: str, approvers: tuple[str, 
                              smoc_note=smoc_note, copies=copies,
                              smoc_resolved=smoc_resolved)
     team = team or gate.team
-    records = [Record("approval_requested", DAEMON, {
-        "to": list(approvers), "channel": channel, "ts": ts, "smoc_note": smoc_note,
-        "team": team,
-        **({"direct": True} if channel_refused else {})}, once_key="approval_requested")]
+    records = [Record(events.ApprovalRequested(
+        to=list(approvers), channel=channel, ts=ts, smoc_note=smoc_note, team=team,
+        direct=bool(channel_refused)), DAEMON, once_key="approval_requested")]
     updates: dict[str, Any] = {"approval": approval, "team": team}
     if channel_refused:
         reason = (f"The approval channel refused the bot ({channel_refused}): the request was "
@@ -422,7 +436,7 @@ def on_approval_posted(gate: Gate, channel: str, ts: str, approvers: tuple[str, 
                   f"fix {channel_setting}.")
         updates["problems"] = (*gate.without_problems(APPROVAL_CHANNEL),
                                Problem(effect=APPROVAL_CHANNEL, reason=reason, at=now))
-        records.append(Record("approval_channel_refused", DAEMON, {"error": channel_refused}))
+        records.append(Record(events.ApprovalChannelRefused(error=channel_refused), DAEMON))
     effects: tuple[Effect, ...] = tuple(
         Effect(EffectKind.APPROVAL_COPY, f"copy-{user}", ApprovalCopy(user=user))
         for user in missing)
@@ -442,7 +456,7 @@ def on_copy_posted(gate: Gate, user_id: str, channel: str, ts: str) -> Step:
     if gate.phase is not Phase.AWAITING_APPROVAL or gate.decided is not None:
         effects = (Effect(EffectKind.UPDATE_APPROVAL, f"copy-{user_id}"),)
     return Step(gate.model_copy(update={"approval": approval}),
-                (Record("approval_copy_posted", DAEMON, {"to": user_id, "channel": channel}),),
+                (Record(events.ApprovalCopyPosted(to=user_id, channel=channel), DAEMON),),
                 effects)
 
 
@@ -462,16 +476,16 @@ def on_click(gate: Gate, user_id: str, verdict: Verdict, now: datetime, *, allow
     """
     if earlier_round or gate.phase is not Phase.AWAITING_APPROVAL or gate.decided is not None:
         text = (message(_EARLIER_ROUND_TEXT) if earlier_round else _late_text(gate))
-        return Step(gate, (Record("decision_ignored", user_id, {
-            "verdict": verdict.value, "why": text.plain}),),
+        return Step(gate, (Record(events.DecisionIgnored(verdict=verdict.value, why=text.plain),
+                                  user_id),),
             (Effect(EffectKind.TELL_USER, f"late-{click_id}", TellUser(user=user_id, text=text)),))
     if not allowed:
         approvers = gate.approval.approvers if gate.approval else ()
         who = mentions(approvers[:3], " or ") or message("the Support Manager on Call")
         text = message("Only the Support Manager on Call or a backup approver (", who,
                        ") can decide this.")
-        return Step(gate, (Record("approval_refused", user_id, {
-            "verdict": verdict.value, "why": "not_an_approver"}),),
+        return Step(gate, (Record(events.ApprovalRefused(verdict=verdict.value,
+                                                         why="not_an_approver"), user_id),),
                     (Effect(EffectKind.TELL_USER, f"refused-{click_id}",
                             TellUser(user=user_id, text=text)),))
     self_approved = (verdict is Verdict.APPROVED and declared_by is not None
@@ -481,23 +495,22 @@ def on_click(gate: Gate, user_id: str, verdict: Verdict, now: datetime, *, allow
         who = mentions(others[:3], " or ") or message("a backup approver")
         text = message("You declared this escalation, and the policy requires someone else to "
                        "approve it (approval.forbid_self_approval): ask ", who, ".")
-        return Step(gate, (Record("approval_refused", user_id, {
-            "verdict": verdict.value, "why": "self_approval_forbidden"}),),
+        return Step(gate, (Record(events.ApprovalRefused(
+            verdict=verdict.value, why="self_approval_forbidden"), user_id),),
                     (Effect(EffectKind.TELL_USER, f"refused-{click_id}",
                             TellUser(user=user_id, text=text)),))
     decided = DecisionState(verdict=verdict, by=user_id, at=now, reason=reason,
                             pages=verdict is Verdict.APPROVED, self_approved=self_approved)
     # A person decided: a refused approval channel no longer keeps this escalation waiting.
     problems = gate.without_problems(EffectKind.REQUEST_APPROVAL, APPROVAL_CHANNEL, APPROVERS)
-    waited = {"waited_s": round((now - gate.approval.requested_at).total_seconds(), 3)} \
-        if gate.approval else {}
+    waited = round((now - gate.approval.requested_at).total_seconds(), 3) \
+        if gate.approval else None
     if verdict is Verdict.APPROVED:
-        records = [Record("approved", user_id,
-                          {**waited, **({"self_approved": True} if self_approved else {})},
-                          once_key="decision")]
+        records = [Record(events.Approved(waited_s=waited, self_approved=self_approved),
+                          user_id, once_key="decision")]
         if self_approved and declared_by is not None:
-            records.append(Record("self_approved", user_id, {
-                "declared_by": declared_by.model_dump(exclude_defaults=True)}))
+            records.append(Record(events.SelfApproved(
+                declared_by=declared_by.model_dump(exclude_defaults=True)), user_id))
         return Step(gate.model_copy(update={"phase": Phase.PAGING, "decided": decided,
                                             "problems": problems}),
                     tuple(records),
@@ -506,7 +519,8 @@ def on_click(gate: Gate, user_id: str, verdict: Verdict, now: datetime, *, allow
     updates = {"phase": Phase.DECLINED, "decided": decided, "rfh_due_at": rfh_due,
                "problems": problems}
     return Step(gate.model_copy(update=updates),
-                (Record("declined", user_id, {"reason": reason, **waited}, once_key="decision"),),
+                (Record(events.Declined(reason=reason, waited_s=waited), user_id,
+                        once_key="decision"),),
                 (Effect(EffectKind.UPDATE_APPROVAL, "decided"),
                  Effect(EffectKind.RFH_NOTICE, "notice"), Effect(EffectKind.RFH_ISSUE, "issue")))
 
@@ -519,8 +533,8 @@ def on_foreign_click(gate: Gate, user_id: str, verdict: Verdict, *, click_id: st
     of, another."""
     text = ("These buttons do not belong to this message, so nothing was decided. Decide on "
             "the escalation's own approval request.")
-    return Step(gate, (Record("click_mismatch", user_id, {
-        "verdict": verdict.value, "channel": channel, "ts": ts}),),
+    return Step(gate, (Record(events.ClickMismatch(
+        verdict=verdict.value, channel=channel, ts=ts), user_id),),
         (Effect(EffectKind.TELL_USER, f"mismatch-{click_id}",
                 TellUser(user=user_id, text=message(text), channel=channel)),))
 
@@ -547,7 +561,7 @@ def on_remind(gate: Gate, n: int, now: datetime) -> Step:
         text = ("An emergency is waiting for a decision, but its approval request could not "
                 "be posted yet; tier2gate keeps trying. Check the dashboard, and page Tier 2 "
                 "by hand if it cannot wait.")
-        return Step(gate, (Record("approval_reminded", DAEMON, {"n": n, "posted": False}),),
+        return Step(gate, (Record(events.ApprovalReminded(n=n, posted=False), DAEMON),),
                     (Effect(EffectKind.DIRECT_NOTE, f"remind-{n}",
                             DirectNote(text=message(text), to=Audience.APPROVERS)),
                      Effect(EffectKind.REMIND, str(n + 1), Remind(n=n + 1, since=now.timestamp()),
@@ -562,7 +576,7 @@ def on_remind(gate: Gate, n: int, now: datetime) -> Step:
                               Remind(n=n + 1, since=now.timestamp()),
                               now + timedelta(minutes=timings.remind_after_minutes)))
     return Step(gate.model_copy(update={"approval": approval}),
-                (Record("approval_reminded", DAEMON, {"n": n, "to": list(approval.approvers)}),),
+                (Record(events.ApprovalReminded(n=n, to=list(approval.approvers)), DAEMON),),
                 tuple(effects))
 
 
@@ -573,24 +587,25 @@ def on_timeout(gate: Gate, now: datetime) -> Step:
         return Step(gate)
     timings = timing(gate)
     fallback = timings.on_timeout
-    details = {"after_minutes": timings.timeout_minutes, "fallback": fallback.value}
+    timed_out = events.ApprovalTimedOut(after_minutes=timings.timeout_minutes,
+                                        fallback=fallback.value)
     if fallback is OnTimeout.PAGE:
         decided = DecisionState(verdict=Verdict.TIMED_OUT, by="", at=now, pages=True)
         return Step(gate.model_copy(update={
                         "phase": Phase.PAGING, "decided": decided,
                         "problems": gate.without_problems(
                             EffectKind.REQUEST_APPROVAL, APPROVAL_CHANNEL, APPROVERS)}),
-                    (Record("approval_timed_out", DAEMON, details, once_key="decision"),),
+                    (Record(timed_out, DAEMON, once_key="decision"),),
                     (Effect(EffectKind.UPDATE_APPROVAL, "decided"),
                      Effect(EffectKind.PAGE, "page")))
     if gate.approval is None:
         # Holding with no message to hold on: the reminders (direct) go on by themselves.
-        return Step(gate, (Record("approval_timed_out", DAEMON, details, once_key="timeout"),))
+        return Step(gate, (Record(timed_out, DAEMON, once_key="timeout"),))
     approval = gate.approval.model_copy(update={"holding": True})
     n = approval.reminders + 1
     text = "No decision yet: the policy holds (no page). Reminders continue until someone decides."
     return Step(gate.model_copy(update={"approval": approval}),
-                (Record("approval_timed_out", DAEMON, details, once_key="timeout"),),
+                (Record(timed_out, DAEMON, once_key="timeout"),),
                 (Effect(EffectKind.THREAD_NOTE, "holding", ThreadNote(text=message(text))),
                  Effect(EffectKind.REMIND, str(n), Remind(n=n, since=now.timestamp()),
                         now + timedelta(minutes=timings.remind_after_minutes))))
@@ -609,10 +624,10 @@ def on_timer_early(gate: Gate, payload: Remind | Timeout, *, measured_s: float,
         kind, label = EffectKind.REMIND, f"remind-{payload.n}"
     else:
         kind, label = EffectKind.TIMEOUT, "timeout"
-    return Step(gate, (Record("timer_deferred", DAEMON, {
-        "timer": label, "reason": reason, "needed_s": round(needed_s, 3),
-        "measured_s": round(measured_s, 3), "wall_clock_s": round(wall_s, 3),
-        "due": due.isoformat()}),),
+    return Step(gate, (Record(events.TimerDeferred(
+        timer=label, reason=reason, needed_s=round(needed_s, 3),
+        measured_s=round(measured_s, 3), wall_clock_s=round(wall_s, 3),
+        due=due.isoformat()), DAEMON),),
         (Effect(kind, f"{label}-at-{int(due.timestamp())}", payload, due),))
 
 
@@ -632,11 +647,13 @@ def on_policy_changed(gate: Gate, decision: Decision, now: datetime, *, rfh_due:
     step = _classify(gate, decision, rfh_due, now)
     judged = step.gate.decision or decision
     timings = judged.approval
-    record = Record("policy_changed", POLICY, {
-        "from": before, "to": decision.policy, "previous": previous,
-        "outcome": judged.outcome.value, "rule": judged.rule, "reason": judged.reason,
-        **({"on_timeout": timings.on_timeout.value, "timeout_minutes": timings.timeout_minutes}
-           if timings is not None and judged.outcome is Outcome.EMERGENCY else {})})
+    timed = timings is not None and judged.outcome is Outcome.EMERGENCY
+    record = Record(events.PolicyChanged(
+        from_policy=before, to=decision.policy, previous=previous,
+        outcome=judged.outcome.value, rule=judged.rule, reason=judged.reason,
+        on_timeout=timings.on_timeout.value if timings is not None and timed else None,
+        timeout_minutes=timings.timeout_minutes if timings is not None and timed else None),
+        POLICY)
     return Step(step.gate, (record, *step.records), step.effects)
 
 
@@ -650,7 +667,7 @@ def on_paged(gate: Gate, incident_id: str, url: str, now: datetime, *, shadow: b
     there and earns the retro, and the new round still waits for its own decision.
     """
     page = PageState(incident_id=incident_id, url=url, at=now, shadow=shadow)
-    event = "would_have_paged" if shadow else "paged"
+    sent = events.WouldHavePaged if shadow else events.Paged
     if page_round is not None and page_round != gate.round:
         earlier = tuple(r.model_copy(update={"page": page})
                         if r.round == page_round and r.page is None else r
@@ -660,8 +677,8 @@ def on_paged(gate: Gate, incident_id: str, url: str, now: datetime, *, shadow: b
         # No once key: "paged" is the current round's; the earlier round's page is guarded by
         # its own slot in `earlier` (set once, under the row's version check).
         return Step(gate.model_copy(update={"earlier": earlier}),
-                    (Record(event, DAEMON, {"incident_id": incident_id, "url": url,
-                                            "round": page_round}),),
+                    (Record(sent(incident_id=incident_id, url=url, round=page_round),
+                            DAEMON),),
                     (Effect(EffectKind.RETRO, f"retro-round-{page_round}", Retro(
                         note=f"Tier 2 was paged at {_human(now)} for round {page_round}: "
                              f"{url or incident_id}."), round=page_round),))
@@ -677,7 +694,7 @@ def on_paged(gate: Gate, incident_id: str, url: str, now: datetime, *, shadow: b
     gate = gate.model_copy(update={"phase": phase, "page": page, "problems": problems})
     if closed:
         effects.append(_earned(gate))
-    return Step(gate, (Record(event, DAEMON, {"incident_id": incident_id, "url": url},
+    return Step(gate, (Record(sent(incident_id=incident_id, url=url), DAEMON,
                               once_key="paged"),),
                 tuple(effects))
 
@@ -690,8 +707,8 @@ def vendor_event_key(event_id: str) -> str:
 def on_page_event(gate: Gate, kind: str, who: str, now: datetime, event_id: str, *,
                   source: Source, page_round: int | None = None,
                   responders: tuple[dict[str, str], ...] = (), incident_id: str = "") -> Step:
-    """What happened to the Tier 2 page (assigned, acknowledged, escalated, reassigned,
-    resolved).
+    """What happened to the Tier 2 page (`kind`: a word of `events.PAGE_NEWS`, such as
+    assigned, acknowledged, escalated, reassigned, resolved; KeyError for another).
 
     The entry is unique per vendor event id: PagerDuty delivers at least once, and one event
     delivered twice is still one thing that happened. `page_round` is the round whose page the
@@ -701,18 +718,15 @@ def on_page_event(gate: Gate, kind: str, who: str, now: datetime, event_id: str,
     (the page's own trigger) is only recorded, the thread heard of the page already.
     `incident_id`, PagerDuty's id of the page's incident, is kept too: notes and status
     updates on it name only that id (an Events API trigger never learns it otherwise)."""
-    event = "acknowledged" if kind == "acknowledged" else f"page_{kind}"
-    extra: dict[str, Any] = {"responders": list(responders)} if responders else {}
-    if incident_id:
-        extra["incident_id"] = incident_id
+    news = events.PAGE_NEWS[kind](event_id=event_id, responders=list(responders),
+                                  incident_id=incident_id)
     if page_round is not None and page_round != gate.round:
-        return Step(gate, (Record(event, who or "pagerduty",
-                                  {"event_id": event_id, "round": page_round, **extra},
+        return Step(gate, (Record(dataclasses.replace(news, round=page_round), who or "pagerduty",
                                   once_key=vendor_event_key(event_id)),))
     if gate.page is None and kind != "assigned":
         return Step(gate)
     if kind == "assigned":
-        return Step(gate, (Record(event, who or "pagerduty", {"event_id": event_id, **extra},
+        return Step(gate, (Record(news, who or "pagerduty",
                                   once_key=vendor_event_key(event_id)),))
     updates: dict[str, Any] = {}
     if kind == "acknowledged" and gate.acknowledged_at is None:
@@ -721,8 +735,7 @@ def on_page_event(gate: Gate, kind: str, who: str, now: datetime, event_id: str,
             updates["phase"] = Phase.ACKNOWLEDGED
     by = f" by {who}" if who else ""
     step = Step(gate.model_copy(update=updates),
-                (Record(event, who or "pagerduty", {"event_id": event_id, **extra},
-                        once_key=vendor_event_key(event_id)),),
+                (Record(news, who or "pagerduty", once_key=vendor_event_key(event_id)),),
                 (Effect(EffectKind.THREAD_NOTE, f"page-{event_id}", ThreadNote(
                     text=message(f"Tier 2 page {kind.replace('_', ' ')}{by}."))),))
     if kind == "resolved" and source is Source.CHAT and step.gate.resolved_at is None:
@@ -734,13 +747,13 @@ def on_page_event(gate: Gate, kind: str, who: str, now: datetime, event_id: str,
 def on_retro_opened(gate: Gate, url: str, *, shadow: bool, page_round: int = 1) -> Step:
     """The retro issue exists; its body tells the timeline up to now, so it covers the page of
     `page_round` (the round whose retro job opened it) and of every round before it."""
-    event = "would_have_opened_retro" if shadow else "retro_opened"
+    opened = events.WouldHaveOpenedRetro if shadow else events.RetroOpened
     text = ("SHADOW mode: a retro issue would have been opened now." if shadow
             else f"Retro issue: {url}")
     return Step(gate.model_copy(update={"retro_url": url,
                                         "retro_round": max(gate.retro_round, page_round),
                                         "problems": gate.without_problems(EffectKind.RETRO)}),
-                (Record(event, DAEMON, {"url": url}, once_key="retro"),),
+                (Record(opened(url=url), DAEMON, once_key="retro"),),
                 (Effect(EffectKind.THREAD_NOTE, "retro", ThreadNote(text=message(text))),))
 
 
@@ -749,20 +762,19 @@ def on_retro_noted(gate: Gate, page_round: int, note: str, *, shadow: bool) -> S
     instead of a second issue (one per round, by the once key)."""
     if gate.retro_round >= page_round:
         return Step(gate)
-    event = "would_have_noted_retro" if shadow else "retro_noted"
+    noted = events.WouldHaveNotedRetro if shadow else events.RetroNoted
     text = ("SHADOW mode: the retro issue would have been told of this round." if shadow
             else f"Retro issue updated: {gate.retro_url}")
     return Step(gate.model_copy(update={"retro_round": page_round,
                                         "problems": gate.without_problems(EffectKind.RETRO)}),
-                (Record(event, DAEMON, {"url": gate.retro_url, "round": page_round,
-                                        "note": note}, once_key="retro_noted"),),
+                (Record(noted(url=gate.retro_url, round=page_round, note=note), DAEMON,
+                        once_key="retro_noted"),),
                 (Effect(EffectKind.THREAD_NOTE, "retro", ThreadNote(text=message(text))),))
 
 
-def on_noted(gate: Gate, event: str, details: dict[str, Any], once_key: str | None = None
-             ) -> Step:
+def on_noted(gate: Gate, fact: Fact, once_key: str | None = None) -> Step:
     """Something happened that changes no state but belongs in the audit trail."""
-    return Step(gate, (Record(event, DAEMON, details, once_key),))
+    return Step(gate, (Record(fact, DAEMON, once_key),))
 
 
 _HOW_TO_ACT: dict[str, tuple[str, str]] = {
@@ -826,8 +838,8 @@ def on_effect_failed(gate: Gate, effect: str, reason: str, now: datetime, *, fin
         text += message("\nThe update was: ", lost_text)
     if runbook_url:
         text += f"\nRunbook: {runbook_url}"
-    records = (Record("needs_attention", DAEMON,
-                      {"effect": effect, "reason": reason, "final": final}),)
+    records = (Record(events.NeedsAttention(effect=effect, reason=reason, final=final),
+                      DAEMON),)
     name = f"failed-{effect}" if final else f"failing-{effect}"
     effects: list[Effect] = []
     if effect == EffectKind.DIRECT_NOTE:
@@ -854,7 +866,7 @@ def on_effect_recovered(gate: Gate, effect: str, now: datetime) -> Step:
     gate = gate.model_copy(update={"problems": gate.without_problems(effect)})
     effects = (Effect(EffectKind.UPDATE_APPROVAL, f"recovered-{effect}-{int(now.timestamp())}"),
                ) if gate.approval is not None else ()
-    return Step(gate, (Record("attention_cleared", DAEMON, {"effect": effect}),), effects)
+    return Step(gate, (Record(events.AttentionCleared(effect=effect), DAEMON),), effects)
 
 
 def on_decline_form_failed(gate: Gate, user_id: str, reason: str, click_id: str) -> Step:
@@ -862,7 +874,7 @@ def on_decline_form_failed(gate: Gate, user_id: str, reason: str, click_id: str)
     decided; the clicker is told to press again, and the attempt is on the record."""
     text = message("The decline form could not be opened in time (the chat allows 3 "
                    "seconds). Press Decline again.")
-    return Step(gate, (Record("decline_form_failed", user_id, {"error": reason}),),
+    return Step(gate, (Record(events.DeclineFormFailed(error=reason), user_id),),
                 (Effect(EffectKind.TELL_USER, f"form-{click_id}",
                         TellUser(user=user_id, text=text)),))
 
@@ -892,9 +904,8 @@ def on_nobody_can_approve(gate: Gate, why: str, subject: str, now: datetime) -> 
             f"(on_timeout: {timings.on_timeout.value}). {NOBODY_CAN_APPROVE.partition('. ')[2]}")
     return Step(gate.model_copy(update={
                     "problems": (*gate.without_problems(APPROVERS), problem)}),
-                (Record("needs_attention", DAEMON, {"effect": APPROVERS,
-                                                    "reason": NOBODY_CAN_APPROVE,
-                                                    "final": True}),),
+                (Record(events.NeedsAttention(effect=APPROVERS, reason=NOBODY_CAN_APPROVE,
+                                              final=True), DAEMON),),
                 (Effect(EffectKind.UPDATE_APPROVAL, "nobody-can-approve"),
                  Effect(EffectKind.DIRECT_NOTE, "nobody-can-approve",
                         DirectNote(text=message(text), to=Audience.CHANNEL))))

@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from daemon.domain import events
+from daemon.domain.events import EventKind, details_of
 from daemon.domain.models import Escalation, Source
 from daemon.domain.transitions import Record
 from daemon.integrations.base import Desk
@@ -28,9 +30,10 @@ from daemon.workers.retry import Permanent
 
 DESK_NOTE = "desk_note"
 NOTED = frozenset({
-    "classified", "approval_requested", "approved", "declined", "approval_timed_out",
-    "paged", "would_have_paged", "acknowledged", "resolved", "retro_opened",
-    "would_have_opened_retro",
+    EventKind.CLASSIFIED, EventKind.APPROVAL_REQUESTED, EventKind.APPROVED, EventKind.DECLINED,
+    EventKind.APPROVAL_TIMED_OUT, EventKind.PAGED, EventKind.WOULD_HAVE_PAGED,
+    EventKind.ACKNOWLEDGED, EventKind.RESOLVED, EventKind.RETRO_OPENED,
+    EventKind.WOULD_HAVE_OPENED_RETRO,
 })
 """Timeline entries the ticket hears of: what happened, who decided and when."""
 
@@ -48,9 +51,9 @@ def note_jobs(escalation_id: str, escalation: Escalation, records: Sequence[Reco
     for record in records:
         if record.event not in NOTED:
             continue
-        step = record.event
-        if step == "classified":
-            step = f"classified-{record.details.get('outcome', '')}"
+        step = record.event.value
+        if isinstance(record.fact, events.Classified):
+            step = f"{step}-{record.fact.outcome}"
         step = name(step)
         jobs.append(NewJob(DESK_NOTE, f"{DESK_NOTE}:{escalation_id}:{step}", {
             "source": escalation.source.value, "ticket": escalation.external_id,
@@ -85,14 +88,13 @@ class DeskNotes:
 
 def note_text(payload: dict[str, Any], literal: Literal, *, wiki: bool) -> str:
     """The note for one step, in words an agent reads on the ticket."""
-    details: dict[str, Any] = payload.get("details") or {}
+    fact = details_of(EventKind(payload["event"]), payload.get("details") or {})
     when = datetime.fromtimestamp(float(payload["at"]), tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
     actor = str(payload.get("actor", ""))
     who = literal(_person(actor))
-    event = str(payload["event"])
 
-    def value(key: str) -> str:
-        return literal(str(details.get(key, "")))
+    def said(value: object) -> str:
+        return literal(str(value))
 
     def link(url: str, label: str) -> str:
         safe = safe_url(url)
@@ -100,42 +102,42 @@ def note_text(payload: dict[str, Any], literal: Literal, *, wiki: bool) -> str:
             return literal(url)
         return f"[{label}|{safe.replace('|', '%7C').replace(']', '%5D')}]" if wiki else safe
 
-    if event == "classified":
-        outcome = details.get("outcome")
-        if outcome == "emergency":
-            criteria = ", ".join(str(c).replace("_", " ") for c in details.get("criteria", []))
+    match fact:
+        case events.Classified(outcome="emergency", criteria=criteria):
+            held = ", ".join(str(c).replace("_", " ") for c in criteria or ())
             text = ("Meets the emergency criteria"
-                    + (f" ({literal(criteria)})" if criteria else "")
+                    + (f" ({literal(held)})" if held else "")
                     + ": the Support Manager on Call is asked to approve paging Tier 2.")
-        elif outcome == "rfh":
-            text = (f"Not an emergency under the policy ({value('reason')}): deferred to "
-                    f"business hours as a request for help, due {value('due')}.")
-        else:
-            text = f"No action under the policy: {value('reason')}."
-    elif event == "approval_requested":
-        text = "Approval to page Tier 2 requested from the Support Manager on Call."
-    elif event == "approved":
-        text = f"Approved by {who}: paging Tier 2."
-    elif event == "declined":
-        reason = value("reason") or "no reason given"
-        text = (f"Declined by {who}. Reason: {reason}. Handled as a request for help, due "
-                "next business hours.")
-    elif event == "approval_timed_out":
-        text = (f"No decision within {value('after_minutes')} minutes: the policy's fallback "
-                f"is to {value('fallback')}.")
-    elif event in ("paged", "would_have_paged"):
-        where = str(details.get("url") or "")
-        target = link(where, "PagerDuty incident") if where else value("incident_id")
-        text = ("SHADOW mode: Tier 2 would have been paged (nobody was)." if
-                event == "would_have_paged" else f"Tier 2 paged: {target}.")
-    elif event == "acknowledged":
-        text = f"Tier 2 acknowledged the page ({who})."
-    elif event == "resolved":
-        text = "The escalation is resolved."
-    else:  # retro_opened, would_have_opened_retro
-        text = ("SHADOW mode: a retro issue would have been opened." if
-                event == "would_have_opened_retro" else
-                f"Retro issue opened: {link(str(details.get('url', '')), 'retro issue')}.")
+        case events.Classified(outcome="rfh", reason=reason, due=due):
+            text = (f"Not an emergency under the policy ({said(reason)}): deferred to "
+                    f"business hours as a request for help, due {said(due)}.")
+        case events.Classified(reason=reason):
+            text = f"No action under the policy: {said(reason)}."
+        case events.ApprovalRequested():
+            text = "Approval to page Tier 2 requested from the Support Manager on Call."
+        case events.Approved():
+            text = f"Approved by {who}: paging Tier 2."
+        case events.Declined(reason=reason):
+            text = (f"Declined by {who}. Reason: {said(reason) or 'no reason given'}. Handled "
+                    "as a request for help, due next business hours.")
+        case events.ApprovalTimedOut(after_minutes=after, fallback=fallback):
+            text = (f"No decision within {said(after)} minutes: the policy's fallback "
+                    f"is to {said(fallback)}.")
+        case events.WouldHavePaged():
+            text = "SHADOW mode: Tier 2 would have been paged (nobody was)."
+        case events.Paged(url=url, incident_id=incident_id):
+            target = link(str(url), "PagerDuty incident") if url else said(incident_id)
+            text = f"Tier 2 paged: {target}."
+        case events.Acknowledged():
+            text = f"Tier 2 acknowledged the page ({who})."
+        case events.Resolved():
+            text = "The escalation is resolved."
+        case events.WouldHaveOpenedRetro():
+            text = "SHADOW mode: a retro issue would have been opened."
+        case events.RetroOpened(url=url):
+            text = f"Retro issue opened: {link(str(url), 'retro issue')}."
+        case _:  # not in `NOTED`: no job asks for it
+            text = f"{fact.kind.value.replace('_', ' ')}."
     return f"tier2gate ({when}): {text}"
 
 

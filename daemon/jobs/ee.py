@@ -25,6 +25,7 @@ from daemon.domain.ee import (
     on_ee_wait_over,
 )
 from daemon.domain.effects import EEOffer, EEQuiet
+from daemon.domain.events import EEHandedOver, EventKind
 from daemon.domain.gate import EEOutcome, Phase
 from daemon.domain.transitions import Step
 from daemon.integrations.base import EEOffers, EEOfferView, MessageRef
@@ -44,7 +45,8 @@ from daemon.workers.retry import Permanent
 
 ROTATION_CHECK = "ee_rotation"
 HANDOFF = "ee_handoff"
-_QUIET_EVENTS = ("ee_reminded",)  # a reminder is not news: it does not reset the quiet clock
+# A reminder is not news: it does not reset the quiet clock.
+_QUIET_EVENTS = (EventKind.EE_REMINDED,)
 # The handoff is one Slack message (at most 40,000 characters of text): each listed escalation
 # gets a bounded line, and what does not fit is counted and left to the EE page (`/ee`).
 _HANDOFF_TITLE_MAX_CHARS = 150
@@ -287,9 +289,9 @@ class EEJobs:
         log.info("ee.handed_over", rotation=rotation.id, escalations=len(owned))
         at = self.deps.clock.now()
         return Changes(events=tuple(
-            NewEvent(current.row.id, "ee_handed_over", "tier2gate",
-                     at, {"rotation": rotation.id, "owner": owner,
-                          "to": list(rotation.user_ids)}, f"ee_handed_over:{rotation.id}")
+            NewEvent.of(current.row.id, EEHandedOver(rotation=rotation.id, owner=owner,
+                                                    to=list(rotation.user_ids)),
+                        "tier2gate", at, f"{EventKind.EE_HANDED_OVER.value}:{rotation.id}")
             for owner, current in owned))
 
 

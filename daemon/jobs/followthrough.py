@@ -30,34 +30,36 @@ import math
 from typing import Any
 
 from daemon.domain.effects import EffectKind, ThreadNote, payload_json
+from daemon.domain.events import (
+    Acknowledged,
+    EventKind,
+    RetroClosed,
+    RetroReminded,
+    UpdateOverdue,
+    UpdateResumed,
+)
 from daemon.domain.gate import Phase
 from daemon.domain.messages import Link, Message, mention, message
 from daemon.domain.retro_sections import missing_sections
 from daemon.domain.transitions import DAEMON
 from daemon.integrations.base import MessageRef
 from daemon.jobs.deps import Deps
-from daemon.jobs.intake import INCIDENT_UPDATE
 from daemon.jobs.issues import retro_marker
 from daemon.logging import get_logger
 from daemon.settings import FollowthroughSettings
 from daemon.store import Changes, Job, NewEvent, NewJob, TimelineEntry
-from daemon.store.followthrough import (
-    RESUMED_PREFIX,
-    RETRO_CLOSED,
-    RETRO_COMPLETED_KEY,
-    UPDATE_OVERDUE,
-    UPDATE_RESUMED,
-)
+from daemon.store.followthrough import RESUMED_PREFIX, RETRO_COMPLETED_KEY
 from daemon.store.mapping import Loaded
 from daemon.workers.retry import Permanent, Retry
 
 RETRO_POLL = "retro_poll"
 CADENCE = "update_cadence"
-RETRO_REMINDED = "retro_reminded"
 ACTIVE = (Phase.PAGING, Phase.PAGED, Phase.ACKNOWLEDGED)
-ENGAGED_EVENTS = ("approved", "paged", "would_have_paged")
-UPDATE_EVENTS = frozenset({"updated", "acknowledged", "page_escalated", "page_reassigned",
-                           "page_resolved", "page_delegated", "reopened", INCIDENT_UPDATE})
+ENGAGED_EVENTS = (EventKind.APPROVED, EventKind.PAGED, EventKind.WOULD_HAVE_PAGED)
+UPDATE_EVENTS = frozenset({EventKind.UPDATED, EventKind.ACKNOWLEDGED, EventKind.PAGE_ESCALATED,
+                           EventKind.PAGE_REASSIGNED, EventKind.PAGE_RESOLVED,
+                           EventKind.PAGE_DELEGATED, EventKind.REOPENED,
+                           EventKind.INCIDENT_UPDATE})
 """Timeline entries that are news from the incident's people or vendors (not tier2gate's)."""
 NEXT_BATCH_S = 60.0  # a full batch of the retro poll is followed by the next one this soon
 
@@ -140,14 +142,14 @@ class Followthrough:
                 # (a second `retro_closed`, once); reopened in the tracker, it is not
                 # reminded of (it was closed once).
                 if state.closed and not missing:
-                    events.append(NewEvent(escalation_id, RETRO_CLOSED, "tracker", now_s, {
-                        "url": state.ref.url, "complete": True, "missing": [],
-                        "completed_after_close": True}, RETRO_COMPLETED_KEY))
+                    events.append(NewEvent.of(escalation_id, RetroClosed(
+                        url=state.ref.url, complete=True, completed_after_close=True),
+                        "tracker", now_s, RETRO_COMPLETED_KEY))
                 continue
             if state.closed:
-                events.append(NewEvent(escalation_id, RETRO_CLOSED, "tracker", now_s, {
-                    "url": state.ref.url, "complete": not missing, "missing": list(missing)},
-                    RETRO_CLOSED))
+                events.append(NewEvent.of(escalation_id, RetroClosed(
+                    url=state.ref.url, complete=not missing, missing=list(missing)),
+                    "tracker", now_s, EventKind.RETRO_CLOSED.value))
                 continue
             period = math.floor((now_s - opened_at) / overdue_s)
             if period >= 1:
@@ -164,9 +166,9 @@ class Followthrough:
     async def _reminder(self, escalation_id: str, period: int, open_s: float, url: str,
                         assignee: str, body: str) -> tuple[NewEvent, NewJob] | None:
         """The reminder of `period` for an overdue retro, unless it was given already."""
-        once = f"{RETRO_REMINDED}:{period}"
+        once = f"{EventKind.RETRO_REMINDED.value}:{period}"
         entries = await self.deps.store.timeline(escalation_id)
-        if any(e.event == RETRO_REMINDED and e.details.get("period") == period
+        if any(isinstance(fact := e.fact, RetroReminded) and fact.period == period
                for e in entries):
             return None
         missing = missing_sections(body)
@@ -178,9 +180,9 @@ class Followthrough:
         text = message(":memo: The retro ", Link(url=url, label="issue"), " has been open for "
                        f"{_days(open_s)}. {who}: please finish it.{still}")
         now_s = self.deps.clock.now()
-        event = NewEvent(escalation_id, RETRO_REMINDED, DAEMON, now_s,
-                         {"period": period, "url": url, "assignee": assignee,
-                          "missing": list(missing)}, once)
+        event = NewEvent.of(escalation_id, RetroReminded(
+            period=period, url=url, assignee=assignee, missing=list(missing)), DAEMON, now_s,
+            once)
         note = NewJob(EffectKind.THREAD_NOTE,
                       f"{EffectKind.THREAD_NOTE}:{escalation_id}:retro-reminder-{period}",
                       payload_json(ThreadNote(text=text)), 0.0, escalation_id)
@@ -214,12 +216,13 @@ class Followthrough:
     async def _check(self, current: Loaded, entries: list[TimelineEntry], now_s: float
                      ) -> tuple[list[NewEvent], list[NewJob]]:
         gate, escalation_id = current.gate, current.row.id
-        keys = {e.details.get("once_key") for e in entries if e.event == UPDATE_RESUMED}
-        quiet = [e for e in entries if e.event == UPDATE_OVERDUE
-                 and e.details.get("once_key") not in keys]
+        keys = {fact.once_key for e in entries if isinstance(fact := e.fact, UpdateResumed)}
+        quiet = [fact for e in entries
+                 if isinstance(fact := e.fact, UpdateOverdue) and fact.once_key not in keys]
         spell = quiet[-1] if quiet else None
         active = gate.phase in ACTIVE and gate.resolved_at is None
-        round_start = max((e.at for e in entries if e.event == "reopened"), default=0.0)
+        round_start = max((e.at for e in entries if e.event is EventKind.REOPENED),
+                          default=0.0)
         engaged = [e.at for e in entries if e.event in ENGAGED_EVENTS and e.at >= round_start]
         events: list[NewEvent] = []
         if not active or not engaged:
@@ -232,7 +235,7 @@ class Followthrough:
         replied, unseen = await self._thread_activity(current, latest)
         latest = max(latest, replied or latest)
         if spell is not None:
-            if latest <= float(spell.details["last_update_at"]):
+            if latest <= float(spell.last_update_at):
                 return events, []  # still quiet: it was nudged once, that is enough
             events.append(self._resumed(escalation_id, spell, latest, now_s, "update"))
         # The incident's severity now (raised or lowered since the page), else the decision's.
@@ -247,13 +250,13 @@ class Followthrough:
         quiet_s = self.deps.clock_watch.elapsed_since(latest)
         if minutes is None or quiet_s < minutes * 60 * (2 if unseen else 1):
             return events, []
-        once = f"{UPDATE_OVERDUE}:{latest:.3f}"
+        once = f"{EventKind.UPDATE_OVERDUE.value}:{latest:.3f}"
         if any(e.details.get("once_key") == once for e in entries):
             return events, []
         due_s = latest + minutes * 60
-        events.append(NewEvent(escalation_id, UPDATE_OVERDUE, DAEMON, now_s, {
-            "once_key": once, "last_update_at": latest, "due_at": due_s,
-            "cadence_minutes": minutes, "severity": severity}, once))
+        events.append(NewEvent.of(escalation_id, UpdateOverdue(
+            once_key=once, last_update_at=latest, due_at=due_s, cadence_minutes=minutes,
+            severity=severity), DAEMON, now_s, once))
         quiet_min = round(quiet_s / 60)
         text = message(f":speech_balloon: No update on this {severity or ''} emergency "
                        f"for {quiet_min} min (the cadence is every {minutes:g} min). ",
@@ -265,13 +268,13 @@ class Followthrough:
         return events, [note]
 
     @staticmethod
-    def _resumed(escalation_id: str, spell: TimelineEntry, until_s: float, now_s: float,
+    def _resumed(escalation_id: str, spell: UpdateOverdue, until_s: float, now_s: float,
                  why: str) -> NewEvent:
-        once = RESUMED_PREFIX + str(spell.details["once_key"])
-        overdue_s = max(0.0, until_s - float(spell.details["due_at"]))
-        return NewEvent(escalation_id, UPDATE_RESUMED, DAEMON, now_s, {
-            "once_key": spell.details["once_key"], "overdue_s": round(overdue_s, 3),
-            "why": why}, once)
+        once = RESUMED_PREFIX + spell.once_key
+        overdue_s = max(0.0, until_s - float(spell.due_at))
+        return NewEvent.of(escalation_id, UpdateResumed(
+            once_key=spell.once_key, overdue_s=round(overdue_s, 3), why=why),
+            DAEMON, now_s, once)
 
     async def _thread_activity(self, current: Loaded, since_s: float
                                ) -> tuple[float | None, bool]:
@@ -309,11 +312,12 @@ class Followthrough:
         """A Slack mention of the engineer who acknowledged the page: their PagerDuty profile's
         email looked up in Slack (`users.lookupByEmail`). None when either side does not know
         them or cannot answer now: the nudge then names them in words and still goes out."""
-        acks = [e for e in entries if e.event == "acknowledged" and e.details.get("responders")]
+        acks = [fact for e in entries
+                if isinstance(fact := e.fact, Acknowledged) and fact.responders]
         identity = self.deps.identity
         if not acks or self.deps.pager is None or identity is None:
             return None
-        responder = acks[-1].details["responders"][0]
+        responder = acks[-1].responders[0]
         try:
             email = await self.deps.pager.user_email(str(responder.get("id", "")))
             user_id = await identity.user_id_for_email(email) if email else None

@@ -11,6 +11,13 @@ import dataclasses
 from datetime import datetime
 
 from daemon.clock import to_datetime
+from daemon.domain.events import (
+    Fact,
+    IncidentFetchFailed,
+    IncidentUnreadable,
+    IncidentUpdate,
+    SourceDelegated,
+)
 from daemon.domain.gate import Gate
 from daemon.domain.models import Criterion, Escalation, Source, Status, person
 from daemon.domain.policy import evaluate
@@ -45,7 +52,6 @@ ANNOTATED_EVENT = "incident.annotated"  # a note was added
 PAGERDUTY_UPDATES = frozenset({ANNOTATED_EVENT, "incident.status_update_published"})
 """V3 event types that are people's updates on an incident: a note, a status update
 (https://developer.pagerduty.com/docs/webhooks-overview#event-types)."""
-INCIDENT_UPDATE = "incident_update"
 _ROUND_MARK = ".round"
 FETCH_ATTEMPTS = 3
 """Tries of the optional incident.io re-fetch while it fails temporarily (5xx, 429, timeouts)
@@ -145,9 +151,8 @@ class Intake:
         if event.escalation is None:
             return await self._unreadable(delivery, event.incident_id, failure)
         log.warning("intake.fetch_failed", incident_id=event.incident_id, error=failure)
-        return await self._apply(event.escalation, delivery, note=(
-            "incident_fetch_failed",
-            {"reason": failure, "used": "the incident as the webhook described it"}))
+        return await self._apply(event.escalation, delivery, note=IncidentFetchFailed(
+            reason=failure, used="the incident as the webhook described it"))
 
     async def desk(self, job: Job) -> Changes:
         """A stored support desk delivery (Zendesk, JSM): the ticket's facts, applied like an
@@ -195,8 +200,9 @@ class Intake:
         row = await self.deps.store.find_escalation(Source.INCIDENT_IO, incident_id)
         events: tuple[NewEvent, ...] = ()
         if row is not None:
-            events = (NewEvent(row.id, "incident_unreadable", DAEMON, self.deps.clock.now(),
-                               {"incident_id": incident_id, "reason": reason}),)
+            events = (NewEvent.of(row.id, IncidentUnreadable(incident_id=incident_id,
+                                                             reason=reason),
+                                  DAEMON, self.deps.clock.now()),)
         jobs: tuple[NewJob, ...] = ()
         channel = self.deps.settings.slack.approval_channel
         if self.deps.chat is not None and channel:
@@ -244,10 +250,10 @@ class Intake:
         # delegated to another service (the Tier 2 service included) or reassigned still ends,
         # reopens and earns its retro like before the move.
         if await self.deps.store.find_escalation(Source.PAGERDUTY, incident.id) is not None:
-            note = None
+            note: Fact | None = None
             if event.event_type == DELEGATED_EVENT:
-                note = ("source_delegated", {"service_id": incident.service_id,
-                                             "event_id": event.event_id})
+                note = SourceDelegated(service_id=incident.service_id,
+                                       event_id=event.event_id)
             return await self._apply(event.escalation, delivery, keep_fields=True, note=note)
         if settings.tier2_service_id and incident.service_id == settings.tier2_service_id:
             return await self._page_event(delivery, event)
@@ -270,8 +276,9 @@ class Intake:
             return _done(delivery, DeliveryState.IGNORED,
                          "an update on an incident that is not an escalation")
         kind = "note" if event_type == ANNOTATED_EVENT else "status_update"
-        entry = NewEvent(row.id, INCIDENT_UPDATE, agent or "pagerduty", self.deps.clock.now(),
-                         {"kind": kind, "event_id": event_id}, vendor_event_key(event_id))
+        entry = NewEvent.of(row.id, IncidentUpdate(update=kind, event_id=event_id),
+                            agent or "pagerduty", self.deps.clock.now(),
+                            vendor_event_key(event_id))
         return Changes(events=(entry,), delivery_done=(delivery.id, DeliveryState.PROCESSED,
                                                        f"incident {kind}"))
 
@@ -316,8 +323,8 @@ class Intake:
 
     async def _apply(self, escalation: Escalation, delivery: Delivery | None, *,
                      keep_fields: bool = False,
-                     note: tuple[str, dict[str, str]] | None = None) -> Changes:
-        """Merge and decide; `note` is a timeline entry (event, details) to add to the
+                     note: Fact | None = None) -> Changes:
+        """Merge and decide; `note` is a fact for the timeline of the
         escalation, e.g. why its facts came from the webhook rather than the API."""
         store = self.deps.store
         previous = await store.load_by_source(escalation.source, escalation.external_id)
@@ -342,7 +349,7 @@ class Intake:
         return self._decide(escalation, previous, now, delivery, note)
 
     def _decide(self, escalation: Escalation, previous: Loaded | None, now: datetime,
-                delivery: Delivery | None, note: tuple[str, dict[str, str]] | None = None
+                delivery: Delivery | None, note: Fact | None = None
                 ) -> Changes:
         step = self._judged(escalation, previous, now)
         escalation_id = previous.row.id if previous else new_escalation_id()
@@ -351,8 +358,8 @@ class Intake:
                               previous=previous.row if previous else None, delivery=done)
         if note is None:
             return changes
-        return dataclasses.replace(changes, events=(*changes.events, NewEvent(
-            escalation_id, note[0], DAEMON, now.timestamp(), note[1])))
+        return dataclasses.replace(changes, events=(
+            *changes.events, NewEvent.of(escalation_id, note, DAEMON, now.timestamp())))
 
     def _judged(self, escalation: Escalation, previous: Loaded | None, now: datetime) -> Step:
         """`escalation`'s facts judged under the policy in force, over what was known."""

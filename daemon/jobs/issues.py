@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 
 from daemon.clock import iso
+from daemon.domain import events
 from daemon.domain.effects import Retro, RetroNote, RfhNote
 from daemon.domain.gate import EEOutcome, Gate
 from daemon.domain.transitions import (
@@ -63,7 +64,7 @@ def _duration(start: datetime | None, end: datetime | None) -> str:
 
 def _timeline_rows(entries: list[TimelineEntry]) -> list[dict[str, str]]:
     return [
-        {"at": iso(e.at).replace("T", " ").removesuffix("Z"), "event": e.event,
+        {"at": iso(e.at).replace("T", " ").removesuffix("Z"), "event": e.event.value,
          "actor": e.actor,
          "details": json.dumps(e.details, sort_keys=True) if e.details else ""}
         for e in entries
@@ -229,19 +230,17 @@ class Issues:
     async def _rfh_issue(self, _job: Job, current: Loaded, _now: datetime) -> Step:
         if current.gate.ended_as:
             # Withdrawn or merged before its issue was opened: nobody is to pick it up.
-            step = on_noted(current.gate, "rfh_issue_skipped",
-                            {"why": f"the source incident was {current.gate.ended_as} first"},
-                            "rfh_issue")
+            step = on_noted(current.gate, events.RfhIssueSkipped(
+                why=f"the source incident was {current.gate.ended_as} first"), "rfh_issue")
         elif self.deps.shadow:
-            step = on_noted(current.gate, "would_have_opened_rfh_issue", {}, "rfh_issue")
+            step = on_noted(current.gate, events.WouldHaveOpenedRfhIssue(), "rfh_issue")
         elif self.deps.tracker is None:
-            step = on_noted(current.gate, "rfh_recorded",
-                            {"note": "no tracker configured: the RFH lives on this timeline"},
-                            "rfh_issue")
+            step = on_noted(current.gate, events.RfhRecorded(
+                note="no tracker configured: the RFH lives on this timeline"), "rfh_issue")
         else:
             issue = await self._open(rfh_marker(current.row.id), self.deps.settings.rfh,
                                      "rfh.md.j2", current)
-            step = on_noted(current.gate, "rfh_issue_opened", {"url": issue.url}, "rfh_issue")
+            step = on_noted(current.gate, events.RfhIssueOpened(url=issue.url), "rfh_issue")
         return step
 
     async def _rfh_notice(self, _job: Job, current: Loaded, _now: datetime) -> Step:
@@ -250,12 +249,12 @@ class Issues:
                           current.gate.team).notice_channel
         notices = self.deps.notices
         if notices is None or not channel:
-            step = on_noted(current.gate, "rfh_notice_skipped",
-                            {"note": "Slack or its channel is not configured"}, "rfh_notice")
+            step = on_noted(current.gate, events.RfhNoticeSkipped(
+                note="Slack or its channel is not configured"), "rfh_notice")
         else:
             ref = await notices.post_notice(channel, rfh_notice(current, self.deps.settings))
-            step = on_noted(current.gate, "rfh_notice_posted",
-                            {"channel": ref.channel, "ts": ref.ts}, "rfh_notice")
+            step = on_noted(current.gate, events.RfhNoticePosted(channel=ref.channel, ts=ref.ts),
+                            "rfh_notice")
         return step
 
     async def _rfh_note(self, job: Job, current: Loaded, _now: datetime) -> Step:
@@ -263,26 +262,26 @@ class Issues:
         found: it was never opened (`rfh_issue` skips a withdrawn one), so nobody can pick up a
         request that is not wanted; the timeline says so either way."""
         text = effect_payload(job, RfhNote).text
-        details: dict[str, str] = {"note": text}
+        noted: events.RfhNote
         if self.deps.shadow:
-            event = "would_have_noted_rfh_issue"
+            noted = events.WouldHaveNotedRfhIssue(note=text)
         elif self.deps.tracker is None:
-            event, details["why"] = "rfh_note_skipped", "no tracker configured"
+            noted = events.RfhNoteSkipped(note=text, why="no tracker configured")
         else:
             issue = await self.deps.tracker.find_by_marker(rfh_marker(current.row.id))
             if issue is None:
-                event, details["why"] = "rfh_note_skipped", "no request-for-help issue exists"
+                noted = events.RfhNoteSkipped(note=text, why="no request-for-help issue exists")
             else:
                 await self.deps.tracker.add_note(issue, text)
-                event, details["url"] = "rfh_issue_noted", issue.url
-        return on_noted(current.gate, event, details, job.key)
+                noted = events.RfhIssueNoted(note=text, url=issue.url)
+        return on_noted(current.gate, noted, job.key)
 
     async def _retro_note(self, job: Job, current: Loaded, _now: datetime) -> Step:
         """A note on this escalation's existing retro issue, e.g. the page of an incident
         merged into this one. As with a later round's note, a crash between the tracker's answer
         and the record may add it twice; never a second issue."""
         note = effect_payload(job, RetroNote).note
-        event = "would_have_noted_retro" if self.deps.shadow else "retro_noted"
+        noted_as = events.WouldHaveNotedRetro if self.deps.shadow else events.RetroNoted
         if not self.deps.shadow:
             marker = retro_marker(current.row.id)
             issue = await self.deps.need_tracker().find_by_marker(marker)
@@ -290,8 +289,7 @@ class Issues:
                 raise Permanent(f"the retro issue {current.gate.retro_url} is no longer found by "
                                 f"its label {marker}: add this note by hand: {note}")
             await self.deps.need_tracker().add_note(issue, note)
-        return on_noted(current.gate, event, {"url": current.gate.retro_url, "note": note},
-                        job.key)
+        return on_noted(current.gate, noted_as(url=current.gate.retro_url, note=note), job.key)
 
     async def merge_into(self, job: Job) -> Changes | None:
         """A paged escalation's incident was merged into another: the outage keeps one retro.
@@ -314,9 +312,9 @@ class Issues:
         step = on_merged_in(target.gate, current.row.id, current.escalation.reference,
                             current.gate.page)
         changes = changes_for(target.row.id, target.escalation, step, now, previous=target.row)
-        told = NewEvent(current.row.id, "merged_into", DAEMON, now.timestamp(),
-                        {"escalation_id": target.row.id, "reference": into},
-                        f"merged_into-{target.row.id}")
+        told = NewEvent.of(current.row.id,
+                           events.MergedInto(escalation_id=target.row.id, reference=into),
+                           DAEMON, now.timestamp(), f"merged_into-{target.row.id}")
         return dataclasses.replace(changes, events=(*changes.events, told))
 
     async def _merge_target(self, current: Loaded) -> Loaded | None:

@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from daemon.clock import to_datetime
 from daemon.domain.calendar import BusinessHours
 from daemon.domain.effects import EffectKind
+from daemon.domain.events import RfhIssueOpened
 from daemon.domain.gate import EEOutcome, Gate, Phase
 from daemon.domain.policy import Outcome, evaluate
 from daemon.jobs.deps import Deps
@@ -79,7 +80,7 @@ def with_tier2(gate: Gate) -> bool:
 
 
 def _issue_url(entries: list[TimelineEntry]) -> str:
-    urls = [str(e.details.get("url", "")) for e in entries if e.event == "rfh_issue_opened"]
+    urls = [str(fact.url) for e in entries if isinstance(fact := e.fact, RfhIssueOpened)]
     return urls[-1] if urls else ""
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime, timedelta
 
+from daemon.domain.events import ApprovalRequested, Unkept
 from daemon.domain.fatigue import weekend_of
 from daemon.domain.transitions import Record
 from daemon.integrations.base import ApprovalView, Tier2Load
@@ -16,9 +17,6 @@ from daemon.reporting.load import STREAK_WEEKS, load_load, recent_load
 from daemon.store import TimelineEntry
 from daemon.store.mapping import Loaded
 from daemon.workers.retry import Permanent, Retry
-
-EVIDENCE = "evidence"  # the key of the evidence pack in `approval_requested` details
-TIER2_LOAD = "tier2_load"  # ... and of the Tier 2 load line it showed
 
 log = get_logger("tier2gate.approval")
 
@@ -30,15 +28,15 @@ def with_evidence(record: Record, view: ApprovalView) -> Record:
     no evidence showed none: nothing is recorded, so the request counts in no completeness.
     The Tier 2 load line it showed is kept too (`tier2_load`, null for none), so every later
     rendering of the message shows the same."""
-    if record.event != "approval_requested":
+    if not isinstance(asked := record.fact, ApprovalRequested):
         return record
-    details = {**record.details, TIER2_LOAD: (dataclasses.asdict(view.tier2_load)
-                                             if view.tier2_load is not None else None)}
-    if view.evidence_present or view.evidence_missing:
-        details[EVIDENCE] = {
-            "present": list(view.evidence_present), "missing": list(view.evidence_missing),
-            "complete": not view.evidence_missing}
-    return dataclasses.replace(record, details=details)
+    evidence = ({"present": list(view.evidence_present), "missing": list(view.evidence_missing),
+                 "complete": not view.evidence_missing}
+                if view.evidence_present or view.evidence_missing else None)
+    shown = dataclasses.replace(
+        asked, evidence=evidence,
+        tier2_load=dataclasses.asdict(view.tier2_load) if view.tier2_load is not None else None)
+    return dataclasses.replace(record, fact=shown)
 
 
 def shown_load(entries: list[TimelineEntry], channel: str, ts: str
@@ -46,10 +44,10 @@ def shown_load(entries: list[TimelineEntry], channel: str, ts: str
     """(found, the load) the request posted as `channel`/`ts` showed; found is False for a
     request recorded before the load was kept."""
     for entry in reversed(entries):
-        if (entry.event == "approval_requested" and entry.details.get("ts") == ts
-                and entry.details.get("channel") == channel and TIER2_LOAD in entry.details):
-            kept = entry.details[TIER2_LOAD]
-            if not isinstance(kept, dict):
+        if (isinstance(asked := entry.fact, ApprovalRequested) and asked.ts == ts
+                and asked.channel == channel and asked.tier2_load is not Unkept.NOT_KEPT):
+            kept = asked.tier2_load
+            if kept is None:
                 return True, None
             try:
                 return True, Tier2Load(**{**kept,

@@ -179,7 +179,7 @@ def escalation_view(current: Loaded, timeline: Sequence[TimelineEntry], now: flo
         self_approved=bool(gate.decided and gate.decided.self_approved),
         age_minutes=round(max(0.0, now - row.opened_at) / 60.0, 1),
         opened_at=iso(row.opened_at), links=links,
-        timeline=[TimelineView(at=iso(entry.at), event=entry.event, actor=entry.actor,
+        timeline=[TimelineView(at=iso(entry.at), event=entry.event.value, actor=entry.actor,
                                actor_name=names.get(entry.actor, entry.actor),
                                details=entry.details) for entry in timeline],
         problems=[ProblemView(effect=p.effect, reason=p.reason, final=p.final,

@@ -24,6 +24,14 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from daemon.clock import to_datetime
+from daemon.domain.events import (
+    ApprovalRequested,
+    ApprovalTimedOut,
+    Approved,
+    Declined,
+    Paged,
+    details_of,
+)
 from daemon.domain.fatigue import (
     Avoided,
     Bucket,
@@ -38,7 +46,6 @@ from daemon.domain.policy import OnTimeout
 from daemon.store import Store
 from daemon.store.load_facts import reaches
 from daemon.store.load_reads import (
-    DECISION_EVENTS,
     LOAD_EVENTS,
     AvoidedPage,
     Decided,
@@ -58,16 +65,17 @@ def facts_from(entries: Iterable[LoadEntry]) -> LoadFacts:
     paged: set[str] = set()
     decisions = []
     for entry in ordered:
-        if entry.event == "paged":
+        fact = details_of(entry.event, entry.details)
+        if isinstance(fact, Paged):
             paged.add(entry.escalation_id)
-        elif entry.event == "approval_requested":
+        elif isinstance(fact, ApprovalRequested):
             asked.setdefault(entry.escalation_id, entry.at)
-        elif entry.event == "declined" or (
-                entry.event == "approval_timed_out"
-                and entry.details.get("fallback") == OnTimeout.HOLD.value):
+        elif isinstance(fact, Declined) or (
+                isinstance(fact, ApprovalTimedOut) and fact.fallback == OnTimeout.HOLD.value):
             spared.add(entry.escalation_id)
-        if entry.event in DECISION_EVENTS:
-            decisions.append(Decided(approver=entry.actor, at=entry.at, verdict=entry.event))
+        if isinstance(fact, Approved | Declined):
+            decisions.append(Decided(approver=entry.actor, at=entry.at,
+                                     verdict=entry.event.value))
     return LoadFacts(
         reaches=tuple(PageReach(reach=reach, reference=known[reach.escalation_id][0],
                                 team=known[reach.escalation_id][1])

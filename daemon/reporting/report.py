@@ -21,6 +21,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from daemon.clock import to_datetime
 from daemon.domain.calendar import WEEKDAYS, BusinessHours
+from daemon.domain.events import ApprovalTimedOut, Classified, Declined, EventKind
 from daemon.domain.fatigue import Load
 from daemon.domain.gate import Phase
 from daemon.domain.policy import Outcome
@@ -32,7 +33,7 @@ from daemon.store import EscalationRow, Store, TimelineEntry
 from daemon.store.load_reads import LoadEntry
 from daemon.store.mapping import Loaded, loaded
 from daemon.store.reads import NOTED_EVENTS, Figures, Group, Noted, weekend_digits
-from daemon.store.units import DEAD_LETTERED, REPORT_EVENTS
+from daemon.store.units import REPORT_EVENTS
 
 PAGE_GOAL_PERCENT = 10  # the program's goal: at most 10% of escalations reach engineering
 _MAX_SINCE_MINUTES = 3660 * 24 * 60  # ten years: longer is a typo, and would overflow datetimes
@@ -41,14 +42,14 @@ _SINCE = re.compile(r"([0-9]+)([mhdw])")
 _OUTCOME_KEYS = {Outcome.EMERGENCY.value: "emergency", Outcome.RFH.value: "rfh",
                  Outcome.IGNORE.value: "ignored"}
 _EVENT_STEPS = (
-    ("approval_requested", "approval_requested"),
-    ("approved", "approved"),
-    ("declined", "declined"),
-    ("timed_out", "approval_timed_out"),
-    ("paged", "paged"),
-    ("acknowledged", "acknowledged"),
-    ("retro_opened", "retro_opened"),
-)  # funnel steps after received -> emergency, each with the event that marks it
+    ("approval_requested", EventKind.APPROVAL_REQUESTED),
+    ("approved", EventKind.APPROVED),
+    ("declined", EventKind.DECLINED),
+    ("timed_out", EventKind.APPROVAL_TIMED_OUT),
+    ("paged", EventKind.PAGED),
+    ("acknowledged", EventKind.ACKNOWLEDGED),
+    ("retro_opened", EventKind.RETRO_OPENED),
+)  # funnel steps (the report's own labels) after received -> emergency, each with its event
 
 
 class _Model(BaseModel):
@@ -144,13 +145,13 @@ class _Seen:
     """One escalation as the report sees it: its first entry of each event, in time order."""
 
     current: Loaded
-    first: dict[str, TimelineEntry]
+    first: dict[EventKind, TimelineEntry]
     entries: tuple[TimelineEntry, ...]
     emergency: bool
     weekend: bool
     criteria: frozenset[str]
 
-    def seconds(self, start: str, end: str) -> float | None:
+    def seconds(self, start: EventKind, end: EventKind) -> float | None:
         began, ended = self.first.get(start), self.first.get(end)
         if began is None or ended is None or ended.at < began.at:
             return None
@@ -160,17 +161,17 @@ class _Seen:
 def _seen(row: EscalationRow, timeline: Sequence[TimelineEntry], hours: BusinessHours) -> _Seen:
     current = loaded(row)
     entries = tuple(sorted(timeline, key=lambda entry: (entry.at, entry.id)))
-    first: dict[str, TimelineEntry] = {}
+    first: dict[EventKind, TimelineEntry] = {}
     for entry in entries:
         first.setdefault(entry.event, entry)
-    classified = [entry.details for entry in entries if entry.event == "classified"]
+    classified = [fact for entry in entries if isinstance(fact := entry.fact, Classified)]
     decision = current.gate.decision
     emergency = row.outcome == Outcome.EMERGENCY.value or any(
-        details.get("outcome") == Outcome.EMERGENCY.value for details in classified)
+        fact.outcome == Outcome.EMERGENCY.value for fact in classified)
     weekend = (decision.facts.weekend if decision is not None
                else WEEKDAYS[hours.local(to_datetime(row.opened_at)).weekday()]
                in hours.weekend_days)
-    recorded = [details["criteria"] for details in classified if "criteria" in details]
+    recorded = [fact.criteria for fact in classified if fact.criteria is not None]
     criteria = {str(name) for names in recorded for name in names}
     if not recorded and decision is not None:
         criteria = {c.value for c, held in decision.facts.criteria.items() if held}
@@ -218,18 +219,19 @@ def _figures(seen: Sequence[_Seen]) -> Figures:
     """What the store's aggregate queries compute (`reads.report_figures`), from escalations
     and timelines in memory: the two must agree, and the contract tests check that they do."""
     keys: Counter[tuple[str | None, str, bool, bool]] = Counter()
-    reached: dict[tuple[str | None, str, bool, bool], Counter[str]] = {}
+    reached: dict[tuple[str | None, str, bool, bool], Counter[EventKind]] = {}
     dead: Counter[tuple[str | None, str, bool, bool]] = Counter()
     for s in seen:
         key = (s.current.row.outcome, s.current.row.state, s.weekend, s.emergency)
         keys[key] += 1
         reached.setdefault(key, Counter()).update(e for e in REPORT_EVENTS if e in s.first)
-        dead[key] += sum(entry.event == DEAD_LETTERED for entry in s.entries)
+        dead[key] += sum(entry.event is EventKind.DEAD_LETTERED for entry in s.entries)
     groups = tuple(Group(outcome=key[0], state=key[1], weekend=key[2], emergency=key[3],
                          count=n, reached={e: reached[key][e] for e in REPORT_EVENTS},
                          dead_lettered=dead[key]) for key, n in keys.items())
-    durations = tuple((s.seconds("approval_requested", "approved"),
-                       s.seconds("paged", "acknowledged"), s.seconds("received", "resolved"))
+    durations = tuple((s.seconds(EventKind.APPROVAL_REQUESTED, EventKind.APPROVED),
+                       s.seconds(EventKind.PAGED, EventKind.ACKNOWLEDGED),
+                       s.seconds(EventKind.RECEIVED, EventKind.RESOLVED))
                       for s in seen if s.emergency)
     noted = tuple(Noted(escalation_id=s.current.row.id, reference=s.current.escalation.reference,
                         title=s.current.escalation.title, event=entry.event, actor=entry.actor,
@@ -252,7 +254,7 @@ def _assemble(figures: Figures, since: datetime, until: datetime) -> Report:
         by_outcome[key] = by_outcome.get(key, 0) + g.count
         by_phase[g.state] = by_phase.get(g.state, 0) + g.count
 
-    def reached(event: str) -> int:
+    def reached(event: EventKind) -> int:
         return sum(g.reached[event] for g in groups)
 
     def split(of: Sequence[Group]) -> DaySplit:
@@ -270,18 +272,19 @@ def _assemble(figures: Figures, since: datetime, until: datetime) -> Report:
     funnel += [FunnelStep(step=step, count=reached(event)) for step, event in _EVENT_STEPS]
     declines = tuple(
         Decline(escalation_id=n.escalation_id, reference=n.reference, title=n.title, by=n.actor,
-                at=to_datetime(n.at), reason=str(n.details.get("reason", "")))
-        for n in figures.noted if n.event == "declined")
+                at=to_datetime(n.at), reason=str(fact.reason))
+        for n in figures.noted if isinstance(fact := n.fact, Declined))
     timeouts = tuple(
         Timeout(escalation_id=n.escalation_id, reference=n.reference, title=n.title,
-                at=to_datetime(n.at), after_minutes=n.details.get("after_minutes"),
-                fallback=str(n.details.get("fallback", "")))
-        for n in figures.noted if n.event == "approval_timed_out")
+                at=to_datetime(n.at), after_minutes=timed_out.after_minutes,
+                fallback=str(timed_out.fallback))
+        for n in figures.noted if isinstance(timed_out := n.fact, ApprovalTimedOut))
     return Report(
         since=since.astimezone(UTC), until=until.astimezone(UTC), escalations=total,
         by_outcome=by_outcome, by_phase=by_phase, funnel=tuple(funnel),
         emergencies_by_day=split(emergencies), escalations_by_day=split(groups),
-        engineering=_engineering(total, reached("paged"), reached("would_have_paged")),
+        engineering=_engineering(total, reached(EventKind.PAGED),
+                                 reached(EventKind.WOULD_HAVE_PAGED)),
         time_to_approve=timings(0), time_to_acknowledge=timings(1), time_to_resolve=timings(2),
         declines=declines, timeouts=timeouts,
         top_criteria=tuple(CriterionCount(criterion=name, count=count) for name, count

@@ -6,14 +6,16 @@ costs what is open, not what is stored.
 
 from __future__ import annotations
 
+from daemon.domain.events import EventKind
 from daemon.store.units import Sql, Stmt, Unit
 
-RETRO_OPENED, RETRO_CLOSED = "retro_opened", "retro_closed"
-UPDATE_OVERDUE, UPDATE_RESUMED = "update_overdue", "update_resumed"
+# The event names as the statements spell them (constants of the text, not parameters).
+_OPENED, _CLOSED = EventKind.RETRO_OPENED.value, EventKind.RETRO_CLOSED.value
+_OVERDUE, _RESUMED = EventKind.UPDATE_OVERDUE.value, EventKind.UPDATE_RESUMED.value
 RESUMED_PREFIX = "resumed:"  # an `update_resumed` entry's once key: this + its overdue's key
 
 FAR_FUTURE_S = 1e15  # a `closed_since` no close is after (both databases take it as a number)
-RETRO_COMPLETED_KEY = f"{RETRO_CLOSED}:complete"  # the once key of a close seen complete later
+RETRO_COMPLETED_KEY = f"{_CLOSED}:complete"  # the once key of a close seen complete later
 
 
 def _open_retros(complete: str) -> str:
@@ -21,11 +23,11 @@ def _open_retros(complete: str) -> str:
     return (
         "SELECT t.escalation_id AS id, min(t.at) AS opened_at,"
         " (SELECT min(c.at) FROM timeline c"
-        f" WHERE c.event = '{RETRO_CLOSED}' AND c.escalation_id = t.escalation_id) AS closed_at"
+        f" WHERE c.event = '{_CLOSED}' AND c.escalation_id = t.escalation_id) AS closed_at"
         " FROM timeline t JOIN escalations e ON e.id = t.escalation_id"
-        f" WHERE t.event = '{RETRO_OPENED}' AND t.escalation_id > ? AND e.drill = 0"
+        f" WHERE t.event = '{_OPENED}' AND t.escalation_id > ? AND e.drill = 0"
         " AND NOT EXISTS (SELECT 1 FROM timeline c"
-        f" WHERE c.event = '{RETRO_CLOSED}' AND c.escalation_id = t.escalation_id"
+        f" WHERE c.event = '{_CLOSED}' AND c.escalation_id = t.escalation_id"
         f" AND (c.at < ? OR {complete}))"
         " GROUP BY t.escalation_id ORDER BY t.escalation_id LIMIT ?"
     )
@@ -35,8 +37,8 @@ OPEN_RETROS = Sql.of(_open_retros("json_extract(c.details, '$.complete') = 1"),
                      _open_retros("(c.details::jsonb ->> 'complete') = 'true'"))
 OPEN_QUIET = Sql.of(
     "SELECT DISTINCT o.escalation_id AS id FROM timeline o"
-    f" WHERE o.event = '{UPDATE_OVERDUE}' AND NOT EXISTS (SELECT 1 FROM timeline r"
-    f" WHERE r.event = '{UPDATE_RESUMED}' AND r.escalation_id = o.escalation_id"
+    f" WHERE o.event = '{_OVERDUE}' AND NOT EXISTS (SELECT 1 FROM timeline r"
+    f" WHERE r.event = '{_RESUMED}' AND r.escalation_id = o.escalation_id"
     f" AND r.once_key = '{RESUMED_PREFIX}' || o.once_key) ORDER BY o.escalation_id LIMIT ?"
 )
 
@@ -58,9 +60,10 @@ def open_quiet(limit: int) -> Unit[list[str]]:
     return [str(row["id"]) for row in rows]
 
 
-_PAGE_EVENTS = ("paged", "page_assigned", "acknowledged", "page_escalated", "page_reassigned",
-                "page_resolved", "page_unacknowledged", "page_reopened")
-_PAGE_EVENT_NAMES = ", ".join(f"'{event}'" for event in _PAGE_EVENTS)
+_PAGE_EVENTS = (EventKind.PAGED, EventKind.PAGE_ASSIGNED, EventKind.ACKNOWLEDGED,
+                EventKind.PAGE_ESCALATED, EventKind.PAGE_REASSIGNED, EventKind.PAGE_RESOLVED,
+                EventKind.PAGE_UNACKNOWLEDGED, EventKind.PAGE_REOPENED)
+_PAGE_EVENT_NAMES = ", ".join(f"'{event.value}'" for event in _PAGE_EVENTS)
 PAGED_ESCALATION = Sql.of(
     "SELECT escalation_id AS id FROM timeline"
     f" WHERE event IN ({_PAGE_EVENT_NAMES}) AND json_extract(details, '$.incident_id') = ?"

@@ -21,10 +21,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from daemon.domain.events import EventKind
+
 # The entries a page's reach is made of, in the order the partial index `timeline_load`
 # (migration 0012) names them.
-PAGE_EVENTS = ("paged", "page_assigned", "page_escalated", "page_reassigned", "acknowledged")
-_REACHED = frozenset(PAGE_EVENTS) - {"paged"}
+PAGE_EVENTS = (EventKind.PAGED, EventKind.PAGE_ASSIGNED, EventKind.PAGE_ESCALATED,
+               EventKind.PAGE_REASSIGNED, EventKind.ACKNOWLEDGED)
+_REACHED = frozenset(PAGE_EVENTS) - {EventKind.PAGED}
 
 
 class PageEntry(Protocol):
@@ -33,7 +36,7 @@ class PageEntry(Protocol):
     @property
     def escalation_id(self) -> str: ...
     @property
-    def event(self) -> str: ...
+    def event(self) -> EventKind: ...
     @property
     def actor(self) -> str: ...
     @property
@@ -67,7 +70,7 @@ def _responders(entry: PageEntry) -> list[tuple[str, str, str]]:
     """(id, name, time zone) of each responder `entry` names."""
     found = entry.details.get("responders")
     if not isinstance(found, list):
-        if entry.event == "acknowledged" and entry.actor not in ("", "pagerduty"):
+        if entry.event is EventKind.ACKNOWLEDGED and entry.actor not in ("", "pagerduty"):
             return [(entry.actor, entry.actor, "")]
         return []
     return [(str(r.get("id", "")), str(r.get("name", "")), str(r.get("time_zone", "")))
@@ -81,7 +84,7 @@ def reaches(entries: Iterable[PageEntry]) -> list[Reach]:
     first: dict[tuple[str, int, str], _First] = {}
     for entry in entries:
         paged = pages.setdefault(entry.escalation_id, [])
-        if entry.event == "paged":
+        if entry.event is EventKind.PAGED:
             paged.append(entry.at)
             continue
         if entry.event not in _REACHED:
@@ -89,11 +92,11 @@ def reaches(entries: Iterable[PageEntry]) -> list[Reach]:
         for responder_id, name, zone in _responders(entry):
             page = max(len(paged), 1)
             key = (entry.escalation_id, page, responder_id)
-            if entry.event == "page_assigned" and key in first:
+            if entry.event is EventKind.PAGE_ASSIGNED and key in first:
                 key = (entry.escalation_id, page + 1, responder_id)
             one = first.setdefault(key, _First(name, zone, entry.at))
             one.time_zone = one.time_zone or zone
-            if entry.event == "acknowledged" and one.acknowledged_at is None:
+            if entry.event is EventKind.ACKNOWLEDGED and one.acknowledged_at is None:
                 one.acknowledged_at = entry.at
     found = []
     for (escalation_id, page, responder_id), one in first.items():

@@ -12,13 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from daemon.domain.events import EventKind
 from daemon.store.load_facts import PAGE_EVENTS, Reach
 from daemon.store.units import Sql, Stmt, Unit
 
 # The load's entry names; in this order they make the partial index `timeline_load`
 # (migration 0012), which the decisions are read from.
-LOAD_EVENTS = (*PAGE_EVENTS, "approval_requested", "approved", "declined", "approval_timed_out")
-DECISION_EVENTS = ("approved", "declined")
+LOAD_EVENTS = (*PAGE_EVENTS, EventKind.APPROVAL_REQUESTED, EventKind.APPROVED, EventKind.DECLINED,
+               EventKind.APPROVAL_TIMED_OUT)
+DECISION_EVENTS = (EventKind.APPROVED, EventKind.DECLINED)
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class LoadEntry:
     escalation_id: str
     reference: str
     team: str  # the Tier 1 team the escalation belongs to (`domain.teams`)
-    event: str
+    event: EventKind
     actor: str
     at: float  # epoch seconds
     details: dict[str, Any]
@@ -65,8 +67,8 @@ class LoadFacts:
     decisions: tuple[Decided, ...] = ()
 
 
-def _names(events: tuple[str, ...]) -> str:
-    return ", ".join(f"'{event}'" for event in events)
+def _names(events: tuple[EventKind, ...]) -> str:
+    return ", ".join(f"'{event.value}'" for event in events)
 
 
 REACHES = Sql.of(

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from daemon.domain.events import EventKind, Fact, details_of
 from daemon.domain.teams import DEFAULT_TEAM
 from daemon.store.records import EscalationRow, TimelineEntry
 from daemon.store.units import (
@@ -32,7 +33,8 @@ from daemon.store.units import (
 
 NO_OUTCOME = "none"  # the outcome filter's word for "never classified" (outcome IS NULL)
 
-NOTED_EVENTS = ("declined", "approval_timed_out")  # listed one by one with their details
+# Listed one by one with their details.
+NOTED_EVENTS = (EventKind.DECLINED, EventKind.APPROVAL_TIMED_OUT)
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ class Group:
     weekend: bool
     emergency: bool
     count: int
-    reached: dict[str, int]
+    reached: dict[EventKind, int]
     dead_lettered: int  # timeline entries, not escalations
 
 
@@ -73,11 +75,15 @@ class Noted:
     escalation_id: str
     reference: str
     title: str
-    event: str
+    event: EventKind
     actor: str
     at: float
     details: dict[str, Any]
     team: str = DEFAULT_TEAM
+
+    @property
+    def fact(self) -> Fact:
+        return details_of(self.event, self.details)
 
 
 @dataclass(frozen=True)
@@ -146,7 +152,7 @@ def timelines(escalation_ids: Sequence[str]) -> Unit[dict[str, list[TimelineEntr
         rows = yield Stmt(_TIMELINE, (escalation_id,))
         found[escalation_id] = [
             TimelineEntry(id=row["id"], escalation_id=row["escalation_id"], at=row["at"],
-                          event=row["event"], actor=row["actor"],
+                          event=EventKind(row["event"]), actor=row["actor"],
                           details=json.loads(row["details"]))
             for row in rows]
     return found
@@ -279,7 +285,8 @@ def report_figures(since: float, until: float, zone: str = "UTC", weekend: str =
 
 def _noted(row: Row) -> Noted:
     return Noted(escalation_id=row["escalation_id"], reference=row["reference"],
-                 title=row["title"], event=row["event"], actor=row["actor"], at=row["at"],
+                 title=row["title"], event=EventKind(row["event"]), actor=row["actor"],
+                 at=row["at"],
                  details=json.loads(row["details"]), team=row["team"])
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from daemon.domain.events import EventKind, Fact, details_of
 from daemon.domain.teams import DEFAULT_TEAM
 
 
@@ -58,11 +59,17 @@ class NewEvent:
     (a decision, a page, a retro): a second append with the same key aborts the whole change."""
 
     escalation_id: str
-    event: str
+    event: EventKind
     actor: str
     at: float
     details: dict[str, Any] = field(default_factory=dict)
     once_key: str | None = None
+
+    @classmethod
+    def of(cls, escalation_id: str, fact: Fact, actor: str, at: float,
+           once_key: str | None = None) -> NewEvent:
+        """The entry recording `fact` (its kind, its details as stored)."""
+        return cls(escalation_id, fact.kind, actor, at, fact.stored(), once_key)
 
 
 @dataclass(frozen=True)
@@ -70,9 +77,14 @@ class TimelineEntry:
     id: int
     escalation_id: str
     at: float
-    event: str
+    event: EventKind
     actor: str
     details: dict[str, Any]
+
+    @property
+    def fact(self) -> Fact:
+        """The entry's typed details (`daemon.domain.events`)."""
+        return details_of(self.event, self.details)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from daemon.domain.events import EventKind
 from daemon.store.load_facts import PAGE_EVENTS, reaches
 from daemon.store.records import (
     Changes,
@@ -394,14 +395,14 @@ def _append(event: NewEvent) -> Unit[None]:
 # data and timelines after an import). A new figure that needs a timeline event's first time
 # or count gets its column the same way.
 
-REPORT_EVENTS = ("received", "approval_requested", "approved", "declined", "approval_timed_out",
-                 "paged", "acknowledged", "resolved", "retro_opened", "would_have_paged")
-DEAD_LETTERED = "job.dead_lettered"  # counted per entry: one per job that died
-CLASSIFIED = "classified"
+REPORT_EVENTS = (EventKind.RECEIVED, EventKind.APPROVAL_REQUESTED, EventKind.APPROVED,
+                 EventKind.DECLINED, EventKind.APPROVAL_TIMED_OUT, EventKind.PAGED,
+                 EventKind.ACKNOWLEDGED, EventKind.RESOLVED, EventKind.RETRO_OPENED,
+                 EventKind.WOULD_HAVE_PAGED)
 EMERGENCY = "emergency"  # the policy's outcome value (daemon.domain.policy.Outcome.EMERGENCY)
 # Events whose first time each escalation keeps: the report's, and `reopened` for the KPIs'
 # "resolved, then reopened" share (`kpi_reads.REOPENS`).
-FIRST_EVENTS = (*REPORT_EVENTS, "reopened")
+FIRST_EVENTS = (*REPORT_EVENTS, EventKind.REOPENED)
 _FIRST_AT = {event: Sql.of(
     f"UPDATE escalations SET first_{event} = CASE WHEN first_{event} IS NULL"
     f" OR first_{event} > ? THEN ? ELSE first_{event} END WHERE id = ?")
@@ -472,9 +473,9 @@ def _count_event(event: NewEvent) -> Unit[None]:
     """Keep the escalation's figure columns up to date with one more timeline entry."""
     if event.event in _FIRST_AT:
         yield Stmt(_FIRST_AT[event.event], (event.at, event.at, event.escalation_id))
-    elif event.event == DEAD_LETTERED:
+    elif event.event is EventKind.DEAD_LETTERED:  # counted per entry: one per job that died
         yield Stmt(_DEAD_LETTER, (event.escalation_id,))
-    elif event.event == CLASSIFIED:
+    elif event.event is EventKind.CLASSIFIED:
         if event.details.get("outcome") == EMERGENCY:
             yield Stmt(_EVER_EMERGENCY, (event.escalation_id,))
         criteria = event.details.get("criteria")
@@ -492,22 +493,22 @@ def _count_kpi_event(event: NewEvent) -> Unit[None]:
     """The KPIs' columns (migration 0012) for one more timeline entry; the evidence pack is
     what the approval request showed (`approval_requested` details, `evidence`)."""
     details, esc_id = event.details, event.escalation_id
-    if event.event == "resolved":
+    if event.event is EventKind.RESOLVED:
         yield Stmt(_LAST_RESOLVED, (event.at, event.at, esc_id))
-    elif event.event == "approval_requested" and "evidence" in details:
+    elif event.event is EventKind.APPROVAL_REQUESTED and "evidence" in details:
         evidence = details["evidence"]
         complete = isinstance(evidence, dict) and evidence.get("complete") is True
         yield Stmt(_EVIDENCE[complete], (esc_id,))
-    elif event.event == "retro_opened" and details.get("url") is not None:
+    elif event.event is EventKind.RETRO_OPENED and details.get("url") is not None:
         url = str(details["url"])
         yield Stmt(_RETRO_URL, (url, url, esc_id))
-    elif event.event == "retro_closed":
+    elif event.event is EventKind.RETRO_CLOSED:
         yield Stmt(_RETRO_CLOSED[details.get("complete") is True], (esc_id,))
-    elif event.event == "update_overdue":
+    elif event.event is EventKind.UPDATE_OVERDUE:
         due = _number(details.get("due_at"))
         yield (Stmt(_SPELL_BEGAN, (esc_id,)) if due is None
                else Stmt(_SPELL_BEGAN_DUE, (due, due, esc_id)))
-    elif event.event == "update_resumed":
+    elif event.event is EventKind.UPDATE_RESUMED:
         yield Stmt(_SPELL_ENDED, (_number(details.get("overdue_s")) or 0.0, esc_id))
 
 
@@ -533,14 +534,14 @@ def _count_load_event(event: NewEvent) -> Unit[None]:
     that held the page marks it, for the avoided pages."""
     if event.event in PAGE_EVENTS:
         yield from _refresh_reaches(event.escalation_id)
-    elif event.event == "approval_timed_out" and event.details.get("fallback") == HOLD:
+    elif event.event is EventKind.APPROVAL_TIMED_OUT and event.details.get("fallback") == HOLD:
         yield Stmt(_APPROVAL_HELD, (event.escalation_id,))
 
 
 def _refresh_reaches(escalation_id: str) -> Unit[None]:
     rows = yield Stmt(_PAGE_ENTRIES_OF, (escalation_id,))
     entries = [TimelineEntry(id=row["id"], escalation_id=row["escalation_id"], at=row["at"],
-                             event=row["event"], actor=row["actor"],
+                             event=EventKind(row["event"]), actor=row["actor"],
                              details=json.loads(row["details"])) for row in rows]
     yield Stmt(DELETE_REACHES_OF, (escalation_id,))
     for reach in reaches(entries):
@@ -685,7 +686,8 @@ def timeline(escalation_id: str) -> Unit[list[TimelineEntry]]:
     rows = yield Stmt(TIMELINE, (escalation_id,))
     return [
         TimelineEntry(
-            id=row["id"], escalation_id=row["escalation_id"], at=row["at"], event=row["event"],
+            id=row["id"], escalation_id=row["escalation_id"], at=row["at"],
+            event=EventKind(row["event"]),
             actor=row["actor"], details=json.loads(row["details"]),
         )
         for row in rows

@@ -21,6 +21,7 @@ from functools import partial
 
 import structlog
 
+from daemon.domain.events import DeadLettered
 from daemon.integrations.failures import MAX_ERROR_CHARS
 from daemon.logging import get_logger
 from daemon.metrics import Metrics
@@ -338,9 +339,10 @@ class JobRunner:
         reason = self._scrub(reason)[:MAX_ERROR_CHARS]  # scrubbed before cut: no half secret
         event = None
         if job.escalation_id:
-            event = NewEvent(
-                job.escalation_id, "job.dead_lettered", "tier2gate", self.store.clock.now(),
-                {"job_id": job.id, "kind": job.kind, "attempts": job.attempts, "error": reason},
+            event = NewEvent.of(
+                job.escalation_id, DeadLettered(job_id=job.id, job_kind=job.kind,
+                                                attempts=job.attempts, error=reason),
+                "tier2gate", self.store.clock.now(),
             )
         follow_up = self._on_trouble(job, reason, True) if self._on_trouble else None
         await self.store.dead_letter_job(job.id, self.owner, reason, event, follow_up)

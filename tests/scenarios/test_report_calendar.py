@@ -9,6 +9,7 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from daemon.domain.events import EventKind
 from daemon.domain.gate import Phase
 from daemon.store import Changes, NewEvent, open_store
 from tests.support_process import clean_env, tier2gate
@@ -31,7 +32,7 @@ async def seed(db: Path, opened: datetime) -> None:
     await store.open()
     try:
         await store.apply(Changes(escalation=row("esc-nz", opened, Phase.RECEIVED, None),
-                                  events=(NewEvent("esc-nz", "received", "tier2gate",
+                                  events=(NewEvent("esc-nz", EventKind.RECEIVED, "tier2gate",
                                                    opened.timestamp(), {}),)))
     finally:
         await store.close()

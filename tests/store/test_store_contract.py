@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from daemon.clock import ManualClock
+from daemon.domain.events import EventKind
 from daemon.store import (
     Changes,
     Conflict,
@@ -120,7 +121,7 @@ async def test_a_lease_kept_alive_is_not_taken_over(store: Store, clock: ManualC
 async def test_completion_applies_the_decision_atomically(store: Store) -> None:
     await store.enqueue(NewJob("process", "p1", escalation_id="esc-1"))
     [job] = await store.claim_jobs("w", 30, 1)
-    event = NewEvent("esc-1", "received", "incident.io", START, {"ref": "INC-123"})
+    event = NewEvent("esc-1", EventKind.RECEIVED, "incident.io", START, {"ref": "INC-123"})
     follow_up = NewJob("approval", "approval:esc-1", escalation_id="esc-1")
     changes = Changes(escalation=escalation(), events=(event,), jobs=(follow_up,))
     assert await store.complete_job(job.id, "w", changes)
@@ -139,7 +140,7 @@ async def test_a_stale_version_writes_nothing_at_all(store: Store) -> None:
     [job] = await store.claim_jobs("w", 30, 1)
     stale = Changes(
         escalation=escalation(state="other"), expected_version=1,
-        events=(NewEvent("esc-1", "should-not-exist", "x", START),),
+        events=(NewEvent("esc-1", EventKind.RECEIVED, "x", START),),
         jobs=(NewJob("x", "should-not-exist"),),
     )
     with pytest.raises(Conflict):
@@ -155,9 +156,9 @@ async def test_a_stale_version_writes_nothing_at_all(store: Store) -> None:
 
 async def test_a_once_only_event_happens_once(store: Store) -> None:
     await store.apply(Changes(escalation=escalation()))
-    decided = NewEvent("esc-1", "approved", "U123", START, once_key="decision")
+    decided = NewEvent("esc-1", EventKind.APPROVED, "U123", START, once_key="decision")
     await store.apply(Changes(events=(decided,)))
-    late = NewEvent("esc-1", "declined", "U999", START + 1, once_key="decision")
+    late = NewEvent("esc-1", EventKind.DECLINED, "U999", START + 1, once_key="decision")
     with pytest.raises(Duplicate):
         await store.apply(Changes(events=(late,), jobs=(NewJob("page", "page:esc-1"),)))
     assert [e.event for e in await store.timeline("esc-1")] == ["approved"]
@@ -170,7 +171,7 @@ async def test_retry_dead_letter_and_release(store: Store, clock: ManualClock) -
                         NewJob("c", "c"))
     jobs = {job.kind: job for job in await store.claim_jobs("w", 30, 3)}
     assert await store.retry_job(jobs["a"].id, "w", START + 60, "HTTP 503")
-    event = NewEvent("esc-1", "job.dead_lettered", "tier2gate", START, {"kind": "b"})
+    event = NewEvent("esc-1", EventKind.DEAD_LETTERED, "tier2gate", START, {"kind": "b"})
     assert await store.dead_letter_job(jobs["b"].id, "w", "gave up", event)
     assert await store.release_jobs("w") == 1
     retried, dead, released = [await store.get_job(jobs[k].id) for k in "abc"]

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from daemon.domain.calendar import BusinessHours
+from daemon.domain.events import EventKind
 from daemon.domain.gate import Phase
 from daemon.reporting import build_report, load_report
 from daemon.reporting.load import build_load, load_load
@@ -70,7 +71,7 @@ async def test_an_undecided_escalation_is_on_the_business_time_zones_weekend(
     opened = datetime(2026, 11, 6, 20, 0, tzinfo=UTC).timestamp()
     row = report_row("esc-nz", datetime(2026, 11, 6, 20, 0, tzinfo=UTC), Phase.RECEIVED, None)
     await store.apply(Changes(escalation=row, events=(
-        NewEvent("esc-nz", "received", "tier2gate", opened, {}),)))
+        NewEvent("esc-nz", EventKind.RECEIVED, "tier2gate", opened, {}),)))
     auckland = BusinessHours(timezone="Pacific/Auckland")
     since, until = SINCE, SINCE + timedelta(days=30)
     in_sql = await load_report(store, since, until, auckland)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from daemon.clock import ManualClock
+from daemon.domain.events import EventKind
 from daemon.store import Changes, DeliveryState, EscalationRow, NewEvent, NewJob, Store
 from tests.support import START
 
@@ -37,7 +38,7 @@ async def test_old_bodies_and_finished_jobs_go_and_everything_else_stays(
     await store.enqueue(NewJob("dead-old", "d2"))
     await finish(store, "dead-old", dead=True)
     await store.apply(Changes(escalation=escalation("esc-1", "closed"), events=(
-        NewEvent("esc-1", "received", "tier2gate", START),)))
+        NewEvent("esc-1", EventKind.RECEIVED, "tier2gate", START),)))
     clock.advance(40 * DAY_S)
     fresh = await store.record_delivery("pagerduty", "fresh", "incident.annotated", b"{}")
     cutoff = clock.now() - 30 * DAY_S
@@ -63,7 +64,7 @@ async def test_escalations_go_only_at_rest_and_when_configured(store: Store, clo
             escalation("esc-timer", "rfh")]
     for row in rows:
         await store.apply(Changes(escalation=row, events=(
-            NewEvent(row.id, "received", "tier2gate", START),)))
+            NewEvent(row.id, EventKind.RECEIVED, "tier2gate", START),)))
     await store.enqueue(NewJob("recheck", "r1", run_at=START + 90 * DAY_S,
                                escalation_id="esc-timer"))
     clock.advance(400 * DAY_S)
@@ -92,8 +93,9 @@ async def test_a_pruned_escalation_takes_who_its_pages_reached_with_it(
     """Its `tier2_reaches` rows (migration 0014) go with it: they reference it."""
     responder = {"id": "PA", "name": "Ann", "time_zone": "Europe/London"}
     await store.apply(Changes(escalation=escalation("esc-paged", "closed"), events=(
-        NewEvent("esc-paged", "paged", "tier2gate", START),
-        NewEvent("esc-paged", "acknowledged", "Ann", START + 60, {"responders": [responder]}))))
+        NewEvent("esc-paged", EventKind.PAGED, "tier2gate", START),
+        NewEvent("esc-paged", EventKind.ACKNOWLEDGED, "Ann", START + 60,
+                 {"responders": [responder]}))))
     assert len((await store.load_facts(START - DAY_S, START + DAY_S)).reaches) == 1
     clock.advance(400 * DAY_S)
     cutoff = clock.now() - 365 * DAY_S

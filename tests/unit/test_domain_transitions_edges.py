@@ -13,6 +13,7 @@ import pytest
 
 from daemon.domain import transitions as t
 from daemon.domain.effects import EEOffer, EffectKind, Remind, Timeout, payload_json
+from daemon.domain.events import EventKind, RfhIssueOpened
 from daemon.domain.gate import (
     DecisionState,
     EEState,
@@ -296,10 +297,10 @@ def test_the_pages_own_trigger_is_only_recorded_with_its_pagerduty_incident() ->
 
 def test_something_noted_changes_no_state() -> None:
     gate = awaiting()
-    step = t.on_noted(gate, "rfh_issue_noted", {"url": "https://gitlab.example/1"}, "once")
+    step = t.on_noted(gate, RfhIssueOpened(url="https://gitlab.example/1"), "once")
     assert step.gate == gate and step.effects == ()
     assert [(r.event, r.actor, r.details, r.once_key) for r in step.records] == [
-        ("rfh_issue_noted", "tier2gate", {"url": "https://gitlab.example/1"}, "once")]
+        (EventKind.RFH_ISSUE_OPENED, "tier2gate", {"url": "https://gitlab.example/1"}, "once")]
 
 
 # --- failures that recover --------------------------------------------------------------------

@@ -52,6 +52,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from daemon.domain.calendar import BusinessHours
+from daemon.domain.events import EventKind
 from daemon.domain.fatigue import Bucket, Buckets, bucket, longest_run, weekend_of
 from daemon.reporting import build_report, render_text
 from daemon.reporting.load import build_load, recent_load
@@ -78,7 +79,8 @@ ANN, BO, CY = who("PA", "Ann", NY), who("PB", "Bo", BERLIN), who("PC", "Cy", "")
 
 def entry(esc: str, event: str, at: float, actor: str = "tier2gate",
           **details: Any) -> LoadEntry:
-    return LoadEntry(escalation_id=esc, reference=f"#{esc[1:]}", team=TEAMS[esc], event=event,
+    return LoadEntry(escalation_id=esc, reference=f"#{esc[1:]}", team=TEAMS[esc],
+                     event=EventKind(event),
                      actor=actor, at=at, details=details)
 
 
@@ -210,9 +212,10 @@ def test_the_report_text_has_the_load_section() -> None:
 
 
 def test_an_acknowledgement_from_before_responders_were_kept_counts_by_name() -> None:
-    old = [LoadEntry(escalation_id="e1", reference="#1", team="payments", event="paged",
+    old = [LoadEntry(escalation_id="e1", reference="#1", team="payments", event=EventKind.PAGED,
                      actor="tier2gate", at=utc(11, 7, 23, 0), details={}),
-           LoadEntry(escalation_id="e1", reference="#1", team="payments", event="acknowledged",
+           LoadEntry(escalation_id="e1", reference="#1", team="payments",
+                     event=EventKind.ACKNOWLEDGED,
                      actor="Tina Tier2", at=utc(11, 7, 23, 5), details={"event_id": "ev-1"})]
     [tina] = build_load(old, LONDON).engineers
     assert (tina.responder_id, tina.time_zone, tina.time_zone_assumed) == (

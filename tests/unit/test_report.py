@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from daemon.cli import main
+from daemon.domain.events import EventKind
 from daemon.domain.gate import Gate, Phase
 from daemon.domain.models import Criterion, Escalation, Source, Status
 from daemon.domain.policy import Decision, Facts, Outcome
@@ -58,7 +59,8 @@ def ev(event: str, when: datetime, actor: str = "tier2gate", **details: Any
 
 def timeline(esc_id: str, *events: tuple[str, datetime, str, dict[str, Any]]
              ) -> list[TimelineEntry]:
-    return [TimelineEntry(id=next(_ids), escalation_id=esc_id, at=when.timestamp(), event=event,
+    return [TimelineEntry(id=next(_ids), escalation_id=esc_id, at=when.timestamp(),
+                          event=EventKind(event),
                           actor=actor, details=details) for event, when, actor, details in events]
 
 
@@ -293,9 +295,9 @@ def _seed(database: Path) -> None:
         opened = datetime.now(UTC) - timedelta(hours=1)
         stored = row("esc-cli", opened, Phase.PAGING, "emergency", weekend=False, criteria=(PU,))
         await store.apply(Changes(escalation=stored, events=(
-            NewEvent("esc-cli", "received", "incident_io", opened.timestamp()),
-            NewEvent("esc-cli", "approval_requested", "tier2gate", opened.timestamp() + 60),
-            NewEvent("esc-cli", "approved", "U1", opened.timestamp() + 360))))
+            NewEvent("esc-cli", EventKind.RECEIVED, "incident_io", opened.timestamp()),
+            NewEvent("esc-cli", EventKind.APPROVAL_REQUESTED, "tier2gate", opened.timestamp() + 60),
+            NewEvent("esc-cli", EventKind.APPROVED, "U1", opened.timestamp() + 360))))
         await store.close()
 
     asyncio.run(write())

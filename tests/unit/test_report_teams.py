@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from daemon.cli import main
+from daemon.domain.events import EventKind
 from daemon.domain.gate import Phase
 from daemon.reporting import Report
 from daemon.store import Changes, NewEvent, open_store
@@ -35,8 +36,8 @@ def _seed(database: Path) -> None:
                                  criteria=(PU, SEK) if outcome == "emergency" else ()),
                              team=team)
             await store.apply(Changes(escalation=stored, events=(
-                NewEvent(esc_id, "received", "incident_io", at),
-                *(NewEvent(esc_id, event, "U1", at + after, {"reason": "not ours"})
+                NewEvent(esc_id, EventKind.RECEIVED, "incident_io", at),
+                *(NewEvent(esc_id, EventKind(event), "U1", at + after, {"reason": "not ours"})
                   for event, after in events))))
         await store.close()
 

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from daemon.clock import ManualClock, to_datetime
 from daemon.domain import transitions as t
+from daemon.domain.events import RfhRecorded
 from daemon.domain.gate import Gate
 from daemon.domain.models import Escalation, Source, Status
 from daemon.jobs.deps import Deps
@@ -41,7 +42,7 @@ def job_for(escalation_id: str, clock: ManualClock) -> Job:
 
 
 async def noted(_job: Job, current: Loaded, _now: datetime) -> t.Step:
-    return t.on_noted(current.gate, "rfh_recorded", {"note": "n"}, "once")
+    return t.on_noted(current.gate, RfhRecorded(note="n"), "once")
 
 
 async def test_a_step_is_recorded_over_the_escalation_it_was_taken_on(
@@ -88,7 +89,7 @@ async def test_after_a_vendor_call_the_step_is_taken_on_the_escalation_read_agai
 
         def after(fresh: Loaded, _at: datetime) -> t.Step:
             seen.append(fresh.row.version)
-            return t.on_noted(fresh.gate, "rfh_recorded", {"note": "after"}, "after")
+            return t.on_noted(fresh.gate, RfhRecorded(note="after"), "after")
 
         return after
 
