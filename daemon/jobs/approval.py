@@ -43,15 +43,6 @@ from daemon.integrations.base import (
     MessageRef,
     Tier2Load,
 )
-from daemon.integrations.slack_payloads import (
-    ButtonClick,
-    DeclineReason,
-    EEClick,
-    EscalationForm,
-    SlashCommand,
-    parse_interaction,
-    parse_slash_command,
-)
 from daemon.jobs.deps import Deps
 from daemon.jobs.ee import EEJobs
 from daemon.jobs.escalations import Loaded, changes_for, job_round, loaded
@@ -62,14 +53,21 @@ from daemon.jobs.routing import Routing, routing
 from daemon.jobs.views import approval_view, escalation_subject
 from daemon.logging import get_logger
 from daemon.reporting.load import STREAK_WEEKS, load_load, recent_load
-from daemon.store import Changes, DeliveryState, Job, NewEvent, TimelineEntry
+from daemon.sources.slack import (
+    ApprovalClick,
+    DeclineReasonSubmitted,
+    EEOfferClick,
+    EscalationFormSubmitted,
+    SlashCommand,
+    parse_interaction,
+    parse_slash_command,
+)
+from daemon.store import Changes, Delivery, DeliveryState, Job, NewEvent, TimelineEntry
 from daemon.workers.retry import Permanent, Retry
 from daemon.workers.runner import Recorder
 
 EVIDENCE = "evidence"  # the key of the evidence pack in `approval_requested` details
 TIER2_LOAD = "tier2_load"  # ... and of the Tier 2 load line it showed
-INTERACTION = "slack_interaction"
-COMMAND = "slack_command"
 _AGREE_SLACK_S = 1.0
 """How far short of its time a timer may measure and still act: rounding between a timer's
 wall-clock due time and the process's own count, not a step (steps are seconds and more)."""
@@ -503,10 +501,17 @@ class Approvals:
         action = parse_interaction(delivery.body)
         if action is None:
             return Changes(delivery_done=(delivery.id, DeliveryState.IGNORED, "not ours"))
-        if isinstance(action, EscalationForm):
+        if isinstance(action, EscalationFormSubmitted):
             return await self.intake.declare(action, delivery)
-        if isinstance(action, EEClick):
+        if isinstance(action, EEOfferClick):
             return await self.ee.click(action, delivery)
+        return await self.click(action, delivery)
+
+    async def click(self, action: ApprovalClick | DeclineReasonSubmitted, delivery: Delivery
+                    ) -> Changes:
+        """Approve, Decline or the decline reason, from any chat, on the request message the
+        value names: decided for that escalation only (`_from_its_message`); `delivery` is
+        the stored request it came in, marked done with the changes."""
         row = await self.deps.store.get_escalation(action.escalation_id)
         if row is None:
             return Changes(delivery_done=(delivery.id, DeliveryState.IGNORED,
@@ -514,8 +519,7 @@ class Approvals:
         current = loaded(row)
         now = self._now()
         done = (delivery.id, DeliveryState.PROCESSED, "")
-        verdict = Verdict.APPROVED if isinstance(action, ButtonClick) and \
-            action.decision == "approve" else Verdict.DECLINED
+        verdict = action.verdict if isinstance(action, ApprovalClick) else Verdict.DECLINED
         earlier = current.gate.asked_earlier(action.channel, action.message_ts)
         if not earlier and not await self._from_its_message(current, action):
             log.warning("approval.click_mismatch", user=action.user_id,
@@ -526,7 +530,7 @@ class Approvals:
             return changes_for(current.row.id, current.escalation, foreign, now,
                                previous=current.row, delivery=done)
         allowed = await self._allowed(current, action.user_id)
-        if isinstance(action, ButtonClick) and action.decision == "decline":
+        if isinstance(action, ApprovalClick) and action.verdict is Verdict.DECLINED:
             pending = current.gate.phase is Phase.AWAITING_APPROVAL and not current.gate.decided \
                 and not earlier
             if allowed and pending:
@@ -543,7 +547,7 @@ class Approvals:
                     return changes_for(current.row.id, current.escalation, failed, now,
                                        previous=current.row, delivery=done)
                 return Changes(delivery_done=done)
-        reason = action.reason if isinstance(action, DeclineReason) else ""
+        reason = action.reason if isinstance(action, DeclineReasonSubmitted) else ""
         policy = self.deps.policy.current()
         adopted = Step(current.gate)
         if current.gate.approval is None and current.gate.phase is Phase.AWAITING_APPROVAL \
@@ -594,8 +598,8 @@ class Approvals:
             log.info("approval.who_direct", error=str(exc))
             await chat.post_notice(command.user_id, text)
 
-    async def _from_its_message(self, current: Loaded, action: ButtonClick | DeclineReason
-                                ) -> bool:
+    async def _from_its_message(self, current: Loaded,
+                                action: ApprovalClick | DeclineReasonSubmitted) -> bool:
         """Whether a click naming this escalation may be its own: it came from a message
         recorded for this round (the request or a direct-message copy), or, when none is
         recorded yet, from a message that can be nothing but its unrecorded request.
@@ -626,7 +630,7 @@ class Approvals:
         return user_id in (await self.approvers(self._routing_of(current))).ids
 
 
-def _click_id(action: ButtonClick | DeclineReason) -> str:
-    if isinstance(action, ButtonClick):
+def _click_id(action: ApprovalClick | DeclineReasonSubmitted) -> str:
+    if isinstance(action, ApprovalClick):
         return f"{action.user_id}-{action.action_ts}"
     return f"{action.user_id}-form-{action.message_ts}"

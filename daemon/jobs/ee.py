@@ -28,7 +28,6 @@ from daemon.domain.gate import EEOutcome, Phase
 from daemon.domain.transitions import Step
 from daemon.integrations.base import Chat, EEOfferView, MessageRef
 from daemon.integrations.shorten import shorten, shorten_mrkdwn
-from daemon.integrations.slack_payloads import EEClick
 from daemon.jobs.deps import Deps
 from daemon.jobs.escalations import Loaded, changes_for, loaded
 from daemon.jobs.views import escalation_subject, human_time, links, slack_permalink
@@ -36,6 +35,7 @@ from daemon.logging import get_logger
 from daemon.markup import slack_link, slack_literal, slack_mention
 from daemon.roster import Rotation
 from daemon.settings import EESettings
+from daemon.sources.slack import EEOfferClick
 from daemon.store import Changes, Delivery, DeliveryState, EscalationRow, Job, NewEvent, NewJob
 from daemon.workers.retry import Permanent
 from daemon.workers.runner import Recorder
@@ -227,7 +227,7 @@ class EEJobs:
             await self.deps.need_chat().post_notice(current.gate.ee.owner, text)
         return self._changes(current, step, now)
 
-    async def click(self, action: EEClick, delivery: Delivery) -> Changes:
+    async def click(self, action: EEOfferClick, delivery: Delivery) -> Changes:
         """"Take it", "Resolved without Engineering" or "Needs Engineering" on an offer."""
         done = (delivery.id, DeliveryState.PROCESSED, "")
         current = await self._load(action.escalation_id)

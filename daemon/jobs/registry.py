@@ -3,26 +3,23 @@
 from __future__ import annotations
 
 from daemon.domain import transitions as t
-from daemon.jobs.approval import COMMAND, INTERACTION, Approvals
+from daemon.jobs.approval import Approvals
 from daemon.jobs.attention import Attention
 from daemon.jobs.deps import Deps
 from daemon.jobs.desk_notes import DESK_NOTE, DeskNotes
 from daemon.jobs.ee import HANDOFF, ROTATION_CHECK, EEJobs
 from daemon.jobs.followthrough import CADENCE, RETRO_POLL, Followthrough
 from daemon.jobs.headsup import HEADSUP, Headsup
-from daemon.jobs.intake import (
-    DRILL,
-    INCIDENT_NOTICE,
-    INTAKE_DESK,
-    INTAKE_INCIDENT_IO,
-    INTAKE_PAGERDUTY,
-    Intake,
-)
+from daemon.jobs.intake import DRILL, INCIDENT_NOTICE, Intake
 from daemon.jobs.issues import Issues
 from daemon.jobs.morning import MORNING, MorningQueue
 from daemon.jobs.paging import Paging
 from daemon.jobs.policy import EVENTS_CHANGED, POLICY_CHANGED, REEVALUATE, PolicyJobs
 from daemon.jobs.retention import PRUNE, Retention
+from daemon.sources.desks import INTAKE_DESK
+from daemon.sources.incident_io import INTAKE_INCIDENT_IO
+from daemon.sources.pagerduty import INTAKE_PAGERDUTY
+from daemon.sources.slack import COMMAND, INTERACTION
 from daemon.workers.runner import Handler
 
 URGENT = frozenset({INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY, INTAKE_DESK, INTERACTION,
