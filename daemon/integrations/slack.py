@@ -1,7 +1,8 @@
 """Slack as the `Chat` where the SMOC approves or declines a Tier 2 page.
 
-Block Kit, action ids and Slack error codes stay in this module (and `slack_payloads`, which
-reads the clicks back); the core only sees `ApprovalView` and `MessageRef`.
+Block Kit and Slack error codes stay in this module; the ids of our buttons and forms are
+`sources.slack_ids`, which `sources.slack` reads the clicks back with. The core only sees
+`ApprovalView` and `MessageRef`.
 
 Failures are classified, never retried here: slack_sdk's own retry handlers are switched off
 (`retry_handlers=[]`) so a 429 surfaces at once with its Retry-After and the durable job runner

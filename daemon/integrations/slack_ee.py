@@ -1,7 +1,8 @@
 """The Escalation Engineers' offer message in Slack: Block Kit and action ids.
 
-Kept beside `slack` (the client) and `slack_payloads` (which reads the clicks back), so that
-Block Kit stays in the Slack modules and the core sees only `EEOfferView`.
+Kept beside `slack` (the client); `sources.slack` reads the clicks back (as `EEOfferClick`)
+with the action ids in `sources.slack_ids`. Block Kit stays in the Slack modules and the core
+sees only `EEOfferView`.
 """
 
 from __future__ import annotations
