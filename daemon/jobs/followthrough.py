@@ -34,7 +34,6 @@ from daemon.domain.retro_sections import missing_sections
 from daemon.domain.transitions import DAEMON, THREAD_NOTE
 from daemon.integrations.base import MessageRef
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import Loaded, loaded
 from daemon.jobs.intake import INCIDENT_UPDATE
 from daemon.jobs.issues import retro_marker
 from daemon.logging import get_logger
@@ -48,6 +47,7 @@ from daemon.store.followthrough import (
     UPDATE_OVERDUE,
     UPDATE_RESUMED,
 )
+from daemon.store.mapping import Loaded
 from daemon.workers.retry import Permanent, Retry
 
 RETRO_POLL = "retro_poll"
@@ -191,20 +191,19 @@ class Followthrough:
         nxt = cadence_job(self.settings, now_s, next_period=True)
         if self.deps.shadow:
             return Changes(jobs=(nxt,))  # nobody was paged: nobody owes an update
-        rows = {row.id: row for row in await self.deps.store.escalations_in(
+        watched = {current.row.id: current for current in await self.deps.store.load_in(
             [phase.value for phase in ACTIVE])}
         for escalation_id in await self.deps.store.open_quiet():
-            if escalation_id not in rows:
-                row = await self.deps.store.get_escalation(escalation_id)
-                if row is not None:
-                    rows[escalation_id] = row
+            if escalation_id not in watched:
+                quiet = await self.deps.store.load_escalation(escalation_id)
+                if quiet is not None:
+                    watched[escalation_id] = quiet
         events: list[NewEvent] = []
         jobs: list[NewJob] = []
-        for row in rows.values():
-            if row.drill:
+        for current in watched.values():
+            if current.row.drill:
                 continue
-            current = loaded(row)
-            entries = await self.deps.store.timeline(row.id)
+            entries = await self.deps.store.timeline(current.row.id)
             found = await self._check(current, entries, now_s)
             events += found[0]
             jobs += found[1]
@@ -279,10 +278,11 @@ class Followthrough:
         by (a nudge it causes goes to the same Slack); a rate limit or an outage is `True`:
         people may be talking there."""
         approval = current.gate.approval
-        if self.deps.chat is None or approval is None:
+        activity = self.deps.thread_activity
+        if activity is None or approval is None:
             return None, False
         try:
-            return await self.deps.chat.thread_activity(
+            return await activity.thread_activity(
                 MessageRef(approval.channel, approval.ts), since_s), False
         except (Retry, Permanent) as exc:
             log.warning("cadence.thread_unreadable", escalation_id=current.row.id,
@@ -308,12 +308,13 @@ class Followthrough:
         email looked up in Slack (`users.lookupByEmail`). None when either side does not know
         them or cannot answer now: the nudge then names them in words and still goes out."""
         acks = [e for e in entries if e.event == "acknowledged" and e.details.get("responders")]
-        if not acks or self.deps.pager is None or self.deps.chat is None:
+        identity = self.deps.identity
+        if not acks or self.deps.pager is None or identity is None:
             return None
         responder = acks[-1].details["responders"][0]
         try:
             email = await self.deps.pager.user_email(str(responder.get("id", "")))
-            user_id = await self.deps.chat.user_id_for_email(email) if email else None
+            user_id = await identity.user_id_for_email(email) if email else None
         except (Retry, Permanent) as exc:
             log.warning("cadence.responder_unresolved", reason=exc.reason)
             return None
