@@ -62,7 +62,7 @@ async def start_drill(request: web.Request) -> web.Response:
 
 async def drill_status(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    current = await store.load_by_source(Source.SLACK,
+    current = await store.load_by_source(Source.CHAT,
                                          drill_external_id(request.match_info["id"]))
     if current is None:
         return web.json_response({"phase": "queued", "timeline": []})
@@ -71,7 +71,8 @@ async def drill_status(request: web.Request) -> web.Response:
     return web.json_response({
         "escalation_id": current.row.id, "phase": gate.phase.value,
         "approval": None if approval is None else {
-            "channel": approval.channel, "ts": approval.ts, "approvers": list(approval.approvers)},
+            "channel": approval.channel, "ts": approval.message_id,
+            "approvers": list(approval.approvers)},
         "problems": [p.reason for p in gate.problems],
         "timeline": [{"event": e.event, "at": e.at, "actor": e.actor, "details": e.details}
                      for e in await store.timeline(current.row.id)],

@@ -8,13 +8,16 @@ that writes a sink (the Slack adapter, the tracker templates and adapters) appli
 value it did not write itself; markup tier2gate means (a mention of an approver it chose, a link
 it built) comes only from `slack_mention` and the link functions here.
 
-Pure functions, no I/O: the domain uses `slack_literal` for the chat texts it words.
+Pure functions, no I/O. The domain words its chat texts as `Message`s (facts: literal text and
+mentions), which `slack_mrkdwn` renders.
 """
 
 from __future__ import annotations
 
 import re
 from urllib.parse import quote, urlsplit
+
+from daemon.domain.messages import Link, Mention, Message, Text, message
 
 _SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{1,40}")
 _URL_SAFE = "-._~:/?#=&%+,;!$*'"
@@ -49,6 +52,39 @@ def slack_mention(user_id: str) -> str:
     if _SLACK_USER_ID.fullmatch(user_id):
         return f"<@{user_id}>"
     return slack_literal(user_id)
+
+
+def slack_mrkdwn(text: Message) -> str:
+    """A message in Slack mrkdwn: every `Text` literal (`slack_literal`), every `Mention` a
+    mention (`slack_mention`), every `Link` a link (`slack_link`)."""
+    return "".join(_slack_part(p) for p in text.parts)
+
+
+def _slack_part(part: Text | Mention | Link) -> str:
+    if isinstance(part, Text):
+        return slack_literal(part.text)
+    if isinstance(part, Mention):
+        return slack_mention(part.mention)
+    return slack_link(part.url, part.label)
+
+
+_STORED_MENTION = re.compile(r"<@([UW][A-Z0-9]{1,40})>")
+_STORED_ENTITIES = {"&lt;": "<", "&gt;": ">", "&amp;": "&"}
+_STORED_ENTITY = re.compile("|".join(_STORED_ENTITIES))
+
+
+def message_from_mrkdwn(stored: str) -> Message:
+    """The `Message` of a chat text that the previous version stored in a job as Slack mrkdwn
+    (a note or reply still pending across the upgrade): `slack_mrkdwn` of the result is
+    `stored` again. That version wrote mentions only as `<@U…>` and every other text through
+    `slack_literal`, so those are the only markup to read back."""
+    pieces: list[Message | Mention | str] = []
+    for n, piece in enumerate(_STORED_MENTION.split(stored)):
+        if n % 2:
+            pieces.append(Mention(mention=piece))
+        else:
+            pieces.append(_STORED_ENTITY.sub(lambda m: _STORED_ENTITIES[m[0]], piece))
+    return message(*pieces)
 
 
 def safe_url(url: str) -> str | None:

@@ -6,10 +6,13 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import asyncpg
 import pytest
 
+from daemon.domain.effects import DirectNote, Effect, TellUser, ThreadNote, payload_json
+from daemon.markup import slack_mrkdwn
 from daemon.store import Store
 
 POSTGRES_URL = os.environ.get("TIER2GATE_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
@@ -59,3 +62,14 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout_s: float = 10
         if loop.time() > deadline:
             pytest.fail(f"condition not met within {timeout_s} s")
         await asyncio.sleep(0.01)
+
+
+def said(effect: Effect) -> str:
+    """The chat text of a thread note, direct note or reply to a click, as Slack shows it."""
+    assert isinstance(effect.payload, ThreadNote | DirectNote | TellUser), effect
+    return slack_mrkdwn(effect.payload.text)
+
+
+def stored(effect: Effect) -> dict[str, Any]:
+    """An effect's payload as its job stores it."""
+    return payload_json(effect.payload)

@@ -48,8 +48,8 @@ async def click(request: web.Request) -> web.Response:
     # As the request's own SMOC (each Tier 1 team has its own), else the demo's.
     user = approval.approvers[0] if approval.approvers else request.app[SMOC_USER]
     await send_interaction(base, secret, now, button_press(
-        escalation_id, user, decision, approval.channel, approval.ts, f"{time.time():.6f}"))
+        escalation_id, user, decision, approval.channel, approval.message_id, f"{time.time():.6f}"))
     if decision == "decline":
         await send_interaction(base, secret, now, decline_submission(
-            escalation_id, user, approval.channel, approval.ts, reason))
+            escalation_id, user, approval.channel, approval.message_id, reason))
     raise web.HTTPSeeOther(f"/#{escalation_id}")

@@ -16,22 +16,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from daemon.domain.effects import EEQuiet, Effect, EffectKind, RfhNote, TellUser
 from daemon.domain.gate import EEOutcome, EEState, Gate, Phase
-from daemon.domain.transitions import (
-    DAEMON,
-    EE_QUIET,
-    EE_UNCLAIMED,
-    EE_UPDATE,
-    RFH_NOTE,
-    TELL_USER,
-    UPDATE_APPROVAL,
-    Effect,
-    Record,
-    Step,
-    rfh_effects,
-    smoc_effects,
-)
-from daemon.markup import slack_mention
+from daemon.domain.messages import Message, mention, message
+from daemon.domain.transitions import DAEMON, Record, Step, rfh_effects, smoc_effects
 
 
 def _continue(gate: Gate, now: datetime) -> tuple[Effect, ...]:
@@ -54,8 +42,8 @@ def on_ee_nobody(gate: Gate, why: str, now: datetime) -> Step:
         return Step(gate)  # ignored or over meanwhile: nobody is needed, nothing to go on to
     effects = _continue(gate, now)
     if gate.ee is not None:
-        if gate.ee.ts:  # the offer says it went on without an EE
-            effects += (Effect(EE_UPDATE, "unclaimed"),)
+        if gate.ee.message_id:  # the offer says it went on without an EE
+            effects += (Effect(EffectKind.EE_UPDATE, "unclaimed"),)
         gate = gate.model_copy(update={"ee": gate.ee.model_copy(
             update={"waiting": False, "unclaimed": True})})
     records = (Record("ee_skipped", DAEMON, {"why": why}),) if why else ()
@@ -66,27 +54,28 @@ def on_ee_offered(gate: Gate, rotation: str, offered_to: tuple[str, ...], channe
                   now: datetime, *, waiting: bool, unclaimed_at: datetime | None) -> Step:
     """The offer is posted to the EEs on rotation (`offered_to`, chat user ids). A request for
     help nobody takes by `unclaimed_at` goes on without them."""
-    if gate.ee is not None and gate.ee.ts:
+    if gate.ee is not None and gate.ee.message_id:
         # Offered before (a request for help that became an emergency): the same message. An
         # EE who already gave their word is not waited for: the SMOC is asked now.
         said = gate.ee.outcome is not None
         ee = gate.ee.model_copy(update={"waiting": waiting and not said})
         return Step(gate.model_copy(update={"ee": ee}), (),
-                    (Effect(EE_UPDATE, "emergency"), *(_continue(gate, now) if said else ())))
+                    (Effect(EffectKind.EE_UPDATE, "emergency"),
+                     *(_continue(gate, now) if said else ())))
     ee = EEState(rotation=rotation, offered_at=now, offered_to=offered_to, channel=channel,
-                 ts=ts, waiting=waiting)
+                 message_id=ts, waiting=waiting)
     effects: tuple[Effect, ...] = ()
     if unclaimed_at is not None and gate.phase is Phase.RFH:
-        effects = (Effect(EE_UNCLAIMED, "unclaimed", run_at=unclaimed_at),)
+        effects = (Effect(EffectKind.EE_UNCLAIMED, "unclaimed", run_at=unclaimed_at),)
     return Step(gate.model_copy(update={"ee": ee}),
                 (Record("ee_offered", DAEMON, {"rotation": rotation, "to": list(offered_to),
                                                "channel": channel, "ts": ts},
                         once_key="ee_offered"),), effects)
 
 
-def _tell(user_id: str, click_id: str, text: str, channel: str) -> Effect:
-    return Effect(TELL_USER, f"ee-{click_id}", {"user": user_id, "text": text,
-                                                "channel": channel})
+def _tell(user_id: str, click_id: str, text: Message | str, channel: str) -> Effect:
+    return Effect(EffectKind.TELL_USER, f"ee-{click_id}",
+                  TellUser(user=user_id, text=message(text), channel=channel))
 
 
 def on_ee_foreign_click(gate: Gate, user_id: str, click_id: str, channel: str) -> Step:
@@ -119,25 +108,26 @@ def on_ee_take(gate: Gate, user_id: str, user_name: str, now: datetime, *, on_ro
     # An escalation its EE sent on to Engineering is still theirs while it is open (the
     # handoff lists it): an incoming EE takes it over like any other.
     if ee.owner and (ee.owner == user_id or owner_on_rotation or not gate.ee_open):
-        text = ("You already own this escalation." if ee.owner == user_id else
-                f"{slack_mention(ee.owner)} has already taken this escalation.")
+        text = (message("You already own this escalation.") if ee.owner == user_id else
+                message(mention(ee.owner), " has already taken this escalation."))
         return Step(gate, (), (_tell(user_id, click_id, text, channel),))
     if ee.owner:
         moved = ee.model_copy(update={"owner": user_id, "owner_name": user_name})
-        effects = [Effect(EE_UPDATE, f"taken-over-{click_id}")]
+        effects = [Effect(EffectKind.EE_UPDATE, f"taken-over-{click_id}")]
         if gate.approval is not None:
-            effects.append(Effect(UPDATE_APPROVAL, f"ee-taken-over-{click_id}"))
+            effects.append(Effect(EffectKind.UPDATE_APPROVAL, f"ee-taken-over-{click_id}"))
         return Step(gate.model_copy(update={"ee": moved}),
                     (Record("ee_taken_over", user_id, {"from": ee.owner, "name": user_name,
                                                        "rotation": ee.rotation}),),
                     tuple(effects))
     taken = ee.model_copy(update={"owner": user_id, "owner_name": user_name,
                                   "assigned_at": now})
-    effects = [Effect(EE_UPDATE, "assigned"),
-               Effect(EE_QUIET, "quiet-1", {"n": 1},
+    effects = [Effect(EffectKind.EE_UPDATE, "assigned"),
+               Effect(EffectKind.EE_QUIET, "quiet-1", EEQuiet(n=1),
                       now + timedelta(minutes=quiet_minutes))]
     if gate.approval is not None:
-        effects.append(Effect(UPDATE_APPROVAL, "ee-assigned"))  # the request shows the DRI
+        # The request shows the DRI.
+        effects.append(Effect(EffectKind.UPDATE_APPROVAL, "ee-assigned"))
     details: dict[str, Any] = {"rotation": ee.rotation, "name": user_name,
                                "after_s": round((now - ee.offered_at).total_seconds(), 3)}
     return Step(gate.model_copy(update={"ee": taken}),
@@ -152,15 +142,15 @@ def on_ee_outcome(gate: Gate, user_id: str, outcome: EEOutcome, now: datetime, *
     if ee is None:
         return Step(gate)
     if ee.owner != user_id:
-        text = (f"Only the EE who took this escalation ({slack_mention(ee.owner)}) can say "
-                "that." if ee.owner else "Take the escalation first.")
+        text = (message("Only the EE who took this escalation (", mention(ee.owner),
+                        ") can say that.") if ee.owner else message("Take the escalation first."))
         return Step(gate, (), (_tell(user_id, click_id, text, channel),))
     if ee.outcome is not None:
         return Step(gate, (), (_tell(user_id, click_id, "This was decided already.", channel),))
     ended = ee.model_copy(update={"outcome": outcome, "outcome_at": now, "outcome_by": user_id,
                                   "waiting": False})
     updates: dict[str, Any] = {"ee": ended}
-    effects: list[Effect] = [Effect(EE_UPDATE, "outcome")]
+    effects: list[Effect] = [Effect(EffectKind.EE_UPDATE, "outcome")]
     if outcome is EEOutcome.ENGINEERING:
         event = "ee_needs_engineering"
         effects += _continue(gate, now)
@@ -168,17 +158,17 @@ def on_ee_outcome(gate: Gate, user_id: str, outcome: EEOutcome, now: datetime, *
         event = "ee_resolved"
         if ee.unclaimed and gate.phase is Phase.RFH:
             # It had gone on to Tier 2 before this EE took it: its issue hears it is done.
-            effects.append(Effect(RFH_NOTE, "ee-resolved", {"text": (
-                f"The Escalation Engineer who took this request for help (Slack user {user_id}) "
+            effects.append(Effect(EffectKind.RFH_NOTE, "ee-resolved", RfhNote(text=(
+                f"The Escalation Engineer who took this request for help (chat user {user_id}) "
                 "resolved it without Engineering after it had come here: close this issue "
-                "unless something is still wanted.")}))
+                "unless something is still wanted."))))
         # Only an emergency whose rule holds the SMOC's request back for the EE is closed by
         # the EE's word; one on its way to the SMOC (its rule does not wait, or the wait is
         # over) stays the SMOC's to decide, even before the request is posted.
         if gate.phase is Phase.AWAITING_APPROVAL and gate.approval is None and ee.waiting:
             updates["phase"] = Phase.CLOSED  # the SMOC was never needed
     if gate.approval is not None:
-        effects.append(Effect(UPDATE_APPROVAL, f"ee-{outcome.value}"))
+        effects.append(Effect(EffectKind.UPDATE_APPROVAL, f"ee-{outcome.value}"))
     return Step(gate.model_copy(update=updates),
                 (Record(event, user_id, {"rotation": ee.rotation}, once_key="ee_outcome"),),
                 tuple(effects))
@@ -191,7 +181,7 @@ def on_ee_wait_over(gate: Gate, now: datetime) -> Step:
     if gate.resolved_at is not None or (gate.ee is not None and gate.ee.outcome is not None):
         return Step(gate)
     ee = gate.ee.model_copy(update={"waiting": False}) if gate.ee else None
-    shown = (Effect(EE_UPDATE, "wait-over"),) if ee is not None and ee.ts else ()
+    shown = (Effect(EffectKind.EE_UPDATE, "wait-over"),) if ee is not None and ee.message_id else ()
     return Step(gate.model_copy(update={"ee": ee}),
                 (Record("ee_wait_over", DAEMON, {}),),
                 (*smoc_effects(gate.decision, now), *shown))
@@ -207,9 +197,10 @@ def on_ee_quiet(gate: Gate, n: int, last_activity: datetime, quiet_minutes: floa
     quiet = timedelta(minutes=quiet_minutes)
     if last_activity + quiet > now:
         due = last_activity + quiet
-        return Step(gate, (), (Effect(EE_QUIET, f"quiet-{n}-{int(due.timestamp())}",
-                                      {"n": n}, due),)), False
+        return Step(gate, (), (Effect(EffectKind.EE_QUIET, f"quiet-{n}-{int(due.timestamp())}",
+                                      EEQuiet(n=n), due),)), False
     ee = gate.ee.model_copy(update={"quiet_reminders": gate.ee.quiet_reminders + 1})
     return Step(gate.model_copy(update={"ee": ee}),
                 (Record("ee_reminded", DAEMON, {"owner": ee.owner, "n": n}),),
-                (Effect(EE_QUIET, f"quiet-{n + 1}", {"n": n + 1}, now + quiet),)), True
+                (Effect(EffectKind.EE_QUIET, f"quiet-{n + 1}", EEQuiet(n=n + 1),
+                        now + quiet),)), True

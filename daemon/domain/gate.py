@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from pydantic import AliasChoices, AwareDatetime, BaseModel, ConfigDict, Field
 
 from daemon.domain.policy import Decision
 from daemon.domain.teams import DEFAULT_TEAM
@@ -36,12 +36,17 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+_MESSAGE_ID = AliasChoices("message_id", "ts")
+"""A chat message's id within its conversation, stored as `ts` before it had a chat-neutral
+name: gates stored then are read as they are."""
+
+
 class ApprovalState(_Model):
     requested_at: AwareDatetime
-    channel: str
-    ts: str
+    channel: str  # the conversation it was posted in: a channel or a direct message
+    message_id: str = Field(validation_alias=_MESSAGE_ID)
     # Further copies of the request (one direct message per approver when the channel refused
-    # the bot), as (channel, ts): every copy shows the decision.
+    # the bot), as (channel, message id): every copy shows the decision.
     copies: tuple[tuple[str, str], ...] = ()
     approvers: tuple[str, ...]  # chat user ids allowed to decide, SMOC first
     smoc_note: str = ""
@@ -53,8 +58,8 @@ class ApprovalState(_Model):
 
     @property
     def messages(self) -> tuple[tuple[str, str], ...]:
-        """Every (channel, ts) that carries this request's buttons."""
-        return ((self.channel, self.ts), *self.copies)
+        """Every (channel, message id) that carries this request's buttons."""
+        return ((self.channel, self.message_id), *self.copies)
 
 
 class DecisionState(_Model):
@@ -85,7 +90,7 @@ class Problem(_Model):
 class EarlierRound(_Model):
     """A round of the gate that a reopen closed: what was asked, decided and paged then.
 
-    Kept so that a new round never mistakes the earlier round's Slack message for its own and
+    Kept so that a new round never mistakes the earlier round's chat message for its own and
     so that a page that went out in an earlier round still earns (or is noted on) the retro.
     """
 
@@ -116,14 +121,14 @@ class EEState(_Model):
     """The escalation's Escalation Engineer step: offered to the rotation, taken by one EE
     (its directly responsible individual, DRI), and ended by the EE's word.
 
-    `rotation` is the roster's id of the rotation it was offered to; `channel`/`ts` the offer
-    message ("" until posted); `owner` the chat user id of the EE who took it."""
+    `rotation` is the roster's id of the rotation it was offered to; `channel`/`message_id`
+    the offer message ("" until posted); `owner` the chat user id of the EE who took it."""
 
     rotation: str
     offered_at: AwareDatetime
     offered_to: tuple[str, ...] = ()
     channel: str = ""
-    ts: str = ""
+    message_id: str = Field(default="", validation_alias=_MESSAGE_ID)
     owner: str = ""
     owner_name: str = ""
     assigned_at: AwareDatetime | None = None
@@ -171,18 +176,18 @@ class Gate(_Model):
     def without_problems(self, *effects: str) -> tuple[Problem, ...]:
         return tuple(p for p in self.problems if p.effect not in effects)
 
-    def asked_earlier(self, channel: str, ts: str) -> bool:
-        """Whether (channel, ts) is an approval message of an earlier round."""
-        return any(r.approval is not None and (channel, ts) in r.approval.messages
+    def asked_earlier(self, channel: str, message_id: str) -> bool:
+        """Whether (channel, message_id) is an approval message of an earlier round."""
+        return any(r.approval is not None and (channel, message_id) in r.approval.messages
                    for r in self.earlier)
 
-    def asked_on(self, channel: str, ts: str) -> bool:
-        """Whether (channel, ts) is an approval message of this round."""
-        return self.approval is not None and (channel, ts) in self.approval.messages
+    def asked_on(self, channel: str, message_id: str) -> bool:
+        """Whether (channel, message_id) is an approval message of this round."""
+        return self.approval is not None and (channel, message_id) in self.approval.messages
 
-    def owns_message(self, channel: str, ts: str) -> bool:
-        """Whether (channel, ts) is an approval message of any round of this escalation."""
-        return self.asked_on(channel, ts) or self.asked_earlier(channel, ts)
+    def owns_message(self, channel: str, message_id: str) -> bool:
+        """Whether (channel, message_id) is an approval message of any round."""
+        return self.asked_on(channel, message_id) or self.asked_earlier(channel, message_id)
 
     @property
     def ever_paged(self) -> bool:

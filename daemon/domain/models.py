@@ -18,7 +18,9 @@ class Source(StrEnum):
 
     INCIDENT_IO = "incident_io"
     PAGERDUTY = "pagerduty"
-    SLACK = "slack"
+    # Declared with the chat's own command (`/tier2`): no incident of its own. The value is the
+    # one stored and written in policies (`source: slack`), kept as users know it.
+    CHAT = "slack"
     ZENDESK = "zendesk"  # a Zendesk Support ticket (trigger or automation webhook)
     JSM = "jsm"  # a Jira Service Management request (admin webhook)
 
@@ -62,7 +64,7 @@ class Criterion(StrEnum):
 
 
 CHAT_USER_ID = r"[UW][A-Z0-9]{2,}"
-"""The shape of a Slack user id (`U…`, or `W…` on Enterprise Grid). A value of any other shape
+"""The shape of a chat user id (`U…`, or `W…` on Enterprise Grid). A value of any other shape
 is not kept as one: it is rendered as a mention and compared with the id of whoever clicks."""
 
 
@@ -79,7 +81,7 @@ class Person(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     chat_id: str = Field(default="", pattern=f"^({CHAT_USER_ID})?$",
-                         description="chat (Slack) user id")
+                         description="chat user id")
     email: str = ""
     name: str = Field(default="", description="display name as the source gave it")
     source_id: str = Field(default="", description="the source's own id, e.g. a PagerDuty user")
@@ -141,7 +143,7 @@ class Escalation(BaseModel):
         default=None, description="who declared it, when the source says (a person, not a bot)")
     origin: str = Field(
         default="", description="where it was declared, when the source says: the PagerDuty "
-        "service id, the Slack channel id `/tier2` was used in (recognises its Tier 1 team)")
+        "service id, the chat channel id `/tier2` was used in (recognises its Tier 1 team)")
     created_at: AwareDatetime
     updated_at: AwareDatetime
     fields_updated_at: AwareDatetime | None = Field(

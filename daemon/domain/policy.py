@@ -225,7 +225,7 @@ class Rule(_Frozen):
     @field_validator("runbook")
     @classmethod
     def _inside_runbooks(cls, runbook: str | None) -> str | None:
-        """Runbook links are rendered into Slack and issues; a path must not leave runbooks/."""
+        """Runbook links are rendered into the chat and issues; a path must not leave runbooks/."""
         if runbook is None:
             return None
         path = PurePosixPath(runbook)
@@ -262,15 +262,15 @@ class Team(_Frozen):
     smoc_schedule_id: Annotated[Text, Field(pattern=_PAGERDUTY_ID)] | None = Field(
         default=None, description="PagerDuty schedule of this team's Support Manager on Call")
     smoc_user_id: Annotated[Text, Field(pattern=f"^{CHAT_USER_ID}$")] | None = Field(
-        default=None, description="a fixed approver (Slack user id) instead of a schedule")
+        default=None, description="a fixed approver (chat user id) instead of a schedule")
     backup_user_ids: Annotated[tuple[Annotated[Text, Field(pattern=f"^{CHAT_USER_ID}$")], ...],
                                BeforeValidator(_listed)] | None = None
     backup_group_id: Annotated[Text, Field(pattern=r"^S[A-Z0-9]{2,}$")] | None = Field(
-        default=None, description="a Slack user group (S…)")
+        default=None, description="a chat user group (S…)")
     approval_channel: Annotated[Text, Field(pattern=_CHANNEL_ID)] | None = Field(
-        default=None, description="Slack channel id (C… or G…)")
+        default=None, description="chat channel id (C… or G…)")
     rfh_channel: Annotated[Text, Field(pattern=_CHANNEL_ID)] | None = Field(
-        default=None, description="Slack channel id (C… or G…)")
+        default=None, description="chat channel id (C… or G…)")
     rules: tuple[Rule, ...] = ()
 
 

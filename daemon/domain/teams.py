@@ -12,7 +12,7 @@ step, teams in the order the policy lists them):
 1. a custom field of the escalation that says so (`recognised_by.fields`, e.g. incident.io's
    "Tier 1 team" = "EMEA"; PagerDuty custom fields, desk fields named in `field_names` and the
    JSM request type the same way): what Support stated about this escalation;
-2. where it was declared: the PagerDuty service (`pagerduty_services`), the Slack channel
+2. where it was declared: the PagerDuty service (`pagerduty_services`), the chat channel
    `/tier2` was used in (`slack_channels`), the Zendesk group or brand (`desk_groups`,
    `desk_brands`), the JSM project (`jsm_projects`);
 3. otherwise the policy's `default_team`, or the implicit `default` team when it names none.
@@ -94,7 +94,7 @@ def _by_origin(team: Recognisable, escalation: Escalation) -> bool:
     wanted = team.recognised_by
     if escalation.source is Source.PAGERDUTY and escalation.origin in wanted.pagerduty_services:
         return True
-    if escalation.source is Source.SLACK and escalation.origin in wanted.slack_channels:
+    if escalation.source is Source.CHAT and escalation.origin in wanted.slack_channels:
         return True
     if not escalation.source.desk:
         return False

@@ -12,9 +12,10 @@ once keys here are written per round; `jobs.escalations.changes_for` makes them 
 round (round 1 keeps the plain names), so every round has the same exactly-once guarantees and
 an earlier round's records and jobs stay as they were.
 
-The `text` of a chat effect (thread note, direct note, reply to a click) is Slack mrkdwn: a
-value from outside (a PagerDuty agent's name, a vendor's URL or error) goes in through
-`slack_literal`, and only approvers' ids become mentions, through `slack_mention`.
+The text of a chat effect (thread note, direct note, reply to a click) is a `Message`: facts
+for the chat adapter to render. A value from outside (a PagerDuty agent's name, a vendor's URL
+or error) is literal `Text` like our own words, and only people tier2gate chose (approvers,
+whoever decided) are `Mention`s.
 """
 
 from __future__ import annotations
@@ -23,6 +24,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from daemon.domain.effects import (
+    ApprovalCopy,
+    Audience,
+    DirectNote,
+    EEOffer,
+    Effect,
+    EffectKind,
+    Remind,
+    Retro,
+    RetroNote,
+    RfhNote,
+    TellUser,
+    ThreadNote,
+    Timeout,
+)
 from daemon.domain.gate import (
     ApprovalState,
     DecisionState,
@@ -34,34 +50,12 @@ from daemon.domain.gate import (
     Problem,
     Verdict,
 )
+from daemon.domain.messages import Message, mention, mentions, message
 from daemon.domain.models import Escalation, Person, Source, Status
 from daemon.domain.policy import Approval, Decision, OnTimeout, Outcome, reevaluate
-from daemon.markup import slack_literal, slack_mention
 
-REQUEST_APPROVAL = "request_approval"
-REMIND = "approval_remind"
-TIMEOUT = "approval_timeout"
-PAGE = "page"
-THREAD_NOTE = "thread_note"
-UPDATE_APPROVAL = "update_approval"
-TELL_USER = "tell_user"
-RFH_NOTICE = "rfh_notice"
-RFH_ISSUE = "rfh_issue"
-RETRO = "retro"
-RECHECK = "recheck"
-DIRECT_NOTE = "direct_note"
-APPROVAL_COPY = "approval_copy"
-ATTENTION = "needs_attention"
 APPROVAL_CHANNEL = "approval_channel"  # a problem, not an effect: the channel refused the bot
 APPROVERS = "approvers"  # a problem, not an effect: nobody may decide the request
-MERGE_INTO = "merge_into"
-RETRO_NOTE = "retro_note"
-RFH_NOTE = "rfh_note"
-EE_OFFER = "ee_offer"  # offer the escalation to the EEs on rotation (or go on without them)
-EE_UPDATE = "ee_update"  # show the offer message's current state
-EE_WAIT = "ee_wait"  # an emergency's bounded wait for an EE is over: ask the SMOC
-EE_UNCLAIMED = "ee_unclaimed"  # nobody took a request for help in time: today's path
-EE_QUIET = "ee_quiet"  # remind the owning EE when the escalation goes quiet
 
 POLICY = "policy"
 DAEMON = "tier2gate"
@@ -86,14 +80,6 @@ class Record:
 
 
 @dataclass(frozen=True)
-class Effect:
-    kind: str
-    name: str  # unique per escalation and kind: the job's idempotency key
-    payload: dict[str, Any] = field(default_factory=dict)
-    run_at: datetime | None = None
-
-
-@dataclass(frozen=True)
 class Step:
     gate: Gate
     records: tuple[Record, ...] = ()
@@ -115,7 +101,7 @@ def on_facts(gate: Gate, escalation: Escalation, decision: Decision, now: dateti
     A reopen is the source saying the incident is active again after it said resolved
     (`previous` resolved, `escalation` open, and we recorded `resolved_at`). Comparing with the
     previous facts, not with our own state, keeps a timer's re-check (same facts) and a
-    Slack-declared escalation (which ends with its page, its facts stay open) from looking like
+    chat-declared escalation (which ends with its page, its facts stay open) from looking like
     one; the intake applies only facts newer than the stored ones, so a late "live" delivery
     arriving after "closed" cannot fake one either.
     """
@@ -194,7 +180,7 @@ def _retro(gate: Gate) -> Effect:
     retro issue exists already (or is on its way), so the effect carries the note that tells it
     of this round instead of asking for a second issue."""
     if gate.round == 1 or gate.page is None:
-        return Effect(RETRO, "retro")
+        return Effect(EffectKind.RETRO, "retro")
     page = gate.page
     paged = ("would have been paged again (SHADOW mode)" if page.shadow
              else f"was paged again at {_human(page.at)}: {page.url or page.incident_id}")
@@ -205,26 +191,26 @@ def _retro(gate: Gate) -> Effect:
     reopened = _human(gate.reopened_at) if gate.reopened_at else "an unknown time"
     note = (f"The incident was reopened at {reopened} (round {gate.round}); Tier 2 "
             f"{paged}{decided}.")
-    return Effect(RETRO, "retro", {"note": note})
+    return Effect(EffectKind.RETRO, "retro", Retro(note=note))
 
 
 def smoc_effects(decision: Decision | None, now: datetime) -> tuple[Effect, ...]:
-    """Ask the SMOC. The approval clocks start now, not when Slack accepts the message: a
+    """Ask the SMOC. The approval clocks start now, not when the chat accepts the message: a
     request that cannot be posted must still remind people and reach its timeout fallback."""
     timings = (decision.approval if decision else None) or Approval()
     since = now.timestamp()
     return (
-        Effect(REQUEST_APPROVAL, "request"),
-        Effect(REMIND, "1", {"n": 1, "since": since},
+        Effect(EffectKind.REQUEST_APPROVAL, "request"),
+        Effect(EffectKind.REMIND, "1", Remind(n=1, since=since),
                now + timedelta(minutes=timings.remind_after_minutes)),
-        Effect(TIMEOUT, "timeout", {"since": since},
+        Effect(EffectKind.TIMEOUT, "timeout", Timeout(since=since),
                now + timedelta(minutes=timings.timeout_minutes)),
     )
 
 
 def rfh_effects() -> tuple[Effect, ...]:
-    """Today's request-for-help path: the Slack notice and the RFH issue."""
-    return (Effect(RFH_NOTICE, "notice"), Effect(RFH_ISSUE, "issue"))
+    """Today's request-for-help path: the chat notice and the RFH issue."""
+    return (Effect(EffectKind.RFH_NOTICE, "notice"), Effect(EffectKind.RFH_ISSUE, "issue"))
 
 
 def _classify(gate: Gate, decision: Decision, rfh_due: datetime, now: datetime) -> Step:
@@ -261,27 +247,28 @@ def _classify(gate: Gate, decision: Decision, rfh_due: datetime, now: datetime) 
         if route is not None:
             # The offer job asks the SMOC at once when nobody is on the rotation: an
             # emergency never waits on an empty rotation.
-            effects.append(Effect(EE_OFFER, "offer-emergency", {"wait_minutes": wait}))
+            effects.append(Effect(EffectKind.EE_OFFER, "offer-emergency",
+                                      EEOffer(wait_minutes=wait)))
         if wait:
-            effects.append(Effect(EE_WAIT, "wait", run_at=now + timedelta(minutes=wait)))
+            effects.append(Effect(EffectKind.EE_WAIT, "wait", run_at=now + timedelta(minutes=wait)))
         else:
             effects += smoc_effects(decision, now)
     if changed and phase is Phase.RFH:
         updates["rfh_due_at"] = rfh_due
         if route is not None and gate.ee is None:
-            effects.append(Effect(EE_OFFER, "offer"))
+            effects.append(Effect(EffectKind.EE_OFFER, "offer"))
         elif gate.ee is not None and gate.ee.owner and gate.ee.outcome is None:
             # An emergency its EE holds became a request for help: the EE still decides
             # whether Engineering is needed ("Needs Engineering" sends it on).
             updates["ee"] = gate.ee.model_copy(update={"waiting": False})
         else:
             effects += rfh_effects()
-    if changed and phase is Phase.IGNORED and gate.ee is not None and gate.ee.ts:
+    if changed and phase is Phase.IGNORED and gate.ee is not None and gate.ee.message_id:
         # Now ignored (say, marked a test): the EE offer stops offering.
-        effects.append(Effect(EE_UPDATE, f"ignored-{int(now.timestamp())}"))
+        effects.append(Effect(EffectKind.EE_UPDATE, f"ignored-{int(now.timestamp())}"))
     if decision.recheck_at is not None and phase is not Phase.AWAITING_APPROVAL:
         stamp = int(decision.recheck_at.timestamp())
-        effects.append(Effect(RECHECK, f"at-{stamp}", run_at=decision.recheck_at))
+        effects.append(Effect(EffectKind.RECHECK, f"at-{stamp}", run_at=decision.recheck_at))
     return Step(gate.model_copy(update=updates), tuple(records), tuple(effects))
 
 
@@ -290,7 +277,7 @@ def _resolved(gate: Gate, actor: str, now: datetime) -> Step:
     # Once the customer problem is over only the issues still matter: a page, a reminder or a
     # status note that failed is moot now.
     gate = gate.model_copy(update={"resolved_at": now, "problems": tuple(
-        p for p in gate.problems if p.effect in (RETRO, RFH_ISSUE))})
+        p for p in gate.problems if p.effect in (EffectKind.RETRO, EffectKind.RFH_ISSUE))})
     records = [Record("resolved", actor)]
     effects: list[Effect] = []
     if gate.page is not None:
@@ -302,12 +289,14 @@ def _resolved(gate: Gate, actor: str, now: datetime) -> Step:
                 "The source incident was resolved as Tier 2 was being paged: a page already on "
                 "its way is recorded here, and its retro follows.")
         gate = gate.model_copy(update={"phase": Phase.CLOSED})
-        effects += [Effect(UPDATE_APPROVAL, "resolved"),
-                    Effect(THREAD_NOTE, "resolved-before-page", {"text": note})]
+        effects += [Effect(EffectKind.UPDATE_APPROVAL, "resolved"),
+                    Effect(EffectKind.THREAD_NOTE, "resolved-before-page",
+                           ThreadNote(text=message(note)))]
     if gate.page is None and any(m.page is not None for m in gate.merged_in):
-        effects.append(Effect(RETRO, "retro"))  # the outage paged, through a merged duplicate
-    if gate.ee is not None and gate.ee.ts:
-        effects.append(Effect(EE_UPDATE, "ended"))  # the EE offer stops offering
+        # The outage paged, through a merged duplicate.
+        effects.append(Effect(EffectKind.RETRO, "retro"))
+    if gate.ee is not None and gate.ee.message_id:
+        effects.append(Effect(EffectKind.EE_UPDATE, "ended"))  # the EE offer stops offering
     return Step(gate, tuple(records), tuple(effects))
 
 
@@ -319,7 +308,7 @@ def _ended(gate: Gate, escalation: Escalation, now: datetime) -> Step:
     (the message loses its buttons and says why) and a request for help already made is told on
     its issue. A page that went out stays a page: a withdrawn incident still earns its retro
     (Dev was woken), while a merged one hands its page to the incident it was merged into, so
-    the outage has one retro (`MERGE_INTO`).
+    the outage has one retro (`EffectKind.MERGE_INTO`).
     """
     actor = escalation.source.value
     status = escalation.status
@@ -329,7 +318,7 @@ def _ended(gate: Gate, escalation: Escalation, now: datetime) -> Step:
     what = (f"was merged into {target or 'another incident'}" if status is Status.MERGED
             else "was declined or canceled")
     gate = gate.model_copy(update={"resolved_at": now, "ended_as": status.value, "problems": tuple(
-        p for p in gate.problems if p.effect in (RETRO, RFH_ISSUE))})
+        p for p in gate.problems if p.effect in (EffectKind.RETRO, EffectKind.RFH_ISSUE))})
     details = {"merged_into": target} if status is Status.MERGED else {}
     effects: list[Effect] = []
     if gate.phase in (Phase.AWAITING_APPROVAL, Phase.PAGING):
@@ -337,8 +326,9 @@ def _ended(gate: Gate, escalation: Escalation, now: datetime) -> Step:
                 "no page will be sent." if gate.phase is Phase.AWAITING_APPROVAL else
                 f"The source incident {what} as Tier 2 was being paged: a page already on its "
                 "way is recorded here.")
-        effects += [Effect(UPDATE_APPROVAL, "ended"),
-                    Effect(THREAD_NOTE, "ended-before-page", {"text": note})]
+        effects += [Effect(EffectKind.UPDATE_APPROVAL, "ended"),
+                    Effect(EffectKind.THREAD_NOTE, "ended-before-page",
+                           ThreadNote(text=message(note)))]
     if gate.page is not None or gate.phase in (Phase.AWAITING_APPROVAL, Phase.PAGING):
         gate = gate.model_copy(update={"phase": Phase.CLOSED})
     if gate.page is not None:
@@ -350,9 +340,9 @@ def _ended(gate: Gate, escalation: Escalation, now: datetime) -> Step:
                 f"at {_human(now)}: this request for help is withdrawn"
                 + (" and continues there." if status is Status.MERGED else
                    ". Close this issue unless something is still wanted."))
-        effects.append(Effect(RFH_NOTE, "ended", {"text": text}))
-    if gate.ee is not None and gate.ee.ts:
-        effects.append(Effect(EE_UPDATE, "ended"))  # the EE offer stops offering
+        effects.append(Effect(EffectKind.RFH_NOTE, "ended", RfhNote(text=text)))
+    if gate.ee is not None and gate.ee.message_id:
+        effects.append(Effect(EffectKind.EE_UPDATE, "ended"))  # the EE offer stops offering
     return Step(gate, (Record(status.value, actor, details),), tuple(effects))
 
 
@@ -360,7 +350,7 @@ def _earned(gate: Gate) -> Effect:
     """What a page of an ended incident earns: its retro, or, when the incident was merged into
     another one, a place in that incident's retro."""
     if gate.ended_as == Status.MERGED.value:
-        return Effect(MERGE_INTO, "merge")
+        return Effect(EffectKind.MERGE_INTO, "merge")
     return _retro(gate)
 
 
@@ -380,9 +370,9 @@ def on_merged_in(gate: Gate, from_id: str, reference: str, page: PageState | Non
         note = (f"{reference or from_id} (tier2gate {from_id}) was merged into this incident. "
                 f"Tier 2 was paged for it at {_human(page.at)}: {page.url or page.incident_id}.")
         if gate.retro_url:
-            effects.append(Effect(RETRO_NOTE, f"merged-{from_id}", {"note": note}))
+            effects.append(Effect(EffectKind.RETRO_NOTE, f"merged-{from_id}", RetroNote(note=note)))
         elif gate.resolved_at is not None and gate.page is None:
-            effects.append(Effect(RETRO, "retro"))
+            effects.append(Effect(EffectKind.RETRO, "retro"))
     return Step(gate, (Record("merged_in", DAEMON, details, once_key=f"merged_in-{from_id}"),),
                 tuple(effects))
 
@@ -399,7 +389,7 @@ def on_approval_posted(gate: Gate, channel: str, ts: str, approvers: tuple[str, 
                        copies: tuple[tuple[str, str], ...] = (), channel_refused: str = "",
                        missing: tuple[str, ...] = (), smoc_resolved: bool = False,
                        team: str | None = None,
-                       channel_setting: str = "slack.approval_channel") -> Step:
+                       channel_setting: str = "the approval channel setting") -> Step:
     """The approval request is posted (the reminder and timeout clocks run since the
     classification).
 
@@ -417,7 +407,7 @@ def on_approval_posted(gate: Gate, channel: str, ts: str, approvers: tuple[str, 
     """
     if gate.approval is not None:
         return Step(gate)
-    approval = ApprovalState(requested_at=now, channel=channel, ts=ts, approvers=approvers,
+    approval = ApprovalState(requested_at=now, channel=channel, message_id=ts, approvers=approvers,
                              smoc_note=smoc_note, copies=copies,
                              smoc_resolved=smoc_resolved)
     team = team or gate.team
@@ -434,9 +424,10 @@ def on_approval_posted(gate: Gate, channel: str, ts: str, approvers: tuple[str, 
                                Problem(effect=APPROVAL_CHANNEL, reason=reason, at=now))
         records.append(Record("approval_channel_refused", DAEMON, {"error": channel_refused}))
     effects: tuple[Effect, ...] = tuple(
-        Effect(APPROVAL_COPY, f"copy-{user}", {"user": user}) for user in missing)
+        Effect(EffectKind.APPROVAL_COPY, f"copy-{user}", ApprovalCopy(user=user))
+        for user in missing)
     if gate.phase is not Phase.AWAITING_APPROVAL or gate.decided is not None:
-        effects = (Effect(UPDATE_APPROVAL, "overtaken"),)
+        effects = (Effect(EffectKind.UPDATE_APPROVAL, "overtaken"),)
     return Step(gate.model_copy(update=updates), tuple(records), effects)
 
 
@@ -449,7 +440,7 @@ def on_copy_posted(gate: Gate, user_id: str, channel: str, ts: str) -> Step:
         update={"copies": (*gate.approval.copies, (channel, ts))})
     effects: tuple[Effect, ...] = ()
     if gate.phase is not Phase.AWAITING_APPROVAL or gate.decided is not None:
-        effects = (Effect(UPDATE_APPROVAL, f"copy-{user_id}"),)
+        effects = (Effect(EffectKind.UPDATE_APPROVAL, f"copy-{user_id}"),)
     return Step(gate.model_copy(update={"approval": approval}),
                 (Record("approval_copy_posted", DAEMON, {"to": user_id, "channel": channel}),),
                 effects)
@@ -470,32 +461,34 @@ def on_click(gate: Gate, user_id: str, verdict: Verdict, now: datetime, *, allow
     escalation pages nobody, so it is always allowed.
     """
     if earlier_round or gate.phase is not Phase.AWAITING_APPROVAL or gate.decided is not None:
-        text = (_EARLIER_ROUND_TEXT if earlier_round else _late_text(gate))
+        text = (message(_EARLIER_ROUND_TEXT) if earlier_round else _late_text(gate))
         return Step(gate, (Record("decision_ignored", user_id, {
-            "verdict": verdict.value, "why": text}),),
-            (Effect(TELL_USER, f"late-{click_id}", {"user": user_id, "text": text}),))
+            "verdict": verdict.value, "why": text.plain}),),
+            (Effect(EffectKind.TELL_USER, f"late-{click_id}", TellUser(user=user_id, text=text)),))
     if not allowed:
         approvers = gate.approval.approvers if gate.approval else ()
-        who = " or ".join(slack_mention(a) for a in approvers[:3]) or \
-            "the Support Manager on Call"
-        text = f"Only the Support Manager on Call or a backup approver ({who}) can decide this."
+        who = mentions(approvers[:3], " or ") or message("the Support Manager on Call")
+        text = message("Only the Support Manager on Call or a backup approver (", who,
+                       ") can decide this.")
         return Step(gate, (Record("approval_refused", user_id, {
             "verdict": verdict.value, "why": "not_an_approver"}),),
-                    (Effect(TELL_USER, f"refused-{click_id}", {"user": user_id, "text": text}),))
+                    (Effect(EffectKind.TELL_USER, f"refused-{click_id}",
+                            TellUser(user=user_id, text=text)),))
     self_approved = (verdict is Verdict.APPROVED and declared_by is not None
                      and declared_by.is_chat_user(user_id))
     if self_approved and forbid_self_approval:
         others = [a for a in (gate.approval.approvers if gate.approval else ()) if a != user_id]
-        who = " or ".join(f"<@{a}>" for a in others[:3]) or "a backup approver"
-        text = ("You declared this escalation, and the policy requires someone else to approve "
-                f"it (approval.forbid_self_approval): ask {who}.")
+        who = mentions(others[:3], " or ") or message("a backup approver")
+        text = message("You declared this escalation, and the policy requires someone else to "
+                       "approve it (approval.forbid_self_approval): ask ", who, ".")
         return Step(gate, (Record("approval_refused", user_id, {
             "verdict": verdict.value, "why": "self_approval_forbidden"}),),
-                    (Effect(TELL_USER, f"refused-{click_id}", {"user": user_id, "text": text}),))
+                    (Effect(EffectKind.TELL_USER, f"refused-{click_id}",
+                            TellUser(user=user_id, text=text)),))
     decided = DecisionState(verdict=verdict, by=user_id, at=now, reason=reason,
                             pages=verdict is Verdict.APPROVED, self_approved=self_approved)
     # A person decided: a refused approval channel no longer keeps this escalation waiting.
-    problems = gate.without_problems(REQUEST_APPROVAL, APPROVAL_CHANNEL, APPROVERS)
+    problems = gate.without_problems(EffectKind.REQUEST_APPROVAL, APPROVAL_CHANNEL, APPROVERS)
     waited = {"waited_s": round((now - gate.approval.requested_at).total_seconds(), 3)} \
         if gate.approval else {}
     if verdict is Verdict.APPROVED:
@@ -508,13 +501,14 @@ def on_click(gate: Gate, user_id: str, verdict: Verdict, now: datetime, *, allow
         return Step(gate.model_copy(update={"phase": Phase.PAGING, "decided": decided,
                                             "problems": problems}),
                     tuple(records),
-                    (Effect(UPDATE_APPROVAL, "decided"), Effect(PAGE, "page")))
+                    (Effect(EffectKind.UPDATE_APPROVAL, "decided"),
+                     Effect(EffectKind.PAGE, "page")))
     updates = {"phase": Phase.DECLINED, "decided": decided, "rfh_due_at": rfh_due,
                "problems": problems}
     return Step(gate.model_copy(update=updates),
                 (Record("declined", user_id, {"reason": reason, **waited}, once_key="decision"),),
-                (Effect(UPDATE_APPROVAL, "decided"), Effect(RFH_NOTICE, "notice"),
-                 Effect(RFH_ISSUE, "issue")))
+                (Effect(EffectKind.UPDATE_APPROVAL, "decided"),
+                 Effect(EffectKind.RFH_NOTICE, "notice"), Effect(EffectKind.RFH_ISSUE, "issue")))
 
 
 def on_foreign_click(gate: Gate, user_id: str, verdict: Verdict, *, click_id: str,
@@ -527,19 +521,20 @@ def on_foreign_click(gate: Gate, user_id: str, verdict: Verdict, *, click_id: st
             "the escalation's own approval request.")
     return Step(gate, (Record("click_mismatch", user_id, {
         "verdict": verdict.value, "channel": channel, "ts": ts}),),
-        (Effect(TELL_USER, f"mismatch-{click_id}",
-                {"user": user_id, "text": text, "channel": channel}),))
+        (Effect(EffectKind.TELL_USER, f"mismatch-{click_id}",
+                TellUser(user=user_id, text=message(text), channel=channel)),))
 
 
 _EARLIER_ROUND_TEXT = ("This request is from before the incident was reopened; nothing changed. "
                        "Decide on the new request for it.")
 
 
-def _late_text(gate: Gate) -> str:
+def _late_text(gate: Gate) -> Message:
     if gate.decided is None:
-        return "This escalation is no longer waiting for a decision."
-    by = slack_mention(gate.decided.by) if gate.decided.by else "the approval timeout"
-    return f"Already {gate.decided.verdict.value.replace('_', ' ')} by {by}; nothing changed."
+        return message("This escalation is no longer waiting for a decision.")
+    by = mention(gate.decided.by) if gate.decided.by else message("the approval timeout")
+    return message(f"Already {gate.decided.verdict.value.replace('_', ' ')} by ", by,
+                   "; nothing changed.")
 
 
 def on_remind(gate: Gate, n: int, now: datetime) -> Step:
@@ -553,15 +548,18 @@ def on_remind(gate: Gate, n: int, now: datetime) -> Step:
                 "be posted yet; tier2gate keeps trying. Check the dashboard, and page Tier 2 "
                 "by hand if it cannot wait.")
         return Step(gate, (Record("approval_reminded", DAEMON, {"n": n, "posted": False}),),
-                    (Effect(DIRECT_NOTE, f"remind-{n}", {"text": text, "to": "approvers"}),
-                     Effect(REMIND, str(n + 1), {"n": n + 1, "since": now.timestamp()},
+                    (Effect(EffectKind.DIRECT_NOTE, f"remind-{n}",
+                            DirectNote(text=message(text), to=Audience.APPROVERS)),
+                     Effect(EffectKind.REMIND, str(n + 1), Remind(n=n + 1, since=now.timestamp()),
                             now + timedelta(minutes=timings.remind_after_minutes))))
     approval = gate.approval.model_copy(update={"reminders": n})
-    mentions = " ".join(slack_mention(a) for a in gate.approval.approvers)
-    text = f"Reminder: this emergency is still waiting for a decision. {mentions}".strip()
-    effects = [Effect(THREAD_NOTE, f"remind-{n}", {"text": text})]
+    asked = mentions(gate.approval.approvers)
+    reminder = message("Reminder: this emergency is still waiting for a decision.",
+                       " " if asked else "", asked)
+    effects = [Effect(EffectKind.THREAD_NOTE, f"remind-{n}", ThreadNote(text=reminder))]
     if approval.holding:
-        effects.append(Effect(REMIND, str(n + 1), {"n": n + 1, "since": now.timestamp()},
+        effects.append(Effect(EffectKind.REMIND, str(n + 1),
+                              Remind(n=n + 1, since=now.timestamp()),
                               now + timedelta(minutes=timings.remind_after_minutes)))
     return Step(gate.model_copy(update={"approval": approval}),
                 (Record("approval_reminded", DAEMON, {"n": n, "to": list(approval.approvers)}),),
@@ -581,9 +579,10 @@ def on_timeout(gate: Gate, now: datetime) -> Step:
         return Step(gate.model_copy(update={
                         "phase": Phase.PAGING, "decided": decided,
                         "problems": gate.without_problems(
-                            REQUEST_APPROVAL, APPROVAL_CHANNEL, APPROVERS)}),
+                            EffectKind.REQUEST_APPROVAL, APPROVAL_CHANNEL, APPROVERS)}),
                     (Record("approval_timed_out", DAEMON, details, once_key="decision"),),
-                    (Effect(UPDATE_APPROVAL, "decided"), Effect(PAGE, "page")))
+                    (Effect(EffectKind.UPDATE_APPROVAL, "decided"),
+                     Effect(EffectKind.PAGE, "page")))
     if gate.approval is None:
         # Holding with no message to hold on: the reminders (direct) go on by themselves.
         return Step(gate, (Record("approval_timed_out", DAEMON, details, once_key="timeout"),))
@@ -592,12 +591,12 @@ def on_timeout(gate: Gate, now: datetime) -> Step:
     text = "No decision yet: the policy holds (no page). Reminders continue until someone decides."
     return Step(gate.model_copy(update={"approval": approval}),
                 (Record("approval_timed_out", DAEMON, details, once_key="timeout"),),
-                (Effect(THREAD_NOTE, "holding", {"text": text}),
-                 Effect(REMIND, str(n), {"n": n, "since": now.timestamp()},
+                (Effect(EffectKind.THREAD_NOTE, "holding", ThreadNote(text=message(text))),
+                 Effect(EffectKind.REMIND, str(n), Remind(n=n, since=now.timestamp()),
                         now + timedelta(minutes=timings.remind_after_minutes))))
 
 
-def on_timer_early(gate: Gate, kind: str, payload: dict[str, Any], *, measured_s: float,
+def on_timer_early(gate: Gate, payload: Remind | Timeout, *, measured_s: float,
                    needed_s: float, wall_s: float, now: datetime) -> Step:
     """A reminder or the timeout came due by the wall clock before the time it stands for
     really passed: the wall clock was stepped forward (`wall_s`, what the wall clock says,
@@ -606,7 +605,10 @@ def on_timer_early(gate: Gate, kind: str, payload: dict[str, Any], *, measured_s
     rest_s = needed_s - measured_s
     due = now + timedelta(seconds=rest_s)
     reason = "clock_stepped" if wall_s >= needed_s else "policy_asks_longer"
-    label = f"remind-{payload.get('n', 1)}" if kind == REMIND else "timeout"
+    if isinstance(payload, Remind):
+        kind, label = EffectKind.REMIND, f"remind-{payload.n}"
+    else:
+        kind, label = EffectKind.TIMEOUT, "timeout"
     return Step(gate, (Record("timer_deferred", DAEMON, {
         "timer": label, "reason": reason, "needed_s": round(needed_s, 3),
         "measured_s": round(measured_s, 3), "wall_clock_s": round(wall_s, 3),
@@ -660,18 +662,18 @@ def on_paged(gate: Gate, incident_id: str, url: str, now: datetime, *, shadow: b
         return Step(gate.model_copy(update={"earlier": earlier}),
                     (Record(event, DAEMON, {"incident_id": incident_id, "url": url,
                                             "round": page_round}),),
-                    (Effect(RETRO, f"retro-round-{page_round}", {
-                        "round": page_round,
-                        "note": f"Tier 2 was paged at {_human(now)} for round {page_round}: "
-                                f"{url or incident_id}."}),))
+                    (Effect(EffectKind.RETRO, f"retro-round-{page_round}", Retro(
+                        note=f"Tier 2 was paged at {_human(now)} for round {page_round}: "
+                             f"{url or incident_id}."), round=page_round),))
     if gate.page is not None:
         return Step(gate)
     text = ("SHADOW mode: Tier 2 would have been paged now (nobody was paged)." if shadow
-            else f"Paged Tier 2: {slack_literal(url or incident_id)}")
-    effects = [Effect(THREAD_NOTE, "paged", {"text": text})]
+            else f"Paged Tier 2: {url or incident_id}")
+    effects = [Effect(EffectKind.THREAD_NOTE, "paged", ThreadNote(text=message(text)))]
     closed = retro_on_page or gate.resolved_at is not None
     phase = Phase.CLOSED if closed else Phase.PAGED
-    problems = gate.without_problems(PAGE, REQUEST_APPROVAL, APPROVAL_CHANNEL)
+    problems = gate.without_problems(EffectKind.PAGE, EffectKind.REQUEST_APPROVAL,
+                                     APPROVAL_CHANNEL)
     gate = gate.model_copy(update={"phase": phase, "page": page, "problems": problems})
     if closed:
         effects.append(_earned(gate))
@@ -717,14 +719,14 @@ def on_page_event(gate: Gate, kind: str, who: str, now: datetime, event_id: str,
         updates.update(acknowledged_at=now, acknowledged_by=who)
         if gate.phase is Phase.PAGED:
             updates["phase"] = Phase.ACKNOWLEDGED
-    by = f" by {slack_literal(who)}" if who else ""
+    by = f" by {who}" if who else ""
     step = Step(gate.model_copy(update=updates),
                 (Record(event, who or "pagerduty", {"event_id": event_id, **extra},
                         once_key=vendor_event_key(event_id)),),
-                (Effect(THREAD_NOTE, f"page-{event_id}",
-                        {"text": f"Tier 2 page {kind.replace('_', ' ')}{by}."}),))
-    if kind == "resolved" and source is Source.SLACK and step.gate.resolved_at is None:
-        # A Slack-declared escalation has no incident of its own: the page's end is its end.
+                (Effect(EffectKind.THREAD_NOTE, f"page-{event_id}", ThreadNote(
+                    text=message(f"Tier 2 page {kind.replace('_', ' ')}{by}."))),))
+    if kind == "resolved" and source is Source.CHAT and step.gate.resolved_at is None:
+        # A chat-declared escalation has no incident of its own: the page's end is its end.
         step = step.then(_resolved(step.gate, "pagerduty", now))
     return step
 
@@ -734,12 +736,12 @@ def on_retro_opened(gate: Gate, url: str, *, shadow: bool, page_round: int = 1) 
     `page_round` (the round whose retro job opened it) and of every round before it."""
     event = "would_have_opened_retro" if shadow else "retro_opened"
     text = ("SHADOW mode: a retro issue would have been opened now." if shadow
-            else f"Retro issue: {slack_literal(url)}")
+            else f"Retro issue: {url}")
     return Step(gate.model_copy(update={"retro_url": url,
                                         "retro_round": max(gate.retro_round, page_round),
-                                        "problems": gate.without_problems(RETRO)}),
+                                        "problems": gate.without_problems(EffectKind.RETRO)}),
                 (Record(event, DAEMON, {"url": url}, once_key="retro"),),
-                (Effect(THREAD_NOTE, "retro", {"text": text}),))
+                (Effect(EffectKind.THREAD_NOTE, "retro", ThreadNote(text=message(text))),))
 
 
 def on_retro_noted(gate: Gate, page_round: int, note: str, *, shadow: bool) -> Step:
@@ -749,12 +751,12 @@ def on_retro_noted(gate: Gate, page_round: int, note: str, *, shadow: bool) -> S
         return Step(gate)
     event = "would_have_noted_retro" if shadow else "retro_noted"
     text = ("SHADOW mode: the retro issue would have been told of this round." if shadow
-            else f"Retro issue updated: {slack_literal(gate.retro_url)}")
+            else f"Retro issue updated: {gate.retro_url}")
     return Step(gate.model_copy(update={"retro_round": page_round,
-                                        "problems": gate.without_problems(RETRO)}),
+                                        "problems": gate.without_problems(EffectKind.RETRO)}),
                 (Record(event, DAEMON, {"url": gate.retro_url, "round": page_round,
                                         "note": note}, once_key="retro_noted"),),
-                (Effect(THREAD_NOTE, "retro", {"text": text}),))
+                (Effect(EffectKind.THREAD_NOTE, "retro", ThreadNote(text=message(text))),))
 
 
 def on_noted(gate: Gate, event: str, details: dict[str, Any], once_key: str | None = None
@@ -763,24 +765,32 @@ def on_noted(gate: Gate, event: str, details: dict[str, Any], once_key: str | No
     return Step(gate, (Record(event, DAEMON, details, once_key),))
 
 
-_HOW_TO_ACT = {
-    PAGE: ("Tier 2 has NOT been paged. Page Tier 2 by hand in PagerDuty now if this cannot wait.",
-           "runbooks/page-did-not-go-out.md"),
-    REQUEST_APPROVAL: ("The SMOC has not been asked. Decide by hand: page Tier 2 in PagerDuty "
-                       "if this emergency cannot wait.", "runbooks/job-dead-lettered.md"),
-    RETRO: ("Open the retro issue by hand, or retry the job once the tracker is fixed.",
-            "runbooks/job-dead-lettered.md"),
-    RFH_ISSUE: ("Open the request-for-help issue by hand, or retry the job once the tracker is "
-                "fixed.", "runbooks/request-for-help.md"),
+_HOW_TO_ACT: dict[str, tuple[str, str]] = {
+    EffectKind.PAGE: ("Tier 2 has NOT been paged. Page Tier 2 by hand in PagerDuty now if this "
+                      "cannot wait.", "runbooks/page-did-not-go-out.md"),
+    EffectKind.REQUEST_APPROVAL: ("The SMOC has not been asked. Decide by hand: page Tier 2 in "
+                                  "PagerDuty if this emergency cannot wait.",
+                                  "runbooks/job-dead-lettered.md"),
+    EffectKind.RETRO: ("Open the retro issue by hand, or retry the job once the tracker is "
+                       "fixed.", "runbooks/job-dead-lettered.md"),
+    EffectKind.RFH_ISSUE: ("Open the request-for-help issue by hand, or retry the job once the "
+                           "tracker is fixed.", "runbooks/request-for-help.md"),
 }
-_WHAT = {
-    PAGE: "The Tier 2 page", REQUEST_APPROVAL: "The approval request", RETRO: "The retro issue",
-    RFH_ISSUE: "The request-for-help issue", RFH_NOTICE: "The request-for-help notice",
-    THREAD_NOTE: "A status update in the approval thread",
-    UPDATE_APPROVAL: "An update of the approval message", REMIND: "A reminder",
-    TIMEOUT: "The approval timeout", TELL_USER: "A reply to a click", RECHECK: "A policy re-check",
-    MERGE_INTO: "Handing the page to the incident this one was merged into",
-    RETRO_NOTE: "A note on the retro issue", RFH_NOTE: "A note on the request-for-help issue",
+_WHAT: dict[str, str] = {
+    EffectKind.PAGE: "The Tier 2 page",
+    EffectKind.REQUEST_APPROVAL: "The approval request",
+    EffectKind.RETRO: "The retro issue",
+    EffectKind.RFH_ISSUE: "The request-for-help issue",
+    EffectKind.RFH_NOTICE: "The request-for-help notice",
+    EffectKind.THREAD_NOTE: "A status update in the approval thread",
+    EffectKind.UPDATE_APPROVAL: "An update of the approval message",
+    EffectKind.REMIND: "A reminder",
+    EffectKind.TIMEOUT: "The approval timeout",
+    EffectKind.TELL_USER: "A reply to a click",
+    EffectKind.RECHECK: "A policy re-check",
+    EffectKind.MERGE_INTO: "Handing the page to the incident this one was merged into",
+    EffectKind.RETRO_NOTE: "A note on the retro issue",
+    EffectKind.RFH_NOTE: "A note on the request-for-help issue",
 }
 
 
@@ -790,14 +800,14 @@ def failure_runbook(effect: str) -> str:
 
 
 def on_effect_failed(gate: Gate, effect: str, reason: str, now: datetime, *, final: bool,
-                     runbook_url: str = "", lost_text: str = "") -> Step:
+                     runbook_url: str = "", lost_text: Message | None = None) -> Step:
     """An effect of this escalation failed for good (`final`, dead-lettered) or keeps failing
     on the emergency path (it is still being retried). Nobody may be left believing it worked:
     the escalation needs attention, the approval message stops promising what did not happen,
     and the approvers are told in words where they look (the approval thread, or directly when
     the thread itself is what fails), with the vendor's reason and what to do by hand.
 
-    `lost_text`: the text of a thread note that could not be posted, passed on to the people.
+    `lost_text`: the text of a chat note that could not be posted, passed on to the people.
     """
     known = [p for p in gate.problems if p.effect == effect]
     if known and (known[-1].final or not final):
@@ -809,27 +819,29 @@ def on_effect_failed(gate: Gate, effect: str, reason: str, now: datetime, *, fin
     how, _runbook = _HOW_TO_ACT.get(effect, ("", ""))
     if not final:
         how = "tier2gate keeps retrying. " + how
-    text = f":rotating_light: {what} {state}: {slack_literal(reason)}".rstrip(". ") + "."
+    text = message(f":rotating_light: {what} {state}: {reason}".rstrip(". ") + ".")
     if how:
         text += f" {how}"
     if lost_text:
-        text += f"\nThe update was: {lost_text}"
+        text += message("\nThe update was: ", lost_text)
     if runbook_url:
         text += f"\nRunbook: {runbook_url}"
     records = (Record("needs_attention", DAEMON,
                       {"effect": effect, "reason": reason, "final": final}),)
     name = f"failed-{effect}" if final else f"failing-{effect}"
     effects: list[Effect] = []
-    if effect == DIRECT_NOTE:
+    if effect == EffectKind.DIRECT_NOTE:
         return Step(gate, records)  # telling people failed: the dashboard and the log remain
     if gate.approval is not None:
-        effects.append(Effect(UPDATE_APPROVAL, name))  # the message shows the problem
-    if gate.approval is not None and effect not in (THREAD_NOTE, UPDATE_APPROVAL):
-        mentions = " ".join(slack_mention(a) for a in gate.approval.approvers)
-        effects.append(Effect(THREAD_NOTE, name, {"text": f"{text}\n{mentions}".rstrip()}))
+        effects.append(Effect(EffectKind.UPDATE_APPROVAL, name))  # the message shows the problem
+    if gate.approval is not None and effect not in (EffectKind.THREAD_NOTE,
+                                                    EffectKind.UPDATE_APPROVAL):
+        asked = mentions(gate.approval.approvers)
+        effects.append(Effect(EffectKind.THREAD_NOTE, name, ThreadNote(
+            text=message(text, "\n", asked) if asked else text)))
     else:
-        to = "approvers" if gate.emergency else "channel"
-        effects.append(Effect(DIRECT_NOTE, name, {"text": text, "to": to}))
+        to = Audience.APPROVERS if gate.emergency else Audience.CHANNEL
+        effects.append(Effect(EffectKind.DIRECT_NOTE, name, DirectNote(text=text, to=to)))
     return Step(gate, records, tuple(effects))
 
 
@@ -840,18 +852,19 @@ def on_effect_recovered(gate: Gate, effect: str, now: datetime) -> Step:
     if not any(p.effect == effect for p in gate.problems):
         return Step(gate)
     gate = gate.model_copy(update={"problems": gate.without_problems(effect)})
-    effects = (Effect(UPDATE_APPROVAL, f"recovered-{effect}-{int(now.timestamp())}"),) \
-        if gate.approval is not None else ()
+    effects = (Effect(EffectKind.UPDATE_APPROVAL, f"recovered-{effect}-{int(now.timestamp())}"),
+               ) if gate.approval is not None else ()
     return Step(gate, (Record("attention_cleared", DAEMON, {"effect": effect}),), effects)
 
 
 def on_decline_form_failed(gate: Gate, user_id: str, reason: str, click_id: str) -> Step:
-    """The Decline form could not open (Slack's trigger id lives 3 seconds): nothing was
+    """The Decline form could not open (the chat's trigger id lives 3 seconds): nothing was
     decided; the clicker is told to press again, and the attempt is on the record."""
-    text = ("The decline form could not be opened in time (Slack allows 3 seconds). "
-            "Press Decline again.")
+    text = message("The decline form could not be opened in time (the chat allows 3 "
+                   "seconds). Press Decline again.")
     return Step(gate, (Record("decline_form_failed", user_id, {"error": reason}),),
-                (Effect(TELL_USER, f"form-{click_id}", {"user": user_id, "text": text}),))
+                (Effect(EffectKind.TELL_USER, f"form-{click_id}",
+                        TellUser(user=user_id, text=text)),))
 
 
 NOBODY_CAN_APPROVE = ("Nobody can approve this request: no SMOC could be resolved and no backup "
@@ -867,8 +880,8 @@ def on_nobody_can_approve(gate: Gate, why: str, subject: str, now: datetime) -> 
     final problem of the request, gone once someone decides or the timeout acts), the message
     shows it, and the approval channel is told what happens without a decision.
 
-    `why`: why there is no SMOC, in words; `subject`: the escalation as people know it, safe to
-    show in the chat as it is.
+    `why`: why there is no SMOC, in words; `subject`: the escalation as people know it (our id
+    and the source's reference).
     """
     timings = timing(gate)
     fallback = ("pages Tier 2" if timings.on_timeout is OnTimeout.PAGE
@@ -882,5 +895,6 @@ def on_nobody_can_approve(gate: Gate, why: str, subject: str, now: datetime) -> 
                 (Record("needs_attention", DAEMON, {"effect": APPROVERS,
                                                     "reason": NOBODY_CAN_APPROVE,
                                                     "final": True}),),
-                (Effect(UPDATE_APPROVAL, "nobody-can-approve"),
-                 Effect(DIRECT_NOTE, "nobody-can-approve", {"text": text, "to": "channel"})))
+                (Effect(EffectKind.UPDATE_APPROVAL, "nobody-can-approve"),
+                 Effect(EffectKind.DIRECT_NOTE, "nobody-can-approve",
+                        DirectNote(text=message(text), to=Audience.CHANNEL))))

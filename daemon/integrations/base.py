@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from daemon.domain.gate import Verdict
+from daemon.domain.messages import Message
 from daemon.workers.retry import Permanent
 
 
@@ -185,9 +186,10 @@ class ApprovalRequests(Protocol):
         """Replace the message in place, e.g. buttons -> "Approved by @x at 03:12 UTC"."""
         ...
 
-    async def post_in_thread(self, ref: MessageRef, text: str, key: str = "") -> MessageRef:
+    async def post_in_thread(self, ref: MessageRef, text: Message, key: str = "") -> MessageRef:
         """A follow-up under the approval message (reminders, page status, retro link),
-        tagged with `key` so that `find_in_thread` can tell it was already posted."""
+        rendered in the chat's own markup, tagged with `key` so that `find_in_thread` can tell
+        it was already posted."""
         ...
 
     async def find_in_thread(self, ref: MessageRef, key: str) -> MessageRef | None:
@@ -214,8 +216,9 @@ class Notices(Protocol):
         it), so a retry does not post it twice."""
         ...
 
-    async def tell_user(self, channel: str, user_id: str, text: str) -> None:
-        """A message only that user sees (refused or late clicks)."""
+    async def tell_user(self, channel: str, user_id: str, text: Message) -> None:
+        """A message only that user sees (refused or late clicks), rendered in the chat's own
+        markup."""
         ...
 
 

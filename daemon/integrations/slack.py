@@ -35,6 +35,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from daemon.clock import Clock, SystemClock
+from daemon.domain.messages import Message
 from daemon.integrations.base import (
     ApprovalView,
     ChannelRefused,
@@ -53,7 +54,7 @@ from daemon.integrations.shorten import shorten, shorten_mrkdwn
 from daemon.integrations.slack_ee import OFFER_EVENT, offer_blocks, offer_text
 from daemon.integrations.slack_forms import escalation_modal
 from daemon.integrations.tls import trusted_context
-from daemon.markup import slack_link, slack_literal, slack_mention
+from daemon.markup import slack_link, slack_literal, slack_mention, slack_mrkdwn
 from daemon.settings import ConfigError, SlackSettings, TlsSettings
 from daemon.sources.slack_ids import (
     APPROVE_ACTION,
@@ -158,11 +159,12 @@ class Client:
                 blocks=approval_blocks(view),
             )
 
-    async def post_in_thread(self, ref: MessageRef, text: str, key: str = "") -> MessageRef:
+    async def post_in_thread(self, ref: MessageRef, text: Message, key: str = "") -> MessageRef:
         metadata = {"event_type": NOTE_EVENT, "event_payload": {"key": key}} if key else None
         with self._classified("chat.postMessage"):
             answer = await self._web.chat_postMessage(
-                channel=ref.channel, thread_ts=ref.ts, text=shorten_mrkdwn(text, TEXT_MAX_CHARS),
+                channel=ref.channel, thread_ts=ref.ts,
+                text=shorten_mrkdwn(slack_mrkdwn(text), TEXT_MAX_CHARS),
                 metadata=metadata
             )
         return MessageRef(channel=answer["channel"], ts=answer["ts"])
@@ -215,10 +217,11 @@ class Client:
                         escalation_id)
         return MessageRef(channel, found) if found else None
 
-    async def tell_user(self, channel: str, user_id: str, text: str) -> None:
+    async def tell_user(self, channel: str, user_id: str, text: Message) -> None:
         with self._classified("chat.postEphemeral"):
-            await self._web.chat_postEphemeral(channel=channel, user=user_id,
-                                               text=shorten_mrkdwn(text, TEXT_MAX_CHARS))
+            await self._web.chat_postEphemeral(
+                channel=channel, user=user_id,
+                text=shorten_mrkdwn(slack_mrkdwn(text), TEXT_MAX_CHARS))
 
     async def ask_decline_reason(self, trigger_id: str, escalation_id: str, message: MessageRef
                                  ) -> None:

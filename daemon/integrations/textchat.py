@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from daemon.domain.gate import Verdict
+from daemon.domain.messages import Message
 from daemon.integrations.base import (
     ApprovalAnswer,
     ApprovalView,
@@ -106,8 +107,8 @@ class TextChat:
     async def update_approval(self, ref: MessageRef, view: ApprovalView) -> None:
         self._find(ref).text = approval_text(view)
 
-    async def post_in_thread(self, ref: MessageRef, text: str, key: str = "") -> MessageRef:
-        return self._post(TextMessage(ref.channel, self._next_ts(), plain(text),
+    async def post_in_thread(self, ref: MessageRef, text: Message, key: str = "") -> MessageRef:
+        return self._post(TextMessage(ref.channel, self._next_ts(), text.plain,
                                       thread_ts=ref.ts, key=key))
 
     async def find_in_thread(self, ref: MessageRef, key: str) -> MessageRef | None:
@@ -130,8 +131,8 @@ class TextChat:
         return next((m.ref for m in self.messages
                      if key and m.channel == channel and m.key == key), None)
 
-    async def tell_user(self, channel: str, user_id: str, text: str) -> None:
-        self._post(TextMessage(channel, self._next_ts(), plain(text), only_for=user_id))
+    async def tell_user(self, channel: str, user_id: str, text: Message) -> None:
+        self._post(TextMessage(channel, self._next_ts(), text.plain, only_for=user_id))
 
     # --- Identity ------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
+from daemon.domain.effects import ApprovalCopy
 from daemon.domain.gate import Phase
 from daemon.domain.transitions import (
     Step,
@@ -25,10 +26,11 @@ from daemon.jobs.approvers import Approvers, Deciders
 from daemon.jobs.deps import Deps
 from daemon.jobs.handler import After, step_handler
 from daemon.jobs.shown import shown_tier2_load, tier2_load, with_evidence
-from daemon.jobs.views import approval_view, escalation_subject
+from daemon.jobs.views import approval_view, escalation_name
 from daemon.logging import get_logger
 from daemon.store import Job
 from daemon.store.mapping import Loaded
+from daemon.store.payloads import effect_payload
 from daemon.workers.retry import Permanent, Retry
 
 log = get_logger("tier2gate.approval")
@@ -49,7 +51,7 @@ def request_posted(current: Loaded, deciders: Deciders, ref: MessageRef, now: da
     log.error("approval.nobody_can_approve", escalation_id=current.row.id,
               why=deciders.note, channel=ref.channel)
     return step.then(on_nobody_can_approve(
-        step.gate, deciders.note, escalation_subject(current), now))
+        step.gate, deciders.note, escalation_name(current), now))
 
 
 class Asking:
@@ -131,7 +133,7 @@ class Asking:
     async def _copy(self, job: Job, current: Loaded, now: datetime) -> After:
         """A direct-message copy of the approval request for one approver, after a temporary
         failure when the channel refused the bot."""
-        user_id = str(job.payload["user"])
+        user_id = effect_payload(job, ApprovalCopy).user
         view = approval_view(current, self.deps.settings, now,
                              policy=self.deps.policy.current(),
                              tier2_load=await shown_tier2_load(self.deps, current))
@@ -156,7 +158,7 @@ class Asking:
                              policy=self.deps.policy.current(),
                              tier2_load=await shown_tier2_load(self.deps, current))
         chat = self.deps.need_requests()
-        for channel, ts in ((approval.channel, approval.ts), *approval.copies):
+        for channel, ts in ((approval.channel, approval.message_id), *approval.copies):
             await chat.update_approval(MessageRef(channel, ts), view)
 
 

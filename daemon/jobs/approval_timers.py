@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from daemon.domain.effects import EffectKind, Remind, Timeout
 from daemon.domain.gate import Gate, Phase
 from daemon.domain.policy import Approval
 from daemon.domain.transitions import Step, on_remind, on_timeout, on_timer_early, timing
@@ -14,6 +15,7 @@ from daemon.jobs.policy import judge_again
 from daemon.logging import get_logger
 from daemon.store import Job
 from daemon.store.mapping import Loaded
+from daemon.store.payloads import effect_payload
 
 _AGREE_SLACK_S = 1.0
 """How far short of its time a timer may measure and still act: rounding between a timer's
@@ -29,7 +31,7 @@ class ApprovalTimers:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
         self.remind = step_handler(deps, self._timer(
-            lambda job, gate, now: on_remind(gate, int(job.payload.get("n", 1)), now),
+            lambda job, gate, now: on_remind(gate, effect_payload(job, Remind).n, now),
             lambda timings: timings.remind_after_minutes), guard=this_round)
         self.timeout = step_handler(deps, self._timer(
             lambda _job, gate, now: on_timeout(gate, now),
@@ -61,7 +63,9 @@ class ApprovalTimers:
         if gate.phase is not Phase.AWAITING_APPROVAL or gate.decided is not None:
             return None
         # Timers set before `since` was recorded count from when their job was stored.
-        since = float(job.payload.get("since", job.created_at))
+        timer = (effect_payload(job, Remind) if job.kind == EffectKind.REMIND
+                 else effect_payload(job, Timeout))
+        since = job.created_at if timer.since is None else timer.since
         measured_s = self.deps.clock_watch.elapsed_since(since)
         if measured_s + _AGREE_SLACK_S >= needed_s:
             return None
@@ -69,5 +73,5 @@ class ApprovalTimers:
         log.warning("approval.timer_deferred", timer=job.kind, needed_s=round(needed_s, 3),
                     measured_s=round(measured_s, 3), wall_clock_s=round(wall_s, 3))
         self.deps.metrics.fallbacks_deferred.labels(job.kind).inc()
-        return on_timer_early(gate, job.kind, {**job.payload, "since": since},
+        return on_timer_early(gate, timer.model_copy(update={"since": since}),
                               measured_s=measured_s, needed_s=needed_s, wall_s=wall_s, now=now)

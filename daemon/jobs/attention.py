@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+from daemon.domain.effects import Attention as Failed
+from daemon.domain.effects import EffectKind, payload_json
+from daemon.domain.messages import Message
 from daemon.domain.transitions import (
-    ATTENTION,
     Step,
     failure_runbook,
     on_effect_failed,
@@ -21,9 +23,10 @@ from daemon.jobs.deps import Deps
 from daemon.jobs.handler import step_handler
 from daemon.jobs.notes import tell_each
 from daemon.logging import get_logger
-from daemon.markup import slack_literal
+from daemon.markup import slack_literal, slack_mrkdwn
 from daemon.store import Changes, Job, NewJob
 from daemon.store.mapping import Loaded
+from daemon.store.payloads import effect_payload, lost_text
 from daemon.workers.retry import Permanent
 from daemon.workers.runner import Recorder
 
@@ -33,22 +36,21 @@ log = get_logger("tier2gate.attention")
 def trouble_job(job: Job, reason: str, final: bool) -> NewJob | None:
     """The job that tells people about `job`'s failure; None when that job is itself the
     telling (its failure is left to the log, the metrics and the dashboard)."""
-    if job.kind == ATTENTION:
+    if job.kind == EffectKind.ATTENTION:
         return None
-    payload: dict[str, object] = {"kind": job.kind, "error": reason, "final": final,
-                                  "job_id": job.id}
-    if "text" in job.payload:  # a note or notice that did not reach anyone: pass it on
-        payload["text"] = str(job.payload["text"])
+    failed = Failed(kind=job.kind, error=reason, final=final, job_id=job.id,
+                    text=lost_text(job))
     stage = "dead" if final else "stuck"
-    return NewJob(ATTENTION, f"{ATTENTION}:{job.id}:{stage}", payload, 0.0, job.escalation_id)
+    return NewJob(EffectKind.ATTENTION, f"{EffectKind.ATTENTION}:{job.id}:{stage}",
+                  payload_json(failed), 0.0, job.escalation_id)
 
 
 def recovered_job(job: Job) -> NewJob | None:
     """The job that clears what `trouble_job` raised, once `job` succeeded after failing."""
-    if job.kind == ATTENTION or job.escalation_id is None:
+    if job.kind == EffectKind.ATTENTION or job.escalation_id is None:
         return None
-    return NewJob(ATTENTION, f"{ATTENTION}:{job.id}:recovered-{job.attempts}",
-                  {"kind": job.kind, "recovered": True}, 0.0, job.escalation_id)
+    return NewJob(EffectKind.ATTENTION, f"{EffectKind.ATTENTION}:{job.id}:recovered-{job.attempts}",
+                  payload_json(Failed(kind=job.kind, recovered=True)), 0.0, job.escalation_id)
 
 
 class Attention:
@@ -67,35 +69,33 @@ class Attention:
         return f"{base.rstrip('/')}/{path}" if base else path
 
     async def handle(self, job: Job) -> Changes | Recorder | None:
-        if job.payload.get("recovered"):
+        failed = effect_payload(job, Failed)
+        if failed.recovered:
             return await self._recovered(job)
-        effect = str(job.payload["kind"])
-        reason = str(job.payload["error"])
-        final = bool(job.payload["final"])
+        effect, reason, final = failed.kind, failed.error, failed.final
         log.error("escalation.needs_attention", effect=effect, final=final, error=reason,
-                  failed_job=job.payload.get("job_id"))
+                  failed_job=failed.job_id)
         if job.escalation_id is None:
-            await self._unattached(effect, reason, int(job.payload.get("job_id", 0)),
-                                   str(job.payload.get("text", "")))
+            await self._unattached(effect, reason, failed.job_id, failed.text)
             return None
         return await self._failed(job)
 
     async def _failed_step(self, job: Job, current: Loaded, now: datetime) -> Step:
-        effect = str(job.payload["kind"])
-        return on_effect_failed(current.gate, effect, str(job.payload["error"]), now,
-                                final=bool(job.payload["final"]),
-                                runbook_url=self._runbook_url(effect),
-                                lost_text=str(job.payload.get("text", "")))
+        failed = effect_payload(job, Failed)
+        return on_effect_failed(current.gate, failed.kind, failed.error, now,
+                                final=failed.final, runbook_url=self._runbook_url(failed.kind),
+                                lost_text=failed.text)
 
     async def _recovered_step(self, job: Job, current: Loaded, now: datetime) -> Step | None:
-        effect = str(job.payload["kind"])
+        effect = effect_payload(job, Failed).kind
         step = on_effect_recovered(current.gate, effect, now)
         if not step.records:
             return None
         log.info("escalation.attention_cleared", effect=effect)
         return step
 
-    async def _unattached(self, effect: str, reason: str, job_id: int, lost_text: str) -> None:
+    async def _unattached(self, effect: str, reason: str, job_id: int,
+                          lost_text: Message | None) -> None:
         """A failed job with no escalation (a webhook delivery or a click that could not be
         processed): it may have been an emergency, so the approval channel hears of it."""
         text = (f":rotating_light: tier2gate could not process a {effect.replace('_', ' ')} "
@@ -103,7 +103,7 @@ class Attention:
                 f"about: check the source and `tier2gate jobs --state dead`.\n"
                 f"Runbook: {self._runbook_url(effect)}")
         if lost_text:
-            text += f"\nThe notice was: {lost_text}"
+            text += f"\nThe notice was: {slack_mrkdwn(lost_text)}"
         chat = self.deps.need_notices()
         channel = self.deps.settings.slack.approval_channel
         if channel:

@@ -24,6 +24,7 @@ from daemon.domain.ee import (
     on_ee_take,
     on_ee_wait_over,
 )
+from daemon.domain.effects import EEOffer, EEQuiet
 from daemon.domain.gate import EEOutcome, Phase
 from daemon.domain.transitions import Step
 from daemon.integrations.base import EEOffers, EEOfferView, MessageRef
@@ -38,6 +39,7 @@ from daemon.settings import EESettings
 from daemon.sources.slack import EEOfferClick
 from daemon.store import Changes, Delivery, DeliveryState, Job, NewEvent, NewJob
 from daemon.store.mapping import Loaded
+from daemon.store.payloads import effect_payload
 from daemon.workers.retry import Permanent
 
 ROTATION_CHECK = "ee_rotation"
@@ -103,7 +105,7 @@ class EEJobs:
         gate = current.gate
         if gate.resolved_at is not None:  # over before it was offered: as it was without EEs
             return on_ee_nobody(gate, "", now)
-        wait = float(job.payload.get("wait_minutes", 0)) if gate.emergency else 0.0
+        wait = effect_payload(job, EEOffer).wait_minutes if gate.emergency else 0.0
         settings = self.deps.settings
         if not self.deps.roster.configured:
             return on_ee_nobody(gate, "", now)
@@ -117,9 +119,9 @@ class EEJobs:
                    else "the chat cannot offer escalations to the EEs")
             log.info("ee.skipped", escalation_id=current.row.id, why=why)
             return on_ee_nobody(gate, why, now)
-        if gate.ee is not None and gate.ee.ts:
+        if gate.ee is not None and gate.ee.message_id:
             return on_ee_offered(gate, rotation.id, rotation.user_ids, gate.ee.channel,
-                                 gate.ee.ts, now, waiting=wait > 0, unclaimed_at=None)
+                                 gate.ee.message_id, now, waiting=wait > 0, unclaimed_at=None)
         take_within = settings.ee.take_within_minutes
         if not gate.emergency and job.attempts > 1 \
                 and now.timestamp() - job.created_at >= take_within * 60:
@@ -157,12 +159,13 @@ class EEJobs:
     async def update(self, job: Job) -> None:
         """Show the offer's current state in its message."""
         current = await self.deps.store.load_escalation(str(job.escalation_id))
-        if current is None or current.gate.ee is None or not current.gate.ee.ts:
+        if current is None or current.gate.ee is None or not current.gate.ee.message_id:
             return
         ee = current.gate.ee
         view = offer_view(current, ee.offered_to, public=links(current, self.deps.settings),
                           shadow=self.deps.shadow)
-        await self.deps.need_ee_offers().update_ee_offer(MessageRef(ee.channel, ee.ts), view)
+        await self.deps.need_ee_offers().update_ee_offer(MessageRef(ee.channel, ee.message_id),
+                                                         view)
 
     async def _wait_over(self, _job: Job, current: Loaded, now: datetime) -> Step:
         return on_ee_wait_over(current.gate, now)
@@ -176,7 +179,7 @@ class EEJobs:
         timeline = await self.deps.store.timeline(current.row.id)
         last = max((entry.at for entry in timeline if entry.event not in _QUIET_EVENTS),
                    default=current.row.updated_at)
-        n = int(job.payload.get("n", 1))
+        n = effect_payload(job, EEQuiet).n
         step, remind = on_ee_quiet(current.gate, n, to_datetime(last),
                                    self.deps.settings.ee.quiet_after_minutes, now)
         if remind and current.gate.ee is not None:
@@ -202,7 +205,7 @@ class EEJobs:
         now = self.deps.now()
         click_id = f"{action.user_id}-{action.action_ts}"
         ee = gate.ee
-        if ee is None or (action.channel, action.message_ts) != (ee.channel, ee.ts):
+        if ee is None or (action.channel, action.message_ts) != (ee.channel, ee.message_id):
             # Not this escalation's recorded offer: nothing is decided.
             log.warning("ee.click_mismatch", user=action.user_id, channel=action.channel,
                         ts=action.message_ts)
@@ -315,8 +318,8 @@ def handoff_text(rotation: Rotation, outgoing: tuple[str, ...],
     size = sum(len(line) + 1 for line in lines)
     for listed, (owner, current) in enumerate(owned):
         found = links(current, deps.settings)
-        if current.gate.ee is not None and current.gate.ee.ts:
-            found["EE offer"] = slack_permalink(current.gate.ee.channel, current.gate.ee.ts)
+        if current.gate.ee is not None and current.gate.ee.message_id:
+            found["EE offer"] = slack_permalink(current.gate.ee.channel, current.gate.ee.message_id)
         updated = human_time(to_datetime(current.row.updated_at))
         title = shorten(current.escalation.title, _HANDOFF_TITLE_MAX_CHARS)
         line = (f"• {escalation_subject(current)}: {slack_literal(title)} · "

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import secrets
 from datetime import datetime
+from typing import Any
 
+from daemon.domain.effects import payload_json
 from daemon.domain.models import Escalation
 from daemon.domain.transitions import Step
 from daemon.jobs.desk_notes import note_jobs
@@ -56,10 +58,15 @@ def changes_for(
     )
     jobs = tuple(
         NewJob(effect.kind, job_key(effect.kind, escalation_id, per_round(effect.name, round_no)),
-               effect.payload if round_no <= 1 else {"round": round_no, **effect.payload},
+               _with_round(payload_json(effect.payload), effect.round or round_no),
                effect.run_at.timestamp() if effect.run_at else 0.0, escalation_id)
         for effect in step.effects
     ) + note_jobs(escalation_id, escalation, step.records, at,
                   lambda name: per_round(name, round_no))
     return escalation_changes(escalation_id, escalation, step.gate, at, previous=previous,
                               events=events, jobs=jobs, delivery=delivery)
+
+
+def _with_round(payload: dict[str, Any], round_no: int) -> dict[str, Any]:
+    """A job's stored payload: round 1 writes none (as jobs stored before rounds existed)."""
+    return payload if round_no <= 1 else {"round": round_no, **payload}

@@ -29,15 +29,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from daemon.domain.effects import EffectKind, ThreadNote, payload_json
 from daemon.domain.gate import Phase
+from daemon.domain.messages import Link, Message, mention, message
 from daemon.domain.retro_sections import missing_sections
-from daemon.domain.transitions import DAEMON, THREAD_NOTE
+from daemon.domain.transitions import DAEMON
 from daemon.integrations.base import MessageRef
 from daemon.jobs.deps import Deps
 from daemon.jobs.intake import INCIDENT_UPDATE
 from daemon.jobs.issues import retro_marker
 from daemon.logging import get_logger
-from daemon.markup import slack_link, slack_literal, slack_mention
 from daemon.settings import FollowthroughSettings
 from daemon.store import Changes, Job, NewEvent, NewJob, TimelineEntry
 from daemon.store.followthrough import (
@@ -169,19 +170,20 @@ class Followthrough:
                for e in entries):
             return None
         missing = missing_sections(body)
-        # The tracker's name for the assignee, as code: never a Slack mention or markup.
-        shown = slack_literal(" ".join(assignee.replace("`", "'").split()))
+        # The tracker's name for the assignee, as code: never a chat mention or markup.
+        shown = " ".join(assignee.replace("`", "'").split())
         who = f"`{shown}` (assignee)" if shown else "Whoever owns it"
         still = (f" Still to fill in: {', '.join(missing)}." if missing
                  else " Every section is filled in: close it when it is done.")
-        text = (f":memo: The retro {slack_link(url, 'issue')} has been open for "
-                f"{_days(open_s)}. {who}: please finish it.{still}")
+        text = message(":memo: The retro ", Link(url=url, label="issue"), " has been open for "
+                       f"{_days(open_s)}. {who}: please finish it.{still}")
         now_s = self.deps.clock.now()
         event = NewEvent(escalation_id, RETRO_REMINDED, DAEMON, now_s,
                          {"period": period, "url": url, "assignee": assignee,
                           "missing": list(missing)}, once)
-        note = NewJob(THREAD_NOTE, f"{THREAD_NOTE}:{escalation_id}:retro-reminder-{period}",
-                      {"text": text}, 0.0, escalation_id)
+        note = NewJob(EffectKind.THREAD_NOTE,
+                      f"{EffectKind.THREAD_NOTE}:{escalation_id}:retro-reminder-{period}",
+                      payload_json(ThreadNote(text=text)), 0.0, escalation_id)
         return event, note
 
     # --- update cadence -------------------------------------------------------------------
@@ -253,13 +255,13 @@ class Followthrough:
             "once_key": once, "last_update_at": latest, "due_at": due_s,
             "cadence_minutes": minutes, "severity": severity}, once))
         quiet_min = round(quiet_s / 60)
-        text = (f":speech_balloon: No update on this {slack_literal(severity or '')} emergency "
-                f"for {quiet_min} min (the cadence is every {minutes:g} min). "
-                f"{await self._holder(current, entries)}: please post an update in the incident "
-                "or in this "
-                "thread.")
-        note = NewJob(THREAD_NOTE, f"{THREAD_NOTE}:{escalation_id}:cadence-{latest:.3f}",
-                      {"text": text}, 0.0, escalation_id)
+        text = message(f":speech_balloon: No update on this {severity or ''} emergency "
+                       f"for {quiet_min} min (the cadence is every {minutes:g} min). ",
+                       await self._holder(current, entries),
+                       ": please post an update in the incident or in this thread.")
+        note = NewJob(EffectKind.THREAD_NOTE,
+                      f"{EffectKind.THREAD_NOTE}:{escalation_id}:cadence-{latest:.3f}",
+                      payload_json(ThreadNote(text=text)), 0.0, escalation_id)
         return events, [note]
 
     @staticmethod
@@ -283,27 +285,27 @@ class Followthrough:
             return None, False
         try:
             return await activity.thread_activity(
-                MessageRef(approval.channel, approval.ts), since_s), False
+                MessageRef(approval.channel, approval.message_id), since_s), False
         except (Retry, Permanent) as exc:
             log.warning("cadence.thread_unreadable", escalation_id=current.row.id,
                         reason=exc.reason)
             return None, isinstance(exc, Retry)
 
-    async def _holder(self, current: Loaded, entries: list[TimelineEntry]) -> str:
+    async def _holder(self, current: Loaded, entries: list[TimelineEntry]) -> Message:
         """Who holds the emergency: whoever acknowledged the page (mentioned, so Slack tells
         them, when their PagerDuty email is a Slack user's), else who approved it, else the
         approvers."""
         gate = current.gate
         if gate.acknowledged_by:
-            who = await self._responder_mention(entries) or slack_literal(gate.acknowledged_by)
-            return f"{who} (acknowledged the page)"
+            who = await self._responder_mention(entries) or message(gate.acknowledged_by)
+            return message(who, " (acknowledged the page)")
         if gate.decided is not None and gate.decided.by:
-            return f"{slack_mention(gate.decided.by)} (approved the page)"
+            return message(mention(gate.decided.by), " (approved the page)")
         if gate.approval is not None and gate.approval.approvers:
-            return f"{slack_mention(gate.approval.approvers[0])} (approver)"
-        return "Whoever holds this emergency"
+            return message(mention(gate.approval.approvers[0]), " (approver)")
+        return message("Whoever holds this emergency")
 
-    async def _responder_mention(self, entries: list[TimelineEntry]) -> str | None:
+    async def _responder_mention(self, entries: list[TimelineEntry]) -> Message | None:
         """A Slack mention of the engineer who acknowledged the page: their PagerDuty profile's
         email looked up in Slack (`users.lookupByEmail`). None when either side does not know
         them or cannot answer now: the nudge then names them in words and still goes out."""
@@ -318,4 +320,4 @@ class Followthrough:
         except (Retry, Permanent) as exc:
             log.warning("cadence.responder_unresolved", reason=exc.reason)
             return None
-        return slack_mention(user_id) if user_id else None
+        return mention(user_id) if user_id else None

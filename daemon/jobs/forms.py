@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from daemon.domain.messages import message
 from daemon.domain.policy import Policy
 from daemon.domain.teams import DEFAULT_TEAM, team_of_channel
 from daemon.integrations.base import EscalationFormSpec
@@ -9,6 +10,7 @@ from daemon.jobs.approvers import Approvers
 from daemon.jobs.deps import Deps
 from daemon.jobs.oncall import WHO, on_call_text
 from daemon.logging import get_logger
+from daemon.markup import slack_mrkdwn
 from daemon.sources.slack import SlashCommand, parse_slash_command
 from daemon.store import Changes, DeliveryState, Job
 from daemon.workers.retry import Permanent
@@ -46,7 +48,7 @@ class Forms:
         if self.deps.chat is not None and self.deps.forms is None:
             # A chat without forms does not offer `/tier2`: the person hears so at once.
             await self.deps.need_notices().tell_user(command.channel_id, command.user_id,
-                                                     NO_FORMS)
+                                                     message(NO_FORMS))
             return Changes(delivery_done=(delivery.id, DeliveryState.IGNORED, NO_FORMS))
         await self.deps.need_forms().open_escalation_form(command.trigger_id, spec)
         return Changes(delivery_done=(delivery.id, DeliveryState.PROCESSED, ""))
@@ -62,4 +64,4 @@ class Forms:
             await chat.tell_user(command.channel_id, command.user_id, text)
         except Permanent as exc:
             log.info("approval.who_direct", error=str(exc))
-            await chat.post_notice(command.user_id, text)
+            await chat.post_notice(command.user_id, slack_mrkdwn(text))

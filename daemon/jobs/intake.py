@@ -296,7 +296,7 @@ class Intake:
         fields.update({name: answer for name, answer in form.evidence if name in listed})
         now = to_datetime(self.deps.clock.now())
         escalation = Escalation(
-            source=Source.SLACK, external_id=form.view_id,
+            source=Source.CHAT, external_id=form.view_id,
             reference=f"SLACK-{form.view_id[-6:].upper()}", title=form.title,
             severity=form.severity, customer=form.customer, fields=fields,
             declared_by=person(chat_id=form.user_id, name=form.user_name),
@@ -312,7 +312,7 @@ class Intake:
         yes = policy.truthy_values[0]
         now = to_datetime(self.deps.clock.now())
         escalation = Escalation(
-            source=Source.SLACK, external_id=drill_external_id(drill_id),
+            source=Source.CHAT, external_id=drill_external_id(drill_id),
             reference=f"DRILL-{drill_id[:8].upper()}",
             title="DRILL: rehearsal of the Tier 2 page path (not a real emergency)",
             severity=next(iter(policy.severity_aliases), ""), customer="tier2gate drill",

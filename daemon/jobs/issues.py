@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 
 from daemon.clock import iso
+from daemon.domain.effects import Retro, RetroNote, RfhNote
 from daemon.domain.gate import EEOutcome, Gate
 from daemon.domain.transitions import (
     DAEMON,
@@ -36,6 +37,7 @@ from daemon.markup import markdown_literal, markdown_url
 from daemon.settings import IssueSettings, Settings
 from daemon.store import Changes, Job, NewEvent, TimelineEntry
 from daemon.store.mapping import Loaded
+from daemon.store.payloads import effect_payload
 from daemon.workers.retry import Permanent
 
 _TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
@@ -194,7 +196,8 @@ class Issues:
         gate = current.gate
         # SHADOW mode opens no issue, so it has no URL to go by: a later round would have noted.
         noting = bool(gate.retro_url) or (self.deps.shadow and page_round > 1)
-        note = str(job.payload.get("note", "")) or f"Tier 2 was paged again (round {page_round})."
+        note = (effect_payload(job, Retro).note
+                or f"Tier 2 was paged again (round {page_round}).")
         marker = retro_marker(current.row.id)
         url = gate.retro_url
         if not self.deps.shadow and noting:
@@ -259,7 +262,7 @@ class Issues:
         """Tell a request for help's issue that its incident was withdrawn or merged. No issue
         found: it was never opened (`rfh_issue` skips a withdrawn one), so nobody can pick up a
         request that is not wanted; the timeline says so either way."""
-        text = str(job.payload["text"])
+        text = effect_payload(job, RfhNote).text
         details: dict[str, str] = {"note": text}
         if self.deps.shadow:
             event = "would_have_noted_rfh_issue"
@@ -278,7 +281,7 @@ class Issues:
         """A note on this escalation's existing retro issue, e.g. the page of an incident
         merged into this one. As with a later round's note, a crash between the tracker's answer
         and the record may add it twice; never a second issue."""
-        note = str(job.payload["note"])
+        note = effect_payload(job, RetroNote).note
         event = "would_have_noted_retro" if self.deps.shadow else "retro_noted"
         if not self.deps.shadow:
             marker = retro_marker(current.row.id)

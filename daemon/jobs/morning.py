@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 
 from daemon.clock import to_datetime
 from daemon.domain.calendar import BusinessHours
+from daemon.domain.effects import EffectKind
 from daemon.domain.gate import EEOutcome, Gate, Phase
 from daemon.domain.policy import Outcome, evaluate
-from daemon.domain.transitions import RECHECK
 from daemon.jobs.deps import Deps
 from daemon.jobs.escalations import job_key
 from daemon.jobs.views import human_time
@@ -104,8 +104,8 @@ class MorningQueue:
         still = [c for c in every if c.gate.phase is Phase.DECLINED] + [
             c for c in current if with_tier2(c.gate)
             and evaluate(policy, c.escalation, now, calendar).outcome is Outcome.RFH]
-        rechecks = tuple(NewJob(RECHECK, job_key(RECHECK, c.row.id, job.key), {}, 0.0, c.row.id)
-                         for c in current)
+        rechecks = tuple(NewJob(EffectKind.RECHECK, job_key(EffectKind.RECHECK, c.row.id, job.key),
+                                {}, 0.0, c.row.id) for c in current)
         channel = deps.settings.slack.tier2()
         if not still:
             return Changes(jobs=rechecks)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from daemon.domain.effects import Audience, DirectNote, TellUser, ThreadNote
 from daemon.domain.teams import DEFAULT_TEAM
 from daemon.integrations.base import MessageRef, Notices
 from daemon.jobs.approvers import Approvers
 from daemon.jobs.deps import Deps
 from daemon.logging import get_logger
+from daemon.markup import slack_mrkdwn
 from daemon.store import Job
+from daemon.store.payloads import effect_payload
 from daemon.workers.retry import Permanent, Retry
 
 log = get_logger("tier2gate.approval")
@@ -41,14 +44,15 @@ class Notes:
         """A note for the approvers that cannot go in the approval thread (there is none yet,
         or the thread is what fails): a direct message to each; `to: channel` posts it in the
         approval channel instead (no approvers are involved, e.g. a request for help)."""
-        text = str(job.payload["text"])
+        note = effect_payload(job, DirectNote)
+        text = slack_mrkdwn(note.text)
         chat = self.deps.need_notices()
         current = (await self.deps.store.load_escalation(job.escalation_id)
                    if job.escalation_id else None)
         route = self.approvers.routing(current.gate.team if current else DEFAULT_TEAM)
         channel = route.approval_channel
         approvers: tuple[str, ...] = ()
-        if job.payload.get("to") != "channel":
+        if note.to is Audience.APPROVERS:
             approvers = (current.gate.approval.approvers if current and current.gate.approval
                          else (await self.approvers.deciders(route)).ids)
         if not approvers:
@@ -71,7 +75,7 @@ class Notes:
                 raise Retry("the approval message is not recorded yet", after_s=1.0)
             return  # no approval message (an RFH): nothing to reply under
         chat = self.deps.need_requests()
-        thread = MessageRef(current.gate.approval.channel, current.gate.approval.ts)
+        thread = MessageRef(current.gate.approval.channel, current.gate.approval.message_id)
         # An earlier attempt may have posted and died before recording it: look first.
         if job.attempts > 1:
             try:
@@ -79,15 +83,15 @@ class Notes:
                     return
             except Permanent as exc:  # e.g. no channels:history scope: post, maybe twice
                 log.warning("thread_note.lookup_failed", error=str(exc))
-        await chat.post_in_thread(thread, str(job.payload["text"]), job.key)
+        await chat.post_in_thread(thread, effect_payload(job, ThreadNote).text, job.key)
 
     async def tell_user(self, job: Job) -> None:
         current = await self.deps.store.load_escalation(str(job.escalation_id))
+        told = effect_payload(job, TellUser)
         # `channel`: where the person clicked, when that is not the escalation's own message.
-        channel = str(job.payload.get("channel") or "") or (
+        channel = told.channel or (
             current.gate.approval.channel if current and current.gate.approval
             else self.approvers.routing(current.gate.team if current else DEFAULT_TEAM)
             .approval_channel)
         if channel:
-            await self.deps.need_notices().tell_user(channel, str(job.payload["user"]),
-                                                     str(job.payload["text"]))
+            await self.deps.need_notices().tell_user(channel, told.user, told.text)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from daemon.domain.messages import Message, mention, mentions, message
 from daemon.jobs.deps import Deps
-from daemon.markup import slack_literal, slack_mention
 from daemon.workers.retry import Permanent, Retry
 
 if TYPE_CHECKING:
@@ -22,36 +22,35 @@ if TYPE_CHECKING:
 WHO = "who"  # `/tier2 who`; any other text opens the escalation form
 
 
-async def tier2_on_call(deps: Deps) -> str:
-    """Tier 2's on-call person as mrkdwn: a mention when they have a Slack account, else their
-    email; or why it cannot be said (a lookup that failed is said, never retried: the person
-    can ask again)."""
+async def tier2_on_call(deps: Deps) -> Message:
+    """Tier 2's on-call person: a mention when they have a chat account, else their email; or
+    why it cannot be said (a lookup that failed is said, never retried: the person can ask
+    again)."""
     schedule = deps.settings.pagerduty.tier2_schedule_id
     if not schedule:
-        return "not configured (pagerduty.tier2_schedule_id)"
+        return message("not configured (pagerduty.tier2_schedule_id)")
     if deps.pager is None:
-        return "unknown: PagerDuty is not configured (pagerduty.api_token)"
+        return message("unknown: PagerDuty is not configured (pagerduty.api_token)")
     try:
         email = await deps.pager.smoc_email(schedule)
         if email is None:
-            return "nobody is on call on the Tier 2 schedule"
+            return message("nobody is on call on the Tier 2 schedule")
         user_id = await deps.need_identity().user_id_for_email(email)
     except (Retry, Permanent) as exc:
-        return f"could not be looked up ({slack_literal(str(exc))})"
-    return slack_mention(user_id) if user_id else slack_literal(email)
+        return message(f"could not be looked up ({exc})")
+    return mention(user_id) if user_id else message(email)
 
 
-async def on_call_text(deps: Deps, team: str, deciders: Deciders) -> str:
-    """The answer to `/tier2 who` for `team`, in Slack mrkdwn."""
+async def on_call_text(deps: Deps, team: str, deciders: Deciders) -> Message:
+    """The answer to `/tier2 who` for `team`."""
     if deciders.smoc_resolved:
-        approver, backups = slack_mention(deciders.ids[0]), deciders.ids[1:]
+        approver, backups = mention(deciders.ids[0]), deciders.ids[1:]
     else:
-        approver, backups = f"nobody: {slack_literal(deciders.note.strip())}", deciders.ids
-    return "\n".join([
-        f"*Who is on call now* (team {slack_literal(team)})",
-        f"• Approver (Support Manager on Call): {approver}",
-        f"• Backup approvers: {', '.join(slack_mention(u) for u in backups) or 'none'}",
-        f"• Tier 2 on call: {await tier2_on_call(deps)}",
+        approver, backups = message(f"nobody: {deciders.note.strip()}"), deciders.ids
+    return message(
+        f"*Who is on call now* (team {team})\n",
+        "• Approver (Support Manager on Call): ", approver, "\n",
+        "• Backup approvers: ", mentions(backups, ", ") or "none", "\n",
+        "• Tier 2 on call: ", await tier2_on_call(deps), "\n",
         "Anyone in Support can ask for Tier 2 with `/tier2 what is wrong`; the approver decides "
-        "whether to page.",
-    ])
+        "whether to page.")

@@ -12,8 +12,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from daemon.domain.customer_events import EventCalendar
+from daemon.domain.effects import EffectKind
 from daemon.domain.policy import Policy, evaluate
-from daemon.domain.transitions import OPEN, RECHECK, Step, on_policy_changed
+from daemon.domain.transitions import OPEN, Step, on_policy_changed
 from daemon.jobs.deps import Deps
 from daemon.jobs.escalations import job_key
 from daemon.jobs.handler import step_handler
@@ -72,7 +73,8 @@ class PolicyJobs:
         log.info("customer_events.rechecking", fingerprint=job.payload["fingerprint"],
                  open=len(rows))
         return Changes(jobs=tuple(
-            NewJob(RECHECK, job_key(RECHECK, row.id, f"events-{job.id}"), {}, 0.0, row.id)
+            NewJob(EffectKind.RECHECK, job_key(EffectKind.RECHECK, row.id, f"events-{job.id}"),
+                   {}, 0.0, row.id)
             for row in rows))
 
     async def _reevaluate(self, _job: Job, current: Loaded, now: datetime) -> Step | None:

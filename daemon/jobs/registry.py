@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daemon.domain import transitions as t
+from daemon.domain.effects import EffectKind
 from daemon.jobs.answers import ANSWER
 from daemon.jobs.approval import Asking
 from daemon.jobs.approval_timers import ApprovalTimers
@@ -29,7 +29,8 @@ from daemon.sources.slack import COMMAND, INTERACTION
 from daemon.workers.runner import Handler
 
 URGENT = frozenset({INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY, INTAKE_DESK, INTERACTION, ANSWER,
-                    t.REQUEST_APPROVAL, t.PAGE, t.EE_OFFER, t.EE_WAIT})
+                    EffectKind.REQUEST_APPROVAL, EffectKind.PAGE, EffectKind.EE_OFFER,
+                    EffectKind.EE_WAIT})
 """The emergency path: never given up on while a vendor is only temporarily failing."""
 
 
@@ -49,34 +50,34 @@ def handlers(deps: Deps) -> dict[str, Handler]:
         DESK_NOTE: DeskNotes(deps).note,
         INCIDENT_NOTICE: intake.notice,
         DRILL: intake.drill,
-        t.RECHECK: intake.recheck,
-        t.REQUEST_APPROVAL: asking.request,
-        t.UPDATE_APPROVAL: asking.update,
-        t.REMIND: timers.remind,
-        t.TIMEOUT: timers.timeout,
-        t.THREAD_NOTE: notes.thread_note,
-        t.TELL_USER: notes.tell_user,
+        EffectKind.RECHECK: intake.recheck,
+        EffectKind.REQUEST_APPROVAL: asking.request,
+        EffectKind.UPDATE_APPROVAL: asking.update,
+        EffectKind.REMIND: timers.remind,
+        EffectKind.TIMEOUT: timers.timeout,
+        EffectKind.THREAD_NOTE: notes.thread_note,
+        EffectKind.TELL_USER: notes.tell_user,
         INTERACTION: deciding.interaction,
         ANSWER: deciding.answered,
         COMMAND: Forms(deps, approvers).open_form,
-        t.PAGE: paging.page,
-        t.RETRO: issues.retro,
-        t.RFH_ISSUE: issues.rfh_issue,
-        t.RFH_NOTICE: issues.rfh_notice,
-        t.RFH_NOTE: issues.rfh_note,
-        t.RETRO_NOTE: issues.retro_note,
-        t.MERGE_INTO: issues.merge_into,
-        t.DIRECT_NOTE: notes.direct_note,
-        t.APPROVAL_COPY: asking.copy,
-        t.ATTENTION: Attention(deps, approvers.approver_ids).handle,
+        EffectKind.PAGE: paging.page,
+        EffectKind.RETRO: issues.retro,
+        EffectKind.RFH_ISSUE: issues.rfh_issue,
+        EffectKind.RFH_NOTICE: issues.rfh_notice,
+        EffectKind.RFH_NOTE: issues.rfh_note,
+        EffectKind.RETRO_NOTE: issues.retro_note,
+        EffectKind.MERGE_INTO: issues.merge_into,
+        EffectKind.DIRECT_NOTE: notes.direct_note,
+        EffectKind.APPROVAL_COPY: asking.copy,
+        EffectKind.ATTENTION: Attention(deps, approvers.approver_ids).handle,
         POLICY_CHANGED: policy.changed,
         REEVALUATE: policy.reevaluate,
         EVENTS_CHANGED: policy.events_changed,
-        t.EE_OFFER: ee.offer,
-        t.EE_UPDATE: ee.update,
-        t.EE_WAIT: ee.wait_over,
-        t.EE_UNCLAIMED: ee.unclaimed,
-        t.EE_QUIET: ee.quiet,
+        EffectKind.EE_OFFER: ee.offer,
+        EffectKind.EE_UPDATE: ee.update,
+        EffectKind.EE_WAIT: ee.wait_over,
+        EffectKind.EE_UNCLAIMED: ee.unclaimed,
+        EffectKind.EE_QUIET: ee.quiet,
         ROTATION_CHECK: ee.check_rotation,
         HANDOFF: ee.handoff,
         PRUNE: Retention(deps.store, deps.settings.retention).prune,

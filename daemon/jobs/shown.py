@@ -67,7 +67,7 @@ async def shown_tier2_load(deps: Deps, current: Loaded) -> Tier2Load | None:
     approval = current.gate.approval
     assert approval is not None
     found, load = shown_load(await deps.store.timeline(current.row.id),
-                             approval.channel, approval.ts)
+                             approval.channel, approval.message_id)
     return load if found else await tier2_load(deps, approval.requested_at)
 
 

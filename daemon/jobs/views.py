@@ -6,11 +6,11 @@ from datetime import datetime
 
 from daemon.clock import iso
 from daemon.domain.customer_events import CustomerEvent
+from daemon.domain.effects import EffectKind
 from daemon.domain.gate import Gate, Phase, Verdict
 from daemon.domain.models import Escalation, Status
 from daemon.domain.policy import Policy
 from daemon.domain.teams import DEFAULT_TEAM
-from daemon.domain.transitions import PAGE
 from daemon.integrations.base import ApprovalView, Decided, DecisionKind, NoDecision, Tier2Load
 from daemon.markup import slack_link, slack_literal, slack_mention
 from daemon.settings import Settings
@@ -32,7 +32,7 @@ def links(current: Loaded, settings: Settings) -> dict[str, str]:
         found["page"] = current.gate.page.url
     if current.gate.approval is not None:
         found["slack thread"] = slack_permalink(current.gate.approval.channel,
-                                                current.gate.approval.ts)
+                                                current.gate.approval.message_id)
     return found
 
 
@@ -85,7 +85,7 @@ def approval_view(current: Loaded, settings: Settings, now: datetime,
         drill=escalation.drill,
         decided=decided,
         problem=" ".join(p.reason for p in gate.problems),
-        page_failed=any(p.effect == PAGE and p.final for p in gate.problems),
+        page_failed=any(p.effect == EffectKind.PAGE and p.final for p in gate.problems),
         no_decision=no_decision,
         no_decision_detail=detail,
         customer_events=tuple(event_line(e) for e in facts.customer_events) if facts else (),
@@ -119,11 +119,16 @@ def _no_decision(gate: Gate, escalation: Escalation) -> tuple[NoDecision | None,
     return NoDecision.NOT_EMERGENCY, gate.decision.reason if gate.decision else ""
 
 
-def escalation_subject(current: Loaded) -> str:
-    """The escalation as people know it, for a chat notice: our id and the source's reference
-    (escaped: the reference is the vendor's text)."""
+def escalation_name(current: Loaded) -> str:
+    """The escalation as people know it: our id and the source's reference (the vendor's
+    text, not escaped)."""
     reference = current.escalation.reference
-    return current.row.id + (f" ({slack_literal(reference)})" if reference else "")
+    return current.row.id + (f" ({reference})" if reference else "")
+
+
+def escalation_subject(current: Loaded) -> str:
+    """`escalation_name` for a Slack mrkdwn notice (escaped)."""
+    return slack_literal(escalation_name(current))
 
 
 def human_time(at: datetime) -> str:

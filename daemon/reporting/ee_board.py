@@ -75,8 +75,8 @@ async def _board(request: web.Request) -> EEBoard:
         row = current.row
         ee = current.gate.ee
         links = dict(current.escalation.links)
-        if ee is not None and ee.ts:
-            links["EE offer"] = slack_permalink(ee.channel, ee.ts)
+        if ee is not None and ee.message_id:
+            links["EE offer"] = slack_permalink(ee.channel, ee.message_id)
             names[owner] = ee.owner_name or owner
         grouped.setdefault(owner, []).append(OwnedView(
             id=row.id, reference=current.escalation.reference, title=current.escalation.title,

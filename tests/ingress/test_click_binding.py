@@ -101,7 +101,7 @@ async def test_a_click_on_an_unrecorded_request_is_still_adopted_after_a_crash(
         events = await w.daemon.events(esc_b)
         assert "approved" in events and "click_mismatch" not in events
         [row_b] = [r for r in await w.daemon.escalations() if r.id == esc_b]
-        assert row_b.data["gate"]["approval"]["ts"] == lost
+        assert row_b.data["gate"]["approval"]["message_id"] == lost
         assert len(w.pagerduty.pages) == 1
 
 

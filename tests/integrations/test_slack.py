@@ -15,6 +15,7 @@ import pytest
 import trustme
 from pydantic import SecretStr
 
+from daemon.domain.messages import message
 from daemon.integrations.base import (
     ApprovalView,
     ChannelRefused,
@@ -168,7 +169,7 @@ async def test_a_decision_replaces_the_buttons_in_place(
 
 async def test_thread_replies_and_notices(client: Client, slack: FakeSlack) -> None:
     ref = await client.post_approval("C1", VIEW)
-    reply = await client.post_in_thread(ref, "Paged Tier 2: P123")
+    reply = await client.post_in_thread(ref, message("Paged Tier 2: P123"))
     notice = await client.post_notice("C0RFH", "Request for help: INC-1234")
 
     assert [m.text for m in slack.thread(ref.channel, ref.ts)] == ["Paged Tier 2: P123"]
@@ -177,7 +178,7 @@ async def test_thread_replies_and_notices(client: Client, slack: FakeSlack) -> N
 
 
 async def test_tell_user_is_ephemeral(client: Client, slack: FakeSlack) -> None:
-    await client.tell_user("C1", "U9", "Only the SMOC or a backup can decide")
+    await client.tell_user("C1", "U9", message("Only the SMOC or a backup can decide"))
 
     assert [(c.args["channel"], c.args["user"]) for c in slack.ephemerals] == [("C1", "U9")]
     assert slack.calls_to("chat.postMessage") == []
@@ -224,9 +225,9 @@ async def test_a_wrong_token_is_permanent_and_reaches_slack_once(slack: FakeSlac
 CALLS: dict[str, Callable[[Client], Awaitable[object]]] = {
     "chat.postMessage": lambda c: c.post_approval("C1", VIEW),
     "chat.update": lambda c: c.update_approval(MessageRef("C1", "1.2"), VIEW),
-    "thread": lambda c: c.post_in_thread(MessageRef("C1", "1.2"), "hi"),
+    "thread": lambda c: c.post_in_thread(MessageRef("C1", "1.2"), message("hi")),
     "notice": lambda c: c.post_notice("C1", "hi"),
-    "chat.postEphemeral": lambda c: c.tell_user("C1", "U1", "hi"),
+    "chat.postEphemeral": lambda c: c.tell_user("C1", "U1", message("hi")),
     "views.open": lambda c: c.ask_decline_reason("t.1", "esc-1", MessageRef("C1", "1.2")),
     "users.lookupByEmail": lambda c: c.user_id_for_email("smoc@example.com"),
     "usergroups.users.list": lambda c: c.group_members("S0BACKUPS"),
@@ -347,7 +348,7 @@ async def test_an_approval_posted_earlier_is_found_by_its_metadata(
     assert await client.find_approval("C0APPROVE", "esc-7f3k") is None
     await client.post_notice("C0APPROVE", "an unrelated message")
     ref = await client.post_approval("C0APPROVE", VIEW)
-    await client.post_in_thread(ref, "a reply")
+    await client.post_in_thread(ref, message("a reply"))
     assert await client.find_approval("C0APPROVE", "esc-7f3k") == ref
     assert await client.find_approval("C0APPROVE", "esc-other") is None
     assert await client.find_approval("C0ELSEWHERE", "esc-7f3k") is None
@@ -371,7 +372,7 @@ async def test_a_thread_note_posted_earlier_is_found_by_its_key(
         client: Client, slack: FakeSlack) -> None:
     ref = await client.post_approval("C0APPROVE", VIEW)
     assert await client.find_in_thread(ref, "thread_note:esc-7f3k:paged") is None
-    await client.post_in_thread(ref, "Reminder", "thread_note:esc-7f3k:remind-1")
-    note = await client.post_in_thread(ref, "Paged Tier 2", "thread_note:esc-7f3k:paged")
+    await client.post_in_thread(ref, message("Reminder"), "thread_note:esc-7f3k:remind-1")
+    note = await client.post_in_thread(ref, message("Paged Tier 2"), "thread_note:esc-7f3k:paged")
     assert await client.find_in_thread(ref, "thread_note:esc-7f3k:paged") == note
     assert await client.find_in_thread(ref, "thread_note:esc-7f3k:retro") is None

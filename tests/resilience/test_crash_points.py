@@ -398,7 +398,8 @@ def check(chaos: Chaos, world: Vendors, daemon: LiveDaemon, courier: Courier,
         assert posts_per_esc[s.esc_id] >= 1, fail(f"{s.esc_id}: no approval message")
         [(channel, ts)] = daemon.query(
             "SELECT json_extract(data, '$.gate.approval.channel'), "
-            "json_extract(data, '$.gate.approval.ts') FROM escalations WHERE id = ?", s.esc_id)
+            "json_extract(data, '$.gate.approval.message_id') FROM escalations WHERE id = ?",
+            s.esc_id)
         requested = events[(s.esc_id, "approval_requested")]
         assert ts is not None, fail(f"{s.esc_id}: approved, but no approval message recorded")
         assert requested == 1, fail(f"{s.esc_id}: {requested} x approval_requested")
@@ -469,7 +470,7 @@ async def test_a_click_processed_before_a_crash_still_gets_its_approval_message_
                 await asyncio.sleep(0.05)
             [(channel, message_ts)] = daemon.query(
                 "SELECT json_extract(data, '$.gate.approval.channel'), "
-                "json_extract(data, '$.gate.approval.ts') FROM escalations")
+                "json_extract(data, '$.gate.approval.message_id') FROM escalations")
             assert message_ts is not None, "the approval message was never recorded"
             assert chaos.recorded(story.esc_id, "approval_requested")
             assert "Approved by" in str(world.slack.messages[(channel, message_ts)].blocks)

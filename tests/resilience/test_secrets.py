@@ -139,13 +139,14 @@ async def collect(folder: Path) -> Collected:
 
             def escalation() -> bool:
                 rows[:] = daemon.query("SELECT id FROM escalations WHERE external_id = ? AND "
-                                       "json_extract(data, '$.gate.approval.ts') IS NOT NULL",
+                                       "json_extract(data, '$.gate.approval.message_id') "
+                                       "IS NOT NULL",
                                        incident_id)
                 return bool(rows)
 
             await until(escalation, f"approval request for {incident_id}", daemon)
             [(esc_id,)] = rows
-            [(ts,)] = daemon.query("SELECT json_extract(data, '$.gate.approval.ts') FROM "
+            [(ts,)] = daemon.query("SELECT json_extract(data, '$.gate.approval.message_id') FROM "
                                    "escalations WHERE id = ?", esc_id)
             return esc_id, ts
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from daemon.domain import transitions as t
+from daemon.domain.effects import EffectKind
 from daemon.domain.gate import Gate, Verdict
 from daemon.domain.models import Escalation, Person, Source, person
 from daemon.domain.policy import Approval, OnTimeout, evaluate
@@ -20,6 +21,7 @@ from daemon.integrations.slack import approval_blocks
 from daemon.policy_source import load_policy
 from daemon.sources.incident_io import escalation_from_incident
 from daemon.sources.pagerduty import parse_pagerduty
+from tests.support import said, stored
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY_TEXT = (REPO / "config" / "policy.yaml").read_text(encoding="utf-8")
@@ -31,7 +33,7 @@ HOSTILE = "<!channel> *bold* <https://evil.example|click>"
 
 
 def awaiting(declared_by: Person | None = SMOC) -> tuple[Gate, Escalation]:
-    escalation = Escalation(source=Source.SLACK, external_id="V1", severity="S1",
+    escalation = Escalation(source=Source.CHAT, external_id="V1", severity="S1",
                             fields={"Support exhausted knowledge": "yes"}, declared_by=declared_by,
                             created_at=OPENED, updated_at=OPENED)
     step = t.on_facts(Gate(), escalation, evaluate(POLICY, escalation, NOW), NOW, previous=None,
@@ -62,7 +64,7 @@ def test_self_approval_is_refused_when_forbidden_and_flagged_when_allowed(
     if recorded == ["approval_refused"]:
         assert step.records[0].details["why"] == "self_approval_forbidden"
         [tell] = step.effects
-        assert tell.kind == t.TELL_USER and "<@UBACKUP>" in tell.payload["text"]
+        assert tell.kind == EffectKind.TELL_USER and "<@UBACKUP>" in said(tell)
         assert step.gate == gate
     else:
         assert step.gate.decided is not None
@@ -99,8 +101,9 @@ def test_nobody_can_approve_needs_attention_and_tells_the_channel(
     assert problem.effect == t.APPROVERS and problem.final
     assert [f"{e.kind}:{e.name}" for e in step.effects] == [
         "update_approval:nobody-can-approve", "direct_note:nobody-can-approve"]
-    note = step.effects[1].payload
-    assert note["to"] == "channel" and says in note["text"] and "esc-1 (INC-7)" in note["text"]
+    note = stored(step.effects[1])
+    assert note["to"] == "channel" and says in said(step.effects[1])
+    assert "esc-1 (INC-7)" in said(step.effects[1])
     # Whoever decides after all (the on-call changed) clears it.
     decided = click(step.gate, "UBACKUP", Verdict.APPROVED, None, forbid=False)
     assert not decided.gate.needs_attention

@@ -11,13 +11,15 @@ import pytest
 
 from daemon.domain import ee as t_ee
 from daemon.domain import transitions as t
+from daemon.domain.effects import EffectKind, payload_json
 from daemon.domain.gate import ApprovalState, EEOutcome, EEState, Gate, Phase
+from tests.support import said
 from tests.unit.test_transitions import EXHAUSTED, NOW, decide, esc
 
 OFFERED = EEState(rotation="r1", offered_at=NOW, offered_to=("UEE1", "UEE2"), channel="C0EE",
                   ts="1.1")
 OWNED = OFFERED.model_copy(update={"owner": "UEE1", "owner_name": "Ada", "assigned_at": NOW})
-REQUEST = ApprovalState(requested_at=NOW, channel="C1", ts="2.2", approvers=("USMOC",))
+REQUEST = ApprovalState(requested_at=NOW, channel="C1", message_id="2.2", approvers=("USMOC",))
 RFH = Gate(phase=Phase.RFH, decision=decide(esc("SEV3")))
 EMERGENCY = Gate(phase=Phase.AWAITING_APPROVAL, decision=decide(esc(fields=EXHAUSTED)))
 ASKED = EMERGENCY.model_copy(update={"approval": REQUEST})
@@ -33,8 +35,8 @@ def events(step: t.Step) -> list[str]:
 
 def told(step: t.Step) -> dict[str, Any]:
     """The payload of the one reply to the clicker in `step`."""
-    (reply,) = [e.payload for e in step.effects if e.kind == t.TELL_USER]
-    return dict(reply)
+    (reply,) = [e for e in step.effects if e.kind == EffectKind.TELL_USER]
+    return {**payload_json(reply.payload), "text": said(reply)}
 
 
 @pytest.mark.parametrize(("gate", "unclaimed", "effects"), [
@@ -55,7 +57,7 @@ def test_the_first_offer_is_recorded_once(gate: Gate, unclaimed: bool,
                                        "channel": "C0EE", "ts": "1.1"}
     assert [f"{e.kind}:{e.name}@{e.run_at}" for e in step.effects] == effects
     assert step.gate.ee == EEState(rotation="r1", offered_at=NOW, offered_to=("UEE1", "UEE2"),
-                                   channel="C0EE", ts="1.1")
+                                   channel="C0EE", message_id="1.1")
 
 
 @pytest.mark.parametrize(("gate", "why", "recorded", "effects", "unclaimed"), [
@@ -64,7 +66,7 @@ def test_the_first_offer_is_recorded_once(gate: Gate, unclaimed: bool,
     (RFH, "no roster is configured", ["ee_skipped"],
      ["rfh_notice:notice", "rfh_issue:issue"], None),
     # Offered, but the offer message was never posted: nothing to update.
-    (RFH.model_copy(update={"ee": OFFERED.model_copy(update={"ts": ""})}),
+    (RFH.model_copy(update={"ee": OFFERED.model_copy(update={"message_id": ""})}),
      "nobody took it in time", ["ee_skipped"], ["rfh_notice:notice", "rfh_issue:issue"], True),
     # An emergency whose request was posted already: nothing more to ask.
     (ASKED.model_copy(update={"ee": OFFERED}), "nobody is on the EE rotation",
@@ -139,7 +141,7 @@ def test_a_request_for_help_resolved_after_it_went_on_tells_its_issue() -> None:
                               channel="C0EE")
     assert events(step) == ["ee_resolved"]
     assert kinds(step) == ["ee_update:outcome", "rfh_note:ee-resolved"]
-    (note,) = [e.payload for e in step.effects if e.kind == t.RFH_NOTE]
+    (note,) = [payload_json(e.payload) for e in step.effects if e.kind == EffectKind.RFH_NOTE]
     assert "UEE1" in str(note["text"]) and "without Engineering" in str(note["text"])
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from daemon.domain import transitions as t
+from daemon.domain.effects import EEOffer, EffectKind, Remind, Timeout, payload_json
 from daemon.domain.gate import (
     DecisionState,
     EEState,
@@ -25,7 +26,8 @@ from daemon.domain.models import Escalation, Source, Status
 from daemon.domain.policy import Decision, EERoute, OnTimeout
 from tests.unit.test_transitions import DUE, EXHAUSTED, NOW, awaiting, decide, esc
 
-OFFERED = EEState(rotation="r1", offered_at=NOW, offered_to=("UEE1",), channel="C0EE", ts="1.1")
+OFFERED = EEState(rotation="r1", offered_at=NOW, offered_to=("UEE1",), channel="C0EE",
+                  message_id="1.1")
 OWNED = OFFERED.model_copy(update={"owner": "UEE1", "owner_name": "Ada", "assigned_at": NOW})
 PAGE = PageState(incident_id="PT2", url="https://pd.example/PT2", at=NOW)
 
@@ -41,7 +43,7 @@ def events(step: t.Step) -> list[str]:
 def payload(step: t.Step, kind: str) -> dict[str, Any]:
     """The payload of the one effect of `kind` in `step`."""
     (found,) = [e.payload for e in step.effects if e.kind == kind]
-    return dict(found)
+    return payload_json(found)
 
 
 def routed(escalation: Escalation, route: EERoute | None) -> Decision:
@@ -70,7 +72,8 @@ def test_an_emergency_routed_to_the_ees_waits_at_most_its_wait(route: EERoute | 
     assert step.gate.phase is Phase.AWAITING_APPROVAL
     assert kinds(step) == effects
     if route is not None:
-        assert payload(step, "ee_offer")["wait_minutes"] == route.wait_minutes
+        (offer,) = [e.payload for e in step.effects if isinstance(e.payload, EEOffer)]
+        assert offer.wait_minutes == route.wait_minutes
     if route is not None and route.wait_minutes:
         (wait,) = [e for e in step.effects if e.kind == "ee_wait"]
         assert wait.run_at == NOW + timedelta(minutes=15)
@@ -206,14 +209,14 @@ def test_a_holding_timeout_without_a_posted_request_is_recorded_and_pages_nobody
 
 
 @pytest.mark.parametrize(("kind", "timer_payload", "wall_s", "reason", "label"), [
-    (t.REMIND, {"n": 2, "since": 0.0}, 600.0, "clock_stepped", "remind-2"),
-    (t.TIMEOUT, {"since": 0.0}, 300.0, "policy_asks_longer", "timeout"),
+    (EffectKind.REMIND, Remind(n=2, since=0.0), 600.0, "clock_stepped", "remind-2"),
+    (EffectKind.TIMEOUT, Timeout(since=0.0), 300.0, "policy_asks_longer", "timeout"),
 ])
 def test_an_early_timer_is_set_again_for_the_rest_of_its_time(
-        kind: str, timer_payload: dict[str, Any], wall_s: float, reason: str,
+        kind: EffectKind, timer_payload: Remind | Timeout, wall_s: float, reason: str,
         label: str) -> None:
     gate = awaiting()
-    step = t.on_timer_early(gate, kind, timer_payload, measured_s=240.0, needed_s=600.0,
+    step = t.on_timer_early(gate, timer_payload, measured_s=240.0, needed_s=600.0,
                             wall_s=wall_s, now=NOW)
     due = NOW + timedelta(seconds=360)
     assert step.gate == gate
@@ -302,9 +305,9 @@ def test_something_noted_changes_no_state() -> None:
 # --- failures that recover --------------------------------------------------------------------
 
 @pytest.mark.parametrize(("effect", "runbook"), [
-    (t.PAGE, "runbooks/page-did-not-go-out.md"),
-    (t.RFH_ISSUE, "runbooks/request-for-help.md"),
-    (t.THREAD_NOTE, "runbooks/job-dead-lettered.md"),  # no runbook of its own
+    (EffectKind.PAGE, "runbooks/page-did-not-go-out.md"),
+    (EffectKind.RFH_ISSUE, "runbooks/request-for-help.md"),
+    (EffectKind.THREAD_NOTE, "runbooks/job-dead-lettered.md"),  # no runbook of its own
 ])
 def test_each_failure_names_the_runbook_that_says_what_to_do(effect: str, runbook: str) -> None:
     assert t.failure_runbook(effect) == runbook
@@ -317,12 +320,13 @@ def test_each_failure_names_the_runbook_that_says_what_to_do(effect: str, runboo
 def test_a_recovered_effect_clears_the_attention_it_raised(gate: Gate,
                                                            effects: list[str]) -> None:
     failing = gate.model_copy(update={"problems": (
-        Problem(effect=t.PAGE, reason="PagerDuty answered 503", at=NOW, final=False),
-        Problem(effect=t.RETRO, reason="GitLab answered 500", at=NOW))})
-    step = t.on_effect_recovered(failing, t.PAGE, NOW)
-    assert [p.effect for p in step.gate.problems] == [t.RETRO]  # the other one still needs it
+        Problem(effect=EffectKind.PAGE, reason="PagerDuty answered 503", at=NOW, final=False),
+        Problem(effect=EffectKind.RETRO, reason="GitLab answered 500", at=NOW))})
+    step = t.on_effect_recovered(failing, EffectKind.PAGE, NOW)
+    # The other one still needs it.
+    assert [p.effect for p in step.gate.problems] == [EffectKind.RETRO]
     assert events(step) == ["attention_cleared"]
-    assert step.records[0].details == {"effect": t.PAGE}
+    assert step.records[0].details == {"effect": EffectKind.PAGE}
     assert kinds(step) == effects
-    assert t.on_effect_recovered(step.gate, t.PAGE, NOW) == t.Step(step.gate)  # told once
+    assert t.on_effect_recovered(step.gate, EffectKind.PAGE, NOW) == t.Step(step.gate)  # told once
 

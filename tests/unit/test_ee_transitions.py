@@ -8,12 +8,14 @@ import pytest
 
 from daemon.domain import ee as t_ee
 from daemon.domain import transitions as t
+from daemon.domain.effects import EffectKind
 from daemon.domain.gate import ApprovalState, EEOutcome, EEState, Gate, Phase
+from tests.support import said as chat_text
 from tests.unit.test_transitions import decide, esc
 
 NOW = datetime(2026, 11, 21, 2, 5, tzinfo=UTC)
 OFFERED = EEState(rotation="r1", offered_at=NOW, offered_to=("UEE1", "UEE2"), channel="C0EE",
-                  ts="1.1")
+                  message_id="1.1")
 OWNED = OFFERED.model_copy(update={"owner": "UEE1", "owner_name": "Ada",
                                    "assigned_at": NOW + timedelta(minutes=3)})
 RFH = Gate(phase=Phase.RFH, decision=decide(esc("SEV3")), ee=OFFERED)
@@ -49,7 +51,7 @@ def test_take_it(gate: Gate, user: str, on_rotation: bool, owner_stays: bool, ow
     step = take(gate, user, on_rotation=on_rotation, owner_on_rotation=owner_stays)
     assert step.gate.ee is not None and step.gate.ee.owner == owner
     assert [r.event for r in step.records] == events
-    texts = [str(e.payload.get("text")) for e in step.effects if e.kind == t.TELL_USER]
+    texts = [chat_text(e) for e in step.effects if e.kind == EffectKind.TELL_USER]
     assert (told in texts[0]) if told else texts == []
 
 
@@ -90,7 +92,7 @@ def test_only_the_owner_ends_the_ee_step() -> None:
     step = t_ee.on_ee_outcome(gate, "UEE2", EEOutcome.RESOLVED, NOW, click_id="c",
                               channel="C0EE")
     assert step.gate == gate and step.records == ()
-    assert "Only the EE who took this escalation (<@UEE1>)" in str(step.effects[0].payload)
+    assert "Only the EE who took this escalation (<@UEE1>)" in chat_text(step.effects[0])
 
 
 @pytest.mark.parametrize(("gate", "effects"), [
@@ -112,7 +114,7 @@ def test_nobody_on_rotation_goes_on_at_once(gate: Gate, effects: list[str]) -> N
     (WAITING.model_copy(update={"ee": OWNED.model_copy(update={
         "outcome": EEOutcome.RESOLVED})}), False),
     (WAITING.model_copy(update={"approval": ApprovalState(
-        requested_at=NOW, channel="C1", ts="2.2", approvers=("USMOC",))}), False),
+        requested_at=NOW, channel="C1", message_id="2.2", approvers=("USMOC",))}), False),
 ])
 def test_the_bounded_wait_ends_by_asking_the_smoc(gate: Gate, asks: bool) -> None:
     step = t_ee.on_ee_wait_over(gate, NOW + timedelta(minutes=15))

@@ -227,7 +227,7 @@ WEEKDAY_NOON = datetime(2026, 3, 24, 11, 0, tzinfo=UTC)  # Tuesday 12:00 in Berl
             "labelled",
             {"labels_any": ["OUTAGE"]},
         ),
-        (escalation(source=Source.SLACK), WEEKDAY_NOON, "slack", {"source": "slack"}),
+        (escalation(source=Source.CHAT), WEEKDAY_NOON, "slack", {"source": "slack"}),
         # Friday 23:00 UTC is Saturday 00:00 in Berlin (CET).
         (escalation(), datetime(2026, 3, 27, 23, 0, tzinfo=UTC), "weekend", {"weekend": True}),
         (escalation(), datetime(2026, 3, 27, 22, 59, tzinfo=UTC), "evening", {"off_hours": True}),

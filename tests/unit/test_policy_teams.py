@@ -53,7 +53,7 @@ def esc(source: Source = Source.INCIDENT_IO, *, fields: dict[str, str] | None = 
                  id="one value with a comma"),
     pytest.param(esc(Source.PAGERDUTY, origin="PAMER01"), "amer", id="pagerduty service"),
     pytest.param(esc(Source.PAGERDUTY, origin="POTHER"), DEFAULT_TEAM, id="other service"),
-    pytest.param(esc(Source.SLACK, origin="C0EMEA"), "emea", id="slack channel"),
+    pytest.param(esc(Source.CHAT, origin="C0EMEA"), "emea", id="slack channel"),
     pytest.param(esc(Source.INCIDENT_IO, origin="C0EMEA"), DEFAULT_TEAM,
                  id="a channel id from another source means nothing"),
     pytest.param(esc(Source.ZENDESK, labels=("vip", "group:EMEA Support")), "emea",
@@ -67,7 +67,7 @@ def esc(source: Source = Source.INCIDENT_IO, *, fields: dict[str, str] | None = 
     # What Support said wins over where it was declared.
     pytest.param(esc(Source.PAGERDUTY, origin="PAMER01", fields={"Tier 1 team": "EMEA"}),
                  "emea", id="field before service"),
-    pytest.param(esc(Source.SLACK, origin="C0EMEA", fields={"Tier 1 team": "AMER"}), "amer",
+    pytest.param(esc(Source.CHAT, origin="C0EMEA", fields={"Tier 1 team": "AMER"}), "amer",
                  id="field before channel"),
 ])
 def test_a_team_is_recognised_in_the_documented_order(escalation: Escalation, team: str) -> None:

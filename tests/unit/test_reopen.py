@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from daemon.domain import transitions as t
+from daemon.domain.effects import EffectKind, payload_json
 from daemon.domain.gate import Gate, Phase, Verdict
 from daemon.domain.models import Escalation, Source, Status
 from daemon.domain.policy import evaluate
@@ -22,6 +23,7 @@ from daemon.policy_source import load_policy
 from daemon.sources.pagerduty import parse_pagerduty
 from daemon.store import EscalationRow
 from tests.harness import payload
+from tests.support import said
 
 POLICY = load_policy(Path(__file__).resolve().parents[2] / "config" / "policy.yaml")
 OPENED = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)  # a Saturday, 2 a.m.
@@ -146,8 +148,8 @@ def test_a_new_round_keeps_the_earlier_one_and_starts_clean() -> None:
     # A timer's re-check hands in the stored facts: resolved both times.
     (rfh_closed, closed(esc("SEV1")), closed(esc("SEV1"))),
     # A Slack-declared escalation ends with its page; its own facts stay open.
-    (rfh_closed, esc("SEV1", EXHAUSTED, source=Source.SLACK),
-     esc("SEV1", EXHAUSTED, source=Source.SLACK)),
+    (rfh_closed, esc("SEV1", EXHAUSTED, source=Source.CHAT),
+     esc("SEV1", EXHAUSTED, source=Source.CHAT)),
     # Still resolved, other details changed.
     (paged_closed, closed(esc("SEV2", EXHAUSTED)), closed(esc(fields=EXHAUSTED))),
 ])
@@ -207,9 +209,9 @@ def test_a_repaged_round_resolving_asks_for_a_note_on_the_retro() -> None:
     step = facts(gate, closed(REOPENED_EMERGENCY).model_copy(
         update={"updated_at": REOPENED_AT + timedelta(minutes=30)}), REOPENED_EMERGENCY,
         REOPENED_AT + timedelta(minutes=30))
-    [retro] = [e for e in step.effects if e.kind == t.RETRO]
+    [retro] = [e for e in step.effects if e.kind == EffectKind.RETRO]
     assert retro.name == "retro"
-    note = retro.payload["note"]
+    note = payload_json(retro.payload)["note"]
     for fact in ("reopened at 2026-11-21 02:40 UTC", "round 2", "paged again at 2026-11-21 "
                  "02:40 UTC", "https://pd/PT9", "approved by USMOC"):
         assert fact in note, note
@@ -231,7 +233,7 @@ def test_a_page_of_an_earlier_round_lands_there_and_never_decides_the_new_one() 
     assert step.gate.earlier[0].page is not None
     assert [(r.event, r.once_key, r.details["round"]) for r in step.records] == [
         ("paged", None, 1)]
-    assert [(e.kind, e.payload["round"]) for e in step.effects] == [(t.RETRO, 1)]
+    assert [(e.kind, e.round) for e in step.effects] == [(EffectKind.RETRO, 1)]
     again = t.on_paged(step.gate, "PT2", "https://pd/PT2", REOPENED_AT, shadow=False,
                        page_round=1)
     assert again.records == ()
@@ -280,4 +282,4 @@ def test_a_click_on_an_earlier_rounds_request_decides_nothing() -> None:
     assert step.gate == gate
     assert [r.event for r in step.records] == ["decision_ignored"]
     [tell] = step.effects
-    assert "before the incident was reopened" in tell.payload["text"]
+    assert "before the incident was reopened" in said(tell)

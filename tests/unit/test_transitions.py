@@ -8,10 +8,13 @@ from pathlib import Path
 import pytest
 
 from daemon.domain import transitions as t
+from daemon.domain.effects import EffectKind
 from daemon.domain.gate import ApprovalState, Gate, Phase, Verdict
+from daemon.domain.messages import message
 from daemon.domain.models import Escalation, Source, Status
 from daemon.domain.policy import Decision, OnTimeout, evaluate
 from daemon.policy_source import load_policy
+from tests.support import said, stored
 
 POLICY = load_policy(Path(__file__).resolve().parents[2] / "config" / "policy.yaml")
 OPENED = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)  # a Saturday, 2 a.m.
@@ -129,7 +132,7 @@ def test_without_a_posted_request_the_timeout_still_pages() -> None:
 def test_without_a_posted_request_the_reminder_goes_to_the_approvers_directly() -> None:
     step = t.on_remind(awaiting(requested=False), 1, NOW + timedelta(minutes=10))
     assert kinds(step) == ["direct_note:remind-1", "approval_remind:2"]
-    assert step.effects[0].payload["to"] == "approvers"
+    assert stored(step.effects[0])["to"] == "approvers"
     assert step.records[0].details == {"n": 1, "posted": False}
 
 
@@ -173,8 +176,8 @@ def test_a_decision_records_how_long_the_smoc_took() -> None:
 
 def test_a_refused_click_names_who_may_decide() -> None:
     step = t.on_click(awaiting(), "UOTHER", Verdict.APPROVED, NOW, allowed=False, click_id="x")
-    assert "<@USMOC>" in step.effects[0].payload["text"]
-    assert step.effects[0].payload["user"] == "UOTHER"
+    assert "<@USMOC>" in said(step.effects[0])
+    assert stored(step.effects[0])["user"] == "UOTHER"
 
 
 def test_a_second_click_changes_nothing_and_tells_the_clicker() -> None:
@@ -184,7 +187,7 @@ def test_a_second_click_changes_nothing_and_tells_the_clicker() -> None:
     assert step.gate == approved
     assert events(step) == ["decision_ignored"]
     assert kinds(step) == ["tell_user:late-c2"]
-    assert "Already approved by <@USMOC>" in step.effects[0].payload["text"]
+    assert "Already approved by <@USMOC>" in said(step.effects[0])
 
 
 def test_timeout_with_the_page_fallback_pages() -> None:
@@ -266,7 +269,7 @@ def test_declined_escalations_never_get_a_retro() -> None:
     assert step.gate.phase is Phase.DECLINED
 
 
-@pytest.mark.parametrize(("source", "closes"), [(Source.SLACK, True),
+@pytest.mark.parametrize(("source", "closes"), [(Source.CHAT, True),
                                                 (Source.INCIDENT_IO, False)])
 def test_page_events_follow_the_page(source: Source, closes: bool) -> None:
     ack = t.on_page_event(paged(), "acknowledged", "Tier 2 Tina", NOW, "ev1", source=source)
@@ -295,16 +298,16 @@ def test_a_dead_page_is_told_in_the_thread_and_the_message_is_corrected() -> Non
     approved = t.on_click(awaiting(), "USMOC", Verdict.APPROVED, NOW, allowed=True,
                           click_id="c").gate
     reason = "PagerDuty answered 400: Requester User Not Found"
-    step = t.on_effect_failed(approved, t.PAGE, reason, NOW, final=True,
+    step = t.on_effect_failed(approved, EffectKind.PAGE, reason, NOW, final=True,
                               runbook_url="https://runbooks.example/page.md")
     assert step.gate.needs_attention and step.gate.problems[0].final
     assert events(step) == ["needs_attention"]
     assert kinds(step) == ["update_approval:failed-page", "thread_note:failed-page"]
-    text = step.effects[1].payload["text"]
+    text = said(step.effects[1])
     assert "Tier 2 has NOT been paged" in text and reason in text
     assert "https://runbooks.example/page.md" in text and "<@USMOC>" in text
     # told once: a second report of the same failure changes nothing
-    assert t.on_effect_failed(step.gate, t.PAGE, reason, NOW, final=True).records == ()
+    assert t.on_effect_failed(step.gate, EffectKind.PAGE, reason, NOW, final=True).records == ()
     # the page going out later (an operator retried the job) clears it
     paged_later = t.on_paged(step.gate, "PT2", "https://pd/PT2", NOW, shadow=False)
     assert not paged_later.gate.needs_attention
@@ -313,29 +316,30 @@ def test_a_dead_page_is_told_in_the_thread_and_the_message_is_corrected() -> Non
 def test_a_stuck_page_is_told_once_then_again_when_it_fails_for_good() -> None:
     approved = t.on_click(awaiting(), "USMOC", Verdict.APPROVED, NOW, allowed=True,
                           click_id="c").gate
-    stuck = t.on_effect_failed(approved, t.PAGE, "HTTP 503", NOW, final=False)
+    stuck = t.on_effect_failed(approved, EffectKind.PAGE, "HTTP 503", NOW, final=False)
     assert kinds(stuck) == ["update_approval:failing-page", "thread_note:failing-page"]
-    assert "keeps retrying" in stuck.effects[1].payload["text"]
-    assert t.on_effect_failed(stuck.gate, t.PAGE, "HTTP 503", NOW, final=False).effects == ()
-    dead = t.on_effect_failed(stuck.gate, t.PAGE, "HTTP 400", NOW, final=True)
+    assert "keeps retrying" in said(stuck.effects[1])
+    again = t.on_effect_failed(stuck.gate, EffectKind.PAGE, "HTTP 503", NOW, final=False)
+    assert again.effects == ()
+    dead = t.on_effect_failed(stuck.gate, EffectKind.PAGE, "HTTP 400", NOW, final=True)
     assert kinds(dead) == ["update_approval:failed-page", "thread_note:failed-page"]
 
 
 def test_a_failed_thread_note_goes_to_the_approvers_directly_with_its_text() -> None:
-    step = t.on_effect_failed(awaiting(), t.THREAD_NOTE, "is_archived", NOW, final=True,
-                              lost_text="Tier 2 page acknowledged by Tina.")
+    step = t.on_effect_failed(awaiting(), EffectKind.THREAD_NOTE, "is_archived", NOW, final=True,
+                              lost_text=message("Tier 2 page acknowledged by Tina."))
     assert kinds(step) == ["update_approval:failed-thread_note", "direct_note:failed-thread_note"]
-    assert "acknowledged by Tina" in step.effects[1].payload["text"]
+    assert "acknowledged by Tina" in said(step.effects[1])
     # a direct note that fails is only recorded: telling about telling would never end
-    again = t.on_effect_failed(step.gate, t.DIRECT_NOTE, "is_archived", NOW, final=True)
+    again = t.on_effect_failed(step.gate, EffectKind.DIRECT_NOTE, "is_archived", NOW, final=True)
     assert again.effects == () and events(again) == ["needs_attention"]
 
 
 def test_a_request_for_help_failure_goes_to_the_channel() -> None:
     rfh = facts(Gate(), esc("SEV3")).gate
-    step = t.on_effect_failed(rfh, t.RFH_ISSUE, "GitLab answered 403", NOW, final=True)
+    step = t.on_effect_failed(rfh, EffectKind.RFH_ISSUE, "GitLab answered 403", NOW, final=True)
     assert kinds(step) == ["direct_note:failed-rfh_issue"]
-    assert step.effects[0].payload["to"] == "channel"
+    assert stored(step.effects[0])["to"] == "channel"
     assert step.gate.needs_attention
 
 
@@ -345,4 +349,4 @@ def test_a_decline_form_that_cannot_open_asks_to_press_again() -> None:
     assert step.gate == awaiting()
     assert events(step) == ["decline_form_failed"]
     assert kinds(step) == ["tell_user:form-c9"]
-    assert "Press Decline again" in step.effects[0].payload["text"]
+    assert "Press Decline again" in said(step.effects[0])
