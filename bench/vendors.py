@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from bench.common import SLACK_SECRET
 from daemon.ingress.signatures import sign_slack
-from daemon.integrations.slack import APPROVE_ACTION
+from daemon.sources.slack_ids import APPROVE_ACTION
 from daemon.standins.pagerduty import FakePagerDuty
 from daemon.standins.slack import FakeSlack
 from tests.world import (

@@ -21,7 +21,6 @@ from enum import StrEnum
 
 from daemon.customer_calendar import CUSTOMER_PROPERTY, inspect_sources
 from daemon.domain.policy import Policy
-from daemon.ingress.incident_io import CUSTOMER_FIELDS
 from daemon.ingress.signatures import decode_standard_webhook_secret
 from daemon.integrations.base import (
     ChannelState,
@@ -37,6 +36,7 @@ from daemon.logging import get_logger
 from daemon.metrics import Metrics
 from daemon.roster import RosterError, load_roster
 from daemon.settings import Settings
+from daemon.sources.incident_io import CUSTOMER_FIELDS
 
 log = get_logger("tier2gate.preflight")
 

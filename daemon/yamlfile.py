@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-Loc = tuple[str | int, ...]
+from daemon.domain.yaml_dates import Loc, bad_timestamp
 
 # PyYAML's wording for the mistakes people make by hand, and what to do about each. Matched
 # by prefix on the parser's `problem`; the parser's own words stay in the message too.
@@ -38,30 +38,6 @@ def _hint(problem: str) -> str:
         if problem.startswith(start):
             return f" ({advice})"
     return ""
-
-
-def bad_timestamp(root: yaml.Node | None) -> tuple[int, Loc, str] | None:
-    """(line, key, text) of the first scalar YAML reads as a timestamp that is no real date."""
-    loader = yaml.SafeLoader("")
-    pending: list[tuple[yaml.Node, Loc]] = [(root, ())] if root is not None else []
-    seen: set[int] = set()
-    while pending:
-        node, path = pending.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, yaml.ScalarNode):
-            if node.tag == "tag:yaml.org,2002:timestamp":
-                try:
-                    loader.construct_yaml_timestamp(node)
-                except (ValueError, OverflowError):
-                    return node.start_mark.line + 1, path, str(node.value)
-        elif isinstance(node, yaml.MappingNode):
-            pending += [(value, (*path, key.value)) for key, value in reversed(node.value)]
-        elif isinstance(node, yaml.SequenceNode):
-            pending += [(item, (*path, index)) for index, item in reversed(
-                list(enumerate(node.value)))]
-    return None
 
 
 class YamlError(ValueError):

@@ -14,8 +14,8 @@ from typing import Any
 
 from daemon.demo.payloads import button_press, decline_submission
 from daemon.integrations.base import ChatRoles
-from daemon.integrations.slack import APPROVE_ACTION
 from daemon.settings import Settings
+from daemon.sources.slack_ids import APPROVE_ACTION
 from daemon.standins.pagerduty import FakePagerDuty
 from daemon.standins.slack import FakeSlack
 from daemon.standins.trackers import FakeGitHub, FakeGitLab, FakeJira, FakeTracker

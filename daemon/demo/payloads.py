@@ -6,14 +6,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from daemon.integrations.slack import (
+from daemon.sources.slack_ids import (
     APPROVE_ACTION,
     DECLINE_ACTION,
     DECLINE_CALLBACK,
+    ENGINEERING_ACTION,
     REASON_ACTION,
     REASON_BLOCK,
+    RESOLVED_ACTION,
+    TAKE_ACTION,
 )
-from daemon.integrations.slack_ee import ENGINEERING_ACTION, RESOLVED_ACTION, TAKE_ACTION
 
 
 def incident_io_event(*, incident_id: str, reference: str, name: str, severity: str,

@@ -1,6 +1,6 @@
 """Normalised escalations: the one shape the core sees, whatever vendor the webhook came from.
 
-Vendor payloads are translated into these models at the edge (`daemon/ingress/`); the policy,
+Vendor payloads are translated into these models at the edge (`daemon/sources/`); the policy,
 the state machine and the reports never look at a vendor payload.
 """
 

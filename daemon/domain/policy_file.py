@@ -17,7 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from daemon.domain.policy import Conditions, Loc, Misplaced, Policy
-from daemon.yamlfile import bad_timestamp
+from daemon.domain.yaml_dates import bad_timestamp
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ TEAM_NAME = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 value in URLs, a key in `report --format json` and a metric label, so it must need no escaping
 anywhere."""
 
-# Labels the desk sources add to a ticket (`ingress.desks`): its group, brand and project.
+# Labels the desk sources add to a ticket (`sources.desks`): its group, brand and project.
 DESK_LABELS = {"desk_groups": "group:", "desk_brands": "brand:", "jsm_projects": "project:"}
 
 

@@ -1,1 +1,2 @@
-"""Inbound webhooks: verify signatures on raw bytes, normalise vendor payloads to `Escalation`."""
+"""Inbound HTTP: content type, limits, signatures on raw bytes, replay windows and status codes;
+the bodies are parsed by `daemon.sources`."""

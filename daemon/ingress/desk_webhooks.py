@@ -19,8 +19,6 @@ from collections.abc import Callable
 from aiohttp import web
 
 from daemon.appkeys import METRICS, SETTINGS, STORE
-from daemon.ingress.desks import DeskEvent, parse_jsm, parse_zendesk
-from daemon.ingress.fields import PayloadError
 from daemon.ingress.signatures import (
     JIRA_SIGNATURE_HEADER,
     TOLERANCE_S,
@@ -38,8 +36,9 @@ from daemon.ingress.webhooks import (
     store_delivery,
     unauthorized,
 )
-from daemon.jobs.intake import INTAKE_DESK
 from daemon.logging import get_logger
+from daemon.sources.desks import INTAKE_DESK, DeskEvent, parse_jsm, parse_zendesk
+from daemon.sources.fields import PayloadError
 
 log = get_logger("tier2gate.ingress")
 

@@ -24,19 +24,18 @@ from aiohttp import web
 from daemon.appkeys import SETTINGS, STORE
 from daemon.ingress.signatures import SignatureError, verify_slack
 from daemon.ingress.webhooks import read_body, record_delivery, reject, unauthorized
-from daemon.integrations.slack import REASON_BLOCK
-from daemon.integrations.slack_forms import TITLE
-from daemon.integrations.slack_payloads import (
-    ButtonClick,
-    DeclineReason,
-    EEClick,
+from daemon.sources.fields import PayloadError
+from daemon.sources.slack import (
+    COMMAND,
+    INTERACTION,
+    ApprovalClick,
+    DeclineReasonSubmitted,
+    EEOfferClick,
     InvalidInput,
-    PayloadError,
     parse_interaction,
     parse_slash_command,
 )
-from daemon.jobs.deciding import INTERACTION
-from daemon.jobs.forms import COMMAND
+from daemon.sources.slack_ids import REASON_BLOCK, TITLE
 from daemon.store import StoreUnavailable
 
 FORM_TYPES = ("application/x-www-form-urlencoded",)
@@ -87,7 +86,7 @@ async def interactions(request: web.Request) -> web.Response:
         raise reject(400, exc.reason) from None
     if action is None:
         return web.Response(status=200)  # another app's button or a form we do not own
-    click = isinstance(action, ButtonClick | EEClick)
+    click = isinstance(action, ApprovalClick | EEOfferClick)
     kind = "block_actions" if click else "view_submission"
     delivery_id = hashlib.sha256(body).hexdigest()[:40]
     try:
@@ -96,7 +95,7 @@ async def interactions(request: web.Request) -> web.Response:
     except StoreUnavailable as exc:
         if click:
             return web.Response(status=503, text=unavailable_text(exc))
-        block = REASON_BLOCK if isinstance(action, DeclineReason) else TITLE[0]
+        block = REASON_BLOCK if isinstance(action, DeclineReasonSubmitted) else TITLE[0]
         return web.json_response({"response_action": "errors",
                                   "errors": {block: unavailable_text(exc)}})
     return web.Response(status=200)

@@ -25,12 +25,11 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from daemon.appkeys import INTAKE, METRICS, SETTINGS, STORE
 from daemon.clock import to_datetime
-from daemon.ingress import incident_io, pagerduty
-from daemon.ingress.fields import PayloadError, decode_json
 from daemon.ingress.limits import BodyRefused, read_bounded
 from daemon.ingress.signatures import SignatureError, verify_pagerduty, verify_standard_webhook
-from daemon.jobs.intake import INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY
 from daemon.logging import DESCRIBED, get_logger
+from daemon.sources import incident_io, pagerduty
+from daemon.sources.fields import PayloadError, decode_json
 from daemon.store import DeliveryState, Outage, StoreUnavailable
 
 log = get_logger("tier2gate.ingress")
@@ -194,11 +193,11 @@ async def _pagerduty_webhook(request: web.Request) -> web.Response:
         why = (f"occurred at {event.occurred_at.isoformat()}, {age_s / 3600:.1f} h before it "
                f"arrived: older than pagerduty.max_event_age_s ({max_age_s:g} s)")
         new = await store_delivery(request, "pagerduty", event.event_id, event.event_type, body,
-                                   INTAKE_PAGERDUTY, stale=why)
+                                   pagerduty.INTAKE_PAGERDUTY, stale=why)
         return web.Response(body=_STALE if new else _DUPLICATE, status=200,
                             content_type="application/json", charset="utf-8")
     return accepted(await store_delivery(request, "pagerduty", event.event_id, event.event_type,
-                                         body, INTAKE_PAGERDUTY))
+                                         body, pagerduty.INTAKE_PAGERDUTY))
 
 
 async def incident_io_webhook(request: web.Request) -> web.Response:
@@ -227,7 +226,7 @@ async def _incident_io_webhook(request: web.Request) -> web.Response:
     # Only the checks that decide 400 or 2xx: the escalation is built by the job, once.
     event_type = _parsed(request, "incident_io", lambda: incident_io.check_incident_io(payload))
     return accepted(await store_delivery(request, "incident_io", delivery_id, event_type,
-                                         body, INTAKE_INCIDENT_IO))
+                                         body, incident_io.INTAKE_INCIDENT_IO))
 
 
 def _parsed(request: web.Request, source: str, parse: Callable[[], _T]) -> _T:

@@ -1,7 +1,8 @@
 """Slack as the `Chat` where the SMOC approves or declines a Tier 2 page.
 
-Block Kit, action ids and Slack error codes stay in this module (and `slack_payloads`, which
-reads the clicks back); the core only sees `ApprovalView` and `MessageRef`.
+Block Kit and Slack error codes stay in this module; the ids of our buttons and forms are
+`sources.slack_ids`, which `sources.slack` reads the clicks back with. The core only sees
+`ApprovalView` and `MessageRef`.
 
 Failures are classified, never retried here: slack_sdk's own retry handlers are switched off
 (`retry_handlers=[]`) so a 429 surfaces at once with its Retry-After and the durable job runner
@@ -55,18 +56,20 @@ from daemon.integrations.slack_forms import escalation_modal
 from daemon.integrations.tls import trusted_context
 from daemon.markup import slack_link, slack_literal, slack_mention, slack_mrkdwn
 from daemon.settings import ConfigError, SlackSettings, TlsSettings
+from daemon.sources.slack_ids import (
+    APPROVE_ACTION,
+    DECLINE_ACTION,
+    DECLINE_CALLBACK,
+    REASON_ACTION,
+    REASON_BLOCK,
+    REASON_MAX_CHARS,
+)
 
-APPROVE_ACTION = "tier2gate_approve"
-DECLINE_ACTION = "tier2gate_decline"
 ACTIONS_BLOCK = "tier2gate_decision"
-DECLINE_CALLBACK = "tier2gate_decline_reason"
 APPROVAL_EVENT = "tier2gate_approval_request"  # message metadata: finds our post after a crash
 NOTE_EVENT = "tier2gate_thread_note"
 NOTICE_EVENT = "tier2gate_notice"  # a notice posted once (a rotation handoff, a heads-up)
 HISTORY_LOOKBACK = 200
-REASON_BLOCK = "tier2gate_reason"
-REASON_ACTION = "tier2gate_reason_input"
-REASON_MAX_CHARS = 1000
 
 CHANNEL_REFUSALS = frozenset(
     {"not_in_channel", "channel_not_found", "is_archived", "restricted_action", "missing_scope",

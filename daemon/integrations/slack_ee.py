@@ -1,7 +1,8 @@
 """The Escalation Engineers' offer message in Slack: Block Kit and action ids.
 
-Kept beside `slack` (the client) and `slack_payloads` (which reads the clicks back), so that
-Block Kit stays in the Slack modules and the core sees only `EEOfferView`.
+Kept beside `slack` (the client); `sources.slack` reads the clicks back (as `EEOfferClick`)
+with the action ids in `sources.slack_ids`. Block Kit stays in the Slack modules and the core
+sees only `EEOfferView`.
 """
 
 from __future__ import annotations
@@ -19,10 +20,12 @@ from slack_sdk.models.blocks import (
 from daemon.integrations.base import EEOfferView
 from daemon.integrations.shorten import shorten, shorten_mrkdwn
 from daemon.markup import slack_link, slack_literal, slack_mention
+from daemon.sources.slack_ids import (
+    ENGINEERING_ACTION,
+    RESOLVED_ACTION,
+    TAKE_ACTION,
+)
 
-TAKE_ACTION = "tier2gate_ee_take"
-RESOLVED_ACTION = "tier2gate_ee_resolved"
-ENGINEERING_ACTION = "tier2gate_ee_engineering"
 EE_BLOCK = "tier2gate_ee"
 OFFER_EVENT = "tier2gate_ee_offer"  # message metadata: the escalation the offer is about
 

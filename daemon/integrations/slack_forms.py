@@ -16,30 +16,24 @@ from slack_sdk.models.views import View
 
 from daemon.integrations.base import EscalationFormSpec
 from daemon.integrations.shorten import shorten
+from daemon.sources.slack_ids import (
+    CRITERIA,
+    CUSTOMER,
+    CUSTOMER_MAX_CHARS,
+    DETAILS,
+    DETAILS_MAX_CHARS,
+    ESCALATE_CALLBACK,
+    EVIDENCE_ACTION,
+    EVIDENCE_MAX_CHARS,
+    EVIDENCE_PREFIX,
+    SEVERITY,
+    TITLE,
+    TITLE_MAX_CHARS,
+)
 
-ESCALATE_CALLBACK = "tier2gate_escalate"
-TITLE = ("tier2gate_title", "title")
-CUSTOMER = ("tier2gate_customer", "customer")
-SEVERITY = ("tier2gate_severity", "severity")
-CRITERIA = ("tier2gate_criteria", "criteria")
-DETAILS = ("tier2gate_details", "details")
-TITLE_MAX_CHARS = 150
-"""Our cap on the title input; the command's text prefills it, so it is shortened to fit (a
-plain_text_input's max_length may be at most 3000:
-https://docs.slack.dev/reference/block-kit/block-elements/plain-text-input-element).
-The modal's own title, submit and close are ours and under Slack's 24 characters
-(https://docs.slack.dev/reference/views/modal-views)."""
-CUSTOMER_MAX_CHARS = 150
-DETAILS_MAX_CHARS = 2000
-EVIDENCE_PREFIX = "tier2gate_evidence:"  # + the field name the answer is stored under
-EVIDENCE_ACTION = "evidence"
-EVIDENCE_MAX_CHARS = 500
 EVIDENCE_FIELD_MAX_CHARS = 200
 """A block_id may be at most 255 characters (https://docs.slack.dev/reference/block-kit/blocks/input-block):
 an evidence field named longer than this gets no input of its own."""
-"""Our caps on the other inputs, as `max_length` in the modal; `slack_payloads` refuses a
-longer value in a submission, since a request that does not come from Slack's own form is not
-bound by them."""
 
 
 def escalation_modal(spec: EscalationFormSpec) -> View:

@@ -12,13 +12,6 @@ from daemon.domain.transitions import (
     on_foreign_click,
 )
 from daemon.integrations.base import ApprovalAnswer, MessageRef
-from daemon.integrations.slack_payloads import (
-    ButtonClick,
-    DeclineReason,
-    EEClick,
-    EscalationForm,
-    parse_interaction,
-)
 from daemon.jobs.approval import request_posted
 from daemon.jobs.approvers import Approvers
 from daemon.jobs.deps import Deps
@@ -26,11 +19,16 @@ from daemon.jobs.ee import EEJobs
 from daemon.jobs.escalations import changes_for
 from daemon.jobs.intake import Intake
 from daemon.logging import get_logger
+from daemon.sources.slack import (
+    ApprovalClick,
+    DeclineReasonSubmitted,
+    EEOfferClick,
+    EscalationFormSubmitted,
+    parse_interaction,
+)
 from daemon.store import Changes, DeliveryState, Job
 from daemon.store.mapping import Loaded
 from daemon.workers.retry import Permanent, Retry
-
-INTERACTION = "slack_interaction"
 
 log = get_logger("tier2gate.approval")
 
@@ -55,9 +53,9 @@ class Deciding:
         action = parse_interaction(delivery.body)
         if action is None:
             return Changes(delivery_done=(delivery.id, DeliveryState.IGNORED, "not ours"))
-        if isinstance(action, EscalationForm):
+        if isinstance(action, EscalationFormSubmitted):
             return await self.intake.declare(action, delivery)
-        if isinstance(action, EEClick):
+        if isinstance(action, EEOfferClick):
             return await self.ee.click(action, delivery)
         return await self.answer(_answer_of(action), delivery.id)
 
@@ -162,11 +160,10 @@ class Deciding:
         return user_id in (await self.approvers.for_team(current.gate.team)).ids
 
 
-def _answer_of(action: ButtonClick | DeclineReason) -> ApprovalAnswer:
+def _answer_of(action: ApprovalClick | DeclineReasonSubmitted) -> ApprovalAnswer:
     """A Slack button or decline-reason form, as the answer the approval jobs decide on."""
-    if isinstance(action, ButtonClick):
-        verdict = Verdict.APPROVED if action.decision == "approve" else Verdict.DECLINED
-        return ApprovalAnswer(action.escalation_id, verdict, action.user_id, action.channel,
+    if isinstance(action, ApprovalClick):
+        return ApprovalAnswer(action.escalation_id, action.verdict, action.user_id, action.channel,
                               action.message_ts, f"{action.user_id}-{action.action_ts}",
                               trigger_id=action.trigger_id)
     return ApprovalAnswer(action.escalation_id, Verdict.DECLINED, action.user_id,

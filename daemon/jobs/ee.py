@@ -30,7 +30,6 @@ from daemon.domain.gate import EEOutcome, Phase
 from daemon.domain.transitions import Step
 from daemon.integrations.base import EEOffers, EEOfferView, MessageRef
 from daemon.integrations.shorten import shorten, shorten_mrkdwn
-from daemon.integrations.slack_payloads import EEClick
 from daemon.jobs.deps import Deps
 from daemon.jobs.handler import After, recorded, step_handler
 from daemon.jobs.views import escalation_subject, human_time, links, slack_permalink
@@ -38,6 +37,7 @@ from daemon.logging import get_logger
 from daemon.markup import slack_link, slack_literal, slack_mention
 from daemon.roster import Rotation
 from daemon.settings import EESettings
+from daemon.sources.slack import EEOfferClick
 from daemon.store import Changes, Delivery, DeliveryState, Job, NewEvent, NewJob
 from daemon.store.mapping import Loaded
 from daemon.store.payloads import effect_payload
@@ -196,7 +196,7 @@ class EEJobs:
             await self.deps.need_notices().post_notice(current.gate.ee.owner, text)
         return step
 
-    async def click(self, action: EEClick, delivery: Delivery) -> Changes:
+    async def click(self, action: EEOfferClick, delivery: Delivery) -> Changes:
         """"Take it", "Resolved without Engineering" or "Needs Engineering" on an offer."""
         done = (delivery.id, DeliveryState.PROCESSED, "")
         current = await self.deps.store.load_escalation(action.escalation_id)

@@ -6,16 +6,15 @@ from daemon.domain.messages import message
 from daemon.domain.policy import Policy
 from daemon.domain.teams import DEFAULT_TEAM, team_of_channel
 from daemon.integrations.base import EscalationFormSpec
-from daemon.integrations.slack_payloads import SlashCommand, parse_slash_command
 from daemon.jobs.approvers import Approvers
 from daemon.jobs.deps import Deps
 from daemon.jobs.oncall import WHO, on_call_text
 from daemon.logging import get_logger
 from daemon.markup import slack_mrkdwn
+from daemon.sources.slack import SlashCommand, parse_slash_command
 from daemon.store import Changes, DeliveryState, Job
 from daemon.workers.retry import Permanent
 
-COMMAND = "slack_command"
 NO_FORMS = ("This chat cannot open the escalation form: declare the escalation in incident.io "
             "or PagerDuty instead.")
 

@@ -22,29 +22,27 @@ from daemon.domain.gate import Gate
 from daemon.domain.models import Criterion, Escalation, Source, Status, person
 from daemon.domain.policy import evaluate
 from daemon.domain.transitions import DAEMON, Step, on_facts, on_page_event, vendor_event_key
-from daemon.ingress.desks import parse_delivery
-from daemon.ingress.fields import PayloadError, decode_stored
-from daemon.ingress.incident_io import IncidentIoKind, escalation_from_incident, parse_incident_io
-from daemon.ingress.pagerduty import (
-    TRIGGERED_EVENT,
-    PagerDutyEvent,
-    PagerDutyKind,
-    parse_pagerduty,
-)
 from daemon.integrations.base import IncidentSource
-from daemon.integrations.slack_payloads import EscalationForm
 from daemon.jobs.deps import Deps
 from daemon.jobs.escalations import changes_for, new_escalation_id
 from daemon.jobs.handler import step_handler
 from daemon.jobs.views import unreadable_incident_notice
 from daemon.logging import get_logger
+from daemon.settings import Settings
+from daemon.sources.desks import DeskEvent, parse_jsm, parse_zendesk
+from daemon.sources.fields import PayloadError, decode_stored
+from daemon.sources.incident_io import IncidentIoKind, escalation_from_incident, parse_incident_io
+from daemon.sources.pagerduty import (
+    TRIGGERED_EVENT,
+    PagerDutyEvent,
+    PagerDutyKind,
+    parse_pagerduty,
+)
+from daemon.sources.slack import EscalationFormSubmitted
 from daemon.store import Changes, Delivery, DeliveryState, Job, NewEvent, NewJob
 from daemon.store.mapping import Loaded
 from daemon.workers.retry import Permanent, Retry
 
-INTAKE_INCIDENT_IO = "intake_incident_io"
-INTAKE_PAGERDUTY = "intake_pagerduty"
-INTAKE_DESK = "intake_desk"  # Zendesk and JSM deliveries: the stored delivery names its desk
 INCIDENT_NOTICE = "incident_notice"
 PAGE_KEY_PREFIX = "tier2gate-"
 DELEGATED_EVENT = "incident.delegated"  # moved to another escalation policy (and service)
@@ -111,6 +109,14 @@ def _stale(escalation: Escalation, stored: Escalation) -> bool:
 _OLDER = "older than the state already applied (delivered out of order, or replayed)"
 
 
+def _desk_event(source: str, payload: object, settings: Settings) -> DeskEvent:
+    """A stored desk delivery of `source` (`zendesk` or `jsm`) with the configured mapping."""
+    if source == Source.ZENDESK.value:
+        return parse_zendesk(payload, field_names=settings.zendesk.field_names)
+    return parse_jsm(payload, field_names=settings.jsm.field_names,
+                     customer_field=settings.jsm.customer_field)
+
+
 def _done(delivery: Delivery, state: DeliveryState, note: str) -> Changes:
     return Changes(delivery_done=(delivery.id, state, note))
 
@@ -158,7 +164,7 @@ class Intake:
         """A stored support desk delivery (Zendesk, JSM): the ticket's facts, applied like an
         incident's (older facts never replace newer ones, a re-delivery changes nothing)."""
         delivery, payload = await self._delivery(job)
-        event = parse_delivery(delivery.source, payload, self.deps.settings)
+        event = _desk_event(delivery.source, payload, self.deps.settings)
         if event.escalation is None:
             return _done(delivery, DeliveryState.IGNORED, event.reason)
         return await self._apply(event.escalation, delivery)
@@ -282,7 +288,7 @@ class Intake:
         return Changes(events=(entry,), delivery_done=(delivery.id, DeliveryState.PROCESSED,
                                                        f"incident {kind}"))
 
-    async def declare(self, form: EscalationForm, delivery: Delivery) -> Changes:
+    async def declare(self, form: EscalationFormSubmitted, delivery: Delivery) -> Changes:
         """An escalation declared in Slack with `/tier2`: it has no incident of its own."""
         policy = self.deps.policy.current()
         yes = policy.truthy_values[0]

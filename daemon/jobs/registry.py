@@ -8,27 +8,24 @@ from daemon.jobs.approval import Asking
 from daemon.jobs.approval_timers import ApprovalTimers
 from daemon.jobs.approvers import Approvers
 from daemon.jobs.attention import Attention
-from daemon.jobs.deciding import INTERACTION, Deciding
+from daemon.jobs.deciding import Deciding
 from daemon.jobs.deps import Deps
 from daemon.jobs.desk_notes import DESK_NOTE, DeskNotes
 from daemon.jobs.ee import HANDOFF, ROTATION_CHECK, EEJobs
 from daemon.jobs.followthrough import CADENCE, RETRO_POLL, Followthrough
-from daemon.jobs.forms import COMMAND, Forms
+from daemon.jobs.forms import Forms
 from daemon.jobs.headsup import HEADSUP, Headsup
-from daemon.jobs.intake import (
-    DRILL,
-    INCIDENT_NOTICE,
-    INTAKE_DESK,
-    INTAKE_INCIDENT_IO,
-    INTAKE_PAGERDUTY,
-    Intake,
-)
+from daemon.jobs.intake import DRILL, INCIDENT_NOTICE, Intake
 from daemon.jobs.issues import Issues
 from daemon.jobs.morning import MORNING, MorningQueue
 from daemon.jobs.notes import Notes
 from daemon.jobs.paging import Paging
 from daemon.jobs.policy import EVENTS_CHANGED, POLICY_CHANGED, REEVALUATE, PolicyJobs
 from daemon.jobs.retention import PRUNE, Retention
+from daemon.sources.desks import INTAKE_DESK
+from daemon.sources.incident_io import INTAKE_INCIDENT_IO
+from daemon.sources.pagerduty import INTAKE_PAGERDUTY
+from daemon.sources.slack import COMMAND, INTERACTION
 from daemon.workers.runner import Handler
 
 URGENT = frozenset({INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY, INTAKE_DESK, INTERACTION, ANSWER,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from daemon.demo.payloads import button_press
-from daemon.integrations.slack import APPROVE_ACTION
+from daemon.sources.slack_ids import APPROVE_ACTION
 from tests.world import CHANNEL, SMOC, World, button, decline_form, incident, world
 
 

@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from daemon.ingress.pagerduty import CUSTOM_FIELDS_EVENT
-from daemon.jobs.intake import INTAKE_PAGERDUTY
+from daemon.sources.pagerduty import CUSTOM_FIELDS_EVENT, INTAKE_PAGERDUTY
 from daemon.store import DeliveryState
 from tests.harness import Harness, base_settings, payload, running
 from tests.world import CHANNEL, incident, page_event, stamp, world
@@ -217,7 +216,7 @@ async def test_custom_fields_and_incident_attributes_are_ordered_apart(harness: 
 
 async def _paged(w: Any) -> str:
     """Declare the Saturday-night emergency, approve it as the SMOC, return its id."""
-    from daemon.integrations.slack import APPROVE_ACTION
+    from daemon.sources.slack_ids import APPROVE_ACTION
     from tests.world import SMOC, button
 
     assert (await w.daemon.incident_io(incident())).status == 202

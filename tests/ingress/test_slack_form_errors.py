@@ -7,8 +7,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from daemon.integrations.slack import DECLINE_ACTION, REASON_BLOCK
-from daemon.integrations.slack_forms import CRITERIA, CUSTOMER, SEVERITY, TITLE
+from daemon.sources.slack_ids import (
+    CRITERIA,
+    CUSTOMER,
+    DECLINE_ACTION,
+    REASON_BLOCK,
+    SEVERITY,
+    TITLE,
+)
 from tests.world import BACKUP, button, decline_form, emergency, world
 
 

@@ -7,11 +7,11 @@ import pytest
 
 from daemon.clock import ManualClock
 from daemon.domain.models import Source, Status
-from daemon.ingress.desks import parse_jsm, parse_zendesk
 from daemon.integrations.desk import jsm, zendesk
 from daemon.integrations.failures import Permanent, Retry
 from daemon.jobs.desk_notes import note_text
 from daemon.markup import jira_wiki_literal, zendesk_literal
+from daemon.sources.desks import parse_jsm, parse_zendesk
 from daemon.standins.desks import FakeJsm, FakeZendesk
 from tests.scenarios.test_desk_flow import EXHAUSTED_ID, jsm_issue, zendesk_ticket
 from tests.support import START

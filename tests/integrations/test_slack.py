@@ -23,17 +23,16 @@ from daemon.integrations.base import (
     DecisionKind,
     MessageRef,
 )
-from daemon.integrations.slack import (
+from daemon.integrations.slack import CHANNEL_REFUSALS, Client
+from daemon.settings import ConfigError, SlackSettings, TlsSettings
+from daemon.sources.slack import DeclineReasonSubmitted, parse_interaction
+from daemon.sources.slack_ids import (
     APPROVE_ACTION,
-    CHANNEL_REFUSALS,
     DECLINE_ACTION,
     DECLINE_CALLBACK,
     REASON_ACTION,
     REASON_BLOCK,
-    Client,
 )
-from daemon.integrations.slack_payloads import DeclineReason, parse_interaction
-from daemon.settings import ConfigError, SlackSettings, TlsSettings
 from daemon.standins.faults import Fault
 from daemon.standins.slack import FakeSlack
 from daemon.workers.retry import Permanent, Retry
@@ -205,7 +204,7 @@ async def test_decline_form_round_trips_to_a_decline_reason(
                   "view": {**view, "state": {"values": state}}}
     body = urlencode({"payload": json.dumps(submission)}).encode()
     assert (block["block_id"], block["element"]["action_id"]) == (REASON_BLOCK, REASON_ACTION)
-    assert parse_interaction(body) == DeclineReason(
+    assert parse_interaction(body) == DeclineReasonSubmitted(
         "esc-7f3k", "USMOC", "smoc", "known bug, fix ships Monday", "C1", "1.2")
 
 

@@ -11,34 +11,32 @@ from urllib.parse import quote, urlencode
 import pytest
 
 from daemon.integrations.base import EscalationFormSpec, MessageRef
-from daemon.integrations.slack import (
-    DECLINE_ACTION,
-    DECLINE_CALLBACK,
-    REASON_ACTION,
-    REASON_BLOCK,
-    REASON_MAX_CHARS,
-    decline_modal,
+from daemon.integrations.slack import decline_modal
+from daemon.integrations.slack_forms import escalation_modal
+from daemon.sources.fields import PayloadError
+from daemon.sources.slack import (
+    SLASH_TEXT_MAX_CHARS,
+    DeclineReasonSubmitted,
+    EscalationFormSubmitted,
+    InvalidInput,
+    parse_interaction,
+    parse_slash_command,
 )
-from daemon.integrations.slack_forms import (
+from daemon.sources.slack_ids import (
     CRITERIA,
     CUSTOMER,
     CUSTOMER_MAX_CHARS,
+    DECLINE_ACTION,
+    DECLINE_CALLBACK,
     DETAILS,
     DETAILS_MAX_CHARS,
     ESCALATE_CALLBACK,
+    REASON_ACTION,
+    REASON_BLOCK,
+    REASON_MAX_CHARS,
     SEVERITY,
     TITLE,
     TITLE_MAX_CHARS,
-    escalation_modal,
-)
-from daemon.integrations.slack_payloads import (
-    SLASH_TEXT_MAX_CHARS,
-    DeclineReason,
-    EscalationForm,
-    InvalidInput,
-    PayloadError,
-    parse_interaction,
-    parse_slash_command,
 )
 from tests.world import BACKUP, button, decline_form, emergency, world
 
@@ -81,7 +79,7 @@ def test_the_modals_say_the_limits() -> None:
 
 def test_a_decline_reason_up_to_the_limit_is_taken_and_a_longer_one_refused() -> None:
     taken = parse_interaction(_decline("x" * REASON_MAX_CHARS))
-    assert isinstance(taken, DeclineReason) and len(taken.reason) == REASON_MAX_CHARS
+    assert isinstance(taken, DeclineReasonSubmitted) and len(taken.reason) == REASON_MAX_CHARS
     with pytest.raises(InvalidInput) as refused:
         parse_interaction(_decline("x" * (REASON_MAX_CHARS + 1)))
     assert list(refused.value.errors) == [REASON_BLOCK]
@@ -91,7 +89,7 @@ def test_a_decline_reason_up_to_the_limit_is_taken_and_a_longer_one_refused() ->
 def test_escalation_form_fields_over_their_limits_are_named() -> None:
     assert isinstance(parse_interaction(_escalation(
         "t" * TITLE_MAX_CHARS, "c" * CUSTOMER_MAX_CHARS, "d" * DETAILS_MAX_CHARS)),
-        EscalationForm)
+        EscalationFormSubmitted)
     with pytest.raises(InvalidInput) as refused:
         parse_interaction(_escalation("t" * (TITLE_MAX_CHARS + 1),
                                       "c" * (CUSTOMER_MAX_CHARS + 1),

@@ -12,22 +12,25 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.integrations.slack import (
+from daemon.domain.gate import Verdict
+from daemon.sources.fields import PayloadError
+from daemon.sources.slack import (
+    ApprovalClick,
+    DeclineReasonSubmitted,
+    InvalidInput,
+    SlashCommand,
+    parse_interaction,
+    parse_slash_command,
+)
+from daemon.sources.slack_ids import (
     APPROVE_ACTION,
+    CUSTOMER,
     DECLINE_ACTION,
     DECLINE_CALLBACK,
     REASON_ACTION,
     REASON_BLOCK,
-)
-from daemon.integrations.slack_forms import CUSTOMER, SEVERITY, TITLE
-from daemon.integrations.slack_payloads import (
-    ButtonClick,
-    DeclineReason,
-    InvalidInput,
-    PayloadError,
-    SlashCommand,
-    parse_interaction,
-    parse_slash_command,
+    SEVERITY,
+    TITLE,
 )
 
 SAMPLES = Path(__file__).parents[1] / "payloads" / "slack"
@@ -74,8 +77,9 @@ def test_the_published_samples_are_other_apps_interactions(name: str) -> None:
 def test_approve_click_on_the_published_sample() -> None:
     body = form(our_click("bolt_python_block_actions_button.json", APPROVE_ACTION))
 
-    assert parse_interaction(body) == ButtonClick(
-        escalation_id="esc-7f3k", decision="approve", user_id="W111", user_name="primary-owner",
+    assert parse_interaction(body) == ApprovalClick(
+        escalation_id="esc-7f3k", verdict=Verdict.APPROVED, user_id="W111",
+        user_name="primary-owner",
         trigger_id="111.222.valid", channel="C111", message_ts="111.222",
         action_ts="1596530385.194939")
 
@@ -83,8 +87,8 @@ def test_approve_click_on_the_published_sample() -> None:
 def test_decline_click_from_a_user_without_a_name() -> None:
     body = form(our_click("bolt_python_block_actions_with_message.json", DECLINE_ACTION))
 
-    assert parse_interaction(body) == ButtonClick(
-        escalation_id="esc-7f3k", decision="decline", user_id="U111", user_name="",
+    assert parse_interaction(body) == ApprovalClick(
+        escalation_id="esc-7f3k", verdict=Verdict.DECLINED, user_id="U111", user_name="",
         trigger_id="4916855695380.xxx.yyy", channel="C111", message_ts="1678252213.679169",
         action_ts="1678252216.469172")
 
@@ -97,7 +101,7 @@ def test_a_blank_decline_reason_is_invalid_input_for_the_reason_block(reason: st
 
 
 def test_decline_reason_from_our_form() -> None:
-    assert parse_interaction(form(our_submission())) == DeclineReason(
+    assert parse_interaction(form(our_submission())) == DeclineReasonSubmitted(
         escalation_id="esc-7f3k", user_id="W111", user_name="primary-owner",
         reason="known bug, fix ships Monday", channel="C0APPROVE",
         message_ts="1700000000.000100")
@@ -204,7 +208,7 @@ SHAPED = st.fixed_dictionaries(
 @given(st.binary(max_size=300))
 def test_arbitrary_bytes_only_ever_raise_payload_error(body: bytes) -> None:
     with contextlib.suppress(PayloadError):
-        assert isinstance(parse_interaction(body), ButtonClick | DeclineReason | None)
+        assert isinstance(parse_interaction(body), ApprovalClick | DeclineReasonSubmitted | None)
     with contextlib.suppress(PayloadError):
         assert isinstance(parse_slash_command(body), SlashCommand)
 
@@ -212,12 +216,13 @@ def test_arbitrary_bytes_only_ever_raise_payload_error(body: bytes) -> None:
 @given(JSON | SHAPED)
 def test_arbitrary_json_payloads_only_ever_raise_payload_error(payload: object) -> None:
     with contextlib.suppress(PayloadError):
-        assert isinstance(parse_interaction(form(payload)), ButtonClick | DeclineReason | None)
+        assert isinstance(parse_interaction(form(payload)),
+                          ApprovalClick | DeclineReasonSubmitted | None)
 
 
 def _escalation_submission(title: str, criteria: list[str], customer: str = " Initech ",
                            severity: str = "S2") -> bytes:
-    from daemon.integrations.slack_forms import CRITERIA, ESCALATE_CALLBACK
+    from daemon.sources.slack_ids import CRITERIA, ESCALATE_CALLBACK
 
     selected = {"selected_option": {"value": severity}} if severity else {}
     payload = {
@@ -233,12 +238,12 @@ def _escalation_submission(title: str, criteria: list[str], customer: str = " In
 
 
 def test_the_escalation_form_is_read_in_domain_terms() -> None:
-    from daemon.integrations.slack_payloads import EscalationForm
+    from daemon.sources.slack import EscalationFormSubmitted
 
     form = parse_interaction(_escalation_submission(" DB down ", ["recovery_deadline"]))
-    assert form == EscalationForm(view_id="V123", user_id="U1", user_name="sam", title="DB down",
-                                  customer="Initech", severity="S2",
-                                  criteria=("recovery_deadline",), details="")
+    assert form == EscalationFormSubmitted(view_id="V123", user_id="U1", user_name="sam",
+                                           title="DB down", customer="Initech", severity="S2",
+                                           criteria=("recovery_deadline",), details="")
 
 
 @pytest.mark.parametrize(("title", "customer", "severity", "blocks"), [

@@ -22,7 +22,7 @@ import pytest
 
 from daemon.demo.payloads import ee_button_press
 from daemon.ingress.signatures import sign_standard_webhook
-from daemon.integrations.slack_ee import TAKE_ACTION
+from daemon.sources.slack_ids import TAKE_ACTION
 from daemon.standins.pagerduty import FakePagerDuty
 from daemon.standins.slack import FakeSlack
 from daemon.standins.trackers import FakeGitLab

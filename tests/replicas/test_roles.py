@@ -21,7 +21,7 @@ import asyncpg
 import pytest
 
 from daemon.ingress.signatures import sign_standard_webhook
-from daemon.integrations.slack import APPROVE_ACTION
+from daemon.sources.slack_ids import APPROVE_ACTION
 from daemon.standins.pagerduty import FakePagerDuty
 from daemon.standins.slack import FakeSlack
 from tests.harness import INC_SECRET, PD_SECRET, REPO, SLACK_SECRET

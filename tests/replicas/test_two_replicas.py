@@ -22,7 +22,7 @@ import asyncpg
 import pytest
 
 from daemon.ingress.signatures import sign_slack, sign_standard_webhook
-from daemon.integrations.slack import APPROVE_ACTION
+from daemon.sources.slack_ids import APPROVE_ACTION
 from daemon.standins.faults import Fault
 from daemon.standins.pagerduty import FakePagerDuty
 from daemon.standins.slack import FakeSlack

@@ -30,7 +30,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from daemon.integrations.slack import APPROVE_ACTION
+from daemon.sources.slack_ids import APPROVE_ACTION
 from daemon.standins.pagerduty import FakePagerDuty
 from daemon.standins.slack import FakeSlack
 from tests.resilience.live import (

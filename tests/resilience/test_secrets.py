@@ -23,7 +23,7 @@ import aiohttp
 import pytest
 
 from daemon.integrations.failures import MAX_DETAIL_CHARS
-from daemon.integrations.slack import APPROVE_ACTION
+from daemon.sources.slack_ids import APPROVE_ACTION
 from daemon.standins.faults import Fault
 from daemon.store import JobState
 from tests.harness import PAYLOADS

@@ -25,8 +25,8 @@ from aiohttp.typedefs import Middleware
 import daemon.integrations.pagerduty as pagerduty_client
 import daemon.integrations.slack as slack_client
 import daemon.integrations.tracker as tracker_clients
-from daemon.integrations.slack import APPROVE_ACTION
 from daemon.settings import ApprovalSettings
+from daemon.sources.slack_ids import APPROVE_ACTION
 from daemon.standins.faults import Fault, FaultPlan
 from daemon.standins.pagerduty import FakePagerDuty
 from daemon.standins.slack import FakeSlack

@@ -8,7 +8,7 @@ from typing import Any
 
 from structlog.testing import capture_logs
 
-from daemon.integrations.slack import APPROVE_ACTION
+from daemon.sources.slack_ids import APPROVE_ACTION
 from daemon.standins.slack import Message
 from tests.harness import HARNESS_START, REPO, recent_pagerduty
 from tests.scenarios.test_flow import escalation_form

@@ -17,8 +17,8 @@ from typing import Any
 
 from aiohttp import ClientResponse
 
-from daemon.integrations.slack import APPROVE_ACTION
 from daemon.settings import Settings
+from daemon.sources.slack_ids import APPROVE_ACTION
 from daemon.standins.desks import FakeDesk, FakeJsm, FakeZendesk
 from daemon.standins.pagerduty import FakePagerDuty
 from daemon.standins.slack import FakeSlack

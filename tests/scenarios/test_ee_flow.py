@@ -18,10 +18,10 @@ import pytest
 
 from daemon.clock import to_datetime
 from daemon.demo.payloads import ee_button_press
-from daemon.integrations.slack_ee import TAKE_ACTION
 from daemon.jobs.ee import EEJobs
 from daemon.metrics import Metrics
 from daemon.reporting.ee import load_ee_layer
+from daemon.sources.slack_ids import TAKE_ACTION
 from daemon.standins.slack import Message
 from daemon.store import JobState
 from daemon.wiring import build_parts

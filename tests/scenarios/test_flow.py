@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from daemon.integrations.slack import APPROVE_ACTION, DECLINE_ACTION
+from daemon.sources.slack_ids import APPROVE_ACTION, DECLINE_ACTION
 from daemon.standins.faults import Fault
 from tests.world import (
     BACKUP,
@@ -206,7 +206,7 @@ async def test_an_s1_without_criteria_becomes_an_emergency_after_30_minutes(tmp_
 def escalation_form(view: dict[str, object], user: str, title: str, severity: str,
                     criteria: list[str]) -> dict[str, Any]:
     """The view_submission Slack sends when the support engineer presses Escalate."""
-    from daemon.integrations.slack_forms import CRITERIA, CUSTOMER, SEVERITY, TITLE
+    from daemon.sources.slack_ids import CRITERIA, CUSTOMER, SEVERITY, TITLE
 
     return {
         "type": "view_submission", "user": {"id": user, "username": user.lower()},

@@ -14,8 +14,8 @@ import pytest
 
 from daemon.clock import to_datetime
 from daemon.domain.retro_sections import PLACEHOLDER, SECTIONS
-from daemon.integrations.slack_forms import EVIDENCE_PREFIX
 from daemon.reporting import load_report
+from daemon.sources.slack_ids import EVIDENCE_PREFIX
 from daemon.standins.faults import Fault
 from daemon.standins.pagerduty import FakePagerDuty
 from daemon.standins.slack import FakeSlack

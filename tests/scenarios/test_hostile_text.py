@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from markupsafe import escape
 
-from daemon.integrations.slack import APPROVE_ACTION, DECLINE_ACTION
+from daemon.sources.slack_ids import APPROVE_ACTION, DECLINE_ACTION
 from daemon.standins.slack import FakeSlack
 from daemon.standins.trackers import FakeJira, FakeTracker
 from tests.hostile import HOSTILE

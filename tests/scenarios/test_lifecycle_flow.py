@@ -15,7 +15,8 @@ from typing import Any
 
 from aiohttp import web
 
-from daemon.integrations.slack import APPROVAL_EVENT, APPROVE_ACTION
+from daemon.integrations.slack import APPROVAL_EVENT
+from daemon.sources.slack_ids import APPROVE_ACTION
 from daemon.standins.faults import FaultPlan
 from daemon.standins.pagerduty import FakePagerDuty
 from daemon.standins.slack import FakeSlack, Message

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from daemon.demo.payloads import button_press
-from daemon.integrations.slack import APPROVE_ACTION, DECLINE_ACTION
+from daemon.sources.slack_ids import APPROVE_ACTION, DECLINE_ACTION
 from daemon.standins.faults import Fault
 from daemon.standins.incident_io import FakeIncidentIo
 from daemon.standins.slack import FakeSlack, Message

@@ -14,7 +14,8 @@ import pytest
 from daemon.integrations.base import ApprovalAnswer
 from daemon.integrations.textchat import TextChat, TextMessage
 from daemon.jobs.answers import ANSWER, SOURCE, record_answer
-from daemon.jobs.forms import COMMAND, NO_FORMS
+from daemon.jobs.forms import NO_FORMS
+from daemon.sources.slack import COMMAND
 from daemon.store import DeliveryState, JobState
 from tests.ee_support import EE_CHANNEL, engineer, policy_with_ee, roster_file, rotation
 from tests.world import (

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.demo.payloads import button_press
-from daemon.integrations.slack import APPROVE_ACTION
+from daemon.sources.slack_ids import APPROVE_ACTION
 from tests.harness import REPO, recent_pagerduty
 from tests.scenarios.test_flow import escalation_form
 from tests.scenarios.test_policy_edits import SETTLE_S, SHIPPED, edit, put_in_force

@@ -22,7 +22,7 @@ from structlog.testing import capture_logs
 
 from daemon.demo.payloads import button_press, decline_submission
 from daemon.ingress.slack import STORE_WAIT_S
-from daemon.integrations.slack import REASON_BLOCK
+from daemon.sources.slack_ids import REASON_BLOCK
 from daemon.store import Store
 from daemon.store.sqlite import BUSY_TIMEOUT_S
 from daemon.store.units import Sql, Stmt, Unit, UnitFactory

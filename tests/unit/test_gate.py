@@ -24,3 +24,9 @@ def test_the_gate_type_checks_the_tests_as_well_as_the_daemon() -> None:
     steps = [step.strip() for step in readme_test_command().split("&&")]
     assert ".venv/bin/mypy daemon tests" in steps, steps
     assert steps.index(".venv/bin/mypy daemon tests") < steps.index(".venv/bin/python -m pytest")
+
+
+def test_the_gate_checks_the_import_contracts_right_after_the_types() -> None:
+    steps = [step.strip() for step in readme_test_command().split("&&")]
+    assert steps.index(".venv/bin/lint-imports") == steps.index(".venv/bin/mypy daemon tests") + 1
+    assert steps.index(".venv/bin/lint-imports") < steps.index(".venv/bin/python -m pytest")

@@ -12,8 +12,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.ingress.fields import PayloadError
-from daemon.ingress.incident_io import check_incident_io, parse_incident_io
+from daemon.sources.fields import PayloadError
+from daemon.sources.incident_io import check_incident_io, parse_incident_io
 
 PAYLOADS = Path(__file__).parents[1] / "payloads" / "incident_io"
 BODIES = [json.loads(path.read_bytes()) for path in sorted(PAYLOADS.glob("*.json"))]

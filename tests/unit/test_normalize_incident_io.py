@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from daemon.domain.models import Escalation, Person, Source, Status
-from daemon.ingress.fields import PayloadError
-from daemon.ingress.incident_io import (
+from daemon.sources.fields import PayloadError
+from daemon.sources.incident_io import (
     IncidentIoKind,
     escalation_from_incident,
     parse_incident_io,

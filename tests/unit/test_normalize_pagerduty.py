@@ -14,8 +14,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from daemon.domain.models import Escalation, Person, Source, Status
-from daemon.ingress.fields import PayloadError
-from daemon.ingress.pagerduty import PagerDutyIncident, PagerDutyKind, parse_pagerduty
+from daemon.sources.fields import PayloadError
+from daemon.sources.pagerduty import PagerDutyIncident, PagerDutyKind, parse_pagerduty
 
 PAYLOADS = Path(__file__).parents[1] / "payloads" / "pagerduty"
 

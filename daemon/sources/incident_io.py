@@ -23,8 +23,11 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from daemon.domain.models import Escalation, Person, Source, Status, person
-from daemon.ingress import fields as read
-from daemon.ingress.fields import PayloadError
+from daemon.sources import fields as read
+from daemon.sources.fields import PayloadError
+
+INTAKE_INCIDENT_IO = "intake_incident_io"
+"""Job kind of a stored delivery (`jobs.intake.Intake.incident_io`)."""
 
 STATUS_OF_CATEGORY: dict[str, Status] = {
     "closed": Status.RESOLVED,

@@ -1,11 +1,16 @@
-"""Slack interactivity and slash-command bodies -> small domain facts.
+"""Slack interactivity and slash-command bodies -> typed inbound values, parsed at the edge.
 
-The ingress handler verifies the signature on the raw bytes and hands them here. Only clicks on
-our own buttons and submissions of our own decline form become values; everything else Slack
-sends to the app (other buttons, menus, modal closes) is None, so the caller just acks it.
-`PayloadError` is the only exception: the caller answers 400 whatever the bytes were, except for
-its `InvalidInput` kind, a well-formed submission of our own form with a value the person has to
-fix, which the caller shows in the form itself.
+The ingress handler verifies the signature on the raw bytes and hands them here; the job that
+acts on a stored delivery reads it back with the same functions. Only clicks on our own buttons
+and submissions of our own forms become values; everything else Slack sends to the app (other
+buttons, menus, modal closes) is None, so the caller just acks it. `PayloadError` is the only
+exception: the caller answers 400 whatever the bytes were, except for its `InvalidInput` kind, a
+well-formed submission of our own form with a value the person has to fix, which the caller
+shows in the form itself.
+
+The values name no Slack structure (no block, action or view ids): `ApprovalClick` is what any
+chat that shows the approval request delivers when an approver presses Approve or Decline, so a
+second chat's parser returns the same value and `jobs.approval` decides it the same way.
 """
 
 from __future__ import annotations
@@ -16,54 +21,49 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qs
 
-from daemon.integrations.slack import (
+from daemon.domain.gate import Verdict
+from daemon.sources.fields import PayloadError
+from daemon.sources.slack_ids import (
     APPROVE_ACTION,
-    DECLINE_ACTION,
-    DECLINE_CALLBACK,
-    REASON_ACTION,
-    REASON_BLOCK,
-    REASON_MAX_CHARS,
-    TEXT_MAX_CHARS,
-)
-from daemon.integrations.slack_ee import ENGINEERING_ACTION, RESOLVED_ACTION, TAKE_ACTION
-from daemon.integrations.slack_forms import (
     CRITERIA,
     CUSTOMER,
     CUSTOMER_MAX_CHARS,
+    DECLINE_ACTION,
+    DECLINE_CALLBACK,
     DETAILS,
     DETAILS_MAX_CHARS,
+    ENGINEERING_ACTION,
     ESCALATE_CALLBACK,
     EVIDENCE_ACTION,
     EVIDENCE_MAX_CHARS,
     EVIDENCE_PREFIX,
+    REASON_ACTION,
+    REASON_BLOCK,
+    REASON_MAX_CHARS,
+    RESOLVED_ACTION,
     SEVERITY,
+    TAKE_ACTION,
     TITLE,
     TITLE_MAX_CHARS,
 )
+
+INTERACTION = "slack_interaction"
+"""Job kind of a stored click or form submission (`jobs.approval.Approvals.interaction`)."""
+COMMAND = "slack_command"
+"""Job kind of a stored `/tier2` command (`jobs.approval.Approvals.open_form`)."""
 
 _EE_ACTIONS: dict[str, Literal["take", "resolved", "engineering"]] = {
     TAKE_ACTION: "take",
     RESOLVED_ACTION: "resolved",
     ENGINEERING_ACTION: "engineering",
 }
-_DECISIONS: dict[str, Literal["approve", "decline"]] = {
-    APPROVE_ACTION: "approve",
-    DECLINE_ACTION: "decline",
-}
+_VERDICTS = {APPROVE_ACTION: Verdict.APPROVED, DECLINE_ACTION: Verdict.DECLINED}
 _MAX_FORM_FIELDS = 100
 _CHANNEL_ID = r"[CGD][A-Z0-9]{2,}"  # Slack conversation ids: public, private, direct
-SLASH_TEXT_MAX_CHARS = TEXT_MAX_CHARS
+SLASH_TEXT_MAX_CHARS = 40_000
 """Slack documents no limit of its own for a slash command's text; it is typed into the
-message composer, whose messages Slack cuts at 40,000 characters, so a longer text does not
-come from a Slack client."""
-
-
-class PayloadError(ValueError):
-    """The body is not a Slack request we can read."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
+message composer, whose messages Slack cuts at 40,000 characters (`integrations.slack`
+`TEXT_MAX_CHARS`), so a longer text does not come from a Slack client."""
 
 
 class InvalidInput(PayloadError):
@@ -79,20 +79,31 @@ class InvalidInput(PayloadError):
 
 
 @dataclass(frozen=True)
-class ButtonClick:
+class ApprovalClick:
+    """Approve or Decline pressed on an approval request (the channel's post or a
+    direct-message copy), by any chat.
+
+    `escalation_id` is what the button names; `(channel, message_ts)` is the message it was on,
+    which `jobs.approval` checks against the messages the escalation recorded; `action_ts` makes
+    the click's id (a press repeated by the chat is one click). `trigger_id` is the chat's
+    short-lived handle (Slack: ~3 s) to open the decline-reason form from; "" when the chat
+    asks for the reason otherwise.
+    """
+
     escalation_id: str
-    decision: Literal["approve", "decline"]
+    verdict: Verdict  # APPROVED or DECLINED, never TIMED_OUT
     user_id: str
     user_name: str
-    trigger_id: str  # valid ~3 s: the decline form must be opened from it right away
     channel: str
     message_ts: str
     action_ts: str
+    trigger_id: str = ""
 
 
 @dataclass(frozen=True)
-class EEClick:
-    """An Escalation Engineer's button on an offer: take it, or end the EE step."""
+class EEOfferClick:
+    """An Escalation Engineer's button on an offer (`channel`, `message_ts`): take it, or end
+    the EE step as resolved without Engineering or as needing Engineering."""
 
     escalation_id: str
     action: Literal["take", "resolved", "engineering"]
@@ -104,7 +115,10 @@ class EEClick:
 
 
 @dataclass(frozen=True)
-class DeclineReason:
+class DeclineReasonSubmitted:
+    """The decline form submitted: the reason for declining the request on `(channel,
+    message_ts)`, stripped, 1 to `REASON_MAX_CHARS` characters."""
+
     escalation_id: str
     user_id: str
     user_name: str
@@ -115,6 +129,8 @@ class DeclineReason:
 
 @dataclass(frozen=True)
 class SlashCommand:
+    """`/tier2 [text]` typed in `channel_id`."""
+
     user_id: str
     user_name: str
     channel_id: str
@@ -124,8 +140,9 @@ class SlashCommand:
 
 
 @dataclass(frozen=True)
-class EscalationForm:
-    """A support engineer declared an escalation with `/tier2`."""
+class EscalationFormSubmitted:
+    """A support engineer declared an escalation with the `/tier2` form; required values are
+    non-blank and within the form's caps."""
 
     view_id: str
     user_id: str
@@ -139,7 +156,7 @@ class EscalationForm:
     channel: str = ""  # where `/tier2` was used (the form's metadata), if Slack said
 
 
-Interaction = ButtonClick | DeclineReason | EscalationForm | EEClick
+Interaction = ApprovalClick | DeclineReasonSubmitted | EscalationFormSubmitted | EEOfferClick
 
 
 def parse_interaction(body: bytes) -> Interaction | None:
@@ -170,7 +187,7 @@ def parse_slash_command(body: bytes) -> SlashCommand:
     )
 
 
-def _button_click(payload: dict[str, Any]) -> ButtonClick | EEClick | None:
+def _button_click(payload: dict[str, Any]) -> ApprovalClick | EEOfferClick | None:
     actions = payload.get("actions")
     if not isinstance(actions, list) or not actions or not isinstance(actions[0], dict):
         raise PayloadError("block_actions without actions")
@@ -179,7 +196,7 @@ def _button_click(payload: dict[str, Any]) -> ButtonClick | EEClick | None:
     container = _obj(payload, "container")
     ee_action = _EE_ACTIONS.get(_text(action, "action_id"))
     if ee_action is not None:
-        return EEClick(
+        return EEOfferClick(
             escalation_id=_required(_text(action, "value"), "actions[0].value"),
             action=ee_action,
             user_id=_required(_text(user, "id"), "user.id"),
@@ -188,12 +205,12 @@ def _button_click(payload: dict[str, Any]) -> ButtonClick | EEClick | None:
             message_ts=_required(_text(container, "message_ts"), "container.message_ts"),
             action_ts=_required(_text(action, "action_ts"), "actions[0].action_ts"),
         )
-    decision = _DECISIONS.get(_text(action, "action_id"))
-    if decision is None:
+    verdict = _VERDICTS.get(_text(action, "action_id"))
+    if verdict is None:
         return None
-    return ButtonClick(
+    return ApprovalClick(
         escalation_id=_required(_text(action, "value"), "actions[0].value"),
-        decision=decision,
+        verdict=verdict,
         user_id=_required(_text(user, "id"), "user.id"),
         user_name=_user_name(user),
         trigger_id=_required(_text(payload, "trigger_id"), "trigger_id"),
@@ -203,14 +220,14 @@ def _button_click(payload: dict[str, Any]) -> ButtonClick | EEClick | None:
     )
 
 
-def _decline_reason(payload: dict[str, Any]) -> DeclineReason | None:
+def _decline_reason(payload: dict[str, Any]) -> DeclineReasonSubmitted | None:
     view = _obj(payload, "view")
     if _text(view, "callback_id") != DECLINE_CALLBACK:
         return None
     metadata = _json_object(_text(view, "private_metadata"), "view.private_metadata")
     field = _obj(_obj(_obj(_obj(view, "state"), "values"), REASON_BLOCK), REASON_ACTION)
     user = _obj(payload, "user")
-    decline = DeclineReason(
+    decline = DeclineReasonSubmitted(
         escalation_id=_required(_text(metadata, "escalation_id"), "metadata escalation_id"),
         user_id=_required(_text(user, "id"), "user.id"),
         user_name=_user_name(user),
@@ -226,7 +243,7 @@ def _decline_reason(payload: dict[str, Any]) -> DeclineReason | None:
     return decline
 
 
-def _escalation_form(payload: dict[str, Any]) -> EscalationForm:
+def _escalation_form(payload: dict[str, Any]) -> EscalationFormSubmitted:
     view = _obj(payload, "view")
     values = _obj(_obj(view, "state"), "values")
 
@@ -243,7 +260,7 @@ def _escalation_form(payload: dict[str, Any]) -> EscalationForm:
     metadata = _text(view, "private_metadata")
     channel = _text(_json_object(metadata, "view.private_metadata"), "channel") if metadata \
         else ""
-    form = EscalationForm(
+    form = EscalationFormSubmitted(
         view_id=_required(_text(view, "id"), "view.id"),
         user_id=_required(_text(user, "id"), "user.id"),
         user_name=_user_name(user),

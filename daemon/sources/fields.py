@@ -1,4 +1,4 @@
-"""Reading vendor JSON defensively, the same way for every vendor.
+"""Reading inbound vendor JSON defensively, the same way for every source.
 
 Payloads vary with the vendor's age and plan: a field that is absent or of another type reads
 as empty, never as a crash; what we cannot do without (an id, a timestamp) is a `PayloadError`,
@@ -21,7 +21,9 @@ every later recursive walk of the payload (our parsers, `json.dumps`) a crash wa
 
 
 class PayloadError(ValueError):
-    """Not a webhook body we can read: the endpoint answers 400 and stores nothing."""
+    """Not a body we can read, from any source (vendor webhooks and Slack requests alike):
+    the endpoint answers 400 and stores nothing. `reason` goes into that answer, so it never
+    quotes the body."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

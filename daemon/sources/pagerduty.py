@@ -28,9 +28,11 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from daemon.domain.models import Escalation, Person, Source, Status, person
-from daemon.ingress import fields as read
-from daemon.ingress.fields import PayloadError
+from daemon.sources import fields as read
+from daemon.sources.fields import PayloadError
 
+INTAKE_PAGERDUTY = "intake_pagerduty"
+"""Job kind of a stored delivery (`jobs.intake.Intake.pagerduty`)."""
 CUSTOM_FIELDS_EVENT = "incident.custom_field_values.updated"
 PING_EVENT = "pagey.ping"
 TRIGGERED_EVENT = "incident.triggered"

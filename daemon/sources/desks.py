@@ -16,7 +16,7 @@ Jira issue key), so the policy, approval, page, retro and report work as for any
   out, so that only the ticket's group, brand and project say where it is;
 - declared_by: whoever changed the ticket and so fired the trigger or webhook.
 
-Parsing is defensive like the other sources (`ingress.fields`): what is absent or of another
+Parsing is defensive like the other sources (`sources.fields`): what is absent or of another
 type reads as empty; only a missing ticket id or timestamp is a `PayloadError` (400).
 """
 
@@ -30,9 +30,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from daemon.domain.models import Escalation, Source, Status, person
-from daemon.ingress import fields as read
-from daemon.ingress.fields import PayloadError
-from daemon.settings import Settings
+from daemon.sources import fields as read
+from daemon.sources.fields import PayloadError
+
+INTAKE_DESK = "intake_desk"
+"""Job kind of a stored Zendesk or JSM delivery, which names its desk
+(`jobs.intake.Intake.desk`)."""
 
 ZENDESK_ENDED = {"solved": Status.RESOLVED, "closed": Status.RESOLVED,
                  "deleted": Status.WITHDRAWN}
@@ -223,10 +226,3 @@ def _browse_link(self_url: str, key: str) -> dict[str, str]:
     site, found, _rest = self_url.partition("/rest/")
     return {"ticket": f"{site}/browse/{key}"} if found and site.startswith("http") else {}
 
-
-def parse_delivery(source: str, payload: object, settings: Settings) -> DeskEvent:
-    """A stored desk delivery of `source` (`zendesk` or `jsm`) with the configured mapping."""
-    if source == Source.ZENDESK.value:
-        return parse_zendesk(payload, field_names=settings.zendesk.field_names)
-    return parse_jsm(payload, field_names=settings.jsm.field_names,
-                     customer_field=settings.jsm.customer_field)
