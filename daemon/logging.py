@@ -20,7 +20,7 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web import BaseRequest, StreamResponse
 
-from daemon.integrations.failures import scrub, shortest_form
+from daemon.integrations.failures import REDACTED, secret_pattern, shortest_form
 
 DESCRIBED = web.RequestKey("described", bool)
 """Set on a request whose outcome a log line of its own already gave (a stored delivery): the
@@ -29,15 +29,22 @@ access log may leave it out (`log.access: except_deliveries`)."""
 
 class SecretScrubber:
     """Replaces any configured secret found in any string of an event with a fixed mark (the
-    same `failures.scrub` that cleans every integration's error text)."""
+    same masking as `failures.scrub`, which cleans every integration's error text).
+
+    It runs for every log line, a delivery's included, so the common case costs little: the
+    regex is built once, strings shorter than any secret's shortest form are not searched,
+    and an event in which nothing needs masking is passed on as it is, not copied."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         self._secrets = tuple(secrets)
+        self._pattern = secret_pattern(self._secrets)
         self._shortest = shortest_form(self._secrets)
 
     def scrub(self, value: Any) -> Any:
         if isinstance(value, str):
-            return value if len(value) < self._shortest else scrub(value, self._secrets)
+            if len(value) < self._shortest or self._pattern is None:
+                return value
+            return self._pattern.sub(REDACTED, value)
         if isinstance(value, dict):
             return {key: self.scrub(item) for key, item in value.items()}
         if isinstance(value, list | tuple):
@@ -46,9 +53,15 @@ class SecretScrubber:
 
     def __call__(self, _logger: Any, _name: str, event: MutableMapping[str, Any]
                  ) -> MutableMapping[str, Any]:
-        if not any(self._secrets):
+        if self._pattern is None:
             return event
-        return {key: self.scrub(value) for key, value in event.items()}
+        for value in event.values():
+            if isinstance(value, str) and len(value) < self._shortest:
+                continue
+            scrubbed = self.scrub(value)
+            if scrubbed is not value and scrubbed != value:
+                return {key: self.scrub(item) for key, item in event.items()}
+        return event
 
 
 class _LineHandler(logging.Handler):
