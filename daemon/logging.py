@@ -10,6 +10,7 @@ every line on stdout is one JSON object, tracebacks included, whoever wrote it.
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Iterable, MutableMapping
@@ -79,10 +80,25 @@ class _LineHandler(logging.Handler):
             self.handleError(record)
 
 
+def _structlog_fallback(value: Any) -> Any:
+    """What structlog's JSON renderer writes for a value JSON has no type for."""
+    as_log = getattr(value, "__structlog__", None)
+    return as_log() if callable(as_log) else repr(value)
+
+
+_ENCODER = json.JSONEncoder(default=_structlog_fallback)
+
+
+def _encode_json(event: Any, **_options: Any) -> str:
+    """`json.dumps(event, default=...)` with the encoder built once: `dumps` builds one per
+    line when given options, and every delivery writes a line. The text is the same."""
+    return _ENCODER.encode(event)
+
+
 def configure(level: str = "INFO", fmt: str = "json", secrets: Iterable[str] = (),
               stream: Any = None) -> None:
     renderer: Any = (
-        structlog.processors.JSONRenderer()
+        structlog.processors.JSONRenderer(_encode_json)
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )
