@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from collections.abc import Iterable, MutableMapping
+from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -80,6 +82,31 @@ class _LineHandler(logging.Handler):
             self.handleError(record)
 
 
+class UtcStamper:
+    """`timestamp` as `TimeStamper(fmt="iso", utc=True)` writes it
+    ("2026-11-29T20:23:24.734549Z"; no fraction on a whole second), with the date and time
+    of day formatted once a second instead of a `datetime` made and formatted for every line:
+    that was a fifth of the instructions of a delivery's `webhook.stored` line."""
+
+    __slots__ = ("_cached",)
+
+    def __init__(self) -> None:
+        # One tuple, replaced whole: a thread never pairs one second with another's text.
+        self._cached = (-1, "")
+
+    def __call__(self, _logger: Any, _name: str, event: MutableMapping[str, Any]
+                 ) -> MutableMapping[str, Any]:
+        now = time.time()
+        whole = int(now)
+        second, text = self._cached
+        if whole != second:
+            text = datetime.fromtimestamp(whole, UTC).isoformat().removesuffix("+00:00")
+            self._cached = (whole, text)
+        micro = int((now - whole) * 1_000_000)
+        event["timestamp"] = f"{text}.{micro:06d}Z" if micro else f"{text}Z"
+        return event
+
+
 def _structlog_fallback(value: Any) -> Any:
     """What structlog's JSON renderer writes for a value JSON has no type for."""
     as_log = getattr(value, "__structlog__", None)
@@ -104,7 +131,7 @@ def configure(level: str = "INFO", fmt: str = "json", secrets: Iterable[str] = (
     )
     out = stream or sys.stdout
     scrubber = SecretScrubber(secrets)
-    stamp = structlog.processors.TimeStamper(fmt="iso", utc=True)
+    stamp = UtcStamper()
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

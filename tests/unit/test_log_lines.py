@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import structlog
 
-from daemon.logging import SecretScrubber, configure
+from daemon.logging import SecretScrubber, UtcStamper, configure
 
 SECRET = "whsec_UkVDT0dOSVNBQkxFLWluY2lkZW50LWlvLXNlY3JldA=="
 
@@ -55,3 +57,16 @@ def test_a_clean_event_is_passed_on_as_it_is() -> None:
     scrubbed = scrubber(None, "info", dirty)
     assert scrubbed is not dirty and scrubbed["error"] == "said [redacted]"
     assert dirty["error"] == f"said {SECRET}"  # the caller's dict is not changed
+
+
+def test_the_timestamp_is_structlogs_iso_utc_text_of_now() -> None:
+    stamper = UtcStamper()
+    shape = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z"
+    theirs = structlog.processors.TimeStamper(fmt="iso", utc=True)(None, "info", {})
+    assert re.fullmatch(shape, theirs["timestamp"])
+    before = datetime.now(UTC) - timedelta(microseconds=1)
+    stamps = [stamper(None, "info", {})["timestamp"] for _ in range(3)]
+    after = datetime.now(UTC)
+    for stamp in stamps:
+        assert re.fullmatch(shape, stamp)
+        assert before <= datetime.fromisoformat(stamp) <= after
