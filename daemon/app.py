@@ -31,7 +31,7 @@ from daemon.appkeys import (
     SETTINGS,
     STORE,
 )
-from daemon.domain.policy_file import PolicyError, load_policy
+from daemon.domain.policy_file import PolicyError
 from daemon.handbook import render_handbook
 from daemon.ingress import desk_webhooks, health, slack, webhooks
 from daemon.ingress.limits import BUDGET, ByteBudget, release_held_bytes
@@ -42,6 +42,7 @@ from daemon.jobs.registry import URGENT
 from daemon.jobs.retention import PRUNE, prune_job
 from daemon.logging import SecretScrubber, get_logger
 from daemon.metrics import Metrics
+from daemon.policy_source import load_policy
 from daemon.preflight import PreflightMonitor
 from daemon.reporting import dashboard, ee_board
 from daemon.roster import RosterSource

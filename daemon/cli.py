@@ -27,11 +27,12 @@ from daemon.config_check import (
 from daemon.customer_calendar import check_files
 from daemon.domain.calendar import BusinessHours
 from daemon.domain.policy import Policy
-from daemon.domain.policy_file import PolicyError, dump_policy, load_policy
+from daemon.domain.policy_file import PolicyError, dump_policy
 from daemon.jobs.registry import handlers
 from daemon.listeners import serve
 from daemon.logging import configure, get_logger
 from daemon.metrics import Metrics
+from daemon.policy_source import load_policy
 from daemon.reporting import Report, load_report, parse_since, render_text
 from daemon.reporting.ee import EELayer, load_ee_layer, render_ee_text
 from daemon.roster import RosterError, load_roster, roster_summary

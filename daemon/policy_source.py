@@ -9,6 +9,9 @@ classify an S1 as a request for help. So a changed file is read, and put in forc
 stayed the same (metadata and content, read twice) for `settle_s`. An atomic rename (write a
 temporary file, then `mv` it over the policy) is never seen half-written and is the
 recommended way to deploy a policy; it still waits out the settle interval.
+
+The file is read here, outside the pure domain (`daemon.domain.policy_file` parses its text);
+`load_policy` reads it once, for the commands that do not watch it.
 """
 
 from __future__ import annotations
@@ -16,15 +19,33 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from os import PathLike
 from pathlib import Path
 
 from daemon.domain.policy import Policy
-from daemon.domain.policy_file import PolicyError, Problem, load_policy, parse_policy
+from daemon.domain.policy_file import PolicyError, Problem, parse_policy
 from daemon.logging import get_logger
 
 log = get_logger("tier2gate.policy")
 
 _Stat = tuple[int, int, int] | None  # (mtime_ns, size, inode); None when it cannot be read
+
+
+def _unreadable(path: str | PathLike[str], error: Exception) -> PolicyError:
+    return PolicyError(str(path), [Problem("(document)", f"cannot read: {error}")])
+
+
+def load_policy(path: str | PathLike[str]) -> Policy:
+    """Read and validate the policy file at `path`.
+
+    Raises `PolicyError` naming the file for every failure: unreadable (missing, a directory,
+    not UTF-8) as `(document): cannot read: <reason>`, invalid with the rule and line that
+    `parse_policy` names."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _unreadable(path, exc) from exc
+    return parse_policy(text, str(path))
 
 
 @dataclass(frozen=True)
@@ -95,7 +116,7 @@ class PolicySource:
     def _apply(self, text: str | OSError) -> None:
         try:
             if isinstance(text, OSError):
-                raise PolicyError(str(self.path), [Problem("(document)", f"cannot read: {text}")])
+                raise _unreadable(self.path, text)
             policy = parse_policy(text, str(self.path))
         except PolicyError as exc:
             self.problem = f"policy {self.path} not reloaded, the previous one is in force: {exc}"

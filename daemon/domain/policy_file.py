@@ -1,4 +1,5 @@
-"""Reading the policy file and explaining its mistakes by line.
+"""Parsing the policy's text and explaining its mistakes by line. Pure: the file itself is read
+by `daemon.policy_source`.
 
 The policy is edited by support managers, not developers, so a bad file must fail at start-up
 (and in `tier2gate check-config`) with the file, the rule's name and the YAML line, never with a
@@ -10,8 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from os import PathLike
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -52,13 +51,19 @@ def _dotted(loc: Loc) -> str:
     return ".".join(str(part) for part in loc) or "(document)"
 
 
-def _read_document(text: str, source: str) -> tuple[Any, yaml.Node | None]:
+def _read_document(text: str, source: str) -> tuple[dict[str, Any], yaml.Node]:
     """Parse YAML once into plain data and the node tree that remembers line numbers."""
     loader = yaml.SafeLoader(text)
     node: yaml.Node | None = None
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
+        # An alias inside the value its anchor marks builds a value that contains itself; the
+        # walk over the node tree is what never ends, so it runs under the same handler.
+        duplicates = [
+            Problem(_dotted(loc), f"key {loc[-1]!r} appears twice", line, _rule_name(data, loc))
+            for loc, line in _duplicate_keys(node, ())
+        ]
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark is not None else None
@@ -79,13 +84,9 @@ def _read_document(text: str, source: str) -> tuple[Any, yaml.Node | None]:
             "as YYYY-MM-DD, or quote text", line, _rule_name(None, path))]) from None
     finally:
         loader.dispose()
-    duplicates = [
-        Problem(_dotted(loc), f"key {loc[-1]!r} appears twice", line, _rule_name(data, loc))
-        for loc, line in _duplicate_keys(node, ())
-    ]
     if duplicates:
         raise PolicyError(source, duplicates)
-    if not isinstance(data, dict):
+    if node is None or not isinstance(data, dict):  # an empty file has no node
         raise PolicyError(source, [Problem("(document)", "expected a mapping of sections", 1)])
     return data, node
 
@@ -99,21 +100,12 @@ def parse_policy(text: str, source_name: str = "<policy>") -> Policy:
         raise PolicyError(source_name, _problems_from(exc, data, node)) from None
 
 
-def load_policy(path: str | PathLike[str]) -> Policy:
-    """Read and validate a policy file; every failure, unreadable included, is a `PolicyError`."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PolicyError(str(path), [Problem("(document)", f"cannot read: {exc}")]) from exc
-    return parse_policy(text, str(path))
-
-
 def dump_policy(policy: Policy) -> dict[str, Any]:
     """The effective policy as plain data (defaults filled in) for `tier2gate check-config`."""
     return policy.model_dump(mode="json", exclude_none=True)
 
 
-def _problems_from(exc: ValidationError, data: Any, node: yaml.Node | None) -> list[Problem]:
+def _problems_from(exc: ValidationError, data: Any, node: yaml.Node) -> list[Problem]:
     """Translate pydantic errors into problems with a line and, inside a rule, its name."""
     problems: list[Problem] = []
     for error in exc.errors():
@@ -137,7 +129,7 @@ def _problems_from(exc: ValidationError, data: Any, node: yaml.Node | None) -> l
     return problems
 
 
-def _problem(loc: Loc, message: str, data: Any, node: yaml.Node | None) -> Problem:
+def _problem(loc: Loc, message: str, data: Any, node: yaml.Node) -> Problem:
     shown = loc[:-1] if loc[-1:] == ("[key]",) else loc
     team = _item_name(data, loc, "teams")
     if team is not None:  # a team's own rule: `teams.N.rules.M…`
@@ -165,10 +157,8 @@ def _item_name(data: Any, loc: Loc, section: str) -> str | None:
     return name if isinstance(name, str) and name else f"#{loc[1] + 1}"
 
 
-def _line(node: yaml.Node | None, loc: Loc) -> int | None:
+def _line(node: yaml.Node, loc: Loc) -> int:
     """1-based line of the deepest node on `loc`; a key's own line when the key is the culprit."""
-    if node is None:
-        return None
     current, key_node = node, None
     for part in loc:
         if part == "[key]" and key_node is not None:
@@ -195,12 +185,12 @@ def _duplicate_keys(node: yaml.Node | None, loc: Loc) -> Iterable[tuple[Loc, int
     """PyYAML keeps the last of two equal keys silently; in a policy that hides an edit."""
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
+        # Every key is a scalar: constructing the document refused the others (unhashable).
         for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                if key.value in seen:
-                    yield (*loc, key.value), key.start_mark.line + 1
-                seen.add(key.value)
-                yield from _duplicate_keys(value, (*loc, key.value))
+            if key.value in seen:
+                yield (*loc, key.value), key.start_mark.line + 1
+            seen.add(key.value)
+            yield from _duplicate_keys(value, (*loc, key.value))
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             yield from _duplicate_keys(item, (*loc, index))

@@ -18,8 +18,8 @@ from aiohttp.test_utils import TestServer
 
 from daemon.cli import main
 from daemon.clock import SystemClock
-from daemon.domain.policy_file import load_policy
 from daemon.metrics import Metrics
+from daemon.policy_source import load_policy
 from daemon.preflight import PreflightMonitor
 from daemon.settings import load_settings
 from daemon.standins.desks import FakeJsm, FakeZendesk

@@ -14,11 +14,12 @@ from daemon.domain import transitions as t
 from daemon.domain.gate import Gate, Verdict
 from daemon.domain.models import Escalation, Person, Source, person
 from daemon.domain.policy import Approval, OnTimeout, evaluate
-from daemon.domain.policy_file import PolicyError, load_policy, parse_policy
+from daemon.domain.policy_file import PolicyError, parse_policy
 from daemon.ingress.incident_io import escalation_from_incident
 from daemon.ingress.pagerduty import parse_pagerduty
 from daemon.integrations.base import ApprovalView, Decided, DecisionKind
 from daemon.integrations.slack import approval_blocks
+from daemon.policy_source import load_policy
 
 REPO = Path(__file__).resolve().parents[2]
 POLICY_TEXT = (REPO / "config" / "policy.yaml").read_text(encoding="utf-8")

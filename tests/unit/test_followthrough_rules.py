@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from daemon.domain.policy_file import PolicyError, load_policy, parse_policy
+from daemon.domain.policy_file import PolicyError, parse_policy
 from daemon.domain.retro_sections import PLACEHOLDER, filled_sections, missing_sections
+from daemon.policy_source import load_policy
 from daemon.settings import ConfigError, FollowthroughSettings, KpiSettings, load_settings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from daemon.cli import main
-from daemon.domain.policy_file import load_policy, parse_policy
+from daemon.domain.policy_file import parse_policy
 from daemon.handbook import render_handbook
+from daemon.policy_source import load_policy
 from daemon.settings import Settings, load_settings
 from tests.harness import running
 

@@ -12,9 +12,9 @@ from daemon.domain import transitions as t
 from daemon.domain.gate import Gate, PageState, Phase, Verdict
 from daemon.domain.models import Escalation, Source, Status
 from daemon.domain.policy import evaluate
-from daemon.domain.policy_file import load_policy
 from daemon.integrations.base import ApprovalView, NoDecision
 from daemon.integrations.slack import APPROVE_ACTION, approval_blocks, fallback_text
+from daemon.policy_source import load_policy
 
 POLICY = load_policy(Path(__file__).resolve().parents[2] / "config" / "policy.yaml")
 OPENED = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)

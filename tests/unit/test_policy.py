@@ -20,7 +20,8 @@ from daemon.domain.policy import (
     evaluate,
     reevaluate,
 )
-from daemon.domain.policy_file import PolicyError, dump_policy, load_policy, parse_policy
+from daemon.domain.policy_file import PolicyError, dump_policy, parse_policy
+from daemon.policy_source import load_policy
 
 SHIPPED = Path(__file__).resolve().parents[2] / "config" / "policy.yaml"
 OPENED = datetime(2026, 3, 24, 10, 0, tzinfo=UTC)  # a Tuesday, inside business hours

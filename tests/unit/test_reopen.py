@@ -16,10 +16,10 @@ from daemon.domain import transitions as t
 from daemon.domain.gate import Gate, Phase, Verdict
 from daemon.domain.models import Escalation, Source, Status
 from daemon.domain.policy import evaluate
-from daemon.domain.policy_file import load_policy
 from daemon.ingress.pagerduty import parse_pagerduty
 from daemon.jobs.escalations import changes_for
 from daemon.jobs.intake import _stale, page_key, parse_page_key
+from daemon.policy_source import load_policy
 from daemon.store import EscalationRow
 from tests.harness import payload
 

@@ -11,7 +11,7 @@ from daemon.domain import transitions as t
 from daemon.domain.gate import ApprovalState, Gate, Phase, Verdict
 from daemon.domain.models import Escalation, Source, Status
 from daemon.domain.policy import Decision, OnTimeout, evaluate
-from daemon.domain.policy_file import load_policy
+from daemon.policy_source import load_policy
 
 POLICY = load_policy(Path(__file__).resolve().parents[2] / "config" / "policy.yaml")
 OPENED = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)  # a Saturday, 2 a.m.
