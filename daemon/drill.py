@@ -25,7 +25,6 @@ from daemon.appkeys import STORE
 from daemon.demo.clicks import send_interaction
 from daemon.demo.payloads import button_press
 from daemon.domain.models import Source
-from daemon.jobs.escalations import loaded
 from daemon.jobs.intake import DRILL, drill_external_id
 from daemon.settings import Settings
 from daemon.store import NewJob
@@ -63,18 +62,19 @@ async def start_drill(request: web.Request) -> web.Response:
 
 async def drill_status(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    row = await store.find_escalation(Source.SLACK, drill_external_id(request.match_info["id"]))
-    if row is None:
+    current = await store.load_by_source(Source.SLACK,
+                                         drill_external_id(request.match_info["id"]))
+    if current is None:
         return web.json_response({"phase": "queued", "timeline": []})
-    gate = loaded(row).gate
+    gate = current.gate
     approval = gate.approval
     return web.json_response({
-        "escalation_id": row.id, "phase": gate.phase.value,
+        "escalation_id": current.row.id, "phase": gate.phase.value,
         "approval": None if approval is None else {
             "channel": approval.channel, "ts": approval.ts, "approvers": list(approval.approvers)},
         "problems": [p.reason for p in gate.problems],
         "timeline": [{"event": e.event, "at": e.at, "actor": e.actor, "details": e.details}
-                     for e in await store.timeline(row.id)],
+                     for e in await store.timeline(current.row.id)],
     })
 
 

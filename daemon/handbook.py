@@ -172,7 +172,7 @@ def _fatigue(policy: Policy) -> Words:
 
 
 def _smoc_words(schedule_id: str | None, user_id: str | None) -> Words:
-    """Who the daemon asks (`jobs.approval.Approvals.smoc`): a fixed user before a schedule."""
+    """Who the daemon asks (`jobs.approvers.Approvers.smoc`): a fixed user before a schedule."""
     if user_id:
         return Words(f"the Slack user `{markdown_literal(user_id)}` (the SMOC)")
     if schedule_id:

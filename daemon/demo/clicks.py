@@ -14,7 +14,6 @@ from aiohttp import web
 from daemon.appkeys import SETTINGS, STORE
 from daemon.demo.payloads import button_press, decline_submission
 from daemon.ingress.signatures import sign_slack
-from daemon.jobs.escalations import loaded
 
 SMOC_USER = web.AppKey("demo_smoc_user", str)
 WEBHOOKS_URL = web.AppKey("demo_webhooks_url", str)  # the public listener, where Slack posts
@@ -37,11 +36,10 @@ async def click(request: web.Request) -> web.Response:
     reason = str(form.get("reason", "")).strip() or "Declined from the demo dashboard"
     if decision not in ("approve", "decline"):
         raise web.HTTPBadRequest(text="decision must be approve or decline")
-    row = await request.app[STORE].get_escalation(escalation_id)
-    if row is None or loaded(row).gate.approval is None:
+    current = await request.app[STORE].load_escalation(escalation_id)
+    approval = current.gate.approval if current is not None else None
+    if approval is None:
         raise web.HTTPNotFound(text="no approval request for that escalation")
-    approval = loaded(row).gate.approval
-    assert approval is not None
     settings = request.app[SETTINGS]
     assert settings.slack.signing_secret is not None
     secret = settings.slack.signing_secret.get_secret_value()

@@ -102,9 +102,9 @@ class Narrator:
             await asyncio.sleep(_POLL_S)
 
     async def _print_new(self) -> None:
-        for row in reversed(await self.store.list_escalations()):
-            reference = row.data["escalation"].get("reference") or row.id
-            for entry in await self.store.timeline(row.id):
+        for current in reversed(await self.store.load_since(0.0)):
+            reference = current.escalation.reference or current.row.id
+            for entry in await self.store.timeline(current.row.id):
                 if entry.id in self._seen:
                     continue
                 self._seen.add(entry.id)

@@ -35,7 +35,8 @@ from daemon.integrations.slack_payloads import (
     parse_interaction,
     parse_slash_command,
 )
-from daemon.jobs.approval import COMMAND, INTERACTION
+from daemon.jobs.deciding import INTERACTION
+from daemon.jobs.forms import COMMAND
 from daemon.store import StoreUnavailable
 
 FORM_TYPES = ("application/x-www-form-urlencoded",)

@@ -8,20 +8,24 @@ an emergency-path job passes `jobs.max_attempts` still failing; `Attention.handl
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
-from daemon.clock import to_datetime
 from daemon.domain.transitions import (
     ATTENTION,
+    Step,
     failure_runbook,
     on_effect_failed,
     on_effect_recovered,
 )
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import changes_for, loaded
+from daemon.jobs.handler import step_handler
+from daemon.jobs.notes import tell_each
 from daemon.logging import get_logger
 from daemon.markup import slack_literal
 from daemon.store import Changes, Job, NewJob
+from daemon.store.mapping import Loaded
 from daemon.workers.retry import Permanent
+from daemon.workers.runner import Recorder
 
 log = get_logger("tier2gate.attention")
 
@@ -54,16 +58,18 @@ class Attention:
         approval channel cannot be used."""
         self.deps = deps
         self._approvers = approvers
+        self._failed = step_handler(deps, self._failed_step)
+        self._recovered = step_handler(deps, self._recovered_step)
 
     def _runbook_url(self, effect: str) -> str:
         path = failure_runbook(effect)
         base = self.deps.settings.runbook_base_url
         return f"{base.rstrip('/')}/{path}" if base else path
 
-    async def handle(self, job: Job) -> Changes | None:
-        effect = str(job.payload["kind"])
+    async def handle(self, job: Job) -> Changes | Recorder | None:
         if job.payload.get("recovered"):
-            return await self._recovered(str(job.escalation_id), effect)
+            return await self._recovered(job)
+        effect = str(job.payload["kind"])
         reason = str(job.payload["error"])
         final = bool(job.payload["final"])
         log.error("escalation.needs_attention", effect=effect, final=final, error=reason,
@@ -72,27 +78,22 @@ class Attention:
             await self._unattached(effect, reason, int(job.payload.get("job_id", 0)),
                                    str(job.payload.get("text", "")))
             return None
-        row = await self.deps.store.get_escalation(job.escalation_id)
-        if row is None:
-            return None
-        current = loaded(row)
-        now = to_datetime(self.deps.clock.now())
-        step = on_effect_failed(current.gate, effect, reason, now, final=final,
+        return await self._failed(job)
+
+    async def _failed_step(self, job: Job, current: Loaded, now: datetime) -> Step:
+        effect = str(job.payload["kind"])
+        return on_effect_failed(current.gate, effect, str(job.payload["error"]), now,
+                                final=bool(job.payload["final"]),
                                 runbook_url=self._runbook_url(effect),
                                 lost_text=str(job.payload.get("text", "")))
-        return changes_for(row.id, current.escalation, step, now, previous=row)
 
-    async def _recovered(self, escalation_id: str, effect: str) -> Changes | None:
-        row = await self.deps.store.get_escalation(escalation_id)
-        if row is None:
-            return None
-        current = loaded(row)
-        now = to_datetime(self.deps.clock.now())
+    async def _recovered_step(self, job: Job, current: Loaded, now: datetime) -> Step | None:
+        effect = str(job.payload["kind"])
         step = on_effect_recovered(current.gate, effect, now)
         if not step.records:
             return None
         log.info("escalation.attention_cleared", effect=effect)
-        return changes_for(row.id, current.escalation, step, now, previous=row)
+        return step
 
     async def _unattached(self, effect: str, reason: str, job_id: int, lost_text: str) -> None:
         """A failed job with no escalation (a webhook delivery or a click that could not be
@@ -111,13 +112,10 @@ class Attention:
                 return
             except Permanent as exc:  # e.g. the channel refuses the bot: tell people directly
                 log.error("attention.channel_refused", error=str(exc))
-        told = 0
-        for user_id in await self._approvers():
-            try:
-                await chat.post_notice(user_id, text)
-                told += 1
-            except Permanent as exc:
-                log.error("attention.direct_message_failed", user=user_id, error=str(exc))
-        if not told:
+        approvers = await self._approvers()
+        failures = await tell_each(chat, approvers, text)
+        for user_id, error in failures:
+            log.error("attention.direct_message_failed", user=user_id, error=error)
+        if len(failures) == len(approvers):
             raise Permanent("nobody could be told: no usable approval channel and no approver "
                             "reachable by direct message")

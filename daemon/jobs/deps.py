@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from daemon.clock import Clock
+from daemon.clock import Clock, to_datetime
 from daemon.clockwatch import ClockWatch
 from daemon.customer_calendar import EventSource
 from daemon.domain.customer_events import EventCalendar
@@ -33,6 +34,10 @@ class Deps:
     desks: dict[Source, Desk] = field(default_factory=dict)  # Zendesk, JSM: where notes go
     drill_pager: Pager | None = None  # the drill service; None: drills page nobody
     events: EventSource | None = None  # the customer-events calendar, when configured
+
+    def now(self) -> datetime:
+        """The clock's wall time, as the domain's aware UTC datetime."""
+        return to_datetime(self.clock.now())
 
     def calendar(self) -> EventCalendar | None:
         """The customer events in force (None: no calendar configured)."""

@@ -30,15 +30,15 @@ from daemon.integrations.base import Chat, EEOfferView, MessageRef
 from daemon.integrations.shorten import shorten, shorten_mrkdwn
 from daemon.integrations.slack_payloads import EEClick
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import Loaded, changes_for, loaded
+from daemon.jobs.handler import After, recorded, step_handler
 from daemon.jobs.views import escalation_subject, human_time, links, slack_permalink
 from daemon.logging import get_logger
 from daemon.markup import slack_link, slack_literal, slack_mention
 from daemon.roster import Rotation
 from daemon.settings import EESettings
-from daemon.store import Changes, Delivery, DeliveryState, EscalationRow, Job, NewEvent, NewJob
+from daemon.store import Changes, Delivery, DeliveryState, Job, NewEvent, NewJob
+from daemon.store.mapping import Loaded
 from daemon.workers.retry import Permanent
-from daemon.workers.runner import Recorder
 
 ROTATION_CHECK = "ee_rotation"
 HANDOFF = "ee_handoff"
@@ -90,50 +90,33 @@ def offer_view(current: Loaded, offered_to: tuple[str, ...], *, wait_minutes: fl
 class EEJobs:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
-
-    def _now(self) -> datetime:
-        return to_datetime(self.deps.clock.now())
+        self.offer = step_handler(deps, self._offer, guard=_to_offer)
+        self.wait_over = step_handler(deps, self._wait_over)
+        self.unclaimed = step_handler(deps, self._unclaimed, guard=_unclaimed)
+        self.quiet = step_handler(deps, self._quiet)
 
     def rotation(self, now: datetime) -> Rotation | None:
         return self.deps.roster.current().at(now)
 
-    async def _load(self, escalation_id: str | None) -> Loaded | None:
-        row = await self.deps.store.get_escalation(str(escalation_id))
-        return loaded(row) if row else None
-
-    def _changes(self, current: Loaded, step: Step, now: datetime,
-                 delivery: tuple[int, DeliveryState, str] | None = None) -> Changes | None:
-        if not step.records and not step.effects and step.gate == current.gate:
-            return Changes(delivery_done=delivery) if delivery else None
-        return changes_for(current.row.id, current.escalation, step, now,
-                           previous=current.row, delivery=delivery)
-
-    async def offer(self, job: Job) -> Changes | Recorder | None:
+    async def _offer(self, job: Job, current: Loaded, now: datetime) -> Step | After:
         """Offer the escalation to the EEs on rotation, or go on without them at once."""
-        current = await self._load(job.escalation_id)
-        if current is None:
-            return None
         gate = current.gate
-        if gate.phase not in (Phase.RFH, Phase.AWAITING_APPROVAL):
-            return None
-        now = self._now()
         if gate.resolved_at is not None:  # over before it was offered: as it was without EEs
-            return self._changes(current, on_ee_nobody(gate, "", now), now)
+            return on_ee_nobody(gate, "", now)
         wait = float(job.payload.get("wait_minutes", 0)) if gate.emergency else 0.0
         settings = self.deps.settings
         if not self.deps.roster.configured:
-            return self._changes(current, on_ee_nobody(gate, "", now), now)
+            return on_ee_nobody(gate, "", now)
         rotation = self.rotation(now)
         channel = settings.ee.offer_channel(settings.slack)
         if rotation is None or not channel:
             why = ("nobody is on the EE rotation" if rotation is None
                    else "no channel for EE offers (ee.channel)")
             log.info("ee.skipped", escalation_id=current.row.id, why=why)
-            return self._changes(current, on_ee_nobody(gate, why, now), now)
+            return on_ee_nobody(gate, why, now)
         if gate.ee is not None and gate.ee.ts:
-            step = on_ee_offered(gate, rotation.id, rotation.user_ids, gate.ee.channel,
+            return on_ee_offered(gate, rotation.id, rotation.user_ids, gate.ee.channel,
                                  gate.ee.ts, now, waiting=wait > 0, unclaimed_at=None)
-            return self._changes(current, step, now)
         take_within = settings.ee.take_within_minutes
         if not gate.emergency and job.attempts > 1 \
                 and now.timestamp() - job.created_at >= take_within * 60:
@@ -141,7 +124,7 @@ class EEJobs:
             # so it goes on to the RFH path as if nobody had. An emergency has its own bound.
             why = f"the EE offer could not be posted within {take_within:g} minutes"
             log.error("ee.offer_failed", escalation_id=current.row.id, error=why)
-            return self._changes(current, on_ee_nobody(gate, why, now), now)
+            return on_ee_nobody(gate, why, now)
         view = offer_view(current, rotation.user_ids, wait_minutes=wait,
                           public=links(current, settings), shadow=self.deps.shadow)
         chat = self.deps.need_chat()
@@ -154,19 +137,11 @@ class EEJobs:
             # Nobody can see an offer that cannot be posted: go on without the EEs at once.
             log.error("ee.offer_failed", escalation_id=current.row.id, error=str(exc))
             why = f"the EE offer could not be posted: {exc}"
-            return self._changes(current, on_ee_nobody(gate, why, now), now)
+            return on_ee_nobody(gate, why, now)
         unclaimed_at = now + timedelta(minutes=take_within)
-
-        async def record() -> Changes | None:
-            fresh = await self._load(job.escalation_id)
-            if fresh is None:
-                return None
-            at = self._now()
-            step = on_ee_offered(fresh.gate, rotation.id, rotation.user_ids, ref.channel,
-                                 ref.ts, at, waiting=wait > 0, unclaimed_at=unclaimed_at)
-            return self._changes(fresh, step, at)
-
-        return record
+        return lambda fresh, at: on_ee_offered(fresh.gate, rotation.id, rotation.user_ids,
+                                               ref.channel, ref.ts, at, waiting=wait > 0,
+                                               unclaimed_at=unclaimed_at)
 
     @staticmethod
     async def _posted_before(chat: Chat, channel: str, escalation_id: str) -> MessageRef | None:
@@ -178,7 +153,7 @@ class EEJobs:
 
     async def update(self, job: Job) -> None:
         """Show the offer's current state in its message."""
-        current = await self._load(job.escalation_id)
+        current = await self.deps.store.load_escalation(str(job.escalation_id))
         if current is None or current.gate.ee is None or not current.gate.ee.ts:
             return
         ee = current.gate.ee
@@ -186,29 +161,15 @@ class EEJobs:
                           shadow=self.deps.shadow)
         await self.deps.need_chat().update_ee_offer(MessageRef(ee.channel, ee.ts), view)
 
-    async def wait_over(self, job: Job) -> Changes | None:
-        current = await self._load(job.escalation_id)
-        if current is None:
-            return None
-        now = self._now()
-        return self._changes(current, on_ee_wait_over(current.gate, now), now)
+    async def _wait_over(self, _job: Job, current: Loaded, now: datetime) -> Step:
+        return on_ee_wait_over(current.gate, now)
 
-    async def unclaimed(self, job: Job) -> Changes | None:
-        current = await self._load(job.escalation_id)
-        if current is None or current.gate.ee is None or current.gate.ee.owner \
-                or current.gate.resolved_at is not None:
-            return None
-        now = self._now()
+    async def _unclaimed(self, _job: Job, current: Loaded, now: datetime) -> Step:
         minutes = self.deps.settings.ee.take_within_minutes
-        step = on_ee_nobody(current.gate, f"no EE took it within {minutes:g} minutes", now)
-        return self._changes(current, step, now)
+        return on_ee_nobody(current.gate, f"no EE took it within {minutes:g} minutes", now)
 
-    async def quiet(self, job: Job) -> Changes | None:
+    async def _quiet(self, job: Job, current: Loaded, now: datetime) -> Step:
         """Remind the owning EE when nothing happened on their escalation for a while."""
-        current = await self._load(job.escalation_id)
-        if current is None:
-            return None
-        now = self._now()
         timeline = await self.deps.store.timeline(current.row.id)
         last = max((entry.at for entry in timeline if entry.event not in _QUIET_EVENTS),
                    default=current.row.updated_at)
@@ -225,17 +186,17 @@ class EEJobs:
             if found:
                 text += "\n" + " · ".join(slack_link(url, name) for name, url in found.items())
             await self.deps.need_chat().post_notice(current.gate.ee.owner, text)
-        return self._changes(current, step, now)
+        return step
 
     async def click(self, action: EEClick, delivery: Delivery) -> Changes:
         """"Take it", "Resolved without Engineering" or "Needs Engineering" on an offer."""
         done = (delivery.id, DeliveryState.PROCESSED, "")
-        current = await self._load(action.escalation_id)
+        current = await self.deps.store.load_escalation(action.escalation_id)
         if current is None:
             return Changes(delivery_done=(delivery.id, DeliveryState.IGNORED,
                                           f"unknown escalation {action.escalation_id}"))
         gate = current.gate
-        now = self._now()
+        now = self.deps.now()
         click_id = f"{action.user_id}-{action.action_ts}"
         ee = gate.ee
         if ee is None or (action.channel, action.message_ts) != (ee.channel, ee.ts):
@@ -243,7 +204,7 @@ class EEJobs:
             log.warning("ee.click_mismatch", user=action.user_id, channel=action.channel,
                         ts=action.message_ts)
             told = on_ee_foreign_click(gate, action.user_id, click_id, action.channel)
-            return self._changes(current, told, now, (
+            return recorded(current, told, now, (
                 delivery.id, DeliveryState.IGNORED, "not the escalation's recorded EE offer")
             ) or Changes(delivery_done=done)
         if action.action == "take":
@@ -260,7 +221,7 @@ class EEJobs:
                 EEOutcome.ENGINEERING
             step = on_ee_outcome(gate, action.user_id, outcome, now, click_id=click_id,
                                  channel=action.channel)
-        return self._changes(current, step, now, done) or Changes(delivery_done=done)
+        return recorded(current, step, now, done) or Changes(delivery_done=done)
 
     async def check_rotation(self, _job: Job) -> Changes:
         """Hand the current rotation over once: its handoff job's key is the rotation's first
@@ -302,7 +263,7 @@ class EEJobs:
         outgoing = tuple(u for u in dict.fromkeys(
             (*(previous.user_ids if previous else ()), *still_own))
             if u not in rotation.user_ids)
-        owned = await self.deps.store.ee_open_owned_by(outgoing)
+        owned = await self.deps.store.load_owned_by(outgoing)
         channel = self.deps.settings.ee.offer_channel(self.deps.settings.slack)
         if not channel:
             raise Permanent("no channel for the EE handoff: set ee.channel or slack.rfh_channel")
@@ -320,14 +281,25 @@ class EEJobs:
         log.info("ee.handed_over", rotation=rotation.id, escalations=len(owned))
         at = self.deps.clock.now()
         return Changes(events=tuple(
-            NewEvent(row.id, "ee_handed_over", "tier2gate",
+            NewEvent(current.row.id, "ee_handed_over", "tier2gate",
                      at, {"rotation": rotation.id, "owner": owner,
                           "to": list(rotation.user_ids)}, f"ee_handed_over:{rotation.id}")
-            for owner, row in owned))
+            for owner, current in owned))
+
+
+def _to_offer(_job: Job, current: Loaded) -> bool:
+    """Still wanting help: a request for help, or an emergency before its decision."""
+    return current.gate.phase in (Phase.RFH, Phase.AWAITING_APPROVAL)
+
+
+def _unclaimed(_job: Job, current: Loaded) -> bool:
+    """Offered, nobody owns it yet, and it is not over."""
+    ee = current.gate.ee
+    return ee is not None and not ee.owner and current.gate.resolved_at is None
 
 
 def handoff_text(rotation: Rotation, outgoing: tuple[str, ...],
-                 owned: list[tuple[str, EscalationRow]], deps: Deps) -> str:
+                 owned: list[tuple[str, Loaded]], deps: Deps) -> str:
     """The generated running document, Slack mrkdwn: every value from outside is literal."""
     incoming = " ".join(slack_mention(u) for u in rotation.user_ids)
     head = (f":handshake: EE rotation {slack_literal(rotation.id)} starts: {incoming}. "
@@ -338,15 +310,14 @@ def handoff_text(rotation: Rotation, outgoing: tuple[str, ...],
     lines = [head, f"Open escalations owned by the outgoing EEs ({len(owned)}). Ownership "
                    "moves only when one of you takes it over: press Take it on its EE offer."]
     size = sum(len(line) + 1 for line in lines)
-    for listed, (owner, row) in enumerate(owned):
-        current = loaded(row)
+    for listed, (owner, current) in enumerate(owned):
         found = links(current, deps.settings)
         if current.gate.ee is not None and current.gate.ee.ts:
             found["EE offer"] = slack_permalink(current.gate.ee.channel, current.gate.ee.ts)
-        updated = human_time(to_datetime(row.updated_at))
+        updated = human_time(to_datetime(current.row.updated_at))
         title = shorten(current.escalation.title, _HANDOFF_TITLE_MAX_CHARS)
         line = (f"• {escalation_subject(current)}: {slack_literal(title)} · "
-                f"{row.state} · owner {slack_mention(owner)} · last update {updated}")
+                f"{current.row.state} · owner {slack_mention(owner)} · last update {updated}")
         if found:
             line += " · " + " · ".join(slack_link(url, name) for name, url in found.items())
         line = shorten_mrkdwn(line, _HANDOFF_LINE_MAX_CHARS)

@@ -1,16 +1,15 @@
-"""Between stored rows and the domain: load an escalation, save what a Step decided."""
+"""What a Step decided, as the changes the store writes atomically; escalation ids and job keys."""
 
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import datetime
 
-from daemon.domain.gate import EEOutcome, Gate
 from daemon.domain.models import Escalation
 from daemon.domain.transitions import Step
 from daemon.jobs.desk_notes import note_jobs
-from daemon.store import Changes, DeliveryState, EEWork, EscalationRow, Job, NewEvent, NewJob
+from daemon.store import Changes, DeliveryState, EscalationRow, Job, NewEvent, NewJob
+from daemon.store.mapping import escalation_changes
 
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"  # Crockford base32: no i, l, o, u to misread
 
@@ -35,18 +34,6 @@ def job_round(job: Job) -> int:
     return int(job.payload.get("round", 1))
 
 
-@dataclass(frozen=True)
-class Loaded:
-    row: EscalationRow
-    escalation: Escalation
-    gate: Gate
-
-
-def loaded(row: EscalationRow) -> Loaded:
-    return Loaded(row, Escalation.model_validate(row.data["escalation"]),
-                  Gate.model_validate(row.data["gate"]))
-
-
 def changes_for(
     escalation_id: str,
     escalation: Escalation,
@@ -58,22 +45,6 @@ def changes_for(
 ) -> Changes:
     """The row, timeline entries and jobs a Step implies, to be written atomically."""
     at = now.timestamp()
-    row = EscalationRow(
-        id=escalation_id,
-        source=escalation.source.value,
-        external_id=escalation.external_id,
-        state=step.gate.phase.value,
-        outcome=step.gate.decision.outcome.value if step.gate.decision else None,
-        data={"escalation": escalation.model_dump(mode="json"),
-              "gate": step.gate.model_dump(mode="json")},
-        version=previous.version if previous else 0,
-        opened_at=escalation.created_at.timestamp(),
-        created_at=previous.created_at if previous else at,
-        updated_at=at,
-        attention=step.gate.needs_attention,
-        drill=escalation.drill,
-        team=step.gate.team,
-    )
     # Names and once keys are per round (see `domain.transitions`): a reopened incident's new
     # approval request, decision, page and retro note are new jobs and new decisions, and
     # every job knows its round so that an earlier round's timer cannot act on the new one.
@@ -90,26 +61,5 @@ def changes_for(
         for effect in step.effects
     ) + note_jobs(escalation_id, escalation, step.records, at,
                   lambda name: per_round(name, round_no))
-    if previous is not None and previous.data == row.data:
-        # Only the audit trail grows: no version bump, so concurrent notes never conflict.
-        return Changes(events=events, jobs=jobs, delivery_done=delivery)
-    return Changes(escalation=row, expected_version=previous.version if previous else 0,
-                   events=events, jobs=jobs, delivery_done=delivery,
-                   ee=ee_work(escalation_id, escalation, step.gate))
-
-
-def ee_work(escalation_id: str, escalation: Escalation, gate: Gate) -> EEWork | None:
-    """The `ee_work` row of an escalation offered to the EEs (None: never offered)."""
-    ee = gate.ee
-    if ee is None:
-        return None
-    # Asking the SMOC reaches Engineering either way: a page, or a request for help to Tier 2,
-    # whatever the EE says meanwhile (the SMOC still decides).
-    engineering = (ee.outcome is EEOutcome.ENGINEERING or gate.ever_paged or ee.unclaimed
-                   or gate.approval is not None)
-    return EEWork(
-        escalation_id=escalation_id, rotation=ee.rotation,
-        opened_at=escalation.created_at.timestamp(), offered_at=ee.offered_at.timestamp(),
-        owner=ee.owner, assigned_at=ee.assigned_at.timestamp() if ee.assigned_at else None,
-        outcome=ee.outcome.value if ee.outcome else "", engineering=engineering,
-        open=gate.ee_open, drill=escalation.drill)
+    return escalation_changes(escalation_id, escalation, step.gate, at, previous=previous,
+                              events=events, jobs=jobs, delivery=delivery)

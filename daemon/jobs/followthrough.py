@@ -34,7 +34,6 @@ from daemon.domain.retro_sections import missing_sections
 from daemon.domain.transitions import DAEMON, THREAD_NOTE
 from daemon.integrations.base import MessageRef
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import Loaded, loaded
 from daemon.jobs.intake import INCIDENT_UPDATE
 from daemon.jobs.issues import retro_marker
 from daemon.logging import get_logger
@@ -48,6 +47,7 @@ from daemon.store.followthrough import (
     UPDATE_OVERDUE,
     UPDATE_RESUMED,
 )
+from daemon.store.mapping import Loaded
 from daemon.workers.retry import Permanent, Retry
 
 RETRO_POLL = "retro_poll"
@@ -191,20 +191,19 @@ class Followthrough:
         nxt = cadence_job(self.settings, now_s, next_period=True)
         if self.deps.shadow:
             return Changes(jobs=(nxt,))  # nobody was paged: nobody owes an update
-        rows = {row.id: row for row in await self.deps.store.escalations_in(
+        watched = {current.row.id: current for current in await self.deps.store.load_in(
             [phase.value for phase in ACTIVE])}
         for escalation_id in await self.deps.store.open_quiet():
-            if escalation_id not in rows:
-                row = await self.deps.store.get_escalation(escalation_id)
-                if row is not None:
-                    rows[escalation_id] = row
+            if escalation_id not in watched:
+                quiet = await self.deps.store.load_escalation(escalation_id)
+                if quiet is not None:
+                    watched[escalation_id] = quiet
         events: list[NewEvent] = []
         jobs: list[NewJob] = []
-        for row in rows.values():
-            if row.drill:
+        for current in watched.values():
+            if current.row.drill:
                 continue
-            current = loaded(row)
-            entries = await self.deps.store.timeline(row.id)
+            entries = await self.deps.store.timeline(current.row.id)
             found = await self._check(current, entries, now_s)
             events += found[0]
             jobs += found[1]

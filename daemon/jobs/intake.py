@@ -14,7 +14,7 @@ from daemon.clock import to_datetime
 from daemon.domain.gate import Gate
 from daemon.domain.models import Criterion, Escalation, Source, Status, person
 from daemon.domain.policy import evaluate
-from daemon.domain.transitions import DAEMON, on_facts, on_page_event, vendor_event_key
+from daemon.domain.transitions import DAEMON, Step, on_facts, on_page_event, vendor_event_key
 from daemon.ingress.desks import parse_delivery
 from daemon.ingress.fields import PayloadError, decode_stored
 from daemon.ingress.incident_io import IncidentIoKind, escalation_from_incident, parse_incident_io
@@ -27,10 +27,12 @@ from daemon.ingress.pagerduty import (
 from daemon.integrations.base import IncidentSource
 from daemon.integrations.slack_payloads import EscalationForm
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import Loaded, changes_for, loaded, new_escalation_id
+from daemon.jobs.escalations import changes_for, new_escalation_id
+from daemon.jobs.handler import step_handler
 from daemon.jobs.views import unreadable_incident_notice
 from daemon.logging import get_logger
 from daemon.store import Changes, Delivery, DeliveryState, Job, NewEvent, NewJob
+from daemon.store.mapping import Loaded
 from daemon.workers.retry import Permanent, Retry
 
 INTAKE_INCIDENT_IO = "intake_incident_io"
@@ -110,6 +112,7 @@ def _done(delivery: Delivery, state: DeliveryState, note: str) -> Changes:
 class Intake:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
+        self.recheck = step_handler(deps, self._recheck)
 
     async def _delivery(self, job: Job) -> tuple[Delivery, object]:
         delivery = await self.deps.store.get_delivery(int(job.payload["delivery"]))
@@ -222,11 +225,11 @@ class Intake:
         if incident is not None and incident.incident_key.startswith(PAGE_KEY_PREFIX):
             return await self._page_event(delivery, event)
         if event.kind is PagerDutyKind.CUSTOM_FIELDS:
-            row = await self.deps.store.find_escalation(Source.PAGERDUTY, event.incident_id)
-            if row is None:
+            found = await self.deps.store.load_by_source(Source.PAGERDUTY, event.incident_id)
+            if found is None:
                 return _done(delivery, DeliveryState.IGNORED,
                              "custom fields for an incident that is not an escalation")
-            current = loaded(row).escalation
+            current = found.escalation
             # Each such event carries all of the incident's custom fields, so the newest one
             # wins whole. Its time is kept apart from `updated_at`: custom fields and incident
             # attributes come in separate events, and a newer event of one kind must not make
@@ -317,9 +320,8 @@ class Intake:
         """Merge and decide; `note` is a timeline entry (event, details) to add to the
         escalation, e.g. why its facts came from the webhook rather than the API."""
         store = self.deps.store
-        row = await store.find_escalation(escalation.source, escalation.external_id)
+        previous = await store.load_by_source(escalation.source, escalation.external_id)
         now = to_datetime(self.deps.clock.now())
-        previous = loaded(row) if row else None
         if previous is not None:
             if _stale(escalation, previous.escalation) and delivery is not None:
                 return _done(delivery, DeliveryState.IGNORED, _OLDER)
@@ -342,13 +344,7 @@ class Intake:
     def _decide(self, escalation: Escalation, previous: Loaded | None, now: datetime,
                 delivery: Delivery | None, note: tuple[str, dict[str, str]] | None = None
                 ) -> Changes:
-        policy = self.deps.policy.current()
-        decision = evaluate(policy, escalation, now, self.deps.calendar())
-        step = on_facts(
-            previous.gate if previous else Gate(), escalation, decision, now,
-            previous=previous.escalation if previous else None,
-            rfh_due=policy.business_hours.next_business_start(now),
-        )
+        step = self._judged(escalation, previous, now)
         escalation_id = previous.row.id if previous else new_escalation_id()
         done = (delivery.id, DeliveryState.PROCESSED, "") if delivery else None
         changes = changes_for(escalation_id, escalation, step, now,
@@ -358,14 +354,19 @@ class Intake:
         return dataclasses.replace(changes, events=(*changes.events, NewEvent(
             escalation_id, note[0], DAEMON, now.timestamp(), note[1])))
 
-    async def recheck(self, job: Job) -> Changes | None:
+    def _judged(self, escalation: Escalation, previous: Loaded | None, now: datetime) -> Step:
+        """`escalation`'s facts judged under the policy in force, over what was known."""
+        policy = self.deps.policy.current()
+        decision = evaluate(policy, escalation, now, self.deps.calendar())
+        return on_facts(
+            previous.gate if previous else Gate(), escalation, decision, now,
+            previous=previous.escalation if previous else None,
+            rfh_due=policy.business_hours.next_business_start(now),
+        )
+
+    async def _recheck(self, _job: Job, current: Loaded, now: datetime) -> Step:
         """A time-based criterion may hold now ("S1 unresolved for 30 minutes")."""
-        row = await self.deps.store.get_escalation(str(job.escalation_id))
-        if row is None:
-            return None
-        current = loaded(row)
-        now = to_datetime(self.deps.clock.now())
-        return self._decide(current.escalation, current, now, None)
+        return self._judged(current.escalation, current, now)
 
     async def _responders(self, event: PagerDutyEvent, kind: str) -> tuple[dict[str, str], ...]:
         """Who this event says the page reached: the assignees it names (on trigger, escalate,
@@ -397,20 +398,19 @@ class Intake:
         # escalation read last is the least likely to have changed before this job writes.
         responders = await self._responders(event, kind) if kind else ()
         escalation_id, page_round = parse_page_key(incident_key)
-        row = await self.deps.store.get_escalation(escalation_id) if kind else None
-        if row is None:
+        current = await self.deps.store.load_escalation(escalation_id) if kind else None
+        if current is None:
             return _done(delivery, DeliveryState.IGNORED,
                          f"Tier 2 incident event {event_type} not tied to an escalation")
         # The timeline refuses the entry a second time anyway (its once_key); looking first
         # lets the delivery say so instead of staying "stored".
         if any(entry.details.get("event_id") == event_id
-               for entry in await self.deps.store.timeline(row.id)):
+               for entry in await self.deps.store.timeline(current.row.id)):
             return _done(delivery, DeliveryState.IGNORED,
                          f"PagerDuty event {event_id} is already on the timeline")
-        current = loaded(row)
         now = to_datetime(self.deps.clock.now())
         step = on_page_event(current.gate, str(kind), agent, now, event_id,
                              source=current.escalation.source, page_round=page_round,
                              responders=responders, incident_id=event.incident.id)
-        return changes_for(row.id, current.escalation, step, now, previous=row,
+        return changes_for(current.row.id, current.escalation, step, now, previous=current.row,
                            delivery=(delivery.id, DeliveryState.PROCESSED, ""))

@@ -15,10 +15,11 @@ from typing import Any
 
 import jinja2
 
-from daemon.clock import iso, to_datetime
+from daemon.clock import iso
 from daemon.domain.gate import EEOutcome, Gate
 from daemon.domain.transitions import (
     DAEMON,
+    Step,
     on_merge_target_unknown,
     on_merged_in,
     on_noted,
@@ -27,14 +28,15 @@ from daemon.domain.transitions import (
 )
 from daemon.integrations.base import IssueDraft, IssueRef
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import Loaded, changes_for, job_round, loaded
+from daemon.jobs.escalations import changes_for, job_round
+from daemon.jobs.handler import After, step_handler
 from daemon.jobs.routing import routing
 from daemon.jobs.views import links, rfh_notice
 from daemon.markup import markdown_literal, markdown_url
 from daemon.settings import IssueSettings, Settings
 from daemon.store import Changes, Job, NewEvent, TimelineEntry
+from daemon.store.mapping import Loaded
 from daemon.workers.retry import Permanent
-from daemon.workers.runner import Recorder
 
 _TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 MERGE_LOOKBACK_S = 30 * 86400
@@ -157,10 +159,11 @@ def render(settings: IssueSettings, default_template: str, context: dict[str, An
 class Issues:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
-
-    async def _load(self, job: Job) -> Loaded | None:
-        row = await self.deps.store.get_escalation(str(job.escalation_id))
-        return loaded(row) if row else None
+        self.retro = step_handler(deps, self._retro, guard=_retro_wanted)
+        self.rfh_issue = step_handler(deps, self._rfh_issue)
+        self.rfh_notice = step_handler(deps, self._rfh_notice)
+        self.rfh_note = step_handler(deps, self._rfh_note)
+        self.retro_note = step_handler(deps, self._retro_note)
 
     async def _open(self, marker: str, settings: IssueSettings, template: str,
                     current: Loaded) -> IssueRef:
@@ -177,7 +180,7 @@ class Issues:
             marker=marker, labels=tuple(settings.labels), assignee=settings.assignee)
         return await tracker.create(draft)
 
-    async def retro(self, job: Job) -> Recorder | None:
+    async def _retro(self, job: Job, current: Loaded, _now: datetime) -> After:
         """The retro of a paged emergency: one issue, found again by its marker label.
 
         A job of a later round (the incident was reopened and Tier 2 paged again) finds the
@@ -187,13 +190,8 @@ class Issues:
         the retry: a repeated comment is a far smaller harm than a second retro, and none of
         the trackers offers a key to add a comment idempotently.
         """
-        current = await self._load(job)
         page_round = job_round(job)
-        if current is None or not current.gate.ever_paged:
-            return None
         gate = current.gate
-        if gate.retro_url and gate.retro_round >= page_round:
-            return None
         # SHADOW mode opens no issue, so it has no URL to go by: a later round would have noted.
         noting = bool(gate.retro_url) or (self.deps.shadow and page_round > 1)
         note = str(job.payload.get("note", "")) or f"Tier 2 was paged again (round {page_round})."
@@ -219,25 +217,13 @@ class Issues:
                 await self.deps.need_tracker().close_issue(issue)
             url = issue.url
 
-        async def record() -> Changes | None:
-            fresh = await self._load(job)
-            if fresh is None:
-                return None
-            if noting:
-                step = on_retro_noted(fresh.gate, page_round, note, shadow=self.deps.shadow)
-            else:
-                step = on_retro_opened(fresh.gate, url, shadow=self.deps.shadow,
-                                       page_round=page_round)
-            return changes_for(fresh.row.id, fresh.escalation, step,
-                               to_datetime(self.deps.clock.now()), previous=fresh.row)
+        shadow = self.deps.shadow
+        if noting:
+            return lambda fresh, _at: on_retro_noted(fresh.gate, page_round, note, shadow=shadow)
+        return lambda fresh, _at: on_retro_opened(fresh.gate, url, shadow=shadow,
+                                                  page_round=page_round)
 
-        return record
-
-    async def rfh_issue(self, job: Job) -> Changes | None:
-        current = await self._load(job)
-        if current is None:
-            return None
-        now = to_datetime(self.deps.clock.now())
+    async def _rfh_issue(self, _job: Job, current: Loaded, _now: datetime) -> Step:
         if current.gate.ended_as:
             # Withdrawn or merged before its issue was opened: nobody is to pick it up.
             step = on_noted(current.gate, "rfh_issue_skipped",
@@ -253,16 +239,12 @@ class Issues:
             issue = await self._open(rfh_marker(current.row.id), self.deps.settings.rfh,
                                      "rfh.md.j2", current)
             step = on_noted(current.gate, "rfh_issue_opened", {"url": issue.url}, "rfh_issue")
-        return changes_for(current.row.id, current.escalation, step, now, previous=current.row)
+        return step
 
-    async def rfh_notice(self, job: Job) -> Changes | None:
-        current = await self._load(job)
-        if current is None:
-            return None
+    async def _rfh_notice(self, _job: Job, current: Loaded, _now: datetime) -> Step:
         # The team's RFH channel (else its approval channel), the settings' when it has none.
         channel = routing(self.deps.settings, self.deps.policy.current(),
                           current.gate.team).notice_channel
-        now = to_datetime(self.deps.clock.now())
         if self.deps.chat is None or not channel:
             step = on_noted(current.gate, "rfh_notice_skipped",
                             {"note": "Slack or its channel is not configured"}, "rfh_notice")
@@ -271,15 +253,12 @@ class Issues:
                                                                        self.deps.settings))
             step = on_noted(current.gate, "rfh_notice_posted",
                             {"channel": ref.channel, "ts": ref.ts}, "rfh_notice")
-        return changes_for(current.row.id, current.escalation, step, now, previous=current.row)
+        return step
 
-    async def rfh_note(self, job: Job) -> Changes | None:
+    async def _rfh_note(self, job: Job, current: Loaded, _now: datetime) -> Step:
         """Tell a request for help's issue that its incident was withdrawn or merged. No issue
         found: it was never opened (`rfh_issue` skips a withdrawn one), so nobody can pick up a
         request that is not wanted; the timeline says so either way."""
-        current = await self._load(job)
-        if current is None:
-            return None
         text = str(job.payload["text"])
         details: dict[str, str] = {"note": text}
         if self.deps.shadow:
@@ -293,17 +272,12 @@ class Issues:
             else:
                 await self.deps.tracker.add_note(issue, text)
                 event, details["url"] = "rfh_issue_noted", issue.url
-        step = on_noted(current.gate, event, details, job.key)
-        return changes_for(current.row.id, current.escalation, step,
-                           to_datetime(self.deps.clock.now()), previous=current.row)
+        return on_noted(current.gate, event, details, job.key)
 
-    async def retro_note(self, job: Job) -> Changes | None:
+    async def _retro_note(self, job: Job, current: Loaded, _now: datetime) -> Step:
         """A note on this escalation's existing retro issue, e.g. the page of an incident
         merged into this one. As with a later round's note, a crash between the tracker's answer
         and the record may add it twice; never a second issue."""
-        current = await self._load(job)
-        if current is None:
-            return None
         note = str(job.payload["note"])
         event = "would_have_noted_retro" if self.deps.shadow else "retro_noted"
         if not self.deps.shadow:
@@ -313,10 +287,8 @@ class Issues:
                 raise Permanent(f"the retro issue {current.gate.retro_url} is no longer found by "
                                 f"its label {marker}: add this note by hand: {note}")
             await self.deps.need_tracker().add_note(issue, note)
-        step = on_noted(current.gate, event, {"url": current.gate.retro_url, "note": note},
+        return on_noted(current.gate, event, {"url": current.gate.retro_url, "note": note},
                         job.key)
-        return changes_for(current.row.id, current.escalation, step,
-                           to_datetime(self.deps.clock.now()), previous=current.row)
 
     async def merge_into(self, job: Job) -> Changes | None:
         """A paged escalation's incident was merged into another: the outage keeps one retro.
@@ -326,10 +298,10 @@ class Issues:
         version check) and this escalation's timeline says where its story went. Not found (no
         reference, or an incident tier2gate never saw): this escalation's own retro tells it.
         """
-        current = await self._load(job)
+        current = await self.deps.store.load_escalation(str(job.escalation_id))
         if current is None:
             return None
-        now = to_datetime(self.deps.clock.now())
+        now = self.deps.now()
         into = current.escalation.merged_into
         target = await self._merge_target(current) if into else None
         if target is None:
@@ -346,9 +318,15 @@ class Issues:
 
     async def _merge_target(self, current: Loaded) -> Loaded | None:
         since = current.escalation.created_at.timestamp() - MERGE_LOOKBACK_S
-        for row in await self.deps.store.list_escalations(since=since):
-            if (row.id != current.row.id and row.source == current.escalation.source.value):
-                candidate = loaded(row)
-                if candidate.escalation.reference == current.escalation.merged_into:
-                    return candidate
+        for candidate in await self.deps.store.load_since(since):
+            if (candidate.row.id != current.row.id
+                    and candidate.escalation.source == current.escalation.source
+                    and candidate.escalation.reference == current.escalation.merged_into):
+                return candidate
         return None
+
+
+def _retro_wanted(job: Job, current: Loaded) -> bool:
+    """Paged, and its round's retro not opened or noted yet."""
+    gate = current.gate
+    return gate.ever_paged and not (gate.retro_url and gate.retro_round >= job_round(job))

@@ -24,11 +24,12 @@ from daemon.domain.gate import EEOutcome, Gate, Phase
 from daemon.domain.policy import Outcome, evaluate
 from daemon.domain.transitions import RECHECK
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import Loaded, job_key, loaded
+from daemon.jobs.escalations import job_key
 from daemon.jobs.views import human_time
 from daemon.logging import get_logger
 from daemon.markup import slack_link, slack_literal
 from daemon.store import Changes, Job, NewJob, TimelineEntry
+from daemon.store.mapping import Loaded
 from daemon.workers.retry import Permanent
 
 MORNING = "morning_queue"
@@ -90,8 +91,7 @@ class MorningQueue:
         deps = self.deps
         start = to_datetime(float(job.payload["start"]))
         now = to_datetime(deps.clock.now())
-        rows = await deps.store.escalations_in([Phase.RFH.value, Phase.DECLINED.value])
-        every = [loaded(row) for row in rows]
+        every = await deps.store.load_in([Phase.RFH.value, Phase.DECLINED.value])
         every = [c for c in every if not c.escalation.drill and not c.gate.ended_as]
         if not every:
             log.info("morning.queue_empty", key=job.key)

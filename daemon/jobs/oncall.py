@@ -17,7 +17,7 @@ from daemon.markup import slack_literal, slack_mention
 from daemon.workers.retry import Permanent, Retry
 
 if TYPE_CHECKING:
-    from daemon.jobs.approval import Deciders
+    from daemon.jobs.approvers import Deciders
 
 WHO = "who"  # `/tier2 who`; any other text opens the escalation form
 

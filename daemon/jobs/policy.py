@@ -11,14 +11,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from daemon.clock import to_datetime
 from daemon.domain.customer_events import EventCalendar
 from daemon.domain.policy import Policy, evaluate
 from daemon.domain.transitions import OPEN, RECHECK, Step, on_policy_changed
 from daemon.jobs.deps import Deps
-from daemon.jobs.escalations import Loaded, changes_for, job_key, loaded
+from daemon.jobs.escalations import job_key
+from daemon.jobs.handler import step_handler
 from daemon.logging import get_logger
 from daemon.store import Changes, Job, NewJob
+from daemon.store.mapping import Loaded
 
 POLICY_CHANGED = "policy_changed"
 REEVALUATE = "reevaluate"
@@ -53,6 +54,7 @@ def judge_again(policy: Policy, current: Loaded, now: datetime,
 class PolicyJobs:
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
+        self.reevaluate = step_handler(deps, self._reevaluate)
 
     async def changed(self, job: Job) -> Changes:
         """Fan out: one re-evaluation per open escalation."""
@@ -73,13 +75,6 @@ class PolicyJobs:
             NewJob(RECHECK, job_key(RECHECK, row.id, f"events-{job.id}"), {}, 0.0, row.id)
             for row in rows))
 
-    async def reevaluate(self, job: Job) -> Changes | None:
-        row = await self.deps.store.get_escalation(str(job.escalation_id))
-        if row is None:
-            return None
-        current = loaded(row)
-        now = to_datetime(self.deps.clock.now())
+    async def _reevaluate(self, _job: Job, current: Loaded, now: datetime) -> Step | None:
         step = judge_again(self.deps.policy.current(), current, now, self.deps.calendar())
-        if not step.records:
-            return None
-        return changes_for(row.id, current.escalation, step, now, previous=row)
+        return step if step.records else None

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from daemon.domain import transitions as t
-from daemon.jobs.approval import COMMAND, INTERACTION, Approvals
+from daemon.jobs.approval import Asking
+from daemon.jobs.approval_timers import ApprovalTimers
+from daemon.jobs.approvers import Approvers
 from daemon.jobs.attention import Attention
+from daemon.jobs.deciding import INTERACTION, Deciding
 from daemon.jobs.deps import Deps
 from daemon.jobs.desk_notes import DESK_NOTE, DeskNotes
 from daemon.jobs.ee import HANDOFF, ROTATION_CHECK, EEJobs
 from daemon.jobs.followthrough import CADENCE, RETRO_POLL, Followthrough
+from daemon.jobs.forms import COMMAND, Forms
 from daemon.jobs.headsup import HEADSUP, Headsup
 from daemon.jobs.intake import (
     DRILL,
@@ -20,6 +24,7 @@ from daemon.jobs.intake import (
 )
 from daemon.jobs.issues import Issues
 from daemon.jobs.morning import MORNING, MorningQueue
+from daemon.jobs.notes import Notes
 from daemon.jobs.paging import Paging
 from daemon.jobs.policy import EVENTS_CHANGED, POLICY_CHANGED, REEVALUATE, PolicyJobs
 from daemon.jobs.retention import PRUNE, Retention
@@ -33,7 +38,9 @@ URGENT = frozenset({INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY, INTAKE_DESK, INTERACTI
 def handlers(deps: Deps) -> dict[str, Handler]:
     intake = Intake(deps)
     ee = EEJobs(deps)
-    approvals, paging, issues = Approvals(deps, intake, ee), Paging(deps), Issues(deps)
+    approvers = Approvers(deps)
+    asking, timers, notes = Asking(deps, approvers), ApprovalTimers(deps), Notes(deps, approvers)
+    paging, issues = Paging(deps), Issues(deps)
     policy = PolicyJobs(deps)
     followthrough = Followthrough(deps)
     return {
@@ -44,14 +51,14 @@ def handlers(deps: Deps) -> dict[str, Handler]:
         INCIDENT_NOTICE: intake.notice,
         DRILL: intake.drill,
         t.RECHECK: intake.recheck,
-        t.REQUEST_APPROVAL: approvals.request,
-        t.UPDATE_APPROVAL: approvals.update,
-        t.REMIND: approvals.remind,
-        t.TIMEOUT: approvals.timeout,
-        t.THREAD_NOTE: approvals.thread_note,
-        t.TELL_USER: approvals.tell_user,
-        INTERACTION: approvals.interaction,
-        COMMAND: approvals.open_form,
+        t.REQUEST_APPROVAL: asking.request,
+        t.UPDATE_APPROVAL: asking.update,
+        t.REMIND: timers.remind,
+        t.TIMEOUT: timers.timeout,
+        t.THREAD_NOTE: notes.thread_note,
+        t.TELL_USER: notes.tell_user,
+        INTERACTION: Deciding(deps, approvers, intake, ee).interaction,
+        COMMAND: Forms(deps, approvers).open_form,
         t.PAGE: paging.page,
         t.RETRO: issues.retro,
         t.RFH_ISSUE: issues.rfh_issue,
@@ -59,9 +66,9 @@ def handlers(deps: Deps) -> dict[str, Handler]:
         t.RFH_NOTE: issues.rfh_note,
         t.RETRO_NOTE: issues.retro_note,
         t.MERGE_INTO: issues.merge_into,
-        t.DIRECT_NOTE: approvals.direct_note,
-        t.APPROVAL_COPY: approvals.copy,
-        t.ATTENTION: Attention(deps, approvals.approver_ids).handle,
+        t.DIRECT_NOTE: notes.direct_note,
+        t.APPROVAL_COPY: asking.copy,
+        t.ATTENTION: Attention(deps, approvers.approver_ids).handle,
         POLICY_CHANGED: policy.changed,
         REEVALUATE: policy.reevaluate,
         EVENTS_CHANGED: policy.events_changed,

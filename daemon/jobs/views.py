@@ -12,9 +12,9 @@ from daemon.domain.policy import Policy
 from daemon.domain.teams import DEFAULT_TEAM
 from daemon.domain.transitions import PAGE
 from daemon.integrations.base import ApprovalView, Decided, DecisionKind, NoDecision, Tier2Load
-from daemon.jobs.escalations import Loaded
 from daemon.markup import slack_link, slack_literal, slack_mention
 from daemon.settings import Settings
+from daemon.store.mapping import Loaded
 
 _KIND = {Verdict.APPROVED: DecisionKind.APPROVED, Verdict.DECLINED: DecisionKind.DECLINED,
          Verdict.TIMED_OUT: DecisionKind.TIMED_OUT}

@@ -33,10 +33,10 @@ from daemon.domain.gate import Phase
 from daemon.domain.models import Person, Source
 from daemon.domain.policy import Outcome
 from daemon.domain.teams import TEAM_NAME
-from daemon.jobs.escalations import loaded
 from daemon.reporting.report import Report, load_report, parse_since
 from daemon.reporting.svg import bar_chart
-from daemon.store import EscalationRow, JobState, StoreUnavailable, TimelineEntry
+from daemon.store import JobState, StoreUnavailable, TimelineEntry
+from daemon.store.mapping import Loaded
 from daemon.store.reads import NO_OUTCOME, Cursor, EscalationFilter
 
 DEMO_ACTIONS_KEY = web.AppKey("demo_actions", bool)
@@ -154,9 +154,9 @@ class EscalationView(_View):
     ee_outcome: str | None = None  # resolved / engineering once the EE said so
 
 
-def escalation_view(row: EscalationRow, timeline: Sequence[TimelineEntry], now: float
+def escalation_view(current: Loaded, timeline: Sequence[TimelineEntry], now: float
                     ) -> EscalationView:
-    current = loaded(row)
+    row = current.row
     gate, escalation = current.gate, current.escalation
     criteria = ([c.value for c, held in gate.decision.facts.criteria.items() if held]
                 if gate.decision else [])
@@ -318,12 +318,12 @@ async def _load(request: web.Request, limit: int, *, with_report: bool) -> Board
     now = store.clock.now()
     query = parse_query(request, now)
     try:
-        rows, next_cursor = await store.page_escalations(query.filter(), query.cursor, limit)
-        waiting, _ = await store.page_escalations(
+        page, next_cursor = await store.load_page(query.filter(), query.cursor, limit)
+        waiting, _ = await store.load_page(
             EscalationFilter(since=0.0, until=query.until.timestamp(),
                              state=Phase.AWAITING_APPROVAL.value), None, WAITING_LIMIT)
         stuck = await store.needing_attention()
-        shown = {row.id: row for row in (*waiting, *stuck, *rows)}
+        shown = {current.row.id: current for current in (*waiting, *stuck, *page)}
         timelines = await store.timelines(list(shown))
         stranded = [StrandedJobView(id=job.id, kind=job.kind, error=job.last_error,
                                     at=iso(job.updated_at))
@@ -334,10 +334,11 @@ async def _load(request: web.Request, limit: int, *, with_report: bool) -> Board
                   if with_report else None)
     except StoreUnavailable as exc:
         raise web.HTTPServiceUnavailable(text=f"the store is unavailable: {exc}") from None
-    views = {row_id: escalation_view(row, timelines[row_id], now) for row_id, row in shown.items()}
-    return Board(query=query, report=report, page=[views[row.id] for row in rows],
-                 next_cursor=next_cursor, waiting=[views[row.id] for row in waiting],
-                 attention=[views[row.id] for row in stuck], stranded=stranded)
+    views = {escalation_id: escalation_view(current, timelines[escalation_id], now)
+             for escalation_id, current in shown.items()}
+    return Board(query=query, report=report, page=[views[c.row.id] for c in page],
+                 next_cursor=next_cursor, waiting=[views[c.row.id] for c in waiting],
+                 attention=[views[c.row.id] for c in stuck], stranded=stranded)
 
 
 async def index(request: web.Request) -> web.Response:

@@ -16,7 +16,6 @@ from pydantic import BaseModel, ConfigDict
 
 from daemon.appkeys import ROSTER, STORE
 from daemon.clock import iso, to_datetime
-from daemon.jobs.escalations import loaded
 from daemon.jobs.views import slack_permalink
 from daemon.reporting.dashboard import template
 from daemon.reporting.ee import EELayer, load_ee_layer
@@ -66,14 +65,14 @@ async def _board(request: web.Request) -> EEBoard:
     rotation = roster.at(now)
     try:
         per_owner = await store.ee_open_per_owner()
-        owned = await store.ee_open_owned_by(sorted(per_owner))
+        owned = await store.load_owned_by(sorted(per_owner))
         figures = await load_ee_layer(store, now - period, now)
     except StoreUnavailable as exc:
         raise web.HTTPServiceUnavailable(text=f"the store is unavailable: {exc}") from None
     grouped: dict[str, list[OwnedView]] = {}
     names: dict[str, str] = {}
-    for owner, row in owned:
-        current = loaded(row)
+    for owner, current in owned:
+        row = current.row
         ee = current.gate.ee
         links = dict(current.escalation.links)
         if ee is not None and ee.ts:

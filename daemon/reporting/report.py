@@ -25,12 +25,12 @@ from daemon.domain.fatigue import Load
 from daemon.domain.gate import Phase
 from daemon.domain.policy import Outcome
 from daemon.domain.teams import DEFAULT_TEAM
-from daemon.jobs.escalations import Loaded, loaded
 from daemon.reporting.kpis import Kpis, load_kpis
 from daemon.reporting.load import build_load, load_load
 from daemon.settings import Settings
 from daemon.store import EscalationRow, Store, TimelineEntry
 from daemon.store.load_reads import LoadEntry
+from daemon.store.mapping import Loaded, loaded
 from daemon.store.reads import NOTED_EVENTS, Figures, Group, Noted, weekend_digits
 from daemon.store.units import DEAD_LETTERED, REPORT_EVENTS
 

@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar
 from daemon.clock import Clock, SystemClock, iso
 from daemon.logging import get_logger
 from daemon.store import ee_reads, followthrough, kpi_reads, load_reads, reads, units
+from daemon.store.mapping import Loaded, loaded
 from daemon.store.records import (
     Changes,
     Conflict,
@@ -237,9 +238,19 @@ class Store:
     async def get_escalation(self, escalation_id: str) -> EscalationRow | None:
         return await self._run(lambda: units.get_escalation(escalation_id), proves_writes=False)
 
+    async def load_escalation(self, escalation_id: str) -> Loaded | None:
+        """The escalation as its domain objects (`mapping.Loaded`); None when it is unknown."""
+        row = await self.get_escalation(escalation_id)
+        return loaded(row) if row else None
+
     async def find_escalation(self, source: str, external_id: str) -> EscalationRow | None:
         return await self._run(lambda: units.find_escalation(source, external_id),
                                proves_writes=False)
+
+    async def load_by_source(self, source: str, external_id: str) -> Loaded | None:
+        """`find_escalation` as domain objects."""
+        row = await self.find_escalation(source, external_id)
+        return loaded(row) if row else None
 
     async def prune(self, deliveries_before: float, jobs_before: float,
                     escalations_before: float | None = None, *, dry_run: bool = False,
@@ -263,9 +274,17 @@ class Store:
         of the table, for rare checks only (a click on a message nobody recorded)."""
         return await self._run(lambda: units.escalations_quoting(value, limit))
 
+    async def load_quoting(self, value: str) -> list[Loaded]:
+        """`escalations_quoting` as domain objects."""
+        return [loaded(row) for row in await self.escalations_quoting(value)]
+
     async def list_escalations(self, since: float = 0.0, limit: int = 500
                                ) -> list[EscalationRow]:
         return await self._run(lambda: units.list_escalations(since, limit), proves_writes=False)
+
+    async def load_since(self, since: float) -> list[Loaded]:
+        """`list_escalations` as domain objects."""
+        return [loaded(row) for row in await self.list_escalations(since)]
 
     async def escalations_in(self, states: Sequence[str], limit: int = 10_000
                              ) -> list[EscalationRow]:
@@ -273,9 +292,14 @@ class Store:
         state: e.g. the open ones, to judge again under a new policy."""
         return await self._run(lambda: units.escalations_in(states, limit))
 
-    async def needing_attention(self, limit: int = 100) -> list[EscalationRow]:
+    async def load_in(self, states: Sequence[str]) -> list[Loaded]:
+        """`escalations_in` as domain objects."""
+        return [loaded(row) for row in await self.escalations_in(states)]
+
+    async def needing_attention(self, limit: int = 100) -> list[Loaded]:
         """Escalations a person must act on (`Gate.problems`), newest first."""
-        return await self._run(lambda: units.needing_attention(limit), proves_writes=False)
+        rows = await self._run(lambda: units.needing_attention(limit), proves_writes=False)
+        return [loaded(row) for row in rows]
 
     async def count_needing_attention(self) -> int:
         return await self._run(units.count_needing_attention, proves_writes=False)
@@ -287,6 +311,12 @@ class Store:
         the next page (None on the last)."""
         return await self._run(lambda: reads.page_escalations(flt, after, limit),
                                proves_writes=False)
+
+    async def load_page(self, flt: reads.EscalationFilter, after: reads.Cursor | None = None,
+                        limit: int = 50) -> tuple[list[Loaded], reads.Cursor | None]:
+        """`page_escalations` as domain objects."""
+        rows, cursor = await self.page_escalations(flt, after, limit)
+        return [loaded(row) for row in rows], cursor
 
     async def timelines(self, escalation_ids: Sequence[str]) -> dict[str, list[TimelineEntry]]:
         """The timelines of a few escalations (a page), in one transaction."""
@@ -354,6 +384,10 @@ class Store:
                                ) -> list[tuple[str, EscalationRow]]:
         """Every open escalation these EEs own: the rotation handoff's list."""
         return await self._run(lambda: ee_reads.open_owned_by(owners), proves_writes=False)
+
+    async def load_owned_by(self, owners: Sequence[str]) -> list[tuple[str, Loaded]]:
+        """`ee_open_owned_by` as domain objects."""
+        return [(owner, loaded(row)) for owner, row in await self.ee_open_owned_by(owners)]
 
     async def timeline(self, escalation_id: str) -> list[TimelineEntry]:
         return await self._run(lambda: units.timeline(escalation_id), proves_writes=False)

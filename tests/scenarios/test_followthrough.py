@@ -15,13 +15,13 @@ import pytest
 from daemon.clock import to_datetime
 from daemon.domain.retro_sections import PLACEHOLDER, SECTIONS
 from daemon.integrations.slack_forms import EVIDENCE_PREFIX
-from daemon.jobs.escalations import loaded
 from daemon.reporting import load_report
 from daemon.standins.faults import Fault
 from daemon.standins.pagerduty import FakePagerDuty
 from daemon.standins.slack import FakeSlack
 from daemon.standins.trackers import FakeTracker
 from daemon.store import TimelineEntry
+from daemon.store.mapping import loaded
 from tests.harness import REPO, payload, running
 from tests.scenarios.test_flow import escalation_form
 from tests.scenarios.test_reopen_flow import approval_messages, pd_incident

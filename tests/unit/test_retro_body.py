@@ -10,11 +10,12 @@ from daemon.domain import transitions as t
 from daemon.domain.gate import Gate, Verdict
 from daemon.domain.models import Escalation, Source, Status
 from daemon.domain.policy import evaluate
-from daemon.jobs.escalations import changes_for, loaded
+from daemon.jobs.escalations import changes_for
 from daemon.jobs.issues import render, retro_context
 from daemon.policy_source import PolicySource
 from daemon.settings import RetroSettings, RfhSettings, Settings
 from daemon.store import EscalationRow, TimelineEntry
+from daemon.store.mapping import loaded
 
 POLICY_FILE = Path(__file__).resolve().parents[2] / "config" / "policy.yaml"
 OPENED = datetime(2026, 11, 21, 2, 0, tzinfo=UTC)  # Saturday 02:00 UTC
