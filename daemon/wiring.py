@@ -14,6 +14,7 @@ from daemon.clockwatch import ClockWatch
 from daemon.customer_calendar import EventSource
 from daemon.domain.models import Source
 from daemon.integrations import incident_io, pagerduty, slack
+from daemon.integrations.base import ChatClient, ChatRoles
 from daemon.integrations.desk import jsm_from_settings, zendesk_from_settings
 from daemon.integrations.tracker import tracker_from_settings
 from daemon.jobs.deps import Deps
@@ -94,9 +95,17 @@ def event_source(settings: Settings, policy: PolicySource, clock: Clock) -> Even
                        monotonic=clock.monotonic)
 
 
-def build_parts(settings: Settings, store: Store, clock: Clock, metrics: Metrics) -> Parts:
+def slack_roles(client: ChatClient) -> ChatRoles:
+    """Slack plays every role of a chat."""
+    return ChatRoles(requests=client, notices=client, identity=client, forms=client,
+                     ee_offers=client, activity=client)
+
+
+def build_parts(settings: Settings, store: Store, clock: Clock, metrics: Metrics, *,
+                chat: ChatRoles | None = None) -> Parts:
     """Raises PolicyError when the policy file cannot be used, RosterError when the EE roster
-    cannot be (the daemon must not start)."""
+    cannot be (the daemon must not start). `chat`: the chat to run on instead of the
+    configured Slack (the scenario tests' text chat); the one place a chat is chosen."""
     policy = PolicySource(settings.resolved_policy_file(), settle_s=settings.policy_settle_s,
                           monotonic=clock.monotonic)
     clock_watch = ClockWatch(clock, settings.clock.step_threshold_s, metrics)
@@ -107,7 +116,8 @@ def build_parts(settings: Settings, store: Store, clock: Clock, metrics: Metrics
     parts = Parts(deps, Watch(clock_watch, policy, store, settings.clock.check_interval_s,
                               deps.events, morning_queue=settings.rfh.morning_queue),
                   vendors, closers=list(vendors.closers))
-    deps.chat, deps.pager = vendors.chat, vendors.pager
+    deps.chat = chat or (slack_roles(vendors.chat) if vendors.chat is not None else None)
+    deps.pager = vendors.pager
     deps.incidents, deps.tracker = vendors.catalog, vendors.tracker
     drill = settings.drill
     if drill.pagerduty_service_id or drill.pagerduty_routing_key is not None:

@@ -21,6 +21,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from daemon.app import build_admin_app, build_app
 from daemon.clock import ManualClock
 from daemon.ingress.signatures import sign_pagerduty, sign_slack, sign_standard_webhook
+from daemon.integrations.base import ChatRoles
 from daemon.jobs.registry import handlers
 from daemon.metrics import Metrics
 from daemon.settings import JobSettings, Settings
@@ -160,14 +161,15 @@ class Harness:
 
 @asynccontextmanager
 async def running(tmp_path: Path, settings: Settings | None = None, *,
-                  start: float = HARNESS_START) -> AsyncIterator[Harness]:
-    """The daemon on `tmp_path`'s database, its clock at `start`; run it again on the same
-    `tmp_path` for a restart."""
+                  start: float = HARNESS_START, chat: ChatRoles | None = None
+                  ) -> AsyncIterator[Harness]:
+    """The daemon on `tmp_path`'s database, its clock at `start`, on `chat` instead of the
+    configured Slack when given; run it again on the same `tmp_path` for a restart."""
     settings = settings or base_settings()
     clock = ManualClock(start)
     store = Store(SqliteBackend(tmp_path / "harness.db", exclusive=True), clock)
     metrics = Metrics()
-    parts = build_parts(settings, store, clock, metrics)
+    parts = build_parts(settings, store, clock, metrics, chat=chat)
     app = build_app(settings, store, handlers=handlers(parts.deps), metrics=metrics,
                     checks=[lambda: parts.deps.policy.problem,
                             lambda: parts.deps.roster.problem], on_close=parts.closers,

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.demo.payloads import button_press, decline_submission
+from daemon.integrations.base import ChatRoles
 from daemon.integrations.slack import APPROVE_ACTION
 from daemon.settings import Settings
 from daemon.standins.pagerduty import FakePagerDuty
@@ -95,9 +96,10 @@ def settings_for(slack: FakeSlack, pagerduty: FakePagerDuty, tracker: FakeTracke
 
 @asynccontextmanager
 async def world(tmp_path: Path, kind: str = "gitlab", *, start: float = HARNESS_START,
-                users: dict[str, str] | None = None, **overrides: Any) -> AsyncIterator[World]:
+                users: dict[str, str] | None = None, chat: ChatRoles | None = None,
+                **overrides: Any) -> AsyncIterator[World]:
     """The daemon among the stand-ins, its clock at `start`; `users` are more Slack users by
-    email (the SMOC is one)."""
+    email (the SMOC is one); `chat`: the chat it runs on instead of the Slack stand-in."""
     async with AsyncExitStack() as stack:
         slack = await stack.enter_async_context(
             FakeSlack(token=SLACK_TOKEN, users_by_email={SMOC_EMAIL: SMOC, **(users or {})}))
@@ -108,7 +110,8 @@ async def world(tmp_path: Path, kind: str = "gitlab", *, start: float = HARNESS_
         await tracker.start()
         stack.push_async_callback(tracker.close)
         settings = settings_for(slack, pagerduty, tracker, kind, **overrides)
-        daemon = await stack.enter_async_context(running(tmp_path, settings, start=start))
+        daemon = await stack.enter_async_context(running(tmp_path, settings, start=start,
+                                                           chat=chat))
         yield World(daemon, slack, pagerduty, tracker)
 
 

@@ -8,11 +8,14 @@ the job runner owns the timing. Error messages must never contain a token or sec
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from daemon.domain.gate import Verdict
 from daemon.workers.retry import Permanent
 
 
@@ -157,8 +160,15 @@ class EscalationFormSpec:
     channel: str = ""  # where `/tier2` was used: kept with the form, it recognises the team
 
 
-class Chat(Protocol):
-    """The chat tool where approvals happen (Slack)."""
+# --- The chat, by role ------------------------------------------------------------------
+# A chat tool implements the roles it supports. `Chat` (approval requests, notices, identity)
+# is the least the approval flow needs; the others are optional, and each consumer that uses
+# one says what happens without it (`ChatRoles`).
+
+
+class ApprovalRequests(Protocol):
+    """The approval request: posted, found again after a crash, rendered anew from the current
+    state, replied under, and the decline-reason question."""
 
     async def post_approval(self, channel: str, view: ApprovalView) -> MessageRef:
         """Post the approval request with Approve / Decline buttons. `channel` may be a user
@@ -185,10 +195,14 @@ class Chat(Protocol):
         it), so a retry does not post it twice."""
         ...
 
-    async def thread_activity(self, ref: MessageRef, since_s: float) -> float | None:
-        """When a person (not a bot) last wrote in the thread under `ref` after `since_s`
-        (epoch seconds), or None: an emergency's thread counts as its updates."""
+    async def ask_decline_reason(self, trigger_id: str, escalation_id: str, message: MessageRef
+                                 ) -> None:
+        """Open a form asking why the escalation is declined."""
         ...
+
+
+class Notices(Protocol):
+    """Standalone messages: to a channel, to one person directly, or seen by one person only."""
 
     async def post_notice(self, channel: str, text: str, key: str = "") -> MessageRef:
         """A standalone message, e.g. the request-for-help notice; to a user id: a direct
@@ -204,14 +218,45 @@ class Chat(Protocol):
         """A message only that user sees (refused or late clicks)."""
         ...
 
-    async def ask_decline_reason(self, trigger_id: str, escalation_id: str, message: MessageRef
-                                 ) -> None:
-        """Open a form asking why the escalation is declined."""
+
+class Identity(Protocol):
+    """Who is who in the chat: the SMOC's email to a chat user, backup approvers' groups."""
+
+    async def user_id_for_email(self, email: str) -> str | None:
+        """The chat user with this email, or None if there is none."""
         ...
+
+    async def group_members(self, group_id: str) -> tuple[str, ...]:
+        """User ids in a user group (backup approvers given as a group)."""
+        ...
+
+
+class Chat(ApprovalRequests, Notices, Identity, Protocol):
+    """The chat tool where approvals happen: the least a chat must do to run the approval flow
+    (ask, be answered, tell people, know who they are)."""
+
+
+class ThreadActivity(Protocol):
+    """Reading people's replies under a request. Without it, a thread is not counted among an
+    emergency's updates (the update cadence judges by the other updates)."""
+
+    async def thread_activity(self, ref: MessageRef, since_s: float) -> float | None:
+        """When a person (not a bot) last wrote in the thread under `ref` after `since_s`
+        (epoch seconds), or None: an emergency's thread counts as its updates."""
+        ...
+
+
+class EscalationForms(Protocol):
+    """The `/tier2` form. Without it, `/tier2` is not offered: the person is told so."""
 
     async def open_escalation_form(self, trigger_id: str, spec: EscalationFormSpec) -> None:
         """Open the form a support engineer fills to declare an escalation from chat."""
         ...
+
+
+class EEOffers(Protocol):
+    """Offers to the Escalation Engineers on rotation. Without it, the EE step is skipped and
+    recorded (`ee_skipped`, with why) as when nobody is on the rotation."""
 
     async def post_ee_offer(self, channel: str, view: EEOfferView) -> MessageRef:
         """Offer an escalation to the EEs on rotation, with the "Take it" button."""
@@ -226,13 +271,52 @@ class Chat(Protocol):
         recording it), so a retry does not offer it twice."""
         ...
 
-    async def user_id_for_email(self, email: str) -> str | None:
-        """The chat user with this email, or None if there is none."""
-        ...
 
-    async def group_members(self, group_id: str) -> tuple[str, ...]:
-        """User ids in a user group (backup approvers given as a group)."""
-        ...
+@dataclass(frozen=True)
+class ApprovalAnswer:
+    """A person's answer to an approval request as a chat's edge reads it (a button, or the
+    decline-reason form): the one value the approval jobs decide on, whichever chat it came
+    from. Stored as the body of the delivery that carries it (`to_body`)."""
+
+    escalation_id: str  # the escalation the button names
+    verdict: Verdict
+    user_id: str  # chat user id of who answered
+    channel: str  # where the message answered on lives
+    message_ts: str
+    answer_id: str  # one per press or submission: repeats of one press share it
+    trigger_id: str = ""  # what the chat needs to open the decline-reason form
+    reason: str | None = None  # the decline reason; None: a button, not the form
+
+    def to_body(self) -> bytes:
+        return json.dumps({**dataclasses.asdict(self), "verdict": self.verdict.value},
+                          sort_keys=True).encode()
+
+    @classmethod
+    def from_body(cls, body: bytes) -> ApprovalAnswer:
+        """The answer `to_body` stored; ValueError for anything else."""
+        try:
+            fields = json.loads(body)
+            return cls(**{**fields, "verdict": Verdict(fields["verdict"])})
+        except (TypeError, KeyError, ValueError) as exc:  # ValueError: JSON, UTF-8, verdict
+            raise ValueError(f"not an approval answer: {exc}") from None
+
+
+@dataclass(frozen=True)
+class ChatRoles:
+    """One chat tool by role, as the job handlers use it; None: the chat cannot do that (see
+    each role for what happens instead)."""
+
+    requests: ApprovalRequests
+    notices: Notices
+    identity: Identity
+    forms: EscalationForms | None = None
+    ee_offers: EEOffers | None = None
+    activity: ThreadActivity | None = None
+
+    @classmethod
+    def of(cls, chat: Chat) -> ChatRoles:
+        """A chat that plays the approval-flow roles only."""
+        return cls(requests=chat, notices=chat, identity=chat)
 
 
 @dataclass(frozen=True)
@@ -404,7 +488,7 @@ class ChannelState:
     is_archived: bool
 
 
-class ChatPreflight(Protocol):
+class ChatPreflight(Identity, Protocol):
     async def identity(self) -> ChatIdentity:
         """The token's own identity and granted scopes; `Permanent` when it is not valid."""
         ...
@@ -416,12 +500,6 @@ class ChatPreflight(Protocol):
 
     async def user_active(self, user_id: str) -> bool:
         """Whether the user exists and is not deactivated."""
-        ...
-
-    async def user_id_for_email(self, email: str) -> str | None:
-        ...
-
-    async def group_members(self, group_id: str) -> tuple[str, ...]:
         ...
 
 
@@ -476,8 +554,8 @@ class Tracker(IssueTracker, TrackerPreflight, Protocol):
         ...
 
 
-class ChatClient(Chat, ChatPreflight, Protocol):
-    """The chat client: the effects and its preflight."""
+class ChatClient(Chat, ThreadActivity, EscalationForms, EEOffers, ChatPreflight, Protocol):
+    """A chat client with every role and its preflight (Slack)."""
 
 
 class PagerClient(Pager, PagerPreflight, Protocol):

@@ -20,7 +20,7 @@ from daemon.domain.transitions import (
     on_copy_posted,
     on_nobody_can_approve,
 )
-from daemon.integrations.base import ApprovalView, ChannelRefused, Chat, MessageRef
+from daemon.integrations.base import ApprovalRequests, ApprovalView, ChannelRefused, MessageRef
 from daemon.jobs.approvers import Approvers, Deciders
 from daemon.jobs.deps import Deps
 from daemon.jobs.handler import After, step_handler
@@ -67,7 +67,7 @@ class Asking:
         channel = route.approval_channel
         if not channel:
             raise Permanent(f"{route.channel_setting} is not set")
-        chat = self.deps.need_chat()
+        chat = self.deps.need_requests()
         deciders = await self.approvers.deciders(route)
         policy = self.deps.policy.current()
         view = approval_view(current, self.deps.settings, now, deciders.ids, deciders.note,
@@ -97,7 +97,7 @@ class Asking:
 
         return posted
 
-    async def _post_directly(self, chat: Chat, channel: str, approvers: tuple[str, ...],
+    async def _post_directly(self, chat: ApprovalRequests, channel: str, approvers: tuple[str, ...],
                              view: ApprovalView, refusal: ChannelRefused
                              ) -> tuple[MessageRef, tuple[tuple[str, str], ...], tuple[str, ...]]:
         """The approval channel refused the bot: the same request, buttons included, goes to
@@ -135,10 +135,10 @@ class Asking:
         view = approval_view(current, self.deps.settings, now,
                              policy=self.deps.policy.current(),
                              tier2_load=await shown_tier2_load(self.deps, current))
-        ref = await self.deps.need_chat().post_approval(user_id, view)
+        ref = await self.deps.need_requests().post_approval(user_id, view)
         return lambda fresh, _at: on_copy_posted(fresh.gate, user_id, ref.channel, ref.ts)
 
-    async def _posted_before(self, chat: Chat, channel: str, escalation_id: str
+    async def _posted_before(self, chat: ApprovalRequests, channel: str, escalation_id: str
                              ) -> MessageRef | None:
         try:
             return await chat.find_approval(channel, escalation_id)
@@ -155,7 +155,7 @@ class Asking:
         view = approval_view(current, self.deps.settings, self.deps.now(),
                              policy=self.deps.policy.current(),
                              tier2_load=await shown_tier2_load(self.deps, current))
-        chat = self.deps.need_chat()
+        chat = self.deps.need_requests()
         for channel, ts in ((approval.channel, approval.ts), *approval.copies):
             await chat.update_approval(MessageRef(channel, ts), view)
 

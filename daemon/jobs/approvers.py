@@ -69,7 +69,7 @@ class Approvers:
             email = await self.deps.pager.smoc_email(schedule)
             if email is None:
                 return None, "Nobody is on call on the SMOC schedule."
-            user_id = await self.deps.need_chat().user_id_for_email(email)
+            user_id = await self.deps.need_identity().user_id_for_email(email)
         except (Retry, Permanent) as exc:
             log.warning("approval.smoc_unresolved", error=str(exc))
             return None, f"The SMOC could not be resolved ({exc})."
@@ -83,7 +83,7 @@ class Approvers:
         backups = list(route.backup_user_ids)
         if route.backup_group_id:
             try:
-                backups += await self.deps.need_chat().group_members(route.backup_group_id)
+                backups += await self.deps.need_identity().group_members(route.backup_group_id)
             except (Retry, Permanent) as exc:
                 log.warning("approval.backup_group_unresolved", error=str(exc))
         ids = tuple(dict.fromkeys([smoc, *backups] if smoc else backups))

@@ -104,7 +104,7 @@ class Attention:
                 f"Runbook: {self._runbook_url(effect)}")
         if lost_text:
             text += f"\nThe notice was: {lost_text}"
-        chat = self.deps.need_chat()
+        chat = self.deps.need_notices()
         channel = self.deps.settings.slack.approval_channel
         if channel:
             try:

@@ -11,7 +11,7 @@ from daemon.domain.transitions import (
     on_decline_form_failed,
     on_foreign_click,
 )
-from daemon.integrations.base import MessageRef
+from daemon.integrations.base import ApprovalAnswer, MessageRef
 from daemon.integrations.slack_payloads import (
     ButtonClick,
     DeclineReason,
@@ -59,42 +59,58 @@ class Deciding:
             return await self.intake.declare(action, delivery)
         if isinstance(action, EEClick):
             return await self.ee.click(action, delivery)
-        current = await self.deps.store.load_escalation(action.escalation_id)
+        return await self.answer(_answer_of(action), delivery.id)
+
+    async def answered(self, job: Job) -> Changes | None:
+        """An `ApprovalAnswer` a chat stored as a delivery of its own (`answers.ANSWER`)."""
+        delivery = await self.deps.store.get_delivery(int(job.payload["delivery"]))
+        if delivery is None:
+            raise Permanent("answer delivery is not in the store")
+        try:
+            answer = ApprovalAnswer.from_body(delivery.body)
+        except ValueError as exc:
+            return Changes(delivery_done=(delivery.id, DeliveryState.IGNORED, str(exc)))
+        return await self.answer(answer, delivery.id)
+
+    async def answer(self, answer: ApprovalAnswer, delivery_id: int) -> Changes:
+        """Decide on a person's answer to an approval request, whichever chat it came from:
+        the one door for buttons and the decline-reason form. `delivery_id` is the stored
+        delivery that carried it, marked done with the decision."""
+        current = await self.deps.store.load_escalation(answer.escalation_id)
         if current is None:
-            return Changes(delivery_done=(delivery.id, DeliveryState.IGNORED,
-                                          f"unknown escalation {action.escalation_id}"))
+            return Changes(delivery_done=(delivery_id, DeliveryState.IGNORED,
+                                          f"unknown escalation {answer.escalation_id}"))
         now = self.deps.now()
-        done = (delivery.id, DeliveryState.PROCESSED, "")
-        verdict = Verdict.APPROVED if isinstance(action, ButtonClick) and \
-            action.decision == "approve" else Verdict.DECLINED
-        earlier = current.gate.asked_earlier(action.channel, action.message_ts)
-        if not earlier and not await self._from_its_message(current, action):
-            log.warning("approval.click_mismatch", user=action.user_id,
-                        channel=action.channel, ts=action.message_ts)
-            foreign = on_foreign_click(current.gate, action.user_id, verdict,
-                                       click_id=_click_id(action), channel=action.channel,
-                                       ts=action.message_ts)
+        done = (delivery_id, DeliveryState.PROCESSED, "")
+        verdict = answer.verdict
+        earlier = current.gate.asked_earlier(answer.channel, answer.message_ts)
+        if not earlier and not await self._from_its_message(current, answer):
+            log.warning("approval.click_mismatch", user=answer.user_id,
+                        channel=answer.channel, ts=answer.message_ts)
+            foreign = on_foreign_click(current.gate, answer.user_id, verdict,
+                                       click_id=answer.answer_id, channel=answer.channel,
+                                       ts=answer.message_ts)
             return changes_for(current.row.id, current.escalation, foreign, now,
                                previous=current.row, delivery=done)
-        allowed = await self._allowed(current, action.user_id)
-        if isinstance(action, ButtonClick) and action.decision == "decline":
+        allowed = await self._allowed(current, answer.user_id)
+        if answer.reason is None and verdict is Verdict.DECLINED:
             pending = current.gate.phase is Phase.AWAITING_APPROVAL and not current.gate.decided \
                 and not earlier
             if allowed and pending:
                 try:
-                    await self.deps.need_chat().ask_decline_reason(
-                        action.trigger_id, current.row.id,
-                        MessageRef(action.channel, action.message_ts))
+                    await self.deps.need_requests().ask_decline_reason(
+                        answer.trigger_id, current.row.id,
+                        MessageRef(answer.channel, answer.message_ts))
                 except (Retry, Permanent) as exc:
                     # Slack's trigger id lives 3 seconds: a retry later could never open the
                     # form. Nothing is decided; the clicker is asked to press again.
                     log.warning("approval.decline_form_failed", error=str(exc))
-                    failed = on_decline_form_failed(current.gate, action.user_id, str(exc),
-                                                     _click_id(action))
+                    failed = on_decline_form_failed(current.gate, answer.user_id, str(exc),
+                                                     answer.answer_id)
                     return changes_for(current.row.id, current.escalation, failed, now,
                                        previous=current.row, delivery=done)
                 return Changes(delivery_done=done)
-        reason = action.reason if isinstance(action, DeclineReason) else ""
+        reason = answer.reason or ""
         policy = self.deps.policy.current()
         adopted = Step(current.gate)
         if current.gate.approval is None and current.gate.phase is Phase.AWAITING_APPROVAL \
@@ -104,20 +120,18 @@ class Deciding:
             # it can only be this request: it becomes the approval message.
             deciders = await self.approvers.for_team(current.gate.team)
             adopted = request_posted(
-                current, deciders, MessageRef(action.channel, action.message_ts), now,
+                current, deciders, MessageRef(answer.channel, answer.message_ts), now,
                 channel_setting=self.approvers.routing(deciders.team).channel_setting)
         step = adopted.then(on_click(
-            adopted.gate, action.user_id, verdict, now, allowed=allowed,
-            click_id=_click_id(action), reason=reason,
+            adopted.gate, answer.user_id, verdict, now, allowed=allowed,
+            click_id=answer.answer_id, reason=reason,
             rfh_due=policy.business_hours.next_business_start(now), earlier_round=earlier,
             declared_by=current.escalation.declared_by,
             forbid_self_approval=policy.approval.forbid_self_approval))
         return changes_for(current.row.id, current.escalation, step, now, previous=current.row,
                            delivery=done)
 
-
-    async def _from_its_message(self, current: Loaded, action: ButtonClick | DeclineReason
-                                ) -> bool:
+    async def _from_its_message(self, current: Loaded, answer: ApprovalAnswer) -> bool:
         """Whether a click naming this escalation may be its own: it came from a message
         recorded for this round (the request or a direct-message copy), or, when none is
         recorded yet, from a message that can be nothing but its unrecorded request.
@@ -130,7 +144,7 @@ class Deciding:
         lost post is; a payload forged with the signing secret could pass anything.
         """
         gate = current.gate
-        channel, ts = action.channel, action.message_ts
+        channel, ts = answer.channel, answer.message_ts
         if gate.approval is not None:
             return gate.asked_on(channel, ts)
         if channel != self.approvers.routing_of(current).approval_channel and \
@@ -148,7 +162,13 @@ class Deciding:
         return user_id in (await self.approvers.for_team(current.gate.team)).ids
 
 
-def _click_id(action: ButtonClick | DeclineReason) -> str:
+def _answer_of(action: ButtonClick | DeclineReason) -> ApprovalAnswer:
+    """A Slack button or decline-reason form, as the answer the approval jobs decide on."""
     if isinstance(action, ButtonClick):
-        return f"{action.user_id}-{action.action_ts}"
-    return f"{action.user_id}-form-{action.message_ts}"
+        verdict = Verdict.APPROVED if action.decision == "approve" else Verdict.DECLINED
+        return ApprovalAnswer(action.escalation_id, verdict, action.user_id, action.channel,
+                              action.message_ts, f"{action.user_id}-{action.action_ts}",
+                              trigger_id=action.trigger_id)
+    return ApprovalAnswer(action.escalation_id, Verdict.DECLINED, action.user_id,
+                          action.channel, action.message_ts,
+                          f"{action.user_id}-form-{action.message_ts}", reason=action.reason)

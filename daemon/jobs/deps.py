@@ -10,7 +10,19 @@ from daemon.clockwatch import ClockWatch
 from daemon.customer_calendar import EventSource
 from daemon.domain.customer_events import EventCalendar
 from daemon.domain.models import Source
-from daemon.integrations.base import Chat, Desk, IncidentSource, IssueTracker, Pager
+from daemon.integrations.base import (
+    ApprovalRequests,
+    ChatRoles,
+    Desk,
+    EEOffers,
+    EscalationForms,
+    Identity,
+    IncidentSource,
+    IssueTracker,
+    Notices,
+    Pager,
+    ThreadActivity,
+)
 from daemon.metrics import Metrics
 from daemon.policy_source import PolicySource
 from daemon.roster import RosterSource
@@ -27,7 +39,7 @@ class Deps:
     clock: Clock
     metrics: Metrics
     clock_watch: ClockWatch  # what time really passed, whatever the wall clock says
-    chat: Chat | None = None
+    chat: ChatRoles | None = None  # the chat tool by role (`wiring.chat_roles`)
     pager: Pager | None = None
     tracker: IssueTracker | None = None
     incidents: IncidentSource | None = None  # set when incident_io.api_token is
@@ -49,10 +61,60 @@ class Deps:
     def shadow(self) -> bool:
         return self.settings.mode == "shadow"
 
-    def need_chat(self) -> Chat:
+    def _need_chat(self) -> ChatRoles:
         if self.chat is None:
             raise Permanent("Slack is not configured (slack.bot_token)")
         return self.chat
+
+    def need_requests(self) -> ApprovalRequests:
+        """The chat's approval requests; `Permanent` when no chat is configured."""
+        return self._need_chat().requests
+
+    def need_notices(self) -> Notices:
+        """The chat's notices; `Permanent` when no chat is configured."""
+        return self._need_chat().notices
+
+    def need_identity(self) -> Identity:
+        """The chat's users and groups; `Permanent` when no chat is configured."""
+        return self._need_chat().identity
+
+    def need_ee_offers(self) -> EEOffers:
+        """The chat's offers to the EEs; `Permanent` when no chat is configured or it cannot
+        offer (the offer job skips the EE step before asking for it)."""
+        offers = self._need_chat().ee_offers
+        if offers is None:
+            raise Permanent("the chat cannot offer escalations to the EEs")
+        return offers
+
+    def need_forms(self) -> EscalationForms:
+        """The chat's `/tier2` form; `Permanent` when no chat is configured or it has none."""
+        forms = self._need_chat().forms
+        if forms is None:
+            raise Permanent("the chat cannot open the escalation form")
+        return forms
+
+    @property
+    def notices(self) -> Notices | None:
+        return self.chat.notices if self.chat is not None else None
+
+    @property
+    def identity(self) -> Identity | None:
+        return self.chat.identity if self.chat is not None else None
+
+    @property
+    def forms(self) -> EscalationForms | None:
+        """None: no chat, or one without the `/tier2` form."""
+        return self.chat.forms if self.chat is not None else None
+
+    @property
+    def ee_offers(self) -> EEOffers | None:
+        """None: no chat, or one that cannot offer escalations to the EEs."""
+        return self.chat.ee_offers if self.chat is not None else None
+
+    @property
+    def thread_activity(self) -> ThreadActivity | None:
+        """None: no chat, or one whose threads cannot be read."""
+        return self.chat.activity if self.chat is not None else None
 
     def need_pager(self) -> Pager:
         if self.pager is None:

@@ -26,7 +26,7 @@ from daemon.domain.ee import (
 )
 from daemon.domain.gate import EEOutcome, Phase
 from daemon.domain.transitions import Step
-from daemon.integrations.base import Chat, EEOfferView, MessageRef
+from daemon.integrations.base import EEOffers, EEOfferView, MessageRef
 from daemon.integrations.shorten import shorten, shorten_mrkdwn
 from daemon.integrations.slack_payloads import EEClick
 from daemon.jobs.deps import Deps
@@ -109,9 +109,12 @@ class EEJobs:
             return on_ee_nobody(gate, "", now)
         rotation = self.rotation(now)
         channel = settings.ee.offer_channel(settings.slack)
-        if rotation is None or not channel:
+        # A chat without offers to the EEs: as if nobody were on the rotation, said why.
+        cannot_offer = self.deps.chat is not None and self.deps.ee_offers is None
+        if rotation is None or not channel or cannot_offer:
             why = ("nobody is on the EE rotation" if rotation is None
-                   else "no channel for EE offers (ee.channel)")
+                   else "no channel for EE offers (ee.channel)" if not channel
+                   else "the chat cannot offer escalations to the EEs")
             log.info("ee.skipped", escalation_id=current.row.id, why=why)
             return on_ee_nobody(gate, why, now)
         if gate.ee is not None and gate.ee.ts:
@@ -127,7 +130,7 @@ class EEJobs:
             return on_ee_nobody(gate, why, now)
         view = offer_view(current, rotation.user_ids, wait_minutes=wait,
                           public=links(current, settings), shadow=self.deps.shadow)
-        chat = self.deps.need_chat()
+        chat = self.deps.need_ee_offers()
         try:
             # An earlier attempt may have posted and died before recording it: look first.
             found = await self._posted_before(chat, channel, current.row.id) \
@@ -144,7 +147,7 @@ class EEJobs:
                                                unclaimed_at=unclaimed_at)
 
     @staticmethod
-    async def _posted_before(chat: Chat, channel: str, escalation_id: str) -> MessageRef | None:
+    async def _posted_before(chat: EEOffers, channel: str, escalation_id: str) -> MessageRef | None:
         try:
             return await chat.find_ee_offer(channel, escalation_id)
         except Permanent as exc:  # e.g. no channels:history scope: post again, maybe twice
@@ -159,7 +162,7 @@ class EEJobs:
         ee = current.gate.ee
         view = offer_view(current, ee.offered_to, public=links(current, self.deps.settings),
                           shadow=self.deps.shadow)
-        await self.deps.need_chat().update_ee_offer(MessageRef(ee.channel, ee.ts), view)
+        await self.deps.need_ee_offers().update_ee_offer(MessageRef(ee.channel, ee.ts), view)
 
     async def _wait_over(self, _job: Job, current: Loaded, now: datetime) -> Step:
         return on_ee_wait_over(current.gate, now)
@@ -185,7 +188,7 @@ class EEJobs:
                     "Engineering\" or \"Needs Engineering\" on the offer.")
             if found:
                 text += "\n" + " · ".join(slack_link(url, name) for name, url in found.items())
-            await self.deps.need_chat().post_notice(current.gate.ee.owner, text)
+            await self.deps.need_notices().post_notice(current.gate.ee.owner, text)
         return step
 
     async def click(self, action: EEClick, delivery: Delivery) -> Changes:
@@ -268,7 +271,7 @@ class EEJobs:
         if not channel:
             raise Permanent("no channel for the EE handoff: set ee.channel or slack.rfh_channel")
         text = handoff_text(rotation, outgoing, owned, self.deps)
-        chat = self.deps.need_chat()
+        chat = self.deps.need_notices()
         # An earlier attempt may have posted and died before finishing: look first.
         found = None
         if job.attempts > 1:

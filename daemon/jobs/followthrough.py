@@ -278,10 +278,11 @@ class Followthrough:
         by (a nudge it causes goes to the same Slack); a rate limit or an outage is `True`:
         people may be talking there."""
         approval = current.gate.approval
-        if self.deps.chat is None or approval is None:
+        activity = self.deps.thread_activity
+        if activity is None or approval is None:
             return None, False
         try:
-            return await self.deps.chat.thread_activity(
+            return await activity.thread_activity(
                 MessageRef(approval.channel, approval.ts), since_s), False
         except (Retry, Permanent) as exc:
             log.warning("cadence.thread_unreadable", escalation_id=current.row.id,
@@ -307,12 +308,13 @@ class Followthrough:
         email looked up in Slack (`users.lookupByEmail`). None when either side does not know
         them or cannot answer now: the nudge then names them in words and still goes out."""
         acks = [e for e in entries if e.event == "acknowledged" and e.details.get("responders")]
-        if not acks or self.deps.pager is None or self.deps.chat is None:
+        identity = self.deps.identity
+        if not acks or self.deps.pager is None or identity is None:
             return None
         responder = acks[-1].details["responders"][0]
         try:
             email = await self.deps.pager.user_email(str(responder.get("id", "")))
-            user_id = await self.deps.chat.user_id_for_email(email) if email else None
+            user_id = await identity.user_id_for_email(email) if email else None
         except (Retry, Permanent) as exc:
             log.warning("cadence.responder_unresolved", reason=exc.reason)
             return None

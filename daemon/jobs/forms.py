@@ -14,6 +14,8 @@ from daemon.store import Changes, DeliveryState, Job
 from daemon.workers.retry import Permanent
 
 COMMAND = "slack_command"
+NO_FORMS = ("This chat cannot open the escalation form: declare the escalation in incident.io "
+            "or PagerDuty instead.")
 
 log = get_logger("tier2gate.approval")
 
@@ -42,7 +44,12 @@ class Forms:
                            if names),
             title=command.text.strip()[:150], channel=command.channel_id,
             evidence=tuple((item.fields[0], item.shown) for item in policy.evidence))
-        await self.deps.need_chat().open_escalation_form(command.trigger_id, spec)
+        if self.deps.chat is not None and self.deps.forms is None:
+            # A chat without forms does not offer `/tier2`: the person hears so at once.
+            await self.deps.need_notices().tell_user(command.channel_id, command.user_id,
+                                                     NO_FORMS)
+            return Changes(delivery_done=(delivery.id, DeliveryState.IGNORED, NO_FORMS))
+        await self.deps.need_forms().open_escalation_form(command.trigger_id, spec)
         return Changes(delivery_done=(delivery.id, DeliveryState.PROCESSED, ""))
 
     async def _tell_who(self, command: SlashCommand, policy: Policy) -> None:
@@ -51,7 +58,7 @@ class Forms:
         team = team_of_channel(policy.teams or (), command.channel_id,
                                policy.default_team or DEFAULT_TEAM)
         text = await on_call_text(self.deps, team, await self.approvers.for_team(team))
-        chat = self.deps.need_chat()
+        chat = self.deps.need_notices()
         try:
             await chat.tell_user(command.channel_id, command.user_id, text)
         except Permanent as exc:

@@ -25,7 +25,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from daemon.clock import to_datetime
 from daemon.domain.calendar import WEEKDAYS, BusinessHours
 from daemon.domain.customer_events import CustomerEvent
-from daemon.integrations.base import Chat, OnCall
+from daemon.integrations.base import Identity, OnCall
 from daemon.jobs.deps import Deps
 from daemon.logging import get_logger
 from daemon.markup import slack_literal, slack_mention
@@ -150,18 +150,18 @@ class Headsup:
         if not channel:
             raise Permanent("no channel for the customer-events heads-up: set "
                             "slack.tier2_channel (or slack.rfh_channel)")
-        chat = deps.need_chat()
-        if await chat.find_notice(channel, job.key) is not None:
+        notices = deps.need_notices()
+        if await notices.find_notice(channel, job.key) is not None:
             log.info("customer_events.headsup_found", key=job.key)  # posted before a crash
             return None
-        on_call = await self._on_call(chat, slot, until, job.attempts)
-        await chat.post_notice(channel, headsup_text(hours, slot, until, events, on_call,
-                                                     problem), key=job.key)
+        on_call = await self._on_call(deps.need_identity(), slot, until, job.attempts)
+        await notices.post_notice(channel, headsup_text(hours, slot, until, events, on_call,
+                                                        problem), key=job.key)
         log.info("customer_events.headsup_posted", key=job.key, customers=len(events),
                  events=sum(len(found) for found in events.values()))
         return None
 
-    async def _on_call(self, chat: Chat, since: datetime, until: datetime, attempt: int) -> str:
+    async def _on_call(self, chat: Identity, since: datetime, until: datetime, attempt: int) -> str:
         """Who is on call for Tier 2, as a line of mrkdwn. A lookup that keeps failing is said
         in the line rather than holding back the heads-up."""
         schedule = self.deps.settings.pagerduty.tier2_schedule_id
@@ -181,7 +181,7 @@ class Headsup:
         return "On call for Tier 2: " + ", ".join(dict.fromkeys(people))
 
 
-async def _person(chat: Chat, shift: OnCall) -> str:
+async def _person(chat: Identity, shift: OnCall) -> str:
     """A mention when the email is a chat user, else the pager's name for them, escaped."""
     user_id = await chat.user_id_for_email(shift.email) if shift.email else None
     return slack_mention(user_id) if user_id else slack_literal(shift.name or shift.email)

@@ -209,8 +209,8 @@ class Intake:
 
     async def notice(self, job: Job) -> None:
         """Post a notice prepared by the intake (it is a job so that Slack outages retry it)."""
-        await self.deps.need_chat().post_notice(str(job.payload["channel"]),
-                                                str(job.payload["text"]))
+        await self.deps.need_notices().post_notice(str(job.payload["channel"]),
+                                                   str(job.payload["text"]))
 
     async def pagerduty(self, job: Job) -> Changes:
         delivery, payload = await self._delivery(job)

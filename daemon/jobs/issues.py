@@ -245,12 +245,12 @@ class Issues:
         # The team's RFH channel (else its approval channel), the settings' when it has none.
         channel = routing(self.deps.settings, self.deps.policy.current(),
                           current.gate.team).notice_channel
-        if self.deps.chat is None or not channel:
+        notices = self.deps.notices
+        if notices is None or not channel:
             step = on_noted(current.gate, "rfh_notice_skipped",
                             {"note": "Slack or its channel is not configured"}, "rfh_notice")
         else:
-            ref = await self.deps.chat.post_notice(channel, rfh_notice(current,
-                                                                       self.deps.settings))
+            ref = await notices.post_notice(channel, rfh_notice(current, self.deps.settings))
             step = on_noted(current.gate, "rfh_notice_posted",
                             {"channel": ref.channel, "ts": ref.ts}, "rfh_notice")
         return step

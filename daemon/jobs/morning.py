@@ -112,7 +112,7 @@ class MorningQueue:
         if not channel:
             raise Permanent("no channel for the morning's requests for help: set "
                             "slack.tier2_channel (or slack.rfh_channel)")
-        chat = deps.need_chat()
+        chat = deps.need_notices()
         if await chat.find_notice(channel, job.key) is None:
             timelines = await deps.store.timelines([c.row.id for c in still])
             held = sorted(((c, _issue_url(timelines.get(c.row.id, []))) for c in still),

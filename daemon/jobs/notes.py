@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from daemon.domain.teams import DEFAULT_TEAM
-from daemon.integrations.base import Chat, MessageRef
+from daemon.integrations.base import MessageRef, Notices
 from daemon.jobs.approvers import Approvers
 from daemon.jobs.deps import Deps
 from daemon.logging import get_logger
@@ -16,7 +16,7 @@ from daemon.workers.retry import Permanent, Retry
 log = get_logger("tier2gate.approval")
 
 
-async def tell_each(chat: Chat, user_ids: Sequence[str], text: str) -> list[tuple[str, str]]:
+async def tell_each(chat: Notices, user_ids: Sequence[str], text: str) -> list[tuple[str, str]]:
     """`text` as a direct message to each of `user_ids`: one person's permanent failure does
     not keep the others from being told. Returns (user id, error) for each person not told;
     a temporary failure (`Retry`) is raised as the chat raised it."""
@@ -42,7 +42,7 @@ class Notes:
         or the thread is what fails): a direct message to each; `to: channel` posts it in the
         approval channel instead (no approvers are involved, e.g. a request for help)."""
         text = str(job.payload["text"])
-        chat = self.deps.need_chat()
+        chat = self.deps.need_notices()
         current = (await self.deps.store.load_escalation(job.escalation_id)
                    if job.escalation_id else None)
         route = self.approvers.routing(current.gate.team if current else DEFAULT_TEAM)
@@ -70,7 +70,7 @@ class Notes:
                 # The request is being posted (or Slack is down): reply once it is recorded.
                 raise Retry("the approval message is not recorded yet", after_s=1.0)
             return  # no approval message (an RFH): nothing to reply under
-        chat = self.deps.need_chat()
+        chat = self.deps.need_requests()
         thread = MessageRef(current.gate.approval.channel, current.gate.approval.ts)
         # An earlier attempt may have posted and died before recording it: look first.
         if job.attempts > 1:
@@ -89,5 +89,5 @@ class Notes:
             else self.approvers.routing(current.gate.team if current else DEFAULT_TEAM)
             .approval_channel)
         if channel:
-            await self.deps.need_chat().tell_user(channel, str(job.payload["user"]),
-                                                  str(job.payload["text"]))
+            await self.deps.need_notices().tell_user(channel, str(job.payload["user"]),
+                                                     str(job.payload["text"]))

@@ -35,7 +35,7 @@ async def tier2_on_call(deps: Deps) -> str:
         email = await deps.pager.smoc_email(schedule)
         if email is None:
             return "nobody is on call on the Tier 2 schedule"
-        user_id = await deps.need_chat().user_id_for_email(email)
+        user_id = await deps.need_identity().user_id_for_email(email)
     except (Retry, Permanent) as exc:
         return f"could not be looked up ({slack_literal(str(exc))})"
     return slack_mention(user_id) if user_id else slack_literal(email)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from daemon.domain import transitions as t
+from daemon.jobs.answers import ANSWER
 from daemon.jobs.approval import Asking
 from daemon.jobs.approval_timers import ApprovalTimers
 from daemon.jobs.approvers import Approvers
@@ -30,7 +31,7 @@ from daemon.jobs.policy import EVENTS_CHANGED, POLICY_CHANGED, REEVALUATE, Polic
 from daemon.jobs.retention import PRUNE, Retention
 from daemon.workers.runner import Handler
 
-URGENT = frozenset({INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY, INTAKE_DESK, INTERACTION,
+URGENT = frozenset({INTAKE_INCIDENT_IO, INTAKE_PAGERDUTY, INTAKE_DESK, INTERACTION, ANSWER,
                     t.REQUEST_APPROVAL, t.PAGE, t.EE_OFFER, t.EE_WAIT})
 """The emergency path: never given up on while a vendor is only temporarily failing."""
 
@@ -41,6 +42,7 @@ def handlers(deps: Deps) -> dict[str, Handler]:
     approvers = Approvers(deps)
     asking, timers, notes = Asking(deps, approvers), ApprovalTimers(deps), Notes(deps, approvers)
     paging, issues = Paging(deps), Issues(deps)
+    deciding = Deciding(deps, approvers, intake, ee)
     policy = PolicyJobs(deps)
     followthrough = Followthrough(deps)
     return {
@@ -57,7 +59,8 @@ def handlers(deps: Deps) -> dict[str, Handler]:
         t.TIMEOUT: timers.timeout,
         t.THREAD_NOTE: notes.thread_note,
         t.TELL_USER: notes.tell_user,
-        INTERACTION: Deciding(deps, approvers, intake, ee).interaction,
+        INTERACTION: deciding.interaction,
+        ANSWER: deciding.answered,
         COMMAND: Forms(deps, approvers).open_form,
         t.PAGE: paging.page,
         t.RETRO: issues.retro,

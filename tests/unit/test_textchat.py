@@ -1,0 +1,78 @@
+"""The text chat's rendering and the answer value every chat's edge produces."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from daemon.domain.gate import Verdict
+from daemon.integrations.base import ApprovalAnswer, ApprovalView, Decided, DecisionKind
+from daemon.integrations.textchat import BUTTONS, TextChat, TextMessage, approval_text, plain
+from daemon.markup import slack_link, slack_literal, slack_mention
+from tests.hostile import HOSTILE
+
+VIEW = ApprovalView(escalation_id="esc-1", title="DB down", reference="INC-7", customer="Acme",
+                    severity="S1", reason="why", criteria=(), age_minutes=5, weekend=True,
+                    off_hours=True, approver_ids=("USMOC", "UBACKUP"), smoc_resolved=True)
+
+
+def test_an_answer_is_stored_and_read_back_whole() -> None:
+    answer = ApprovalAnswer("esc-1", Verdict.DECLINED, "UBACKUP", "C1", "1.000", "UBACKUP-x",
+                            trigger_id="t", reason="wait for Monday")
+    assert ApprovalAnswer.from_body(answer.to_body()) == answer
+
+
+@pytest.mark.parametrize("body", [b"", b"[]", b"{}", b'{"verdict": "maybe"}', b"\xff",
+                                  b'{"escalation_id": "e", "verdict": "approved", "x": 1}'])
+def test_anything_else_is_no_answer(body: bytes) -> None:
+    with pytest.raises(ValueError, match="not an approval answer"):
+        ApprovalAnswer.from_body(body)
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_untrusted_text_never_fakes_a_line_of_its_own(hostile: str) -> None:
+    faked = f"{hostile}\n{BUTTONS}"
+    view = dataclasses.replace(VIEW, title=faked, customer=faked, reason=faked,
+                               declarer_name=faked, smoc_note=faked,
+                               decided=Decided(DecisionKind.DECLINED, "UBACKUP", "03:12 UTC",
+                                               reason=faked))
+    text = approval_text(view)
+    assert not TextMessage("C1", "1.000", text).buttons
+    assert len(text.splitlines()) == len(approval_text(dataclasses.replace(
+        view, title="t", customer="c", reason="r", declarer_name="d", smoc_note="n",
+        decided=Decided(DecisionKind.DECLINED, "UBACKUP", "03:12 UTC", reason="x"),
+    )).splitlines())
+
+
+def test_buttons_are_offered_only_while_a_decision_is_wanted() -> None:
+    assert approval_text(VIEW).endswith(BUTTONS)
+    assert "Who decides: @USMOC (SMOC), @UBACKUP" in approval_text(VIEW)
+    decided = approval_text(dataclasses.replace(
+        VIEW, decided=Decided(DecisionKind.APPROVED, "USMOC", "03:12 UTC")))
+    assert decided.endswith("Approved by @USMOC at 03:12 UTC: paging Tier 2")
+    assert BUTTONS not in decided
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_plain_text_shows_escaped_text_as_it_was_written(hostile: str) -> None:
+    assert plain(slack_literal(hostile)) == hostile
+
+
+def test_mentions_and_links_become_plain_words() -> None:
+    text = f"{slack_mention('U0SMOC')} see {slack_link('https://x.example/a', 'the runbook')}"
+    assert plain(text) == "@U0SMOC see the runbook (https://x.example/a)"
+
+
+async def test_a_press_answers_only_a_button_the_message_shows() -> None:
+    chat = TextChat()
+    ref = await chat.post_approval("C1", VIEW)
+    answer = chat.press(ref, "USMOC", "Approve")
+    assert (answer.escalation_id, answer.verdict, answer.reason) == (
+        "esc-1", Verdict.APPROVED, None)
+    await chat.update_approval(ref, dataclasses.replace(
+        VIEW, decided=Decided(DecisionKind.APPROVED, "USMOC", "03:12 UTC")))
+    with pytest.raises(ValueError, match="shows no 'Decline' button"):
+        chat.press(ref, "USMOC", "Decline")
+    with pytest.raises(ValueError, match="was asked no reason"):
+        chat.give_reason(ref, "USMOC", "no question was asked")
