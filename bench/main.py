@@ -164,6 +164,9 @@ def main() -> int:
             emit("dashboard_p99_ms_100k", res["dashboard"]["p99_ms"])
             emit("api_page_p99_ms_100k", res["api_page"]["p99_ms"])
             emit("report_s_100k", res["report"]["median_s"])
+            emit("dashboard_cpu_ms_100k", res["dashboard"]["cpu_ms_per_request"])
+            emit("api_page_cpu_ms_100k", res["api_page"]["cpu_ms_per_request"])
+            emit("report_cpu_s_100k", res["report"]["median_cpu_s"])
     finally:
         stop_all()
         if args.keep:

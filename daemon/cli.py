@@ -4,42 +4,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-
-import uvloop
-import yaml
+from typing import TYPE_CHECKING
 
 from daemon import __version__
-from daemon.app import build_admin_app, build_app
-from daemon.clock import SystemClock
-from daemon.config_check import (
-    Finding,
-    check_against_policy,
-    check_settings,
-    check_teams,
-    errors,
-)
-from daemon.customer_calendar import check_files
-from daemon.domain.calendar import BusinessHours
-from daemon.domain.policy import Policy
-from daemon.domain.policy_file import PolicyError, dump_policy
-from daemon.jobs.registry import handlers
-from daemon.listeners import serve
-from daemon.logging import configure, get_logger
-from daemon.metrics import Metrics
-from daemon.policy_source import load_policy
-from daemon.reporting import Report, load_report, parse_since, render_text
-from daemon.reporting.ee import EELayer, load_ee_layer, render_ee_text
-from daemon.roster import RosterError, load_roster, roster_summary
-from daemon.settings import ConfigError, Settings, config_path, load_settings
-from daemon.store import StoreUnavailable, open_store
-from daemon.wiring import build_parts
-from daemon.yamlfile import YamlDoc
+from daemon.settings import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from daemon.config_check import Finding
+    from daemon.domain.policy import Policy
+
+# Each command imports what it needs when it runs, not here: the daemon's modules (aiohttp,
+# the vendors, the jobs) took 0.6-0.9 s to import, which every `report` paid before reading a
+# row (bench/README.md). The settings are every command's, so they stay above.
 
 
 def _settings_or_exit() -> Settings | None:
@@ -62,6 +43,22 @@ for probes and metrics), so each scales on its own behind a load balancer."""
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    import gc
+
+    import uvloop
+
+    from daemon.app import build_admin_app, build_app
+    from daemon.clock import SystemClock
+    from daemon.config_check import check_settings, check_teams, errors
+    from daemon.domain.policy_file import PolicyError
+    from daemon.jobs.registry import handlers
+    from daemon.listeners import serve
+    from daemon.logging import configure, get_logger
+    from daemon.metrics import Metrics
+    from daemon.roster import RosterError
+    from daemon.store import StoreUnavailable, open_store
+    from daemon.wiring import build_parts
+
     settings = _settings_or_exit()
     if settings is None:
         return 1
@@ -125,6 +122,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _settings_and_policy() -> tuple[Settings, Policy] | None:
     """The settings and the policy they name, or None after saying on stderr what is wrong."""
+    from daemon.domain.policy_file import PolicyError
+    from daemon.policy_source import load_policy
+    from daemon.roster import RosterError, load_roster
+
     settings = _settings_or_exit()
     if settings is None:
         return None
@@ -143,6 +144,21 @@ def _settings_and_policy() -> tuple[Settings, Policy] | None:
 
 
 def cmd_check_config(_args: argparse.Namespace) -> int:
+    import yaml
+
+    from daemon.config_check import (
+        Finding,
+        check_against_policy,
+        check_settings,
+        check_teams,
+        errors,
+    )
+    from daemon.customer_calendar import check_files
+    from daemon.domain.policy_file import dump_policy
+    from daemon.roster import load_roster, roster_summary
+    from daemon.settings import config_path
+    from daemon.yamlfile import YamlDoc
+
     loaded = _settings_and_policy()
     if loaded is None:
         return 1
@@ -176,8 +192,13 @@ def cmd_check_config(_args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Escalation analytics from the store. Safe beside a running daemon: it only reads and
-    does not take the daemon's lock."""
-
+    does not take the daemon's lock. Imports only the store and the reporting modules."""
+    from daemon.domain.calendar import BusinessHours
+    from daemon.domain.policy_file import PolicyError
+    from daemon.policy_source import load_policy
+    from daemon.reporting import Report, load_report, parse_since, render_text
+    from daemon.reporting.ee import EELayer, load_ee_layer, render_ee_text
+    from daemon.store import StoreUnavailable, open_store
     try:
         period = parse_since(args.since)
     except ValueError as exc:
@@ -232,6 +253,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_doctor(args: argparse.Namespace) -> int:
     """Read-only checks against the configured vendors; exit 1 on any failure."""
     from daemon import preflight
+    from daemon.clock import SystemClock
     from daemon.wiring import build_vendors
 
     loaded = _settings_and_policy()

@@ -22,11 +22,14 @@ from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 
+import structlog
+
 from daemon.domain.policy import Policy
 from daemon.domain.policy_file import PolicyError, Problem, parse_policy
-from daemon.logging import get_logger
 
-log = get_logger("tier2gate.policy")
+# structlog's own logger, the one `daemon.logging.get_logger` returns: that module imports
+# aiohttp (its access log), which `report` (through `load_policy`) would load for nothing.
+log: structlog.typing.FilteringBoundLogger = structlog.get_logger("tier2gate.policy")
 
 _Stat = tuple[int, int, int] | None  # (mtime_ns, size, inode); None when it cannot be read
 

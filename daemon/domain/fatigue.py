@@ -62,7 +62,16 @@ def zone_or(name: str, fallback: ZoneInfo) -> tuple[ZoneInfo, bool]:
 
 def bucket(at: datetime, zone: ZoneInfo) -> Bucket:
     """The Operational Reviews bucket of the aware moment `at` on a wall clock in `zone`."""
-    local = at.astimezone(zone)
+    return _bucket(at.astimezone(zone))
+
+
+def weekend_of(at: datetime, zone: ZoneInfo) -> date | None:
+    """The Saturday of the weekend `at` falls on in `zone` (local Saturday or Sunday), or None
+    on a weekday."""
+    return _weekend(at.astimezone(zone))
+
+
+def _bucket(local: datetime) -> Bucket:
     if local.hour >= SLEEP_STARTS_H or local.hour < SLEEP_ENDS_H:
         return Bucket.SLEEP
     if local.weekday() >= SATURDAY or local.hour >= OFF_STARTS_H:
@@ -70,13 +79,11 @@ def bucket(at: datetime, zone: ZoneInfo) -> Bucket:
     return Bucket.BUSINESS
 
 
-def weekend_of(at: datetime, zone: ZoneInfo) -> date | None:
-    """The Saturday of the weekend `at` falls on in `zone` (local Saturday or Sunday), or None
-    on a weekday."""
-    local = at.astimezone(zone).date()
-    if local.weekday() < SATURDAY:
+def _weekend(local: datetime) -> date | None:
+    day = local.date()
+    if day.weekday() < SATURDAY:
         return None
-    return local - timedelta(days=local.weekday() - SATURDAY)
+    return day - timedelta(days=day.weekday() - SATURDAY)
 
 
 def longest_run(saturdays: Iterable[date]) -> int:
@@ -197,32 +204,37 @@ def _ratio(weekend: int, weekday: int) -> float | None:
 def compute_load(interruptions: Sequence[Interruption], avoided: Sequence[Avoided],
                  decisions: Sequence[SmocDecision], business_zone: ZoneInfo) -> Load:
     """Every figure of the load section, in one pass over each input."""
-    per_engineer: dict[str, list[tuple[Interruption, ZoneInfo, bool]]] = defaultdict(list)
+    # Each interruption's moment is judged once (its bucket and weekend on the responder's
+    # wall clock): a month's thousand interruptions were converted five times each.
+    per_engineer: dict[str, list[tuple[Interruption, ZoneInfo, bool, Bucket, date | None]]] = (
+        defaultdict(list))
     team_buckets: dict[str, list[Bucket]] = defaultdict(list)
     team_weekend: Counter[str] = Counter()
     for item in interruptions:
         zone, assumed = zone_or(item.time_zone, business_zone)
-        per_engineer[item.responder_id].append((item, zone, assumed))
-        team_buckets[item.team].append(bucket(item.at, zone))
-        team_weekend[item.team] += weekend_of(item.at, zone) is not None
+        local = item.at.astimezone(zone)
+        judged = _bucket(local)
+        saturday = _weekend(local)
+        per_engineer[item.responder_id].append((item, zone, assumed, judged, saturday))
+        team_buckets[item.team].append(judged)
+        team_weekend[item.team] += saturday is not None
     engineers = []
     for responder_id, items in per_engineer.items():
         items.sort(key=lambda entry: entry[0].at)
-        latest, zone, assumed = items[-1]
-        weekends = [w for i, z, _ in items if (w := weekend_of(i.at, z)) is not None]
+        latest, zone, assumed, _, _ = items[-1]
+        weekends = [w for *_, w in items if w is not None]
         engineers.append(EngineerLoad(
             responder_id=responder_id, name=latest.responder, time_zone=zone.key,
             time_zone_assumed=assumed, interruptions=len(items),
-            by_bucket=Buckets.of(bucket(i.at, z) for i, z, _ in items),
+            by_bucket=Buckets.of(b for *_, b, _ in items),
             weekend_pages=len(weekends), weekday_pages=len(items) - len(weekends),
             weekends_paged=len(set(weekends)), longest_weekend_streak=longest_run(weekends),
             caused_by=tuple(Caused(
-                escalation_id=i.escalation_id, reference=i.reference, at=i.at,
-                bucket=bucket(i.at, z),
+                escalation_id=i.escalation_id, reference=i.reference, at=i.at, bucket=b,
                 acknowledged_after_minutes=(round((i.acknowledged_at - i.at).total_seconds()
                                                   / 60, 2)
                                             if i.acknowledged_at is not None else None))
-                for i, z, _ in items)))
+                for i, _, _, b, _ in items)))
     engineers.sort(key=lambda e: (-e.by_bucket.sleep_hours, -e.interruptions, e.responder_id))
     avoided_by_team: dict[str, list[Bucket]] = defaultdict(list)
     for spared in avoided:

@@ -1,26 +1,25 @@
 """The Tier 2 load section of `report`, the dashboard's JSON, the metrics and the approval request.
 
-Read from the timeline entries of a window (`Store.load_entries`, one range read) and reduced
-by `daemon.domain.fatigue`. How the entries become interruptions:
+Made of three kinds of facts, each dated by its own time (the window holds the facts dated in
+it, whenever the escalation opened), and reduced by `daemon.domain.fatigue`:
 
-- each responder the Tier 2 page reached, per page of an escalation (a reopened emergency
-  paged again interrupts again): the assignees recorded from the Tier 2
-  incident's `incident.triggered`, `incident.escalated` and `incident.reassigned` webhooks and
-  whoever acknowledged it; interrupted at the later of the page's time and the entry that first
-  names them (an acknowledger with no earlier entry was reached by the page itself);
-- their time zone is the one recorded with the entry (their PagerDuty profile's); "" (the
-  lookup failed) means the business time zone, flagged `time_zone_assumed`; an acknowledgement
-  recorded before responders were kept counts its acknowledger by name, the same way;
-- an avoided page is an escalation whose approval was asked, then declined or held after the
-  timeout, and never paged; bucketed in the business time zone at the moment it was asked;
-- a SMOC decision is an `approved` or `declined` entry, bucketed in the business time zone
+- interruptions: each responder a Tier 2 page reached (`daemon.store.load_facts` says who and
+  when), at the moment they were reached; their time zone is the one recorded (their
+  PagerDuty profile's), "" (the lookup failed, or an acknowledgement recorded before
+  responders were kept) means the business time zone, flagged `time_zone_assumed`;
+- avoided pages: escalations whose approval was asked, then declined or held after the
+  timeout, and never paged; bucketed in the business time zone at the moment first asked;
+- SMOC decisions: `approved` and `declined` entries, bucketed in the business time zone
   (tier2gate knows a SMOC by chat id, not by a PagerDuty profile).
+
+`load_load` reads them from the store (`Store.load_facts`: rows kept as the entries were
+written, three index ranges); `build_load` defines the same from timeline entries in memory.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -37,120 +36,90 @@ from daemon.domain.fatigue import (
 )
 from daemon.domain.policy import OnTimeout
 from daemon.store import Store
-from daemon.store.load_reads import LOAD_EVENTS, LoadEntry
-
-_REACHED = ("page_assigned", "page_escalated", "page_reassigned", "acknowledged")
-
-
-def _responders(entry: LoadEntry) -> list[dict[str, str]]:
-    found = entry.details.get("responders")
-    if not isinstance(found, list):
-        # An acknowledgement recorded before responders were kept names its acknowledger only
-        # by the name PagerDuty gave: counted under that name, in the business time zone.
-        if entry.event == "acknowledged" and entry.actor not in ("", "pagerduty"):
-            return [{"id": entry.actor, "name": entry.actor, "time_zone": ""}]
-        return []
-    return [{"id": str(r.get("id", "")), "name": str(r.get("name", "")),
-             "time_zone": str(r.get("time_zone", ""))}
-            for r in found if isinstance(r, dict) and r.get("id")]
+from daemon.store.load_facts import reaches
+from daemon.store.load_reads import (
+    DECISION_EVENTS,
+    LOAD_EVENTS,
+    AvoidedPage,
+    Decided,
+    LoadEntry,
+    LoadFacts,
+    PageReach,
+)
 
 
-@dataclass
-class _Reached:
-    name: str
-    time_zone: str
-    at: datetime  # of the first entry naming them
-    acknowledged_at: datetime | None = None
-
-
-@dataclass
-class _Escalation:
-    reference: str
-    team: str
-    pages: list[datetime] = field(default_factory=list)  # each page (a reopen pages again)
-    asked_at: datetime | None = None
-    spared: bool = False  # declined, or held after the approval timeout
-
-    @property
-    def paged_at(self) -> datetime | None:
-        return self.pages[0] if self.pages else None
-
-
-def facts_from(entries: Iterable[LoadEntry]
-               ) -> tuple[list[Interruption], list[Avoided], list[SmocDecision]]:
-    """Interruptions, avoided pages and SMOC decisions from entries in time order.
-
-    A reopened emergency paged again interrupts its responders again: who a page reached is
-    kept per page (the number of `paged` entries so far). The trigger of a page may be
-    recorded before the page job's own entry: a `page_assigned` naming someone the current
-    page reached already is the trigger of the next page."""
-    seen: dict[str, _Escalation] = {}
-    reached: dict[tuple[str, int, str], _Reached] = {}
-    decisions: list[SmocDecision] = []
-    for entry in entries:
-        at = to_datetime(entry.at)
-        esc = seen.setdefault(entry.escalation_id, _Escalation(entry.reference, entry.team))
+def facts_from(entries: Iterable[LoadEntry]) -> LoadFacts:
+    """Every fact of the load from entries in time order, whenever dated: what the store
+    keeps as the same entries are written."""
+    ordered = list(entries)
+    known = {e.escalation_id: (e.reference, e.team) for e in reversed(ordered)}
+    asked: dict[str, float] = {}
+    spared: set[str] = set()
+    paged: set[str] = set()
+    decisions = []
+    for entry in ordered:
         if entry.event == "paged":
-            esc.pages.append(at)
+            paged.add(entry.escalation_id)
         elif entry.event == "approval_requested":
-            esc.asked_at = esc.asked_at or at
+            asked.setdefault(entry.escalation_id, entry.at)
         elif entry.event == "declined" or (
                 entry.event == "approval_timed_out"
                 and entry.details.get("fallback") == OnTimeout.HOLD.value):
-            esc.spared = True
-        if entry.event in ("approved", "declined"):
-            decisions.append(SmocDecision(approver=entry.actor, at=at, verdict=entry.event))
-        if entry.event not in _REACHED:
-            continue
-        for person in _responders(entry):
-            page = max(len(esc.pages), 1)
-            key = (entry.escalation_id, page, person["id"])
-            if entry.event == "page_assigned" and key in reached:
-                key = (entry.escalation_id, page + 1, person["id"])
-            first = reached.setdefault(key, _Reached(person["name"], person["time_zone"], at))
-            first.time_zone = first.time_zone or person["time_zone"]
-            if entry.event == "acknowledged" and first.acknowledged_at is None:
-                first.acknowledged_at = at
-    interruptions = []
-    for (escalation_id, page, responder_id), one in reached.items():
-        esc = seen[escalation_id]
-        paged_at = esc.pages[page - 1] if page <= len(esc.pages) else None
-        interruptions.append(Interruption(
-            escalation_id=escalation_id, reference=esc.reference, responder_id=responder_id,
-            responder=one.name, time_zone=one.time_zone,
-            at=_reached_at(one.at, paged_at, one.acknowledged_at),
-            acknowledged_at=one.acknowledged_at, team=esc.team))
-    avoided = [Avoided(escalation_id=escalation_id, at=asked, team=spared.team)
-               for escalation_id, spared in seen.items()
-               if spared.spared and spared.paged_at is None
-               and (asked := spared.asked_at) is not None]
-    return interruptions, avoided, decisions
+            spared.add(entry.escalation_id)
+        if entry.event in DECISION_EVENTS:
+            decisions.append(Decided(approver=entry.actor, at=entry.at, verdict=entry.event))
+    return LoadFacts(
+        reaches=tuple(PageReach(reach=reach, reference=known[reach.escalation_id][0],
+                                team=known[reach.escalation_id][1])
+                      for reach in reaches(ordered)),
+        avoided=tuple(AvoidedPage(escalation_id=esc_id, asked_at=at,
+                                  team=known[esc_id][1])
+                      for esc_id, at in asked.items() if esc_id in spared
+                      and esc_id not in paged),
+        decisions=tuple(decisions))
 
 
-def _reached_at(first_named: datetime, paged_at: datetime | None,
-                acknowledged_at: datetime | None) -> datetime:
-    """When a responder was interrupted: an acknowledger first named by the acknowledgement
-    was reached by the page itself; anyone else when the entry naming them was recorded, never
-    before the page went out (a trigger webhook may be recorded before the page job is)."""
-    if paged_at is None:
-        return first_named
-    if acknowledged_at is not None and acknowledged_at == first_named:
-        return paged_at
-    return max(first_named, paged_at)
+def in_window(facts: LoadFacts, since: float, until: float) -> LoadFacts:
+    """The facts dated in [since, until) (epoch seconds), as the store reads a window."""
+    return LoadFacts(
+        reaches=tuple(r for r in facts.reaches if since <= r.reach.at < until),
+        avoided=tuple(a for a in facts.avoided if since <= a.asked_at < until),
+        decisions=tuple(d for d in facts.decisions if since <= d.at < until))
 
 
-def build_load(entries: Sequence[LoadEntry], business_zone: ZoneInfo) -> Load:
-    """The load section from the entries of a window (any order)."""
+def load_from(facts: LoadFacts, business_zone: ZoneInfo) -> Load:
+    """The load section from its facts (any order: each engineer's interruptions are taken
+    in time order, ties by escalation and responder, whichever backend listed them)."""
+    reached = sorted(facts.reaches, key=lambda r: (r.reach.at, r.reach.escalation_id,
+                                                   r.reach.page, r.reach.responder_id))
+    interruptions = [Interruption(
+        escalation_id=r.reach.escalation_id, reference=r.reference,
+        responder_id=r.reach.responder_id, responder=r.reach.responder,
+        time_zone=r.reach.time_zone, at=to_datetime(r.reach.at),
+        acknowledged_at=(None if r.reach.acknowledged_at is None
+                         else to_datetime(r.reach.acknowledged_at)), team=r.team)
+        for r in reached]
+    avoided = [Avoided(escalation_id=a.escalation_id, at=to_datetime(a.asked_at), team=a.team)
+               for a in facts.avoided]
+    decisions = [SmocDecision(approver=d.approver, at=to_datetime(d.at), verdict=d.verdict)
+                 for d in facts.decisions]
+    return compute_load(interruptions, avoided, decisions, business_zone)
+
+
+def build_load(entries: Sequence[LoadEntry], business_zone: ZoneInfo,
+               since: float = float("-inf"), until: float = float("inf")) -> Load:
+    """The load section of the facts dated in [since, until) (epoch seconds; default: all),
+    from timeline entries in memory (any order, any events)."""
     ordered = sorted((e for e in entries if e.event in LOAD_EVENTS), key=lambda e: e.at)
-    return compute_load(*facts_from(ordered), business_zone)
+    return load_from(in_window(facts_from(ordered), since, until), business_zone)
 
 
 async def load_load(store: Store, since: datetime, until: datetime,
                     business_zone: ZoneInfo, *, pages_only: bool = False) -> Load:
-    """The load section for pages dated in [since, until); `pages_only`: the engineers alone
-    (no avoided pages, no SMOC decisions), from a read of the page entries only."""
-    return build_load(await store.load_entries(since.timestamp(), until.timestamp(),
-                                               pages_only=pages_only), business_zone)
+    """The load section for the facts dated in [since, until); `pages_only`: the engineers
+    alone (no avoided pages, no SMOC decisions), from a read of the reaches only."""
+    return load_from(await store.load_facts(since.timestamp(), until.timestamp(),
+                                            pages_only=pages_only), business_zone)
 
 
 STREAK_WEEKS = 13

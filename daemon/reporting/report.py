@@ -129,8 +129,8 @@ class Report(_Model):
     timeouts: tuple[Timeout, ...]
     top_criteria: tuple[CriterionCount, ...]
     dead_lettered_jobs: int  # of jobs that belong to these escalations
-    # Tier 2 load: pages, acknowledgements and decisions dated in the window (by their own
-    # time, not by the escalation's opening); None only in a report built without it.
+    # Tier 2 load: responders reached, pages avoided and decisions dated in the window (by
+    # their own time, not by the escalation's opening); None only in a report built without it.
     load: Load | None = None
     kpis: Kpis | None = None  # the program's KPIs against their targets (`daemon.reporting.kpis`)
     # Every figure above again for each Tier 1 team that has escalations in the window, by
@@ -314,14 +314,14 @@ def build_report(rows: Sequence[EscalationRow], timelines: Mapping[str, Sequence
                          event=entry.event, actor=entry.actor, at=entry.at,
                          details=entry.details)
                for escalation_id, timeline in timelines.items() if escalation_id not in drills
-               for entry in timeline if low <= entry.at < high]
+               for entry in timeline]
     by_team: dict[str, list[_Seen]] = {}
     for s in seen:
         by_team.setdefault(s.current.row.team, []).append(s)
     report = _with_teams(_assemble(_figures(seen), since, until),
                          {team: _figures(found) for team, found in by_team.items()},
                          since, until)
-    return report.model_copy(update={"load": build_load(entries, hours.zone)})
+    return report.model_copy(update={"load": build_load(entries, hours.zone, low, high)})
 
 
 def _with_teams(report: Report, teams: Mapping[str, Figures], since: datetime,

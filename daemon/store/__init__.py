@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+import structlog
+
 from daemon.clock import Clock, SystemClock, iso
-from daemon.logging import get_logger
 from daemon.store import ee_reads, followthrough, kpi_reads, load_reads, reads, units
 from daemon.store.mapping import Loaded, loaded
 from daemon.store.records import (
@@ -44,9 +45,12 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+_REACHES_BATCH = 500  # escalations per transaction while computing the load's facts at open
 _COUNT_ALL = 2**62  # a dry run counts everything at once: it changes nothing, holds nothing
 
-log = get_logger("tier2gate.store")
+# structlog's own logger, the one `daemon.logging.get_logger` returns: that module imports
+# aiohttp (its access log), which `report` would otherwise load for nothing (~0.1 s).
+log: structlog.typing.FilteringBoundLogger = structlog.get_logger("tier2gate.store")
 
 
 @dataclass(frozen=True)
@@ -87,7 +91,11 @@ class Store:
         return self.backend.single_node
 
     async def open(self) -> None:
+        """Open the backend (applying migrations), then compute what a migration or an import
+        left due: who the pages of escalations stored before migration 0014 reached."""
         await self.backend.open()
+        while await self.backend.run(lambda: units.refresh_due_reaches(_REACHES_BATCH)):
+            pass
 
     async def close(self) -> None:
         await self.backend.close()
@@ -330,13 +338,13 @@ class Store:
         return await self._run(lambda: reads.report_figures(since, until, zone, weekend, team),
                                proves_writes=False)
 
-    async def load_entries(self, since: float, until: float, *, pages_only: bool = False
-                           ) -> list[load_reads.LoadEntry]:
-        """The page, acknowledgement and decision entries dated in [since, until) that the
-        Tier 2 load figures are made of (`daemon.reporting.load`); `pages_only`: who the
-        pages reached, without the decisions (the approval request's figures)."""
+    async def load_facts(self, since: float, until: float, *, pages_only: bool = False
+                         ) -> load_reads.LoadFacts:
+        """What the Tier 2 load figures are made of (`daemon.reporting.load`), dated in
+        [since, until): the responders the pages reached, the avoided pages and the SMOC's
+        decisions; `pages_only`: the responders alone (the approval request's figures)."""
         return await self._run(
-            lambda: load_reads.load_entries(since, until, pages_only=pages_only),
+            lambda: load_reads.load_facts(since, until, pages_only=pages_only),
             proves_writes=False)
 
     async def figures_with_teams(self, since: float, until: float, zone: str = "UTC",

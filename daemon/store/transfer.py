@@ -13,7 +13,7 @@ from typing import Any
 
 from daemon.domain.teams import DEFAULT_TEAM
 from daemon.store.migrations import refresh_statement
-from daemon.store.units import Sql, Stmt, Unit
+from daemon.store.units import Sql, Stmt, Unit, refresh_due_reaches
 
 TABLES: dict[str, tuple[str, ...]] = {
     "escalations": ("id", "source", "external_id", "state", "outcome", "data", "version",
@@ -67,15 +67,18 @@ def load_rows(table: str, rows: list[dict[str, Any]], dialect: str) -> Unit[int]
 
 
 def refresh_figures() -> Unit[None]:
-    """Recompute the figure columns every escalation carries (migrations 0011 and 0012) from
-    its data and timeline: an export leaves them out, since they follow from the rows it
-    holds."""
+    """Recompute the figure columns every escalation carries (migrations 0011, 0012 and
+    0014) and who its pages reached (`tier2_reaches`) from its data and timeline: an export
+    leaves them out, since they follow from the rows it holds."""
     for statement in _REFRESH:
         yield Stmt(statement)
+    while (yield from refresh_due_reaches(_REACHES_BATCH)):
+        pass
 
 
 _REFRESH = tuple(Sql(refresh_statement("sqlite", name), refresh_statement("postgres", name))
-                 for name in ("0011_figures.sql", "0012_kpi_columns.sql"))
+                 for name in ("0011_figures.sql", "0012_kpi_columns.sql", "0014_load_facts.sql"))
+_REACHES_BATCH = 500  # escalations per statement batch; the import is one transaction anyway
 
 
 def require_empty() -> Unit[None]:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from daemon.store.load_facts import PAGE_EVENTS, reaches
 from daemon.store.records import (
     Changes,
     Conflict,
@@ -214,6 +215,7 @@ SELECT_OLD_ESCALATIONS = Sql.of(_OLD_ESCALATIONS)
 DELETE_TIMELINE_OF = Sql.of("DELETE FROM timeline WHERE escalation_id = ?")
 DELETE_ESCALATION = Sql.of("DELETE FROM escalations WHERE id = ? RETURNING id")
 DELETE_EE_WORK_OF = Sql.of("DELETE FROM ee_work WHERE escalation_id = ?")
+DELETE_REACHES_OF = Sql.of("DELETE FROM tier2_reaches WHERE escalation_id = ?")
 UPSERT_EE_WORK = Sql.of(
     "INSERT INTO ee_work (escalation_id, rotation, opened_at, offered_at, owner, assigned_at,"
     " outcome, engineering, is_open, drill) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -489,6 +491,7 @@ def _count_event(event: NewEvent) -> Unit[None]:
             union.update(str(name) for name in criteria)
             yield Stmt(_SET_RECORDED_CRITERIA, (dumps(sorted(union)), event.escalation_id))
     yield from _count_kpi_event(event)
+    yield from _count_load_event(event)
 
 
 def _count_kpi_event(event: NewEvent) -> Unit[None]:
@@ -512,6 +515,55 @@ def _count_kpi_event(event: NewEvent) -> Unit[None]:
                else Stmt(_SPELL_BEGAN_DUE, (due, due, esc_id)))
     elif event.event == "update_resumed":
         yield Stmt(_SPELL_ENDED, (_number(details.get("overdue_s")) or 0.0, esc_id))
+
+
+# --- the Tier 2 load's facts (migration 0014) ----------------------------------------------------
+_PAGE_NAMES = ", ".join(f"'{event}'" for event in PAGE_EVENTS)
+_PAGE_ENTRIES_OF = Sql.of(
+    "SELECT id, escalation_id, at, event, actor, details FROM timeline"
+    f" WHERE escalation_id = ? AND event IN ({_PAGE_NAMES}) ORDER BY at, id")
+_INSERT_REACH = Sql.of(
+    "INSERT INTO tier2_reaches (escalation_id, page, responder_id, responder, time_zone, at,"
+    " acknowledged_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
+_APPROVAL_HELD = Sql.of("UPDATE escalations SET approval_held = 1 WHERE id = ?")
+_REACHES_DUE = Sql.of("SELECT id FROM escalations WHERE reaches_due = 1 ORDER BY id LIMIT ?",
+                      "SELECT id FROM escalations WHERE reaches_due = 1 ORDER BY id LIMIT ?"
+                      " FOR UPDATE SKIP LOCKED")
+_REACHES_DONE = Sql.of("UPDATE escalations SET reaches_due = 0 WHERE id = ?")
+HOLD = "hold"  # an approval timeout's fallback that holds the page (`OnTimeout.HOLD`)
+
+
+def _count_load_event(event: NewEvent) -> Unit[None]:
+    """The load's facts for one more timeline entry: a page entry rewrites who the
+    escalation's pages reached (a handful of entries, read by `timeline_first`); a timeout
+    that held the page marks it, for the avoided pages."""
+    if event.event in PAGE_EVENTS:
+        yield from _refresh_reaches(event.escalation_id)
+    elif event.event == "approval_timed_out" and event.details.get("fallback") == HOLD:
+        yield Stmt(_APPROVAL_HELD, (event.escalation_id,))
+
+
+def _refresh_reaches(escalation_id: str) -> Unit[None]:
+    rows = yield Stmt(_PAGE_ENTRIES_OF, (escalation_id,))
+    entries = [TimelineEntry(id=row["id"], escalation_id=row["escalation_id"], at=row["at"],
+                             event=row["event"], actor=row["actor"],
+                             details=json.loads(row["details"])) for row in rows]
+    yield Stmt(DELETE_REACHES_OF, (escalation_id,))
+    for reach in reaches(entries):
+        yield Stmt(_INSERT_REACH, (reach.escalation_id, reach.page, reach.responder_id,
+                                   reach.responder, reach.time_zone, reach.at,
+                                   reach.acknowledged_at))
+
+
+def refresh_due_reaches(limit: int) -> Unit[int]:
+    """Compute `tier2_reaches` for up to `limit` escalations marked `reaches_due` (by
+    migration 0014 or an import) and clear the mark; returns how many were done (0: none is
+    left). Replicas opening together on PostgreSQL each take other escalations."""
+    due = yield Stmt(_REACHES_DUE, (limit,))
+    for row in due:
+        yield from _refresh_reaches(row["id"])
+        yield Stmt(_REACHES_DONE, (row["id"],))
+    return len(due)
 
 
 def complete_job(job_id: int, owner: str, now: float, changes: Changes | None) -> Unit[bool]:
@@ -601,6 +653,7 @@ def prune(deliveries_before: float, jobs_before: float, escalations_before: floa
         for row in ids:
             yield Stmt(DELETE_TIMELINE_OF, (row["id"],))
             yield Stmt(DELETE_EE_WORK_OF, (row["id"],))
+            yield Stmt(DELETE_REACHES_OF, (row["id"],))
             yield Stmt(DELETE_ESCALATION, (row["id"],))
         found["escalations"] = len(ids)
     return found

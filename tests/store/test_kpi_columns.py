@@ -1,6 +1,7 @@
 """The KPIs' columns (migration 0012): rebuilt from data and timelines they give the same
 KPIs as the write path keeps, and SQLite answers the window reads of the KPIs, the Tier 2
-load and the criteria from index ranges alone, never from the escalations' `data`."""
+load (migration 0014's facts) and the criteria from index ranges, never from the
+escalations' `data`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from daemon.reporting import load_report
 from daemon.settings import Settings
 from daemon.store import Store, open_store
 from daemon.store.kpi_reads import EMERGENCIES, _drivers_sql
-from daemon.store.load_reads import LOAD_ENTRIES
+from daemon.store.load_reads import AVOIDED, DECISIONS, REACHES
 from daemon.store.reads import TEAM_CRITERIA
 from daemon.store.transfer import refresh_figures
 from daemon.store.units import Row, Sql, Stmt, Unit
@@ -62,21 +63,29 @@ async def test_sqlite_reads_the_windows_from_covering_indexes(tmp_path: Path,
             for sql, args in ((EMERGENCIES, (0.0, START * 2)),
                               (_drivers_sql(2), ('$."Service"', '$."Affected service"', 0.0,
                                                  START * 2)),
-                              (LOAD_ENTRIES, (0.0, START * 2)),
+                              (REACHES, (0.0, START * 2)),
+                              (AVOIDED, (0.0, START * 2)),
+                              (DECISIONS, (0.0, START * 2)),
                               (TEAM_CRITERIA, (0.0, START * 2, None, None))):
                 rows: list[Row] = yield Stmt(Sql.of("EXPLAIN QUERY PLAN " + sql.sqlite), args)
                 found.append([row["detail"] for row in rows])
             return found
 
-        emergencies, drivers, load, criteria = await store.backend.run(plans)
+        emergencies, drivers, reached, avoided, decided, criteria = await store.backend.run(
+            plans)
     finally:
         await store.close()
     assert emergencies == ["SEARCH escalations USING COVERING INDEX escalations_emergencies"
                            " (opened_at>? AND opened_at<?)"]
     assert drivers[0] == (
         "SEARCH e USING COVERING INDEX escalations_drivers (opened_at>? AND opened_at<?)")
-    # the load's entries in time order (no sort), each escalation's reference from an index
-    assert load == ["SEARCH t USING COVERING INDEX timeline_load (at>? AND at<?)",
-                    "SEARCH e USING COVERING INDEX escalations_refs (id=? AND drill=?)"]
+    # the load's facts (migration 0014): the reaches and avoided pages of the window from
+    # their own indexes, the decisions from the load's entries, references from an index
+    assert reached == ["SEARCH r USING INDEX tier2_reaches_at (at>? AND at<?)",
+                       "SEARCH e USING COVERING INDEX escalations_refs (id=? AND drill=?)"]
+    assert avoided == ["SEARCH escalations USING INDEX escalations_avoided"
+                       " (first_approval_requested>? AND first_approval_requested<?)"]
+    assert decided == ["SEARCH t USING COVERING INDEX timeline_load (at>? AND at<?)",
+                       "SEARCH e USING COVERING INDEX escalations_refs (id=? AND drill=?)"]
     assert criteria[0] == (
         "SEARCH e USING COVERING INDEX escalations_figures (opened_at>? AND opened_at<?)")

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from daemon.domain.calendar import BusinessHours
 from daemon.domain.gate import Phase
 from daemon.reporting import build_report, load_report
 from daemon.reporting.load import build_load, load_load
-from daemon.store import Changes, NewEvent, Store
+from daemon.store import Changes, NewEvent, Store, open_store
+from daemon.store.migrations import refresh_statement
+from daemon.store.transfer import refresh_figures
+from daemon.store.units import Sql, Stmt, Unit
 from tests.store.test_store_contract import escalation
 from tests.unit.test_fatigue import LONDON, TEAMS, fortnight
 from tests.unit.test_report import row as report_row
@@ -20,7 +24,7 @@ SINCE = datetime(2026, 10, 25, tzinfo=UTC)
 UNTIL = datetime(2026, 11, 20, tzinfo=UTC)
 
 
-async def test_the_load_in_sql_equals_the_load_in_memory(store: Store) -> None:
+async def _seed_fortnight(store: Store) -> None:
     entries = fortnight()
     for esc_id in TEAMS:
         row = replace(escalation(esc_id=esc_id), external_id=esc_id, team=TEAMS[esc_id],
@@ -28,6 +32,26 @@ async def test_the_load_in_sql_equals_the_load_in_memory(store: Store) -> None:
         events = tuple(NewEvent(e.escalation_id, e.event, e.actor, e.at, e.details)
                        for e in entries if e.escalation_id == esc_id)
         await store.apply(Changes(escalation=row, events=events))
+
+
+# What an escalation stored before migration 0014 has of the load's facts: none.
+_FORGET = ("DELETE FROM tier2_reaches", "UPDATE escalations SET approval_held = 0")
+
+
+def _forget() -> Unit[None]:
+    for statement in _FORGET:
+        yield Stmt(Sql.of(statement))
+
+
+def _mark_due() -> Unit[None]:
+    """Migration 0014's own UPDATE over the forgotten rows."""
+    yield Stmt(Sql(refresh_statement("sqlite", "0014_load_facts.sql"),
+                   refresh_statement("postgres", "0014_load_facts.sql")))
+
+
+async def test_the_load_in_sql_equals_the_load_in_memory(store: Store) -> None:
+    entries = fortnight()
+    await _seed_fortnight(store)
     from_store = await load_load(store, SINCE, UNTIL, LONDON)
     assert from_store == build_load(entries, LONDON)
     assert [e.interruptions for e in from_store.engineers] == [4, 2, 1]  # the hand count
@@ -55,3 +79,56 @@ async def test_an_undecided_escalation_is_on_the_business_time_zones_weekend(
                                   since=since, until=until, hours=auckland)
     in_utc = await load_report(store, since, until)
     assert (in_utc.escalations_by_day.weekend, in_utc.escalations_by_day.weekday) == (0, 1)
+
+
+async def test_the_load_facts_are_rebuilt_from_the_timelines(store: Store) -> None:
+    """What migration 0014 and `import` compute for escalations stored without the load's
+    facts equals what the writes keep: forgotten, the engineers and a held page are gone;
+    rebuilt, the load is the hand-checked one again."""
+    await _seed_fortnight(store)
+    kept = await load_load(store, SINCE, UNTIL, LONDON)
+    await store.backend.run(_forget)
+    forgotten = await load_load(store, SINCE, UNTIL, LONDON)
+    # the declined one stays avoided (0011's first times), the one held after the timeout not
+    assert (forgotten.engineers, forgotten.avoided.total, kept.avoided.total) == ((), 1, 2)
+    await store.backend.run(refresh_figures)
+    assert await load_load(store, SINCE, UNTIL, LONDON) == kept == build_load(fortnight(),
+                                                                              LONDON)
+
+
+async def test_a_store_computes_the_due_facts_when_it_opens(tmp_path: Path) -> None:
+    """An upgraded store (migration 0014 marked its paged escalations due) fills who its
+    pages reached before it serves anything."""
+    url = f"sqlite:///{tmp_path / 'upgraded.db'}"
+    store = open_store(url)
+    await store.open()
+    try:
+        await _seed_fortnight(store)
+        await store.backend.run(_forget)
+        await store.backend.run(_mark_due)
+        assert (await load_load(store, SINCE, UNTIL, LONDON)).engineers == ()
+    finally:
+        await store.close()
+    reopened = open_store(url)
+    await reopened.open()
+    try:
+        assert await load_load(reopened, SINCE, UNTIL, LONDON) == build_load(fortnight(),
+                                                                             LONDON)
+    finally:
+        await reopened.close()
+
+
+async def test_the_load_follows_every_write(store: Store) -> None:
+    """No figure lags a write: entry by entry, as the webhooks and jobs add them (a trigger,
+    then the page job's own entry, then the acknowledgement), the load read from the store
+    is the load of the entries written so far."""
+    entries = sorted(fortnight(), key=lambda e: e.at)
+    for esc_id in TEAMS:
+        row = replace(escalation(esc_id=esc_id), external_id=esc_id, team=TEAMS[esc_id],
+                      data={"escalation": {"reference": f"#{esc_id[1:]}"}})
+        await store.apply(Changes(escalation=row))
+    for count, e in enumerate(entries, start=1):
+        await store.apply(Changes(events=(
+            NewEvent(e.escalation_id, e.event, e.actor, e.at, e.details),)))
+        assert await load_load(store, SINCE, UNTIL, LONDON) == build_load(entries[:count],
+                                                                          LONDON), e

@@ -85,3 +85,17 @@ async def test_pruning_runs_in_batches_until_done(store: Store, clock: ManualClo
                                                                       "jobs": 25}
     assert await store.job_counts() == {}
 
+
+
+async def test_a_pruned_escalation_takes_who_its_pages_reached_with_it(
+        store: Store, clock: ManualClock) -> None:
+    """Its `tier2_reaches` rows (migration 0014) go with it: they reference it."""
+    responder = {"id": "PA", "name": "Ann", "time_zone": "Europe/London"}
+    await store.apply(Changes(escalation=escalation("esc-paged", "closed"), events=(
+        NewEvent("esc-paged", "paged", "tier2gate", START),
+        NewEvent("esc-paged", "acknowledged", "Ann", START + 60, {"responders": [responder]}))))
+    assert len((await store.load_facts(START - DAY_S, START + DAY_S)).reaches) == 1
+    clock.advance(400 * DAY_S)
+    cutoff = clock.now() - 365 * DAY_S
+    assert (await store.prune(cutoff, cutoff, cutoff))["escalations"] == 1
+    assert (await store.load_facts(START - DAY_S, START + DAY_S)).reaches == ()
