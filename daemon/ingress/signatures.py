@@ -45,7 +45,8 @@ class SignatureError(Exception):
 
 
 def _pagerduty_digest(body: bytes, secret: str) -> str:
-    return hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+    # One call into OpenSSL (`hmac.digest`), not the Python-level HMAC object: per delivery.
+    return hmac.digest(secret.encode("utf-8"), body, "sha256").hex()
 
 
 def verify_pagerduty(body: bytes, header: str | None, secrets: Sequence[str]) -> None:
@@ -99,10 +100,9 @@ def decode_standard_webhook_secret(secret: str) -> bytes:
 
 
 def _standard_digest(key: bytes, msg_id: str, timestamp: str, body: bytes) -> bytes:
-    # HMAC over "{id}.{timestamp}." + body, fed in two parts so the body is never copied.
-    mac = hmac.new(key, f"{msg_id}.{timestamp}.".encode(), hashlib.sha256)
-    mac.update(body)
-    return mac.digest()
+    # HMAC over "{id}.{timestamp}." + body in one call into OpenSSL: copying a webhook body
+    # (a few KB) costs less than the Python-level HMAC object fed in two parts.
+    return hmac.digest(key, f"{msg_id}.{timestamp}.".encode() + body, "sha256")
 
 
 @functools.lru_cache(maxsize=16)

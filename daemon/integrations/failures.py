@@ -94,8 +94,15 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     for a space) and base64 (standard and URL-safe alphabets, at any offset, so a secret
     inside an encoded `user:token` Basic credential is found too). Vendors echo what they were
     sent in all of these forms (a GitLab 401 quoted the token base64-encoded)."""
-    pattern = _secret_pattern(tuple(sorted({s for s in secrets if len(s) >= MIN_SECRET_CHARS})))
+    pattern = secret_pattern(secrets)
     return text if pattern is None else pattern.sub(REDACTED, text)
+
+
+def secret_pattern(secrets: Iterable[str]) -> re.Pattern[str] | None:
+    """The one regex `scrub` masks with (None: no secret long enough to mask), for a caller
+    that scrubs many strings with the same secrets: the log scrubber builds it once instead
+    of sorting the secrets on every value of every line."""
+    return _secret_pattern(tuple(sorted({s for s in secrets if len(s) >= MIN_SECRET_CHARS})))
 
 
 def clean(text: str, secrets: Iterable[str], limit: int = MAX_DETAIL_CHARS) -> str:

@@ -58,7 +58,13 @@ def _drive(cursor: sqlite3.Cursor, unit: Unit[Any]) -> Any:
     try:
         stmt = next(unit)
         while True:
-            rows = cursor.execute(stmt.sql.sqlite, stmt.args).fetchall()
+            cursor.execute(stmt.sql.sqlite, stmt.args)
+            if stmt.sql.sqlite_new_id:
+                # No RETURNING: no second step. `rowcount` counts the INSERT's own row (not
+                # what its triggers insert) and `lastrowid` is that row's, triggers or not.
+                rows = [{"id": cursor.lastrowid}] if cursor.rowcount == 1 else []
+            else:
+                rows = cursor.fetchall()
             stmt = unit.send(rows)
     except StopIteration as stop:
         return stop.value

@@ -41,16 +41,22 @@ _PLACEHOLDER = re.compile(r"\?")
 
 @dataclass(frozen=True)
 class Sql:
-    """One statement in both dialects; PostgreSQL gets `$n` placeholders unless given its own."""
+    """One statement in both dialects; PostgreSQL gets `$n` placeholders unless given its own.
+
+    `sqlite_new_id`: on SQLite an INSERT of one row whose rows are read from the cursor, not
+    from a RETURNING clause: `[{"id": <its rowid>}]` when it inserted, `[]` when it did not (a
+    conflict). The writer thread then steps the statement once instead of twice, and each step
+    hands the GIL to the event loop and back."""
 
     sqlite: str
     postgres: str
+    sqlite_new_id: bool = False
 
     @classmethod
-    def of(cls, text: str, postgres: str | None = None) -> Sql:
+    def of(cls, text: str, postgres: str | None = None, *, sqlite_new_id: bool = False) -> Sql:
         counter = iter(range(1, 1000))
         dollar = _PLACEHOLDER.sub(lambda _: f"${next(counter)}", postgres or text)
-        return cls(text, dollar)
+        return cls(text, dollar, sqlite_new_id)
 
 
 @dataclass(frozen=True)
@@ -79,16 +85,16 @@ PING = Sql.of("SELECT count(*) AS n FROM schema_migrations")
 _DELIVERY_VALUES = (
     "INSERT INTO deliveries (source, delivery_id, event_type, received_at, body, state, note,"
     " job_kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, delivery_id) DO NOTHING"
-    " RETURNING id"
 )
 INSERT_DELIVERY = Sql.of(
     _DELIVERY_VALUES,
     "WITH d AS (" + _DELIVERY_VALUES.replace("?, ?, ?, ?, ?, ?, ?, ?)",
                                              "?, ?, ?, ?, ?, ?, ?, ?::text)")
-    + "), j AS (INSERT INTO jobs (kind, key, payload, escalation_id, state, run_at, attempts,"
-    " last_error, created_at, updated_at) SELECT $8::text, 'delivery:' || d.id,"
+    + " RETURNING id), j AS (INSERT INTO jobs (kind, key, payload, escalation_id, state,"
+    " run_at, attempts, last_error, created_at, updated_at) SELECT $8::text, 'delivery:' || d.id,"
     " '{\"delivery\":' || d.id || '}', NULL, 'queued', $4, 0, '', $4, $4 FROM d"
     " WHERE $8::text IS NOT NULL ON CONFLICT (key) DO NOTHING) SELECT id FROM d",
+    sqlite_new_id=True,
 )
 INSERT_JOB = Sql.of(
     "INSERT INTO jobs (kind, key, payload, escalation_id, state, run_at, attempts, last_error,"

@@ -59,6 +59,27 @@ async def test_a_delivery_is_stored_once_with_its_job(store: Store) -> None:
         for row in (first, other_source))
 
 
+async def test_each_delivery_of_a_batch_gets_its_own_row_id(store: Store) -> None:
+    # Jobs inserted beforehand put the jobs' ids ahead of the deliveries': the id answered
+    # must be the delivery's row (SQLite reads it from the cursor, not from RETURNING, and
+    # the trigger inserts a job in the same statement); a repeat in the same group commit
+    # answers None.
+    await store.enqueue(*(NewJob("k", f"before-{n}") for n in range(3)))
+    ids = [f"wh-{n % 5}" for n in range(10)]
+    rows = await asyncio.gather(*(
+        store.record_delivery("incident_io", delivery_id, "x", delivery_id.encode(), "intake")
+        for delivery_id in ids))
+    new = {delivery_id: row for delivery_id, row in zip(ids, rows, strict=True)
+           if row is not None}
+    assert len(new) == 5 and rows.count(None) == 5
+    for delivery_id, row in new.items():
+        stored = await store.get_delivery(row)
+        assert stored is not None and stored.body == delivery_id.encode()
+    claimed = await store.claim_jobs("w", 30, 20)
+    assert sorted(job.payload["delivery"] for job in claimed if job.kind == "intake") == sorted(
+        new.values())
+
+
 async def test_a_delivery_decided_at_the_door_gets_no_job(store: Store) -> None:
     row = await store.record_delivery("pagerduty", "wh-1", "incident.triggered", b"{}", None,
                                       DeliveryState.STALE, "too old")

@@ -1,0 +1,72 @@
+"""The log pipeline on the hot path: every delivery writes a line, so the renderer and the
+scrubber are built once, and the text is exactly structlog's JSON renderer's."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import structlog
+
+from daemon.logging import SecretScrubber, UtcStamper, configure
+
+SECRET = "whsec_UkVDT0dOSVNBQkxFLWluY2lkZW50LWlvLXNlY3JldA=="
+
+
+class Described:
+    def __structlog__(self) -> str:
+        return "described"
+
+
+class Opaque:
+    def __repr__(self) -> str:
+        return "<opaque>"
+
+
+@pytest.fixture
+def stream() -> Iterator[io.StringIO]:
+    out = io.StringIO()
+    configure(level="INFO", fmt="json", secrets=[SECRET], stream=out)
+    yield out
+    structlog.reset_defaults()
+
+
+def test_a_line_is_the_text_structlogs_json_renderer_writes(stream: io.StringIO) -> None:
+    structlog.get_logger("t").info("webhook.stored", delivery_id="msg_1", n=3,
+                                   described=Described(), opaque=Opaque(),
+                                   error=f"token {SECRET} echoed")
+    [line] = stream.getvalue().splitlines()
+    event: dict[str, Any] = json.loads(line)
+    assert event["error"] == "token [redacted] echoed"
+    assert (event["described"], event["opaque"]) == ("described", "<opaque>")
+    # The same text, separators and key order included, as `JSONRenderer()` by default.
+    assert line == structlog.processors.JSONRenderer()(None, "info", event)
+
+
+def test_a_clean_event_is_passed_on_as_it_is() -> None:
+    scrubber = SecretScrubber([SECRET])
+    clean = {"event": "webhook.stored", "delivery_id": "msg_1", "source": "incident_io",
+             "event_type": "public_incident.incident_created_v2_with_a_long_name", "n": 3}
+    assert scrubber(None, "info", clean) is clean
+    dirty = {**clean, "error": f"said {SECRET}"}
+    scrubbed = scrubber(None, "info", dirty)
+    assert scrubbed is not dirty and scrubbed["error"] == "said [redacted]"
+    assert dirty["error"] == f"said {SECRET}"  # the caller's dict is not changed
+
+
+def test_the_timestamp_is_structlogs_iso_utc_text_of_now() -> None:
+    stamper = UtcStamper()
+    shape = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z"
+    theirs = structlog.processors.TimeStamper(fmt="iso", utc=True)(None, "info", {})
+    assert re.fullmatch(shape, theirs["timestamp"])
+    before = datetime.now(UTC) - timedelta(microseconds=1)
+    stamps = [stamper(None, "info", {})["timestamp"] for _ in range(3)]
+    after = datetime.now(UTC)
+    for stamp in stamps:
+        assert re.fullmatch(shape, stamp)
+        assert before <= datetime.fromisoformat(stamp) <= after
