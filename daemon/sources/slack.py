@@ -15,14 +15,13 @@ second chat's parser returns the same value and `jobs.approval` decides it the s
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qs
 
 from daemon.domain.gate import Verdict
-from daemon.sources.fields import PayloadError
+from daemon.sources.fields import PayloadError, decode_json
 from daemon.sources.slack_ids import (
     APPROVE_ACTION,
     CRITERIA,
@@ -307,9 +306,9 @@ def _form(body: bytes) -> dict[str, list[str]]:
 
 def _json_object(text: str, what: str) -> dict[str, Any]:
     try:
-        value = json.loads(text)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError is a ValueError
-        raise PayloadError(f"{what} is not JSON: {type(exc).__name__}") from None
+        value = decode_json(text.encode("utf-8", "surrogatepass"))
+    except PayloadError as exc:
+        raise PayloadError(f"{what} is not JSON we accept: {exc}") from None
     if not isinstance(value, dict):
         raise PayloadError(f"{what} is not a JSON object")
     return value
