@@ -68,22 +68,33 @@ def _slack_part(part: Text | Mention | Link) -> str:
     return slack_link(part.url, part.label)
 
 
-_STORED_MENTION = re.compile(r"<@([UW][A-Z0-9]{1,40})>")
+_STORED_MARKUP = re.compile(r"<@([UW][A-Z0-9]{1,40})>|<(https?://[^<>|\s]+)\|([^<>]*)>")
+"""What the previous version wrote as markup: a mention `<@U…>` (`slack_mention`) or a link
+`<url|label>` (`slack_link`: the URL made safe, both parts escaped)."""
 _STORED_ENTITIES = {"&lt;": "<", "&gt;": ">", "&amp;": "&"}
 _STORED_ENTITY = re.compile("|".join(_STORED_ENTITIES))
+
+
+def _stored_literal(text: str) -> str:
+    return _STORED_ENTITY.sub(lambda m: _STORED_ENTITIES[m[0]], text)
 
 
 def message_from_mrkdwn(stored: str) -> Message:
     """The `Message` of a chat text that the previous version stored in a job as Slack mrkdwn
     (a note or reply still pending across the upgrade): `slack_mrkdwn` of the result is
-    `stored` again. That version wrote mentions only as `<@U…>` and every other text through
-    `slack_literal`, so those are the only markup to read back."""
-    pieces: list[Message | Mention | str] = []
-    for n, piece in enumerate(_STORED_MENTION.split(stored)):
-        if n % 2:
-            pieces.append(Mention(mention=piece))
+    `stored` again. That version wrote mentions only as `<@U…>`, links only as `<url|label>`
+    (the retro reminder's) and every other text through `slack_literal`, so those are the only
+    markup to read back."""
+    pieces: list[Message | Mention | Link | str] = []
+    at = 0
+    for found in _STORED_MARKUP.finditer(stored):
+        pieces.append(_stored_literal(stored[at:found.start()]))
+        if found[1] is not None:
+            pieces.append(Mention(mention=found[1]))
         else:
-            pieces.append(_STORED_ENTITY.sub(lambda m: _STORED_ENTITIES[m[0]], piece))
+            pieces.append(Link(url=_stored_literal(found[2]), label=_stored_literal(found[3])))
+        at = found.end()
+    pieces.append(_stored_literal(stored[at:]))
     return message(*pieces)
 
 

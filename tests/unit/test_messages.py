@@ -10,6 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from daemon.domain.effects import (
+    Attention,
     Effect,
     EffectKind,
     Remind,
@@ -109,3 +110,21 @@ def test_a_gate_stored_by_the_previous_version_reads_its_message_ids() -> None:
     again = gate.model_dump(mode="json")
     assert again["approval"]["message_id"] == "1.1" and "ts" not in again["approval"]
     assert Gate.model_validate(again) == gate
+
+
+@pytest.mark.parametrize("kind", [EffectKind.THREAD_NOTE, EffectKind.ATTENTION])
+def test_a_link_stored_as_mrkdwn_by_the_previous_version_stays_a_link(kind: EffectKind) -> None:
+    # The previous version's retro reminder (a thread note, or the failure notice passing it
+    # on), worded with `slack_link`: its link must not come back as escaped text.
+    stored = (":memo: The retro <https://git.example/g/p/-/issues/7?a=1&amp;b=%7C|issue> has "
+              "been open for 3 days. `Ann &amp; &lt;@U1&gt;` (assignee): please finish it. "
+              "Still to fill in: Timeline.")
+    if kind == EffectKind.THREAD_NOTE:
+        text: Message | None = effect_payload(_job(kind, {"text": stored}), ThreadNote).text
+    else:
+        text = effect_payload(_job(kind, {"kind": "thread_note", "error": "HTTP 500",
+                                          "final": True, "job_id": 7, "text": stored}),
+                              Attention).text
+    assert text is not None and slack_mrkdwn(text) == stored
+    assert Link(url="https://git.example/g/p/-/issues/7?a=1&b=%7C", label="issue") in text.parts
+    assert text.plain.startswith(":memo: The retro issue (https://") and "&amp;" not in text.plain
