@@ -11,7 +11,10 @@ The guard parses every module under `daemon/` and flags a string constant equal 
    equal an event name, as `once_key="paged"` does);
 5. in SQL text next to `event`: `event = 'x'` or `event IN ('x', ...)`;
 6. one of two or more strings of a collection literal whose strings are all event names (a
-   hand-written set of events, such as the ones a report counts).
+   hand-written set of events, such as the ones a report counts), or of a dict literal whose
+   string keys all are (a table of labels by event).
+
+`x.event.value` and `str(x.event)` stand where `x.event` does.
 
 Other strings that happen to equal an event name ("resolved" as a status, "paged" in prose) are
 not event look-ups and pass.
@@ -43,6 +46,9 @@ _SQL = re.compile(r"\bevent\s*(?:=|IN\s*\()\s*'([^']*)'(?:\s*,\s*'([^']*)')*", r
 
 def _named_event(node: ast.expr) -> bool:
     match node:
+        case ast.Attribute(value=inner, attr="value") | ast.Call(
+                func=ast.Name(id="str"), args=[inner]) if _named_event(inner):
+            return True  # the member's string, compared as a string
         case ast.Name(id=name) | ast.Attribute(attr=name):
             return name == "event"
         case ast.Subscript(slice=ast.Constant(value="event")):
@@ -108,8 +114,9 @@ def violations(source: str) -> list[tuple[int, str]]:
                 flag(_names_in(arg))
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
             found.extend((node.lineno, name) for name in _sql_names(node.value))
-        if isinstance(node, ast.Tuple | ast.List | ast.Set):
-            strings = [e for e in node.elts
+        if isinstance(node, ast.Tuple | ast.List | ast.Set | ast.Dict):
+            elements = node.keys if isinstance(node, ast.Dict) else node.elts
+            strings = [e for e in elements
                        if isinstance(e, ast.Constant) and isinstance(e.value, str)]
             if len(strings) >= 2 and all(s.value in NAMES for s in strings):
                 flag(strings)
@@ -193,3 +200,15 @@ def test_stored_details_read_back_and_store_the_same() -> None:
     again, so a database written before `events.py` reads and writes on unchanged."""
     for kind, details in STORED:
         assert details_of(kind, details).stored() == details, kind
+
+
+def test_the_guard_catches_what_a_report_or_a_view_would_write_too() -> None:
+    # A table of labels keyed by event name, an event's `.value` or its `str()` compared with a
+    # name: each spells the vocabulary again, as surely as `entry.event == "paged"` does.
+    snippet = '''
+LABELS = {"approved": "Approved", "declined": "Declined"}
+if entry.event.value == "paged": pass
+if str(row.event) in ("acknowledged", "x"): pass
+'''
+    assert [name for _line, name in violations(snippet)] == [
+        "approved", "declined", "paged", "acknowledged"]
