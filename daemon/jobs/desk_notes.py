@@ -121,8 +121,9 @@ def note_text(payload: dict[str, Any], literal: Literal, *, wiki: bool) -> str:
             text = (f"Declined by {who}. Reason: {said(reason) or 'no reason given'}. Handled "
                     "as a request for help, due next business hours.")
         case events.ApprovalTimedOut(after_minutes=after, fallback=fallback):
-            text = (f"No decision within {said(after)} minutes: the policy's fallback "
-                    f"is to {said(fallback)}.")
+            # A missing number (None) said nothing before the facts: it still does.
+            text = (f"No decision within {said('' if after is None else after)} minutes: "
+                    f"the policy's fallback is to {said(fallback)}.")
         case events.WouldHavePaged():
             text = "SHADOW mode: Tier 2 would have been paged (nobody was)."
         case events.Paged(url=url, incident_id=incident_id):

@@ -58,6 +58,15 @@ def test_a_decline_reason_is_literal_on_either_desk() -> None:
     assert "{\u2060{ticket.id}}" in plain and "@\u2060all" in plain and "\n" not in plain
 
 
+def test_a_timeout_note_from_details_without_its_minutes_reads_as_before() -> None:
+    # Details are read through their typed fact, whose missing number is None: the note says
+    # what the version before the facts said, not "None".
+    payload = {"event": "approval_timed_out", "actor": "tier2gate", "at": START,
+               "details": {"fallback": "hold"}}
+    assert note_text(payload, zendesk_literal, wiki=False).endswith(
+        "No decision within  minutes: the policy's fallback is to hold.")
+
+
 def test_a_zendesk_ticket_maps_priority_fields_organization_group_and_brand() -> None:
     ticket = zendesk_ticket()
     ticket["status"] = "Solved"
