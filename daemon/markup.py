@@ -135,6 +135,13 @@ def terminal_line(text: str, limit: int | None = None) -> str:
     return "".join(c if " " <= c <= "~" else "?" for c in text)[:limit]
 
 
+def plain_literal(text: str) -> str:
+    """Untrusted text on a plain-text chat, where `@name` is a mention: `@` before a name gets
+    an invisible word joiner, so the text notifies nobody (the chat's own mentions are written
+    by its adapter)."""
+    return _MENTION.sub("@" + WORD_JOINER, text)
+
+
 def tracker_title(text: str) -> str:
     """An issue title from untrusted text: one line, and no `@name` that notifies (GitLab
     reads mentions in titles too). Titles are plain text otherwise."""

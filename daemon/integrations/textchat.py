@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from daemon.domain.gate import Verdict
-from daemon.domain.messages import Message
+from daemon.domain.messages import Message, Text, message
 from daemon.integrations.base import (
     ApprovalAnswer,
     ApprovalView,
@@ -28,6 +28,7 @@ from daemon.integrations.base import (
     MessageRef,
     NoDecision,
 )
+from daemon.markup import plain_literal
 
 BUTTONS = "[Approve] [Decline]"
 _ANSWERS = {"Approve": Verdict.APPROVED, "Decline": Verdict.DECLINED}
@@ -88,9 +89,9 @@ class TextChat:
         return f"{len(self.messages) + 1}.000"
 
     def _find(self, ref: MessageRef) -> TextMessage:
-        for message in self.messages:
-            if message.ref == ref:
-                return message
+        for shown in self.messages:
+            if shown.ref == ref:
+                return shown
         raise KeyError(f"no message {ref.ts} in {ref.channel}")
 
     # --- ApprovalRequests ----------------------------------------------------------------
@@ -108,7 +109,7 @@ class TextChat:
         self._find(ref).text = approval_text(view)
 
     async def post_in_thread(self, ref: MessageRef, text: Message, key: str = "") -> MessageRef:
-        return self._post(TextMessage(ref.channel, self._next_ts(), text.plain,
+        return self._post(TextMessage(ref.channel, self._next_ts(), _shown(text),
                                       thread_ts=ref.ts, key=key))
 
     async def find_in_thread(self, ref: MessageRef, key: str) -> MessageRef | None:
@@ -132,7 +133,7 @@ class TextChat:
                      if key and m.channel == channel and m.key == key), None)
 
     async def tell_user(self, channel: str, user_id: str, text: Message) -> None:
-        self._post(TextMessage(channel, self._next_ts(), text.plain, only_for=user_id))
+        self._post(TextMessage(channel, self._next_ts(), _shown(text), only_for=user_id))
 
     # --- Identity ------------------------------------------------------------------------
 
@@ -181,9 +182,17 @@ def plain(text: str) -> str:
     return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
+def _shown(text: Message) -> str:
+    """A message as plain text: only its mentions are `@user`; its literal text notifies
+    nobody (`plain_literal`)."""
+    return message(*(plain_literal(p.text) if isinstance(p, Text) else p
+                     for p in text.parts)).plain
+
+
 def _line(text: str) -> str:
-    """Untrusted text on one line: no name or reason can fake a line of its own (buttons)."""
-    return " ".join(text.split())
+    """Untrusted text on one line: no name or reason can fake a line of its own (buttons) or
+    a mention."""
+    return plain_literal(" ".join(text.split()))
 
 
 def _who(view: ApprovalView) -> str:

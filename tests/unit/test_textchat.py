@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import pytest
 
 from daemon.domain.gate import Verdict
+from daemon.domain.messages import mention, message
 from daemon.integrations.base import ApprovalAnswer, ApprovalView, Decided, DecisionKind
 from daemon.integrations.textchat import BUTTONS, TextChat, TextMessage, approval_text, plain
 from daemon.markup import slack_link, slack_literal, slack_mention
@@ -76,3 +78,16 @@ async def test_a_press_answers_only_a_button_the_message_shows() -> None:
         chat.press(ref, "USMOC", "Decline")
     with pytest.raises(ValueError, match="was asked no reason"):
         chat.give_reason(ref, "USMOC", "no question was asked")
+
+
+@pytest.mark.parametrize("hostile", [*HOSTILE, "ask @USMOC, @UBACKUP or @here"])
+async def test_untrusted_text_mentions_nobody_on_the_text_chat(hostile: str) -> None:
+    # On a plain-text chat `@name` is the mention: only the people tier2gate chose are shown so.
+    chat = TextChat()
+    view = dataclasses.replace(VIEW, title=hostile, customer=hostile, reason=hostile,
+                               declarer_name=hostile, smoc_note=hostile,
+                               approver_ids=("UBACKUP",), smoc_resolved=False)
+    ref = await chat.post_approval("C1", view)
+    await chat.post_in_thread(ref, message("Declined by ", mention("UBACKUP"), ": ", hostile))
+    await chat.tell_user("C1", "UOTHER", message(hostile, " ", mention("UBACKUP")))
+    assert [re.findall(r"@(\w+)", m.text) for m in chat.messages] == [["UBACKUP"]] * 3
