@@ -13,12 +13,11 @@ Escalation Engineers and no thread to read, and the daemon says so where it matt
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from daemon.domain.gate import Verdict
-from daemon.domain.messages import Message
+from daemon.domain.messages import Link, Message
 from daemon.integrations.base import (
     ApprovalAnswer,
     ApprovalView,
@@ -31,9 +30,6 @@ from daemon.integrations.base import (
 
 BUTTONS = "[Approve] [Decline]"
 _ANSWERS = {"Approve": Verdict.APPROVED, "Decline": Verdict.DECLINED}
-_MENTION = re.compile(r"<@([A-Z0-9]+)>")
-_LINK = re.compile(r"<([^<>|]+)\|([^<>]*)>")
-_BARE_LINK = re.compile(r"<([^<>|@]+)>")
 _NO_DECISION = {
     NoDecision.RESOLVED: "The incident was resolved first: no decision is needed any more.",
     NoDecision.WITHDRAWN: "The incident was withdrawn: no decision is needed any more.",
@@ -124,8 +120,19 @@ class TextChat:
 
     # --- Notices -------------------------------------------------------------------------
 
-    async def post_notice(self, channel: str, text: str, key: str = "") -> MessageRef:
-        return self._post(TextMessage(channel, self._next_ts(), plain(text), key=key))
+    async def post_notice(self, channel: str, text: Message, key: str = "") -> MessageRef:
+        return self._post(TextMessage(channel, self._next_ts(), text.plain, key=key))
+
+    def notice_size(self, text: Message) -> int:
+        return len(text.plain)
+
+    def permalink(self, ref: MessageRef) -> Link | None:
+        return None  # its messages have no address anyone could open
+
+    def is_direct(self, channel: str) -> bool:
+        """A direct message is posted to the user id itself: a person it knows."""
+        return channel in self._users.values() or any(
+            channel in members for members in self._groups.values())
 
     async def find_notice(self, channel: str, key: str) -> MessageRef | None:
         return next((m.ref for m in self.messages
@@ -170,15 +177,6 @@ class TextChat:
             raise ValueError(f"{user_id} was asked no reason under {ref.ts}")
         return ApprovalAnswer(asked[-1].escalation_id, Verdict.DECLINED, user_id, ref.channel,
                               ref.ts, f"{user_id}-reason-{asked[-1].ts}", reason=reason)
-
-
-def plain(text: str) -> str:
-    """The daemon's chat text as plain text: mentions as `@U123`, links as `label (url)`,
-    Slack's three escapes undone."""
-    text = _MENTION.sub(r"@\1", text)
-    text = _LINK.sub(r"\2 (\1)", text)
-    text = _BARE_LINK.sub(r"\1", text)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def _line(text: str) -> str:

@@ -7,9 +7,9 @@ import dataclasses
 import pytest
 
 from daemon.domain.gate import Verdict
+from daemon.domain.messages import Link, mention, message, strong
 from daemon.integrations.base import ApprovalAnswer, ApprovalView, Decided, DecisionKind
-from daemon.integrations.textchat import BUTTONS, TextChat, TextMessage, approval_text, plain
-from daemon.markup import slack_link, slack_literal, slack_mention
+from daemon.integrations.textchat import BUTTONS, TextChat, TextMessage, approval_text
 from tests.hostile import HOSTILE
 
 VIEW = ApprovalView(escalation_id="esc-1", title="DB down", reference="INC-7", customer="Acme",
@@ -55,13 +55,17 @@ def test_buttons_are_offered_only_while_a_decision_is_wanted() -> None:
 
 
 @pytest.mark.parametrize("hostile", HOSTILE)
-def test_plain_text_shows_escaped_text_as_it_was_written(hostile: str) -> None:
-    assert plain(slack_literal(hostile)) == hostile
+async def test_a_notice_shows_untrusted_text_as_it_was_written(hostile: str) -> None:
+    chat = TextChat()
+    ref = await chat.post_notice("C1", message(strong(hostile), " ", hostile))
+    assert chat.messages[-1].ref == ref and chat.messages[-1].text == f"{hostile} {hostile}"
 
 
-def test_mentions_and_links_become_plain_words() -> None:
-    text = f"{slack_mention('U0SMOC')} see {slack_link('https://x.example/a', 'the runbook')}"
-    assert plain(text) == "@U0SMOC see the runbook (https://x.example/a)"
+async def test_mentions_and_links_in_a_notice_become_plain_words() -> None:
+    chat = TextChat()
+    await chat.post_notice("U0SMOC", message(
+        mention("U0SMOC"), " see ", Link(url="https://x.example/a", label="the runbook")))
+    assert chat.messages[-1].text == "@U0SMOC see the runbook (https://x.example/a)"
 
 
 async def test_a_press_answers_only_a_button_the_message_shows() -> None:
