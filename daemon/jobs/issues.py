@@ -252,7 +252,7 @@ class Issues:
         notices = self.deps.notices
         if notices is None or not channel:
             step = on_noted(current.gate, events.RfhNoticeSkipped(
-                note="Slack or its channel is not configured"), "rfh_notice")
+                note="the chat or its channel is not configured"), "rfh_notice")
         else:
             ref = await notices.post_notice(channel,
                                             rfh_notice(current, self.deps.settings, notices))
