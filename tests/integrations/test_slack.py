@@ -376,3 +376,11 @@ async def test_a_thread_note_posted_earlier_is_found_by_its_key(
     note = await client.post_in_thread(ref, message("Paged Tier 2"), "thread_note:esc-7f3k:paged")
     assert await client.find_in_thread(ref, "thread_note:esc-7f3k:paged") == note
     assert await client.find_in_thread(ref, "thread_note:esc-7f3k:retro") is None
+
+
+def test_slack_names_its_direct_channels_and_links_to_its_messages() -> None:
+    client = Client(TOKEN, "https://slack.example/api/")
+    assert client.is_direct("D0123") and not client.is_direct("C0APPROVE")
+    link = client.permalink(MessageRef("C0APPROVE", "1700000000.000100"))
+    assert link is not None and link.label == "slack thread"
+    assert link.url == "https://slack.com/archives/C0APPROVE/p1700000000000100"

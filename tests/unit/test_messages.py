@@ -18,7 +18,7 @@ from daemon.domain.effects import (
     payload_json,
 )
 from daemon.domain.gate import Gate
-from daemon.domain.messages import Link, Message, mention, mentions, message
+from daemon.domain.messages import Link, Message, mention, mentions, message, strong
 from daemon.markup import message_from_mrkdwn, slack_literal, slack_mrkdwn
 from daemon.store import Job, JobState
 from daemon.store.payloads import effect_payload
@@ -109,3 +109,11 @@ def test_a_gate_stored_by_the_previous_version_reads_its_message_ids() -> None:
     again = gate.model_dump(mode="json")
     assert again["approval"]["message_id"] == "1.1" and "ts" not in again["approval"]
     assert Gate.model_validate(again) == gate
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_strong_text_is_bold_in_slack_and_as_written_in_plain_text(hostile: str) -> None:
+    said = message(strong(hostile), " by ", mention("USMOC"))
+    assert slack_mrkdwn(said) == f"*{slack_literal(hostile)}* by <@USMOC>"
+    assert said.plain == f"{hostile} by @USMOC"
+    assert strong("") == Message()

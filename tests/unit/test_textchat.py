@@ -80,3 +80,9 @@ async def test_a_press_answers_only_a_button_the_message_shows() -> None:
         chat.press(ref, "USMOC", "Decline")
     with pytest.raises(ValueError, match="was asked no reason"):
         chat.give_reason(ref, "USMOC", "no question was asked")
+
+
+async def test_the_chat_says_which_channels_are_direct_and_links_to_no_message() -> None:
+    chat = TextChat(users_by_email={"smoc@example.com": "USMOC"}, groups={"S1": ("UBACKUP",)})
+    assert chat.is_direct("USMOC") and chat.is_direct("UBACKUP") and not chat.is_direct("C1")
+    assert chat.permalink(await chat.post_notice("C1", message("hi"))) is None
