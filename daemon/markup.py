@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, urlsplit
 
-from daemon.domain.messages import Link, Mention, Message, Text, message
+from daemon.domain.messages import Link, Mention, Message, Part, Strong, Text, message
 
 _SLACK_USER_ID = re.compile(r"[UW][A-Z0-9]{1,40}")
 _URL_SAFE = "-._~:/?#=&%+,;!$*'"
@@ -55,14 +55,16 @@ def slack_mention(user_id: str) -> str:
 
 
 def slack_mrkdwn(text: Message) -> str:
-    """A message in Slack mrkdwn: every `Text` literal (`slack_literal`), every `Mention` a
-    mention (`slack_mention`), every `Link` a link (`slack_link`)."""
+    """A message in Slack mrkdwn: every `Text` literal (`slack_literal`), every `Strong` literal
+    and bold, every `Mention` a mention (`slack_mention`), every `Link` a link (`slack_link`)."""
     return "".join(_slack_part(p) for p in text.parts)
 
 
-def _slack_part(part: Text | Mention | Link) -> str:
+def _slack_part(part: Part) -> str:
     if isinstance(part, Text):
         return slack_literal(part.text)
+    if isinstance(part, Strong):
+        return f"*{slack_literal(part.strong)}*"
     if isinstance(part, Mention):
         return slack_mention(part.mention)
     return slack_link(part.url, part.label)

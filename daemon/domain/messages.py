@@ -3,7 +3,8 @@
 The core words its notes to people (a reply to a click, a reminder, a failure) as a `Message`:
 a sequence of parts, each literal `Text` (never markup, whoever wrote it: a vendor's reason,
 an agent's name, our own words), a `Mention` of a chat user tier2gate chose to notify (an
-approver, the person who decided) or a `Link` to a URL under a label tier2gate chose. The
+approver, the person who decided), a `Link` to a URL under a label tier2gate chose or
+`Strong` literal text the reader should see first (a heading, a customer's name). The
 chat adapter renders a message in its own syntax and escapes every `Text` at that sink; a
 plain-text chat shows `Message.plain`.
 
@@ -43,7 +44,13 @@ class Link(_Frozen):
     label: str
 
 
-Part = Text | Mention | Link
+class Strong(_Frozen):
+    """Literal text shown emphasised where the chat can (bold), as it is where it cannot."""
+
+    strong: str
+
+
+Part = Text | Mention | Link | Strong
 
 
 class Message(_Frozen):
@@ -62,13 +69,27 @@ class Message(_Frozen):
     def plain(self) -> str:
         """The message as plain text (a mention as `@user_id`): for a chat without markup,
         logs and tests."""
-        return "".join(p.text if isinstance(p, Text) else f"@{p.mention}"
-                       if isinstance(p, Mention) else f"{p.label} ({p.url})" for p in self.parts)
+        return "".join(_plain(p) for p in self.parts)
 
     @property
     def mentioned(self) -> tuple[str, ...]:
         """The user ids mentioned, in order."""
         return tuple(p.mention for p in self.parts if isinstance(p, Mention))
+
+
+def _plain(part: Part) -> str:
+    if isinstance(part, Text):
+        return part.text
+    if isinstance(part, Strong):
+        return part.strong
+    if isinstance(part, Mention):
+        return f"@{part.mention}"
+    return f"{part.label} ({part.url})"
+
+
+def strong(text: str) -> Message:
+    """`text` emphasised; empty for no text."""
+    return Message(parts=(Strong(strong=text),)) if text else Message()
 
 
 def message(*pieces: Message | Part | str) -> Message:

@@ -16,7 +16,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from daemon.domain.gate import Verdict
-from daemon.domain.messages import Message
+from daemon.domain.messages import Link, Message
 from daemon.workers.retry import Permanent
 
 
@@ -202,13 +202,29 @@ class ApprovalRequests(Protocol):
         """Open a form asking why the escalation is declined."""
         ...
 
+    def is_direct(self, channel: str) -> bool:
+        """Whether `channel` is a direct conversation with one person (where a request may be
+        posted when the approval channel refuses it), as this chat names those."""
+        ...
+
 
 class Notices(Protocol):
     """Standalone messages: to a channel, to one person directly, or seen by one person only."""
 
-    async def post_notice(self, channel: str, text: str, key: str = "") -> MessageRef:
-        """A standalone message, e.g. the request-for-help notice; to a user id: a direct
-        message. `key` tags it so that `find_notice` can tell it was already posted."""
+    async def post_notice(self, channel: str, text: Message, key: str = "") -> MessageRef:
+        """A standalone message, e.g. the request-for-help notice, rendered in the chat's own
+        markup and cut to its size limit; to a user id: a direct message. `key` tags it so
+        that `find_notice` can tell it was already posted."""
+        ...
+
+    def notice_size(self, text: Message) -> int:
+        """How many characters `text` takes as this chat sends it: a notice listing many items
+        counts with it to say "and N more" rather than be cut at the chat's limit."""
+        ...
+
+    def permalink(self, ref: MessageRef) -> Link | None:
+        """A link (labelled for people) that opens message `ref` for anyone in the chat, or
+        None when this chat's messages have no such address."""
         ...
 
     async def find_notice(self, channel: str, key: str) -> MessageRef | None:

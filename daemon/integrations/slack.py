@@ -35,7 +35,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
 from daemon.clock import Clock, SystemClock
-from daemon.domain.messages import Message
+from daemon.domain.messages import Link, Message
 from daemon.integrations.base import (
     ApprovalView,
     ChannelRefused,
@@ -63,6 +63,7 @@ from daemon.sources.slack_ids import (
     REASON_ACTION,
     REASON_BLOCK,
     REASON_MAX_CHARS,
+    slack_permalink,
 )
 
 ACTIONS_BLOCK = "tier2gate_decision"
@@ -81,6 +82,8 @@ another channel, grant the scope): https://docs.slack.dev/reference/methods/chat
 
 # Slack's documented limits, enforced here so a long incident name cannot cost the approval
 # request (a 45,000-character name once made chat.postMessage fail with msg_too_long):
+DIRECT_CHANNEL_PREFIX = "D"  # Slack's ids of direct-message conversations (`D…`)
+THREAD_LABEL = "slack thread"  # the approval thread's link, as page details and issues name it
 TEXT_MAX_CHARS = 40_000
 """`text` of chat.postMessage/update/postEphemeral: "Provide no more than 40,000 characters or
 risk truncation"; error `msg_too_long`. https://docs.slack.dev/reference/methods/chat.postMessage
@@ -102,6 +105,11 @@ value cannot push the others (Why, criteria, links) out of the message."""
 EVENTS_SHOWN = 3
 """Customer events in progress named on an approval request; the rest are counted, so that
 many (a calendar anyone may edit) cannot push the flags and links out either."""
+
+
+def notice_size(text: Message) -> int:
+    """The length of `text`'s mrkdwn, which Slack's 40,000-character limit counts."""
+    return len(slack_mrkdwn(text))
 
 
 class Client:
@@ -193,12 +201,22 @@ class Client:
                  and not message.get("bot_id") and float(message.get("ts", 0)) > since_s]
         return max(times, default=None)
 
-    async def post_notice(self, channel: str, text: str, key: str = "") -> MessageRef:
+    async def post_notice(self, channel: str, text: Message, key: str = "") -> MessageRef:
         metadata = {"event_type": NOTICE_EVENT, "event_payload": {"key": key}} if key else None
         with self._classified("chat.postMessage"):
             answer = await self._web.chat_postMessage(
-                channel=channel, text=shorten_mrkdwn(text, TEXT_MAX_CHARS), metadata=metadata)
+                channel=channel, text=shorten_mrkdwn(slack_mrkdwn(text), TEXT_MAX_CHARS),
+                metadata=metadata)
         return MessageRef(channel=answer["channel"], ts=answer["ts"])
+
+    def notice_size(self, text: Message) -> int:
+        return notice_size(text)
+
+    def permalink(self, ref: MessageRef) -> Link | None:
+        return Link(url=slack_permalink(ref.channel, ref.ts), label=THREAD_LABEL)
+
+    def is_direct(self, channel: str) -> bool:
+        return channel.startswith(DIRECT_CHANNEL_PREFIX)
 
     async def find_notice(self, channel: str, key: str) -> MessageRef | None:
         """A notice posted earlier with this key (`channels:history`)."""

@@ -13,12 +13,11 @@ Escalation Engineers and no thread to read, and the daemon says so where it matt
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from daemon.domain.gate import Verdict
-from daemon.domain.messages import Message, Text, message
+from daemon.domain.messages import Link, Message, Strong, Text, message
 from daemon.integrations.base import (
     ApprovalAnswer,
     ApprovalView,
@@ -32,9 +31,6 @@ from daemon.markup import plain_literal
 
 BUTTONS = "[Approve] [Decline]"
 _ANSWERS = {"Approve": Verdict.APPROVED, "Decline": Verdict.DECLINED}
-_MENTION = re.compile(r"<@([A-Z0-9]+)>")
-_LINK = re.compile(r"<([^<>|]+)\|([^<>]*)>")
-_BARE_LINK = re.compile(r"<([^<>|@]+)>")
 _NO_DECISION = {
     NoDecision.RESOLVED: "The incident was resolved first: no decision is needed any more.",
     NoDecision.WITHDRAWN: "The incident was withdrawn: no decision is needed any more.",
@@ -125,8 +121,19 @@ class TextChat:
 
     # --- Notices -------------------------------------------------------------------------
 
-    async def post_notice(self, channel: str, text: str, key: str = "") -> MessageRef:
-        return self._post(TextMessage(channel, self._next_ts(), plain(text), key=key))
+    async def post_notice(self, channel: str, text: Message, key: str = "") -> MessageRef:
+        return self._post(TextMessage(channel, self._next_ts(), _shown(text), key=key))
+
+    def notice_size(self, text: Message) -> int:
+        return len(_shown(text))
+
+    def permalink(self, ref: MessageRef) -> Link | None:
+        return None  # its messages have no address anyone could open
+
+    def is_direct(self, channel: str) -> bool:
+        """A direct message is posted to the user id itself: a person it knows."""
+        return channel in self._users.values() or any(
+            channel in members for members in self._groups.values())
 
     async def find_notice(self, channel: str, key: str) -> MessageRef | None:
         return next((m.ref for m in self.messages
@@ -173,20 +180,12 @@ class TextChat:
                               ref.ts, f"{user_id}-reason-{asked[-1].ts}", reason=reason)
 
 
-def plain(text: str) -> str:
-    """The daemon's chat text as plain text: mentions as `@U123`, links as `label (url)`,
-    Slack's three escapes undone."""
-    text = _MENTION.sub(r"@\1", text)
-    text = _LINK.sub(r"\2 (\1)", text)
-    text = _BARE_LINK.sub(r"\1", text)
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
-
-
 def _shown(text: Message) -> str:
     """A message as plain text: only its mentions are `@user`; its literal text notifies
     nobody (`plain_literal`)."""
-    return message(*(plain_literal(p.text) if isinstance(p, Text) else p
-                     for p in text.parts)).plain
+    return message(*(Text(text=plain_literal(p.text)) if isinstance(p, Text)
+                     else Strong(strong=plain_literal(p.strong)) if isinstance(p, Strong)
+                     else p for p in text.parts)).plain
 
 
 def _line(text: str) -> str:

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from daemon.domain.effects import Attention as Failed
 from daemon.domain.effects import EffectKind, payload_json
-from daemon.domain.messages import Message
+from daemon.domain.messages import Message, message
 from daemon.domain.transitions import (
     Step,
     failure_runbook,
@@ -23,7 +23,6 @@ from daemon.jobs.deps import Deps
 from daemon.jobs.handler import step_handler
 from daemon.jobs.notes import tell_each
 from daemon.logging import get_logger
-from daemon.markup import slack_literal, slack_mrkdwn
 from daemon.store import Changes, Job, NewJob
 from daemon.store.mapping import Loaded
 from daemon.store.payloads import effect_payload, lost_text
@@ -98,12 +97,12 @@ class Attention:
                           lost_text: Message | None) -> None:
         """A failed job with no escalation (a webhook delivery or a click that could not be
         processed): it may have been an emergency, so the approval channel hears of it."""
-        text = (f":rotating_light: tier2gate could not process a {effect.replace('_', ' ')} "
-                f"(job {job_id}): {slack_literal(reason)}. It may be an emergency nobody was asked "
-                f"about: check the source and `tier2gate jobs --state dead`.\n"
-                f"Runbook: {self._runbook_url(effect)}")
+        text = message(f":rotating_light: tier2gate could not process a "
+                       f"{effect.replace('_', ' ')} (job {job_id}): {reason}. It may be an "
+                       "emergency nobody was asked about: check the source and "
+                       f"`tier2gate jobs --state dead`.\nRunbook: {self._runbook_url(effect)}")
         if lost_text:
-            text += f"\nThe notice was: {slack_mrkdwn(lost_text)}"
+            text += message("\nThe notice was: ", lost_text)
         chat = self.deps.need_notices()
         channel = self.deps.settings.slack.approval_channel
         if channel:

@@ -32,8 +32,6 @@ from daemon.workers.retry import Permanent, Retry
 
 log = get_logger("tier2gate.approval")
 
-_DIRECT_MESSAGE_PREFIX = "D"  # Slack's ids of direct-message channels (`D…`)
-
 
 class Deciding:
     """Slack interactions: approval clicks and decline reasons decided here, the `/tier2`
@@ -146,7 +144,7 @@ class Deciding:
         if gate.approval is not None:
             return gate.asked_on(channel, ts)
         if channel != self.approvers.routing_of(current).approval_channel and \
-                not channel.startswith(_DIRECT_MESSAGE_PREFIX):
+                not self.deps.need_requests().is_direct(channel):
             return False
         others = await self.deps.store.load_quoting(ts)
         return not any(other.gate.owns_message(channel, ts)

@@ -63,7 +63,7 @@ class Deps:
 
     def _need_chat(self) -> ChatRoles:
         if self.chat is None:
-            raise Permanent("Slack is not configured (slack.bot_token)")
+            raise Permanent("the chat is not configured (slack.bot_token)")
         return self.chat
 
     def need_requests(self) -> ApprovalRequests:

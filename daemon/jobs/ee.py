@@ -27,14 +27,14 @@ from daemon.domain.ee import (
 from daemon.domain.effects import EEOffer, EEQuiet
 from daemon.domain.events import EEHandedOver, EventKind
 from daemon.domain.gate import EEOutcome, Phase
+from daemon.domain.messages import Message, mention, mentions, message
 from daemon.domain.transitions import Step
-from daemon.integrations.base import EEOffers, EEOfferView, MessageRef
-from daemon.integrations.shorten import shorten, shorten_mrkdwn
+from daemon.integrations.base import EEOffers, EEOfferView, MessageRef, Notices
+from daemon.integrations.shorten import shorten
 from daemon.jobs.deps import Deps
 from daemon.jobs.handler import After, recorded, step_handler
-from daemon.jobs.views import escalation_subject, human_time, links, slack_permalink
+from daemon.jobs.views import escalation_name, fitted, human_time, link_line, links
 from daemon.logging import get_logger
-from daemon.markup import slack_link, slack_literal, slack_mention
 from daemon.roster import Rotation
 from daemon.settings import EESettings
 from daemon.sources.slack import EEOfferClick
@@ -47,8 +47,9 @@ ROTATION_CHECK = "ee_rotation"
 HANDOFF = "ee_handoff"
 # A reminder is not news: it does not reset the quiet clock.
 _QUIET_EVENTS = (EventKind.EE_REMINDED,)
-# The handoff is one Slack message (at most 40,000 characters of text): each listed escalation
-# gets a bounded line, and what does not fit is counted and left to the EE page (`/ee`).
+# The handoff is one chat message (Slack: at most 40,000 characters of text), measured as the
+# chat sends it: each listed escalation gets a bounded line, and what does not fit is counted
+# and left to the EE page (`/ee`).
 _HANDOFF_TITLE_MAX_CHARS = 150
 _HANDOFF_LINE_MAX_CHARS = 1_200
 _HANDOFF_MAX_CHARS = 36_000
@@ -133,7 +134,8 @@ class EEJobs:
             log.error("ee.offer_failed", escalation_id=current.row.id, error=why)
             return on_ee_nobody(gate, why, now)
         view = offer_view(current, rotation.user_ids, wait_minutes=wait,
-                          public=links(current, settings), shadow=self.deps.shadow)
+                          public=links(current, settings, self.deps.notices),
+                          shadow=self.deps.shadow)
         chat = self.deps.need_ee_offers()
         try:
             # An earlier attempt may have posted and died before recording it: look first.
@@ -164,7 +166,8 @@ class EEJobs:
         if current is None or current.gate.ee is None or not current.gate.ee.message_id:
             return
         ee = current.gate.ee
-        view = offer_view(current, ee.offered_to, public=links(current, self.deps.settings),
+        view = offer_view(current, ee.offered_to, public=links(current, self.deps.settings,
+                                                          self.deps.notices),
                           shadow=self.deps.shadow)
         await self.deps.need_ee_offers().update_ee_offer(MessageRef(ee.channel, ee.message_id),
                                                          view)
@@ -186,14 +189,15 @@ class EEJobs:
                                    self.deps.settings.ee.quiet_after_minutes, now)
         if remind and current.gate.ee is not None:
             quiet_h = (now - to_datetime(last)).total_seconds() / 3600
-            found = links(current, self.deps.settings)
-            text = (f":hourglass: Nothing has happened on escalation "
-                    f"{escalation_subject(current)} for {quiet_h:.1f} hours, and you are its "
-                    "DRI. Post an update where the ask came from, or press \"Resolved without "
-                    "Engineering\" or \"Needs Engineering\" on the offer.")
+            notices = self.deps.need_notices()
+            found = links(current, self.deps.settings, notices)
+            text = message(f":hourglass: Nothing has happened on escalation "
+                           f"{escalation_name(current)} for {quiet_h:.1f} hours, and you are its "
+                           "DRI. Post an update where the ask came from, or press \"Resolved "
+                           "without Engineering\" or \"Needs Engineering\" on the offer.")
             if found:
-                text += "\n" + " · ".join(slack_link(url, name) for name, url in found.items())
-            await self.deps.need_notices().post_notice(current.gate.ee.owner, text)
+                text += message("\n", link_line(found))
+            await notices.post_notice(current.gate.ee.owner, text)
         return step
 
     async def click(self, action: EEOfferClick, delivery: Delivery) -> Changes:
@@ -275,8 +279,8 @@ class EEJobs:
         channel = self.deps.settings.ee.offer_channel(self.deps.settings.slack)
         if not channel:
             raise Permanent("no channel for the EE handoff: set ee.channel or slack.rfh_channel")
-        text = handoff_text(rotation, outgoing, owned, self.deps)
         chat = self.deps.need_notices()
+        text = handoff_text(rotation, outgoing, owned, self.deps, chat)
         # An earlier attempt may have posted and died before finishing: look first.
         found = None
         if job.attempts > 1:
@@ -307,32 +311,34 @@ def _unclaimed(_job: Job, current: Loaded) -> bool:
 
 
 def handoff_text(rotation: Rotation, outgoing: tuple[str, ...],
-                 owned: list[tuple[str, Loaded]], deps: Deps) -> str:
-    """The generated running document, Slack mrkdwn: every value from outside is literal."""
-    incoming = " ".join(slack_mention(u) for u in rotation.user_ids)
-    head = (f":handshake: EE rotation {slack_literal(rotation.id)} starts: {incoming}. "
-            f"Welcome on rotation.")
+                 owned: list[tuple[str, Loaded]], deps: Deps, chat: Notices) -> Message:
+    """The generated running document: every value from outside is text, measured as `chat`
+    sends it."""
+    head = message(f":handshake: EE rotation {rotation.id} starts: ",
+                   mentions(rotation.user_ids), ". Welcome on rotation.")
     if not owned:
-        who = (" from " + " ".join(slack_mention(u) for u in outgoing)) if outgoing else ""
-        return head + f"\nNo open escalation is handed over{who}."
-    lines = [head, f"Open escalations owned by the outgoing EEs ({len(owned)}). Ownership "
-                   "moves only when one of you takes it over: press Take it on its EE offer."]
-    size = sum(len(line) + 1 for line in lines)
+        who = message(" from ", mentions(outgoing)) if outgoing else ""
+        return message(head, "\nNo open escalation is handed over", who, ".")
+    text = message(head, f"\nOpen escalations owned by the outgoing EEs ({len(owned)}). "
+                   "Ownership moves only when one of you takes it over: press Take it on its "
+                   "EE offer.")
+    size = chat.notice_size(text)
     for listed, (owner, current) in enumerate(owned):
-        found = links(current, deps.settings)
-        if current.gate.ee is not None and current.gate.ee.message_id:
-            found["EE offer"] = slack_permalink(current.gate.ee.channel, current.gate.ee.message_id)
+        found = links(current, deps.settings, chat)
+        offer = (chat.permalink(MessageRef(current.gate.ee.channel, current.gate.ee.message_id))
+                 if current.gate.ee is not None and current.gate.ee.message_id else None)
+        if offer is not None:
+            found["EE offer"] = offer.url
         updated = human_time(to_datetime(current.row.updated_at))
         title = shorten(current.escalation.title, _HANDOFF_TITLE_MAX_CHARS)
-        line = (f"• {escalation_subject(current)}: {slack_literal(title)} · "
-                f"{current.row.state} · owner {slack_mention(owner)} · last update {updated}")
+        line = message(f"\n• {escalation_name(current)}: {title} · {current.row.state} · owner ",
+                       mention(owner), f" · last update {updated}")
         if found:
-            line += " · " + " · ".join(slack_link(url, name) for name, url in found.items())
-        line = shorten_mrkdwn(line, _HANDOFF_LINE_MAX_CHARS)
-        if size + len(line) + 1 > _HANDOFF_MAX_CHARS:
-            lines.append(f"…and {len(owned) - listed} more: the Escalation Engineers page of "
-                         "the dashboard lists them all.")
-            break
-        size += len(line) + 1
-        lines.append(line)
-    return "\n".join(lines)
+            line += message(" · ", link_line(found))
+        line = fitted(line, _HANDOFF_LINE_MAX_CHARS, chat.notice_size)
+        if size + chat.notice_size(line) > _HANDOFF_MAX_CHARS:
+            return text + (f"\n…and {len(owned) - listed} more: the Escalation Engineers page "
+                           "of the dashboard lists them all.")
+        size += chat.notice_size(line)
+        text += line
+    return text

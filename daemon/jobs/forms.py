@@ -10,7 +10,6 @@ from daemon.jobs.approvers import Approvers
 from daemon.jobs.deps import Deps
 from daemon.jobs.oncall import WHO, on_call_text
 from daemon.logging import get_logger
-from daemon.markup import slack_mrkdwn
 from daemon.sources.slack import SlashCommand, parse_slash_command
 from daemon.store import Changes, DeliveryState, Job
 from daemon.workers.retry import Permanent
@@ -64,4 +63,4 @@ class Forms:
             await chat.tell_user(command.channel_id, command.user_id, text)
         except Permanent as exc:
             log.info("approval.who_direct", error=str(exc))
-            await chat.post_notice(command.user_id, slack_mrkdwn(text))
+            await chat.post_notice(command.user_id, text)

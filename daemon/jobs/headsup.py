@@ -20,15 +20,16 @@ down) posts nothing either: news of a past weekend helps nobody.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta
 
 from daemon.clock import to_datetime
 from daemon.domain.calendar import WEEKDAYS, BusinessHours
 from daemon.domain.customer_events import CustomerEvent
+from daemon.domain.messages import Message, joined, mention, message, strong
 from daemon.integrations.base import Identity, OnCall
 from daemon.jobs.deps import Deps
 from daemon.logging import get_logger
-from daemon.markup import slack_literal, slack_mention
 from daemon.settings import CustomerEventSettings
 from daemon.store import Changes, Job, NewJob
 from daemon.workers.retry import Permanent, Retry
@@ -36,8 +37,9 @@ from daemon.workers.retry import Permanent, Retry
 HEADSUP = "events_headsup"
 LATE_START_S = 86400.0  # a process started this long after a slot still sends its heads-up
 _ONCALL_TRIES = 3  # then the heads-up goes out saying the on-call lookup failed
-# Slack cuts a message past 40,000 characters (`integrations.slack.TEXT_MAX_CHARS`): the events
-# that do not fit are counted in a last line instead of vanishing in the cut.
+# Slack cuts a message past 40,000 characters (`integrations.slack.TEXT_MAX_CHARS`), counted as
+# the chat sends it (`Notices.notice_size`): the events that do not fit are counted in a last
+# line instead of vanishing in the cut.
 HEADSUP_MAX_CHARS = 39_000
 
 log = get_logger("tier2gate.customer_events")
@@ -93,32 +95,35 @@ def scheduled(hours: BusinessHours, settings: CustomerEventSettings, now: dateti
 
 
 def headsup_text(hours: BusinessHours, since: datetime, until: datetime,
-                 events: dict[str, tuple[CustomerEvent, ...]], on_call: str,
-                 problem: str = "") -> str:
-    """Slack mrkdwn: every customer name and summary is made literal (calendar text), and so
-    is `problem`, why some calendar source could not be read (it never quotes the URL)."""
-    lines = [f":calendar: *Customer events this weekend* ({_local(hours, since)} to "
-             f"{_local(hours, until)}, {hours.timezone})", on_call]
+                 events: dict[str, tuple[CustomerEvent, ...]], on_call: Message,
+                 size: Callable[[Message], int], problem: str = "") -> Message:
+    """The weekend's heads-up: customer names, summaries and `problem` (why some calendar
+    source could not be read; it never quotes the URL) are text. `size` is the chat's measure
+    of a message, which keeps it under `HEADSUP_MAX_CHARS`."""
+    lines = [message(":calendar: ", strong("Customer events this weekend"),
+                     f" ({_local(hours, since)} to {_local(hours, until)}, {hours.timezone})"),
+             on_call]
     if problem:
-        lines.append(":warning: The customer-events calendar could not be read, so this list "
-                     f"may miss events{'' if events else ' (none is known)'}: "
-                     f"{slack_literal(problem)}")
-    size = sum(len(line) + 1 for line in lines)
+        lines.append(message(":warning: The customer-events calendar could not be read, so "
+                             f"this list may miss events{'' if events else ' (none is known)'}: "
+                             f"{problem}"))
+    used = size(joined(lines, "\n"))
     left = sum(len(found) for found in events.values())
     for customer, found in events.items():
-        header = f"*{slack_literal(customer)}*"
+        header = strong(customer)
         for n, event in enumerate(found):
-            what = event.kind.value + (f": {slack_literal(event.summary)}" if event.summary
-                                       else "")
-            line = f"• {what}, {_local(hours, event.start)} to {_local(hours, event.end)}"
+            what = event.kind.value + (f": {event.summary}" if event.summary else "")
+            line = message(f"• {what}, {_local(hours, event.start)} to "
+                           f"{_local(hours, event.end)}")
             adding = ([header] if n == 0 else []) + [line]
-            if size + sum(len(text) + 1 for text in adding) > HEADSUP_MAX_CHARS:
-                lines.append(f"… and {left} more events (the calendar has them all)")
-                return "\n".join(lines)
+            more = sum(size(text) + 1 for text in adding)
+            if used + more > HEADSUP_MAX_CHARS:
+                lines.append(message(f"… and {left} more events (the calendar has them all)"))
+                return joined(lines, "\n")
             lines += adding
-            size += sum(len(text) + 1 for text in adding)
+            used += more
             left -= 1
-    return "\n".join(lines)
+    return joined(lines, "\n")
 
 
 def _local(hours: BusinessHours, at: datetime) -> str:
@@ -156,32 +161,35 @@ class Headsup:
             return None
         on_call = await self._on_call(deps.need_identity(), slot, until, job.attempts)
         await notices.post_notice(channel, headsup_text(hours, slot, until, events, on_call,
-                                                        problem), key=job.key)
+                                                        notices.notice_size, problem),
+                                  key=job.key)
         log.info("customer_events.headsup_posted", key=job.key, customers=len(events),
                  events=sum(len(found) for found in events.values()))
         return None
 
-    async def _on_call(self, chat: Identity, since: datetime, until: datetime, attempt: int) -> str:
-        """Who is on call for Tier 2, as a line of mrkdwn. A lookup that keeps failing is said
-        in the line rather than holding back the heads-up."""
+    async def _on_call(self, chat: Identity, since: datetime, until: datetime, attempt: int
+                       ) -> Message:
+        """Who is on call for Tier 2, as a line. A lookup that keeps failing is said in the
+        line rather than holding back the heads-up."""
         schedule = self.deps.settings.pagerduty.tier2_schedule_id
         if not schedule or self.deps.pager is None:
-            return "On call for Tier 2: not configured (pagerduty.tier2_schedule_id)"
+            return message("On call for Tier 2: not configured (pagerduty.tier2_schedule_id)")
         try:
             shifts = await self.deps.pager.on_call(schedule, since, until)
             people = [await _person(chat, shift) for shift in shifts]
         except Retry:
             if attempt < _ONCALL_TRIES:
                 raise
-            return "On call for Tier 2: PagerDuty did not answer; look at the schedule"
+            return message("On call for Tier 2: PagerDuty did not answer; look at the schedule")
         except Permanent as exc:
-            return f"On call for Tier 2: could not be looked up ({slack_literal(str(exc))})"
+            return message(f"On call for Tier 2: could not be looked up ({exc})")
         if not people:
-            return ":warning: On call for Tier 2: *nobody* on the schedule this weekend"
-        return "On call for Tier 2: " + ", ".join(dict.fromkeys(people))
+            return message(":warning: On call for Tier 2: ", strong("nobody"),
+                           " on the schedule this weekend")
+        return message("On call for Tier 2: ", joined(dict.fromkeys(people), ", "))
 
 
-async def _person(chat: Identity, shift: OnCall) -> str:
-    """A mention when the email is a chat user, else the pager's name for them, escaped."""
+async def _person(chat: Identity, shift: OnCall) -> Message:
+    """A mention when the email is a chat user, else the pager's name for them, as text."""
     user_id = await chat.user_id_for_email(shift.email) if shift.email else None
-    return slack_mention(user_id) if user_id else slack_literal(shift.name or shift.email)
+    return mention(user_id) if user_id else message(shift.name or shift.email)

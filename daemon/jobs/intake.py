@@ -41,6 +41,7 @@ from daemon.sources.pagerduty import (
 from daemon.sources.slack import EscalationFormSubmitted
 from daemon.store import Changes, Delivery, DeliveryState, Job, NewEvent, NewJob
 from daemon.store.mapping import Loaded
+from daemon.store.payloads import stored_text
 from daemon.workers.retry import Permanent, Retry
 
 INCIDENT_NOTICE = "incident_notice"
@@ -214,15 +215,16 @@ class Intake:
         if self.deps.chat is not None and channel:
             jobs = (NewJob(INCIDENT_NOTICE, f"{INCIDENT_NOTICE}:incident_io:{incident_id}",
                            {"channel": channel,
-                            "text": unreadable_incident_notice(incident_id, reason)},
+                            "text": unreadable_incident_notice(incident_id, reason)
+                            .model_dump(mode="json")},
                            escalation_id=row.id if row else None),)
         return Changes(events=events, jobs=jobs,
                        delivery_done=(delivery.id, DeliveryState.FAILED, reason))
 
     async def notice(self, job: Job) -> None:
-        """Post a notice prepared by the intake (it is a job so that Slack outages retry it)."""
+        """Post a notice prepared by the intake (it is a job so that chat outages retry it)."""
         await self.deps.need_notices().post_notice(str(job.payload["channel"]),
-                                                   str(job.payload["text"]))
+                                                   stored_text(job.payload["text"]))
 
     async def pagerduty(self, job: Job) -> Changes:
         delivery, payload = await self._delivery(job)

@@ -28,7 +28,7 @@ from daemon.domain.transitions import (
     on_retro_noted,
     on_retro_opened,
 )
-from daemon.integrations.base import IssueDraft, IssueRef
+from daemon.integrations.base import IssueDraft, IssueRef, Notices
 from daemon.jobs.deps import Deps
 from daemon.jobs.escalations import changes_for, job_round
 from daemon.jobs.handler import After, step_handler
@@ -71,8 +71,9 @@ def _timeline_rows(entries: list[TimelineEntry]) -> list[dict[str, str]]:
     ]
 
 
-def retro_context(current: Loaded, entries: list[TimelineEntry], settings: Settings
-                  ) -> dict[str, Any]:
+def retro_context(current: Loaded, entries: list[TimelineEntry], settings: Settings,
+                  chat: Notices | None = None) -> dict[str, Any]:
+    """The issue templates' values; `chat` links the approval message when it can."""
     gate, escalation = current.gate, current.escalation
     facts = gate.decision.facts if gate.decision else None
     opened = escalation.created_at
@@ -104,7 +105,7 @@ def retro_context(current: Loaded, entries: list[TimelineEntry], settings: Setti
                                             gate.acknowledged_at),
             "to_resolution": _duration(opened, gate.resolved_at),
         },
-        "links": links(current, settings),
+        "links": links(current, settings, chat),
         "timeline": _timeline_rows(entries),
         "rfh_due": iso(gate.rfh_due_at.timestamp()) if gate.rfh_due_at else "next business day",
     }
@@ -179,7 +180,8 @@ class Issues:
         draft = IssueDraft(
             title=settings.title.format(title=escalation.title,
                                         reference=escalation.reference or current.row.id),
-            body=render(settings, template, retro_context(current, entries, self.deps.settings)),
+            body=render(settings, template, retro_context(current, entries, self.deps.settings,
+                                                        self.deps.notices)),
             marker=marker, labels=tuple(settings.labels), assignee=settings.assignee)
         return await tracker.create(draft)
 
@@ -250,9 +252,10 @@ class Issues:
         notices = self.deps.notices
         if notices is None or not channel:
             step = on_noted(current.gate, events.RfhNoticeSkipped(
-                note="Slack or its channel is not configured"), "rfh_notice")
+                note="the chat or its channel is not configured"), "rfh_notice")
         else:
-            ref = await notices.post_notice(channel, rfh_notice(current, self.deps.settings))
+            ref = await notices.post_notice(channel,
+                                            rfh_notice(current, self.deps.settings, notices))
             step = on_noted(current.gate, events.RfhNoticePosted(channel=ref.channel, ts=ref.ts),
                             "rfh_notice")
         return step

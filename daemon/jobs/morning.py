@@ -23,12 +23,12 @@ from daemon.domain.calendar import BusinessHours
 from daemon.domain.effects import EffectKind
 from daemon.domain.events import RfhIssueOpened
 from daemon.domain.gate import EEOutcome, Gate, Phase
+from daemon.domain.messages import Link, Message, joined, message, strong
 from daemon.domain.policy import Outcome, evaluate
 from daemon.jobs.deps import Deps
 from daemon.jobs.escalations import job_key
 from daemon.jobs.views import human_time
 from daemon.logging import get_logger
-from daemon.markup import slack_link, slack_literal
 from daemon.store import Changes, Job, NewJob, TimelineEntry
 from daemon.store.mapping import Loaded
 from daemon.workers.retry import Permanent
@@ -46,26 +46,28 @@ def morning_job(hours: BusinessHours, now: datetime) -> NewJob:
                   start.timestamp())
 
 
-def queue_text(start: datetime, hours: BusinessHours, held: list[tuple[Loaded, str]]) -> str:
-    """Slack mrkdwn: titles, references and customers are the sources' text, made literal."""
+def queue_text(start: datetime, hours: BusinessHours, held: list[tuple[Loaded, str]]
+               ) -> Message:
+    """The morning's list: titles, references and customers are the sources' text."""
     local = hours.local(start).strftime("%a %d %b %H:%M")
-    lines = [f":sunrise: *Requests for help waiting for Tier 2* ({len(held)}, business hours "
-             f"open {local} {hours.timezone})"]
+    lines = [message(":sunrise: ", strong("Requests for help waiting for Tier 2"),
+                     f" ({len(held)}, business hours open {local} {hours.timezone})")]
     for current, issue_url in held[:MAX_LISTED]:
         escalation = current.escalation
-        parts = [f"*{slack_literal(escalation.reference or current.row.id)}*",
-                 slack_literal(escalation.title or "(untitled)")]
+        parts = [strong(escalation.reference or current.row.id),
+                 message(escalation.title or "(untitled)")]
         if escalation.customer:
-            parts.append(slack_literal(escalation.customer))
-        parts.append(f"since {human_time(escalation.created_at)}")
+            parts.append(message(escalation.customer))
+        parts.append(message(f"since {human_time(escalation.created_at)}"))
         if current.gate.phase is Phase.DECLINED:
-            parts.append("declined by the SMOC")
+            parts.append(message("declined by the SMOC"))
         if issue_url:
-            parts.append(slack_link(issue_url, "issue"))
-        lines.append("• " + " · ".join(parts))
+            parts.append(message(Link(url=issue_url, label="issue")))
+        lines.append(message("• ", joined(parts, " · ")))
     if len(held) > MAX_LISTED:
-        lines.append(f"… and {len(held) - MAX_LISTED} more (the dashboard lists them all)")
-    return "\n".join(lines)
+        lines.append(message(f"… and {len(held) - MAX_LISTED} more (the dashboard lists them "
+                             "all)"))
+    return joined(lines, "\n")
 
 
 def with_tier2(gate: Gate) -> bool:

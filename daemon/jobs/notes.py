@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from daemon.domain.effects import Audience, DirectNote, TellUser, ThreadNote
+from daemon.domain.messages import Message
 from daemon.domain.teams import DEFAULT_TEAM
 from daemon.integrations.base import MessageRef, Notices
 from daemon.jobs.approvers import Approvers
 from daemon.jobs.deps import Deps
 from daemon.logging import get_logger
-from daemon.markup import slack_mrkdwn
 from daemon.store import Job
 from daemon.store.payloads import effect_payload
 from daemon.workers.retry import Permanent, Retry
@@ -19,7 +19,8 @@ from daemon.workers.retry import Permanent, Retry
 log = get_logger("tier2gate.approval")
 
 
-async def tell_each(chat: Notices, user_ids: Sequence[str], text: str) -> list[tuple[str, str]]:
+async def tell_each(chat: Notices, user_ids: Sequence[str], text: Message
+                    ) -> list[tuple[str, str]]:
     """`text` as a direct message to each of `user_ids`: one person's permanent failure does
     not keep the others from being told. Returns (user id, error) for each person not told;
     a temporary failure (`Retry`) is raised as the chat raised it."""
@@ -45,7 +46,7 @@ class Notes:
         or the thread is what fails): a direct message to each; `to: channel` posts it in the
         approval channel instead (no approvers are involved, e.g. a request for help)."""
         note = effect_payload(job, DirectNote)
-        text = slack_mrkdwn(note.text)
+        text = note.text
         chat = self.deps.need_notices()
         current = (await self.deps.store.load_escalation(job.escalation_id)
                    if job.escalation_id else None)

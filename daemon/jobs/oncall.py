@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from daemon.domain.messages import Message, mention, mentions, message
+from daemon.domain.messages import Message, mention, mentions, message, strong
 from daemon.jobs.deps import Deps
 from daemon.workers.retry import Permanent, Retry
 
@@ -48,7 +48,7 @@ async def on_call_text(deps: Deps, team: str, deciders: Deciders) -> Message:
     else:
         approver, backups = message(f"nobody: {deciders.note.strip()}"), deciders.ids
     return message(
-        f"*Who is on call now* (team {team})\n",
+        strong("Who is on call now"), f" (team {team})\n",
         "• Approver (Support Manager on Call): ", approver, "\n",
         "• Backup approvers: ", mentions(backups, ", ") or "none", "\n",
         "• Tier 2 on call: ", await tier2_on_call(deps), "\n",

@@ -33,7 +33,7 @@ class Paging:
             request = PageRequest(
                 escalation_id=current.row.id, key=page_key(current.row.id, page_round),
                 title=f"[Tier 2] {current.escalation.title} ({current.escalation.reference})",
-                details=page_details(current, self.deps.settings),
+                details=page_details(current, self.deps.settings, self.deps.notices),
                 links=dict(current.escalation.links),
             )
             result = await (pager.page(request) if pager is not None

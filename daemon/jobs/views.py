@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from daemon.clock import iso
 from daemon.domain.customer_events import CustomerEvent
 from daemon.domain.effects import EffectKind
 from daemon.domain.gate import Gate, Phase, Verdict
+from daemon.domain.messages import Link, Message, Strong, Text, joined, mention, message
 from daemon.domain.models import Escalation, Status
 from daemon.domain.policy import Policy
 from daemon.domain.teams import DEFAULT_TEAM
-from daemon.integrations.base import ApprovalView, Decided, DecisionKind, NoDecision, Tier2Load
-from daemon.markup import slack_link, slack_literal, slack_mention
+from daemon.integrations.base import (
+    ApprovalView,
+    Decided,
+    DecisionKind,
+    MessageRef,
+    NoDecision,
+    Notices,
+    Tier2Load,
+)
+from daemon.integrations.shorten import ELLIPSIS, shorten
 from daemon.settings import Settings
 from daemon.store.mapping import Loaded
 
@@ -20,8 +30,9 @@ _KIND = {Verdict.APPROVED: DecisionKind.APPROVED, Verdict.DECLINED: DecisionKind
          Verdict.TIMED_OUT: DecisionKind.TIMED_OUT}
 
 
-def links(current: Loaded, settings: Settings) -> dict[str, str]:
-    """Source links plus the runbook and the dashboard, when they can be made into URLs."""
+def links(current: Loaded, settings: Settings, chat: Notices | None = None) -> dict[str, str]:
+    """Source links plus the runbook, the dashboard, the page and the approval message (when
+    `chat` can link to its messages), by label, when they can be made into URLs."""
     found = dict(current.escalation.links)
     decision = current.gate.decision
     if decision is not None and decision.runbook and settings.runbook_base_url:
@@ -30,15 +41,50 @@ def links(current: Loaded, settings: Settings) -> dict[str, str]:
         found["tier2gate"] = f"{settings.public_url.rstrip('/')}/#{current.row.id}"
     if current.gate.page is not None and current.gate.page.url:
         found["page"] = current.gate.page.url
-    if current.gate.approval is not None:
-        found["slack thread"] = slack_permalink(current.gate.approval.channel,
-                                                current.gate.approval.message_id)
+    approval = current.gate.approval
+    thread = (chat.permalink(MessageRef(approval.channel, approval.message_id))
+              if approval is not None and chat is not None else None)
+    if thread is not None:
+        found[thread.label] = thread.url
     return found
 
 
-def slack_permalink(channel: str, ts: str) -> str:
-    """Slack's archive link form; it redirects into the workspace for anyone signed in."""
-    return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}"
+def fitted(text: Message, limit: int, size: Callable[[Message], int]) -> Message:
+    """`text` if `size` (the chat's measure) says it takes at most `limit` characters, else
+    its first parts that fit, the last text among them shortened, then an ellipsis."""
+    if size(text) <= limit:
+        return text
+    kept = Message()
+    for part in text.parts:
+        if size(kept + part) > limit - len(ELLIPSIS):
+            if isinstance(part, Text | Strong):
+                kept = _longest_prefix(kept, part, limit, size)
+            break
+        kept += part
+    return kept if kept.plain.endswith(ELLIPSIS) else kept + ELLIPSIS
+
+
+def _longest_prefix(kept: Message, part: Text | Strong, limit: int,
+                    size: Callable[[Message], int]) -> Message:
+    """`kept` and as much of `part` (shortened, ending in an ellipsis) as fits in `limit`."""
+    words = part.text if isinstance(part, Text) else part.strong
+    low, high = 0, len(words) - 1
+    while low < high:  # the longest cut that fits: sizes grow with the cut
+        middle = (low + high + 1) // 2
+        if size(kept + _cut(part, shorten(words, middle))) <= limit:
+            low = middle
+        else:
+            high = middle - 1
+    return kept + _cut(part, shorten(words, low)) if low > len(ELLIPSIS) else kept
+
+
+def _cut(part: Text | Strong, words: str) -> Text | Strong:
+    return Text(text=words) if isinstance(part, Text) else Strong(strong=words)
+
+
+def link_line(found: dict[str, str]) -> Message:
+    """Links by label, on one line: `a · b`."""
+    return joined((Link(url=url, label=name) for name, url in found.items()), " · ")
 
 
 def approval_view(current: Loaded, settings: Settings, now: datetime,
@@ -79,8 +125,7 @@ def approval_view(current: Loaded, settings: Settings, now: datetime,
             approval and approval.smoc_resolved),
         declarer_id=declarer.chat_id if declarer else "",
         declarer_name=(declarer.name or declarer.email) if declarer else "",
-        links={name: url for name, url in links(current, settings).items()
-               if name != "slack thread"},  # the message itself
+        links=links(current, settings),  # without the chat: not the message itself
         shadow=settings.mode == "shadow",
         drill=escalation.drill,
         decided=decided,
@@ -126,17 +171,12 @@ def escalation_name(current: Loaded) -> str:
     return current.row.id + (f" ({reference})" if reference else "")
 
 
-def escalation_subject(current: Loaded) -> str:
-    """`escalation_name` for a Slack mrkdwn notice (escaped)."""
-    return slack_literal(escalation_name(current))
-
-
 def human_time(at: datetime) -> str:
     """'2026-11-21 03:12 UTC': what a phone screen has room for."""
     return iso(at.timestamp())[:16].replace("T", " ") + " UTC"
 
 
-def page_details(current: Loaded, settings: Settings) -> str:
+def page_details(current: Loaded, settings: Settings, chat: Notices | None) -> str:
     """What the paged engineer reads first: why, who approved, where to look."""
     gate, escalation = current.gate, current.escalation
     lines = [f"Escalation {current.row.id}: {escalation.title} ({escalation.reference})"]
@@ -151,30 +191,28 @@ def page_details(current: Loaded, settings: Settings) -> str:
                      f"{human_time(gate.decided.at)}")
     if escalation.declared_by is not None:
         lines.append(f"Declared by: {escalation.declared_by.label}")
-    lines += [f"{name}: {url}" for name, url in links(current, settings).items()]
+    lines += [f"{name}: {url}" for name, url in links(current, settings, chat).items()]
     return "\n".join(lines)
 
 
-def rfh_notice(current: Loaded, settings: Settings) -> str:
-    """Slack mrkdwn: every value from the source or a person is made literal, links are ours."""
+def rfh_notice(current: Loaded, settings: Settings, chat: Notices) -> Message:
+    """The channel's notice of a request for help: the source's and people's values are text,
+    the links are ours."""
     gate, escalation = current.gate, current.escalation
     due = human_time(gate.rfh_due_at) if gate.rfh_due_at else "next business day"
-    why = slack_literal(gate.decision.reason) if gate.decision else ""
+    why = message(gate.decision.reason if gate.decision else "")
     if gate.decided is not None and gate.decided.verdict is Verdict.DECLINED:
-        why = (f"declined by {slack_mention(gate.decided.by)}: "
-               f"{slack_literal(gate.decided.reason)}")
-    ref = f" ({slack_literal(escalation.reference)})" if escalation.reference else ""
-    text = (f"Request for help queued for business hours: {slack_literal(escalation.title)}"
-            f"{ref}. Due {due}. Why not an emergency: {why}")
-    found = links(current, settings)
-    if found:
-        text += "\n" + " · ".join(slack_link(url, name) for name, url in found.items())
-    return text
+        why = message("declined by ", mention(gate.decided.by), f": {gate.decided.reason}")
+    ref = f" ({escalation.reference})" if escalation.reference else ""
+    text = message(f"Request for help queued for business hours: {escalation.title}{ref}. "
+                   f"Due {due}. Why not an emergency: ", why)
+    found = links(current, settings, chat)
+    return message(text, "\n", link_line(found)) if found else text
 
 
-def unreadable_incident_notice(incident_id: str, reason: str) -> str:
+def unreadable_incident_notice(incident_id: str, reason: str) -> Message:
     """The approval channel hears of an incident.io incident tier2gate could not read (a
     private one: its webhook carries only the id), so nobody assumes it was looked at."""
-    return (f":warning: incident.io incident {slack_literal(incident_id)} could not be read, "
-            f"so tier2gate cannot tell whether it needs Tier 2: {slack_literal(reason)}. "
-            "Please look at it in incident.io.")
+    return message(f":warning: incident.io incident {incident_id} could not be read, so "
+                   f"tier2gate cannot tell whether it needs Tier 2: {reason}. Please look at it "
+                   "in incident.io.")

@@ -16,10 +16,10 @@ from pydantic import BaseModel, ConfigDict
 
 from daemon.appkeys import ROSTER, STORE
 from daemon.clock import iso, to_datetime
-from daemon.jobs.views import slack_permalink
 from daemon.reporting.dashboard import template
 from daemon.reporting.ee import EELayer, load_ee_layer
 from daemon.reporting.report import parse_since
+from daemon.sources.slack_ids import slack_permalink
 from daemon.store import StoreUnavailable
 
 DEFAULT_SINCE = "30d"

@@ -42,3 +42,9 @@ EVIDENCE_MAX_CHARS = 500
 """Our caps on the other inputs, as `max_length` in the modal; `sources.slack` refuses a
 longer value in a submission, since a request that does not come from Slack's own form is not
 bound by them."""
+
+
+def slack_permalink(channel: str, ts: str) -> str:
+    """Slack's archive link to message `ts` in `channel`; it redirects into the workspace for
+    anyone signed in (the dashboard links EE offers with it too)."""
+    return f"https://slack.com/archives/{channel}/p{ts.replace('.', '')}"

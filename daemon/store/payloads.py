@@ -34,13 +34,21 @@ def effect_payload(job: Job, model: type[P]) -> P:
     return model.model_validate(data)
 
 
+def stored_text(text: object) -> Message:
+    """A chat text stored in a job payload: a `Message` as JSON, or a string of Slack mrkdwn,
+    as versions before typed messages stored it (a job pending across the upgrade). Raises
+    pydantic's ValidationError for anything else."""
+    if isinstance(text, str):
+        return message_from_mrkdwn(text)
+    return Message.model_validate(text)
+
+
 def lost_text(job: Job) -> Message | None:
     """The text of a note or notice `job` was to deliver, to pass on when it failed: a chat
-    text (a `Message`; Slack mrkdwn when stored before messages were typed, or when the jobs
-    worded a notice themselves), or the plain text of a tracker note. None: it had none."""
+    text (`stored_text`), or the plain text of a tracker note. None: it had none."""
     text = job.payload.get("text")
     if text is None:
         return None
-    if not isinstance(text, str):
-        return Message.model_validate(text)
-    return message(text) if job.kind == EffectKind.RFH_NOTE else message_from_mrkdwn(text)
+    if isinstance(text, str) and job.kind == EffectKind.RFH_NOTE:
+        return message(text)
+    return stored_text(text)

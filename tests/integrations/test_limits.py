@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from daemon.clock import ManualClock
+from daemon.domain.messages import Message, Text
 from daemon.integrations import pagerduty, slack
 from daemon.integrations.base import EscalationFormSpec, IssueDraft, PageRequest
 from daemon.integrations.tracker import github, gitlab, jira
@@ -31,7 +32,7 @@ async def test_slack_message_parts_are_shortened_to_their_limits() -> None:
         view = replace(VIEW, title=LONG, customer=LONG, reason=LONG, reference=LONG,
                        smoc_note=LONG)
         ref = await client.post_approval("C1", view)
-        notice = await client.post_notice("C1", LONG)
+        notice = await client.post_notice("C1", Message(parts=(Text(text=LONG),)))
         await client.open_escalation_form("1.2.3", EscalationFormSpec(("S1",), (), title=LONG))
     message = fake.messages[(ref.channel, ref.ts)]
     header, section, note = message.blocks[0], message.blocks[1], message.blocks[2]

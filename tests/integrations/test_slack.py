@@ -170,7 +170,7 @@ async def test_a_decision_replaces_the_buttons_in_place(
 async def test_thread_replies_and_notices(client: Client, slack: FakeSlack) -> None:
     ref = await client.post_approval("C1", VIEW)
     reply = await client.post_in_thread(ref, message("Paged Tier 2: P123"))
-    notice = await client.post_notice("C0RFH", "Request for help: INC-1234")
+    notice = await client.post_notice("C0RFH", message("Request for help: INC-1234"))
 
     assert [m.text for m in slack.thread(ref.channel, ref.ts)] == ["Paged Tier 2: P123"]
     assert reply.ts != ref.ts and notice.channel == "C0RFH"
@@ -226,7 +226,7 @@ CALLS: dict[str, Callable[[Client], Awaitable[object]]] = {
     "chat.postMessage": lambda c: c.post_approval("C1", VIEW),
     "chat.update": lambda c: c.update_approval(MessageRef("C1", "1.2"), VIEW),
     "thread": lambda c: c.post_in_thread(MessageRef("C1", "1.2"), message("hi")),
-    "notice": lambda c: c.post_notice("C1", "hi"),
+    "notice": lambda c: c.post_notice("C1", message("hi")),
     "chat.postEphemeral": lambda c: c.tell_user("C1", "U1", message("hi")),
     "views.open": lambda c: c.ask_decline_reason("t.1", "esc-1", MessageRef("C1", "1.2")),
     "users.lookupByEmail": lambda c: c.user_id_for_email("smoc@example.com"),
@@ -306,7 +306,7 @@ async def test_every_call_classifies_slack_error_codes(
 
 async def test_an_unusable_api_url_is_permanent() -> None:
     with pytest.raises(Permanent, match=r"slack\.api_url"):
-        await Client(TOKEN, "not a url/").post_notice("C1", "hi")
+        await Client(TOKEN, "not a url/").post_notice("C1", message("hi"))
 
 
 @pytest.fixture(scope="module")
@@ -323,9 +323,9 @@ async def test_ca_file_is_trusted_in_addition_to_the_system_cas(
 
     async with FakeSlack(token=TOKEN, ssl_context=server_context) as slack:
         assert slack.api_url.startswith("https://")
-        ref = await Client(TOKEN, slack.api_url, ca_file=ca_file).post_notice("C1", "hi")
+        ref = await Client(TOKEN, slack.api_url, ca_file=ca_file).post_notice("C1", message("hi"))
         with pytest.raises(Permanent, match="TLS certificate not trusted"):
-            await Client(TOKEN, slack.api_url).post_notice("C1", "hi")
+            await Client(TOKEN, slack.api_url).post_notice("C1", message("hi"))
     assert ref.channel == "C1"
 
 
@@ -337,7 +337,7 @@ def test_an_unreadable_ca_file_is_a_config_error(tmp_path: Path) -> None:
 async def test_from_settings_uses_the_token_and_url(slack: FakeSlack) -> None:
     settings = SlackSettings(bot_token=SecretStr(TOKEN), api_url=slack.api_url)
 
-    ref = await Client.from_settings(settings, TlsSettings()).post_notice("C1", "hi")
+    ref = await Client.from_settings(settings, TlsSettings()).post_notice("C1", message("hi"))
     assert slack.messages[(ref.channel, ref.ts)].text == "hi"
     with pytest.raises(ConfigError, match="bot_token"):
         Client.from_settings(SlackSettings(), TlsSettings())
@@ -346,7 +346,7 @@ async def test_from_settings_uses_the_token_and_url(slack: FakeSlack) -> None:
 async def test_an_approval_posted_earlier_is_found_by_its_metadata(
         client: Client, slack: FakeSlack) -> None:
     assert await client.find_approval("C0APPROVE", "esc-7f3k") is None
-    await client.post_notice("C0APPROVE", "an unrelated message")
+    await client.post_notice("C0APPROVE", message("an unrelated message"))
     ref = await client.post_approval("C0APPROVE", VIEW)
     await client.post_in_thread(ref, message("a reply"))
     assert await client.find_approval("C0APPROVE", "esc-7f3k") == ref
@@ -376,3 +376,11 @@ async def test_a_thread_note_posted_earlier_is_found_by_its_key(
     note = await client.post_in_thread(ref, message("Paged Tier 2"), "thread_note:esc-7f3k:paged")
     assert await client.find_in_thread(ref, "thread_note:esc-7f3k:paged") == note
     assert await client.find_in_thread(ref, "thread_note:esc-7f3k:retro") is None
+
+
+def test_slack_names_its_direct_channels_and_links_to_its_messages() -> None:
+    client = Client(TOKEN, "https://slack.example/api/")
+    assert client.is_direct("D0123") and not client.is_direct("C0APPROVE")
+    link = client.permalink(MessageRef("C0APPROVE", "1700000000.000100"))
+    assert link is not None and link.label == "slack thread"
+    assert link.url == "https://slack.com/archives/C0APPROVE/p1700000000000100"

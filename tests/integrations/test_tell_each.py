@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from daemon.domain.messages import message
 from daemon.integrations.slack import Client
 from daemon.jobs.notes import tell_each
 from daemon.standins.slack import FakeSlack
@@ -25,7 +26,7 @@ async def test_one_refused_person_does_not_keep_the_others_from_being_told(slack
                                                                            ) -> None:
     slack.refuse("UGONE", "user_not_found")
     failures = await tell_each(Client(TOKEN, slack.api_url, timeout_s=1.0),
-                               ("USMOC", "UGONE", "UBACKUP"), "the page did not go out")
+                               ("USMOC", "UGONE", "UBACKUP"), message("the page did not go out"))
     assert [user for user, _error in failures] == ["UGONE"]
     assert "user_not_found" in failures[0][1]
     told = {m.channel for m in slack.messages.values() if m.text == "the page did not go out"}
@@ -37,9 +38,10 @@ async def test_everyone_refused_is_every_failure_and_a_temporary_one_is_raised(
     client = Client(TOKEN, slack.api_url, timeout_s=1.0)
     for user in ("U1", "U2"):
         slack.refuse(user, "is_archived")
-    assert [user for user, _ in await tell_each(client, ("U1", "U2"), "hi")] == ["U1", "U2"]
-    assert await tell_each(client, (), "hi") == []
+    everyone = await tell_each(client, ("U1", "U2"), message("hi"))
+    assert [user for user, _ in everyone] == ["U1", "U2"]
+    assert await tell_each(client, (), message("hi")) == []
     # A temporary failure is the job's to retry, not a person who cannot be told.
     slack.fail_post_to("U3", "service_unavailable")
     with pytest.raises(Retry):
-        await tell_each(client, ("U3",), "hi")
+        await tell_each(client, ("U3",), message("hi"))

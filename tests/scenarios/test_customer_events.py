@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from daemon.domain.messages import message
 from daemon.integrations.slack import Client
 from daemon.standins.faults import Fault
 from daemon.store import JobState
@@ -111,7 +112,7 @@ async def test_a_headsup_posted_before_a_crash_is_not_posted_again(tmp_path: Pat
     async with world(tmp_path, start=THURSDAY_NOON, **event_settings(tmp_path)) as w:
         await w.daemon.settle()
         await Client(SLACK_TOKEN, w.slack.api_url).post_notice(
-            TIER2_CHANNEL, "the heads-up, posted just before a crash",
+            TIER2_CHANNEL, message("the heads-up, posted just before a crash"),
             key="events_headsup:2026-11-20")
         w.daemon.clock.advance(FRIDAY_SLOT + 1 - w.daemon.clock.now())
         await w.daemon.settle()

@@ -201,3 +201,44 @@ async def test_a_stored_answer_that_is_none_is_set_aside_not_retried(tmp_path: P
         delivery = await w.daemon.store.get_delivery(row)
         assert delivery is not None and delivery.state is DeliveryState.IGNORED
         assert delivery.note.startswith("not an approval answer")
+
+
+SLACK_MARKUP = ("<@", "<http", "*", "&lt;", "&amp;")
+"""What Slack's mrkdwn looks like (a mention, a link, bold, an escape): none of it belongs in
+what the text chat shows."""
+
+
+def no_slack_markup(text: str) -> bool:
+    return not any(mark in text for mark in SLACK_MARKUP)
+
+
+async def test_a_request_for_help_notice_reaches_the_text_chat_as_plain_text(tmp_path: Path
+                                                                            ) -> None:
+    """Declined with a reason: the notice names the decider, says the reason as written and
+    links only what people there can open (no Slack thread)."""
+    async with text_world(tmp_path) as (w, chat):
+        esc_id, request = await emergency(w, chat)
+        await answer(w, chat.press(request.ref, BACKUP, "Decline"))
+        await answer(w, chat.give_reason(request.ref, BACKUP, "Acme waits & Monday <is> fine"))
+        [notice] = [m for m in chat.messages
+                    if m.channel == CHANNEL and not m.thread_ts and not m.escalation_id]
+        assert notice.text.startswith("Request for help queued for business hours: Checkout "
+                                      "is down for Acme (INC-4242)."), notice.text
+        assert f"declined by @{BACKUP}: Acme waits & Monday <is> fine" in notice.text
+        assert no_slack_markup(notice.text), notice.text
+        assert "slack" not in notice.text.lower()  # no link into Slack's archives
+        assert "rfh_notice_posted" in await w.daemon.events(esc_id)
+
+
+async def test_a_direct_note_reaches_the_text_chat_as_plain_text(tmp_path: Path) -> None:
+    """Nobody can approve (the SMOC has no account on this chat, no backups): the approval
+    channel hears so in words, not markup."""
+    chat = TextChat()
+    async with world(tmp_path, chat=chat.roles(), approval={"backup_user_ids": []}) as w:
+        assert (await w.daemon.incident_io(incident())).status == 202
+        await w.daemon.settle()
+        [row] = await w.daemon.escalations()
+        [note] = [m for m in chat.messages if m.text.startswith(":rotating_light: Nobody can")]
+        assert note.channel == CHANNEL and not note.only_for
+        assert f"escalation {row.id} (INC-4242)" in note.text
+        assert no_slack_markup(note.text), note.text

@@ -15,9 +15,12 @@ from aiohttp.test_utils import TestServer
 from daemon.clock import ManualClock, to_datetime
 from daemon.customer_calendar import CalendarError, EventSource, parse_ical, parse_yaml_events
 from daemon.domain.customer_events import CustomerEvent, EventCalendar, EventKind
+from daemon.domain.messages import message
 from daemon.domain.policy import Outcome, evaluate
 from daemon.domain.policy_file import PolicyError, parse_policy
+from daemon.integrations.slack import notice_size
 from daemon.jobs.headsup import headsup_text, scheduled, slots_around, weekend_end
+from daemon.markup import slack_mrkdwn
 from daemon.settings import CustomerEventSettings
 from tests.unit.test_policy import OPENED, SHIPPED, escalation
 
@@ -295,8 +298,9 @@ def test_a_headsup_too_long_for_one_message_says_how_many_events_it_leaves_out()
                       summary="y" * 500, start=slot + timedelta(hours=1),
                       end=slot + timedelta(hours=5))
         for n in range(300))
-    text = headsup_text(hours, slot, weekend_end(hours, slot),
-                        events.by_customer(slot, weekend_end(hours, slot)), "On call: x")
+    text = slack_mrkdwn(headsup_text(hours, slot, weekend_end(hours, slot),
+                                     events.by_customer(slot, weekend_end(hours, slot)),
+                                     message("On call: x"), notice_size))
     assert len(text) <= 40_000
     listed = text.count("• maintenance")
     assert 0 < listed < 300

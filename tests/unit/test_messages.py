@@ -19,7 +19,7 @@ from daemon.domain.effects import (
     payload_json,
 )
 from daemon.domain.gate import Gate
-from daemon.domain.messages import Link, Message, mention, mentions, message
+from daemon.domain.messages import Link, Message, mention, mentions, message, strong
 from daemon.markup import message_from_mrkdwn, slack_literal, slack_mrkdwn
 from daemon.store import Job, JobState
 from daemon.store.payloads import effect_payload
@@ -146,3 +146,11 @@ def test_a_link_stored_as_mrkdwn_by_the_previous_version_stays_a_link(kind: Effe
     assert text is not None and slack_mrkdwn(text) == stored
     assert Link(url="https://git.example/g/p/-/issues/7?a=1&b=%7C", label="issue") in text.parts
     assert text.plain.startswith(":memo: The retro issue (https://") and "&amp;" not in text.plain
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_strong_text_is_bold_in_slack_and_as_written_in_plain_text(hostile: str) -> None:
+    said = message(strong(hostile), " by ", mention("USMOC"))
+    assert slack_mrkdwn(said) == f"*{slack_literal(hostile)}* by <@USMOC>"
+    assert said.plain == f"{hostile} by @USMOC"
+    assert strong("") == Message()

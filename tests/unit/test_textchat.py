@@ -8,10 +8,10 @@ import re
 import pytest
 
 from daemon.domain.gate import Verdict
-from daemon.domain.messages import mention, message
+from daemon.domain.messages import Link, mention, message, strong
 from daemon.integrations.base import ApprovalAnswer, ApprovalView, Decided, DecisionKind
-from daemon.integrations.textchat import BUTTONS, TextChat, TextMessage, approval_text, plain
-from daemon.markup import slack_link, slack_literal, slack_mention
+from daemon.integrations.textchat import BUTTONS, TextChat, TextMessage, approval_text
+from daemon.markup import plain_literal
 from tests.hostile import HOSTILE
 
 VIEW = ApprovalView(escalation_id="esc-1", title="DB down", reference="INC-7", customer="Acme",
@@ -57,13 +57,19 @@ def test_buttons_are_offered_only_while_a_decision_is_wanted() -> None:
 
 
 @pytest.mark.parametrize("hostile", HOSTILE)
-def test_plain_text_shows_escaped_text_as_it_was_written(hostile: str) -> None:
-    assert plain(slack_literal(hostile)) == hostile
+async def test_a_notice_shows_untrusted_text_as_it_was_written(hostile: str) -> None:
+    chat = TextChat()
+    ref = await chat.post_notice("C1", message(strong(hostile), " ", hostile))
+    # As written: no escape shows; only `@` before a name carries an invisible word joiner.
+    assert chat.messages[-1].ref == ref
+    assert chat.messages[-1].text == plain_literal(f"{hostile} {hostile}")
 
 
-def test_mentions_and_links_become_plain_words() -> None:
-    text = f"{slack_mention('U0SMOC')} see {slack_link('https://x.example/a', 'the runbook')}"
-    assert plain(text) == "@U0SMOC see the runbook (https://x.example/a)"
+async def test_mentions_and_links_in_a_notice_become_plain_words() -> None:
+    chat = TextChat()
+    await chat.post_notice("U0SMOC", message(
+        mention("U0SMOC"), " see ", Link(url="https://x.example/a", label="the runbook")))
+    assert chat.messages[-1].text == "@U0SMOC see the runbook (https://x.example/a)"
 
 
 async def test_a_press_answers_only_a_button_the_message_shows() -> None:
@@ -90,4 +96,11 @@ async def test_untrusted_text_mentions_nobody_on_the_text_chat(hostile: str) -> 
     ref = await chat.post_approval("C1", view)
     await chat.post_in_thread(ref, message("Declined by ", mention("UBACKUP"), ": ", hostile))
     await chat.tell_user("C1", "UOTHER", message(hostile, " ", mention("UBACKUP")))
-    assert [re.findall(r"@(\w+)", m.text) for m in chat.messages] == [["UBACKUP"]] * 3
+    await chat.post_notice("C1", message(strong(hostile), " ", mention("UBACKUP")))
+    assert [re.findall(r"@(\w+)", m.text) for m in chat.messages] == [["UBACKUP"]] * 4
+
+
+async def test_the_chat_says_which_channels_are_direct_and_links_to_no_message() -> None:
+    chat = TextChat(users_by_email={"smoc@example.com": "USMOC"}, groups={"S1": ("UBACKUP",)})
+    assert chat.is_direct("USMOC") and chat.is_direct("UBACKUP") and not chat.is_direct("C1")
+    assert chat.permalink(await chat.post_notice("C1", message("hi"))) is None
