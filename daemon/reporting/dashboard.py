@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -248,12 +249,16 @@ def encode_cursor(cursor: Cursor) -> str:
 
 
 def decode_cursor(text: str) -> Cursor:
+    """`encode_cursor`'s position back; anything it cannot have made (a number no float holds,
+    NaN, a flag, an id with a NUL or a lone surrogate, which no database binds) is a 400."""
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         opened_at, escalation_id = json.loads(raw)
-        if isinstance(opened_at, int | float) and isinstance(escalation_id, str):
+        if (isinstance(opened_at, int | float) and not isinstance(opened_at, bool)
+                and math.isfinite(opened_at) and isinstance(escalation_id, str)
+                and escalation_id.isprintable()):
             return float(opened_at), escalation_id
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         pass
     raise web.HTTPBadRequest(text="cursor is not one this server gave out; start again without it")
 
