@@ -394,8 +394,8 @@ async def api_escalations(request: web.Request) -> web.Response:
         limit = 0
     if not 1 <= limit <= API_MAX_PAGE_SIZE:
         raise web.HTTPBadRequest(text=f"limit must be a whole number from 1 to {API_MAX_PAGE_SIZE}")
-    cursor_given = "cursor" in request.query
-    board = await _load(request, limit, with_report=not cursor_given)
+    # An empty cursor reads as none (`parse_query`): that is the first page, with its figures.
+    board = await _load(request, limit, with_report=not request.query.get("cursor"))
     return web.json_response({
         "needs_attention": [view.model_dump(mode="json") for view in board.attention],
         "awaiting_decision": [view.model_dump(mode="json") for view in board.waiting],

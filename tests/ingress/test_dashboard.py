@@ -304,3 +304,13 @@ async def test_a_forged_cursor_is_400_never_500(site: Site, path: str, position:
     response = await site.client.get(path, params={"cursor": _forged(position)})
     assert response.status == 400
     assert "cursor is not one this server gave out" in await response.text()
+
+
+async def test_an_empty_cursor_is_the_first_page_with_its_figures(site: Site) -> None:
+    """`?cursor=` (a script's empty variable) reads as no cursor: the first page, so the
+    figures come with it as they do with every first page."""
+    bare = await (await site.client.get("/api/escalations", params={"since": "520w"})).json()
+    empty = await (await site.client.get("/api/escalations", params={
+        "since": "520w", "cursor": ""})).json()
+    assert empty["escalations"] == bare["escalations"]
+    assert empty["report"] is not None and empty["report"] == bare["report"]
