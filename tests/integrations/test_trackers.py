@@ -10,12 +10,20 @@ import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import get_args
 
 import pytest
 import trustme
 
 from daemon.integrations.base import IssueDraft, IssueRef
-from daemon.integrations.tracker import github, gitlab, jira, tracker_from_settings, verify_for
+from daemon.integrations.tracker import (
+    CLIENTS,
+    github,
+    gitlab,
+    jira,
+    tracker_from_settings,
+    verify_for,
+)
 from daemon.settings import ConfigError, TlsSettings, TrackerSettings
 from daemon.standins.faults import Fault
 from daemon.standins.trackers import FakeGitHub, FakeGitLab, FakeJira, FakeTracker
@@ -70,13 +78,23 @@ def _kit(kind: str) -> Kit:
                    lambda u, t, p, v, s: github.Client(u, t, p, verify=v, timeout_s=s),
                    GITHUB_TOKEN, GITHUB_TOKEN, "acme/ops", "sam",
                    {"find": ("GET", "/issues"), "create": ("POST", "/issues")})
-    return Kit(FakeJira(JIRA_TOKEN, email=JIRA_EMAIL),
-               lambda u, t, p, v, s: jira.Client(u, t, p, verify=v, timeout_s=s),
-               f"{JIRA_EMAIL}:{JIRA_TOKEN}", JIRA_TOKEN, "OPS", ACCOUNT_ID,
-               {"find": ("GET", "/search/jql"), "create": ("POST", "/rest/api/3/issue")})
+    if kind == "jira":
+        return Kit(FakeJira(JIRA_TOKEN, email=JIRA_EMAIL),
+                   lambda u, t, p, v, s: jira.Client(u, t, p, verify=v, timeout_s=s),
+                   f"{JIRA_EMAIL}:{JIRA_TOKEN}", JIRA_TOKEN, "OPS", ACCOUNT_ID,
+                   {"find": ("GET", "/search/jql"), "create": ("POST", "/rest/api/3/issue")})
+    raise LookupError(f"tracker kind {kind!r} has no kit: add its stand-in and credentials here")
 
 
-@pytest.fixture(params=["gitlab", "github", "jira"])
+def test_every_tracker_kind_is_wired_and_has_a_kit() -> None:
+    """A tracker is one module, one line in `CLIENTS`, its name in `tracker.kind` and a kit
+    here: forgetting one of them fails this test rather than a deployment."""
+    kinds = set(get_args(TrackerSettings.model_fields["kind"].annotation))
+    assert set(CLIENTS) == kinds
+    assert all(isinstance(_kit(kind).fake, FakeTracker) for kind in kinds)
+
+
+@pytest.fixture(params=sorted(CLIENTS))
 async def kit(request: pytest.FixtureRequest) -> AsyncIterator[Kit]:
     made = _kit(request.param)
     await made.fake.start()

@@ -12,6 +12,7 @@ is Markdown, as a hidden HTML comment a human can still find when someone strips
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 import requests
@@ -26,6 +27,11 @@ from daemon.settings import ConfigError, TlsSettings, TrackerSettings
 # No vendor answers an issue create in anywhere near this time when it is healthy; beyond it the
 # job is better retried (find_by_marker first) than left holding a worker thread.
 TIMEOUT_S = 10.0
+
+CLIENTS = {"gitlab": "gitlab", "github": "github", "jira": "jira"}
+"""`tracker.kind` → the vendor module of this package whose `Client(url, token, project, *,
+verify, timeout_s, clock)` implements `integrations.base.Tracker`: a new tracker is one module,
+one line here (and its name in `TrackerSettings.kind`)."""
 
 
 def marker_comment(marker: str) -> str:
@@ -93,18 +99,7 @@ def tracker_from_settings(tracker: TrackerSettings, tls: TlsSettings,
         raise ConfigError(f"tracker.token is required for tracker.kind={tracker.kind}")
     if not tracker.project:
         raise ConfigError(f"tracker.project is required for tracker.kind={tracker.kind}")
-    verify = verify_for(tls)
-    if tracker.kind == "gitlab":
-        from daemon.integrations.tracker import gitlab
-
-        return gitlab.Client(tracker.url, token, tracker.project, verify=verify,
-                             timeout_s=TIMEOUT_S, clock=clock)
-    if tracker.kind == "github":
-        from daemon.integrations.tracker import github
-
-        return github.Client(tracker.url, token, tracker.project, verify=verify,
-                             timeout_s=TIMEOUT_S, clock=clock)
-    from daemon.integrations.tracker import jira
-
-    return jira.Client(tracker.url, token, tracker.project, verify=verify, timeout_s=TIMEOUT_S,
-                       clock=clock)
+    module = importlib.import_module(f"{__name__}.{CLIENTS[tracker.kind]}")
+    client: Tracker = module.Client(tracker.url, token, tracker.project, verify=verify_for(tls),
+                                    timeout_s=TIMEOUT_S, clock=clock)
+    return client
