@@ -48,11 +48,21 @@ class SecretScrubber:
             if len(value) < self._shortest or self._pattern is None:
                 return value
             return self._pattern.sub(REDACTED, value)
-        if isinstance(value, dict):
-            return {key: self.scrub(item) for key, item in value.items()}
-        if isinstance(value, list | tuple):
-            return type(value)(self.scrub(item) for item in value)
-        return value
+        if isinstance(value, dict):  # the renderer writes a key as text too
+            return {self.scrub(key): self.scrub(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.scrub(item) for item in value]
+        if isinstance(value, tuple):  # a named tuple too, which JSON writes as a list
+            return tuple(self.scrub(item) for item in value)
+        if value is None or isinstance(value, int | float):
+            return value
+        # Any other value is written as its repr (an exception echoing a vendor's answer, a
+        # URL with credentials): masked as that text, left as it is when nothing needs it.
+        text = _structlog_fallback(value)
+        if not isinstance(text, str):
+            return self.scrub(text)
+        masked = self.scrub(text)
+        return value if masked == text else masked
 
     def __call__(self, _logger: Any, _name: str, event: MutableMapping[str, Any]
                  ) -> MutableMapping[str, Any]:

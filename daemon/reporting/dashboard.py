@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -248,12 +249,16 @@ def encode_cursor(cursor: Cursor) -> str:
 
 
 def decode_cursor(text: str) -> Cursor:
+    """`encode_cursor`'s position back; anything it cannot have made (a number no float holds,
+    NaN, a flag, an id with a NUL or a lone surrogate, which no database binds) is a 400."""
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
         opened_at, escalation_id = json.loads(raw)
-        if isinstance(opened_at, int | float) and isinstance(escalation_id, str):
+        if (isinstance(opened_at, int | float) and not isinstance(opened_at, bool)
+                and math.isfinite(opened_at) and isinstance(escalation_id, str)
+                and escalation_id.isprintable()):
             return float(opened_at), escalation_id
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         pass
     raise web.HTTPBadRequest(text="cursor is not one this server gave out; start again without it")
 
@@ -389,8 +394,8 @@ async def api_escalations(request: web.Request) -> web.Response:
         limit = 0
     if not 1 <= limit <= API_MAX_PAGE_SIZE:
         raise web.HTTPBadRequest(text=f"limit must be a whole number from 1 to {API_MAX_PAGE_SIZE}")
-    cursor_given = "cursor" in request.query
-    board = await _load(request, limit, with_report=not cursor_given)
+    # An empty cursor reads as none (`parse_query`): that is the first page, with its figures.
+    board = await _load(request, limit, with_report=not request.query.get("cursor"))
     return web.json_response({
         "needs_attention": [view.model_dump(mode="json") for view in board.attention],
         "awaiting_decision": [view.model_dump(mode="json") for view in board.waiting],

@@ -38,7 +38,8 @@ from daemon.store.units import REPORT_EVENTS
 PAGE_GOAL_PERCENT = 10  # the program's goal: at most 10% of escalations reach engineering
 _MAX_SINCE_MINUTES = 3660 * 24 * 60  # ten years: longer is a typo, and would overflow datetimes
 _UNIT_MINUTES = {"m": 1, "h": 60, "d": 24 * 60, "w": 7 * 24 * 60}
-_SINCE = re.compile(r"([0-9]+)([mhdw])")
+# At most 9 digits: more is beyond ten years anyway, and would meet `int`'s digit limit.
+_SINCE = re.compile(r"([0-9]{1,9})([mhdw])")
 _OUTCOME_KEYS = {Outcome.EMERGENCY.value: "emergency", Outcome.RFH.value: "rfh",
                  Outcome.IGNORE.value: "ignored"}
 _EVENT_STEPS = (

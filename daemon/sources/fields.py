@@ -35,9 +35,9 @@ def decode_json(body: bytes) -> Any:
     text (RFC 8259 / I-JSON, RFC 7493): the body must be UTF-8 (no byte order mark, no UTF-16,
     no encoded surrogates); no `NaN`/`Infinity`, and no number that only reads as one
     (`1e400`); integers within msgspec's range (it keeps big integers exact and refuses those of
-    thousands of digits); no lone surrogate escapes (they cannot be stored as text); no deeper
-    than `MAX_JSON_DEPTH`. A signed body can still be hostile: a leaked secret, a vendor bug, a
-    proxy that mangles bytes. Each of these was a 500 before.
+    thousands of digits); no lone surrogate escapes and no NUL (they cannot be stored as
+    text); no deeper than `MAX_JSON_DEPTH`. A signed body can still be hostile: a leaked
+    secret, a vendor bug, a proxy that mangles bytes. Each of these was a 500 before.
 
     msgspec checks all but the depth while it decodes, in C (a 4 KB webhook: ~7 µs, against
     ~45 µs for the standard library plus a walk over every string); the depth is checked
@@ -50,9 +50,26 @@ def decode_json(body: bytes) -> Any:
     if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and _nests_too_deep(body):
         raise PayloadError(f"body nests deeper than {MAX_JSON_DEPTH} levels")
     try:
-        return _DECODER.decode(body)
+        value = _DECODER.decode(body)
     except msgspec.DecodeError as exc:  # malformed, not UTF-8, lone surrogate, out of range
         raise PayloadError(f"body is not valid JSON ({_why(exc)})") from None
+    # A NUL can only come escaped (JSON refuses raw control characters), so a body without
+    # the escape is not walked; one with it may still only spell it out after a backslash.
+    if b"\\u0000" in body and _holds_nul(value):
+        raise PayloadError("body holds a NUL character, which no text column stores")
+    return value
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether any string of a decoded body, a key included, holds U+0000 (PostgreSQL's text
+    refuses it, so the step storing it would fail on every retry)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
 
 
 _DECODER = msgspec.json.Decoder()

@@ -3,6 +3,7 @@ arrived as signed incident.io webhooks through the whole in-process daemon."""
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import re
@@ -285,3 +286,31 @@ async def test_the_api_pages_give_each_escalation_once_while_new_ones_arrive(sit
     assert before <= set(seen)
     assert {esc for esc in seen if esc not in before} <= {
         f"01ARRIVED{n:06}" for n in range(arrived)}
+
+
+def _forged(position: str) -> str:
+    """A cursor as a forger makes one: the server's encoding around a chosen JSON text."""
+    return base64.urlsafe_b64encode(position.encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("path", ["/", "/api/escalations"])
+@pytest.mark.parametrize("position", [
+    "[1" + "0" * 400 + ', "x"]',  # a whole number no float holds
+    '[0, "\\ud800"]',  # a lone surrogate no database takes
+    '[0, "\\u0000"]',  # NUL, which PostgreSQL text refuses
+    '[NaN, "x"]', '[Infinity, "x"]', '[true, "x"]', '[0, "x", 1]', '{"a": 1}',
+])
+async def test_a_forged_cursor_is_400_never_500(site: Site, path: str, position: str) -> None:
+    response = await site.client.get(path, params={"cursor": _forged(position)})
+    assert response.status == 400
+    assert "cursor is not one this server gave out" in await response.text()
+
+
+async def test_an_empty_cursor_is_the_first_page_with_its_figures(site: Site) -> None:
+    """`?cursor=` (a script's empty variable) reads as no cursor: the first page, so the
+    figures come with it as they do with every first page."""
+    bare = await (await site.client.get("/api/escalations", params={"since": "520w"})).json()
+    empty = await (await site.client.get("/api/escalations", params={
+        "since": "520w", "cursor": ""})).json()
+    assert empty["escalations"] == bare["escalations"]
+    assert empty["report"] is not None and empty["report"] == bare["report"]

@@ -20,6 +20,9 @@ BAD_UTF8 = b'{"event": {"id": "01X\xff\xfe", "event_type": "incident.triggered"}
 ENCODED_SURROGATE = b'{"event": {"id": "01X", "event_type": "incident.\xed\xa0\x80"}}'
 # Valid JSON syntax, but no Unicode text: SQLite cannot even store it.
 ESCAPED_SURROGATE = b'{"event": {"id": "01X", "event_type": "incident.\\ud800"}}'
+# Valid JSON and Unicode, but PostgreSQL's text holds no NUL: the step that stores the
+# name would fail on every retry.
+ESCAPED_NUL = b'{"event": {"id": "01X", "event_type": "incident.\\u0000triggered"}}'
 NOT_A_NUMBER = b'{"event": {"id": "01X", "event_type": "incident.triggered", "n": NaN}}'
 # A UTF-16 body is what Python's json module guesses for leading NULs; HTTP JSON is UTF-8.
 UTF16 = '{"event": {"id": "01X", "event_type": "x"}}'.encode("utf-16-le")
@@ -27,7 +30,7 @@ UTF16 = '{"event": {"id": "01X", "event_type": "x"}}'.encode("utf-16-le")
 BODIES = {
     "nested-100000": DEEP, "integer-5000-digits": HUGE_INT, "invalid-utf8": BAD_UTF8,
     "encoded-surrogate": ENCODED_SURROGATE, "escaped-lone-surrogate": ESCAPED_SURROGATE,
-    "nan": NOT_A_NUMBER, "utf-16": UTF16,
+    "escaped-nul": ESCAPED_NUL, "nan": NOT_A_NUMBER, "utf-16": UTF16,
 }
 
 

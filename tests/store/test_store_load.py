@@ -14,11 +14,12 @@ from daemon.domain.gate import Phase
 from daemon.reporting import build_report, load_report
 from daemon.reporting.load import build_load, load_load
 from daemon.store import Changes, NewEvent, Store, open_store
+from daemon.store.load_reads import LoadEntry
 from daemon.store.migrations import refresh_statement
 from daemon.store.transfer import refresh_figures
 from daemon.store.units import Sql, Stmt, Unit
 from tests.store.test_store_contract import escalation
-from tests.unit.test_fatigue import LONDON, TEAMS, fortnight
+from tests.unit.test_fatigue import ANN, BO, CY, LONDON, NY, TEAMS, entry, fortnight, utc, who
 from tests.unit.test_report import row as report_row
 
 SINCE = datetime(2026, 10, 25, tzinfo=UTC)
@@ -133,3 +134,56 @@ async def test_the_load_follows_every_write(store: Store) -> None:
             NewEvent(e.escalation_id, e.event, e.actor, e.at, e.details),)))
         assert await load_load(store, SINCE, UNTIL, LONDON) == build_load(entries[:count],
                                                                           LONDON), e
+
+
+def _adversarial() -> list[LoadEntry]:
+    """Timelines as PagerDuty's webhooks really arrive: a trigger recorded before the page
+    job's own entry at the same second, a reassignment and an escalation dated out of order,
+    a reopened emergency paged twice, responders without an id or a time zone, a name with
+    a bidi override, acknowledgements naming nobody, and everything of one escalation at
+    one time."""
+    dee, eve = who("PD", "Dee\u202eevil", ""), {"name": "no id", "time_zone": NY}
+    bare = {"id": "PE", "name": "Eve"}  # no time zone key at all
+    t = utc(11, 7, 23, 0)
+    return [
+        entry("e1", "page_assigned", t, "pagerduty", responders=[ANN]),
+        entry("e1", "paged", t),
+        entry("e1", "page_reassigned", t + 600, responders=[BO]),
+        entry("e1", "page_escalated", t + 300, responders=[CY, ANN]),
+        entry("e1", "acknowledged", t + 900, "Bo", responders=[BO]),
+        entry("e1", "acknowledged", t + 60, "Ann", responders=[ANN]),
+        entry("e2", "paged", t + 3600),
+        entry("e2", "page_assigned", t + 3600, responders=[ANN]),
+        entry("e2", "acknowledged", t + 3700, "Ann", responders=[ANN]),
+        entry("e2", "paged", t + 7200),  # reopened, paged again
+        entry("e2", "page_assigned", t + 7200, responders=[ANN]),
+        entry("e2", "acknowledged", t + 7300, "Ann", responders=[ANN]),
+        entry("e3", "paged", t + 86400),
+        entry("e3", "page_assigned", t + 86400, responders=[eve, dee, bare]),
+        entry("e3", "acknowledged", t + 86500, "pagerduty"),
+        entry("e3", "acknowledged", t + 86600, "Old Name"),
+        entry("e4", "page_escalated", t, responders=[BO]),
+        entry("e4", "acknowledged", t, "Bo", responders=[BO]),
+        entry("e4", "paged", t),
+        entry("e4", "page_assigned", t, responders=[BO, CY]),
+    ]
+
+
+async def test_adversarial_timelines_load_the_same_in_sql_and_in_memory(store: Store) -> None:
+    """Entry by entry, in the order they were written, the load read from the store is the
+    load computed in memory from the same entries (as `build_report` gets them: by id)."""
+    entries = _adversarial()
+    for esc_id in ("e1", "e2", "e3", "e4"):
+        row = replace(escalation(esc_id=esc_id), external_id=esc_id, team=TEAMS[esc_id],
+                      data={"escalation": {"reference": f"#{esc_id[1:]}"}})
+        await store.apply(Changes(escalation=row))
+    since, until = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 30, tzinfo=UTC)
+    for count, e in enumerate(entries, start=1):
+        await store.apply(Changes(events=(
+            NewEvent(e.escalation_id, e.event, e.actor, e.at, e.details),)))
+        assert await load_load(store, since, until, LONDON) == build_load(entries[:count],
+                                                                          LONDON), e
+    load = await load_load(store, since, until, LONDON)
+    assert {e.responder_id for e in load.engineers} == {"PA", "PB", "PC", "PD", "PE",
+                                                        "Old Name"}
+    assert next(e for e in load.engineers if e.responder_id == "PA").interruptions == 3

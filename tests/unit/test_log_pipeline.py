@@ -8,14 +8,20 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import structlog
+import yarl
 
 from daemon.logging import SecretScrubber, UtcStamper, configure
 
 SECRET = "whsec_UkVDT0dOSVNBQkxFLWluY2lkZW50LWlvLXNlY3JldA=="
+
+
+class Point(NamedTuple):
+    x: int
+    label: str
 
 
 class Described:
@@ -70,3 +76,40 @@ def test_the_timestamp_is_structlogs_iso_utc_text_of_now() -> None:
     for stamp in stamps:
         assert re.fullmatch(shape, stamp)
         assert before <= datetime.fromisoformat(stamp) <= after
+
+
+class Echoing:
+    """A value JSON has no type for, whose text (repr) echoes what it was given."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"Echoing({self.text!r})"
+
+
+def test_a_secret_is_masked_whatever_holds_it(stream: io.StringIO) -> None:
+    """The renderer writes a value JSON has no type for as its repr, and a dict's keys as
+    text: a secret there (an exception echoing a vendor's answer, a URL with credentials, a
+    header name) is on the line unless the scrubber masks it too."""
+    url = yarl.URL(f"https://bot:{SECRET}@hooks.example.com/x")
+    structlog.get_logger("t").error(
+        "vendor.failed", error=RuntimeError(f"401 for token {SECRET}"), url=url,
+        nested={"url": url, SECRET: "as a key"}, items=[Echoing(SECRET)],
+        plain=Opaque())
+    [line] = stream.getvalue().splitlines()
+    assert SECRET not in line
+    event: dict[str, Any] = json.loads(line)
+    assert event["error"] == "RuntimeError('401 for token [redacted]')"
+    assert event["url"] == "URL('https://bot:[redacted]@hooks.example.com/x')"
+    assert event["nested"] == {"url": "URL('https://bot:[redacted]@hooks.example.com/x')",
+                               "[redacted]": "as a key"}
+    assert (event["items"], event["plain"]) == (["Echoing('[redacted]')"], "<opaque>")
+
+
+def test_a_named_tuple_is_logged_not_refused(stream: io.StringIO) -> None:
+    """A tuple is scrubbed item by item; a named tuple's constructor takes no iterable."""
+    point = Point(1, f"x {SECRET}")
+    structlog.get_logger("t").info("t.point", point=point)
+    [line] = stream.getvalue().splitlines()
+    assert json.loads(line)["point"] == [1, "x [redacted]"]
