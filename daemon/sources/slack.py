@@ -195,28 +195,26 @@ def _button_click(payload: dict[str, Any]) -> ApprovalClick | EEOfferClick | Non
     container = _obj(payload, "container")
     ee_action = _EE_ACTIONS.get(_text(action, "action_id"))
     if ee_action is not None:
-        return EEOfferClick(
-            escalation_id=_required(_text(action, "value"), "actions[0].value"),
-            action=ee_action,
-            user_id=_required(_text(user, "id"), "user.id"),
-            user_name=_user_name(user),
-            channel=_required(_text(container, "channel_id"), "container.channel_id"),
-            message_ts=_required(_text(container, "message_ts"), "container.message_ts"),
-            action_ts=_required(_text(action, "action_ts"), "actions[0].action_ts"),
-        )
+        return EEOfferClick(action=ee_action, **_pressed(action, user, container))
     verdict = _VERDICTS.get(_text(action, "action_id"))
     if verdict is None:
         return None
-    return ApprovalClick(
-        escalation_id=_required(_text(action, "value"), "actions[0].value"),
-        verdict=verdict,
-        user_id=_required(_text(user, "id"), "user.id"),
-        user_name=_user_name(user),
-        trigger_id=_required(_text(payload, "trigger_id"), "trigger_id"),
-        channel=_required(_text(container, "channel_id"), "container.channel_id"),
-        message_ts=_required(_text(container, "message_ts"), "container.message_ts"),
-        action_ts=_required(_text(action, "action_ts"), "actions[0].action_ts"),
-    )
+    return ApprovalClick(verdict=verdict,
+                         trigger_id=_required(_text(payload, "trigger_id"), "trigger_id"),
+                         **_pressed(action, user, container))
+
+
+def _pressed(action: dict[str, Any], user: dict[str, Any], container: dict[str, Any]
+             ) -> dict[str, str]:
+    """What every button press names: the escalation, who pressed, and on which message."""
+    return {
+        "escalation_id": _required(_text(action, "value"), "actions[0].value"),
+        "user_id": _required(_text(user, "id"), "user.id"),
+        "user_name": _user_name(user),
+        "channel": _required(_text(container, "channel_id"), "container.channel_id"),
+        "message_ts": _required(_text(container, "message_ts"), "container.message_ts"),
+        "action_ts": _required(_text(action, "action_ts"), "actions[0].action_ts"),
+    }
 
 
 def _decline_reason(payload: dict[str, Any]) -> DeclineReasonSubmitted | None:
