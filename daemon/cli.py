@@ -68,7 +68,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
               "a SQLite store is served by one process, which listens and runs the jobs "
               "(--role all)", file=sys.stderr)
         return 2
-    configure(settings.log.level, settings.log.format, settings.secrets())
+    configure(settings.log.level, settings.log.format, settings.secrets(), cache_loggers=True)
     log = get_logger("tier2gate.serve")
     findings = check_settings(settings)
     # A daemon that cannot work must not answer /readyz 200: refuse, as check-config does.

@@ -78,12 +78,12 @@ class SecretScrubber:
 
 
 class _LineHandler(logging.Handler):
-    """Writes a formatted standard-library record through structlog's own printer, which holds
+    """Writes a formatted standard-library record through structlog's own writer, which holds
     the same per-stream lock: a line from another thread can never land inside one of ours."""
 
     def __init__(self, stream: Any) -> None:
         super().__init__()
-        self._printer = structlog.PrintLogger(stream)
+        self._printer = structlog.WriteLogger(stream)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -133,7 +133,15 @@ def _encode_json(event: Any, **_options: Any) -> str:
 
 
 def configure(level: str = "INFO", fmt: str = "json", secrets: Iterable[str] = (),
-              stream: Any = None) -> None:
+              stream: Any = None, *, cache_loggers: bool = False) -> None:
+    """Every line through one pipeline (module docstring).
+
+    `cache_loggers`: each module's logger is assembled on its first line and kept, instead of
+    once per line (structlog's `cache_logger_on_first_use`, its first advice for speed:
+    https://www.structlog.org/en/stable/performance.html). `serve` turns it on, where every
+    delivery writes a line; a process that configures again, or captures lines with
+    `structlog.testing.capture_logs` (the tests), leaves it off, because a kept logger
+    no longer sees a later configuration."""
     renderer: Any = (
         structlog.processors.JSONRenderer(_encode_json)
         if fmt == "json"
@@ -152,8 +160,10 @@ def configure(level: str = "INFO", fmt: str = "json", secrets: Iterable[str] = (
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelNamesMapping()[level]),
-        logger_factory=structlog.PrintLoggerFactory(out),
-        cache_logger_on_first_use=False,
+        # `WriteLogger` writes the line and its newline in one call, where `PrintLogger`'s
+        # print() makes two; both hold structlog's one lock per stream.
+        logger_factory=structlog.WriteLoggerFactory(out),
+        cache_logger_on_first_use=cache_loggers,
     )
     handler = _LineHandler(out)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(

@@ -19,6 +19,7 @@ import hmac
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
+from multidict import CIMultiDict, CIMultiDictProxy
 from slack_sdk.signature import Clock, SignatureVerifier
 
 TOLERANCE_S = 300
@@ -31,6 +32,8 @@ PAGERDUTY_SIGNATURE_HEADER = "X-PagerDuty-Signature"
 SLACK_SIGNATURE_HEADER = "X-Slack-Signature"
 SLACK_TIMESTAMP_HEADER = "X-Slack-Request-Timestamp"
 _STANDARD_PREFIXES = ("webhook-", "svix-")
+_STANDARD_NAMES = tuple((f"{prefix}id", f"{prefix}timestamp", f"{prefix}signature")
+                        for prefix in _STANDARD_PREFIXES)
 
 
 class SignatureError(Exception):
@@ -113,14 +116,20 @@ def _standard_key(secret: str) -> bytes:
 
 
 def _standard_headers(headers: Mapping[str, str]) -> tuple[str, str, str]:
-    """(id, timestamp, signature), preferring the unbranded `webhook-*` set over `svix-*`."""
-    lowered = {name.lower(): value for name, value in headers.items()}
-    for prefix in _STANDARD_PREFIXES:
-        values = [lowered.get(prefix + part, "") for part in ("id", "timestamp", "signature")]
-        if all(values):
-            return values[0], values[1], values[2]
+    """(id, timestamp, signature), preferring the unbranded `webhook-*` set over `svix-*`.
+
+    Header names are case-insensitive: a request's own headers (a `CIMultiDictProxy`) are
+    looked up as they are; any other mapping is read into one first. Copying every header of
+    every delivery into a lowered dict cost more than the six look-ups."""
+    named = headers if isinstance(headers, CIMultiDictProxy | CIMultiDict) else (
+        CIMultiDict(headers))
+    for id_name, timestamp_name, signature_name in _STANDARD_NAMES:
+        msg_id, timestamp, signature = (named.get(id_name, ""), named.get(timestamp_name, ""),
+                                        named.get(signature_name, ""))
+        if msg_id and timestamp and signature:
+            return msg_id, timestamp, signature
     for part in ("id", "timestamp", "signature"):
-        if not any(lowered.get(prefix + part) for prefix in _STANDARD_PREFIXES):
+        if not any(named.get(prefix + part) for prefix in _STANDARD_PREFIXES):
             raise SignatureError(f"missing webhook-{part}")
     raise SignatureError("incomplete webhook-* and svix-* header sets")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -113,3 +114,46 @@ def test_a_named_tuple_is_logged_not_refused(stream: io.StringIO) -> None:
     structlog.get_logger("t").info("t.point", point=point)
     [line] = stream.getvalue().splitlines()
     assert json.loads(line)["point"] == [1, "x [redacted]"]
+
+
+def test_kept_loggers_write_the_same_line_through_the_same_pipeline() -> None:
+    """`serve` keeps each module's logger (`cache_loggers`): the first line assembles it and
+    every later one reuses it, so those lines must still be scrubbed, stamped and rendered
+    exactly as without."""
+    lines, kept = [], []
+    for cache_loggers in (False, True):
+        out = io.StringIO()
+        configure(level="INFO", fmt="json", secrets=[SECRET], stream=out,
+                  cache_loggers=cache_loggers)
+        try:
+            log = structlog.get_logger("t")
+            for n in range(2):
+                log.info("webhook.stored", delivery_id=f"msg_{n}", error=f"echo {SECRET}")
+            log.debug("below.the.level")
+            # structlog's proxy replaces its own `bind` once it has kept a logger
+            kept.append("bind" in vars(log))
+        finally:
+            structlog.reset_defaults()
+        assert structlog.get_config()["cache_logger_on_first_use"] is False
+        lines.append([{k: v for k, v in json.loads(line).items() if k != "timestamp"}
+                      for line in out.getvalue().splitlines()])
+    assert lines[0] == lines[1] == [
+        {"delivery_id": f"msg_{n}", "error": "echo [redacted]", "event": "webhook.stored",
+         "level": "info"} for n in range(2)]
+    assert kept == [False, True]
+
+
+def test_a_standard_library_line_and_a_structlog_line_never_interleave() -> None:
+    """aiohttp's and asyncio's records go through `_LineHandler`; it writes through the same
+    per-stream lock as structlog's writer, each line whole."""
+    out = io.StringIO()
+    configure(level="INFO", fmt="json", secrets=[SECRET], stream=out, cache_loggers=True)
+    try:
+        structlog.get_logger("t").info("ours", n=1)
+        logging.getLogger("aiohttp.server").warning("theirs %s", SECRET)
+    finally:
+        logging.getLogger().handlers[:] = [
+            h for h in logging.getLogger().handlers if type(h).__name__ != "_LineHandler"]
+        structlog.reset_defaults()
+    events = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [e["event"] for e in events] == ["ours", "theirs [redacted]"]
