@@ -8,6 +8,7 @@ is the same on both backends by construction.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Generator, Sequence
@@ -40,23 +41,59 @@ _PLACEHOLDER = re.compile(r"\?")
 
 
 @dataclass(frozen=True)
+class Merge:
+    """How the SQLite writer may run several one-row INSERTs of one `Sql` as one statement.
+
+    `row`: the INSERT's one `VALUES` row, repeated once per unit. `skip`: its clause that
+    skips a row whose key is there already (`ON CONFLICT ... DO NOTHING`), left out of the
+    merged statement: a repeat then fails the whole statement, which writes nothing, and the
+    writer runs those units one at a time. So every merged statement inserts all its rows,
+    whose rowids are consecutive (AUTOINCREMENT, one writer) and end at `lastrowid`."""
+
+    row: str
+    skip: str
+
+
+@dataclass(frozen=True)
 class Sql:
     """One statement in both dialects; PostgreSQL gets `$n` placeholders unless given its own.
 
     `sqlite_new_id`: on SQLite an INSERT of one row whose rows are read from the cursor, not
     from a RETURNING clause: `[{"id": <its rowid>}]` when it inserted, `[]` when it did not (a
     conflict). The writer thread then steps the statement once instead of twice, and each step
-    hands the GIL to the event loop and back."""
+    hands the GIL to the event loop and back.
+
+    `sqlite_merge`: such an INSERT may be merged (`Merge`): the SQLite writer runs the
+    statements of consecutive units of a batch that consist of this statement alone as one
+    INSERT of many rows (`sqlite_many`): one step, one GIL hand-over, instead of one per unit.
+    Each unit still receives its own rows, as `sqlite_new_id` says."""
 
     sqlite: str
     postgres: str
     sqlite_new_id: bool = False
+    sqlite_merge: Merge | None = None
 
     @classmethod
-    def of(cls, text: str, postgres: str | None = None, *, sqlite_new_id: bool = False) -> Sql:
+    def of(cls, text: str, postgres: str | None = None, *, sqlite_new_id: bool = False,
+           sqlite_merge: Merge | None = None) -> Sql:
         counter = iter(range(1, 1000))
         dollar = _PLACEHOLDER.sub(lambda _: f"${next(counter)}", postgres or text)
-        return cls(text, dollar, sqlite_new_id)
+        if sqlite_merge and (not sqlite_new_id or text.count(sqlite_merge.row) != 1
+                             or text.count(sqlite_merge.skip) != 1):
+            raise ValueError("a mergeable row belongs to a one-row INSERT that names it and its"
+                             " conflict clause once")
+        return cls(text, dollar, sqlite_new_id, sqlite_merge)
+
+    def sqlite_many(self, count: int) -> str:
+        """The SQLite text inserting `count` rows in one statement (needs `sqlite_merge`)."""
+        assert self.sqlite_merge is not None
+        return _many(self.sqlite, self.sqlite_merge, count)
+
+
+@functools.lru_cache(maxsize=256)
+def _many(text: str, merge: Merge, count: int) -> str:
+    # Kept per size: the same text lets sqlite3's statement cache reuse the prepared statement.
+    return text.replace(merge.row, ", ".join([merge.row] * count), 1).replace(merge.skip, "", 1)
 
 
 @dataclass(frozen=True)
@@ -82,9 +119,11 @@ PING = Sql.of("SELECT count(*) AS n FROM schema_migrations")
 # A delivery and its processing job in one statement: a statement is the writer's unit of
 # cost (each one hands the GIL over and back). SQLite inserts the job in the trigger
 # `deliveries_job` (migration 0011); PostgreSQL in a data-modifying CTE.
+_DELIVERY_ROW = "(?, ?, ?, ?, ?, ?, ?, ?)"
+_DELIVERY_SKIP = " ON CONFLICT (source, delivery_id) DO NOTHING"
 _DELIVERY_VALUES = (
     "INSERT INTO deliveries (source, delivery_id, event_type, received_at, body, state, note,"
-    " job_kind) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (source, delivery_id) DO NOTHING"
+    f" job_kind) VALUES {_DELIVERY_ROW}{_DELIVERY_SKIP}"
 )
 INSERT_DELIVERY = Sql.of(
     _DELIVERY_VALUES,
@@ -95,6 +134,7 @@ INSERT_DELIVERY = Sql.of(
     " '{\"delivery\":' || d.id || '}', NULL, 'queued', $4, 0, '', $4, $4 FROM d"
     " WHERE $8::text IS NOT NULL ON CONFLICT (key) DO NOTHING) SELECT id FROM d",
     sqlite_new_id=True,
+    sqlite_merge=Merge(_DELIVERY_ROW, _DELIVERY_SKIP),
 )
 INSERT_JOB = Sql.of(
     "INSERT INTO jobs (kind, key, payload, escalation_id, state, run_at, attempts, last_error,"
@@ -317,7 +357,10 @@ def record_delivery(
 ) -> Unit[int | None]:
     """Store a webhook delivery and the job (of `job_kind`, key `delivery:<id>`, payload
     {"delivery": <id>}) that will process it, in one statement; None if seen before. A
-    delivery decided at the door (`state` other than stored) comes without a job."""
+    delivery decided at the door (`state` other than stored) comes without a job.
+
+    That statement is the whole unit, so the SQLite writer may merge it with its neighbours'
+    (`Sql.sqlite_merge`)."""
     rows = yield Stmt(
         INSERT_DELIVERY, (source, delivery_id, event_type, now, body, state.value, note, job_kind))
     return int(rows[0]["id"]) if rows else None
