@@ -55,9 +55,36 @@ def decode_json(body: bytes) -> Any:
         raise PayloadError(f"body is not valid JSON ({_why(exc)})") from None
     # A NUL can only come escaped (JSON refuses raw control characters), so a body without
     # the escape is not walked; one with it may still only spell it out after a backslash.
-    if b"\\u0000" in body and _holds_nul(value):
+    if b"\\" in body and b"\\u0000" in body and _holds_nul(value):
         raise PayloadError("body holds a NUL character, which no text column stores")
     return value
+
+
+_NUMBER_CLASSES = bytes.maketrans(b"0123456789E-", b"0000000000e+")
+_LONG_DIGITS = b"0" * 100
+
+
+def skippable(body: bytes) -> bool:
+    """Whether a typed msgspec decoder, which reads only the fields it is given and skips the
+    rest, reaches `decode_json`'s verdict on this body. Skipping still checks the JSON grammar,
+    every escape (a lone surrogate included) and every control character, but not:
+
+    - UTF-8: so the body must be ASCII;
+    - a NUL: so it must not spell `\\u0000`;
+    - the depth: so it must have at most `MAX_JSON_DEPTH` brackets;
+    - numbers out of range: a float beyond a double's range needs an exponent of three or
+      more digits or a hundred-odd digits before its point, and an integer msgspec refuses
+      needs thousands of digits, so neither may appear (anywhere: inside a string this only
+      sends the body the careful way).
+
+    Reading a webhook's few checked fields this way instead of building every object of the
+    body cut the listener's CPU per incident.io delivery by a fifth (bench/README)."""
+    if not body.isascii() or (b"\\" in body and b"\\u0000" in body):
+        return False
+    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH:
+        return False
+    classes = body.translate(_NUMBER_CLASSES)
+    return b"e000" not in classes and b"e+000" not in classes and _LONG_DIGITS not in classes
 
 
 def _holds_nul(value: Any) -> bool:

@@ -15,11 +15,13 @@ creation time) raises `PayloadError`, which the endpoint turns into a 400.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+import msgspec
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from daemon.domain.models import Escalation, Person, Source, Status, person
@@ -113,6 +115,66 @@ def check_incident_io(payload: object) -> str:
     _read(payload, (), full=False)
     event_type: str = payload["event_type"]  # type: ignore[index]  # checked by _read
     return event_type
+
+
+class _Identity(msgspec.Struct):
+    """The fields of an incident object `_identity` reads; any JSON value, absent = None."""
+
+    id: Any = None
+    created_at: Any = None
+    updated_at: Any = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "created_at": self.created_at, "updated_at": self.updated_at}
+
+
+class _StatusUpdate(msgspec.Struct):
+    incident: _Identity | None = None
+
+
+class _Envelope(msgspec.Struct):
+    """The public incident events' envelope, as far as `check_incident_io` reads it."""
+
+    event_type: Any = None
+    created: _Identity | None = msgspec.field(
+        name="public_incident.incident_created_v2", default=None)
+    updated: _Identity | None = msgspec.field(
+        name="public_incident.incident_updated_v2", default=None)
+    status_updated: _StatusUpdate | None = msgspec.field(
+        name="public_incident.incident_status_updated_v2", default=None)
+
+    def incident(self) -> _Identity | None:
+        """The incident object of this envelope's own event type, if it is one of these."""
+        if self.event_type == "public_incident.incident_created_v2":
+            return self.created
+        if self.event_type == "public_incident.incident_updated_v2":
+            return self.updated
+        if self.event_type == "public_incident.incident_status_updated_v2":
+            return None if self.status_updated is None else self.status_updated.incident
+        return None
+
+
+_ENVELOPE = msgspec.json.Decoder(_Envelope)
+
+
+def check_incident_io_body(body: bytes) -> str:
+    """`check_incident_io(decode_json(body))`, the same event type or the same `PayloadError`,
+    at a fraction of the cost for the usual delivery: a public incident event whose body
+    `read.skippable` says a typed decoder judges as `decode_json` does. Only its event type
+    and the incident's identity are read; every other body, and every body that fails here,
+    goes the full way, which gives the reason."""
+    if read.skippable(body):
+        try:
+            envelope: _Envelope | None = _ENVELOPE.decode(body)
+        except msgspec.DecodeError:  # a field of another type: the full way says what
+            envelope = None
+        incident = None if envelope is None else envelope.incident()
+        if envelope is not None and incident is not None:
+            with contextlib.suppress(PayloadError):
+                _identity(incident.as_dict())
+                event_type: str = envelope.event_type
+                return event_type
+    return check_incident_io(read.decode_json(body))
 
 
 def _read(payload: object, customer_fields: Sequence[str], *, full: bool
