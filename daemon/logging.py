@@ -10,7 +10,7 @@ every line on stdout is one JSON object, tracebacks included, whoever wrote it.
 
 from __future__ import annotations
 
-import json
+import io
 import logging
 import sys
 import time
@@ -18,6 +18,7 @@ from collections.abc import Iterable, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
 import structlog
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -123,13 +124,16 @@ def _structlog_fallback(value: Any) -> Any:
     return as_log() if callable(as_log) else repr(value)
 
 
-_ENCODER = json.JSONEncoder(default=_structlog_fallback)
+_ENCODER = msgspec.json.Encoder(enc_hook=_structlog_fallback)
 
 
 def _encode_json(event: Any, **_options: Any) -> str:
-    """`json.dumps(event, default=...)` with the encoder built once: `dumps` builds one per
-    line when given options, and every delivery writes a line. The text is the same."""
-    return _ENCODER.encode(event)
+    """The event as one line of compact JSON, by msgspec (already the webhook decoder): a
+    third of the standard library's time for a delivery's line, and every delivery writes
+    one. A value JSON has no type for is written as structlog writes it (`__structlog__`,
+    else its repr); a NaN or an infinity as `null` (the standard library wrote `NaN`, which
+    is not JSON); text as UTF-8 (`configure` makes stdout write what it cannot encode)."""
+    return _ENCODER.encode(event).decode()
 
 
 def configure(level: str = "INFO", fmt: str = "json", secrets: Iterable[str] = (),
@@ -148,6 +152,10 @@ def configure(level: str = "INFO", fmt: str = "json", secrets: Iterable[str] = (
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     out = stream or sys.stdout
+    if stream is None and isinstance(out, io.TextIOWrapper):
+        # A line holds vendors' text as it is: a terminal or pipe set to another encoding than
+        # UTF-8 must not make a log line fail (and the request that wrote it with it).
+        out.reconfigure(errors="backslashreplace")
     scrubber = SecretScrubber(secrets)
     stamp = UtcStamper()
     structlog.configure(

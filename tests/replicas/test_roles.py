@@ -139,8 +139,11 @@ async def test_a_web_process_stores_and_acknowledges_a_worker_process_processes(
             for process in (web, worker):
                 process.proc.send_signal(signal.SIGTERM)
                 assert await process.proc.wait() == 0
-            assert '"role": "web"' in web.log.read_text()
-            assert '"role": "worker"' in worker.log.read_text()
+            for process, role in ((web, "web"), (worker, "worker")):
+                lines = [json.loads(line) for line in process.log.read_text().splitlines()
+                         if line.startswith("{")]
+                assert {line.get("role") for line in lines
+                        if line["event"] == "serve.starting"} == {role}
         finally:
             for started in (web, worker):
                 if started is not None and started.proc.returncode is None:

@@ -1,12 +1,15 @@
 """The log pipeline on the hot path: every delivery writes a line, so the renderer and the
-scrubber are built once, and the text is exactly structlog's JSON renderer's."""
+scrubber are built once, and the line is the event structlog's JSON renderer writes, compact."""
 
 from __future__ import annotations
 
 import io
 import json
 import logging
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -43,16 +46,22 @@ def stream() -> Iterator[io.StringIO]:
     structlog.reset_defaults()
 
 
-def test_a_line_is_the_text_structlogs_json_renderer_writes(stream: io.StringIO) -> None:
+def test_a_line_is_the_event_structlogs_json_renderer_writes(stream: io.StringIO) -> None:
     structlog.get_logger("t").info("webhook.stored", delivery_id="msg_1", n=3,
                                    described=Described(), opaque=Opaque(),
-                                   error=f"token {SECRET} echoed")
+                                   error=f"token {SECRET} echoed", name="Zoë ☕",
+                                   ratio=float("nan"))
     [line] = stream.getvalue().splitlines()
     event: dict[str, Any] = json.loads(line)
     assert event["error"] == "token [redacted] echoed"
     assert (event["described"], event["opaque"]) == ("described", "<opaque>")
-    # The same text, separators and key order included, as `JSONRenderer()` by default.
-    assert line == structlog.processors.JSONRenderer()(None, "info", event)
+    assert event["name"] == "Zoë ☕" and "Zoë ☕" in line  # as UTF-8, not escaped
+    assert event["ratio"] is None  # NaN is not JSON; the standard library wrote it anyway
+    # The same event, key order included, as `JSONRenderer()` writes it, on one compact line.
+    ours = {**event, "ratio": float("nan")}
+    theirs = json.loads(structlog.processors.JSONRenderer()(None, "info", ours))
+    assert list(event) == list(theirs) and {**theirs, "ratio": None} == event
+    assert ", " not in line.replace("Zoë ☕", "")
 
 
 def test_a_clean_event_is_passed_on_as_it_is() -> None:
@@ -157,3 +166,15 @@ def test_a_standard_library_line_and_a_structlog_line_never_interleave() -> None
         structlog.reset_defaults()
     events = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [e["event"] for e in events] == ["ours", "theirs [redacted]"]
+
+
+def test_a_line_never_fails_on_a_stdout_that_cannot_encode_it() -> None:
+    """Lines hold vendors' text as UTF-8; a stdout set to ASCII writes what it cannot
+    encode escaped instead of raising in the request that logged."""
+    code = ("from daemon.logging import configure, get_logger; configure();"
+            " get_logger('t').info('webhook.stored', customer='Zoë ☕'); print('done')")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, check=False,
+                          env={**os.environ, "PYTHONIOENCODING": "ascii"}, timeout=60)
+    assert done.returncode == 0, done.stderr.decode()
+    line, after = done.stdout.decode("ascii").splitlines()
+    assert '"customer":"Zo\\xeb \\u2615"' in line and after == "done"
