@@ -11,6 +11,7 @@ every line on stdout is one JSON object, tracebacks included, whoever wrote it.
 from __future__ import annotations
 
 import io
+import json
 import logging
 import sys
 import time
@@ -50,30 +51,29 @@ class SecretScrubber:
                 return value
             return self._pattern.sub(REDACTED, value)
         if isinstance(value, dict):  # the renderer writes a key as text too
-            return {self.scrub(key): self.scrub(item) for key, item in value.items()}
+            return {self.scrub(key if isinstance(key, str | int | float) or key is None
+                               else _text_of(key)): self.scrub(item)
+                    for key, item in value.items()}
         if isinstance(value, list):
             return [self.scrub(item) for item in value]
         if isinstance(value, tuple):  # a named tuple too, which JSON writes as a list
             return tuple(self.scrub(item) for item in value)
         if value is None or isinstance(value, int | float):
             return value
-        # Any other value is written as its repr (an exception echoing a vendor's answer, a
-        # URL with credentials): masked as that text, left as it is when nothing needs it.
-        text = _structlog_fallback(value)
-        if not isinstance(text, str):
-            return self.scrub(text)
-        masked = self.scrub(text)
-        return value if masked == text else masked
+        # Any other value is written as its text, structlog's (an exception echoing a vendor's
+        # answer, a URL with credentials), masked as that text. Never as itself: the renderer
+        # would write a dataclass field by field (a field its repr hides included) and bytes
+        # as base64, neither of which the mask would have seen.
+        return self.scrub(_text_of(value))
 
     def __call__(self, _logger: Any, _name: str, event: MutableMapping[str, Any]
                  ) -> MutableMapping[str, Any]:
-        if self._pattern is None:
-            return event
         for value in event.values():
             if isinstance(value, str) and len(value) < self._shortest:
                 continue
             scrubbed = self.scrub(value)
-            if scrubbed is not value and scrubbed != value:
+            if scrubbed is not value and (scrubbed != value or type(scrubbed) is not type(
+                    value)):
                 return {key: self.scrub(item) for key, item in event.items()}
         return event
 
@@ -124,16 +124,29 @@ def _structlog_fallback(value: Any) -> Any:
     return as_log() if callable(as_log) else repr(value)
 
 
+def _text_of(value: Any) -> Any:
+    """What a value JSON has no type for is written as: its `__structlog__()` when that is
+    JSON, else its repr."""
+    text = _structlog_fallback(value)
+    return text if isinstance(text, str | dict | list | tuple | int | float) else repr(value)
+
+
 _ENCODER = msgspec.json.Encoder(enc_hook=_structlog_fallback)
+_ESCAPING_ENCODER = json.JSONEncoder(default=_structlog_fallback)
 
 
 def _encode_json(event: Any, **_options: Any) -> str:
     """The event as one line of compact JSON, by msgspec (already the webhook decoder): a
     third of the standard library's time for a delivery's line, and every delivery writes
-    one. A value JSON has no type for is written as structlog writes it (`__structlog__`,
-    else its repr); a NaN or an infinity as `null` (the standard library wrote `NaN`, which
-    is not JSON); text as UTF-8 (`configure` makes stdout write what it cannot encode)."""
-    return _ENCODER.encode(event).decode()
+    one. A value JSON has no type for reaches it as text (`SecretScrubber`); a NaN or an
+    infinity is written as `null` (the standard library wrote `NaN`, which is not JSON); text
+    as UTF-8 (`configure` makes stdout write what it cannot encode). Text that is not Unicode
+    (a lone surrogate: a header decoded with `surrogateescape`), or anything else msgspec
+    refuses, is written by the standard library instead, escaped: a log call never raises."""
+    try:
+        return _ENCODER.encode(event).decode()
+    except (UnicodeEncodeError, TypeError, ValueError, OverflowError):
+        return _ESCAPING_ENCODER.encode(event)
 
 
 def configure(level: str = "INFO", fmt: str = "json", secrets: Iterable[str] = (),

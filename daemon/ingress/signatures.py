@@ -120,16 +120,21 @@ def _standard_headers(headers: Mapping[str, str]) -> tuple[str, str, str]:
 
     Header names are case-insensitive: a request's own headers (a `CIMultiDictProxy`) are
     looked up as they are; any other mapping is read into one first. Copying every header of
-    every delivery into a lowered dict cost more than the six look-ups."""
+    every delivery into a lowered dict cost more than the six look-ups. A header sent twice
+    counts as its last value, as it always has."""
     named = headers if isinstance(headers, CIMultiDictProxy | CIMultiDict) else (
         CIMultiDict(headers))
+
+    def last(name: str) -> str:
+        values = named.getall(name, None)
+        return values[-1] if values else ""
+
     for id_name, timestamp_name, signature_name in _STANDARD_NAMES:
-        msg_id, timestamp, signature = (named.get(id_name, ""), named.get(timestamp_name, ""),
-                                        named.get(signature_name, ""))
+        msg_id, timestamp, signature = last(id_name), last(timestamp_name), last(signature_name)
         if msg_id and timestamp and signature:
             return msg_id, timestamp, signature
     for part in ("id", "timestamp", "signature"):
-        if not any(named.get(prefix + part) for prefix in _STANDARD_PREFIXES):
+        if not any(last(prefix + part) for prefix in _STANDARD_PREFIXES):
             raise SignatureError(f"missing webhook-{part}")
     raise SignatureError("incomplete webhook-* and svix-* header sets")
 

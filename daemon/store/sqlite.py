@@ -19,6 +19,7 @@ BEGIN, eight INSERTs and COMMIT took about 1.4 ms before the fsync (bench/README
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import fcntl
 import queue
@@ -289,9 +290,21 @@ class SqliteBackend:
                     stopping = True
                     batch = [item for item in batch if item is not _STOP]
                 if batch:
-                    self._commit_batch(conn, batch)
+                    self._commit_batch_or_fail(conn, batch)
         finally:
             conn.close()
+
+    def _commit_batch_or_fail(self, conn: sqlite3.Connection, batch: list[_Work]) -> None:
+        """`_commit_batch`, and if it raises after all (a bug of ours), that batch's callers get
+        the error and the writer goes on: one bad batch must not leave the store without its
+        writer, every later delivery refused until a restart."""
+        try:
+            self._commit_batch(conn, batch)
+        except Exception as exc:  # noqa: BLE001 - handed to the callers, who log it
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            _deliver([(work, None, exc) for work in batch if not work.future.done()])
 
     def _commit_batch(self, conn: sqlite3.Connection, batch: list[_Work]) -> None:
         """One transaction, one fsync for the whole batch.
@@ -348,9 +361,16 @@ class SqliteBackend:
             return False, None
         try:
             rows = _insert_many(conn.cursor(), stmts)
-        except sqlite3.Error:
-            # A failed statement outside a transaction wrote nothing: a repeat, a row the
-            # database refuses, or an outage, which the careful way meets again and reports.
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF in _OUTAGES:
+                # Locked, read-only, full, unreachable: the careful way would only wait for it
+                # again (a lock for the whole busy timeout once more). Nothing was written.
+                failure = _outage(self.path, exc)
+                return True, [(work, None, failure) for work in batch]
+            return True, None
+        except Exception:  # noqa: BLE001 - a failed statement outside a transaction wrote
+            # nothing: a repeat, a row the database refuses, an argument it cannot take (text
+            # that is not Unicode). The careful way gives the unit at fault its own error.
             return True, None
         except _UnitFailed as exc:  # written, but not as SQLite documents: say so, lose nothing
             failure = unavailable("SQLite", str(self.path), Outage.UNAVAILABLE, str(exc))

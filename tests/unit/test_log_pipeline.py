@@ -3,6 +3,8 @@ scrubber are built once, and the line is the event structlog's JSON renderer wri
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import io
 import json
 import logging
@@ -178,3 +180,39 @@ def test_a_line_never_fails_on_a_stdout_that_cannot_encode_it() -> None:
     assert done.returncode == 0, done.stderr.decode()
     line, after = done.stdout.decode("ascii").splitlines()
     assert '"customer":"Zo\\xeb \\u2615"' in line and after == "done"
+
+
+@dataclasses.dataclass
+class Credentials:
+    user: str
+    token: str = dataclasses.field(repr=False)
+
+
+def test_a_value_json_has_no_type_for_is_written_as_its_text_never_as_itself(
+        stream: io.StringIO) -> None:
+    """The renderer would write a dataclass field by field (the field its repr hides too) and
+    bytes as base64, forms the mask never saw (seen: an outside review)."""
+    structlog.get_logger("t").error(
+        "vendor.failed", config=Credentials("bot", SECRET), configs=[Credentials("b", SECRET)],
+        raw=memoryview(SECRET.encode()), text=f"Zoë {SECRET}".encode())
+    [line] = stream.getvalue().splitlines()
+    event = json.loads(line)
+    assert event["config"] == "Credentials(user='bot')"
+    assert event["configs"] == ["Credentials(user='b')"]
+    assert event["raw"].startswith("<memory at ")
+    assert event["text"] == "b'Zo\\xc3\\xab [redacted]'"
+    encoded = base64.b64encode(SECRET.encode()).decode()
+    assert SECRET not in line and encoded not in line and encoded[:20] not in line
+
+
+def test_text_that_is_not_unicode_never_makes_a_log_call_raise(stream: io.StringIO) -> None:
+    """A lone surrogate (a header decoded with `surrogateescape`) is no UTF-8: the line is
+    written escaped instead of the call raising in the request that logged (seen: an outside
+    review)."""
+    structlog.get_logger("t").warning("http.odd", header="ab\udcffcd", keys={"k\udcff": 1},
+                                      nested={("a", SECRET): 1})
+    logging.getLogger("aiohttp.server").warning("%s", "x\udcff")
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert lines[0]["header"] == "ab\udcffcd" and lines[0]["keys"] == {"k\udcff": 1}
+    assert lines[0]["nested"] == {"('a', '[redacted]')": 1}
+    assert lines[1]["event"] == "x\udcff"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from multidict import CIMultiDict, CIMultiDictProxy
 
 from daemon.ingress.signatures import (
     TOLERANCE_S,
@@ -453,3 +455,21 @@ def test_standard_webhook_verifies_only_with_the_signing_secret(
 def test_slack_random_input_never_verifies(body: bytes, headers: dict[str, str]) -> None:
     with pytest.raises(SignatureError):
         verify_slack(body, headers, SLACK_SECRET, SLACK_TS)
+
+
+@pytest.mark.parametrize("wrapped", [
+    CIMultiDict, lambda items: CIMultiDictProxy(CIMultiDict(items))])
+def test_a_standard_webhook_header_sent_twice_counts_as_its_last_value(wrapped: Any) -> None:
+    """As a request's own headers (a `CIMultiDictProxy`) or any other mapping, a repeated
+    header reads as its last value, as when every header was copied into a dict."""
+    good = svix_headers()
+    first_bad = wrapped([*((k, v) for k, v in good.items() if k != "webhook-signature"),
+                         ("webhook-signature", SVIX_BAD_SIGNATURE),
+                         ("Webhook-Signature", SVIX_SIGNATURE)])
+    assert verify_standard_webhook(SVIX_BODY, first_bad, SVIX_SECRET, SVIX_TS) == SVIX_ID
+    last_bad = wrapped([*good.items(), ("WEBHOOK-SIGNATURE", SVIX_BAD_SIGNATURE)])
+    with pytest.raises(SignatureError, match="no matching v1 signature"):
+        verify_standard_webhook(SVIX_BODY, last_bad, SVIX_SECRET, SVIX_TS)
+    emptied = wrapped([*good.items(), ("webhook-id", "")])
+    with pytest.raises(SignatureError, match="missing webhook-id"):
+        verify_standard_webhook(SVIX_BODY, emptied, SVIX_SECRET, SVIX_TS)
