@@ -60,7 +60,18 @@ def decode_json(body: bytes) -> Any:
     return value
 
 
-_NUMBER_CLASSES = bytes.maketrans(b"0123456789E-", b"0000000000e+")
+def _classes() -> bytes:
+    """A translation table to the byte classes `skippable` looks for: digits as `0`, `e`/`E`
+    as `e`, `[`/`{` as `{`, anything else as `x` (signs are deleted, see there)."""
+    table = bytearray(b"x" * 256)
+    for classes, members in ((b"0", b"0123456789"), (b"e", b"eE"), (b"{", b"[{")):
+        for member in members:
+            table[member] = classes[0]
+    return bytes(table)
+
+
+_CLASSES = _classes()
+_SIGNS = b"+-"
 _LONG_DIGITS = b"0" * 100
 
 
@@ -74,17 +85,17 @@ def skippable(body: bytes) -> bool:
     - the depth: so it must have at most `MAX_JSON_DEPTH` brackets;
     - numbers out of range: a float beyond a double's range needs an exponent of three or
       more digits or a hundred-odd digits before its point, and an integer msgspec refuses
-      needs thousands of digits, so neither may appear (anywhere: inside a string this only
-      sends the body the careful way).
+      needs thousands of digits, so neither may appear (anywhere, signs ignored: inside a
+      string this only sends the body the careful way).
 
-    Reading a webhook's few checked fields this way instead of building every object of the
-    body cut the listener's CPU per incident.io delivery by a fifth (bench/README)."""
+    One pass maps the body to byte classes, and three C searches look at it. Reading a
+    webhook's few checked fields this way instead of building every object of the body cut
+    the listener's CPU per incident.io delivery by a fifth (bench/README)."""
     if not body.isascii() or (b"\\" in body and b"\\u0000" in body):
         return False
-    if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH:
-        return False
-    classes = body.translate(_NUMBER_CLASSES)
-    return b"e000" not in classes and b"e+000" not in classes and _LONG_DIGITS not in classes
+    classes = body.translate(_CLASSES, _SIGNS)
+    return (classes.count(b"{") <= MAX_JSON_DEPTH and b"e000" not in classes
+            and _LONG_DIGITS not in classes)
 
 
 def _holds_nul(value: Any) -> bool:
