@@ -34,7 +34,8 @@ access log may leave it out (`log.access: except_deliveries`)."""
 
 class SecretScrubber:
     """Replaces any configured secret found in any string of an event with a fixed mark (the
-    same masking as `failures.scrub`, which cleans every integration's error text).
+    same masking as `failures.scrub`, which cleans every integration's error text), and hands
+    the renderer a value JSON has no type for as its text, masked like any other.
 
     It runs for every log line, a delivery's included, so the common case costs little: the
     regex is built once, strings shorter than any secret's shortest form are not searched,
@@ -142,7 +143,8 @@ def _encode_json(event: Any, **_options: Any) -> str:
     infinity is written as `null` (the standard library wrote `NaN`, which is not JSON); text
     as UTF-8 (`configure` makes stdout write what it cannot encode). Text that is not Unicode
     (a lone surrogate: a header decoded with `surrogateescape`), or anything else msgspec
-    refuses, is written by the standard library instead, escaped: a log call never raises."""
+    refuses, is written by the standard library instead, escaped, rather than making the
+    call that logged it fail."""
     try:
         return _ENCODER.encode(event).decode()
     except (UnicodeEncodeError, TypeError, ValueError, OverflowError):

@@ -169,8 +169,6 @@ def _outage(path: Path, exc: sqlite3.Error) -> StoreUnavailable:
     return unavailable("SQLite", str(path), kind, str(exc))
 
 
-
-
 class SqliteBackend:
     dialect = "sqlite"
 
@@ -368,13 +366,13 @@ class SqliteBackend:
                 failure = _outage(self.path, exc)
                 return True, [(work, None, failure) for work in batch]
             return True, None
+        except _UnitFailed as exc:  # written, but not as SQLite documents: say so, lose nothing
+            failure = unavailable("SQLite", str(self.path), Outage.UNAVAILABLE, str(exc))
+            return True, [(work, None, failure) for work in batch]
         except Exception:  # noqa: BLE001 - a failed statement outside a transaction wrote
             # nothing: a repeat, a row the database refuses, an argument it cannot take (text
             # that is not Unicode). The careful way gives the unit at fault its own error.
             return True, None
-        except _UnitFailed as exc:  # written, but not as SQLite documents: say so, lose nothing
-            failure = unavailable("SQLite", str(self.path), Outage.UNAVAILABLE, str(exc))
-            return True, [(work, None, failure) for work in batch]
         return True, [_finish(work, unit, its_rows)
                       for (work, unit, _), its_rows in zip(started, rows, strict=True)]
 
