@@ -47,18 +47,27 @@ class SecretScrubber:
         self._shortest = shortest_form(self._secrets)
 
     def scrub(self, value: Any) -> Any:
+        """The value as the line may hold it: the very same object when nothing in it changed
+        (so the caller can tell by identity, never by the value's own `==`, which a logged
+        object may define to raise or to equal anything)."""
         if isinstance(value, str):
             if len(value) < self._shortest or self._pattern is None:
                 return value
-            return self._pattern.sub(REDACTED, value)
+            masked = self._pattern.sub(REDACTED, value)
+            return value if masked == value else masked
         if isinstance(value, dict):  # the renderer writes a key as text too
-            return {self.scrub(key if isinstance(key, str | int | float) or key is None
-                               else _text_of(key)): self.scrub(item)
-                    for key, item in value.items()}
-        if isinstance(value, list):
-            return [self.scrub(item) for item in value]
-        if isinstance(value, tuple):  # a named tuple too, which JSON writes as a list
-            return tuple(self.scrub(item) for item in value)
+            pairs = [(self.scrub(key if isinstance(key, str | int | float) or key is None
+                                 else _text_of(key)), self.scrub(item))
+                     for key, item in value.items()]
+            if all(new_key is key and new_item is item for (new_key, new_item), (key, item)
+                   in zip(pairs, value.items(), strict=True)):
+                return value
+            return dict(pairs)
+        if isinstance(value, list | tuple):  # a named tuple too, which JSON writes as a list
+            items = [self.scrub(item) for item in value]
+            if all(new is old for new, old in zip(items, value, strict=True)):
+                return value
+            return items if isinstance(value, list) else tuple(items)
         if value is None or isinstance(value, int | float):
             return value
         # Any other value is written as its text, structlog's (an exception echoing a vendor's
@@ -72,9 +81,7 @@ class SecretScrubber:
         for value in event.values():
             if isinstance(value, str) and len(value) < self._shortest:
                 continue
-            scrubbed = self.scrub(value)
-            if scrubbed is not value and (scrubbed != value or type(scrubbed) is not type(
-                    value)):
+            if self.scrub(value) is not value:
                 return {key: self.scrub(item) for key, item in event.items()}
         return event
 

@@ -216,3 +216,42 @@ def test_text_that_is_not_unicode_never_makes_a_log_call_raise(stream: io.String
     assert lines[0]["header"] == "ab\udcffcd" and lines[0]["keys"] == {"k\udcff": 1}
     assert lines[0]["nested"] == {"('a', '[redacted]')": 1}
     assert lines[1]["event"] == "x\udcff"
+
+
+class Ambiguous:
+    """Compares like an array: its `==` answers something that is neither true nor false."""
+
+    def __eq__(self, other: object) -> bool:
+        raise ValueError("the truth value of a comparison is ambiguous")
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return "<ambiguous>"
+
+
+@dataclasses.dataclass(eq=False)
+class EqualToAnything:
+    user: str
+    token: str = dataclasses.field(repr=False)
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = object.__hash__
+
+
+def test_a_logged_objects_own_equality_is_never_asked(stream: io.StringIO) -> None:
+    """Whether a value changed is told by identity: an object whose `==` raises must not make
+    the call fail, and one equal to anything must not pass, inside a container, as unchanged
+    and reach the renderer as itself (seen: an outside review; its hidden token was written)."""
+    log = structlog.get_logger("t")
+    log.info("t.ambiguous", value=Ambiguous(), nested={"a": [Ambiguous()]})
+    hidden = EqualToAnything("bot", SECRET)
+    log.info("t.equal", value=hidden, nested={"c": hidden}, items=[hidden], pair=(hidden, 1))
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert first["value"] == "<ambiguous>" and first["nested"] == {"a": ["<ambiguous>"]}
+    text = "EqualToAnything(user='bot')"
+    assert (second["value"], second["nested"], second["items"], second["pair"]) == (
+        text, {"c": text}, [text], [text, 1])
+    assert SECRET not in stream.getvalue()
