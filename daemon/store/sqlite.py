@@ -68,16 +68,11 @@ class _UnitFailed(Exception):
     """A unit raised inside an optimistic (savepoint-free) batch: rerun it with savepoints."""
 
 
-def _drive(cursor: sqlite3.Cursor, unit: Unit[Any]) -> Any:
-    try:
-        stmt = next(unit)
-    except StopIteration as stop:
-        return stop.value
-    return _drive_from(cursor, unit, stmt)
-
-
-def _drive_from(cursor: sqlite3.Cursor, unit: Unit[Any], stmt: Stmt) -> Any:
-    """Run a started unit from its pending statement `stmt` to its result."""
+def _drive_from(cursor: sqlite3.Cursor, unit: Unit[Any], first: Stmt | _Ended) -> Any:
+    """Run a started unit (`_start`) from its pending statement to its result."""
+    if isinstance(first, _Ended):
+        return first.result
+    stmt = first
     try:
         while True:
             cursor.execute(stmt.sql.sqlite, stmt.args)
@@ -404,10 +399,8 @@ class SqliteBackend:
                     if any(error is not None for _, _, error in finished):
                         raise _UnitFailed("a merged unit failed")
                     outcomes.extend(finished)
-                elif isinstance(first, Stmt):
+                else:
                     outcomes.append((work, _drive_from(cursor, unit, first), None))
-                else:  # a unit that ended without a statement: `first` is its result
-                    outcomes.append((work, first.result, None))
                 index = end
         except _UnitFailed:
             raise
@@ -426,7 +419,8 @@ class SqliteBackend:
             if savepoints:
                 conn.execute("SAVEPOINT unit")
             try:
-                result = _drive(cursor, work.factory())
+                _, unit, first = _start(work)
+                result = _drive_from(cursor, unit, first)
             except Exception as exc:
                 if not isolated:
                     raise _UnitFailed from exc
